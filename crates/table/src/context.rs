@@ -1,0 +1,231 @@
+//! What a generator learns about the query: pushed-down constraints and used columns.
+
+use crate::{Host, TableSpec, Value};
+
+/// Constraint operators, with SQLite's (and osquery's) operator codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    Eq = 2,
+    Gt = 4,
+    Le = 8,
+    Lt = 16,
+    Ge = 32,
+    Match = 64,
+    Like = 65,
+    Glob = 66,
+    Regexp = 67,
+    Ne = 68,
+    Is = 72,
+}
+
+impl Op {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    pub fn from_code(code: u8) -> Option<Op> {
+        Some(match code {
+            2 => Op::Eq,
+            4 => Op::Gt,
+            8 => Op::Le,
+            16 => Op::Lt,
+            32 => Op::Ge,
+            64 => Op::Match,
+            65 => Op::Like,
+            66 => Op::Glob,
+            67 => Op::Regexp,
+            68 => Op::Ne,
+            72 => Op::Is,
+            _ => return None,
+        })
+    }
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Gt => ">",
+            Op::Le => "<=",
+            Op::Lt => "<",
+            Op::Ge => ">=",
+            Op::Match => "MATCH",
+            Op::Like => "LIKE",
+            Op::Glob => "GLOB",
+            Op::Regexp => "REGEXP",
+            Op::Ne => "<>",
+            Op::Is => "IS",
+        }
+    }
+}
+
+/// One constraint SQLite handed to the table: `column op value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    /// Index of a real column (aliases are resolved by the engine).
+    pub column: usize,
+    pub op: Op,
+    pub value: Value,
+}
+
+/// The set of columns a query reads (SQLite's `colUsed`, aliases mapped to their targets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSet {
+    used: Box<[bool]>,
+}
+
+impl ColumnSet {
+    pub fn all(width: usize) -> Self {
+        ColumnSet {
+            used: vec![true; width].into_boxed_slice(),
+        }
+    }
+    pub fn none(width: usize) -> Self {
+        ColumnSet {
+            used: vec![false; width].into_boxed_slice(),
+        }
+    }
+    pub fn insert(&mut self, column: usize) {
+        if let Some(slot) = self.used.get_mut(column) {
+            *slot = true;
+        }
+    }
+    #[inline]
+    pub fn contains(&self, column: usize) -> bool {
+        self.used.get(column).copied().unwrap_or(false)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.used
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| **u)
+            .map(|(i, _)| i)
+    }
+}
+
+/// Everything a generator is told about one scan.
+#[derive(Debug)]
+pub struct QueryContext<'a> {
+    spec: &'static TableSpec,
+    constraints: Vec<Constraint>,
+    used: ColumnSet,
+    host: &'a Host,
+}
+
+impl<'a> QueryContext<'a> {
+    pub fn new(
+        spec: &'static TableSpec,
+        constraints: Vec<Constraint>,
+        used: ColumnSet,
+        host: &'a Host,
+    ) -> Self {
+        QueryContext {
+            spec,
+            constraints,
+            used,
+            host,
+        }
+    }
+
+    /// A scan with no constraints that reads every column (what `SELECT *` on all
+    /// columns, hidden ones too, would ask).
+    pub fn everything(spec: &'static TableSpec, host: &'a Host) -> Self {
+        Self::new(spec, Vec::new(), ColumnSet::all(spec.columns.len()), host)
+    }
+
+    /// Adds a constraint (for tests and for the engine).
+    pub fn with_constraint(
+        mut self,
+        column: impl Into<usize>,
+        op: Op,
+        value: impl Into<Value>,
+    ) -> Self {
+        self.constraints.push(Constraint {
+            column: column.into(),
+            op,
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Restricts the used columns to `columns` (for tests).
+    pub fn using<C: Into<usize>>(mut self, columns: impl IntoIterator<Item = C>) -> Self {
+        let mut set = ColumnSet::none(self.spec.columns.len());
+        for c in columns {
+            set.insert(c.into());
+        }
+        self.used = set;
+        self
+    }
+
+    pub fn spec(&self) -> &'static TableSpec {
+        self.spec
+    }
+    pub fn host(&self) -> &Host {
+        self.host
+    }
+    pub fn used(&self) -> &ColumnSet {
+        &self.used
+    }
+    pub fn constraints(&self) -> &[Constraint] {
+        &self.constraints
+    }
+
+    /// Whether the query reads this column.
+    #[inline]
+    pub fn is_used(&self, column: impl Into<usize>) -> bool {
+        self.used.contains(column.into())
+    }
+
+    /// Whether any constraint on `column` reached the table.
+    pub fn is_constrained(&self, column: impl Into<usize>) -> bool {
+        let column = column.into();
+        self.constraints.iter().any(|c| c.column == column)
+    }
+
+    /// The values of every `op` constraint on `column`.
+    pub fn values(&self, column: impl Into<usize>, op: Op) -> impl Iterator<Item = &Value> {
+        let column = column.into();
+        self.constraints
+            .iter()
+            .filter(move |c| c.column == column && c.op == op)
+            .map(|c| &c.value)
+    }
+
+    /// The `=` (and `IN`) values on `column` as integers, sorted and unique, or `None`
+    /// when the column has no equality constraint. A value that is not an integer can
+    /// match no row and is dropped.
+    pub fn eq_integers(&self, column: impl Into<usize>) -> Option<Vec<i64>> {
+        let column = column.into();
+        if !self.values(column, Op::Eq).any(|_| true) {
+            return None;
+        }
+        let mut out: Vec<i64> = self
+            .values(column, Op::Eq)
+            .filter_map(Value::as_i64)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
+    /// The `=` (and `IN`) values on `column` as text, unique, or `None` when the column
+    /// has no equality constraint.
+    pub fn eq_texts(&self, column: impl Into<usize>) -> Option<Vec<String>> {
+        let column = column.into();
+        if !self.values(column, Op::Eq).any(|_| true) {
+            return None;
+        }
+        let mut out: Vec<String> = self
+            .values(column, Op::Eq)
+            .filter_map(|v| v.as_text().map(|t| t.into_owned()))
+            .collect();
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
+    /// The text patterns of every `op` constraint on `column` (for LIKE and GLOB).
+    pub fn patterns(&self, column: impl Into<usize>, op: Op) -> Vec<String> {
+        self.values(column, op)
+            .filter_map(|v| v.as_text().map(|t| t.into_owned()))
+            .collect()
+    }
+}

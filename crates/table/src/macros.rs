@@ -1,0 +1,72 @@
+/// Declares a table: a `Col` enum naming its columns and a `pub static TABLE: TableDef`
+/// whose generator is the function `generate` in the same module.
+///
+/// ```text
+/// table! {
+///     name: "processes",
+///     description: "All running processes on the host system.",
+///     attributes: [CACHEABLE],                    // optional
+///     columns: {
+///         pid: BigInt [INDEX | OPTIMIZED] "Process (or thread) ID",
+///         upid: BigInt [OTHER_PLATFORM] "A macOS-only column, always NULL here",
+///         datetime: Text [] "Current date and time",
+///     },
+///     column_aliases: { date_time => datetime },  // optional
+///     aliases: ["hosts"],                         // optional: views over the table
+///     examples: ["select * from processes"],     // optional
+/// }
+/// ```
+#[macro_export]
+macro_rules! table {
+    (
+        name: $name:literal,
+        description: $description:literal,
+        $(attributes: [$($attr:ident)|*],)?
+        columns: {
+            $($col:ident : $ty:ident [$($opt:ident)|*] $doc:literal),+ $(,)?
+        },
+        $(column_aliases: { $($alias:ident => $target:ident),* $(,)? },)?
+        $(aliases: [$($table_alias:literal),* $(,)?],)?
+        $(examples: [$($example:literal),* $(,)?],)?
+    ) => {
+        /// The table's columns, in declaration order.
+        #[allow(non_camel_case_types, dead_code, clippy::upper_case_acronyms)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Col {
+            $($col),+
+        }
+
+        impl From<Col> for usize {
+            #[inline]
+            fn from(c: Col) -> usize {
+                c as usize
+            }
+        }
+
+        pub static SPEC: $crate::TableSpec = $crate::TableSpec {
+            name: $name,
+            description: $description,
+            columns: &[$(
+                $crate::Column {
+                    name: stringify!($col),
+                    ty: $crate::ColumnType::$ty,
+                    options: $crate::ColumnOptions::empty()
+                        $(.with($crate::ColumnOptions::$opt))*,
+                    description: $doc,
+                }
+            ),+],
+            attributes: $crate::Attributes::NONE $($(.with($crate::Attributes::$attr))*)?,
+            column_aliases: &[$($(
+                $crate::ColumnAlias { alias: stringify!($alias), target: stringify!($target) }
+            ),*)?],
+            aliases: &[$($($table_alias),*)?],
+            examples: &[$($($example),*)?],
+        };
+
+        pub static TABLE: $crate::TableDef = $crate::TableDef {
+            spec: &SPEC,
+            generate,
+        };
+    };
+}

@@ -1,0 +1,302 @@
+//! Static table declarations: the single source for the SQLite schema, `.schema`,
+//! `osquery_registry` and the schema documentation.
+
+use crate::{QueryContext, Rows, TableResult};
+use std::fmt::Write as _;
+
+/// SQL type of a column, as osquery's spec language names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Text,
+    Integer,
+    BigInt,
+    UnsignedBigInt,
+    Double,
+    Blob,
+}
+
+impl ColumnType {
+    /// The type word in the declared schema (`PRAGMA table_xinfo` shows it).
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            ColumnType::Text => "TEXT",
+            ColumnType::Integer => "INTEGER",
+            ColumnType::BigInt => "BIGINT",
+            ColumnType::UnsignedBigInt => "UNSIGNED BIGINT",
+            ColumnType::Double => "DOUBLE",
+            ColumnType::Blob => "BLOB",
+        }
+    }
+
+    /// Whether SQLite gives the column integer affinity.
+    pub fn is_integer(self) -> bool {
+        matches!(
+            self,
+            ColumnType::Integer | ColumnType::BigInt | ColumnType::UnsignedBigInt
+        )
+    }
+}
+
+/// Column option bits. The low bits are osquery's own values (they travel over Thrift as
+/// the column `op`); [`ColumnOptions::OTHER_PLATFORM`] is ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ColumnOptions(u32);
+
+impl ColumnOptions {
+    /// Constraints on the column reach the generator; part of the primary key.
+    pub const INDEX: Self = Self(1);
+    /// The table cannot enumerate without a constraint on one of its required columns.
+    pub const REQUIRED: Self = Self(2);
+    /// A constraint makes the generator produce extra or different rows.
+    pub const ADDITIONAL: Self = Self(4);
+    /// The generator can skip work when the column is constrained.
+    pub const OPTIMIZED: Self = Self(8);
+    /// Not part of `SELECT *`.
+    pub const HIDDEN: Self = Self(16);
+    pub const COLLATE_BINARY: Self = Self(32);
+    pub const COLLATE_NOCASE: Self = Self(64);
+    pub const COLLATE_RTRIM: Self = Self(128);
+    pub const COLLATE_VERSION: Self = Self(256);
+    pub const COLLATE_VERSION_ARCH: Self = Self(512);
+    pub const COLLATE_VERSION_DPKG: Self = Self(1024);
+    pub const COLLATE_VERSION_RHEL: Self = Self(2048);
+    /// Declared by osquery for other platforms only: present (hidden) on Linux, always NULL.
+    pub const OTHER_PLATFORM: Self = Self(1 << 16);
+
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+    pub const fn with(self, other: Self) -> Self {
+        // Columns of other platforms are always hidden on Linux, as in osquery.
+        let bits = self.0 | other.0;
+        if bits & Self::OTHER_PLATFORM.0 != 0 {
+            Self(bits | Self::HIDDEN.0)
+        } else {
+            Self(bits)
+        }
+    }
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+    /// The bits osquery defines (what an extension sees).
+    pub const fn osquery_bits(self) -> u32 {
+        self.0 & 0xfff
+    }
+    /// Constraints on such a column are handed to the generator.
+    pub const fn forwards_constraints(self) -> bool {
+        self.0 & (Self::INDEX.0 | Self::REQUIRED.0 | Self::ADDITIONAL.0) != 0
+    }
+    pub fn collation(self) -> Option<Collation> {
+        Collation::ALL
+            .iter()
+            .copied()
+            .find(|c| self.contains(c.option()))
+    }
+}
+
+/// Collating sequences a column may declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collation {
+    Binary,
+    NoCase,
+    RTrim,
+    Version,
+    VersionArch,
+    VersionDpkg,
+    VersionRhel,
+}
+
+impl Collation {
+    const ALL: [Collation; 7] = [
+        Collation::Binary,
+        Collation::NoCase,
+        Collation::RTrim,
+        Collation::Version,
+        Collation::VersionArch,
+        Collation::VersionDpkg,
+        Collation::VersionRhel,
+    ];
+    pub fn option(self) -> ColumnOptions {
+        match self {
+            Collation::Binary => ColumnOptions::COLLATE_BINARY,
+            Collation::NoCase => ColumnOptions::COLLATE_NOCASE,
+            Collation::RTrim => ColumnOptions::COLLATE_RTRIM,
+            Collation::Version => ColumnOptions::COLLATE_VERSION,
+            Collation::VersionArch => ColumnOptions::COLLATE_VERSION_ARCH,
+            Collation::VersionDpkg => ColumnOptions::COLLATE_VERSION_DPKG,
+            Collation::VersionRhel => ColumnOptions::COLLATE_VERSION_RHEL,
+        }
+    }
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            Collation::Binary => "BINARY",
+            Collation::NoCase => "NOCASE",
+            Collation::RTrim => "RTRIM",
+            Collation::Version => "VERSION",
+            Collation::VersionArch => "VERSION_ARCH",
+            Collation::VersionDpkg => "VERSION_DPKG",
+            Collation::VersionRhel => "VERSION_RHEL",
+        }
+    }
+}
+
+/// Table attribute bits, osquery's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Attributes(u32);
+
+impl Attributes {
+    pub const NONE: Self = Self(0);
+    /// Describes osquery itself; registered as internal.
+    pub const UTILITY: Self = Self(1);
+    pub const CACHEABLE: Self = Self(2);
+    pub const EVENT_BASED: Self = Self(4);
+    /// Reads per-user data; queried by root without `uid` it warns.
+    pub const USER_BASED: Self = Self(8);
+    pub const KERNEL_REQUIRED: Self = Self(16);
+
+    pub const fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+/// One declared column.
+#[derive(Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub options: ColumnOptions,
+    pub description: &'static str,
+}
+
+/// A second name for a column: a hidden column that reads the target's value.
+#[derive(Debug)]
+pub struct ColumnAlias {
+    pub alias: &'static str,
+    pub target: &'static str,
+}
+
+/// Everything osquery's spec file says about a table.
+#[derive(Debug)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub columns: &'static [Column],
+    pub attributes: Attributes,
+    pub column_aliases: &'static [ColumnAlias],
+    /// Other names for the whole table, created as views.
+    pub aliases: &'static [&'static str],
+    /// Queries that document the table; each must prepare.
+    pub examples: &'static [&'static str],
+}
+
+/// Produces a table's rows for one scan.
+pub type Generator = fn(&QueryContext, &mut Rows) -> TableResult;
+
+/// A table: its declaration and its generator.
+#[derive(Debug)]
+pub struct TableDef {
+    pub spec: &'static TableSpec,
+    pub generate: Generator,
+}
+
+impl TableSpec {
+    /// Index of a column by name, aliases included (aliases follow the real columns).
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+            .or_else(|| {
+                self.column_aliases
+                    .iter()
+                    .position(|a| a.alias.eq_ignore_ascii_case(name))
+                    .map(|i| self.columns.len() + i)
+            })
+    }
+
+    /// For a schema position (real column or alias), the real column it reads.
+    pub fn resolve(&self, position: usize) -> Option<usize> {
+        if position < self.columns.len() {
+            return Some(position);
+        }
+        let alias = self.column_aliases.get(position - self.columns.len())?;
+        self.columns.iter().position(|c| c.name == alias.target)
+    }
+
+    pub fn has_required(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.options.contains(ColumnOptions::REQUIRED))
+    }
+
+    /// The column list osquery declares to SQLite, without the `CREATE TABLE name` prefix:
+    /// `` (`a` TEXT, `b` INTEGER HIDDEN, PRIMARY KEY (`a`)) WITHOUT ROWID ``.
+    pub fn column_definitions(&self) -> String {
+        let mut sql = String::from("(");
+        let mut first = true;
+        let mut push = |sql: &mut String, name: &str, ty: ColumnType, options: ColumnOptions| {
+            if !first {
+                sql.push_str(", ");
+            }
+            first = false;
+            let _ = write!(sql, "`{name}` {}", ty.sql_name());
+            if options.contains(ColumnOptions::HIDDEN) {
+                sql.push_str(" HIDDEN");
+            }
+            if let Some(collation) = options.collation() {
+                let _ = write!(sql, " COLLATE {}", collation.sql_name());
+            }
+        };
+        for c in self.columns {
+            push(&mut sql, c.name, c.ty, c.options);
+        }
+        for a in self.column_aliases {
+            let target = self
+                .columns
+                .iter()
+                .find(|c| c.name == a.target)
+                .expect("column alias names a declared column");
+            push(&mut sql, a.alias, target.ty, ColumnOptions::HIDDEN);
+        }
+        let keyed = |c: &&Column| c.options.contains(ColumnOptions::INDEX);
+        let additional = |c: &&Column| c.options.contains(ColumnOptions::ADDITIONAL);
+        let has_index = self.columns.iter().any(|c| keyed(&c));
+        let has_additional = self.columns.iter().any(|c| additional(&c));
+        if has_index || has_additional {
+            // With no INDEX column but some ADDITIONAL one, osquery keys on every column.
+            let key: Vec<&str> = if has_index {
+                self.columns
+                    .iter()
+                    .filter(|c| keyed(c) || additional(c))
+                    .map(|c| c.name)
+                    .collect()
+            } else {
+                self.columns.iter().map(|c| c.name).collect()
+            };
+            sql.push_str(", PRIMARY KEY (");
+            for (i, name) in key.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "`{name}`");
+            }
+            sql.push_str(")) WITHOUT ROWID");
+        } else {
+            sql.push(')');
+        }
+        sql
+    }
+
+    /// `CREATE TABLE name(...)`, the statement `.schema` prints (without the `;`).
+    pub fn create_statement(&self) -> String {
+        format!("CREATE TABLE {}{}", self.name, self.column_definitions())
+    }
+}

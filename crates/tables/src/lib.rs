@@ -1,0 +1,78 @@
+//! Every table oxquery serves, one file each, grouped by domain:
+//!
+//! * [`system`]: processes, CPU, memory, kernel, OS facts.
+//! * [`network`]: sockets and listening ports.
+//! * [`utility`]: osquery about itself, and the file/hash tables.
+//!
+//! A table file holds its `table!` declaration, its `generate` function and its tests.
+//! Shared mechanisms come from `oxquery-sys` (OS readers) and `oxquery-table` (framework);
+//! one table file never imports another.
+
+pub mod network;
+pub mod system;
+pub mod utility;
+
+use oxquery_table::TableDef;
+
+/// All tables, in no particular order (the engine sorts them).
+pub fn all() -> Vec<&'static TableDef> {
+    let mut tables = Vec::new();
+    tables.extend(system::tables());
+    tables.extend(network::tables());
+    tables.extend(utility::tables());
+    tables
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::all;
+    use oxquery_table::ColumnOptions;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_snake_case_and_documented() {
+        let mut names = HashSet::new();
+        for def in all() {
+            let spec = def.spec;
+            assert!(names.insert(spec.name), "{} declared twice", spec.name);
+            assert!(
+                spec.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{} is not snake_case",
+                spec.name
+            );
+            assert!(
+                spec.description.ends_with('.'),
+                "{}: description ends with a period",
+                spec.name
+            );
+            let mut columns = HashSet::new();
+            for c in spec.columns {
+                assert!(
+                    columns.insert(c.name),
+                    "{}.{} declared twice",
+                    spec.name,
+                    c.name
+                );
+                assert!(
+                    !c.description.is_empty(),
+                    "{}.{} has no description",
+                    spec.name,
+                    c.name
+                );
+                if c.options.contains(ColumnOptions::OTHER_PLATFORM) {
+                    assert!(c.options.contains(ColumnOptions::HIDDEN));
+                }
+            }
+            for a in spec.column_aliases {
+                assert!(
+                    spec.column_index(a.target).is_some(),
+                    "{}: alias {} has no target",
+                    spec.name,
+                    a.alias
+                );
+            }
+        }
+    }
+}

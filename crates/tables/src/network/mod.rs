@@ -1,0 +1,8 @@
+//! Tables of the `network` domain.
+
+use oxquery_table::TableDef;
+
+/// The tables of this domain.
+pub fn tables() -> Vec<&'static TableDef> {
+    vec![]
+}
