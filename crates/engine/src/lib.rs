@@ -11,6 +11,7 @@
 
 mod authorizer;
 mod format;
+pub mod instance;
 mod plan;
 pub mod planner;
 mod vtab;
@@ -18,7 +19,7 @@ mod vtab;
 pub use format::format_real;
 pub use rusqlite;
 
-use oxquery_table::{Host, TableDef};
+use oxquery_table::{Attributes, Host, InstanceInfo, RegistryItem, TableDef};
 use rusqlite::Connection;
 use std::sync::Arc;
 use vtab::{OsqueryTab, TableAux};
@@ -75,13 +76,13 @@ const MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
 
 impl Engine {
     /// Opens the in-memory database and attaches `tables` (those `filter` allows).
+    /// `instance` describes this process for `osquery_info`.
     pub fn new(
         tables: &[&'static TableDef],
         filter: &TableFilter,
-        host: Host,
+        instance: InstanceInfo,
     ) -> Result<Engine, EngineError> {
         let conn = Connection::open_in_memory()?;
-        let host = Arc::new(host);
         let mut attached: Vec<&'static TableDef> = Vec::with_capacity(tables.len());
         for def in tables {
             let name = def.spec.name;
@@ -91,6 +92,15 @@ impl Engine {
             if attached.iter().any(|d| d.spec.name == name) {
                 return Err(EngineError::DuplicateTable(name.to_owned()));
             }
+            attached.push(def);
+        }
+        attached.sort_by_key(|d| d.spec.name);
+        let host = Arc::new(Host {
+            instance,
+            registry: registry_items(&attached),
+        });
+        for def in &attached {
+            let name = def.spec.name;
             conn.create_module(
                 name,
                 &MODULE,
@@ -99,7 +109,6 @@ impl Engine {
                     host: Arc::clone(&host),
                 }),
             )?;
-            attached.push(def);
         }
         for def in &attached {
             for alias in def.spec.aliases {
@@ -109,7 +118,6 @@ impl Engine {
                 ))?;
             }
         }
-        attached.sort_by_key(|d| d.spec.name);
         let mut conn = conn;
         conn.authorizer(Some(authorizer::authorize))?;
         Ok(Engine {
@@ -153,6 +161,28 @@ impl Engine {
         }
         Ok(QueryResult { columns, rows })
     }
+}
+
+/// The plugins this process has: every attached table, and the SQL plugin.
+fn registry_items(tables: &[&'static TableDef]) -> Vec<RegistryItem> {
+    let mut items: Vec<RegistryItem> = tables
+        .iter()
+        .map(|d| RegistryItem {
+            registry: "table",
+            name: d.spec.name.to_owned(),
+            owner_uuid: 0,
+            internal: d.spec.attributes.contains(Attributes::UTILITY),
+            active: true,
+        })
+        .collect();
+    items.push(RegistryItem {
+        registry: "sql",
+        name: "sql".to_owned(),
+        owner_uuid: 0,
+        internal: true,
+        active: true,
+    });
+    items
 }
 
 /// The result of [`Engine::query`].

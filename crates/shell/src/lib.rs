@@ -1,10 +1,14 @@
 //! osqueryi: the shell. (Minimal bootstrap: `--json SQL` only; the full shell replaces it.)
 
 use oxquery_engine::{Engine, TableFilter};
-use oxquery_table::{Host, TableDef, Value};
+use oxquery_table::{TableDef, Value};
 
 pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
-    let engine = match Engine::new(tables, &TableFilter::default(), Host::default()) {
+    let engine = match Engine::new(
+        tables,
+        &TableFilter::default(),
+        oxquery_engine::instance::current(None),
+    ) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: {e}");
