@@ -4,8 +4,12 @@ use oxquery_table::InstanceInfo;
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The version osquery tools report; ours follows osquery 5.23's interface.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The osquery version whose interface we implement. Fleet managers and packs gate
+/// features on `osquery_info.version`, so it names the osquery release we match.
+pub const VERSION: &str = "5.23.0";
+
+/// oxquery's own version, for `--version` and bug reports.
+pub const OXQUERY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Facts about the running process. `uuid` is the host identifier shared with
 /// `system_info.uuid`.

@@ -10,6 +10,7 @@
 //! SQLite; the shell and the daemon reach it only through [`Engine`].
 
 mod authorizer;
+mod collation;
 mod format;
 pub mod instance;
 mod plan;
@@ -83,6 +84,9 @@ impl Engine {
         instance: InstanceInfo,
     ) -> Result<Engine, EngineError> {
         let conn = Connection::open_in_memory()?;
+        for name in collation::NAMES {
+            conn.create_collation(name, collation::compare_versions)?;
+        }
         let mut attached: Vec<&'static TableDef> = Vec::with_capacity(tables.len());
         for def in tables {
             let name = def.spec.name;

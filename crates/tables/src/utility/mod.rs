@@ -1,8 +1,11 @@
 //! Tables of the `utility` domain.
 
+pub mod osquery_info;
+pub mod osquery_registry;
+
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    vec![]
+    vec![&osquery_info::TABLE, &osquery_registry::TABLE]
 }
