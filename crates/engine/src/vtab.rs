@@ -186,10 +186,10 @@ fn used_columns(def: &TableDef, col_used: u64) -> ColumnSet {
     let mut used = ColumnSet::none(spec.columns.len());
     for position in 0..positions {
         // Bit 63 stands for every column from 63 on.
-        if col_used & (1u64 << position.min(63)) != 0 {
-            if let Some(real) = spec.resolve(position) {
-                used.insert(real);
-            }
+        if col_used & (1u64 << position.min(63)) != 0
+            && let Some(real) = spec.resolve(position)
+        {
+            used.insert(real);
         }
     }
     used
@@ -300,11 +300,11 @@ unsafe impl VTabCursor for OsqueryCursor {
             .and_then(|rows| rows.get(self.position))
             .and_then(|row| row.get(self.def.spec.resolve(i as usize)?));
         match cell {
-            None | Some(Value::Null) => ctx.set_result(&Null),
+            None | Some(Value::Null) => ctx.set_result(Null),
             Some(Value::Integer(v)) => ctx.set_result(v),
             Some(Value::Real(v)) => ctx.set_result(v),
-            Some(Value::Text(v)) => ctx.set_result(&v.as_str()),
-            Some(Value::Blob(v)) => ctx.set_result(&v.as_slice()),
+            Some(Value::Text(v)) => ctx.set_result(v.as_str()),
+            Some(Value::Blob(v)) => ctx.set_result(v.as_slice()),
         }
     }
 
