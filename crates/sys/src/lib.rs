@@ -3,8 +3,11 @@
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
 //!   buffer, the measured hot path of every process table.
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
+//! * [`pattern`]: osquery's `LIKE` path patterns (`%`, `%%`) expanded with glob(3) and a
+//!   loop-safe recursive walk, for `file`, `hash` and every other path table.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
 pub mod fs;
 pub mod host;
+pub mod pattern;
