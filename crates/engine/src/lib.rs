@@ -12,6 +12,7 @@
 mod authorizer;
 mod collation;
 mod format;
+mod functions;
 pub mod instance;
 mod plan;
 pub mod planner;
@@ -87,6 +88,7 @@ impl Engine {
         for name in collation::NAMES {
             conn.create_collation(name, collation::compare_versions)?;
         }
+        functions::register(&conn)?;
         let mut attached: Vec<&'static TableDef> = Vec::with_capacity(tables.len());
         for def in tables {
             let name = def.spec.name;
