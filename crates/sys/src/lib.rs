@@ -5,9 +5,15 @@
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
 //! * [`pattern`]: osquery's `LIKE` path patterns (`%`, `%%`) expanded with glob(3) and a
 //!   loop-safe recursive walk, for `file`, `hash` and every other path table.
+//! * [`proc`]: per-process readers and parsers for `/proc/<pid>` (stat, status, io,
+//!   cgroup, cmdline, descriptors) and the pid listing.
+//! * [`net`]: the kernel's socket tables joined with process descriptors, read once per
+//!   network namespace.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
 pub mod fs;
 pub mod host;
+pub mod net;
 pub mod pattern;
+pub mod proc;

@@ -5,6 +5,7 @@ pub mod cpuid;
 pub mod kernel_info;
 pub mod load_average;
 pub mod memory_info;
+pub mod processes;
 pub mod uptime;
 
 use oxquery_table::TableDef;
@@ -18,5 +19,6 @@ pub fn tables() -> Vec<&'static TableDef> {
         &kernel_info::TABLE,
         &load_average::TABLE,
         &memory_info::TABLE,
+        &processes::TABLE,
     ]
 }

@@ -1,0 +1,537 @@
+//! `processes`: every process on the host, from `/proc/<pid>`.
+//!
+//! Each column says which file it needs and a file is read only when the query uses one
+//! of its columns: `SELECT pid, name` reads `stat` alone; `status` (ids), `io`,
+//! `cmdline`, `cgroup` and the `exe`/`cwd`/`root` links cost nothing unless selected.
+//! `WHERE pid = ...` / `IN (...)` reads just those processes and never lists `/proc`.
+
+use oxquery_sys::fs::FileReader;
+use oxquery_sys::proc::{self, DELETED_SUFFIX, ProcPath};
+use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
+use std::io;
+
+table! {
+    name: "processes",
+    description: "All running processes on the host system.",
+    attributes: [CACHEABLE],
+    columns: {
+        pid: BigInt [INDEX | OPTIMIZED] "Process (or thread) ID",
+        name: Text [] "The process path or shorthand argv[0]",
+        path: Text [] "Path to executed binary",
+        cmdline: Text [] "Complete argv",
+        state: Text [] "Process state",
+        cwd: Text [] "Process current working directory",
+        root: Text [] "Process virtual root directory",
+        uid: BigInt [] "Unsigned user ID",
+        gid: BigInt [] "Unsigned group ID",
+        euid: BigInt [] "Unsigned effective user ID",
+        egid: BigInt [] "Unsigned effective group ID",
+        suid: BigInt [] "Unsigned saved user ID",
+        sgid: BigInt [] "Unsigned saved group ID",
+        on_disk: Integer [] "The process path exists yes=1, no=0, unknown=-1",
+        wired_size: BigInt [] "Bytes of unpageable memory used by process",
+        resident_size: BigInt [] "Bytes of private memory used by process",
+        total_size: BigInt [] "Total virtual memory size",
+        user_time: BigInt [] "CPU time in milliseconds spent in user space",
+        system_time: BigInt [] "CPU time in milliseconds spent in kernel space",
+        disk_bytes_read: BigInt [] "Bytes read from disk",
+        disk_bytes_written: BigInt [] "Bytes written to disk",
+        start_time: BigInt [] "Process start time in seconds since Epoch, in case of error -1",
+        parent: BigInt [] "Process parent's PID",
+        pgroup: BigInt [] "Process group",
+        threads: Integer [] "Number of threads used by process",
+        nice: Integer [] "Process nice level (-20 to 20, default 0)",
+        elevated_token: Integer [OTHER_PLATFORM] "Process uses elevated token yes=1, no=0 (Windows)",
+        secure_process: Integer [OTHER_PLATFORM] "Process is secure (IUM) yes=1, no=0 (Windows)",
+        protection_type: Text [OTHER_PLATFORM] "The protection type of the process (Windows)",
+        virtual_process: Integer [OTHER_PLATFORM] "Process is virtual (e.g. System, Registry, vmmem) yes=1, no=0 (Windows)",
+        elapsed_time: BigInt [OTHER_PLATFORM] "Elapsed time in seconds this process has been running (Windows)",
+        handle_count: BigInt [OTHER_PLATFORM] "Total number of handles that the process has open (Windows)",
+        percent_processor_time: BigInt [OTHER_PLATFORM] "Total processor time spent by the process (Windows)",
+        upid: BigInt [OTHER_PLATFORM] "A 64bit pid that is never reused (macOS)",
+        uppid: BigInt [OTHER_PLATFORM] "The 64bit parent pid that is never reused (macOS)",
+        cpu_type: Integer [OTHER_PLATFORM] "Indicates the specific processor designed for installation (macOS)",
+        cpu_subtype: Integer [OTHER_PLATFORM] "Indicates the specific processor on which an entry may be used (macOS)",
+        translated: Integer [OTHER_PLATFORM] "Indicates whether the process is running under Rosetta translation (macOS)",
+        cgroup_path: Text [] "The full hierarchical path of the process's control group",
+    },
+    examples: [
+        "select * from processes where pid = 1",
+        "select pid, name, resident_size from processes order by resident_size desc limit 10",
+    ],
+}
+
+/// Which optional files this scan needs, decided once from the used columns.
+struct Needs {
+    name: bool,
+    state: bool,
+    exe: bool,
+    cmdline: bool,
+    cwd: bool,
+    root: bool,
+    status: bool,
+    io: bool,
+    cgroup: bool,
+}
+
+impl Needs {
+    fn of(ctx: &QueryContext) -> Self {
+        let any = |cols: &[Col]| cols.iter().any(|c| ctx.is_used(*c));
+        Needs {
+            name: ctx.is_used(Col::name),
+            state: ctx.is_used(Col::state),
+            exe: any(&[Col::path, Col::on_disk]),
+            cmdline: ctx.is_used(Col::cmdline),
+            cwd: ctx.is_used(Col::cwd),
+            root: ctx.is_used(Col::root),
+            status: any(&[
+                Col::uid,
+                Col::gid,
+                Col::euid,
+                Col::egid,
+                Col::suid,
+                Col::sgid,
+            ]),
+            io: any(&[Col::disk_bytes_read, Col::disk_bytes_written]),
+            cgroup: ctx.is_used(Col::cgroup_path),
+        }
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `path` and `on_disk` from the `exe` link: 1 when the executable is linked in a
+/// directory, 0 when it was unlinked (the kernel appends " (deleted)" and the file has
+/// no links left), -1 when it cannot be told.
+fn exe_and_on_disk(path: &ProcPath, reader: &mut FileReader) -> (Option<String>, i64) {
+    match path.read_link(reader, "exe") {
+        Ok(link) => match link.strip_suffix(DELETED_SUFFIX) {
+            None => (Some(lossy(link)), 1),
+            Some(stripped) => {
+                let stripped = lossy(stripped);
+                // A file may really be named "... (deleted)": the link count of the
+                // executable itself decides.
+                match path.stat("exe") {
+                    Ok(st) if st.st_nlink == 0 => (Some(stripped), 0),
+                    Ok(_) => (Some(lossy(link)), 1),
+                    Err(_) => (Some(stripped), -1),
+                }
+            }
+        },
+        // Kernel threads have no executable: an empty path, as osquery shows.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (Some(String::new()), -1),
+        Err(_) => (None, -1),
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let pids: Vec<u32> = match ctx.eq_integers(Col::pid) {
+        // Constrained: only those processes, and a pid that does not exist is no row.
+        Some(list) => list
+            .into_iter()
+            .filter_map(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .collect(),
+        None => {
+            let mut all = Vec::new();
+            proc::list_pids(&mut all).map_err(|e| TableError::io("/proc", e))?;
+            all
+        }
+    };
+    let needs = Needs::of(ctx);
+    let mut reader = FileReader::new();
+    let boot = if ctx.is_used(Col::start_time) {
+        proc::boot_time(&mut reader)
+    } else {
+        None
+    };
+    let ticks = proc::clock_ticks();
+    let page = proc::page_size();
+
+    for pid in pids {
+        let path = ProcPath::new(pid);
+        // `stat` is read for every row: it is also the proof the process still exists.
+        let Ok(text) = path.read(&mut reader, "stat") else {
+            continue;
+        };
+        let Some((comm, stat)) = proc::parse_stat(text) else {
+            continue;
+        };
+        let name = needs.name.then(|| lossy(comm));
+        let state = needs.state.then(|| char::from(stat.state).to_string());
+
+        let exe = needs.exe.then(|| exe_and_on_disk(&path, &mut reader));
+        let cmdline = if needs.cmdline {
+            path.read(&mut reader, "cmdline")
+                .ok()
+                .map(proc::cmdline_text)
+        } else {
+            None
+        };
+        let cwd = if needs.cwd {
+            path.read_link(&mut reader, "cwd").ok().map(lossy)
+        } else {
+            None
+        };
+        let root = if needs.root {
+            path.read_link(&mut reader, "root").ok().map(lossy)
+        } else {
+            None
+        };
+        let ids = if needs.status {
+            path.read(&mut reader, "status")
+                .ok()
+                .and_then(proc::parse_status_ids)
+        } else {
+            None
+        };
+        let io = if needs.io {
+            path.read(&mut reader, "io").ok().and_then(proc::parse_io)
+        } else {
+            None
+        };
+        let cgroup = if needs.cgroup {
+            path.read(&mut reader, "cgroup")
+                .ok()
+                .and_then(proc::parse_cgroup)
+                .map(lossy)
+        } else {
+            None
+        };
+
+        let mut row = rows.row();
+        row.set(Col::pid, pid);
+        row.set(Col::name, name);
+        if let Some((exe_path, on_disk)) = exe {
+            row.set(Col::path, exe_path);
+            row.set(Col::on_disk, on_disk);
+        }
+        row.set(Col::cmdline, cmdline);
+        row.set(Col::state, state);
+        row.set(Col::cwd, cwd);
+        row.set(Col::root, root);
+        if let Some(ids) = ids {
+            row.set(Col::uid, ids.uid[0]);
+            row.set(Col::euid, ids.uid[1]);
+            row.set(Col::suid, ids.uid[2]);
+            row.set(Col::gid, ids.gid[0]);
+            row.set(Col::egid, ids.gid[1]);
+            row.set(Col::sgid, ids.gid[2]);
+        }
+        // Linux has no counter of unpageable memory per process.
+        row.set(Col::wired_size, 0);
+        row.set(Col::resident_size, stat.rss.max(0) as u64 * page);
+        row.set(Col::total_size, stat.vsize);
+        row.set(Col::user_time, stat.utime * 1000 / ticks);
+        row.set(Col::system_time, stat.stime * 1000 / ticks);
+        // /proc/<pid>/io needs ptrace access: unknown is -1, as osquery users expect.
+        row.set(Col::disk_bytes_read, io.map_or(-1, |io| io.read_bytes));
+        row.set(Col::disk_bytes_written, io.map_or(-1, |io| io.written()));
+        row.set(
+            Col::start_time,
+            boot.map_or(-1, |b| b + (stat.starttime / ticks) as i64),
+        );
+        row.set(Col::parent, stat.ppid);
+        row.set(Col::pgroup, stat.pgrp);
+        row.set(Col::threads, stat.num_threads);
+        row.set(Col::nice, stat.nice);
+        row.set(Col::cgroup_path, cgroup);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::process::{Child, Command};
+
+    /// A child process killed and reaped when the test ends, pass or fail.
+    struct Reaped(Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn spawn(program: &std::path::Path) -> Reaped {
+        // A freshly written executable can be briefly "busy" while a concurrently
+        // forked test process still holds the writer's descriptor.
+        for _ in 0..50 {
+            match Command::new(program).arg("600").spawn() {
+                Ok(child) => {
+                    // spawn returns once the exec is committed, slightly before the
+                    // kernel publishes the new argv: wait for it to be visible.
+                    let cmdline = format!("/proc/{}/cmdline", child.id());
+                    for _ in 0..500 {
+                        if std::fs::read(&cmdline).is_ok_and(|c| !c.is_empty()) {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    return Reaped(child);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("spawn {}: {e}", program.display()),
+            }
+        }
+        panic!("{} stayed busy", program.display());
+    }
+
+    fn run(ctx: &QueryContext) -> Rows {
+        let mut rows = Rows::for_context(ctx);
+        generate(ctx, &mut rows).unwrap();
+        rows
+    }
+
+    fn one_pid(pid: u32) -> Vec<Value> {
+        let host = Host::default();
+        let ctx =
+            QueryContext::everything(&SPEC, &host).with_constraint(Col::pid, Op::Eq, pid as i64);
+        let rows = run(&ctx);
+        assert_eq!(rows.len(), 1, "pid {pid}");
+        rows.get(0).unwrap().to_vec()
+    }
+
+    fn int(row: &[Value], c: Col) -> i64 {
+        match &row[c as usize] {
+            Value::Integer(i) => *i,
+            v => panic!("{c:?} is {v:?}"),
+        }
+    }
+
+    fn text(row: &[Value], c: Col) -> &str {
+        match &row[c as usize] {
+            Value::Text(s) => s,
+            v => panic!("{c:?} is {v:?}"),
+        }
+    }
+
+    #[test]
+    fn deleted_executable_with_odd_name_is_not_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        // comm is cut from the file name: spaces and ") (" exercise the stat parser.
+        let exe = dir.path().join("x) (y z");
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        let child = spawn(&exe);
+        std::fs::remove_file(&exe).unwrap();
+        let pid = child.0.id();
+
+        let row = one_pid(pid);
+        assert_eq!(int(&row, Col::pid), i64::from(pid));
+        assert_eq!(text(&row, Col::name), "x) (y z");
+        assert_eq!(text(&row, Col::path), exe.to_str().unwrap());
+        assert_eq!(int(&row, Col::on_disk), 0);
+        assert_eq!(int(&row, Col::parent), i64::from(std::process::id()));
+        assert_eq!(
+            text(&row, Col::cmdline),
+            format!("{} 600", exe.to_str().unwrap())
+        );
+        assert!(!matches!(text(&row, Col::state), "Z" | "X"));
+        assert_eq!(int(&row, Col::threads), 1);
+    }
+
+    #[test]
+    fn running_executable_is_on_disk() {
+        let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+        let child = spawn(&sleep);
+        let row = one_pid(child.0.id());
+        assert_eq!(text(&row, Col::path), sleep.to_str().unwrap());
+        assert_eq!(int(&row, Col::on_disk), 1);
+        assert_eq!(text(&row, Col::name), "sleep");
+        assert_eq!(int(&row, Col::wired_size), 0);
+        assert_eq!(int(&row, Col::parent), i64::from(std::process::id()));
+    }
+
+    /// Fields after the last ')' of /proc/self/stat, split by the test itself.
+    fn self_stat_field(n: usize) -> i64 {
+        let text = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after = &text[text.rfind(')').unwrap() + 2..];
+        // Field 3 (state) is index 0 here.
+        after
+            .split_whitespace()
+            .nth(n - 3)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn self_status_kb(key: &str) -> i64 {
+        let text = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn own_process_matches_proc_self_and_libc() {
+        let me = std::process::id();
+        let io_before = std::fs::read_to_string("/proc/self/io").unwrap();
+        let row = one_pid(me);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+
+        assert_eq!(int(&row, Col::parent), self_stat_field(4));
+        assert_eq!(int(&row, Col::pgroup), self_stat_field(5));
+        assert_eq!(int(&row, Col::nice), self_stat_field(19));
+        // SAFETY: these id getters cannot fail.
+        let (uid, euid, gid, egid) = unsafe {
+            (
+                libc::getuid(),
+                libc::geteuid(),
+                libc::getgid(),
+                libc::getegid(),
+            )
+        };
+        assert_eq!(int(&row, Col::uid), i64::from(uid));
+        assert_eq!(int(&row, Col::euid), i64::from(euid));
+        assert_eq!(int(&row, Col::gid), i64::from(gid));
+        assert_eq!(int(&row, Col::egid), i64::from(egid));
+        assert!(!row[Col::suid as usize].is_null() && !row[Col::sgid as usize].is_null());
+
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(text(&row, Col::path), exe.to_str().unwrap());
+        assert_eq!(int(&row, Col::on_disk), 1);
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(text(&row, Col::cwd), cwd.to_str().unwrap());
+        assert_eq!(text(&row, Col::root), "/");
+        let args: Vec<String> = std::env::args().collect();
+        assert_eq!(text(&row, Col::cmdline), args.join(" "));
+        assert!(matches!(text(&row, Col::state), "R" | "S"));
+
+        // Memory moves while tests run in parallel; a coarse bound still catches unit
+        // mistakes (pages vs bytes vs kB).
+        let rss = int(&row, Col::resident_size);
+        let rss_status = self_status_kb("VmRSS:") * 1024;
+        assert!((rss - rss_status).abs() < 64 << 20, "{rss} vs {rss_status}");
+        let vsz = int(&row, Col::total_size);
+        let vsz_status = self_status_kb("VmSize:") * 1024;
+        assert!(
+            (vsz - vsz_status).abs() < 256 << 20,
+            "{vsz} vs {vsz_status}"
+        );
+
+        let start = int(&row, Col::start_time);
+        assert!(
+            start <= now && start > now - 3600,
+            "start {start}, now {now}"
+        );
+        assert!(int(&row, Col::user_time) >= 0 && int(&row, Col::system_time) >= 0);
+
+        let read_before: i64 = io_before
+            .lines()
+            .find_map(|l| l.strip_prefix("read_bytes: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(int(&row, Col::disk_bytes_read) >= read_before);
+        assert!(int(&row, Col::disk_bytes_written) >= 0);
+
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        if let Some(v2) = cgroup.lines().find_map(|l| l.strip_prefix("0::")) {
+            assert_eq!(text(&row, Col::cgroup_path), v2);
+        }
+        // Columns of other platforms stay NULL.
+        for c in [Col::elevated_token, Col::upid, Col::translated] {
+            assert!(row[c as usize].is_null());
+        }
+    }
+
+    #[test]
+    fn pid_constraint_reads_only_those_pids() {
+        // A thread id has a /proc/<tid> directory but is never listed by readdir of
+        // /proc: finding it proves the constrained path looks pids up directly.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: gettid cannot fail.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let me = std::process::id() as i64;
+
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host)
+            .with_constraint(Col::pid, Op::Eq, i64::from(tid))
+            .with_constraint(Col::pid, Op::Eq, me)
+            .with_constraint(Col::pid, Op::Eq, 0x7fff_fff0_i64)
+            .with_constraint(Col::pid, Op::Eq, -3_i64);
+        let rows = run(&ctx);
+        let mut pids: Vec<i64> = rows
+            .column(Col::pid)
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        pids.sort();
+        let mut want = vec![me, i64::from(tid)];
+        want.sort();
+        assert_eq!(pids, want);
+
+        let all = run(&QueryContext::everything(&SPEC, &host).using([Col::pid]));
+        assert!(
+            !all.column(Col::pid)
+                .contains(&&Value::Integer(i64::from(tid)))
+        );
+        assert!(all.column(Col::pid).contains(&&Value::Integer(me)));
+        done_tx.send(()).unwrap();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn unused_columns_stay_null() {
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).using([Col::pid, Col::name]);
+        let rows = run(&ctx);
+        assert!(rows.len() > 1);
+        for row in rows.iter() {
+            assert!(matches!(row[Col::pid as usize], Value::Integer(p) if p > 0));
+            assert!(matches!(row[Col::name as usize], Value::Text(_)));
+            for (i, cell) in row.iter().enumerate() {
+                if i != Col::pid as usize && i != Col::name as usize {
+                    assert!(
+                        cell.is_null(),
+                        "column {} is {cell:?}",
+                        SPEC.columns[i].name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_scan_includes_our_process_and_children_as_in_ps() {
+        let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+        let child = spawn(&sleep);
+        let host = Host::default();
+        let rows = run(&QueryContext::everything(&SPEC, &host));
+        let pids = rows.column(Col::pid);
+        for pid in [std::process::id(), child.0.id()] {
+            assert!(pids.contains(&&Value::Integer(i64::from(pid))));
+        }
+        // `ps` (procps) is an independent reader of the same facts.
+        let Ok(out) = Command::new("ps")
+            .args(["-o", "ppid=,comm=", "-p", &child.0.id().to_string()])
+            .output()
+        else {
+            return;
+        };
+        let ps = String::from_utf8_lossy(&out.stdout);
+        let mut it = ps.split_whitespace();
+        let row = rows
+            .iter()
+            .find(|r| r[Col::pid as usize] == Value::Integer(i64::from(child.0.id())))
+            .unwrap();
+        assert_eq!(
+            it.next().map(|p| p.parse::<i64>().unwrap()),
+            Some(int(row, Col::parent))
+        );
+        assert_eq!(it.next(), Some(text(row, Col::name)));
+    }
+}
