@@ -55,9 +55,12 @@ impl Reg {
     }
 }
 
+/// A named feature bit: name, register, bit.
+type Feature = (&'static str, Reg, u8);
+
 /// Named feature bits (names as the Intel SDM and AMD APM use them, in osquery's set
 /// and order), grouped by leaf in ascending order.
-const FEATURES: [(u32, &[(&str, Reg, u8)]); 3] = [
+const FEATURES: [(u32, &[Feature]); 3] = [
     (
         1,
         &[
@@ -148,9 +151,9 @@ struct Hardware;
 #[cfg(target_arch = "x86_64")]
 impl Cpuid for Hardware {
     fn query(&self, leaf: u32, subleaf: u32) -> Regs {
-        // SAFETY: every x86_64 CPU implements CPUID; out-of-range leaves are filtered by
+        // Every x86_64 CPU implements CPUID; out-of-range leaves are filtered by
         // `Leaves::get` before they reach here.
-        let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, subleaf) };
+        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
         Regs {
             eax: r.eax,
             ebx: r.ebx,

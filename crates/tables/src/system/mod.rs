@@ -5,7 +5,9 @@ pub mod cpuid;
 pub mod kernel_info;
 pub mod load_average;
 pub mod memory_info;
+pub mod os_version;
 pub mod processes;
+pub mod system_info;
 pub mod uptime;
 
 use oxquery_table::TableDef;
@@ -19,6 +21,8 @@ pub fn tables() -> Vec<&'static TableDef> {
         &kernel_info::TABLE,
         &load_average::TABLE,
         &memory_info::TABLE,
+        &os_version::TABLE,
+        &system_info::TABLE,
         &processes::TABLE,
     ]
 }

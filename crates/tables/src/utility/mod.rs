@@ -2,10 +2,11 @@
 
 pub mod osquery_info;
 pub mod osquery_registry;
+pub mod time;
 
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    vec![&osquery_info::TABLE, &osquery_registry::TABLE]
+    vec![&osquery_info::TABLE, &osquery_registry::TABLE, &time::TABLE]
 }
