@@ -1,52 +1,109 @@
-//! osqueryi: the shell. (Minimal bootstrap: `--json SQL` only; the full shell replaces it.)
+//! osqueryi: the shell. [`run`] parses osquery's flags, builds the engine and dispatches
+//! in osquery's order: `-L`/`-A`, `--query`, `--query_file`, the first positional
+//! argument (a dot command if it starts with `.`, else SQL), then stdin (the REPL when it
+//! is a terminal).
+
+pub mod flags;
+mod input;
+pub mod logger;
+mod meta;
+pub mod output;
+mod repl;
+mod shell;
+
+pub use shell::{MetaOutcome, Shell, SqlError};
 
 use oxquery_engine::{Engine, TableFilter};
-use oxquery_table::{TableDef, Value};
+use oxquery_table::TableDef;
+use std::io::{self, IsTerminal};
+use std::path::Path;
 
+/// Read when no `--flagfile` is given, as osquery does.
+pub const DEFAULT_FLAGFILE: &str = "/etc/osquery/osquery.flags.default";
+
+/// Runs the shell with `args` (without argv\[0\]) and returns the process exit code.
 pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
-    let engine = match Engine::new(
-        tables,
-        &TableFilter::default(),
-        oxquery_engine::instance::current(None),
-    ) {
+    let command_line = match flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE))) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let flags = command_line.flags;
+    let version = oxquery_engine::instance::VERSION;
+    if flags.bool("help") {
+        print!("{}", flags::usage("osqueryi", version));
+        return 0;
+    }
+    if flags.bool("version") {
+        println!("osqueryi version {version}");
+        return 0;
+    }
+    logger::init(flags.bool("verbose"));
+    if flags.bool("planner") {
+        oxquery_engine::planner::set_enabled(true);
+    }
+    let filter = TableFilter::from_flags(
+        flags.string("enable_tables"),
+        flags.string("disable_tables"),
+    );
+    let engine = match Engine::new(tables, &filter, oxquery_engine::instance::current(None)) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: {e}");
             return 1;
         }
     };
-    let Some(sql) = args.iter().find(|a| !a.starts_with("--")) else {
-        return 0;
-    };
-    match engine.query(sql) {
-        Ok(result) => {
-            let mut out = String::from("[\n");
-            for (i, row) in result.rows.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(",\n");
-                }
-                let mut pairs: Vec<(&String, &Value)> = result.columns.iter().zip(row).collect();
-                pairs.sort_by(|a, b| a.0.cmp(b.0));
-                out.push_str("  {");
-                for (j, (k, v)) in pairs.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    let text = match v {
-                        Value::Real(f) => oxquery_engine::format_real(*f),
-                        other => other.to_string(),
-                    };
-                    out.push_str(&format!("{:?}:{:?}", k, text));
-                }
-                out.push('}');
-            }
-            out.push_str("\n]\n");
-            print!("{out}");
-            0
-        }
+    let mut shell = Shell::new(engine, flags.clone());
+    match dispatch(&mut shell, &flags, &command_line.positional) {
+        Ok(code) => code,
+        // `osqueryi ... | head` closes our stdout early; that is not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("Error: {e}");
             1
         }
+    }
+}
+
+fn dispatch(shell: &mut Shell, flags: &flags::Flags, positional: &[String]) -> io::Result<i32> {
+    let meta_code = |outcome| match outcome {
+        MetaOutcome::Ok => 0,
+        MetaOutcome::Error => 1,
+        MetaOutcome::Exit(code) => code,
+    };
+    if flags.bool("L") {
+        return shell.meta(".tables").map(meta_code);
+    }
+    let table = flags.string("A");
+    if !table.is_empty() {
+        return shell.meta(&format!(".all {table}")).map(meta_code);
+    }
+    let query = flags.string("query");
+    if !query.is_empty() {
+        return shell.run_query(query);
+    }
+    let path = flags.string("query_file");
+    if !path.is_empty() {
+        return match std::fs::read_to_string(path) {
+            Ok(sql) => shell.run_query(&sql),
+            Err(e) => {
+                shell.error_line(&format!("Error: cannot read query file {path}: {e}"))?;
+                Ok(1)
+            }
+        };
+    }
+    if let Some(first) = positional.first() {
+        return if first.starts_with('.') {
+            shell.meta(first).map(meta_code)
+        } else {
+            shell.run_query(first)
+        };
+    }
+    if io::stdin().is_terminal() {
+        shell.repl()
+    } else {
+        shell.process_input(io::stdin().lock())
     }
 }
