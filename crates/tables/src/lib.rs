@@ -2,12 +2,14 @@
 //!
 //! * [`system`]: processes, CPU, memory, kernel, OS facts.
 //! * [`network`]: sockets and listening ports.
-//! * [`utility`]: osquery about itself, and the file/hash tables.
+//! * [`utility`]: osquery about itself.
+//! * [`files`]: paths and their contents (`file`, `hash`).
 //!
 //! A table file holds its `table!` declaration, its `generate` function and its tests.
 //! Shared mechanisms come from `oxquery-sys` (OS readers) and `oxquery-table` (framework);
 //! one table file never imports another.
 
+pub mod files;
 pub mod network;
 pub mod system;
 pub mod utility;
@@ -20,6 +22,7 @@ pub fn all() -> Vec<&'static TableDef> {
     tables.extend(system::tables());
     tables.extend(network::tables());
     tables.extend(utility::tables());
+    tables.extend(files::tables());
     tables
 }
 

@@ -1,0 +1,707 @@
+//! `file`: stat(2) facts about paths named by `path` or `directory` constraints.
+//!
+//! `path = X` looks at X itself; `path LIKE P` expands P with osquery's pattern rules
+//! (files and folders, folders marked with a trailing `/`); `directory = D` and
+//! `directory LIKE P` (folders only) list the entries directly inside each directory.
+//! Rows come out sorted by path within each of those two groups, as osquery's path set
+//! orders them. Only the system calls the query's columns need are made: no stat when
+//! no stat column is read, no readlink unless `symlink_target_path` is.
+//!
+//! The declaration is written out by hand instead of with `table!` because one column is
+//! named `type`, a Rust keyword the macro cannot take as a column identifier.
+
+use oxquery_sys::pattern::{self, Select};
+use oxquery_table::{
+    Attributes, Column, ColumnAlias, ColumnOptions as O, ColumnType as T, QueryContext, Rows,
+    TableDef, TableResult, TableSpec,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::fs::{self, Metadata};
+use std::ops::ControlFlow;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+/// The table's columns, in declaration order.
+#[allow(non_camel_case_types, dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Col {
+    path,
+    directory,
+    filename,
+    inode,
+    uid,
+    gid,
+    mode,
+    device,
+    size,
+    block_size,
+    atime,
+    mtime,
+    ctime,
+    btime,
+    hard_links,
+    symlink,
+    r#type,
+    symlink_target_path,
+    attributes,
+    volume_serial,
+    file_id,
+    file_version,
+    product_version,
+    original_filename,
+    shortcut_target_path,
+    shortcut_target_type,
+    shortcut_target_location,
+    shortcut_start_in,
+    shortcut_run,
+    shortcut_comment,
+    bsd_flags,
+    pid_with_namespace,
+    mount_namespace_id,
+}
+
+impl From<Col> for usize {
+    #[inline]
+    fn from(c: Col) -> usize {
+        c as usize
+    }
+}
+
+const fn col(name: &'static str, ty: T, options: O, description: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        options,
+        description,
+    }
+}
+
+const NONE: O = O::empty();
+const OTHER: O = O::OTHER_PLATFORM.with(O::HIDDEN);
+
+pub static SPEC: TableSpec = TableSpec {
+    name: "file",
+    description: "Metadata of files and directories chosen by path, pattern or parent directory.",
+    columns: &[
+        col(
+            "path",
+            T::Text,
+            O::INDEX.with(O::REQUIRED).with(O::OPTIMIZED),
+            "Path of the file; `LIKE` patterns are expanded (`%%` walks recursively)",
+        ),
+        col(
+            "directory",
+            T::Text,
+            O::REQUIRED.with(O::OPTIMIZED),
+            "Directory holding the file; constraining it lists that directory",
+        ),
+        col("filename", T::Text, NONE, "Last component of the path"),
+        col("inode", T::BigInt, NONE, "Inode number"),
+        col("uid", T::BigInt, NONE, "User ID of the owner"),
+        col("gid", T::BigInt, NONE, "Group ID of the owner"),
+        col(
+            "mode",
+            T::Text,
+            NONE,
+            "Permission and special bits as four octal digits",
+        ),
+        col(
+            "device",
+            T::BigInt,
+            NONE,
+            "Device number of a device special file (st_rdev)",
+        ),
+        col("size", T::BigInt, NONE, "Size in bytes"),
+        col(
+            "block_size",
+            T::Integer,
+            NONE,
+            "Preferred I/O block size of the file system",
+        ),
+        col("atime", T::BigInt, NONE, "Last access, Unix seconds"),
+        col(
+            "mtime",
+            T::BigInt,
+            NONE,
+            "Last content change, Unix seconds",
+        ),
+        col("ctime", T::BigInt, NONE, "Last status change, Unix seconds"),
+        col(
+            "btime",
+            T::BigInt,
+            NONE,
+            "Creation time; always 0 on Linux, as in osquery",
+        ),
+        col("hard_links", T::Integer, NONE, "Number of hard links"),
+        col(
+            "symlink",
+            T::Integer,
+            NONE,
+            "1 when the path itself is a symbolic link, else 0",
+        ),
+        col(
+            "type",
+            T::Text,
+            NONE,
+            "Kind of file the path resolves to: regular, directory, symlink, block, character, fifo, socket or unknown",
+        ),
+        col(
+            "symlink_target_path",
+            T::Text,
+            NONE,
+            "Target of a symbolic link as stored in the link",
+        ),
+        col("attributes", T::Text, OTHER, "Windows file attributes"),
+        col(
+            "volume_serial",
+            T::Text,
+            OTHER,
+            "Windows volume serial number",
+        ),
+        col("file_id", T::Text, OTHER, "Windows file ID"),
+        col(
+            "file_version",
+            T::Text,
+            OTHER.with(O::COLLATE_VERSION),
+            "Windows file version",
+        ),
+        col(
+            "product_version",
+            T::Text,
+            OTHER.with(O::COLLATE_VERSION),
+            "Windows product version",
+        ),
+        col(
+            "original_filename",
+            T::Text,
+            OTHER,
+            "Windows original file name",
+        ),
+        col(
+            "shortcut_target_path",
+            T::Text,
+            OTHER,
+            "Windows shortcut target",
+        ),
+        col(
+            "shortcut_target_type",
+            T::Text,
+            OTHER,
+            "Windows shortcut target type",
+        ),
+        col(
+            "shortcut_target_location",
+            T::Text,
+            OTHER,
+            "Windows shortcut target folder",
+        ),
+        col(
+            "shortcut_start_in",
+            T::Text,
+            OTHER,
+            "Windows shortcut start directory",
+        ),
+        col(
+            "shortcut_run",
+            T::Text,
+            OTHER,
+            "Windows shortcut window state",
+        ),
+        col(
+            "shortcut_comment",
+            T::Text,
+            OTHER,
+            "Windows shortcut comment",
+        ),
+        col("bsd_flags", T::Text, OTHER, "macOS file flags"),
+        col(
+            "pid_with_namespace",
+            T::Integer,
+            O::ADDITIONAL.with(O::HIDDEN),
+            "Pid whose mount namespace to look in; 0 for the host's",
+        ),
+        col(
+            "mount_namespace_id",
+            T::Text,
+            O::HIDDEN,
+            "Mount namespace the row was read in",
+        ),
+    ],
+    attributes: Attributes::UTILITY,
+    column_aliases: &[] as &[ColumnAlias],
+    aliases: &[],
+    examples: &[
+        "select * from file where path = '/etc/passwd'",
+        "select * from file where directory = '/etc/'",
+        "select * from file where path LIKE '/etc/%'",
+        "select path, size from file where path LIKE '/var/log/%%'",
+    ],
+};
+
+pub static TABLE: TableDef = TableDef {
+    spec: &SPEC,
+    generate,
+};
+
+const STAT_COLUMNS: [Col; 12] = [
+    Col::inode,
+    Col::uid,
+    Col::gid,
+    Col::mode,
+    Col::device,
+    Col::size,
+    Col::block_size,
+    Col::atime,
+    Col::mtime,
+    Col::ctime,
+    Col::hard_links,
+    Col::r#type,
+];
+
+/// Which system calls the query's columns need.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    /// A link-following stat.
+    stat: bool,
+    /// An lstat (the link itself).
+    lstat: bool,
+    readlink: bool,
+}
+
+impl Needs {
+    fn of(ctx: &QueryContext) -> Self {
+        Needs {
+            stat: STAT_COLUMNS.iter().any(|&c| ctx.is_used(c)),
+            lstat: ctx.is_used(Col::symlink) || ctx.is_used(Col::symlink_target_path),
+            readlink: ctx.is_used(Col::symlink_target_path),
+        }
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    if ctx.is_constrained(Col::pid_with_namespace) {
+        log::warn!(
+            "Table file: pid_with_namespace is not supported yet (reading another mount \
+             namespace); the query returns no rows"
+        );
+        return Ok(());
+    }
+    let needs = Needs::of(ctx);
+
+    // Path -> whether it is already known to exist (pattern matches do; `=` values may not).
+    // Keyed by bytes, not `PathBuf`, whose comparison would merge `d` and `d/`.
+    let mut paths: BTreeMap<OsString, bool> = BTreeMap::new();
+    for p in ctx.eq_texts(Col::path).unwrap_or_default() {
+        paths.insert(OsString::from(p), false);
+    }
+    for like in ctx.patterns(Col::path, oxquery_table::Op::Like) {
+        pattern::expand_like(&like, Select::All, |found| {
+            paths.entry(found.as_os_str().to_owned()).or_insert(true);
+            ControlFlow::Continue(())
+        });
+    }
+    for (path, exists) in &paths {
+        let (dir, name) = pattern::split(path.as_bytes());
+        add_row(rows, needs, Path::new(path), dir, name, *exists);
+    }
+
+    let mut dirs: BTreeSet<OsString> = BTreeSet::new();
+    for d in ctx.eq_texts(Col::directory).unwrap_or_default() {
+        dirs.insert(OsString::from(d));
+    }
+    for like in ctx.patterns(Col::directory, oxquery_table::Op::Like) {
+        pattern::expand_like(&like, Select::Folders, |found| {
+            dirs.insert(found.as_os_str().to_owned());
+            ControlFlow::Continue(())
+        });
+    }
+    for dir in &dirs {
+        let dir_bytes = dir.as_bytes();
+        // A directory that cannot be listed simply contributes no rows, as in osquery.
+        let _ = pattern::children(Path::new(dir), |child, _| {
+            let (_, name) = pattern::split(child.as_os_str().as_bytes());
+            add_row(rows, needs, child, dir_bytes, name, true);
+            ControlFlow::Continue(())
+        });
+    }
+    Ok(())
+}
+
+fn text(bytes: &[u8]) -> String {
+    // Values are UTF-8 text; names that are not are shown with replacement characters.
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One row for `path`; nothing when the path does not exist (an lstat fails).
+fn add_row(rows: &mut Rows, needs: Needs, path: &Path, dir: &[u8], name: &[u8], exists: bool) {
+    let link_meta = if needs.lstat || (!exists && !needs.stat) {
+        match fs::symlink_metadata(path) {
+            Ok(m) => Some(m),
+            Err(_) => return,
+        }
+    } else {
+        None
+    };
+    let is_link = link_meta.as_ref().map(|m| m.file_type().is_symlink());
+    // The followed stat, or None when the path is a broken link; the second value is
+    // what the stat columns show (osquery falls back to the link's own lstat).
+    let (followed, shown): (Option<Metadata>, Option<Metadata>) = if !needs.stat {
+        (None, None)
+    } else if is_link == Some(false) {
+        // Not a link: the lstat already is the followed stat.
+        (link_meta.clone(), link_meta.clone())
+    } else {
+        match fs::metadata(path) {
+            Ok(m) => (Some(m.clone()), Some(m)),
+            Err(_) => match link_meta
+                .clone()
+                .or_else(|| fs::symlink_metadata(path).ok())
+            {
+                Some(l) => (None, Some(l)),
+                None => return,
+            },
+        }
+    };
+
+    let mut row = rows.row();
+    row.set(Col::path, text(path.as_os_str().as_bytes()));
+    row.set(Col::directory, text(dir));
+    row.set(Col::filename, text(name));
+    if let Some(m) = &shown {
+        row.set(Col::inode, m.ino());
+        row.set(Col::uid, m.uid());
+        row.set(Col::gid, m.gid());
+        row.set(Col::mode, format!("{:04o}", m.mode() & 0o7777));
+        row.set(Col::device, m.rdev());
+        row.set(Col::size, m.size());
+        row.set(Col::block_size, m.blksize());
+        row.set(Col::atime, m.atime());
+        row.set(Col::mtime, m.mtime());
+        row.set(Col::ctime, m.ctime());
+        row.set(Col::hard_links, m.nlink());
+        row.set(Col::r#type, followed.as_ref().map_or("unknown", kind));
+    }
+    row.set(Col::btime, 0);
+    if let Some(link) = is_link {
+        row.set(Col::symlink, link);
+        if link
+            && needs.readlink
+            && let Ok(target) = fs::read_link(path)
+        {
+            row.set(
+                Col::symlink_target_path,
+                text(target.as_os_str().as_bytes()),
+            );
+        }
+    }
+    row.set(Col::pid_with_namespace, 0);
+}
+
+fn kind(m: &Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_file() {
+        "regular"
+    } else if t.is_dir() {
+        "directory"
+    } else if t.is_symlink() {
+        "symlink"
+    } else if t.is_block_device() {
+        "block"
+    } else if t.is_char_device() {
+        "character"
+    } else if t.is_fifo() {
+        "fifo"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "unknown"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::ffi::CString;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
+        let mut rows = Rows::for_context(ctx);
+        generate(ctx, &mut rows).unwrap();
+        rows.iter().map(<[Value]>::to_vec).collect()
+    }
+
+    fn by_path(host: &Host, path: &str) -> Vec<Vec<Value>> {
+        scan(&QueryContext::everything(&SPEC, host).with_constraint(Col::path, Op::Eq, path))
+    }
+
+    fn one(host: &Host, path: &Path) -> Vec<Value> {
+        let mut rows = by_path(host, path.to_str().unwrap());
+        assert_eq!(rows.len(), 1, "{}", path.display());
+        rows.pop().unwrap()
+    }
+
+    fn t(s: &str) -> Value {
+        Value::Text(s.to_owned())
+    }
+    fn i(v: impl TryInto<i64>) -> Value {
+        Value::Integer(v.try_into().ok().unwrap())
+    }
+
+    /// Checks the stat columns of `row` against `m` (what std reports for the same path).
+    fn assert_stat(row: &[Value], m: &Metadata) {
+        assert_eq!(row[Col::inode as usize], i(m.ino()));
+        assert_eq!(row[Col::uid as usize], i(m.uid()));
+        assert_eq!(row[Col::gid as usize], i(m.gid()));
+        assert_eq!(
+            row[Col::mode as usize],
+            t(&format!("{:04o}", m.permissions().mode() & 0o7777))
+        );
+        assert_eq!(row[Col::device as usize], i(m.rdev()));
+        assert_eq!(row[Col::size as usize], i(m.len()));
+        assert_eq!(row[Col::block_size as usize], i(m.blksize()));
+        assert_eq!(row[Col::atime as usize], i(m.atime()));
+        assert_eq!(row[Col::mtime as usize], i(m.mtime()));
+        assert_eq!(row[Col::ctime as usize], i(m.ctime()));
+        assert_eq!(row[Col::hard_links as usize], i(m.nlink()));
+        assert_eq!(row[Col::btime as usize], i(0));
+        assert_eq!(row[Col::pid_with_namespace as usize], i(0));
+        for c in Col::attributes as usize..=Col::bsd_flags as usize {
+            assert_eq!(row[c], Value::Null, "{}", SPEC.columns[c].name);
+        }
+        assert_eq!(row[Col::mount_namespace_id as usize], Value::Null);
+    }
+
+    #[test]
+    fn stat_values_match_std_for_every_kind_of_file() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        let file = r.join("f");
+        fs::write(&file, vec![7u8; 1234]).unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o4640)).unwrap();
+        fs::hard_link(&file, r.join("f2")).unwrap();
+        symlink(&file, r.join("link")).unwrap();
+        symlink("missing-target", r.join("broken")).unwrap();
+        let fifo = CString::new(r.join("pipe").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        fs::create_dir(r.join("d")).unwrap();
+        let dir = r.to_str().unwrap();
+
+        let row = one(&host, &file);
+        let m = fs::symlink_metadata(&file).unwrap();
+        assert_stat(&row, &m);
+        assert_eq!(row[Col::mode as usize], t("4640"));
+        assert_eq!(row[Col::size as usize], i(1234));
+        assert_eq!(row[Col::hard_links as usize], i(2));
+        assert_eq!(row[Col::path as usize], t(file.to_str().unwrap()));
+        assert_eq!(row[Col::directory as usize], t(dir));
+        assert_eq!(row[Col::filename as usize], t("f"));
+        assert_eq!(row[Col::symlink as usize], i(0));
+        assert_eq!(row[Col::r#type as usize], t("regular"));
+        assert_eq!(row[Col::symlink_target_path as usize], Value::Null);
+
+        // A link shows its target's stat, flags itself and names the target.
+        let row = one(&host, &r.join("link"));
+        assert_stat(&row, &fs::metadata(r.join("link")).unwrap());
+        assert_eq!(row[Col::inode as usize], i(m.ino()));
+        assert_eq!(row[Col::symlink as usize], i(1));
+        assert_eq!(row[Col::r#type as usize], t("regular"));
+        assert_eq!(
+            row[Col::symlink_target_path as usize],
+            t(file.to_str().unwrap())
+        );
+
+        // A broken link falls back to the link's own lstat and has type unknown.
+        let row = one(&host, &r.join("broken"));
+        let lm = fs::symlink_metadata(r.join("broken")).unwrap();
+        assert_stat(&row, &lm);
+        assert_eq!(row[Col::size as usize], i("missing-target".len()));
+        assert_eq!(row[Col::symlink as usize], i(1));
+        assert_eq!(row[Col::r#type as usize], t("unknown"));
+        assert_eq!(row[Col::symlink_target_path as usize], t("missing-target"));
+
+        let row = one(&host, &r.join("pipe"));
+        assert_stat(&row, &fs::metadata(r.join("pipe")).unwrap());
+        assert_eq!(row[Col::r#type as usize], t("fifo"));
+
+        let row = one(&host, &r.join("d"));
+        assert_stat(&row, &fs::metadata(r.join("d")).unwrap());
+        assert_eq!(row[Col::r#type as usize], t("directory"));
+        assert_eq!(row[Col::filename as usize], t("d"));
+
+        let row = one(&host, Path::new("/dev/null"));
+        assert_eq!(row[Col::r#type as usize], t("character"));
+        assert_eq!(
+            row[Col::device as usize],
+            i(fs::metadata("/dev/null").unwrap().rdev())
+        );
+        assert_ne!(row[Col::device as usize], i(0));
+
+        assert!(by_path(&host, &format!("{dir}/does-not-exist")).is_empty());
+    }
+
+    #[test]
+    fn nonexistent_path_gives_no_row_even_without_stat_columns() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("here"), b"").unwrap();
+        let ctx = |name: &str| {
+            QueryContext::everything(&SPEC, &host)
+                .with_constraint(Col::path, Op::Eq, tmp.path().join(name).to_str().unwrap())
+                .using([Col::path])
+        };
+        assert!(scan(&ctx("gone")).is_empty());
+        let rows = scan(&ctx("here"));
+        assert_eq!(rows.len(), 1);
+        // Projection: unread columns stay NULL.
+        assert!(rows[0][1..].iter().all(Value::is_null));
+    }
+
+    #[test]
+    fn recursive_like_finds_everything_and_terminates_on_a_loop() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        fs::create_dir_all(r.join("a/b/c")).unwrap();
+        fs::write(r.join("top.txt"), b"1").unwrap();
+        fs::write(r.join("a/b/c/deep.txt"), b"2").unwrap();
+        fs::write(r.join("a/b/.dot"), b"3").unwrap();
+        symlink(r, r.join("a/b/up")).unwrap();
+        let dir = r.to_str().unwrap();
+        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::path,
+            Op::Like,
+            format!("{dir}/%%"),
+        ));
+        let paths: Vec<String> = rows
+            .iter()
+            .map(|r| r[Col::path as usize].as_text().unwrap().into_owned())
+            .collect();
+        let want: Vec<String> = [
+            "a/",
+            "a/b/",
+            "a/b/.dot",
+            "a/b/c/",
+            "a/b/c/deep.txt",
+            "a/b/up/",
+            "top.txt",
+        ]
+        .iter()
+        .map(|p| format!("{dir}/{p}"))
+        .collect();
+        assert_eq!(paths, want);
+        // A folder found by LIKE: trailing `/`, directory without it, filename `.`.
+        let a = &rows[0];
+        assert_eq!(a[Col::directory as usize], t(&format!("{dir}/a")));
+        assert_eq!(a[Col::filename as usize], t("."));
+        assert_eq!(a[Col::r#type as usize], t("directory"));
+        let deep = &rows[4];
+        assert_eq!(deep[Col::directory as usize], t(&format!("{dir}/a/b/c")));
+        assert_eq!(deep[Col::filename as usize], t("deep.txt"));
+        assert_eq!(deep[Col::size as usize], i(1));
+        // The trailing `/` makes lstat(2) resolve the link, so it reads as a folder
+        // (osquery stats the same string).
+        let up = &rows[5];
+        assert_eq!(up[Col::symlink as usize], i(0));
+        assert_eq!(up[Col::r#type as usize], t("directory"));
+        assert_eq!(up[Col::inode as usize], i(fs::metadata(r).unwrap().ino()));
+    }
+
+    #[test]
+    fn directory_lists_direct_children() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        fs::create_dir(r.join("sub")).unwrap();
+        fs::write(r.join("sub/inner"), b"").unwrap();
+        fs::write(r.join("x y"), b"").unwrap();
+        fs::write(r.join(".hid"), b"").unwrap();
+        let dir = r.to_str().unwrap();
+        let rows = scan(
+            &QueryContext::everything(&SPEC, &host)
+                .with_constraint(Col::directory, Op::Eq, dir)
+                .using([Col::path, Col::directory, Col::filename, Col::r#type]),
+        );
+        let mut got: Vec<(String, String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                let s = |c: Col| r[c as usize].as_text().unwrap().into_owned();
+                (
+                    s(Col::path),
+                    s(Col::directory),
+                    s(Col::filename),
+                    s(Col::r#type),
+                )
+            })
+            .collect();
+        got.sort();
+        let e = |n: &str, k: &str| {
+            (
+                format!("{dir}/{n}"),
+                dir.to_owned(),
+                n.to_owned(),
+                k.to_owned(),
+            )
+        };
+        assert_eq!(
+            got,
+            vec![
+                e(".hid", "regular"),
+                e("sub", "directory"),
+                e("x y", "regular")
+            ]
+        );
+
+        // `directory LIKE` keeps folders only and lists each.
+        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::directory,
+            Op::Like,
+            format!("{dir}/s%"),
+        ));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][Col::path as usize], t(&format!("{dir}/sub/inner")));
+        assert_eq!(rows[0][Col::directory as usize], t(&format!("{dir}/sub/")));
+
+        // A file named as a directory lists nothing.
+        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::directory,
+            Op::Eq,
+            format!("{dir}/x y"),
+        ));
+        assert!(rows.is_empty());
+    }
+
+    #[test]
+    fn a_namespace_constraint_returns_nothing_for_now() {
+        let host = Host::default();
+        let rows = scan(
+            &QueryContext::everything(&SPEC, &host)
+                .with_constraint(Col::path, Op::Eq, "/")
+                .with_constraint(Col::pid_with_namespace, Op::Eq, 1),
+        );
+        assert!(rows.is_empty());
+        let rows = by_path(&host, "/");
+        assert_eq!(rows[0][Col::filename as usize], t("/"));
+        assert_eq!(rows[0][Col::directory as usize], t(""));
+    }
+
+    #[test]
+    fn schema_text_matches_osquery() {
+        assert_eq!(SPEC.columns.len(), 33);
+        let sql = SPEC.create_statement();
+        assert!(sql.starts_with(
+            "CREATE TABLE file(`path` TEXT, `directory` TEXT, `filename` TEXT, `inode` BIGINT"
+        ));
+        assert!(sql.contains("`type` TEXT, `symlink_target_path` TEXT, `attributes` TEXT HIDDEN"));
+        assert!(sql.contains("`file_version` TEXT HIDDEN COLLATE VERSION"));
+        assert!(sql.ends_with(
+            "`pid_with_namespace` INTEGER HIDDEN, `mount_namespace_id` TEXT HIDDEN, \
+             PRIMARY KEY (`path`, `pid_with_namespace`)) WITHOUT ROWID"
+        ));
+    }
+}

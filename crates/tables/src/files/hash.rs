@@ -1,0 +1,434 @@
+//! `hash`: MD5, SHA-1 and SHA-256 digests of regular files.
+//!
+//! Files are chosen as in `file`: `path = X`, `path LIKE P` (files only), `directory = D`
+//! or `directory LIKE P` (the regular files directly inside). Links are followed;
+//! directories and other non-regular files give no row. Only the digests the query reads
+//! are computed, all in one pass over the file in 1 MiB reads.
+//!
+//! Like osquery, a file larger than the read limit (`--read_max`, 50 MiB by default; see
+//! [`set_read_max`]) is not read: its row carries empty digests and a warning is logged.
+//! An unreadable file gives empty digests too.
+
+use md5::Md5;
+use oxquery_sys::pattern::{self, Select};
+use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+table! {
+    name: "hash",
+    description: "Digests of regular files chosen by path, pattern or parent directory.",
+    columns: {
+        path: Text [INDEX | REQUIRED | OPTIMIZED] "Path of the file; `LIKE` patterns are expanded (`%%` walks recursively)",
+        directory: Text [REQUIRED | OPTIMIZED] "Directory holding the file; constraining it hashes the files directly inside",
+        md5: Text [COLLATE_NOCASE] "MD5 digest, lowercase hex",
+        sha1: Text [COLLATE_NOCASE] "SHA-1 digest, lowercase hex",
+        sha256: Text [COLLATE_NOCASE] "SHA-256 digest, lowercase hex",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Pid whose mount namespace to look in; 0 for the host's",
+        mount_namespace_id: Text [HIDDEN] "Mount namespace the row was read in",
+    },
+    examples: [
+        "select * from hash where path = '/etc/passwd'",
+        "select sha256 from hash where directory = '/usr/bin/'",
+    ],
+}
+
+/// osquery's default `--read_max`: 50 MiB.
+pub const DEFAULT_READ_MAX: u64 = 50 * 1024 * 1024;
+
+static READ_MAX: AtomicU64 = AtomicU64::new(DEFAULT_READ_MAX);
+
+/// Sets the largest file size that is hashed (the `--read_max` flag).
+pub fn set_read_max(bytes: u64) {
+    READ_MAX.store(bytes, Ordering::Relaxed);
+}
+
+/// The current read limit.
+pub fn read_max() -> u64 {
+    READ_MAX.load(Ordering::Relaxed)
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// Which digests to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Wanted {
+    pub md5: bool,
+    pub sha1: bool,
+    pub sha256: bool,
+}
+
+impl Wanted {
+    fn any(self) -> bool {
+        self.md5 || self.sha1 || self.sha256
+    }
+}
+
+/// Lowercase hex digests; `None` for the ones not wanted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Digests {
+    pub md5: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// Hashes one file in a single pass, reading `buf.len()` bytes at a time into `buf`.
+pub fn hash_reader(reader: &mut impl Read, wanted: Wanted, buf: &mut [u8]) -> io::Result<Digests> {
+    let mut md5 = wanted.md5.then(Md5::new);
+    let mut sha1 = wanted.sha1.then(Sha1::new);
+    let mut sha256 = wanted.sha256.then(Sha256::new);
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buf[..n];
+        if let Some(h) = &mut md5 {
+            h.update(chunk);
+        }
+        if let Some(h) = &mut sha1 {
+            h.update(chunk);
+        }
+        if let Some(h) = &mut sha256 {
+            h.update(chunk);
+        }
+    }
+    Ok(Digests {
+        md5: md5.map(|h| hex::encode(h.finalize())),
+        sha1: sha1.map(|h| hex::encode(h.finalize())),
+        sha256: sha256.map(|h| hex::encode(h.finalize())),
+    })
+}
+
+/// Digests of the file at `path`, or empty strings when it is larger than `limit` bytes
+/// or unreadable.
+fn hash_path(path: &Path, wanted: Wanted, limit: u64, buf: &mut Vec<u8>) -> Digests {
+    let empty = || Digests {
+        md5: wanted.md5.then(String::new),
+        sha1: wanted.sha1.then(String::new),
+        sha256: wanted.sha256.then(String::new),
+    };
+    let result = File::open(path).and_then(|mut f| {
+        let size = f.metadata()?.len();
+        if size > limit {
+            log::warn!(
+                "Cannot read file that exceeds size limit: {} ({size} > {limit} bytes)",
+                path.display(),
+            );
+            return Ok(None);
+        }
+        if buf.is_empty() {
+            buf.resize(CHUNK, 0);
+        }
+        hash_reader(&mut f, wanted, buf).map(Some)
+    });
+    match result {
+        Ok(Some(d)) => d,
+        Ok(None) => empty(),
+        Err(e) => {
+            log::warn!("Failed to hash {}: {e}", path.display());
+            empty()
+        }
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    if ctx.is_constrained(Col::pid_with_namespace) {
+        log::warn!(
+            "Table hash: pid_with_namespace is not supported yet (reading another mount \
+             namespace); the query returns no rows"
+        );
+        return Ok(());
+    }
+    let wanted = Wanted {
+        md5: ctx.is_used(Col::md5),
+        sha1: ctx.is_used(Col::sha1),
+        sha256: ctx.is_used(Col::sha256),
+    };
+    let limit = read_max();
+    // Allocated on the first file that is read, reused for the rest of the scan.
+    let mut buf = Vec::new();
+
+    // Byte order, as osquery's path set; `PathBuf` ordering would merge `d` and `d/`.
+    let mut paths: BTreeSet<OsString> = BTreeSet::new();
+    for p in ctx.eq_texts(Col::path).unwrap_or_default() {
+        paths.insert(OsString::from(p));
+    }
+    for like in ctx.patterns(Col::path, Op::Like) {
+        pattern::expand_like(&like, Select::Files, |found| {
+            paths.insert(found.as_os_str().to_owned());
+            ControlFlow::Continue(())
+        });
+    }
+    for path in &paths {
+        let path = Path::new(path);
+        if !fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let (dir, _) = pattern::split(path.as_os_str().as_bytes());
+        add_row(rows, path, dir, wanted, limit, &mut buf);
+    }
+
+    let mut dirs: BTreeSet<OsString> = BTreeSet::new();
+    for d in ctx.eq_texts(Col::directory).unwrap_or_default() {
+        dirs.insert(OsString::from(d));
+    }
+    for like in ctx.patterns(Col::directory, Op::Like) {
+        pattern::expand_like(&like, Select::Folders, |found| {
+            dirs.insert(found.as_os_str().to_owned());
+            ControlFlow::Continue(())
+        });
+    }
+    for dir in &dirs {
+        // A directory that cannot be listed contributes no rows, as in osquery.
+        let _ = pattern::children(Path::new(dir), |child, kind| {
+            let regular = match kind {
+                Some(t) if t.is_file() => true,
+                Some(t) if !t.is_symlink() => false,
+                // Links (and unknown types) are judged by what they point to.
+                _ => fs::metadata(child).is_ok_and(|m| m.is_file()),
+            };
+            if regular {
+                add_row(rows, child, dir.as_bytes(), wanted, limit, &mut buf);
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    Ok(())
+}
+
+fn add_row(
+    rows: &mut Rows,
+    path: &Path,
+    dir: &[u8],
+    wanted: Wanted,
+    limit: u64,
+    buf: &mut Vec<u8>,
+) {
+    let digests = if wanted.any() {
+        hash_path(path, wanted, limit, buf)
+    } else {
+        Digests::default()
+    };
+    let mut row = rows.row();
+    // Values are UTF-8 text; names that are not are shown with replacement characters.
+    row.set(
+        Col::path,
+        String::from_utf8_lossy(path.as_os_str().as_bytes()).into_owned(),
+    );
+    row.set(Col::directory, String::from_utf8_lossy(dir).into_owned());
+    row.set(Col::md5, digests.md5);
+    row.set(Col::sha1, digests.sha1);
+    row.set(Col::sha256, digests.sha256);
+    row.set(Col::pid_with_namespace, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Value};
+    use std::process::Command;
+
+    const ALL: Wanted = Wanted {
+        md5: true,
+        sha1: true,
+        sha256: true,
+    };
+
+    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
+        let mut rows = Rows::for_context(ctx);
+        generate(ctx, &mut rows).unwrap();
+        rows.iter().map(<[Value]>::to_vec).collect()
+    }
+
+    fn t(s: &str) -> Value {
+        Value::Text(s.to_owned())
+    }
+
+    #[test]
+    fn known_vectors() {
+        let mut buf = vec![0; 7];
+        let d = hash_reader(&mut &b""[..], ALL, &mut buf).unwrap();
+        assert_eq!(d.md5.unwrap(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(d.sha1.unwrap(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            d.sha256.unwrap(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let d = hash_reader(&mut &b"abc"[..], ALL, &mut buf).unwrap();
+        assert_eq!(d.md5.unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(d.sha1.unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            d.sha256.unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // A buffer smaller than the input splits it across updates; same digest.
+        let text = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+        let d = hash_reader(&mut &text[..], ALL, &mut buf).unwrap();
+        assert_eq!(
+            d.sha256.unwrap(),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
+        assert_eq!(d.sha1.unwrap(), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+    }
+
+    /// The first word of a coreutils `*sum` line for `path`.
+    fn coreutils(tool: &str, path: &Path) -> String {
+        let out = Command::new(tool).arg(path).output().unwrap();
+        assert!(out.status.success(), "{tool} failed");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn random_file_matches_coreutils_and_projection_skips_digests() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("random.bin");
+        // 3 MiB + a tail, so reads cross several 1 MiB chunks and end with a partial one.
+        let mut data = vec![0u8; 3 * 1024 * 1024 + 12_345];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for b in &mut data {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        fs::write(&path, &data).unwrap();
+        let p = path.to_str().unwrap();
+
+        let rows =
+            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, p));
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row[Col::path as usize], t(p));
+        assert_eq!(
+            row[Col::directory as usize],
+            t(tmp.path().to_str().unwrap())
+        );
+        assert_eq!(row[Col::md5 as usize], t(&coreutils("md5sum", &path)));
+        assert_eq!(row[Col::sha1 as usize], t(&coreutils("sha1sum", &path)));
+        assert_eq!(row[Col::sha256 as usize], t(&coreutils("sha256sum", &path)));
+        assert_eq!(row[Col::pid_with_namespace as usize], Value::Integer(0));
+        assert_eq!(row[Col::mount_namespace_id as usize], Value::Null);
+
+        let rows = scan(
+            &QueryContext::everything(&SPEC, &host)
+                .with_constraint(Col::path, Op::Eq, p)
+                .using([Col::path, Col::sha256]),
+        );
+        assert_eq!(
+            rows[0][Col::sha256 as usize],
+            t(&coreutils("sha256sum", &path))
+        );
+        assert_eq!(rows[0][Col::md5 as usize], Value::Null);
+        assert_eq!(rows[0][Col::sha1 as usize], Value::Null);
+    }
+
+    #[test]
+    fn files_only_links_followed_directories_skipped() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        fs::write(r.join("empty"), b"").unwrap();
+        fs::write(r.join("abc"), b"abc").unwrap();
+        fs::create_dir(r.join("sub")).unwrap();
+        fs::write(r.join("sub/inner"), b"abc").unwrap();
+        std::os::unix::fs::symlink(r.join("abc"), r.join("to-abc")).unwrap();
+        std::os::unix::fs::symlink(r.join("sub"), r.join("to-sub")).unwrap();
+        let dir = r.to_str().unwrap();
+        let abc_sha1 = t("a9993e364706816aba3e25717850c26c9cd0d89d");
+        let base =
+            || QueryContext::everything(&SPEC, &host).using([Col::path, Col::directory, Col::sha1]);
+
+        // A directory named by path gives no row.
+        assert!(scan(&base().with_constraint(Col::path, Op::Eq, format!("{dir}/sub"))).is_empty());
+        assert!(scan(&base().with_constraint(Col::path, Op::Eq, format!("{dir}/nope"))).is_empty());
+
+        let rows = scan(&base().with_constraint(Col::path, Op::Like, format!("{dir}/%")));
+        let got: Vec<(Value, Value)> = rows
+            .iter()
+            .map(|r| (r[Col::path as usize].clone(), r[Col::sha1 as usize].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (t(&format!("{dir}/abc")), abc_sha1.clone()),
+                (
+                    t(&format!("{dir}/empty")),
+                    t("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+                ),
+                (t(&format!("{dir}/to-abc")), abc_sha1.clone()),
+            ]
+        );
+
+        // Recursive: the file below the folder; the link to that folder is not walked again.
+        let rows = scan(&base().with_constraint(Col::path, Op::Like, format!("{dir}/%%")));
+        assert_eq!(rows.len(), 4, "{rows:?}");
+        assert_eq!(rows[2][Col::path as usize], t(&format!("{dir}/sub/inner")));
+        assert_eq!(rows[2][Col::directory as usize], t(&format!("{dir}/sub")));
+
+        // `directory =`: the directory column is the constraint as given.
+        let rows = scan(&base().with_constraint(Col::directory, Op::Eq, format!("{dir}/")));
+        let mut paths: Vec<Value> = rows.iter().map(|r| r[Col::path as usize].clone()).collect();
+        paths.sort_by_key(|v| v.to_string());
+        assert_eq!(
+            paths,
+            vec![
+                t(&format!("{dir}/abc")),
+                t(&format!("{dir}/empty")),
+                t(&format!("{dir}/to-abc"))
+            ]
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r[Col::directory as usize] == t(&format!("{dir}/")))
+        );
+    }
+
+    #[test]
+    fn oversized_and_unreadable_files_get_empty_digests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("big");
+        fs::write(&path, vec![1u8; 4096]).unwrap();
+        let mut buf = Vec::new();
+        let empty = Digests {
+            md5: Some(String::new()),
+            sha1: Some(String::new()),
+            sha256: Some(String::new()),
+        };
+        assert_eq!(hash_path(&path, ALL, 4095, &mut buf), empty);
+        let exact = hash_path(&path, ALL, 4096, &mut buf);
+        assert_eq!(exact.md5.unwrap().len(), 32);
+        assert_eq!(
+            hash_path(&tmp.path().join("gone"), ALL, u64::MAX, &mut buf),
+            empty
+        );
+        assert_eq!(read_max(), DEFAULT_READ_MAX);
+    }
+
+    #[test]
+    fn schema_text_matches_osquery() {
+        assert_eq!(
+            SPEC.create_statement(),
+            "CREATE TABLE hash(`path` TEXT, `directory` TEXT, `md5` TEXT COLLATE NOCASE, \
+             `sha1` TEXT COLLATE NOCASE, `sha256` TEXT COLLATE NOCASE, \
+             `pid_with_namespace` INTEGER HIDDEN, `mount_namespace_id` TEXT HIDDEN, \
+             PRIMARY KEY (`path`, `pid_with_namespace`)) WITHOUT ROWID"
+        );
+    }
+}
