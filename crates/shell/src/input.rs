@@ -7,7 +7,7 @@
 use crate::shell::{MetaOutcome, Shell};
 use oxquery_engine::rusqlite::ffi;
 use std::ffi::CString;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Write};
 
 /// Whether SQLite considers `sql` one or more complete statements.
 pub fn is_complete(sql: &str) -> bool {
@@ -117,6 +117,10 @@ impl Shell {
             }
             number += 1;
             let line = chomp(String::from_utf8_lossy(&raw).into_owned());
+            // `.echo on` repeats input lines as they are read, as the SQLite shell does.
+            if self.echo {
+                writeln!(self.out, "{line}")?;
+            }
             let failed = match pending.push(&line, number) {
                 Line::Nothing => false,
                 Line::Meta(command) => match self.meta(&command)? {

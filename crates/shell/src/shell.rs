@@ -62,12 +62,9 @@ impl Shell {
         Ok(())
     }
 
-    /// Runs every statement in `sql`, printing each result; honours `.echo` and `.timer`.
+    /// Runs every statement in `sql`, printing each result; honours `.timer`.
     /// The outer error is a failure to write stdout (e.g. a closed pipe).
     pub fn run_sql(&mut self, sql: &str) -> io::Result<Result<(), SqlError>> {
-        if self.echo {
-            writeln!(self.out, "{sql}")?;
-        }
         let started = self.timer.then(|| (Instant::now(), cpu_times()));
         let result = self.execute(sql)?;
         if let Some((wall, (user0, sys0))) = started {
