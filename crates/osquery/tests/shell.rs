@@ -283,6 +283,25 @@ fn assert_glog(line: &str, message: &str) {
 }
 
 #[test]
+fn verbose_adds_info_status_lines() {
+    let r = run(&["--verbose", "--list", "select 1 as a"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "a\n1\n"));
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with('I') && l.contains("osquery initialized"))
+        .unwrap_or_else(|| panic!("no info line in {}", r.stderr));
+    let version = ok(&[".version"]);
+    let version = version
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("osquery ")
+        .unwrap();
+    assert_glog(line, &format!("osquery initialized [version={version}]"));
+}
+
+#[test]
 fn broken_pipe_exits_quietly() {
     let sql = "with recursive c(x) as (select 1 union all select x + 1 from c limit 200000) select x from c";
     let mut child = Command::new(BIN)

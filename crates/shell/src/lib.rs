@@ -41,6 +41,7 @@ pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
         return 0;
     }
     logger::init(flags.bool("verbose"));
+    log::info!("osquery initialized [version={version}]");
     if flags.bool("planner") {
         oxquery_engine::planner::set_enabled(true);
     }

@@ -9,6 +9,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Context, Editor, Helper, Highlighter, Hinter, Validator};
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 const PROMPT: &str = "osquery> ";
@@ -57,7 +58,12 @@ impl Completer for ShellHelper {
 fn shell_home() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
     let dir = PathBuf::from(home).join(".osquery");
-    std::fs::create_dir_all(&dir).ok()?;
+    // Private: the history holds whatever the user typed.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .ok()?;
     Some(dir)
 }
 
