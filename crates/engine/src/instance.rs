@@ -31,6 +31,7 @@ pub fn current(uuid: Option<String>) -> InstanceInfo {
         watcher: -1,
         // osquery's PlatformType bits for Linux: POSIX (0x01) | LINUX (0x04).
         platform_mask: 0x05,
+        flags: Vec::new(),
     }
 }
 

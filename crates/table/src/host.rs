@@ -11,6 +11,18 @@ pub struct RegistryItem {
     pub active: bool,
 }
 
+/// One command-line flag and its current value, as `osquery_flags` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagValue {
+    pub name: String,
+    /// gflags' type word: `bool`, `string`, `int32`, `uint64`, ...
+    pub ty: String,
+    pub description: String,
+    pub default_value: String,
+    pub value: String,
+    pub shell_only: bool,
+}
+
 /// Identity and state of this process, as `osquery_info` shows it.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceInfo {
@@ -31,6 +43,8 @@ pub struct InstanceInfo {
     /// Pid of the watchdog process, -1 without one.
     pub watcher: i64,
     pub platform_mask: i64,
+    /// Every known flag with its value (`osquery_flags`).
+    pub flags: Vec<FlagValue>,
 }
 
 /// What the engine knows about itself; handed to every generator.

@@ -44,7 +44,7 @@ mod value;
 
 pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
-pub use host::{Host, InstanceInfo, RegistryItem};
+pub use host::{FlagValue, Host, InstanceInfo, RegistryItem};
 pub use rows::{RowMut, Rows};
 pub use spec::{
     Attributes, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator, TableDef,
