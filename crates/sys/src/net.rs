@@ -339,6 +339,8 @@ pub struct SocketScan {
     /// Whether the scan covered every process (then sockets nobody holds are reported
     /// too, without an owner).
     pub complete: bool,
+    /// Where each socket inode is listed: (namespace index, socket index).
+    index: HashMap<u64, (usize, usize)>,
 }
 
 impl SocketScan {
@@ -383,17 +385,27 @@ impl SocketScan {
                 scan.namespaces.push(Namespace { inode: ns, sockets });
             }
         }
-        let mut index: HashMap<u64, (usize, usize)> = HashMap::new();
-        for (n, ns) in scan.namespaces.iter().enumerate() {
-            for (s, socket) in ns.sockets.iter().enumerate() {
-                index.entry(socket.inode).or_insert((n, s));
+        scan.link(held);
+        Ok(scan)
+    }
+
+    /// Joins held descriptors with the namespace tables.
+    fn link(&mut self, held: Vec<(Owner, u64)>) {
+        // A process whose ns link is unreadable (another user namespace, hardening) was
+        // read under namespace 0, which may well be a namespace also read under its
+        // real inode. Socket inodes are unique host-wide, so a socket listed twice is
+        // one socket: keep the copy with a known namespace.
+        let mut order: Vec<usize> = (0..self.namespaces.len()).collect();
+        order.sort_by_key(|&n| self.namespaces[n].inode == 0);
+        for n in order {
+            for (s, socket) in self.namespaces[n].sockets.iter().enumerate() {
+                self.index.entry(socket.inode).or_insert((n, s));
             }
         }
-        scan.owned = held
+        self.owned = held
             .into_iter()
-            .filter_map(|(owner, inode)| index.get(&inode).map(|&(n, s)| (owner, n, s)))
+            .filter_map(|(owner, inode)| self.index.get(&inode).map(|&(n, s)| (owner, n, s)))
             .collect();
-        Ok(scan)
     }
 
     /// Calls `f(owner, socket, namespace inode)` for each held descriptor and, for a
@@ -414,7 +426,7 @@ impl SocketScan {
         }
         for (n, ns) in self.namespaces.iter().enumerate() {
             for (s, socket) in ns.sockets.iter().enumerate() {
-                if !seen[n][s] {
+                if !seen[n][s] && self.index.get(&socket.inode) == Some(&(n, s)) {
                     f(None, socket, ns.inode);
                 }
             }
@@ -548,5 +560,44 @@ mod tests {
         assert_eq!(s.local.to_text(), "127.0.0.1");
         let want_ns = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
         assert_eq!(*ns, want_ns);
+    }
+
+    fn sock(inode: u64) -> Socket {
+        Socket {
+            inode,
+            family: AF_INET,
+            protocol: 6,
+            local: Addr::V4([0; 4]),
+            local_port: 1,
+            remote: Addr::V4([0; 4]),
+            remote_port: 0,
+            tcp_state: Some(10),
+            path: Box::default(),
+        }
+    }
+
+    #[test]
+    fn a_namespace_read_twice_lists_each_socket_once() {
+        // Namespace 0 (link unreadable) is really namespace 77: socket 1 is in both.
+        let mut scan = SocketScan {
+            namespaces: vec![
+                Namespace {
+                    inode: 0,
+                    sockets: vec![sock(1), sock(2)],
+                },
+                Namespace {
+                    inode: 77,
+                    sockets: vec![sock(1)],
+                },
+            ],
+            complete: true,
+            ..SocketScan::default()
+        };
+        let owner = Owner { pid: 9, fd: 3 };
+        scan.link(vec![(owner, 2), (Owner { pid: 9, fd: 4 }, 999)]);
+        let mut seen = Vec::new();
+        scan.for_each(|o, s, ns| seen.push((o, s.inode, ns)));
+        seen.sort_by_key(|x| x.1);
+        assert_eq!(seen, vec![(None, 1, 77), (Some(owner), 2, 0)]);
     }
 }

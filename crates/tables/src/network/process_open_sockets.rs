@@ -1,0 +1,249 @@
+//! `process_open_sockets`: every socket of every network namespace a process lives in,
+//! with the process and descriptor holding it.
+//!
+//! As in osquery, rows come from the kernel's socket tables; a socket no process holds
+//! (a `TIME_WAIT` connection, say) is listed with pid and fd -1 when the query does not
+//! filter on pid. One row per descriptor: a socket shared by two processes (inherited
+//! across fork) shows up for both, so `WHERE pid = X` returns exactly the rows of X the
+//! unfiltered scan has. `WHERE pid = X` reads only that process's descriptors and its
+//! namespace's tables; `pid = -1` among the values means "no filter", as in osquery.
+
+use oxquery_sys::net::{Owner, SocketScan};
+use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
+
+table! {
+    name: "process_open_sockets",
+    description: "Processes which have open network sockets on the system.",
+    columns: {
+        pid: Integer [ADDITIONAL] "Process (or thread) ID",
+        fd: BigInt [] "Socket file descriptor number",
+        socket: BigInt [] "Socket handle or inode number",
+        family: Integer [] "Network protocol (IPv4, IPv6)",
+        protocol: Integer [] "Transport protocol (TCP/UDP)",
+        local_address: Text [] "Socket local address",
+        remote_address: Text [] "Socket remote address",
+        local_port: Integer [] "Socket local port",
+        remote_port: Integer [] "Socket remote port",
+        path: Text [] "For UNIX sockets (family=AF_UNIX), the domain path",
+        state: Text [] "TCP socket state",
+        net_namespace: Text [] "The inode number of the network namespace",
+    },
+    examples: [
+        "select * from process_open_sockets where pid = 1",
+    ],
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let filter: Option<Vec<u32>> = ctx.eq_integers(Col::pid).and_then(|list| {
+        if list.contains(&-1) {
+            return None;
+        }
+        Some(
+            list.into_iter()
+                .filter_map(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .collect(),
+        )
+    });
+    if filter.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(());
+    }
+    let scan = SocketScan::scan(filter.as_deref()).map_err(|e| TableError::io("/proc", e))?;
+    scan.for_each(|owner, s, ns| {
+        let mut row = rows.row();
+        match owner {
+            Some(Owner { pid, fd }) => {
+                row.set(Col::pid, pid);
+                row.set(Col::fd, fd);
+            }
+            None => {
+                row.set(Col::pid, -1);
+                row.set(Col::fd, -1);
+            }
+        }
+        row.set(Col::socket, s.inode);
+        row.set(Col::family, s.family);
+        row.set(Col::protocol, s.protocol);
+        // Like osquery, fields a family does not have are empty text, not NULL.
+        row.set_with(Col::local_address, || s.local.to_text());
+        row.set_with(Col::remote_address, || s.remote.to_text());
+        row.set(Col::local_port, s.local_port);
+        row.set(Col::remote_port, s.remote_port);
+        row.set_with(Col::path, || String::from_utf8_lossy(&s.path).into_owned());
+        row.set(Col::state, s.state());
+        row.set_with(Col::net_namespace, || ns.to_string());
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    fn run(ctx: &QueryContext) -> Rows {
+        let mut rows = Rows::for_context(ctx);
+        generate(ctx, &mut rows).unwrap();
+        rows
+    }
+
+    fn ours(pid_filter: bool) -> Vec<Vec<Value>> {
+        let host = Host::default();
+        let me = i64::from(std::process::id());
+        let mut ctx = QueryContext::everything(&SPEC, &host);
+        if pid_filter {
+            ctx = ctx.with_constraint(Col::pid, Op::Eq, me);
+        }
+        run(&ctx)
+            .iter()
+            .filter(|r| r[Col::pid as usize] == Value::Integer(me))
+            .map(<[Value]>::to_vec)
+            .collect()
+    }
+
+    fn find<'a>(rows: &'a [Vec<Value>], fd: i32) -> &'a [Value] {
+        rows.iter()
+            .find(|r| r[Col::fd as usize] == Value::Integer(i64::from(fd)))
+            .unwrap_or_else(|| panic!("no row for fd {fd} in {rows:?}"))
+    }
+
+    fn inode(fd: i32) -> i64 {
+        std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino() as i64
+    }
+
+    fn t(s: &str) -> Value {
+        Value::Text(s.to_owned())
+    }
+    fn i(n: impl Into<i64>) -> Value {
+        Value::Integer(n.into())
+    }
+
+    #[test]
+    fn tcp_listener_and_connection_of_our_process() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        let ns = std::fs::metadata("/proc/self/ns/net")
+            .unwrap()
+            .ino()
+            .to_string();
+
+        for filtered in [true, false] {
+            let rows = ours(filtered);
+            let l = find(&rows, listener.as_raw_fd());
+            assert_eq!(l[Col::socket as usize], i(inode(listener.as_raw_fd())));
+            assert_eq!(l[Col::family as usize], i(2));
+            assert_eq!(l[Col::protocol as usize], i(6));
+            assert_eq!(l[Col::local_address as usize], t("127.0.0.1"));
+            assert_eq!(l[Col::local_port as usize], i(port));
+            assert_eq!(l[Col::remote_address as usize], t("0.0.0.0"));
+            assert_eq!(l[Col::remote_port as usize], i(0));
+            assert_eq!(l[Col::state as usize], t("LISTEN"));
+            assert_eq!(l[Col::path as usize], t(""));
+            assert_eq!(l[Col::net_namespace as usize], t(&ns));
+
+            let c = find(&rows, client.as_raw_fd());
+            assert_eq!(c[Col::local_port as usize], i(client_port));
+            assert_eq!(c[Col::remote_port as usize], i(port));
+            assert_eq!(c[Col::remote_address as usize], t("127.0.0.1"));
+            assert_eq!(c[Col::state as usize], t("ESTABLISHED"));
+
+            let s = find(&rows, server.as_raw_fd());
+            assert_eq!(s[Col::local_port as usize], i(port));
+            assert_eq!(s[Col::remote_port as usize], i(client_port));
+            assert_eq!(s[Col::state as usize], t("ESTABLISHED"));
+        }
+    }
+
+    #[test]
+    fn unix_udp_and_ipv6_sockets() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock_path = dir.path().join("test sock");
+        let unix = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+        let mut unix_client = std::os::unix::net::UnixStream::connect(&sock_path).unwrap();
+        unix_client.write_all(b"x").unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let v6 = TcpListener::bind("[::1]:0").ok();
+
+        let rows = ours(true);
+        let u = find(&rows, unix.as_raw_fd());
+        assert_eq!(u[Col::family as usize], i(1));
+        assert_eq!(u[Col::protocol as usize], i(0));
+        assert_eq!(u[Col::path as usize], t(sock_path.to_str().unwrap()));
+        assert_eq!(u[Col::socket as usize], i(inode(unix.as_raw_fd())));
+        assert_eq!(u[Col::state as usize], t(""));
+        assert_eq!(u[Col::local_address as usize], t(""));
+        let c = find(&rows, unix_client.as_raw_fd());
+        assert_eq!(c[Col::family as usize], i(1));
+        assert_eq!(c[Col::path as usize], t(""));
+
+        let d = find(&rows, udp.as_raw_fd());
+        assert_eq!(d[Col::protocol as usize], i(17));
+        assert_eq!(d[Col::family as usize], i(2));
+        assert_eq!(
+            d[Col::local_port as usize],
+            i(udp.local_addr().unwrap().port())
+        );
+        assert_eq!(d[Col::state as usize], t(""));
+
+        if let Some(v6) = v6 {
+            let r = find(&rows, v6.as_raw_fd());
+            assert_eq!(r[Col::family as usize], i(10));
+            assert_eq!(r[Col::local_address as usize], t("::1"));
+            assert_eq!(
+                r[Col::local_port as usize],
+                i(v6.local_addr().unwrap().port())
+            );
+            assert_eq!(r[Col::state as usize], t("LISTEN"));
+        }
+    }
+
+    #[test]
+    fn pid_filter_returns_only_that_process() {
+        let _listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = Host::default();
+        let me = i64::from(std::process::id());
+        let rows =
+            run(&QueryContext::everything(&SPEC, &host).with_constraint(Col::pid, Op::Eq, me));
+        assert!(!rows.is_empty());
+        assert!(
+            rows.iter()
+                .all(|r| r[Col::pid as usize] == Value::Integer(me))
+        );
+        // A pid that does not exist has no sockets.
+        let none = run(&QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::pid,
+            Op::Eq,
+            0x7fff_fff0_i64,
+        ));
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn projection_leaves_unused_cells_null() {
+        let _listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).using([Col::pid, Col::socket]);
+        let rows = run(&ctx);
+        assert!(!rows.is_empty());
+        for row in rows.iter() {
+            assert!(!row[Col::socket as usize].is_null());
+            for c in [
+                Col::local_address,
+                Col::path,
+                Col::state,
+                Col::net_namespace,
+            ] {
+                assert!(row[c as usize].is_null());
+            }
+        }
+    }
+}
