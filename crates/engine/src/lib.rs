@@ -85,9 +85,7 @@ impl Engine {
         instance: InstanceInfo,
     ) -> Result<Engine, EngineError> {
         let conn = Connection::open_in_memory()?;
-        for name in collation::NAMES {
-            conn.create_collation(name, collation::compare_versions)?;
-        }
+        collation::register(&conn)?;
         functions::register(&conn)?;
         let mut attached: Vec<&'static TableDef> = Vec::with_capacity(tables.len());
         for def in tables {
