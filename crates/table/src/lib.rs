@@ -42,6 +42,7 @@ mod rows;
 mod spec;
 mod value;
 
+pub use macros::column_name;
 pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
 pub use host::{FlagValue, Host, InstanceInfo, RegistryItem};

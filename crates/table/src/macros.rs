@@ -1,3 +1,17 @@
+/// A column's SQL name from its Rust identifier: `r#type` is the column `type`.
+pub const fn column_name(ident: &'static str) -> &'static str {
+    let bytes = ident.as_bytes();
+    if bytes.len() > 2 && bytes[0] == b'r' && bytes[1] == b'#' {
+        let (_, rest) = bytes.split_at(2);
+        match core::str::from_utf8(rest) {
+            Ok(name) => name,
+            Err(_) => ident,
+        }
+    } else {
+        ident
+    }
+}
+
 /// Declares a table: a `Col` enum naming its columns and a `pub static TABLE: TableDef`
 /// whose generator is the function `generate` in the same module.
 ///
@@ -10,6 +24,7 @@
 ///         pid: BigInt [INDEX | OPTIMIZED] "Process (or thread) ID",
 ///         upid: BigInt [OTHER_PLATFORM] "A macOS-only column, always NULL here",
 ///         datetime: Text [] "Current date and time",
+///         r#type: Text [] "A column named `type` (a Rust keyword)",
 ///     },
 ///     column_aliases: { date_time => datetime },  // optional
 ///     aliases: ["hosts"],                         // optional: views over the table
@@ -49,7 +64,7 @@ macro_rules! table {
             description: $description,
             columns: &[$(
                 $crate::Column {
-                    name: stringify!($col),
+                    name: $crate::column_name(stringify!($col)),
                     ty: $crate::ColumnType::$ty,
                     options: $crate::ColumnOptions::empty()
                         $(.with($crate::ColumnOptions::$opt))*,

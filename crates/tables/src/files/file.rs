@@ -6,15 +6,9 @@
 //! Rows come out sorted by path within each of those two groups, as osquery's path set
 //! orders them. Only the system calls the query's columns need are made: no stat when
 //! no stat column is read, no readlink unless `symlink_target_path` is.
-//!
-//! The declaration is written out by hand instead of with `table!` because one column is
-//! named `type`, a Rust keyword the macro cannot take as a column identifier.
 
 use oxquery_sys::pattern::{self, Select};
-use oxquery_table::{
-    Attributes, Column, ColumnAlias, ColumnOptions as O, ColumnType as T, QueryContext, Rows,
-    TableDef, TableResult, TableSpec,
-};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
@@ -23,228 +17,52 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-/// The table's columns, in declaration order.
-#[allow(non_camel_case_types, dead_code)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-pub enum Col {
-    path,
-    directory,
-    filename,
-    inode,
-    uid,
-    gid,
-    mode,
-    device,
-    size,
-    block_size,
-    atime,
-    mtime,
-    ctime,
-    btime,
-    hard_links,
-    symlink,
-    r#type,
-    symlink_target_path,
-    attributes,
-    volume_serial,
-    file_id,
-    file_version,
-    product_version,
-    original_filename,
-    shortcut_target_path,
-    shortcut_target_type,
-    shortcut_target_location,
-    shortcut_start_in,
-    shortcut_run,
-    shortcut_comment,
-    bsd_flags,
-    pid_with_namespace,
-    mount_namespace_id,
-}
-
-impl From<Col> for usize {
-    #[inline]
-    fn from(c: Col) -> usize {
-        c as usize
-    }
-}
-
-const fn col(name: &'static str, ty: T, options: O, description: &'static str) -> Column {
-    Column {
-        name,
-        ty,
-        options,
-        description,
-    }
-}
-
-const NONE: O = O::empty();
-const OTHER: O = O::OTHER_PLATFORM.with(O::HIDDEN);
-
-pub static SPEC: TableSpec = TableSpec {
+table! {
     name: "file",
     description: "Metadata of files and directories chosen by path, pattern or parent directory.",
-    columns: &[
-        col(
-            "path",
-            T::Text,
-            O::INDEX.with(O::REQUIRED).with(O::OPTIMIZED),
-            "Path of the file; `LIKE` patterns are expanded (`%%` walks recursively)",
-        ),
-        col(
-            "directory",
-            T::Text,
-            O::REQUIRED.with(O::OPTIMIZED),
-            "Directory holding the file; constraining it lists that directory",
-        ),
-        col("filename", T::Text, NONE, "Last component of the path"),
-        col("inode", T::BigInt, NONE, "Inode number"),
-        col("uid", T::BigInt, NONE, "User ID of the owner"),
-        col("gid", T::BigInt, NONE, "Group ID of the owner"),
-        col(
-            "mode",
-            T::Text,
-            NONE,
-            "Permission and special bits as four octal digits",
-        ),
-        col(
-            "device",
-            T::BigInt,
-            NONE,
-            "Device number of a device special file (st_rdev)",
-        ),
-        col("size", T::BigInt, NONE, "Size in bytes"),
-        col(
-            "block_size",
-            T::Integer,
-            NONE,
-            "Preferred I/O block size of the file system",
-        ),
-        col("atime", T::BigInt, NONE, "Last access, Unix seconds"),
-        col(
-            "mtime",
-            T::BigInt,
-            NONE,
-            "Last content change, Unix seconds",
-        ),
-        col("ctime", T::BigInt, NONE, "Last status change, Unix seconds"),
-        col(
-            "btime",
-            T::BigInt,
-            NONE,
-            "Creation time; always 0 on Linux, as in osquery",
-        ),
-        col("hard_links", T::Integer, NONE, "Number of hard links"),
-        col(
-            "symlink",
-            T::Integer,
-            NONE,
-            "1 when the path itself is a symbolic link, else 0",
-        ),
-        col(
-            "type",
-            T::Text,
-            NONE,
-            "Kind of file the path resolves to: regular, directory, symlink, block, character, fifo, socket or unknown",
-        ),
-        col(
-            "symlink_target_path",
-            T::Text,
-            NONE,
-            "Target of a symbolic link as stored in the link",
-        ),
-        col("attributes", T::Text, OTHER, "Windows file attributes"),
-        col(
-            "volume_serial",
-            T::Text,
-            OTHER,
-            "Windows volume serial number",
-        ),
-        col("file_id", T::Text, OTHER, "Windows file ID"),
-        col(
-            "file_version",
-            T::Text,
-            OTHER.with(O::COLLATE_VERSION),
-            "Windows file version",
-        ),
-        col(
-            "product_version",
-            T::Text,
-            OTHER.with(O::COLLATE_VERSION),
-            "Windows product version",
-        ),
-        col(
-            "original_filename",
-            T::Text,
-            OTHER,
-            "Windows original file name",
-        ),
-        col(
-            "shortcut_target_path",
-            T::Text,
-            OTHER,
-            "Windows shortcut target",
-        ),
-        col(
-            "shortcut_target_type",
-            T::Text,
-            OTHER,
-            "Windows shortcut target type",
-        ),
-        col(
-            "shortcut_target_location",
-            T::Text,
-            OTHER,
-            "Windows shortcut target folder",
-        ),
-        col(
-            "shortcut_start_in",
-            T::Text,
-            OTHER,
-            "Windows shortcut start directory",
-        ),
-        col(
-            "shortcut_run",
-            T::Text,
-            OTHER,
-            "Windows shortcut window state",
-        ),
-        col(
-            "shortcut_comment",
-            T::Text,
-            OTHER,
-            "Windows shortcut comment",
-        ),
-        col("bsd_flags", T::Text, OTHER, "macOS file flags"),
-        col(
-            "pid_with_namespace",
-            T::Integer,
-            O::ADDITIONAL.with(O::HIDDEN),
-            "Pid whose mount namespace to look in; 0 for the host's",
-        ),
-        col(
-            "mount_namespace_id",
-            T::Text,
-            O::HIDDEN,
-            "Mount namespace the row was read in",
-        ),
-    ],
-    attributes: Attributes::UTILITY,
-    column_aliases: &[] as &[ColumnAlias],
-    aliases: &[],
-    examples: &[
+    attributes: [UTILITY],
+    columns: {
+        path: Text [INDEX | REQUIRED | OPTIMIZED] "Path of the file; `LIKE` patterns are expanded (`%%` walks recursively)",
+        directory: Text [REQUIRED | OPTIMIZED] "Directory holding the file; constraining it lists that directory",
+        filename: Text [] "Last component of the path",
+        inode: BigInt [] "Inode number",
+        uid: BigInt [] "User ID of the owner",
+        gid: BigInt [] "Group ID of the owner",
+        mode: Text [] "Permission and special bits as four octal digits",
+        device: BigInt [] "Device number of a device special file (st_rdev)",
+        size: BigInt [] "Size in bytes",
+        block_size: Integer [] "Preferred I/O block size of the file system",
+        atime: BigInt [] "Last access, Unix seconds",
+        mtime: BigInt [] "Last content change, Unix seconds",
+        ctime: BigInt [] "Last status change, Unix seconds",
+        btime: BigInt [] "Creation time; always 0 on Linux, as in osquery",
+        hard_links: Integer [] "Number of hard links",
+        symlink: Integer [] "1 when the path itself is a symbolic link, else 0",
+        r#type: Text [] "Kind of file the path resolves to: regular, directory, symlink, block, character, fifo, socket or unknown",
+        symlink_target_path: Text [] "Target of a symbolic link as stored in the link",
+        attributes: Text [OTHER_PLATFORM] "Windows file attributes",
+        volume_serial: Text [OTHER_PLATFORM] "Windows volume serial number",
+        file_id: Text [OTHER_PLATFORM] "Windows file ID",
+        file_version: Text [OTHER_PLATFORM | COLLATE_VERSION] "Windows file version",
+        product_version: Text [OTHER_PLATFORM | COLLATE_VERSION] "Windows product version",
+        original_filename: Text [OTHER_PLATFORM] "Windows original file name",
+        shortcut_target_path: Text [OTHER_PLATFORM] "Windows shortcut target",
+        shortcut_target_type: Text [OTHER_PLATFORM] "Windows shortcut target type",
+        shortcut_target_location: Text [OTHER_PLATFORM] "Windows shortcut target folder",
+        shortcut_start_in: Text [OTHER_PLATFORM] "Windows shortcut start directory",
+        shortcut_run: Text [OTHER_PLATFORM] "Windows shortcut window state",
+        shortcut_comment: Text [OTHER_PLATFORM] "Windows shortcut comment",
+        bsd_flags: Text [OTHER_PLATFORM] "macOS file flags",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Pid whose mount namespace to look in; 0 for the host's",
+        mount_namespace_id: Text [HIDDEN] "Mount namespace the row was read in",
+    },
+    examples: [
         "select * from file where path = '/etc/passwd'",
         "select * from file where directory = '/etc/'",
         "select * from file where path LIKE '/etc/%'",
         "select path, size from file where path LIKE '/var/log/%%'",
     ],
-};
-
-pub static TABLE: TableDef = TableDef {
-    spec: &SPEC,
-    generate,
-};
+}
 
 const STAT_COLUMNS: [Col; 12] = [
     Col::inode,
