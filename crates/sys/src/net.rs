@@ -11,6 +11,7 @@ use crate::fs::{FileReader, parse_u64};
 use crate::proc::{self, ProcPath};
 use std::collections::HashMap;
 use std::io;
+use std::os::unix::ffi::OsStrExt as _;
 
 pub const AF_UNIX: i64 = libc::AF_UNIX as i64;
 pub const AF_INET: i64 = libc::AF_INET as i64;
@@ -28,7 +29,7 @@ unsafe extern "C" {
 }
 
 /// An endpoint address as the kernel table gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Addr {
     /// Not an IP socket (unix, packet) or an undecodable field.
     None,
@@ -293,23 +294,40 @@ pub fn parse_packet(text: &[u8], out: &mut Vec<Socket>) {
     }
 }
 
+/// Reads a whole kernel table into `buf`, to end of file.
+///
+/// Not [`FileReader`]: these seq_files hand out whole records per `read`, so a read that
+/// returns less than a page is not the end (with 150-byte TCP records the first read
+/// stops at 4050 bytes); only a zero-length read is.
+fn read_table(path: &ProcPath, name: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+    use std::io::Read as _;
+    let mut file_path = Vec::with_capacity(path.prefix().len() + 4 + name.len());
+    file_path.extend_from_slice(path.prefix());
+    file_path.extend_from_slice(b"net/");
+    file_path.extend_from_slice(name.as_bytes());
+    let file_path = std::path::Path::new(std::ffi::OsStr::from_bytes(&file_path));
+    buf.clear();
+    std::fs::File::open(file_path)?.read_to_end(buf)?;
+    Ok(())
+}
+
 /// Reads every socket table of the namespace `path`'s process lives in. Returns whether
 /// any table could be read.
-pub fn read_tables(path: &ProcPath, reader: &mut FileReader, out: &mut Vec<Socket>) -> bool {
+pub fn read_tables(path: &ProcPath, buf: &mut Vec<u8>, out: &mut Vec<Socket>) -> bool {
     let mut any = false;
     for (name, family, protocol) in INET_TABLES {
-        if let Ok(text) = reader.read_parts(&[path.prefix(), b"net/", name.as_bytes()]) {
+        if read_table(path, name, buf).is_ok() {
             any = true;
-            parse_inet(text, family, protocol, out);
+            parse_inet(buf, family, protocol, out);
         }
     }
-    if let Ok(text) = reader.read_parts(&[path.prefix(), b"net/unix"]) {
+    if read_table(path, "unix", buf).is_ok() {
         any = true;
-        parse_unix(text, out);
+        parse_unix(buf, out);
     }
-    if let Ok(text) = reader.read_parts(&[path.prefix(), b"net/packet"]) {
+    if read_table(path, "packet", buf).is_ok() {
         any = true;
-        parse_packet(text, out);
+        parse_packet(buf, out);
     }
     any
 }
@@ -356,12 +374,17 @@ impl SocketScan {
             }
         };
         let mut reader = FileReader::new();
+        let mut table_buf = Vec::with_capacity(64 * 1024);
         let mut scan = SocketScan {
             complete,
             ..SocketScan::default()
         };
-        // Namespaces whose tables were read, by namespace inode.
-        let mut read: HashMap<u64, usize> = HashMap::new();
+        // Namespaces whose tables were read, by namespace inode, with the process they
+        // were read through.
+        let mut read: HashMap<u64, u32> = HashMap::new();
+        // Processes whose namespace link cannot be read (another user namespace,
+        // hardening): settled after the loop.
+        let mut unknown: Vec<u32> = Vec::new();
         let mut held: Vec<(Owner, u64)> = Vec::new();
         for &pid in pids {
             let path = ProcPath::new(pid);
@@ -375,14 +398,42 @@ impl SocketScan {
             if before == held.len() && !scan.complete {
                 continue;
             }
-            let ns = proc::net_namespace(&path, &mut reader).unwrap_or(0);
+            let Some(ns) = proc::net_namespace(&path, &mut reader) else {
+                unknown.push(pid);
+                continue;
+            };
             if read.contains_key(&ns) {
                 continue;
             }
             let mut sockets = Vec::new();
-            if read_tables(&path, &mut reader, &mut sockets) {
-                read.insert(ns, scan.namespaces.len());
+            if read_tables(&path, &mut table_buf, &mut sockets) {
+                read.insert(ns, pid);
                 scan.namespaces.push(Namespace { inode: ns, sockets });
+            }
+        }
+        if !unknown.is_empty() {
+            // Each namespace has its own proc entry for its tcp table, so the inode of
+            // /proc/<pid>/net/tcp tells namespaces apart without the (denied) ns link:
+            // only namespaces not already read are read, under namespace 0.
+            let mut tables_seen: Vec<u64> = read
+                .values()
+                .filter_map(|&pid| ProcPath::new(pid).stat("net/tcp").ok())
+                .map(|st| st.st_ino)
+                .collect();
+            let mut blind_read = false;
+            for pid in unknown {
+                let path = ProcPath::new(pid);
+                match path.stat("net/tcp") {
+                    Ok(st) if tables_seen.contains(&st.st_ino) => continue,
+                    Ok(st) => tables_seen.push(st.st_ino),
+                    // Cannot tell: read once, the inode dedup in `link` drops repeats.
+                    Err(_) if blind_read => continue,
+                    Err(_) => blind_read = true,
+                }
+                let mut sockets = Vec::new();
+                if read_tables(&path, &mut table_buf, &mut sockets) {
+                    scan.namespaces.push(Namespace { inode: 0, sockets });
+                }
             }
         }
         scan.link(held);
@@ -399,7 +450,9 @@ impl SocketScan {
         order.sort_by_key(|&n| self.namespaces[n].inode == 0);
         for n in order {
             for (s, socket) in self.namespaces[n].sockets.iter().enumerate() {
-                self.index.entry(socket.inode).or_insert((n, s));
+                if socket.inode != 0 {
+                    self.index.entry(socket.inode).or_insert((n, s));
+                }
             }
         }
         self.owned = held
@@ -424,9 +477,32 @@ impl SocketScan {
         if !self.complete {
             return;
         }
+        // Sockets without an inode (TIME_WAIT, pending connections) cannot be matched by
+        // inode: a namespace read under 0 drops those a known namespace also lists.
+        let key = |s: &Socket| {
+            (
+                s.family,
+                s.protocol,
+                s.local,
+                s.local_port,
+                s.remote,
+                s.remote_port,
+            )
+        };
+        let known_inodeless: std::collections::HashSet<_> = self
+            .namespaces
+            .iter()
+            .filter(|ns| ns.inode != 0)
+            .flat_map(|ns| ns.sockets.iter().filter(|s| s.inode == 0).map(key))
+            .collect();
         for (n, ns) in self.namespaces.iter().enumerate() {
             for (s, socket) in ns.sockets.iter().enumerate() {
-                if !seen[n][s] && self.index.get(&socket.inode) == Some(&(n, s)) {
+                let first = if socket.inode != 0 {
+                    self.index.get(&socket.inode) == Some(&(n, s))
+                } else {
+                    ns.inode != 0 || !known_inodeless.contains(&key(socket))
+                };
+                if !seen[n][s] && first {
                     f(None, socket, ns.inode);
                 }
             }
@@ -579,15 +655,22 @@ mod tests {
     #[test]
     fn a_namespace_read_twice_lists_each_socket_once() {
         // Namespace 0 (link unreadable) is really namespace 77: socket 1 is in both.
+        // TIME_WAIT sockets have no inode: told apart by their endpoints.
+        let time_wait = |port| Socket {
+            inode: 0,
+            remote_port: port,
+            tcp_state: Some(6),
+            ..sock(0)
+        };
         let mut scan = SocketScan {
             namespaces: vec![
                 Namespace {
                     inode: 0,
-                    sockets: vec![sock(1), sock(2)],
+                    sockets: vec![sock(1), sock(2), time_wait(5), time_wait(6)],
                 },
                 Namespace {
                     inode: 77,
-                    sockets: vec![sock(1)],
+                    sockets: vec![sock(1), time_wait(5), time_wait(7)],
                 },
             ],
             complete: true,
@@ -596,8 +679,39 @@ mod tests {
         let owner = Owner { pid: 9, fd: 3 };
         scan.link(vec![(owner, 2), (Owner { pid: 9, fd: 4 }, 999)]);
         let mut seen = Vec::new();
-        scan.for_each(|o, s, ns| seen.push((o, s.inode, ns)));
-        seen.sort_by_key(|x| x.1);
-        assert_eq!(seen, vec![(None, 1, 77), (Some(owner), 2, 0)]);
+        scan.for_each(|o, s, ns| seen.push((o, s.inode, s.remote_port, ns)));
+        seen.sort_by_key(|x| (x.1, x.2));
+        assert_eq!(
+            seen,
+            vec![
+                (None, 0, 5, 77),
+                (None, 0, 6, 0),
+                (None, 0, 7, 77),
+                (None, 1, 0, 77),
+                (Some(owner), 2, 0, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn tables_larger_than_a_page_are_read_whole() {
+        // 60 listeners make /proc/net/tcp well over 4 KiB (150 bytes per socket).
+        let listeners: Vec<_> = (0..60)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let scan = SocketScan::scan(Some(&[std::process::id()])).unwrap();
+        let mut found = Vec::new();
+        scan.for_each(|owner, s, _| {
+            if owner.is_some() && s.protocol == 6 && s.state() == "LISTEN" {
+                found.push(s.local_port);
+            }
+        });
+        for p in ports {
+            assert!(found.contains(&p), "listener on {p} missing");
+        }
     }
 }

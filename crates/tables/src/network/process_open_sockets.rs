@@ -105,7 +105,7 @@ mod tests {
             .collect()
     }
 
-    fn find<'a>(rows: &'a [Vec<Value>], fd: i32) -> &'a [Value] {
+    fn find(rows: &[Vec<Value>], fd: i32) -> &[Value] {
         rows.iter()
             .find(|r| r[Col::fd as usize] == Value::Integer(i64::from(fd)))
             .unwrap_or_else(|| panic!("no row for fd {fd} in {rows:?}"))
@@ -244,6 +244,62 @@ mod tests {
             ] {
                 assert!(row[c as usize].is_null());
             }
+        }
+    }
+
+    #[test]
+    fn full_scan_lists_each_unheld_socket_once() {
+        let host = Host::default();
+        let rows = run(&QueryContext::everything(&SPEC, &host));
+        let mut held = std::collections::HashSet::new();
+        let mut unheld = std::collections::HashSet::new();
+        for r in rows.iter() {
+            let inode = r[Col::socket as usize].as_i64().unwrap();
+            if r[Col::pid as usize] == i(-1) {
+                assert_eq!(r[Col::fd as usize], i(-1));
+                if inode == 0 {
+                    // TIME_WAIT and pending connections have no inode.
+                    continue;
+                }
+                // A namespace reachable through two processes is still one namespace.
+                assert!(
+                    unheld.insert(inode),
+                    "socket {inode} listed twice as unheld"
+                );
+            } else {
+                held.insert(inode);
+            }
+        }
+        assert!(held.is_disjoint(&unheld));
+    }
+
+    #[test]
+    fn time_wait_connections_are_listed_without_owner() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client_ports = Vec::new();
+        for _ in 0..3 {
+            let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            client_ports.push(client.local_addr().unwrap().port());
+            // The side that closes first keeps the connection in TIME_WAIT.
+            drop(client);
+            drop(server);
+        }
+        // Let the FIN/ACK exchange finish on loopback.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let host = Host::default();
+        let rows = run(&QueryContext::everything(&SPEC, &host));
+        for p in client_ports {
+            let r = rows
+                .iter()
+                .find(|r| {
+                    r[Col::local_port as usize] == i(p) && r[Col::remote_port as usize] == i(port)
+                })
+                .unwrap_or_else(|| panic!("no row for the closed connection from {p}"));
+            assert_eq!(r[Col::state as usize], t("TIME_WAIT"));
+            assert_eq!(r[Col::pid as usize], i(-1));
+            assert_eq!(r[Col::socket as usize], i(0));
         }
     }
 }
