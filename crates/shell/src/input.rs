@@ -2,8 +2,10 @@
 //!
 //! Lines accumulate until the buffer holds a complete SQL statement (SQLite decides);
 //! a line starting with `.` while nothing is pending is a dot command; blank and
-//! comment-only lines are skipped.
+//! comment-only lines are skipped. `.types SQL` is the exception among dot commands: its
+//! SQL accumulates like a statement and is described instead of run.
 
+use crate::meta::types_sql;
 use crate::shell::{MetaOutcome, Shell};
 use oxquery_engine::rusqlite::ffi;
 use std::ffi::CString;
@@ -47,6 +49,8 @@ pub enum Line {
     Meta(String),
     /// A complete statement and the line it started on.
     Sql(String, usize),
+    /// The complete SQL of a `.types` command.
+    Types(String, usize),
 }
 
 /// SQL text collected over several lines.
@@ -54,6 +58,8 @@ pub enum Line {
 pub struct Accumulator {
     sql: String,
     start_line: usize,
+    /// The pending SQL came from `.types`.
+    types: bool,
 }
 
 impl Accumulator {
@@ -63,31 +69,48 @@ impl Accumulator {
 
     pub fn clear(&mut self) {
         self.sql.clear();
+        self.types = false;
     }
 
     /// Adds line number `number` (1-based).
     pub fn push(&mut self, line: &str, number: usize) -> Line {
+        let mut line = line;
         if self.sql.is_empty() {
-            if line.starts_with('.') {
-                return Line::Meta(line.to_owned());
-            }
-            if is_blank(line) {
-                return Line::Nothing;
+            match types_sql(line) {
+                Some(sql) if !is_blank(sql) => {
+                    self.types = true;
+                    line = sql;
+                }
+                _ if line.starts_with('.') => return Line::Meta(line.to_owned()),
+                _ if is_blank(line) => return Line::Nothing,
+                _ => {}
             }
             self.start_line = number;
         }
         self.sql.push_str(line);
         self.sql.push('\n');
         if line.contains(';') && is_complete(&self.sql) {
-            return Line::Sql(std::mem::take(&mut self.sql), self.start_line);
+            let sql = std::mem::take(&mut self.sql);
+            return if std::mem::take(&mut self.types) {
+                Line::Types(sql, self.start_line)
+            } else {
+                Line::Sql(sql, self.start_line)
+            };
         }
         Line::Nothing
     }
 
     /// At end of input: a pending statement that is not blank, even without its `;`.
-    pub fn finish(&mut self) -> Option<String> {
+    pub fn finish(&mut self) -> Option<Line> {
         let sql = std::mem::take(&mut self.sql);
-        (!is_blank(&sql)).then_some(sql)
+        let types = std::mem::take(&mut self.types);
+        if is_blank(&sql) {
+            None
+        } else if types {
+            Some(Line::Types(sql, self.start_line))
+        } else {
+            Some(Line::Sql(sql, self.start_line))
+        }
     }
 }
 
@@ -136,6 +159,7 @@ impl Shell {
                         true
                     }
                 },
+                Line::Types(sql, _) => self.types(&sql)? != MetaOutcome::Ok,
             };
             if failed {
                 errors += 1;
@@ -144,10 +168,18 @@ impl Shell {
                 }
             }
         }
-        if let Some(sql) = pending.finish()
-            && let Err(e) = self.run_sql(&sql)?
-        {
-            self.error_line(&format!("Error: {}", e.message))?;
+        let failed = match pending.finish() {
+            Some(Line::Sql(sql, _)) => match self.run_sql(&sql)? {
+                Ok(()) => false,
+                Err(e) => {
+                    self.error_line(&format!("Error: {}", e.message))?;
+                    true
+                }
+            },
+            Some(Line::Types(sql, _)) => self.types(&sql)? != MetaOutcome::Ok,
+            _ => false,
+        };
+        if failed {
             errors += 1;
         }
         Ok(i32::from(errors > 0))
@@ -176,7 +208,21 @@ mod tests {
         assert_eq!(a.push(".x", 4), Line::Nothing);
         assert_eq!(a.push("1;", 5), Line::Sql("select\n.x\n1;\n".into(), 3));
         assert_eq!(a.push("select 2", 6), Line::Nothing);
-        assert_eq!(a.finish(), Some("select 2\n".into()));
+        assert_eq!(a.finish(), Some(Line::Sql("select 2\n".into(), 6)));
         assert_eq!(a.finish(), None);
+    }
+
+    #[test]
+    fn types_sql_accumulates() {
+        let mut a = Accumulator::default();
+        assert_eq!(a.push(".types select 1", 1), Line::Nothing);
+        assert_eq!(
+            a.push("as a;", 2),
+            Line::Types("select 1\nas a;\n".into(), 1)
+        );
+        assert_eq!(a.push("select 2;", 3), Line::Sql("select 2;\n".into(), 3));
+        assert_eq!(a.push(".types", 4), Line::Meta(".types".into()));
+        assert_eq!(a.push(".ty select 3", 5), Line::Nothing);
+        assert_eq!(a.finish(), Some(Line::Types("select 3\n".into(), 5)));
     }
 }

@@ -3,15 +3,18 @@
 //! reproduces osquery's quirks (`.h` alone is `.help`, `.h on` is `.headers on`).
 
 use crate::flags::{FlagType, FlagValue};
-use crate::output::Mode;
+use crate::output::{Cell, Expand, Mode};
 use crate::shell::{MetaOutcome, Shell};
 use std::io::{self, Write};
+use std::time::Duration;
 
 /// Which commands exist, in matching order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
     All,
     Bail,
+    Connect,
+    Disconnect,
     Echo,
     Exit,
     Features,
@@ -24,10 +27,14 @@ enum Command {
     Schema,
     Separator,
     Show,
+    Socket,
     Tables,
+    Timeout,
     Timer,
+    Types,
     Version,
     Width,
+    Expand,
 }
 
 /// (name, minimum abbreviation length, accepted argument counts excluding the command).
@@ -52,6 +59,8 @@ const MANY: usize = usize::MAX;
 const COMMANDS: &[Spec] = &[
     spec("all", 1, (1, 1), Command::All),
     spec("bail", 3, (1, 1), Command::Bail),
+    spec("connect", 1, (1, 1), Command::Connect),
+    spec("disconnect", 1, (0, 0), Command::Disconnect),
     spec("echo", 1, (1, 1), Command::Echo),
     spec("exit", 1, (0, 1), Command::Exit),
     spec("features", 1, (0, 0), Command::Features),
@@ -64,13 +73,25 @@ const COMMANDS: &[Spec] = &[
     spec("schema", 1, (0, 1), Command::Schema),
     spec("separator", 1, (1, 1), Command::Separator),
     spec("show", 1, (0, 0), Command::Show),
+    spec("socket", 2, (0, 0), Command::Socket),
     spec("summary", 1, (0, 0), Command::Show),
     spec("tables", 1, (0, 1), Command::Tables),
     spec("list", 1, (0, 1), Command::Tables),
+    spec("timeout", 5, (1, 1), Command::Timeout),
     spec("timer", 5, (1, 1), Command::Timer),
+    spec("types", 2, (1, MANY), Command::Types),
     spec("version", 1, (0, 0), Command::Version),
     spec("width", 1, (1, MANY), Command::Width),
+    // oxquery's addition; last so no osquery abbreviation changes meaning.
+    spec("expand", 3, (1, 1), Command::Expand),
 ];
+
+/// If `line` is a `.types` command, the SQL after the command word.
+pub fn types_sql(line: &str) -> Option<&str> {
+    let body = line.strip_prefix('.')?;
+    let (word, rest) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+    (word.len() >= 2 && "types".starts_with(word)).then_some(rest)
+}
 
 /// Names for TAB completion.
 pub fn command_names() -> impl Iterator<Item = &'static str> {
@@ -211,8 +232,12 @@ You are connected to a transient 'in-memory' virtual database.
 
 .all [TABLE]     Select all from a table
 .bail ON|OFF     Stop after the first error when reading input
+.connect PATH    Query another osquery through its extension socket (not supported yet)
+.disconnect      Go back to querying this process
 .echo ON|OFF     Print each statement before running it
 .exit [CODE]     Exit this program (a non-zero CODE exits with that status)
+.expand MODE     Wide pretty tables: auto (blocks when wider than the terminal),
+                   always (blocks) or never (the table)
 .features        List osquery's features and their statuses
 .headers ON|OFF  Turn display of headers on or off
 .help            Show this message
@@ -228,8 +253,11 @@ You are connected to a transient 'in-memory' virtual database.
 .schema [TABLE]  Show the CREATE statements
 .separator STR   Change separator used by output mode
 .show            Show the current values for various settings
+.socket          Show the extensions socket path
 .summary         Alias for the show meta command
 .tables [TABLE]  List names of tables
+.timeout MS      Wait up to MS milliseconds for a locked database
+.types SQL       Show the names and types of the columns SQL returns
 .version         Show osquery and SQLite versions
 .width [NUM1]+   Set column widths for \"column\" mode
 ";
@@ -239,6 +267,12 @@ const TIMER_HELP: &str = ".timer ON|OFF    Turn the CPU timer measurement on or 
 impl Shell {
     /// Runs one dot-command line (with its leading `.`).
     pub fn meta(&mut self, line: &str) -> io::Result<MetaOutcome> {
+        // `.types` takes SQL, which word splitting and escapes would mangle.
+        if let Some(sql) = types_sql(line)
+            && !sql.trim().is_empty()
+        {
+            return self.types(sql);
+        }
         let args = split_args(line);
         let Some(word) = args.first() else {
             return self.unknown("");
@@ -262,6 +296,50 @@ impl Shell {
                 self.bail = boolean_value(arg(1));
                 Ok(MetaOutcome::Ok)
             }
+            Command::Connect => {
+                let message = format!(
+                    "Error: cannot connect to {}: extensions are not supported by oxquery yet",
+                    arg(1)
+                );
+                self.error_line(&message)?;
+                Ok(MetaOutcome::Error)
+            }
+            Command::Disconnect => {
+                self.error_line(
+                    "Error: not connected to an extension socket (extensions are not supported by oxquery yet)",
+                )?;
+                Ok(MetaOutcome::Error)
+            }
+            Command::Expand => match Expand::parse(arg(1)) {
+                Some(expand) => {
+                    self.format.expand = expand;
+                    Ok(MetaOutcome::Ok)
+                }
+                None => {
+                    self.error_line("Error: expand should be one of: auto always never")?;
+                    Ok(MetaOutcome::Error)
+                }
+            },
+            Command::Socket => {
+                let text = format!("{}\n", self.flags.string("extensions_socket"));
+                self.write(&text)
+            }
+            Command::Timeout => {
+                let ms = u64::try_from(atoi(arg(1))).unwrap_or(0);
+                match self
+                    .engine
+                    .connection()
+                    .busy_timeout(Duration::from_millis(ms))
+                {
+                    Ok(()) => Ok(MetaOutcome::Ok),
+                    Err(e) => {
+                        self.error_line(&format!("Error: {e}"))?;
+                        Ok(MetaOutcome::Error)
+                    }
+                }
+            }
+            // Only reached with nothing after `.types`.
+            Command::Types => self.unknown(word),
             Command::Echo => {
                 self.echo = boolean_value(arg(1));
                 Ok(MetaOutcome::Ok)
@@ -271,7 +349,9 @@ impl Shell {
             Command::Features => {
                 let mut text = String::new();
                 for (def, value) in self.flags.iter() {
+                    // The flags `osquery_flags` lists, which is where osquery reads them.
                     if def.ty == FlagType::Bool
+                        && def.in_flags_table()
                         && (def.name.starts_with("disable_") || def.name.starts_with("enable_"))
                     {
                         text.push_str(&format!("{}: {value}\n", def.name));
@@ -363,30 +443,66 @@ impl Shell {
     fn show_text(&self) -> String {
         let on_off = |b: bool| if b { "on" } else { "off" };
         let quoted = |s: &str| format!("\"{}\"", s.escape_default());
+        let flag = |name: &str| self.flags.value(name).to_string();
         let f = &self.format;
         let widths: Vec<String> = f.widths.iter().map(i32::to_string).collect();
         let mut text = version_text();
         text.push_str("\nGeneral settings:\n");
-        text.push_str(&format!(
-            "{:>13}: {}\n",
-            "Flagfile",
-            self.flags.string("flagfile")
-        ));
-        text.push_str("\nShell settings:\n");
-        let printer = match (f.mode, f.json_pretty, f.json) {
-            (Mode::Pretty, true, _) => "json_pretty",
-            (Mode::Pretty, false, true) => "json",
-            (mode, _, _) => mode.name(),
+        let config = match self.flags.string("config_plugin") {
+            "filesystem" => format!("filesystem ({})", flag("config_path")),
+            "tls" => format!(
+                "tls (https://{}{})",
+                flag("tls_hostname"),
+                flag("config_tls_endpoint")
+            ),
+            other => other.to_owned(),
         };
+        let logger = match self.flags.string("logger_plugin") {
+            "filesystem" => format!("filesystem ({})", flag("logger_path")),
+            "tls" => format!(
+                "tls (https://{}{})",
+                flag("tls_hostname"),
+                flag("logger_tls_endpoint")
+            ),
+            other => other.to_owned(),
+        };
+        let database = if self.flags.bool("disable_database") {
+            "ephemeral".to_owned()
+        } else {
+            format!("rocksdb ({})", flag("database_path"))
+        };
+        for (name, value) in [
+            ("Flagfile", flag("flagfile")),
+            ("Config", config),
+            ("Logger", logger),
+            ("Distributed", flag("distributed_plugin")),
+            ("Database", database),
+            // No extension can be loaded yet: only the core is there.
+            ("Extensions", "core".to_owned()),
+            ("Socket", flag("extensions_socket")),
+        ] {
+            text.push_str(&format!("{name:>13}: {value}\n"));
+        }
+        text.push_str("\nShell settings:\n");
+        let printer = match (f.mode, f.json_pretty, f.json, f.json_typed) {
+            (Mode::Pretty, true, _, _) => "json_pretty",
+            (Mode::Pretty, false, true, _) | (Mode::Pretty, false, false, true) => "json",
+            (mode, _, _, _) => mode.name(),
+        };
+        let output = self
+            .output_path
+            .as_ref()
+            .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
         for (name, value) in [
             ("echo", on_off(self.echo).to_owned()),
             ("headers", on_off(f.headers).to_owned()),
             ("mode", printer.to_owned()),
             ("nullvalue", quoted(&f.nullvalue)),
-            ("output", "stdout".to_owned()),
+            ("output", output),
             ("separator", quoted(&f.separator)),
             ("timer", on_off(self.timer).to_owned()),
             ("width", widths.join(" ")),
+            ("expand", f.expand.name().to_owned()),
         ] {
             text.push_str(&format!("{name:>13}: {value}\n"));
         }
@@ -400,6 +516,93 @@ impl Shell {
         }
         text
     }
+
+    /// `.types SQL`: the name and type of every column the first statement of `sql`
+    /// returns, without running it.
+    pub(crate) fn types(&mut self, sql: &str) -> io::Result<MetaOutcome> {
+        let columns = match query_columns(self.engine.connection(), sql) {
+            Ok(columns) => columns,
+            Err(message) => {
+                self.error_line(&format!("Error: {message}"))?;
+                return Ok(MetaOutcome::Error);
+            }
+        };
+        let rows: Vec<Vec<Cell>> = columns
+            .into_iter()
+            .map(|(name, ty)| vec![Cell::text(name), Cell::text(ty)])
+            .collect();
+        self.print_table(&["name".to_owned(), "type".to_owned()], &rows)?;
+        Ok(MetaOutcome::Ok)
+    }
+}
+
+/// Column names and types of `sql`'s first statement. A column read from a table has
+/// its declared type; an expression has none in SQLite, so its type is read from the
+/// instruction that fills its result register (`UNKNOWN` when that does not say).
+fn query_columns(
+    conn: &oxquery_engine::rusqlite::Connection,
+    sql: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+    let declared: Vec<(String, Option<String>)> = stmt
+        .columns()
+        .map(|c| (c.name().to_owned(), c.decl_type().map(str::to_owned)))
+        .collect();
+    drop(stmt);
+    let inferred = if declared.iter().any(|(_, t)| t.is_none()) {
+        expression_types(conn, sql, declared.len()).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(declared
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, ty))| {
+            let ty = ty
+                .map(|t| t.to_ascii_uppercase())
+                .or_else(|| inferred.get(i).cloned().flatten())
+                .unwrap_or_else(|| "UNKNOWN".to_owned());
+            (name, ty)
+        })
+        .collect())
+}
+
+/// Types of the `count` result columns from `EXPLAIN sql`: for each output register, the
+/// kind of literal every instruction writing it loads, if they agree.
+fn expression_types(
+    conn: &oxquery_engine::rusqlite::Connection,
+    sql: &str,
+    count: usize,
+) -> oxquery_engine::rusqlite::Result<Vec<Option<String>>> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN {sql}"))?;
+    // (opcode, p1, p2)
+    let program: Vec<(String, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let Some(&(_, first, _)) = program.iter().find(|(op, _, _)| op == "ResultRow") else {
+        return Ok(vec![None; count]);
+    };
+    let mut types = Vec::with_capacity(count);
+    for reg in (first..).take(count) {
+        let mut seen: Option<&str> = None;
+        let mut agree = true;
+        for (op, _, p2) in &program {
+            if *p2 != reg {
+                continue;
+            }
+            let ty = match op.as_str() {
+                "Integer" | "Int64" => "INTEGER",
+                "Real" => "DOUBLE",
+                "String8" | "String" => "TEXT",
+                "Blob" => "BLOB",
+                _ => continue,
+            };
+            agree &= seen.is_none_or(|s| s == ty);
+            seen = Some(ty);
+        }
+        types.push(seen.filter(|_| agree).map(str::to_owned));
+    }
+    Ok(types)
 }
 
 /// `.version`'s two lines.
@@ -431,6 +634,27 @@ mod tests {
         assert_eq!(lookup("l", 0), Some(Command::Tables));
         assert_eq!(lookup("", 0), None);
         assert_eq!(lookup("tablesx", 0), None);
+        assert_eq!(lookup("timeo", 1), Some(Command::Timeout));
+        assert_eq!(lookup("time", 1), None);
+        assert_eq!(lookup("ty", 1), Some(Command::Types));
+        assert_eq!(lookup("so", 0), Some(Command::Socket));
+        assert_eq!(lookup("c", 1), Some(Command::Connect));
+        assert_eq!(lookup("d", 0), Some(Command::Disconnect));
+        assert_eq!(lookup("e", 1), Some(Command::Echo));
+        assert_eq!(lookup("ex", 1), Some(Command::Exit));
+        assert_eq!(lookup("exp", 1), Some(Command::Expand));
+    }
+
+    #[test]
+    fn types_takes_the_raw_sql() {
+        assert_eq!(
+            types_sql(".types select 'a b' as x;"),
+            Some("select 'a b' as x;")
+        );
+        assert_eq!(types_sql(".ty select 1"), Some("select 1"));
+        assert_eq!(types_sql(".types"), Some(""));
+        assert_eq!(types_sql(".t select 1"), None);
+        assert_eq!(types_sql(".tables"), None);
     }
 
     #[test]

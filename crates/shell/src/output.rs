@@ -1,7 +1,13 @@
 //! Result printers for every output mode. Each takes one statement's columns and rows as
-//! SQLite's text (`None` = NULL) and writes exactly what osqueryi writes.
+//! SQLite's text (plus whether a value is a number, for typed JSON) and, unless told the
+//! output is a terminal, writes exactly what osqueryi writes.
+//!
+//! On a terminal, pretty mode is allowed to differ from osquery so that results stay
+//! readable: control characters in cells are escaped, widths count display cells, and a
+//! table wider than the terminal is printed as one block per row ([`Expand`]).
 
 use std::io::{self, Write};
+use unicode_width::UnicodeWidthChar;
 
 /// The `.mode` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +43,36 @@ impl Mode {
     }
 }
 
+/// When pretty mode prints one block per row instead of a box (`--pretty_expand`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expand {
+    /// Only on a terminal, and only for a table wider than it.
+    Auto,
+    /// Always, terminal or not.
+    Always,
+    /// Never: the box, as osquery prints it.
+    Never,
+}
+
+impl Expand {
+    pub fn parse(word: &str) -> Option<Expand> {
+        Some(match word {
+            "auto" => Expand::Auto,
+            "always" => Expand::Always,
+            "never" => Expand::Never,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Expand::Auto => "auto",
+            Expand::Always => "always",
+            Expand::Never => "never",
+        }
+    }
+}
+
 /// How results are printed; changed by flags and dot commands.
 #[derive(Debug, Clone)]
 pub struct Format {
@@ -45,6 +81,11 @@ pub struct Format {
     pub json: bool,
     /// `--json_pretty`: pretty mode prints indented JSON.
     pub json_pretty: bool,
+    /// `--json_typed`: JSON output shows numbers as numbers and NULL as `null`.
+    pub json_typed: bool,
+    pub expand: Expand,
+    /// Columns of the terminal stdout is, `None` when it is not a terminal.
+    pub terminal_width: Option<usize>,
     pub headers: bool,
     pub separator: String,
     pub nullvalue: String,
@@ -58,6 +99,9 @@ impl Default for Format {
             mode: Mode::Pretty,
             json: false,
             json_pretty: false,
+            json_typed: false,
+            expand: Expand::Auto,
+            terminal_width: None,
             headers: true,
             separator: "|".to_owned(),
             nullvalue: String::new(),
@@ -66,50 +110,178 @@ impl Default for Format {
     }
 }
 
-/// One statement's result as text.
+/// One value as SQLite's text (`None` = NULL), and whether SQLite typed it as a number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub text: Option<String>,
+    pub numeric: bool,
+}
+
+impl Cell {
+    pub fn text(text: impl Into<String>) -> Cell {
+        Cell {
+            text: Some(text.into()),
+            numeric: false,
+        }
+    }
+
+    pub fn number(text: impl Into<String>) -> Cell {
+        Cell {
+            text: Some(text.into()),
+            numeric: true,
+        }
+    }
+
+    pub fn null() -> Cell {
+        Cell {
+            text: None,
+            numeric: false,
+        }
+    }
+}
+
+/// One statement's result.
 pub struct Table<'a> {
     pub columns: &'a [String],
-    pub rows: &'a [Vec<Option<String>>],
+    pub rows: &'a [Vec<Cell>],
+}
+
+/// What [`print`] did that the user should be told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Printed {
+    AsAsked,
+    /// Auto mode printed blocks because the table (`needed` columns) is wider than the
+    /// terminal.
+    Expanded {
+        needed: usize,
+        terminal: usize,
+    },
 }
 
 /// Prints `table` in the current mode.
-pub fn print(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
+pub fn print(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<Printed> {
     match format.mode {
         Mode::Pretty if format.json_pretty => print_json_pretty(out, format, table),
-        Mode::Pretty if format.json => print_json(out, format, table),
-        Mode::Pretty => print_pretty(out, format, table),
+        Mode::Pretty if format.json || format.json_typed => print_json(out, format, table),
+        Mode::Pretty => return print_pretty(out, format, table),
         Mode::Line => print_line(out, format, table),
         Mode::Column => print_column(out, format, table),
         Mode::List => print_list(out, format, table),
         Mode::Csv => print_csv(out, format, table),
     }
+    .map(|()| Printed::AsAsked)
 }
 
-fn text<'a>(format: &'a Format, cell: &'a Option<String>) -> &'a str {
-    cell.as_deref().unwrap_or(&format.nullvalue)
+fn text<'a>(format: &'a Format, cell: &'a Cell) -> &'a str {
+    cell.text.as_deref().unwrap_or(&format.nullvalue)
 }
 
-fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
-    if table.rows.is_empty() || table.columns.is_empty() {
-        return Ok(());
+/// `s` with control characters shown as escapes, so a cell stays on its line.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
     }
-    // Widths count code points, not bytes or display cells, as osquery does.
-    let len = |s: &str| s.chars().count();
-    let mut widths: Vec<usize> = table.columns.iter().map(|c| len(c)).collect();
-    for row in table.rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(len(text(format, cell)));
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
         }
     }
+    out.into()
+}
+
+/// Terminal cells `s` occupies (escaped text has no control characters).
+fn display_width(s: &str) -> usize {
+    s.chars().map(|c| c.width().unwrap_or(0)).sum()
+}
+
+fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<Printed> {
+    if table.rows.is_empty() || table.columns.is_empty() {
+        return Ok(Printed::AsAsked);
+    }
+    let Some(terminal) = format.terminal_width else {
+        return match format.expand {
+            Expand::Always => print_expanded(out, format, table, None),
+            Expand::Auto | Expand::Never => print_box(out, format, table),
+        }
+        .map(|()| Printed::AsAsked);
+    };
+    let escaped: Vec<Vec<String>> = table
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| escape_controls(text(format, c)).into_owned())
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = table.columns.iter().map(|c| display_width(c)).collect();
+    for row in &escaped {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(display_width(cell));
+        }
+    }
+    let needed = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+    let expand = match format.expand {
+        Expand::Always => true,
+        Expand::Never => false,
+        Expand::Auto => needed > terminal,
+    };
+    if expand {
+        print_expanded(out, format, table, Some(terminal))?;
+        return Ok(if format.expand == Expand::Auto {
+            Printed::Expanded { needed, terminal }
+        } else {
+            Printed::AsAsked
+        });
+    }
+    let rows: Vec<Vec<&str>> = escaped
+        .iter()
+        .map(|r| r.iter().map(String::as_str).collect())
+        .collect();
+    let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
+    out.write_all(render_box(&header, &rows, &widths, display_width).as_bytes())?;
+    Ok(Printed::AsAsked)
+}
+
+/// osquery's box, byte for byte: widths count code points and cells are printed raw.
+fn print_box(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
+    // Widths count code points, not bytes or display cells, as osquery does.
+    let len = |s: &str| s.chars().count();
+    let rows: Vec<Vec<&str>> = table
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|c| text(format, c)).collect())
+        .collect();
+    let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
+    let mut widths: Vec<usize> = header.iter().map(|c| len(c)).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(len(cell));
+        }
+    }
+    out.write_all(render_box(&header, &rows, &widths, len).as_bytes())
+}
+
+fn render_box(
+    header: &[&str],
+    rows: &[Vec<&str>],
+    widths: &[usize],
+    len: fn(&str) -> usize,
+) -> String {
     let mut rule = String::from("+");
-    for w in &widths {
+    for w in widths {
         rule.push_str(&"-".repeat(w + 2));
         rule.push('+');
     }
     rule.push('\n');
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
+    let line = |cells: &[&str]| {
         let mut s = String::from("|");
-        for (cell, w) in cells.zip(&widths) {
+        for (cell, w) in cells.iter().zip(widths) {
             s.push(' ');
             s.push_str(cell);
             s.push_str(&" ".repeat(w - len(cell)));
@@ -119,26 +291,118 @@ fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::
         s
     };
     let mut buf = rule.clone();
-    buf.push_str(&line(&mut table.columns.iter().map(String::as_str)));
+    buf.push_str(&line(header));
     buf.push_str(&rule);
-    for row in table.rows {
-        buf.push_str(&line(&mut row.iter().map(|c| text(format, c))));
+    for row in rows {
+        buf.push_str(&line(row));
     }
     buf.push_str(&rule);
+    buf
+}
+
+/// Pretty mode for wide results: one block per row, a `-[ RECORD n ]` rule and one
+/// `name | value` line per column (psql's expanded display). Values longer than the
+/// terminal continue on further lines under the value column.
+fn print_expanded(
+    out: &mut dyn Write,
+    format: &Format,
+    table: &Table<'_>,
+    terminal: Option<usize>,
+) -> io::Result<()> {
+    let name_width = table
+        .columns
+        .iter()
+        .map(|c| display_width(c))
+        .max()
+        .unwrap_or(0);
+    // Folding narrower than this would make values unreadable; let the terminal wrap.
+    const MIN_VALUE_WIDTH: usize = 16;
+    let value_width = terminal
+        .map(|t| t.saturating_sub(name_width + 3))
+        .filter(|w| *w >= MIN_VALUE_WIDTH);
+    let mut buf = String::new();
+    for (n, row) in table.rows.iter().enumerate() {
+        let mut lines = Vec::new();
+        for (name, cell) in table.columns.iter().zip(row) {
+            let value = escape_controls(text(format, cell));
+            let pad = " ".repeat(name_width - display_width(name));
+            let mut pieces = fold(&value, value_width).into_iter();
+            lines.push(format!(
+                "{name}{pad} | {}",
+                pieces.next().unwrap_or_default()
+            ));
+            for piece in pieces {
+                lines.push(format!("{} | {piece}", " ".repeat(name_width)));
+            }
+        }
+        let widest = lines.iter().map(|l| display_width(l)).max().unwrap_or(0);
+        let title = format!("-[ RECORD {} ]", n + 1);
+        let rule_width = terminal.map_or(widest, |t| widest.min(t));
+        buf.push_str(&title);
+        buf.push_str(&"-".repeat(rule_width.saturating_sub(title.len())));
+        buf.push('\n');
+        for line in lines {
+            buf.push_str(&line);
+            buf.push('\n');
+        }
+    }
     out.write_all(buf.as_bytes())
 }
 
-/// One row as a JSON object with sorted keys and string values (later duplicates win).
-fn json_row(format: &Format, columns: &[String], row: &[Option<String>]) -> serde_json::Value {
-    let mut pairs: Vec<(&String, &str)> = columns
-        .iter()
-        .zip(row)
-        .map(|(c, v)| (c, text(format, v)))
-        .collect();
+/// Splits `s` into pieces of at most `width` display cells (all of it if `None`).
+fn fold(s: &str, width: Option<usize>) -> Vec<String> {
+    let Some(width) = width else {
+        return vec![s.to_owned()];
+    };
+    let mut pieces = vec![String::new()];
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width && used > 0 {
+            pieces.push(String::new());
+            used = 0;
+        }
+        pieces.last_mut().expect("never empty").push(c);
+        used += w;
+    }
+    pieces
+}
+
+/// A value for typed JSON: numbers as numbers, NULL as `null`, the rest as strings.
+fn typed_json(cell: &Cell) -> serde_json::Value {
+    use serde_json::Value as J;
+    let Some(text) = &cell.text else {
+        return J::Null;
+    };
+    if cell.numeric {
+        if let Ok(i) = text.parse::<i64>() {
+            return J::from(i);
+        }
+        // SQLite writes infinities as `Inf`, which JSON cannot hold: kept as text.
+        if let Some(n) = text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+        {
+            return J::Number(n);
+        }
+    }
+    J::String(text.clone())
+}
+
+/// One row as a JSON object with sorted keys (later duplicates win). osquery's values are
+/// all strings (NULL as the nullvalue); `--json_typed` keeps SQLite's types.
+fn json_row(format: &Format, columns: &[String], row: &[Cell]) -> serde_json::Value {
+    let mut pairs: Vec<(&String, &Cell)> = columns.iter().zip(row).collect();
     pairs.sort_by(|a, b| a.0.cmp(b.0));
     let mut map = serde_json::Map::new();
-    for (k, v) in pairs {
-        map.insert(k.clone(), serde_json::Value::String(v.to_owned()));
+    for (k, cell) in pairs {
+        let value = if format.json_typed {
+            typed_json(cell)
+        } else {
+            serde_json::Value::String(text(format, cell).to_owned())
+        };
+        map.insert(k.clone(), value);
     }
     serde_json::Value::Object(map)
 }
@@ -300,7 +564,7 @@ fn print_csv(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Res
         line(&mut table.columns.iter().map(|c| Some(c.as_str())));
     }
     for row in table.rows {
-        line(&mut row.iter().map(|c| c.as_deref()));
+        line(&mut row.iter().map(|c| c.text.as_deref()));
     }
     out.write_all(buf.as_bytes())
 }
@@ -311,9 +575,13 @@ mod tests {
 
     fn render(format: &Format, columns: &[&str], rows: &[&[Option<&str>]]) -> String {
         let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
-        let rows: Vec<Vec<Option<String>>> = rows
+        let rows: Vec<Vec<Cell>> = rows
             .iter()
-            .map(|r| r.iter().map(|c| c.map(str::to_owned)).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|c| c.map_or_else(Cell::null, Cell::text))
+                    .collect()
+            })
             .collect();
         let mut out = Vec::new();
         print(

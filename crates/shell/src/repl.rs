@@ -142,6 +142,9 @@ impl Shell {
                         self.error_line(&format!("Error: {}", e.message))?;
                     }
                 }
+                Line::Types(sql, _) => {
+                    self.types(&sql)?;
+                }
             }
         };
         Ok(code)

@@ -2,12 +2,12 @@
 //! (positional SQL, `--query`, stdin, the REPL).
 
 use crate::flags::Flags;
-use crate::output::{self, Format, Table};
+use crate::output::{self, Cell, Expand, Format, Printed, Table};
 use oxquery_engine::Engine;
 use oxquery_engine::rusqlite;
 use oxquery_engine::rusqlite::fallible_iterator::FallibleIterator as _;
 use oxquery_table::Value;
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::time::Instant;
 
 /// A failed statement: SQLite's primary result code and message.
@@ -27,11 +27,23 @@ pub enum MetaOutcome {
     Exit(i32),
 }
 
+/// Where results go: stdout, or the `--output` file.
+pub enum Output {
+    Stdout,
+    File(std::path::PathBuf, std::fs::File),
+}
+
 pub struct Shell {
     pub(crate) engine: Engine,
     pub(crate) flags: Flags,
     pub format: Format,
-    pub(crate) out: BufWriter<Stdout>,
+    pub(crate) out: BufWriter<Box<dyn Write>>,
+    /// `--output`'s path, for `.show`; `None` for stdout.
+    pub(crate) output_path: Option<std::path::PathBuf>,
+    /// Results go to a terminal, so pretty mode may fit them to its width.
+    pub(crate) to_terminal: bool,
+    /// The "printed as blocks" note is said once per session.
+    pub(crate) expand_noted: bool,
     pub(crate) echo: bool,
     pub(crate) bail: bool,
     pub(crate) timer: bool,
@@ -39,12 +51,23 @@ pub struct Shell {
 
 impl Shell {
     pub fn new(engine: Engine, flags: Flags) -> Shell {
+        Shell::with_output(engine, flags, Output::Stdout)
+    }
+
+    pub fn with_output(engine: Engine, flags: Flags, output: Output) -> Shell {
         let format = format_from_flags(&flags);
+        let (out, output_path, to_terminal): (Box<dyn Write>, _, _) = match output {
+            Output::Stdout => (Box::new(io::stdout()), None, io::stdout().is_terminal()),
+            Output::File(path, file) => (Box::new(file), Some(path), false),
+        };
         Shell {
             engine,
             flags,
             format,
-            out: BufWriter::new(io::stdout()),
+            out: BufWriter::new(out),
+            output_path,
+            to_terminal,
+            expand_noted: false,
             echo: false,
             bail: false,
             timer: false,
@@ -106,43 +129,108 @@ impl Shell {
                 Ok(rows) => rows,
                 Err(e) => return Ok(Err(sql_error(e, sql))),
             };
-            output::print(
+            print_result(
                 &mut self.out,
-                &self.format,
+                &mut self.format,
+                self.to_terminal,
+                &mut self.expand_noted,
                 &Table {
                     columns: &columns,
                     rows: &rows,
                 },
             )?;
-            self.out.flush()?;
         }
     }
+
+    /// Prints one result in the current format, fitted to the terminal when there is one.
+    pub(crate) fn print_table(&mut self, columns: &[String], rows: &[Vec<Cell>]) -> io::Result<()> {
+        print_result(
+            &mut self.out,
+            &mut self.format,
+            self.to_terminal,
+            &mut self.expand_noted,
+            &Table { columns, rows },
+        )
+    }
+
+    /// Runs the statements of `sql` `times` times, stepping through every row and printing
+    /// nothing (`--profile`).
+    pub fn profile(&mut self, sql: &str, times: i128) -> io::Result<i32> {
+        for _ in 0..times {
+            let conn = self.engine.connection();
+            let mut batch = rusqlite::Batch::new(conn, sql);
+            loop {
+                let failure = match batch.next() {
+                    Ok(Some(mut stmt)) => {
+                        let width = stmt.column_count();
+                        match collect_rows(&mut stmt, width) {
+                            Ok(_) => continue,
+                            Err(e) => sql_error(e, sql),
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => sql_error(e, sql),
+                };
+                self.error_line(&format!("Error: {}", failure.message))?;
+                return Ok(failure.code);
+            }
+        }
+        Ok(0)
+    }
+}
+
+/// [`Shell::print_table`] on the fields it needs, so it can run while a statement
+/// borrows the engine.
+fn print_result(
+    out: &mut BufWriter<Box<dyn Write>>,
+    format: &mut Format,
+    to_terminal: bool,
+    expand_noted: &mut bool,
+    table: &Table<'_>,
+) -> io::Result<()> {
+    // Asked per result: the terminal may have been resized since the last one.
+    format.terminal_width = if to_terminal {
+        terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0))
+    } else {
+        None
+    };
+    let printed = output::print(out, format, table)?;
+    out.flush()?;
+    if let Printed::Expanded { needed, terminal } = printed
+        && !*expand_noted
+    {
+        *expand_noted = true;
+        eprintln!(
+            "Note: the table needs {needed} columns and the terminal has {terminal}, so each row is shown as a block; use --pretty_expand=never or .expand never to keep tables, or always to always get blocks"
+        );
+    }
+    Ok(())
 }
 
 fn collect_rows(
     stmt: &mut rusqlite::Statement<'_>,
     width: usize,
-) -> rusqlite::Result<Vec<Vec<Option<String>>>> {
+) -> rusqlite::Result<Vec<Vec<Cell>>> {
     let mut rows = Vec::new();
     let mut cursor = stmt.query([])?;
     while let Some(row) = cursor.next()? {
         let mut cells = Vec::with_capacity(width);
         for i in 0..width {
-            cells.push(cell_text(oxquery_engine::value_from_ref(row.get_ref(i)?)));
+            cells.push(cell(oxquery_engine::value_from_ref(row.get_ref(i)?)));
         }
         rows.push(cells);
     }
     Ok(rows)
 }
 
-/// A value as SQLite's `sqlite3_column_text` renders it; `None` for NULL.
-pub fn cell_text(value: Value) -> Option<String> {
+/// A value as SQLite's `sqlite3_column_text` renders it, remembering numbers.
+pub fn cell(value: Value) -> Cell {
     match value {
-        Value::Null => None,
-        Value::Integer(i) => Some(i.to_string()),
-        Value::Real(f) => Some(oxquery_engine::format_real(f)),
-        Value::Text(s) => Some(s),
-        Value::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Value::Null => Cell::null(),
+        Value::Integer(i) => Cell::number(i.to_string()),
+        Value::Real(f) => Cell::number(oxquery_engine::format_real(f)),
+        Value::Text(s) => Cell::text(s),
+        Value::Blob(b) => Cell::text(String::from_utf8_lossy(&b).into_owned()),
     }
 }
 
@@ -177,8 +265,8 @@ fn cpu_times() -> (f64, f64) {
 }
 
 /// The initial output format from the shell flags. When several modes are given,
-/// list wins over line over csv over pretty; `--json`/`--json_pretty` keep pretty mode
-/// and change its printer.
+/// list wins over line over csv over pretty; `--json`/`--json_pretty`/`--json_typed`
+/// keep pretty mode and change its printer.
 pub fn format_from_flags(flags: &Flags) -> Format {
     use output::Mode;
     let mode = if flags.bool("list") {
@@ -199,6 +287,10 @@ pub fn format_from_flags(flags: &Flags) -> Format {
         mode,
         json: flags.bool("json"),
         json_pretty: flags.bool("json_pretty"),
+        json_typed: flags.bool("json_typed"),
+        // The flag's value was validated against the same words.
+        expand: Expand::parse(flags.string("pretty_expand")).unwrap_or(Expand::Auto),
+        terminal_width: None,
         headers: flags.bool("header"),
         separator,
         nullvalue: flags.string("nullvalue").to_owned(),

@@ -1,5 +1,6 @@
 //! Tables of the `utility` domain.
 
+pub mod osquery_flags;
 pub mod osquery_info;
 pub mod osquery_registry;
 pub mod time;
@@ -8,5 +9,10 @@ use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    vec![&osquery_info::TABLE, &osquery_registry::TABLE, &time::TABLE]
+    vec![
+        &osquery_flags::TABLE,
+        &osquery_info::TABLE,
+        &osquery_registry::TABLE,
+        &time::TABLE,
+    ]
 }

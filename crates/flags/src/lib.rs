@@ -1,12 +1,21 @@
-//! osquery's command-line flags: one table of definitions and a gflags-compatible parser.
+//! osquery's command-line flags, shared by osqueryi and (later) osqueryd: one table of
+//! definitions ([`FLAGS`], [`ALIASES`]), a gflags-compatible parser, flagfiles, and the
+//! `--help` text.
 //!
-//! Every flag is a row in [`FLAGS`] (name, type, default as text, kind, description), so
-//! growing the set to all of osquery's flags is a data change: the parser, `--help`,
-//! `.show` and `.features` read the table and know nothing about individual flags.
+//! Every flag is a row of data (name, type, default as text, kind, description), so the
+//! parser, `--help`, `.show`, `.features` and the `osquery_flags` table read the table
+//! and know nothing about individual flags. Which flags oxquery acts on is also data
+//! ([`implemented`]); the rest are accepted and reported by [`Flags::notices`].
 //!
 //! Accepted syntax is gflags': `--name=value` or `-name=value`, `--name value` for
-//! non-booleans, `--name` / `--name=true|false|1|0|yes|no` and `--noname` for booleans,
-//! `--flagfile PATH` (one flag per line, `#` comments), and `--` to end flag parsing.
+//! non-booleans, `--name` / `--name=true|false|1|0|yes|no` (any case) and `--noname` for
+//! booleans, `--flagfile PATH` (one flag per line, `#` comments), and `--` to end flag
+//! parsing.
+
+mod defs;
+pub mod implemented;
+
+pub use defs::{ALIASES, FLAGS};
 
 use std::fmt;
 use std::path::Path;
@@ -22,7 +31,7 @@ pub enum FlagType {
 }
 
 impl FlagType {
-    /// The word gflags uses in messages and `--help`.
+    /// The word gflags uses in messages, `--help` and `osquery_flags.type`.
     pub fn name(self) -> &'static str {
         match self {
             FlagType::Bool => "bool",
@@ -43,8 +52,21 @@ pub enum FlagKind {
     Config,
     /// Only meaningful to osqueryi.
     Shell,
-    /// Not shown by `--help`.
+    /// Accepted but not shown by `--help`.
     Hidden,
+    /// Defined by gflags/glog themselves.
+    Builtin,
+}
+
+/// Who defines a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOrigin {
+    /// osquery itself: the flags `osquery_flags` lists.
+    Osquery,
+    /// gflags or glog, which osquery links (`--flagfile`, `--v`, ...).
+    Gflags,
+    /// oxquery's additions (typed JSON, terminal-fitting output).
+    Oxquery,
 }
 
 /// One flag definition.
@@ -56,141 +78,50 @@ pub struct FlagDef {
     pub default: &'static str,
     pub kind: FlagKind,
     pub description: &'static str,
+    pub origin: FlagOrigin,
+    /// False for flags osquery only defines on other platforms: accepted, never used.
+    pub on_linux: bool,
+    /// For string flags with a fixed set of values; empty = any text.
+    pub choices: &'static [&'static str],
 }
 
-const fn flag(
-    name: &'static str,
-    ty: FlagType,
-    default: &'static str,
-    kind: FlagKind,
-    description: &'static str,
-) -> FlagDef {
-    FlagDef {
-        name,
-        ty,
-        default,
-        kind,
-        description,
+impl FlagDef {
+    /// Whether `osquery_flags` lists this flag (osquery's own Linux flags, and ours).
+    pub fn in_flags_table(&self) -> bool {
+        self.on_linux && self.origin != FlagOrigin::Gflags
+    }
+
+    /// Whether `--help` shows it.
+    pub fn in_help(&self) -> bool {
+        self.on_linux
+            && self.kind != FlagKind::Hidden
+            && (self.kind != FlagKind::Builtin || self.name == "flagfile")
     }
 }
 
-use FlagKind::{Cli, Config, Hidden, Shell};
-use FlagType::{Bool, String as Str};
+/// An alternative name for a flag.
+#[derive(Debug, Clone, Copy)]
+pub struct AliasDef {
+    pub name: &'static str,
+    pub target: &'static str,
+    /// osquery defines it for extension processes (`--socket`, `--timeout`, `--interval`).
+    pub extension: bool,
+}
 
-/// Every flag oxquery knows, sorted by name (binary search relies on it).
-pub const FLAGS: &[FlagDef] = &[
-    flag("A", Str, "", Shell, "Select all from a table"),
-    flag("L", Bool, "false", Shell, "List all table names"),
-    flag(
-        "S",
-        Bool,
-        "false",
-        Cli,
-        "Run as a shell process (the default for osqueryi)",
-    ),
-    flag(
-        "csv",
-        Bool,
-        "false",
-        Shell,
-        "Set output mode to 'csv' (separator ',')",
-    ),
-    flag(
-        "disable_tables",
-        Str,
-        "",
-        Cli,
-        "Comma-delimited list of table names to be disabled",
-    ),
-    flag(
-        "enable_tables",
-        Str,
-        "",
-        Cli,
-        "Comma-delimited list of table names to be enabled (all others are disabled)",
-    ),
-    flag(
-        "flagfile",
-        Str,
-        "",
-        Cli,
-        "Load flags from file, one per line",
-    ),
-    flag(
-        "header",
-        Bool,
-        "true",
-        Shell,
-        "Toggle column headers (list, csv and column modes)",
-    ),
-    flag("help", Bool, "false", Cli, "Show this usage and exit"),
-    flag(
-        "json",
-        Bool,
-        "false",
-        Shell,
-        "Print rows as a JSON array of objects, one line per row",
-    ),
-    flag(
-        "json_pretty",
-        Bool,
-        "false",
-        Shell,
-        "Print rows as an indented JSON array of objects",
-    ),
-    flag("line", Bool, "false", Shell, "Set output mode to 'line'"),
-    flag("list", Bool, "false", Shell, "Set output mode to 'list'"),
-    flag("nullvalue", Str, "", Config, "Text shown for NULL values"),
-    flag(
-        "planner",
-        Bool,
-        "false",
-        Shell,
-        "Print the virtual-table planner trace to stderr",
-    ),
-    flag(
-        "query",
-        Str,
-        "",
-        Shell,
-        "Query to run instead of reading from stdin",
-    ),
-    flag(
-        "query_file",
-        Str,
-        "",
-        Shell,
-        "File holding the query to run instead of reading from stdin",
-    ),
-    flag(
-        "separator",
-        Str,
-        "|",
-        Shell,
-        "Field separator for list and csv modes",
-    ),
-    flag(
-        "verbose",
-        Bool,
-        "false",
-        Config,
-        "Write informational status logs to stderr",
-    ),
-    flag(
-        "version",
-        Bool,
-        "false",
-        Hidden,
-        "Print the version and exit",
-    ),
-];
-
-/// Looks a flag up by its exact name.
+/// Looks a flag up by its exact name (aliases are not resolved).
 pub fn find(name: &str) -> Option<(usize, &'static FlagDef)> {
     FLAGS
         .binary_search_by(|f| f.name.cmp(name))
         .ok()
         .map(|i| (i, &FLAGS[i]))
+}
+
+/// Looks a flag up by its name or an alias of it.
+pub fn resolve(name: &str) -> Option<(usize, &'static FlagDef)> {
+    find(name).or_else(|| {
+        let alias = ALIASES.iter().find(|a| a.name == name)?;
+        find(alias.target)
+    })
 }
 
 /// A typed flag value.
@@ -213,7 +144,7 @@ impl fmt::Display for FlagValue {
     }
 }
 
-/// Why the command line was rejected. The texts are gflags' own.
+/// Why the command line was rejected. The texts follow gflags' own.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FlagError {
     Unknown(String),
@@ -221,6 +152,12 @@ pub enum FlagError {
         name: String,
         ty: FlagType,
         value: String,
+    },
+    /// A string flag with a fixed set of values got another one.
+    NotAChoice {
+        name: String,
+        value: String,
+        choices: &'static [&'static str],
     },
     MissingArgument(String),
     /// `--noname` used for a flag that is not a boolean.
@@ -239,6 +176,15 @@ impl fmt::Display for FlagError {
                 f,
                 "ERROR: illegal value '{value}' specified for {} flag '{name}'",
                 ty.name()
+            ),
+            FlagError::NotAChoice {
+                name,
+                value,
+                choices,
+            } => write!(
+                f,
+                "ERROR: illegal value '{value}' specified for string flag '{name}' (expected one of: {})",
+                choices.join(", ")
             ),
             FlagError::MissingArgument(name) => {
                 write!(f, "ERROR: flag '{name}' is missing its argument")
@@ -294,10 +240,38 @@ pub fn parse_value(ty: FlagType, text: &str) -> Option<FlagValue> {
     }
 }
 
-/// Current values of every flag in [`FLAGS`], with which ones were set explicitly.
+/// Parses and validates a value for `def`.
+fn checked_value(def: &FlagDef, text: &str) -> Result<FlagValue, FlagError> {
+    let value = parse_value(def.ty, text).ok_or_else(|| FlagError::IllegalValue {
+        name: def.name.to_owned(),
+        ty: def.ty,
+        value: text.to_owned(),
+    })?;
+    if !def.choices.is_empty() && !def.choices.contains(&text) {
+        return Err(FlagError::NotAChoice {
+            name: def.name.to_owned(),
+            value: text.to_owned(),
+            choices: def.choices,
+        });
+    }
+    Ok(value)
+}
+
+/// Something the user should hear about a flag they set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+/// Current values of every flag in [`FLAGS`], with the tool's own defaults (osqueryi
+/// changes some of osquery's) and which ones the user set.
 #[derive(Debug, Clone)]
 pub struct Flags {
     values: Vec<FlagValue>,
+    /// The value this tool uses when the user says nothing: `.show` reports flags that
+    /// differ from it, and a flag equal to it needs no "no effect" warning.
+    baseline: Vec<FlagValue>,
     explicit: Vec<bool>,
 }
 
@@ -307,10 +281,16 @@ impl Default for Flags {
     }
 }
 
+fn def_index(name: &str) -> usize {
+    resolve(name)
+        .unwrap_or_else(|| panic!("flag {name} is not defined"))
+        .0
+}
+
 impl Flags {
-    /// All flags at their defaults.
+    /// All flags at osquery's defaults.
     pub fn new() -> Flags {
-        let values = FLAGS
+        let values: Vec<FlagValue> = FLAGS
             .iter()
             .map(|f| {
                 parse_value(f.ty, f.default)
@@ -318,32 +298,49 @@ impl Flags {
             })
             .collect();
         Flags {
+            baseline: values.clone(),
             values,
             explicit: vec![false; FLAGS.len()],
         }
     }
 
-    /// Sets `name` from its textual form, checking the type.
+    /// Sets `name` (or an alias) from its textual form, checking the type, as the user did.
     pub fn set(&mut self, name: &str, text: &str) -> Result<(), FlagError> {
-        let (i, def) = find(name).ok_or_else(|| FlagError::Unknown(name.to_owned()))?;
-        let value = parse_value(def.ty, text).ok_or_else(|| FlagError::IllegalValue {
-            name: name.to_owned(),
-            ty: def.ty,
-            value: text.to_owned(),
-        })?;
-        self.values[i] = value;
+        let (i, def) = resolve(name).ok_or_else(|| FlagError::Unknown(name.to_owned()))?;
+        self.values[i] = checked_value(def, text)?;
         self.explicit[i] = true;
         Ok(())
     }
 
-    fn get(&self, name: &str) -> &FlagValue {
-        let (i, _) = find(name).unwrap_or_else(|| panic!("flag {name} is not defined"));
-        &self.values[i]
+    /// Makes `text` this tool's default for `name`; the current value follows unless the
+    /// user set the flag. Panics on an undefined flag or a bad value (programming errors).
+    pub fn set_tool_default(&mut self, name: &str, text: &str) {
+        let i = def_index(name);
+        let value = checked_value(&FLAGS[i], text)
+            .unwrap_or_else(|e| panic!("tool default for {name}: {e}"));
+        if !self.explicit[i] {
+            self.values[i] = value.clone();
+        }
+        self.baseline[i] = value;
+    }
+
+    /// Sets `name` to `text` whatever the user said, and makes it the tool's default (the
+    /// shell forces some settings after parsing, as osquery does).
+    pub fn force(&mut self, name: &str, text: &str) {
+        let i = def_index(name);
+        let value = checked_value(&FLAGS[i], text).unwrap_or_else(|e| panic!("forced {name}: {e}"));
+        self.values[i] = value.clone();
+        self.baseline[i] = value;
+    }
+
+    /// A flag's value (aliases resolve). Panics if `name` is not defined.
+    pub fn value(&self, name: &str) -> &FlagValue {
+        &self.values[def_index(name)]
     }
 
     /// A boolean flag's value. Panics if `name` is not a defined boolean (a programming error).
     pub fn bool(&self, name: &str) -> bool {
-        match self.get(name) {
+        match self.value(name) {
             FlagValue::Bool(b) => *b,
             other => panic!("flag {name} is not a bool: {other:?}"),
         }
@@ -351,7 +348,7 @@ impl Flags {
 
     /// A string flag's value. Panics if `name` is not a defined string flag.
     pub fn string(&self, name: &str) -> &str {
-        match self.get(name) {
+        match self.value(name) {
             FlagValue::Str(s) => s,
             other => panic!("flag {name} is not a string: {other:?}"),
         }
@@ -359,7 +356,7 @@ impl Flags {
 
     /// An integer flag's value. Panics if `name` is not a defined integer flag.
     pub fn int(&self, name: &str) -> i128 {
-        match self.get(name) {
+        match self.value(name) {
             FlagValue::Int(i) => (*i).into(),
             FlagValue::UInt(u) => (*u).into(),
             other => panic!("flag {name} is not an integer: {other:?}"),
@@ -368,20 +365,51 @@ impl Flags {
 
     /// Whether `name` was given on the command line or in a flagfile.
     pub fn is_set(&self, name: &str) -> bool {
-        find(name).is_some_and(|(i, _)| self.explicit[i])
+        resolve(name).is_some_and(|(i, _)| self.explicit[i])
     }
 
-    /// Flags whose value differs from the default, in name order.
+    /// Flags whose value differs from this tool's default, in name order.
     pub fn non_default(&self) -> impl Iterator<Item = (&'static FlagDef, &FlagValue)> {
         FLAGS
             .iter()
-            .zip(&self.values)
-            .filter(|(def, value)| parse_value(def.ty, def.default).as_ref() != Some(*value))
+            .zip(self.values.iter().zip(&self.baseline))
+            .filter(|(_, (value, baseline))| value != baseline)
+            .map(|(def, (value, _))| (def, value))
     }
 
     /// Every flag with its current value, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static FlagDef, &FlagValue)> {
         FLAGS.iter().zip(&self.values)
+    }
+
+    /// Warnings for flags the user set that do nothing in oxquery: features not built yet,
+    /// and flags osquery only has on other platforms. Flags left at (or set to) the
+    /// tool's default need none: nothing was asked of us.
+    pub fn notices(&self) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for (i, def) in FLAGS.iter().enumerate() {
+            if !self.explicit[i] || implemented::is_refused(def.name) {
+                continue;
+            }
+            let message = if !def.on_linux {
+                format!(
+                    "Flag --{} only applies to osquery on other platforms; it has no effect on Linux",
+                    def.name
+                )
+            } else if implemented::is_implemented(def.name) || self.values[i] == self.baseline[i] {
+                continue;
+            } else {
+                format!(
+                    "Flag --{} is accepted but has no effect yet: oxquery does not implement its feature",
+                    def.name
+                )
+            };
+            notices.push(Notice {
+                flag: def.name,
+                message,
+            });
+        }
+        notices
     }
 }
 
@@ -393,14 +421,16 @@ pub struct CommandLine {
     pub positional: Vec<String>,
 }
 
-/// Parses `args` (without argv\[0\]). If no `--flagfile` is among them and
-/// `default_flagfile` is readable, it is applied first so the command line overrides it.
-pub fn parse_command_line(
+/// Parses `args` (without argv\[0\]) over `base` (which holds the tool's defaults). If no
+/// `--flagfile` is among them and `default_flagfile` is readable, it is applied first so
+/// the command line overrides it.
+pub fn parse_command_line_with(
+    base: Flags,
     args: &[String],
     default_flagfile: Option<&Path>,
 ) -> Result<CommandLine, FlagError> {
     let mut parsed = CommandLine {
-        flags: Flags::new(),
+        flags: base,
         positional: Vec::new(),
     };
     let names_flagfile = args
@@ -417,6 +447,14 @@ pub fn parse_command_line(
     }
     apply_args(&mut parsed, args, 0, true)?;
     Ok(parsed)
+}
+
+/// [`parse_command_line_with`] over osquery's defaults.
+pub fn parse_command_line(
+    args: &[String],
+    default_flagfile: Option<&Path>,
+) -> Result<CommandLine, FlagError> {
+    parse_command_line_with(Flags::new(), args, default_flagfile)
 }
 
 /// Flagfiles may include flagfiles; this bounds a cycle.
@@ -458,11 +496,11 @@ fn apply_args(
         };
         // osquery accepts `-h` for help as well.
         let name = if raw_name == "h" { "help" } else { raw_name };
-        let def = match find(name) {
+        let def = match resolve(name) {
             Some((_, def)) => def,
             None => {
                 // `--noNAME` turns a boolean off.
-                let negated = name.strip_prefix("no").and_then(find);
+                let negated = name.strip_prefix("no").and_then(resolve);
                 match negated {
                     Some((_, def)) if def.ty == FlagType::Bool && value.is_none() => {
                         parsed.flags.set(def.name, "false")?;
@@ -507,13 +545,11 @@ fn apply_flagfile(parsed: &mut CommandLine, path: &str, depth: usize) -> Result<
         reason: e.to_string(),
     })?;
     // One flag per line; a line is never split, so values may contain spaces.
-    let lines: Vec<String> = text
+    for line in text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    for line in &lines {
+    {
         let Some((name, value)) = split_flag(line) else {
             // gflags ignores non-flag lines in a flagfile.
             continue;
@@ -527,27 +563,37 @@ fn apply_flagfile(parsed: &mut CommandLine, path: &str, depth: usize) -> Result<
     Ok(())
 }
 
-/// The `--help` text: usage and every visible flag with its type and default.
+/// The `--help` text: usage, then every visible flag with its type, default and meaning.
+/// Flags oxquery does not act on yet say so.
 pub fn usage(binary: &str, version: &str) -> String {
     let mut text = format!(
         "osquery {version}, your OS as a high-performance relational database\n\
          Usage: {binary} [OPTION]... [SQL STATEMENT]\n\n"
     );
-    let sections = [
-        ("osquery command line flags:", FlagKind::Cli),
+    let sections: [(&str, &[FlagKind]); 3] = [
+        (
+            "osquery command line flags:",
+            &[FlagKind::Cli, FlagKind::Builtin],
+        ),
         (
             "osquery configuration options (set by config or CLI flags):",
-            FlagKind::Config,
+            &[FlagKind::Config],
         ),
-        ("osquery shell-only CLI flags:", FlagKind::Shell),
+        ("osquery shell-only CLI flags:", &[FlagKind::Shell]),
     ];
-    for (title, kind) in sections {
+    for (title, kinds) in sections {
         text.push_str(title);
         text.push('\n');
-        for def in FLAGS.iter().filter(|f| f.kind == kind) {
+        for def in FLAGS
+            .iter()
+            .filter(|f| f.in_help() && kinds.contains(&f.kind))
+        {
             let dash = if def.name.len() == 1 { "-" } else { "--" };
             let arg = match def.ty {
                 FlagType::Bool => String::new(),
+                FlagType::String if !def.choices.is_empty() => {
+                    format!("={}", def.choices.join("|"))
+                }
                 FlagType::String => " VALUE".to_owned(),
                 _ => " N".to_owned(),
             };
@@ -555,8 +601,15 @@ pub fn usage(binary: &str, version: &str) -> String {
                 FlagType::String => format!("\"{}\"", def.default),
                 _ => def.default.to_owned(),
             };
+            let status = if implemented::is_implemented(def.name) {
+                ""
+            } else if implemented::is_refused(def.name) {
+                " [not supported yet]"
+            } else {
+                " [no effect yet]"
+            };
             text.push_str(&format!(
-                "    {:<30}  {} (type: {}, default: {default})\n",
+                "    {:<30}  {} (type: {}, default: {default}){status}\n",
                 format!("{dash}{}{arg}", def.name),
                 def.description,
                 def.ty.name()
@@ -568,112 +621,4 @@ pub fn usage(binary: &str, version: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn parse(v: &[&str]) -> Result<CommandLine, FlagError> {
-        parse_command_line(&args(v), None)
-    }
-
-    #[test]
-    fn table_is_sorted_and_defaults_parse() {
-        assert!(FLAGS.windows(2).all(|w| w[0].name < w[1].name));
-        for f in FLAGS {
-            assert!(parse_value(f.ty, f.default).is_some(), "{}", f.name);
-        }
-    }
-
-    #[test]
-    fn gflags_syntax() {
-        let cl = parse(&["--json", "select 1", "--separator", ",", "-header=FALSE"]).unwrap();
-        assert!(cl.flags.bool("json"));
-        assert!(!cl.flags.bool("header"));
-        assert_eq!(cl.flags.string("separator"), ",");
-        assert_eq!(cl.positional, vec!["select 1"]);
-        let cl = parse(&["--noheader", "--", "--json"]).unwrap();
-        assert!(!cl.flags.bool("header"));
-        assert!(!cl.flags.bool("json"));
-        assert_eq!(cl.positional, vec!["--json"]);
-        assert!(parse(&["-h"]).unwrap().flags.bool("help"));
-        assert_eq!(
-            parse(&["-A", "uptime"]).unwrap().flags.string("A"),
-            "uptime"
-        );
-        assert!(parse(&["-L"]).unwrap().flags.bool("L"));
-    }
-
-    #[test]
-    fn errors() {
-        assert_eq!(
-            parse(&["--bogus"]).unwrap_err().to_string(),
-            "ERROR: unknown command line flag 'bogus'"
-        );
-        assert_eq!(
-            parse(&["--header=maybe"]).unwrap_err().to_string(),
-            "ERROR: illegal value 'maybe' specified for bool flag 'header'"
-        );
-        assert_eq!(
-            parse(&["--query"]).unwrap_err(),
-            FlagError::MissingArgument("query".into())
-        );
-        assert_eq!(
-            parse(&["--noseparator"]).unwrap_err(),
-            FlagError::NegatedNonBool("separator".into())
-        );
-    }
-
-    #[test]
-    fn integer_values() {
-        assert_eq!(parse_value(FlagType::Int32, "-5"), Some(FlagValue::Int(-5)));
-        assert_eq!(
-            parse_value(FlagType::UInt32, "0x10"),
-            Some(FlagValue::UInt(16))
-        );
-        assert_eq!(parse_value(FlagType::UInt32, "-1"), None);
-        assert_eq!(parse_value(FlagType::Int32, "3000000000"), None);
-        assert_eq!(parse_value(FlagType::UInt64, "12abc"), None);
-    }
-
-    #[test]
-    fn flagfiles_and_the_default_flagfile() {
-        let dir = std::env::temp_dir().join(format!("oxq-flags-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("flags");
-        std::fs::write(
-            &file,
-            "# comment\n--separator=;\n\n  --csv  \n--nullvalue=a b\n",
-        )
-        .unwrap();
-        let path = file.to_str().unwrap();
-        let cl = parse(&["--flagfile", path, "--nocsv"]).unwrap();
-        assert_eq!(cl.flags.string("separator"), ";");
-        assert_eq!(cl.flags.string("nullvalue"), "a b");
-        assert!(!cl.flags.bool("csv"));
-        assert_eq!(cl.flags.string("flagfile"), path);
-
-        let cl = parse_command_line(&args(&["--separator=x"]), Some(&file)).unwrap();
-        assert_eq!(cl.flags.string("separator"), "x");
-        assert!(cl.flags.bool("csv"));
-        assert_eq!(cl.flags.string("flagfile"), path);
-        let missing = dir.join("missing");
-        let cl = parse_command_line(&[], Some(&missing)).unwrap();
-        assert_eq!(cl.flags.string("flagfile"), "");
-        assert!(matches!(
-            parse(&["--flagfile", missing.to_str().unwrap()]),
-            Err(FlagError::Flagfile { .. })
-        ));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn non_default_lists_changed_flags() {
-        let cl = parse(&["--json", "--header=true"]).unwrap();
-        let names: Vec<_> = cl.flags.non_default().map(|(d, _)| d.name).collect();
-        assert_eq!(names, vec!["json"]);
-        assert!(cl.flags.is_set("header"));
-    }
-}
+mod tests;

@@ -1,0 +1,303 @@
+use super::*;
+
+fn args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn parse(v: &[&str]) -> Result<CommandLine, FlagError> {
+    parse_command_line(&args(v), None)
+}
+
+#[test]
+fn table_is_sorted_unique_and_defaults_parse() {
+    assert!(FLAGS.windows(2).all(|w| w[0].name < w[1].name));
+    assert!(ALIASES.windows(2).all(|w| w[0].name < w[1].name));
+    for f in FLAGS {
+        assert!(
+            checked_value(f, f.default).is_ok(),
+            "default of {} is not a valid {}",
+            f.name,
+            f.ty.name()
+        );
+        assert!(!f.description.is_empty(), "{}", f.name);
+        assert!(
+            !f.description.ends_with('.'),
+            "{}: one line, no period",
+            f.name
+        );
+    }
+    for a in ALIASES {
+        assert!(find(a.name).is_none(), "alias {} shadows a flag", a.name);
+        assert!(find(a.target).is_some(), "alias {} → {}", a.name, a.target);
+    }
+}
+
+#[test]
+fn every_osquery_flag_is_defined() {
+    // flags.json lists 284 entries: 272 distinct definitions (augeas_lenses appears once
+    // per platform branch), 9 aliases, and the alias header's two macro parameters.
+    let osquery = FLAGS
+        .iter()
+        .filter(|f| f.origin == FlagOrigin::Osquery)
+        .count();
+    assert_eq!(osquery, 272);
+    assert_eq!(ALIASES.len(), 9);
+    let other_os = FLAGS.iter().filter(|f| !f.on_linux).count();
+    assert_eq!(other_os, 32);
+    let shell_only = FLAGS
+        .iter()
+        .filter(|f| f.origin == FlagOrigin::Osquery && f.kind == FlagKind::Shell)
+        .count();
+    assert_eq!(shell_only, 17);
+    // A few rows checked field by field.
+    let (_, d) = find("config_path").unwrap();
+    assert_eq!(
+        (d.ty, d.default, d.kind),
+        (FlagType::String, "/etc/osquery/osquery.conf", FlagKind::Cli)
+    );
+    let (_, d) = find("watchdog_level").unwrap();
+    assert_eq!((d.ty, d.default), (FlagType::Int32, "0"));
+    let (_, d) = find("logger_rotate_size").unwrap();
+    assert_eq!((d.ty, d.default), (FlagType::UInt64, "26214400"));
+    let (_, d) = find("hash_delay").unwrap();
+    assert_eq!((d.ty, d.kind), (FlagType::UInt32, FlagKind::Hidden));
+    let (_, d) = find("augeas_lenses").unwrap();
+    assert_eq!(d.default, "/opt/osquery/share/osquery/lenses");
+    assert!(!find("allow_handle_threads").unwrap().1.on_linux);
+}
+
+#[test]
+fn aliases_set_their_target() {
+    let cl = parse(&[
+        "--config_tls_refresh=60",
+        "--log_numerics_as_numbers",
+        "--db_path",
+        "/tmp/db",
+        "--socket=/tmp/s.em",
+    ])
+    .unwrap();
+    assert_eq!(cl.flags.int("config_refresh"), 60);
+    assert!(cl.flags.bool("logger_numerics"));
+    assert_eq!(cl.flags.string("database_path"), "/tmp/db");
+    assert_eq!(cl.flags.string("extensions_socket"), "/tmp/s.em");
+    assert!(cl.flags.is_set("config_refresh"));
+    // Aliases also read.
+    assert_eq!(cl.flags.int("config_tls_refresh"), 60);
+    let cl = parse(&["--nolog_numerics_as_numbers"]).unwrap();
+    assert!(!cl.flags.bool("logger_numerics"));
+}
+
+#[test]
+fn gflags_syntax() {
+    let cl = parse(&["--json", "select 1", "--separator", ",", "-header=FALSE"]).unwrap();
+    assert!(cl.flags.bool("json"));
+    assert!(!cl.flags.bool("header"));
+    assert_eq!(cl.flags.string("separator"), ",");
+    assert_eq!(cl.positional, vec!["select 1"]);
+    let cl = parse(&["--noheader", "--", "--json"]).unwrap();
+    assert!(!cl.flags.bool("header"));
+    assert!(!cl.flags.bool("json"));
+    assert_eq!(cl.positional, vec!["--json"]);
+    assert!(parse(&["-h"]).unwrap().flags.bool("help"));
+    assert_eq!(
+        parse(&["-A", "uptime"]).unwrap().flags.string("A"),
+        "uptime"
+    );
+    assert!(parse(&["-L"]).unwrap().flags.bool("L"));
+    for (text, want) in [
+        ("True", true),
+        ("TRUE", true),
+        ("yes", true),
+        ("Y", true),
+        ("1", true),
+        ("false", false),
+        ("False", false),
+        ("NO", false),
+        ("0", false),
+    ] {
+        let cl = parse(&[&format!("--verbose={text}")]).unwrap();
+        assert_eq!(cl.flags.bool("verbose"), want, "{text}");
+    }
+    let cl = parse(&["--watchdog_level", "-1", "--read_max=0x100"]).unwrap();
+    assert_eq!(cl.flags.int("watchdog_level"), -1);
+    assert_eq!(cl.flags.int("read_max"), 256);
+}
+
+#[test]
+fn errors_name_the_flag_and_value() {
+    assert_eq!(
+        parse(&["--bogus"]).unwrap_err().to_string(),
+        "ERROR: unknown command line flag 'bogus'"
+    );
+    assert_eq!(
+        parse(&["--nobogus"]).unwrap_err().to_string(),
+        "ERROR: unknown command line flag 'nobogus'"
+    );
+    assert_eq!(
+        parse(&["--header=maybe"]).unwrap_err().to_string(),
+        "ERROR: illegal value 'maybe' specified for bool flag 'header'"
+    );
+    assert_eq!(
+        parse(&["--events_max=abc"]).unwrap_err().to_string(),
+        "ERROR: illegal value 'abc' specified for uint64 flag 'events_max'"
+    );
+    assert_eq!(
+        parse(&["--watchdog_level", "1.5"]).unwrap_err().to_string(),
+        "ERROR: illegal value '1.5' specified for int32 flag 'watchdog_level'"
+    );
+    assert_eq!(
+        parse(&["--pretty_expand=sometimes"])
+            .unwrap_err()
+            .to_string(),
+        "ERROR: illegal value 'sometimes' specified for string flag 'pretty_expand' (expected one of: auto, always, never)"
+    );
+    assert_eq!(
+        parse(&["--query"]).unwrap_err(),
+        FlagError::MissingArgument("query".into())
+    );
+    assert_eq!(
+        parse(&["--noseparator"]).unwrap_err(),
+        FlagError::NegatedNonBool("separator".into())
+    );
+    assert_eq!(
+        parse(&["--noconfig_tls_refresh"]).unwrap_err(),
+        FlagError::NegatedNonBool("config_refresh".into())
+    );
+}
+
+#[test]
+fn integer_values() {
+    assert_eq!(parse_value(FlagType::Int32, "-5"), Some(FlagValue::Int(-5)));
+    assert_eq!(
+        parse_value(FlagType::UInt32, "0x10"),
+        Some(FlagValue::UInt(16))
+    );
+    assert_eq!(parse_value(FlagType::UInt32, "-1"), None);
+    assert_eq!(parse_value(FlagType::Int32, "3000000000"), None);
+    assert_eq!(parse_value(FlagType::UInt64, "12abc"), None);
+    assert_eq!(parse_value(FlagType::UInt64, ""), None);
+}
+
+#[test]
+fn flagfiles_and_the_default_flagfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flags");
+    std::fs::write(
+        &file,
+        "# comment\n--separator=;\n\n  --csv  \n--nullvalue=a b\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let cl = parse(&["--flagfile", path, "--nocsv"]).unwrap();
+    assert_eq!(cl.flags.string("separator"), ";");
+    assert_eq!(cl.flags.string("nullvalue"), "a b");
+    assert!(!cl.flags.bool("csv"));
+    assert_eq!(cl.flags.string("flagfile"), path);
+
+    let cl = parse_command_line(&args(&["--separator=x"]), Some(&file)).unwrap();
+    assert_eq!(cl.flags.string("separator"), "x");
+    assert!(cl.flags.bool("csv"));
+    assert_eq!(cl.flags.string("flagfile"), path);
+    // An explicit --flagfile replaces the default one.
+    let other = dir.path().join("other");
+    std::fs::write(&other, "--list\n").unwrap();
+    let cl =
+        parse_command_line(&args(&["--flagfile", other.to_str().unwrap()]), Some(&file)).unwrap();
+    assert!(cl.flags.bool("list") && !cl.flags.bool("csv"));
+
+    let missing = dir.path().join("missing");
+    let cl = parse_command_line(&[], Some(&missing)).unwrap();
+    assert_eq!(cl.flags.string("flagfile"), "");
+    assert!(matches!(
+        parse(&["--flagfile", missing.to_str().unwrap()]),
+        Err(FlagError::Flagfile { .. })
+    ));
+    // Errors inside a flagfile are the same as on the command line.
+    std::fs::write(&other, "--events_max=lots\n").unwrap();
+    assert_eq!(
+        parse(&["--flagfile", other.to_str().unwrap()])
+            .unwrap_err()
+            .to_string(),
+        "ERROR: illegal value 'lots' specified for uint64 flag 'events_max'"
+    );
+    // A flagfile including itself stops instead of looping.
+    std::fs::write(&other, format!("--flagfile={}\n", other.display())).unwrap();
+    assert!(matches!(
+        parse(&["--flagfile", other.to_str().unwrap()]),
+        Err(FlagError::Flagfile { .. })
+    ));
+}
+
+#[test]
+fn tool_defaults_and_non_default() {
+    let mut base = Flags::new();
+    base.set_tool_default("disable_events", "true");
+    let cl = parse_command_line_with(base, &args(&["--json", "--header=true"]), None).unwrap();
+    let names: Vec<_> = cl.flags.non_default().map(|(d, _)| d.name).collect();
+    assert_eq!(names, vec!["json"]);
+    assert!(cl.flags.is_set("header"));
+    assert!(cl.flags.bool("disable_events"));
+
+    let mut base = Flags::new();
+    base.set_tool_default("disable_events", "true");
+    let mut cl = parse_command_line_with(base, &args(&["--disable_events=false"]), None).unwrap();
+    assert!(
+        !cl.flags.bool("disable_events"),
+        "the user wins over a tool default"
+    );
+    cl.flags.force("disable_logging", "true");
+    assert!(cl.flags.bool("disable_logging"));
+    let names: Vec<_> = cl.flags.non_default().map(|(d, _)| d.name).collect();
+    assert_eq!(names, vec!["disable_events"]);
+}
+
+#[test]
+fn notices_for_flags_without_effect() {
+    let cl = parse(&[
+        "--daemonize",
+        "--csv",
+        "--allow_handle_threads=false",
+        "--pack=x",
+        "--logger_path=/var/log/osquery/",
+        "--config_tls_refresh=5",
+    ])
+    .unwrap();
+    let notices = cl.flags.notices();
+    let flags: Vec<&str> = notices.iter().map(|n| n.flag).collect();
+    // csv works, pack is refused elsewhere, logger_path is set to its default.
+    assert_eq!(
+        flags,
+        vec!["allow_handle_threads", "config_refresh", "daemonize"]
+    );
+    assert_eq!(
+        notices[2].message,
+        "Flag --daemonize is accepted but has no effect yet: oxquery does not implement its feature"
+    );
+    assert_eq!(
+        notices[0].message,
+        "Flag --allow_handle_threads only applies to osquery on other platforms; it has no effect on Linux"
+    );
+    for name in implemented::IMPLEMENTED.iter().chain(implemented::REFUSED) {
+        assert!(find(name).is_some(), "{name} is not a flag");
+    }
+}
+
+#[test]
+fn usage_lists_visible_flags() {
+    let text = usage("osqueryi", "5.0.0");
+    assert!(text.starts_with("osquery 5.0.0, your OS as a high-performance relational database\nUsage: osqueryi [OPTION]... [SQL STATEMENT]\n"));
+    for def in FLAGS {
+        let dash = if def.name.len() == 1 { "-" } else { "--" };
+        let shown = text.lines().any(|l| {
+            l.trim_start().starts_with(&format!("{dash}{} ", def.name))
+                || l.trim_start().starts_with(&format!("{dash}{}=", def.name))
+        });
+        assert_eq!(shown, def.in_help(), "{}", def.name);
+    }
+    assert!(text.contains("--flagfile VALUE"));
+    assert!(text.contains("--events_max N"));
+    assert!(text.contains("--pretty_expand=auto|always|never"));
+    assert!(text.contains("[no effect yet]"));
+    assert!(!text.contains("--watchdog_max_delay"), "hidden");
+    assert!(!text.contains("--allow_handle_threads"), "other platforms");
+}

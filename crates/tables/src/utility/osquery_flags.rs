@@ -1,0 +1,72 @@
+//! `osquery_flags`: every flag of this process with its type, default and current value.
+//! The values come from the host facts the shell (or daemon) filled in after parsing.
+
+use oxquery_table::{QueryContext, Rows, TableResult, table};
+
+table! {
+    name: "osquery_flags",
+    description: "Configurable flags that modify osquery's behavior.",
+    attributes: [UTILITY],
+    columns: {
+        name: Text [] "Flag name",
+        r#type: Text [] "Flag type",
+        description: Text [] "Flag description",
+        default_value: Text [] "Flag default value",
+        value: Text [] "Flag value",
+        shell_only: Integer [] "Is the flag shell only?",
+    },
+    examples: ["select name, value from osquery_flags where default_value <> value"],
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    for flag in &ctx.host().instance.flags {
+        let mut row = rows.row();
+        row.set(Col::name, flag.name.as_str());
+        row.set(Col::r#type, flag.ty.as_str());
+        row.set(Col::description, flag.description.as_str());
+        row.set(Col::default_value, flag.default_value.as_str());
+        row.set(Col::value, flag.value.as_str());
+        row.set(Col::shell_only, flag.shell_only);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{FlagValue, Host, InstanceInfo, Value};
+
+    #[test]
+    fn one_row_per_flag() {
+        let flag = |name: &str, value: &str, shell_only| FlagValue {
+            name: name.into(),
+            ty: "bool".into(),
+            description: "d".into(),
+            default_value: "false".into(),
+            value: value.into(),
+            shell_only,
+        };
+        let host = Host {
+            instance: InstanceInfo {
+                flags: vec![flag("csv", "true", true), flag("verbose", "false", false)],
+                ..InstanceInfo::default()
+            },
+            ..Host::default()
+        };
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        assert_eq!(
+            rows.column(Col::name),
+            [&Value::from("csv"), &Value::from("verbose")]
+        );
+        assert_eq!(
+            rows.column(Col::value),
+            [&Value::from("true"), &Value::from("false")]
+        );
+        assert_eq!(
+            rows.column(Col::shell_only),
+            [&Value::Integer(1), &Value::Integer(0)]
+        );
+    }
+}
