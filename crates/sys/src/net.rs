@@ -11,7 +11,6 @@ use crate::fs::{FileReader, parse_u64};
 use crate::proc::{self, ProcPath};
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::ffi::OsStrExt as _;
 
 pub const AF_UNIX: i64 = libc::AF_UNIX as i64;
 pub const AF_INET: i64 = libc::AF_INET as i64;
@@ -294,40 +293,23 @@ pub fn parse_packet(text: &[u8], out: &mut Vec<Socket>) {
     }
 }
 
-/// Reads a whole kernel table into `buf`, to end of file.
-///
-/// Not [`FileReader`]: these seq_files hand out whole records per `read`, so a read that
-/// returns less than a page is not the end (with 150-byte TCP records the first read
-/// stops at 4050 bytes); only a zero-length read is.
-fn read_table(path: &ProcPath, name: &str, buf: &mut Vec<u8>) -> io::Result<()> {
-    use std::io::Read as _;
-    let mut file_path = Vec::with_capacity(path.prefix().len() + 4 + name.len());
-    file_path.extend_from_slice(path.prefix());
-    file_path.extend_from_slice(b"net/");
-    file_path.extend_from_slice(name.as_bytes());
-    let file_path = std::path::Path::new(std::ffi::OsStr::from_bytes(&file_path));
-    buf.clear();
-    std::fs::File::open(file_path)?.read_to_end(buf)?;
-    Ok(())
-}
-
 /// Reads every socket table of the namespace `path`'s process lives in. Returns whether
 /// any table could be read.
-pub fn read_tables(path: &ProcPath, buf: &mut Vec<u8>, out: &mut Vec<Socket>) -> bool {
+pub fn read_tables(path: &ProcPath, reader: &mut FileReader, out: &mut Vec<Socket>) -> bool {
     let mut any = false;
     for (name, family, protocol) in INET_TABLES {
-        if read_table(path, name, buf).is_ok() {
+        if let Ok(text) = path.read_paged(reader, &format!("net/{name}")) {
             any = true;
-            parse_inet(buf, family, protocol, out);
+            parse_inet(text, family, protocol, out);
         }
     }
-    if read_table(path, "unix", buf).is_ok() {
+    if let Ok(text) = path.read_paged(reader, "net/unix") {
         any = true;
-        parse_unix(buf, out);
+        parse_unix(text, out);
     }
-    if read_table(path, "packet", buf).is_ok() {
+    if let Ok(text) = path.read_paged(reader, "net/packet") {
         any = true;
-        parse_packet(buf, out);
+        parse_packet(text, out);
     }
     any
 }
@@ -374,7 +356,7 @@ impl SocketScan {
             }
         };
         let mut reader = FileReader::new();
-        let mut table_buf = Vec::with_capacity(64 * 1024);
+        let mut table_reader = FileReader::new();
         let mut scan = SocketScan {
             complete,
             ..SocketScan::default()
@@ -406,7 +388,7 @@ impl SocketScan {
                 continue;
             }
             let mut sockets = Vec::new();
-            if read_tables(&path, &mut table_buf, &mut sockets) {
+            if read_tables(&path, &mut table_reader, &mut sockets) {
                 read.insert(ns, pid);
                 scan.namespaces.push(Namespace { inode: ns, sockets });
             }
@@ -431,7 +413,7 @@ impl SocketScan {
                     Err(_) => blind_read = true,
                 }
                 let mut sockets = Vec::new();
-                if read_tables(&path, &mut table_buf, &mut sockets) {
+                if read_tables(&path, &mut table_reader, &mut sockets) {
                     scan.namespaces.push(Namespace { inode: 0, sockets });
                 }
             }

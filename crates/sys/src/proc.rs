@@ -108,8 +108,15 @@ impl ProcPath {
         &self.prefix
     }
 
-    /// Reads `/proc/<pid>/<name>`.
+    /// Reads `/proc/<pid>/<name>` for files rendered in one piece (`stat`, `status`,
+    /// `io`, `cmdline`, `environ`, `cgroup`); see [`FileReader::read_generated_parts`].
     pub fn read<'r>(&self, reader: &'r mut FileReader, name: &str) -> io::Result<&'r [u8]> {
+        reader.read_generated_parts(&[&self.prefix, name.as_bytes()])
+    }
+
+    /// Reads `/proc/<pid>/<name>` to the end, for tables the kernel hands out a page at a
+    /// time (`maps`, `mounts`, `net/tcp`, ...).
+    pub fn read_paged<'r>(&self, reader: &'r mut FileReader, name: &str) -> io::Result<&'r [u8]> {
         reader.read_parts(&[&self.prefix, name.as_bytes()])
     }
 
