@@ -9,6 +9,7 @@
 //! Shared mechanisms come from `oxquery-sys` (OS readers) and `oxquery-table` (framework);
 //! one table file never imports another.
 
+pub mod docs;
 pub mod files;
 pub mod network;
 pub mod system;
@@ -75,6 +76,28 @@ mod registry_tests {
                     spec.name,
                     a.alias
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_example_prepares_and_every_table_answers_select_star() {
+        let engine = oxquery_engine::Engine::new(
+            &all(),
+            &oxquery_engine::TableFilter::default(),
+            oxquery_engine::instance::current(None),
+        )
+        .unwrap();
+        for def in all() {
+            for example in def.spec.examples {
+                engine
+                    .connection()
+                    .prepare(example)
+                    .unwrap_or_else(|e| panic!("{}: example {example:?}: {e}", def.spec.name));
+            }
+            if !def.spec.has_required() {
+                let sql = format!("SELECT * FROM {}", def.spec.name);
+                engine.query(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
             }
         }
     }
