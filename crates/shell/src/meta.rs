@@ -543,7 +543,12 @@ fn query_columns(
     conn: &oxquery_engine::rusqlite::Connection,
     sql: &str,
 ) -> Result<Vec<(String, String)>, String> {
-    let stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+    let stmt = conn.prepare(sql).map_err(|e| match e {
+        // SQLite's own message, as a statement's error prints it.
+        oxquery_engine::rusqlite::Error::SqlInputError { msg, .. } => msg,
+        oxquery_engine::rusqlite::Error::SqliteFailure(_, Some(msg)) => msg,
+        other => other.to_string(),
+    })?;
     let declared: Vec<(String, Option<String>)> = stmt
         .columns()
         .map(|c| (c.name().to_owned(), c.decl_type().map(str::to_owned)))

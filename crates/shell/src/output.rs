@@ -84,7 +84,9 @@ pub struct Format {
     /// `--json_typed`: JSON output shows numbers as numbers and NULL as `null`.
     pub json_typed: bool,
     pub expand: Expand,
-    /// Columns of the terminal stdout is, `None` when it is not a terminal.
+    /// Results go to a terminal: pretty mode escapes control characters and may expand.
+    pub to_terminal: bool,
+    /// That terminal's columns, when it reports them.
     pub terminal_width: Option<usize>,
     pub headers: bool,
     pub separator: String,
@@ -101,6 +103,7 @@ impl Default for Format {
             json_pretty: false,
             json_typed: false,
             expand: Expand::Auto,
+            to_terminal: false,
             terminal_width: None,
             headers: true,
             separator: "|".to_owned(),
@@ -203,7 +206,7 @@ fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::
     if table.rows.is_empty() || table.columns.is_empty() {
         return Ok(Printed::AsAsked);
     }
-    let Some(terminal) = format.terminal_width else {
+    if !format.to_terminal {
         return match format.expand {
             Expand::Always => print_expanded(out, format, table, None),
             Expand::Auto | Expand::Never => print_box(out, format, table),
@@ -226,17 +229,17 @@ fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::
         }
     }
     let needed = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+    let terminal = format.terminal_width;
     let expand = match format.expand {
         Expand::Always => true,
         Expand::Never => false,
-        Expand::Auto => needed > terminal,
+        Expand::Auto => terminal.is_some_and(|t| needed > t),
     };
     if expand {
-        print_expanded(out, format, table, Some(terminal))?;
-        return Ok(if format.expand == Expand::Auto {
-            Printed::Expanded { needed, terminal }
-        } else {
-            Printed::AsAsked
+        print_expanded(out, format, table, terminal)?;
+        return Ok(match (format.expand, terminal) {
+            (Expand::Auto, Some(terminal)) => Printed::Expanded { needed, terminal },
+            _ => Printed::AsAsked,
         });
     }
     let rows: Vec<Vec<&str>> = escaped
@@ -645,5 +648,40 @@ mod tests {
             ],
         );
         assert_eq!(s, "\"a b\",c\n\"x,y\",plain\n\"\",\n\"q\"\"\",\"é\"\n");
+    }
+
+    #[test]
+    fn terminal_helpers() {
+        assert_eq!(
+            escape_controls("a\tb\nc\r\u{1b}[0m"),
+            "a\\tb\\nc\\r\\x1b[0m"
+        );
+        assert!(matches!(
+            escape_controls("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(fold("abcdefg", Some(3)), ["abc", "def", "g"]);
+        assert_eq!(fold("", Some(3)), [""]);
+        assert_eq!(fold("abc", None), ["abc"]);
+        // A wide character never straddles two pieces.
+        assert_eq!(fold("ab日本", Some(3)), ["ab", "日", "本"]);
+        assert_eq!(display_width("日本a"), 5);
+    }
+
+    #[test]
+    fn auto_expands_only_on_a_narrow_terminal() {
+        let mut f = Format {
+            to_terminal: true,
+            terminal_width: Some(12),
+            ..Format::default()
+        };
+        let s = render(&f, &["a", "b"], &[&[Some("1"), Some("two\nlines")]]);
+        assert_eq!(s, "-[ RECORD 1 ]\na | 1\nb | two\\nlines\n");
+        f.terminal_width = Some(80);
+        let s = render(&f, &["a", "b"], &[&[Some("1"), Some("two\nlines")]]);
+        assert_eq!(
+            s,
+            "+---+------------+\n| a | b          |\n+---+------------+\n| 1 | two\\nlines |\n+---+------------+\n"
+        );
     }
 }

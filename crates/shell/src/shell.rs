@@ -189,6 +189,7 @@ fn print_result(
     table: &Table<'_>,
 ) -> io::Result<()> {
     // Asked per result: the terminal may have been resized since the last one.
+    format.to_terminal = to_terminal;
     format.terminal_width = if to_terminal {
         terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0))
     } else {
@@ -290,6 +291,7 @@ pub fn format_from_flags(flags: &Flags) -> Format {
         json_typed: flags.bool("json_typed"),
         // The flag's value was validated against the same words.
         expand: Expand::parse(flags.string("pretty_expand")).unwrap_or(Expand::Auto),
+        to_terminal: false,
         terminal_width: None,
         headers: flags.bool("header"),
         separator,
