@@ -153,12 +153,8 @@ pub struct Table<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Printed {
     AsAsked,
-    /// Auto mode printed blocks because the table (`needed` columns) is wider than the
-    /// terminal.
-    Expanded {
-        needed: usize,
-        terminal: usize,
-    },
+    /// Auto mode printed blocks because the table is wider than the terminal.
+    Expanded,
 }
 
 /// Prints `table` in the current mode.
@@ -237,9 +233,10 @@ fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::
     };
     if expand {
         print_expanded(out, format, table, terminal)?;
-        return Ok(match (format.expand, terminal) {
-            (Expand::Auto, Some(terminal)) => Printed::Expanded { needed, terminal },
-            _ => Printed::AsAsked,
+        return Ok(if format.expand == Expand::Auto {
+            Printed::Expanded
+        } else {
+            Printed::AsAsked
         });
     }
     let rows: Vec<Vec<&str>> = escaped

@@ -197,13 +197,10 @@ fn print_result(
     };
     let printed = output::print(out, format, table)?;
     out.flush()?;
-    if let Printed::Expanded { needed, terminal } = printed
-        && !*expand_noted
-    {
+    if printed == Printed::Expanded && !*expand_noted {
         *expand_noted = true;
-        eprintln!(
-            "Note: the table needs {needed} columns and the terminal has {terminal}, so each row is shown as a block; use --pretty_expand=never or .expand never to keep tables, or always to always get blocks"
-        );
+        // Itself narrower than the 80 columns it is about.
+        eprintln!("Note: too wide, shown as blocks (force a mode: --pretty_expand=never|always)");
     }
     Ok(())
 }
