@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Runs the command and returns its peak resident set size in KiB (from wait4's rusage).
+// The child is reaped by wait4 itself, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_measuring_rss(program: &Path, args: &[&str]) -> i64 {
     let child = Command::new(program)
         .args(args)
