@@ -42,10 +42,10 @@ mod rows;
 mod spec;
 mod value;
 
-pub use macros::column_name;
 pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
 pub use host::{FlagValue, Host, InstanceInfo, RegistryItem};
+pub use macros::column_name;
 pub use rows::{RowMut, Rows};
 pub use spec::{
     Attributes, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator, TableDef,
