@@ -1,0 +1,20 @@
+//! osqueryd's machinery: configuration, the schedule, differential results, loggers.
+//!
+//! Data flow of one scheduled query:
+//!
+//! ```text
+//! config (packs, schedule) ──▶ scheduler ──SQL──▶ engine ──rows──▶ results (diff vs store)
+//!                                                                     │ one transaction:
+//!                                                                     ▼ new state + log lines
+//!                                                                  store (outbox) ──▶ logger sinks
+//! ```
+//!
+//! * [`item`]: the shared vocabulary: typed rows, a query's loggable outcome.
+//! * [`sink`]: what a logger destination must do for exactly-once delivery.
+//!
+//! Invariant: a differential result and the log lines it produces are committed to the
+//! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
+//! moment neither loses nor duplicates a logged row.
+
+pub mod item;
+pub mod sink;

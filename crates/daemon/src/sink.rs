@@ -1,0 +1,29 @@
+//! Logger destinations and the contract that makes delivery exactly-once.
+//!
+//! The outbox hands a sink batches of lines of one [`Stream`]. Before writing a batch it
+//! asks the sink for a [`Sink::checkpoint`] and stores it with the batch; after the sink's
+//! `write` returns (the lines are durable) the batch is marked delivered. If the daemon
+//! dies in between, on restart the outbox calls [`Sink::resume`] with the stored
+//! checkpoint and the same lines, and the sink completes the batch without repeating what
+//! already reached it (a file sink compares the bytes after the checkpoint offset).
+//! Sinks that cannot tell (stdout, syslog) return `None` checkpoints and are at-least-once.
+
+use crate::item::Stream;
+use std::io;
+
+/// A destination for result lines.
+pub trait Sink: Send {
+    /// The logger plugin name (`filesystem`, `stdout`, `syslog`).
+    fn name(&self) -> &'static str;
+
+    /// An opaque position to resume an interrupted write from, or `None` if the sink
+    /// cannot resume exactly.
+    fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>>;
+
+    /// Writes every line followed by a newline; durable when it returns `Ok`.
+    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()>;
+
+    /// Completes a batch whose write may have been interrupted after `checkpoint`: lines
+    /// already present are not written again.
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()>;
+}
