@@ -20,8 +20,6 @@ pub fn current(uuid: Option<String>) -> InstanceInfo {
             .unwrap_or_default(),
         instance_id: oxquery_sys::host::random_uuid().unwrap_or_default(),
         version: VERSION.to_owned(),
-        config_hash: String::new(),
-        config_valid: false,
         extensions: "inactive".to_owned(),
         build_platform: "linux".to_owned(),
         build_distro: build_distro(),

@@ -102,6 +102,7 @@ impl Engine {
         let host = Arc::new(Host {
             instance,
             registry: registry_items(&attached),
+            live: Arc::default(),
         });
         for def in &attached {
             let name = def.spec.name;
@@ -147,6 +148,11 @@ impl Engine {
 
     pub fn host(&self) -> &Host {
         &self.host
+    }
+
+    /// The state the daemon updates while running (config hash, schedule statistics).
+    pub fn live(&self) -> Arc<std::sync::RwLock<oxquery_table::LiveState>> {
+        Arc::clone(&self.host.live)
     }
 
     /// Runs one statement and returns its column names and rows as typed values.

@@ -32,8 +32,6 @@ pub struct InstanceInfo {
     /// Random per-instance identifier.
     pub instance_id: String,
     pub version: String,
-    pub config_hash: String,
-    pub config_valid: bool,
     /// `active` when extensions are enabled, else `inactive`.
     pub extensions: String,
     pub build_platform: String,
@@ -47,9 +45,69 @@ pub struct InstanceInfo {
     pub flags: Vec<FlagValue>,
 }
 
+/// One scheduled query and its statistics, as `osquery_schedule` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleEntry {
+    pub name: String,
+    pub query: String,
+    /// Seconds between runs (before splay).
+    pub interval: i64,
+    pub executions: i64,
+    /// Unix time of the last run, 0 before the first.
+    pub last_executed: i64,
+    pub denylisted: bool,
+    /// Bytes of result output logged in total.
+    pub output_size: i64,
+    /// Total wall time in seconds (osquery's legacy column) and milliseconds.
+    pub wall_time: i64,
+    pub wall_time_ms: i64,
+    pub last_wall_time_ms: i64,
+    /// Milliseconds of CPU time, total and last run.
+    pub user_time: i64,
+    pub last_user_time: i64,
+    pub system_time: i64,
+    pub last_system_time: i64,
+    /// Bytes of memory the runs used, average and last.
+    pub average_memory: i64,
+    pub last_memory: i64,
+}
+
+/// One configured pack, as `osquery_packs` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackEntry {
+    pub name: String,
+    pub platform: String,
+    pub version: String,
+    pub shard: i64,
+    pub discovery_cache_hits: i64,
+    pub discovery_executions: i64,
+    pub active: bool,
+}
+
+/// Facts that change while the process runs (config state, the daemon's schedule).
+/// The daemon writes them; tables read a consistent snapshot under the lock.
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    pub config_hash: String,
+    pub config_valid: bool,
+    pub schedule: Vec<ScheduleEntry>,
+    pub packs: Vec<PackEntry>,
+}
+
 /// What the engine knows about itself; handed to every generator.
 #[derive(Debug, Clone, Default)]
 pub struct Host {
     pub instance: InstanceInfo,
     pub registry: Vec<RegistryItem>,
+    pub live: std::sync::Arc<std::sync::RwLock<LiveState>>,
+}
+
+impl Host {
+    /// A copy of the live state (a poisoned lock still yields the last written state).
+    pub fn live(&self) -> LiveState {
+        match self.live.read() {
+            Ok(state) => state.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 }

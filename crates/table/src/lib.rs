@@ -44,7 +44,7 @@ mod value;
 
 pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
-pub use host::{FlagValue, Host, InstanceInfo, RegistryItem};
+pub use host::{FlagValue, Host, InstanceInfo, LiveState, PackEntry, RegistryItem, ScheduleEntry};
 pub use macros::column_name;
 pub use rows::{RowMut, Rows};
 pub use spec::{

@@ -2,7 +2,9 @@
 
 pub mod osquery_flags;
 pub mod osquery_info;
+pub mod osquery_packs;
 pub mod osquery_registry;
+pub mod osquery_schedule;
 pub mod time;
 
 use oxquery_table::TableDef;
@@ -12,7 +14,9 @@ pub fn tables() -> Vec<&'static TableDef> {
     vec![
         &osquery_flags::TABLE,
         &osquery_info::TABLE,
+        &osquery_packs::TABLE,
         &osquery_registry::TABLE,
+        &osquery_schedule::TABLE,
         &time::TABLE,
     ]
 }

@@ -4,34 +4,35 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "osquery_info",
-    description: "Top level information about the running version of osquery.",
+    description: "Identity, version and state of this running osquery process.",
     attributes: [UTILITY],
     columns: {
-        pid: Integer [] "Process (or thread/handle) ID",
-        uuid: Text [COLLATE_NOCASE] "Unique ID provided by the system",
-        instance_id: Text [] "Unique, long-lived ID per instance of osquery",
-        version: Text [COLLATE_VERSION] "osquery toolkit version",
-        config_hash: Text [COLLATE_NOCASE] "Hash of the working configuration state",
-        config_valid: Integer [] "1 if the config was loaded and considered valid, else 0",
-        extensions: Text [] "osquery extensions status",
-        build_platform: Text [] "osquery toolkit build platform",
-        build_distro: Text [] "osquery toolkit platform distribution name (os version)",
-        start_time: Integer [] "UNIX time in seconds when the process started",
-        watcher: Integer [] "Process (or thread/handle) ID of optional watcher process",
-        platform_mask: Integer [] "The osquery platform bitmask",
+        pid: Integer [] "Process ID of this osquery process",
+        uuid: Text [COLLATE_NOCASE] "Host UUID (the same value as system_info.uuid)",
+        instance_id: Text [] "Random identifier of this osquery instance",
+        version: Text [COLLATE_VERSION] "osquery version whose interface this process implements",
+        config_hash: Text [COLLATE_NOCASE] "Hash of the configuration in use",
+        config_valid: Integer [] "1 when a configuration was loaded successfully",
+        extensions: Text [] "Whether extensions are enabled: active or inactive",
+        build_platform: Text [] "Platform the binary was built for",
+        build_distro: Text [] "Distribution the binary was built on, when known",
+        start_time: Integer [] "Unix time the process started",
+        watcher: Integer [] "Process ID of the watchdog supervising this process, -1 without one",
+        platform_mask: Integer [] "Bit mask of the platform families this build serves",
     },
     examples: ["select version, pid, start_time from osquery_info"],
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let info = &ctx.host().instance;
+    let live = ctx.host().live();
     let mut row = rows.row();
     row.set(Col::pid, info.pid);
     row.set(Col::uuid, info.uuid.as_str());
     row.set(Col::instance_id, info.instance_id.as_str());
     row.set(Col::version, info.version.as_str());
-    row.set(Col::config_hash, info.config_hash.as_str());
-    row.set(Col::config_valid, info.config_valid);
+    row.set(Col::config_hash, live.config_hash);
+    row.set(Col::config_valid, live.config_valid);
     row.set(Col::extensions, info.extensions.as_str());
     row.set(Col::build_platform, info.build_platform.as_str());
     row.set(Col::build_distro, info.build_distro.as_str());
@@ -56,8 +57,13 @@ mod tests {
                 watcher: -1,
                 ..InstanceInfo::default()
             },
-            registry: Vec::new(),
+            ..Host::default()
         };
+        {
+            let mut live = host.live.write().unwrap();
+            live.config_hash = "abc".into();
+            live.config_valid = true;
+        }
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
         generate(&ctx, &mut rows).unwrap();
@@ -69,6 +75,7 @@ mod tests {
         );
         assert_eq!(row[Col::uuid as usize], Value::Text("U".into()));
         assert_eq!(row[Col::watcher as usize], Value::Integer(-1));
-        assert_eq!(row[Col::config_valid as usize], Value::Integer(0));
+        assert_eq!(row[Col::config_valid as usize], Value::Integer(1));
+        assert_eq!(row[Col::config_hash as usize], Value::Text("abc".into()));
     }
 }

@@ -4,14 +4,14 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "osquery_registry",
-    description: "List the osquery registry plugins.",
+    description: "Plugins this osquery process has registered: tables, the SQL plugin and others.",
     attributes: [UTILITY],
     columns: {
-        registry: Text [] "Name of the osquery registry",
-        name: Text [] "Name of the plugin item",
-        owner_uuid: Integer [] "Extension route UUID (0 for core)",
-        internal: Integer [] "1 If the plugin is internal else 0",
-        active: Integer [] "1 If this plugin is active else 0",
+        registry: Text [] "Registry the plugin belongs to (table, sql, config, logger, ...)",
+        name: Text [] "Plugin name",
+        owner_uuid: Integer [] "UUID of the extension that provides the plugin, 0 for built-in ones",
+        internal: Integer [] "1 for plugins osquery keeps to itself (not offered to extensions)",
+        active: Integer [] "1 when the plugin is in use",
     },
     examples: ["select name from osquery_registry where registry = 'table'"],
 }
