@@ -25,15 +25,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 table! {
     name: "hash",
-    description: "Digests of regular files chosen by path, pattern or parent directory.",
+    description: "MD5, SHA-1 and SHA-256 of regular files picked by path, LIKE pattern or containing directory.",
     columns: {
-        path: Text [INDEX | REQUIRED | OPTIMIZED] "Path of the file; `LIKE` patterns are expanded (`%%` walks recursively)",
-        directory: Text [REQUIRED | OPTIMIZED] "Directory holding the file; constraining it hashes the files directly inside",
-        md5: Text [COLLATE_NOCASE] "MD5 digest, lowercase hex",
-        sha1: Text [COLLATE_NOCASE] "SHA-1 digest, lowercase hex",
-        sha256: Text [COLLATE_NOCASE] "SHA-256 digest, lowercase hex",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Pid whose mount namespace to look in; 0 for the host's",
-        mount_namespace_id: Text [HIDDEN] "Mount namespace the row was read in",
+        path: Text [INDEX | REQUIRED | OPTIMIZED] "Regular file to digest; `LIKE` patterns expand, `%%` recursing into subdirectories",
+        directory: Text [REQUIRED | OPTIMIZED] "Containing directory; constraining it digests each regular file directly inside",
+        md5: Text [COLLATE_NOCASE] "MD5 of the content in lowercase hex; empty if unreadable or over --read_max",
+        sha1: Text [COLLATE_NOCASE] "SHA-1 of the content in lowercase hex; empty if unreadable or over --read_max",
+        sha256: Text [COLLATE_NOCASE] "SHA-256 of the content in lowercase hex; empty if unreadable or over --read_max",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows)",
+        mount_namespace_id: Text [HIDDEN] "Mount namespace the row came from; NULL while only the host's is read",
     },
     examples: [
         "select * from hash where path = '/etc/passwd'",

@@ -13,18 +13,18 @@ use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
 
 table! {
     name: "listening_ports",
-    description: "Processes with listening (bound) network sockets/ports.",
+    description: "Sockets waiting for peers (TCP listeners, unconnected UDP and raw sockets, named unix sockets, packet sockets) and who holds them.",
     attributes: [CACHEABLE],
     columns: {
-        pid: Integer [] "Process (or thread) ID",
-        port: Integer [] "Transport layer port",
-        protocol: Integer [] "Transport protocol (TCP/UDP)",
-        family: Integer [] "Network protocol (IPv4, IPv6)",
-        address: Text [] "Specific address for bind",
-        fd: BigInt [] "Socket file descriptor number",
-        socket: BigInt [] "Socket handle or inode number",
-        path: Text [] "Path for UNIX domain sockets",
-        net_namespace: Text [] "The inode number of the network namespace",
+        pid: Integer [] "ID of the process holding the socket; -1 if no process holds it",
+        port: Integer [] "Local port number; 0 for unix sockets",
+        protocol: Integer [] "IP protocol number, e.g. 6 for TCP or 17 for UDP",
+        family: Integer [] "Address family number: 2 IPv4, 10 IPv6, 1 unix, 17 packet",
+        address: Text [] "Local address the socket is bound to; NULL for unix sockets",
+        fd: BigInt [] "Descriptor number in the holding process; -1 if none",
+        socket: BigInt [] "Inode number of the socket; 0 for unix sockets",
+        path: Text [] "File system path of a unix socket; NULL for IP sockets",
+        net_namespace: Text [] "Network namespace holding the socket, identified by its ns/net inode",
     },
     examples: [
         "select * from listening_ports where port = 22",

@@ -11,13 +11,13 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "cpuid",
-    description: "CPU identification and feature flags reported by the CPUID instruction.",
+    description: "Vendor, brand, family and feature bits read with the x86 CPUID instruction; empty on other architectures.",
     columns: {
-        feature: Text [] "Feature or identification item name",
-        value: Text [] "Bit value (1 or 0) or the identification text",
-        output_register: Text [] "Register(s) the value comes from",
-        output_bit: Integer [] "Bit number in the register (0 for whole registers)",
-        input_eax: Text [] "Leaf (EAX input) queried",
+        feature: Text [] "Item name: vendor, product_name, family, serial, a flag such as avx, or sgx0/sgx1",
+        value: Text [] "1 or 0 for a flag; text or hex words for the other items",
+        output_register: Text [] "Output register, or comma-separated registers, holding the value",
+        output_bit: Integer [] "Position of the flag bit; 0 for values spanning whole registers",
+        input_eax: Text [] "Leaf passed in EAX: decimal for flag leaves, hex for brand and hypervisor leaves",
     },
     examples: ["select * from cpuid where feature = 'avx'"],
 }

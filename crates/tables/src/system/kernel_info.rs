@@ -5,13 +5,13 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "kernel_info",
-    description: "The running kernel: release and boot command line.",
+    description: "Release of the running kernel and the command line it booted with.",
     attributes: [CACHEABLE],
     columns: {
-        version: Text [COLLATE_VERSION] "Kernel release (uname -r)",
-        arguments: Text [] "Boot command line without the BOOT_IMAGE= and root= words",
-        path: Text [] "Kernel image path (BOOT_IMAGE=)",
-        device: Text [] "Root device (root=)",
+        version: Text [COLLATE_VERSION] "Release string from uname(2), as printed by uname -r",
+        arguments: Text [] "Words of /proc/cmdline other than BOOT_IMAGE= and root=, space-separated",
+        path: Text [] "Image the boot loader started (BOOT_IMAGE= value); NULL if absent",
+        device: Text [] "Root file system device (root= value); NULL if absent",
     },
     examples: ["select * from kernel_info"],
 }

@@ -5,10 +5,10 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "load_average",
-    description: "System-wide load averages over one, five and fifteen minutes.",
+    description: "Run-queue load of the host averaged over 1, 5 and 15 minutes, from /proc/loadavg.",
     columns: {
-        period: Text [] "Averaging period: 1m, 5m or 15m",
-        average: Text [] "Load average over the period, six decimals",
+        period: Text [] "Window of the average: 1m, 5m or 15m",
+        average: Text [] "Load value for that window, as text with six decimals",
     },
     examples: ["select * from load_average"],
 }

@@ -5,13 +5,13 @@ use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
 
 table! {
     name: "uptime",
-    description: "Track time passed since last boot.",
+    description: "Time elapsed since the host booted, from /proc/uptime, also split into days, hours, minutes and seconds.",
     columns: {
-        days: Integer [] "Days of uptime",
-        hours: Integer [] "Hours of uptime (after whole days)",
-        minutes: Integer [] "Minutes of uptime (after whole hours)",
-        seconds: Integer [] "Seconds of uptime (after whole minutes)",
-        total_seconds: BigInt [] "Total uptime in seconds",
+        days: Integer [] "Whole days since boot",
+        hours: Integer [] "Hours beyond the whole days (0-23)",
+        minutes: Integer [] "Minutes beyond the whole hours (0-59)",
+        seconds: Integer [] "Seconds beyond the whole minutes (0-59)",
+        total_seconds: BigInt [] "Whole seconds since boot, suspended time included",
     },
     examples: ["select * from uptime"],
 }

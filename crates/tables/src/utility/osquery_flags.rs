@@ -5,15 +5,15 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "osquery_flags",
-    description: "Configurable flags that modify osquery's behavior.",
+    description: "Command-line flags this process knows, with their type, default and current value.",
     attributes: [UTILITY],
     columns: {
-        name: Text [] "Flag name",
-        r#type: Text [] "Flag type",
-        description: Text [] "Flag description",
-        default_value: Text [] "Flag default value",
-        value: Text [] "Flag value",
-        shell_only: Integer [] "Is the flag shell only?",
+        name: Text [] "Flag name without the leading dashes",
+        r#type: Text [] "Value type: bool, string, int32, uint32 or uint64",
+        description: Text [] "Help text shown for the flag",
+        default_value: Text [] "Value the flag has when not set",
+        value: Text [] "Value in effect for this process",
+        shell_only: Integer [] "1 if the flag applies only to the interactive shell, else 0",
     },
     examples: ["select name, value from osquery_flags where default_value <> value"],
 }
