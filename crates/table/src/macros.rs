@@ -18,12 +18,12 @@ pub const fn column_name(ident: &'static str) -> &'static str {
 /// ```text
 /// table! {
 ///     name: "processes",
-///     description: "All running processes on the host system.",
+///     description: "Every process on the host, from /proc.",
 ///     attributes: [CACHEABLE],                    // optional
 ///     columns: {
-///         pid: BigInt [INDEX | OPTIMIZED] "Process (or thread) ID",
+///         pid: BigInt [INDEX | OPTIMIZED] "Process identifier",
 ///         upid: BigInt [OTHER_PLATFORM] "A macOS-only column, always NULL here",
-///         datetime: Text [] "Current date and time",
+///         datetime: Text [] "Date and time in ISO 8601 form",
 ///         r#type: Text [] "A column named `type` (a Rust keyword)",
 ///     },
 ///     column_aliases: { date_time => datetime },  // optional
