@@ -11,10 +11,12 @@
 //!
 //! * [`item`]: the shared vocabulary: typed rows, a query's loggable outcome.
 //! * [`sink`]: what a logger destination must do for exactly-once delivery.
+//! * [`logger`]: osquery-compatible result lines, the filesystem/stdout/syslog sinks, the status log.
 //!
 //! Invariant: a differential result and the log lines it produces are committed to the
 //! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
 //! moment neither loses nor duplicates a logged row.
 
 pub mod item;
+pub mod logger;
 pub mod sink;

@@ -1,0 +1,308 @@
+//! The `filesystem` logger: `osqueryd.results.log` and `osqueryd.snapshots.log`.
+//!
+//! Each batch is appended in one `write` and made durable with `fdatasync` before
+//! [`Sink::write`] returns. A checkpoint is `<inode>:<length>` of the file the batch goes
+//! to; [`Sink::resume`] finds that file again (even if it has since been rotated), keeps
+//! the part of the batch that already reached it and appends only the rest.
+//!
+//! Rotation (`--logger_rotate`) happens right after a batch is durable, never inside
+//! one, so a checkpoint always names one file. Rotated files are `.1` (newest) … `.N`;
+//! osquery's zstd compression of older rotations is not done.
+
+use crate::item::Stream;
+use crate::sink::Sink;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Settings of the filesystem logger.
+#[derive(Debug, Clone)]
+pub struct FilesystemOptions {
+    /// `--logger_path`.
+    pub dir: PathBuf,
+    /// `--logger_mode`: permission bits of files this logger creates.
+    pub mode: u32,
+    /// `--logger_rotate`.
+    pub rotate: bool,
+    /// `--logger_rotate_size`: a file at least this long is rotated after a batch.
+    pub rotate_size: u64,
+    /// `--logger_rotate_max_files`: rotated files kept.
+    pub rotate_max_files: u64,
+}
+
+impl FilesystemOptions {
+    /// osquery's defaults for a given directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FilesystemOptions {
+            dir: dir.into(),
+            mode: 0o640,
+            rotate: false,
+            rotate_size: 26_214_400,
+            rotate_max_files: 25,
+        }
+    }
+}
+
+/// The file name of a stream's log.
+pub fn file_name(stream: Stream) -> &'static str {
+    match stream {
+        Stream::Results => "osqueryd.results.log",
+        Stream::Snapshots => "osqueryd.snapshots.log",
+    }
+}
+
+/// The `filesystem` sink.
+pub struct FilesystemSink {
+    opts: FilesystemOptions,
+    results: Option<File>,
+    snapshots: Option<File>,
+}
+
+impl FilesystemSink {
+    /// Opens the sink, creating `osqueryd.results.log` (empty, with `--logger_mode`) as
+    /// osquery does at start-up. The snapshots file is created on first use, also as
+    /// osquery does. A missing `--logger_path` is an error.
+    pub fn open(opts: FilesystemOptions) -> io::Result<FilesystemSink> {
+        let mut sink = FilesystemSink {
+            opts,
+            results: None,
+            snapshots: None,
+        };
+        sink.file(Stream::Results)?;
+        Ok(sink)
+    }
+
+    /// The path of a stream's current file.
+    pub fn path(&self, stream: Stream) -> PathBuf {
+        self.opts.dir.join(file_name(stream))
+    }
+
+    fn slot(&mut self, stream: Stream) -> &mut Option<File> {
+        match stream {
+            Stream::Results => &mut self.results,
+            Stream::Snapshots => &mut self.snapshots,
+        }
+    }
+
+    /// The open file of a stream, opening (and creating) it when needed.
+    fn file(&mut self, stream: Stream) -> io::Result<&mut File> {
+        if self.slot(stream).is_none() {
+            let file = open_log(&self.path(stream), self.opts.mode)?;
+            *self.slot(stream) = Some(file);
+        }
+        Ok(self.slot(stream).as_mut().expect("opened above"))
+    }
+
+    /// Moves `name` to `name.1`, shifting older rotations up and dropping the oldest.
+    fn rotate(&mut self, stream: Stream) -> io::Result<()> {
+        let base = self.path(stream);
+        let max = self.opts.rotate_max_files;
+        if max == 0 {
+            remove_if_exists(&base)?;
+        } else {
+            remove_if_exists(&rotated(&base, max))?;
+            for i in (1..max).rev() {
+                rename_if_exists(&rotated(&base, i), &rotated(&base, i + 1))?;
+            }
+            rename_if_exists(&base, &rotated(&base, 1))?;
+        }
+        *self.slot(stream) = None;
+        self.file(stream)?;
+        sync_dir(&self.opts.dir)
+    }
+
+    /// Finds the file holding inode `ino`: the current file or one of its rotations.
+    fn find_inode(&mut self, stream: Stream, ino: u64) -> io::Result<Option<File>> {
+        let base = self.path(stream);
+        let current = self.file(stream)?;
+        if current.metadata()?.ino() == ino {
+            return Ok(Some(current.try_clone()?));
+        }
+        for i in 1..=self.opts.rotate_max_files {
+            let path = rotated(&base, i);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.ino() == ino => {
+                    return OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&path)
+                        .map(Some);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn rotated(base: &Path, i: u64) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(format!(".{i}"));
+    PathBuf::from(s)
+}
+
+fn remove_if_exists(p: &Path) -> io::Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {
+    match std::fs::rename(from, to) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Makes a created or renamed directory entry durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Opens a log for appending. A file this call creates gets exactly `mode` (the umask is
+/// not applied, so `--logger_mode` means what it says); an existing file keeps its mode.
+pub(crate) fn open_log(path: &Path, mode: u32) -> io::Result<File> {
+    let created = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path);
+    match created {
+        Ok(file) => {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(file)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            OpenOptions::new().read(true).append(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn batch_bytes(lines: &[String]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for line in lines {
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+    }
+    buf
+}
+
+fn parse_checkpoint(cp: &str) -> io::Result<(u64, u64)> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad checkpoint {cp:?}"),
+        )
+    };
+    let (ino, len) = cp.split_once(':').ok_or_else(bad)?;
+    Ok((
+        ino.parse().map_err(|_| bad())?,
+        len.parse().map_err(|_| bad())?,
+    ))
+}
+
+impl Sink for FilesystemSink {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>> {
+        let meta = self.file(stream)?.metadata()?;
+        Ok(Some(format!("{}:{}", meta.ino(), meta.len())))
+    }
+
+    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let buf = batch_bytes(lines);
+        let file = self.file(stream)?;
+        file.write_all(&buf)?;
+        file.sync_data()?;
+        let len = file.metadata()?.len();
+        if self.opts.rotate && len >= self.opts.rotate_size {
+            self.rotate(stream)?;
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+        let (ino, offset) = parse_checkpoint(checkpoint)?;
+        let expected = batch_bytes(lines);
+        let Some(mut file) = self.find_inode(stream, ino)? else {
+            // The file the batch was meant for is gone (removed by someone else); whether
+            // any of it arrived cannot be known, so the batch is written whole.
+            return self.write(stream, lines);
+        };
+        let len = file.metadata()?.len();
+        if len < offset {
+            // Truncated below the checkpoint by someone else: nothing of ours is there.
+            return self.write(stream, lines);
+        }
+        let mut present = Vec::new();
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_to_end(&mut present)?;
+        let common = present
+            .iter()
+            .zip(&expected)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if common < present.len() {
+            // Bytes after the checkpoint that are not our batch (a torn write's garbage)
+            // are cut off so the file ends with exactly the batch.
+            file.set_len(offset + common as u64)?;
+        }
+        file.seek(SeekFrom::End(0))?;
+        file.write_all(&expected[common..])?;
+        file.sync_data()?;
+        if self.opts.rotate {
+            let current = self.file(stream)?.metadata()?;
+            if current.ino() == ino && current.len() >= self.opts.rotate_size {
+                self.rotate(stream)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_format() {
+        assert_eq!(parse_checkpoint("12:34").unwrap(), (12, 34));
+        assert!(parse_checkpoint("12").is_err());
+        assert!(parse_checkpoint("a:1").is_err());
+    }
+
+    #[test]
+    fn rotated_names() {
+        assert_eq!(
+            rotated(Path::new("/x/osqueryd.results.log"), 3),
+            PathBuf::from("/x/osqueryd.results.log.3")
+        );
+    }
+
+    #[test]
+    fn created_mode_ignores_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.log");
+        let f = open_log(&p, 0o600).unwrap();
+        assert_eq!(f.metadata().unwrap().permissions().mode() & 0o7777, 0o600);
+        drop(f);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        open_log(&p, 0o600).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o644, "existing files keep their mode");
+    }
+}

@@ -1,0 +1,313 @@
+//! Loggers: result items formatted as osquery's JSON lines, the sinks that receive them
+//! (`filesystem`, `stdout`, `syslog`, several at once), and the status log.
+//!
+//! * [`format`]: `ResultItem` → `LogLine`s (event, batch, snapshot formats).
+//! * [`filesystem`], [`stdout`], [`syslog`]: [`Sink`] implementations.
+//! * [`status`]: the `log` crate logger the daemon installs (glog files, stdout, syslog,
+//!   stderr).
+//! * [`host`]: `--host_identifier` resolution.
+//!
+//! The daemon builds a [`LoggerSettings`] from its flags once, then calls
+//! [`build_sinks`], [`LoggerSettings::format_options`] and
+//! [`LoggerSettings::status_options`]. Nothing here reads global flag state.
+
+pub mod filesystem;
+pub mod format;
+pub mod host;
+pub mod json;
+pub mod status;
+pub mod stdout;
+pub mod syslog;
+
+pub use filesystem::{FilesystemOptions, FilesystemSink};
+pub use format::{FormatOptions, calendar_time, escape_nonprintable, format_item};
+pub use host::HostIdentifier;
+pub use status::{StatusLogger, StatusOptions, StatusRecord};
+pub use stdout::StdoutSink;
+pub use syslog::SyslogSink;
+
+use crate::item::Stream;
+use crate::sink::Sink;
+use oxquery_flags::Flags;
+use std::io;
+use std::path::PathBuf;
+
+/// Errors building loggers.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggerError {
+    #[error("unknown logger plugin: {0}")]
+    UnknownPlugin(String),
+    #[error("invalid --logger_mode {0:?}: expected octal permission bits such as 0640")]
+    BadMode(String),
+    #[error("cannot open the filesystem logger in {path}: {source}")]
+    Filesystem { path: PathBuf, source: io::Error },
+}
+
+/// Every logger setting, as plain values (built from flags by the daemon).
+#[derive(Debug, Clone)]
+pub struct LoggerSettings {
+    /// `--logger_plugin`, a comma list.
+    pub plugins: String,
+    pub path: PathBuf,
+    pub mode: u32,
+    pub event_type: bool,
+    pub snapshot_event_type: bool,
+    pub numerics: bool,
+    pub decorations_top_level: bool,
+    pub nullvalue: String,
+    pub rotate: bool,
+    pub rotate_size: u64,
+    pub rotate_max_files: u64,
+    pub min_status: i32,
+    pub min_stderr: i32,
+    pub stderr: bool,
+    pub verbose: bool,
+    pub syslog_facility: i32,
+    pub syslog_prepend_cee: bool,
+    pub host_identifier: String,
+    pub specified_identifier: String,
+}
+
+impl LoggerSettings {
+    /// Reads the logger flags.
+    pub fn from_flags(flags: &Flags) -> Result<LoggerSettings, LoggerError> {
+        let clamp_i32 = |v: i128| v.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+        let clamp_u64 = |v: i128| v.clamp(0, u64::MAX.into()) as u64;
+        Ok(LoggerSettings {
+            plugins: flags.string("logger_plugin").to_owned(),
+            path: PathBuf::from(flags.string("logger_path")),
+            mode: parse_mode(flags.string("logger_mode"))?,
+            event_type: flags.bool("logger_event_type"),
+            snapshot_event_type: flags.bool("logger_snapshot_event_type"),
+            numerics: flags.bool("logger_numerics"),
+            decorations_top_level: flags.bool("decorations_top_level"),
+            nullvalue: flags.string("nullvalue").to_owned(),
+            rotate: flags.bool("logger_rotate"),
+            rotate_size: clamp_u64(flags.int("logger_rotate_size")),
+            rotate_max_files: clamp_u64(flags.int("logger_rotate_max_files")),
+            min_status: clamp_i32(flags.int("logger_min_status")),
+            min_stderr: clamp_i32(flags.int("logger_min_stderr")),
+            stderr: flags.bool("logger_stderr"),
+            verbose: flags.bool("verbose"),
+            syslog_facility: clamp_i32(flags.int("logger_syslog_facility")),
+            syslog_prepend_cee: flags.bool("logger_syslog_prepend_cee"),
+            host_identifier: flags.string("host_identifier").to_owned(),
+            specified_identifier: flags.string("specified_identifier").to_owned(),
+        })
+    }
+
+    /// The plugins named in `--logger_plugin`, validated, without duplicates.
+    pub fn plugin_names(&self) -> Result<Vec<&'static str>, LoggerError> {
+        parse_plugins(&self.plugins)
+    }
+
+    /// How result items are formatted. `instance_id` is the daemon's persistent instance
+    /// UUID (used by `--host_identifier=instance`).
+    pub fn format_options(&self, instance_id: &str) -> FormatOptions {
+        FormatOptions {
+            host_identifier: HostIdentifier::resolve(
+                &self.host_identifier,
+                &self.specified_identifier,
+                instance_id,
+            ),
+            event_type: self.event_type,
+            snapshot_event_type: self.snapshot_event_type,
+            numerics: self.numerics,
+            decorations_top_level: self.decorations_top_level,
+            nullvalue: self.nullvalue.clone(),
+        }
+    }
+
+    /// What the status logger writes where. Unknown plugins are ignored here (they are
+    /// reported by [`build_sinks`]).
+    pub fn status_options(&self) -> StatusOptions {
+        let plugins = parse_plugins_lenient(&self.plugins);
+        let stdout = plugins.contains(&"stdout");
+        StatusOptions {
+            glog_dir: plugins.contains(&"filesystem").then(|| self.path.clone()),
+            mode: self.mode,
+            stdout,
+            syslog: plugins.contains(&"syslog"),
+            // osquery's stdout logger turns glog's stderr copy off: statuses would
+            // otherwise appear twice on a terminal.
+            stderr: self.stderr && !stdout,
+            min_status: self.min_status,
+            min_stderr: self.min_stderr,
+            verbose: self.verbose,
+        }
+    }
+
+    fn filesystem_options(&self) -> FilesystemOptions {
+        FilesystemOptions {
+            dir: self.path.clone(),
+            mode: self.mode,
+            rotate: self.rotate,
+            rotate_size: self.rotate_size,
+            rotate_max_files: self.rotate_max_files,
+        }
+    }
+}
+
+/// `--logger_mode` text as permission bits: octal digits, optional leading `0`/`0o`.
+pub fn parse_mode(text: &str) -> Result<u32, LoggerError> {
+    let t = text.trim();
+    let digits = t.strip_prefix("0o").unwrap_or(t);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
+        _ => Err(LoggerError::BadMode(text.to_owned())),
+    }
+}
+
+const KNOWN_PLUGINS: [&str; 4] = ["filesystem", "stdout", "syslog", "none"];
+
+fn parse_plugins(list: &str) -> Result<Vec<&'static str>, LoggerError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let known = KNOWN_PLUGINS
+            .iter()
+            .find(|k| **k == name)
+            .ok_or_else(|| LoggerError::UnknownPlugin(name.to_owned()))?;
+        if !out.contains(known) {
+            out.push(*known);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_plugins_lenient(list: &str) -> Vec<&'static str> {
+    list.split(',')
+        .filter_map(|n| KNOWN_PLUGINS.iter().find(|k| **k == n.trim()).copied())
+        .collect()
+}
+
+/// Builds the sinks named by `--logger_plugin`, in order (`none` contributes nothing).
+/// The `filesystem` sink creates its results file now; `syslog` opens the connection.
+pub fn build_sinks(settings: &LoggerSettings) -> Result<Vec<Box<dyn Sink>>, LoggerError> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    for name in settings.plugin_names()? {
+        match name {
+            "filesystem" => {
+                let sink =
+                    FilesystemSink::open(settings.filesystem_options()).map_err(|source| {
+                        LoggerError::Filesystem {
+                            path: settings.path.clone(),
+                            source,
+                        }
+                    })?;
+                sinks.push(Box::new(sink));
+            }
+            "stdout" => sinks.push(Box::new(StdoutSink::stdout())),
+            "syslog" => sinks.push(Box::new(SyslogSink::open(
+                "osqueryd",
+                settings.syslog_facility,
+                settings.syslog_prepend_cee,
+            ))),
+            _ => {}
+        }
+    }
+    Ok(sinks)
+}
+
+/// Several sinks behind one: a batch goes to each in turn. The checkpoint is a JSON
+/// array of the members' checkpoints (`null` for those that cannot resume), so a resume
+/// completes the batch exactly in the sinks that can and repeats it in those that cannot.
+pub struct FanOut {
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl FanOut {
+    pub fn new(sinks: Vec<Box<dyn Sink>>) -> FanOut {
+        FanOut { sinks }
+    }
+
+    pub fn sinks(&self) -> &[Box<dyn Sink>] {
+        &self.sinks
+    }
+}
+
+impl Sink for FanOut {
+    fn name(&self) -> &'static str {
+        "fanout"
+    }
+
+    fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>> {
+        let mut parts = Vec::with_capacity(self.sinks.len());
+        for sink in &mut self.sinks {
+            parts.push(sink.checkpoint(stream)?);
+        }
+        if parts.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        Ok(Some(
+            serde_json::to_string(&parts).map_err(io::Error::other)?,
+        ))
+    }
+
+    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()> {
+        for sink in &mut self.sinks {
+            sink.write(stream, lines)?;
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+        let parts: Vec<Option<String>> = serde_json::from_str(checkpoint)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if parts.len() != self.sinks.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "checkpoint names {} sinks, {} configured",
+                    parts.len(),
+                    self.sinks.len()
+                ),
+            ));
+        }
+        for (sink, part) in self.sinks.iter_mut().zip(parts) {
+            match part {
+                Some(cp) => sink.resume(stream, &cp, lines)?,
+                None => sink.write(stream, lines)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_lists() {
+        assert_eq!(
+            parse_plugins("filesystem, syslog,,filesystem").unwrap(),
+            ["filesystem", "syslog"]
+        );
+        let err = parse_plugins("filesystem,tls").unwrap_err();
+        assert_eq!(err.to_string(), "unknown logger plugin: tls");
+        assert!(parse_plugins("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("0640").unwrap(), 0o640);
+        assert_eq!(parse_mode("600").unwrap(), 0o600);
+        assert_eq!(parse_mode("0o755").unwrap(), 0o755);
+        assert!(parse_mode("0980").is_err());
+        assert!(parse_mode("").is_err());
+        assert!(parse_mode("77777").is_err());
+    }
+
+    #[test]
+    fn settings_from_default_flags() {
+        let s = LoggerSettings::from_flags(&Flags::new()).unwrap();
+        assert_eq!(s.plugins, "filesystem");
+        assert_eq!(s.mode, 0o640);
+        assert!(s.event_type && !s.numerics && s.stderr);
+        assert_eq!(s.rotate_size, 26_214_400);
+        assert_eq!(s.syslog_facility, 19);
+        let st = s.status_options();
+        assert_eq!(st.glog_dir, Some(PathBuf::from("/var/log/osquery/")));
+        assert!(!st.stdout && st.stderr);
+    }
+}

@@ -1,0 +1,132 @@
+//! The `syslog` logger: results at `LOG_INFO` (optionally prefixed `@cee:`), status lines
+//! at a priority mapped from their severity, under `--logger_syslog_facility`.
+
+use super::status::StatusRecord;
+use crate::item::Stream;
+use crate::sink::Sink;
+use std::ffi::CString;
+use std::io;
+use std::sync::OnceLock;
+
+/// `LOG_LOCAL3`, osquery's default facility number.
+pub const DEFAULT_FACILITY: i32 = 19;
+
+/// The facility code for `openlog`: numbers outside 0..=23 fall back to LOCAL3, as in
+/// osquery.
+pub fn facility_code(facility: i32) -> libc::c_int {
+    let f = if (0..=23).contains(&facility) {
+        facility
+    } else {
+        DEFAULT_FACILITY
+    };
+    f << 3
+}
+
+/// The syslog priority of a status severity (0 info, 1 warning, 2 error, 3 fatal): info
+/// is logged as `LOG_NOTICE`, as osquery does.
+pub fn status_priority(severity: u8) -> libc::c_int {
+    match severity {
+        1 => libc::LOG_WARNING,
+        2 => libc::LOG_ERR,
+        3 => libc::LOG_CRIT,
+        _ => libc::LOG_NOTICE,
+    }
+}
+
+/// The `syslog` sink. `openlog` is process-wide; the ident must outlive every later
+/// `syslog` call, so it lives in a static.
+pub struct SyslogSink {
+    prepend_cee: bool,
+}
+
+static IDENT: OnceLock<CString> = OnceLock::new();
+
+impl SyslogSink {
+    /// Calls `openlog(ident, LOG_PID | LOG_CONS, facility)`. The first ident wins for the
+    /// life of the process.
+    pub fn open(ident: &str, facility: i32, prepend_cee: bool) -> SyslogSink {
+        let ident = IDENT.get_or_init(|| to_cstring(ident));
+        // SAFETY: the ident is a NUL-terminated string kept alive in a static.
+        unsafe {
+            libc::openlog(
+                ident.as_ptr(),
+                libc::LOG_PID | libc::LOG_CONS,
+                facility_code(facility),
+            )
+        };
+        SyslogSink { prepend_cee }
+    }
+
+    /// Sends status records.
+    pub fn write_statuses(&mut self, records: &[StatusRecord]) {
+        send_statuses(records);
+    }
+}
+
+/// Sends status records through the process's syslog connection (opened by
+/// [`SyslogSink::open`]; before that, glibc opens one with default settings).
+pub fn send_statuses(records: &[StatusRecord]) {
+    for r in records {
+        send(status_priority(r.severity), &r.plain_line());
+    }
+}
+
+/// A C string of `s`; interior NULs (which would cut the message) become spaces.
+fn to_cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', " ")).expect("NULs replaced")
+}
+
+fn send(priority: libc::c_int, msg: &str) {
+    let msg = to_cstring(msg);
+    // SAFETY: a constant "%s" format with one NUL-terminated string argument.
+    unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
+}
+
+impl Sink for SyslogSink {
+    fn name(&self) -> &'static str {
+        "syslog"
+    }
+
+    /// syslog cannot be read back, so delivery is at-least-once.
+    fn checkpoint(&mut self, _stream: Stream) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+
+    fn write(&mut self, _stream: Stream, lines: &[String]) -> io::Result<()> {
+        for line in lines {
+            if self.prepend_cee {
+                send(libc::LOG_INFO, &format!("@cee:{line}"));
+            } else {
+                send(libc::LOG_INFO, line);
+            }
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[String]) -> io::Result<()> {
+        self.write(stream, lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_and_facilities() {
+        assert_eq!(status_priority(0), libc::LOG_NOTICE);
+        assert_eq!(status_priority(1), libc::LOG_WARNING);
+        assert_eq!(status_priority(2), libc::LOG_ERR);
+        assert_eq!(status_priority(3), libc::LOG_CRIT);
+        assert_eq!(facility_code(19), libc::LOG_LOCAL3);
+        assert_eq!(facility_code(0), libc::LOG_KERN);
+        assert_eq!(facility_code(23), libc::LOG_LOCAL7);
+        assert_eq!(facility_code(24), libc::LOG_LOCAL3);
+        assert_eq!(facility_code(-1), libc::LOG_LOCAL3);
+    }
+
+    #[test]
+    fn cstring_without_nul() {
+        assert_eq!(to_cstring("a\0b").as_bytes(), b"a b");
+    }
+}
