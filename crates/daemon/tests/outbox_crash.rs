@@ -1,0 +1,421 @@
+//! `kill -9` at random moments neither loses nor duplicates a differential row.
+//!
+//! The test binary plays two roles. As the child (env `OXQUERY_OUTBOX_CRASH_DIR` set) it
+//! runs three differential queries over a result set that changes every step, through
+//! `results::compute` → `outbox::record` → `Outbox::drain` into an append-only file sink
+//! with exact resume, forever (or, in the final phase, until every query reached a
+//! minimum counter and the outbox is empty). As the parent it starts the child, SIGKILLs
+//! it after a random delay, over and over, then lets a last child finish and checks the
+//! log: for each query, counters 0, 1, 2, … each exactly once, each counter's lines
+//! exactly the expected multiset difference (computed here independently), removed before
+//! added, and no torn or repeated line.
+
+use oxquery_daemon::item::{Decorations, LogLine, Payload, ResultItem, Row, Stream};
+use oxquery_daemon::outbox::{Outbox, OutboxConfig, record};
+use oxquery_daemon::results::{Run, ScheduledQuery, compute};
+use oxquery_daemon::sink::Sink;
+use oxquery_store::{Domain, Store};
+use oxquery_table::Value;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const DIR_ENV: &str = "OXQUERY_OUTBOX_CRASH_DIR";
+const FINAL_ENV: &str = "OXQUERY_OUTBOX_CRASH_FINAL";
+const QUERIES: [&str; 3] = ["alpha", "beta", "gamma"];
+/// Counter every query reaches in the final phase, if the kills left it short.
+const MIN_COUNTER: u64 = 10;
+const KILLS: usize = 60;
+
+// ---- the changing result set, shared by child (to produce) and parent (to expect) ----
+
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// The rows query `q` returns at `step`: slots that change at different rates, values from
+/// a small range so equal rows (duplicates) are common, and a marker row so every step
+/// differs from the one before.
+fn rows_at(q: usize, step: u64) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for slot in 0..24u64 {
+        let period = 1 + slot % 5;
+        let h = mix((q as u64) << 40 ^ slot << 20 ^ step / period);
+        if h % 4 == 0 {
+            continue;
+        }
+        let mut row = Row::new();
+        row.insert("k".into(), Value::Integer((slot % 6) as i64));
+        row.insert("v".into(), Value::Text(format!("v{}", h % 3)));
+        row.insert("pad".into(), Value::Text("x".repeat(40)));
+        rows.push(row);
+    }
+    let mut marker = Row::new();
+    marker.insert("k".into(), Value::Integer(-1));
+    marker.insert("v".into(), Value::Text(format!("step{step}")));
+    rows.push(marker);
+    rows
+}
+
+/// A row as the log shows it, for comparisons.
+fn canon(row: &Row) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = row
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Integer(i) => serde_json::Value::from(*i),
+                other => serde_json::Value::from(other.to_string()),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// One event-format-like line per row, removed rows first.
+fn format(item: &ResultItem) -> Vec<LogLine> {
+    let Payload::Diff { added, removed } = &item.payload else {
+        return Vec::new();
+    };
+    let line = |row: &Row, action: &str| LogLine {
+        stream: Stream::Results,
+        text: format!(
+            r#"{{"name":"{}","counter":{},"action":"{action}","columns":{}}}"#,
+            item.name,
+            item.counter,
+            canon(row)
+        ),
+    };
+    let mut out: Vec<LogLine> = removed.iter().map(|r| line(r, "removed")).collect();
+    out.extend(added.iter().map(|r| line(r, "added")));
+    out
+}
+
+// ---- the child ----
+
+/// Append-only file sink: checkpoint = file length; every line is its own `write` (so a
+/// kill can land mid-batch) and the batch is fsynced before `write` returns.
+struct FileSink {
+    path: PathBuf,
+    log: File,
+}
+
+impl FileSink {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            f.write_all(line)?;
+            // A slow destination: widens the window in which a kill cuts a batch.
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        f.sync_data()
+    }
+}
+
+fn joined(lines: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(l.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+impl Sink for FileSink {
+    fn name(&self) -> &'static str {
+        "testfile"
+    }
+    fn checkpoint(&mut self, _: Stream) -> io::Result<Option<String>> {
+        let len = fs::metadata(&self.path).map_or(0, |m| m.len());
+        Ok(Some(len.to_string()))
+    }
+    fn write(&mut self, _: Stream, lines: &[String]) -> io::Result<()> {
+        self.append(&joined(lines))
+    }
+    fn resume(&mut self, _: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+        let at: u64 = checkpoint.parse().map_err(io::Error::other)?;
+        let expected = joined(lines);
+        let mut present = Vec::new();
+        if let Ok(mut f) = File::open(&self.path) {
+            f.seek(SeekFrom::Start(at))?;
+            f.read_to_end(&mut present)?;
+        }
+        if !expected.starts_with(&present) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bytes after the checkpoint are not a prefix of the batch",
+            ));
+        }
+        writeln!(
+            self.log,
+            "resume {} of {} bytes present",
+            present.len(),
+            expected.len()
+        )?;
+        self.append(&expected[present.len()..])
+    }
+}
+
+fn stored_counter(store: &Store, name: &str) -> Option<u64> {
+    store
+        .get_text(Domain::Queries, &format!("{name}counter"))
+        .unwrap()
+        .and_then(|t| t.parse().ok())
+}
+
+fn child(dir: &Path) {
+    let finish = std::env::var_os(FINAL_ENV).is_some();
+    let mut store = Store::open(&dir.join("osquery.db")).unwrap();
+    let sink = FileSink {
+        path: dir.join("results.log"),
+        log: OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("child.log"))
+            .unwrap(),
+    };
+    let config = OutboxConfig {
+        batch_lines: 8,
+        retry_min: Duration::ZERO,
+        retry_max: Duration::ZERO,
+        ..OutboxConfig::default()
+    };
+    let mut outbox = Outbox::new(vec![Box::new(sink)], config);
+    loop {
+        let report = outbox.drain(&mut store).unwrap();
+        if let Some((_, e)) = report.failed.first() {
+            eprintln!("sink failed: {e}");
+            std::process::exit(3);
+        }
+        // The query furthest behind runs next; its step follows from its stored counter.
+        let (q, counter) = (0..QUERIES.len())
+            .map(|q| (q, stored_counter(&store, QUERIES[q])))
+            .min_by_key(|&(_, c)| c.map_or(0, |c| c + 1))
+            .unwrap();
+        if finish && counter.is_some_and(|c| c >= MIN_COUNTER) {
+            std::process::exit(0);
+        }
+        let step = counter.map_or(0, |c| c + 1);
+        let query = ScheduledQuery::new(QUERIES[q], "SELECT k, v, pad FROM t");
+        let run = Run {
+            unix_time: 1_700_000_000 + step as i64,
+            epoch: 0,
+            decorations: Decorations::new(),
+        };
+        let outcome = compute(&store, &query, rows_at(q, step), run).unwrap();
+        record(&mut store, &outcome, format).unwrap();
+    }
+}
+
+#[test]
+fn outbox_crash_child_role() {
+    // Only does something when the parent test started this binary as its child.
+    if let Some(dir) = std::env::var_os(DIR_ENV) {
+        child(Path::new(&dir));
+    }
+}
+
+// ---- the parent ----
+
+/// Naive multiset difference, independent of the daemon's hash-based one.
+fn expected_lines(q: usize, counter: u64) -> (Vec<String>, Vec<String>) {
+    let now: Vec<String> = rows_at(q, counter).iter().map(canon).collect();
+    if counter == 0 {
+        return (now, Vec::new());
+    }
+    let mut before: Vec<String> = rows_at(q, counter - 1).iter().map(canon).collect();
+    let mut added = Vec::new();
+    for row in now {
+        match before.iter().position(|b| *b == row) {
+            Some(i) => {
+                before.remove(i);
+            }
+            None => added.push(row),
+        }
+    }
+    (added, before)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = mix(self.0.wrapping_add(0x9e37_79b9_7f4a_7c15));
+        self.0 % n
+    }
+}
+
+fn spawn(dir: &Path, last: bool) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "outbox_crash_child_role",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(DIR_ENV, dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    if last {
+        cmd.env(FINAL_ENV, "1");
+    }
+    cmd.spawn().expect("start the child")
+}
+
+#[test]
+fn outbox_kill_9_loses_and_duplicates_nothing() {
+    if std::env::var_os(DIR_ENV).is_some() {
+        return;
+    }
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let seed = std::env::var("OXQUERY_OUTBOX_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("seed {seed} (set OXQUERY_OUTBOX_CRASH_SEED to replay)");
+    let mut rng = Rng(seed);
+
+    let mut kills = 0;
+    while kills < KILLS {
+        let mut child = spawn(dir, false);
+        // Mostly short lives so kills land in start-up and recovery too, some long ones
+        // so the state moves on.
+        let delay = if rng.below(4) == 0 {
+            20 + rng.below(120)
+        } else {
+            rng.below(40)
+        };
+        std::thread::sleep(Duration::from_millis(delay));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("child exited by itself during the kill phase: {status}");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let mut last = spawn(dir, true);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = last.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = last.kill();
+            panic!("the final child did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "final child: {status}");
+
+    // Every line whole, and per query: counters consecutive from 0, each counter's lines
+    // exactly the expected difference, removed before added.
+    let text = fs::read_to_string(dir.join("results.log")).unwrap();
+    let mut per_query: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("torn line {line:?}: {e}"));
+        per_query
+            .entry(v["name"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((
+                v["counter"].as_u64().unwrap(),
+                v["action"].as_str().unwrap().to_owned(),
+                v["columns"].to_string(),
+            ));
+    }
+    let store = Store::open(&dir.join("osquery.db")).unwrap();
+    let mut total = 0;
+    for (q, name) in QUERIES.iter().enumerate() {
+        let lines = per_query.remove(*name).unwrap_or_default();
+        let last_counter = stored_counter(&store, name).expect("query ran");
+        assert!(last_counter >= MIN_COUNTER);
+        let mut at = 0;
+        for counter in 0..=last_counter {
+            let (added, removed) = expected_lines(q, counter);
+            let n = added.len() + removed.len();
+            let got = &lines[at..(at + n).min(lines.len())];
+            assert!(
+                got.len() == n && got.iter().all(|(c, _, _)| *c == counter),
+                "{name}: counter {counter} expected {n} lines at line {at}, got {got:?}"
+            );
+            let mut got_removed: Vec<&str> = Vec::new();
+            let mut got_added: Vec<&str> = Vec::new();
+            for (i, (_, action, cols)) in got.iter().enumerate() {
+                match action.as_str() {
+                    "removed" => {
+                        assert!(i < removed.len(), "{name} {counter}: removed after added");
+                        got_removed.push(cols);
+                    }
+                    "added" => got_added.push(cols),
+                    other => panic!("action {other}"),
+                }
+            }
+            let sorted = |mut v: Vec<String>| {
+                v.sort();
+                v
+            };
+            let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+            assert_eq!(
+                sorted(owned(got_removed)),
+                sorted(removed),
+                "{name} {counter} removed"
+            );
+            assert_eq!(
+                sorted(owned(got_added)),
+                sorted(added),
+                "{name} {counter} added"
+            );
+            at += n;
+        }
+        assert_eq!(
+            at,
+            lines.len(),
+            "{name}: lines beyond counter {last_counter}"
+        );
+        total += at;
+    }
+    assert!(
+        per_query.is_empty(),
+        "unknown queries {:?}",
+        per_query.keys()
+    );
+    assert!(
+        store.scan(Domain::Logs, "line.").unwrap().is_empty(),
+        "outbox drained"
+    );
+    // What the interrupted batches looked like when resumed: none, part or all written.
+    let resumes = fs::read_to_string(dir.join("child.log")).unwrap_or_default();
+    let (mut none, mut part, mut whole) = (0, 0, 0);
+    for l in resumes.lines() {
+        let w: Vec<&str> = l.split(' ').collect();
+        match (w[1], w[3]) {
+            ("0", _) => none += 1,
+            (a, b) if a == b => whole += 1,
+            _ => part += 1,
+        }
+    }
+    eprintln!(
+        "{kills} kills, {total} lines checked, 0 duplicates, 0 lost; interrupted batches \
+         resumed: {none} with nothing written, {part} cut mid-batch, {whole} fully written; \
+         {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
