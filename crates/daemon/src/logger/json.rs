@@ -147,7 +147,7 @@ mod tests {
     fn doubles_as_text() {
         assert_eq!(double_text(1.0), "1.0");
         assert_eq!(double_text(0.1), "0.1");
-        assert_eq!(double_text(3.14159), "3.14159");
+        assert_eq!(double_text(1234.5678), "1234.5678");
         assert_eq!(double_text(1.0 / 3.0), "0.333333333333333");
         assert_eq!(double_text(1e20), "1e+20.0");
         assert_eq!(double_text(123456789012345678.0), "1.23456789012346e+17");
