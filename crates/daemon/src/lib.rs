@@ -11,6 +11,8 @@
 //!
 //! * [`item`]: the shared vocabulary: typed rows, a query's loggable outcome.
 //! * [`sink`]: what a logger destination must do for exactly-once delivery.
+//! * [`results`]: differential computation against the stored last results; per-query stats.
+//! * [`outbox`]: diff state and log lines committed together; draining them to the sinks.
 //! * [`logger`]: osquery-compatible result lines, the filesystem/stdout/syslog sinks, the status log.
 //!
 //! Invariant: a differential result and the log lines it produces are committed to the
@@ -19,4 +21,6 @@
 
 pub mod item;
 pub mod logger;
+pub mod outbox;
+pub mod results;
 pub mod sink;

@@ -71,6 +71,9 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A write refused because the state it was computed from changed meanwhile.
+    #[error("database: conflicting update: {0}")]
+    Conflict(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -213,6 +216,22 @@ impl Store {
         scan(&self.conn, domain, prefix)
     }
 
+    /// Key/value pairs of `domain` with `from <= key < to`, in key order, at most `limit`.
+    pub fn scan_range(
+        &self,
+        domain: Domain,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        scan_range(&self.conn, domain, from, to, limit)
+    }
+
+    /// Deletes the keys of `domain` with `from <= key < to`; returns how many.
+    pub fn delete_range(&self, domain: Domain, from: &str, to: &str) -> Result<usize> {
+        delete_range(&self.conn, domain, from, to)
+    }
+
     /// Runs `f` in one transaction: every write inside commits together or not at all.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let tx = self
@@ -244,6 +263,18 @@ impl Tx<'_> {
     }
     pub fn scan(&self, domain: Domain, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         scan(self.tx, domain, prefix)
+    }
+    pub fn scan_range(
+        &self,
+        domain: Domain,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        scan_range(self.tx, domain, from, to, limit)
+    }
+    pub fn delete_range(&self, domain: Domain, from: &str, to: &str) -> Result<usize> {
+        delete_range(self.tx, domain, from, to)
     }
 }
 
@@ -306,6 +337,34 @@ fn scan(conn: &Connection, domain: Domain, prefix: &str) -> Result<Vec<(String, 
         }
     }
     Ok(out)
+}
+
+fn scan_range(
+    conn: &Connection,
+    domain: Domain,
+    from: &str,
+    to: &str,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, value FROM kv WHERE domain = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?4",
+    )?;
+    // SQLite's LIMIT is signed; anything beyond i64::MAX means "all".
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![domain.name(), from, to, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(out)
+}
+
+fn delete_range(conn: &Connection, domain: Domain, from: &str, to: &str) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM kv WHERE domain = ?1 AND key >= ?2 AND key < ?3")?
+        .execute(params![domain.name(), from, to])?)
 }
 
 fn keys(conn: &Connection, domain: Domain, prefix: &str) -> Result<Vec<String>> {
@@ -417,6 +476,33 @@ mod tests {
                 .starts_with(b"this is not"),
             "moved aside unchanged"
         );
+    }
+
+    #[test]
+    fn range_scans_and_deletes_are_half_open_and_limited() {
+        let mut store = Store::in_memory().unwrap();
+        for i in 0..10 {
+            store
+                .put(Domain::Logs, &format!("line.{i:03}"), &[i])
+                .unwrap();
+        }
+        store.put(Domain::Logs, "next", b"10").unwrap();
+        let got = store
+            .scan_range(Domain::Logs, "line.003", "line.008", 3)
+            .unwrap();
+        let keys: Vec<_> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["line.003", "line.004", "line.005"]);
+        assert_eq!(got[0].1, [3]);
+        let deleted = store
+            .transaction(|tx| tx.delete_range(Domain::Logs, "line.", "line.005"))
+            .unwrap();
+        assert_eq!(deleted, 5);
+        let left = store
+            .scan_range(Domain::Logs, "line.", "line/", usize::MAX)
+            .unwrap();
+        assert_eq!(left.len(), 5);
+        assert_eq!(left[0].0, "line.005");
+        assert!(store.get(Domain::Logs, "next").unwrap().is_some());
     }
 
     #[test]
