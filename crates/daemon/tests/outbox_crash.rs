@@ -47,8 +47,8 @@ fn rows_at(q: usize, step: u64) -> Vec<Row> {
     let mut rows = Vec::new();
     for slot in 0..24u64 {
         let period = 1 + slot % 5;
-        let h = mix((q as u64) << 40 ^ slot << 20 ^ step / period);
-        if h % 4 == 0 {
+        let h = mix(((q as u64) << 40) ^ (slot << 20) ^ (step / period));
+        if h.is_multiple_of(4) {
             continue;
         }
         let mut row = Row::new();

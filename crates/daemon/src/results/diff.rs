@@ -138,7 +138,7 @@ mod tests {
         let real = row(&[("x", Value::Real(1.0))]);
         let other_name = row(&[("y", Value::Integer(1))]);
         let d = diff(
-            &[int.clone()],
+            std::slice::from_ref(&int),
             &[text.clone(), real.clone(), other_name.clone()],
         );
         assert_eq!(d.added, [text, real, other_name]);
@@ -162,7 +162,7 @@ mod tests {
     fn extra_column_is_a_different_row() {
         let a = row(&[("x", Value::Integer(1))]);
         let b = row(&[("x", Value::Integer(1)), ("y", Value::Null)]);
-        let d = diff(&[a.clone()], &[b.clone()]);
+        let d = diff(std::slice::from_ref(&a), std::slice::from_ref(&b));
         assert_eq!((d.added, d.removed), (vec![b], vec![a]));
     }
 }
