@@ -9,6 +9,7 @@
 //!                                                                  store (outbox) ──▶ logger sinks
 //! ```
 //!
+//! * [`config`]: the configuration: sources, options, packs, filters, splay, check/dump.
 //! * [`item`]: the shared vocabulary: typed rows, a query's loggable outcome.
 //! * [`sink`]: what a logger destination must do for exactly-once delivery.
 //! * [`results`]: differential computation against the stored last results; per-query stats.
@@ -19,6 +20,7 @@
 //! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
 //! moment neither loses nor duplicates a logged row.
 
+pub mod config;
 pub mod item;
 pub mod logger;
 pub mod outbox;
