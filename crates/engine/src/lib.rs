@@ -84,6 +84,17 @@ impl Engine {
         filter: &TableFilter,
         instance: InstanceInfo,
     ) -> Result<Engine, EngineError> {
+        Self::with_live(tables, filter, instance, Arc::default())
+    }
+
+    /// Like [`Engine::new`], sharing `live` with other engines (the daemon runs one
+    /// engine per worker thread; all of them report the same schedule and config state).
+    pub fn with_live(
+        tables: &[&'static TableDef],
+        filter: &TableFilter,
+        instance: InstanceInfo,
+        live: Arc<std::sync::RwLock<oxquery_table::LiveState>>,
+    ) -> Result<Engine, EngineError> {
         let conn = Connection::open_in_memory()?;
         collation::register(&conn)?;
         functions::register(&conn)?;
@@ -102,7 +113,7 @@ impl Engine {
         let host = Arc::new(Host {
             instance,
             registry: registry_items(&attached),
-            live: Arc::default(),
+            live,
         });
         for def in &attached {
             let name = def.spec.name;
