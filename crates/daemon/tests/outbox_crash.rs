@@ -9,8 +9,13 @@
 //! log: for each query, counters 0, 1, 2, … each exactly once, each counter's lines
 //! exactly the expected multiset difference (computed here independently), removed before
 //! added, and no torn or repeated line.
+//!
+//! Two variants: this file's append-only sink (one `write` per line and a short pause, so
+//! kills often cut a batch in half) with a minimal line format, and the daemon's own
+//! `filesystem` logger with osquery's event-format lines.
 
 use oxquery_daemon::item::{Decorations, LogLine, Payload, ResultItem, Row, Stream};
+use oxquery_daemon::logger::{FilesystemOptions, FilesystemSink, FormatOptions, format_item};
 use oxquery_daemon::outbox::{Outbox, OutboxConfig, record};
 use oxquery_daemon::results::{Run, ScheduledQuery, compute};
 use oxquery_daemon::sink::Sink;
@@ -25,10 +30,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const DIR_ENV: &str = "OXQUERY_OUTBOX_CRASH_DIR";
 const FINAL_ENV: &str = "OXQUERY_OUTBOX_CRASH_FINAL";
+/// `test` (this file's sink and line format) or `filesystem` (the daemon's logger).
+const SINK_ENV: &str = "OXQUERY_OUTBOX_CRASH_SINK";
 const QUERIES: [&str; 3] = ["alpha", "beta", "gamma"];
 /// Counter every query reaches in the final phase, if the kills left it short.
 const MIN_COUNTER: u64 = 10;
-const KILLS: usize = 60;
+const TEST_LOG: &str = "results.log";
 
 // ---- the changing result set, shared by child (to produce) and parent (to expect) ----
 
@@ -64,16 +71,25 @@ fn rows_at(q: usize, step: u64) -> Vec<Row> {
     rows
 }
 
-/// A row as the log shows it, for comparisons.
+/// A row as a JSON object of strings (how event lines show columns without
+/// `--logger_numerics`), for comparisons.
 fn canon(row: &Row) -> String {
     let map: serde_json::Map<String, serde_json::Value> = row
         .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.to_string())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The same for columns parsed back from a log line.
+fn canon_json(columns: &serde_json::Value) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = columns
+        .as_object()
+        .expect("columns object")
+        .iter()
         .map(|(k, v)| {
-            let v = match v {
-                Value::Integer(i) => serde_json::Value::from(*i),
-                other => serde_json::Value::from(other.to_string()),
-            };
-            (k.clone(), v)
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            (k.clone(), serde_json::Value::from(text))
         })
         .collect();
     serde_json::Value::Object(map).to_string()
@@ -176,13 +192,26 @@ fn stored_counter(store: &Store, name: &str) -> Option<u64> {
 fn child(dir: &Path) {
     let finish = std::env::var_os(FINAL_ENV).is_some();
     let mut store = Store::open(&dir.join("osquery.db")).unwrap();
-    let sink = FileSink {
-        path: dir.join("results.log"),
-        log: OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("child.log"))
-            .unwrap(),
+    let real = std::env::var(SINK_ENV).is_ok_and(|v| v == "filesystem");
+    let sink: Box<dyn Sink> = if real {
+        Box::new(FilesystemSink::open(FilesystemOptions::new(dir)).unwrap())
+    } else {
+        Box::new(FileSink {
+            path: dir.join(TEST_LOG),
+            log: OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("child.log"))
+                .unwrap(),
+        })
+    };
+    let options = FormatOptions::default();
+    let format = |item: &ResultItem| {
+        if real {
+            format_item(item, &options)
+        } else {
+            format(item)
+        }
     };
     let config = OutboxConfig {
         batch_lines: 8,
@@ -190,9 +219,17 @@ fn child(dir: &Path) {
         retry_max: Duration::ZERO,
         ..OutboxConfig::default()
     };
-    let mut outbox = Outbox::new(vec![Box::new(sink)], config);
+    let mut outbox = Outbox::new(vec![sink], config);
     loop {
         let report = outbox.drain(&mut store).unwrap();
+        if report.resumed > 0 {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("drain.log"))
+                .unwrap();
+            writeln!(f, "resumed {}", report.resumed).unwrap();
+        }
         if let Some((_, e)) = report.failed.first() {
             eprintln!("sink failed: {e}");
             std::process::exit(3);
@@ -255,7 +292,7 @@ impl Rng {
     }
 }
 
-fn spawn(dir: &Path, last: bool) -> std::process::Child {
+fn spawn(dir: &Path, sink: &str, last: bool) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "outbox_crash_child_role",
@@ -264,6 +301,7 @@ fn spawn(dir: &Path, last: bool) -> std::process::Child {
         "--test-threads=1",
     ])
     .env(DIR_ENV, dir)
+    .env(SINK_ENV, sink)
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::inherit());
@@ -275,9 +313,19 @@ fn spawn(dir: &Path, last: bool) -> std::process::Child {
 
 #[test]
 fn outbox_kill_9_loses_and_duplicates_nothing() {
-    if std::env::var_os(DIR_ENV).is_some() {
-        return;
+    if std::env::var_os(DIR_ENV).is_none() {
+        kill_again_and_again("test", TEST_LOG, 60);
     }
+}
+
+#[test]
+fn outbox_kill_9_with_the_filesystem_logger() {
+    if std::env::var_os(DIR_ENV).is_none() {
+        kill_again_and_again("filesystem", "osqueryd.results.log", 50);
+    }
+}
+
+fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -290,12 +338,12 @@ fn outbox_kill_9_loses_and_duplicates_nothing() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("seed {seed} (set OXQUERY_OUTBOX_CRASH_SEED to replay)");
+    eprintln!("{sink}: seed {seed} (set OXQUERY_OUTBOX_CRASH_SEED to replay)");
     let mut rng = Rng(seed);
 
     let mut kills = 0;
-    while kills < KILLS {
-        let mut child = spawn(dir, false);
+    while kills < kills_wanted {
+        let mut child = spawn(dir, sink, false);
         // Mostly short lives so kills land in start-up and recovery too, some long ones
         // so the state moves on.
         let delay = if rng.below(4) == 0 {
@@ -311,7 +359,7 @@ fn outbox_kill_9_loses_and_duplicates_nothing() {
         child.wait().unwrap();
         kills += 1;
     }
-    let mut last = spawn(dir, true);
+    let mut last = spawn(dir, sink, true);
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(s) = last.try_wait().unwrap() {
@@ -327,7 +375,7 @@ fn outbox_kill_9_loses_and_duplicates_nothing() {
 
     // Every line whole, and per query: counters consecutive from 0, each counter's lines
     // exactly the expected difference, removed before added.
-    let text = fs::read_to_string(dir.join("results.log")).unwrap();
+    let text = fs::read_to_string(dir.join(log_file)).unwrap();
     let mut per_query: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
     for line in text.lines() {
         let v: serde_json::Value =
@@ -338,7 +386,7 @@ fn outbox_kill_9_loses_and_duplicates_nothing() {
             .push((
                 v["counter"].as_u64().unwrap(),
                 v["action"].as_str().unwrap().to_owned(),
-                v["columns"].to_string(),
+                canon_json(&v["columns"]),
             ));
     }
     let store = Store::open(&dir.join("osquery.db")).unwrap();
@@ -412,10 +460,19 @@ fn outbox_kill_9_loses_and_duplicates_nothing() {
             _ => part += 1,
         }
     }
+    let resumed = fs::read_to_string(dir.join("drain.log")).unwrap_or_default();
+    let resumed: u64 = resumed
+        .lines()
+        .filter_map(|l| l.strip_prefix("resumed ")?.parse::<u64>().ok())
+        .sum();
+    let detail = if sink == "test" {
+        format!(" ({none} with nothing written, {part} cut mid-batch, {whole} fully written)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{kills} kills, {total} lines checked, 0 duplicates, 0 lost; interrupted batches \
-         resumed: {none} with nothing written, {part} cut mid-batch, {whole} fully written; \
-         {:.1} s",
+        "{sink}: {kills} kills, {total} lines checked, 0 duplicates, 0 lost; \
+         {resumed} interrupted batches resumed{detail}; {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
