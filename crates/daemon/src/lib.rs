@@ -12,9 +12,11 @@
 //! * [`config`]: the configuration: sources, options, packs, filters, splay, check/dump.
 //! * [`item`]: the shared vocabulary: typed rows, a query's loggable outcome.
 //! * [`sink`]: what a logger destination must do for exactly-once delivery.
-//! * [`results`]: differential computation against the stored last results; per-query stats.
-//! * [`outbox`]: diff state and log lines committed together; draining them to the sinks.
 //! * [`logger`]: osquery-compatible result lines, the filesystem/stdout/syslog sinks, the status log.
+//! * [`results`]: differential computation against the stored last results; per-query stats.
+//! * [`pidfile`]: the lock that keeps a second daemon off the same pidfile.
+//! * [`runtime`]: osqueryd itself: start-up, the schedule loop, signals, reloads.
+//! * [`outbox`]: diff state and log lines committed together; draining them to the sinks.
 //!
 //! Invariant: a differential result and the log lines it produces are committed to the
 //! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
@@ -24,5 +26,7 @@ pub mod config;
 pub mod item;
 pub mod logger;
 pub mod outbox;
+pub mod pidfile;
 pub mod results;
+pub mod runtime;
 pub mod sink;

@@ -34,14 +34,64 @@ pub const IMPLEMENTED: &[&str] = &[
     "version",
 ];
 
+/// Flags only the daemon acts on (the shell loads no config and logs no results yet).
+pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
+    "D",
+    "buffered_log_max",
+    "config_accelerated_refresh",
+    "config_check",
+    "config_dump",
+    "config_path",
+    "config_refresh",
+    "database_dump",
+    "database_path",
+    "decorations_top_level",
+    "disable_database",
+    "disable_logging",
+    "ephemeral",
+    "host_identifier",
+    "logger_event_type",
+    "logger_min_status",
+    "logger_min_stderr",
+    "logger_mode",
+    "logger_numerics",
+    "logger_path",
+    "logger_plugin",
+    "logger_rotate",
+    "logger_rotate_max_files",
+    "logger_rotate_size",
+    "logger_snapshot_event_type",
+    "logger_stderr",
+    "logger_syslog_facility",
+    "pack_delimiter",
+    "pack_refresh_interval",
+    "pidfile",
+    "schedule_default_interval",
+    "schedule_epoch",
+    "schedule_splay_percent",
+    "specified_identifier",
+];
+
+/// Which program is asking: some flags only have an effect in one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Shell,
+    Daemon,
+}
+
 /// Flags that oxquery rejects with an explicit error when used, because their feature
 /// is missing and carrying on would do something else than asked (run no queries,
 /// query the wrong process). They need no "no effect" warning.
 pub const REFUSED: &[&str] = &["connect", "pack"];
 
-/// Whether setting `name` has an effect in oxquery today.
+/// Whether setting `name` has an effect in the shell today.
 pub fn is_implemented(name: &str) -> bool {
     IMPLEMENTED.contains(&name)
+}
+
+/// Whether setting `name` has an effect in `tool` today.
+pub fn is_implemented_in(name: &str, tool: Tool) -> bool {
+    is_implemented(name) || (tool == Tool::Daemon && IMPLEMENTED_IN_DAEMON.contains(&name))
 }
 
 /// Whether using `name` is an error in oxquery today.

@@ -386,6 +386,11 @@ impl Flags {
     /// and flags osquery only has on other platforms. Flags left at (or set to) the
     /// tool's default need none: nothing was asked of us.
     pub fn notices(&self) -> Vec<Notice> {
+        self.notices_for(implemented::Tool::Shell)
+    }
+
+    /// [`Flags::notices`] for `tool` (the daemon acts on more flags than the shell).
+    pub fn notices_for(&self, tool: implemented::Tool) -> Vec<Notice> {
         let mut notices = Vec::new();
         for (i, def) in FLAGS.iter().enumerate() {
             if !self.explicit[i] || implemented::is_refused(def.name) {
@@ -396,7 +401,9 @@ impl Flags {
                     "Flag --{} only applies to osquery on other platforms; it has no effect on Linux",
                     def.name
                 )
-            } else if implemented::is_implemented(def.name) || self.values[i] == self.baseline[i] {
+            } else if implemented::is_implemented_in(def.name, tool)
+                || self.values[i] == self.baseline[i]
+            {
                 continue;
             } else {
                 format!(
@@ -566,6 +573,11 @@ fn apply_flagfile(parsed: &mut CommandLine, path: &str, depth: usize) -> Result<
 /// The `--help` text: usage, then every visible flag with its type, default and meaning.
 /// Flags oxquery does not act on yet say so.
 pub fn usage(binary: &str, version: &str) -> String {
+    let tool = if binary.contains("osqueryd") {
+        implemented::Tool::Daemon
+    } else {
+        implemented::Tool::Shell
+    };
     let mut text = format!(
         "osquery {version}, your OS as a high-performance relational database\n\
          Usage: {binary} [OPTION]... [SQL STATEMENT]\n\n"
@@ -601,7 +613,7 @@ pub fn usage(binary: &str, version: &str) -> String {
                 FlagType::String => format!("\"{}\"", def.default),
                 _ => def.default.to_owned(),
             };
-            let status = if implemented::is_implemented(def.name) {
+            let status = if implemented::is_implemented_in(def.name, tool) {
                 ""
             } else if implemented::is_refused(def.name) {
                 " [not supported yet]"

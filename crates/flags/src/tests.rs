@@ -277,7 +277,11 @@ fn notices_for_flags_without_effect() {
         notices[0].message,
         "Flag --allow_handle_threads only applies to osquery on other platforms; it has no effect on Linux"
     );
-    for name in implemented::IMPLEMENTED.iter().chain(implemented::REFUSED) {
+    for name in implemented::IMPLEMENTED
+        .iter()
+        .chain(implemented::IMPLEMENTED_IN_DAEMON)
+        .chain(implemented::REFUSED)
+    {
         assert!(find(name).is_some(), "{name} is not a flag");
     }
 }

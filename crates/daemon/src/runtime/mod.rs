@@ -1,0 +1,485 @@
+//! `osqueryd`'s life: flags, the one-shot modes (`--config_check`, `--config_dump`,
+//! `--database_dump`), start-up (pidfile, store, config, engines, loggers), the schedule
+//! loop, reloads on SIGHUP or `--config_refresh`, and a graceful stop on SIGTERM/SIGINT.
+//!
+//! Threads: the main thread ticks the schedule once a second and handles signals; a
+//! small pool of workers, each with its own engine (SQLite connections are not shared),
+//! runs due queries, so one slow query delays neither the others nor the log flush; a
+//! logger thread drains the outbox to the sinks. All share one store behind a mutex;
+//! its transactions are short.
+
+mod dump;
+mod schedule;
+mod worker;
+
+use crate::config::{self, Config, DiscoveryCache, HostFacts, Reload};
+use crate::item::Decorations;
+use crate::logger::{self, FormatOptions, LoggerSettings, StatusLogger};
+use crate::outbox::{Outbox, OutboxConfig};
+use crate::pidfile::Pidfile;
+use oxquery_engine::{Engine, TableFilter};
+use oxquery_flags::Flags;
+use oxquery_store::{Domain, Store};
+use oxquery_table::{LiveState, PackEntry, TableDef};
+use schedule::Schedule;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use worker::{Job, Workers};
+
+/// osquery's exit status for a failure during start-up.
+pub const EXIT_CATASTROPHIC: i32 = 78;
+const DEFAULT_FLAGFILE: &str = "/etc/osquery/osquery.flags.default";
+/// Query workers. Two keep a slow query from holding up the rest on a 2-core host
+/// without multiplying memory (each worker has its own SQLite connection).
+const WORKERS: usize = 2;
+/// The store key of the persistent instance identifier.
+const INSTANCE_KEY: &str = "instance_uuid_v1";
+
+/// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
+/// `configure_tables` applies flags that tables act on (`--read_max`).
+pub fn run(
+    args: &[String],
+    tables: &[&'static TableDef],
+    configure_tables: &dyn Fn(&Flags),
+) -> i32 {
+    let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
+    {
+        Ok(cl) => cl.flags,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    if flags.bool("help") {
+        print!(
+            "{}",
+            oxquery_flags::usage("osqueryd", oxquery_engine::instance::VERSION)
+        );
+        return 0;
+    }
+    if flags.bool("version") {
+        println!("osqueryd version {}", oxquery_engine::instance::VERSION);
+        return 0;
+    }
+    if flags.bool("config_check") {
+        return match config::config_check(&flags) {
+            Ok(_) => 0,
+            Err(failure) => {
+                eprintln!("{}", failure.message);
+                failure.exit_code
+            }
+        };
+    }
+    if flags.bool("config_dump") {
+        return match config::config_dump(&flags) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(e) => {
+                eprintln!("Error reading config: {e}");
+                config::EXIT_CONFIG_ERROR
+            }
+        };
+    }
+    if flags.bool("database_dump") {
+        return dump::database_dump(&flags);
+    }
+
+    // The config's `options` set flags, logger flags among them: load it first.
+    let config = match Config::load(&flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error reading config: {e}");
+            return e.exit_code();
+        }
+    };
+    for warning in config.apply_options(&mut flags) {
+        eprintln!("Warning: {warning}");
+    }
+    let _pidfile = if flags.bool("ephemeral") {
+        None
+    } else {
+        match Pidfile::acquire(Path::new(flags.string("pidfile"))) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                // Before the status log starts: a refused daemon must not touch the
+                // running one's log files.
+                eprintln!("{e}");
+                return EXIT_CATASTROPHIC;
+            }
+        }
+    };
+    let logger_settings = match LoggerSettings::from_flags(&flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    if !flags.bool("disable_logging")
+        && let Err(e) = StatusLogger::new(logger_settings.status_options()).install()
+    {
+        eprintln!("Could not start the status log: {e}");
+    }
+    for notice in flags.notices_for(oxquery_flags::implemented::Tool::Daemon) {
+        log::warn!("{}", notice.message);
+    }
+    configure_tables(&flags);
+
+    let store = if flags.bool("disable_database") {
+        Store::in_memory()
+    } else {
+        Store::open(Path::new(flags.string("database_path")))
+    };
+    let mut store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("Cannot open the database: {e}");
+            return EXIT_CATASTROPHIC;
+        }
+    };
+    let instance_id = instance_id(&mut store);
+    let sinks = match logger::build_sinks(&logger_settings) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            return EXIT_CATASTROPHIC;
+        }
+    };
+
+    let daemon = Daemon {
+        store: Arc::new(Mutex::new(store)),
+        live: Arc::default(),
+        format: logger_settings.format_options(&instance_id),
+        epoch: u64::try_from(flags.int("schedule_epoch")).unwrap_or(0),
+        disable_logging: flags.bool("disable_logging"),
+        decorations: Arc::new(Mutex::new(Decorations::new())),
+        flush: Arc::new((Mutex::new(false), Condvar::new())),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let mut instance = oxquery_engine::instance::current(None);
+    instance.instance_id = instance_id;
+    instance.flags = oxquery_shared_flag_values(&flags);
+    let filter = TableFilter::from_flags(
+        flags.string("enable_tables"),
+        flags.string("disable_tables"),
+    );
+    let engine =
+        match Engine::with_live(tables, &filter, instance.clone(), Arc::clone(&daemon.live)) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("Cannot start the SQL engine: {e}");
+                return EXIT_CATASTROPHIC;
+            }
+        };
+    daemon.run(flags, config, engine, tables, &filter, instance, sinks)
+}
+
+/// The instance identifier kept in the store, made on first start.
+fn instance_id(store: &mut Store) -> String {
+    if let Ok(Some(id)) = store.get_text(Domain::Configurations, INSTANCE_KEY)
+        && !id.is_empty()
+    {
+        return id;
+    }
+    let id = oxquery_sys::host::random_uuid().unwrap_or_default();
+    if let Err(e) = store.put(Domain::Configurations, INSTANCE_KEY, id.as_bytes()) {
+        log::warn!("Could not store the instance identifier: {e}");
+    }
+    id
+}
+
+/// Every flag with its value, for `osquery_flags`.
+fn oxquery_shared_flag_values(flags: &Flags) -> Vec<oxquery_table::FlagValue> {
+    flags
+        .iter()
+        .filter(|(def, _)| def.in_flags_table())
+        .map(|(def, value)| oxquery_table::FlagValue {
+            name: def.name.to_owned(),
+            ty: def.ty.name().to_owned(),
+            description: def.description.to_owned(),
+            default_value: def.default.to_owned(),
+            value: value.to_string(),
+            shell_only: matches!(def.kind, oxquery_flags::FlagKind::Shell),
+        })
+        .collect()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// State shared by the scheduler, the workers and the logger thread.
+#[derive(Clone)]
+pub(crate) struct Daemon {
+    pub(crate) store: Arc<Mutex<Store>>,
+    pub(crate) live: Arc<RwLock<LiveState>>,
+    pub(crate) format: FormatOptions,
+    pub(crate) epoch: u64,
+    pub(crate) disable_logging: bool,
+    /// Results of `load` and `interval` decorators.
+    pub(crate) decorations: Arc<Mutex<Decorations>>,
+    /// Set and notified when lines were queued, to wake the logger thread.
+    pub(crate) flush: Arc<(Mutex<bool>, Condvar)>,
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+impl Daemon {
+    pub(crate) fn lock_store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn wake_logger(&self) {
+        let (flag, cv) = &*self.flush;
+        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_one();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        self,
+        flags: Flags,
+        mut config: Config,
+        engine: Engine,
+        tables: &[&'static TableDef],
+        filter: &TableFilter,
+        instance: oxquery_table::InstanceInfo,
+        sinks: Vec<Box<dyn crate::sink::Sink>>,
+    ) -> i32 {
+        let hup = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&self.stop)) {
+                log::error!("Cannot handle signal {signal}: {e}");
+            }
+        }
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup)) {
+            log::error!("Cannot handle SIGHUP: {e}");
+        }
+
+        // Deliver what a previous run left in the outbox before anything new.
+        let logger = self.spawn_logger(sinks, &flags);
+
+        let host = HostFacts::current();
+        let mut discovery = DiscoveryCache::new();
+        create_views(&engine, &config);
+        let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
+        self.run_decorators(&engine, &config.decorators.load);
+
+        let workers = match Workers::start(WORKERS, &self, tables, filter, &instance) {
+            Ok(w) => w,
+            Err(e) => {
+                log::error!("Cannot start query workers: {e}");
+                self.stop.store(true, Ordering::SeqCst);
+                let _ = logger.join();
+                return EXIT_CATASTROPHIC;
+            }
+        };
+        for q in config::startup_order(schedule.queries()) {
+            workers.submit(Job::from(q), &config.decorators.always);
+        }
+        log::info!(
+            "osqueryd started: {} scheduled queries, pid {}",
+            schedule.queries().len(),
+            std::process::id()
+        );
+
+        let refresh = u64::try_from(flags.int("config_refresh")).unwrap_or(0);
+        let accelerated = u64::try_from(flags.int("config_accelerated_refresh")).unwrap_or(300);
+        let mut next_refresh = (refresh > 0).then(|| unix_now() + refresh as i64);
+        let mut last_tick = unix_now();
+        while !self.stop.load(Ordering::SeqCst) {
+            sleep_to_next_second(&self.stop);
+            let now = unix_now();
+            // Every second between the last tick and now gets its turn, so a busy or
+            // suspended moment does not skip a query's slot.
+            for second in (last_tick + 1)..=now.max(last_tick + 1).min(last_tick + 60) {
+                for q in schedule.due(second) {
+                    workers.submit(Job::from(q), &config.decorators.always);
+                }
+                for (interval, queries) in &config.decorators.interval {
+                    if *interval > 0 && second % (*interval as i64) == 0 {
+                        self.run_decorators(&engine, queries);
+                    }
+                }
+            }
+            last_tick = now;
+
+            let reload_now =
+                hup.swap(false, Ordering::SeqCst) || next_refresh.is_some_and(|t| now >= t);
+            if reload_now {
+                match config.reload(&flags) {
+                    Ok(Reload::Unchanged) => {
+                        next_refresh = (refresh > 0).then(|| now + refresh as i64);
+                    }
+                    Ok(Reload::Changed(new)) => {
+                        log::info!("Configuration changed; reloading the schedule");
+                        config = *new;
+                        let mut flags_now = flags.clone();
+                        for w in config.apply_options(&mut flags_now) {
+                            log::warn!("{w}");
+                        }
+                        create_views(&engine, &config);
+                        discovery = DiscoveryCache::new();
+                        schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
+                        self.lock_decorations().clear();
+                        self.run_decorators(&engine, &config.decorators.load);
+                        next_refresh = (refresh > 0).then(|| now + refresh as i64);
+                    }
+                    Err(e) => {
+                        log::error!(
+                            "Configuration refresh failed, keeping the current config: {e}"
+                        );
+                        next_refresh = Some(now + accelerated.max(1) as i64);
+                    }
+                }
+            }
+        }
+        log::info!("osqueryd stopping");
+        workers.shutdown();
+        // One last drain so what was recorded before the stop reaches the sinks.
+        self.wake_logger();
+        let _ = logger.join();
+        0
+    }
+
+    fn lock_decorations(&self) -> std::sync::MutexGuard<'_, Decorations> {
+        self.decorations.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run_decorators(&self, engine: &Engine, queries: &[String]) {
+        if queries.is_empty() {
+            return;
+        }
+        let mut found = Decorations::new();
+        config::run_decorators(
+            queries,
+            &mut |sql| engine.query(sql).map_err(|e| e.to_string()),
+            &mut found,
+        );
+        self.lock_decorations().extend(found);
+    }
+
+    /// Computes the schedule and publishes it (and the packs) for the utility tables.
+    fn load_schedule(
+        &self,
+        config: &Config,
+        engine: &Engine,
+        host: &HostFacts,
+        discovery: &mut DiscoveryCache,
+    ) -> Schedule {
+        let now = u64::try_from(unix_now()).unwrap_or(0);
+        let mut runner = config::engine_runner(engine);
+        let queries = {
+            let store = self.lock_store();
+            match config.schedule_with_discovery(host, &store, discovery, now, &mut runner) {
+                Ok(q) => q,
+                Err(e) => {
+                    log::error!("Cannot compute the schedule: {e}");
+                    Vec::new()
+                }
+            }
+        };
+        let packs = config
+            .packs
+            .iter()
+            .map(|p| {
+                let active = queries.iter().any(|q| q.pack == p.name);
+                PackEntry {
+                    name: p.name.clone(),
+                    platform: p.platform.clone(),
+                    version: p.version.clone(),
+                    shard: i64::try_from(p.shard).unwrap_or(0),
+                    discovery_cache_hits: 0,
+                    discovery_executions: 0,
+                    active,
+                }
+            })
+            .collect();
+        let schedule = Schedule::new(queries);
+        {
+            let store = self.lock_store();
+            let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+            live.config_hash = config.hash();
+            live.config_valid = true;
+            live.packs = packs;
+            live.schedule = schedule.entries(&store);
+        }
+        schedule
+    }
+
+    /// The logger thread: drains the outbox when woken and at least every few seconds.
+    fn spawn_logger(
+        &self,
+        sinks: Vec<Box<dyn crate::sink::Sink>>,
+        flags: &Flags,
+    ) -> std::thread::JoinHandle<()> {
+        let daemon = self.clone();
+        let config = OutboxConfig {
+            max_backlog: u64::try_from(flags.int("buffered_log_max")).unwrap_or(0),
+            ..OutboxConfig::default()
+        };
+        std::thread::Builder::new()
+            .name("logger".into())
+            .spawn(move || {
+                let mut outbox = Outbox::new(sinks, config);
+                loop {
+                    let stopping = daemon.stop.load(Ordering::SeqCst);
+                    {
+                        let mut store = daemon.lock_store();
+                        match outbox.drain(&mut store) {
+                            Ok(report) => {
+                                for (sink, error) in report.failed {
+                                    log::warn!("Logger {sink} failed: {error}");
+                                }
+                            }
+                            Err(e) => log::error!("Cannot read the log outbox: {e}"),
+                        }
+                    }
+                    if stopping {
+                        break;
+                    }
+                    let (flag, cv) = &*daemon.flush;
+                    let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+                    let (mut guard, _) = cv
+                        .wait_timeout_while(guard, Duration::from_secs(3), |woken| {
+                            !*woken && !daemon.stop.load(Ordering::SeqCst)
+                        })
+                        .unwrap_or_else(|p| p.into_inner());
+                    *guard = false;
+                }
+            })
+            .expect("spawning the logger thread")
+    }
+}
+
+/// Creates the config's `views` (replacing ones of the same name).
+fn create_views(engine: &Engine, config: &Config) {
+    for (name, sql) in &config.views {
+        let statement =
+            format!("DROP VIEW IF EXISTS temp.\"{name}\"; CREATE TEMP VIEW \"{name}\" AS {sql}");
+        if let Err(e) = engine.connection().execute_batch(&statement) {
+            log::warn!("Cannot create view {name}: {e}");
+        }
+    }
+}
+
+/// Sleeps until just after the next whole second (or until a stop is requested).
+fn sleep_to_next_second(stop: &AtomicBool) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let remaining = Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()))
+        + Duration::from_millis(5);
+    // Wake in short steps so a stop is seen promptly.
+    let mut left = remaining;
+    while !left.is_zero() && !stop.load(Ordering::SeqCst) {
+        let step = left.min(Duration::from_millis(100));
+        std::thread::sleep(step);
+        left -= step;
+    }
+}

@@ -1,0 +1,250 @@
+//! Query workers: each thread owns an engine (SQLite connections are not shared) and
+//! runs the jobs the scheduler hands it: query, diff against the store, record state and
+//! log lines together, update the statistics.
+
+use super::{Daemon, unix_now};
+use crate::config::{self, ScheduledQuery};
+use crate::item::{Decorations, Row};
+use crate::logger::format_item;
+use crate::outbox;
+use crate::results::{self, Run, performance};
+use oxquery_engine::{Engine, TableFilter};
+use oxquery_table::{InstanceInfo, TableDef};
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One scheduled run.
+#[derive(Debug, Clone)]
+pub(super) struct Job {
+    name: String,
+    sql: String,
+    snapshot: bool,
+    removed: bool,
+    query: ScheduledQuery,
+    always: Vec<String>,
+}
+
+impl From<&ScheduledQuery> for Job {
+    fn from(q: &ScheduledQuery) -> Job {
+        Job {
+            name: q.name.clone(),
+            sql: q.query.clone(),
+            snapshot: q.snapshot,
+            removed: q.removed,
+            query: q.clone(),
+            always: Vec::new(),
+        }
+    }
+}
+
+/// The worker pool.
+pub(super) struct Workers {
+    sender: Option<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    /// Queries queued or running: a query is never run twice at once.
+    busy: Arc<Mutex<HashSet<String>>>,
+    interrupts: Vec<rusqlite_interrupt::Handle>,
+}
+
+/// The engine re-exports rusqlite; its interrupt handle stops a running statement.
+mod rusqlite_interrupt {
+    pub(crate) type Handle = oxquery_engine::rusqlite::InterruptHandle;
+}
+
+impl Workers {
+    pub(super) fn start(
+        count: usize,
+        daemon: &Daemon,
+        tables: &[&'static TableDef],
+        filter: &TableFilter,
+        instance: &InstanceInfo,
+    ) -> Result<Workers, oxquery_engine::EngineError> {
+        let (sender, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let busy = Arc::new(Mutex::new(HashSet::new()));
+        let mut threads = Vec::with_capacity(count);
+        let mut interrupts = Vec::with_capacity(count);
+        for i in 0..count {
+            let engine =
+                Engine::with_live(tables, filter, instance.clone(), Arc::clone(&daemon.live))?;
+            interrupts.push(engine.connection().get_interrupt_handle());
+            let daemon = daemon.clone();
+            let receiver = Arc::clone(&receiver);
+            let busy = Arc::clone(&busy);
+            let thread = std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || worker_loop(&daemon, &engine, &receiver, &busy))
+                .expect("spawning a query worker");
+            threads.push(thread);
+        }
+        Ok(Workers {
+            sender: Some(sender),
+            threads,
+            busy,
+            interrupts,
+        })
+    }
+
+    /// Queues `job` unless the same query is still queued or running.
+    pub(super) fn submit(&self, mut job: Job, always: &[String]) {
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+            if !busy.insert(job.name.clone()) {
+                log::info!(
+                    "Scheduled query {} is still running; skipping this turn",
+                    job.name
+                );
+                return;
+            }
+        }
+        job.always = always.to_vec();
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(job);
+        }
+    }
+
+    /// Stops the workers: queued jobs are dropped, running statements interrupted.
+    pub(super) fn shutdown(mut self) {
+        self.sender = None;
+        for handle in &self.interrupts {
+            handle.interrupt();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker_loop(
+    daemon: &Daemon,
+    engine: &Engine,
+    receiver: &Mutex<Receiver<Job>>,
+    busy: &Mutex<HashSet<String>>,
+) {
+    loop {
+        let job = {
+            let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
+            match receiver.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        if daemon.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        execute(daemon, engine, &job);
+        busy.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job.name);
+    }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu() -> (Duration, Duration) {
+    // SAFETY: rusage is plain data that getrusage fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid pointer.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    (tv(usage.ru_utime), tv(usage.ru_stime))
+}
+
+/// Resident memory of the process in bytes (`/proc/self/statm`).
+fn resident_bytes() -> u64 {
+    let text = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    pages * page
+}
+
+fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
+    let unix_time = unix_now();
+    let started = Instant::now();
+    let (user0, system0) = thread_cpu();
+    let memory0 = resident_bytes();
+    let result = engine.query(&job.sql);
+    let rows: Vec<Row> = match result {
+        Ok(r) => r
+            .rows
+            .into_iter()
+            .map(|values| r.columns.iter().cloned().zip(values).collect())
+            .collect(),
+        Err(e) => {
+            log::error!("Error executing scheduled query {}: {e}", job.name);
+            Vec::new()
+        }
+    };
+    let mut decorations: Decorations = daemon
+        .decorations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !job.always.is_empty() {
+        config::run_decorators(
+            &job.always,
+            &mut |sql| engine.query(sql).map_err(|e| e.to_string()),
+            &mut decorations,
+        );
+    }
+    let run = Run {
+        unix_time,
+        epoch: daemon.epoch,
+        decorations,
+    };
+    let query = results::ScheduledQuery {
+        name: &job.name,
+        sql: &job.sql,
+        snapshot: job.snapshot,
+        removed: job.removed,
+    };
+    let output_size = Cell::new(0u64);
+    let mut store = daemon.lock_store();
+    let recorded = results::compute(&store, &query, rows, run).and_then(|outcome| {
+        if daemon.disable_logging {
+            outcome.commit(&mut store).map(|()| 0)
+        } else {
+            outbox::record(&mut store, &outcome, |item| {
+                let lines = format_item(item, &daemon.format);
+                output_size.set(lines.iter().map(|l| l.text.len() as u64 + 1).sum());
+                lines
+            })
+        }
+    });
+    match recorded {
+        Ok(lines) if lines > 0 => daemon.wake_logger(),
+        Ok(_) => {}
+        Err(e) => log::error!("Cannot record the results of {}: {e}", job.name),
+    }
+    let (user1, system1) = thread_cpu();
+    let execution = performance::Execution {
+        unix_time,
+        wall_time: started.elapsed(),
+        user_time: user1.saturating_sub(user0),
+        system_time: system1.saturating_sub(system0),
+        memory: resident_bytes().saturating_sub(memory0),
+        output_size: output_size.get(),
+    };
+    match performance::record_execution(&mut store, &job.name, &execution) {
+        Ok(perf) => {
+            let entry = super::schedule::entry(&job.query, &perf);
+            let mut live = daemon.live.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = live.schedule.iter_mut().find(|e| e.name == job.name) {
+                *slot = entry;
+            }
+        }
+        Err(e) => log::warn!("Cannot record statistics of {}: {e}", job.name),
+    }
+}
