@@ -25,6 +25,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "query_file",
     "separator",
     // Process-wide.
+    "config_path",
+    "pack",
     "disable_tables",
     "enable_tables",
     "flagfile",
@@ -41,7 +43,6 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "config_accelerated_refresh",
     "config_check",
     "config_dump",
-    "config_path",
     "config_refresh",
     "database_dump",
     "database_path",
@@ -82,7 +83,7 @@ pub enum Tool {
 /// Flags that oxquery rejects with an explicit error when used, because their feature
 /// is missing and carrying on would do something else than asked (run no queries,
 /// query the wrong process). They need no "no effect" warning.
-pub const REFUSED: &[&str] = &["connect", "pack"];
+pub const REFUSED: &[&str] = &["connect"];
 
 /// Whether setting `name` has an effect in the shell today.
 pub fn is_implemented(name: &str) -> bool {

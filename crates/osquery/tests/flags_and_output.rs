@@ -209,8 +209,8 @@ fn help_lists_every_visible_flag_with_default_and_meaning() {
             .any(|l| l.trim_start().starts_with(flag) && l.contains(rest))
     };
     assert!(has(
-        "--config_path VALUE",
-        "(type: string, default: \"/etc/osquery/osquery.conf\") [no effect yet]"
+        "--tls_hostname VALUE",
+        "(type: string, default: \"\") [no effect yet]"
     ));
     assert!(has("--events_max N", "(type: uint64, default: 50000)"));
     assert!(has("--planner ", "constraints and columns"));
@@ -223,7 +223,11 @@ fn help_lists_every_visible_flag_with_default_and_meaning() {
         "default: \"auto\""
     ));
     assert!(has("--flagfile VALUE", "one per line"));
-    assert!(has("--pack VALUE", "[not supported yet]"));
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("--pack VALUE")
+                && l.ends_with("(type: string, default: \"\")"))
+    );
     assert!(
         !out.contains("--watchdog_max_delay"),
         "hidden flags are not listed"
@@ -258,16 +262,44 @@ fn planner_shows_constraints_and_columns() {
 // ---- refused features ----
 
 #[test]
-fn pack_and_connect_fail_clearly() {
-    let r = run(&["--pack", "incident", "select 1"]);
-    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+fn pack_runs_every_query_of_a_config_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("osquery.conf");
+    std::fs::write(
+        &config,
+        r#"{"packs": {"incident": {"queries": {
+            "a": {"query": "select 1 as one", "interval": 60},
+            "b": {"query": "select 'x' as two", "interval": 60}}}}}"#,
+    )
+    .unwrap();
+    let config_flag = format!("--config_path={}", config.display());
+    let r = run(&["--list", "--noheader", &config_flag, "--pack", "incident"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "1\nx\n"), "{}", r.stderr);
+    let r = run(&[&config_flag, "--pack", "nope"]);
+    assert_eq!(r.code, 1);
     assert!(
-        r.stderr.ends_with(
-            "Error: --pack runs the queries of a pack from the daemon configuration, which oxquery does not support yet\n"
-        ),
+        r.stderr
+            .ends_with("Error: no pack named nope in the configuration\n"),
         "{}",
         r.stderr
     );
+    std::fs::write(
+        &config,
+        r#"{"packs": {"bad": {"queries": {"q": {"query": "select * from no_such_table", "interval": 60}}}}}"#,
+    )
+    .unwrap();
+    let r = run(&[&config_flag, "--pack", "bad"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .ends_with("Could not execute query q: select * from no_such_table\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn connect_fails_clearly() {
     let r = run(&["--connect=/tmp/other.em", "select 1"]);
     assert_eq!(r.code, 1);
     assert!(

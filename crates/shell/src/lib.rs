@@ -123,12 +123,6 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
         eprintln!("Error: --connect needs extension sockets, which oxquery does not support yet");
         return 1;
     }
-    if !flags.string("pack").is_empty() {
-        eprintln!(
-            "Error: --pack runs the queries of a pack from the daemon configuration, which oxquery does not support yet"
-        );
-        return 1;
-    }
     let output = match flags.string("output") {
         "" | "-" => Output::Stdout,
         path => match std::fs::File::create(path) {
@@ -181,6 +175,10 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
     if !table.is_empty() {
         return shell.meta(&format!(".all {table}")).map(meta_code);
     }
+    let pack = flags.string("pack");
+    if !pack.is_empty() {
+        return run_pack(shell, flags, pack);
+    }
     let profile = flags.int("profile");
     if profile > 0 {
         let sql = match (flags.string("query"), positional.first()) {
@@ -223,4 +221,31 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
     } else {
         shell.process_input(io::stdin().lock())
     }
+}
+
+/// `--pack NAME`: runs every query of that pack from the daemon's config
+/// (`--config_path`), printing each result; stops at the first failure.
+fn run_pack(shell: &mut Shell, flags: &Flags, pack: &str) -> io::Result<i32> {
+    let config = match oxquery_daemon::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            shell.error_line(&format!("Error reading config: {e}"))?;
+            return Ok(1);
+        }
+    };
+    let queries: Vec<_> = config
+        .packs_named(pack)
+        .flat_map(|p| p.queries.iter())
+        .collect();
+    if queries.is_empty() {
+        shell.error_line(&format!("Error: no pack named {pack} in the configuration"))?;
+        return Ok(1);
+    }
+    for q in queries {
+        if shell.run_sql(&q.query)?.is_err() {
+            shell.error_line(&format!("Could not execute query {}: {}", q.name, q.query))?;
+            return Ok(1);
+        }
+    }
+    Ok(0)
 }
