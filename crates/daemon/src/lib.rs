@@ -9,6 +9,7 @@
 //!                                                                  store (outbox) ──▶ logger sinks
 //! ```
 //!
+//! * [`atc`]: `auto_table_construction`, tables over SQLite files the config names.
 //! * [`config`]: the configuration: sources, options, packs, filters, splay, check/dump.
 //! * [`item`]: the shared vocabulary: typed rows, a query's loggable outcome.
 //! * [`sink`]: what a logger destination must do for exactly-once delivery.
@@ -22,6 +23,7 @@
 //! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
 //! moment neither loses nor duplicates a logged row.
 
+pub mod atc;
 pub mod config;
 pub mod item;
 pub mod logger;

@@ -143,6 +143,23 @@ impl Engine {
         })
     }
 
+    /// Attaches a table defined at run time (the daemon's `auto_table_construction`),
+    /// replacing a table of the same name that was attached this way before.
+    pub fn attach(&mut self, def: &'static TableDef) -> Result<(), EngineError> {
+        self.conn.create_module(
+            def.spec.name,
+            &MODULE,
+            Some(TableAux {
+                def,
+                host: Arc::clone(&self.host),
+            }),
+        )?;
+        self.tables.retain(|d| d.spec.name != def.spec.name);
+        self.tables.push(def);
+        self.tables.sort_by_key(|d| d.spec.name);
+        Ok(())
+    }
+
     /// The connection, for running statements. It stays owned by the engine.
     pub fn connection(&self) -> &Connection {
         &self.conn
