@@ -3,6 +3,7 @@
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
 //!   buffer, the measured hot path of every process table.
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
+//! * [`mounts`]: the mount table (`/proc/self/mounts`, octal escapes undone) and `statfs(2)`.
 //! * [`pattern`]: osquery's `LIKE` path patterns (`%`, `%%`) expanded with glob(3) and a
 //!   loop-safe recursive walk, for `file`, `hash` and every other path table.
 //! * [`proc`]: per-process readers and parsers for `/proc/<pid>` (stat, status, io,
@@ -14,6 +15,7 @@
 
 pub mod fs;
 pub mod host;
+pub mod mounts;
 pub mod net;
 pub mod pattern;
 pub mod proc;

@@ -1,12 +1,22 @@
 //! Tables of the `system` domain.
 
+pub mod apparmor_profiles;
+pub mod cpu_info;
 pub mod cpu_time;
 pub mod cpuid;
+pub mod crontab;
 pub mod kernel_info;
+pub mod kernel_integrity;
+pub mod kernel_keys;
+pub mod kernel_modules;
 pub mod load_average;
 pub mod memory_info;
+pub mod mounts;
 pub mod os_version;
+pub mod platform_info;
 pub mod processes;
+pub mod selinux_settings;
+pub mod system_controls;
 pub mod system_info;
 pub mod uptime;
 
@@ -24,5 +34,15 @@ pub fn tables() -> Vec<&'static TableDef> {
         &os_version::TABLE,
         &system_info::TABLE,
         &processes::TABLE,
+        &apparmor_profiles::TABLE,
+        &cpu_info::TABLE,
+        &crontab::TABLE,
+        &kernel_integrity::TABLE,
+        &kernel_keys::TABLE,
+        &kernel_modules::TABLE,
+        &mounts::TABLE,
+        &platform_info::TABLE,
+        &selinux_settings::TABLE,
+        &system_controls::TABLE,
     ]
 }
