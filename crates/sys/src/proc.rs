@@ -388,6 +388,214 @@ pub fn for_each_socket_fd(path: &ProcPath, mut f: impl FnMut(u64, u64)) -> io::R
     Ok(())
 }
 
+/// The pids a scan visits: the `=`/`IN` values of a pid constraint when there is one
+/// (looked up directly, never listing `/proc`; values that cannot be pids are dropped),
+/// otherwise every process `/proc` lists.
+pub fn pids_or_all(wanted: Option<Vec<i64>>) -> io::Result<Vec<u32>> {
+    match wanted {
+        Some(list) => Ok(list
+            .into_iter()
+            .filter_map(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .collect()),
+        None => {
+            let mut all = Vec::new();
+            list_pids(&mut all)?;
+            Ok(all)
+        }
+    }
+}
+
+/// Splits `/proc/<pid>/environ` (NUL-terminated `KEY=VALUE` strings) into key and value
+/// at the first `=`. Empty strings are skipped; an entry without `=` is all key with an
+/// empty value. A value may itself contain `=`.
+pub fn environ_entries(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    raw.split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| match memchr::memchr(b'=', e) {
+            Some(eq) => (&e[..eq], &e[eq + 1..]),
+            None => (e, &b""[..]),
+        })
+}
+
+/// One line of `/proc/<pid>/maps`:
+/// `start-end perms offset major:minor inode    path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapsEntry<'a> {
+    /// Start and end addresses as the kernel prints them (lower-case hex, no `0x`).
+    pub start: &'a [u8],
+    pub end: &'a [u8],
+    /// Four characters: `r`/`-`, `w`/`-`, `x`/`-`, `p` (private) or `s` (shared).
+    pub perms: &'a [u8],
+    /// Offset into the mapped file in bytes.
+    pub offset: u64,
+    /// `major:minor` of the device holding the file, in hex.
+    pub device: &'a [u8],
+    pub inode: u64,
+    /// The mapped file, a pseudo name such as `[heap]`, or empty for anonymous memory.
+    /// Everything after the inode but the padding, so names with spaces (and the
+    /// kernel's ` (deleted)` marker) are kept whole.
+    pub path: &'a [u8],
+}
+
+fn is_hex(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(u8::is_ascii_hexdigit)
+}
+
+fn hex_u64(b: &[u8]) -> Option<u64> {
+    if !is_hex(b) || b.len() > 16 {
+        return None;
+    }
+    b.iter().try_fold(0u64, |n, c| {
+        Some((n << 4) | u64::from((*c as char).to_digit(16)?))
+    })
+}
+
+/// Parses one `maps` line; `None` for anything that is not a whole, well-formed entry.
+pub fn parse_maps_line(line: &[u8]) -> Option<MapsEntry<'_>> {
+    let mut rest = line;
+    let mut field = || -> Option<&[u8]> {
+        let end = memchr::memchr(b' ', rest)?;
+        let f = &rest[..end];
+        rest = &rest[end + 1..];
+        Some(f)
+    };
+    let range = field()?;
+    let perms = field()?;
+    let offset = field()?;
+    let device = field()?;
+    // The inode may end the line (anonymous mappings).
+    let (inode, path) = match memchr::memchr(b' ', rest) {
+        Some(end) => (&rest[..end], rest[end + 1..].trim_ascii_start()),
+        None => (rest, &b""[..]),
+    };
+    let dash = memchr::memchr(b'-', range)?;
+    let (start, end) = (&range[..dash], &range[dash + 1..]);
+    if !is_hex(start) || !is_hex(end) || perms.len() != 4 {
+        return None;
+    }
+    let colon = memchr::memchr(b':', device)?;
+    if !is_hex(&device[..colon]) || !is_hex(&device[colon + 1..]) {
+        return None;
+    }
+    if inode.is_empty() || !inode.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(MapsEntry {
+        start,
+        end,
+        perms,
+        offset: hex_u64(offset)?,
+        device,
+        inode: parse_u64(inode)?,
+        path,
+    })
+}
+
+/// The inode of a process's namespace of `kind` (`net`, `mnt`, `pid`, `user`, ...)
+/// from the `/proc/<pid>/ns/<kind>` link (`kind:[inode]`).
+pub fn namespace_inode(path: &ProcPath, reader: &mut FileReader, kind: &str) -> Option<u64> {
+    let mut name = String::with_capacity(3 + kind.len());
+    name.push_str("ns/");
+    name.push_str(kind);
+    parse_bracket_inode(path.read_link(reader, &name).ok()?, kind.as_bytes())
+}
+
+/// One open descriptor of a process, as [`for_each_descriptor`] hands it out.
+#[derive(Debug)]
+pub struct Descriptor<'a> {
+    pub fd: u64,
+    /// Target of the `/proc/<pid>/fd/<fd>` link: a path (with ` (deleted)` when
+    /// unlinked), or `kind:[inode]` / `anon_inode:...` for pipes, sockets and the like.
+    pub target: &'a [u8],
+    dir: libc::c_int,
+    name: &'a CStr,
+}
+
+impl Descriptor<'_> {
+    /// `lstat` of the link itself: its permission bits tell the open mode (`S_IRUSR` when
+    /// open for reading, `S_IWUSR` when open for writing).
+    pub fn link_stat(&self) -> io::Result<libc::stat> {
+        self.fstatat(libc::AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// `stat` of the open file itself (through the link, so it works for files in other
+    /// mount namespaces and for unlinked files).
+    pub fn target_stat(&self) -> io::Result<libc::stat> {
+        self.fstatat(0)
+    }
+
+    /// Whether the descriptor is open for reading and for writing, from
+    /// [`Descriptor::link_stat`].
+    pub fn open_mode(&self) -> io::Result<(bool, bool)> {
+        let st = self.link_stat()?;
+        let read = st.st_mode & (libc::S_IRUSR | libc::S_IRGRP | libc::S_IROTH) != 0;
+        let write = st.st_mode & (libc::S_IWUSR | libc::S_IWGRP | libc::S_IWOTH) != 0;
+        Ok((read, write))
+    }
+
+    fn fstatat(&self, flags: libc::c_int) -> io::Result<libc::stat> {
+        // SAFETY: an all-zero stat is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: dir is the open fd directory for the duration of the callback; name is
+        // NUL-terminated; st is writable.
+        if unsafe { libc::fstatat(self.dir, self.name.as_ptr(), &mut st, flags) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st)
+    }
+}
+
+/// Calls `f` for every open descriptor of the process, with its link target read by
+/// `readlinkat` relative to the opened `fd` directory. A descriptor closed between
+/// listing and reading is skipped. Targets longer than `PATH_MAX` are skipped too.
+pub fn for_each_descriptor(path: &ProcPath, mut f: impl FnMut(&Descriptor<'_>)) -> io::Result<()> {
+    let mut dir_path = Vec::with_capacity(path.prefix.len() + 3);
+    dir_path.extend_from_slice(&path.prefix);
+    dir_path.extend_from_slice(b"fd\0");
+    let cpath = CStr::from_bytes_with_nul(&dir_path)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: cpath is NUL-terminated.
+    let dir = unsafe { libc::opendir(cpath.as_ptr()) };
+    if dir.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: dir is an open directory stream.
+    let dfd = unsafe { libc::dirfd(dir) };
+    let mut link = vec![0u8; libc::PATH_MAX as usize];
+    loop {
+        // SAFETY: dir is an open directory stream owned by this function.
+        let entry = unsafe { libc::readdir(dir) };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
+        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+        let bytes = name.to_bytes();
+        if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let Some(fd) = parse_u64(bytes) else {
+            continue;
+        };
+        // SAFETY: name is NUL-terminated; link is writable for its length.
+        let n =
+            unsafe { libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
+        if n <= 0 || n as usize >= link.len() {
+            continue;
+        }
+        f(&Descriptor {
+            fd,
+            target: &link[..n as usize],
+            dir: dfd,
+            name,
+        });
+    }
+    // SAFETY: dir is open and not used afterwards.
+    unsafe { libc::closedir(dir) };
+    Ok(())
+}
+
 fn trim(b: &[u8]) -> &[u8] {
     let start = b
         .iter()

@@ -11,13 +11,21 @@ pub mod kernel_keys;
 pub mod kernel_modules;
 pub mod load_average;
 pub mod memory_info;
+pub mod memory_map;
 pub mod mounts;
 pub mod os_version;
 pub mod platform_info;
+pub mod process_envs;
+pub mod process_memory_map;
+pub mod process_namespaces;
+pub mod process_open_files;
+pub mod process_open_pipes;
 pub mod processes;
 pub mod selinux_settings;
+pub mod shared_memory;
 pub mod system_controls;
 pub mod system_info;
+pub mod ulimit_info;
 pub mod uptime;
 
 use oxquery_table::TableDef;
@@ -44,5 +52,13 @@ pub fn tables() -> Vec<&'static TableDef> {
         &platform_info::TABLE,
         &selinux_settings::TABLE,
         &system_controls::TABLE,
+        &process_envs::TABLE,
+        &process_memory_map::TABLE,
+        &process_namespaces::TABLE,
+        &process_open_files::TABLE,
+        &process_open_pipes::TABLE,
+        &memory_map::TABLE,
+        &shared_memory::TABLE,
+        &ulimit_info::TABLE,
     ]
 }
