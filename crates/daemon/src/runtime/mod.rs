@@ -22,6 +22,7 @@ use oxquery_flags::Flags;
 use oxquery_store::{Domain, Store};
 use oxquery_table::{LiveState, PackEntry, TableDef};
 use schedule::Schedule;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -159,6 +160,8 @@ pub fn run(
         decorations: Arc::new(Mutex::new(Decorations::new())),
         flush: Arc::new((Mutex::new(false), Condvar::new())),
         stop: Arc::new(AtomicBool::new(false)),
+        logger_stop: Arc::new(AtomicBool::new(false)),
+        views: Arc::default(),
     };
     let mut instance = oxquery_engine::instance::current(None);
     instance.instance_id = instance_id;
@@ -227,6 +230,19 @@ pub(crate) struct Daemon {
     /// Set and notified when lines were queued, to wake the logger thread.
     pub(crate) flush: Arc<(Mutex<bool>, Condvar)>,
     pub(crate) stop: Arc<AtomicBool>,
+    /// Set once the workers have stopped: only then can the logger's last drain see
+    /// every line they recorded.
+    pub(crate) logger_stop: Arc<AtomicBool>,
+    /// The config's views. TEMP views live in one SQLite connection, so each worker
+    /// engine re-creates them when the generation moves.
+    pub(crate) views: Arc<RwLock<Views>>,
+}
+
+/// The config's `views` with a generation that changes on every (re)load.
+#[derive(Debug, Default)]
+pub(crate) struct Views {
+    pub(crate) generation: u64,
+    pub(crate) sql: BTreeMap<String, String>,
 }
 
 impl Daemon {
@@ -266,7 +282,7 @@ impl Daemon {
 
         let host = HostFacts::current();
         let mut discovery = DiscoveryCache::new();
-        create_views(&engine, &config);
+        self.publish_views(&engine, &config);
         let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
         self.run_decorators(&engine, &config.decorators.load);
 
@@ -275,6 +291,8 @@ impl Daemon {
             Err(e) => {
                 log::error!("Cannot start query workers: {e}");
                 self.stop.store(true, Ordering::SeqCst);
+                self.logger_stop.store(true, Ordering::SeqCst);
+                self.wake_logger();
                 let _ = logger.join();
                 return EXIT_CATASTROPHIC;
             }
@@ -323,7 +341,7 @@ impl Daemon {
                         for w in config.apply_options(&mut flags_now) {
                             log::warn!("{w}");
                         }
-                        create_views(&engine, &config);
+                        self.publish_views(&engine, &config);
                         discovery = DiscoveryCache::new();
                         schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
                         self.lock_decorations().clear();
@@ -341,10 +359,21 @@ impl Daemon {
         }
         log::info!("osqueryd stopping");
         workers.shutdown();
-        // One last drain so what was recorded before the stop reaches the sinks.
+        // One last drain, after the workers, so everything they recorded reaches the
+        // sinks.
+        self.logger_stop.store(true, Ordering::SeqCst);
         self.wake_logger();
         let _ = logger.join();
         0
+    }
+
+    /// Creates the config's views on the scheduler's engine (decorators use it) and
+    /// hands them to the workers' engines.
+    fn publish_views(&self, engine: &Engine, config: &Config) {
+        create_views(engine, &config.views);
+        let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
+        views.generation += 1;
+        views.sql = config.views.clone();
     }
 
     fn lock_decorations(&self) -> std::sync::MutexGuard<'_, Decorations> {
@@ -428,7 +457,7 @@ impl Daemon {
             .spawn(move || {
                 let mut outbox = Outbox::new(sinks, config);
                 loop {
-                    let stopping = daemon.stop.load(Ordering::SeqCst);
+                    let stopping = daemon.logger_stop.load(Ordering::SeqCst);
                     {
                         let mut store = daemon.lock_store();
                         match outbox.drain(&mut store) {
@@ -447,7 +476,7 @@ impl Daemon {
                     let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
                     let (mut guard, _) = cv
                         .wait_timeout_while(guard, Duration::from_secs(3), |woken| {
-                            !*woken && !daemon.stop.load(Ordering::SeqCst)
+                            !*woken && !daemon.logger_stop.load(Ordering::SeqCst)
                         })
                         .unwrap_or_else(|p| p.into_inner());
                     *guard = false;
@@ -457,9 +486,9 @@ impl Daemon {
     }
 }
 
-/// Creates the config's `views` (replacing ones of the same name).
-fn create_views(engine: &Engine, config: &Config) {
-    for (name, sql) in &config.views {
+/// Creates `views` (replacing ones of the same name).
+pub(crate) fn create_views(engine: &Engine, views: &BTreeMap<String, String>) {
+    for (name, sql) in views {
         let statement =
             format!("DROP VIEW IF EXISTS temp.\"{name}\"; CREATE TEMP VIEW \"{name}\" AS {sql}");
         if let Err(e) = engine.connection().execute_batch(&statement) {

@@ -125,6 +125,7 @@ fn worker_loop(
     receiver: &Mutex<Receiver<Job>>,
     busy: &Mutex<HashSet<String>>,
 ) {
+    let mut views_seen = 0;
     loop {
         let job = {
             let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
@@ -135,6 +136,13 @@ fn worker_loop(
         };
         if daemon.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return;
+        }
+        {
+            let views = daemon.views.read().unwrap_or_else(|p| p.into_inner());
+            if views.generation != views_seen {
+                super::create_views(engine, &views.sql);
+                views_seen = views.generation;
+            }
         }
         execute(daemon, engine, &job);
         busy.lock()
@@ -175,18 +183,51 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     let started = Instant::now();
     let (user0, system0) = thread_cpu();
     let memory0 = resident_bytes();
-    let result = engine.query(&job.sql);
-    let rows: Vec<Row> = match result {
-        Ok(r) => r
-            .rows
-            .into_iter()
-            .map(|values| r.columns.iter().cloned().zip(values).collect())
-            .collect(),
-        Err(e) => {
-            log::error!("Error executing scheduled query {}: {e}", job.name);
-            Vec::new()
+    let output_size = Cell::new(0u64);
+    match engine.query(&job.sql) {
+        Ok(r) => {
+            let rows = r
+                .rows
+                .into_iter()
+                .map(|values| r.columns.iter().cloned().zip(values).collect())
+                .collect();
+            record_results(daemon, engine, job, rows, unix_time, &output_size);
         }
+        // As osquery: a failed run (an SQL error, or the statement interrupted at
+        // shutdown) is not an empty result; diffing it would log every row removed.
+        Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
+    }
+    let (user1, system1) = thread_cpu();
+    let execution = performance::Execution {
+        unix_time,
+        wall_time: started.elapsed(),
+        user_time: user1.saturating_sub(user0),
+        system_time: system1.saturating_sub(system0),
+        memory: resident_bytes().saturating_sub(memory0),
+        output_size: output_size.get(),
     };
+    let mut store = daemon.lock_store();
+    match performance::record_execution(&mut store, &job.name, &execution) {
+        Ok(perf) => {
+            let entry = super::schedule::entry(&job.query, &perf);
+            let mut live = daemon.live.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = live.schedule.iter_mut().find(|e| e.name == job.name) {
+                *slot = entry;
+            }
+        }
+        Err(e) => log::warn!("Cannot record statistics of {}: {e}", job.name),
+    }
+}
+
+/// Diffs `rows` against the store and records the new state with its log lines.
+fn record_results(
+    daemon: &Daemon,
+    engine: &Engine,
+    job: &Job,
+    rows: Vec<Row>,
+    unix_time: i64,
+    output_size: &Cell<u64>,
+) {
     let mut decorations: Decorations = daemon
         .decorations
         .lock()
@@ -210,7 +251,6 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         snapshot: job.snapshot,
         removed: job.removed,
     };
-    let output_size = Cell::new(0u64);
     let mut store = daemon.lock_store();
     let recorded = results::compute(&store, &query, rows, run).and_then(|outcome| {
         if daemon.disable_logging {
@@ -227,24 +267,5 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         Ok(lines) if lines > 0 => daemon.wake_logger(),
         Ok(_) => {}
         Err(e) => log::error!("Cannot record the results of {}: {e}", job.name),
-    }
-    let (user1, system1) = thread_cpu();
-    let execution = performance::Execution {
-        unix_time,
-        wall_time: started.elapsed(),
-        user_time: user1.saturating_sub(user0),
-        system_time: system1.saturating_sub(system0),
-        memory: resident_bytes().saturating_sub(memory0),
-        output_size: output_size.get(),
-    };
-    match performance::record_execution(&mut store, &job.name, &execution) {
-        Ok(perf) => {
-            let entry = super::schedule::entry(&job.query, &perf);
-            let mut live = daemon.live.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(slot) = live.schedule.iter_mut().find(|e| e.name == job.name) {
-                *slot = entry;
-            }
-        }
-        Err(e) => log::warn!("Cannot record statistics of {}: {e}", job.name),
     }
 }
