@@ -10,9 +10,14 @@
 //!   cgroup, cmdline, descriptors) and the pid listing.
 //! * [`net`]: the kernel's socket tables joined with process descriptors, read once per
 //!   network namespace.
+//! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
+//! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
+//!   files whole or in part.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod elf;
+pub mod files;
 pub mod fs;
 pub mod host;
 pub mod mounts;

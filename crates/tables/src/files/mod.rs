@@ -3,6 +3,11 @@
 //! Both tables take osquery's path constraints (`path =`, `path LIKE` with `%` and the
 //! recursive `%%`, `directory =`, `directory LIKE`) through `oxquery_sys::pattern`.
 
+pub mod elf_dynamic;
+pub mod elf_info;
+pub mod elf_sections;
+pub mod elf_segments;
+pub mod elf_symbols;
 pub mod file;
 pub mod hash;
 
@@ -10,7 +15,15 @@ use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    vec![&file::TABLE, &hash::TABLE]
+    let mut tables: Vec<&'static TableDef> = vec![&file::TABLE, &hash::TABLE];
+    tables.extend([
+        &elf_dynamic::TABLE,
+        &elf_info::TABLE,
+        &elf_sections::TABLE,
+        &elf_segments::TABLE,
+        &elf_symbols::TABLE,
+    ]);
+    tables
 }
 
 #[cfg(test)]

@@ -1,0 +1,290 @@
+//! ELF files for the `elf_*` tables: one read of the file, then only the parts a table
+//! asks for (header, program headers, section headers, a symbol table, the dynamic
+//! array) are decoded, with goblin's bounds-checked readers.
+//!
+//! Hostile input is expected: a truncated or garbage file yields an [`ElfError`] (or
+//! `Ok(None)` when it is not ELF at all), never a panic. Counts taken from the file are
+//! checked against its size before anything is allocated for them.
+
+use goblin::container::{Container, Ctx};
+use std::io;
+use std::path::Path;
+
+pub use goblin::elf::header::Header;
+pub use goblin::elf::program_header::ProgramHeader;
+pub use goblin::elf::section_header::SectionHeader;
+pub use goblin::elf::sym::Sym;
+
+/// Section types the tables pick out.
+pub const SHT_SYMTAB: u32 = 2;
+pub const SHT_DYNAMIC: u32 = 6;
+pub const SHT_DYNSYM: u32 = 11;
+
+const SHN_XINDEX: usize = 0xffff;
+const DT_NULL: i64 = 0;
+
+/// Why an ELF file could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ElfError(String);
+
+impl From<goblin::error::Error> for ElfError {
+    fn from(e: goblin::error::Error) -> Self {
+        ElfError(e.to_string())
+    }
+}
+
+fn malformed(what: &str) -> ElfError {
+    ElfError(format!("malformed ELF: {what}"))
+}
+
+/// Whether `bytes` starts with the ELF magic.
+pub fn is_elf(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+}
+
+/// Reads only the ELF header of `path`: `Ok(None)` when the path is not a regular file
+/// or not ELF.
+pub fn read_header(path: &Path) -> io::Result<Option<Result<Header, ElfError>>> {
+    let Some(bytes) = crate::files::read_regular(path, Some(64))? else {
+        return Ok(None);
+    };
+    if !is_elf(&bytes) {
+        return Ok(None);
+    }
+    Ok(Some(parse_header(&bytes).map(|(h, _)| h)))
+}
+
+fn parse_header(bytes: &[u8]) -> Result<(Header, Ctx), ElfError> {
+    let header = goblin::elf::Elf::parse_header(bytes)?;
+    let ctx = Ctx::new(header.container()?, header.endianness()?);
+    Ok((header, ctx))
+}
+
+/// A whole ELF file in memory with its decoded header.
+pub struct ElfFile {
+    bytes: Vec<u8>,
+    header: Header,
+    ctx: Ctx,
+}
+
+impl std::fmt::Debug for ElfFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElfFile")
+            .field("len", &self.bytes.len())
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+impl ElfFile {
+    /// Reads `path`: `Ok(None)` when it is not a regular file or does not start with the
+    /// ELF magic, `Ok(Some(Err))` when it does but its header is broken.
+    pub fn read(path: &Path) -> io::Result<Option<Result<ElfFile, ElfError>>> {
+        let Some(bytes) = crate::files::read_regular(path, None)? else {
+            return Ok(None);
+        };
+        if !is_elf(&bytes) {
+            return Ok(None);
+        }
+        Ok(Some(Self::parse(bytes)))
+    }
+
+    /// Decodes the header of an ELF image already in memory.
+    pub fn parse(bytes: Vec<u8>) -> Result<ElfFile, ElfError> {
+        let (header, ctx) = parse_header(&bytes)?;
+        Ok(ElfFile { bytes, header, ctx })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// 64 for ELFCLASS64 files, 32 for ELFCLASS32.
+    pub fn class_bits(&self) -> u32 {
+        if self.ctx.container.is_big() { 64 } else { 32 }
+    }
+
+    /// The program headers (segments), in file order.
+    pub fn segments(&self) -> Result<Vec<ProgramHeader>, ElfError> {
+        let h = &self.header;
+        if h.e_phnum == 0 {
+            return Ok(Vec::new());
+        }
+        let offset = usize::try_from(h.e_phoff).map_err(|_| malformed("program header offset"))?;
+        Ok(ProgramHeader::parse(
+            &self.bytes,
+            offset,
+            usize::from(h.e_phnum),
+            self.ctx,
+        )?)
+    }
+
+    /// The section headers, in file order (index 0, the null section, included); the
+    /// extended count of files with 65280 sections or more is honoured.
+    pub fn sections(&self) -> Result<Vec<SectionHeader>, ElfError> {
+        let h = &self.header;
+        if h.e_shoff == 0 {
+            return Ok(Vec::new());
+        }
+        let offset = usize::try_from(h.e_shoff).map_err(|_| malformed("section header offset"))?;
+        Ok(SectionHeader::parse(
+            &self.bytes,
+            offset,
+            usize::from(h.e_shnum),
+            self.ctx,
+        )?)
+    }
+
+    /// The bytes of a section's contents; `None` for NOBITS sections or ranges outside
+    /// the file.
+    pub fn section_data(&self, sh: &SectionHeader) -> Option<&[u8]> {
+        if sh.sh_type == goblin::elf::section_header::SHT_NOBITS {
+            return None;
+        }
+        let start = usize::try_from(sh.sh_offset).ok()?;
+        let len = usize::try_from(sh.sh_size).ok()?;
+        self.bytes.get(start..start.checked_add(len)?)
+    }
+
+    /// The NUL-terminated string at `offset` in string-table section `strtab`.
+    pub fn string_in(&self, strtab: Option<&SectionHeader>, offset: usize) -> Option<&[u8]> {
+        let data = self.section_data(strtab?)?;
+        let rest = data.get(offset..)?;
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        Some(&rest[..end])
+    }
+
+    /// The section-name string table (`e_shstrndx`, or its extended form).
+    pub fn names_section<'s>(&self, sections: &'s [SectionHeader]) -> Option<&'s SectionHeader> {
+        let mut index = usize::from(self.header.e_shstrndx);
+        if index == SHN_XINDEX {
+            index = sections.first()?.sh_link as usize;
+        }
+        if index == 0 {
+            return None;
+        }
+        sections.get(index)
+    }
+
+    /// The name of `sh`, lossily UTF-8; empty when the file has no usable name table.
+    pub fn section_name(&self, names: Option<&SectionHeader>, sh: &SectionHeader) -> String {
+        self.string_in(names, sh.sh_name as usize)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The symbols of a SYMTAB or DYNSYM section, the null symbol at index 0 included.
+    pub fn symbols(&self, sh: &SectionHeader) -> Result<Vec<Sym>, ElfError> {
+        let entsize = Sym::size(self.ctx.container);
+        let count =
+            usize::try_from(sh.sh_size).map_err(|_| malformed("symbol table size"))? / entsize;
+        let offset = usize::try_from(sh.sh_offset).map_err(|_| malformed("symbol table offset"))?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(Sym::parse(&self.bytes, offset, count, self.ctx)?)
+    }
+
+    /// The entries of a DYNAMIC section as (tag, value), up to and without `DT_NULL`
+    /// (or to the end of the section when it has none).
+    pub fn dynamic_entries(&self, sh: &SectionHeader) -> Result<Vec<(i64, u64)>, ElfError> {
+        let data = self
+            .section_data(sh)
+            .ok_or_else(|| malformed("dynamic section outside the file"))?;
+        let little = self.ctx.le.is_little();
+        let mut out = Vec::new();
+        match self.ctx.container {
+            Container::Little => {
+                for entry in data.chunks_exact(8) {
+                    let word = |b: &[u8]| {
+                        let a: [u8; 4] = b.try_into().unwrap_or_default();
+                        if little {
+                            u32::from_le_bytes(a)
+                        } else {
+                            u32::from_be_bytes(a)
+                        }
+                    };
+                    let tag = i64::from(word(&entry[..4]) as i32);
+                    if tag == DT_NULL {
+                        break;
+                    }
+                    out.push((tag, u64::from(word(&entry[4..]))));
+                }
+            }
+            Container::Big => {
+                for entry in data.chunks_exact(16) {
+                    let word = |b: &[u8]| {
+                        let a: [u8; 8] = b.try_into().unwrap_or_default();
+                        if little {
+                            u64::from_le_bytes(a)
+                        } else {
+                            u64::from_be_bytes(a)
+                        }
+                    };
+                    let tag = word(&entry[..8]) as i64;
+                    if tag == DT_NULL {
+                        break;
+                    }
+                    out.push((tag, word(&entry[8..])));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_and_truncated_input_is_an_error_not_a_panic() {
+        let ls = std::fs::read("/bin/ls").unwrap();
+        for cut in [
+            4,
+            5,
+            16,
+            20,
+            40,
+            63,
+            64,
+            100,
+            1000,
+            ls.len() / 2,
+            ls.len() - 1,
+        ] {
+            let part = ls[..cut].to_vec();
+            if let Ok(elf) = ElfFile::parse(part) {
+                let sections = elf.sections().unwrap_or_default();
+                let names = elf.names_section(&sections);
+                for sh in &sections {
+                    let _ = elf.section_name(names, sh);
+                    let _ = elf.symbols(sh);
+                    let _ = elf.dynamic_entries(sh);
+                }
+                let _ = elf.segments();
+            }
+        }
+        // Random bytes behind a valid magic.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..200 {
+            let mut bytes = b"\x7fELF".to_vec();
+            for _ in 0..(64 + round * 7) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                bytes.push(seed as u8);
+            }
+            if let Ok(elf) = ElfFile::parse(bytes) {
+                let _ = elf.segments();
+                if let Ok(sections) = elf.sections() {
+                    for sh in &sections {
+                        let _ = elf.symbols(sh);
+                        let _ = elf.dynamic_entries(sh);
+                    }
+                }
+            }
+        }
+    }
+}
