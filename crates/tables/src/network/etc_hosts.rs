@@ -1,0 +1,211 @@
+//! `etc_hosts` (alias `hosts`): the static host table `/etc/hosts`, one row per entry.
+//!
+//! Parsing follows osquery: whitespace separates fields, a line whose first field starts
+//! with `#` is a comment, a field starting with `#` ends the line, and the names after
+//! the address are joined with single spaces. A line longer than [`MAX_LINE`] bytes is
+//! skipped with a log message rather than stored.
+//!
+//! `pid_with_namespace = N` reads the file as process N sees it (through
+//! `/proc/N/root`), and rows then carry N.
+
+use oxquery_sys::fs::FileReader;
+use oxquery_table::{QueryContext, Rows, TableResult, table};
+
+table! {
+    name: "etc_hosts",
+    description: "Entries of the static host-name table /etc/hosts.",
+    attributes: [CACHEABLE],
+    columns: {
+        address: Text [] "IP address of the entry",
+        hostnames: Text [] "Names (canonical name first, then aliases) separated by spaces",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the file inside this process's mount namespace; 0 in rows read from the host's",
+    },
+    aliases: ["hosts"],
+    examples: [
+        "select * from etc_hosts where address = '127.0.0.1'",
+    ],
+}
+
+/// Longest line considered; longer ones are skipped.
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+
+/// One parsed entry: the address and the space-joined names (`None` when a line holds
+/// only an address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostEntry {
+    pub address: String,
+    pub hostnames: Option<String>,
+}
+
+pub(crate) fn parse_hosts(text: &[u8]) -> Vec<HostEntry> {
+    let mut out = Vec::new();
+    for line in text.split(|b| *b == b'\n') {
+        if line.len() > MAX_LINE {
+            log::info!("etc_hosts: skipping a line of {} bytes", line.len());
+            continue;
+        }
+        let line = String::from_utf8_lossy(line);
+        let mut fields = line.split_ascii_whitespace();
+        let Some(address) = fields.next() else {
+            continue;
+        };
+        if address.starts_with('#') {
+            continue;
+        }
+        let rest: Vec<&str> = fields.take_while(|f| !f.starts_with('#')).collect();
+        out.push(HostEntry {
+            address: address.to_owned(),
+            hostnames: (!rest.is_empty()).then(|| rest.join(" ")),
+        });
+    }
+    out
+}
+
+/// The path of `/etc/<name>` as process `pid` sees it (0: our own view).
+pub(crate) fn etc_path(pid: i64, name: &str) -> String {
+    if pid > 0 {
+        format!("/proc/{pid}/root/etc/{name}")
+    } else {
+        format!("/etc/{name}")
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let pids = ctx
+        .eq_integers(Col::pid_with_namespace)
+        .unwrap_or_else(|| vec![0]);
+    let mut reader = FileReader::new();
+    for pid in pids {
+        let path = etc_path(pid, "hosts");
+        let text = match reader.read(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("etc_hosts: cannot read {path}: {e}");
+                continue;
+            }
+        };
+        for entry in parse_hosts(text) {
+            let mut row = rows.row();
+            row.set(Col::address, entry.address);
+            if let Some(names) = entry.hostnames {
+                row.set(Col::hostnames, names);
+            }
+            row.set(Col::pid_with_namespace, pid);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::process::Command;
+
+    fn entry(a: &str, h: Option<&str>) -> HostEntry {
+        HostEntry {
+            address: a.into(),
+            hostnames: h.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn parses_fixture_with_comments_tabs_and_garbage() {
+        let mut text = Vec::new();
+        text.extend_from_slice(
+            b"# The host table\n\
+              127.0.0.1\tlocalhost\n\
+              ::1     localhost ip6-localhost\tip6-loopback   # IPv6\n\
+              \n   \t \n\
+              #10.0.0.1 commented.out\n\
+              10.1.2.3 alpha.example alpha # trailing comment\n\
+              192.0.2.9\n\
+              10.9.9.9 bad\xff\xfename\r\n",
+        );
+        text.extend_from_slice(b"10.0.0.5 ");
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        text.extend_from_slice(b"\n10.0.0.6 after.huge\n\x00\x01\x02 binary\n");
+        let got = parse_hosts(&text);
+        assert_eq!(
+            got,
+            vec![
+                entry("127.0.0.1", Some("localhost")),
+                entry("::1", Some("localhost ip6-localhost ip6-loopback")),
+                entry("10.1.2.3", Some("alpha.example alpha")),
+                entry("192.0.2.9", None),
+                entry("10.9.9.9", Some("bad\u{fffd}\u{fffd}name")),
+                entry("10.0.0.6", Some("after.huge")),
+                entry("\u{0}\u{1}\u{2}", Some("binary")),
+            ]
+        );
+        // Truncated input: no panic, the partial line counts.
+        assert_eq!(
+            parse_hosts(b"10.0.0.1 par"),
+            vec![entry("10.0.0.1", Some("par"))]
+        );
+        assert!(parse_hosts(b"").is_empty());
+    }
+
+    #[test]
+    fn pid_with_namespace_reads_through_proc_root() {
+        let me = i64::from(std::process::id());
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::pid_with_namespace,
+            Op::Eq,
+            me,
+        );
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        let direct = parse_hosts(&std::fs::read("/etc/hosts").unwrap());
+        assert_eq!(rows.len(), direct.len());
+        assert!(
+            rows.column(Col::pid_with_namespace)
+                .iter()
+                .all(|v| **v == Value::Integer(me))
+        );
+    }
+
+    #[test]
+    fn agrees_with_getent_hosts_localhost() {
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        let Ok(out) = Command::new("getent").args(["hosts", "localhost"]).output() else {
+            eprintln!("getent is not available; skipping the cross-check");
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = text.lines().next() else {
+            eprintln!("getent knows no localhost; skipping the cross-check");
+            return;
+        };
+        let mut fields = line.split_whitespace();
+        let address = fields.next().unwrap();
+        let names: Vec<&str> = fields.collect();
+        // getent answers from the first source that knows the name; if that is
+        // /etc/hosts, our table has the same entry.
+        let ours = rows.iter().find(|r| {
+            r[Col::address as usize].to_string() == address
+                && r[Col::hostnames as usize]
+                    .to_string()
+                    .split(' ')
+                    .any(|n| n == "localhost")
+        });
+        let in_file = std::fs::read_to_string("/etc/hosts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(address) && l.contains("localhost"));
+        if in_file {
+            let ours = ours.expect("getent's localhost entry is missing");
+            let our_names = ours[Col::hostnames as usize].to_string();
+            for n in names {
+                assert!(
+                    our_names.split(' ').any(|o| o == n),
+                    "{n} not in {our_names}"
+                );
+            }
+        }
+    }
+}
