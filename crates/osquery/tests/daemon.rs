@@ -1,0 +1,609 @@
+//! osqueryd driven as a process: the one-shot modes, result and status logs, the
+//! pidfile, reloads, the store across restarts, and `kill -9` at random moments. Each
+//! test runs in its own temp dir; daemons are killed by a guard even when a test fails.
+
+mod daemon_support;
+
+use daemon_support::{Sandbox, replay, stored_counter, stored_rows, wait_until};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+/// Changes every second: a differential result with a new counter each run.
+const MOD3: &str = "SELECT unix_time % 3 AS m FROM time";
+
+fn config(schedule: &str, extra: &str) -> String {
+    format!(
+        r#"{{
+  "options": {{"schedule_splay_percent": 0}},
+  "schedule": {{ {schedule} }}{extra}
+}}
+"#
+    )
+}
+
+fn query(name: &str, sql: &str) -> String {
+    format!(r#""{name}": {{"query": "{sql}", "interval": 1}}"#)
+}
+
+const LONG: Duration = Duration::from_secs(15);
+
+// ---- one-shot modes ----
+
+#[test]
+fn config_check_exit_codes_and_messages() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let good = s.run(&["--config_check"]);
+    assert_eq!(good.status.code(), Some(0), "{good:?}");
+    assert!(good.stderr.is_empty(), "{good:?}");
+
+    let missing = s.path().join("absent.conf");
+    let out = s.run(&[
+        "--config_check",
+        &format!("--config_path={}", missing.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "Error reading config: config file does not exist: {}\n",
+            missing.display()
+        )
+    );
+
+    s.write_config("{\"schedule\": {\"a\": ");
+    let out = s.run(&["--config_check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("Error reading config: ")
+            && err.contains(&s.config().display().to_string())
+            && err.contains("invalid JSON"),
+        "{err}"
+    );
+
+    s.write_config(r#"{"schedule": {"a": {"query": "SELECT 1", "interval": "often"}}}"#);
+    let out = s.run(&["--config_check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("Error reading config: ")
+            && err.contains("schedule.a.interval")
+            && err.contains("integer"),
+        "{err}"
+    );
+
+    // The daemon itself refuses to start on the same config, with the same message.
+    let mut d = s.spawn("bad", &[]);
+    assert!(
+        wait_until(LONG, || d.exited().is_some()),
+        "daemon kept running"
+    );
+    assert_eq!(d.exited().unwrap().code(), Some(1));
+    assert!(
+        d.stderr_text().contains("schedule.a.interval"),
+        "{}",
+        d.stderr_text()
+    );
+}
+
+#[test]
+fn config_dump_prints_every_source() {
+    let s = Sandbox::new();
+    let main = config(&query("mod3", MOD3), "");
+    s.write_config(&main);
+    let dir = s.path().join("osquery.conf.d");
+    std::fs::create_dir(&dir).unwrap();
+    let extra =
+        "// a comment stays in the dump\n{\"decorators\": {\"load\": [\"SELECT 2 AS two\"]}}\n";
+    std::fs::write(dir.join("extra.conf"), extra).unwrap();
+    let out = s.run(&["--config_dump"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Sources come in path order: the main file sorts before its `.d` directory.
+    let expected = format!(
+        "{{\"{}\": {main}}}\n{{\"{}\": {extra}}}\n",
+        s.config().display(),
+        dir.join("extra.conf").display()
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+}
+
+// ---- a running daemon ----
+
+const EVENT_KEYS: [&str; 10] = [
+    "name",
+    "hostIdentifier",
+    "calendarTime",
+    "unixTime",
+    "epoch",
+    "counter",
+    "numerics",
+    "decorations",
+    "columns",
+    "action",
+];
+
+const SNAPSHOT_KEYS: [&str; 10] = [
+    "snapshot",
+    "action",
+    "name",
+    "hostIdentifier",
+    "calendarTime",
+    "unixTime",
+    "epoch",
+    "counter",
+    "numerics",
+    "decorations",
+];
+
+#[test]
+fn schedule_logs_results_snapshots_and_stops_on_sigterm() {
+    let s = Sandbox::new();
+    let schedule = [
+        query("mod3", MOD3),
+        r#""snap": {"query": "SELECT 'a' AS letter, 2 AS two", "interval": 1, "snapshot": true}"#
+            .to_owned(),
+        // A config view, read by a query that runs on a worker's engine.
+        query("viewed", "SELECT seven FROM sevens"),
+    ]
+    .join(",");
+    s.write_config(&config(
+        &schedule,
+        r#", "decorators": {"load": ["SELECT 'oxq' AS deco_source"]},
+  "views": {"sevens": "SELECT 7 AS seven"}"#,
+    ));
+    let mut d = s.start("run", &[]);
+    assert!(
+        wait_until(LONG, || s.counters_of("mod3").len() >= 3
+            && s.lines(&s.snapshots_log()).len() >= 2),
+        "results: {:?}\n{}",
+        s.results(),
+        d.stderr_text()
+    );
+    let (status, took) = d.terminate(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{}", d.stderr_text());
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+
+    let results = s.results();
+    for line in &results {
+        let keys: Vec<&str> = line.keys().map(String::as_str).collect();
+        assert_eq!(keys, EVENT_KEYS, "{line:?}");
+        assert_eq!(
+            line["decorations"],
+            serde_json::json!({"deco_source": "oxq"})
+        );
+        assert_eq!(line["epoch"], 0);
+        assert_eq!(line["numerics"], false);
+        let calendar = line["calendarTime"].as_str().unwrap();
+        assert!(
+            calendar.ends_with(" UTC") && calendar.split_whitespace().count() == 6,
+            "{calendar}"
+        );
+        assert!(line["unixTime"].as_i64().unwrap() > 1_600_000_000);
+    }
+    let mod3 = s.results_of("mod3");
+    let replayed = replay(&mod3).unwrap();
+    assert!(replayed.last_counter.unwrap() >= 2);
+    // After the graceful stop the log holds everything the store recorded.
+    let dump = s.dump();
+    assert_eq!(replayed.rows, stored_rows(&dump, "mod3"));
+    assert_eq!(replayed.last_counter, Some(stored_counter(&dump, "mod3")));
+
+    let viewed = s.results_of("viewed");
+    assert_eq!(viewed.len(), 1, "{viewed:?}\n{}", s.status_log("INFO"));
+    assert_eq!(viewed[0]["columns"], serde_json::json!({"seven": "7"}));
+    assert_eq!(viewed[0]["action"], "added");
+
+    let snaps = s.lines(&s.snapshots_log());
+    for line in &snaps {
+        let keys: Vec<&str> = line.keys().map(String::as_str).collect();
+        assert_eq!(keys, SNAPSHOT_KEYS, "{line:?}");
+        assert_eq!(line["action"], "snapshot");
+        assert_eq!(line["counter"], 0);
+        assert_eq!(
+            line["snapshot"],
+            serde_json::json!([{"letter": "a", "two": "2"}])
+        );
+    }
+
+    let mode = std::fs::metadata(s.results_log())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    let info = std::fs::read_link(s.logs().join("osqueryd.INFO")).expect("INFO symlink");
+    let info = info.to_string_lossy();
+    assert!(
+        info.starts_with("osqueryd.INFO.") && info.ends_with(&format!(".{}", d.pid())),
+        "{info}"
+    );
+    assert!(s.status_log("INFO").contains("osqueryd started"));
+}
+
+#[test]
+fn a_second_daemon_on_the_same_pidfile_is_refused() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut first = s.start("first", &[]);
+    let listing = || {
+        let mut names: Vec<(String, Option<std::path::PathBuf>)> = std::fs::read_dir(s.logs())
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_link(&p).ok(),
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    assert!(
+        before
+            .iter()
+            .any(|(n, link)| n == "osqueryd.INFO" && link.is_some())
+    );
+
+    let mut second = s.spawn("second", &[]);
+    assert!(
+        wait_until(LONG, || second.exited().is_some()),
+        "the second daemon kept running"
+    );
+    assert_eq!(second.exited().unwrap().code(), Some(78));
+    let err = second.stderr_text();
+    assert!(
+        err.contains(&s.pidfile().display().to_string()),
+        "message names the pidfile: {err}"
+    );
+    // The refused daemon made no status log of its own and moved no symlink.
+    assert_eq!(listing(), before);
+    assert_eq!(
+        std::fs::read_to_string(s.pidfile()).unwrap(),
+        first.pid().to_string()
+    );
+    assert!(first.exited().is_none(), "the first daemon died");
+    assert_eq!(first.terminate(Duration::from_secs(5)).0.code(), Some(0));
+}
+
+/// Waits until `name` has logged more than `n` lines.
+fn wait_for_lines(s: &Sandbox, name: &str, n: usize) -> bool {
+    wait_until(LONG, || s.results_of(name).len() > n)
+}
+
+#[test]
+fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
+    let s = Sandbox::new();
+    let views = |v: u32| format!(r#", "views": {{"version_view": "SELECT {v} AS version"}}"#);
+    let base = [
+        query("mod3", MOD3),
+        query("viewed", "SELECT version FROM version_view"),
+    ];
+    s.write_config(&config(&base.join(","), &views(1)));
+    let mut d = s.start("run", &[]);
+    assert!(wait_for_lines(&s, "mod3", 0));
+
+    // A new query and a changed view.
+    let mut more = base.to_vec();
+    more.push(query("fresh", "SELECT 'new' AS fresh"));
+    s.write_config(&config(&more.join(","), &views(2)));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_for_lines(&s, "fresh", 0),
+        "no line of the new query\n{}",
+        d.stderr_text()
+    );
+    assert!(
+        wait_until(LONG, || s
+            .results_of("viewed")
+            .iter()
+            .any(|l| l["columns"]["version"] == "2" && l["action"] == "added")),
+        "the view change did not reach the query: {:?}\n{}",
+        s.results_of("viewed"),
+        d.stderr_text()
+    );
+
+    s.write_config("{\"schedule\": {");
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s.status_log("ERROR").contains("invalid JSON")),
+        "no error logged\n{}",
+        d.stderr_text()
+    );
+    assert!(s.status_log("WARNING").contains("invalid JSON"));
+    let logged = s.results_of("mod3").len();
+    assert!(
+        wait_for_lines(&s, "mod3", logged + 1),
+        "the old schedule stopped"
+    );
+    assert!(d.exited().is_none());
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    replay(&s.results_of("mod3")).unwrap();
+}
+
+#[test]
+fn config_refresh_reloads_without_a_signal() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut d = s.start("run", &["--config_refresh=1"]);
+    assert!(wait_for_lines(&s, "mod3", 0));
+    let both = [query("mod3", MOD3), query("fresh", "SELECT 'new' AS fresh")];
+    s.write_config(&config(&both.join(","), ""));
+    assert!(
+        wait_for_lines(&s, "fresh", 0),
+        "no line of the new query\n{}",
+        d.stderr_text()
+    );
+
+    s.write_config("not json at all");
+    assert!(
+        wait_until(LONG, || s.status_log("ERROR").contains("invalid JSON")),
+        "no error logged\n{}",
+        d.stderr_text()
+    );
+    let logged = s.results_of("mod3").len();
+    assert!(
+        wait_for_lines(&s, "mod3", logged + 1),
+        "the old schedule stopped"
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+}
+
+#[test]
+fn database_dump_and_schedule_statistics() {
+    let s = Sandbox::new();
+    let schedule = [
+        query("mod3", MOD3),
+        query(
+            "stats",
+            "SELECT name, executions FROM osquery_schedule WHERE name = 'mod3'",
+        ),
+    ];
+    s.write_config(&config(&schedule.join(","), ""));
+    let mut d = s.start("run", &[]);
+    assert!(
+        wait_until(LONG, || s.counters_of("stats").len() >= 3),
+        "{:?}",
+        s.results()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+
+    let out = s.run(&["--database_dump"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let counter = stored_counter(&s.dump(), "mod3");
+    for expected in [
+        format!("queries[mod3counter]: {counter}\n"),
+        "queries[mod3epoch]: 0\n".to_owned(),
+        format!("queries[query.mod3]: {MOD3}\n"),
+        "configurations[interval.mod3]: 1:1\n".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} not in\n{text}");
+    }
+    assert!(text.contains("queries[mod3]: [{\"m\":"), "{text}");
+    assert!(text.contains("query_performance[mod3]: "), "{text}");
+
+    // Each change of `stats` is a new execution count of mod3, so they grow.
+    let executions: Vec<u64> = s
+        .results_of("stats")
+        .iter()
+        .filter(|l| l["action"] == "added")
+        .map(|l| {
+            l["columns"]["executions"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        executions.windows(2).all(|w| w[0] < w[1]) && executions.last() >= Some(&2),
+        "{executions:?}"
+    );
+}
+
+#[test]
+fn disable_database_leaves_no_database_file() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut d = s.start("run", &["--disable_database"]);
+    assert!(wait_until(LONG, || s.counters_of("mod3").len() >= 2));
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    replay(&s.results_of("mod3")).unwrap();
+    let leftovers: Vec<String> = std::fs::read_dir(s.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("osquery.db"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_restart_continues_the_differential() {
+    let s = Sandbox::new();
+    let schedule = [query("mod3", MOD3), query("constant", "SELECT 'same' AS v")];
+    s.write_config(&config(&schedule.join(","), ""));
+    let mut d = s.start("first", &[]);
+    assert!(wait_until(LONG, || s.counters_of("mod3").len() >= 2));
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    let first_run = s.counters_of("mod3").len();
+
+    let mut d = s.start("second", &[]);
+    assert!(wait_until(LONG, || s.counters_of("mod3").len() >= first_run + 2));
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+
+    let replayed = replay(&s.results_of("mod3")).unwrap();
+    let dump = s.dump();
+    assert_eq!(replayed.rows, stored_rows(&dump, "mod3"));
+    assert_eq!(replayed.last_counter, Some(stored_counter(&dump, "mod3")));
+    // An unchanged result is logged once, on its first run ever.
+    let constant = s.results_of("constant");
+    assert_eq!(constant.len(), 1, "{constant:?}");
+    assert_eq!(constant[0]["counter"], 0);
+}
+
+// ---- kill -9 ----
+
+/// The issue's proof: SIGKILL the daemon at random moments, restart it on the same
+/// database and logs each time, and check that the result log replays to exactly the
+/// stored state: nothing lost, nothing logged twice.
+#[test]
+fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
+    const KILLS: usize = 30;
+    let s = Sandbox::new();
+    let names = ["mod3", "window", "pairs"];
+    let schedule = [
+        query("mod3", MOD3),
+        // Five rows sliding by one each second: one removed and one added per change.
+        query(
+            "window",
+            "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < 4) \
+             SELECT (x + unix_time) % 7 AS v FROM c, time",
+        ),
+        query(
+            "pairs",
+            "SELECT unix_time % 4 AS a, unix_time % 6 AS b FROM time \
+             UNION ALL SELECT 'fixed', 'row'",
+        ),
+    ];
+    s.write_config(&config(&schedule.join(","), ""));
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill -9 seed {seed}");
+    let mut rng = daemon_support::Rng::new(seed);
+    let mut after_start = 0;
+    for i in 0..KILLS {
+        let mut d = s.spawn(&format!("run{i}"), &[]);
+        std::thread::sleep(Duration::from_millis(100 + rng.below(1400)));
+        if let Some(status) = d.exited() {
+            panic!("run {i} exited by itself: {status}\n{}", d.stderr_text());
+        }
+        after_start += usize::from(d.stderr_text().contains("osqueryd started"));
+        d.kill9();
+    }
+    // Most kills must land in a running daemon, not in its start-up.
+    assert!(
+        after_start >= KILLS / 2,
+        "{after_start} of {KILLS} kills after start-up"
+    );
+    let before: Vec<usize> = names.iter().map(|n| s.counters_of(n).len()).collect();
+    let mut d = s.start("final", &[]);
+    assert!(
+        wait_until(LONG, || names
+            .iter()
+            .zip(&before)
+            .all(|(n, b)| s.counters_of(n).len() >= b + 2)),
+        "the final run logged nothing new\n{}",
+        d.stderr_text()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+
+    let dump = s.dump();
+    let mut total = 0;
+    for name in names {
+        let lines = s.results_of(name);
+        let replayed = replay(&lines).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(replayed.rows, stored_rows(&dump, name), "{name}");
+        assert_eq!(
+            replayed.last_counter,
+            Some(stored_counter(&dump, name)),
+            "{name}"
+        );
+        eprintln!(
+            "{name}: {} lines, counters 0..={}",
+            replayed.lines,
+            replayed.last_counter.unwrap()
+        );
+        total += replayed.lines;
+    }
+    eprintln!(
+        "{KILLS} kills ({after_start} after start-up), {total} lines replayed, 0 lost, 0 duplicated"
+    );
+    // Every line is valid JSON with osquery's keys, also where a kill cut a write.
+    // Without decorators there is no `decorations` key.
+    let plain: Vec<&str> = EVENT_KEYS
+        .into_iter()
+        .filter(|k| *k != "decorations")
+        .collect();
+    for line in s.results() {
+        let keys: Vec<&str> = line.keys().map(String::as_str).collect();
+        assert_eq!(keys, plain);
+    }
+}
+
+#[test]
+fn a_failing_run_neither_diffs_nor_forgets_the_last_result() {
+    let s = Sandbox::new();
+    // Fails every odd second (`json` of bad text raises an SQL error); succeeds with
+    // the same row every even one.
+    let flaky =
+        "SELECT CASE WHEN unix_time % 2 = 0 THEN 'kept' ELSE json('not json') END AS v FROM time";
+    s.write_config(&config(
+        &[query("mod3", MOD3), query("flaky", flaky)].join(","),
+        "",
+    ));
+    let mut d = s.start("run", &[]);
+    assert!(
+        wait_until(LONG, || s.counters_of("mod3").len() >= 4
+            && s.status_log("ERROR")
+                .contains("Error executing scheduled query flaky")),
+        "{}",
+        d.stderr_text()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    // An error is not an empty result: the row was added once and never removed.
+    let lines = s.results_of("flaky");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["action"], "added");
+    assert_eq!(lines[0]["columns"]["v"], "kept");
+}
+
+#[test]
+fn sigterm_interrupts_a_long_query_without_logging_it_as_empty() {
+    let s = Sandbox::new();
+    let marker = s.path().join("fast");
+    std::fs::write(&marker, "").unwrap();
+    // One row while the marker exists; without it the query also counts to 10^9, which
+    // takes far longer than the test.
+    let slow = format!(
+        "SELECT 'row' AS v WHERE EXISTS (SELECT 1 FROM file WHERE path = '{m}') \
+         OR (WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c \
+         WHERE x < 1000000000) SELECT count(*) FROM c) < 0",
+        m = marker.display()
+    );
+    s.write_config(&config(
+        &[query("mod3", MOD3), query("slow", &slow)].join(","),
+        "",
+    ));
+    let mut d = s.start("run", &[]);
+    assert!(wait_for_lines(&s, "slow", 0), "{}", d.stderr_text());
+    std::fs::remove_file(&marker).unwrap();
+    assert!(
+        wait_until(LONG, || s
+            .status_log("INFO")
+            .contains("Scheduled query slow is still running")),
+        "{}",
+        d.stderr_text()
+    );
+    // The other worker keeps the schedule going meanwhile.
+    let logged = s.results_of("mod3").len();
+    assert!(wait_for_lines(&s, "mod3", logged));
+    let (status, took) = d.terminate(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    let lines = s.results_of("slow");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["action"], "added");
+    let dump = s.dump();
+    assert_eq!(stored_rows(&dump, "slow").len(), 1);
+    assert_eq!(stored_counter(&dump, "slow"), 0);
+}
