@@ -13,6 +13,7 @@
 //! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
+//! * [`xattr`]: extended attribute names and values of a path.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
@@ -24,3 +25,4 @@ pub mod mounts;
 pub mod net;
 pub mod pattern;
 pub mod proc;
+pub mod xattr;

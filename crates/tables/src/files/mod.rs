@@ -8,6 +8,7 @@ pub mod elf_info;
 pub mod elf_sections;
 pub mod elf_segments;
 pub mod elf_symbols;
+pub mod extended_attributes;
 pub mod file;
 pub mod hash;
 
@@ -22,6 +23,7 @@ pub fn tables() -> Vec<&'static TableDef> {
         &elf_sections::TABLE,
         &elf_segments::TABLE,
         &elf_symbols::TABLE,
+        &extended_attributes::TABLE,
     ]);
     tables
 }
