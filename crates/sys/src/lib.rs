@@ -10,6 +10,8 @@
 //!   cgroup, cmdline, descriptors) and the pid listing.
 //! * [`net`]: the kernel's socket tables joined with process descriptors, read once per
 //!   network namespace.
+//! * [`users`]: accounts and groups (passwd/group files and NSS), the per-user home
+//!   iteration of user-data tables, and utmp/wtmp login records.
 //! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
@@ -25,4 +27,5 @@ pub mod mounts;
 pub mod net;
 pub mod pattern;
 pub mod proc;
+pub mod users;
 pub mod xattr;

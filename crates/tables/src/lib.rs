@@ -13,6 +13,7 @@ pub mod docs;
 pub mod files;
 pub mod network;
 pub mod system;
+pub mod users;
 pub mod utility;
 
 use oxquery_table::TableDef;
@@ -21,6 +22,7 @@ use oxquery_table::TableDef;
 pub fn all() -> Vec<&'static TableDef> {
     let mut tables = Vec::new();
     tables.extend(system::tables());
+    tables.extend(users::tables());
     tables.extend(network::tables());
     tables.extend(utility::tables());
     tables.extend(files::tables());

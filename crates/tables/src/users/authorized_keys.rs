@@ -1,0 +1,263 @@
+//! `authorized_keys`: public keys allowed to log in, from each user's
+//! `~/.ssh/authorized_keys` and `~/.ssh/authorized_keys2`.
+
+use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
+
+table! {
+    name: "authorized_keys",
+    description: "Public keys that may log in as each user, one row per key line of ~/.ssh/authorized_keys and ~/.ssh/authorized_keys2; every user unless the query names uids.",
+    attributes: [USER_BASED],
+    columns: {
+        uid: BigInt [ADDITIONAL] "Owner of the file (whose home it is in)",
+        algorithm: Text [] "Key type, such as ssh-ed25519 or ssh-rsa",
+        key: Text [] "Base64 key blob",
+        options: Text [] "Options before the key type (from=, command=, ...), NULL if none",
+        comment: Text [] "Text after the key, NULL if none",
+        key_file: Text [] "Path of the file",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose namespaces to look in; not supported yet (constraining it gives no rows), 0 in rows",
+    },
+    examples: ["select * from authorized_keys where uid = 0"],
+}
+
+const FILES: [&str; 2] = [".ssh/authorized_keys", ".ssh/authorized_keys2"];
+
+/// Key types recognised (osquery's list plus DSA and the FIDO `sk-` types).
+const KEY_TYPES: [&str; 8] = [
+    "ssh-rsa",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-dss",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+/// One parsed key line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct KeyLine {
+    algorithm: Option<String>,
+    key: Option<String>,
+    options: Option<String>,
+    comment: Option<String>,
+}
+
+fn is_ws(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// End of the options field: the first blank outside double quotes (`\"` escapes).
+fn options_end(line: &str) -> usize {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if is_ws(c) && !quoted => return i,
+            _ => {}
+        }
+    }
+    line.len()
+}
+
+/// Parses an authorized_keys line: `[options] keytype base64 [comment]`. Blank lines,
+/// comments and lines without a recognised key type give `None`, except a line whose
+/// options carry z/OS's `zos-key-ring-label=`, which is reported with options only.
+fn parse_line(line: &str) -> Option<KeyLine> {
+    let line = line.trim_start_matches(is_ws).trim_end_matches(['\r']);
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let first_end = line.find(is_ws).unwrap_or(line.len());
+    let (options, rest) = if KEY_TYPES.contains(&&line[..first_end]) {
+        (None, line)
+    } else {
+        let end = options_end(line);
+        let opts = &line[..end];
+        (Some(opts), line[end..].trim_start_matches(is_ws))
+    };
+    let type_end = rest.find(is_ws).unwrap_or(rest.len());
+    let algorithm = &rest[..type_end];
+    if !KEY_TYPES.contains(&algorithm) || type_end == rest.len() {
+        if options.is_some_and(|o| o.split(',').any(|x| x.starts_with("zos-key-ring-label="))) {
+            return Some(KeyLine {
+                options: Some(line.to_owned()),
+                ..KeyLine::default()
+            });
+        }
+        return None;
+    }
+    let after = rest[type_end..].trim_start_matches(is_ws);
+    if after.is_empty() {
+        return None;
+    }
+    let (key, comment) = match after.find(is_ws) {
+        Some(i) => (
+            &after[..i],
+            Some(after[i..].trim_start_matches(is_ws).to_owned()),
+        ),
+        None => (after, None),
+    };
+    Some(KeyLine {
+        algorithm: Some(algorithm.to_owned()),
+        key: Some(key.to_owned()),
+        options: options.map(str::to_owned),
+        comment,
+    })
+}
+
+fn generate_for(users: &[Passwd], rows: &mut Rows) {
+    for user in users {
+        for name in FILES {
+            let path = user.home().join(name);
+            if !path.exists() {
+                continue;
+            }
+            let key_file = path.to_string_lossy().into_owned();
+            let result = sysusers::for_each_line(&path, sysusers::MAX_LINE, |raw| {
+                let Some(k) = parse_line(&String::from_utf8_lossy(raw)) else {
+                    return;
+                };
+                let mut row = rows.row();
+                row.set(Col::uid, i64::from(user.uid));
+                if let Some(a) = k.algorithm {
+                    row.set(Col::algorithm, a);
+                }
+                if let Some(v) = k.key {
+                    row.set(Col::key, v);
+                }
+                if let Some(o) = k.options {
+                    row.set(Col::options, o);
+                }
+                if let Some(c) = k.comment {
+                    row.set(Col::comment, c);
+                }
+                row.set(Col::key_file, key_file.as_str());
+                row.set(Col::pid_with_namespace, 0);
+            });
+            match result {
+                Ok(0) => {}
+                Ok(n) => {
+                    log::info!("Table authorized_keys: skipped {n} overlong lines of {key_file}")
+                }
+                Err(e) => log::info!("Table authorized_keys: cannot read {key_file}: {e}"),
+            }
+        }
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    if ctx.is_constrained(Col::pid_with_namespace) {
+        log::warn!("Table authorized_keys: pid_with_namespace is not supported yet; no rows");
+        return Ok(());
+    }
+    let selection = UserSelection {
+        uids: ctx.eq_integers(Col::uid),
+        usernames: None,
+    };
+    generate_for(&sysusers::users_for(&selection), rows);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::fs;
+
+    #[test]
+    fn parses_options_with_quoted_commas_and_comments() {
+        let k = parse_line(r#"from="10.0.0.1,host.example",command="echo a, b \"c d\"" ssh-ed25519 AAAAC3 me@host extra"#).unwrap();
+        assert_eq!(k.algorithm.as_deref(), Some("ssh-ed25519"));
+        assert_eq!(k.key.as_deref(), Some("AAAAC3"));
+        assert_eq!(
+            k.options.as_deref(),
+            Some(r#"from="10.0.0.1,host.example",command="echo a, b \"c d\"""#)
+        );
+        assert_eq!(k.comment.as_deref(), Some("me@host extra"));
+        let k = parse_line("ssh-rsa AAAAB3").unwrap();
+        assert_eq!((k.options, k.comment), (None, None));
+        let k = parse_line("command=\"ssh-rsa trap\" ecdsa-sha2-nistp256 AAAAE2 c").unwrap();
+        assert_eq!(k.algorithm.as_deref(), Some("ecdsa-sha2-nistp256"));
+        assert_eq!(k.options.as_deref(), Some("command=\"ssh-rsa trap\""));
+        assert!(parse_line("# ssh-rsa AAAA").is_none());
+        assert!(parse_line("ssh-rsa").is_none());
+        assert!(parse_line("unknown-type AAAA").is_none());
+        assert!(parse_line("\u{fffd}\u{fffd}\"unterminated ssh-rsa").is_none());
+        let z = parse_line("zos-key-ring-label=\"KeyRing label\"").unwrap();
+        assert_eq!(
+            z.options.as_deref(),
+            Some("zos-key-ring-label=\"KeyRing label\"")
+        );
+        assert!(z.algorithm.is_none());
+    }
+
+    #[test]
+    fn reads_both_files_of_an_injected_user() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        let mut garbage = b"ssh-rsa AAAA first\n\xff\xfe\x00\n".to_vec();
+        garbage.extend(std::iter::repeat_n(b'A', 3 << 20));
+        garbage.extend_from_slice(b"\nno-pty ssh-ed25519 BBBB\n");
+        fs::write(home.path().join(".ssh/authorized_keys"), garbage).unwrap();
+        fs::write(
+            home.path().join(".ssh/authorized_keys2"),
+            "ssh-dss CCCC old",
+        )
+        .unwrap();
+        let line = format!("tester:x:4242:4242::{}:/bin/sh", home.path().display());
+        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate_for(&[user], &mut rows);
+        let keys: Vec<String> = rows
+            .column(Col::key)
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(keys, ["AAAA", "BBBB", "CCCC"]);
+        assert!(
+            rows.column(Col::uid)
+                .iter()
+                .all(|v| **v == Value::from(4242))
+        );
+        let r1 = rows.get(1).unwrap();
+        assert_eq!(r1[Col::options as usize], Value::from("no-pty"));
+        assert_eq!(r1[Col::comment as usize], Value::Null);
+        let kf = rows.get(2).unwrap()[Col::key_file as usize].to_string();
+        assert_eq!(
+            kf,
+            home.path().join(".ssh/authorized_keys2").to_string_lossy()
+        );
+    }
+
+    #[test]
+    fn live_uid_constraint_reads_only_that_home() {
+        let uid = unsafe { libc::getuid() };
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::uid,
+            Op::Eq,
+            i64::from(uid),
+        );
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        let home = sysusers::users_for(&UserSelection {
+            uids: Some(vec![i64::from(uid)]),
+            usernames: None,
+        });
+        let home = &home[0].dir;
+        for r in rows.iter() {
+            assert_eq!(r[Col::uid as usize], Value::from(uid));
+            assert!(
+                r[Col::key_file as usize]
+                    .to_string()
+                    .starts_with(home.as_str())
+            );
+        }
+    }
+}

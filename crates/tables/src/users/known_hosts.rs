@@ -1,0 +1,130 @@
+//! `known_hosts`: host keys each user has accepted, from `~/.ssh/known_hosts`.
+
+use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
+
+table! {
+    name: "known_hosts",
+    description: "Host keys users have accepted, one row per entry line of ~/.ssh/known_hosts (hashed host names and @cert-authority/@revoked markers kept verbatim); every user unless the query names uids.",
+    attributes: [USER_BASED],
+    columns: {
+        uid: BigInt [INDEX | OPTIMIZED] "Owner of the file (whose home it is in)",
+        key: Text [] "The whole entry line: [marker] hosts keytype key [comment]",
+        key_file: Text [] "Path of the file",
+    },
+    examples: ["select * from known_hosts where uid = 0"],
+}
+
+const FILE: &str = ".ssh/known_hosts";
+
+/// An entry line, or `None` for blanks and comments.
+fn entry(line: &[u8]) -> Option<String> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() || line[0] == b'#' {
+        return None;
+    }
+    Some(String::from_utf8_lossy(line).into_owned())
+}
+
+fn generate_for(users: &[Passwd], rows: &mut Rows) {
+    for user in users {
+        let path = user.home().join(FILE);
+        let key_file = path.to_string_lossy().into_owned();
+        let result = sysusers::for_each_line(&path, sysusers::MAX_LINE, |raw| {
+            if let Some(line) = entry(raw) {
+                let mut row = rows.row();
+                row.set(Col::uid, i64::from(user.uid));
+                row.set(Col::key, line);
+                row.set(Col::key_file, key_file.as_str());
+            }
+        });
+        match result {
+            Ok(0) => {}
+            Ok(n) => log::info!("Table known_hosts: skipped {n} overlong lines of {key_file}"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::info!("Table known_hosts: cannot read {key_file}: {e}"),
+        }
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let selection = UserSelection {
+        uids: ctx.eq_integers(Col::uid),
+        usernames: None,
+    };
+    generate_for(&sysusers::users_for(&selection), rows);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::fs;
+
+    #[test]
+    fn hashed_entries_markers_and_garbage() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        let mut text = b"# comment\n\
+            |1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= ssh-ed25519 AAAAC3Nz\n\
+            \n\
+            @cert-authority *.example.com ssh-rsa AAAAB3 ca\r\n\
+            @revoked bad.example.com ssh-rsa AAAAB4\n\
+            host1,10.0.0.1 ecdsa-sha2-nistp256 AAAAE2\n\xff\x00garbage\n"
+            .to_vec();
+        text.extend(std::iter::repeat_n(b'z', 2 << 20));
+        fs::write(home.path().join(FILE), text).unwrap();
+        let line = format!("kh:x:5151:5151::{}:/bin/sh", home.path().display());
+        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate_for(&[user], &mut rows);
+        let keys: Vec<String> = rows
+            .column(Col::key)
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= ssh-ed25519 AAAAC3Nz",
+                "@cert-authority *.example.com ssh-rsa AAAAB3 ca",
+                "@revoked bad.example.com ssh-rsa AAAAB4",
+                "host1,10.0.0.1 ecdsa-sha2-nistp256 AAAAE2",
+                "\u{fffd}\u{0}garbage",
+            ]
+        );
+        assert!(
+            rows.column(Col::uid)
+                .iter()
+                .all(|v| **v == Value::from(5151))
+        );
+    }
+
+    #[test]
+    fn live_uid_constraint_reads_only_that_home() {
+        let uid = unsafe { libc::getuid() };
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::uid,
+            Op::Eq,
+            i64::from(uid),
+        );
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        let me = sysusers::users_for(&UserSelection {
+            uids: Some(vec![i64::from(uid)]),
+            usernames: None,
+        });
+        let expected = me[0].home().join(FILE);
+        for r in rows.iter() {
+            assert_eq!(r[Col::uid as usize], Value::from(uid));
+            assert_eq!(
+                r[Col::key_file as usize].to_string(),
+                expected.to_string_lossy()
+            );
+        }
+    }
+}

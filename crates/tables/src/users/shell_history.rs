@@ -1,0 +1,381 @@
+//! `shell_history`: commands from each user's shell history files.
+
+use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
+
+table! {
+    name: "shell_history",
+    description: "Commands users ran, from ~/.bash_history, ~/.zsh_history, ~/.zhistory, ~/.history, ~/.sh_history, ~/.bash_sessions/*.history and fish's ~/.local/share/fish/fish_history, with the time when the file records it; every user unless the query names uids.",
+    attributes: [USER_BASED],
+    columns: {
+        uid: BigInt [ADDITIONAL | OPTIMIZED] "Owner of the history (whose home it is in)",
+        time: Integer [] "When the command ran, seconds since the Unix epoch; 0 if the file does not say",
+        command: Text [] "The command line",
+        history_file: Text [] "Path of the history file",
+    },
+    examples: ["select * from shell_history where uid = 0"],
+}
+
+/// Plain or timestamped (bash `#<epoch>`, zsh `: <epoch>:<duration>;`) history files.
+const LINE_FILES: [&str; 5] = [
+    ".bash_history",
+    ".zsh_history",
+    ".zhistory",
+    ".history",
+    ".sh_history",
+];
+const FISH_FILE: &str = ".local/share/fish/fish_history";
+
+/// One history entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    time: i64,
+    command: String,
+}
+
+/// `#<digits>` on its own line: the time of the next bash command.
+fn bash_timestamp(line: &str) -> Option<i64> {
+    let digits = line.strip_prefix('#')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// `: <up to 10 spaces><1-11 digits>:<digits>;<command>` (zsh EXTENDED_HISTORY).
+fn zsh_extended(line: &str) -> Option<(i64, &str)> {
+    let rest = line.strip_prefix(':')?;
+    let trimmed = rest.trim_start_matches(' ');
+    if rest.len() - trimmed.len() > 10 {
+        return None;
+    }
+    let (time, rest) = trimmed.split_once(':')?;
+    if time.is_empty() || time.len() > 11 || !time.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (duration, command) = rest.split_once(';')?;
+    if duration.is_empty() || !duration.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((time.parse().ok()?, command))
+}
+
+/// zsh stores bytes >= 0x83 "metafied" as 0x83 followed by the byte xor 0x20.
+fn unmetafy(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut it = raw.iter();
+    while let Some(&b) = it.next() {
+        if b == 0x83 {
+            if let Some(&n) = it.next() {
+                out.push(n ^ 0x20);
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// Parses a line-oriented history. A zsh extended entry whose command ends in a
+/// backslash continues on the next line (zsh's multi-line commands); the pieces are
+/// joined with newlines. Lines that are neither timestamps nor zsh entries are commands
+/// of time 0 (or of the pending bash timestamp).
+struct LineParser {
+    zsh: bool,
+    pending_bash_time: Option<i64>,
+    open_zsh: Option<Entry>,
+}
+
+impl LineParser {
+    fn new(zsh: bool) -> Self {
+        LineParser {
+            zsh,
+            pending_bash_time: None,
+            open_zsh: None,
+        }
+    }
+
+    fn line(&mut self, raw: &[u8], out: &mut impl FnMut(Entry)) {
+        let bytes = if self.zsh {
+            unmetafy(raw)
+        } else {
+            raw.to_vec()
+        };
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if let Some(mut open) = self.open_zsh.take() {
+            open.command.push('\n');
+            if let Some(cont) = line.strip_suffix('\\') {
+                open.command.push_str(cont);
+                self.open_zsh = Some(open);
+            } else {
+                open.command.push_str(line);
+                out(open);
+            }
+            return;
+        }
+        if self.pending_bash_time.is_none()
+            && let Some(t) = bash_timestamp(line)
+        {
+            self.pending_bash_time = Some(t);
+            return;
+        }
+        if let Some(time) = self.pending_bash_time.take() {
+            out(Entry {
+                time,
+                command: line.to_owned(),
+            });
+        } else if let Some((time, command)) = zsh_extended(line) {
+            match command.strip_suffix('\\') {
+                Some(cont) => {
+                    self.open_zsh = Some(Entry {
+                        time,
+                        command: cont.to_owned(),
+                    })
+                }
+                None => out(Entry {
+                    time,
+                    command: command.to_owned(),
+                }),
+            }
+        } else {
+            out(Entry {
+                time: 0,
+                command: line.to_owned(),
+            });
+        }
+    }
+
+    fn finish(&mut self, out: &mut impl FnMut(Entry)) {
+        if let Some(open) = self.open_zsh.take() {
+            out(open);
+        }
+    }
+}
+
+/// Undoes fish's escaping of `\n` and `\\` in a `- cmd:` value.
+fn fish_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Parses fish's YAML-like history: `- cmd: <command>` then an indented `when: <epoch>`.
+struct FishParser {
+    open: Option<Entry>,
+}
+
+impl FishParser {
+    fn line(&mut self, raw: &[u8], out: &mut impl FnMut(Entry)) {
+        let line = String::from_utf8_lossy(raw);
+        if let Some(cmd) = line.strip_prefix("- cmd:") {
+            if let Some(done) = self.open.take() {
+                out(done);
+            }
+            self.open = Some(Entry {
+                time: 0,
+                command: fish_unescape(cmd.strip_prefix(' ').unwrap_or(cmd)),
+            });
+        } else if let Some(when) = line.trim_start().strip_prefix("when:")
+            && let Some(open) = self.open.as_mut()
+            && let Ok(t) = when.trim().parse()
+        {
+            open.time = t;
+        }
+    }
+
+    fn finish(&mut self, out: &mut impl FnMut(Entry)) {
+        if let Some(done) = self.open.take() {
+            out(done);
+        }
+    }
+}
+
+fn emit(uid: u32, file: &str, e: Entry, rows: &mut Rows) {
+    let mut row = rows.row();
+    row.set(Col::uid, i64::from(uid));
+    row.set(Col::time, e.time);
+    row.set(Col::command, e.command);
+    row.set(Col::history_file, file);
+}
+
+fn read_file(uid: u32, path: &Path, fish: bool, rows: &mut Rows) {
+    let file = path.to_string_lossy().into_owned();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let zsh = matches!(name.as_deref(), Some(".zsh_history" | ".zhistory"));
+    let mut sink = |e: Entry| emit(uid, &file, e, rows);
+    let result = if fish {
+        let mut p = FishParser { open: None };
+        let r = sysusers::for_each_line(path, sysusers::MAX_LINE, |l| p.line(l, &mut sink));
+        p.finish(&mut sink);
+        r
+    } else {
+        let mut p = LineParser::new(zsh);
+        let r = sysusers::for_each_line(path, sysusers::MAX_LINE, |l| p.line(l, &mut sink));
+        p.finish(&mut sink);
+        r
+    };
+    match result {
+        Ok(0) => {}
+        Ok(n) => log::info!("Table shell_history: skipped {n} overlong lines of {file}"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::info!("Table shell_history: cannot read {file}: {e}"),
+    }
+}
+
+fn generate_for(users: &[Passwd], rows: &mut Rows) {
+    for user in users {
+        let home = user.home();
+        for name in LINE_FILES {
+            read_file(user.uid, &home.join(name), false, rows);
+        }
+        if let Ok(entries) = std::fs::read_dir(home.join(".bash_sessions")) {
+            let mut sessions: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "history"))
+                .collect();
+            sessions.sort();
+            for s in sessions {
+                read_file(user.uid, &s, false, rows);
+            }
+        }
+        read_file(user.uid, &home.join(FISH_FILE), true, rows);
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let selection = UserSelection {
+        uids: ctx.eq_integers(Col::uid),
+        usernames: None,
+    };
+    generate_for(&sysusers::users_for(&selection), rows);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::fs;
+
+    fn entries(rows: &Rows, file: &str) -> Vec<(i64, String)> {
+        rows.iter()
+            .filter(|r| r[Col::history_file as usize].to_string().ends_with(file))
+            .map(|r| {
+                (
+                    r[Col::time as usize].as_i64().unwrap(),
+                    r[Col::command as usize].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_format_of_an_injected_user() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let mut bash =
+            b"ls -la\n#1700000000\necho one\n#1700000005\n#notatime\n\xff\xfebin\n".to_vec();
+        bash.extend(std::iter::repeat_n(b'y', 2 << 20));
+        // A trailing timestamp with no command after it is dropped.
+        bash.extend_from_slice(b"\nlast\n#123");
+        fs::write(h.join(".bash_history"), bash).unwrap();
+        let zsh = b": 1700000100:0;git status\n\
+                    :  1700000200:3;for i in 1 2; do\\\n  echo $i\\\ndone\n\
+                    plain zsh line\n\
+                    : 1700000300:0;caf\xc3\xa9 \xc4\x83\xa3\n\
+                    : 1700000400:0;unterminated\\";
+        fs::write(h.join(".zsh_history"), zsh).unwrap();
+        fs::write(h.join(".sh_history"), "pwd\n").unwrap();
+        fs::create_dir_all(h.join(".local/share/fish")).unwrap();
+        fs::write(
+            h.join(FISH_FILE),
+            "- cmd: echo fish\n  when: 1700000500\n- cmd: printf a\\\\nb\\n\n  when: 1700000600\n  paths:\n    - /tmp\n- cmd: no time\nwhen: garbage\n",
+        )
+        .unwrap();
+        fs::create_dir(h.join(".bash_sessions")).unwrap();
+        fs::write(h.join(".bash_sessions/A.history"), "session cmd\n").unwrap();
+        fs::write(h.join(".bash_sessions/A.historyx"), "ignored\n").unwrap();
+        let line = format!("hist:x:7171:7171::{}:/bin/sh", h.display());
+        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate_for(&[user], &mut rows);
+        let e = |t: i64, c: &str| (t, c.to_owned());
+        assert_eq!(
+            entries(&rows, ".bash_history"),
+            [
+                e(0, "ls -la"),
+                e(1_700_000_000, "echo one"),
+                e(1_700_000_005, "#notatime"),
+                e(0, "\u{fffd}\u{fffd}bin"),
+                e(0, "last"),
+            ]
+        );
+        assert_eq!(
+            entries(&rows, ".zsh_history"),
+            [
+                e(1_700_000_100, "git status"),
+                e(1_700_000_200, "for i in 1 2; do\n  echo $i\ndone"),
+                e(0, "plain zsh line"),
+                e(1_700_000_300, "café ă"),
+                e(1_700_000_400, "unterminated"),
+            ]
+        );
+        assert_eq!(entries(&rows, ".sh_history"), [e(0, "pwd")]);
+        assert_eq!(entries(&rows, "A.history"), [e(0, "session cmd")]);
+        assert_eq!(
+            entries(&rows, "fish_history"),
+            [
+                e(1_700_000_500, "echo fish"),
+                e(1_700_000_600, "printf a\\nb\n"),
+                e(0, "no time")
+            ]
+        );
+        assert!(
+            rows.column(Col::uid)
+                .iter()
+                .all(|v| **v == Value::from(7171))
+        );
+    }
+
+    #[test]
+    fn live_uid_constraint_reads_only_that_home() {
+        let uid = unsafe { libc::getuid() };
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::uid,
+            Op::Eq,
+            i64::from(uid),
+        );
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        let me = sysusers::users_for(&UserSelection {
+            uids: Some(vec![i64::from(uid)]),
+            usernames: None,
+        });
+        let home = me[0].home();
+        for r in rows.iter() {
+            assert_eq!(r[Col::uid as usize], Value::from(uid));
+            assert!(Path::new(&r[Col::history_file as usize].to_string()).starts_with(&home));
+        }
+    }
+}

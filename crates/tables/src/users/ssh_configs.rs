@@ -1,0 +1,171 @@
+//! `ssh_configs`: options of each user's `~/.ssh/config` and of `/etc/ssh/ssh_config`.
+
+use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
+
+table! {
+    name: "ssh_configs",
+    description: "OpenSSH client options, one row per option line of each user's ~/.ssh/config and of the system-wide /etc/ssh/ssh_config (reported as uid 0), with the Host or Match block it sits in; lines are lowercased.",
+    attributes: [USER_BASED],
+    columns: {
+        uid: BigInt [ADDITIONAL | OPTIMIZED] "Owner of the file; 0 for the system-wide file",
+        block: Text [] "The enclosing Host or Match line, empty before the first block",
+        option: Text [] "The option line",
+        ssh_config_file: Text [] "Path of the file",
+    },
+    examples: ["select * from ssh_configs where uid = 0"],
+}
+
+const USER_FILE: &str = ".ssh/config";
+const SYSTEM_FILE: &str = "/etc/ssh/ssh_config";
+
+/// Whether a (lowercased, trimmed) line opens a block.
+fn opens_block(line: &str) -> bool {
+    ["host", "match"].iter().any(|k| {
+        line.strip_prefix(k)
+            .is_some_and(|rest| rest.starts_with([' ', '\t']))
+    })
+}
+
+fn read_config(uid: u32, path: &Path, rows: &mut Rows) {
+    let file = path.to_string_lossy().into_owned();
+    let mut block = String::new();
+    let result = sysusers::for_each_line(path, sysusers::MAX_LINE, |raw| {
+        let line = String::from_utf8_lossy(raw).trim().to_lowercase();
+        if line.is_empty() || line.starts_with('#') {
+            return;
+        }
+        if opens_block(&line) {
+            block = line;
+            return;
+        }
+        let mut row = rows.row();
+        row.set(Col::uid, i64::from(uid));
+        row.set(Col::block, block.as_str());
+        row.set(Col::option, line);
+        row.set(Col::ssh_config_file, file.as_str());
+    });
+    match result {
+        Ok(0) => {}
+        Ok(n) => log::info!("Table ssh_configs: skipped {n} overlong lines of {file}"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::info!("Table ssh_configs: cannot read {file}: {e}"),
+    }
+}
+
+fn generate_for(users: &[Passwd], system: Option<&Path>, rows: &mut Rows) {
+    for user in users {
+        read_config(user.uid, &user.home().join(USER_FILE), rows);
+    }
+    if let Some(system) = system {
+        read_config(0, system, rows);
+    }
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let uids = ctx.eq_integers(Col::uid);
+    // The system-wide file counts as uid 0: skip it when the query excludes uid 0.
+    let system = uids
+        .as_ref()
+        .is_none_or(|u| u.contains(&0))
+        .then_some(Path::new(SYSTEM_FILE));
+    let selection = UserSelection {
+        uids,
+        usernames: None,
+    };
+    generate_for(&sysusers::users_for(&selection), system, rows);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::{Host, Op, Value};
+    use std::fs;
+
+    #[test]
+    fn host_and_match_blocks() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        fs::write(
+            home.path().join(USER_FILE),
+            b"  Compression yes\n# c\nHost *.Example.com bastion\n  User Alice\n\tIdentityFile ~/.ssh/id\n\
+             Hostname-ish notablock\nMatch host x exec \"true\"\n  ForwardAgent no\nHOST\tTabbed\nPort 2222\n\xff\n",
+        )
+        .unwrap();
+        let system = home.path().join("system_config");
+        fs::write(&system, "Host *\n    SendEnv LANG\n").unwrap();
+        let line = format!("cfg:x:6161:6161::{}:/bin/sh", home.path().display());
+        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate_for(&[user], Some(&system), &mut rows);
+        let got: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| (r[0].to_string(), r[1].to_string(), r[2].to_string()))
+            .collect();
+        let t = |u: &str, b: &str, o: &str| (u.to_owned(), b.to_owned(), o.to_owned());
+        assert_eq!(
+            got,
+            [
+                t("6161", "", "compression yes"),
+                t("6161", "host *.example.com bastion", "user alice"),
+                t(
+                    "6161",
+                    "host *.example.com bastion",
+                    "identityfile ~/.ssh/id"
+                ),
+                t(
+                    "6161",
+                    "host *.example.com bastion",
+                    "hostname-ish notablock"
+                ),
+                t("6161", "match host x exec \"true\"", "forwardagent no"),
+                t("6161", "host\ttabbed", "port 2222"),
+                t("6161", "host\ttabbed", "\u{fffd}"),
+                t("0", "host *", "sendenv lang"),
+            ]
+        );
+        assert_eq!(
+            rows.get(7).unwrap()[Col::ssh_config_file as usize],
+            Value::from(system.to_string_lossy().into_owned())
+        );
+    }
+
+    #[test]
+    fn live_uid_constraint_reads_only_that_home_and_system_file() {
+        let uid = unsafe { libc::getuid() };
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::uid,
+            Op::Eq,
+            i64::from(uid),
+        );
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        let me = sysusers::users_for(&UserSelection {
+            uids: Some(vec![i64::from(uid)]),
+            usernames: None,
+        });
+        let mine = me[0].home().join(USER_FILE).to_string_lossy().into_owned();
+        for r in rows.iter() {
+            let f = r[Col::ssh_config_file as usize].to_string();
+            assert!(f == mine || (f == SYSTEM_FILE && uid == 0), "{f}");
+        }
+        if uid == 0 && Path::new(SYSTEM_FILE).exists() {
+            let text = fs::read_to_string(SYSTEM_FILE).unwrap();
+            let expected = text
+                .lines()
+                .map(|l| l.trim().to_lowercase())
+                .filter(|l| !l.is_empty() && !l.starts_with('#') && !opens_block(l))
+                .count();
+            let got = rows
+                .iter()
+                .filter(|r| r[Col::ssh_config_file as usize].to_string() == SYSTEM_FILE)
+                .count();
+            assert_eq!(got, expected);
+        }
+    }
+}
