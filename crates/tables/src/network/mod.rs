@@ -8,7 +8,9 @@ pub mod etc_services;
 pub mod interface_addresses;
 pub mod interface_details;
 pub mod interface_ipv6;
+pub mod iptables;
 pub mod listening_ports;
+pub mod lldp_neighbors;
 pub mod process_open_sockets;
 pub mod routes;
 
@@ -28,5 +30,7 @@ pub fn tables() -> Vec<&'static TableDef> {
         &etc_hosts::TABLE,
         &etc_protocols::TABLE,
         &etc_services::TABLE,
+        &iptables::TABLE,
+        &lldp_neighbors::TABLE,
     ]
 }
