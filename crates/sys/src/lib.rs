@@ -10,6 +10,8 @@
 //!   cgroup, cmdline, descriptors) and the pid listing.
 //! * [`net`]: the kernel's socket tables joined with process descriptors, read once per
 //!   network namespace.
+//! * [`netlink`]: synchronous `NETLINK_ROUTE` dumps (links, addresses, routes,
+//!   neighbours) as plain structs.
 //! * [`users`]: accounts and groups (passwd/group files and NSS), the per-user home
 //!   iteration of user-data tables, and utmp/wtmp login records.
 //! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
@@ -25,6 +27,7 @@ pub mod fs;
 pub mod host;
 pub mod mounts;
 pub mod net;
+pub mod netlink;
 pub mod pattern;
 pub mod proc;
 pub mod users;

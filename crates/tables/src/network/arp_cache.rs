@@ -1,0 +1,150 @@
+//! `arp_cache`: the kernel's IPv4 neighbour (ARP) table, from one `RTM_GETNEIGH` netlink
+//! dump.
+//!
+//! The rows are the ones `/proc/net/arp` shows (which osquery reads): every IPv4 entry
+//! except those of interfaces that do not use ARP; unresolved entries have the MAC
+//! `00:00:00:00:00:00`; `permanent` is `1` for static entries. Proxy-ARP entries, which
+//! `/proc/net/arp` appends with no hardware address, are not listed.
+
+use std::collections::HashMap;
+
+use oxquery_sys::netlink::{self, AF_INET, NUD_NOARP, NUD_PERMANENT};
+use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
+
+table! {
+    name: "arp_cache",
+    description: "IPv4 neighbours the kernel has resolved (or tried to) to hardware addresses.",
+    columns: {
+        address: Text [] "IPv4 address of the neighbour",
+        mac: Text [COLLATE_NOCASE] "Its hardware address; 00:00:00:00:00:00 while unresolved",
+        interface: Text [] "Interface the neighbour is reached through",
+        permanent: Text [] "1 for a static (permanent) entry, else 0",
+    },
+    examples: [
+        "select * from arp_cache where interface = 'eth0'",
+    ],
+}
+
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let entries = netlink::neighbours(AF_INET)
+        .map_err(|e| TableError::msg(format!("netlink neighbour dump: {e}")))?;
+    let names = if ctx.is_used(Col::interface) {
+        netlink::link_names().map_err(|e| TableError::msg(format!("netlink link dump: {e}")))?
+    } else {
+        HashMap::new()
+    };
+    for n in &entries {
+        if n.family != AF_INET || n.state & NUD_NOARP != 0 {
+            continue;
+        }
+        let Some(ip) = n.destination else { continue };
+        let mut row = rows.row();
+        row.set_with(Col::address, || ip.to_string());
+        row.set_with(Col::mac, || match &n.lladdr {
+            Some(l) if !l.is_empty() => netlink::mac_text(l),
+            _ => "00:00:00:00:00:00".to_owned(),
+        });
+        row.set_with(Col::interface, || {
+            names.get(&n.index).cloned().unwrap_or_default()
+        });
+        row.set(
+            Col::permanent,
+            if n.state & NUD_PERMANENT != 0 {
+                "1"
+            } else {
+                "0"
+            },
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_table::Host;
+    use std::collections::BTreeSet;
+    use std::process::Command;
+
+    fn scan() -> Rows {
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate(&ctx, &mut rows).unwrap();
+        rows
+    }
+
+    fn ours(rows: &Rows) -> BTreeSet<(String, String, String, String)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r[Col::address as usize].to_string(),
+                    r[Col::interface as usize].to_string(),
+                    r[Col::mac as usize].to_string(),
+                    r[Col::permanent as usize].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// `/proc/net/arp` read directly: (address, interface, mac, permanent).
+    fn proc_arp() -> BTreeSet<(String, String, String, String)> {
+        let text = std::fs::read_to_string("/proc/net/arp").unwrap();
+        text.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 6 && f[5] != "*").then(|| {
+                    let perm = i64::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap();
+                    (
+                        f[0].to_owned(),
+                        f[5].to_owned(),
+                        f[3].to_owned(),
+                        if perm & 0x4 != 0 { "1" } else { "0" }.to_owned(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn agrees_with_proc_net_arp_and_ip_neigh() {
+        // Retry a few times: neighbour entries may change between two reads.
+        let mut last = None;
+        for _ in 0..5 {
+            let before = proc_arp();
+            let rows = scan();
+            let after = proc_arp();
+            if before == after {
+                last = Some((ours(&rows), before));
+                if last.as_ref().map(|(a, b)| a == b) == Some(true) {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (ours, proc) = last.expect("/proc/net/arp never held still");
+        assert_eq!(ours, proc);
+
+        let Ok(out) = Command::new("ip").args(["-j", "-4", "neigh"]).output() else {
+            eprintln!("ip is not available; skipping that cross-check");
+            return;
+        };
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for e in json.as_array().unwrap() {
+            let dst = e["dst"].as_str().unwrap();
+            let dev = e["dev"].as_str().unwrap();
+            let row = ours
+                .iter()
+                .find(|(a, i, _, _)| a == dst && i == dev)
+                .unwrap_or_else(|| panic!("ip lists {dst} on {dev}; we do not"));
+            if let Some(mac) = e["lladdr"].as_str() {
+                assert_eq!(row.2, mac);
+            }
+            let permanent = e["state"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|x| x == "PERMANENT"));
+            assert_eq!(row.3 == "1", permanent, "{dst}");
+        }
+    }
+}
