@@ -338,54 +338,15 @@ pub fn net_namespace(path: &ProcPath, reader: &mut FileReader) -> Option<u64> {
     parse_bracket_inode(path.read_link(reader, "ns/net").ok()?, b"net")
 }
 
-/// Calls `f(fd, socket_inode)` for every descriptor of the process that is a socket.
-///
-/// Links are read relative to the opened `fd` directory (`readlinkat`), so each one is a
-/// single lookup instead of a walk of `/proc/<pid>/fd/<n>`. A descriptor closed between
-/// listing and reading is skipped.
+/// Calls `f(fd, socket_inode)` for every descriptor of the process that is a socket
+/// (see [`for_each_descriptor`]). A descriptor closed between listing and reading is
+/// skipped.
 pub fn for_each_socket_fd(path: &ProcPath, mut f: impl FnMut(u64, u64)) -> io::Result<()> {
-    let mut dir_path = Vec::with_capacity(path.prefix.len() + 3);
-    dir_path.extend_from_slice(&path.prefix);
-    dir_path.extend_from_slice(b"fd\0");
-    let cpath = CStr::from_bytes_with_nul(&dir_path)
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: cpath is NUL-terminated.
-    let dir = unsafe { libc::opendir(cpath.as_ptr()) };
-    if dir.is_null() {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: dir is an open directory stream.
-    let dfd = unsafe { libc::dirfd(dir) };
-    let mut link = [0u8; 64];
-    loop {
-        // SAFETY: dir is an open directory stream owned by this function.
-        let entry = unsafe { libc::readdir(dir) };
-        if entry.is_null() {
-            break;
+    for_each_descriptor(path, |d| {
+        if let Some(inode) = parse_bracket_inode(d.target, b"socket") {
+            f(d.fd, inode);
         }
-        // SAFETY: readdir returned a valid dirent.
-        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
-        let bytes = name.to_bytes();
-        if !bytes.iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let Some(fd) = parse_u64(bytes) else {
-            continue;
-        };
-        // SAFETY: name is NUL-terminated; link is writable for its length. Socket links
-        // (`socket:[n]`) fit in 64 bytes; longer targets are other kinds, and truncated.
-        let n =
-            unsafe { libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
-        if n <= 0 {
-            continue;
-        }
-        if let Some(inode) = parse_bracket_inode(&link[..n as usize], b"socket") {
-            f(fd, inode);
-        }
-    }
-    // SAFETY: dir is open and not used afterwards.
-    unsafe { libc::closedir(dir) };
-    Ok(())
+    })
 }
 
 /// The pids a scan visits: the `=`/`IN` values of a pid constraint when there is one
@@ -562,7 +523,7 @@ pub fn for_each_descriptor(path: &ProcPath, mut f: impl FnMut(&Descriptor<'_>)) 
     }
     // SAFETY: dir is an open directory stream.
     let dfd = unsafe { libc::dirfd(dir) };
-    let mut link = vec![0u8; libc::PATH_MAX as usize];
+    let mut link = [0u8; libc::PATH_MAX as usize];
     loop {
         // SAFETY: dir is an open directory stream owned by this function.
         let entry = unsafe { libc::readdir(dir) };

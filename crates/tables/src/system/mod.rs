@@ -25,6 +25,8 @@ pub mod selinux_settings;
 pub mod shared_memory;
 pub mod system_controls;
 pub mod system_info;
+#[cfg(test)]
+mod test_children;
 pub mod ulimit_info;
 pub mod uptime;
 

@@ -58,46 +58,21 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::test_children::{self, Reaped, spawn_sleep};
     use oxquery_table::{Host, Op, Value};
-    use std::process::{Child, Command, Stdio};
-
-    /// A child process killed and reaped when the test ends, pass or fail.
-    struct Reaped(Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 
     /// `sleep 600` with exactly `vars` as its environment, once its exec is visible.
     fn spawn_with_env(vars: &[(&str, &str)]) -> Reaped {
-        let mut cmd = Command::new("/bin/sleep");
-        cmd.arg("600")
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        let child = Reaped(cmd.spawn().expect("spawn sleep"));
-        // spawn returns once the exec is committed, slightly before /proc shows the new
-        // image: wait until the environment is the child's own.
-        let environ = format!("/proc/{}/environ", child.0.id());
-        for _ in 0..500 {
-            if std::fs::read(&environ).is_ok_and(|e| e.starts_with(vars[0].0.as_bytes())) {
-                break;
+        spawn_sleep(|cmd| {
+            cmd.env_clear();
+            for (k, v) in vars {
+                cmd.env(k, v);
             }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        child
+        })
     }
 
     fn run(ctx: &QueryContext) -> Rows {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
-        rows
+        test_children::run(generate, ctx)
     }
 
     fn text(v: &Value) -> String {
@@ -118,7 +93,7 @@ mod tests {
     #[test]
     fn constrained_pid_gives_exactly_the_childs_environment() {
         let child = spawn_with_env(&VARS);
-        let pid = i64::from(child.0.id());
+        let pid = i64::from(child.pid());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(Col::pid, Op::Eq, pid);
         let rows = run(&ctx);
@@ -144,7 +119,7 @@ mod tests {
     #[test]
     fn full_scan_includes_the_child_and_unknown_pids_give_nothing() {
         let child = spawn_with_env(&VARS);
-        let pid = i64::from(child.0.id());
+        let pid = i64::from(child.pid());
         let host = Host::default();
         let all = run(&QueryContext::everything(&SPEC, &host).using([Col::pid, Col::key]));
         let keys: Vec<String> = all

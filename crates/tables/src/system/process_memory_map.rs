@@ -83,19 +83,11 @@ fn add_rows(pid: u32, text: &[u8], rows: &mut Rows) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::test_children::{self, spawn_sleep};
     use oxquery_table::{ColumnSet, Host, Op, Value};
     use std::io::Write;
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    use std::process::{Child, Command, Stdio};
-
-    struct Reaped(Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 
     /// A mapping made by the test, unmapped when the test ends.
     struct Mapping {
@@ -110,9 +102,7 @@ mod tests {
     }
 
     fn run(ctx: &QueryContext) -> Rows {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
-        rows
+        test_children::run(generate, ctx)
     }
 
     fn text(v: &Value) -> &str {
@@ -215,22 +205,10 @@ mod tests {
 
     #[test]
     fn pid_constraint_reads_only_that_child() {
-        let child = Reaped(
-            Command::new("/bin/sleep")
-                .arg("600")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let pid = i64::from(child.0.id());
+        let child = spawn_sleep(|_| {});
+        let pid = i64::from(child.pid());
         let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
         let maps = format!("/proc/{pid}/maps");
-        for _ in 0..500 {
-            if std::fs::read_to_string(&maps).is_ok_and(|m| m.contains(sleep.to_str().unwrap())) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host)
             .with_constraint(Col::pid, Op::Eq, pid)

@@ -74,21 +74,12 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::test_children::{self, Reaped, spawn_sleep, wait_for_comm};
     use oxquery_table::{Host, Op, Value};
-    use std::process::{Child, Command, Stdio};
-
-    struct Reaped(Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use std::process::{Command, Stdio};
 
     fn run(ctx: &QueryContext) -> Rows {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
-        rows
+        test_children::run(generate, ctx)
     }
 
     /// The inode of `/proc/<pid>/ns/<kind>` by the test's own readlink and parsing.
@@ -113,7 +104,7 @@ mod tests {
         let row = rows.get(0).unwrap().to_vec();
         assert_eq!(row[Col::pid as usize], Value::Integer(i64::from(pid)));
         for (col, kind) in KINDS {
-            let want = readlink_ns(pid, kind).map(|s| Value::Text(s.into()));
+            let want = readlink_ns(pid, kind).map(Value::Text);
             assert_eq!(
                 Some(row[col as usize].clone()).filter(|v| !v.is_null()),
                 want,
@@ -143,17 +134,9 @@ mod tests {
             .map(Reaped);
         let me = std::process::id();
         if let Some(child) = &unshared {
-            let pid = child.0.id();
+            let pid = child.pid();
             // Wait until unshare has exec'd sleep (or failed and exited).
-            let mut ready = false;
-            for _ in 0..1000 {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"));
-                if comm.as_deref().is_ok_and(|c| c.trim() == "sleep") {
-                    ready = true;
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
+            let ready = wait_for_comm(pid, "sleep");
             if ready {
                 let row = check_against_readlink(pid);
                 let ours = check_against_readlink(me);
@@ -164,14 +147,8 @@ mod tests {
                 return;
             }
         }
-        let plain = Reaped(
-            Command::new("/bin/sleep")
-                .arg("600")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let row = check_against_readlink(plain.0.id());
+        let plain = spawn_sleep(|_| {});
+        let row = check_against_readlink(plain.pid());
         assert_eq!(&row[1..], &check_against_readlink(me)[1..]);
     }
 
@@ -187,7 +164,7 @@ mod tests {
             .expect("our pid");
         assert_eq!(
             mine[Col::net_namespace as usize],
-            Value::Text(readlink_ns(std::process::id(), "net").unwrap().into())
+            Value::Text(readlink_ns(std::process::id(), "net").unwrap())
         );
         for r in rows.iter() {
             assert!(r[Col::mnt_namespace as usize].is_null());

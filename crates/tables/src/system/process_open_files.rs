@@ -58,22 +58,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::test_children::{self, spawn_sleep};
     use oxquery_table::{Host, Op, Value};
     use std::collections::BTreeSet;
-    use std::process::{Child, Command, Stdio};
-
-    struct Reaped(Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use std::process::Stdio;
 
     fn run(ctx: &QueryContext) -> Rows {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
-        rows
+        test_children::run(generate, ctx)
     }
 
     fn rows_of(rows: &Rows, pid: u32) -> BTreeSet<(i64, String)> {
@@ -102,24 +93,13 @@ mod tests {
             .append(true)
             .open(&gone)
             .unwrap();
-        let child = Reaped(
-            Command::new("/bin/sleep")
-                .arg("600")
-                .stdin(Stdio::from(input_file))
+        let child = spawn_sleep(|cmd| {
+            cmd.stdin(Stdio::from(input_file))
                 .stdout(Stdio::from(gone_file))
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+                .stderr(Stdio::piped());
+        });
         std::fs::remove_file(&gone).unwrap();
-        let pid = child.0.id();
-        // Wait until the child runs sleep (its descriptors are then final).
-        for _ in 0..500 {
-            if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n") {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        let pid = child.pid();
 
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host)

@@ -148,46 +148,22 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::test_children::{self, Reaped, spawn_sleep};
     use oxquery_table::{Host, Value};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::fs::MetadataExt;
-    use std::process::{Child, Command, Stdio};
-
-    struct Reaped(Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use std::process::Stdio;
 
     fn run() -> Rows {
         let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
-        rows
+        test_children::run(generate, &QueryContext::everything(&SPEC, &host))
     }
 
     /// `sleep 600` with the given stdin and stdout, once it runs sleep.
     fn sleeper(stdin: Stdio, stdout: Stdio) -> Reaped {
-        let child = Reaped(
-            Command::new("/bin/sleep")
-                .arg("600")
-                .stdin(stdin)
-                .stdout(stdout)
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let comm = format!("/proc/{}/comm", child.0.id());
-        for _ in 0..500 {
-            if std::fs::read_to_string(&comm).is_ok_and(|c| c == "sleep\n") {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        child
+        spawn_sleep(|cmd| {
+            cmd.stdin(stdin).stdout(stdout);
+        })
     }
 
     type Row = (i64, i64, String, String, Option<(i64, i64, String)>);
@@ -230,7 +206,7 @@ mod tests {
             .ino();
         let w = sleeper(Stdio::null(), Stdio::from(writer));
         let r = sleeper(Stdio::from(reader), Stdio::null());
-        let (wp, rp) = (i64::from(w.0.id()), i64::from(r.0.id()));
+        let (wp, rp) = (i64::from(w.pid()), i64::from(r.pid()));
         let got = rows_for_inode(&run(), inode);
         let mut want: Vec<Row> = vec![
             (
@@ -278,7 +254,7 @@ mod tests {
         let inode = std::fs::metadata(&fifo).unwrap().ino();
         let w = sleeper(Stdio::null(), Stdio::from(wfd));
         let r = sleeper(Stdio::from(rfd), Stdio::null());
-        let (wp, rp) = (i64::from(w.0.id()), i64::from(r.0.id()));
+        let (wp, rp) = (i64::from(w.pid()), i64::from(r.pid()));
         let got: Vec<Row> = rows_for_inode(&run(), inode)
             .into_iter()
             .filter(|row| row.3 == "named")
@@ -299,7 +275,7 @@ mod tests {
             .ino();
         drop(writer);
         let r = sleeper(Stdio::from(reader), Stdio::null());
-        let rp = i64::from(r.0.id());
+        let rp = i64::from(r.pid());
         assert_eq!(
             rows_for_inode(&run(), inode),
             vec![(rp, 0, "r".to_string(), "anonymous".to_string(), None)]
