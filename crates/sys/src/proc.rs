@@ -1,5 +1,5 @@
 //! Per-process readers for `/proc/<pid>`: listing, `stat`, `status`, `io`, `cgroup`,
-//! `cmdline` and descriptor links.
+//! `cmdline`, `environ`, `maps`, namespace links and descriptor links.
 //!
 //! Parsers take bytes and return `None` on anything unexpected: a process can exit (or a
 //! file be truncated) between any two reads, so nothing here panics on odd input. Callers
