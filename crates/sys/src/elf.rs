@@ -169,7 +169,7 @@ impl ElfFile {
 
     /// The name of `sh`, lossily UTF-8; empty when the file has no usable name table.
     pub fn section_name(&self, names: Option<&SectionHeader>, sh: &SectionHeader) -> String {
-        self.string_in(names, sh.sh_name as usize)
+        self.string_in(names, sh.sh_name)
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default()
     }

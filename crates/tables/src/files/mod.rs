@@ -3,6 +3,8 @@
 //! Both tables take osquery's path constraints (`path =`, `path LIKE` with `%` and the
 //! recursive `%%`, `directory =`, `directory LIKE`) through `oxquery_sys::pattern`.
 
+#[cfg(feature = "augeas")]
+pub mod augeas;
 pub mod elf_dynamic;
 pub mod elf_info;
 pub mod elf_sections;
@@ -11,6 +13,9 @@ pub mod elf_symbols;
 pub mod extended_attributes;
 pub mod file;
 pub mod hash;
+#[cfg(feature = "magic")]
+pub mod magic;
+pub mod suid_bin;
 
 use oxquery_table::TableDef;
 
@@ -24,7 +29,14 @@ pub fn tables() -> Vec<&'static TableDef> {
         &elf_segments::TABLE,
         &elf_symbols::TABLE,
         &extended_attributes::TABLE,
+        &suid_bin::TABLE,
     ]);
+    // The libmagic and libaugeas tables exist only in builds with their features;
+    // without them they are not registered at all.
+    #[cfg(feature = "augeas")]
+    tables.push(&augeas::TABLE);
+    #[cfg(feature = "magic")]
+    tables.push(&magic::TABLE);
     tables
 }
 
