@@ -18,6 +18,7 @@
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
 //! * [`xattr`]: extended attribute names and values of a path.
+//! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
@@ -30,5 +31,6 @@ pub mod net;
 pub mod netlink;
 pub mod pattern;
 pub mod proc;
+pub mod systemd;
 pub mod users;
 pub mod xattr;
