@@ -1,5 +1,7 @@
 //! Operating-system readers that tables share.
 //!
+//! * [`disk`]: partition tables (MBR, GPT) of a block device or image file, read-only.
+//! * [`extfs`]: a read-only ext2/3/4 reader for file systems inside a [`disk::Disk`].
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
 //!   buffer, the measured hot path of every process table.
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
@@ -8,6 +10,8 @@
 //!   loop-safe recursive walk, for `file`, `hash` and every other path table.
 //! * [`proc`]: per-process readers and parsers for `/proc/<pid>` (stat, status, io,
 //!   cgroup, cmdline, descriptors) and the pid listing.
+//! * [`procmem`]: a process's mappings and memory (`/proc/<pid>/maps`, `mem`).
+//! * `yara` (feature `yara`): YARA rule compilation and file/process scans with yara-x.
 //! * [`net`]: the kernel's socket tables joined with process descriptors, read once per
 //!   network namespace.
 //! * [`netlink`]: synchronous `NETLINK_ROUTE` dumps (links, addresses, routes,
@@ -18,11 +22,12 @@
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
 //! * [`xattr`]: extended attribute names and values of a path.
-//! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod disk;
 pub mod elf;
+pub mod extfs;
 pub mod files;
 pub mod fs;
 pub mod host;
@@ -31,6 +36,8 @@ pub mod net;
 pub mod netlink;
 pub mod pattern;
 pub mod proc;
-pub mod systemd;
+pub mod procmem;
 pub mod users;
 pub mod xattr;
+#[cfg(feature = "yara")]
+pub mod yara;

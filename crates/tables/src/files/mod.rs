@@ -3,8 +3,9 @@
 //! Both tables take osquery's path constraints (`path =`, `path LIKE` with `%` and the
 //! recursive `%%`, `directory =`, `directory LIKE`) through `oxquery_sys::pattern`.
 
-#[cfg(feature = "augeas")]
-pub mod augeas;
+pub mod device_file;
+pub mod device_hash;
+pub mod device_partitions;
 pub mod elf_dynamic;
 pub mod elf_info;
 pub mod elf_sections;
@@ -13,9 +14,10 @@ pub mod elf_symbols;
 pub mod extended_attributes;
 pub mod file;
 pub mod hash;
-#[cfg(feature = "magic")]
-pub mod magic;
-pub mod suid_bin;
+#[cfg(feature = "yara")]
+pub mod yara_file;
+#[cfg(feature = "yara")]
+pub mod yara_process;
 
 use oxquery_table::TableDef;
 
@@ -23,20 +25,22 @@ use oxquery_table::TableDef;
 pub fn tables() -> Vec<&'static TableDef> {
     let mut tables: Vec<&'static TableDef> = vec![&file::TABLE, &hash::TABLE];
     tables.extend([
+        &device_file::TABLE,
+        &device_hash::TABLE,
+        &device_partitions::TABLE,
+    ]);
+    tables.extend([
         &elf_dynamic::TABLE,
         &elf_info::TABLE,
         &elf_sections::TABLE,
         &elf_segments::TABLE,
         &elf_symbols::TABLE,
         &extended_attributes::TABLE,
-        &suid_bin::TABLE,
     ]);
-    // The libmagic and libaugeas tables exist only in builds with their features;
-    // without them they are not registered at all.
-    #[cfg(feature = "augeas")]
-    tables.push(&augeas::TABLE);
-    #[cfg(feature = "magic")]
-    tables.push(&magic::TABLE);
+    // The YARA tables exist only in builds with the `yara` feature (yara-x is a heavy
+    // dependency); without it they are not registered at all.
+    #[cfg(feature = "yara")]
+    tables.extend([&yara_file::TABLE, &yara_process::TABLE]);
     tables
 }
 

@@ -1,0 +1,163 @@
+//! YARA scanning with yara-x, for the `yara` (`yara_file`) and `yara_process` tables.
+//!
+//! Rules come from rule files or from rule text; a [`RuleCache`] compiles each distinct
+//! source once and is meant to live for one table scan. A scan's outcome is summarised as
+//! osquery reports it: the matching rules' names, their number, the matched pattern
+//! identifiers with hexadecimal offsets (`$a:1f`), and the rules' tags, each list joined
+//! with commas. Scans run in fast mode (the first match of each pattern is enough).
+//!
+//! Processes are scanned through `/proc/<pid>/mem` ([`crate::procmem`]) with yara-x's
+//! block scanner: offsets are virtual addresses, and, as with any block scan, modules,
+//! `filesize` and the `uintNN()` functions are undefined there.
+
+use crate::procmem::ProcessMemory;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use yara_x::{Compiler, Rules, ScanResults, Scanner, SourceCode, blocks};
+
+/// Where a rule set comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RuleSource {
+    /// A rule file (YARA source text).
+    File(PathBuf),
+    /// Rule text given inline.
+    Text(String),
+}
+
+/// Compiled rule sets by source; failed compilations are remembered as `None` (and logged
+/// once).
+#[derive(Default)]
+pub struct RuleCache {
+    compiled: HashMap<RuleSource, Option<Rules>>,
+}
+
+impl std::fmt::Debug for RuleCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleCache")
+            .field("sources", &self.compiled.len())
+            .finish()
+    }
+}
+
+impl RuleCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The compiled rules of `source`, compiling them on first use.
+    pub fn get(&mut self, source: &RuleSource) -> Option<&Rules> {
+        self.compiled
+            .entry(source.clone())
+            .or_insert_with(|| match compile(source) {
+                Ok(rules) => Some(rules),
+                Err(e) => {
+                    log::warn!("YARA compile error: {e}");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// How many sources were compiled (or tried) so far.
+    pub fn len(&self) -> usize {
+        self.compiled.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.compiled.is_empty()
+    }
+}
+
+/// Compiles one rule source.
+pub fn compile(source: &RuleSource) -> Result<Rules, String> {
+    let mut compiler = Compiler::new();
+    match source {
+        RuleSource::Text(text) => {
+            compiler
+                .add_source(text.as_str())
+                .map_err(|e| format!("inline rule: {e}"))?;
+        }
+        RuleSource::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let origin = path.to_string_lossy().into_owned();
+            compiler
+                .add_source(SourceCode::from(text.as_str()).with_origin(origin))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(compiler.build())
+}
+
+/// One scan's outcome, in osquery's column formats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Matching rule identifiers, comma-separated.
+    pub matches: String,
+    /// Number of matching rules.
+    pub count: i64,
+    /// `$pattern:hexoffset` for each reported match, comma-separated.
+    pub strings: String,
+    /// Tags of the matching rules, comma-separated.
+    pub tags: String,
+}
+
+fn push(list: &mut String, item: &str) {
+    if !list.is_empty() {
+        list.push(',');
+    }
+    list.push_str(item);
+}
+
+fn summarize(results: &ScanResults) -> Summary {
+    let mut s = Summary::default();
+    for rule in results.matching_rules() {
+        push(&mut s.matches, rule.identifier());
+        s.count += 1;
+        for pattern in rule.patterns() {
+            for m in pattern.matches() {
+                push(
+                    &mut s.strings,
+                    &format!("{}:{:x}", pattern.identifier(), m.range().start),
+                );
+            }
+        }
+        for tag in rule.tags() {
+            push(&mut s.tags, tag.identifier());
+        }
+    }
+    s
+}
+
+/// Scans a file.
+pub fn scan_file(rules: &Rules, path: &Path) -> Result<Summary, String> {
+    let mut scanner = Scanner::new(rules);
+    scanner.fast_scan(true);
+    let results = scanner.scan_file(path).map_err(|e| e.to_string())?;
+    Ok(summarize(&results))
+}
+
+/// Bytes read from a process per block, and the overlap between consecutive blocks of one
+/// region (patterns longer than this can be missed on a block boundary).
+const PROCESS_BLOCK: usize = 4 << 20;
+const PROCESS_OVERLAP: usize = 4096;
+
+/// Scans the readable memory of process `pid`.
+pub fn scan_process(rules: &Rules, pid: u32) -> Result<Summary, String> {
+    let memory = ProcessMemory::open(pid).map_err(|e| format!("process {pid}: {e}"))?;
+    let mut scanner = blocks::Scanner::new(rules);
+    scanner.fast_scan(true);
+    let mut error = None;
+    memory.for_each_chunk(PROCESS_BLOCK, PROCESS_OVERLAP, |address, data| {
+        if error.is_none()
+            && let Ok(base) = usize::try_from(address)
+            && let Err(e) = scanner.scan(base, data)
+        {
+            error = Some(e.to_string());
+        }
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let results = scanner.finish().map_err(|e| e.to_string())?;
+    Ok(summarize(&results))
+}
