@@ -3,6 +3,8 @@
 //! Both tables take osquery's path constraints (`path =`, `path LIKE` with `%` and the
 //! recursive `%%`, `directory =`, `directory LIKE`) through `oxquery_sys::pattern`.
 
+#[cfg(feature = "augeas")]
+pub mod augeas;
 pub mod device_file;
 pub mod device_hash;
 pub mod device_partitions;
@@ -18,6 +20,9 @@ pub mod hash;
 pub mod yara_file;
 #[cfg(feature = "yara")]
 pub mod yara_process;
+#[cfg(feature = "magic")]
+pub mod magic;
+pub mod suid_bin;
 
 use oxquery_table::TableDef;
 
@@ -36,7 +41,14 @@ pub fn tables() -> Vec<&'static TableDef> {
         &elf_segments::TABLE,
         &elf_symbols::TABLE,
         &extended_attributes::TABLE,
+        &suid_bin::TABLE,
     ]);
+    // The libmagic and libaugeas tables exist only in builds with their features;
+    // without them they are not registered at all.
+    #[cfg(feature = "augeas")]
+    tables.push(&augeas::TABLE);
+    #[cfg(feature = "magic")]
+    tables.push(&magic::TABLE);
     // The YARA tables exist only in builds with the `yara` feature (yara-x is a heavy
     // dependency); without it they are not registered at all.
     #[cfg(feature = "yara")]
