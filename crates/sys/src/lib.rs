@@ -22,7 +22,6 @@
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
 //! * [`xattr`]: extended attribute names and values of a path.
-//! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
@@ -38,7 +37,6 @@ pub mod netlink;
 pub mod pattern;
 pub mod proc;
 pub mod procmem;
-pub mod systemd;
 pub mod users;
 pub mod xattr;
 #[cfg(feature = "yara")]

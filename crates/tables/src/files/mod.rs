@@ -16,13 +16,13 @@ pub mod elf_symbols;
 pub mod extended_attributes;
 pub mod file;
 pub mod hash;
+#[cfg(feature = "magic")]
+pub mod magic;
+pub mod suid_bin;
 #[cfg(feature = "yara")]
 pub mod yara_file;
 #[cfg(feature = "yara")]
 pub mod yara_process;
-#[cfg(feature = "magic")]
-pub mod magic;
-pub mod suid_bin;
 
 use oxquery_table::TableDef;
 
