@@ -22,6 +22,7 @@
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
 //! * [`xattr`]: extended attribute names and values of a path.
+//! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
@@ -37,6 +38,7 @@ pub mod netlink;
 pub mod pattern;
 pub mod proc;
 pub mod procmem;
+pub mod systemd;
 pub mod users;
 pub mod xattr;
 #[cfg(feature = "yara")]

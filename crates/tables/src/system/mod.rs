@@ -23,8 +23,10 @@ pub mod process_open_pipes;
 pub mod processes;
 pub mod selinux_settings;
 pub mod shared_memory;
+pub mod startup_items;
 pub mod system_controls;
 pub mod system_info;
+pub mod systemd_units;
 #[cfg(test)]
 mod test_children;
 pub mod ulimit_info;
@@ -62,5 +64,7 @@ pub fn tables() -> Vec<&'static TableDef> {
         &memory_map::TABLE,
         &shared_memory::TABLE,
         &ulimit_info::TABLE,
+        &startup_items::TABLE,
+        &systemd_units::TABLE,
     ]
 }
