@@ -344,8 +344,7 @@ impl Daemon {
                         self.publish_views(&engine, &config);
                         discovery = DiscoveryCache::new();
                         schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
-                        self.lock_decorations().clear();
-                        self.run_decorators(&engine, &config.decorators.load);
+                        self.reload_decorators(&engine, &config.decorators.load);
                         next_refresh = (refresh > 0).then(|| now + refresh as i64);
                     }
                     Err(e) => {
@@ -384,13 +383,15 @@ impl Daemon {
         if queries.is_empty() {
             return;
         }
-        let mut found = Decorations::new();
-        config::run_decorators(
-            queries,
-            &mut |sql| engine.query(sql).map_err(|e| e.to_string()),
-            &mut found,
-        );
+        let found = query_decorators(engine, queries);
         self.lock_decorations().extend(found);
+    }
+
+    /// Replaces the decorations with the new config's `load` results in one step, so a
+    /// worker recording meanwhile sees the old set or the new one, never an empty one.
+    fn reload_decorators(&self, engine: &Engine, load: &[String]) {
+        let found = query_decorators(engine, load);
+        *self.lock_decorations() = found;
     }
 
     /// Computes the schedule and publishes it (and the packs) for the utility tables.
@@ -484,6 +485,16 @@ impl Daemon {
             })
             .expect("spawning the logger thread")
     }
+}
+
+fn query_decorators(engine: &Engine, queries: &[String]) -> Decorations {
+    let mut found = Decorations::new();
+    config::run_decorators(
+        queries,
+        &mut |sql| engine.query(sql).map_err(|e| e.to_string()),
+        &mut found,
+    );
+    found
 }
 
 /// Creates `views` (replacing ones of the same name).
