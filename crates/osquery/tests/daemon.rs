@@ -457,7 +457,7 @@ fn a_restart_continues_the_differential() {
 fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     const KILLS: usize = 30;
     let s = Sandbox::new();
-    let names = ["mod3", "window", "pairs"];
+    let names = ["mod3", "window", "pairs", "bulk"];
     let schedule = [
         query("mod3", MOD3),
         // Five rows sliding by one each second: one removed and one added per change.
@@ -471,6 +471,16 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
             "SELECT unix_time % 4 AS a, unix_time % 6 AS b FROM time \
              UNION ALL SELECT 'fixed', 'row'",
         ),
+        // 500 rows, all replaced every second: recording and writing them takes long
+        // enough that some kills land between the two.
+        query(
+            "bulk",
+            "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < 499) \
+             SELECT x, (x * 7 + unix_time) % 100000 AS v FROM c, time",
+        ),
+        // Snapshots go through the same outbox: none may be written twice.
+        r#""clock": {"query": "SELECT unix_time AS t FROM time", "interval": 1, "snapshot": true}"#
+            .to_owned(),
     ];
     s.write_config(&config(&schedule.join(","), ""));
 
@@ -481,27 +491,64 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     eprintln!("kill -9 seed {seed}");
     let mut rng = daemon_support::Rng::new(seed);
     let mut after_start = 0;
+    // Kills that left lines recorded but not yet delivered, and that cut a delivery
+    // between the file write and its bookkeeping: the windows the outbox exists for.
+    let mut undelivered = 0;
+    let mut in_flight = 0;
     for i in 0..KILLS {
         let mut d = s.spawn(&format!("run{i}"), &[]);
         std::thread::sleep(Duration::from_millis(100 + rng.below(1400)));
+        if i % 2 == 1 {
+            // Half the kills aim at the first 150 ms of a second, where the daemon
+            // records its runs and the logger delivers them.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            let to_next = Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()));
+            std::thread::sleep(to_next + Duration::from_millis(rng.below(150)));
+        }
         if let Some(status) = d.exited() {
             panic!("run {i} exited by itself: {status}\n{}", d.stderr_text());
         }
         after_start += usize::from(d.stderr_text().contains("osqueryd started"));
         d.kill9();
+        if s.database().exists() {
+            let logs = s.dump().remove("logs").unwrap_or_default();
+            undelivered += usize::from(logs.keys().any(|k| k.starts_with("line.")));
+            in_flight += usize::from(logs.keys().any(|k| k.starts_with("batch.")));
+        }
     }
     // Most kills must land in a running daemon, not in its start-up.
     assert!(
         after_start >= KILLS / 2,
         "{after_start} of {KILLS} kills after start-up"
     );
-    let before: Vec<usize> = names.iter().map(|n| s.counters_of(n).len()).collect();
+    // Counting counters by text keeps polling cheap on a large log.
+    let last_counters = || {
+        let text = std::fs::read_to_string(s.results_log()).unwrap_or_default();
+        names.map(|n| {
+            let tag = format!("{{\"name\":\"{n}\",");
+            text.lines()
+                .filter(|l| l.starts_with(&tag))
+                .filter_map(|l| {
+                    l.split("\"counter\":")
+                        .nth(1)?
+                        .split(',')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+                .max()
+                .unwrap_or(0u64)
+        })
+    };
+    let before = last_counters();
     let mut d = s.start("final", &[]);
     assert!(
-        wait_until(LONG, || names
+        wait_until(LONG, || last_counters()
             .iter()
             .zip(&before)
-            .all(|(n, b)| s.counters_of(n).len() >= b + 2)),
+            .all(|(now, b)| *now >= b + 2)),
         "the final run logged nothing new\n{}",
         d.stderr_text()
     );
@@ -525,8 +572,22 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         );
         total += replayed.lines;
     }
+    let snapshots: Vec<String> = std::fs::read_to_string(s.snapshots_log())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let distinct: std::collections::HashSet<&String> = snapshots.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        snapshots.len(),
+        "a snapshot line written twice"
+    );
+    assert!(s.lines(&s.snapshots_log()).len() > KILLS / 2);
+    eprintln!("{} snapshot lines, none twice", snapshots.len());
     eprintln!(
-        "{KILLS} kills ({after_start} after start-up), {total} lines replayed, 0 lost, 0 duplicated"
+        "{KILLS} kills ({after_start} after start-up; {undelivered} left lines undelivered, \
+         {in_flight} a delivery in flight), {total} lines replayed, 0 lost, 0 duplicated"
     );
     // Every line is valid JSON with osquery's keys, also where a kill cut a write.
     // Without decorators there is no `decorations` key.
@@ -606,4 +667,40 @@ fn sigterm_interrupts_a_long_query_without_logging_it_as_empty() {
     let dump = s.dump();
     assert_eq!(stored_rows(&dump, "slow").len(), 1);
     assert_eq!(stored_counter(&dump, "slow"), 0);
+}
+
+#[test]
+fn reloads_never_log_a_line_without_its_decorations() {
+    let s = Sandbox::new();
+    let decorated = |schedule: &[String]| {
+        config(
+            &schedule.join(","),
+            r#", "decorators": {"load": ["SELECT 'oxq' AS deco_source"]}"#,
+        )
+    };
+    let a = [query("mod3", MOD3)];
+    let b = [query("mod3", MOD3), query("other", "SELECT 1 AS one")];
+    s.write_config(&decorated(&a));
+    let mut d = s.start("run", &[]);
+    let reloads = || {
+        s.status_log("INFO")
+            .matches("Configuration changed")
+            .count()
+    };
+    // Each reload lands on a scheduler tick, when the workers are recording results.
+    for i in 0..6 {
+        s.write_config(&decorated(if i % 2 == 0 { &b } else { &a }));
+        d.signal(libc::SIGHUP);
+        assert!(wait_until(LONG, || reloads() > i), "{}", d.stderr_text());
+    }
+    let logged = s.results_of("mod3").len();
+    assert!(wait_for_lines(&s, "mod3", logged));
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    for line in s.results() {
+        assert_eq!(
+            line.get("decorations"),
+            Some(&serde_json::json!({"deco_source": "oxq"})),
+            "{line:?}"
+        );
+    }
 }
