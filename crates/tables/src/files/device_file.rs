@@ -172,23 +172,13 @@ fn walk(out: &Out, rows: &mut Rows) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::test_images::{debugfs_stat, mkfs, partitioned};
     use oxquery_table::{Host, Op, Value};
     use std::collections::BTreeMap;
     use std::fs;
     use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
     use std::path::PathBuf;
-    use std::process::{Command, Stdio};
     use std::time::{Duration, SystemTime};
-
-    fn run(cmd: &mut Command) -> String {
-        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
 
     /// A tree exercising directories, a multi-block directory, extents or indirect blocks,
     /// a sparse file, special permission bits, ownership and set times.
@@ -240,33 +230,15 @@ mod tests {
     /// Builds `kind` (ext2 or ext4) from `src` and wraps it in a GPT image at sector 2048.
     fn image(dir: &Path, src: &Path, kind: &str) -> (PathBuf, PathBuf) {
         let fs_img = dir.join(format!("{kind}.fs"));
-        run(Command::new("mke2fs")
-            .args(["-q", "-F", "-t", kind, "-d"])
-            .arg(src)
-            .arg(&fs_img)
-            .arg("8M"));
+        mkfs(kind, src, &fs_img, "8M");
         let disk = dir.join(format!("{kind}.img"));
-        fs::File::create(&disk).unwrap().set_len(12 << 20).unwrap();
-        let mut child = Command::new("sfdisk")
-            .arg("-q")
-            .arg(&disk)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(
-            &mut child.stdin.take().unwrap(),
-            b"label: gpt\nstart=2048, size=16384\n",
-        )
-        .unwrap();
-        assert!(child.wait().unwrap().success());
-        let bytes = fs::read(&fs_img).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&disk)
-            .unwrap()
-            .write_all_at(&bytes, 2048 * 512)
-            .unwrap();
+        partitioned(
+            &fs_img,
+            &disk,
+            12 << 20,
+            "label: gpt\nstart=2048, size=16384\n",
+            2048,
+        );
         (disk, fs_img)
     }
 
@@ -315,28 +287,6 @@ mod tests {
         out
     }
 
-    /// debugfs's view of one inode: (inode number, crtime, atime).
-    fn debugfs_stat(fs_img: &Path, path: &str) -> (i64, Option<i64>, i64) {
-        let out = run(Command::new("debugfs")
-            .arg("-R")
-            .arg(format!("stat {path}"))
-            .arg(fs_img)
-            .stderr(Stdio::null()));
-        let ino = out
-            .split_whitespace()
-            .skip_while(|w| *w != "Inode:")
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let time = |field: &str| {
-            out.lines()
-                .find_map(|l| l.trim().strip_prefix(field))
-                .map(|h| i64::from_str_radix(h.split([':', ' ']).next().unwrap(), 16).unwrap())
-        };
-        (ino, time("crtime: 0x"), time("atime: 0x").unwrap())
-    }
-
     #[test]
     fn walk_matches_the_source_tree_and_debugfs() {
         let tmp = tempfile::tempdir().unwrap();
@@ -380,12 +330,12 @@ mod tests {
                 );
                 assert_eq!(int(&r[Col::block_size as usize]), 1024);
                 assert_eq!(r[Col::partition as usize].to_string(), "4");
-                let (ino, crtime, atime) = debugfs_stat(&fs_img, path);
-                assert_eq!(int(&r[Col::inode as usize]), ino, "{kind} {path}");
-                assert_eq!(int(&r[Col::atime as usize]), atime, "{kind} {path}");
+                let st = debugfs_stat(&fs_img, path);
+                assert_eq!(int(&r[Col::inode as usize]), st.inode, "{kind} {path}");
+                assert_eq!(int(&r[Col::atime as usize]), st.atime, "{kind} {path}");
                 assert_eq!(
                     int(&r[Col::ctime as usize]),
-                    crtime.unwrap_or(0),
+                    st.crtime.unwrap_or(0),
                     "{kind} {path}"
                 );
             }
@@ -403,7 +353,7 @@ mod tests {
             let rows = scan(&disk, "4", &[(Col::path, Value::Text("/link".into()))]);
             assert_eq!(rows[0][Col::r#type as usize].to_string(), "symlink");
             assert!(scan(&disk, "4", &[(Col::path, Value::Text("/nope".into()))]).is_empty());
-            let (ino, _, _) = debugfs_stat(&fs_img, "/sub/big.bin");
+            let ino = debugfs_stat(&fs_img, "/sub/big.bin").inode;
             let rows = scan(&disk, "4", &[(Col::inode, Value::Integer(ino))]);
             assert_eq!(rows.len(), 1);
             assert_eq!(int(&rows[0][Col::size as usize]), 700_000);

@@ -108,34 +108,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::test_images::{debugfs_stat, mkfs, run};
     use oxquery_table::{Host, Op, Value};
     use std::fs;
     use std::os::unix::fs::FileExt;
-    use std::process::{Command, Stdio};
-
-    fn run(cmd: &mut Command) -> String {
-        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn inode_of(fs_img: &Path, path: &str) -> i64 {
-        let out = run(Command::new("debugfs")
-            .arg("-R")
-            .arg(format!("stat {path}"))
-            .arg(fs_img)
-            .stderr(Stdio::null()));
-        out.split_whitespace()
-            .skip_while(|w| *w != "Inode:")
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
+    use std::process::Command;
 
     /// The first word of a coreutils `*sum` line.
     fn coreutils(tool: &str, path: &Path) -> String {
@@ -190,13 +167,9 @@ mod tests {
         for kind in ["ext2", "ext4"] {
             // A bare file system image: partition 0.
             let img = tmp.path().join(format!("{kind}.img"));
-            run(Command::new("mke2fs")
-                .args(["-q", "-F", "-t", kind, "-d"])
-                .arg(&src)
-                .arg(&img)
-                .arg("8M"));
+            mkfs(kind, &src, &img, "8M");
             let files = ["/d/big.bin", "/small", "/sparse"];
-            let inodes: Vec<i64> = files.iter().map(|f| inode_of(&img, f)).collect();
+            let inodes: Vec<i64> = files.iter().map(|f| debugfs_stat(&img, f).inode).collect();
             let rows = scan(&img, "0", &inodes, None);
             assert_eq!(rows.len(), 3, "{kind}");
             for (file, ino) in files.iter().zip(&inodes) {
@@ -229,7 +202,7 @@ mod tests {
             );
             assert_eq!(rows[0][Col::md5 as usize], Value::Null);
             // An empty file has empty digests, as in osquery; unused or absurd inodes no row.
-            let rows = scan(&img, "0", &[inode_of(&img, "/empty")], None);
+            let rows = scan(&img, "0", &[debugfs_stat(&img, "/empty").inode], None);
             assert_eq!(rows[0][Col::sha256 as usize], Value::Text(String::new()));
             assert!(scan(&img, "0", &[0, -3, 1_000_000, 1500], None).is_empty());
             assert!(scan(&img, "1", &inodes, None).is_empty());

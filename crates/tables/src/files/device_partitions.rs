@@ -78,57 +78,26 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::test_images::{dumpe2fs, mkfs, partitioned, run};
     use oxquery_table::{Host, Op, Value};
     use std::fs;
     use std::os::unix::fs::FileExt;
-    use std::process::{Command, Stdio};
-
-    fn run(cmd: &mut Command) -> String {
-        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use std::process::Command;
 
     /// A 10 MiB image with one partition at sector 2048 (`label` is sfdisk's `gpt` or
-    /// `dos`) holding an ext4 file system made by mkfs.ext4 from a small tree.
+    /// `dos`) holding an ext4 file system made by mke2fs from a small tree.
     fn image(dir: &Path, label: &str) -> std::path::PathBuf {
         let src = dir.join("src");
         fs::create_dir_all(src.join("sub")).unwrap();
         fs::write(src.join("sub/a.txt"), b"partition test\n").unwrap();
         let fs_img = dir.join("fs.img");
-        run(Command::new("mkfs.ext4")
-            .arg("-q")
-            .arg("-F")
-            .arg("-d")
-            .arg(&src)
-            .arg(&fs_img)
-            .arg("6M"));
+        mkfs("ext4", &src, &fs_img, "6M");
         let disk = dir.join(format!("{label}.img"));
-        fs::File::create(&disk).unwrap().set_len(10 << 20).unwrap();
         let script = match label {
             "gpt" => "label: gpt\nstart=2048, size=12288, name=\"oxroot\"\n",
             _ => "label: dos\nstart=2048, size=12288, type=83\n",
         };
-        let mut child = Command::new("sfdisk")
-            .arg("-q")
-            .arg(&disk)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
-        let bytes = fs::read(&fs_img).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&disk)
-            .unwrap()
-            .write_all_at(&bytes, 2048 * 512)
-            .unwrap();
+        partitioned(&fs_img, &disk, 10 << 20, script, 2048);
         disk
     }
 
@@ -142,17 +111,6 @@ mod tests {
         let mut rows = Rows::for_context(&ctx);
         generate(&ctx, &mut rows).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
-    }
-
-    fn dumpe2fs(fs_img: &Path, field: &str) -> i64 {
-        let out = run(Command::new("dumpe2fs")
-            .arg("-h")
-            .arg(fs_img)
-            .stderr(Stdio::null()));
-        out.lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim_start_matches(':').trim().parse().ok())
-            .unwrap_or_else(|| panic!("{field} missing in dumpe2fs output"))
     }
 
     fn t(s: &str) -> Value {

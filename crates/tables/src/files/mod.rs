@@ -19,6 +19,8 @@ pub mod hash;
 #[cfg(feature = "magic")]
 pub mod magic;
 pub mod suid_bin;
+#[cfg(test)]
+pub(crate) mod test_images;
 #[cfg(feature = "yara")]
 pub mod yara_file;
 #[cfg(feature = "yara")]
