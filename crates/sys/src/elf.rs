@@ -7,7 +7,9 @@
 //! checked against its size before anything is allocated for them.
 
 use goblin::container::{Container, Ctx};
+use std::ffi::OsString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use goblin::elf::header::Header;
@@ -59,6 +61,28 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, Ctx), ElfError> {
     let header = goblin::elf::Elf::parse_header(bytes)?;
     let ctx = Ctx::new(header.container()?, header.endianness()?);
     Ok((header, ctx))
+}
+
+/// Reads each of `paths` as an ELF file and calls `visit` with the path (as lossy UTF-8
+/// text) and the file. Paths that are not regular ELF files are skipped; files that cannot
+/// be read, and errors `visit` returns, are logged at debug level under `who` and skip
+/// only that file.
+pub fn for_each_file<'p>(
+    paths: impl IntoIterator<Item = &'p OsString>,
+    who: &str,
+    mut visit: impl FnMut(&str, &ElfFile) -> Result<(), ElfError>,
+) {
+    for path in paths {
+        let shown = String::from_utf8_lossy(path.as_bytes());
+        let outcome = match ElfFile::read(Path::new(path)) {
+            Ok(None) => continue,
+            Ok(Some(parsed)) => parsed.and_then(|elf| visit(&shown, &elf)),
+            Err(e) => Err(ElfError(format!("cannot read: {e}"))),
+        };
+        if let Err(e) = outcome {
+            log::debug!("{who}: {shown}: {e}");
+        }
+    }
 }
 
 /// A whole ELF file in memory with its decoded header.

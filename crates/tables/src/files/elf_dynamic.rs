@@ -1,12 +1,10 @@
 //! `elf_dynamic`: the entries of the dynamic section (SHT_DYNAMIC) of each ELF file a
 //! `path` constraint names, in file order and without the terminating `DT_NULL`.
 
-use oxquery_sys::elf::{ElfFile, SHT_DYNAMIC};
+use oxquery_sys::elf::{self, SHT_DYNAMIC};
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 table! {
     name: "elf_dynamic",
@@ -26,44 +24,22 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
-    for path in &paths {
-        let shown = String::from_utf8_lossy(path.as_bytes()).into_owned();
-        let elf = match ElfFile::read(Path::new(path)) {
-            Ok(Some(Ok(elf))) => elf,
-            Ok(None) => continue,
-            Ok(Some(Err(e))) => {
-                log::debug!("elf_dynamic: {shown}: {e}");
-                continue;
-            }
-            Err(e) => {
-                log::debug!("elf_dynamic: cannot read {shown}: {e}");
-                continue;
-            }
-        };
-        let sections = match elf.sections() {
-            Ok(s) => s,
-            Err(e) => {
-                log::debug!("elf_dynamic: {shown}: {e}");
-                continue;
-            }
-        };
-        for sh in sections.iter().filter(|sh| sh.sh_type == SHT_DYNAMIC) {
-            let entries = match elf.dynamic_entries(sh) {
-                Ok(e) => e,
-                Err(e) => {
-                    log::debug!("elf_dynamic: {shown}: {e}");
-                    continue;
-                }
-            };
-            for (tag, value) in entries {
+    elf::for_each_file(&paths, "elf_dynamic", |path, elf| {
+        for sh in elf
+            .sections()?
+            .iter()
+            .filter(|sh| sh.sh_type == SHT_DYNAMIC)
+        {
+            for (tag, value) in elf.dynamic_entries(sh)? {
                 let mut row = rows.row();
-                row.set(Col::path, shown.as_str());
+                row.set(Col::path, path);
                 row.set(Col::tag, tag);
                 row.set(Col::value, value);
                 row.set(Col::class, elf.class_bits());
             }
         }
-    }
+        Ok(())
+    });
     Ok(())
 }
 

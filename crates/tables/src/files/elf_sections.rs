@@ -5,12 +5,10 @@
 //! `(shf)0x..`; `link` is the linked section's index as text. `vaddr` is the section's
 //! address in memory (sh_addr).
 
-use oxquery_sys::elf::ElfFile;
+use oxquery_sys::elf;
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 table! {
     name: "elf_sections",
@@ -61,32 +59,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
-    for path in &paths {
-        let shown = String::from_utf8_lossy(path.as_bytes()).into_owned();
-        let elf = match ElfFile::read(Path::new(path)) {
-            Ok(Some(Ok(elf))) => elf,
-            Ok(None) => continue,
-            Ok(Some(Err(e))) => {
-                log::debug!("elf_sections: {shown}: {e}");
-                continue;
-            }
-            Err(e) => {
-                log::debug!("elf_sections: cannot read {shown}: {e}");
-                continue;
-            }
-        };
-        let sections = match elf.sections() {
-            Ok(s) => s,
-            Err(e) => {
-                log::debug!("elf_sections: {shown}: {e}");
-                continue;
-            }
-        };
+    let want_name = ctx.is_used(Col::name);
+    elf::for_each_file(&paths, "elf_sections", |path, elf| {
+        let sections = elf.sections()?;
         let names = elf.names_section(&sections);
-        let want_name = ctx.is_used(Col::name);
         for sh in &sections {
             let mut row = rows.row();
-            row.set(Col::path, shown.as_str());
+            row.set(Col::path, path);
             if want_name {
                 row.set(Col::name, elf.section_name(names, sh));
             }
@@ -98,7 +77,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::link, sh.sh_link.to_string());
             row.set(Col::align, sh.sh_addralign as i64);
         }
-    }
+        Ok(())
+    });
     Ok(())
 }
 

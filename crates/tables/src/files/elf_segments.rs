@@ -5,12 +5,10 @@
 //! `GNU_EH_FRAME`, `GNU_STACK`, `GNU_RELRO`; any other type is `(pt)0x..`. Flags are
 //! `x`, `w`, `r` joined with `|` in that order (`(pf)0x0` when none is set).
 
-use oxquery_sys::elf::ElfFile;
+use oxquery_sys::elf;
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 table! {
     name: "elf_segments",
@@ -76,27 +74,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
-    for path in &paths {
-        let shown = String::from_utf8_lossy(path.as_bytes()).into_owned();
-        let segments = match ElfFile::read(Path::new(path)) {
-            Ok(Some(Ok(elf))) => elf.segments(),
-            Ok(None) => continue,
-            Ok(Some(Err(e))) => Err(e),
-            Err(e) => {
-                log::debug!("elf_segments: cannot read {shown}: {e}");
-                continue;
-            }
-        };
-        let segments = match segments {
-            Ok(s) => s,
-            Err(e) => {
-                log::debug!("elf_segments: {shown}: {e}");
-                continue;
-            }
-        };
-        for ph in &segments {
+    elf::for_each_file(&paths, "elf_segments", |path, elf| {
+        for ph in &elf.segments()? {
             let mut row = rows.row();
-            row.set(Col::path, shown.as_str());
+            row.set(Col::path, path);
             row.set_with(Col::name, || type_name(ph.p_type));
             row.set(Col::offset, ph.p_offset);
             row.set(Col::vaddr, ph.p_vaddr);
@@ -105,7 +86,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set_with(Col::flags, || flags_text(ph.p_flags));
             row.set(Col::align, ph.p_align);
         }
-    }
+        Ok(())
+    });
     Ok(())
 }
 

@@ -6,12 +6,10 @@
 //! (e.g. TLS, GNU_IFUNC, GNU_UNIQUE) show as `(stt)0x..`/`(stb)0x..`. Names are looked
 //! up in the string table only when the query reads `name`.
 
-use oxquery_sys::elf::{ElfFile, SHT_DYNSYM, SHT_SYMTAB};
+use oxquery_sys::elf::{self, SHT_DYNSYM, SHT_SYMTAB};
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 table! {
     name: "elf_symbols",
@@ -57,27 +55,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     );
     let want_names = ctx.is_used(Col::name);
     let want_table = ctx.is_used(Col::table);
-    for path in &paths {
-        let shown = String::from_utf8_lossy(path.as_bytes()).into_owned();
-        let elf = match ElfFile::read(Path::new(path)) {
-            Ok(Some(Ok(elf))) => elf,
-            Ok(None) => continue,
-            Ok(Some(Err(e))) => {
-                log::debug!("elf_symbols: {shown}: {e}");
-                continue;
-            }
-            Err(e) => {
-                log::debug!("elf_symbols: cannot read {shown}: {e}");
-                continue;
-            }
-        };
-        let sections = match elf.sections() {
-            Ok(s) => s,
-            Err(e) => {
-                log::debug!("elf_symbols: {shown}: {e}");
-                continue;
-            }
-        };
+    elf::for_each_file(&paths, "elf_symbols", |path, elf| {
+        let sections = elf.sections()?;
         let section_names = elf.names_section(&sections);
         for sh in sections
             .iter()
@@ -86,7 +65,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             let symbols = match elf.symbols(sh) {
                 Ok(s) => s,
                 Err(e) => {
-                    log::debug!("elf_symbols: {shown}: symbol table unreadable: {e}");
+                    log::debug!("elf_symbols: {path}: symbol table unreadable: {e}");
                     continue;
                 }
             };
@@ -98,7 +77,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             let strings = sections.get(sh.sh_link as usize);
             for sym in &symbols {
                 let mut row = rows.row();
-                row.set(Col::path, shown.as_str());
+                row.set(Col::path, path);
                 row.set(Col::table, table_name.as_str());
                 if want_names {
                     let name = elf.string_in(strings, sym.st_name).unwrap_or_default();
@@ -111,7 +90,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
                 row.set(Col::offset, sym.st_shndx);
             }
         }
-    }
+        Ok(())
+    });
     Ok(())
 }
 
@@ -119,6 +99,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use oxquery_table::{Host, Value};
+    use std::path::Path;
     use std::process::Command;
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
