@@ -9,7 +9,7 @@
 //! does not say. Counters are the kernel's 64-bit ones (osquery's wrap at 2^32).
 
 use oxquery_sys::fs::FileReader;
-use oxquery_sys::netlink::{self, Link, LinkStats};
+use oxquery_sys::netlink::{self, Link};
 use oxquery_table::{QueryContext, RowMut, Rows, TableError, TableResult, table};
 
 table! {
@@ -112,7 +112,7 @@ fn fill(row: &mut RowMut<'_>, link: &Link, reader: &mut FileReader) {
         }
         row.set(Col::flags, i64::from(flags));
     }
-    let s = link.stats.unwrap_or(LinkStats::default());
+    let s = link.stats.unwrap_or_default();
     row.set(Col::ipackets, s.rx_packets);
     row.set(Col::opackets, s.tx_packets);
     row.set(Col::ibytes, s.rx_bytes);

@@ -17,6 +17,8 @@ pub mod ssh_configs;
 pub mod sudoers;
 pub mod user_groups;
 pub mod user_ssh_keys;
+// Every table file is named after its table, `users` included.
+#[allow(clippy::module_inception)]
 pub mod users;
 
 use oxquery_table::TableDef;
