@@ -89,6 +89,20 @@ pub fn run(
         return dump::database_dump(&flags);
     }
 
+    // Handlers before anything slow: until they are in place, a SIGHUP or SIGTERM sent
+    // right after start (a reload by a config tool) would kill the daemon outright.
+    let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for (signal, flag) in [
+        (signal_hook::consts::SIGTERM, &stop),
+        (signal_hook::consts::SIGINT, &stop),
+        (signal_hook::consts::SIGHUP, &hup),
+    ] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
+            eprintln!("Cannot handle signal {signal}: {e}");
+        }
+    }
+
     // The config's `options` set flags, logger flags among them: load it first.
     let config = match Config::load(&flags) {
         Ok(c) => c,
@@ -159,7 +173,7 @@ pub fn run(
         disable_logging: flags.bool("disable_logging"),
         decorations: Arc::new(Mutex::new(Decorations::new())),
         flush: Arc::new((Mutex::new(false), Condvar::new())),
-        stop: Arc::new(AtomicBool::new(false)),
+        stop,
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
     };
@@ -178,7 +192,7 @@ pub fn run(
                 return EXIT_CATASTROPHIC;
             }
         };
-    daemon.run(flags, config, engine, tables, &filter, instance, sinks)
+    daemon.run(flags, config, engine, tables, &filter, instance, sinks, hup)
 }
 
 /// The instance identifier kept in the store, made on first start.
@@ -266,17 +280,8 @@ impl Daemon {
         filter: &TableFilter,
         instance: oxquery_table::InstanceInfo,
         sinks: Vec<Box<dyn crate::sink::Sink>>,
+        hup: Arc<AtomicBool>,
     ) -> i32 {
-        let hup = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&self.stop)) {
-                log::error!("Cannot handle signal {signal}: {e}");
-            }
-        }
-        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup)) {
-            log::error!("Cannot handle SIGHUP: {e}");
-        }
-
         // Deliver what a previous run left in the outbox before anything new.
         let logger = self.spawn_logger(sinks, &flags);
 
