@@ -704,3 +704,46 @@ fn reloads_never_log_a_line_without_its_decorations() {
         );
     }
 }
+
+/// Whether `pid` has a handler installed for `signal` (`SigCgt` in /proc).
+fn catches(pid: i32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+#[test]
+fn a_sighup_during_start_up_does_not_kill_the_daemon() {
+    let s = Sandbox::new();
+    // A 3 MB config (an unknown top-level key is ignored) keeps the daemon parsing for
+    // a while before it takes the pidfile.
+    let padding = vec!["0"; 1_000_000].join(",");
+    s.write_config(&config(
+        &query("mod3", MOD3),
+        &format!(r#", "padding": [{padding}]"#),
+    ));
+    let mut d = s.spawn("run", &[]);
+    assert!(
+        wait_until(LONG, || catches(d.pid(), libc::SIGHUP)
+            || d.exited().is_some()),
+        "SIGHUP never handled"
+    );
+    // The handlers are in place before the config is read, not only once running.
+    assert_ne!(
+        std::fs::read_to_string(s.pidfile()).unwrap_or_default(),
+        d.pid().to_string(),
+        "the handler came after the pidfile"
+    );
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s.counters_of("mod3").len() >= 2
+            || d.exited().is_some()),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(d.exited().is_none(), "the daemon died: {}", d.stderr_text());
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+}
