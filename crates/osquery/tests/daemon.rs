@@ -269,7 +269,9 @@ fn a_second_daemon_on_the_same_pidfile_is_refused() {
         first.pid().to_string()
     );
     assert!(first.exited().is_none(), "the first daemon died");
-    assert_eq!(first.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    // SIGINT stops gracefully too.
+    let (status, _) = first.stop_with(libc::SIGINT, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
 }
 
 /// Waits until `name` has logged more than `n` lines.

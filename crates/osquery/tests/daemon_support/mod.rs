@@ -216,8 +216,13 @@ impl Daemon {
     /// SIGTERM, then waits up to `timeout` for the exit; returns the status and how long
     /// the stop took.
     pub fn terminate(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        self.stop_with(libc::SIGTERM, timeout)
+    }
+
+    /// Sends `signal`, then waits up to `timeout` for the exit.
+    pub fn stop_with(&mut self, signal: i32, timeout: Duration) -> (ExitStatus, Duration) {
         let asked = Instant::now();
-        self.signal(libc::SIGTERM);
+        self.signal(signal);
         let mut status = None;
         wait_until(timeout, || {
             status = self.exited();
@@ -225,7 +230,7 @@ impl Daemon {
         });
         let status = status.unwrap_or_else(|| {
             panic!(
-                "daemon still running {timeout:?} after SIGTERM\n{}",
+                "daemon still running {timeout:?} after signal {signal}\n{}",
                 self.stderr_text()
             )
         });
