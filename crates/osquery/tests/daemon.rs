@@ -750,3 +750,42 @@ fn a_sighup_during_start_up_does_not_kill_the_daemon() {
     assert!(d.exited().is_none(), "the daemon died: {}", d.stderr_text());
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }
+
+#[test]
+fn auto_table_construction_reads_the_named_sqlite_files() {
+    let s = Sandbox::new();
+    // The database is written by Python's sqlite3 module, not by us.
+    let db = s.path().join("app.db");
+    let made = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             c.execute('CREATE TABLE downloads (target TEXT, bytes INTEGER)')\n\
+             c.execute(\"INSERT INTO downloads VALUES ('/tmp/a.iso', 4096)\")\n\
+             c.commit()",
+            &db.display().to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let atc = format!(
+        r#", "auto_table_construction": {{"app_downloads": {{
+            "query": "SELECT target, bytes FROM downloads",
+            "path": "{}/%.db", "columns": ["target", "bytes"], "platform": "linux"}}}}"#,
+        s.path().display()
+    );
+    s.write_config(&config(
+        &query("atc", "SELECT target, bytes, path FROM app_downloads"),
+        &atc,
+    ));
+    let mut d = s.start("run", &[]);
+    assert!(wait_until(LONG, || !s.results_of("atc").is_empty()));
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    let line = &s.results_of("atc")[0];
+    let columns = line["columns"].as_object().unwrap();
+    assert_eq!(columns["target"], "/tmp/a.iso");
+    assert_eq!(columns["bytes"], "4096");
+    assert_eq!(columns["path"], db.display().to_string().as_str());
+    assert_eq!(line["action"], "added");
+}

@@ -252,11 +252,23 @@ pub(crate) struct Daemon {
     pub(crate) views: Arc<RwLock<Views>>,
 }
 
-/// The config's `views` with a generation that changes on every (re)load.
+/// The config's `views` and `auto_table_construction` tables, with a generation that
+/// changes on every (re)load.
 #[derive(Debug, Default)]
 pub(crate) struct Views {
     pub(crate) generation: u64,
     pub(crate) sql: BTreeMap<String, String>,
+    pub(crate) tables: Vec<&'static TableDef>,
+}
+
+/// Attaches the config's automatic tables, then creates its views (which may use them).
+pub(crate) fn apply_config_objects(engine: &mut Engine, views: &Views) {
+    for def in &views.tables {
+        if let Err(e) = engine.attach(def) {
+            log::warn!("Cannot attach automatic table {}: {e}", def.spec.name);
+        }
+    }
+    create_views(engine, &views.sql);
 }
 
 impl Daemon {
@@ -275,7 +287,7 @@ impl Daemon {
         self,
         flags: Flags,
         mut config: Config,
-        engine: Engine,
+        mut engine: Engine,
         tables: &[&'static TableDef],
         filter: &TableFilter,
         instance: oxquery_table::InstanceInfo,
@@ -287,7 +299,7 @@ impl Daemon {
 
         let host = HostFacts::current();
         let mut discovery = DiscoveryCache::new();
-        self.publish_views(&engine, &config);
+        self.publish_views(&mut engine, &config);
         let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
         self.run_decorators(&engine, &config.decorators.load);
 
@@ -346,7 +358,7 @@ impl Daemon {
                         for w in config.apply_options(&mut flags_now) {
                             log::warn!("{w}");
                         }
-                        self.publish_views(&engine, &config);
+                        self.publish_views(&mut engine, &config);
                         discovery = DiscoveryCache::new();
                         schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
                         self.reload_decorators(&engine, &config.decorators.load);
@@ -371,13 +383,14 @@ impl Daemon {
         0
     }
 
-    /// Creates the config's views on the scheduler's engine (decorators use it) and
-    /// hands them to the workers' engines.
-    fn publish_views(&self, engine: &Engine, config: &Config) {
-        create_views(engine, &config.views);
+    /// Attaches the config's automatic tables and creates its views on the scheduler's
+    /// engine (decorators and discovery use it), and hands both to the workers' engines.
+    fn publish_views(&self, engine: &mut Engine, config: &Config) {
         let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
         views.generation += 1;
         views.sql = config.views.clone();
+        views.tables = crate::atc::definitions(&config.auto_table_construction);
+        apply_config_objects(engine, &views);
     }
 
     fn lock_decorations(&self) -> std::sync::MutexGuard<'_, Decorations> {

@@ -69,7 +69,7 @@ impl Workers {
         let mut threads = Vec::with_capacity(count);
         let mut interrupts = Vec::with_capacity(count);
         for i in 0..count {
-            let engine =
+            let mut engine =
                 Engine::with_live(tables, filter, instance.clone(), Arc::clone(&daemon.live))?;
             interrupts.push(engine.connection().get_interrupt_handle());
             let daemon = daemon.clone();
@@ -77,7 +77,7 @@ impl Workers {
             let busy = Arc::clone(&busy);
             let thread = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || worker_loop(&daemon, &engine, &receiver, &busy))
+                .spawn(move || worker_loop(&daemon, &mut engine, &receiver, &busy))
                 .expect("spawning a query worker");
             threads.push(thread);
         }
@@ -121,7 +121,7 @@ impl Workers {
 
 fn worker_loop(
     daemon: &Daemon,
-    engine: &Engine,
+    engine: &mut Engine,
     receiver: &Mutex<Receiver<Job>>,
     busy: &Mutex<HashSet<String>>,
 ) {
@@ -140,7 +140,7 @@ fn worker_loop(
         {
             let views = daemon.views.read().unwrap_or_else(|p| p.into_inner());
             if views.generation != views_seen {
-                super::create_views(engine, &views.sql);
+                super::apply_config_objects(engine, &views);
                 views_seen = views.generation;
             }
         }
