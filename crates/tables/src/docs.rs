@@ -81,8 +81,13 @@ mod tests {
     use std::path::PathBuf;
 
     /// The committed document matches the declarations (`UPDATE_DOCS=1` rewrites it).
+    /// It describes the default build; the optional tables (`magic`, `augeas`, `yara`)
+    /// are listed in the README, so builds with those features skip the comparison.
     #[test]
     fn docs_tables_md_is_current() {
+        if cfg!(any(feature = "magic", feature = "augeas", feature = "yara")) {
+            return;
+        }
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/tables.md");
         let rendered = super::markdown(&crate::all());
         if std::env::var_os("UPDATE_DOCS").is_some() {
