@@ -26,6 +26,17 @@ impl Rows {
         Rows::new(ctx.spec().columns.len(), ctx.used().clone())
     }
 
+    /// Runs `generate` for `ctx` into a fresh buffer (what the engine does per scan; tests
+    /// and benchmarks call tables this way).
+    pub fn collect(
+        ctx: &QueryContext<'_>,
+        generate: crate::Generator,
+    ) -> Result<Rows, crate::TableError> {
+        let mut rows = Rows::for_context(ctx);
+        generate(ctx, &mut rows)?;
+        Ok(rows)
+    }
+
     /// Appends a row of NULLs and returns it for filling in.
     pub fn row(&mut self) -> RowMut<'_> {
         let start = self.values.len();

@@ -250,8 +250,7 @@ mod tests {
         for (c, v) in extra {
             ctx = ctx.with_constraint(*c, Op::Eq, v.clone());
         }
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 
@@ -413,8 +412,7 @@ mod tests {
             .with_constraint(Col::device, Op::Eq, disk.to_str().unwrap())
             .with_constraint(Col::partition, Op::Eq, "4")
             .with_constraint(Col::partition, Op::Eq, "3");
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert!(rows.is_empty());
     }
 }

@@ -139,8 +139,7 @@ mod tests {
         if let Some(cols) = cols {
             ctx = ctx.using(cols.iter().copied());
         }
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

@@ -108,8 +108,7 @@ mod tests {
             Op::Eq,
             device.to_str().unwrap(),
         );
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

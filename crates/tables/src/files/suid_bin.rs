@@ -162,8 +162,7 @@ mod tests {
 
     fn scan(host: &Host) -> BTreeSet<Row> {
         let ctx = QueryContext::everything(&SPEC, host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         rows.iter()
             .map(|r| {
                 assert_eq!(r[Col::pid_with_namespace as usize], Value::Integer(0));
@@ -303,8 +302,7 @@ mod tests {
             oxquery_table::Op::Eq,
             1,
         );
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert!(rows.is_empty());
     }
 }

@@ -149,8 +149,7 @@ mod tests {
         for (c, op, v) in constraints {
             ctx = ctx.with_constraint(*c, *op, *v);
         }
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

@@ -116,8 +116,7 @@ mod tests {
         let ctx = QueryContext::everything(&SPEC, &host)
             .with_constraint(Col::pid, Op::Eq, i64::from(pid))
             .with_constraint(Col::sigrule, Op::Eq, rule);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

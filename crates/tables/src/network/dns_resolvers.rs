@@ -365,8 +365,7 @@ mod tests {
     fn live_rows_follow_etc_resolv_conf() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         // The nameserver lines read independently (valid addresses, first three).
         let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let mut want: Vec<String> = text

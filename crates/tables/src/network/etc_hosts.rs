@@ -155,8 +155,7 @@ mod tests {
             Op::Eq,
             me,
         );
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let direct = parse_hosts(&std::fs::read("/etc/hosts").unwrap());
         assert_eq!(rows.len(), direct.len());
         assert!(
@@ -170,8 +169,7 @@ mod tests {
     fn agrees_with_getent_hosts_localhost() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let Ok(out) = Command::new("getent").args(["hosts", "localhost"]).output() else {
             eprintln!("getent is not available; skipping the cross-check");
             return;

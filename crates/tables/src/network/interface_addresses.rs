@@ -131,9 +131,7 @@ mod tests {
     fn scan() -> Rows {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
-        rows
+        Rows::collect(&ctx, generate).unwrap()
     }
 
     fn text(v: &Value) -> String {

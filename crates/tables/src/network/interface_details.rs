@@ -154,9 +154,7 @@ mod tests {
     fn scan() -> Rows {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
-        rows
+        Rows::collect(&ctx, generate).unwrap()
     }
 
     fn int(v: &Value) -> i64 {
@@ -272,8 +270,7 @@ mod tests {
     fn projection_skips_sysfs_and_ethtool() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).using([Col::interface]);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert!(!rows.is_empty());
         assert!(rows.iter().all(|r| r[Col::pci_slot as usize].is_null()));
     }

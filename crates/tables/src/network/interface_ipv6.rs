@@ -113,8 +113,7 @@ mod tests {
     fn agrees_with_proc_sys() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -573,8 +573,7 @@ COMMIT
             // Without the program the table is empty, never an error.
             let host = oxquery_table::Host::default();
             let ctx = QueryContext::everything(&SPEC, &host);
-            let mut rows = Rows::for_context(&ctx);
-            generate(&ctx, &mut rows).unwrap();
+            let rows = Rows::collect(&ctx, generate).unwrap();
             assert!(rows.is_empty());
             return;
         }

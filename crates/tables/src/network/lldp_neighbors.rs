@@ -135,8 +135,7 @@ mod tests {
     fn never_invents_rows() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert!(rows.is_empty());
     }
 }

@@ -109,9 +109,7 @@ mod tests {
     fn scan() -> Rows {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
-        rows
+        Rows::collect(&ctx, generate).unwrap()
     }
 
     fn ip_json(args: &[&str]) -> Option<Vec<serde_json::Value>> {
@@ -194,8 +192,7 @@ mod tests {
         let host = Host::default();
         let ctx =
             QueryContext::everything(&SPEC, &host).with_constraint(Col::r#type, Op::Eq, "local");
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert!(!rows.is_empty(), "loopback gives local routes");
         assert!(
             rows.iter()

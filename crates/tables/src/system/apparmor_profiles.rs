@@ -146,8 +146,7 @@ mod tests {
     fn live_rows_match_the_profile_directories() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         // Top-level profiles are the directories the kernel lists; children add more.
         let top = std::fs::read_dir(PROFILES_DIR)
             .map(|d| d.count())

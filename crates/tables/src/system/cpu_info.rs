@@ -232,8 +232,7 @@ mod tests {
     fn agrees_with_lscpu_and_nproc() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let out = std::process::Command::new("lscpu")
             .env("LC_ALL", "C")
             .output()

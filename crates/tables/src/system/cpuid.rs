@@ -409,8 +409,7 @@ mod tests {
         use oxquery_table::{Host, Value};
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let value = |f: &str| {
             rows.iter()
                 .find(|r| r[Col::feature as usize] == Value::from(f))

@@ -287,8 +287,7 @@ mod tests {
     fn live_rows_cover_every_job_line_of_cron_d() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let Ok(entries) = std::fs::read_dir("/etc/cron.d") else {
             return;
         };

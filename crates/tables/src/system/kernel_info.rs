@@ -92,8 +92,7 @@ mod tests {
     fn agrees_with_uname_and_proc_cmdline() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert_eq!(rows.len(), 1);
         let row = rows.get(0).unwrap();
         let uname = std::process::Command::new("uname")

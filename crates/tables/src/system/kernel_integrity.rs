@@ -79,8 +79,7 @@ mod tests {
     fn live_row_exists_exactly_when_the_module_files_do() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let present = Path::new("/").join(MODIFIED_FILE).is_file()
             && Path::new("/").join(HASH_FILE).is_file();
         assert_eq!(rows.len(), usize::from(present));

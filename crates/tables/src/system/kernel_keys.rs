@@ -173,8 +173,7 @@ mod tests {
         let added = add_test_key(&description);
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let direct = std::fs::read_to_string(PROC_KEYS).unwrap_or_default();
         let mut theirs: Vec<String> = direct
             .lines()

@@ -131,8 +131,7 @@ mod tests {
     fn agrees_with_lsmod_or_proc_modules() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let mut ours: Vec<String> = rows
             .column(Col::name)
             .into_iter()

@@ -76,8 +76,7 @@ mod tests {
     fn agrees_with_proc_loadavg() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert_eq!(rows.len(), 3);
         let text = std::fs::read_to_string(PROC_LOADAVG).unwrap();
         let expected: Vec<f64> = text

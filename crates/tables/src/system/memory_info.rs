@@ -113,8 +113,7 @@ mod tests {
     fn agrees_with_proc_meminfo_and_free() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert_eq!(rows.len(), 1);
         let row = rows.get(0).unwrap();
         let int = |c: Col| match row[c as usize] {

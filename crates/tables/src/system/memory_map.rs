@@ -81,8 +81,7 @@ mod tests {
     fn matches_proc_iomem_read_directly() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let mut got: Vec<(String, String, String)> = rows
             .iter()
             .map(|r| {

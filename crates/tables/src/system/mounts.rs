@@ -114,8 +114,7 @@ mod tests {
     fn agrees_with_findmnt_and_df() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let ours: Vec<(String, String, String)> = rows
             .iter()
             .map(|r| {

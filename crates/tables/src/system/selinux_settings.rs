@@ -219,8 +219,7 @@ mod tests {
     fn live_rows_exist_exactly_when_selinuxfs_is_mounted() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let mounted = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap()
             .lines()

@@ -197,8 +197,7 @@ mod tests {
     fn row_of(shmid: libc::c_int) -> Option<Vec<Value>> {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         rows.iter()
             .find(|r| r[Col::shmid as usize] == Value::Integer(i64::from(shmid)))
             .map(<[Value]>::to_vec)

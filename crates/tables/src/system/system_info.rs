@@ -200,8 +200,7 @@ mod tests {
     fn agrees_with_cpuinfo_hostname_meminfo_and_nproc() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert_eq!(rows.len(), 1);
         let row = rows.get(0).unwrap();
         let cell = |c: Col| row[c as usize].clone();

@@ -76,8 +76,7 @@ mod tests {
     fn table() -> Vec<(String, String, String)> {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let t = |v: &Value| match v {
             Value::Text(s) => s.to_string(),
             v => panic!("not text: {v:?}"),

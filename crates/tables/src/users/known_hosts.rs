@@ -112,8 +112,7 @@ mod tests {
             Op::Eq,
             i64::from(uid),
         );
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let me = sysusers::users_for(&UserSelection {
             uids: Some(vec![i64::from(uid)]),
             usernames: None,

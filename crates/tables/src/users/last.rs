@@ -106,8 +106,7 @@ mod tests {
     fn live_wtmp_matches_record_types() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let expected = match std::fs::read(utmp::WTMP_PATH) {
             Ok(b) => b
                 .chunks_exact(utmp::RECORD_SIZE)

@@ -115,8 +115,7 @@ mod tests {
     fn live_utmp_record_count() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let expected = match std::fs::read(utmp::UTMP_PATH) {
             Ok(b) => (0..b.len() / utmp::RECORD_SIZE)
                 .filter(|i| {

@@ -173,8 +173,7 @@ mod tests {
     fn live_matches_getent_shadow_when_readable() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         if std::fs::File::open(SHADOW_PATH).is_err() {
             assert!(rows.is_empty());
             return;

@@ -64,8 +64,7 @@ mod tests {
     fn matches_id_for_every_user() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let mut checked = 0;
         for p in sysusers::nss_users() {
             let mine: BTreeSet<i64> = rows
@@ -83,8 +82,7 @@ mod tests {
     fn uid_constraint_reads_one_user() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(Col::uid, Op::Eq, 0);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let gids: BTreeSet<i64> = rows
             .column(Col::gid)
             .iter()

@@ -54,8 +54,7 @@ mod tests {
             ..Host::default()
         };
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert_eq!(
             rows.column(Col::name),
             [&Value::from("csv"), &Value::from("verbose")]

@@ -65,8 +65,7 @@ mod tests {
             live.config_valid = true;
         }
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         assert_eq!(rows.len(), 1);
         let row = rows.get(0).unwrap();
         assert_eq!(

@@ -48,8 +48,7 @@ mod tests {
             ..PackEntry::default()
         }];
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let row = rows.get(0).unwrap();
         assert_eq!(row[Col::name as usize], Value::from("incident"));
         assert_eq!(row[Col::active as usize], Value::Integer(1));

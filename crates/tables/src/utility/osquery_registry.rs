@@ -47,8 +47,7 @@ mod tests {
             ..Host::default()
         };
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let names: Vec<&Value> = rows.column(Col::name);
         assert_eq!(names, [&Value::from("processes"), &Value::from("time")]);
         assert_eq!(

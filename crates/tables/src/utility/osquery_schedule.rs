@@ -69,8 +69,7 @@ mod tests {
             ..ScheduleEntry::default()
         }];
         let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let row = rows.get(0).unwrap();
         assert_eq!(row[Col::name as usize], Value::from("pack_p_q"));
         assert_eq!(row[Col::executions as usize], Value::Integer(3));

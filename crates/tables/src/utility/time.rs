@@ -159,8 +159,7 @@ mod tests {
                 .unwrap()
         };
         let before = date();
-        let mut rows = Rows::for_context(&ctx);
-        generate(&ctx, &mut rows).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
         let after = date();
         assert_eq!(rows.len(), 1);
         let row = rows.get(0).unwrap();
