@@ -18,6 +18,7 @@
 //!   neighbours) as plain structs.
 //! * [`users`]: accounts and groups (passwd/group files and NSS), the per-user home
 //!   iteration of user-data tables, and utmp/wtmp login records.
+//! * [`exec`]: finding a helper program by absolute path and running it with a time limit.
 //! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
@@ -28,6 +29,7 @@
 
 pub mod disk;
 pub mod elf;
+pub mod exec;
 pub mod extfs;
 pub mod files;
 pub mod fs;
