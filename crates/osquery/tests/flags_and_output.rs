@@ -2,52 +2,10 @@
 //! warnings for flags without effect, --help), the dot commands added with it, typed
 //! JSON, and pretty output fitted to an 80-column terminal.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod shell_support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_osqueryi");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs osqueryi with `args`, `stdin` piped in and HOME set to `home` (the shell derives
-/// its socket and database paths from it).
-fn run_in(home: &std::path::Path, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("HOME", home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("osqueryi starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
-fn run(args: &[&str]) -> Run {
-    run_in(std::path::Path::new("/nonexistent-home"), args, "")
-}
-
-fn ok(args: &[&str]) -> String {
-    let r = run(args);
-    assert_eq!(r.code, 0, "{args:?}: stderr {}", r.stderr);
-    assert_eq!(r.stderr, "", "{args:?}");
-    r.stdout
-}
+use shell_support::{BIN, ok, run, run_in};
+use std::process::Command;
 
 /// `value` of one flag in `osquery_flags`, as a list-mode line.
 fn flag_value(args: &[&str], name: &str) -> String {

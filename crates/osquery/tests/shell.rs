@@ -2,57 +2,14 @@
 //! handling, flags and exit codes. Queries use literals or `uptime` so they do not
 //! depend on the machine.
 
-use std::io::{Read, Write};
-use std::process::{Command, Output, Stdio};
+mod shell_support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_osqueryi");
+use shell_support::{BIN, ok, run, run_with_input};
+use std::io::Read;
+use std::process::{Command, Stdio};
 
 /// The values of `select 1 as a, 'x' as b, NULL as c, 1.5 as d`.
 const ROW: &str = "select 1 as a, 'x' as b, NULL as c, 1.5 as d";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn finish(out: Output) -> Run {
-    Run {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
-/// Runs osqueryi with `args` and `stdin` piped in.
-fn run_with_input(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("osqueryi starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    finish(child.wait_with_output().unwrap())
-}
-
-fn run(args: &[&str]) -> Run {
-    run_with_input(args, "")
-}
-
-/// Runs and expects success with nothing on stderr; returns stdout.
-fn ok(args: &[&str]) -> String {
-    let r = run(args);
-    assert_eq!(r.code, 0, "{args:?}: stderr {}", r.stderr);
-    assert_eq!(r.stderr, "", "{args:?}");
-    r.stdout
-}
 
 // ---- output modes ----
 
