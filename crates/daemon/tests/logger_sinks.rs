@@ -9,7 +9,8 @@ use oxquery_daemon::logger::{
 use oxquery_daemon::sink::Sink;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::SystemTime;
 
 fn lines(range: std::ops::Range<u32>) -> Vec<String> {
@@ -143,15 +144,148 @@ fn rotation_numbering_and_resume_into_rotated_file() {
     }
     assert_eq!(read(&base), "");
     assert_eq!(read(&base.with_extension("log.1")), joined(&batch(2)));
-    assert_eq!(read(&base.with_extension("log.2")), joined(&batch(1)));
+    assert_eq!(unzstd(&base.with_extension("log.2.zst")), joined(&batch(1)));
+    assert!(!base.with_extension("log.2").exists());
     assert!(
-        !base.with_extension("log.3").exists(),
+        !base.with_extension("log.3.zst").exists(),
         "only max_files kept"
     );
     assert_eq!(mode(&base), 0o640);
     // Below the size nothing rotates.
     sink.write(Stream::Results, &["x".to_owned()]).unwrap();
     assert_eq!(read(&base), "x\n");
+}
+
+/// Decodes a `.zst` file with the crate's decoder and, when installed, the `zstd` CLI
+/// (both must agree); `.ci/run` installs the CLI.
+fn unzstd(p: &Path) -> String {
+    let raw = fs::read(p).unwrap();
+    assert_eq!(
+        &raw[..4],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        "zstd frame magic in {p:?}"
+    );
+    let ours = String::from_utf8(zstd::decode_all(&raw[..]).unwrap()).unwrap();
+    if Command::new("zstd").arg("--version").output().is_ok() {
+        let out = Command::new("zstd").arg("-dc").arg(p).output().unwrap();
+        assert!(out.status.success(), "zstd -dc {p:?}: {out:?}");
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), ours, "{p:?}");
+    }
+    ours
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn rotating(dir: &Path, size: u64, max: u64) -> FilesystemSink {
+    let mut opts = FilesystemOptions::new(dir);
+    opts.rotate = true;
+    opts.rotate_size = size;
+    opts.rotate_max_files = max;
+    FilesystemSink::open(opts).unwrap()
+}
+
+#[test]
+fn rotation_compresses_older_files_with_zstd() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("osqueryd.results.log");
+    let rot = |i: u32| -> PathBuf {
+        let suffix = if i == 1 {
+            "1".to_owned()
+        } else {
+            format!("{i}.zst")
+        };
+        dir.path().join(format!("osqueryd.results.log.{suffix}"))
+    };
+    let mut sink = rotating(dir.path(), 80, 4);
+    // Batches of 10 lines (>= 80 bytes): every batch ends with a rotation.
+    let batch = |i: u32| lines(i * 10..i * 10 + 10);
+    assert!(joined(&batch(0)).len() >= 80);
+    for i in 0..7 {
+        sink.write(Stream::Results, &batch(i)).unwrap();
+        let kept = (i + 1).min(4);
+        let mut expected = vec!["osqueryd.results.log".to_owned()];
+        expected
+            .extend((1..=kept).map(|k| rot(k).file_name().unwrap().to_str().unwrap().to_owned()));
+        expected.sort();
+        assert_eq!(names(dir.path()), expected, "after batch {i}");
+        // .1 is the batch just written, plain; .k.zst holds batch i+1-k.
+        assert_eq!(read(&rot(1)), joined(&batch(i)));
+        for k in 2..=kept {
+            assert_eq!(
+                unzstd(&rot(k)),
+                joined(&batch(i + 1 - k)),
+                "after batch {i}"
+            );
+            assert_eq!(mode(&rot(k)), 0o640);
+        }
+    }
+    assert_eq!(read(&base), "");
+    // A smaller max_files later drops everything above it.
+    drop(sink);
+    let mut sink = rotating(dir.path(), 80, 2);
+    sink.write(Stream::Results, &batch(7)).unwrap();
+    assert_eq!(
+        names(dir.path()),
+        [
+            "osqueryd.results.log",
+            "osqueryd.results.log.1",
+            "osqueryd.results.log.2.zst"
+        ]
+    );
+    assert_eq!(unzstd(&rot(2)), joined(&batch(6)));
+    // max_files = 1 keeps only the plain .1 and compresses nothing.
+    drop(sink);
+    let mut sink = rotating(dir.path(), 80, 1);
+    sink.write(Stream::Results, &batch(8)).unwrap();
+    assert_eq!(
+        names(dir.path()),
+        ["osqueryd.results.log", "osqueryd.results.log.1"]
+    );
+    assert_eq!(read(&rot(1)), joined(&batch(8)));
+}
+
+#[test]
+fn rotation_after_crash_during_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(format!("osqueryd.results.log{s}"));
+    let batch = |i: u32| lines(i * 10..i * 10 + 10);
+    let mut sink = rotating(dir.path(), 80, 3);
+    sink.write(Stream::Results, &batch(0)).unwrap();
+    sink.write(Stream::Results, &batch(1)).unwrap();
+    drop(sink);
+    // Crash while compressing .1: a truncated temporary file next to the intact .1.
+    let full = zstd::encode_all(joined(&batch(1)).as_bytes(), 1).unwrap();
+    fs::write(p(".2.zst.tmp"), &full[..full.len() / 2]).unwrap();
+    let mut sink = rotating(dir.path(), 80, 3);
+    sink.write(Stream::Results, &batch(2)).unwrap();
+    assert_eq!(read(&p(".1")), joined(&batch(2)));
+    assert_eq!(unzstd(&p(".2.zst")), joined(&batch(1)));
+    assert_eq!(unzstd(&p(".3.zst")), joined(&batch(0)));
+    assert!(!p(".2.zst.tmp").exists());
+    drop(sink);
+
+    // Crash after .2.zst was renamed into place but before the current file replaced
+    // .1: both hold batch 2. The next rotation archives it once, not twice.
+    fs::remove_file(p(".3.zst")).unwrap();
+    fs::rename(p(".2.zst"), p(".3.zst")).unwrap();
+    fs::write(
+        p(".2.zst"),
+        zstd::encode_all(joined(&batch(2)).as_bytes(), 1).unwrap(),
+    )
+    .unwrap();
+    let mut sink = rotating(dir.path(), 80, 3);
+    sink.write(Stream::Results, &batch(3)).unwrap();
+    assert_eq!(read(&p(".1")), joined(&batch(3)));
+    assert_eq!(unzstd(&p(".2.zst")), joined(&batch(2)));
+    assert_eq!(unzstd(&p(".3.zst")), joined(&batch(1)));
+    assert!(!p(".4.zst").exists());
 }
 
 #[test]

@@ -6,13 +6,22 @@
 //! the part of the batch that already reached it and appends only the rest.
 //!
 //! Rotation (`--logger_rotate`) happens right after a batch is durable, never inside
-//! one, so a checkpoint always names one file. Rotated files are `.1` (newest) … `.N`;
-//! osquery's zstd compression of older rotations is not done.
+//! one, so a checkpoint always names one file. As in osquery's `LogRotate`, the newest
+//! rotation `.1` stays plain and older ones are zstd frames (level 1) `.2.zst` … `.N.zst`,
+//! `N` = `--logger_rotate_max_files`: at each rotation the `.N.zst` files shift up, `.1` is
+//! compressed into `.2.zst`, the current file becomes `.1`, and files numbered above
+//! `max_files` are deleted.
+//!
+//! Compression never leaves a truncated `.zst` as the only copy: `.1` is compressed into a
+//! temporary file that is fsynced and renamed to `.2.zst`; only then does the current file
+//! replace `.1`. A crash between those two renames leaves `.1` and an identical `.2.zst`;
+//! the next rotation notices (the frame decodes to exactly `.1`) and only finishes the
+//! interrupted one (the current file replaces `.1`), so no line is archived twice.
 
 use crate::item::Stream;
 use crate::sink::Sink;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -94,54 +103,148 @@ impl FilesystemSink {
         Ok(self.slot(stream).as_mut().expect("opened above"))
     }
 
-    /// Moves `name` to `name.1`, shifting older rotations up and dropping the oldest.
+    /// Moves `name` to `name.1`, compressing the previous `.1` into `.2.zst`, shifting
+    /// older rotations up and dropping those numbered above `max_files`.
     fn rotate(&mut self, stream: Stream) -> io::Result<()> {
         let base = self.path(stream);
         let max = self.opts.rotate_max_files;
+        let dir = self.opts.dir.clone();
         if max == 0 {
             remove_if_exists(&base)?;
         } else {
-            remove_if_exists(&rotated(&base, max))?;
-            for i in (1..max).rev() {
-                rename_if_exists(&rotated(&base, i), &rotated(&base, i + 1))?;
+            let first = rotated(&base, 1);
+            // An earlier rotation that stopped after compressing `.1` into `.2.zst` had
+            // already shifted and dropped the older files: only its last step is left.
+            let interrupted = max >= 2 && zst_holds(&rotated(&base, 2), &first)?;
+            if !interrupted {
+                // Drop `.max` and any rotations above it (from a larger max_files before).
+                let mut i = max;
+                loop {
+                    let path = rotated(&base, i);
+                    if i > max && !path.exists() {
+                        break;
+                    }
+                    remove_if_exists(&path)?;
+                    i += 1;
+                }
+                for i in (2..max).rev() {
+                    rename_if_exists(&rotated(&base, i), &rotated(&base, i + 1))?;
+                }
+                if max >= 2 && first.exists() {
+                    compress_file(&first, &rotated(&base, 2), self.opts.mode)?;
+                    sync_dir(&dir)?;
+                }
             }
-            rename_if_exists(&base, &rotated(&base, 1))?;
+            // Replaces the plain `.1`, now safely in `.2.zst`.
+            rename_if_exists(&base, &first)?;
         }
         *self.slot(stream) = None;
         self.file(stream)?;
-        sync_dir(&self.opts.dir)
+        sync_dir(&dir)
     }
 
-    /// Finds the file holding inode `ino`: the current file or one of its rotations.
+    /// Finds the file holding inode `ino`: the current file or its newest rotation.
     fn find_inode(&mut self, stream: Stream, ino: u64) -> io::Result<Option<File>> {
         let base = self.path(stream);
         let current = self.file(stream)?;
         if current.metadata()?.ino() == ino {
             return Ok(Some(current.try_clone()?));
         }
-        for i in 1..=self.opts.rotate_max_files {
-            let path = rotated(&base, i);
-            match std::fs::metadata(&path) {
-                Ok(m) if m.ino() == ino => {
-                    return OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .open(&path)
-                        .map(Some);
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e) => return Err(e),
-            }
+        // Rotation follows a durable batch, and the next batch is written only after this
+        // one was delivered, so a batch's file is at most one rotation old: `.1`, which
+        // stays plain. Compressed rotations never hold an undelivered batch.
+        let path = rotated(&base, 1);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.ino() == ino => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map(Some),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(None)
     }
 }
 
-fn rotated(base: &Path, i: u64) -> PathBuf {
+/// osquery's level (`ZSTD_initCStream(cstream, 1)`).
+const ZSTD_LEVEL: i32 = 1;
+
+/// The name of rotation `i`: `.1` stays plain, older ones are `.i.zst`.
+pub fn rotated(base: &Path, i: u64) -> PathBuf {
     let mut s = base.as_os_str().to_owned();
     s.push(format!(".{i}"));
+    if i > 1 {
+        s.push(".zst");
+    }
     PathBuf::from(s)
+}
+
+/// Compresses `src` into the zstd file `dest` (created with `mode`): written under a
+/// temporary name, fsynced, then renamed, so `dest` is either absent or complete.
+/// `src` is left in place; the caller syncs the directory.
+fn compress_file(src: &Path, dest: &Path, mode: u32) -> io::Result<()> {
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    out.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    let mut input = File::open(src)?;
+    let mut encoder = zstd::stream::Encoder::new(out, ZSTD_LEVEL)?;
+    encoder.set_pledged_src_size(Some(input.metadata()?.len()))?;
+    io::copy(&mut input, &mut encoder)?;
+    let out = encoder.finish()?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, dest)
+}
+
+/// Whether the zstd file `zst` exists and decodes to exactly the contents of `plain`
+/// (which must exist too). Stops at the first difference, so the usual "no" is cheap.
+fn zst_holds(zst: &Path, plain: &Path) -> io::Result<bool> {
+    let (zst_file, plain_file) = match (File::open(zst), File::open(plain)) {
+        (Ok(z), Ok(p)) => (z, p),
+        (Err(e), _) | (_, Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let Ok(mut decoded) = zstd::stream::read::Decoder::new(zst_file) else {
+        return Ok(false);
+    };
+    let mut plain_file = BufReader::new(plain_file);
+    let mut a = vec![0u8; 64 * 1024];
+    let mut b = vec![0u8; 64 * 1024];
+    loop {
+        let n = match read_full(&mut decoded, &mut a) {
+            Ok(n) => n,
+            Err(_) => return Ok(false),
+        };
+        let m = read_full(&mut plain_file, &mut b[..n.max(1)])?;
+        if n != m || a[..n] != b[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the end of `r`.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 fn remove_if_exists(p: &Path) -> io::Result<()> {
@@ -288,8 +391,12 @@ mod tests {
     #[test]
     fn rotated_names() {
         assert_eq!(
+            rotated(Path::new("/x/osqueryd.results.log"), 1),
+            PathBuf::from("/x/osqueryd.results.log.1")
+        );
+        assert_eq!(
             rotated(Path::new("/x/osqueryd.results.log"), 3),
-            PathBuf::from("/x/osqueryd.results.log.3")
+            PathBuf::from("/x/osqueryd.results.log.3.zst")
         );
     }
 
