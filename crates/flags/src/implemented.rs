@@ -42,6 +42,7 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "buffered_log_max",
     "config_accelerated_refresh",
     "config_check",
+    "config_enable_backup",
     "config_dump",
     "config_refresh",
     "database_dump",

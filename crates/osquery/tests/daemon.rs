@@ -460,6 +460,11 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     const KILLS: usize = 30;
     let s = Sandbox::new();
     let names = ["mod3", "window", "pairs", "bulk"];
+    // The kills land inside runs on purpose: opt out of deny-listing the query that was
+    // running, which would otherwise stop it for a day after the restart.
+    let query = |name: &str, sql: &str| {
+        format!(r#""{name}": {{"query": "{sql}", "interval": 1, "denylist": false}}"#)
+    };
     let schedule = [
         query("mod3", MOD3),
         // Five rows sliding by one each second: one removed and one added per change.
@@ -481,7 +486,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
              SELECT x, (x * 7 + unix_time) % 100000 AS v FROM c, time",
         ),
         // Snapshots go through the same outbox: none may be written twice.
-        r#""clock": {"query": "SELECT unix_time AS t FROM time", "interval": 1, "snapshot": true}"#
+        r#""clock": {"query": "SELECT unix_time AS t FROM time", "interval": 1, "snapshot": true, "denylist": false}"#
             .to_owned(),
     ];
     s.write_config(&config(&schedule.join(","), ""));
@@ -788,4 +793,192 @@ fn auto_table_construction_reads_the_named_sqlite_files() {
     assert_eq!(columns["bytes"], "4096");
     assert_eq!(columns["path"], db.display().to_string().as_str());
     assert_eq!(line["action"], "added");
+}
+
+// ---- deny-listing a query that was running when the process died ----
+
+/// One row; sleeps 30 s first while `marker` exists (far longer than the test).
+fn slow_while(marker: &std::path::Path) -> String {
+    format!(
+        "SELECT 'ran' AS v, sleep(CASE WHEN EXISTS (SELECT 1 FROM file WHERE path = '{m}') \
+         THEN 30 ELSE 0 END) AS s",
+        m = marker.display()
+    )
+}
+
+/// Starts a daemon running `slow` (with `slow_options` added to its entry), SIGKILLs it
+/// while `slow` runs, and starts it again with the marker gone.
+fn crash_during_slow(s: &Sandbox, slow_options: &str) -> daemon_support::Daemon {
+    let marker = s.path().join("hold");
+    std::fs::write(&marker, "").unwrap();
+    let slow = format!(
+        r#""slow": {{"query": "{}", "interval": 1{slow_options}}}"#,
+        slow_while(&marker)
+    );
+    let sched = "SELECT name, denylisted, executions FROM osquery_schedule WHERE name = 'slow'";
+    s.write_config(&config(
+        &[query("mod3", MOD3), query("sched", sched), slow].join(","),
+        "",
+    ));
+    let mut d = s.start("first", &[]);
+    // Every query is queued at the first tick; two mod3 runs later a worker is
+    // certainly inside `slow`.
+    assert!(
+        wait_until(LONG, || s.counters_of("mod3").len() >= 2),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(s.results_of("slow").is_empty());
+    d.kill9();
+    std::fs::remove_file(&marker).unwrap();
+    s.start("second", &[])
+}
+
+#[test]
+fn a_query_running_at_a_crash_is_denylisted_after_restart() {
+    let s = Sandbox::new();
+    let mut d = crash_during_slow(&s, "");
+    assert!(
+        wait_until(LONG, || s.status_log("WARNING").contains(
+            "Scheduled query may have failed: slow; deny-listed until"
+        )),
+        "{}",
+        d.stderr_text()
+    );
+    let denylisted_row = |s: &Sandbox| {
+        s.results_of("sched").iter().any(|l| {
+            l["action"] == "added"
+                && l["columns"]["denylisted"] == "1"
+                && l["columns"]["executions"] == "0"
+        })
+    };
+    assert!(
+        wait_until(LONG, || denylisted_row(&s)),
+        "{}",
+        d.stderr_text()
+    );
+    // Three more seconds of schedule: `slow` (quick now) is still not run.
+    let seen = s.counters_of("mod3").len();
+    assert!(wait_until(LONG, || s.counters_of("mod3").len() >= seen + 3));
+    assert!(
+        s.results_of("slow").is_empty(),
+        "{:?}",
+        s.results_of("slow")
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+
+    let dump = s.dump();
+    let conf = &dump["configurations"];
+    assert!(!conf.contains_key("executing_query"), "{conf:?}");
+    let failed = &conf["failed_queries"];
+    let (name, expiry) = failed.split_once(':').expect("name:expiry");
+    assert_eq!(name, "slow");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let expiry: i64 = expiry.parse().unwrap();
+    assert!(
+        (now + 86400 - 60..=now + 86400).contains(&expiry),
+        "{expiry} vs {now}"
+    );
+}
+
+#[test]
+fn a_query_with_denylist_false_runs_again_after_a_crash() {
+    let s = Sandbox::new();
+    let mut d = crash_during_slow(&s, r#", "denylist": false"#);
+    assert!(
+        wait_until(LONG, || !s.results_of("slow").is_empty()),
+        "{}",
+        d.stderr_text()
+    );
+    assert_eq!(s.results_of("slow")[0]["columns"]["v"], "ran");
+    assert!(
+        s.status_log("WARNING")
+            .contains("Scheduled query may have failed: slow; not deny-listed"),
+        "{}",
+        s.status_log("WARNING")
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    assert!(!s.dump()["configurations"].contains_key("failed_queries"));
+}
+
+// ---- --config_enable_backup ----
+
+#[test]
+fn config_backup_starts_a_daemon_whose_config_is_broken() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut d = s.start("good", &["--config_enable_backup"]);
+    assert!(wait_for_lines(&s, "mod3", 0), "{}", d.stderr_text());
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    // The stored text is the raw file, newlines included, so read the dump as text.
+    let dump = s.run(&["--database_dump"]);
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    let key = format!(
+        "configurations[config_persistence.{}]: {{",
+        s.config().display()
+    );
+    let stored = &dump[dump.find(&key).expect("the config is backed up")..];
+    assert!(stored.contains("unix_time % 3"), "{dump}");
+
+    for (tag, broken) in [("bad_json", true), ("missing", false)] {
+        if broken {
+            s.write_config("{\"schedule\": {\"a\": ");
+        } else {
+            std::fs::remove_file(s.config()).unwrap();
+        }
+        // Without the flag: exit 1, as before.
+        let mut plain = s.spawn(&format!("{tag}_plain"), &[]);
+        assert!(wait_until(LONG, || plain.exited().is_some()));
+        assert_eq!(plain.exited().unwrap().code(), Some(1));
+        // With it: the old schedule runs, and the failure is logged.
+        let logged = s.results_of("mod3").len();
+        let mut d = s.start(tag, &["--config_enable_backup"]);
+        assert!(wait_for_lines(&s, "mod3", logged), "{}", d.stderr_text());
+        assert!(
+            s.status_log("ERROR")
+                .contains("starting from the backup in the database"),
+            "{}",
+            d.stderr_text()
+        );
+        assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    }
+}
+
+// ---- views on reload ----
+
+#[test]
+fn a_view_removed_from_the_config_is_dropped_on_reload() {
+    let s = Sandbox::new();
+    let schedule = [query("mod3", MOD3), query("useview", "SELECT m FROM v")].join(",");
+    s.write_config(&config(
+        &schedule,
+        &format!(r#", "views": {{"v": "{MOD3}"}}"#),
+    ));
+    let mut d = s.start("run", &[]);
+    assert!(
+        wait_until(LONG, || s.counters_of("useview").len() >= 2),
+        "{}",
+        d.stderr_text()
+    );
+    s.write_config(&config(&schedule, ""));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s
+            .status_log("ERROR")
+            .contains("Error executing scheduled query useview")),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(s.status_log("ERROR").contains("no such table: v"));
+    // A run already going at the reload may still log; after that none does, on
+    // either worker.
+    let seen = s.counters_of("mod3").len();
+    assert!(wait_until(LONG, || s.counters_of("mod3").len() > seen));
+    let logged = s.results_of("useview").len();
+    assert!(wait_until(LONG, || s.counters_of("mod3").len() >= seen + 4));
+    assert_eq!(s.results_of("useview").len(), logged);
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }

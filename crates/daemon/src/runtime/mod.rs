@@ -8,6 +8,7 @@
 //! logger thread drains the outbox to the sinks. All share one store behind a mutex;
 //! its transactions are short.
 
+mod backup;
 mod dump;
 mod schedule;
 mod worker;
@@ -22,7 +23,7 @@ use oxquery_flags::Flags;
 use oxquery_store::{Domain, Store};
 use oxquery_table::{LiveState, PackEntry, TableDef};
 use schedule::Schedule;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -104,8 +105,25 @@ pub fn run(
     }
 
     // The config's `options` set flags, logger flags among them: load it first.
+    let backup_enabled = flags.bool("config_enable_backup");
+    // Set when the daemon starts from the stored copy: the error to log once the
+    // status log runs.
+    let mut restored_because = None;
     let config = match Config::load(&flags) {
         Ok(c) => c,
+        Err(e) if backup_enabled => match backup::restore(&flags) {
+            Ok(c) => {
+                restored_because = Some(format!(
+                    "Error reading config: {e}; starting from the backup in the database"
+                ));
+                c
+            }
+            Err(why) => {
+                eprintln!("Error reading config: {e}");
+                eprintln!("Cannot use the config backup: {why}");
+                return e.exit_code();
+            }
+        },
         Err(e) => {
             eprintln!("Error reading config: {e}");
             return e.exit_code();
@@ -139,6 +157,13 @@ pub fn run(
     {
         eprintln!("Could not start the status log: {e}");
     }
+    if let Some(message) = &restored_because {
+        if flags.bool("disable_logging") {
+            eprintln!("{message}");
+        } else {
+            log::error!("{message}");
+        }
+    }
     for notice in flags.notices_for(oxquery_flags::implemented::Tool::Daemon) {
         log::warn!("{}", notice.message);
     }
@@ -157,6 +182,9 @@ pub fn run(
         }
     };
     let instance_id = instance_id(&mut store);
+    if backup_enabled && restored_because.is_none() {
+        backup::save(&mut store, &config);
+    }
     let sinks = match logger::build_sinks(&logger_settings) {
         Ok(s) => s,
         Err(e) => {
@@ -176,6 +204,7 @@ pub fn run(
         stop,
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
+        executing: Arc::default(),
     };
     let mut instance = oxquery_engine::instance::current(None);
     instance.instance_id = instance_id;
@@ -250,6 +279,10 @@ pub(crate) struct Daemon {
     /// The config's views. TEMP views live in one SQLite connection, so each worker
     /// engine re-creates them when the generation moves.
     pub(crate) views: Arc<RwLock<Views>>,
+    /// Queries the workers are running, oldest first. `configurations/executing_query`
+    /// names one of them (osquery runs one query at a time and keeps one name), so a
+    /// crash is pinned on a query that was running when it happened.
+    pub(crate) executing: Arc<Mutex<Vec<String>>>,
 }
 
 /// The config's `views` and `auto_table_construction` tables, with a generation that
@@ -262,18 +295,93 @@ pub(crate) struct Views {
 }
 
 /// Attaches the config's automatic tables, then creates its views (which may use them).
-pub(crate) fn apply_config_objects(engine: &mut Engine, views: &Views) {
+pub(crate) fn apply_config_objects(
+    engine: &mut Engine,
+    views: &Views,
+    created: &mut BTreeSet<String>,
+) {
     for def in &views.tables {
         if let Err(e) = engine.attach(def) {
             log::warn!("Cannot attach automatic table {}: {e}", def.spec.name);
         }
     }
-    create_views(engine, &views.sql);
+    create_views(engine, &views.sql, created);
 }
 
 impl Daemon {
     pub(crate) fn lock_store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records in the store that `name` is about to run (before the query starts).
+    pub(crate) fn start_executing(&self, name: &str) {
+        let mut executing = self.executing.lock().unwrap_or_else(|p| p.into_inner());
+        executing.push(name.to_owned());
+        let store = self.lock_store();
+        if let Err(e) = store.put(
+            Domain::Configurations,
+            schedule::EXECUTING_QUERY,
+            name.as_bytes(),
+        ) {
+            log::warn!("Cannot record the executing query {name}: {e}");
+        }
+    }
+
+    /// Records that `name` finished (after its results and statistics are stored): the
+    /// key then names another running query, or is removed.
+    pub(crate) fn finish_executing(&self, name: &str) {
+        let mut executing = self.executing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = executing.iter().position(|n| n == name) {
+            executing.remove(i);
+        }
+        let store = self.lock_store();
+        let done = match executing.first() {
+            Some(other) => store.put(
+                Domain::Configurations,
+                schedule::EXECUTING_QUERY,
+                other.as_bytes(),
+            ),
+            None => store.delete(Domain::Configurations, schedule::EXECUTING_QUERY),
+        };
+        if let Err(e) = done {
+            log::warn!("Cannot clear the executing query {name}: {e}");
+        }
+    }
+
+    /// At start: a query still named in `executing_query` was running when the previous
+    /// process died. Deny-lists it for a day unless its config says `"denylist": false`.
+    fn denylist_crashed_query(&self, config: &Config) {
+        let store = self.lock_store();
+        let name = match store.get_text(Domain::Configurations, schedule::EXECUTING_QUERY) {
+            Ok(Some(name)) if !name.is_empty() => name,
+            Ok(_) => return,
+            Err(e) => {
+                log::warn!("Cannot read the executing query: {e}");
+                return;
+            }
+        };
+        if let Err(e) = store.delete(Domain::Configurations, schedule::EXECUTING_QUERY) {
+            log::warn!("Cannot clear the executing query: {e}");
+        }
+        let allows = config
+            .packs
+            .iter()
+            .flat_map(|p| &p.queries)
+            .find(|q| q.full_name == name)
+            .map(|q| q.denylist);
+        match allows {
+            Some(true) => {
+                let expiry = unix_now() + schedule::DENYLIST_SECONDS;
+                let mut denylist = schedule::load_denylist(&store);
+                denylist.insert(name.clone(), expiry);
+                schedule::save_denylist(&store, &denylist);
+                log::warn!("Scheduled query may have failed: {name}; deny-listed until {expiry}");
+            }
+            Some(false) => log::warn!(
+                "Scheduled query may have failed: {name}; not deny-listed (\"denylist\": false)"
+            ),
+            None => log::warn!("Scheduled query may have failed: {name} (no longer scheduled)"),
+        }
     }
 
     pub(crate) fn wake_logger(&self) {
@@ -299,7 +407,9 @@ impl Daemon {
 
         let host = HostFacts::current();
         let mut discovery = DiscoveryCache::new();
-        self.publish_views(&mut engine, &config);
+        self.denylist_crashed_query(&config);
+        let mut views_created = BTreeSet::new();
+        self.publish_views(&mut engine, &config, &mut views_created);
         let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
         self.run_decorators(&engine, &config.decorators.load);
 
@@ -314,7 +424,11 @@ impl Daemon {
                 return EXIT_CATASTROPHIC;
             }
         };
-        for q in config::startup_order(schedule.queries()) {
+        let started = unix_now();
+        for q in config::startup_order(schedule.queries())
+            .into_iter()
+            .filter(|q| !schedule.is_denylisted(q, started))
+        {
             workers.submit(Job::from(q), &config.decorators.always);
         }
         log::info!(
@@ -343,6 +457,14 @@ impl Daemon {
                 }
             }
             last_tick = now;
+            if schedule.expire(now) {
+                let store = self.lock_store();
+                schedule::save_denylist(&store, schedule.denylist());
+                self.live
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .schedule = schedule.entries(&store);
+            }
 
             let reload_now =
                 hup.swap(false, Ordering::SeqCst) || next_refresh.is_some_and(|t| now >= t);
@@ -354,11 +476,14 @@ impl Daemon {
                     Ok(Reload::Changed(new)) => {
                         log::info!("Configuration changed; reloading the schedule");
                         config = *new;
+                        if flags.bool("config_enable_backup") {
+                            backup::save(&mut self.lock_store(), &config);
+                        }
                         let mut flags_now = flags.clone();
                         for w in config.apply_options(&mut flags_now) {
                             log::warn!("{w}");
                         }
-                        self.publish_views(&mut engine, &config);
+                        self.publish_views(&mut engine, &config, &mut views_created);
                         discovery = DiscoveryCache::new();
                         schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
                         self.reload_decorators(&engine, &config.decorators.load);
@@ -385,12 +510,12 @@ impl Daemon {
 
     /// Attaches the config's automatic tables and creates its views on the scheduler's
     /// engine (decorators and discovery use it), and hands both to the workers' engines.
-    fn publish_views(&self, engine: &mut Engine, config: &Config) {
+    fn publish_views(&self, engine: &mut Engine, config: &Config, created: &mut BTreeSet<String>) {
         let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
         views.generation += 1;
         views.sql = config.views.clone();
         views.tables = crate::atc::definitions(&config.auto_table_construction);
-        apply_config_objects(engine, &views);
+        apply_config_objects(engine, &views, created);
     }
 
     fn lock_decorations(&self) -> std::sync::MutexGuard<'_, Decorations> {
@@ -448,9 +573,9 @@ impl Daemon {
                 }
             })
             .collect();
-        let schedule = Schedule::new(queries);
+        let store = self.lock_store();
+        let schedule = Schedule::new(queries, schedule::load_denylist(&store));
         {
-            let store = self.lock_store();
             let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
             live.config_hash = config.hash();
             live.config_valid = true;
@@ -515,13 +640,30 @@ fn query_decorators(engine: &Engine, queries: &[String]) -> Decorations {
     found
 }
 
-/// Creates `views` (replacing ones of the same name).
-pub(crate) fn create_views(engine: &Engine, views: &BTreeMap<String, String>) {
+/// Creates `views` (replacing ones of the same name) and drops the config views this
+/// engine made before that `views` no longer has. `created` is this engine's record of
+/// the config views it made (TEMP views live in one connection; the engine's own alias
+/// views are never in it).
+pub(crate) fn create_views(
+    engine: &Engine,
+    views: &BTreeMap<String, String>,
+    created: &mut BTreeSet<String>,
+) {
+    for name in created.iter().filter(|n| !views.contains_key(*n)) {
+        let statement = format!("DROP VIEW IF EXISTS temp.\"{}\"", name.replace('"', "\"\""));
+        if let Err(e) = engine.connection().execute_batch(&statement) {
+            log::warn!("Cannot drop view {name}: {e}");
+        }
+    }
+    created.clear();
     for (name, sql) in views {
         let statement =
             format!("DROP VIEW IF EXISTS temp.\"{name}\"; CREATE TEMP VIEW \"{name}\" AS {sql}");
-        if let Err(e) = engine.connection().execute_batch(&statement) {
-            log::warn!("Cannot create view {name}: {e}");
+        match engine.connection().execute_batch(&statement) {
+            Ok(()) => {
+                created.insert(name.clone());
+            }
+            Err(e) => log::warn!("Cannot create view {name}: {e}"),
         }
     }
 }

@@ -126,6 +126,7 @@ fn worker_loop(
     busy: &Mutex<HashSet<String>>,
 ) {
     let mut views_seen = 0;
+    let mut views_created = std::collections::BTreeSet::new();
     loop {
         let job = {
             let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
@@ -140,7 +141,7 @@ fn worker_loop(
         {
             let views = daemon.views.read().unwrap_or_else(|p| p.into_inner());
             if views.generation != views_seen {
-                super::apply_config_objects(engine, &views);
+                super::apply_config_objects(engine, &views, &mut views_created);
                 views_seen = views.generation;
             }
         }
@@ -184,6 +185,7 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     let (user0, system0) = thread_cpu();
     let memory0 = resident_bytes();
     let output_size = Cell::new(0u64);
+    daemon.start_executing(&job.name);
     match engine.query(&job.sql) {
         Ok(r) => {
             let rows = r
@@ -209,7 +211,8 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     let mut store = daemon.lock_store();
     match performance::record_execution(&mut store, &job.name, &execution) {
         Ok(perf) => {
-            let entry = super::schedule::entry(&job.query, &perf);
+            // It just ran, so it is not deny-listed.
+            let entry = super::schedule::entry(&job.query, &perf, false);
             let mut live = daemon.live.write().unwrap_or_else(|p| p.into_inner());
             if let Some(slot) = live.schedule.iter_mut().find(|e| e.name == job.name) {
                 *slot = entry;
@@ -217,6 +220,8 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         }
         Err(e) => log::warn!("Cannot record statistics of {}: {e}", job.name),
     }
+    drop(store);
+    daemon.finish_executing(&job.name);
 }
 
 /// Diffs `rows` against the store and records the new state with its log lines.
