@@ -1006,22 +1006,27 @@ mod tests {
             "lldpcli",
             &["-u", sa, "configure", "lldp", "tx-interval", "1"],
         );
-        for cmd in [
-            "configure system hostname oxq-b",
-            "configure lldp tx-interval 1",
-            "configure ports lldp-b lldp portdescription oxq-uplink",
-            "configure ports lldp-b dot3 power pse supported enabled paircontrol powerpairs spare class class-3 type 2 source primary priority high requested 10000 allocated 5000",
-            "configure ports lldp-b med policy application voice vlan 500 priority voice dscp 46",
-        ] {
-            let mut args = vec!["-u", sb];
-            args.extend(cmd.split(' '));
-            must("lldpcli", &args);
-        }
-
+        let configure_b = || {
+            for cmd in [
+                "configure system hostname oxq-b",
+                "configure lldp tx-interval 1",
+                "configure ports lldp-b lldp portdescription oxq-uplink",
+                "configure ports lldp-b dot3 power pse supported enabled paircontrol powerpairs spare class class-3 type 2 source primary priority high requested 10000 allocated 5000",
+                "configure ports lldp-b med policy application voice vlan 500 priority voice dscp 46",
+            ] {
+                let mut args = vec!["-u", sb];
+                args.extend(cmd.split(' '));
+                must("lldpcli", &args);
+            }
+        };
+        configure_b();
         // Wait until A has heard B's configured announcement, through the table itself.
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // On a loaded machine a freshly started lldpd can miss settings given right after
+        // its socket appears; the commands are idempotent, so repeat them while waiting.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut next_configure = Instant::now() + Duration::from_secs(5);
         let rows = loop {
             let rows = rows_from(&socket_a, &ctx);
             let complete = rows.iter().any(|r| {
@@ -1040,6 +1045,10 @@ mod tests {
                 log_of(&socket_a),
                 log_of(&socket_b)
             );
+            if Instant::now() >= next_configure {
+                configure_b();
+                next_configure = Instant::now() + Duration::from_secs(5);
+            }
             std::thread::sleep(Duration::from_millis(250));
         };
         assert_eq!(rows.len(), 1, "one veth, one neighbour");

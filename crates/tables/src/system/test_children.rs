@@ -21,13 +21,25 @@ impl Drop for Reaped {
     }
 }
 
-/// Waits (up to about two seconds) until `/proc/<pid>/comm` reads `comm`: `spawn`
-/// returns once the exec is committed, slightly before `/proc` shows the new image
-/// (maps, environment, descriptors). Returns whether it got there.
+/// Waits (up to about ten seconds) until the child runs `comm` and is asleep: `spawn`
+/// returns once the exec is committed, before `/proc` shows the new image. The kernel
+/// renames the task before it has laid out the new environment and mappings, so the name
+/// alone is not enough; a `sleep` in state S has finished loading. Returns whether it got
+/// there.
 pub fn wait_for_comm(pid: u32, comm: &str) -> bool {
-    let path = format!("/proc/{pid}/comm");
-    for _ in 0..1000 {
-        if std::fs::read_to_string(&path).is_ok_and(|c| c.trim_end_matches('\n') == comm) {
+    let comm_path = format!("/proc/{pid}/comm");
+    let stat_path = format!("/proc/{pid}/stat");
+    let asleep = || {
+        std::fs::read_to_string(&stat_path).is_ok_and(|stat| {
+            stat.rfind(')')
+                .and_then(|end| stat[end + 1..].split_whitespace().next())
+                == Some("S")
+        })
+    };
+    for _ in 0..5000 {
+        if std::fs::read_to_string(&comm_path).is_ok_and(|c| c.trim_end_matches('\n') == comm)
+            && asleep()
+        {
             return true;
         }
         std::thread::sleep(Duration::from_millis(2));
