@@ -126,7 +126,7 @@ fn epoch_or_zero(e: Option<&[u8]>) -> &[u8] {
 }
 
 mod pacman {
-    use super::{compare_digits, epoch_or_zero, split_evr};
+    use super::{epoch_or_zero, segment_order, split_evr};
     use std::cmp::Ordering;
 
     /// `alpm_pkg_vercmp`: epoch, then version, then pkgrel only when both have one
@@ -184,21 +184,7 @@ mod pacman {
             while at(b, p2) != 0 && class(at(b, p2)) {
                 p2 += 1;
             }
-            if two == p2 {
-                // Segments of different kinds: the numeric one is newer.
-                return if isnum {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                };
-            }
-            let (s1, s2) = (&a[one..p1], &b[two..p2]);
-            let ord = if isnum {
-                compare_digits(s1, s2)
-            } else {
-                s1.cmp(s2)
-            };
-            if ord != Ordering::Equal {
+            if let Some(ord) = segment_order(&a[one..p1], &b[two..p2], isnum) {
                 return ord;
             }
             one = p1;
@@ -218,7 +204,7 @@ mod pacman {
 }
 
 mod rpm {
-    use super::{compare_digits, epoch_or_zero, split_evr};
+    use super::{epoch_or_zero, segment_order, split_evr};
     use std::cmp::Ordering;
 
     /// rpm's EVR comparison: epoch, version, then release only when both have one.
@@ -296,21 +282,7 @@ mod rpm {
             while class(at(b, e2)) {
                 e2 += 1;
             }
-            if two == e2 {
-                // Segments of different kinds: the numeric one is newer.
-                return if isnum {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                };
-            }
-            let (s1, s2) = (&a[one..e1], &b[two..e2]);
-            let ord = if isnum {
-                compare_digits(s1, s2)
-            } else {
-                s1.cmp(s2)
-            };
-            if ord != Ordering::Equal {
+            if let Some(ord) = segment_order(&a[one..e1], &b[two..e2], isnum) {
                 return ord;
             }
             one = e1;
@@ -394,6 +366,25 @@ mod dpkg {
         }
         Ordering::Equal
     }
+}
+
+/// Orders two version segments of `a` and `b` at the same position (rpm's and pacman's
+/// loops share this step). An empty `b` segment means the kinds differ: the numeric one
+/// is newer. `None` when the segments are equal.
+fn segment_order(s1: &[u8], s2: &[u8], isnum: bool) -> Option<Ordering> {
+    if s2.is_empty() {
+        return Some(if isnum {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        });
+    }
+    let ord = if isnum {
+        compare_digits(s1, s2)
+    } else {
+        s1.cmp(s2)
+    };
+    (ord != Ordering::Equal).then_some(ord)
 }
 
 #[cfg(test)]
