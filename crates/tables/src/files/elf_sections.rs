@@ -89,8 +89,7 @@ mod tests {
     use std::process::Command;
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
+        let rows = Rows::collect(ctx, generate).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

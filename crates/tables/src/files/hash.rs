@@ -246,8 +246,7 @@ mod tests {
     };
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
+        let rows = Rows::collect(ctx, generate).unwrap();
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

@@ -86,9 +86,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     fn run(ctx: &QueryContext) -> Rows {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
-        rows
+        Rows::collect(ctx, generate).unwrap()
     }
 
     fn ours(pid_filter: bool) -> Vec<Vec<Value>> {

@@ -409,9 +409,7 @@ mod tests {
     }
 
     fn run(ctx: &QueryContext) -> Rows {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
-        rows
+        Rows::collect(ctx, generate).unwrap()
     }
 
     #[test]

@@ -284,9 +284,7 @@ mod tests {
     }
 
     fn run(ctx: &QueryContext) -> Rows {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
-        rows
+        Rows::collect(ctx, generate).unwrap()
     }
 
     fn one_pid(pid: u32) -> Vec<Value> {

@@ -73,8 +73,7 @@ mod tests {
     }
 
     fn rows_of(ctx: &QueryContext) -> Vec<(String, String)> {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
+        let rows = Rows::collect(ctx, generate).unwrap();
         rows.iter()
             .map(|r| {
                 (

@@ -109,8 +109,7 @@ mod tests {
     }
 
     fn table_rows(ctx: &QueryContext) -> Vec<Vec<String>> {
-        let mut rows = Rows::for_context(ctx);
-        generate(ctx, &mut rows).unwrap();
+        let rows = Rows::collect(ctx, generate).unwrap();
         rows.iter()
             .map(|r| {
                 [
