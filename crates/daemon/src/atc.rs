@@ -16,32 +16,66 @@
 //! file the `path` pattern matches, the query runs on that file opened read-only and each
 //! result row becomes a row (result columns matched to table columns by name).
 //!
-//! Table definitions are built at run time, so their names and columns are leaked to get
-//! the `'static` lifetime tables have; a definition is made once per distinct
-//! (name, columns) pair and reused across reloads, which bounds the leak by the config.
+//! An automatic table is a [`Table`] object that owns its definition; a reload replaces
+//! the objects in the registry, and a table whose definition did not change keeps its
+//! object (so engines keep their SQLite module).
 
 use crate::config::AutoTable;
 use oxquery_table::{
-    Attributes, Column, ColumnOptions, ColumnType, QueryContext, Rows, TableDef, TableError,
-    TableResult, TableSpec,
+    Attributes, Column, ColumnOptions, ColumnType, QueryContext, Rows, Table, TableResult,
+    TableSpec, Value,
 };
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::sync::{Mutex, RwLock};
+use std::sync::Arc;
 
-/// What each attached table reads: table name → (query, path pattern, columns).
-static DEFINITIONS: RwLock<Option<HashMap<String, AutoTable>>> = RwLock::new(None);
-/// Specs built so far, by (name, columns).
-static SPECS: Mutex<Vec<&'static TableDef>> = Mutex::new(Vec::new());
+/// One configured automatic table.
+#[derive(Debug)]
+pub struct AutoTableDef {
+    spec: TableSpec,
+    definition: AutoTable,
+}
 
-/// Table definitions for `tables` (filtered to this platform), ready to attach to every
-/// engine. Also records what each table reads, for the generator.
-pub fn definitions(
-    tables: &std::collections::BTreeMap<String, AutoTable>,
-) -> Vec<&'static TableDef> {
-    let mut defs = Vec::new();
-    let mut map = HashMap::new();
-    for (name, table) in tables {
+impl AutoTableDef {
+    fn new(name: &str, definition: &AutoTable) -> Self {
+        let mut columns: Vec<Column> = definition
+            .columns
+            .iter()
+            .map(|c| {
+                Column::new(
+                    c.clone(),
+                    ColumnType::Text,
+                    ColumnOptions::empty(),
+                    "Column of the automatic table",
+                )
+            })
+            .collect();
+        columns.push(Column::new(
+            "path",
+            ColumnType::Text,
+            ColumnOptions::empty(),
+            "SQLite file the row was read from",
+        ));
+        AutoTableDef {
+            spec: TableSpec::new(
+                name.to_owned(),
+                "A table the configuration builds over SQLite files.",
+                columns,
+                Attributes::NONE,
+            ),
+            definition: definition.clone(),
+        }
+    }
+}
+
+/// The tables `config` defines for this platform. A table whose definition equals one in
+/// `previous` is that same object.
+pub fn tables(
+    config: &BTreeMap<String, AutoTable>,
+    previous: &[Arc<AutoTableDef>],
+) -> Vec<Arc<AutoTableDef>> {
+    let mut out = Vec::new();
+    for (name, table) in config {
         if !crate::config::platform_matches(&table.platform) {
             continue;
         }
@@ -51,115 +85,90 @@ pub fn definitions(
             );
             continue;
         }
-        defs.push(definition(name, &table.columns));
-        map.insert(name.clone(), table.clone());
+        let same = previous
+            .iter()
+            .find(|p| p.spec.name == name.as_str() && p.definition == *table);
+        out.push(match same {
+            Some(p) => Arc::clone(p),
+            None => Arc::new(AutoTableDef::new(name, table)),
+        });
     }
-    *DEFINITIONS.write().unwrap_or_else(|p| p.into_inner()) = Some(map);
-    defs
+    out
 }
 
-fn definition(name: &str, columns: &[String]) -> &'static TableDef {
-    let mut specs = SPECS.lock().unwrap_or_else(|p| p.into_inner());
-    let same = |d: &&&'static TableDef| {
-        d.spec.name == name
-            && d.spec.columns.len() == columns.len() + 1
-            && d.spec.columns.iter().zip(columns).all(|(c, n)| c.name == n)
-    };
-    if let Some(def) = specs.iter().find(same) {
-        return def;
+impl Table for AutoTableDef {
+    fn spec(&self) -> &TableSpec {
+        &self.spec
     }
-    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
-    let mut cols: Vec<Column> = columns
-        .iter()
-        .map(|c| Column {
-            name: leak(c),
-            ty: ColumnType::Text,
-            options: ColumnOptions::empty(),
-            description: "Column of the automatic table",
-        })
-        .collect();
-    cols.push(Column {
-        name: "path",
-        ty: ColumnType::Text,
-        options: ColumnOptions::empty(),
-        description: "SQLite file the row was read from",
-    });
-    let spec: &'static TableSpec = Box::leak(Box::new(TableSpec {
-        name: leak(name),
-        description: "A table the configuration builds over SQLite files.",
-        columns: Box::leak(cols.into_boxed_slice()),
-        attributes: Attributes::NONE,
-        column_aliases: &[],
-        aliases: &[],
-        examples: &[],
-    }));
-    let def: &'static TableDef = Box::leak(Box::new(TableDef { spec, generate }));
-    specs.push(def);
-    def
-}
 
-fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let spec = ctx.spec();
-    let table = DEFINITIONS
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .and_then(|m| m.get(spec.name).cloned())
-        .ok_or_else(|| TableError::msg("the configuration no longer defines this table"))?;
-    let path_col = spec.columns.len() - 1;
-    let mut files = Vec::new();
-    oxquery_sys::pattern::expand_like(&table.path, oxquery_sys::pattern::Select::Files, |p| {
-        files.push(p.to_owned());
-        ControlFlow::Continue(())
-    });
-    for file in files {
-        if let Err(e) = read_file(&file, &table.query, spec, path_col, rows) {
-            log::warn!(
-                "auto_table_construction {}: {}: {e}",
-                spec.name,
-                file.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-fn read_file(
-    file: &std::path::Path,
-    sql: &str,
-    spec: &TableSpec,
-    path_col: usize,
-    rows: &mut Rows,
-) -> Result<(), oxquery_engine::rusqlite::Error> {
-    use oxquery_engine::rusqlite::{Connection, OpenFlags};
-    let conn = Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let mut stmt = conn.prepare(sql)?;
-    // Result column → table column, by name.
-    let mapping: Vec<Option<usize>> = stmt
-        .column_names()
-        .map(|n| spec.columns[..path_col].iter().position(|c| c.name == n))
-        .collect();
-    let path_text = file.to_string_lossy().into_owned();
-    let mut result = stmt.query([])?;
-    while let Some(r) = result.next()? {
-        let mut row = rows.row();
-        for (i, target) in mapping.iter().enumerate() {
-            if let Some(col) = target {
-                // Every automatic column is TEXT, as in osquery.
-                let text = match oxquery_engine::value_from_ref(r.get_ref(i)?) {
-                    oxquery_table::Value::Null => None,
-                    oxquery_table::Value::Real(f) => Some(oxquery_engine::format_real(f)),
-                    other => Some(other.to_string()),
-                };
-                row.set(*col, text);
+    fn generate(&self, ctx: &QueryContext<'_>, rows: &mut Rows<'_>) -> TableResult {
+        let mut files = Vec::new();
+        oxquery_sys::pattern::expand_like(
+            &self.definition.path,
+            oxquery_sys::pattern::Select::Files,
+            |p| {
+                files.push(p.to_owned());
+                ControlFlow::Continue(())
+            },
+        );
+        for file in files {
+            ctx.check()?;
+            if let Err(e) = self.read_file(&file, rows) {
+                log::warn!(
+                    "auto_table_construction {}: {}: {e}",
+                    self.spec.name,
+                    file.display()
+                );
             }
         }
-        row.set(path_col, path_text.as_str());
+        Ok(())
     }
-    Ok(())
+}
+
+impl AutoTableDef {
+    fn read_file(
+        &self,
+        file: &std::path::Path,
+        rows: &mut Rows<'_>,
+    ) -> Result<(), oxquery_engine::EngineError> {
+        let path_col = self.spec.columns.len() - 1;
+        let path_text = file.to_string_lossy().into_owned();
+        oxquery_engine::sqlite_file::query_file(
+            file,
+            &self.definition.query,
+            // Result column → table column, by name.
+            |names| -> Vec<Option<usize>> {
+                names
+                    .iter()
+                    .map(|n| {
+                        self.spec.columns[..path_col]
+                            .iter()
+                            .position(|c| c.name == *n)
+                    })
+                    .collect()
+            },
+            |mapping, values| {
+                let mut row = rows.row();
+                for (value, target) in values.iter().zip(mapping) {
+                    if let Some(col) = target {
+                        // Every automatic column is TEXT, as in osquery.
+                        let text = match value {
+                            Value::Null => None,
+                            Value::Real(f) => Some(oxquery_engine::format_real(*f)),
+                            other => Some(other.to_string()),
+                        };
+                        row.set(*col, text);
+                    }
+                }
+                row.set(path_col, path_text.as_str());
+                if rows.is_closed() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
+    }
 }
 
 #[cfg(test)]
@@ -167,21 +176,34 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// Writes an SQLite database with Python's sqlite3 module (an independent writer).
+    fn write_db(path: &std::path::Path, script: &str) {
+        let status = std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()")
+            .arg(path)
+            .arg(script)
+            .status()
+            .expect("python3 runs (CI installs it)");
+        assert!(status.success());
+    }
+
     #[test]
     fn a_table_over_sqlite_files_reads_every_matching_file() {
         let dir = tempfile::tempdir().unwrap();
         for (i, name) in ["a.db", "b.db"].iter().enumerate() {
-            let conn = oxquery_engine::rusqlite::Connection::open(dir.path().join(name)).unwrap();
-            conn.execute_batch(&format!(
-                "CREATE TABLE downloads (target_path TEXT, total_bytes INTEGER, other TEXT);
-                 INSERT INTO downloads VALUES ('/tmp/file{i}', {}, 'x');",
-                100 + i
-            ))
-            .unwrap();
+            write_db(
+                &dir.path().join(name),
+                &format!(
+                    "CREATE TABLE downloads (target_path TEXT, total_bytes INTEGER, other TEXT);
+                     INSERT INTO downloads VALUES ('/tmp/file{i}', {}, 'x');",
+                    100 + i
+                ),
+            );
         }
         std::fs::write(dir.path().join("c.txt"), "not sqlite").unwrap();
-        let mut tables = BTreeMap::new();
-        tables.insert(
+        let mut config = BTreeMap::new();
+        config.insert(
             "atc_downloads".to_owned(),
             AutoTable {
                 query: "SELECT target_path, total_bytes FROM downloads".into(),
@@ -190,15 +212,15 @@ mod tests {
                 platform: "linux".into(),
             },
         );
-        let defs = definitions(&tables);
+        let defs = tables(&config, &[]);
         assert_eq!(defs.len(), 1);
-        let mut engine = oxquery_engine::Engine::new(
+        let engine = oxquery_engine::Engine::new(
             &[],
             &oxquery_engine::TableFilter::default(),
             oxquery_engine::instance::current(None),
         )
         .unwrap();
-        engine.attach(defs[0]).unwrap();
+        engine.attach(defs[0].clone()).unwrap();
         let r = engine
             .query("SELECT target_path, total_bytes, path FROM atc_downloads ORDER BY path")
             .unwrap();
@@ -227,7 +249,37 @@ mod tests {
             .query("SELECT typeof(total_bytes) FROM atc_downloads LIMIT 1")
             .unwrap();
         assert_eq!(types.rows[0][0].to_string(), "text");
-        // The same definition is reused on reload.
-        assert!(std::ptr::eq(definitions(&tables)[0], defs[0]));
+        // The same definition is reused on reload; a changed one is a new object.
+        assert!(Arc::ptr_eq(&tables(&config, &defs)[0], &defs[0]));
+        config.get_mut("atc_downloads").unwrap().columns.pop();
+        assert!(!Arc::ptr_eq(&tables(&config, &defs)[0], &defs[0]));
+    }
+
+    #[test]
+    fn a_fifo_where_a_database_should_be_is_skipped_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.db");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut config = BTreeMap::new();
+        config.insert(
+            "atc_fifo".to_owned(),
+            AutoTable {
+                query: "SELECT 1 AS a".into(),
+                path: format!("{}/%.db", dir.path().display()),
+                columns: vec!["a".into()],
+                platform: "linux".into(),
+            },
+        );
+        let engine = oxquery_engine::Engine::new(
+            &[],
+            &oxquery_engine::TableFilter::default(),
+            oxquery_engine::instance::current(None),
+        )
+        .unwrap();
+        engine.attach(tables(&config, &[])[0].clone()).unwrap();
+        let r = engine.query("SELECT count(*) FROM atc_fifo").unwrap();
+        assert_eq!(r.rows[0][0], Value::Integer(0));
     }
 }

@@ -39,6 +39,7 @@ pub const IMPLEMENTED: &[&str] = &[
 /// Flags only the daemon acts on (the shell loads no config and logs no results yet).
 pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "D",
+    "alarm_timeout",
     "buffered_log_max",
     "config_accelerated_refresh",
     "config_check",

@@ -982,3 +982,47 @@ fn a_view_removed_from_the_config_is_dropped_on_reload() {
     assert_eq!(s.results_of("useview").len(), logged);
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }
+
+// ---- shutdown while queries run ----
+
+/// Starts a daemon whose schedule holds `busy` next to `mod3`, and waits until `busy`
+/// has certainly started (two `mod3` runs later).
+fn daemon_running(s: &Sandbox, busy: &str) -> daemon_support::Daemon {
+    s.write_config(&config(
+        &[query("mod3", MOD3), query("busy", busy)].join(","),
+        "",
+    ));
+    let d = s.start("busy", &["--alarm_timeout=10"]);
+    assert!(
+        wait_until(LONG, || s.counters_of("mod3").len() >= 2),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(s.results_of("busy").is_empty());
+    d
+}
+
+#[test]
+fn sigterm_cancels_a_long_running_query() {
+    let s = Sandbox::new();
+    // A walk of the whole filesystem: it checks for cancellation as it goes.
+    let mut d = daemon_running(&s, "SELECT count(*) AS n FROM file WHERE path LIKE '/%%'");
+    let (status, took) = d.terminate(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", d.stderr_text());
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+}
+
+#[test]
+fn sigterm_exits_within_the_alarm_timeout_when_a_worker_is_stuck() {
+    let s = Sandbox::new();
+    // Opening a FIFO nobody writes blocks in the kernel, where no cancellation reaches.
+    let fifo = s.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let sql = format!("SELECT * FROM elf_info WHERE path = '{}'", fifo.display());
+    let mut d = daemon_running(&s, &sql);
+    let (status, took) = d.terminate(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", d.stderr_text());
+    assert!(took < Duration::from_secs(15), "stopping took {took:?}");
+}

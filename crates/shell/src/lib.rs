@@ -78,12 +78,16 @@ pub fn flag_rows(flags: &Flags) -> Vec<oxquery_table::FlagValue> {
 
 /// Runs the shell with `args` (without argv\[0\]) and returns the process exit code.
 pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
-    run_with(tables, args, &|_| {})
+    run_with(tables, args, &|_| oxquery_table::TableSettings::default())
 }
 
 /// [`run`], calling `configure` with the parsed flags before any query runs, so the
 /// binary can hand flag values to crates the shell does not know (tables).
-pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn Fn(&Flags)) -> i32 {
+pub fn run_with(
+    tables: &[&'static TableDef],
+    args: &[String],
+    configure: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
+) -> i32 {
     let command_line = match flags::parse_command_line_with(
         shell_defaults(),
         args,
@@ -133,10 +137,7 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
             }
         },
     };
-    configure(&flags);
-    if flags.bool("planner") {
-        oxquery_engine::planner::set_enabled(true);
-    }
+    let settings = configure(&flags);
     let filter = TableFilter::from_flags(
         flags.string("enable_tables"),
         flags.string("disable_tables"),
@@ -150,6 +151,8 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
             return 1;
         }
     };
+    engine.set_settings(settings);
+    engine.set_planner_trace(flags.bool("planner"));
     let mut shell = Shell::with_output(engine, flags.clone(), output);
     match dispatch(&mut shell, &flags, &command_line.positional) {
         Ok(code) => code,

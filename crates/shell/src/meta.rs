@@ -393,13 +393,13 @@ impl Shell {
                 let prefix = arg(1);
                 let mut text = String::new();
                 for def in self.engine.tables() {
-                    if !def.spec.name.starts_with(prefix) {
+                    if !def.spec().name.starts_with(prefix) {
                         continue;
                     }
                     if command == Command::Tables {
-                        text.push_str(&format!("  => {}\n", def.spec.name));
+                        text.push_str(&format!("  => {}\n", def.spec().name));
                     } else {
-                        text.push_str(&format!("{};\n", def.spec.create_statement()));
+                        text.push_str(&format!("{};\n", def.spec().create_statement()));
                     }
                 }
                 self.write(&text)

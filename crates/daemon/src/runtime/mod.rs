@@ -40,11 +40,11 @@ const WORKERS: usize = 2;
 const INSTANCE_KEY: &str = "instance_uuid_v1";
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
-/// `configure_tables` applies flags that tables act on (`--read_max`).
+/// `configure_tables` gives the settings tables act on (`--read_max`).
 pub fn run(
     args: &[String],
     tables: &[&'static TableDef],
-    configure_tables: &dyn Fn(&Flags),
+    configure_tables: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
 ) -> i32 {
     let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
     {
@@ -167,7 +167,7 @@ pub fn run(
     for notice in flags.notices_for(oxquery_flags::implemented::Tool::Daemon) {
         log::warn!("{}", notice.message);
     }
-    configure_tables(&flags);
+    let table_settings = configure_tables(&flags);
 
     let store = if flags.bool("disable_database") {
         Store::in_memory()
@@ -205,6 +205,7 @@ pub fn run(
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
         executing: Arc::default(),
+        table_settings,
     };
     let mut instance = oxquery_engine::instance::current(None);
     instance.instance_id = instance_id;
@@ -221,6 +222,7 @@ pub fn run(
                 return EXIT_CATASTROPHIC;
             }
         };
+    engine.set_settings(daemon.table_settings.clone());
     daemon.run(flags, config, engine, tables, &filter, instance, sinks, hup)
 }
 
@@ -283,6 +285,8 @@ pub(crate) struct Daemon {
     /// names one of them (osquery runs one query at a time and keeps one name), so a
     /// crash is pinned on a query that was running when it happened.
     pub(crate) executing: Arc<Mutex<Vec<String>>>,
+    /// What tables act on (`--read_max`), for every engine.
+    pub(crate) table_settings: oxquery_table::TableSettings,
 }
 
 /// The config's `views` and `auto_table_construction` tables, with a generation that
@@ -291,7 +295,7 @@ pub(crate) struct Daemon {
 pub(crate) struct Views {
     pub(crate) generation: u64,
     pub(crate) sql: BTreeMap<String, String>,
-    pub(crate) tables: Vec<&'static TableDef>,
+    pub(crate) tables: Vec<Arc<crate::atc::AutoTableDef>>,
 }
 
 /// Attaches the config's automatic tables, then creates its views (which may use them).
@@ -300,10 +304,13 @@ pub(crate) fn apply_config_objects(
     views: &Views,
     created: &mut BTreeSet<String>,
 ) {
-    for def in &views.tables {
-        if let Err(e) = engine.attach(def) {
-            log::warn!("Cannot attach automatic table {}: {e}", def.spec.name);
-        }
+    let tables = views
+        .tables
+        .iter()
+        .map(|t| Arc::clone(t) as Arc<dyn oxquery_table::Table>)
+        .collect();
+    if let Err(e) = engine.set_config_tables(tables) {
+        log::warn!("Cannot attach the automatic tables: {e}");
     }
     create_views(engine, &views.sql, created);
 }
@@ -317,11 +324,14 @@ impl Daemon {
     pub(crate) fn start_executing(&self, name: &str) {
         let mut executing = self.executing.lock().unwrap_or_else(|p| p.into_inner());
         executing.push(name.to_owned());
+        // The key names the oldest running query: with two workers the one that has run
+        // longest (a query that hangs or crashes) stays named while short ones come and go.
+        let oldest = executing.first().map_or(name, String::as_str);
         let store = self.lock_store();
         if let Err(e) = store.put(
             Domain::Configurations,
             schedule::EXECUTING_QUERY,
-            name.as_bytes(),
+            oldest.as_bytes(),
         ) {
             log::warn!("Cannot record the executing query {name}: {e}");
         }
@@ -499,7 +509,7 @@ impl Daemon {
             }
         }
         log::info!("osqueryd stopping");
-        workers.shutdown();
+        workers.shutdown(alarm_timeout(&flags));
         // One last drain, after the workers, so everything they recorded reaches the
         // sinks.
         self.logger_stop.store(true, Ordering::SeqCst);
@@ -514,7 +524,7 @@ impl Daemon {
         let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
         views.generation += 1;
         views.sql = config.views.clone();
-        views.tables = crate::atc::definitions(&config.auto_table_construction);
+        views.tables = crate::atc::tables(&config.auto_table_construction, &views.tables);
         apply_config_objects(engine, &views, created);
     }
 
@@ -666,6 +676,16 @@ pub(crate) fn create_views(
             Err(e) => log::warn!("Cannot create view {name}: {e}"),
         }
     }
+}
+
+/// How long a shutdown may wait for the query workers: `--alarm_timeout` seconds, at
+/// least 10 as in osquery.
+fn alarm_timeout(flags: &Flags) -> Duration {
+    Duration::from_secs(
+        u64::try_from(flags.int("alarm_timeout"))
+            .unwrap_or(0)
+            .max(10),
+    )
 }
 
 /// Sleeps until just after the next whole second (or until a stop is requested).
