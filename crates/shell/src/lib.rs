@@ -14,7 +14,7 @@ mod shell;
 
 pub use shell::{MetaOutcome, Output, Shell, SqlError};
 
-use flags::{FlagKind, Flags};
+use flags::{FlagKind, Flags, flag};
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_table::TableDef;
 use std::io::{self, IsTerminal};
@@ -32,30 +32,34 @@ pub(crate) fn osquery_home() -> Option<PathBuf> {
 /// osquery's flags with the values osqueryi uses before the command line is read.
 pub fn shell_defaults() -> Flags {
     let mut flags = Flags::new();
-    flags.set_tool_default("disable_events", "true");
-    flags.set_tool_default("ignore_table_exceptions", "true");
-    flags.set_tool_default("ignore_registry_exceptions", "true");
+    flags.set_tool_default(flag::disable_events, true);
+    flags.set_tool_default(flag::ignore_table_exceptions, true);
+    flags.set_tool_default(flag::ignore_registry_exceptions, true);
     // Interactive hashing need not be throttled like the daemon's.
-    flags.set_tool_default("hash_delay", "0");
+    flags.set_tool_default(flag::hash_delay, 0);
     if let Some(home) = osquery_home() {
         let path = |name: &str| home.join(name).to_string_lossy().into_owned();
-        flags.set_tool_default("database_path", &path("shell.db"));
-        flags.set_tool_default("extensions_socket", &path("shell.em"));
+        flags.set_tool_default(flag::database_path, path("shell.db"));
+        flags.set_tool_default(flag::extensions_socket, path("shell.em"));
     }
     flags
 }
 
 /// What osqueryi sets after parsing, whatever the command line said (as osquery does).
 fn apply_shell_overrides(flags: &mut Flags, interactive: bool) {
-    flags.force("disable_logging", "true");
-    flags.force("disable_watchdog", "true");
-    if !flags.is_set("database_path") {
+    flags.force(flag::disable_logging, true);
+    flags.force(flag::disable_watchdog, true);
+    if !flags.is_set(flag::database_path) {
         // No database was asked for: the shell's is ephemeral.
-        flags.set_tool_default("disable_database", "true");
+        flags.set_tool_default(flag::disable_database, true);
     }
     if !interactive {
-        for name in ["disable_events", "disable_caching", "disable_extensions"] {
-            flags.set_tool_default(name, "true");
+        for key in [
+            flag::disable_events,
+            flag::disable_caching,
+            flag::disable_extensions,
+        ] {
+            flags.set_tool_default(key, true);
         }
     }
 }
@@ -97,33 +101,33 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
     };
     let mut flags = command_line.flags;
     let version = oxquery_engine::instance::VERSION;
-    if flags.bool("help") {
+    if flags.get(flag::help) {
         print!("{}", flags::usage("osqueryi", version));
         return 0;
     }
-    if flags.bool("version") {
+    if flags.get(flag::version) {
         println!("osqueryi version {version}");
         return 0;
     }
     let interactive = command_line.positional.is_empty()
-        && ["query", "query_file", "A", "pack"]
-            .iter()
-            .all(|f| flags.string(f).is_empty())
-        && !flags.bool("L")
-        && flags.int("profile") <= 0
+        && [flag::query, flag::query_file, flag::A, flag::pack]
+            .into_iter()
+            .all(|key| flags.get(key).is_empty())
+        && !flags.get(flag::L)
+        && flags.get(flag::profile) <= 0
         && io::stdin().is_terminal();
     apply_shell_overrides(&mut flags, interactive);
-    logger::init(flags.bool("verbose"));
+    logger::init(flags.get(flag::verbose));
     log::info!("osquery initialized [version={version}]");
     for notice in flags.notices() {
         log::warn!("{}", notice.message);
     }
     // Refused rather than ignored: carrying on would run no query or the wrong one.
-    if !flags.string("connect").is_empty() {
+    if !flags.get(flag::connect).is_empty() {
         eprintln!("Error: --connect needs extension sockets, which oxquery does not support yet");
         return 1;
     }
-    let output = match flags.string("output") {
+    let output = match flags.get(flag::output) {
         "" | "-" => Output::Stdout,
         path => match std::fs::File::create(path) {
             Ok(file) => Output::File(PathBuf::from(path), file),
@@ -134,12 +138,12 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
         },
     };
     configure(&flags);
-    if flags.bool("planner") {
+    if flags.get(flag::planner) {
         oxquery_engine::planner::set_enabled(true);
     }
     let filter = TableFilter::from_flags(
-        flags.string("enable_tables"),
-        flags.string("disable_tables"),
+        flags.get(flag::enable_tables),
+        flags.get(flag::disable_tables),
     );
     let mut instance = oxquery_engine::instance::current(None);
     instance.flags = flag_rows(&flags);
@@ -168,20 +172,20 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
         MetaOutcome::Error => 1,
         MetaOutcome::Exit(code) => code,
     };
-    if flags.bool("L") {
+    if flags.get(flag::L) {
         return shell.meta(".tables").map(meta_code);
     }
-    let table = flags.string("A");
+    let table = flags.get(flag::A);
     if !table.is_empty() {
         return shell.meta(&format!(".all {table}")).map(meta_code);
     }
-    let pack = flags.string("pack");
+    let pack = flags.get(flag::pack);
     if !pack.is_empty() {
         return run_pack(shell, flags, pack);
     }
-    let profile = flags.int("profile");
+    let profile = flags.get(flag::profile);
     if profile > 0 {
-        let sql = match (flags.string("query"), positional.first()) {
+        let sql = match (flags.get(flag::query), positional.first()) {
             ("", Some(sql)) => sql.as_str(),
             ("", None) => {
                 shell.error_line("Error: --profile needs a query (--query or an argument)")?;
@@ -189,17 +193,17 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
             }
             (sql, _) => sql,
         };
-        let delay = flags.int("profile_delay");
+        let delay = flags.get(flag::profile_delay);
         if delay > 0 {
             std::thread::sleep(std::time::Duration::from_secs(delay as u64));
         }
         return shell.profile(sql, profile);
     }
-    let query = flags.string("query");
+    let query = flags.get(flag::query);
     if !query.is_empty() {
         return shell.run_query(query);
     }
-    let path = flags.string("query_file");
+    let path = flags.get(flag::query_file);
     if !path.is_empty() {
         return match std::fs::read_to_string(path) {
             Ok(sql) => shell.run_query(&sql),
@@ -226,7 +230,7 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
 /// `--pack NAME`: runs every query of that pack from the daemon's config
 /// (`--config_path`), printing each result; stops at the first failure.
 fn run_pack(shell: &mut Shell, flags: &Flags, pack: &str) -> io::Result<i32> {
-    let config = match oxquery_daemon::config::Config::load(flags) {
+    let config = match oxquery_config::Config::load(flags) {
         Ok(c) => c,
         Err(e) => {
             shell.error_line(&format!("Error reading config: {e}"))?;

@@ -4,7 +4,7 @@
 //! exiting.
 
 use crate::config::{Config, Settings, Source};
-use oxquery_flags::Flags;
+use oxquery_flags::{Flags, flag};
 use oxquery_store::{Domain, Store};
 use std::path::Path;
 
@@ -52,10 +52,10 @@ pub(super) fn sources(store: &Store) -> Vec<Source> {
 
 /// The config kept in the database named by `flags`, if there is a usable one.
 pub(super) fn restore(flags: &Flags) -> Result<Config, String> {
-    if flags.bool("disable_database") {
+    if flags.get(flag::disable_database) {
         return Err("the database is disabled".into());
     }
-    let path = Path::new(flags.string("database_path"));
+    let path = Path::new(flags.get(flag::database_path));
     if !path.exists() {
         return Err("no database".into());
     }

@@ -1,13 +1,13 @@
 //! `--database_dump`: every key of every domain, then exit.
 
-use oxquery_flags::Flags;
+use oxquery_flags::{Flags, flag};
 use oxquery_store::{Domain, Store};
 use std::io::Write as _;
 use std::path::Path;
 
 /// Prints `<domain>[<key>]: <value>` for every stored key; returns the exit code.
 pub(super) fn database_dump(flags: &Flags) -> i32 {
-    let path = Path::new(flags.string("database_path"));
+    let path = Path::new(flags.get(flag::database_path));
     if !path.exists() {
         eprintln!(
             "Cannot open the database {}: it does not exist",

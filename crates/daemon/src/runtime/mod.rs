@@ -19,7 +19,7 @@ use crate::logger::{self, FormatOptions, LoggerSettings, StatusLogger};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::pidfile::Pidfile;
 use oxquery_engine::{Engine, TableFilter};
-use oxquery_flags::Flags;
+use oxquery_flags::{Flags, flag};
 use oxquery_store::{Domain, Store};
 use oxquery_table::{LiveState, PackEntry, TableDef};
 use schedule::Schedule;
@@ -54,18 +54,18 @@ pub fn run(
             return 1;
         }
     };
-    if flags.bool("help") {
+    if flags.get(flag::help) {
         print!(
             "{}",
             oxquery_flags::usage("osqueryd", oxquery_engine::instance::VERSION)
         );
         return 0;
     }
-    if flags.bool("version") {
+    if flags.get(flag::version) {
         println!("osqueryd version {}", oxquery_engine::instance::VERSION);
         return 0;
     }
-    if flags.bool("config_check") {
+    if flags.get(flag::config_check) {
         return match config::config_check(&flags) {
             Ok(_) => 0,
             Err(failure) => {
@@ -74,7 +74,7 @@ pub fn run(
             }
         };
     }
-    if flags.bool("config_dump") {
+    if flags.get(flag::config_dump) {
         return match config::config_dump(&flags) {
             Ok(text) => {
                 print!("{text}");
@@ -86,7 +86,7 @@ pub fn run(
             }
         };
     }
-    if flags.bool("database_dump") {
+    if flags.get(flag::database_dump) {
         return dump::database_dump(&flags);
     }
 
@@ -105,7 +105,7 @@ pub fn run(
     }
 
     // The config's `options` set flags, logger flags among them: load it first.
-    let backup_enabled = flags.bool("config_enable_backup");
+    let backup_enabled = flags.get(flag::config_enable_backup);
     // Set when the daemon starts from the stored copy: the error to log once the
     // status log runs.
     let mut restored_because = None;
@@ -132,10 +132,10 @@ pub fn run(
     for warning in config.apply_options(&mut flags) {
         eprintln!("Warning: {warning}");
     }
-    let _pidfile = if flags.bool("ephemeral") {
+    let _pidfile = if flags.get(flag::ephemeral) {
         None
     } else {
-        match Pidfile::acquire(Path::new(flags.string("pidfile"))) {
+        match Pidfile::acquire(Path::new(flags.get(flag::pidfile))) {
             Ok(p) => Some(p),
             Err(e) => {
                 // Before the status log starts: a refused daemon must not touch the
@@ -152,13 +152,13 @@ pub fn run(
             return 1;
         }
     };
-    if !flags.bool("disable_logging")
+    if !flags.get(flag::disable_logging)
         && let Err(e) = StatusLogger::new(logger_settings.status_options()).install()
     {
         eprintln!("Could not start the status log: {e}");
     }
     if let Some(message) = &restored_because {
-        if flags.bool("disable_logging") {
+        if flags.get(flag::disable_logging) {
             eprintln!("{message}");
         } else {
             log::error!("{message}");
@@ -169,10 +169,10 @@ pub fn run(
     }
     configure_tables(&flags);
 
-    let store = if flags.bool("disable_database") {
+    let store = if flags.get(flag::disable_database) {
         Store::in_memory()
     } else {
-        Store::open(Path::new(flags.string("database_path")))
+        Store::open(Path::new(flags.get(flag::database_path)))
     };
     let mut store = match store {
         Ok(s) => s,
@@ -197,8 +197,8 @@ pub fn run(
         store: Arc::new(Mutex::new(store)),
         live: Arc::default(),
         format: logger_settings.format_options(&instance_id),
-        epoch: u64::try_from(flags.int("schedule_epoch")).unwrap_or(0),
-        disable_logging: flags.bool("disable_logging"),
+        epoch: flags.get(flag::schedule_epoch),
+        disable_logging: flags.get(flag::disable_logging),
         decorations: Arc::new(Mutex::new(Decorations::new())),
         flush: Arc::new((Mutex::new(false), Condvar::new())),
         stop,
@@ -210,8 +210,8 @@ pub fn run(
     instance.instance_id = instance_id;
     instance.flags = oxquery_shared_flag_values(&flags);
     let filter = TableFilter::from_flags(
-        flags.string("enable_tables"),
-        flags.string("disable_tables"),
+        flags.get(flag::enable_tables),
+        flags.get(flag::disable_tables),
     );
     let engine =
         match Engine::with_live(tables, &filter, instance.clone(), Arc::clone(&daemon.live)) {
@@ -437,8 +437,8 @@ impl Daemon {
             std::process::id()
         );
 
-        let refresh = u64::try_from(flags.int("config_refresh")).unwrap_or(0);
-        let accelerated = u64::try_from(flags.int("config_accelerated_refresh")).unwrap_or(300);
+        let refresh = flags.get(flag::config_refresh);
+        let accelerated = flags.get(flag::config_accelerated_refresh);
         let mut next_refresh = (refresh > 0).then(|| unix_now() + refresh as i64);
         let mut last_tick = unix_now();
         while !self.stop.load(Ordering::SeqCst) {
@@ -476,7 +476,7 @@ impl Daemon {
                     Ok(Reload::Changed(new)) => {
                         log::info!("Configuration changed; reloading the schedule");
                         config = *new;
-                        if flags.bool("config_enable_backup") {
+                        if flags.get(flag::config_enable_backup) {
                             backup::save(&mut self.lock_store(), &config);
                         }
                         let mut flags_now = flags.clone();
@@ -593,7 +593,7 @@ impl Daemon {
     ) -> std::thread::JoinHandle<()> {
         let daemon = self.clone();
         let config = OutboxConfig {
-            max_backlog: u64::try_from(flags.int("buffered_log_max")).unwrap_or(0),
+            max_backlog: flags.get(flag::buffered_log_max),
             ..OutboxConfig::default()
         };
         std::thread::Builder::new()

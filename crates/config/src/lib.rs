@@ -1,6 +1,6 @@
-//! osquery's configuration: sources, `options`, `schedule` and `packs`, decorators and
-//! the other top-level keys, the per-host filters, interval splay, `--config_check` and
-//! `--config_dump`.
+//! osquery's configuration, shared by osqueryi and osqueryd: sources, `options`,
+//! `schedule` and `packs`, decorators and the other top-level keys, the per-host filters,
+//! interval splay, `--config_check` and `--config_dump`.
 //!
 //! ```text
 //! --config_path + <config_path>.d/*.conf ──read──▶ [Source] (raw text + SHA1)
@@ -9,9 +9,10 @@
 //! Config::schedule(host, store, discovery) ──▶ [ScheduledQuery] (filtered, splayed)
 //! ```
 //!
-//! The daemon's calls, in order:
+//! The programs' calls, in order:
 //! 1. [`config_dump`] / [`config_check`] when those flags are set (then exit).
-//! 2. [`Config::load`] at start; on error print it and exit 1 ([`EXIT_CONFIG_ERROR`]).
+//! 2. [`Config::load`] at start (after [`check_plugin`]); a config that cannot be read
+//!    is a warning and the program runs with [`Config::empty`], as osquery does.
 //! 3. [`Config::apply_options`] on its flag set, so `options` take effect.
 //! 4. [`Config::schedule`] for the queries to run (re-call after each reload; the
 //!    [`DiscoveryCache`] and the store keep discovery verdicts and splay stable).
@@ -61,8 +62,7 @@ pub use source::{
 };
 pub use splay::{restore_splay, splay_bounds, splay_key, splay_with};
 
-use crate::item::Decorations;
-use oxquery_flags::Flags;
+use oxquery_flags::{Flags, flag};
 use oxquery_store::{Store, StoreError};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -111,13 +111,12 @@ pub struct Settings {
 impl Settings {
     /// The settings given by `flags` alone.
     pub fn from_flags(flags: &Flags) -> Settings {
-        let uint = |name: &str| u64::try_from(flags.int(name)).unwrap_or(0);
         Settings {
-            config_path: PathBuf::from(flags.string("config_path")),
-            default_interval: uint("schedule_default_interval"),
-            pack_delimiter: flags.string("pack_delimiter").to_owned(),
-            splay_percent: uint("schedule_splay_percent"),
-            pack_refresh_interval: uint("pack_refresh_interval"),
+            config_path: PathBuf::from(flags.get(flag::config_path)),
+            default_interval: flags.get(flag::schedule_default_interval),
+            pack_delimiter: flags.get(flag::pack_delimiter).to_owned(),
+            splay_percent: flags.get(flag::schedule_splay_percent),
+            pack_refresh_interval: flags.get(flag::pack_refresh_interval),
         }
     }
 
@@ -441,6 +440,9 @@ pub fn config_dump(flags: &Flags) -> Result<String, ConfigError> {
     let settings = Settings::from_flags(flags);
     Ok(source::dump(&read_sources(&settings.config_path)?))
 }
+
+/// Decorator results: column name → value.
+pub type Decorations = BTreeMap<String, String>;
 
 /// Runs decorator queries and adds the first row of each to `into` (later queries
 /// overwrite earlier columns of the same name). A failing query adds nothing; extra
