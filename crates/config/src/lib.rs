@@ -10,9 +10,10 @@
 //! ```
 //!
 //! The programs' calls, in order:
-//! 1. [`config_dump`] / [`config_check`] when those flags are set (then exit).
-//! 2. [`Config::load`] at start (after [`check_plugin`]); a config that cannot be read
-//!    is a warning and the program runs with [`Config::empty`], as osquery does.
+//! 1. [`check_plugin`] (`--config_plugin`), then [`one_shot`] for `--config_check` /
+//!    `--config_dump` (print, then exit).
+//! 2. [`load_or_empty`] at start: a config that cannot be read is reported and the
+//!    program runs with [`Config::empty`], as osquery does.
 //! 3. [`Config::apply_options`] on its flag set, so `options` take effect.
 //! 4. [`Config::schedule`] for the queries to run (re-call after each reload; the
 //!    [`DiscoveryCache`] and the store keep discovery verdicts and splay stable).
@@ -43,6 +44,7 @@ mod options;
 mod parse;
 mod source;
 mod splay;
+mod startup;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +63,10 @@ pub use source::{
     strip_comments,
 };
 pub use splay::{restore_splay, splay_bounds, splay_key, splay_with};
+pub use startup::{
+    CONFIG_PLUGINS, EXIT_CATASTROPHIC, OneShot, check_plugin, flag_rows, load_or_empty, one_shot,
+    pack_entries,
+};
 
 use oxquery_flags::{Flags, flag};
 use oxquery_store::{Store, StoreError};
@@ -209,6 +215,12 @@ impl Config {
         let settings = Settings::from_flags(flags);
         let sources = read_sources(&settings.config_path)?;
         Config::from_sources(sources, &settings)
+    }
+
+    /// The config of a program whose sources could not be read: nothing scheduled.
+    pub fn empty(settings: &Settings) -> Config {
+        Config::from_sources(Vec::new(), settings)
+            .expect("a config without sources has nothing to reject")
     }
 
     /// Builds a config from sources already read (applied in the given order).
@@ -414,31 +426,6 @@ pub fn startup_order(schedule: &[ScheduledQuery]) -> Vec<&ScheduledQuery> {
         .collect();
     out.sort_by(|a, b| (a.startup_priority, &a.name).cmp(&(b.startup_priority, &b.name)));
     out
-}
-
-/// Why `--config_check` failed: the line for stderr and the exit status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckFailure {
-    /// `Error reading config: <problem>`.
-    pub message: String,
-    pub exit_code: i32,
-}
-
-/// `--config_check`: loads the config named by `flags`. `Ok` → exit 0; otherwise print
-/// the failure's message on stderr and exit with its code.
-pub fn config_check(flags: &Flags) -> Result<Config, CheckFailure> {
-    Config::load(flags).map_err(|e| CheckFailure {
-        message: format!("Error reading config: {e}"),
-        exit_code: e.exit_code(),
-    })
-}
-
-/// `--config_dump`: the text to print on stdout (one `{"<source>": <content>}` line per
-/// source, raw, even if invalid) before exiting 0. Fails only when the sources cannot be
-/// read (missing main file).
-pub fn config_dump(flags: &Flags) -> Result<String, ConfigError> {
-    let settings = Settings::from_flags(flags);
-    Ok(source::dump(&read_sources(&settings.config_path)?))
 }
 
 /// Decorator results: column name → value.

@@ -328,3 +328,19 @@ fn each_typed_key_reads_the_row_of_the_same_name() {
     assert_eq!(flags.get(flag::logger_syslog_facility), 19i32);
     assert!(flags.get(flag::tls_session_reuse));
 }
+
+#[test]
+fn startup_only_options_are_config_options_the_daemon_acts_on() {
+    for name in implemented::STARTUP_ONLY {
+        let (_, def) = find(name).unwrap_or_else(|| panic!("{name} is not a flag"));
+        assert_eq!(
+            def.kind,
+            FlagKind::Config,
+            "{name} cannot come from a config"
+        );
+        assert!(
+            implemented::is_implemented_in(name, implemented::Tool::Daemon),
+            "{name}"
+        );
+    }
+}

@@ -14,11 +14,14 @@ mod shell;
 
 pub use shell::{MetaOutcome, Output, Shell, SqlError};
 
-use flags::{FlagKind, Flags, flag};
+use flags::{Flags, flag};
+use oxquery_config::{Config, ConfigError, DiscoveryCache, HostFacts};
 use oxquery_engine::{Engine, TableFilter};
-use oxquery_table::TableDef;
+use oxquery_store::Store;
+use oxquery_table::{LiveState, ScheduleEntry, TableDef};
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 /// Read when no `--flagfile` is given, as osquery does.
 pub const DEFAULT_FLAGFILE: &str = "/etc/osquery/osquery.flags.default";
@@ -64,22 +67,6 @@ fn apply_shell_overrides(flags: &mut Flags, interactive: bool) {
     }
 }
 
-/// The rows of `osquery_flags`.
-pub fn flag_rows(flags: &Flags) -> Vec<oxquery_table::FlagValue> {
-    flags
-        .iter()
-        .filter(|(def, _)| def.in_flags_table())
-        .map(|(def, value)| oxquery_table::FlagValue {
-            name: def.name.to_owned(),
-            ty: def.ty.name().to_owned(),
-            description: def.description.to_owned(),
-            default_value: def.default.to_owned(),
-            value: value.to_string(),
-            shell_only: def.kind == FlagKind::Shell,
-        })
-        .collect()
-}
-
 /// Runs the shell with `args` (without argv\[0\]) and returns the process exit code.
 pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
     run_with(tables, args, &|_| {})
@@ -119,13 +106,54 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
     apply_shell_overrides(&mut flags, interactive);
     logger::init(flags.get(flag::verbose));
     log::info!("osquery initialized [version={version}]");
+    // Flags that do nothing yet are worth a line only when asked for details.
     for notice in flags.notices() {
-        log::warn!("{}", notice.message);
+        log::info!("{}", notice.message);
     }
     // Refused rather than ignored: carrying on would run no query or the wrong one.
     if !flags.get(flag::connect).is_empty() {
         eprintln!("Error: --connect needs extension sockets, which oxquery does not support yet");
         return 1;
+    }
+    // The config, as osqueryd loads it: `osquery_schedule`, `osquery_packs` and `--pack`
+    // read it, and its `options` set flags.
+    if let Err(message) = oxquery_config::check_plugin(&flags) {
+        eprintln!("{message}");
+        return oxquery_config::EXIT_CATASTROPHIC;
+    }
+    if let Some(done) = oxquery_config::one_shot(&flags) {
+        print!("{}", done.stdout);
+        eprint!("{}", done.stderr);
+        return done.exit_code;
+    }
+    let (config, load_error) = oxquery_config::load_or_empty(&flags);
+    if let Some(e) = &load_error {
+        // osqueryi mentions it only at verbose level: most shells run without a config.
+        log::info!("Error reading config: {e}");
+    }
+    for warning in config.apply_options(&mut flags) {
+        log::warn!("{warning}");
+    }
+    let store = if flags.get(flag::disable_database) {
+        Store::in_memory()
+    } else {
+        Store::open(Path::new(flags.get(flag::database_path)))
+    };
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Cannot open the database: {e}");
+            return oxquery_config::EXIT_CATASTROPHIC;
+        }
+    };
+    if flags.get(flag::database_dump) {
+        return match store.dump(&mut io::stdout().lock()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("Error: {e}");
+                1
+            }
+            _ => 0,
+        };
     }
     let output = match flags.get(flag::output) {
         "" | "-" => Output::Stdout,
@@ -146,16 +174,22 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
         flags.get(flag::disable_tables),
     );
     let mut instance = oxquery_engine::instance::current(None);
-    instance.flags = flag_rows(&flags);
-    let engine = match Engine::new(tables, &filter, instance) {
+    instance.flags = oxquery_config::flag_rows(&flags);
+    let live = Arc::new(RwLock::new(LiveState::default()));
+    let engine = match Engine::with_live(tables, &filter, instance, Arc::clone(&live)) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: {e}");
             return 1;
         }
     };
+    publish_config(&config, load_error.is_none(), &engine, &store, &live);
+    let loaded = match &load_error {
+        None => Ok(&config),
+        Some(e) => Err(e),
+    };
     let mut shell = Shell::with_output(engine, flags.clone(), output);
-    match dispatch(&mut shell, &flags, &command_line.positional) {
+    match dispatch(&mut shell, &flags, loaded, &command_line.positional) {
         Ok(code) => code,
         // `osqueryi ... | head` closes our stdout early; that is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
@@ -166,7 +200,53 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
     }
 }
 
-fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Result<i32> {
+/// Puts the config's packs and the queries it schedules on this host where
+/// `osquery_packs`, `osquery_schedule` and `osquery_info` read them. The shell runs no
+/// query on a schedule, so every run count is zero.
+fn publish_config(
+    config: &Config,
+    valid: bool,
+    engine: &Engine,
+    store: &Store,
+    live: &RwLock<LiveState>,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut runner = oxquery_config::engine_runner(engine);
+    let scheduled = config
+        .schedule_with_discovery(
+            &HostFacts::current(),
+            store,
+            &mut DiscoveryCache::new(),
+            now,
+            &mut runner,
+        )
+        .unwrap_or_else(|e| {
+            log::warn!("Cannot compute the schedule: {e}");
+            Vec::new()
+        });
+    let mut state = live.write().unwrap_or_else(|p| p.into_inner());
+    state.config_hash = config.hash();
+    state.config_valid = valid;
+    state.packs = oxquery_config::pack_entries(config, &scheduled);
+    state.schedule = scheduled
+        .iter()
+        .map(|q| ScheduleEntry {
+            name: q.name.clone(),
+            query: q.query.clone(),
+            interval: i64::try_from(q.interval).unwrap_or(i64::MAX),
+            ..ScheduleEntry::default()
+        })
+        .collect();
+}
+
+fn dispatch(
+    shell: &mut Shell,
+    flags: &Flags,
+    config: Result<&Config, &ConfigError>,
+    positional: &[String],
+) -> io::Result<i32> {
     let meta_code = |outcome| match outcome {
         MetaOutcome::Ok => 0,
         MetaOutcome::Error => 1,
@@ -181,7 +261,7 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
     }
     let pack = flags.get(flag::pack);
     if !pack.is_empty() {
-        return run_pack(shell, flags, pack);
+        return run_pack(shell, config, pack);
     }
     let profile = flags.get(flag::profile);
     if profile > 0 {
@@ -227,10 +307,14 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
     }
 }
 
-/// `--pack NAME`: runs every query of that pack from the daemon's config
-/// (`--config_path`), printing each result; stops at the first failure.
-fn run_pack(shell: &mut Shell, flags: &Flags, pack: &str) -> io::Result<i32> {
-    let config = match oxquery_config::Config::load(flags) {
+/// `--pack NAME`: runs every query of that pack from the config, printing each result;
+/// stops at the first failure.
+fn run_pack(
+    shell: &mut Shell,
+    config: Result<&Config, &ConfigError>,
+    pack: &str,
+) -> io::Result<i32> {
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             shell.error_line(&format!("Error reading config: {e}"))?;

@@ -245,9 +245,10 @@ fn record_results(
             &mut decorations,
         );
     }
+    let settings = daemon.result_settings();
     let run = Run {
         unix_time,
-        epoch: daemon.epoch,
+        epoch: settings.epoch,
         decorations,
     };
     let query = results::ScheduledQuery {
@@ -258,11 +259,11 @@ fn record_results(
     };
     let mut store = daemon.lock_store();
     let recorded = results::compute(&store, &query, rows, run).and_then(|outcome| {
-        if daemon.disable_logging {
+        if settings.disable_logging {
             outcome.commit(&mut store).map(|()| 0)
         } else {
             outbox::record(&mut store, &outcome, |item| {
-                let lines = format_item(item, &daemon.format);
+                let lines = format_item(item, &settings.format);
                 output_size.set(lines.iter().map(|l| l.text.len() as u64 + 1).sum());
                 lines
             })
