@@ -108,7 +108,7 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
     log::info!("osquery initialized [version={version}]");
     // Flags that do nothing yet are worth a line only when asked for details.
     for notice in flags.notices() {
-        log::info!("{}", notice.message);
+        log::debug!("{}", notice.message);
     }
     // Refused rather than ignored: carrying on would run no query or the wrong one.
     if !flags.get(flag::connect).is_empty() {
@@ -129,7 +129,7 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
     let (config, load_error) = oxquery_config::load_or_empty(&flags);
     if let Some(e) = &load_error {
         // osqueryi mentions it only at verbose level: most shells run without a config.
-        log::info!("Error reading config: {e}");
+        log::debug!("Error reading config: {e}");
     }
     for warning in config.apply_options(&mut flags) {
         log::warn!("{warning}");

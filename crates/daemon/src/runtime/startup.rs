@@ -152,15 +152,18 @@ fn start<'t>(
         }
     };
     install_status_log(&logger_settings, settings.disable_logging);
-    if let Some(message) = &load_warning {
-        log::warn!("{message}");
+    match &load_warning {
+        // Running on an old config is worth an error; running on none, a warning.
+        Some(message) if restored => log::error!("{message}"),
+        Some(message) => log::warn!("{message}"),
+        None => {}
     }
     for warning in option_warnings {
         log::warn!("{warning}");
     }
     // Flags that do nothing yet are worth a line only when asked for details.
     for notice in flags.notices_for(oxquery_flags::implemented::Tool::Daemon) {
-        log::info!("{}", notice.message);
+        log::debug!("{}", notice.message);
     }
     configure_tables(&flags);
 
