@@ -1,4 +1,4 @@
-//! `osqueryd`'s life, in three parts: [`startup`] (flags, the one-shot modes, pidfile,
+//! `osqueryd`'s life, in three parts: `startup` (flags, the one-shot modes, pidfile,
 //! store, config, loggers, engines), the schedule loop (`schedule_loop`: the
 //! once-a-second tick, reloads on SIGHUP or `--config_refresh`, a graceful stop on
 //! SIGTERM/SIGINT) and the logger thread (`logger_thread`: draining the outbox to the

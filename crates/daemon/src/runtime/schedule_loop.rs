@@ -29,6 +29,7 @@ impl Daemon {
             instance,
             sinks,
             hup,
+            pidfile: _pidfile,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let logger = self.spawn_logger(sinks, settings.buffered_log_max);

@@ -34,6 +34,8 @@ pub(super) struct Started<'t> {
     pub(super) instance: InstanceInfo,
     pub(super) sinks: Vec<Box<dyn Sink>>,
     pub(super) hup: Arc<AtomicBool>,
+    /// Held until the process ends: dropping it lets another daemon start.
+    pub(super) pidfile: Option<Pidfile>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
@@ -132,7 +134,7 @@ fn start<'t>(
     let option_warnings = config.apply_options(&mut flags);
     let settings = DaemonSettings::from_flags(&flags);
 
-    let _pidfile = match &settings.pidfile {
+    let pidfile = match &settings.pidfile {
         None => None,
         Some(path) => match Pidfile::acquire(path) {
             Ok(p) => Some(p),
@@ -233,6 +235,7 @@ fn start<'t>(
         instance,
         sinks,
         hup,
+        pidfile,
     };
     Ok((daemon, started))
 }
