@@ -101,6 +101,9 @@ pub struct Engine {
     conn: Connection,
     shared: Arc<Shared>,
     attached: RefCell<Attached>,
+    /// The configuration's views this engine created (TEMP views live in one
+    /// connection; the tables' alias views are never here).
+    config_views: RefCell<std::collections::BTreeSet<String>>,
 }
 
 const MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
@@ -171,6 +174,7 @@ impl Engine {
                 planner_trace: AtomicBool::new(false),
             }),
             attached: RefCell::new(Attached::default()),
+            config_views: RefCell::default(),
         };
         engine.sync()?;
         Ok(engine)
@@ -305,6 +309,33 @@ impl Engine {
             log::warn!("Cannot attach automatic table: {refused}");
         }
         self.sync()
+    }
+
+    /// Makes `views` (name → `SELECT`) the configuration's views: creates or replaces
+    /// each, and drops those an earlier call made that `views` no longer has. A view
+    /// that cannot be created is logged and skipped.
+    pub fn set_config_views(&self, views: &BTreeMap<String, String>) {
+        let conn = self.connection();
+        let mut created = self.config_views.borrow_mut();
+        for name in created.iter().filter(|n| !views.contains_key(*n)) {
+            let statement = format!("DROP VIEW IF EXISTS temp.\"{}\"", name.replace('"', "\"\""));
+            if let Err(e) = conn.execute_batch(&statement) {
+                log::warn!("Cannot drop view {name}: {e}");
+            }
+        }
+        created.clear();
+        for (name, sql) in views {
+            let quoted = name.replace('"', "\"\"");
+            let statement = format!(
+                "DROP VIEW IF EXISTS temp.\"{quoted}\"; CREATE TEMP VIEW \"{quoted}\" AS {sql}"
+            );
+            match conn.execute_batch(&statement) {
+                Ok(()) => {
+                    created.insert(name.clone());
+                }
+                Err(e) => log::warn!("Cannot create view {name}: {e}"),
+            }
+        }
     }
 
     /// The attached tables, sorted by name.

@@ -7,7 +7,7 @@ use oxquery_flags::Flags;
 /// The settings tables act on, from the flags (at start-up and on reload).
 fn configure_tables(flags: &Flags) -> oxquery_table::TableSettings {
     oxquery_table::TableSettings {
-        read_max: u64::try_from(flags.int("read_max")).unwrap_or(u64::MAX),
+        read_max: flags.get(oxquery_flags::flag::read_max),
     }
 }
 

@@ -53,7 +53,7 @@ pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
 pub use host::{FlagValue, Host, InstanceInfo, LiveState, PackEntry, RegistryItem, ScheduleEntry};
 pub use macros::column_name;
-pub use registry::{DuplicateTable, Owner, OwnedTable, Registry, TableFilter};
+pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
 pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};
 pub use settings::{DEFAULT_READ_MAX, TableSettings};
 pub use spec::{

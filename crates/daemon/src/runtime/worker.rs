@@ -142,7 +142,6 @@ fn worker_loop(
     busy: &Mutex<HashSet<String>>,
 ) {
     let mut views_seen = 0;
-    let mut views_created = std::collections::BTreeSet::new();
     loop {
         let job = {
             let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
@@ -157,7 +156,7 @@ fn worker_loop(
         {
             let views = daemon.views.read().unwrap_or_else(|p| p.into_inner());
             if views.generation != views_seen {
-                super::apply_config_objects(engine, &views, &mut views_created);
+                super::apply_config_objects(engine, &views);
                 views_seen = views.generation;
             }
         }
@@ -261,9 +260,10 @@ fn record_results(
             &mut decorations,
         );
     }
+    let settings = daemon.result_settings();
     let run = Run {
         unix_time,
-        epoch: daemon.epoch,
+        epoch: settings.epoch,
         decorations,
     };
     let query = results::ScheduledQuery {
@@ -274,11 +274,11 @@ fn record_results(
     };
     let mut store = daemon.lock_store();
     let recorded = results::compute(&store, &query, rows, run).and_then(|outcome| {
-        if daemon.disable_logging {
+        if settings.disable_logging {
             outcome.commit(&mut store).map(|()| 0)
         } else {
             outbox::record(&mut store, &outcome, |item| {
-                let lines = format_item(item, &daemon.format);
+                let lines = format_item(item, &settings.format);
                 output_size.set(lines.iter().map(|l| l.text.len() as u64 + 1).sum());
                 lines
             })

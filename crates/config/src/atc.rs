@@ -20,7 +20,7 @@
 //! the objects in the registry, and a table whose definition did not change keeps its
 //! object (so engines keep their SQLite module).
 
-use crate::config::AutoTable;
+use crate::AutoTable;
 use oxquery_table::{
     Attributes, Column, ColumnOptions, ColumnType, QueryContext, Rows, Table, TableResult,
     TableSpec, Value,
@@ -76,7 +76,7 @@ pub fn tables(
 ) -> Vec<Arc<AutoTableDef>> {
     let mut out = Vec::new();
     for (name, table) in config {
-        if !crate::config::platform_matches(&table.platform) {
+        if !crate::platform_matches(&table.platform) {
             continue;
         }
         if table.columns.iter().any(|c| c == "path") {
