@@ -137,27 +137,95 @@ pub fn read_line(
             line.strip_suffix('\r').unwrap_or(line).to_owned(),
         ));
     };
-    out.write_all(prompt.as_bytes())?;
-    out.flush()?;
+    let input = edit(Tty { out }, prompt, prompt_width, history, complete);
+    drop(raw);
+    input
+}
+
+/// What the editor needs from a terminal: its input bytes, its width and its output.
+trait Terminal: Write {
+    /// The next input byte; `None` at end of input.
+    fn read_byte(&mut self) -> io::Result<Option<u8>>;
+    /// The terminal's columns now (it may have been resized).
+    fn columns(&self) -> usize;
+}
+
+/// The terminal on stdin and stdout.
+struct Tty {
+    out: io::StdoutLock<'static>,
+}
+
+impl Write for Tty {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Terminal for Tty {
+    fn read_byte(&mut self) -> io::Result<Option<u8>> {
+        let mut byte = 0u8;
+        loop {
+            // SAFETY: reads at most one byte into a valid one-byte buffer.
+            let n = unsafe { libc::read(libc::STDIN_FILENO, (&raw mut byte).cast(), 1) };
+            match n {
+                1 => return Ok(Some(byte)),
+                0 => return Ok(None),
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// 80 when the terminal does not say.
+    fn columns(&self) -> usize {
+        for fd in [libc::STDOUT_FILENO, libc::STDIN_FILENO] {
+            // SAFETY: winsize is plain old data; TIOCGWINSZ fills it or fails.
+            let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid fd number and a pointer to a winsize for the call.
+            if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0 {
+                return usize::from(size.ws_col);
+            }
+        }
+        80
+    }
+}
+
+/// Writes the prompt and edits one line on `term`.
+fn edit<T: Terminal>(
+    mut term: T,
+    prompt: &str,
+    prompt_width: usize,
+    history: &History,
+    complete: &Completer<'_>,
+) -> io::Result<Input> {
+    term.write_all(prompt.as_bytes())?;
+    term.flush()?;
+    let cursor_row = prompt_width.saturating_sub(1) / term.columns().max(1);
     let mut editor = LineEditor {
-        out,
+        term,
         prompt,
         prompt_width,
         buf: String::new(),
         pos: 0,
-        cursor_row: prompt_width.saturating_sub(1) / terminal_columns(),
+        cursor_row,
         killed: String::new(),
         history: history.entries(),
         history_index: history.entries().len(),
         saved: String::new(),
     };
-    let input = editor.run(complete);
-    drop(raw);
-    input
+    editor.run(complete)
 }
 
-struct LineEditor<'a> {
-    out: io::StdoutLock<'static>,
+struct LineEditor<'a, T: Terminal> {
+    term: T,
     prompt: &'a str,
     prompt_width: usize,
     buf: String,
@@ -174,10 +242,10 @@ struct LineEditor<'a> {
     saved: String,
 }
 
-impl LineEditor<'_> {
+impl<T: Terminal> LineEditor<'_, T> {
     fn run(&mut self, complete: &Completer<'_>) -> io::Result<Input> {
         loop {
-            let Some(byte) = read_byte()? else {
+            let Some(byte) = self.term.read_byte()? else {
                 return Ok(Input::Eof);
             };
             match byte {
@@ -218,7 +286,7 @@ impl LineEditor<'_> {
                 0x1b => self.escape()?,
                 b if b < 0x20 => {}
                 b => {
-                    if let Some(c) = read_char(b)? {
+                    if let Some(c) = self.read_char(b)? {
                         self.insert(c.encode_utf8(&mut [0; 4]))?;
                     }
                 }
@@ -228,14 +296,14 @@ impl LineEditor<'_> {
 
     /// An escape sequence: arrows, Home/End/Delete, Alt-B/F, Ctrl-arrows.
     fn escape(&mut self) -> io::Result<()> {
-        let Some(kind) = read_byte()? else {
+        let Some(kind) = self.term.read_byte()? else {
             return Ok(());
         };
         let (params, last) = match kind {
             b'[' => {
                 let mut params = String::new();
                 loop {
-                    let Some(b) = read_byte()? else {
+                    let Some(b) = self.term.read_byte()? else {
                         return Ok(());
                     };
                     if (0x40..=0x7e).contains(&b) {
@@ -244,7 +312,7 @@ impl LineEditor<'_> {
                     params.push(char::from(b));
                 }
             }
-            b'O' => match read_byte()? {
+            b'O' => match self.term.read_byte()? {
                 Some(b) => (String::new(), b),
                 None => return Ok(()),
             },
@@ -269,8 +337,35 @@ impl LineEditor<'_> {
     }
 
     fn write(&mut self, text: &str) -> io::Result<()> {
-        self.out.write_all(text.as_bytes())?;
-        self.out.flush()
+        self.term.write_all(text.as_bytes())?;
+        self.term.flush()
+    }
+
+    fn columns(&self) -> usize {
+        self.term.columns().max(1)
+    }
+
+    /// The character a UTF-8 sequence starting with `first` encodes (the rest is read);
+    /// `None` for an invalid sequence or a control character.
+    fn read_char(&mut self, first: u8) -> io::Result<Option<char>> {
+        let len = match first {
+            0x00..=0x7f => 1,
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => return Ok(None),
+        };
+        let mut bytes = vec![first];
+        for _ in 1..len {
+            match self.term.read_byte()? {
+                Some(b) => bytes.push(b),
+                None => return Ok(None),
+            }
+        }
+        Ok(std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|s| s.chars().next())
+            .filter(|c| !c.is_control()))
     }
 
     /// Inserts at the cursor. At the end of a line with room left, the text is only
@@ -280,10 +375,10 @@ impl LineEditor<'_> {
             return Ok(());
         }
         let at_end = self.pos == self.buf.len();
-        let column = (self.prompt_width + self.buf.width()) % terminal_columns();
+        let column = (self.prompt_width + self.buf.width()) % self.columns();
         self.buf.insert_str(self.pos, text);
         self.pos += text.len();
-        if at_end && column + text.width() < terminal_columns() {
+        if at_end && column + text.width() < self.columns() {
             self.write(text)
         } else {
             self.refresh()
@@ -405,7 +500,7 @@ impl LineEditor<'_> {
             return self.write("\x07");
         }
         // List them on the lines below, then draw the prompt and line again.
-        let cols = terminal_columns();
+        let cols = self.columns();
         let end_row = (self.prompt_width + self.buf.width()) / cols;
         let mut text = String::new();
         if end_row > self.cursor_row {
@@ -422,7 +517,7 @@ impl LineEditor<'_> {
     /// Draws the prompt and the line again from the prompt's first row, and puts the
     /// cursor where `pos` is.
     fn refresh(&mut self) -> io::Result<()> {
-        let cols = terminal_columns();
+        let cols = self.columns();
         let mut text = String::new();
         if self.cursor_row > 0 {
             let _ = write!(text, "\x1b[{}A", self.cursor_row);
@@ -454,61 +549,6 @@ impl LineEditor<'_> {
 /// Word boundaries for Alt-B/F and Ctrl-arrows.
 fn is_word_separator(c: char) -> bool {
     !(c.is_alphanumeric() || c == '_')
-}
-
-/// The terminal's columns (80 when it does not say).
-fn terminal_columns() -> usize {
-    for fd in [libc::STDOUT_FILENO, libc::STDIN_FILENO] {
-        // SAFETY: winsize is plain old data; TIOCGWINSZ fills it or fails.
-        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid fd number and a pointer to a winsize for the call.
-        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0 {
-            return usize::from(size.ws_col);
-        }
-    }
-    80
-}
-
-/// One byte from stdin; `None` at end of input.
-fn read_byte() -> io::Result<Option<u8>> {
-    let mut byte = 0u8;
-    loop {
-        // SAFETY: reads at most one byte into a valid one-byte buffer.
-        let n = unsafe { libc::read(libc::STDIN_FILENO, (&raw mut byte).cast(), 1) };
-        match n {
-            1 => return Ok(Some(byte)),
-            0 => return Ok(None),
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
-
-/// The character a UTF-8 sequence starting with `first` encodes (the rest is read from
-/// stdin); `None` for an invalid sequence.
-fn read_char(first: u8) -> io::Result<Option<char>> {
-    let len = match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf7 => 4,
-        _ => return Ok(None),
-    };
-    let mut bytes = vec![first];
-    for _ in 1..len {
-        match read_byte()? {
-            Some(b) => bytes.push(b),
-            None => return Ok(None),
-        }
-    }
-    Ok(std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|s| s.chars().next())
-        .filter(|c| !c.is_control()))
 }
 
 /// The terminal in raw mode for as long as this lives. Pending input is kept when the
@@ -550,6 +590,246 @@ impl Drop for RawMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use unicode_width::UnicodeWidthChar;
+
+    /// Scripted keys in, bytes out, a fixed width.
+    struct Fake {
+        keys: VecDeque<u8>,
+        output: Vec<u8>,
+        cols: usize,
+    }
+
+    impl Write for Fake {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Terminal for &mut Fake {
+        fn read_byte(&mut self) -> io::Result<Option<u8>> {
+            Ok(self.keys.pop_front())
+        }
+        fn columns(&self) -> usize {
+            self.cols
+        }
+    }
+
+    /// Edits one line from `keys` on a `cols`-wide terminal; returns the result and the
+    /// bytes written.
+    fn session(keys: &[u8], cols: usize, history: &History) -> (Input, String) {
+        let tables = ["osquery_info", "osquery_flags", "processes"];
+        let complete = |line: &str, pos: usize| {
+            let start = line[..pos].rfind(' ').map_or(0, |i| i + 1);
+            let word = &line[start..pos];
+            let found: Vec<String> = tables
+                .iter()
+                .filter(|t| t.starts_with(word))
+                .map(|t| t.to_string())
+                .collect();
+            (start, found)
+        };
+        let mut fake = Fake {
+            keys: keys.iter().copied().collect(),
+            output: Vec::new(),
+            cols,
+        };
+        let input = edit(&mut fake, "> ", 2, history, &complete).unwrap();
+        (input, String::from_utf8(fake.output).unwrap())
+    }
+
+    /// What a terminal shows after `bytes`: an xterm-like screen (autowrap with the
+    /// cursor waiting at the margin, wide characters wrapping early), enough of it for
+    /// the editor's sequences. `\n` also returns the carriage, as the tty's output
+    /// processing does. Returns the rows (right-trimmed) and the cursor.
+    fn screen(bytes: &str, cols: usize) -> (Vec<String>, (usize, usize)) {
+        let mut rows: Vec<Vec<char>> = vec![vec![' '; cols]; 20];
+        let (mut r, mut c, mut pending) = (0usize, 0usize, false);
+        let mut chars = bytes.chars().peekable();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '\x1b' => {
+                    assert_eq!(chars.next(), Some('['));
+                    let mut param = String::new();
+                    let last = loop {
+                        let x = chars.next().unwrap();
+                        if x.is_ascii_alphabetic() {
+                            break x;
+                        }
+                        param.push(x);
+                    };
+                    let n: usize = param.parse().unwrap_or(1);
+                    pending = false;
+                    match (last, param.as_str()) {
+                        ('A', _) => r -= n,
+                        ('B', _) => r += n,
+                        ('C', _) => c = (c + n).min(cols - 1),
+                        ('J', "") => {
+                            rows[r][c..].fill(' ');
+                            for row in &mut rows[r + 1..] {
+                                row.fill(' ');
+                            }
+                        }
+                        ('H', _) => (r, c) = (0, 0),
+                        ('J', "2") => rows.iter_mut().for_each(|row| row.fill(' ')),
+                        other => panic!("unexpected sequence {other:?}"),
+                    }
+                }
+                '\r' => (c, pending) = (0, false),
+                '\n' => (r, c, pending) = (r + 1, 0, false),
+                '\x07' => {}
+                ch => {
+                    let w = ch.width().unwrap_or(0);
+                    if pending || c + w > cols {
+                        (r, c, pending) = (r + 1, 0, false);
+                    }
+                    rows[r][c] = ch;
+                    if w == 2 {
+                        rows[r][c + 1] = '\0';
+                    }
+                    if c + w >= cols {
+                        (c, pending) = (cols - 1, true);
+                    } else {
+                        c += w;
+                    }
+                }
+            }
+        }
+        let mut text: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .filter(|ch| **ch != '\0')
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect();
+        while text.last().is_some_and(String::is_empty) {
+            text.pop();
+        }
+        (text, (r, c))
+    }
+
+    fn line(text: &str) -> Input {
+        Input::Line(text.to_owned())
+    }
+
+    #[test]
+    fn plain_typing_writes_the_prompt_and_the_echo_only() {
+        let (input, out) = session(b"select 1;\r", 80, &History::new(10));
+        assert_eq!(input, line("select 1;"));
+        assert_eq!(out, "> select 1;\n");
+    }
+
+    #[test]
+    fn edits_inside_a_line_that_wraps() {
+        let keys = [
+            &b"abcdefghijklmnopqrstuvwxyz"[..],
+            &b"\x1b[D".repeat(20),
+            b"XY",
+            b"\x7f\x7f\x7f",
+        ]
+        .concat();
+        // "> " and 25 characters on a 10-column terminal: three rows.
+        let text = ["> abcdeghi", "jklmnopqrs", "tuvwxyz"];
+        let (input, out) = session(&keys, 10, &History::new(10));
+        assert_eq!(input, Input::Eof);
+        assert_eq!(screen(&out, 10), (text.map(String::from).to_vec(), (0, 7)));
+        // Home and End.
+        let (_, out) = session(&[&keys[..], b"\x01"].concat(), 10, &History::new(10));
+        assert_eq!(screen(&out, 10).1, (0, 2));
+        let (_, out) = session(&[&keys[..], b"\x01\x05"].concat(), 10, &History::new(10));
+        assert_eq!(screen(&out, 10).1, (2, 7));
+        // Enter from the middle leaves the cursor below the whole line.
+        let (input, out) = session(&[&keys[..], b"\r"].concat(), 10, &History::new(10));
+        assert_eq!(input, line("abcdeghijklmnopqrstuvwxyz"));
+        assert_eq!(screen(&out, 10), (text.map(String::from).to_vec(), (3, 0)));
+    }
+
+    #[test]
+    fn a_line_ending_at_the_margin_and_wide_characters() {
+        // 2 + 8 = 10 columns: the cursor moves to the next row, where typing goes on.
+        let (_, out) = session(b"abcdefghi", 10, &History::new(10));
+        assert_eq!(
+            screen(&out, 10),
+            (vec!["> abcdefgh".to_owned(), "i".to_owned()], (1, 1))
+        );
+        let (_, out) = session(b"abcdefghi\x1b[D\x1b[D", 10, &History::new(10));
+        assert_eq!(screen(&out, 10).1, (0, 9));
+        // Double-width characters count two columns.
+        let (input, out) = session("日本語日本\x1b[D\x1b[D".as_bytes(), 10, &History::new(10));
+        assert_eq!(input, Input::Eof);
+        assert_eq!(
+            screen(&out, 10),
+            (vec!["> 日本語日".to_owned(), "本".to_owned()], (0, 8))
+        );
+    }
+
+    #[test]
+    fn history_up_and_down_keep_the_typed_line() {
+        let mut history = History::new(10);
+        history.add("select 1;");
+        history.add("select 2;");
+        let (input, _) = session(b"\x1b[A\x1b[A\r", 80, &history);
+        assert_eq!(input, line("select 1;"));
+        let (input, _) = session(b"sel\x1b[A\x1b[B\x1b[B\r", 80, &history);
+        assert_eq!(input, line("sel"));
+        let (input, _) = session(b"\x10\x10\x10\x0e\r", 80, &history);
+        assert_eq!(input, line("select 2;"));
+    }
+
+    #[test]
+    fn kill_yank_and_words() {
+        let none = History::new(10);
+        let (input, _) = session(b"select a  from\x17\x17x\x19\r", 80, &none);
+        assert_eq!(input, line("select xa  "));
+        let (input, _) = session(b"one two three\x1bb\x1bb\x0b\r", 80, &none);
+        assert_eq!(input, line("one "));
+        let (input, _) = session(b"one two\x01\x1bf!\x1b[1;5D\x04\r", 80, &none);
+        assert_eq!(input, line("ne! two"));
+        let (input, _) = session(b"abc\x1b[D\x15\r", 80, &none);
+        assert_eq!(input, line("c"));
+    }
+
+    #[test]
+    fn completion() {
+        let none = History::new(10);
+        let (input, _) = session(b"select * from proc\t;\r", 80, &none);
+        assert_eq!(input, line("select * from processes;"));
+        // Two candidates: the common prefix first, then the list.
+        let (input, out) = session(b"from osq\t\t\r", 80, &none);
+        assert_eq!(input, line("from osquery_"));
+        let (rows, _) = screen(&out, 80);
+        assert_eq!(
+            rows,
+            [
+                "> from osquery_",
+                "osquery_info  osquery_flags",
+                "> from osquery_"
+            ]
+        );
+        // Nothing to complete: a bell, the line unchanged.
+        let (input, out) = session(b"zz\t\r", 80, &none);
+        assert_eq!(input, line("zz"));
+        assert_eq!(out, "> zz\x07\n");
+    }
+
+    #[test]
+    fn interrupt_and_end_of_input() {
+        let none = History::new(10);
+        assert_eq!(
+            session(b"abc\x03", 80, &none),
+            (Input::Interrupted, "> abc^C\n".into())
+        );
+        assert_eq!(session(b"\x04", 80, &none), (Input::Eof, "> \n".into()));
+        // Ctrl-D inside a line deletes the character under the cursor.
+        assert_eq!(session(b"ab\x01\x04\r", 80, &none).0, line("b"));
+    }
 
     #[test]
     fn history_keeps_the_newest_without_blanks_or_repeats() {
