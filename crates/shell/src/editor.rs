@@ -9,7 +9,8 @@
 //!
 //! Keys: printable text, Enter, Backspace/Delete, arrows, Home/End, Ctrl-A/E/B/F, Ctrl-K/U/W
 //! (kill) and Ctrl-Y (yank), Alt-B/F and Ctrl-arrows (words), Up/Down and Ctrl-P/N
-//! (history), TAB (completion: the common prefix, then the list), Ctrl-L (clear),
+//! (history), Ctrl-R (history search), TAB (completion: the common prefix, then the
+//! list), Ctrl-L (clear),
 //! Ctrl-C (abandon the line), Ctrl-D (end of input on an empty line).
 
 use std::fmt::Write as _;
@@ -220,6 +221,7 @@ fn edit<T: Terminal>(
         history: history.entries(),
         history_index: history.entries().len(),
         saved: String::new(),
+        pending: None,
     };
     editor.run(complete)
 }
@@ -240,13 +242,19 @@ struct LineEditor<'a, T: Terminal> {
     history_index: usize,
     /// The line being typed, kept while history entries are shown.
     saved: String,
+    /// A key read by the history search that the line editor is still to act on.
+    pending: Option<u8>,
 }
 
 impl<T: Terminal> LineEditor<'_, T> {
     fn run(&mut self, complete: &Completer<'_>) -> io::Result<Input> {
         loop {
-            let Some(byte) = self.term.read_byte()? else {
-                return Ok(Input::Eof);
+            let byte = match self.pending.take() {
+                Some(byte) => byte,
+                None => match self.term.read_byte()? {
+                    Some(byte) => byte,
+                    None => return Ok(Input::Eof),
+                },
             };
             match byte {
                 b'\r' | b'\n' => {
@@ -280,6 +288,11 @@ impl<T: Terminal> LineEditor<'_, T> {
                     self.write("\x1b[H\x1b[2J")?;
                     self.cursor_row = 0;
                     self.refresh()?;
+                }
+                0x12 => {
+                    if let Some(input) = self.search()? {
+                        return Ok(input);
+                    }
                 }
                 0x10 => self.history_move(-1)?,
                 0x0e => self.history_move(1)?,
@@ -517,33 +530,120 @@ impl<T: Terminal> LineEditor<'_, T> {
     /// Draws the prompt and the line again from the prompt's first row, and puts the
     /// cursor where `pos` is.
     fn refresh(&mut self) -> io::Result<()> {
-        let cols = self.columns();
-        let mut text = String::new();
-        if self.cursor_row > 0 {
-            let _ = write!(text, "\x1b[{}A", self.cursor_row);
-        }
-        text.push_str("\r\x1b[J");
-        text.push_str(self.prompt);
-        text.push_str(&self.buf);
-        let total = self.prompt_width + self.buf.width();
-        // A line that ends exactly at the margin leaves the cursor waiting to wrap: move
-        // it to the next row so the row arithmetic below holds.
-        if total > 0 && total.is_multiple_of(cols) {
-            text.push('\n');
-        }
-        let end_row = total / cols;
-        let at = self.prompt_width + self.buf[..self.pos].width();
-        let (row, column) = (at / cols, at % cols);
-        if end_row > row {
-            let _ = write!(text, "\x1b[{}A", end_row - row);
-        }
-        text.push('\r');
-        if column > 0 {
-            let _ = write!(text, "\x1b[{column}C");
-        }
+        let (text, row) = draw(
+            self.cursor_row,
+            self.columns(),
+            (self.prompt, self.prompt_width),
+            &self.buf,
+            self.pos,
+        );
         self.cursor_row = row;
         self.write(&text)
     }
+
+    /// Ctrl-R: searches the history backwards for the typed text, showing
+    /// ``(reverse-i-search)`text': match``. Ctrl-R again finds an older match, Enter runs
+    /// the match, Ctrl-G or Ctrl-C gives the line back as it was, and any other key takes
+    /// the match into the line and then does what it does there.
+    fn search(&mut self) -> io::Result<Option<Input>> {
+        let mut query = String::new();
+        let mut found: Option<usize> = None;
+        loop {
+            let shown = found.map_or("", |i| self.history[i].as_str());
+            let at = shown.find(query.as_str()).filter(|_| found.is_some());
+            let prompt = format!("(reverse-i-search)`{query}': ");
+            let (text, row) = draw(
+                self.cursor_row,
+                self.columns(),
+                (&prompt, prompt.width()),
+                shown,
+                at.unwrap_or(0),
+            );
+            self.cursor_row = row;
+            self.write(&text)?;
+            let Some(byte) = self.term.read_byte()? else {
+                return Ok(Some(Input::Eof));
+            };
+            match byte {
+                0x12 => match self.find(&query, found.unwrap_or(self.history.len())) {
+                    Some(i) => found = Some(i),
+                    None => self.write("\x07")?,
+                },
+                0x7f | 0x08 => {
+                    query.pop();
+                    found = self.find(&query, self.history.len());
+                }
+                0x07 | 0x03 => {
+                    self.refresh()?;
+                    return Ok(None);
+                }
+                b if b >= 0x20 => {
+                    if let Some(c) = self.read_char(b)? {
+                        query.push(c);
+                        // The current match stays while it still contains the text.
+                        let from = found.map_or(self.history.len(), |i| i + 1);
+                        found = self.find(&query, from);
+                    }
+                }
+                other => {
+                    if let Some(i) = found {
+                        self.buf = self.history[i].clone();
+                        self.pos = self.buf.len();
+                        self.history_index = i;
+                    }
+                    self.refresh()?;
+                    self.pending = Some(other);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// The newest history entry before `before` that contains `query`.
+    fn find(&self, query: &str, before: usize) -> Option<usize> {
+        if query.is_empty() {
+            return None;
+        }
+        self.history[..before.min(self.history.len())]
+            .iter()
+            .rposition(|entry| entry.contains(query))
+    }
+}
+
+/// The bytes that draw `prompt` (text and columns) and `text` again from the prompt's
+/// first row, the cursor being on row `cursor_row` of them now, and put the cursor at
+/// byte `pos` of `text`; and the row it ends on.
+fn draw(
+    cursor_row: usize,
+    cols: usize,
+    (prompt, prompt_width): (&str, usize),
+    text: &str,
+    pos: usize,
+) -> (String, usize) {
+    let mut out = String::new();
+    if cursor_row > 0 {
+        let _ = write!(out, "\x1b[{cursor_row}A");
+    }
+    out.push_str("\r\x1b[J");
+    out.push_str(prompt);
+    out.push_str(text);
+    let total = prompt_width + text.width();
+    // A line that ends exactly at the margin leaves the cursor waiting to wrap: move it
+    // to the next row so the row arithmetic below holds.
+    if total > 0 && total.is_multiple_of(cols) {
+        out.push('\n');
+    }
+    let end_row = total / cols;
+    let at = prompt_width + text[..pos].width();
+    let (row, column) = (at / cols, at % cols);
+    if end_row > row {
+        let _ = write!(out, "\x1b[{}A", end_row - row);
+    }
+    out.push('\r');
+    if column > 0 {
+        let _ = write!(out, "\x1b[{column}C");
+    }
+    (out, row)
 }
 
 /// Word boundaries for Alt-B/F and Ctrl-arrows.
@@ -781,6 +881,41 @@ mod tests {
         assert_eq!(input, line("sel"));
         let (input, _) = session(b"\x10\x10\x10\x0e\r", 80, &history);
         assert_eq!(input, line("select 2;"));
+    }
+
+    #[test]
+    fn reverse_search() {
+        let mut history = History::new(10);
+        for entry in [
+            "select 1 from time;",
+            "select 2;",
+            "select 3 from time;",
+            ".quit",
+        ] {
+            history.add(entry);
+        }
+        // The newest match, then an older one with Ctrl-R again; Enter runs it.
+        let (input, _) = session(b"\x12time\r", 80, &history);
+        assert_eq!(input, line("select 3 from time;"));
+        let (input, out) = session(b"\x12time\x12\r", 80, &history);
+        assert_eq!(input, line("select 1 from time;"));
+        // The search line is shown in place of the prompt; the cursor is on the match.
+        let shown = out.rsplit("\r\x1b[J").nth(1).unwrap();
+        assert!(
+            shown.starts_with("(reverse-i-search)`time': select 1 from time;"),
+            "{out:?}"
+        );
+        // Another key takes the match into the line and acts there.
+        let (input, _) = session(b"\x12 2\x05!\r", 80, &history);
+        assert_eq!(input, line("select 2;!"));
+        // Ctrl-G gives the typed line back.
+        let (input, out) = session(b"abc\x12sel\x07d\r", 80, &history);
+        assert_eq!(input, line("abcd"));
+        let (rows, _) = screen(&out, 80);
+        assert_eq!(rows, ["> abcd"]);
+        // No match: a bell on Ctrl-R, nothing shown.
+        let (input, _) = session(b"\x12zz\x12\x07\r", 80, &history);
+        assert_eq!(input, line(""));
     }
 
     #[test]
