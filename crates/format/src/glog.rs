@@ -1,6 +1,6 @@
 //! glog's text formats, as osquery's status log writes them (local time throughout):
 //!
-//! * a line: `W0806 21:46:12.123456  4242 file.rs:10] message` ([`line`]);
+//! * a line: `W0806 21:46:12.123456  4242 file.rs:10] message` ([`line()`]);
 //! * a log file's name: `osqueryd.INFO.20260806-214612.4242` ([`file_name`]);
 //! * the three header lines at the top of each file ([`header`]).
 //!

@@ -150,7 +150,7 @@ pub struct Table<'a> {
     pub rows: &'a [Vec<Cell>],
 }
 
-/// What [`print`] did that the user should be told about.
+/// What [`print()`] did that the user should be told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Printed {
     AsAsked,

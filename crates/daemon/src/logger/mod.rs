@@ -1,7 +1,7 @@
 //! Loggers: result items formatted as osquery's JSON lines, the sinks that receive them
 //! (`filesystem`, `stdout`, `syslog`, several at once), and the status log.
 //!
-//! * [`format`]: `ResultItem` → `LogLine`s (event, batch, snapshot formats).
+//! * [`format`](mod@format): `ResultItem` → `LogLine`s (event, batch, snapshot formats).
 //! * [`filesystem`], [`stdout`], [`syslog`]: [`Sink`] implementations.
 //! * [`status`]: the `log` crate logger the daemon installs, writing to a list of
 //!   status outputs; [`StatusOptions`] picks them from the plugins (glog files from
