@@ -7,11 +7,11 @@
 //! the echo as plain text. rustyline, used before, cannot be told to leave those
 //! sequences out.
 //!
-//! Keys: printable text, Enter, Backspace/Delete, arrows, Home/End, Ctrl-A/E/B/F, Ctrl-K/U/W
-//! (kill) and Ctrl-Y (yank), Alt-B/F and Ctrl-arrows (words), Up/Down and Ctrl-P/N
-//! (history), Ctrl-R (history search), TAB (completion: the common prefix, then the
-//! list), Ctrl-L (clear),
-//! Ctrl-C (abandon the line), Ctrl-D (end of input on an empty line).
+//! Keys: printable text, Enter, Backspace/Delete, arrows, Home/End, Ctrl-A/E/B/F,
+//! Ctrl-K/U/W (kill) and Ctrl-Y (yank), Alt-B/F and Ctrl-arrows (words), Up/Down and
+//! Ctrl-P/N (history), Ctrl-R (history search), TAB (completion: the common prefix, then
+//! the list), Ctrl-L (clear), Ctrl-C (abandon the line), Ctrl-D (end of input on an
+//! empty line).
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
