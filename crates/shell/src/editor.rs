@@ -138,9 +138,7 @@ pub fn read_line(
             line.strip_suffix('\r').unwrap_or(line).to_owned(),
         ));
     };
-    let input = edit(Tty { out }, prompt, prompt_width, history, complete);
-    drop(raw);
-    input
+    edit(Tty { out, raw }, prompt, prompt_width, history, complete)
 }
 
 /// What the editor needs from a terminal: its input bytes, its width and its output.
@@ -149,11 +147,14 @@ trait Terminal: Write {
     fn read_byte(&mut self) -> io::Result<Option<u8>>;
     /// The terminal's columns now (it may have been resized).
     fn columns(&self) -> usize;
+    /// Ctrl-Z: stops the process with the terminal as it was, until it is continued.
+    fn suspend(&mut self) -> io::Result<()>;
 }
 
-/// The terminal on stdin and stdout.
+/// The terminal on stdin and stdout, in raw mode while this lives.
 struct Tty {
     out: io::StdoutLock<'static>,
+    raw: RawMode,
 }
 
 impl Write for Tty {
@@ -196,6 +197,13 @@ impl Terminal for Tty {
             }
         }
         80
+    }
+
+    fn suspend(&mut self) -> io::Result<()> {
+        self.raw.restore()?;
+        // SAFETY: raise has no preconditions; SIGTSTP stops the process (its default).
+        unsafe { libc::raise(libc::SIGTSTP) };
+        self.raw.apply()
     }
 }
 
@@ -286,6 +294,12 @@ impl<T: Terminal> LineEditor<'_, T> {
                 0x19 => self.insert(&self.killed.clone())?,
                 0x0c => {
                     self.write("\x1b[H\x1b[2J")?;
+                    self.cursor_row = 0;
+                    self.refresh()?;
+                }
+                0x1a => {
+                    self.term.suspend()?;
+                    // Continued: the job-control shell has moved to a fresh line.
                     self.cursor_row = 0;
                     self.refresh()?;
                 }
@@ -656,6 +670,7 @@ fn is_word_separator(c: char) -> bool {
 /// processing stays on, so `\n` still starts a new line.
 struct RawMode {
     saved: libc::termios,
+    raw: libc::termios,
 }
 
 impl RawMode {
@@ -672,19 +687,32 @@ impl RawMode {
         raw.c_lflag &= !(libc::ECHO | libc::ICANON | libc::IEXTEN | libc::ISIG);
         raw.c_cc[libc::VMIN] = 1;
         raw.c_cc[libc::VTIME] = 0;
-        // SAFETY: as above, with the termios to apply.
-        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, &raw) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(RawMode { saved })
+        let mode = RawMode { saved, raw };
+        mode.apply()?;
+        Ok(mode)
+    }
+
+    fn apply(&self) -> io::Result<()> {
+        set_termios(&self.raw)
+    }
+
+    fn restore(&self) -> io::Result<()> {
+        set_termios(&self.saved)
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: restores the settings read in `enable` on the same fd.
-        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, &self.saved) };
+        let _ = self.restore();
     }
+}
+
+fn set_termios(settings: &libc::termios) -> io::Result<()> {
+    // SAFETY: a valid fd and a pointer to a termios for the call.
+    if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, settings) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -716,6 +744,10 @@ mod tests {
         }
         fn columns(&self) -> usize {
             self.cols
+        }
+        fn suspend(&mut self) -> io::Result<()> {
+            self.output.extend_from_slice(b"<stopped>\n");
+            Ok(())
         }
     }
 
@@ -962,6 +994,10 @@ mod tests {
             (Input::Interrupted, "> abc^C\n".into())
         );
         assert_eq!(session(b"\x04", 80, &none), (Input::Eof, "> \n".into()));
+        // Ctrl-Z: stopped, then the line is drawn again where the terminal is.
+        let (input, out) = session(b"ab\x1ac\r", 80, &none);
+        assert_eq!(input, line("abc"));
+        assert_eq!(out, "> ab<stopped>\n\r\x1b[J> ab\r\x1b[4Cc\n");
         // Ctrl-D inside a line deletes the character under the cursor.
         assert_eq!(session(b"ab\x01\x04\r", 80, &none).0, line("b"));
     }
