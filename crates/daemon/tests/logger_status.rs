@@ -1,8 +1,7 @@
 //! The status log: glog files and symlinks, filtering by severity, stderr/stdout copies.
 
 use log::Log;
-use oxquery_daemon::logger::status::GlogFiles;
-use oxquery_daemon::logger::{StatusLogger, StatusOptions, StatusRecord};
+use oxquery_daemon::logger::{GlogFiles, StatusLogger, StatusOptions, StatusOutput, StatusRecord};
 use std::fs;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -40,6 +39,10 @@ fn options(dir: Option<&std::path::Path>) -> StatusOptions {
     }
 }
 
+fn status_logger(o: &StatusOptions, stdout: &Shared, stderr: &Shared) -> StatusLogger {
+    StatusLogger::with_outputs(o.filter(), o.outputs(stdout.clone(), stderr.clone()))
+}
+
 fn rec(severity: u8, message: &str) -> StatusRecord {
     StatusRecord {
         severity,
@@ -65,8 +68,7 @@ fn body(path: &std::path::Path) -> Vec<String> {
 fn glog_files_symlinks_and_severity_fanout() {
     let dir = tempfile::tempdir().unwrap();
     let stderr = Shared::default();
-    let logger =
-        StatusLogger::with_writers(options(Some(dir.path())), None, Box::new(stderr.clone()));
+    let logger = status_logger(&options(Some(dir.path())), &Shared::default(), &stderr);
     logger.write_record(&rec(0, "info line"));
     logger.write_record(&rec(1, "warning line"));
     logger.write_record(&rec(2, "error line"));
@@ -146,7 +148,7 @@ fn glog_line_and_file_name_shapes() {
     );
     assert_eq!(line, expected);
     assert_eq!(
-        GlogFiles::file_name("osqueryd", "INFO", t, 99),
+        oxquery_format::glog::file_name("osqueryd", "INFO", t, 99),
         format!(
             "osqueryd.INFO.{:04}{:02}{:02}-{:02}{:02}{:02}.99",
             tm.tm_year + 1900,
@@ -171,11 +173,7 @@ fn min_status_verbose_and_stdout() {
     o.min_status = 1;
     o.min_stderr = 0;
     o.stdout = true;
-    let logger = StatusLogger::with_writers(
-        o.clone(),
-        Some(Box::new(stdout.clone())),
-        Box::new(stderr.clone()),
-    );
+    let logger = status_logger(&o, &stdout, &stderr);
     let meta = |level| log::MetadataBuilder::new().level(level).build();
     assert!(!logger.enabled(&meta(log::Level::Info)));
     assert!(logger.enabled(&meta(log::Level::Warn)));
@@ -205,7 +203,7 @@ fn min_status_verbose_and_stdout() {
     );
 
     o.verbose = true;
-    let verbose = StatusLogger::with_writers(o, None, Box::new(Shared::default()));
+    let verbose = status_logger(&o, &Shared::default(), &Shared::default());
     assert!(verbose.enabled(&meta(log::Level::Debug)));
     assert!(verbose.enabled(&meta(log::Level::Info)));
 }

@@ -23,7 +23,6 @@ mod vtab;
 pub use batch::{SqlFailure, is_complete, sqlite_version};
 pub use format::format_real;
 pub use oxquery_table::TableFilter;
-pub use rusqlite;
 
 use corosensei::stack::DefaultStack;
 use oxquery_table::{
@@ -282,8 +281,8 @@ impl Engine {
     }
 
     /// The connection, for running statements, with the registry's tables attached
-    /// as of now. It stays owned by the engine.
-    pub fn connection(&self) -> &Connection {
+    /// as of now. rusqlite stays private to the engine.
+    pub(crate) fn connection(&self) -> &Connection {
         if let Err(e) = self.sync() {
             log::warn!("attaching the registered tables: {e}");
         }
@@ -408,6 +407,32 @@ impl Engine {
         let result = self.run(sql);
         self.shared.cancel.set_deadline(None);
         result
+    }
+
+    /// Runs one statement and hands each row to `row` as SQLite produces it (stop early
+    /// with `Break`); returns the column names.
+    pub fn for_each_row(
+        &self,
+        sql: &str,
+        mut row: impl FnMut(&[oxquery_table::Value]) -> std::ops::ControlFlow<()>,
+    ) -> Result<Vec<String>, EngineError> {
+        self.begin_query(None);
+        let conn = self.connection();
+        let mut stmt = conn.prepare(sql)?;
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let width = columns.len();
+        let mut cursor = stmt.query([])?;
+        let mut values = Vec::with_capacity(width);
+        while let Some(r) = cursor.next()? {
+            values.clear();
+            for i in 0..width {
+                values.push(value_from_ref(r.get_ref(i)?));
+            }
+            if row(&values).is_break() {
+                break;
+            }
+        }
+        Ok(columns)
     }
 
     fn run(&self, sql: &str) -> Result<QueryResult, EngineError> {

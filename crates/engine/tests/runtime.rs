@@ -178,29 +178,24 @@ fn tables_registered_and_removed_at_run_time_follow_at_once() {
 fn removing_a_table_while_a_statement_reads_it_is_safe() {
     let counter = Counter::new("busy", 1000);
     let (engine, registry) = engine_with(vec![counter.clone()]);
-    let conn = engine.connection();
-    let mut stmt = conn.prepare("SELECT n FROM busy").unwrap();
-    let mut rows = stmt.query([]).unwrap();
     let mut read = 0_i64;
-    for _ in 0..10 {
-        let row = rows.next().unwrap().unwrap();
-        assert_eq!(row.get::<_, i64>(0).unwrap(), read);
-        read += 1;
-    }
-    // The registry drops the table mid-scan; the engine defers its own change until
-    // no statement runs, and the scan keeps its table.
-    registry.remove("busy");
-    assert!(
-        engine.table("busy").is_some(),
-        "still attached while a statement runs"
-    );
-    while let Some(row) = rows.next().unwrap() {
-        assert_eq!(row.get::<_, i64>(0).unwrap(), read);
-        read += 1;
-    }
+    engine
+        .for_each_row("SELECT n FROM busy", |row| {
+            assert_eq!(row[0], Value::Integer(read));
+            read += 1;
+            if read == 10 {
+                // The registry drops the table mid-scan; the engine defers its own change
+                // until no statement runs, and the scan keeps its table.
+                registry.remove("busy");
+                assert!(
+                    engine.table("busy").is_some(),
+                    "still attached while a statement runs"
+                );
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
     assert_eq!(read, 1000);
-    drop(rows);
-    drop(stmt);
     assert!(engine.table("busy").is_none());
     assert!(engine.query("SELECT * FROM busy").is_err());
 }

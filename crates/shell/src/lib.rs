@@ -5,6 +5,7 @@
 
 pub use oxquery_flags as flags;
 
+mod editor;
 mod input;
 pub mod logger;
 mod meta;

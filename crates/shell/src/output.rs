@@ -6,6 +6,7 @@
 //! readable: control characters in cells are escaped, widths count display cells, and a
 //! table wider than the terminal is printed as one block per row ([`Expand`]).
 
+use oxquery_format::json::{self, Scalar};
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthChar;
 
@@ -149,7 +150,7 @@ pub struct Table<'a> {
     pub rows: &'a [Vec<Cell>],
 }
 
-/// What [`print`] did that the user should be told about.
+/// What [`print()`] did that the user should be told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Printed {
     AsAsked,
@@ -369,44 +370,57 @@ fn fold(s: &str, width: Option<usize>) -> Vec<String> {
 }
 
 /// A value for typed JSON: numbers as numbers, NULL as `null`, the rest as strings.
-fn typed_json(cell: &Cell) -> serde_json::Value {
-    use serde_json::Value as J;
+fn typed_json(cell: &Cell) -> Scalar<'_> {
     let Some(text) = &cell.text else {
-        return J::Null;
+        return Scalar::Null;
     };
     if cell.numeric {
         if let Ok(i) = text.parse::<i64>() {
-            return J::from(i);
+            return Scalar::Int(i);
         }
         // SQLite writes infinities as `Inf`, which JSON cannot hold: kept as text.
-        if let Some(n) = text
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-        {
-            return J::Number(n);
+        if let Some(d) = text.parse::<f64>().ok().filter(|d| d.is_finite()) {
+            return Scalar::Real(d);
         }
     }
-    J::String(text.clone())
+    Scalar::Str(text)
 }
 
-/// One row as a JSON object with sorted keys (later duplicates win). osquery's values are
-/// all strings (NULL as the nullvalue); `--json_typed` keeps SQLite's types.
-fn json_row(format: &Format, columns: &[String], row: &[Cell]) -> serde_json::Value {
-    let mut pairs: Vec<(&String, &Cell)> = columns.iter().zip(row).collect();
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let mut map = serde_json::Map::new();
-    for (k, cell) in pairs {
-        let value = if format.json_typed {
-            typed_json(cell)
-        } else {
-            serde_json::Value::String(text(format, cell).to_owned())
-        };
-        map.insert(k.clone(), value);
+/// One row's members with sorted keys, as osquery's row map holds them (of duplicate
+/// column names the last wins). osquery's values are all strings (NULL as the
+/// nullvalue); `--json_typed` keeps SQLite's types.
+fn json_members<'a>(
+    format: &'a Format,
+    columns: &'a [String],
+    row: &'a [Cell],
+) -> Vec<(&'a str, Scalar<'a>)> {
+    let mut members: Vec<(&str, Scalar<'_>)> = columns
+        .iter()
+        .zip(row)
+        .map(|(k, cell)| {
+            let value = if format.json_typed {
+                typed_json(cell)
+            } else {
+                Scalar::Str(text(format, cell))
+            };
+            (k.as_str(), value)
+        })
+        .collect();
+    // Stable: equal keys stay in column order, so keeping the last of each run keeps the
+    // last column.
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    let mut unique: Vec<(&str, Scalar<'_>)> = Vec::with_capacity(members.len());
+    for member in members {
+        match unique.last_mut() {
+            Some(last) if last.0 == member.0 => *last = member,
+            _ => unique.push(member),
+        }
     }
-    serde_json::Value::Object(map)
+    unique
 }
 
+/// osquery's `jsonPrint`: `[`, each row compact on its own line indented by two spaces,
+/// `]`.
 fn print_json(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
     let mut buf = String::from("[\n");
     for (i, row) in table.rows.iter().enumerate() {
@@ -414,19 +428,21 @@ fn print_json(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Re
             buf.push_str(",\n");
         }
         buf.push_str("  ");
-        buf.push_str(&json_row(format, table.columns, row).to_string());
+        json::push_object(&mut buf, json_members(format, table.columns, row));
     }
     buf.push_str("\n]\n");
     out.write_all(buf.as_bytes())
 }
 
 fn print_json_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
-    let rows: Vec<serde_json::Value> = table
-        .rows
-        .iter()
-        .map(|row| json_row(format, table.columns, row))
-        .collect();
-    let mut buf = serde_json::to_string_pretty(&rows).map_err(io::Error::other)?;
+    let mut buf = String::new();
+    json::push_objects_pretty(
+        &mut buf,
+        table
+            .rows
+            .iter()
+            .map(|row| json_members(format, table.columns, row)),
+    );
     buf.push('\n');
     out.write_all(buf.as_bytes())
 }

@@ -1,13 +1,10 @@
-//! The interactive shell: line editing, history in `~/.osquery/.history`, TAB completion of
-//! table names and dot commands.
+//! The interactive shell: line editing ([`crate::editor`]), history in
+//! `~/.osquery/.history`, TAB completion of table names and dot commands.
 
+use crate::editor::{self, History, Input};
 use crate::input::{Accumulator, Line};
 use crate::meta;
 use crate::shell::{MetaOutcome, Shell};
-use rustyline::completion::Completer;
-use rustyline::error::ReadlineError;
-use rustyline::history::DefaultHistory;
-use rustyline::{Config, Context, Editor, Helper, Highlighter, Hinter, Validator};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
@@ -17,41 +14,29 @@ const CONTINUATION: &str = "    ...> ";
 /// osquery keeps this many history entries.
 const HISTORY_SIZE: usize = 100;
 
-#[derive(Helper, Hinter, Highlighter, Validator)]
-struct ShellHelper {
-    tables: Vec<String>,
-}
-
-impl Completer for ShellHelper {
-    type Candidate = String;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _ctx: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
-        let head = &line[..pos];
-        let start = head
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-            .map_or(0, |i| {
-                i + head[i..].chars().next().map_or(1, char::len_utf8)
-            });
-        let word = &head[start..];
-        let candidates: Vec<String> = if start == 0 && word.starts_with('.') {
-            meta::command_names()
-                .map(|n| format!(".{n}"))
-                .filter(|n| n.starts_with(word))
-                .collect()
-        } else {
-            self.tables
-                .iter()
-                .filter(|t| t.starts_with(word))
-                .cloned()
-                .collect()
-        };
-        Ok((start, candidates))
-    }
+/// The word before `pos` and what may replace it: dot commands at the start of a line,
+/// table names elsewhere.
+fn complete(tables: &[String], line: &str, pos: usize) -> (usize, Vec<String>) {
+    let head = &line[..pos];
+    let start = head
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        .map_or(0, |i| {
+            i + head[i..].chars().next().map_or(1, char::len_utf8)
+        });
+    let word = &head[start..];
+    let candidates: Vec<String> = if start == 0 && word.starts_with('.') {
+        meta::command_names()
+            .map(|n| format!(".{n}"))
+            .filter(|n| n.starts_with(word))
+            .collect()
+    } else {
+        tables
+            .iter()
+            .filter(|t| t.starts_with(word))
+            .cloned()
+            .collect()
+    };
+    (start, candidates)
 }
 
 /// `~/.osquery`, created if missing; `None` without a home directory.
@@ -81,52 +66,49 @@ fn styled(prompt: &'static str) -> (&'static str, String) {
 impl Shell {
     /// Reads commands from the terminal until EOF, `.exit` or `.quit`.
     pub fn repl(&mut self) -> io::Result<i32> {
-        let config = Config::builder()
-            .max_history_size(HISTORY_SIZE)
-            .map_err(io::Error::other)?
-            .auto_add_history(false)
-            .build();
-        let mut editor: Editor<ShellHelper, DefaultHistory> =
-            Editor::with_config(config).map_err(io::Error::other)?;
-        editor.set_helper(Some(ShellHelper {
-            tables: self
-                .engine()
-                .tables()
-                .iter()
-                .map(|d| d.spec().name.to_string())
-                .collect(),
-        }));
-        let history = shell_home().map(|dir| dir.join(".history"));
-        if let Some(path) = &history {
+        // Table names are read at each TAB, so tables registered while the shell runs
+        // complete too.
+        let host = self.engine().host();
+        let complete = |line: &str, pos: usize| {
+            let tables: Vec<String> = host
+                .tables
+                .names()
+                .into_iter()
+                .filter(|n| host.filter.allows(n))
+                .collect();
+            complete(&tables, line, pos)
+        };
+        let mut history = History::new(HISTORY_SIZE);
+        let history_path = shell_home().map(|dir| dir.join(".history"));
+        if let Some(path) = &history_path {
             // A missing history file is normal on first use.
-            let _ = editor.load_history(path);
+            let _ = history.load(path);
         }
         println!("Using a \x1b[1mvirtual database\x1b[0m. Need help, type '.help'");
         let prompts = (styled(PROMPT), styled(CONTINUATION));
         let mut pending = Accumulator::default();
         let mut number = 0;
         let code = loop {
-            let prompt = if pending.is_empty() {
+            let (plain, shown) = if pending.is_empty() {
                 &prompts.0
             } else {
                 &prompts.1
             };
-            let line = match editor.readline(prompt) {
-                Ok(line) => line,
+            let line = match editor::read_line(shown, plain.len(), &history, &complete)? {
+                Input::Line(line) => line,
                 // Ctrl-C abandons the statement being typed, as in sqlite3.
-                Err(ReadlineError::Interrupted) => {
+                Input::Interrupted => {
                     pending.clear();
                     continue;
                 }
-                Err(ReadlineError::Eof) => break 0,
-                Err(e) => return Err(io::Error::other(e)),
+                Input::Eof => break 0,
             };
             number += 1;
             if !line.trim().is_empty() {
-                let _ = editor.add_history_entry(line.as_str());
-                if let Some(path) = &history {
+                history.add(&line);
+                if let Some(path) = &history_path {
                     // Saved every line so a killed shell keeps its history.
-                    if let Err(e) = editor.save_history(path) {
+                    if let Err(e) = history.save(path) {
                         log::warn!("Cannot save history to {}: {e}", path.display());
                     }
                 }

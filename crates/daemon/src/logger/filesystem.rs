@@ -17,13 +17,21 @@
 //! replace `.1`. A crash between those two renames leaves `.1` and an identical `.2.zst`;
 //! the next rotation notices (the frame decodes to exactly `.1`) and only finishes the
 //! interrupted one (the current file replaces `.1`), so no line is archived twice.
+//!
+//! The plugin's status log is [`GlogFiles`]: glog text files `osqueryd.INFO.<date>-<time>.
+//! <pid>` (also `WARNING`, `ERROR`) in `--logger_path`, created on the first line of their
+//! severity, with symlinks `osqueryd.INFO` etc. to the newest; a line goes to its
+//! severity's file and every less severe one, as in glog.
 
+use super::status::{StatusOutput, StatusRecord};
 use crate::item::Stream;
 use crate::sink::Sink;
+use oxquery_format::glog;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Settings of the filesystem logger.
 #[derive(Debug, Clone)]
@@ -268,7 +276,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Opens a log for appending. A file this call creates gets exactly `mode` (the umask is
 /// not applied, so `--logger_mode` means what it says); an existing file keeps its mode.
-pub(crate) fn open_log(path: &Path, mode: u32) -> io::Result<File> {
+fn open_log(path: &Path, mode: u32) -> io::Result<File> {
     let created = OpenOptions::new()
         .read(true)
         .append(true)
@@ -287,6 +295,73 @@ pub(crate) fn open_log(path: &Path, mode: u32) -> io::Result<File> {
             OpenOptions::new().read(true).append(true).open(path)
         }
         Err(e) => Err(e),
+    }
+}
+
+const SEVERITY_NAMES: [&str; 3] = ["INFO", "WARNING", "ERROR"];
+
+/// glog-style status files in one directory.
+pub struct GlogFiles {
+    dir: PathBuf,
+    program: String,
+    mode: u32,
+    pid: u32,
+    files: [Option<File>; 3],
+}
+
+impl GlogFiles {
+    /// Files named `<program>.<SEVERITY>.<date>-<time>.<pid>` in `dir`, created lazily
+    /// with `mode`.
+    pub fn new(dir: impl Into<PathBuf>, program: &str, mode: u32) -> GlogFiles {
+        GlogFiles {
+            dir: dir.into(),
+            program: program.to_owned(),
+            mode,
+            pid: std::process::id(),
+            files: [None, None, None],
+        }
+    }
+
+    fn open(&mut self, idx: usize, now: SystemTime) -> io::Result<&mut File> {
+        if self.files[idx].is_none() {
+            let name = glog::file_name(&self.program, SEVERITY_NAMES[idx], now, self.pid);
+            let path = self.dir.join(&name);
+            let mut file = open_log(&path, self.mode)?;
+            let host = oxquery_sys::host::hostname().unwrap_or_default();
+            file.write_all(glog::header(now, &host).as_bytes())?;
+            let link = self
+                .dir
+                .join(format!("{}.{}", self.program, SEVERITY_NAMES[idx]));
+            // A stale link from an earlier run is replaced; a relative target keeps the
+            // link valid if the directory moves, as glog's does.
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&name, &link)?;
+            self.files[idx] = Some(file);
+        }
+        Ok(self.files[idx].as_mut().expect("opened above"))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl StatusOutput for GlogFiles {
+    /// Appends a line to its severity's file and every less severe one.
+    fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
+        let mut line = record.glog_line();
+        line.push('\n');
+        for idx in 0..=usize::from(record.severity.min(2)) {
+            self.open(idx, record.time)?.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        for f in self.files.iter_mut().flatten() {
+            f.sync_data()?;
+        }
+        Ok(())
     }
 }
 

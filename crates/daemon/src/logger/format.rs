@@ -1,12 +1,13 @@
-//! Result items → log lines, byte-compatible with osquery's JSON.
+//! Result items → log lines, byte-compatible with osquery's JSON (written with
+//! [`oxquery_format::json`], the writer `osqueryi --json` uses too).
 //!
 //! Every line starts (after the payload for batch and snapshot lines) with the same
 //! fields in a fixed order: `name`, `hostIdentifier`, `calendarTime`, `unixTime`,
 //! `epoch`, `counter`, `numerics`, then decorations (nested, or spread at the top level).
 
 use super::host::HostIdentifier;
-use super::json::{double_json, double_text, push_key, push_str};
 use crate::item::{LogLine, Payload, ResultItem, Row, Stream};
+use oxquery_format::json::{double, push_key, push_str};
 use oxquery_table::Value;
 use std::fmt::Write as _;
 
@@ -200,7 +201,7 @@ fn push_row(out: &mut String, row: &Row, opts: &FormatOptions, escape: bool) {
             Value::Integer(n) => {
                 let _ = write!(out, "\"{n}\"");
             }
-            Value::Real(d) if opts.numerics => out.push_str(&double_json(*d)),
+            Value::Real(d) if opts.numerics => out.push_str(&double(*d)),
             Value::Real(d) => push_str(out, &double_text(*d)),
             Value::Text(s) if escape => push_str(out, &escape_nonprintable(s.as_bytes())),
             Value::Text(s) => push_str(out, s),
@@ -246,6 +247,29 @@ fn push_escaping_controls(out: &mut String, s: &str) {
             out.push(c);
         }
     }
+}
+
+/// A double as osquery's result serialization turns it into text when numerics are off:
+/// 15 significant digits (C++ stream default notation, i.e. `%.15g`) with `.0` appended
+/// when the text has no `.` (so `1e+20` becomes `1e+20.0`, as in osquery).
+pub fn double_text(d: f64) -> String {
+    let mut buf = [0u8; 64];
+    // SAFETY: the buffer is writable for its length, the format is a NUL-terminated
+    // literal taking exactly one double.
+    let n = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            c"%.15g".as_ptr(),
+            d as libc::c_double,
+        )
+    };
+    let n = (n.max(0) as usize).min(buf.len() - 1);
+    let mut s = String::from_utf8_lossy(&buf[..n]).into_owned();
+    if !s.contains('.') {
+        s.push_str(".0");
+    }
+    s
 }
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
@@ -338,6 +362,17 @@ mod tests {
         assert_eq!(calendar_time(1_786_052_772), "Thu Aug  6 21:46:12 2026 UTC");
         assert_eq!(calendar_time(951_782_400), "Tue Feb 29 00:00:00 2000 UTC");
         assert_eq!(calendar_time(-1), "Wed Dec 31 23:59:59 1969 UTC");
+    }
+
+    #[test]
+    fn doubles_as_text() {
+        assert_eq!(double_text(1.0), "1.0");
+        assert_eq!(double_text(0.1), "0.1");
+        assert_eq!(double_text(1234.5678), "1234.5678");
+        assert_eq!(double_text(1.0 / 3.0), "0.333333333333333");
+        assert_eq!(double_text(1e20), "1e+20.0");
+        assert_eq!(double_text(123456789012345678.0), "1.23456789012346e+17");
+        assert_eq!(double_text(-0.5), "-0.5");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Loggers: result items formatted as osquery's JSON lines, the sinks that receive them
 //! (`filesystem`, `stdout`, `syslog`, several at once), and the status log.
 //!
-//! * [`format`]: `ResultItem` → `LogLine`s (event, batch, snapshot formats).
+//! * [`format`](mod@format): `ResultItem` → `LogLine`s (event, batch, snapshot formats).
 //! * [`filesystem`], [`stdout`], [`syslog`]: [`Sink`] implementations.
-//! * [`status`]: the `log` crate logger the daemon installs (glog files, stdout, syslog,
-//!   stderr).
+//! * [`status`]: the `log` crate logger the daemon installs, writing to a list of
+//!   status outputs; [`StatusOptions`] picks them from the plugins (glog files from
+//!   `filesystem`, stdout, syslog, and the stderr copy).
 //! * [`host`]: `--host_identifier` resolution.
 //!
 //! The daemon builds a [`LoggerSettings`] from its flags once, then calls
@@ -14,22 +15,21 @@
 pub mod filesystem;
 pub mod format;
 pub mod host;
-pub mod json;
 pub mod status;
 pub mod stdout;
 pub mod syslog;
 
-pub use filesystem::{FilesystemOptions, FilesystemSink};
+pub use filesystem::{FilesystemOptions, FilesystemSink, GlogFiles};
 pub use format::{FormatOptions, calendar_time, escape_nonprintable, format_item};
 pub use host::HostIdentifier;
-pub use status::{StatusLogger, StatusOptions, StatusRecord};
+pub use status::{GlogStream, StatusFilter, StatusLogger, StatusOutput, StatusRecord};
 pub use stdout::StdoutSink;
-pub use syslog::SyslogSink;
+pub use syslog::{SyslogSink, SyslogStatus};
 
 use crate::item::Stream;
 use crate::sink::Sink;
 use oxquery_flags::{Flags, flag};
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// Errors building loggers.
@@ -143,6 +143,68 @@ impl LoggerSettings {
             rotate_size: self.rotate_size,
             rotate_max_files: self.rotate_max_files,
         }
+    }
+}
+
+/// What the status logger writes where (from `--logger_plugin`, `--logger_path`,
+/// `--logger_mode`, `--logger_min_status`, `--logger_min_stderr`, `--logger_stderr`,
+/// `--verbose`).
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// Directory for glog files (the `filesystem` plugin is active).
+    pub glog_dir: Option<PathBuf>,
+    pub mode: u32,
+    /// The `stdout` plugin is active.
+    pub stdout: bool,
+    /// The `syslog` plugin is active (it must have been opened by [`SyslogSink`]).
+    pub syslog: bool,
+    pub stderr: bool,
+    pub min_status: i32,
+    pub min_stderr: i32,
+    pub verbose: bool,
+}
+
+impl StatusOptions {
+    /// The outputs these options name, in order: glog files, stdout, syslog, stderr.
+    /// `stdout` and `stderr` are the streams to write to (tests pass buffers).
+    pub fn outputs(
+        &self,
+        stdout: impl Write + Send + 'static,
+        stderr: impl Write + Send + 'static,
+    ) -> Vec<Box<dyn StatusOutput>> {
+        let mut outputs: Vec<Box<dyn StatusOutput>> = Vec::new();
+        if let Some(dir) = &self.glog_dir {
+            outputs.push(Box::new(GlogFiles::new(dir, "osqueryd", self.mode)));
+        }
+        if self.stdout {
+            outputs.push(Box::new(StdoutSink::new(stdout)));
+        }
+        if self.syslog {
+            outputs.push(Box::new(SyslogStatus));
+        }
+        if self.stderr {
+            let min = if self.verbose {
+                i32::MIN
+            } else {
+                self.min_stderr
+            };
+            outputs.push(Box::new(GlogStream::new(stderr, min)));
+        }
+        outputs
+    }
+
+    pub fn filter(&self) -> StatusFilter {
+        StatusFilter {
+            min_status: self.min_status,
+            verbose: self.verbose,
+        }
+    }
+}
+
+impl StatusLogger {
+    /// The status logger of these options, writing to the process's stdout and stderr.
+    pub fn new(opts: StatusOptions) -> StatusLogger {
+        StatusLogger::with_outputs(opts.filter(), opts.outputs(io::stdout(), io::stderr()))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `stdout` logger: result lines as they are, status lines as
 //! `severity=N location=file:line message=...`.
 
-use super::status::StatusRecord;
+use super::status::{StatusOutput, StatusRecord};
 use crate::item::Stream;
 use crate::sink::Sink;
 use std::io::{self, Write};
@@ -38,6 +38,13 @@ impl<W: Write + Send> StdoutSink<W> {
     }
 }
 
+/// The status output of the `stdout` plugin.
+impl<W: Write + Send> StatusOutput for StdoutSink<W> {
+    fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
+        self.write_statuses(std::slice::from_ref(record))
+    }
+}
+
 impl<W: Write + Send> Sink for StdoutSink<W> {
     fn name(&self) -> &'static str {
         "stdout"
@@ -60,6 +67,6 @@ impl<W: Write + Send> Sink for StdoutSink<W> {
     }
 
     fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[String]) -> io::Result<()> {
-        self.write(stream, lines)
+        Sink::write(self, stream, lines)
     }
 }

@@ -1,7 +1,7 @@
 //! The `syslog` logger: results at `LOG_INFO` (optionally prefixed `@cee:`), status lines
 //! at a priority mapped from their severity, under `--logger_syslog_facility`.
 
-use super::status::StatusRecord;
+use super::status::{StatusOutput, StatusRecord};
 use crate::item::Stream;
 use crate::sink::Sink;
 use std::ffi::CString;
@@ -39,6 +39,7 @@ pub struct SyslogSink {
     prepend_cee: bool,
 }
 
+// openlog(3) keeps the ident pointer for the life of the process: it must never move.
 static IDENT: OnceLock<CString> = OnceLock::new();
 
 impl SyslogSink {
@@ -56,18 +57,17 @@ impl SyslogSink {
         };
         SyslogSink { prepend_cee }
     }
-
-    /// Sends status records.
-    pub fn write_statuses(&mut self, records: &[StatusRecord]) {
-        send_statuses(records);
-    }
 }
 
-/// Sends status records through the process's syslog connection (opened by
+/// The status output of the `syslog` plugin: `severity=N location=... message=...` at the
+/// severity's priority, through the process's syslog connection (opened by
 /// [`SyslogSink::open`]; before that, glibc opens one with default settings).
-pub fn send_statuses(records: &[StatusRecord]) {
-    for r in records {
-        send(status_priority(r.severity), &r.plain_line());
+pub struct SyslogStatus;
+
+impl StatusOutput for SyslogStatus {
+    fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
+        send(status_priority(record.severity), &record.plain_line());
+        Ok(())
     }
 }
 

@@ -59,17 +59,10 @@ fn push_value(out: &mut String, value: &Value) {
     }
 }
 
-/// A JSON string literal; written here because this is the hot part of storing 10,000
-/// rows and most values need no escaping at all.
+/// A JSON string literal, as osquery's writer escapes it (the store's bytes are what
+/// `--database_dump` prints).
 fn push_string(out: &mut String, s: &str) {
-    out.push('"');
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        let quoted = Json::String(s.to_owned()).to_string();
-        out.push_str(&quoted[1..quoted.len() - 1]);
-    } else {
-        out.push_str(s);
-    }
-    out.push('"');
+    oxquery_format::json::push_str(out, s);
 }
 
 /// Serializes rows for the store.
@@ -134,10 +127,12 @@ mod tests {
         assert!(text.contains(r#""t":"1""#), "{text}");
         assert_eq!(decode(text.as_bytes()).unwrap(), [row]);
         // The hand-written encoder produces what a JSON parser reads back unchanged.
-        let tricky: Row = [("q\"k".to_owned(), Value::Text("a\\b\"c\u{1}é".into()))]
+        let tricky: Row = [("q\"k".to_owned(), Value::Text("a\\b\"c\u{1f}é".into()))]
             .into_iter()
             .collect();
         let text = encode(&[tricky.clone(), tricky.clone()]);
+        // Escaped as osquery's writer does (upper-case hex).
+        assert!(text.contains(r#"{"q\"k":"a\\b\"c\u001Fé"}"#), "{text}");
         assert_eq!(decode(text.as_bytes()).unwrap(), [tricky.clone(), tricky]);
         assert_eq!(decode(b"[]").unwrap(), Vec::<Row>::new());
         assert!(decode(b"{}").is_none());

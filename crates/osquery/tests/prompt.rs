@@ -1,0 +1,111 @@
+//! The interactive prompt as a program driving osqueryi through a pty sees it: the bare
+//! prompt (as osquery's line editor writes it, no terminal mode switches or line
+//! clearing before it), plain echo of typed text, and line editing, history and TAB
+//! completion still working.
+
+mod shell_support;
+
+use shell_support::BIN;
+use std::process::Command;
+
+fn spawn(home: &std::path::Path, strip_ansi: bool) -> rexpect::session::PtySession {
+    use rexpect::reader::Options;
+    let mut cmd = Command::new(BIN);
+    cmd.env("HOME", home).env("TERM", "xterm");
+    rexpect::session::spawn_with_options(
+        cmd,
+        Options::new()
+            .timeout_ms(Some(15_000))
+            .strip_ansi_escape_codes(strip_ansi),
+    )
+    .expect("spawn in a pty")
+}
+
+#[test]
+fn the_prompt_is_written_bare() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = spawn(home.path(), false);
+    // Everything before the first prompt: the banner line, then the prompt itself.
+    let before = p.exp_string("osquery> ").unwrap();
+    assert_eq!(
+        before,
+        "Using a \x1b[1mvirtual database\x1b[0m. Need help, type '.help'\r\n"
+    );
+    // Nothing follows the prompt until a key arrives: the next byte is the echo.
+    p.send("s").unwrap();
+    p.flush().unwrap();
+    assert_eq!(p.exp_string("s").unwrap(), "");
+    p.send_line("elect 1 as one;").unwrap();
+    // The echo, the newline, the result, and the next prompt, with nothing else between.
+    assert_eq!(
+        p.exp_string("osquery> ").unwrap(),
+        "elect 1 as one;\r\n+-----+\r\n| one |\r\n+-----+\r\n| 1   |\r\n+-----+\r\n"
+    );
+    p.send_line("select 'a'").unwrap();
+    assert_eq!(p.exp_string("    ...> ").unwrap(), "select 'a'\r\n");
+    p.send_line(";").unwrap();
+    p.exp_string("osquery> ").unwrap();
+    p.send_line(".quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn editing_history_and_completion() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = spawn(home.path(), true);
+    p.exp_string("osquery> ").unwrap();
+    p.send_line("select 'abc' as x;").unwrap();
+    p.exp_string("| abc |").unwrap();
+    p.exp_string("osquery> ").unwrap();
+
+    // Up arrow brings the last line back; Enter runs it again.
+    p.send("\x1b[A").unwrap();
+    p.flush().unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("| abc |").unwrap();
+    p.exp_string("osquery> ").unwrap();
+
+    // Left arrow moves into the line; typing inserts there.
+    p.send("select 12 as y;").unwrap();
+    p.send(&"\x1b[D".repeat(" as y;".len())).unwrap();
+    p.send_line("3").unwrap();
+    p.exp_string("| 123 |").unwrap();
+    p.exp_string("osquery> ").unwrap();
+
+    // TAB: a unique table name is completed; several are listed.
+    p.send("select count(*) > 0 as n from osquery_inf").unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.send_line(";").unwrap();
+    p.exp_string("| 1 |").unwrap();
+    p.exp_string("osquery> ").unwrap();
+    p.send("select * from osquery_").unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("osquery_flags").unwrap();
+    // Ctrl-U clears the line; Ctrl-C abandons a statement being continued.
+    p.send("\x15").unwrap();
+    p.flush().unwrap();
+    p.send_line("select 'lost'").unwrap();
+    p.exp_string("...> ").unwrap();
+    p.send("\x03").unwrap();
+    p.flush().unwrap();
+    p.exp_string("osquery> ").unwrap();
+    p.send_line("select 'kept' as k;").unwrap();
+    p.exp_string("| kept |").unwrap();
+    p.exp_string("osquery> ").unwrap();
+    // Ctrl-D on an empty line ends the shell.
+    p.send("\x04").unwrap();
+    p.flush().unwrap();
+    p.exp_eof().unwrap();
+
+    // History is plain lines, as osquery's editor writes it.
+    let history = std::fs::read_to_string(home.path().join(".osquery/.history")).unwrap();
+    assert_eq!(
+        history,
+        "select 'abc' as x;\nselect 123 as y;\nselect count(*) > 0 as n from osquery_info;\n\
+         select 'lost'\nselect 'kept' as k;\n"
+    );
+}
