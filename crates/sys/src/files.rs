@@ -42,6 +42,7 @@ pub fn read_regular(path: &Path, limit: Option<u64>) -> io::Result<Option<Vec<u8
         over_limit: OverLimit::Truncate,
         kinds: FileKinds::Regular,
         follow_symlinks: true,
+        open_as: None,
     };
     match safe_read::read_bounded(path, &policy) {
         Ok(bytes) => Ok(Some(bytes)),

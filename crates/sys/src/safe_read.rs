@@ -24,6 +24,14 @@
 //! at is still limited by the checks above (a regular file, within the limit).
 //! [`Policy::follow_symlinks`] `= false` adds `O_NOFOLLOW` for callers that must not.
 //!
+//! Permissions: a file under a home can be opened with the account's own permissions
+//! ([`Policy::open_as`]): while running as root, the opening thread takes the account's
+//! file-system uid and gid (`setfsuid`/`setfsgid`, which Linux keeps per thread) for the
+//! `open` only. A link from `~/.bash_history` to `/etc/shadow` then fails as it would for
+//! the user, which is what osquery's `DropPrivileges` achieves for `shell_history` and
+//! `user_ssh_keys`, and what bash and ssh themselves see. Root's supplementary groups
+//! stay in effect during that open (changing them is process-wide).
+//!
 //! On top of the opener: [`read_bounded`] (a whole file into memory) and
 //! [`for_each_line`] (lines streamed in bounded memory, overlong lines skipped).
 
@@ -67,6 +75,17 @@ pub struct Policy {
     pub kinds: FileKinds,
     /// Whether a symbolic link as the last path component is followed (`O_NOFOLLOW` if not).
     pub follow_symlinks: bool,
+    /// Whose permissions the open is checked against, when not ours (see the module
+    /// documentation). Without root privileges this changes nothing: we can only open
+    /// what our own ids allow anyway.
+    pub open_as: Option<Account>,
+}
+
+/// A user and group id to open a file as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl Policy {
@@ -78,6 +97,63 @@ impl Policy {
             over_limit: OverLimit::Fail,
             kinds: FileKinds::Regular,
             follow_symlinks: true,
+            open_as: None,
+        }
+    }
+
+    /// A file under `account`'s home: as [`Policy::user_file`], opened with the
+    /// account's permissions.
+    pub fn home_file(limit: u64, account: Account) -> Self {
+        Policy {
+            open_as: Some(account),
+            ..Policy::user_file(limit)
+        }
+    }
+}
+
+/// This thread's file-system uid and gid switched to an account's; the previous ones
+/// come back when it is dropped.
+struct FsIdentity {
+    uid: u32,
+    gid: u32,
+}
+
+impl FsIdentity {
+    /// Takes `account`'s file-system ids when we run as root (`None` otherwise).
+    fn assume(account: Account) -> io::Result<Option<FsIdentity>> {
+        // SAFETY: these calls only change this thread's file-system credentials, and the
+        // guard restores them.
+        unsafe {
+            if libc::geteuid() != 0 {
+                return Ok(None);
+            }
+            let gid = libc::setfsgid(account.gid) as u32;
+            let uid = libc::setfsuid(account.uid) as u32;
+            let previous = FsIdentity { uid, gid };
+            // Neither call reports failure; an invalid id (-1) changes nothing and returns
+            // the current one, which reads the result back.
+            if libc::setfsuid(u32::MAX) as u32 != account.uid
+                || libc::setfsgid(u32::MAX) as u32 != account.gid
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "cannot take the file-system identity of uid {} gid {}",
+                        account.uid, account.gid
+                    ),
+                ));
+            }
+            Ok(Some(previous))
+        }
+    }
+}
+
+impl Drop for FsIdentity {
+    fn drop(&mut self) {
+        // SAFETY: restores the ids this thread had before `assume`.
+        unsafe {
+            libc::setfsuid(self.uid);
+            libc::setfsgid(self.gid);
         }
     }
 }
@@ -112,11 +188,15 @@ impl SafeFile {
         if !policy.follow_symlinks {
             flags |= libc::O_NOFOLLOW;
         }
+        let identity = match policy.open_as {
+            Some(account) => FsIdentity::assume(account)?,
+            None => None,
+        };
         // std adds O_CLOEXEC to every open.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(path)?;
+        let file = OpenOptions::new().read(true).custom_flags(flags).open(path);
+        // Only the open needs the account's permissions; reads go through the descriptor.
+        drop(identity);
+        let file = file?;
         let meta = file.metadata()?;
         let ft = meta.file_type();
         let device = ft.is_char_device() || ft.is_block_device();
@@ -451,6 +531,45 @@ mod tests {
         let r = for_each_line(&p, &truncating(12), MAX_LINE, |l| lines.push(l.to_vec()));
         assert_eq!(r.unwrap(), 0);
         assert_eq!(lines, [b"line one".to_vec(), b"xxx".to_vec()]);
+    }
+
+    /// A link in a user's home to a file the user may not read (the `/etc/shadow` case)
+    /// is not read for them: the open is checked against the account, not against root.
+    #[test]
+    fn opening_as_an_account_uses_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m));
+        // Directories anyone may search, so only the files' own modes decide.
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        mode(dir.path(), 0o755).unwrap();
+        mode(home.path(), 0o755).unwrap();
+        // Mode 0: only privilege (root's DAC override) could open it.
+        let secret = dir.path().join("secret");
+        fs::write(&secret, b"hash\n").unwrap();
+        mode(&secret, 0o000).unwrap();
+        let link = home.path().join(".bash_history");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let account = Account {
+            uid: 4321,
+            gid: 4321,
+        };
+        let err = read_bounded(&link, &Policy::home_file(100, account)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        // SAFETY: plain getter.
+        if unsafe { libc::geteuid() } == 0 {
+            // This thread got its identity back: root reads the secret again.
+            assert_eq!(
+                read_bounded(&link, &Policy::user_file(100)).unwrap(),
+                b"hash\n"
+            );
+        }
+        // The account reads what it may: a world-readable file behind the same kind of link.
+        mode(&secret, 0o644).unwrap();
+        assert_eq!(
+            read_bounded(&link, &Policy::home_file(100, account)).unwrap(),
+            b"hash\n"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `oxquery_sys::safe_read`. (The natural home is `QueryContext` in `oxquery-table`,
 //! which is being rewritten as this is written; move them there afterwards.)
 
-use oxquery_sys::safe_read::{self, Policy};
+use oxquery_sys::safe_read::{self, Account, Policy};
 use oxquery_sys::users::{self, Passwd, UserSelection};
 use oxquery_table::QueryContext;
 use std::io;
@@ -19,9 +19,20 @@ pub fn read_max(_ctx: &QueryContext) -> u64 {
     safe_read::DEFAULT_READ_MAX
 }
 
-/// How tables open a file a user controls: see [`Policy::user_file`].
+/// How tables open a file a user controls outside a home (a crontab in the spool, an
+/// autostart entry): see [`Policy::user_file`].
 pub fn user_file_policy(ctx: &QueryContext) -> Policy {
     Policy::user_file(read_max(ctx))
+}
+
+/// How tables open a file under `user`'s home: with the account's permissions, as the
+/// programs that write them (bash, ssh) would; see [`Policy::home_file`].
+pub fn home_file_policy(ctx: &QueryContext, user: &Passwd) -> Policy {
+    let account = Account {
+        uid: user.uid,
+        gid: user.gid,
+    };
+    Policy::home_file(read_max(ctx), account)
 }
 
 /// The accounts a per-user query covers, from the `=`/`IN` values of its `uid` column
@@ -46,11 +57,11 @@ pub fn report_read_error(ctx: &QueryContext, path: &Path, e: &io::Error) {
     }
 }
 
-/// Streams the lines of a file a user controls to `f` (see
+/// Streams the lines of a file opened under `policy` to `f` (see
 /// `oxquery_sys::safe_read::for_each_line`), reporting failures and skipped overlong
 /// lines in the log.
-pub fn user_file_lines(ctx: &QueryContext, path: &Path, f: impl FnMut(&[u8])) {
-    match safe_read::for_each_line(path, &user_file_policy(ctx), safe_read::MAX_LINE, f) {
+pub fn file_lines(ctx: &QueryContext, path: &Path, policy: &Policy, f: impl FnMut(&[u8])) {
+    match safe_read::for_each_line(path, policy, safe_read::MAX_LINE, f) {
         Ok(0) => {}
         Ok(n) => log::info!(
             "Table {}: skipped {n} overlong lines of {}",
@@ -61,11 +72,10 @@ pub fn user_file_lines(ctx: &QueryContext, path: &Path, f: impl FnMut(&[u8])) {
     }
 }
 
-/// Reads a whole file a user controls, of at most `limit` bytes (at most `--read_max`);
-/// `None`, with failures reported, when it cannot be read.
-pub fn read_user_file(ctx: &QueryContext, path: &Path, limit: u64) -> Option<Vec<u8>> {
-    let policy = Policy::user_file(limit.min(read_max(ctx)));
-    safe_read::read_bounded(path, &policy)
+/// Reads a whole file under `policy`; `None`, with the failure reported, when it cannot
+/// be read.
+pub fn read_file(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Vec<u8>> {
+    safe_read::read_bounded(path, policy)
         .map_err(|e| report_read_error(ctx, path, &e))
         .ok()
 }
@@ -141,6 +151,29 @@ pub mod testing {
             .expect("the generator did not return: a read blocks or never ends")
     }
 
+    /// An invented account whose home is `home` (already populated). Per-user tables
+    /// open home files with the account's permissions, so when the tests run as root the
+    /// home is handed over to the account, as a real home would belong to its user.
+    pub fn fixture_account(name: &str, uid: u32, home: &Path) -> Passwd {
+        // SAFETY: plain getter.
+        if unsafe { libc::geteuid() } == 0 {
+            chown_tree(home, uid, uid);
+        }
+        let line = format!("{name}:x:{uid}:{uid}::{}:/bin/sh", home.display());
+        users::parse_passwd_line(line.as_bytes()).expect("fixture account")
+    }
+
+    /// `chown -hR`: links themselves, never what they point at.
+    fn chown_tree(path: &Path, uid: u32, gid: u32) {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid)).expect("chown fixture");
+        let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            for entry in std::fs::read_dir(path).expect("list fixture") {
+                chown_tree(&entry.expect("fixture entry").path(), uid, gid);
+            }
+        }
+    }
+
     /// What a per-user table's `generate_for(ctx, users, rows)` looks like.
     pub type PerUser = fn(&QueryContext, &[Passwd], &mut Rows);
 
@@ -151,8 +184,7 @@ pub mod testing {
         home: &Path,
         generate_for: PerUser,
     ) -> (Rows, Vec<(log::Level, String)>) {
-        let line = format!("fixture:x:4321:4321::{}:/bin/sh", home.display());
-        let user = users::parse_passwd_line(line.as_bytes()).expect("fixture account");
+        let user = fixture_account("fixture", 4321, home);
         within_10s(move || {
             capture_log(|| {
                 let host = Host::default();

@@ -135,8 +135,8 @@ fn generate_at(root: &Path, ctx: &QueryContext, rows: &mut Rows) -> TableResult 
     }
     for (file, path) in crontab_files(root) {
         // Users write their own crontabs in the spool: read them through the safe opener.
-        let limit = crate::common::read_max(ctx);
-        let Some(bytes) = crate::common::read_user_file(ctx, &file, limit) else {
+        let policy = crate::common::user_file_policy(ctx);
+        let Some(bytes) = crate::common::read_file(ctx, &file, &policy) else {
             continue;
         };
         for e in parse_crontab(&String::from_utf8_lossy(&bytes)) {

@@ -113,7 +113,7 @@ fn parse_line(line: &str) -> Option<KeyLine> {
 fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
     sysusers::for_each_user_file(users, &FILES, |user, path| {
         let key_file = path.to_string_lossy();
-        common::user_file_lines(ctx, path, |raw| {
+        common::file_lines(ctx, path, &common::home_file_policy(ctx, user), |raw| {
             let Some(k) = parse_line(&String::from_utf8_lossy(raw)) else {
                 return;
             };
@@ -192,8 +192,7 @@ mod tests {
             "ssh-dss CCCC old",
         )
         .unwrap();
-        let line = format!("tester:x:4242:4242::{}:/bin/sh", home.path().display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("tester", 4242, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);

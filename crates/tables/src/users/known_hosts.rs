@@ -30,7 +30,7 @@ fn entry(line: &[u8]) -> Option<String> {
 fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
     sysusers::for_each_user_file(users, &[FILE], |user, path| {
         let key_file = path.to_string_lossy();
-        common::user_file_lines(ctx, path, |raw| {
+        common::file_lines(ctx, path, &common::home_file_policy(ctx, user), |raw| {
             if let Some(line) = entry(raw) {
                 let mut row = rows.row();
                 row.set(Col::uid, i64::from(user.uid));
@@ -65,8 +65,7 @@ mod tests {
             .to_vec();
         text.extend(std::iter::repeat_n(b'z', 2 << 20));
         fs::write(home.path().join(FILE), text).unwrap();
-        let line = format!("kh:x:5151:5151::{}:/bin/sh", home.path().display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("kh", 5151, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);

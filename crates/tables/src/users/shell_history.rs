@@ -216,18 +216,20 @@ fn emit(uid: u32, file: &str, e: Entry, rows: &mut Rows) {
     row.set(Col::history_file, file);
 }
 
-fn read_file(ctx: &QueryContext, uid: u32, path: &Path, fish: bool, rows: &mut Rows) {
+fn read_file(ctx: &QueryContext, user: &Passwd, path: &Path, fish: bool, rows: &mut Rows) {
+    let uid = user.uid;
+    let policy = common::home_file_policy(ctx, user);
     let file = path.to_string_lossy().into_owned();
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let zsh = matches!(name.as_deref(), Some(".zsh_history" | ".zhistory"));
     let mut sink = |e: Entry| emit(uid, &file, e, rows);
     if fish {
         let mut p = FishParser { open: None };
-        common::user_file_lines(ctx, path, |l| p.line(l, &mut sink));
+        common::file_lines(ctx, path, &policy, |l| p.line(l, &mut sink));
         p.finish(&mut sink);
     } else {
         let mut p = LineParser::new(zsh);
-        common::user_file_lines(ctx, path, |l| p.line(l, &mut sink));
+        common::file_lines(ctx, path, &policy, |l| p.line(l, &mut sink));
         p.finish(&mut sink);
     }
 }
@@ -251,12 +253,12 @@ fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
     for user in users {
         let home = user.home();
         for name in LINE_FILES {
-            read_file(ctx, user.uid, &home.join(name), false, rows);
+            read_file(ctx, user, &home.join(name), false, rows);
         }
         for session in bash_sessions(&home) {
-            read_file(ctx, user.uid, &session, false, rows);
+            read_file(ctx, user, &session, false, rows);
         }
-        read_file(ctx, user.uid, &home.join(FISH_FILE), true, rows);
+        read_file(ctx, user, &home.join(FISH_FILE), true, rows);
     }
 }
 
@@ -310,8 +312,7 @@ mod tests {
         fs::create_dir(h.join(".bash_sessions")).unwrap();
         fs::write(h.join(".bash_sessions/A.history"), "session cmd\n").unwrap();
         fs::write(h.join(".bash_sessions/A.historyx"), "ignored\n").unwrap();
-        let line = format!("hist:x:7171:7171::{}:/bin/sh", h.display());
-        let user = oxquery_sys::users::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("hist", 7171, h);
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
@@ -383,6 +384,23 @@ mod tests {
     #[test]
     fn a_huge_history_is_refused_by_read_max() {
         hostile(testing::huge_sparse_file, "read limit");
+    }
+
+    /// A link to a file its user may not read (`/etc/shadow`, here a mode-0 file) is
+    /// opened with the user's permissions, as osquery drops privileges to read histories:
+    /// nothing of it reaches the rows even though we run as root.
+    #[test]
+    fn a_link_to_a_file_the_user_cannot_read_is_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let outside = tempfile::tempdir().unwrap();
+        fs::set_permissions(outside.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let secret = outside.path().join("shadow");
+        fs::write(&secret, "root:$6$secret:19000::::::\n").unwrap();
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+        hostile(
+            |p| std::os::unix::fs::symlink(&secret, p).unwrap(),
+            "Permission denied",
+        );
     }
 
     #[test]

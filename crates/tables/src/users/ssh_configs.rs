@@ -1,6 +1,7 @@
 //! `ssh_configs`: options of each user's `~/.ssh/config` and of `/etc/ssh/ssh_config`.
 
 use crate::common;
+use oxquery_sys::safe_read::Policy;
 use oxquery_sys::users::{self as sysusers, Passwd};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
@@ -29,10 +30,10 @@ fn opens_block(line: &str) -> bool {
     })
 }
 
-fn read_config(ctx: &QueryContext, uid: u32, path: &Path, rows: &mut Rows) {
+fn read_config(ctx: &QueryContext, uid: u32, path: &Path, policy: &Policy, rows: &mut Rows) {
     let file = path.to_string_lossy();
     let mut block = String::new();
-    common::user_file_lines(ctx, path, |raw| {
+    common::file_lines(ctx, path, policy, |raw| {
         let line = String::from_utf8_lossy(raw).trim().to_lowercase();
         if line.is_empty() || line.starts_with('#') {
             return;
@@ -51,10 +52,16 @@ fn read_config(ctx: &QueryContext, uid: u32, path: &Path, rows: &mut Rows) {
 
 fn generate_for(ctx: &QueryContext, users: &[Passwd], system: Option<&Path>, rows: &mut Rows) {
     sysusers::for_each_user_file(users, &[USER_FILE], |user, path| {
-        read_config(ctx, user.uid, path, rows)
+        read_config(
+            ctx,
+            user.uid,
+            path,
+            &common::home_file_policy(ctx, user),
+            rows,
+        )
     });
     if let Some(system) = system {
-        read_config(ctx, 0, system, rows);
+        read_config(ctx, 0, system, &common::user_file_policy(ctx), rows);
     }
 }
 
@@ -86,8 +93,7 @@ mod tests {
         .unwrap();
         let system = home.path().join("system_config");
         fs::write(&system, "Host *\n    SendEnv LANG\n").unwrap();
-        let line = format!("cfg:x:6161:6161::{}:/bin/sh", home.path().display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("cfg", 6161, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);

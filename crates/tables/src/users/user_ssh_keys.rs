@@ -1,6 +1,7 @@
 //! `user_ssh_keys`: private keys found in each user's `~/.ssh` directory.
 
 use crate::common;
+use oxquery_sys::safe_read::Policy;
 use oxquery_sys::users::Passwd;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
@@ -333,7 +334,12 @@ fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
         files.sort();
         for path in files {
             // Listed as a regular file, but its owner may have swapped it since.
-            let Some(bytes) = common::read_user_file(ctx, &path, MAX_KEY_FILE) else {
+            let policy = common::home_file_policy(ctx, user);
+            let policy = Policy {
+                limit: policy.limit.min(MAX_KEY_FILE),
+                ..policy
+            };
+            let Some(bytes) = common::read_file(ctx, &path, &policy) else {
                 continue;
             };
             let Some(info) = parse_key(&String::from_utf8_lossy(&bytes)) else {
@@ -432,8 +438,7 @@ mod tests {
             ssh.join("pkcs8_ec").to_str().unwrap(),
         ]);
         std::fs::write(ssh.join("config"), "Host x\n").unwrap();
-        let line = format!("keys:x:8181:8181::{}:/bin/sh", home.path().display());
-        let user = oxquery_sys::users::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("keys", 8181, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
