@@ -45,16 +45,21 @@ pub fn users_by_uid(ctx: &QueryContext, uid: impl Into<usize>) -> Vec<Passwd> {
 }
 
 /// Logs why a user's file gave no (or only some) rows: a missing file is normal and
-/// silent; anything else (a FIFO, a device, over `--read_max`, no permission) is a
+/// silent; a permission denied is common (accounts whose home they cannot read) and
+/// logged at info level; anything else (a FIFO, a device, over `--read_max`) is a
 /// warning naming the table and the file.
 pub fn report_read_error(ctx: &QueryContext, path: &Path, e: &io::Error) {
-    if e.kind() != io::ErrorKind::NotFound {
-        log::warn!(
-            "Table {}: cannot read {}: {e}",
-            ctx.spec().name,
-            path.display()
-        );
-    }
+    let level = match e.kind() {
+        io::ErrorKind::NotFound => return,
+        io::ErrorKind::PermissionDenied => log::Level::Info,
+        _ => log::Level::Warn,
+    };
+    log::log!(
+        level,
+        "Table {}: cannot read {}: {e}",
+        ctx.spec().name,
+        path.display()
+    );
 }
 
 /// Streams the lines of a file opened under `policy` to `f` (see
@@ -196,14 +201,19 @@ pub mod testing {
         })
     }
 
-    /// Asserts that a warning names `path` and says `why`.
-    pub fn assert_warned(logged: &[(log::Level, String)], path: &Path, why: &str) {
+    /// Asserts that a record at `level` names `path` and says `why`.
+    pub fn assert_logged(
+        logged: &[(log::Level, String)],
+        level: log::Level,
+        path: &Path,
+        why: &str,
+    ) {
         let path = path.to_string_lossy();
         assert!(
-            logged.iter().any(|(l, m)| *l == log::Level::Warn
-                && m.contains(path.as_ref())
-                && m.contains(why)),
-            "no warning about {path} saying {why:?} in {logged:?}"
+            logged
+                .iter()
+                .any(|(l, m)| *l == level && m.contains(path.as_ref()) && m.contains(why)),
+            "no {level} record about {path} saying {why:?} in {logged:?}"
         );
     }
 

@@ -233,7 +233,7 @@ mod tests {
             .map(|v| v.to_string())
             .collect();
         assert_eq!(keys, ["GOOD"]);
-        testing::assert_warned(&logged, &bad, why);
+        testing::assert_logged(&logged, log::Level::Warn, &bad, why);
     }
 
     #[test]

@@ -356,8 +356,8 @@ mod tests {
     }
 
     /// Hostile history files (what any user can make of their own) give no rows from
-    /// them, a warning naming them, and no hang; the user's other files are still read.
-    fn hostile(make: impl FnOnce(&Path), why: &str) {
+    /// them, a log record naming them, and no hang; the user's other files are still read.
+    fn hostile(make: impl FnOnce(&Path), level: log::Level, why: &str) {
         let home = tempfile::tempdir().unwrap();
         let bad = home.path().join(".bash_history");
         make(&bad);
@@ -365,25 +365,26 @@ mod tests {
         let (rows, logged) = testing::generate_for_home(&SPEC, home.path(), generate_for);
         assert_eq!(entries(&rows, ".sh_history"), [(0, "pwd".to_owned())]);
         assert_eq!(rows.len(), 1, "rows from the hostile file");
-        testing::assert_warned(&logged, &bad, why);
+        testing::assert_logged(&logged, level, &bad, why);
     }
 
     #[test]
     fn a_fifo_as_history_does_not_block() {
-        hostile(testing::mkfifo, "FIFO");
+        hostile(testing::mkfifo, log::Level::Warn, "FIFO");
     }
 
     #[test]
     fn a_link_to_dev_zero_as_history_is_not_read() {
         hostile(
             |p| std::os::unix::fs::symlink("/dev/zero", p).unwrap(),
+            log::Level::Warn,
             "character device",
         );
     }
 
     #[test]
     fn a_huge_history_is_refused_by_read_max() {
-        hostile(testing::huge_sparse_file, "read limit");
+        hostile(testing::huge_sparse_file, log::Level::Warn, "read limit");
     }
 
     /// A link to a file its user may not read (`/etc/shadow`, here a mode-0 file) is
@@ -399,6 +400,7 @@ mod tests {
         fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
         hostile(
             |p| std::os::unix::fs::symlink(&secret, p).unwrap(),
+            log::Level::Info,
             "Permission denied",
         );
     }
