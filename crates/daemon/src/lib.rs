@@ -10,7 +10,7 @@
 //! ```
 //!
 //! * [`atc`]: `auto_table_construction`, tables over SQLite files the config names.
-//! * [`config`]: the configuration: sources, options, packs, filters, splay, check/dump.
+//! * [`config`]: the configuration (the `oxquery-config` crate, shared with the shell).
 //! * [`item`]: the shared vocabulary: typed rows, a query's loggable outcome.
 //! * [`sink`]: what a logger destination must do for exactly-once delivery.
 //! * [`logger`]: osquery-compatible result lines, the filesystem/stdout/syslog sinks, the status log.
@@ -23,8 +23,7 @@
 //! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
 //! moment neither loses nor duplicates a logged row.
 
-pub mod atc;
-pub mod config;
+pub use oxquery_config as config;
 pub mod item;
 pub mod logger;
 pub mod outbox;

@@ -15,15 +15,24 @@ mod format;
 mod functions;
 pub mod instance;
 mod plan;
-pub mod planner;
+mod planner;
+pub mod sqlite_file;
 mod vtab;
 
 pub use format::format_real;
+pub use oxquery_table::TableFilter;
 pub use rusqlite;
 
-use oxquery_table::{Attributes, Host, InstanceInfo, RegistryItem, TableDef};
+use corosensei::stack::DefaultStack;
+use oxquery_table::{
+    Cancel, Host, InstanceInfo, LiveState, Registry, Table, TableDef, TableSettings,
+};
 use rusqlite::Connection;
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 use vtab::{OsqueryTab, TableAux};
 
 /// Why the engine could not start or run a statement.
@@ -31,53 +40,92 @@ use vtab::{OsqueryTab, TableAux};
 pub enum EngineError {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("two tables are named {0}")]
-    DuplicateTable(String),
+    #[error(transparent)]
+    DuplicateTable(#[from] oxquery_table::DuplicateTable),
+    #[error("{0} is not a regular file")]
+    NotAFile(String),
 }
 
-/// Which tables to attach: osquery's `--enable_tables` / `--disable_tables`.
-#[derive(Debug, Clone, Default)]
-pub struct TableFilter {
-    /// When non-empty, only these tables are attached.
-    pub enable: Vec<String>,
-    /// Never attached; wins over `enable`.
-    pub disable: Vec<String>,
+/// State the engine's modules and scans share.
+pub struct Shared {
+    /// Replaced as a whole when settings change; a scan keeps the one it started with.
+    host: RwLock<Arc<Host>>,
+    /// The running query's token: cancelled from any thread, or by its deadline.
+    cancel: Cancel,
+    /// Coroutine stacks of finished scans, reused by the next ones (joins nest scans).
+    stacks: Mutex<Vec<DefaultStack>>,
+    planner_trace: AtomicBool,
 }
 
-impl TableFilter {
-    pub fn from_flags(enable: &str, disable: &str) -> Self {
-        let list = |s: &str| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        TableFilter {
-            enable: list(enable),
-            disable: list(disable),
+/// A generator's stack: room for deep parsers; pages are only committed when touched.
+const SCAN_STACK_BYTES: usize = 8 << 20;
+/// Stacks kept for reuse (one per nesting level of a join is plenty).
+const SPARE_STACKS: usize = 8;
+
+impl Shared {
+    fn host(&self) -> Arc<Host> {
+        Arc::clone(&self.host.read().unwrap_or_else(|p| p.into_inner()))
+    }
+    fn take_stack(&self) -> DefaultStack {
+        let spare = self.stacks.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        spare.unwrap_or_else(|| {
+            DefaultStack::new(SCAN_STACK_BYTES).expect("mapping a generator stack")
+        })
+    }
+    fn give_stack(&self, stack: DefaultStack) {
+        let mut stacks = self.stacks.lock().unwrap_or_else(|p| p.into_inner());
+        if stacks.len() < SPARE_STACKS {
+            stacks.push(stack);
         }
     }
-    pub fn allows(&self, name: &str) -> bool {
-        if self.disable.iter().any(|d| d == name) {
-            return false;
-        }
-        self.enable.is_empty() || self.enable.iter().any(|e| e == name)
+    fn planner_trace(&self) -> bool {
+        self.planner_trace.load(Ordering::Relaxed)
     }
 }
 
-/// An SQLite connection with the tables attached.
+/// Which tables the connection has modules for now, and the registry generation they
+/// reflect.
+#[derive(Default)]
+struct Attached {
+    generation: Option<u64>,
+    tables: BTreeMap<String, Arc<dyn Table>>,
+}
+
+/// An SQLite connection with the registry's tables attached.
+///
+/// The registry may change while the engine lives (automatic tables on a config reload,
+/// extensions coming and going): before each statement the engine brings its SQLite
+/// modules up to date, so `.tables`, `.schema`, `PRAGMA table_xinfo` and
+/// `osquery_registry` follow at once.
 pub struct Engine {
     conn: Connection,
-    tables: Vec<&'static TableDef>,
-    host: Arc<Host>,
+    shared: Arc<Shared>,
+    attached: RefCell<Attached>,
+    /// The configuration's views this engine created (TEMP views live in one
+    /// connection; the tables' alias views are never here).
+    config_views: RefCell<std::collections::BTreeSet<String>>,
 }
 
 const MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
     rusqlite::vtab::Module::eponymous_only_module();
 
+/// A handle that stops the engine's running query from another thread.
+#[derive(Clone)]
+pub struct CancelHandle {
+    cancel: Cancel,
+    interrupt: Arc<rusqlite::InterruptHandle>,
+}
+
+impl CancelHandle {
+    /// Stops the running query (its generators at their next check, SQLite at once).
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+        self.interrupt.interrupt();
+    }
+}
+
 impl Engine {
-    /// Opens the in-memory database and attaches `tables` (those `filter` allows).
+    /// Opens the in-memory database with the built-in `tables` (those `filter` allows).
     /// `instance` describes this process for `osquery_info`.
     pub fn new(
         tables: &[&'static TableDef],
@@ -87,105 +135,282 @@ impl Engine {
         Self::with_live(tables, filter, instance, Arc::default())
     }
 
-    /// Like [`Engine::new`], sharing `live` with other engines (the daemon runs one
-    /// engine per worker thread; all of them report the same schedule and config state).
+    /// Like [`Engine::new`], sharing `live` with other engines.
     pub fn with_live(
         tables: &[&'static TableDef],
         filter: &TableFilter,
         instance: InstanceInfo,
-        live: Arc<std::sync::RwLock<oxquery_table::LiveState>>,
+        live: Arc<RwLock<LiveState>>,
     ) -> Result<Engine, EngineError> {
-        let conn = Connection::open_in_memory()?;
-        collation::register(&conn)?;
-        functions::register(&conn)?;
-        let mut attached: Vec<&'static TableDef> = Vec::with_capacity(tables.len());
-        for def in tables {
-            let name = def.spec.name;
-            if !filter.allows(name) {
-                continue;
-            }
-            if attached.iter().any(|d| d.spec.name == name) {
-                return Err(EngineError::DuplicateTable(name.to_owned()));
-            }
-            attached.push(def);
-        }
-        attached.sort_by_key(|d| d.spec.name);
-        let host = Arc::new(Host {
+        let registry = builtin_registry(tables)?;
+        Engine::open(Host {
             instance,
-            registry: registry_items(&attached),
             live,
-        });
-        for def in &attached {
-            let name = def.spec.name;
-            conn.create_module(
-                name,
-                &MODULE,
-                Some(TableAux {
-                    def,
-                    host: Arc::clone(&host),
-                }),
-            )?;
-        }
-        for def in &attached {
-            for alias in def.spec.aliases {
-                conn.execute_batch(&format!(
-                    "CREATE TEMP VIEW {alias} AS SELECT * FROM {}",
-                    def.spec.name
-                ))?;
-            }
-        }
-        let mut conn = conn;
-        conn.authorizer(Some(authorizer::authorize))?;
-        Ok(Engine {
-            conn,
-            tables: attached,
-            host,
+            tables: registry,
+            filter: filter.clone(),
+            settings: TableSettings::default(),
         })
     }
 
-    /// Attaches a table defined at run time (the daemon's `auto_table_construction`),
-    /// replacing a table of the same name that was attached this way before.
-    pub fn attach(&mut self, def: &'static TableDef) -> Result<(), EngineError> {
-        self.conn.create_module(
-            def.spec.name,
-            &MODULE,
-            Some(TableAux {
-                def,
-                host: Arc::clone(&self.host),
+    /// Opens the in-memory database for `host`: its registry's tables (those its filter
+    /// allows), its identity and settings. Engines given clones of one registry and one
+    /// `live` state (the daemon's workers) serve the same tables and report the same
+    /// schedule.
+    pub fn open(host: Host) -> Result<Engine, EngineError> {
+        let mut conn = Connection::open_in_memory()?;
+        collation::register(&conn)?;
+        functions::register(&conn)?;
+        conn.authorizer(Some(authorizer::authorize))?;
+        let cancel = Cancel::new();
+        let watched = cancel.clone();
+        // SQLite's own loops (a recursive CTE, a big sort) see the token here.
+        conn.progress_handler(1000, Some(move || watched.status().is_some()))?;
+        let engine = Engine {
+            conn,
+            shared: Arc::new(Shared {
+                host: RwLock::new(Arc::new(host)),
+                cancel,
+                stacks: Mutex::new(Vec::new()),
+                planner_trace: AtomicBool::new(false),
             }),
-        )?;
-        self.tables.retain(|d| d.spec.name != def.spec.name);
-        self.tables.push(def);
-        self.tables.sort_by_key(|d| d.spec.name);
+            attached: RefCell::new(Attached::default()),
+            config_views: RefCell::default(),
+        };
+        engine.sync()?;
+        Ok(engine)
+    }
+
+    /// Whether a statement on the connection is part-way through (being stepped).
+    fn statement_running(&self) -> bool {
+        // SAFETY: walks this connection's statement list on its own thread; the pointers
+        // are only passed back to SQLite, never dereferenced here.
+        unsafe {
+            let db = self.conn.handle();
+            let mut stmt = rusqlite::ffi::sqlite3_next_stmt(db, std::ptr::null_mut());
+            while !stmt.is_null() {
+                if rusqlite::ffi::sqlite3_stmt_busy(stmt) != 0 {
+                    return true;
+                }
+                stmt = rusqlite::ffi::sqlite3_next_stmt(db, stmt);
+            }
+        }
+        false
+    }
+
+    /// Brings the connection's modules and alias views in line with the registry.
+    /// While a statement is being stepped nothing changes (it keeps the tables it
+    /// started with); the next call catches up.
+    fn sync(&self) -> Result<(), EngineError> {
+        let host = self.shared.host();
+        let mut attached = self.attached.borrow_mut();
+        let generation = host.tables.generation();
+        if attached.generation == Some(generation) || self.statement_running() {
+            return Ok(());
+        }
+        let (generation, tables) = host.tables.snapshot();
+        let wanted: BTreeMap<String, Arc<dyn Table>> = tables
+            .into_iter()
+            .filter(|(t, _)| host.filter.allows(&t.spec().name))
+            .map(|(t, _)| (t.spec().name.to_string(), t))
+            .collect();
+        // Statements cached against replaced modules must not run again.
+        self.conn.flush_prepared_statement_cache();
+        for (name, table) in &attached.tables {
+            let keep = wanted.get(name).is_some_and(|t| Arc::ptr_eq(t, table));
+            if !keep {
+                for alias in table.spec().aliases {
+                    self.conn
+                        .execute_batch(&format!("DROP VIEW IF EXISTS temp.{alias}"))?;
+                }
+                if !wanted.contains_key(name) {
+                    self.drop_module(name)?;
+                }
+            }
+        }
+        for (name, table) in &wanted {
+            let unchanged = attached
+                .tables
+                .get(name)
+                .is_some_and(|t| Arc::ptr_eq(t, table));
+            if unchanged {
+                continue;
+            }
+            self.conn.create_module(
+                name.as_str(),
+                &MODULE,
+                Some(TableAux {
+                    table: Arc::clone(table),
+                    shared: Arc::clone(&self.shared),
+                }),
+            )?;
+            for alias in table.spec().aliases {
+                self.conn.execute_batch(&format!(
+                    "CREATE TEMP VIEW IF NOT EXISTS {alias} AS SELECT * FROM {name}"
+                ))?;
+            }
+        }
+        attached.tables = wanted;
+        attached.generation = Some(generation);
         Ok(())
     }
 
-    /// The connection, for running statements. It stays owned by the engine.
+    /// Removes a module (and the eponymous table SQLite made for it).
+    fn drop_module(&self, name: &str) -> Result<(), EngineError> {
+        let c_name = std::ffi::CString::new(name)
+            .map_err(|e| rusqlite::Error::ModuleError(e.to_string()))?;
+        // SAFETY: the handle is this engine's open connection, used on this thread only;
+        // a NULL module removes the name (SQLite's documented way to drop one), and no
+        // statement of ours runs now (sync runs only between statements).
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_create_module_v2(
+                self.conn.handle(),
+                c_name.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                None,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            return Err(EngineError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rc),
+                Some(format!("could not remove table {name}")),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The connection, for running statements, with the registry's tables attached
+    /// as of now. It stays owned by the engine.
     pub fn connection(&self) -> &Connection {
+        if let Err(e) = self.sync() {
+            log::warn!("attaching the registered tables: {e}");
+        }
         &self.conn
     }
 
+    /// The registry this engine follows (register a table there to add it).
+    pub fn registry(&self) -> Registry {
+        self.shared.host().tables.clone()
+    }
+
+    /// Adds (or replaces) a table in this engine's registry.
+    pub fn attach(&self, table: Arc<dyn Table>) -> Result<(), EngineError> {
+        self.registry()
+            .replace(table, oxquery_table::Owner::default());
+        self.sync()
+    }
+
+    /// Makes `tables` the configuration's automatic tables (replacing the previous set).
+    pub fn set_config_tables(&self, tables: Vec<Arc<dyn Table>>) -> Result<(), EngineError> {
+        for refused in self
+            .registry()
+            .set_owned(oxquery_table::Owner::Config, tables)
+        {
+            log::warn!("Cannot attach automatic table: {refused}");
+        }
+        self.sync()
+    }
+
+    /// Makes `views` (name → `SELECT`) the configuration's views: creates or replaces
+    /// each, and drops those an earlier call made that `views` no longer has. A view
+    /// that cannot be created is logged and skipped.
+    pub fn set_config_views(&self, views: &BTreeMap<String, String>) {
+        let conn = self.connection();
+        let mut created = self.config_views.borrow_mut();
+        for name in created.iter().filter(|n| !views.contains_key(*n)) {
+            let statement = format!("DROP VIEW IF EXISTS temp.\"{}\"", name.replace('"', "\"\""));
+            if let Err(e) = conn.execute_batch(&statement) {
+                log::warn!("Cannot drop view {name}: {e}");
+            }
+        }
+        created.clear();
+        for (name, sql) in views {
+            let quoted = name.replace('"', "\"\"");
+            let statement = format!(
+                "DROP VIEW IF EXISTS temp.\"{quoted}\"; CREATE TEMP VIEW \"{quoted}\" AS {sql}"
+            );
+            match conn.execute_batch(&statement) {
+                Ok(()) => {
+                    created.insert(name.clone());
+                }
+                Err(e) => log::warn!("Cannot create view {name}: {e}"),
+            }
+        }
+    }
+
     /// The attached tables, sorted by name.
-    pub fn tables(&self) -> &[&'static TableDef] {
-        &self.tables
+    pub fn tables(&self) -> Vec<Arc<dyn Table>> {
+        if let Err(e) = self.sync() {
+            log::warn!("attaching the registered tables: {e}");
+        }
+        self.attached.borrow().tables.values().cloned().collect()
     }
 
-    pub fn table(&self, name: &str) -> Option<&'static TableDef> {
-        self.tables.iter().copied().find(|d| d.spec.name == name)
+    pub fn table(&self, name: &str) -> Option<Arc<dyn Table>> {
+        if let Err(e) = self.sync() {
+            log::warn!("attaching the registered tables: {e}");
+        }
+        self.attached.borrow().tables.get(name).cloned()
     }
 
-    pub fn host(&self) -> &Host {
-        &self.host
+    /// The host facts and settings scans see now.
+    pub fn host(&self) -> Arc<Host> {
+        self.shared.host()
+    }
+
+    /// Replaces the settings tables act on (a config reload); running scans keep theirs.
+    pub fn set_settings(&self, settings: TableSettings) {
+        let mut host = self.shared.host.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = Host::clone(&host);
+        next.settings = settings;
+        *host = Arc::new(next);
+    }
+
+    /// `--planner`: print the constraints and columns each generator is given.
+    pub fn set_planner_trace(&self, on: bool) {
+        self.shared.planner_trace.store(on, Ordering::Relaxed);
     }
 
     /// The state the daemon updates while running (config hash, schedule statistics).
-    pub fn live(&self) -> Arc<std::sync::RwLock<oxquery_table::LiveState>> {
-        Arc::clone(&self.host.live)
+    pub fn live(&self) -> Arc<RwLock<LiveState>> {
+        Arc::clone(&self.shared.host().live)
+    }
+
+    /// A handle another thread uses to stop this engine's running query.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            cancel: self.shared.cancel.clone(),
+            interrupt: Arc::new(self.conn.get_interrupt_handle()),
+        }
+    }
+
+    /// Starts a query's cancellation window: clears an earlier cancel and sets the
+    /// deadline (none: run to the end unless cancelled).
+    pub fn begin_query(&self, deadline: Option<Instant>) {
+        self.shared.cancel.reset();
+        self.shared.cancel.set_deadline(deadline);
     }
 
     /// Runs one statement and returns its column names and rows as typed values.
     pub fn query(&self, sql: &str) -> Result<QueryResult, EngineError> {
-        let mut stmt = self.conn.prepare(sql)?;
+        self.query_until(sql, None)
+    }
+
+    /// Like [`Engine::query`], stopped with SQLITE_INTERRUPT once `deadline` passes.
+    pub fn query_until(
+        &self,
+        sql: &str,
+        deadline: Option<Instant>,
+    ) -> Result<QueryResult, EngineError> {
+        self.begin_query(deadline);
+        let result = self.run(sql);
+        self.shared.cancel.set_deadline(None);
+        result
+    }
+
+    fn run(&self, sql: &str) -> Result<QueryResult, EngineError> {
+        let conn = self.connection();
+        let mut stmt = conn.prepare(sql)?;
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();
         let mut rows = Vec::new();
@@ -201,26 +426,11 @@ impl Engine {
     }
 }
 
-/// The plugins this process has: every attached table, and the SQL plugin.
-fn registry_items(tables: &[&'static TableDef]) -> Vec<RegistryItem> {
-    let mut items: Vec<RegistryItem> = tables
-        .iter()
-        .map(|d| RegistryItem {
-            registry: "table",
-            name: d.spec.name.to_owned(),
-            owner_uuid: 0,
-            internal: d.spec.attributes.contains(Attributes::UTILITY),
-            active: true,
-        })
-        .collect();
-    items.push(RegistryItem {
-        registry: "sql",
-        name: "sql".to_owned(),
-        owner_uuid: 0,
-        internal: true,
-        active: true,
-    });
-    items
+/// A registry of built-in tables.
+pub fn builtin_registry(tables: &[&'static TableDef]) -> Result<Registry, EngineError> {
+    Ok(Registry::with_tables(
+        tables.iter().map(|&d| Arc::new(d) as Arc<dyn Table>),
+    )?)
 }
 
 /// The result of [`Engine::query`].

@@ -1,19 +1,9 @@
-//! `--planner`: which constraints and columns reached each table's generator.
+//! `--planner`: which constraints and columns reached each table's generator
+//! (switched on per engine with [`crate::Engine::set_planner_trace`]).
 
 use oxquery_table::QueryContext;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static ENABLED: AtomicBool = AtomicBool::new(false);
-
-/// Turns the trace on or off for the whole process.
-pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
 
 pub(crate) fn trace(ctx: &QueryContext<'_>) {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return;
-    }
     let spec = ctx.spec();
     let constraints: Vec<String> = ctx
         .constraints()
@@ -27,7 +17,7 @@ pub(crate) fn trace(ctx: &QueryContext<'_>) {
             )
         })
         .collect();
-    let columns: Vec<&str> = ctx.used().iter().map(|i| spec.columns[i].name).collect();
+    let columns: Vec<&str> = ctx.used().iter().map(|i| &*spec.columns[i].name).collect();
     eprintln!(
         "[planner] {}: constraints [{}] columns [{}]",
         spec.name,

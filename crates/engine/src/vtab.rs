@@ -3,13 +3,19 @@
 //! xBestIndex follows osquery: constraints on INDEX/REQUIRED/ADDITIONAL columns are passed
 //! to the table (never `omit`ted, so SQLite re-checks and a table may return a superset);
 //! range operators on TEXT columns are skipped (SQLite derives them from LIKE); IN lists
-//! arrive all at once. xFilter turns the plan into a [`QueryContext`] and runs the
-//! generator under `catch_unwind`: a failing or panicking table is an SQL error naming it.
+//! arrive all at once. xFilter turns the plan into a [`QueryContext`] and starts a
+//! [`Scan`]: the generator runs on a coroutine of its own and hands SQLite one batch of
+//! rows at a time, so memory holds one batch whatever the result's size, and a `LIMIT`
+//! (the cursor closing early) stops the generator. A failing or panicking table is an SQL
+//! error naming it.
 
 use crate::plan::{Plan, PlanArg};
-use crate::planner;
+use crate::{Shared, planner};
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
 use oxquery_table::{
-    ColumnOptions, ColumnSet, Constraint, Host, Op, QueryContext, Rows, TableDef, Value,
+    ColumnOptions, ColumnSet, Constraint, Interrupt, Op, QueryContext, Rows, StopReason, Table,
+    TableError, TableSpec, Value,
 };
 use rusqlite::ffi;
 use rusqlite::types::{Null, ValueRef};
@@ -22,19 +28,20 @@ use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// What each registered module carries: the table and the engine's host facts.
+/// What each registered module carries: the table and the engine's shared state.
 pub struct TableAux {
-    pub def: &'static TableDef,
-    pub host: Arc<Host>,
+    pub table: Arc<dyn Table>,
+    pub shared: Arc<Shared>,
 }
 
 #[repr(C)]
 pub struct OsqueryTab {
     /// Must stay first: SQLite sees this struct as a `sqlite3_vtab`.
     base: ffi::sqlite3_vtab,
-    def: &'static TableDef,
-    host: Arc<Host>,
+    table: Arc<dyn Table>,
+    shared: Arc<Shared>,
 }
 
 const COST_UNCONSTRAINED: f64 = 1_000_000.0;
@@ -73,20 +80,20 @@ unsafe impl<'vtab> VTab<'vtab> for OsqueryTab {
     ) -> Result<(Cow<'static, CStr>, Self)> {
         let aux = aux
             .ok_or_else(|| Error::ModuleError("table registered without its definition".into()))?;
-        let schema = format!("CREATE TABLE x{}", aux.def.spec.column_definitions());
+        let schema = format!("CREATE TABLE x{}", aux.table.spec().column_definitions());
         let schema = CString::new(schema).map_err(|e| Error::ModuleError(e.to_string()))?;
         Ok((
             Cow::Owned(schema),
             OsqueryTab {
                 base: ffi::sqlite3_vtab::default(),
-                def: aux.def,
-                host: Arc::clone(&aux.host),
+                table: Arc::clone(&aux.table),
+                shared: Arc::clone(&aux.shared),
             },
         ))
     }
 
     fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
-        let spec = self.def.spec;
+        let spec = self.table.spec();
         let seen: Vec<(c_int, IndexConstraintOp, bool)> = info
             .constraints()
             .map(|c| (c.column(), c.operator(), c.is_usable()))
@@ -142,22 +149,49 @@ unsafe impl<'vtab> VTab<'vtab> for OsqueryTab {
     fn open(&'vtab mut self) -> Result<OsqueryCursor> {
         Ok(OsqueryCursor {
             base: ffi::sqlite3_vtab_cursor::default(),
-            def: self.def,
-            host: Arc::clone(&self.host),
-            rows: None,
+            table: Arc::clone(&self.table),
+            shared: Arc::clone(&self.shared),
+            scan: None,
+            batch: Vec::new(),
             position: 0,
+            rowid: 0,
+            done: true,
         })
     }
+}
+
+/// What the coroutine is resumed with: an emptied batch to fill next, or `None` when the
+/// cursor wants no more rows.
+type Resume = Option<Vec<Value>>;
+
+/// How a scan's generator ended.
+enum ScanEnd {
+    /// Returned normally; these are its last rows.
+    Finished(Vec<Value>),
+    Interrupted(StopReason),
+    Failed(String),
+}
+
+/// A running generator, suspended between batches.
+struct Scan {
+    coroutine: Coroutine<Resume, Vec<Value>, ScanEnd, DefaultStack>,
+    closed: Arc<AtomicBool>,
 }
 
 #[repr(C)]
 pub struct OsqueryCursor {
     /// Must stay first: SQLite sees this struct as a `sqlite3_vtab_cursor`.
     base: ffi::sqlite3_vtab_cursor,
-    def: &'static TableDef,
-    host: Arc<Host>,
-    rows: Option<Rows>,
+    table: Arc<dyn Table>,
+    shared: Arc<Shared>,
+    scan: Option<Scan>,
+    /// Cells of the current batch, `width` per row.
+    batch: Vec<Value>,
+    /// Row within the batch.
     position: usize,
+    rowid: i64,
+    /// The generator has returned: `batch` holds the last rows.
+    done: bool,
 }
 
 fn value_of(v: ValueRef<'_>) -> Value {
@@ -180,8 +214,7 @@ fn with_affinity(integer_column: bool, value: Value) -> Value {
     }
 }
 
-fn used_columns(def: &TableDef, col_used: u64) -> ColumnSet {
-    let spec = def.spec;
+fn used_columns(spec: &TableSpec, col_used: u64) -> ColumnSet {
     let positions = spec.columns.len() + spec.column_aliases.len();
     let mut used = ColumnSet::none(spec.columns.len());
     for position in 0..positions {
@@ -205,9 +238,17 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// The SQL error for a query that was stopped (SQLITE_INTERRUPT, as `sqlite3_interrupt`).
+pub(crate) fn interrupted(reason: StopReason) -> Error {
+    Error::SqliteFailure(
+        ffi::Error::new(ffi::SQLITE_INTERRUPT),
+        Some(format!("interrupted: {reason}")),
+    )
+}
+
 impl OsqueryCursor {
-    fn context(&self, plan: &Plan, args: &Filters<'_>) -> Result<Vec<Constraint>> {
-        let spec = self.def.spec;
+    fn constraints(&self, plan: &Plan, args: &Filters<'_>) -> Result<Vec<Constraint>> {
+        let spec = self.table.spec();
         let mut constraints = Vec::with_capacity(plan.args.len());
         for (k, arg) in plan.args.iter().enumerate() {
             let integer = spec.columns[arg.column].ty.is_integer();
@@ -234,11 +275,124 @@ impl OsqueryCursor {
         }
         Ok(constraints)
     }
+
+    fn width(&self) -> usize {
+        self.table.spec().columns.len().max(1)
+    }
+
+    fn rows_in_batch(&self) -> usize {
+        self.batch.len() / self.width()
+    }
+
+    /// Starts the generator on a coroutine (its stack from the engine's pool).
+    fn start(&mut self, constraints: Vec<Constraint>, used: ColumnSet) {
+        let table = Arc::clone(&self.table);
+        let host = self.shared.host();
+        let closed = Arc::new(AtomicBool::new(false));
+        let interrupt = Interrupt::new(self.shared.cancel.clone(), Some(Arc::clone(&closed)));
+        let trace = self.shared.planner_trace();
+        let body = move |yielder: &Yielder<Resume, Vec<Value>>, _first: Resume| -> ScanEnd {
+            let spec = table.spec();
+            let ctx = QueryContext::new(spec, constraints, used, &host).with_interrupt(interrupt);
+            if trace {
+                planner::trace(&ctx);
+            }
+            let mut sink = |batch: Vec<Value>| yielder.suspend(batch);
+            let mut rows = Rows::streaming(spec.columns.len(), ctx.used().clone(), &mut sink);
+            let outcome = catch_unwind(AssertUnwindSafe(|| table.generate(&ctx, &mut rows)));
+            match outcome {
+                Ok(Ok(())) => ScanEnd::Finished(rows.into_values()),
+                Ok(Err(TableError::Interrupted(reason))) => ScanEnd::Interrupted(reason),
+                Ok(Err(e)) => ScanEnd::Failed(format!("Error generating table {}: {e}", spec.name)),
+                Err(payload) => ScanEnd::Failed(format!(
+                    "Error generating table {}: the generator panicked: {}",
+                    spec.name,
+                    panic_message(&*payload)
+                )),
+            }
+        };
+        let stack = self.shared.take_stack();
+        self.scan = Some(Scan {
+            coroutine: Coroutine::with_stack(stack, body),
+            closed,
+        });
+        self.done = false;
+    }
+
+    /// Replaces the current batch with the generator's next one.
+    fn advance(&mut self) -> Result<()> {
+        let Some(scan) = self.scan.as_mut() else {
+            self.done = true;
+            self.batch.clear();
+            return Ok(());
+        };
+        let emptied = std::mem::take(&mut self.batch);
+        self.position = 0;
+        match scan.coroutine.resume(Some(emptied)) {
+            CoroutineResult::Yield(batch) => {
+                self.batch = batch;
+                Ok(())
+            }
+            CoroutineResult::Return(end) => {
+                self.finish_scan();
+                self.done = true;
+                match end {
+                    ScanEnd::Finished(rest) => {
+                        self.batch = rest;
+                        Ok(())
+                    }
+                    ScanEnd::Interrupted(StopReason::Closed) => Ok(()),
+                    ScanEnd::Interrupted(reason) => Err(interrupted(reason)),
+                    ScanEnd::Failed(message) => Err(Error::ModuleError(message)),
+                }
+            }
+        }
+    }
+
+    /// Returns a finished scan's stack to the pool.
+    fn finish_scan(&mut self) {
+        if let Some(scan) = self.scan.take() {
+            if scan.coroutine.done() {
+                self.shared.give_stack(scan.coroutine.into_stack());
+            } else {
+                self.scan = Some(scan);
+                self.stop();
+            }
+        }
+    }
+
+    /// Stops a suspended generator: it learns that nobody reads (its next batch is
+    /// refused, `check()` fails) and runs to its end on its own stack, so its
+    /// destructors run where they should.
+    fn stop(&mut self) {
+        let Some(mut scan) = self.scan.take() else {
+            return;
+        };
+        scan.closed.store(true, Ordering::Release);
+        while !scan.coroutine.done() {
+            // A generator never suspends again once refused; the loop is for safety.
+            if let CoroutineResult::Return(_) = scan.coroutine.resume(None) {
+                break;
+            }
+        }
+        self.shared.give_stack(scan.coroutine.into_stack());
+        self.batch.clear();
+        self.done = true;
+    }
+}
+
+impl Drop for OsqueryCursor {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 unsafe impl VTabCursor for OsqueryCursor {
     fn filter(&mut self, _idx_num: c_int, idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
-        let spec = self.def.spec;
+        self.stop();
+        self.rowid = 0;
+        self.position = 0;
+        let spec = self.table.spec();
         let plan = idx_str.and_then(Plan::decode).ok_or_else(|| {
             Error::ModuleError(format!("Table {}: lost its query plan", spec.name))
         })?;
@@ -253,52 +407,34 @@ unsafe impl VTabCursor for OsqueryCursor {
                 Some(message),
             ));
         }
-        let constraints = self.context(&plan, args)?;
-        let used = used_columns(self.def, plan.col_used);
-        let ctx = QueryContext::new(spec, constraints, used, &self.host);
-        planner::trace(&ctx);
-        let mut rows = Rows::for_context(&ctx);
-        let generate = self.def.generate;
-        let outcome = catch_unwind(AssertUnwindSafe(|| generate(&ctx, &mut rows)));
-        self.position = 0;
-        match outcome {
-            Ok(Ok(())) => {
-                self.rows = Some(rows);
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                self.rows = None;
-                Err(Error::ModuleError(format!(
-                    "Error generating table {}: {e}",
-                    spec.name
-                )))
-            }
-            Err(payload) => {
-                self.rows = None;
-                Err(Error::ModuleError(format!(
-                    "Error generating table {}: the generator panicked: {}",
-                    spec.name,
-                    panic_message(&*payload)
-                )))
-            }
+        if let Some(reason) = self.shared.cancel.status() {
+            return Err(interrupted(reason));
         }
+        let constraints = self.constraints(&plan, args)?;
+        let used = used_columns(spec, plan.col_used);
+        self.start(constraints, used);
+        self.advance()
     }
 
     fn next(&mut self) -> Result<()> {
         self.position += 1;
+        self.rowid += 1;
+        if self.position >= self.rows_in_batch() && !self.done {
+            self.advance()?;
+        }
         Ok(())
     }
 
     fn eof(&self) -> bool {
-        self.rows.as_ref().is_none_or(|r| self.position >= r.len())
+        self.done && self.position >= self.rows_in_batch()
     }
 
     fn column(&self, ctx: &mut Context, i: c_int) -> Result<()> {
-        let cell = self
-            .rows
-            .as_ref()
-            .and_then(|rows| rows.get(self.position))
-            .and_then(|row| row.get(self.def.spec.resolve(i as usize)?));
+        let spec = self.table.spec();
+        let width = self.width();
+        let cell = spec
+            .resolve(i as usize)
+            .and_then(|c| self.batch.get(self.position * width + c));
         match cell {
             None | Some(Value::Null) => ctx.set_result(Null),
             Some(Value::Integer(v)) => ctx.set_result(v),
@@ -309,6 +445,6 @@ unsafe impl VTabCursor for OsqueryCursor {
     }
 
     fn rowid(&self) -> Result<i64> {
-        Ok(self.position as i64)
+        Ok(self.rowid)
     }
 }

@@ -2,10 +2,13 @@
 //! pushdown, projection, required columns, failure isolation and the authorizer.
 
 use oxquery_engine::{Engine, EngineError, TableFilter, instance};
-use oxquery_table::{Constraint, Op, QueryContext, Rows, TableError, TableResult, Value};
-use std::sync::Mutex;
+use oxquery_table::{
+    Constraint, Host, Op, QueryContext, Registry, Rows, Table, TableDef, TableError, TableResult,
+    TableSpec, Value,
+};
+use std::sync::{Arc, Mutex};
 
-/// What the last scan of a recording table was told.
+/// What the scans of an engine's recorded tables were told (the last one's details).
 #[derive(Debug, Default, Clone)]
 struct Seen {
     scans: usize,
@@ -13,25 +16,26 @@ struct Seen {
     used: Vec<usize>,
 }
 
-static SEEN: Mutex<Seen> = Mutex::new(Seen {
-    scans: 0,
-    constraints: Vec::new(),
-    used: Vec::new(),
-});
-/// Tests share SEEN; run the ones that read it one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// A built-in test table whose scans are recorded in its engine's own `Seen`, so tests
+/// share no state and run in parallel.
+struct Recorded {
+    def: &'static TableDef,
+    seen: Arc<Mutex<Seen>>,
 }
 
-fn record(ctx: &QueryContext) {
-    let mut seen = SEEN.lock().unwrap();
-    seen.scans += 1;
-    seen.constraints = ctx.constraints().to_vec();
-    seen.used = ctx.used().iter().collect();
+impl Table for Recorded {
+    fn spec(&self) -> &TableSpec {
+        self.def.spec
+    }
+    fn generate(&self, ctx: &QueryContext<'_>, rows: &mut Rows<'_>) -> TableResult {
+        {
+            let mut seen = self.seen.lock().unwrap();
+            seen.scans += 1;
+            seen.constraints = ctx.constraints().to_vec();
+            seen.used = ctx.used().iter().collect();
+        }
+        (self.def.generate)(ctx, rows)
+    }
 }
 
 mod people {
@@ -50,8 +54,7 @@ mod people {
         column_aliases: { years => age },
         aliases: ["folks"],
     }
-    pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-        record(ctx);
+    pub(super) fn generate(_: &QueryContext, rows: &mut Rows) -> TableResult {
         for (id, name, age) in [(1, "ann", 31), (2, "bob", 42), (3, "cid", 53)] {
             let mut row = rows.row();
             row.set(Col::id, id);
@@ -75,7 +78,6 @@ mod needs_path {
         },
     }
     pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-        record(ctx);
         for path in ctx.eq_texts(Col::path).unwrap_or_default() {
             let mut row = rows.row();
             row.set(Col::size, path.len() as i64);
@@ -149,8 +151,7 @@ mod wide {
             c64: Integer [] "c", c65: Integer [] "c", c66: Integer [] "c", c67: Integer [] "c",
         },
     }
-    pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-        record(ctx);
+    pub(super) fn generate(_: &QueryContext, rows: &mut Rows) -> TableResult {
         let mut row = rows.row();
         for c in 0..68usize {
             row.set(c, c as i64);
@@ -159,29 +160,51 @@ mod wide {
     }
 }
 
-fn engine() -> Engine {
-    Engine::new(
-        &[
-            &people::TABLE,
-            &needs_path::TABLE,
-            &additional_only::TABLE,
-            &boom::TABLE,
-            &broken::TABLE,
-            &wide::TABLE,
-        ],
-        &TableFilter::default(),
-        instance::current(None),
-    )
-    .unwrap()
+/// An engine over the test tables, and what their scans were told.
+struct Fixture {
+    engine: Engine,
+    seen: Arc<Mutex<Seen>>,
 }
 
-fn seen_after(engine: &Engine, sql: &str) -> (Vec<Vec<Value>>, Seen) {
-    *SEEN.lock().unwrap() = Seen::default();
-    let rows = engine
+impl std::ops::Deref for Fixture {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn engine() -> Fixture {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let defs: [&'static TableDef; 6] = [
+        &people::TABLE,
+        &needs_path::TABLE,
+        &additional_only::TABLE,
+        &boom::TABLE,
+        &broken::TABLE,
+        &wide::TABLE,
+    ];
+    let tables = defs.into_iter().map(|def| {
+        Arc::new(Recorded {
+            def,
+            seen: Arc::clone(&seen),
+        }) as Arc<dyn Table>
+    });
+    let engine = Engine::open(Host {
+        instance: instance::current(None),
+        tables: Registry::with_tables(tables).unwrap(),
+        ..Host::default()
+    })
+    .unwrap();
+    Fixture { engine, seen }
+}
+
+fn seen_after(fixture: &Fixture, sql: &str) -> (Vec<Vec<Value>>, Seen) {
+    *fixture.seen.lock().unwrap() = Seen::default();
+    let rows = fixture
         .query(sql)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .rows;
-    (rows, SEEN.lock().unwrap().clone())
+    (rows, fixture.seen.lock().unwrap().clone())
 }
 
 fn error_of(engine: &Engine, sql: &str) -> (String, Option<i32>) {
@@ -239,7 +262,6 @@ fn table_xinfo_reports_types_and_hidden_columns() {
 
 #[test]
 fn select_star_skips_hidden_and_values_are_typed() {
-    let _g = serial();
     let e = engine();
     let r = e.query("SELECT * FROM people WHERE id = 2").unwrap();
     assert_eq!(r.columns, ["id", "name", "age", "version"]);
@@ -263,7 +285,6 @@ fn select_star_skips_hidden_and_values_are_typed() {
 
 #[test]
 fn equality_on_index_column_reaches_the_generator() {
-    let _g = serial();
     let e = engine();
     let (rows, seen) = seen_after(&e, "SELECT name FROM people WHERE id = 3");
     assert_eq!(rows, vec![vec![Value::Text("cid".into())]]);
@@ -282,7 +303,6 @@ fn equality_on_index_column_reaches_the_generator() {
 
 #[test]
 fn in_list_arrives_all_at_once() {
-    let _g = serial();
     let e = engine();
     let (rows, seen) = seen_after(&e, "SELECT id FROM people WHERE id IN (1, 3, 7)");
     assert_eq!(rows.len(), 2);
@@ -303,7 +323,6 @@ fn in_list_arrives_all_at_once() {
 
 #[test]
 fn like_is_passed_but_its_derived_ranges_are_not() {
-    let _g = serial();
     let e = engine();
     let (rows, seen) = seen_after(&e, "SELECT id FROM people WHERE name LIKE 'b%'");
     assert_eq!(rows, vec![vec![Value::Integer(2)]]);
@@ -319,7 +338,6 @@ fn like_is_passed_but_its_derived_ranges_are_not() {
 
 #[test]
 fn constraints_on_plain_columns_stay_in_sqlite() {
-    let _g = serial();
     let e = engine();
     let (rows, seen) = seen_after(&e, "SELECT id FROM people WHERE age > 40");
     assert_eq!(rows.len(), 2);
@@ -328,7 +346,6 @@ fn constraints_on_plain_columns_stay_in_sqlite() {
 
 #[test]
 fn range_on_integer_index_column_is_passed() {
-    let _g = serial();
     let e = engine();
     let (rows, seen) = seen_after(&e, "SELECT id FROM people WHERE id > 1");
     assert_eq!(rows.len(), 2);
@@ -344,7 +361,6 @@ fn range_on_integer_index_column_is_passed() {
 
 #[test]
 fn generator_learns_only_the_used_columns() {
-    let _g = serial();
     let e = engine();
     // SQLite always reports a WITHOUT ROWID table's key columns (`id`, `name`) as used.
     let (_, seen) = seen_after(&e, "SELECT age FROM people");
@@ -361,7 +377,6 @@ fn generator_learns_only_the_used_columns() {
 
 #[test]
 fn columns_beyond_64_are_readable_and_marked_used() {
-    let _g = serial();
     let e = engine();
     let (rows, seen) = seen_after(&e, "SELECT c2, c66 FROM wide");
     assert_eq!(rows, vec![vec![Value::Integer(2), Value::Integer(66)]]);
@@ -371,7 +386,6 @@ fn columns_beyond_64_are_readable_and_marked_used() {
 
 #[test]
 fn missing_required_column_is_a_clear_error() {
-    let _g = serial();
     let e = engine();
     let (message, code) = error_of(&e, "SELECT * FROM needs_path");
     assert_eq!(
@@ -385,7 +399,6 @@ fn missing_required_column_is_a_clear_error() {
 
 #[test]
 fn joins_push_values_into_required_columns() {
-    let _g = serial();
     let e = engine();
     let (rows, _) = seen_after(
         &e,
@@ -428,7 +441,6 @@ fn a_failing_table_names_itself() {
 
 #[test]
 fn table_alias_is_a_view() {
-    let _g = serial();
     let e = engine();
     assert_eq!(
         e.query("SELECT count(*) FROM folks").unwrap().rows,
@@ -471,7 +483,11 @@ fn table_filter_controls_what_is_attached() {
         instance::current(None),
     )
     .unwrap();
-    let names: Vec<&str> = e.tables().iter().map(|t| t.spec.name).collect();
+    let names: Vec<String> = e
+        .tables()
+        .iter()
+        .map(|t| t.spec().name.to_string())
+        .collect();
     assert_eq!(names, ["people"]);
     let (message, _) = error_of(&e, "SELECT * FROM broken");
     assert_eq!(message, "no such table: broken");
@@ -479,7 +495,6 @@ fn table_filter_controls_what_is_attached() {
 
 #[test]
 fn double_quoted_strings_still_work() {
-    let _g = serial();
     let e = engine();
     let (rows, _) = seen_after(&e, r#"SELECT id FROM people WHERE name = "ann""#);
     assert_eq!(rows, vec![vec![Value::Integer(1)]]);

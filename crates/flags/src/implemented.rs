@@ -24,9 +24,19 @@ pub const IMPLEMENTED: &[&str] = &[
     "query",
     "query_file",
     "separator",
-    // Process-wide.
+    // Process-wide: both programs load the config and open the database.
+    "config_check",
+    "config_dump",
     "config_path",
+    "config_plugin",
+    "database_dump",
+    "database_path",
+    "disable_database",
     "pack",
+    "pack_delimiter",
+    "pack_refresh_interval",
+    "schedule_default_interval",
+    "schedule_splay_percent",
     "disable_tables",
     "enable_tables",
     "flagfile",
@@ -36,19 +46,15 @@ pub const IMPLEMENTED: &[&str] = &[
     "version",
 ];
 
-/// Flags only the daemon acts on (the shell loads no config and logs no results yet).
+/// Flags only the daemon acts on (the shell schedules nothing and logs no results).
 pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "D",
+    "alarm_timeout",
     "buffered_log_max",
     "config_accelerated_refresh",
-    "config_check",
     "config_enable_backup",
-    "config_dump",
     "config_refresh",
-    "database_dump",
-    "database_path",
     "decorations_top_level",
-    "disable_database",
     "disable_logging",
     "ephemeral",
     "host_identifier",
@@ -65,13 +71,46 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "logger_snapshot_event_type",
     "logger_stderr",
     "logger_syslog_facility",
-    "pack_delimiter",
-    "pack_refresh_interval",
+    "logger_syslog_prepend_cee",
     "pidfile",
-    "schedule_default_interval",
     "schedule_epoch",
-    "schedule_splay_percent",
     "specified_identifier",
+];
+
+/// Config options (flags the config's `options` may set) that osquery reads only at
+/// start-up: a reload changes the flag's value (`osquery_flags` shows it) but not what
+/// the running process does. Among the options oxquery acts on:
+/// * the database (`disable_database`, `ephemeral`: opened once);
+/// * the logger plugins' set-up (`logger_path`, `logger_rotate*`,
+///   `logger_syslog_facility`, `logger_syslog_prepend_cee`: plugins are set up once);
+/// * `host_identifier` / `specified_identifier` (osquery caches the identifier on first
+///   use);
+/// * `disable_logging` turned off when it was on at start (no logger plugin was
+///   started); turning it on stops logging at once.
+///
+/// Every other option oxquery acts on applies from the next reload: the schedule
+/// settings (`schedule_splay_percent`, `schedule_default_interval`, `pack_delimiter`,
+/// `pack_refresh_interval`) shape the new schedule, and the result settings
+/// (`schedule_epoch`, `logger_event_type`, `logger_snapshot_event_type`,
+/// `logger_numerics`, `decorations_top_level`, `nullvalue`, `disable_logging`) the next
+/// results logged. Where oxquery does not follow osquery yet: osquery re-reads
+/// `verbose`, `logger_min_status` and `logger_min_stderr` on reload and
+/// `buffered_log_max` at each flush; oxquery sets its status log and outbox up once.
+pub const STARTUP_ONLY: &[&str] = &[
+    "buffered_log_max",
+    "disable_database",
+    "ephemeral",
+    "host_identifier",
+    "logger_min_status",
+    "logger_min_stderr",
+    "logger_path",
+    "logger_rotate",
+    "logger_rotate_max_files",
+    "logger_rotate_size",
+    "logger_syslog_facility",
+    "logger_syslog_prepend_cee",
+    "specified_identifier",
+    "verbose",
 ];
 
 /// Which program is asking: some flags only have an effect in one of them.

@@ -12,13 +12,127 @@
 //! booleans, `--flagfile PATH` (one flag per line, `#` comments), and `--` to end flag
 //! parsing.
 
+/// The Rust type of a flag of each [`FlagType`] (the row's type word in `defs.rs`).
+macro_rules! flag_rust_type {
+    (Bool) => {
+        bool
+    };
+    (Str) => {
+        String
+    };
+    (I32) => {
+        i32
+    };
+    (U32) => {
+        u32
+    };
+    (U64) => {
+        u64
+    };
+}
+pub(crate) use flag_rust_type;
+
 mod defs;
 pub mod implemented;
 
-pub use defs::{ALIASES, FLAGS};
+pub use defs::{ALIASES, FLAGS, flag};
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::Path;
+
+/// A typed handle on one flag; every flag has one in [`flag`], so a misspelt name or a
+/// read of the wrong type is a compile error rather than a panic at run time.
+pub struct Key<T> {
+    index: usize,
+    ty: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Key<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Key<T> {}
+
+impl<T> fmt::Debug for Key<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "flag::{}", self.name())
+    }
+}
+
+impl<T> Key<T> {
+    pub(crate) const fn at(index: usize) -> Key<T> {
+        Key {
+            index,
+            ty: PhantomData,
+        }
+    }
+
+    /// The flag's definition.
+    pub fn def(self) -> &'static FlagDef {
+        &FLAGS[self.index]
+    }
+
+    /// The flag's name, as given on the command line.
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+}
+
+/// The Rust types flags have: `bool`, `String` (read as `&str`), `i32`, `u32`, `u64`.
+pub trait FlagRust: Sized {
+    /// What reading the flag gives (a borrow for text).
+    type Read<'a>;
+    /// Reads a value of this type. Values are checked against the flag's type when
+    /// they are set, so the fallback (the type's zero) is never used.
+    fn read(value: &FlagValue) -> Self::Read<'_>;
+    /// The value as it would be written on the command line.
+    fn text(&self) -> String;
+}
+
+impl FlagRust for bool {
+    type Read<'a> = bool;
+    fn read(value: &FlagValue) -> bool {
+        matches!(value, FlagValue::Bool(true))
+    }
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl FlagRust for String {
+    type Read<'a> = &'a str;
+    fn read(value: &FlagValue) -> &str {
+        match value {
+            FlagValue::Str(s) => s,
+            _ => "",
+        }
+    }
+    fn text(&self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! integer_flag_rust {
+    ($($t:ty),+) => {$(
+        impl FlagRust for $t {
+            type Read<'a> = $t;
+            fn read(value: &FlagValue) -> $t {
+                match value {
+                    FlagValue::Int(i) => <$t>::try_from(*i).unwrap_or_default(),
+                    FlagValue::UInt(u) => <$t>::try_from(*u).unwrap_or_default(),
+                    _ => 0,
+                }
+            }
+            fn text(&self) -> String {
+                self.to_string()
+            }
+        }
+    )+};
+}
+integer_flag_rust!(i32, u32, u64);
 
 /// Value type of a flag, as gflags declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,12 +395,6 @@ impl Default for Flags {
     }
 }
 
-fn def_index(name: &str) -> usize {
-    resolve(name)
-        .unwrap_or_else(|| panic!("flag {name} is not defined"))
-        .0
-}
-
 impl Flags {
     /// All flags at osquery's defaults.
     pub fn new() -> Flags {
@@ -312,60 +420,40 @@ impl Flags {
         Ok(())
     }
 
-    /// Makes `text` this tool's default for `name`; the current value follows unless the
-    /// user set the flag. Panics on an undefined flag or a bad value (programming errors).
-    pub fn set_tool_default(&mut self, name: &str, text: &str) {
-        let i = def_index(name);
-        let value = checked_value(&FLAGS[i], text)
-            .unwrap_or_else(|e| panic!("tool default for {name}: {e}"));
-        if !self.explicit[i] {
-            self.values[i] = value.clone();
-        }
-        self.baseline[i] = value;
+    /// A flag's value.
+    pub fn get<T: FlagRust>(&self, key: Key<T>) -> T::Read<'_> {
+        T::read(&self.values[key.index])
     }
 
-    /// Sets `name` to `text` whatever the user said, and makes it the tool's default (the
+    /// A flag's value in its general form (for listings such as `.show`).
+    pub fn value<T>(&self, key: Key<T>) -> &FlagValue {
+        &self.values[key.index]
+    }
+
+    /// Makes `value` this tool's default for `key`; the current value follows unless the
+    /// user set the flag. Panics on a value outside the flag's choices (a programming
+    /// error).
+    pub fn set_tool_default<T: FlagRust>(&mut self, key: Key<T>, value: T) {
+        let value = checked_value(key.def(), &value.text())
+            .unwrap_or_else(|e| panic!("tool default for {}: {e}", key.name()));
+        if !self.explicit[key.index] {
+            self.values[key.index] = value.clone();
+        }
+        self.baseline[key.index] = value;
+    }
+
+    /// Sets `key` to `value` whatever the user said, and makes it the tool's default (the
     /// shell forces some settings after parsing, as osquery does).
-    pub fn force(&mut self, name: &str, text: &str) {
-        let i = def_index(name);
-        let value = checked_value(&FLAGS[i], text).unwrap_or_else(|e| panic!("forced {name}: {e}"));
-        self.values[i] = value.clone();
-        self.baseline[i] = value;
+    pub fn force<T: FlagRust>(&mut self, key: Key<T>, value: T) {
+        let value = checked_value(key.def(), &value.text())
+            .unwrap_or_else(|e| panic!("forced {}: {e}", key.name()));
+        self.values[key.index] = value.clone();
+        self.baseline[key.index] = value;
     }
 
-    /// A flag's value (aliases resolve). Panics if `name` is not defined.
-    pub fn value(&self, name: &str) -> &FlagValue {
-        &self.values[def_index(name)]
-    }
-
-    /// A boolean flag's value. Panics if `name` is not a defined boolean (a programming error).
-    pub fn bool(&self, name: &str) -> bool {
-        match self.value(name) {
-            FlagValue::Bool(b) => *b,
-            other => panic!("flag {name} is not a bool: {other:?}"),
-        }
-    }
-
-    /// A string flag's value. Panics if `name` is not a defined string flag.
-    pub fn string(&self, name: &str) -> &str {
-        match self.value(name) {
-            FlagValue::Str(s) => s,
-            other => panic!("flag {name} is not a string: {other:?}"),
-        }
-    }
-
-    /// An integer flag's value. Panics if `name` is not a defined integer flag.
-    pub fn int(&self, name: &str) -> i128 {
-        match self.value(name) {
-            FlagValue::Int(i) => (*i).into(),
-            FlagValue::UInt(u) => (*u).into(),
-            other => panic!("flag {name} is not an integer: {other:?}"),
-        }
-    }
-
-    /// Whether `name` was given on the command line or in a flagfile.
-    pub fn is_set(&self, name: &str) -> bool {
-        resolve(name).is_some_and(|(i, _)| self.explicit[i])
+    /// Whether `key` was given on the command line, in a flagfile or by a config option.
+    pub fn is_set<T>(&self, key: Key<T>) -> bool {
+        self.explicit[key.index]
     }
 
     /// Flags whose value differs from this tool's default, in name order.

@@ -76,34 +76,37 @@ fn aliases_set_their_target() {
         "--socket=/tmp/s.em",
     ])
     .unwrap();
-    assert_eq!(cl.flags.int("config_refresh"), 60);
-    assert!(cl.flags.bool("logger_numerics"));
-    assert_eq!(cl.flags.string("database_path"), "/tmp/db");
-    assert_eq!(cl.flags.string("extensions_socket"), "/tmp/s.em");
-    assert!(cl.flags.is_set("config_refresh"));
-    // Aliases also read.
-    assert_eq!(cl.flags.int("config_tls_refresh"), 60);
+    assert_eq!(cl.flags.get(flag::config_refresh), 60);
+    assert!(cl.flags.get(flag::logger_numerics));
+    assert_eq!(cl.flags.get(flag::database_path), "/tmp/db");
+    assert_eq!(cl.flags.get(flag::extensions_socket), "/tmp/s.em");
+    assert!(cl.flags.is_set(flag::config_refresh));
+    // The alias named the flag it stands for.
+    assert_eq!(
+        resolve("config_tls_refresh").unwrap().1.name,
+        "config_refresh"
+    );
     let cl = parse(&["--nolog_numerics_as_numbers"]).unwrap();
-    assert!(!cl.flags.bool("logger_numerics"));
+    assert!(!cl.flags.get(flag::logger_numerics));
 }
 
 #[test]
 fn gflags_syntax() {
     let cl = parse(&["--json", "select 1", "--separator", ",", "-header=FALSE"]).unwrap();
-    assert!(cl.flags.bool("json"));
-    assert!(!cl.flags.bool("header"));
-    assert_eq!(cl.flags.string("separator"), ",");
+    assert!(cl.flags.get(flag::json));
+    assert!(!cl.flags.get(flag::header));
+    assert_eq!(cl.flags.get(flag::separator), ",");
     assert_eq!(cl.positional, vec!["select 1"]);
     let cl = parse(&["--noheader", "--", "--json"]).unwrap();
-    assert!(!cl.flags.bool("header"));
-    assert!(!cl.flags.bool("json"));
+    assert!(!cl.flags.get(flag::header));
+    assert!(!cl.flags.get(flag::json));
     assert_eq!(cl.positional, vec!["--json"]);
-    assert!(parse(&["-h"]).unwrap().flags.bool("help"));
+    assert!(parse(&["-h"]).unwrap().flags.get(flag::help));
     assert_eq!(
-        parse(&["-A", "uptime"]).unwrap().flags.string("A"),
+        parse(&["-A", "uptime"]).unwrap().flags.get(flag::A),
         "uptime"
     );
-    assert!(parse(&["-L"]).unwrap().flags.bool("L"));
+    assert!(parse(&["-L"]).unwrap().flags.get(flag::L));
     for (text, want) in [
         ("True", true),
         ("TRUE", true),
@@ -116,11 +119,11 @@ fn gflags_syntax() {
         ("0", false),
     ] {
         let cl = parse(&[&format!("--verbose={text}")]).unwrap();
-        assert_eq!(cl.flags.bool("verbose"), want, "{text}");
+        assert_eq!(cl.flags.get(flag::verbose), want, "{text}");
     }
     let cl = parse(&["--watchdog_level", "-1", "--read_max=0x100"]).unwrap();
-    assert_eq!(cl.flags.int("watchdog_level"), -1);
-    assert_eq!(cl.flags.int("read_max"), 256);
+    assert_eq!(cl.flags.get(flag::watchdog_level), -1);
+    assert_eq!(cl.flags.get(flag::read_max), 256);
 }
 
 #[test]
@@ -189,25 +192,25 @@ fn flagfiles_and_the_default_flagfile() {
     .unwrap();
     let path = file.to_str().unwrap();
     let cl = parse(&["--flagfile", path, "--nocsv"]).unwrap();
-    assert_eq!(cl.flags.string("separator"), ";");
-    assert_eq!(cl.flags.string("nullvalue"), "a b");
-    assert!(!cl.flags.bool("csv"));
-    assert_eq!(cl.flags.string("flagfile"), path);
+    assert_eq!(cl.flags.get(flag::separator), ";");
+    assert_eq!(cl.flags.get(flag::nullvalue), "a b");
+    assert!(!cl.flags.get(flag::csv));
+    assert_eq!(cl.flags.get(flag::flagfile), path);
 
     let cl = parse_command_line(&args(&["--separator=x"]), Some(&file)).unwrap();
-    assert_eq!(cl.flags.string("separator"), "x");
-    assert!(cl.flags.bool("csv"));
-    assert_eq!(cl.flags.string("flagfile"), path);
+    assert_eq!(cl.flags.get(flag::separator), "x");
+    assert!(cl.flags.get(flag::csv));
+    assert_eq!(cl.flags.get(flag::flagfile), path);
     // An explicit --flagfile replaces the default one.
     let other = dir.path().join("other");
     std::fs::write(&other, "--list\n").unwrap();
     let cl =
         parse_command_line(&args(&["--flagfile", other.to_str().unwrap()]), Some(&file)).unwrap();
-    assert!(cl.flags.bool("list") && !cl.flags.bool("csv"));
+    assert!(cl.flags.get(flag::list) && !cl.flags.get(flag::csv));
 
     let missing = dir.path().join("missing");
     let cl = parse_command_line(&[], Some(&missing)).unwrap();
-    assert_eq!(cl.flags.string("flagfile"), "");
+    assert_eq!(cl.flags.get(flag::flagfile), "");
     assert!(matches!(
         parse(&["--flagfile", missing.to_str().unwrap()]),
         Err(FlagError::Flagfile { .. })
@@ -231,22 +234,22 @@ fn flagfiles_and_the_default_flagfile() {
 #[test]
 fn tool_defaults_and_non_default() {
     let mut base = Flags::new();
-    base.set_tool_default("disable_events", "true");
+    base.set_tool_default(flag::disable_events, true);
     let cl = parse_command_line_with(base, &args(&["--json", "--header=true"]), None).unwrap();
     let names: Vec<_> = cl.flags.non_default().map(|(d, _)| d.name).collect();
     assert_eq!(names, vec!["json"]);
-    assert!(cl.flags.is_set("header"));
-    assert!(cl.flags.bool("disable_events"));
+    assert!(cl.flags.is_set(flag::header));
+    assert!(cl.flags.get(flag::disable_events));
 
     let mut base = Flags::new();
-    base.set_tool_default("disable_events", "true");
+    base.set_tool_default(flag::disable_events, true);
     let mut cl = parse_command_line_with(base, &args(&["--disable_events=false"]), None).unwrap();
     assert!(
-        !cl.flags.bool("disable_events"),
+        !cl.flags.get(flag::disable_events),
         "the user wins over a tool default"
     );
-    cl.flags.force("disable_logging", "true");
-    assert!(cl.flags.bool("disable_logging"));
+    cl.flags.force(flag::disable_logging, true);
+    assert!(cl.flags.get(flag::disable_logging));
     let names: Vec<_> = cl.flags.non_default().map(|(d, _)| d.name).collect();
     assert_eq!(names, vec!["disable_events"]);
 }
@@ -304,4 +307,40 @@ fn usage_lists_visible_flags() {
     assert!(text.contains("[no effect yet]"));
     assert!(!text.contains("--watchdog_max_delay"), "hidden");
     assert!(!text.contains("--allow_handle_threads"), "other platforms");
+}
+
+#[test]
+fn each_typed_key_reads_the_row_of_the_same_name() {
+    // The keys are generated from the rows; spot-check the first, the last and each type.
+    assert_eq!(flag::A.name(), FLAGS[0].name);
+    assert_eq!(
+        flag::yara_sigurl_authenticate.name(),
+        FLAGS[FLAGS.len() - 1].name
+    );
+    assert_eq!(flag::read_max.def().ty, FlagType::UInt64);
+    assert_eq!(flag::watchdog_level.def().ty, FlagType::Int32);
+    assert_eq!(flag::thrift_timeout.def().ty, FlagType::UInt32);
+    assert_eq!(flag::config_path.def().ty, FlagType::String);
+    assert_eq!(flag::verbose.def().ty, FlagType::Bool);
+    let flags = Flags::new();
+    assert_eq!(flags.get(flag::read_max), 52_428_800u64);
+    assert_eq!(flags.get(flag::config_path), "/etc/osquery/osquery.conf");
+    assert_eq!(flags.get(flag::logger_syslog_facility), 19i32);
+    assert!(flags.get(flag::tls_session_reuse));
+}
+
+#[test]
+fn startup_only_options_are_config_options_the_daemon_acts_on() {
+    for name in implemented::STARTUP_ONLY {
+        let (_, def) = find(name).unwrap_or_else(|| panic!("{name} is not a flag"));
+        assert_eq!(
+            def.kind,
+            FlagKind::Config,
+            "{name} cannot come from a config"
+        );
+        assert!(
+            implemented::is_implemented_in(name, implemented::Tool::Daemon),
+            "{name}"
+        );
+    }
 }

@@ -4,10 +4,11 @@
 
 use oxquery_flags::Flags;
 
-/// Flags that tables act on; neither the shell nor the daemon knows the tables crate.
-fn configure_tables(flags: &Flags) {
-    let read_max = u64::try_from(flags.int("read_max")).unwrap_or(u64::MAX);
-    oxquery_tables::files::hash::set_read_max(read_max);
+/// The settings tables act on, from the flags (at start-up and on reload).
+fn configure_tables(flags: &Flags) -> oxquery_table::TableSettings {
+    oxquery_table::TableSettings {
+        read_max: flags.get(oxquery_flags::flag::read_max),
+    }
 }
 
 /// Which program to be.

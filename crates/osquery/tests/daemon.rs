@@ -73,18 +73,19 @@ fn config_check_exit_codes_and_messages() {
         "{err}"
     );
 
-    // The daemon itself refuses to start on the same config, with the same message.
-    let mut d = s.spawn("bad", &[]);
-    assert!(
-        wait_until(LONG, || d.exited().is_some()),
-        "daemon kept running"
-    );
-    assert_eq!(d.exited().unwrap().code(), Some(1));
+    // The daemon itself starts on the same config, as osquery does: with the same
+    // message as a warning, and nothing scheduled.
+    let mut d = s.start("bad", &[]);
     assert!(
         d.stderr_text().contains("schedule.a.interval"),
         "{}",
         d.stderr_text()
     );
+    assert!(
+        d.stderr_text()
+            .contains("osqueryd started: 0 scheduled queries")
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }
 
 #[test]
@@ -929,10 +930,17 @@ fn config_backup_starts_a_daemon_whose_config_is_broken() {
         } else {
             std::fs::remove_file(s.config()).unwrap();
         }
-        // Without the flag: exit 1, as before.
-        let mut plain = s.spawn(&format!("{tag}_plain"), &[]);
-        assert!(wait_until(LONG, || plain.exited().is_some()));
-        assert_eq!(plain.exited().unwrap().code(), Some(1));
+        // Without the flag: a warning, and nothing scheduled.
+        let mut plain = s.start(&format!("{tag}_plain"), &[]);
+        assert!(
+            plain.stderr_text().contains("Error reading config: ")
+                && plain
+                    .stderr_text()
+                    .contains("osqueryd started: 0 scheduled queries"),
+            "{}",
+            plain.stderr_text()
+        );
+        assert_eq!(plain.terminate(Duration::from_secs(5)).0.code(), Some(0));
         // With it: the old schedule runs, and the failure is logged.
         let logged = s.results_of("mod3").len();
         let mut d = s.start(tag, &["--config_enable_backup"]);
@@ -980,5 +988,203 @@ fn a_view_removed_from_the_config_is_dropped_on_reload() {
     let logged = s.results_of("useview").len();
     assert!(wait_until(LONG, || s.counters_of("mod3").len() >= seen + 4));
     assert_eq!(s.results_of("useview").len(), logged);
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+}
+
+// ---- shutdown while queries run ----
+
+/// Starts a daemon whose schedule holds `busy` next to `mod3`, and waits until `busy`
+/// has certainly started (two `mod3` runs later).
+fn daemon_running(s: &Sandbox, busy: &str) -> daemon_support::Daemon {
+    s.write_config(&config(
+        &[query("mod3", MOD3), query("busy", busy)].join(","),
+        "",
+    ));
+    let d = s.start("busy", &["--alarm_timeout=10"]);
+    assert!(
+        wait_until(LONG, || s.counters_of("mod3").len() >= 2),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(s.results_of("busy").is_empty());
+    d
+}
+
+#[test]
+fn sigterm_cancels_a_long_running_query() {
+    let s = Sandbox::new();
+    // A walk of the whole filesystem: it checks for cancellation as it goes.
+    let mut d = daemon_running(&s, "SELECT count(*) AS n FROM file WHERE path LIKE '/%%'");
+    let (status, took) = d.terminate(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", d.stderr_text());
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+}
+
+#[test]
+fn sigterm_exits_within_the_alarm_timeout_when_a_worker_is_stuck() {
+    let s = Sandbox::new();
+    // Opening a FIFO nobody writes blocks in the kernel, where no cancellation reaches.
+    let fifo = s.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let sql = format!("SELECT * FROM elf_info WHERE path = '{}'", fifo.display());
+    let mut d = daemon_running(&s, &sql);
+    let (status, took) = d.terminate(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", d.stderr_text());
+    assert!(took < Duration::from_secs(15), "stopping took {took:?}");
+}
+
+// ---- start-up behaviour ----
+
+#[test]
+fn an_unreadable_config_is_a_warning_and_the_daemon_runs_empty() {
+    let s = Sandbox::new();
+    let dir = s.path().join("a_directory");
+    std::fs::create_dir(&dir).unwrap();
+    let missing = s.path().join("missing.conf");
+    for (tag, path) in [
+        ("null", std::path::Path::new("/dev/null")),
+        ("missing", missing.as_path()),
+        ("dir", dir.as_path()),
+    ] {
+        let config_path = format!("--config_path={}", path.display());
+        let mut d = s.start(tag, &[&config_path]);
+        let stderr = d.stderr_text();
+        assert!(
+            stderr.contains(&format!(
+                "Error reading config: config file does not exist: {}",
+                path.display()
+            )) && stderr.contains("osqueryd started: 0 scheduled queries"),
+            "{tag}: {stderr}"
+        );
+        assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+        // --config_check still fails for it.
+        let out = s.run(&["--config_check", &config_path]);
+        assert_eq!(out.status.code(), Some(1), "{tag}: {out:?}");
+    }
+}
+
+#[test]
+fn an_unknown_config_plugin_cannot_be_activated() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let out = s.run(&["--config_plugin=nope"]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Cannot activate nope config plugin"),
+        "{out:?}"
+    );
+    assert!(!s.pidfile().exists());
+    assert_eq!(std::fs::read_dir(s.logs()).unwrap().count(), 0);
+}
+
+#[test]
+fn disable_logging_starts_no_logger_plugin() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    // A logger directory that cannot be created: no logger may try.
+    let blocker = s.path().join("a_file");
+    std::fs::write(&blocker, "").unwrap();
+    let logger_path = format!("--logger_path={}", blocker.join("logs").display());
+    let mut d = s.start("quiet", &["--disable_logging=true", &logger_path]);
+    // The query still runs: its differential state reaches the store.
+    assert!(
+        wait_until(LONG, || s
+            .dump()
+            .get("queries")
+            .is_some_and(|q| q.contains_key("mod3"))),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(d.exited().is_none(), "{}", d.stderr_text());
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    assert_eq!(std::fs::read_dir(s.logs()).unwrap().count(), 0);
+
+    // Logging on: the same directory is an error that says why, exit 78.
+    let out = s.run(&[&logger_path]);
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Cannot start the logger"), "{stderr}");
+}
+
+#[test]
+fn database_dump_creates_a_new_database_and_ignores_a_disabled_one() {
+    let s = Sandbox::new();
+    // Something to dump, were the database not disabled.
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut d = s.start("run", &[]);
+    assert!(wait_for_lines(&s, "mod3", 0), "{}", d.stderr_text());
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    assert!(s.dump()["queries"].contains_key("mod3"));
+    let out = s.run(&["--database_dump", "--disable_database"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("mod3"),
+        "{out:?}"
+    );
+    let fresh = s.path().join("new_dir").join("osquery.db");
+    let out = s.run(&[
+        "--database_dump",
+        &format!("--database_path={}", fresh.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(fresh.exists());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configurations[results_version]: 2\n"
+    );
+}
+
+#[test]
+fn flags_without_effect_are_mentioned_only_at_verbose_level() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let notice = "Flag --daemonize is accepted but has no effect yet";
+    let mut d = s.start("plain", &["--daemonize"]);
+    assert!(!d.stderr_text().contains(notice), "{}", d.stderr_text());
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    let mut d = s.start("verbose", &["--daemonize", "--verbose"]);
+    assert_eq!(
+        d.stderr_text().matches(notice).count(),
+        1,
+        "{}",
+        d.stderr_text()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+}
+
+#[test]
+fn a_reload_applies_runtime_options_but_not_start_up_ones() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut d = s.start("run", &[]);
+    assert!(wait_for_lines(&s, "mod3", 0), "{}", d.stderr_text());
+    let before = s.results_of("mod3")[0]["hostIdentifier"].clone();
+    assert_eq!(s.results_of("mod3")[0]["epoch"], 0);
+
+    // schedule_epoch is read at each result; host_identifier only at start.
+    let options = r#"{"options": {"schedule_splay_percent": 0, "schedule_epoch": 7,
+        "host_identifier": "specified", "specified_identifier": "reloaded"},
+        "schedule": {"mod3": {"query": "SELECT unix_time % 3 AS m FROM time", "interval": 1}}}"#;
+    s.write_config(options);
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s
+            .results_of("mod3")
+            .iter()
+            .any(|l| l["epoch"] == 7)),
+        "the new epoch never reached the log\n{}",
+        d.stderr_text()
+    );
+    let after: Vec<_> = s
+        .results_of("mod3")
+        .into_iter()
+        .filter(|l| l["epoch"] == 7)
+        .collect();
+    assert!(
+        after.iter().all(|l| l["hostIdentifier"] == before),
+        "{after:?}"
+    );
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }

@@ -93,28 +93,37 @@ fn bad_values_name_flag_and_value() {
     );
 }
 
-/// The message of a glog warning line: `W1130 02:27:52.123456  4242 file.rs:12] message`.
-fn warnings(stderr: &str) -> Vec<&str> {
+/// The messages of glog info lines about flags (`I... ] Flag --x ...`).
+fn flag_notices(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
-        .filter(|l| l.starts_with('W'))
+        .filter(|l| l.starts_with('I'))
         .map(|l| l.split_once("] ").expect("glog line").1)
+        .filter(|m| m.starts_with("Flag --"))
         .collect()
 }
 
 #[test]
-fn flags_without_effect_are_accepted_with_a_warning() {
-    let r = run(&[
+fn flags_without_effect_are_accepted_and_mentioned_at_verbose_level() {
+    let args = [
         "--daemonize",
         "--config_tls_refresh=30",
         "--allow_handle_threads=false",
         "--logger_path=/var/log/osquery/",
         "--list",
         "select 1 as a",
-    ]);
+    ];
+    let r = run(&args);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "a\n1\n", "")
+    );
+    let mut verbose = args.to_vec();
+    verbose.insert(0, "--verbose");
+    let r = run(&verbose);
     assert_eq!((r.code, r.stdout.as_str()), (0, "a\n1\n"), "{}", r.stderr);
     assert_eq!(
-        warnings(&r.stderr),
+        flag_notices(&r.stderr),
         [
             "Flag --allow_handle_threads only applies to osquery on other platforms; it has no effect on Linux",
             "Flag --config_refresh is accepted but has no effect yet: oxquery does not implement its feature",
@@ -303,11 +312,11 @@ fn features_lists_disable_and_enable_flags() {
         !out.contains("disable_endpointsecurity"),
         "not a Linux flag"
     );
-    // Reported as set, with a warning that it does nothing yet.
-    let r = run(&["--enable_foreign", ".features"]);
+    // Reported as set, with a note at verbose level that it does nothing yet.
+    let r = run(&["--verbose", "--enable_foreign", ".features"]);
     assert!(r.stdout.contains("enable_foreign: true\n"), "{}", r.stdout);
     assert_eq!(
-        warnings(&r.stderr),
+        flag_notices(&r.stderr),
         [
             "Flag --enable_foreign is accepted but has no effect yet: oxquery does not implement its feature"
         ]

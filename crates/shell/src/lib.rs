@@ -14,11 +14,14 @@ mod shell;
 
 pub use shell::{MetaOutcome, Output, Shell, SqlError};
 
-use flags::{FlagKind, Flags};
+use flags::{Flags, flag};
+use oxquery_config::{Config, ConfigError, DiscoveryCache, HostFacts};
 use oxquery_engine::{Engine, TableFilter};
-use oxquery_table::TableDef;
+use oxquery_store::Store;
+use oxquery_table::{LiveState, ScheduleEntry, TableDef};
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 /// Read when no `--flagfile` is given, as osquery does.
 pub const DEFAULT_FLAGFILE: &str = "/etc/osquery/osquery.flags.default";
@@ -32,58 +35,50 @@ pub(crate) fn osquery_home() -> Option<PathBuf> {
 /// osquery's flags with the values osqueryi uses before the command line is read.
 pub fn shell_defaults() -> Flags {
     let mut flags = Flags::new();
-    flags.set_tool_default("disable_events", "true");
-    flags.set_tool_default("ignore_table_exceptions", "true");
-    flags.set_tool_default("ignore_registry_exceptions", "true");
+    flags.set_tool_default(flag::disable_events, true);
+    flags.set_tool_default(flag::ignore_table_exceptions, true);
+    flags.set_tool_default(flag::ignore_registry_exceptions, true);
     // Interactive hashing need not be throttled like the daemon's.
-    flags.set_tool_default("hash_delay", "0");
+    flags.set_tool_default(flag::hash_delay, 0);
     if let Some(home) = osquery_home() {
         let path = |name: &str| home.join(name).to_string_lossy().into_owned();
-        flags.set_tool_default("database_path", &path("shell.db"));
-        flags.set_tool_default("extensions_socket", &path("shell.em"));
+        flags.set_tool_default(flag::database_path, path("shell.db"));
+        flags.set_tool_default(flag::extensions_socket, path("shell.em"));
     }
     flags
 }
 
 /// What osqueryi sets after parsing, whatever the command line said (as osquery does).
 fn apply_shell_overrides(flags: &mut Flags, interactive: bool) {
-    flags.force("disable_logging", "true");
-    flags.force("disable_watchdog", "true");
-    if !flags.is_set("database_path") {
+    flags.force(flag::disable_logging, true);
+    flags.force(flag::disable_watchdog, true);
+    if !flags.is_set(flag::database_path) {
         // No database was asked for: the shell's is ephemeral.
-        flags.set_tool_default("disable_database", "true");
+        flags.set_tool_default(flag::disable_database, true);
     }
     if !interactive {
-        for name in ["disable_events", "disable_caching", "disable_extensions"] {
-            flags.set_tool_default(name, "true");
+        for key in [
+            flag::disable_events,
+            flag::disable_caching,
+            flag::disable_extensions,
+        ] {
+            flags.set_tool_default(key, true);
         }
     }
 }
 
-/// The rows of `osquery_flags`.
-pub fn flag_rows(flags: &Flags) -> Vec<oxquery_table::FlagValue> {
-    flags
-        .iter()
-        .filter(|(def, _)| def.in_flags_table())
-        .map(|(def, value)| oxquery_table::FlagValue {
-            name: def.name.to_owned(),
-            ty: def.ty.name().to_owned(),
-            description: def.description.to_owned(),
-            default_value: def.default.to_owned(),
-            value: value.to_string(),
-            shell_only: def.kind == FlagKind::Shell,
-        })
-        .collect()
-}
-
 /// Runs the shell with `args` (without argv\[0\]) and returns the process exit code.
 pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
-    run_with(tables, args, &|_| {})
+    run_with(tables, args, &|_| oxquery_table::TableSettings::default())
 }
 
 /// [`run`], calling `configure` with the parsed flags before any query runs, so the
 /// binary can hand flag values to crates the shell does not know (tables).
-pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn Fn(&Flags)) -> i32 {
+pub fn run_with(
+    tables: &[&'static TableDef],
+    args: &[String],
+    configure: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
+) -> i32 {
     let command_line = match flags::parse_command_line_with(
         shell_defaults(),
         args,
@@ -97,33 +92,74 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
     };
     let mut flags = command_line.flags;
     let version = oxquery_engine::instance::VERSION;
-    if flags.bool("help") {
+    if flags.get(flag::help) {
         print!("{}", flags::usage("osqueryi", version));
         return 0;
     }
-    if flags.bool("version") {
+    if flags.get(flag::version) {
         println!("osqueryi version {version}");
         return 0;
     }
     let interactive = command_line.positional.is_empty()
-        && ["query", "query_file", "A", "pack"]
-            .iter()
-            .all(|f| flags.string(f).is_empty())
-        && !flags.bool("L")
-        && flags.int("profile") <= 0
+        && [flag::query, flag::query_file, flag::A, flag::pack]
+            .into_iter()
+            .all(|key| flags.get(key).is_empty())
+        && !flags.get(flag::L)
+        && flags.get(flag::profile) <= 0
         && io::stdin().is_terminal();
     apply_shell_overrides(&mut flags, interactive);
-    logger::init(flags.bool("verbose"));
+    logger::init(flags.get(flag::verbose));
     log::info!("osquery initialized [version={version}]");
+    // Flags that do nothing yet are worth a line only when asked for details.
     for notice in flags.notices() {
-        log::warn!("{}", notice.message);
+        log::debug!("{}", notice.message);
     }
     // Refused rather than ignored: carrying on would run no query or the wrong one.
-    if !flags.string("connect").is_empty() {
+    if !flags.get(flag::connect).is_empty() {
         eprintln!("Error: --connect needs extension sockets, which oxquery does not support yet");
         return 1;
     }
-    let output = match flags.string("output") {
+    // The config, as osqueryd loads it: `osquery_schedule`, `osquery_packs` and `--pack`
+    // read it, and its `options` set flags.
+    if let Err(message) = oxquery_config::check_plugin(&flags) {
+        eprintln!("{message}");
+        return oxquery_config::EXIT_CATASTROPHIC;
+    }
+    if let Some(done) = oxquery_config::one_shot(&flags) {
+        print!("{}", done.stdout);
+        eprint!("{}", done.stderr);
+        return done.exit_code;
+    }
+    let (config, load_error) = oxquery_config::load_or_empty(&flags);
+    if let Some(e) = &load_error {
+        // osqueryi mentions it only at verbose level: most shells run without a config.
+        log::debug!("Error reading config: {e}");
+    }
+    for warning in config.apply_options(&mut flags) {
+        log::warn!("{warning}");
+    }
+    let store = if flags.get(flag::disable_database) {
+        Store::in_memory()
+    } else {
+        Store::open(Path::new(flags.get(flag::database_path)))
+    };
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Cannot open the database: {e}");
+            return oxquery_config::EXIT_CATASTROPHIC;
+        }
+    };
+    if flags.get(flag::database_dump) {
+        return match store.dump(&mut io::stdout().lock()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("Error: {e}");
+                1
+            }
+            _ => 0,
+        };
+    }
+    let output = match flags.get(flag::output) {
         "" | "-" => Output::Stdout,
         path => match std::fs::File::create(path) {
             Ok(file) => Output::File(PathBuf::from(path), file),
@@ -133,25 +169,41 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
             }
         },
     };
-    configure(&flags);
-    if flags.bool("planner") {
-        oxquery_engine::planner::set_enabled(true);
-    }
+    let settings = configure(&flags);
     let filter = TableFilter::from_flags(
-        flags.string("enable_tables"),
-        flags.string("disable_tables"),
+        flags.get(flag::enable_tables),
+        flags.get(flag::disable_tables),
     );
     let mut instance = oxquery_engine::instance::current(None);
-    instance.flags = flag_rows(&flags);
-    let engine = match Engine::new(tables, &filter, instance) {
+    instance.flags = oxquery_config::flag_rows(&flags);
+    let live = Arc::new(RwLock::new(LiveState::default()));
+    let engine = match Engine::with_live(tables, &filter, instance, Arc::clone(&live)) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: {e}");
             return 1;
         }
     };
+    engine.set_settings(settings);
+    engine.set_planner_trace(flags.get(flag::planner));
+    // The config's automatic tables and views exist in the shell too, as in osquery.
+    let auto_tables = oxquery_config::atc::tables(&config.auto_table_construction, &[]);
+    if let Err(e) = engine.set_config_tables(
+        auto_tables
+            .into_iter()
+            .map(|t| t as Arc<dyn oxquery_table::Table>)
+            .collect(),
+    ) {
+        eprintln!("Error: cannot attach the automatic tables: {e}");
+    }
+    engine.set_config_views(&config.views);
+    publish_config(&config, load_error.is_none(), &engine, &store, &live);
+    let loaded = match &load_error {
+        None => Ok(&config),
+        Some(e) => Err(e),
+    };
     let mut shell = Shell::with_output(engine, flags.clone(), output);
-    match dispatch(&mut shell, &flags, &command_line.positional) {
+    match dispatch(&mut shell, &flags, loaded, &command_line.positional) {
         Ok(code) => code,
         // `osqueryi ... | head` closes our stdout early; that is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
@@ -162,26 +214,72 @@ pub fn run_with(tables: &[&'static TableDef], args: &[String], configure: &dyn F
     }
 }
 
-fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Result<i32> {
+/// Puts the config's packs and the queries it schedules on this host where
+/// `osquery_packs`, `osquery_schedule` and `osquery_info` read them. The shell runs no
+/// query on a schedule, so every run count is zero.
+fn publish_config(
+    config: &Config,
+    valid: bool,
+    engine: &Engine,
+    store: &Store,
+    live: &RwLock<LiveState>,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut runner = oxquery_config::engine_runner(engine);
+    let scheduled = config
+        .schedule_with_discovery(
+            &HostFacts::current(),
+            store,
+            &mut DiscoveryCache::new(),
+            now,
+            &mut runner,
+        )
+        .unwrap_or_else(|e| {
+            log::warn!("Cannot compute the schedule: {e}");
+            Vec::new()
+        });
+    let mut state = live.write().unwrap_or_else(|p| p.into_inner());
+    state.config_hash = config.hash();
+    state.config_valid = valid;
+    state.packs = oxquery_config::pack_entries(config, &scheduled);
+    state.schedule = scheduled
+        .iter()
+        .map(|q| ScheduleEntry {
+            name: q.name.clone(),
+            query: q.query.clone(),
+            interval: i64::try_from(q.interval).unwrap_or(i64::MAX),
+            ..ScheduleEntry::default()
+        })
+        .collect();
+}
+
+fn dispatch(
+    shell: &mut Shell,
+    flags: &Flags,
+    config: Result<&Config, &ConfigError>,
+    positional: &[String],
+) -> io::Result<i32> {
     let meta_code = |outcome| match outcome {
         MetaOutcome::Ok => 0,
         MetaOutcome::Error => 1,
         MetaOutcome::Exit(code) => code,
     };
-    if flags.bool("L") {
+    if flags.get(flag::L) {
         return shell.meta(".tables").map(meta_code);
     }
-    let table = flags.string("A");
+    let table = flags.get(flag::A);
     if !table.is_empty() {
         return shell.meta(&format!(".all {table}")).map(meta_code);
     }
-    let pack = flags.string("pack");
+    let pack = flags.get(flag::pack);
     if !pack.is_empty() {
-        return run_pack(shell, flags, pack);
+        return run_pack(shell, config, pack);
     }
-    let profile = flags.int("profile");
+    let profile = flags.get(flag::profile);
     if profile > 0 {
-        let sql = match (flags.string("query"), positional.first()) {
+        let sql = match (flags.get(flag::query), positional.first()) {
             ("", Some(sql)) => sql.as_str(),
             ("", None) => {
                 shell.error_line("Error: --profile needs a query (--query or an argument)")?;
@@ -189,17 +287,17 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
             }
             (sql, _) => sql,
         };
-        let delay = flags.int("profile_delay");
+        let delay = flags.get(flag::profile_delay);
         if delay > 0 {
             std::thread::sleep(std::time::Duration::from_secs(delay as u64));
         }
         return shell.profile(sql, profile);
     }
-    let query = flags.string("query");
+    let query = flags.get(flag::query);
     if !query.is_empty() {
         return shell.run_query(query);
     }
-    let path = flags.string("query_file");
+    let path = flags.get(flag::query_file);
     if !path.is_empty() {
         return match std::fs::read_to_string(path) {
             Ok(sql) => shell.run_query(&sql),
@@ -223,10 +321,14 @@ fn dispatch(shell: &mut Shell, flags: &Flags, positional: &[String]) -> io::Resu
     }
 }
 
-/// `--pack NAME`: runs every query of that pack from the daemon's config
-/// (`--config_path`), printing each result; stops at the first failure.
-fn run_pack(shell: &mut Shell, flags: &Flags, pack: &str) -> io::Result<i32> {
-    let config = match oxquery_daemon::config::Config::load(flags) {
+/// `--pack NAME`: runs every query of that pack from the config, printing each result;
+/// stops at the first failure.
+fn run_pack(
+    shell: &mut Shell,
+    config: Result<&Config, &ConfigError>,
+    pack: &str,
+) -> io::Result<i32> {
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             shell.error_line(&format!("Error reading config: {e}"))?;

@@ -2,7 +2,7 @@
 //! collide the first command in [`COMMANDS`] order whose argument count fits wins, which
 //! reproduces osquery's quirks (`.h` alone is `.help`, `.h on` is `.headers on`).
 
-use crate::flags::{FlagType, FlagValue};
+use crate::flags::{FlagType, FlagValue, Key, flag};
 use crate::output::{Cell, Expand, Mode};
 use crate::shell::{MetaOutcome, Shell};
 use std::io::{self, Write};
@@ -321,7 +321,7 @@ impl Shell {
                 }
             },
             Command::Socket => {
-                let text = format!("{}\n", self.flags.string("extensions_socket"));
+                let text = format!("{}\n", self.flags.get(flag::extensions_socket));
                 self.write(&text)
             }
             Command::Timeout => {
@@ -393,13 +393,13 @@ impl Shell {
                 let prefix = arg(1);
                 let mut text = String::new();
                 for def in self.engine.tables() {
-                    if !def.spec.name.starts_with(prefix) {
+                    if !def.spec().name.starts_with(prefix) {
                         continue;
                     }
                     if command == Command::Tables {
-                        text.push_str(&format!("  => {}\n", def.spec.name));
+                        text.push_str(&format!("  => {}\n", def.spec().name));
                     } else {
-                        text.push_str(&format!("{};\n", def.spec.create_statement()));
+                        text.push_str(&format!("{};\n", def.spec().create_statement()));
                     }
                 }
                 self.write(&text)
@@ -443,43 +443,43 @@ impl Shell {
     fn show_text(&self) -> String {
         let on_off = |b: bool| if b { "on" } else { "off" };
         let quoted = |s: &str| format!("\"{}\"", s.escape_default());
-        let flag = |name: &str| self.flags.value(name).to_string();
+        let value = |key: Key<String>| self.flags.get(key).to_owned();
         let f = &self.format;
         let widths: Vec<String> = f.widths.iter().map(i32::to_string).collect();
         let mut text = version_text();
         text.push_str("\nGeneral settings:\n");
-        let config = match self.flags.string("config_plugin") {
-            "filesystem" => format!("filesystem ({})", flag("config_path")),
+        let config = match self.flags.get(flag::config_plugin) {
+            "filesystem" => format!("filesystem ({})", value(flag::config_path)),
             "tls" => format!(
                 "tls (https://{}{})",
-                flag("tls_hostname"),
-                flag("config_tls_endpoint")
+                value(flag::tls_hostname),
+                value(flag::config_tls_endpoint)
             ),
             other => other.to_owned(),
         };
-        let logger = match self.flags.string("logger_plugin") {
-            "filesystem" => format!("filesystem ({})", flag("logger_path")),
+        let logger = match self.flags.get(flag::logger_plugin) {
+            "filesystem" => format!("filesystem ({})", value(flag::logger_path)),
             "tls" => format!(
                 "tls (https://{}{})",
-                flag("tls_hostname"),
-                flag("logger_tls_endpoint")
+                value(flag::tls_hostname),
+                value(flag::logger_tls_endpoint)
             ),
             other => other.to_owned(),
         };
-        let database = if self.flags.bool("disable_database") {
+        let database = if self.flags.get(flag::disable_database) {
             "ephemeral".to_owned()
         } else {
-            format!("rocksdb ({})", flag("database_path"))
+            format!("rocksdb ({})", value(flag::database_path))
         };
         for (name, value) in [
-            ("Flagfile", flag("flagfile")),
+            ("Flagfile", value(flag::flagfile)),
             ("Config", config),
             ("Logger", logger),
-            ("Distributed", flag("distributed_plugin")),
+            ("Distributed", value(flag::distributed_plugin)),
             ("Database", database),
             // No extension can be loaded yet: only the core is there.
             ("Extensions", "core".to_owned()),
-            ("Socket", flag("extensions_socket")),
+            ("Socket", value(flag::extensions_socket)),
         ] {
             text.push_str(&format!("{name:>13}: {value}\n"));
         }

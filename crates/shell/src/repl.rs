@@ -93,7 +93,7 @@ impl Shell {
                 .engine()
                 .tables()
                 .iter()
-                .map(|d| d.spec.name.to_owned())
+                .map(|d| d.spec().name.to_string())
                 .collect(),
         }));
         let history = shell_home().map(|dir| dir.join(".history"));

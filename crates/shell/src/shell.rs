@@ -1,7 +1,7 @@
 //! The shell's state and statement execution, shared by every input source
 //! (positional SQL, `--query`, stdin, the REPL).
 
-use crate::flags::Flags;
+use crate::flags::{Flags, flag};
 use crate::output::{self, Cell, Expand, Format, Printed, Table};
 use oxquery_engine::Engine;
 use oxquery_engine::rusqlite;
@@ -155,7 +155,7 @@ impl Shell {
 
     /// Runs the statements of `sql` `times` times, stepping through every row and printing
     /// nothing (`--profile`).
-    pub fn profile(&mut self, sql: &str, times: i128) -> io::Result<i32> {
+    pub fn profile(&mut self, sql: &str, times: i32) -> io::Result<i32> {
         for _ in 0..times {
             let conn = self.engine.connection();
             let mut batch = rusqlite::Batch::new(conn, sql);
@@ -267,32 +267,32 @@ fn cpu_times() -> (f64, f64) {
 /// keep pretty mode and change its printer.
 pub fn format_from_flags(flags: &Flags) -> Format {
     use output::Mode;
-    let mode = if flags.bool("list") {
+    let mode = if flags.get(flag::list) {
         Mode::List
-    } else if flags.bool("line") {
+    } else if flags.get(flag::line) {
         Mode::Line
-    } else if flags.bool("csv") {
+    } else if flags.get(flag::csv) {
         Mode::Csv
     } else {
         Mode::Pretty
     };
-    let separator = if mode == Mode::Csv && !flags.is_set("separator") {
+    let separator = if mode == Mode::Csv && !flags.is_set(flag::separator) {
         ",".to_owned()
     } else {
-        flags.string("separator").to_owned()
+        flags.get(flag::separator).to_owned()
     };
     Format {
         mode,
-        json: flags.bool("json"),
-        json_pretty: flags.bool("json_pretty"),
-        json_typed: flags.bool("json_typed"),
+        json: flags.get(flag::json),
+        json_pretty: flags.get(flag::json_pretty),
+        json_typed: flags.get(flag::json_typed),
         // The flag's value was validated against the same words.
-        expand: Expand::parse(flags.string("pretty_expand")).unwrap_or(Expand::Auto),
+        expand: Expand::parse(flags.get(flag::pretty_expand)).unwrap_or(Expand::Auto),
         to_terminal: false,
         terminal_width: None,
-        headers: flags.bool("header"),
+        headers: flags.get(flag::header),
         separator,
-        nullvalue: flags.string("nullvalue").to_owned(),
+        nullvalue: flags.get(flag::nullvalue).to_owned(),
         widths: Vec::new(),
     }
 }

@@ -157,6 +157,25 @@ impl Store {
         Ok(store)
     }
 
+    /// `--database_dump`: writes `<domain>[<key>]: <value>` for every stored key, domain
+    /// by domain, values as text.
+    pub fn dump(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for domain in Domain::ALL {
+            let Ok(pairs) = self.scan(domain, "") else {
+                continue;
+            };
+            for (key, value) in pairs {
+                writeln!(
+                    out,
+                    "{}[{key}]: {}",
+                    domain.name(),
+                    String::from_utf8_lossy(&value)
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// An ephemeral store (`--disable_database`): same behaviour, gone at exit.
     pub fn in_memory() -> Result<Store> {
         let store = Store {
@@ -377,6 +396,25 @@ fn keys(conn: &Connection, domain: Domain, prefix: &str) -> Result<Vec<String>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dump_lists_every_key_by_domain() {
+        let store = Store::in_memory().unwrap();
+        // A new store holds its format version.
+        assert_eq!(dump_text(&store), "configurations[results_version]: 2\n");
+        store.put(Domain::Queries, "q1", b"[1]").unwrap();
+        store.put(Domain::Configurations, "k", b"v").unwrap();
+        assert_eq!(
+            dump_text(&store),
+            "configurations[k]: v\nconfigurations[results_version]: 2\nqueries[q1]: [1]\n"
+        );
+    }
+
+    fn dump_text(store: &Store) -> String {
+        let mut out = Vec::new();
+        store.dump(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
 
     #[test]
     fn values_persist_across_reopen() {

@@ -70,9 +70,13 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, Ctx), ElfError> {
 pub fn for_each_file<'p>(
     paths: impl IntoIterator<Item = &'p OsString>,
     who: &str,
+    stop: &dyn Fn() -> bool,
     mut visit: impl FnMut(&str, &ElfFile) -> Result<(), ElfError>,
 ) {
     for path in paths {
+        if stop() {
+            return;
+        }
         let shown = String::from_utf8_lossy(path.as_bytes());
         let outcome = match ElfFile::read(Path::new(path)) {
             Ok(None) => continue,

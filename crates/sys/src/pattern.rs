@@ -91,6 +91,17 @@ pub fn expand_like(
     Expander::default().expand(like, select, visit)
 }
 
+/// Like [`expand_like`], asking `stop` before each directory entry of a walk, so that
+/// a walk with few matches still ends soon after its query was cancelled.
+pub fn expand_like_until(
+    like: &str,
+    select: Select,
+    stop: &dyn Fn() -> bool,
+    visit: impl FnMut(&Path) -> ControlFlow<()>,
+) -> Expansion {
+    Expander::default().expand_until(like, select, stop, visit)
+}
+
 /// The glob(3) pattern for an SQL `LIKE` pattern: `%` → `*`, made absolute against the
 /// current directory unless it starts with `/` or `~`.
 pub fn like_to_glob(like: &str) -> OsString {
@@ -120,6 +131,17 @@ impl Expander {
         &self,
         like: &str,
         select: Select,
+        visit: impl FnMut(&Path) -> ControlFlow<()>,
+    ) -> Expansion {
+        self.expand_until(like, select, &|| false, visit)
+    }
+
+    /// [`Expander::expand`], asking `stop` before each directory entry of a walk.
+    pub fn expand_until(
+        &self,
+        like: &str,
+        select: Select,
+        stop: &dyn Fn() -> bool,
         mut visit: impl FnMut(&Path) -> ControlFlow<()>,
     ) -> Expansion {
         let pattern = like_to_glob(like).into_vec();
@@ -129,6 +151,7 @@ impl Expander {
             out: Expansion::default(),
             visited: HashSet::new(),
             visit: &mut visit,
+            stop,
         };
         if let Some(prefix) = pattern.strip_suffix(b"**") {
             let mut single = prefix.to_vec();
@@ -180,6 +203,7 @@ struct State<'v> {
     /// (device, inode) of every directory entered, so links cannot make the walk loop.
     visited: HashSet<(u64, u64)>,
     visit: &'v mut dyn FnMut(&Path) -> ControlFlow<()>,
+    stop: &'v dyn Fn() -> bool,
 }
 
 impl State<'_> {
@@ -221,6 +245,10 @@ impl State<'_> {
         let base = dir.as_os_str().as_bytes();
         let mut child = Vec::with_capacity(base.len() + 64);
         for entry in entries {
+            if (self.stop)() {
+                self.out.stopped = true;
+                return ControlFlow::Break(());
+            }
             let Ok(entry) = entry else { continue };
             child.clear();
             child.extend_from_slice(base);

@@ -1,6 +1,6 @@
 //! What a generator learns about the query: pushed-down constraints and used columns.
 
-use crate::{Host, TableSpec, Value};
+use crate::{Host, Interrupt, TableError, TableSettings, TableSpec, Value};
 
 /// Constraint operators, with SQLite's (and osquery's) operator codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,15 +103,16 @@ impl ColumnSet {
 /// Everything a generator is told about one scan.
 #[derive(Debug)]
 pub struct QueryContext<'a> {
-    spec: &'static TableSpec,
+    spec: &'a TableSpec,
     constraints: Vec<Constraint>,
     used: ColumnSet,
     host: &'a Host,
+    interrupt: Interrupt,
 }
 
 impl<'a> QueryContext<'a> {
     pub fn new(
-        spec: &'static TableSpec,
+        spec: &'a TableSpec,
         constraints: Vec<Constraint>,
         used: ColumnSet,
         host: &'a Host,
@@ -121,13 +122,20 @@ impl<'a> QueryContext<'a> {
             constraints,
             used,
             host,
+            interrupt: Interrupt::default(),
         }
     }
 
     /// A scan with no constraints that reads every column (what `SELECT *` on all
     /// columns, hidden ones too, would ask).
-    pub fn everything(spec: &'static TableSpec, host: &'a Host) -> Self {
+    pub fn everything(spec: &'a TableSpec, host: &'a Host) -> Self {
         Self::new(spec, Vec::new(), ColumnSet::all(spec.columns.len()), host)
+    }
+
+    /// Watches `interrupt` (the engine sets the query's token and the scan's flag).
+    pub fn with_interrupt(mut self, interrupt: Interrupt) -> Self {
+        self.interrupt = interrupt;
+        self
     }
 
     /// Adds a constraint (for tests and for the engine).
@@ -155,17 +163,39 @@ impl<'a> QueryContext<'a> {
         self
     }
 
-    pub fn spec(&self) -> &'static TableSpec {
+    pub fn spec(&self) -> &'a TableSpec {
         self.spec
     }
-    pub fn host(&self) -> &Host {
+    pub fn host(&self) -> &'a Host {
         self.host
+    }
+    /// The settings tables act on (`--read_max`, ...).
+    pub fn settings(&self) -> &'a TableSettings {
+        &self.host.settings
     }
     pub fn used(&self) -> &ColumnSet {
         &self.used
     }
     pub fn constraints(&self) -> &[Constraint] {
         &self.constraints
+    }
+
+    /// `Err` when the scan should stop: its reader went away (a `LIMIT` was reached), the
+    /// query was cancelled or ran past its deadline. Long generators call it in their
+    /// loops (per file, per process, per batch of work) and return the error with `?`;
+    /// the engine knows it is not a failure of the table.
+    #[inline]
+    pub fn check(&self) -> Result<(), TableError> {
+        match self.interrupt.status() {
+            None => Ok(()),
+            Some(reason) => Err(TableError::Interrupted(reason)),
+        }
+    }
+
+    /// Whether the scan should stop (see [`QueryContext::check`]).
+    #[inline]
+    pub fn is_stopped(&self) -> bool {
+        self.interrupt.status().is_some()
     }
 
     /// Whether the query reads this column.

@@ -14,6 +14,9 @@ pub enum TableError {
     },
     #[error("{0}")]
     Message(String),
+    /// The scan stopped early (see [`crate::QueryContext::check`]).
+    #[error("{0}")]
+    Interrupted(crate::StopReason),
 }
 
 impl TableError {

@@ -94,15 +94,43 @@ pub struct LiveState {
     pub packs: Vec<PackEntry>,
 }
 
-/// What the engine knows about itself; handed to every generator.
+/// What the engine knows about itself and its settings; handed to every generator.
 #[derive(Debug, Clone, Default)]
 pub struct Host {
     pub instance: InstanceInfo,
-    pub registry: Vec<RegistryItem>,
     pub live: std::sync::Arc<std::sync::RwLock<LiveState>>,
+    /// Every registered table (shared with the engine, so it follows registrations).
+    pub tables: crate::Registry,
+    /// Which of them the engine attaches.
+    pub filter: crate::TableFilter,
+    pub settings: crate::TableSettings,
 }
 
 impl Host {
+    /// The plugins this process has now: every attached table, and the SQL plugin.
+    pub fn registry_items(&self) -> Vec<RegistryItem> {
+        let (_, tables) = self.tables.snapshot();
+        let mut items: Vec<RegistryItem> = tables
+            .iter()
+            .filter(|(t, _)| self.filter.allows(&t.spec().name))
+            .map(|(t, owner)| RegistryItem {
+                registry: "table",
+                name: t.spec().name.to_string(),
+                owner_uuid: owner.uuid(),
+                internal: t.spec().attributes.contains(crate::Attributes::UTILITY),
+                active: true,
+            })
+            .collect();
+        items.push(RegistryItem {
+            registry: "sql",
+            name: "sql".to_owned(),
+            owner_uuid: 0,
+            internal: true,
+            active: true,
+        });
+        items
+    }
+
     /// A copy of the live state (a poisoned lock still yields the last written state).
     pub fn live(&self) -> LiveState {
         match self.live.read() {

@@ -1,10 +1,13 @@
 //! The table framework: how an oxquery table is declared and how it produces rows.
 //!
-//! A table is one [`TableDef`]: a static [`TableSpec`] (name, typed columns with osquery's
-//! option bits, attributes, aliases) plus a generator function. The generator receives a
-//! [`QueryContext`] (the constraints SQLite pushed down and the set of columns the query
-//! uses) and appends typed rows to [`Rows`]. Declarations are written with the [`table!`]
-//! macro, which also produces a `Col` enum so generators name columns, not indexes:
+//! A table is a [`Table`] object: a [`TableSpec`] (name, typed columns with osquery's
+//! option bits, attributes, aliases) plus a generator. The generator receives a
+//! [`QueryContext`] (the constraints SQLite pushed down, the set of columns the query
+//! uses, the settings, and a way to learn the query was stopped) and appends typed rows
+//! to [`Rows`], which the engine streams to SQLite batch by batch. Built-in tables are
+//! declared with the [`table!`] macro as a static [`TableDef`]; it also produces a `Col`
+//! enum so generators name columns, not indexes. Tables made at run time implement
+//! [`Table`] themselves and go into a [`Registry`], which engines follow while running.
 //!
 //! ```
 //! use oxquery_table::{table, QueryContext, Rows, TableResult};
@@ -34,21 +37,27 @@
 //! This crate deliberately knows nothing of SQLite: the engine translates SQLite's planner
 //! calls into a `QueryContext`, and tables stay plain Rust that unit tests can call directly.
 
+mod cancel;
 mod context;
 mod error;
 mod host;
 mod macros;
+mod registry;
 mod rows;
+mod settings;
 mod spec;
 mod value;
 
+pub use cancel::{Cancel, Interrupt, StopReason};
 pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
 pub use host::{FlagValue, Host, InstanceInfo, LiveState, PackEntry, RegistryItem, ScheduleEntry};
 pub use macros::column_name;
-pub use rows::{RowMut, Rows};
+pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
+pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};
+pub use settings::{DEFAULT_READ_MAX, TableSettings};
 pub use spec::{
-    Attributes, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator, TableDef,
-    TableSpec,
+    Attributes, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator, Table,
+    TableDef, TableSpec,
 };
 pub use value::Value;

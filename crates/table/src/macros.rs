@@ -60,17 +60,17 @@ macro_rules! table {
         }
 
         pub static SPEC: $crate::TableSpec = $crate::TableSpec {
-            name: $name,
-            description: $description,
-            columns: &[$(
+            name: ::std::borrow::Cow::Borrowed($name),
+            description: ::std::borrow::Cow::Borrowed($description),
+            columns: ::std::borrow::Cow::Borrowed(&[$(
                 $crate::Column {
-                    name: $crate::column_name(stringify!($col)),
+                    name: ::std::borrow::Cow::Borrowed($crate::column_name(stringify!($col))),
                     ty: $crate::ColumnType::$ty,
                     options: $crate::ColumnOptions::empty()
                         $(.with($crate::ColumnOptions::$opt))*,
-                    description: $doc,
+                    description: ::std::borrow::Cow::Borrowed($doc),
                 }
-            ),+],
+            ),+]),
             attributes: $crate::Attributes::NONE $($(.with($crate::Attributes::$attr))*)?,
             column_aliases: &[$($(
                 $crate::ColumnAlias { alias: stringify!($alias), target: stringify!($target) }

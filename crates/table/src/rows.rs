@@ -1,44 +1,107 @@
 //! The row buffer generators append to.
+//!
+//! A scan's rows either collect in memory ([`Rows::collect`], what tests do) or stream:
+//! the engine gives the buffer a sink, and every batch of rows goes to SQLite before the
+//! generator makes the next one. A generator writes the same code either way.
 
-use crate::{ColumnSet, QueryContext, Value};
+use crate::{ColumnSet, QueryContext, Table, TableError, Value};
+
+/// Where a streaming buffer hands its full batches: it takes the batch's cells and
+/// returns an empty vector to fill next (its allocation reused), or `None` when the
+/// reader wants no more rows (a `LIMIT` was reached, the cursor closed).
+pub type Sink<'s> = dyn FnMut(Vec<Value>) -> Option<Vec<Value>> + 's;
+
+/// The first batch is small so that `LIMIT 1` answers after a few rows; batches then
+/// double up to [`MAX_BATCH_ROWS`].
+const FIRST_BATCH_ROWS: usize = 16;
+/// Bounds the memory a scan holds at once, whatever the size of its result.
+pub const MAX_BATCH_ROWS: usize = 1024;
 
 /// Rows of one scan, stored flat (`width` values per row). Cells of columns the query
 /// does not use stay `Null`: [`RowMut::set`] drops them, so generators need not check
 /// for cheap values, and check [`RowMut::wants`] before computing expensive ones.
-#[derive(Debug)]
-pub struct Rows {
+pub struct Rows<'s> {
     width: usize,
     used: ColumnSet,
     values: Vec<Value>,
+    sink: Option<&'s mut Sink<'s>>,
+    batch_rows: usize,
+    closed: bool,
 }
 
-impl Rows {
+impl std::fmt::Debug for Rows<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rows")
+            .field("width", &self.width)
+            .field("rows", &self.len())
+            .field("streaming", &self.sink.is_some())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Rows<'static> {
+    /// A buffer that keeps every row in memory.
     pub fn new(width: usize, used: ColumnSet) -> Self {
         Rows {
             width,
             used,
             values: Vec::new(),
+            sink: None,
+            batch_rows: usize::MAX,
+            closed: false,
         }
     }
 
-    /// An empty buffer shaped for this scan.
+    /// An empty in-memory buffer shaped for this scan.
     pub fn for_context(ctx: &QueryContext<'_>) -> Self {
         Rows::new(ctx.spec().columns.len(), ctx.used().clone())
     }
 
-    /// Runs `generate` for `ctx` into a fresh buffer (what the engine does per scan; tests
-    /// and benchmarks call tables this way).
+    /// Runs `generate` for `ctx` into a fresh in-memory buffer (tests and benchmarks call
+    /// tables this way).
     pub fn collect(
         ctx: &QueryContext<'_>,
         generate: crate::Generator,
-    ) -> Result<Rows, crate::TableError> {
+    ) -> Result<Rows<'static>, TableError> {
         let mut rows = Rows::for_context(ctx);
         generate(ctx, &mut rows)?;
         Ok(rows)
     }
 
-    /// Appends a row of NULLs and returns it for filling in.
+    /// Like [`Rows::collect`] for any table object.
+    pub fn collect_table(
+        ctx: &QueryContext<'_>,
+        table: &dyn Table,
+    ) -> Result<Rows<'static>, TableError> {
+        let mut rows = Rows::for_context(ctx);
+        table.generate(ctx, &mut rows)?;
+        Ok(rows)
+    }
+}
+
+impl<'s> Rows<'s> {
+    /// A buffer that hands every full batch to `sink` and keeps at most one batch.
+    pub fn streaming(width: usize, used: ColumnSet, sink: &'s mut Sink<'s>) -> Self {
+        Rows {
+            width,
+            used,
+            values: Vec::new(),
+            sink: Some(sink),
+            batch_rows: FIRST_BATCH_ROWS,
+            closed: false,
+        }
+    }
+
+    /// Appends a row of NULLs and returns it for filling in. Once the reader wants no
+    /// more rows ([`Rows::is_closed`]) the row is scratch space that nobody reads.
     pub fn row(&mut self) -> RowMut<'_> {
+        if self.sink.is_some() && self.len() >= self.batch_rows {
+            self.flush();
+        }
+        if self.closed {
+            self.values.clear();
+        }
         let start = self.values.len();
         self.values.resize(start + self.width, Value::Null);
         RowMut {
@@ -47,12 +110,42 @@ impl Rows {
         }
     }
 
+    fn flush(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if self.closed {
+            return;
+        }
+        let full = std::mem::take(&mut self.values);
+        match sink(full) {
+            Some(mut empty) => {
+                empty.clear();
+                self.values = empty;
+                self.batch_rows = (self.batch_rows * 2).min(MAX_BATCH_ROWS);
+            }
+            None => self.closed = true,
+        }
+    }
+
+    /// Whether the reader has stopped reading (a streaming scan whose `LIMIT` was
+    /// reached). A generator may stop early; [`QueryContext::check`] says so too.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Hands the remaining rows over (what the engine does when the generator returns).
+    pub fn into_values(self) -> Vec<Value> {
+        if self.closed { Vec::new() } else { self.values }
+    }
+
     /// Removes the last row (a generator that found out mid-row the row is not wanted).
     pub fn pop(&mut self) {
         let len = self.values.len().saturating_sub(self.width);
         self.values.truncate(len);
     }
 
+    /// Rows held now: all of them in memory, the current batch when streaming.
     pub fn len(&self) -> usize {
         self.values.len().checked_div(self.width).unwrap_or(0)
     }
@@ -114,5 +207,61 @@ impl RowMut<'_> {
 
     pub fn get(&self, column: impl Into<usize>) -> &Value {
         &self.cells[column.into()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_hands_batches_and_keeps_at_most_one() {
+        let mut seen = Vec::new();
+        let mut largest = 0;
+        let mut sink = |batch: Vec<Value>| {
+            largest = largest.max(batch.len());
+            seen.extend(batch.iter().filter_map(Value::as_i64));
+            Some(Vec::with_capacity(batch.len()))
+        };
+        let mut rows = Rows::streaming(1, ColumnSet::all(1), &mut sink);
+        for i in 0..5000_i64 {
+            rows.row().set(0usize, i);
+        }
+        let rest = rows.into_values();
+        seen.extend(rest.iter().filter_map(Value::as_i64));
+        assert_eq!(seen, (0..5000).collect::<Vec<_>>());
+        assert_eq!(largest, MAX_BATCH_ROWS);
+    }
+
+    #[test]
+    fn a_closed_stream_drops_later_rows() {
+        let mut batches = 0;
+        let mut sink = |_batch: Vec<Value>| {
+            batches += 1;
+            None
+        };
+        let mut rows = Rows::streaming(2, ColumnSet::all(2), &mut sink);
+        for i in 0..100_i64 {
+            let mut row = rows.row();
+            row.set(0usize, i);
+        }
+        assert!(rows.is_closed());
+        assert!(rows.into_values().is_empty());
+        assert_eq!(batches, 1);
+    }
+
+    #[test]
+    fn unused_columns_stay_null() {
+        let mut used = ColumnSet::none(2);
+        used.insert(1);
+        let mut rows = Rows::new(2, used);
+        let mut row = rows.row();
+        assert!(!row.wants(0usize));
+        row.set(0usize, 1_i64);
+        row.set(1usize, 2_i64);
+        row.set_with(0usize, || -> i64 { panic!("not computed") });
+        assert_eq!(rows.get(0).unwrap(), &[Value::Null, Value::Integer(2)]);
+        rows.pop();
+        assert!(rows.is_empty());
     }
 }

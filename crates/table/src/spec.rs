@@ -1,7 +1,13 @@
-//! Static table declarations: the single source for the SQLite schema, `.schema`,
-//! `osquery_registry` and the schema documentation.
+//! Table declarations: the single source for the SQLite schema, `.schema`,
+//! `osquery_registry` and the schema documentation, and the [`Table`] trait every table
+//! implements.
+//!
+//! Built-in tables declare a static spec with the `table!` macro; tables made at run time
+//! (the config's automatic tables, later extension tables) build an owned one: names and
+//! columns are `Cow`s so both cost nothing extra.
 
 use crate::{QueryContext, Rows, TableResult};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// SQL type of a column, as osquery's spec language names them.
@@ -169,12 +175,29 @@ impl Attributes {
 }
 
 /// One declared column.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Column {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub ty: ColumnType,
     pub options: ColumnOptions,
-    pub description: &'static str,
+    pub description: Cow<'static, str>,
+}
+
+impl Column {
+    /// A column declared at run time.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        ty: ColumnType,
+        options: ColumnOptions,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Column {
+            name: name.into(),
+            ty,
+            options,
+            description: description.into(),
+        }
+    }
 }
 
 /// A second name for a column: a hidden column that reads the target's value.
@@ -185,11 +208,11 @@ pub struct ColumnAlias {
 }
 
 /// Everything osquery's spec file says about a table.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TableSpec {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub columns: &'static [Column],
+    pub name: Cow<'static, str>,
+    pub description: Cow<'static, str>,
+    pub columns: Cow<'static, [Column]>,
     pub attributes: Attributes,
     pub column_aliases: &'static [ColumnAlias],
     /// Other names for the whole table, created as views.
@@ -198,14 +221,64 @@ pub struct TableSpec {
     pub examples: &'static [&'static str],
 }
 
+impl TableSpec {
+    /// A spec built at run time: no column aliases, table aliases or examples.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        description: impl Into<Cow<'static, str>>,
+        columns: Vec<Column>,
+        attributes: Attributes,
+    ) -> Self {
+        TableSpec {
+            name: name.into(),
+            description: description.into(),
+            columns: Cow::Owned(columns),
+            attributes,
+            column_aliases: &[],
+            aliases: &[],
+            examples: &[],
+        }
+    }
+}
+
+/// A table the engine can query: its declaration and how it makes rows.
+///
+/// Built-ins are `&'static TableDef`s declared with `table!`; a table with state (a
+/// definition from the config, a client, a store handle) implements this trait on its
+/// own type and is registered as an `Arc<dyn Table>`. A generator that runs long checks
+/// [`QueryContext::check`] so that a closed cursor, a cancelled query or a deadline
+/// stops it.
+pub trait Table: Send + Sync {
+    fn spec(&self) -> &TableSpec;
+    fn generate(&self, ctx: &QueryContext<'_>, rows: &mut Rows<'_>) -> TableResult;
+}
+
 /// Produces a table's rows for one scan.
 pub type Generator = fn(&QueryContext, &mut Rows) -> TableResult;
 
-/// A table: its declaration and its generator.
+/// A built-in table: its static declaration and its generator function.
 #[derive(Debug)]
 pub struct TableDef {
     pub spec: &'static TableSpec,
     pub generate: Generator,
+}
+
+impl Table for TableDef {
+    fn spec(&self) -> &TableSpec {
+        self.spec
+    }
+    fn generate(&self, ctx: &QueryContext<'_>, rows: &mut Rows<'_>) -> TableResult {
+        (self.generate)(ctx, rows)
+    }
+}
+
+impl Table for &'static TableDef {
+    fn spec(&self) -> &TableSpec {
+        self.spec
+    }
+    fn generate(&self, ctx: &QueryContext<'_>, rows: &mut Rows<'_>) -> TableResult {
+        (self.generate)(ctx, rows)
+    }
 }
 
 impl TableSpec {
@@ -255,8 +328,8 @@ impl TableSpec {
                 let _ = write!(sql, " COLLATE {}", collation.sql_name());
             }
         };
-        for c in self.columns {
-            push(&mut sql, c.name, c.ty, c.options);
+        for c in self.columns.iter() {
+            push(&mut sql, &c.name, c.ty, c.options);
         }
         for a in self.column_aliases {
             let target = self
@@ -276,10 +349,10 @@ impl TableSpec {
                 self.columns
                     .iter()
                     .filter(|c| keyed(c) || additional(c))
-                    .map(|c| c.name)
+                    .map(|c| &*c.name)
                     .collect()
             } else {
-                self.columns.iter().map(|c| c.name).collect()
+                self.columns.iter().map(|c| &*c.name).collect()
             };
             sql.push_str(", PRIMARY KEY (");
             for (i, name) in key.iter().enumerate() {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 /// Markdown describing every table in `tables` (sorted by name).
 pub fn markdown(tables: &[&'static TableDef]) -> String {
     let mut tables = tables.to_vec();
-    tables.sort_by_key(|t| t.spec.name);
+    tables.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     let mut out = String::from(
         "# Tables\n\nGenerated from the table declarations by `crates/tables/src/docs.rs`; \
          refresh with `UPDATE_DOCS=1 cargo test -p oxquery-tables docs`.\n\n",
@@ -36,7 +36,7 @@ pub fn markdown(tables: &[&'static TableDef]) -> String {
             let _ = writeln!(out, "\nAlso available as: {}.", spec.aliases.join(", "));
         }
         out.push_str("\n| column | type | options | description |\n|---|---|---|---|\n");
-        for c in spec.columns {
+        for c in spec.columns.iter() {
             let options: Vec<&str> = [
                 (ColumnOptions::INDEX, "index"),
                 (ColumnOptions::REQUIRED, "required"),

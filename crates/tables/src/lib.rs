@@ -41,7 +41,11 @@ mod registry_tests {
         let mut names = HashSet::new();
         for def in all() {
             let spec = def.spec;
-            assert!(names.insert(spec.name), "{} declared twice", spec.name);
+            assert!(
+                names.insert(spec.name.clone()),
+                "{} declared twice",
+                spec.name
+            );
             assert!(
                 spec.name
                     .bytes()
@@ -55,9 +59,9 @@ mod registry_tests {
                 spec.name
             );
             let mut columns = HashSet::new();
-            for c in spec.columns {
+            for c in spec.columns.iter() {
                 assert!(
-                    columns.insert(c.name),
+                    columns.insert(c.name.clone()),
                     "{}.{} declared twice",
                     spec.name,
                     c.name

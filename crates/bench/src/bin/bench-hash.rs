@@ -10,7 +10,6 @@
 
 use oxquery_bench::{arg, compare, engine, stats, write_csv};
 use oxquery_table::Value;
-use oxquery_tables::files::hash;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -83,8 +82,8 @@ fn main() {
     warm(&path);
 
     // osquery's default --read_max (50 MiB) would refuse this file; lift it as the flag can.
-    hash::set_read_max(u64::MAX);
     let engine = engine();
+    engine.set_settings(oxquery_table::TableSettings { read_max: u64::MAX });
     let sql = format!(
         "SELECT sha256 FROM hash WHERE path = '{}'",
         path.to_str().expect("UTF-8 temp path")

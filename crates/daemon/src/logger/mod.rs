@@ -28,7 +28,7 @@ pub use syslog::SyslogSink;
 
 use crate::item::Stream;
 use crate::sink::Sink;
-use oxquery_flags::Flags;
+use oxquery_flags::{Flags, flag};
 use std::io;
 use std::path::PathBuf;
 
@@ -71,28 +71,26 @@ pub struct LoggerSettings {
 impl LoggerSettings {
     /// Reads the logger flags.
     pub fn from_flags(flags: &Flags) -> Result<LoggerSettings, LoggerError> {
-        let clamp_i32 = |v: i128| v.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
-        let clamp_u64 = |v: i128| v.clamp(0, u64::MAX.into()) as u64;
         Ok(LoggerSettings {
-            plugins: flags.string("logger_plugin").to_owned(),
-            path: PathBuf::from(flags.string("logger_path")),
-            mode: parse_mode(flags.string("logger_mode"))?,
-            event_type: flags.bool("logger_event_type"),
-            snapshot_event_type: flags.bool("logger_snapshot_event_type"),
-            numerics: flags.bool("logger_numerics"),
-            decorations_top_level: flags.bool("decorations_top_level"),
-            nullvalue: flags.string("nullvalue").to_owned(),
-            rotate: flags.bool("logger_rotate"),
-            rotate_size: clamp_u64(flags.int("logger_rotate_size")),
-            rotate_max_files: clamp_u64(flags.int("logger_rotate_max_files")),
-            min_status: clamp_i32(flags.int("logger_min_status")),
-            min_stderr: clamp_i32(flags.int("logger_min_stderr")),
-            stderr: flags.bool("logger_stderr"),
-            verbose: flags.bool("verbose"),
-            syslog_facility: clamp_i32(flags.int("logger_syslog_facility")),
-            syslog_prepend_cee: flags.bool("logger_syslog_prepend_cee"),
-            host_identifier: flags.string("host_identifier").to_owned(),
-            specified_identifier: flags.string("specified_identifier").to_owned(),
+            plugins: flags.get(flag::logger_plugin).to_owned(),
+            path: PathBuf::from(flags.get(flag::logger_path)),
+            mode: parse_mode(flags.get(flag::logger_mode))?,
+            event_type: flags.get(flag::logger_event_type),
+            snapshot_event_type: flags.get(flag::logger_snapshot_event_type),
+            numerics: flags.get(flag::logger_numerics),
+            decorations_top_level: flags.get(flag::decorations_top_level),
+            nullvalue: flags.get(flag::nullvalue).to_owned(),
+            rotate: flags.get(flag::logger_rotate),
+            rotate_size: flags.get(flag::logger_rotate_size),
+            rotate_max_files: flags.get(flag::logger_rotate_max_files),
+            min_status: flags.get(flag::logger_min_status),
+            min_stderr: flags.get(flag::logger_min_stderr),
+            stderr: flags.get(flag::logger_stderr),
+            verbose: flags.get(flag::verbose),
+            syslog_facility: flags.get(flag::logger_syslog_facility),
+            syslog_prepend_cee: flags.get(flag::logger_syslog_prepend_cee),
+            host_identifier: flags.get(flag::host_identifier).to_owned(),
+            specified_identifier: flags.get(flag::specified_identifier).to_owned(),
         })
     }
 

@@ -1,12 +1,12 @@
 //! `--config_enable_backup`: every source's raw text is kept in the store
 //! (`configurations/config_persistence.<source>`) after each successful load, and a
-//! daemon whose config cannot be read at start-up starts from that copy instead of
-//! exiting.
+//! daemon whose config cannot be read at start-up starts from that copy instead of an
+//! empty config.
 
+use super::settings::DaemonSettings;
 use crate::config::{Config, Settings, Source};
 use oxquery_flags::Flags;
 use oxquery_store::{Domain, Store};
-use std::path::Path;
 
 /// The key prefix of a backed-up source.
 pub(super) const PREFIX: &str = "config_persistence.";
@@ -50,12 +50,12 @@ pub(super) fn sources(store: &Store) -> Vec<Source> {
     }
 }
 
-/// The config kept in the database named by `flags`, if there is a usable one.
-pub(super) fn restore(flags: &Flags) -> Result<Config, String> {
-    if flags.bool("disable_database") {
+/// The config kept in the database `settings` name, if there is a usable one; `flags`
+/// shape how it is read.
+pub(super) fn restore(settings: &DaemonSettings, flags: &Flags) -> Result<Config, String> {
+    let Some(path) = &settings.database_path else {
         return Err("the database is disabled".into());
-    }
-    let path = Path::new(flags.string("database_path"));
+    };
     if !path.exists() {
         return Err("no database".into());
     }

@@ -8,7 +8,7 @@ use crate::item::{Decorations, Row};
 use crate::logger::format_item;
 use crate::outbox;
 use crate::results::{self, Run, performance};
-use oxquery_engine::{Engine, TableFilter};
+use oxquery_engine::{CancelHandle, Engine, TableFilter};
 use oxquery_table::{InstanceInfo, TableDef};
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -47,12 +47,8 @@ pub(super) struct Workers {
     threads: Vec<JoinHandle<()>>,
     /// Queries queued or running: a query is never run twice at once.
     busy: Arc<Mutex<HashSet<String>>>,
-    interrupts: Vec<rusqlite_interrupt::Handle>,
-}
-
-/// The engine re-exports rusqlite; its interrupt handle stops a running statement.
-mod rusqlite_interrupt {
-    pub(crate) type Handle = oxquery_engine::rusqlite::InterruptHandle;
+    /// Each worker engine's handle to stop its running query.
+    cancels: Vec<CancelHandle>,
 }
 
 impl Workers {
@@ -67,11 +63,12 @@ impl Workers {
         let receiver = Arc::new(Mutex::new(receiver));
         let busy = Arc::new(Mutex::new(HashSet::new()));
         let mut threads = Vec::with_capacity(count);
-        let mut interrupts = Vec::with_capacity(count);
+        let mut cancels = Vec::with_capacity(count);
         for i in 0..count {
             let mut engine =
                 Engine::with_live(tables, filter, instance.clone(), Arc::clone(&daemon.live))?;
-            interrupts.push(engine.connection().get_interrupt_handle());
+            engine.set_settings(daemon.table_settings.clone());
+            cancels.push(engine.cancel_handle());
             let daemon = daemon.clone();
             let receiver = Arc::clone(&receiver);
             let busy = Arc::clone(&busy);
@@ -85,7 +82,7 @@ impl Workers {
             sender: Some(sender),
             threads,
             busy,
-            interrupts,
+            cancels,
         })
     }
 
@@ -107,15 +104,34 @@ impl Workers {
         }
     }
 
-    /// Stops the workers: queued jobs are dropped, running statements interrupted.
-    pub(super) fn shutdown(mut self) {
+    /// Stops the workers: queued jobs are dropped, running queries cancelled. Waits for
+    /// them at most `within` (osquery's `--alarm_timeout`): a worker stuck where no
+    /// cancellation reaches (a blocking system call) is left behind, and the process
+    /// exits without it. Returns how many workers did not stop in time.
+    pub(super) fn shutdown(mut self, within: Duration) -> usize {
         self.sender = None;
-        for handle in &self.interrupts {
-            handle.interrupt();
+        for handle in &self.cancels {
+            handle.cancel();
         }
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline && !self.threads.iter().all(|t| t.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut stuck = 0;
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                stuck += 1;
+            }
         }
+        if stuck > 0 {
+            log::warn!(
+                "{stuck} query worker(s) did not stop within {} s (--alarm_timeout); exiting without them",
+                within.as_secs()
+            );
+        }
+        stuck
     }
 }
 
@@ -126,7 +142,6 @@ fn worker_loop(
     busy: &Mutex<HashSet<String>>,
 ) {
     let mut views_seen = 0;
-    let mut views_created = std::collections::BTreeSet::new();
     loop {
         let job = {
             let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
@@ -141,7 +156,7 @@ fn worker_loop(
         {
             let views = daemon.views.read().unwrap_or_else(|p| p.into_inner());
             if views.generation != views_seen {
-                super::apply_config_objects(engine, &views, &mut views_created);
+                super::apply_config_objects(engine, &views);
                 views_seen = views.generation;
             }
         }
@@ -245,9 +260,10 @@ fn record_results(
             &mut decorations,
         );
     }
+    let settings = daemon.result_settings();
     let run = Run {
         unix_time,
-        epoch: daemon.epoch,
+        epoch: settings.epoch,
         decorations,
     };
     let query = results::ScheduledQuery {
@@ -258,11 +274,11 @@ fn record_results(
     };
     let mut store = daemon.lock_store();
     let recorded = results::compute(&store, &query, rows, run).and_then(|outcome| {
-        if daemon.disable_logging {
+        if settings.disable_logging {
             outcome.commit(&mut store).map(|()| 0)
         } else {
             outbox::record(&mut store, &outcome, |item| {
-                let lines = format_item(item, &daemon.format);
+                let lines = format_item(item, &settings.format);
                 output_size.set(lines.iter().map(|l| l.text.len() as u64 + 1).sum());
                 lines
             })

@@ -24,7 +24,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
-    elf::for_each_file(&paths, "elf_dynamic", |path, elf| {
+    elf::for_each_file(&paths, "elf_dynamic", &|| ctx.is_stopped(), |path, elf| {
         for sh in elf
             .sections()?
             .iter()
@@ -40,7 +40,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         }
         Ok(())
     });
-    Ok(())
+    ctx.check()
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         Select::All,
     );
     let want_name = ctx.is_used(Col::name);
-    elf::for_each_file(&paths, "elf_sections", |path, elf| {
+    elf::for_each_file(&paths, "elf_sections", &|| ctx.is_stopped(), |path, elf| {
         let sections = elf.sections()?;
         let names = elf.names_section(&sections);
         for sh in &sections {
@@ -79,7 +79,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         }
         Ok(())
     });
-    Ok(())
+    ctx.check()
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
-    elf::for_each_file(&paths, "elf_segments", |path, elf| {
+    elf::for_each_file(&paths, "elf_segments", &|| ctx.is_stopped(), |path, elf| {
         for ph in &elf.segments()? {
             let mut row = rows.row();
             row.set(Col::path, path);
@@ -88,7 +88,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         }
         Ok(())
     });
-    Ok(())
+    ctx.check()
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     );
     let want_names = ctx.is_used(Col::name);
     let want_table = ctx.is_used(Col::table);
-    elf::for_each_file(&paths, "elf_symbols", |path, elf| {
+    elf::for_each_file(&paths, "elf_symbols", &|| ctx.is_stopped(), |path, elf| {
         let sections = elf.sections()?;
         let section_names = elf.names_section(&sections);
         for sh in sections
@@ -92,7 +92,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         }
         Ok(())
     });
-    Ok(())
+    ctx.check()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use oxquery_sys::pattern::{self, Select};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::ops::ControlFlow;
@@ -104,22 +104,38 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         return Ok(());
     }
     let needs = Needs::of(ctx);
+    let stop = || ctx.is_stopped();
 
-    // Path -> whether it is already known to exist (pattern matches do; `=` values may not).
-    // Keyed by bytes, not `PathBuf`, whose comparison would merge `d` and `d/`.
-    let mut paths: BTreeMap<OsString, bool> = BTreeMap::new();
-    for p in ctx.eq_texts(Col::path).unwrap_or_default() {
-        paths.insert(OsString::from(p), false);
+    // Rows stream as paths are found. Only when several `=`/LIKE values could name one
+    // path twice are the paths remembered, to list each once. Keyed by bytes, not
+    // `PathBuf`, whose comparison would merge `d` and `d/`.
+    let equal = ctx.eq_texts(Col::path).unwrap_or_default();
+    let likes = ctx.patterns(Col::path, oxquery_table::Op::Like);
+    let mut seen: Option<HashSet<OsString>> = (equal.len() + likes.len() > 1).then(HashSet::new);
+    let mut first_time = |path: &Path| match seen.as_mut() {
+        Some(seen) => seen.insert(path.as_os_str().to_owned()),
+        None => true,
+    };
+    for p in &equal {
+        ctx.check()?;
+        let path = Path::new(p.as_str());
+        if first_time(path) {
+            let (dir, name) = pattern::split(p.as_bytes());
+            add_row(rows, needs, path, dir, name, false);
+        }
     }
-    for like in ctx.patterns(Col::path, oxquery_table::Op::Like) {
-        pattern::expand_like(&like, Select::All, |found| {
-            paths.entry(found.as_os_str().to_owned()).or_insert(true);
+    for like in &likes {
+        pattern::expand_like_until(like, Select::All, &stop, |found| {
+            if stop() {
+                return ControlFlow::Break(());
+            }
+            if first_time(found) {
+                let (dir, name) = pattern::split(found.as_os_str().as_bytes());
+                add_row(rows, needs, found, dir, name, true);
+            }
             ControlFlow::Continue(())
         });
-    }
-    for (path, exists) in &paths {
-        let (dir, name) = pattern::split(path.as_bytes());
-        add_row(rows, needs, Path::new(path), dir, name, *exists);
+        ctx.check()?;
     }
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
@@ -133,6 +149,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         });
     }
     for dir in &dirs {
+        ctx.check()?;
         let dir_bytes = dir.as_bytes();
         // A directory that cannot be listed simply contributes no rows, as in osquery.
         let _ = pattern::children(Path::new(dir), |child, _| {
@@ -390,10 +407,12 @@ mod tests {
             Op::Like,
             format!("{dir}/%%"),
         ));
-        let paths: Vec<String> = rows
+        // Rows stream in walk order; compare as a sorted list.
+        let mut paths: Vec<String> = rows
             .iter()
             .map(|r| r[Col::path as usize].as_text().unwrap().into_owned())
             .collect();
+        paths.sort();
         let want: Vec<String> = [
             "a/",
             "a/b/",
@@ -408,17 +427,23 @@ mod tests {
         .collect();
         assert_eq!(paths, want);
         // A folder found by LIKE: trailing `/`, directory without it, filename `.`.
-        let a = &rows[0];
+        let row_of = |rel: &str| {
+            let want = t(&format!("{dir}/{rel}"));
+            rows.iter()
+                .find(|r| r[Col::path as usize] == want)
+                .unwrap_or_else(|| panic!("no row for {rel}"))
+        };
+        let a = row_of("a/");
         assert_eq!(a[Col::directory as usize], t(&format!("{dir}/a")));
         assert_eq!(a[Col::filename as usize], t("."));
         assert_eq!(a[Col::r#type as usize], t("directory"));
-        let deep = &rows[4];
+        let deep = row_of("a/b/c/deep.txt");
         assert_eq!(deep[Col::directory as usize], t(&format!("{dir}/a/b/c")));
         assert_eq!(deep[Col::filename as usize], t("deep.txt"));
         assert_eq!(deep[Col::size as usize], i(1));
         // The trailing `/` makes lstat(2) resolve the link, so it reads as a folder
         // (osquery stats the same string).
-        let up = &rows[5];
+        let up = row_of("a/b/up/");
         assert_eq!(up[Col::symlink as usize], i(0));
         assert_eq!(up[Col::r#type as usize], t("directory"));
         assert_eq!(up[Col::inode as usize], i(fs::metadata(r).unwrap().ino()));
@@ -515,5 +540,57 @@ mod tests {
             "`pid_with_namespace` INTEGER HIDDEN, `mount_namespace_id` TEXT HIDDEN, \
              PRIMARY KEY (`path`, `pid_with_namespace`)) WITHOUT ROWID"
         ));
+    }
+
+    fn engine() -> oxquery_engine::Engine {
+        oxquery_engine::Engine::new(
+            &[&TABLE],
+            &oxquery_engine::TableFilter::default(),
+            oxquery_engine::instance::current(None),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_walk_of_the_whole_filesystem_stops_at_its_deadline() {
+        use std::time::{Duration, Instant};
+        let engine = engine();
+        let timeout = Duration::from_millis(300);
+        let start = Instant::now();
+        let err = engine
+            .query_until(
+                "SELECT count(*) FROM file WHERE path LIKE '/%%'",
+                Some(start + timeout),
+            )
+            .unwrap_err();
+        let elapsed = start.elapsed();
+        assert!(err.to_string().contains("deadline"), "{err}");
+        // The issue's bound: within 100 ms of the deadline.
+        assert!(
+            elapsed >= timeout && elapsed < timeout + Duration::from_millis(100),
+            "{elapsed:?}"
+        );
+    }
+
+    #[test]
+    fn limit_stops_a_walk_early() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..200 {
+            fs::write(tmp.path().join(format!("f{i}")), b"x").unwrap();
+        }
+        let engine = engine();
+        let sql = format!(
+            "SELECT path FROM file WHERE path LIKE '{}/%%' LIMIT 2",
+            tmp.path().display()
+        );
+        let r = engine.query(&sql).unwrap();
+        assert_eq!(r.rows.len(), 2);
+        let all = engine
+            .query(&format!(
+                "SELECT count(*) FROM file WHERE path LIKE '{}/%%'",
+                tmp.path().display()
+            ))
+            .unwrap();
+        assert_eq!(all.rows[0][0], Value::Integer(200));
     }
 }

@@ -6,7 +6,7 @@
 //! are computed, all in one pass over the file in 1 MiB reads.
 //!
 //! Like osquery, a file larger than the read limit (`--read_max`, 50 MiB by default; see
-//! [`set_read_max`]) is not read: its row carries empty digests and a warning is logged.
+//! [`oxquery_table::TableSettings`]) is not read: its row carries empty digests and a warning is logged.
 //! An unreadable file gives empty digests too.
 
 use md5::Md5;
@@ -21,7 +21,6 @@ use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 table! {
     name: "hash",
@@ -39,21 +38,6 @@ table! {
         "select * from hash where path = '/etc/passwd'",
         "select sha256 from hash where directory = '/usr/bin/'",
     ],
-}
-
-/// osquery's default `--read_max`: 50 MiB.
-pub const DEFAULT_READ_MAX: u64 = 50 * 1024 * 1024;
-
-static READ_MAX: AtomicU64 = AtomicU64::new(DEFAULT_READ_MAX);
-
-/// Sets the largest file size that is hashed (the `--read_max` flag).
-pub fn set_read_max(bytes: u64) {
-    READ_MAX.store(bytes, Ordering::Relaxed);
-}
-
-/// The current read limit.
-pub fn read_max() -> u64 {
-    READ_MAX.load(Ordering::Relaxed)
 }
 
 const CHUNK: usize = 1 << 20;
@@ -151,7 +135,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         sha1: ctx.is_used(Col::sha1),
         sha256: ctx.is_used(Col::sha256),
     };
-    let limit = read_max();
+    let limit = ctx.settings().read_max;
     // Allocated on the first file that is read, reused for the rest of the scan.
     let mut buf = Vec::new();
 
@@ -160,13 +144,16 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for p in ctx.eq_texts(Col::path).unwrap_or_default() {
         paths.insert(OsString::from(p));
     }
+    let stop = || ctx.is_stopped();
     for like in ctx.patterns(Col::path, Op::Like) {
-        pattern::expand_like(&like, Select::Files, |found| {
+        pattern::expand_like_until(&like, Select::Files, &stop, |found| {
             paths.insert(found.as_os_str().to_owned());
             ControlFlow::Continue(())
         });
+        ctx.check()?;
     }
     for path in &paths {
+        ctx.check()?;
         let path = Path::new(path);
         if !fs::metadata(path).is_ok_and(|m| m.is_file()) {
             continue;
@@ -180,12 +167,14 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         dirs.insert(OsString::from(d));
     }
     for like in ctx.patterns(Col::directory, Op::Like) {
-        pattern::expand_like(&like, Select::Folders, |found| {
+        pattern::expand_like_until(&like, Select::Folders, &stop, |found| {
             dirs.insert(found.as_os_str().to_owned());
             ControlFlow::Continue(())
         });
+        ctx.check()?;
     }
     for dir in &dirs {
+        ctx.check()?;
         // A directory that cannot be listed contributes no rows, as in osquery.
         let _ = pattern::children(Path::new(dir), |child, kind| {
             let regular = match kind {
@@ -196,6 +185,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             };
             if regular {
                 add_row(rows, child, dir.as_bytes(), wanted, limit, &mut buf);
+            }
+            if stop() {
+                return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         });
@@ -413,7 +405,6 @@ mod tests {
             hash_path(&tmp.path().join("gone"), ALL, u64::MAX, &mut buf),
             empty
         );
-        assert_eq!(read_max(), DEFAULT_READ_MAX);
     }
 
     #[test]

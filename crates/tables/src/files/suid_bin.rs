@@ -62,13 +62,14 @@ impl Names {
     }
 }
 
-struct Walk<'r> {
-    rows: &'r mut Rows,
+struct Walk<'r, 's> {
+    rows: &'r mut Rows<'s>,
+    stop: &'r dyn Fn() -> bool,
     names: Names,
     visited: HashSet<(u64, u64)>,
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     fn dir(&mut self, dir: &Path, depth: usize) {
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
@@ -78,6 +79,9 @@ impl Walk<'_> {
             }
         };
         for entry in entries.flatten() {
+            if (self.stop)() {
+                return;
+            }
             let path = entry.path();
             let Ok(kind) = entry.file_type() else {
                 continue;
@@ -129,8 +133,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
+    let stop = || ctx.is_stopped();
     let mut walk = Walk {
         rows,
+        stop: &stop,
         names: Names::default(),
         visited: HashSet::new(),
     };
@@ -142,6 +148,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             walk.visited.insert((m.dev(), m.ino()));
         }
         walk.dir(Path::new(dir), 1);
+        ctx.check()?;
     }
     Ok(())
 }

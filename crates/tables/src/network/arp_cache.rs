@@ -66,7 +66,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::process::Command;
 
-    fn scan() -> Rows {
+    fn scan() -> Rows<'static> {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         Rows::collect(&ctx, generate).unwrap()

@@ -151,7 +151,7 @@ mod tests {
     use oxquery_table::{Host, Value};
     use std::process::Command;
 
-    fn scan() -> Rows {
+    fn scan() -> Rows<'static> {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         Rows::collect(&ctx, generate).unwrap()

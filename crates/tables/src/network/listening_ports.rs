@@ -69,7 +69,7 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::process::Command;
 
-    fn scan() -> Rows {
+    fn scan() -> Rows<'static> {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         Rows::collect(&ctx, generate).unwrap()

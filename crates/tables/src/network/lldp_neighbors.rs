@@ -535,7 +535,7 @@ mod tests {
         &row[usize::from(col)]
     }
 
-    fn all_rows(json: &Json) -> Rows {
+    fn all_rows(json: &Json) -> Rows<'static> {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
@@ -543,7 +543,7 @@ mod tests {
         rows
     }
 
-    fn rows_from(socket: &Path, ctx: &QueryContext) -> Rows {
+    fn rows_from(socket: &Path, ctx: &QueryContext) -> Rows<'static> {
         let mut rows = Rows::for_context(ctx);
         generate_from(socket, ctx, &mut rows).unwrap();
         rows

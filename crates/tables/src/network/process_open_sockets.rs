@@ -85,7 +85,7 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
 
-    fn run(ctx: &QueryContext) -> Rows {
+    fn run(ctx: &QueryContext) -> Rows<'static> {
         Rows::collect(ctx, generate).unwrap()
     }
 

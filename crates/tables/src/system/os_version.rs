@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(info.platform, "rhel");
     }
 
-    fn run(ctx: &QueryContext) -> Rows {
+    fn run(ctx: &QueryContext) -> Rows<'static> {
         Rows::collect(ctx, generate).unwrap()
     }
 

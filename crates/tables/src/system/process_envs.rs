@@ -71,7 +71,7 @@ mod tests {
         })
     }
 
-    fn run(ctx: &QueryContext) -> Rows {
+    fn run(ctx: &QueryContext) -> Rows<'static> {
         test_children::run(generate, ctx)
     }
 

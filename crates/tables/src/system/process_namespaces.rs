@@ -78,7 +78,7 @@ mod tests {
     use oxquery_table::{Host, Op, Value};
     use std::process::{Command, Stdio};
 
-    fn run(ctx: &QueryContext) -> Rows {
+    fn run(ctx: &QueryContext) -> Rows<'static> {
         test_children::run(generate, ctx)
     }
 

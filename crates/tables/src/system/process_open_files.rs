@@ -63,7 +63,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::process::Stdio;
 
-    fn run(ctx: &QueryContext) -> Rows {
+    fn run(ctx: &QueryContext) -> Rows<'static> {
         test_children::run(generate, ctx)
     }
 

@@ -154,7 +154,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
     use std::process::Stdio;
 
-    fn run() -> Rows {
+    fn run() -> Rows<'static> {
         let host = Host::default();
         test_children::run(generate, &QueryContext::everything(&SPEC, &host))
     }

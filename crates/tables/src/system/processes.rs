@@ -283,7 +283,7 @@ mod tests {
         panic!("{} stayed busy", program.display());
     }
 
-    fn run(ctx: &QueryContext) -> Rows {
+    fn run(ctx: &QueryContext) -> Rows<'static> {
         Rows::collect(ctx, generate).unwrap()
     }
 

@@ -61,7 +61,10 @@ pub fn spawn_sleep(configure: impl FnOnce(&mut Command)) -> Reaped {
 }
 
 /// Runs a generator for `ctx` and returns its rows; a generator error fails the test.
-pub fn run(generate: fn(&QueryContext, &mut Rows) -> TableResult, ctx: &QueryContext) -> Rows {
+pub fn run(
+    generate: fn(&QueryContext, &mut Rows) -> TableResult,
+    ctx: &QueryContext,
+) -> Rows<'static> {
     let mut rows = Rows::for_context(ctx);
     generate(ctx, &mut rows).expect("generator failed");
     rows

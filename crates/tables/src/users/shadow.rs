@@ -123,7 +123,7 @@ mod tests {
         bad:x:notnum:0:0:0:0:0:\n\
         \xff\xfe:\x00:1:2:3:4:5:6:7\n";
 
-    fn run(ctx: &QueryContext, text: &[u8]) -> Rows {
+    fn run(ctx: &QueryContext, text: &[u8]) -> Rows<'static> {
         let mut rows = Rows::for_context(ctx);
         generate_from(text, ctx, &mut rows);
         rows

@@ -17,7 +17,7 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    for item in &ctx.host().registry {
+    for item in ctx.host().registry_items() {
         let mut row = rows.row();
         row.set(Col::registry, item.registry);
         row.set(Col::name, item.name.as_str());
@@ -31,28 +31,43 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, RegistryItem, Value};
+    use oxquery_table::{Host, Registry, Table, TableFilter, Value};
+    use std::sync::Arc;
 
     #[test]
-    fn lists_every_registry_item() {
-        let item = |name: &str, internal| RegistryItem {
-            registry: "table",
-            name: name.into(),
-            owner_uuid: 0,
-            internal,
-            active: true,
-        };
+    fn lists_every_attached_table_and_follows_the_registry() {
+        let builtin = |t: &'static oxquery_table::TableDef| Arc::new(t) as Arc<dyn Table>;
+        let registry = Registry::with_tables([
+            builtin(&crate::system::processes::TABLE),
+            builtin(&crate::utility::time::TABLE),
+            builtin(&crate::system::uptime::TABLE),
+        ])
+        .unwrap();
         let host = Host {
-            registry: vec![item("processes", false), item("time", true)],
+            tables: registry.clone(),
+            filter: TableFilter::from_flags("", "uptime"),
             ..Host::default()
         };
         let ctx = QueryContext::everything(&SPEC, &host);
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let names: Vec<&Value> = rows.column(Col::name);
-        assert_eq!(names, [&Value::from("processes"), &Value::from("time")]);
+        assert_eq!(
+            rows.column(Col::name),
+            [
+                &Value::from("processes"),
+                &Value::from("time"),
+                &Value::from("sql")
+            ]
+        );
         assert_eq!(
             rows.column(Col::internal),
-            [&Value::Integer(0), &Value::Integer(1)]
+            [&Value::Integer(0), &Value::Integer(1), &Value::Integer(1)]
+        );
+        // A table removed at run time is gone from the next scan.
+        registry.remove("processes");
+        let rows = Rows::collect(&ctx, generate).unwrap();
+        assert_eq!(
+            rows.column(Col::name),
+            [&Value::from("time"), &Value::from("sql")]
         );
     }
 }

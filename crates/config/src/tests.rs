@@ -1,4 +1,5 @@
 use super::*;
+use oxquery_flags::flag;
 use oxquery_store::Domain;
 use std::path::Path;
 use tempfile::TempDir;
@@ -716,11 +717,11 @@ fn options_unknown_custom_cli_and_bad_values() {
     );
     let mut flags = Flags::new();
     assert!(config.apply_options(&mut flags).is_empty());
-    assert!(flags.bool("verbose"));
-    assert_eq!(flags.string("logger_path"), "/tmp/logs");
-    assert_eq!(flags.int("schedule_splay_percent"), 25);
+    assert!(flags.get(flag::verbose));
+    assert_eq!(flags.get(flag::logger_path), "/tmp/logs");
+    assert_eq!(flags.get(flag::schedule_splay_percent), 25);
     // The CLI-only flag was not touched.
-    assert_eq!(flags.string("config_path"), "/etc/osquery/osquery.conf");
+    assert_eq!(flags.get(flag::config_path), "/etc/osquery/osquery.conf");
 
     let e = err_text(r#"{"options": {"schedule_splay_percent": "lots"}}"#);
     assert!(e.contains("options.schedule_splay_percent"), "{e}");
@@ -833,22 +834,28 @@ fn failed_reload_leaves_the_old_config_usable() {
 fn check_and_dump() {
     let f = Fixture::new("{\"schedule\": {}}\n");
     f.write("osquery.conf.d/extra.conf", "not json");
-    let failure = config_check(&f.flags()).unwrap_err();
+    let mut check = f.flags();
+    check.set("config_check", "true").unwrap();
+    let failure = one_shot(&check).unwrap();
     assert_eq!(failure.exit_code, 1);
+    assert!(failure.stdout.is_empty());
     assert!(
-        failure.message.starts_with("Error reading config: "),
+        failure.stderr.starts_with("Error reading config: "),
         "{}",
-        failure.message
+        failure.stderr
     );
     assert!(
-        failure.message.contains("extra.conf: invalid JSON"),
+        failure.stderr.contains("extra.conf: invalid JSON"),
         "{}",
-        failure.message
+        failure.stderr
     );
     // Dump prints raw sources, valid or not, in source order.
-    let dump = config_dump(&f.flags()).unwrap();
+    let mut dump = f.flags();
+    dump.set("config_dump", "true").unwrap();
+    let dumped = one_shot(&dump).unwrap();
+    assert_eq!(dumped.exit_code, 0);
     assert_eq!(
-        dump,
+        dumped.stdout,
         format!(
             "{{\"{}\": {{\"schedule\": {{}}}}\n}}\n{{\"{}\": not json}}\n",
             f.main_path(),
@@ -856,19 +863,52 @@ fn check_and_dump() {
         )
     );
     std::fs::remove_file(f.path("osquery.conf.d/extra.conf")).unwrap();
-    assert!(config_check(&f.flags()).is_ok());
+    assert_eq!(one_shot(&check).unwrap().exit_code, 0);
+    // Neither flag: nothing to do.
+    assert_eq!(one_shot(&f.flags()), None);
 
     let mut flags = Flags::new();
     flags
         .set("config_path", "/nonexistent/osquery.conf")
         .unwrap();
-    let failure = config_check(&flags).unwrap_err();
+    flags.set("config_check", "true").unwrap();
+    let failure = one_shot(&flags).unwrap();
     assert_eq!(
-        failure.message,
-        "Error reading config: config file does not exist: /nonexistent/osquery.conf"
+        failure.stderr,
+        "Error reading config: config file does not exist: /nonexistent/osquery.conf\n"
     );
     assert_eq!(failure.exit_code, EXIT_CONFIG_ERROR);
-    assert!(config_dump(&flags).is_err());
+    flags.set("config_check", "false").unwrap();
+    flags.set("config_dump", "true").unwrap();
+    assert_eq!(one_shot(&flags).unwrap().exit_code, EXIT_CONFIG_ERROR);
+}
+
+#[test]
+fn an_unreadable_config_at_start_is_reported_beside_an_empty_config() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("missing.conf");
+    for path in [Path::new("/dev/null"), &missing, dir.path()] {
+        let mut flags = Flags::new();
+        flags.set("config_path", &path.to_string_lossy()).unwrap();
+        let (config, error) = load_or_empty(&flags);
+        assert!(error.is_some(), "{}", path.display());
+        assert!(config.packs.is_empty() && config.sources.is_empty());
+    }
+    let f = Fixture::new(r#"{"schedule": {"q": {"query": "select 1", "interval": 10}}}"#);
+    let (config, error) = load_or_empty(&f.flags());
+    assert_eq!(error, None);
+    assert_eq!(config.packs[0].queries[0].name, "q");
+}
+
+#[test]
+fn only_the_filesystem_config_plugin_activates() {
+    let mut flags = Flags::new();
+    assert_eq!(check_plugin(&flags), Ok(()));
+    flags.set("config_plugin", "nope").unwrap();
+    assert_eq!(
+        check_plugin(&flags),
+        Err("Cannot activate nope config plugin: Unknown registry plugin: nope".to_owned())
+    );
 }
 
 // ---- hostile input ----

@@ -1,6 +1,6 @@
-//! osquery's configuration: sources, `options`, `schedule` and `packs`, decorators and
-//! the other top-level keys, the per-host filters, interval splay, `--config_check` and
-//! `--config_dump`.
+//! osquery's configuration, shared by osqueryi and osqueryd: sources, `options`,
+//! `schedule` and `packs`, decorators and the other top-level keys, the per-host filters,
+//! interval splay, `--config_check` and `--config_dump`.
 //!
 //! ```text
 //! --config_path + <config_path>.d/*.conf ──read──▶ [Source] (raw text + SHA1)
@@ -9,9 +9,11 @@
 //! Config::schedule(host, store, discovery) ──▶ [ScheduledQuery] (filtered, splayed)
 //! ```
 //!
-//! The daemon's calls, in order:
-//! 1. [`config_dump`] / [`config_check`] when those flags are set (then exit).
-//! 2. [`Config::load`] at start; on error print it and exit 1 ([`EXIT_CONFIG_ERROR`]).
+//! The programs' calls, in order:
+//! 1. [`check_plugin`] (`--config_plugin`), then [`one_shot`] for `--config_check` /
+//!    `--config_dump` (print, then exit).
+//! 2. [`load_or_empty`] at start: a config that cannot be read is reported and the
+//!    program runs with [`Config::empty`], as osquery does.
 //! 3. [`Config::apply_options`] on its flag set, so `options` take effect.
 //! 4. [`Config::schedule`] for the queries to run (re-call after each reload; the
 //!    [`DiscoveryCache`] and the store keep discovery verdicts and splay stable).
@@ -36,12 +38,14 @@
 //! silently). Unknown `options` and command-line-only flags in `options` stay warnings,
 //! as in osquery, because real configs carry retired option names.
 
+pub mod atc;
 mod filter;
 mod model;
 mod options;
 mod parse;
 mod source;
 mod splay;
+mod startup;
 
 #[cfg(test)]
 mod tests;
@@ -60,9 +64,12 @@ pub use source::{
     strip_comments,
 };
 pub use splay::{restore_splay, splay_bounds, splay_key, splay_with};
+pub use startup::{
+    CONFIG_PLUGINS, EXIT_CATASTROPHIC, OneShot, check_plugin, flag_rows, load_or_empty, one_shot,
+    pack_entries,
+};
 
-use crate::item::Decorations;
-use oxquery_flags::Flags;
+use oxquery_flags::{Flags, flag};
 use oxquery_store::{Store, StoreError};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -111,13 +118,12 @@ pub struct Settings {
 impl Settings {
     /// The settings given by `flags` alone.
     pub fn from_flags(flags: &Flags) -> Settings {
-        let uint = |name: &str| u64::try_from(flags.int(name)).unwrap_or(0);
         Settings {
-            config_path: PathBuf::from(flags.string("config_path")),
-            default_interval: uint("schedule_default_interval"),
-            pack_delimiter: flags.string("pack_delimiter").to_owned(),
-            splay_percent: uint("schedule_splay_percent"),
-            pack_refresh_interval: uint("pack_refresh_interval"),
+            config_path: PathBuf::from(flags.get(flag::config_path)),
+            default_interval: flags.get(flag::schedule_default_interval),
+            pack_delimiter: flags.get(flag::pack_delimiter).to_owned(),
+            splay_percent: flags.get(flag::schedule_splay_percent),
+            pack_refresh_interval: flags.get(flag::pack_refresh_interval),
         }
     }
 
@@ -210,6 +216,12 @@ impl Config {
         let settings = Settings::from_flags(flags);
         let sources = read_sources(&settings.config_path)?;
         Config::from_sources(sources, &settings)
+    }
+
+    /// The config of a program whose sources could not be read: nothing scheduled.
+    pub fn empty(settings: &Settings) -> Config {
+        Config::from_sources(Vec::new(), settings)
+            .expect("a config without sources has nothing to reject")
     }
 
     /// Builds a config from sources already read (applied in the given order).
@@ -417,30 +429,8 @@ pub fn startup_order(schedule: &[ScheduledQuery]) -> Vec<&ScheduledQuery> {
     out
 }
 
-/// Why `--config_check` failed: the line for stderr and the exit status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckFailure {
-    /// `Error reading config: <problem>`.
-    pub message: String,
-    pub exit_code: i32,
-}
-
-/// `--config_check`: loads the config named by `flags`. `Ok` → exit 0; otherwise print
-/// the failure's message on stderr and exit with its code.
-pub fn config_check(flags: &Flags) -> Result<Config, CheckFailure> {
-    Config::load(flags).map_err(|e| CheckFailure {
-        message: format!("Error reading config: {e}"),
-        exit_code: e.exit_code(),
-    })
-}
-
-/// `--config_dump`: the text to print on stdout (one `{"<source>": <content>}` line per
-/// source, raw, even if invalid) before exiting 0. Fails only when the sources cannot be
-/// read (missing main file).
-pub fn config_dump(flags: &Flags) -> Result<String, ConfigError> {
-    let settings = Settings::from_flags(flags);
-    Ok(source::dump(&read_sources(&settings.config_path)?))
-}
+/// Decorator results: column name → value.
+pub type Decorations = BTreeMap<String, String>;
 
 /// Runs decorator queries and adds the first row of each to `into` (later queries
 /// overwrite earlier columns of the same name). A failing query adds nothing; extra

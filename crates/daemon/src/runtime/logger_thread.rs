@@ -1,0 +1,63 @@
+//! The logger thread: drains the outbox to the sinks when a worker wakes it and at
+//! least every few seconds, and once more after the workers stop.
+
+use super::Daemon;
+use crate::outbox::{Outbox, OutboxConfig};
+use crate::sink::Sink;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+impl Daemon {
+    /// Starts the logger thread over `sinks`; `max_backlog` is `--buffered_log_max`.
+    pub(super) fn spawn_logger(
+        &self,
+        sinks: Vec<Box<dyn Sink>>,
+        max_backlog: u64,
+    ) -> JoinHandle<()> {
+        let daemon = self.clone();
+        let config = OutboxConfig {
+            max_backlog,
+            ..OutboxConfig::default()
+        };
+        std::thread::Builder::new()
+            .name("logger".into())
+            .spawn(move || {
+                let mut outbox = Outbox::new(sinks, config);
+                loop {
+                    let stopping = daemon.logger_stop.load(Ordering::SeqCst);
+                    {
+                        let mut store = daemon.lock_store();
+                        match outbox.drain(&mut store) {
+                            Ok(report) => {
+                                for (sink, error) in report.failed {
+                                    log::warn!("Logger {sink} failed: {error}");
+                                }
+                            }
+                            Err(e) => log::error!("Cannot read the log outbox: {e}"),
+                        }
+                    }
+                    if stopping {
+                        break;
+                    }
+                    let (flag, cv) = &*daemon.flush;
+                    let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+                    let (mut guard, _) = cv
+                        .wait_timeout_while(guard, Duration::from_secs(3), |woken| {
+                            !*woken && !daemon.logger_stop.load(Ordering::SeqCst)
+                        })
+                        .unwrap_or_else(|p| p.into_inner());
+                    *guard = false;
+                }
+            })
+            .expect("spawning the logger thread")
+    }
+
+    /// Asks the logger thread for its last drain (everything the workers recorded is in
+    /// the store by now) and waits for it.
+    pub(super) fn stop_logger(&self, logger: JoinHandle<()>) {
+        self.logger_stop.store(true, Ordering::SeqCst);
+        self.wake_logger();
+        let _ = logger.join();
+    }
+}

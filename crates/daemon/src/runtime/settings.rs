@@ -1,0 +1,76 @@
+//! The daemon's settings: plain values read from the flags once at start, and the part
+//! a config reload may change, rebuilt from the flags after the new config's `options`
+//! are applied (see `oxquery_flags::implemented::STARTUP_ONLY` for what osquery reads
+//! only at start).
+
+use crate::logger::{FormatOptions, HostIdentifier};
+use oxquery_flags::{Flags, flag};
+use std::path::PathBuf;
+
+/// What start-up reads.
+#[derive(Debug, Clone)]
+pub(crate) struct DaemonSettings {
+    pub(crate) pidfile: Option<PathBuf>,
+    /// `None` with `--disable_database`.
+    pub(crate) database_path: Option<PathBuf>,
+    pub(crate) config_enable_backup: bool,
+    /// `--config_refresh` and the retry delay after a failed refresh (seconds; 0 = never).
+    pub(crate) config_refresh: u64,
+    pub(crate) config_accelerated_refresh: u64,
+    pub(crate) buffered_log_max: u64,
+    /// `--disable_logging` at start: no logger plugin is started at all.
+    pub(crate) disable_logging: bool,
+    pub(crate) enable_tables: String,
+    pub(crate) disable_tables: String,
+    /// How long a shutdown waits for the query workers: `--alarm_timeout`, at least 10 s
+    /// as in osquery.
+    pub(crate) alarm_timeout: std::time::Duration,
+}
+
+impl DaemonSettings {
+    pub(crate) fn from_flags(flags: &Flags) -> DaemonSettings {
+        DaemonSettings {
+            pidfile: (!flags.get(flag::ephemeral)).then(|| PathBuf::from(flags.get(flag::pidfile))),
+            database_path: (!flags.get(flag::disable_database))
+                .then(|| PathBuf::from(flags.get(flag::database_path))),
+            config_enable_backup: flags.get(flag::config_enable_backup),
+            config_refresh: flags.get(flag::config_refresh),
+            config_accelerated_refresh: flags.get(flag::config_accelerated_refresh),
+            buffered_log_max: flags.get(flag::buffered_log_max),
+            disable_logging: flags.get(flag::disable_logging),
+            enable_tables: flags.get(flag::enable_tables).to_owned(),
+            disable_tables: flags.get(flag::disable_tables).to_owned(),
+            alarm_timeout: std::time::Duration::from_secs(flags.get(flag::alarm_timeout).max(10)),
+        }
+    }
+}
+
+/// How results are recorded and logged: osquery reads these flags each time it logs, so
+/// a reload that changes them through `options` applies to the next results.
+#[derive(Debug, Clone)]
+pub(crate) struct ResultSettings {
+    /// `--schedule_epoch`: a new epoch starts every query's differential results over.
+    pub(crate) epoch: u64,
+    /// `--disable_logging`: results are still diffed and stored, but not logged.
+    pub(crate) disable_logging: bool,
+    pub(crate) format: FormatOptions,
+}
+
+impl ResultSettings {
+    /// The settings `flags` give. `host_identifier` is resolved once at start, as
+    /// osquery caches it on first use.
+    pub(crate) fn from_flags(flags: &Flags, host_identifier: HostIdentifier) -> ResultSettings {
+        ResultSettings {
+            epoch: flags.get(flag::schedule_epoch),
+            disable_logging: flags.get(flag::disable_logging),
+            format: FormatOptions {
+                host_identifier,
+                event_type: flags.get(flag::logger_event_type),
+                snapshot_event_type: flags.get(flag::logger_snapshot_event_type),
+                numerics: flags.get(flag::logger_numerics),
+                decorations_top_level: flags.get(flag::decorations_top_level),
+                nullvalue: flags.get(flag::nullvalue).to_owned(),
+            },
+        }
+    }
+}

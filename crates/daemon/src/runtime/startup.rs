@@ -1,0 +1,296 @@
+//! Start-up: flags, the one-shot modes (`--config_check`, `--config_dump`,
+//! `--database_dump`), then the config, pidfile, status log, store, loggers and the
+//! engine, in osquery's order. Every early exit says why.
+
+use super::settings::{DaemonSettings, ResultSettings};
+use super::{Daemon, EXIT_CATASTROPHIC, backup};
+use crate::config::{self, Config};
+use crate::item::Decorations;
+use crate::logger::{self, LoggerSettings, StatusLogger, StatusOptions};
+use crate::pidfile::Pidfile;
+use crate::sink::Sink;
+use oxquery_engine::{Engine, TableFilter};
+use oxquery_flags::{Flags, flag};
+use oxquery_store::{Domain, Store};
+use oxquery_table::{InstanceInfo, TableDef};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+const DEFAULT_FLAGFILE: &str = "/etc/osquery/osquery.flags.default";
+/// The store key of the persistent instance identifier.
+const INSTANCE_KEY: &str = "instance_uuid_v1";
+
+/// Everything the schedule loop starts from.
+pub(super) struct Started<'t> {
+    /// The flags with the config's `options` applied; reloads apply theirs on top, as
+    /// osquery does.
+    pub(super) flags: Flags,
+    pub(super) settings: DaemonSettings,
+    pub(super) config: Config,
+    pub(super) engine: Engine,
+    pub(super) tables: &'t [&'static TableDef],
+    pub(super) filter: TableFilter,
+    pub(super) instance: InstanceInfo,
+    pub(super) sinks: Vec<Box<dyn Sink>>,
+    pub(super) hup: Arc<AtomicBool>,
+    /// Held until the process ends: dropping it lets another daemon start.
+    pub(super) pidfile: Option<Pidfile>,
+}
+
+/// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
+/// `configure_tables` gives the settings tables act on (`--read_max`).
+pub fn run(
+    args: &[String],
+    tables: &[&'static TableDef],
+    configure_tables: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
+) -> i32 {
+    match start(args, tables, configure_tables) {
+        Ok((daemon, started)) => daemon.run(started),
+        Err(code) => code,
+    }
+}
+
+/// Start-up up to the schedule loop; `Err` is the exit code of a process that stops
+/// here (after printing why, or after a one-shot mode's output).
+fn start<'t>(
+    args: &[String],
+    tables: &'t [&'static TableDef],
+    configure_tables: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
+) -> Result<(Daemon, Started<'t>), i32> {
+    let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
+    {
+        Ok(cl) => cl.flags,
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(1);
+        }
+    };
+    let version = oxquery_engine::instance::VERSION;
+    if flags.get(flag::help) {
+        print!("{}", oxquery_flags::usage("osqueryd", version));
+        return Err(0);
+    }
+    if flags.get(flag::version) {
+        println!("osqueryd version {version}");
+        return Err(0);
+    }
+    if let Err(message) = config::check_plugin(&flags) {
+        eprintln!("{message}");
+        return Err(EXIT_CATASTROPHIC);
+    }
+    if let Some(done) = config::one_shot(&flags) {
+        print!("{}", done.stdout);
+        eprint!("{}", done.stderr);
+        return Err(done.exit_code);
+    }
+    if flags.get(flag::database_dump) {
+        return Err(database_dump(&DaemonSettings::from_flags(&flags)));
+    }
+
+    // Handlers before anything slow: until they are in place, a SIGHUP or SIGTERM sent
+    // right after start (a reload by a config tool) would kill the daemon outright.
+    let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for (signal, flag) in [
+        (signal_hook::consts::SIGTERM, &stop),
+        (signal_hook::consts::SIGINT, &stop),
+        (signal_hook::consts::SIGHUP, &hup),
+    ] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
+            eprintln!("Cannot handle signal {signal}: {e}");
+        }
+    }
+
+    // The config's `options` set flags, logger flags among them: load it first. A
+    // config that cannot be read is a warning (logged once the status log runs), and
+    // the daemon starts from the backup or with an empty config, as osquery does.
+    let backup_enabled = flags.get(flag::config_enable_backup);
+    let (config, load_error) = config::load_or_empty(&flags);
+    let mut restored = false;
+    let (config, load_warning) = match load_error {
+        None => (config, None),
+        Some(e) if backup_enabled => {
+            match backup::restore(&DaemonSettings::from_flags(&flags), &flags) {
+                Ok(c) => {
+                    restored = true;
+                    (
+                        c,
+                        Some(format!(
+                            "Error reading config: {e}; starting from the backup in the database"
+                        )),
+                    )
+                }
+                Err(why) => (
+                    config,
+                    Some(format!(
+                        "Error reading config: {e}; cannot use the config backup: {why}"
+                    )),
+                ),
+            }
+        }
+        Some(e) => (config, Some(format!("Error reading config: {e}"))),
+    };
+    let option_warnings = config.apply_options(&mut flags);
+    let settings = DaemonSettings::from_flags(&flags);
+
+    let pidfile = match &settings.pidfile {
+        None => None,
+        Some(path) => match Pidfile::acquire(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                // Before the status log starts: a refused daemon must not touch the
+                // running one's log files.
+                eprintln!("{e}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        },
+    };
+    let logger_settings = match LoggerSettings::from_flags(&flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(1);
+        }
+    };
+    install_status_log(&logger_settings, settings.disable_logging);
+    match &load_warning {
+        // Running on an old config is worth an error; running on none, a warning.
+        Some(message) if restored => log::error!("{message}"),
+        Some(message) => log::warn!("{message}"),
+        None => {}
+    }
+    for warning in option_warnings {
+        log::warn!("{warning}");
+    }
+    // Flags that do nothing yet are worth a line only when asked for details.
+    for notice in flags.notices_for(oxquery_flags::implemented::Tool::Daemon) {
+        log::debug!("{}", notice.message);
+    }
+    let table_settings = configure_tables(&flags);
+
+    let store = match &settings.database_path {
+        None => Store::in_memory(),
+        Some(path) => Store::open(path),
+    };
+    let mut store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("Cannot open the database: {e}");
+            return Err(EXIT_CATASTROPHIC);
+        }
+    };
+    let instance_id = instance_id(&mut store);
+    if backup_enabled && !restored && load_warning.is_none() {
+        backup::save(&mut store, &config);
+    }
+    // `--disable_logging` starts no logger plugin: nothing is opened for results.
+    let sinks = if settings.disable_logging {
+        Vec::new()
+    } else {
+        match logger::build_sinks(&logger_settings) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("Cannot start the logger: {e}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        }
+    };
+
+    let host_identifier = logger_settings.format_options(&instance_id).host_identifier;
+    let daemon = Daemon {
+        store: Arc::new(Mutex::new(store)),
+        live: Arc::default(),
+        host_identifier: host_identifier.clone(),
+        results: Arc::new(RwLock::new(ResultSettings::from_flags(
+            &flags,
+            host_identifier,
+        ))),
+        decorations: Arc::new(Mutex::new(Decorations::new())),
+        flush: Arc::new((Mutex::new(false), Condvar::new())),
+        stop,
+        logger_stop: Arc::new(AtomicBool::new(false)),
+        views: Arc::default(),
+        executing: Arc::default(),
+        table_settings,
+    };
+    let mut instance = oxquery_engine::instance::current(None);
+    instance.instance_id = instance_id;
+    instance.flags = config::flag_rows(&flags);
+    let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
+    let engine =
+        match Engine::with_live(tables, &filter, instance.clone(), Arc::clone(&daemon.live)) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("Cannot start the SQL engine: {e}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        };
+    engine.set_settings(daemon.table_settings.clone());
+    let started = Started {
+        flags,
+        settings,
+        config,
+        engine,
+        tables,
+        filter,
+        instance,
+        sinks,
+        hup,
+        pidfile,
+    };
+    Ok((daemon, started))
+}
+
+/// The status log: glog files and the logger plugins' status lines, stderr. With
+/// `--disable_logging` no plugin receives them, but errors still reach stderr, so an
+/// exit for a reason of ours is never silent.
+fn install_status_log(settings: &LoggerSettings, disable_logging: bool) {
+    let options = if disable_logging {
+        StatusOptions {
+            glog_dir: None,
+            stdout: false,
+            syslog: false,
+            ..settings.status_options()
+        }
+    } else {
+        settings.status_options()
+    };
+    if let Err(e) = StatusLogger::new(options).install() {
+        eprintln!("Could not start the status log: {e}");
+    }
+}
+
+/// `--database_dump`: prints every stored key, then exits 0. A database that does not
+/// exist yet is created (as RocksDB does); with `--disable_database` there is nothing to
+/// print.
+fn database_dump(settings: &DaemonSettings) -> i32 {
+    let store = match &settings.database_path {
+        None => Store::in_memory(),
+        Some(path) => Store::open(path),
+    };
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Cannot open the database: {e}");
+            return EXIT_CATASTROPHIC;
+        }
+    };
+    // A closed stdout (`| head`) ends the dump; that is not a failure.
+    let _ = store.dump(&mut std::io::stdout().lock());
+    0
+}
+
+/// The instance identifier kept in the store, made on first start.
+fn instance_id(store: &mut Store) -> String {
+    if let Ok(Some(id)) = store.get_text(Domain::Configurations, INSTANCE_KEY)
+        && !id.is_empty()
+    {
+        return id;
+    }
+    let id = oxquery_sys::host::random_uuid().unwrap_or_default();
+    if let Err(e) = store.put(Domain::Configurations, INSTANCE_KEY, id.as_bytes()) {
+        log::warn!("Could not store the instance identifier: {e}");
+    }
+    id
+}
