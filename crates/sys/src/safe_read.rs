@@ -41,9 +41,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-/// osquery's default `--read_max`: 50 MiB.
-pub const DEFAULT_READ_MAX: u64 = 50 * 1024 * 1024;
-
 /// Longest line [`for_each_line`] hands out by default; longer lines are skipped.
 pub const MAX_LINE: usize = 1 << 20;
 
@@ -167,7 +164,7 @@ pub struct SafeFile {
     size_hint: u64,
     /// Bytes read so far, including the probe byte past the limit.
     read: u64,
-    /// Set once a truncating read reached the limit.
+    /// Set once a read passed the limit: later reads end (Truncate) or fail (Fail).
     done: bool,
 }
 
@@ -256,7 +253,13 @@ impl SafeFile {
 
 impl Read for SafeFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
+        if self.done {
+            return match self.policy.over_limit {
+                OverLimit::Fail => Err(too_large(self.policy.limit)),
+                OverLimit::Truncate => Ok(0),
+            };
+        }
+        if buf.is_empty() {
             return Ok(0);
         }
         // Allow one byte past the limit: a file of exactly `limit` bytes reads whole, and
@@ -271,12 +274,14 @@ impl Read for SafeFile {
         };
         self.read += n as u64;
         if self.read > self.policy.limit {
-            return match self.policy.over_limit {
-                OverLimit::Fail => Err(too_large(self.policy.limit)),
-                OverLimit::Truncate => {
-                    self.done = true;
-                    Ok(n - (self.read - self.policy.limit) as usize)
-                }
+            // Hand out the bytes up to the limit first; what follows is the end (Truncate)
+            // or the error (Fail), so a line reader keeps the whole lines before the limit
+            // whatever the chunk sizes.
+            self.done = true;
+            let within = n - (self.read - self.policy.limit) as usize;
+            return match (within, self.policy.over_limit) {
+                (0, OverLimit::Fail) => Err(too_large(self.policy.limit)),
+                _ => Ok(within),
             };
         }
         Ok(n)
@@ -296,8 +301,9 @@ pub fn read_bounded(path: &Path, policy: &Policy) -> io::Result<Vec<u8>> {
 /// Streams the `\n`-separated lines of a file opened under `policy` to `f` (without the
 /// newline; a final unterminated line included) in bounded memory: a line longer than
 /// `max_line` bytes is skipped whole and counted in the returned number of skipped lines.
-/// When the file passes a failing limit while it is read, the lines before were handed
-/// out already and the error is returned; the cut line is not handed out.
+/// When a file passes a failing limit while it is read (it grew, or its size said
+/// nothing, as in `/proc`), the whole lines within the limit have been handed out and the
+/// error is returned; the line the limit cuts is not handed out.
 pub fn for_each_line(
     path: &Path,
     policy: &Policy,
@@ -359,6 +365,9 @@ mod tests {
     use std::os::unix::ffi::OsStrExt;
     use std::sync::mpsc;
     use std::time::Duration;
+
+    /// osquery's default `--read_max` (the setting itself lives in `oxquery-table`).
+    const DEFAULT_READ_MAX: u64 = 50 * 1024 * 1024;
 
     /// Runs `f` on a thread and waits for its answer. A liveness check (a hang fails the
     /// test instead of stalling it), not a timing: the bound is generous on purpose.
@@ -516,7 +525,7 @@ mod tests {
         let mut rest = Vec::new();
         let err = file.read_to_end(&mut rest).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
-        assert!(5 + rest.len() <= 21, "read {} bytes", 5 + rest.len());
+        assert_eq!(5 + rest.len(), 20, "read up to the limit, not past it");
 
         // Truncating instead: exactly the limit, the start of the file as it was.
         let mut file = SafeFile::open(&p, &truncating(20)).unwrap();
@@ -526,7 +535,23 @@ mod tests {
         assert_eq!(all.len(), 20);
         assert!(all.starts_with(b"line one\nxxx"));
 
-        // Lines: those before the limit are handed out, the cut one is not.
+        // Lines past a failing limit: the whole ones within it are handed out, the cut
+        // one is not. A /proc file (st_size 0) passes the open's size check as a file that
+        // grows after the open does.
+        let source = Path::new("/proc/filesystems");
+        let text = fs::read(source).unwrap();
+        assert!(text.len() > 100);
+        let whole = &text[..=text[..100].iter().rposition(|b| *b == b'\n').unwrap()];
+        let mut lines = Vec::new();
+        let r = for_each_line(source, &Policy::user_file(100), MAX_LINE, |l| {
+            lines.push(l.to_vec())
+        });
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::FileTooLarge);
+        let expected: Vec<Vec<u8>> = whole[..whole.len() - 1]
+            .split(|b| *b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        assert_eq!(lines, expected);
         let mut lines = Vec::new();
         let r = for_each_line(&p, &truncating(12), MAX_LINE, |l| lines.push(l.to_vec()));
         assert_eq!(r.unwrap(), 0);

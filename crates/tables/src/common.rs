@@ -4,8 +4,9 @@
 //!
 //! These are about queries (a `QueryContext`, the table's name in messages), so they live
 //! here, not in `oxquery-sys`; the OS work underneath is `oxquery_sys::users` and
-//! `oxquery_sys::safe_read`. (The natural home is `QueryContext` in `oxquery-table`,
-//! which is being rewritten as this is written; move them there afterwards.)
+//! `oxquery_sys::safe_read`. The `pid_with_namespace` guard could become a
+//! `QueryContext` method (it was written while `oxquery-table` was being rewritten); the
+//! rest needs `oxquery-sys`, which `oxquery-table` does not depend on.
 
 use oxquery_sys::safe_read::{self, Account, Policy};
 use oxquery_sys::users::{self, Passwd, UserSelection};
@@ -14,9 +15,8 @@ use std::io;
 use std::path::Path;
 
 /// Most bytes a table reads from one file: osquery's `--read_max`.
-// TODO(issue 8 part 2): `ctx.settings().read_max` once `QueryContext` carries settings.
-pub fn read_max(_ctx: &QueryContext) -> u64 {
-    safe_read::DEFAULT_READ_MAX
+pub fn read_max(ctx: &QueryContext) -> u64 {
+    ctx.settings().read_max
 }
 
 /// How tables open a file a user controls outside a home (a crontab in the spool, an
@@ -103,7 +103,7 @@ pub fn namespace_unsupported(ctx: &QueryContext, pid_with_namespace: impl Into<u
 #[cfg(test)]
 pub mod testing {
     use super::*;
-    use oxquery_table::{Host, Rows, TableSpec};
+    use oxquery_table::{ColumnSet, Host, Rows, TableSettings, TableSpec};
     use std::cell::RefCell;
     use std::sync::{Once, mpsc};
     use std::time::Duration;
@@ -188,17 +188,40 @@ pub mod testing {
         spec: &'static TableSpec,
         home: &Path,
         generate_for: PerUser,
-    ) -> (Rows, Vec<(log::Level, String)>) {
+    ) -> (Rows<'static>, Vec<(log::Level, String)>) {
+        generate_for_home_reading(spec, home, generate_for, oxquery_table::DEFAULT_READ_MAX)
+    }
+
+    /// [`generate_for_home`] with `--read_max` set to `read_max`.
+    pub fn generate_for_home_reading(
+        spec: &'static TableSpec,
+        home: &Path,
+        generate_for: PerUser,
+        read_max: u64,
+    ) -> (Rows<'static>, Vec<(log::Level, String)>) {
         let user = fixture_account("fixture", 4321, home);
-        within_10s(move || {
+        let width = spec.columns.len();
+        // Rows may hold a non-Send sink, so the values cross the thread, not the buffer.
+        let (values, logged) = within_10s(move || {
             capture_log(|| {
-                let host = Host::default();
+                let host = Host {
+                    settings: TableSettings { read_max },
+                    ..Host::default()
+                };
                 let ctx = QueryContext::everything(spec, &host);
                 let mut rows = Rows::for_context(&ctx);
                 generate_for(&ctx, &[user], &mut rows);
-                rows
+                rows.into_values()
             })
-        })
+        });
+        let mut rows = Rows::new(width, ColumnSet::all(width));
+        for cells in values.chunks(width) {
+            let mut row = rows.row();
+            for (column, value) in cells.iter().enumerate() {
+                row.set(column, value.clone());
+            }
+        }
+        (rows, logged)
     }
 
     /// Asserts that a record at `level` names `path` and says `why`.

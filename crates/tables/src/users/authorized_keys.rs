@@ -254,6 +254,22 @@ mod tests {
         hostile(testing::huge_sparse_file, "read limit");
     }
 
+    /// Keys past `--read_max` in a file that grows while it is read (its size at the open
+    /// was within the limit) are not read: the rows stop at the limit, with a warning.
+    #[test]
+    fn keys_past_read_max_in_a_file_longer_than_its_size_are_not_read() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        // A /proc file stands for the growing file: st_size 0, then whatever is read.
+        let keys = home.path().join(FILES[0]);
+        std::os::unix::fs::symlink("/proc/filesystems", &keys).unwrap();
+        fs::write(home.path().join(FILES[1]), "ssh-ed25519 GOOD me\n").unwrap();
+        let (rows, logged) =
+            testing::generate_for_home_reading(&SPEC, home.path(), generate_for, 64);
+        assert_eq!(rows.column(Col::key), [&Value::from("GOOD")]);
+        testing::assert_logged(&logged, log::Level::Warn, &keys, "read limit");
+    }
+
     /// osquery reads the file a link points at; so do we (a regular file, within limits).
     #[test]
     fn a_link_to_a_regular_file_is_followed() {

@@ -387,6 +387,37 @@ mod tests {
         hostile(testing::huge_sparse_file, log::Level::Warn, "read limit");
     }
 
+    /// A file whose size says nothing of what reading it gives (here a `/proc` file:
+    /// `st_size` 0, like a file its owner keeps appending to) is bounded by the bytes
+    /// actually read: the complete lines within `--read_max` become rows, the rest does
+    /// not, and a warning says why.
+    #[test]
+    fn a_history_longer_than_its_size_says_is_bounded_by_bytes_read() {
+        let source = Path::new("/proc/filesystems");
+        let text = fs::read(source).unwrap();
+        let limit = 100;
+        assert!(
+            text.len() > limit,
+            "{} is too short for this test",
+            source.display()
+        );
+        let home = tempfile::tempdir().unwrap();
+        let history = home.path().join(".bash_history");
+        std::os::unix::fs::symlink(source, &history).unwrap();
+        let (rows, logged) =
+            testing::generate_for_home_reading(&SPEC, home.path(), generate_for, limit as u64);
+        // Independent answer: the newline-terminated lines among the first `limit` bytes.
+        let within = &text[..limit];
+        let end = within.iter().rposition(|b| *b == b'\n').unwrap();
+        let expected: Vec<(i64, String)> = within[..end]
+            .split(|b| *b == b'\n')
+            .map(|l| (0, String::from_utf8_lossy(l).into_owned()))
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(entries(&rows, ".bash_history"), expected);
+        testing::assert_logged(&logged, log::Level::Warn, &history, "read limit");
+    }
+
     /// A link to a file its user may not read (`/etc/shadow`, here a mode-0 file) is
     /// opened with the user's permissions, as osquery drops privileges to read histories:
     /// nothing of it reaches the rows even though we run as root.
