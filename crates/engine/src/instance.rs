@@ -10,15 +10,14 @@ pub const VERSION: &str = "5.23.0";
 /// oxquery's own version, for `--version` and bug reports.
 pub const OXQUERY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Facts about the running process. `uuid` overrides the host identifier, which is
-/// otherwise the one `system_info.uuid` reports.
+/// Facts about the running process. `uuid` is the host identifier (the programs pass
+/// the one `system_info.uuid` reports; the engine reads nothing from the host itself).
+/// The instance id is left empty for the program to fill in.
 pub fn current(uuid: Option<String>) -> InstanceInfo {
     InstanceInfo {
         pid: i64::from(std::process::id()),
-        uuid: uuid
-            .or_else(oxquery_sys::host::host_uuid)
-            .unwrap_or_default(),
-        instance_id: oxquery_sys::host::random_uuid().unwrap_or_default(),
+        uuid: uuid.unwrap_or_default(),
+        instance_id: String::new(),
         version: VERSION.to_owned(),
         extensions: "inactive".to_owned(),
         build_platform: "linux".to_owned(),

@@ -10,6 +10,7 @@
 //! SQLite; the shell and the daemon reach it only through [`Engine`].
 
 mod authorizer;
+mod batch;
 mod collation;
 mod format;
 mod functions;
@@ -19,6 +20,7 @@ mod planner;
 pub mod sqlite_file;
 mod vtab;
 
+pub use batch::{SqlFailure, is_complete, sqlite_version};
 pub use format::format_real;
 pub use oxquery_table::TableFilter;
 pub use rusqlite;

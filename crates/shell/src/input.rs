@@ -7,20 +7,8 @@
 
 use crate::meta::types_sql;
 use crate::shell::{MetaOutcome, Shell};
-use oxquery_engine::rusqlite::ffi;
-use std::ffi::CString;
+pub use oxquery_engine::is_complete;
 use std::io::{self, BufRead, Write};
-
-/// Whether SQLite considers `sql` one or more complete statements.
-pub fn is_complete(sql: &str) -> bool {
-    let Ok(c) = CString::new(sql) else {
-        // An embedded NUL ends the text for SQLite; what precedes it decides.
-        let head = sql.split('\0').next().unwrap_or("");
-        return is_complete(head);
-    };
-    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
-    unsafe { ffi::sqlite3_complete(c.as_ptr()) != 0 }
-}
 
 /// True if `text` holds only whitespace and SQL comments.
 pub fn is_blank(text: &str) -> bool {

@@ -174,7 +174,7 @@ pub fn run_with(
         flags.get(flag::enable_tables),
         flags.get(flag::disable_tables),
     );
-    let mut instance = oxquery_engine::instance::current(None);
+    let mut instance = oxquery_config::instance_info();
     instance.flags = oxquery_config::flag_rows(&flags);
     let live = Arc::new(RwLock::new(LiveState::default()));
     let engine = match Engine::with_live(tables, &filter, instance, Arc::clone(&live)) {

@@ -326,14 +326,10 @@ impl Shell {
             }
             Command::Timeout => {
                 let ms = u64::try_from(atoi(arg(1))).unwrap_or(0);
-                match self
-                    .engine
-                    .connection()
-                    .busy_timeout(Duration::from_millis(ms))
-                {
+                match self.engine.set_busy_timeout(Duration::from_millis(ms)) {
                     Ok(()) => Ok(MetaOutcome::Ok),
                     Err(e) => {
-                        self.error_line(&format!("Error: {e}"))?;
+                        self.error_line(&format!("Error: {}", e.message))?;
                         Ok(MetaOutcome::Error)
                     }
                 }
@@ -520,9 +516,9 @@ impl Shell {
     /// `.types SQL`: the name and type of every column the first statement of `sql`
     /// returns, without running it.
     pub(crate) fn types(&mut self, sql: &str) -> io::Result<MetaOutcome> {
-        let columns = match query_columns(self.engine.connection(), sql) {
+        let columns = match self.engine.column_types(sql) {
             Ok(columns) => columns,
-            Err(message) => {
+            Err(oxquery_engine::SqlFailure { message, .. }) => {
                 self.error_line(&format!("Error: {message}"))?;
                 return Ok(MetaOutcome::Error);
             }
@@ -536,86 +532,12 @@ impl Shell {
     }
 }
 
-/// Column names and types of `sql`'s first statement. A column read from a table has
-/// its declared type; an expression has none in SQLite, so its type is read from the
-/// instruction that fills its result register (`UNKNOWN` when that does not say).
-fn query_columns(
-    conn: &oxquery_engine::rusqlite::Connection,
-    sql: &str,
-) -> Result<Vec<(String, String)>, String> {
-    let stmt = conn.prepare(sql).map_err(|e| match e {
-        // SQLite's own message, as a statement's error prints it.
-        oxquery_engine::rusqlite::Error::SqlInputError { msg, .. } => msg,
-        oxquery_engine::rusqlite::Error::SqliteFailure(_, Some(msg)) => msg,
-        other => other.to_string(),
-    })?;
-    let declared: Vec<(String, Option<String>)> = stmt
-        .columns()
-        .map(|c| (c.name().to_owned(), c.decl_type().map(str::to_owned)))
-        .collect();
-    drop(stmt);
-    let inferred = if declared.iter().any(|(_, t)| t.is_none()) {
-        expression_types(conn, sql, declared.len()).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    Ok(declared
-        .into_iter()
-        .enumerate()
-        .map(|(i, (name, ty))| {
-            let ty = ty
-                .map(|t| t.to_ascii_uppercase())
-                .or_else(|| inferred.get(i).cloned().flatten())
-                .unwrap_or_else(|| "UNKNOWN".to_owned());
-            (name, ty)
-        })
-        .collect())
-}
-
-/// Types of the `count` result columns from `EXPLAIN sql`: for each output register, the
-/// kind of literal every instruction writing it loads, if they agree.
-fn expression_types(
-    conn: &oxquery_engine::rusqlite::Connection,
-    sql: &str,
-    count: usize,
-) -> oxquery_engine::rusqlite::Result<Vec<Option<String>>> {
-    let mut stmt = conn.prepare(&format!("EXPLAIN {sql}"))?;
-    // (opcode, p1, p2)
-    let program: Vec<(String, i64, i64)> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<Result<_, _>>()?;
-    let Some(&(_, first, _)) = program.iter().find(|(op, _, _)| op == "ResultRow") else {
-        return Ok(vec![None; count]);
-    };
-    let mut types = Vec::with_capacity(count);
-    for reg in (first..).take(count) {
-        let mut seen: Option<&str> = None;
-        let mut agree = true;
-        for (op, _, p2) in &program {
-            if *p2 != reg {
-                continue;
-            }
-            let ty = match op.as_str() {
-                "Integer" | "Int64" => "INTEGER",
-                "Real" => "DOUBLE",
-                "String8" | "String" => "TEXT",
-                "Blob" => "BLOB",
-                _ => continue,
-            };
-            agree &= seen.is_none_or(|s| s == ty);
-            seen = Some(ty);
-        }
-        types.push(seen.filter(|_| agree).map(str::to_owned));
-    }
-    Ok(types)
-}
-
 /// `.version`'s two lines.
 pub fn version_text() -> String {
     format!(
         "osquery {}\nusing SQLite {}\n",
         oxquery_engine::instance::VERSION,
-        oxquery_engine::rusqlite::version()
+        oxquery_engine::sqlite_version()
     )
 }
 

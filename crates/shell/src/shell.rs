@@ -4,8 +4,7 @@
 use crate::flags::{Flags, flag};
 use crate::output::{self, Cell, Expand, Format, Printed, Table};
 use oxquery_engine::Engine;
-use oxquery_engine::rusqlite;
-use oxquery_engine::rusqlite::fallible_iterator::FallibleIterator as _;
+use oxquery_engine::SqlFailure;
 use oxquery_table::Value;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::time::Instant;
@@ -116,30 +115,32 @@ impl Shell {
     }
 
     fn execute(&mut self, sql: &str) -> io::Result<Result<(), SqlError>> {
-        let conn = self.engine.connection();
-        let mut batch = rusqlite::Batch::new(conn, sql);
-        loop {
-            let mut stmt = match batch.next() {
-                Ok(Some(stmt)) => stmt,
-                Ok(None) => return Ok(Ok(())),
-                Err(e) => return Ok(Err(sql_error(e, sql))),
-            };
-            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-            let rows = match collect_rows(&mut stmt, columns.len()) {
-                Ok(rows) => rows,
-                Err(e) => return Ok(Err(sql_error(e, sql))),
-            };
+        let Shell {
+            engine,
+            out,
+            format,
+            to_terminal,
+            expand_noted,
+            ..
+        } = self;
+        let done = engine.run_batch(sql, |result| {
+            let rows: Vec<Vec<Cell>> = result
+                .rows
+                .into_iter()
+                .map(|row| row.into_iter().map(cell).collect())
+                .collect();
             print_result(
-                &mut self.out,
-                &mut self.format,
-                self.to_terminal,
-                &mut self.expand_noted,
+                out,
+                format,
+                *to_terminal,
+                expand_noted,
                 &Table {
-                    columns: &columns,
+                    columns: &result.columns,
                     rows: &rows,
                 },
-            )?;
-        }
+            )
+        })?;
+        Ok(done.map_err(sql_error))
     }
 
     /// Prints one result in the current format, fitted to the terminal when there is one.
@@ -157,20 +158,8 @@ impl Shell {
     /// nothing (`--profile`).
     pub fn profile(&mut self, sql: &str, times: i32) -> io::Result<i32> {
         for _ in 0..times {
-            let conn = self.engine.connection();
-            let mut batch = rusqlite::Batch::new(conn, sql);
-            loop {
-                let failure = match batch.next() {
-                    Ok(Some(mut stmt)) => {
-                        let width = stmt.column_count();
-                        match collect_rows(&mut stmt, width) {
-                            Ok(_) => continue,
-                            Err(e) => sql_error(e, sql),
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => sql_error(e, sql),
-                };
+            let done: Result<_, io::Error> = self.engine.run_batch(sql, |_| Ok(()));
+            if let Err(failure) = done? {
                 self.error_line(&format!("Error: {}", failure.message))?;
                 return Ok(failure.code);
             }
@@ -205,22 +194,6 @@ fn print_result(
     Ok(())
 }
 
-fn collect_rows(
-    stmt: &mut rusqlite::Statement<'_>,
-    width: usize,
-) -> rusqlite::Result<Vec<Vec<Cell>>> {
-    let mut rows = Vec::new();
-    let mut cursor = stmt.query([])?;
-    while let Some(row) = cursor.next()? {
-        let mut cells = Vec::with_capacity(width);
-        for i in 0..width {
-            cells.push(cell(oxquery_engine::value_from_ref(row.get_ref(i)?)));
-        }
-        rows.push(cells);
-    }
-    Ok(rows)
-}
-
 /// A value as SQLite's `sqlite3_column_text` renders it, remembering numbers.
 pub fn cell(value: Value) -> Cell {
     match value {
@@ -232,21 +205,10 @@ pub fn cell(value: Value) -> Cell {
     }
 }
 
-fn sql_error(e: rusqlite::Error, sql: &str) -> SqlError {
-    match e {
-        rusqlite::Error::SqliteFailure(err, message) => SqlError {
-            // Extended codes are on in rusqlite; osquery reports the primary code.
-            code: err.extended_code & 0xff,
-            message: message.unwrap_or_else(|| format!("unable to process SQL \"{sql}\"")),
-        },
-        rusqlite::Error::SqlInputError { error, msg, .. } => SqlError {
-            code: error.extended_code & 0xff,
-            message: msg,
-        },
-        other => SqlError {
-            code: 1,
-            message: other.to_string(),
-        },
+fn sql_error(failure: SqlFailure) -> SqlError {
+    SqlError {
+        code: failure.code,
+        message: failure.message,
     }
 }
 

@@ -214,7 +214,7 @@ fn start<'t>(
         executing: Arc::default(),
         table_settings,
     };
-    let mut instance = oxquery_engine::instance::current(None);
+    let mut instance = oxquery_config::instance_info();
     instance.instance_id = instance_id;
     instance.flags = config::flag_rows(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
