@@ -192,7 +192,7 @@ mod tests {
             "ssh-dss CCCC old",
         )
         .unwrap();
-        let user = crate::common::testing::fixture_account("tester", 4242, home.path());
+        let user = testing::fixture_account("tester", 4242, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);

@@ -312,7 +312,7 @@ mod tests {
         fs::create_dir(h.join(".bash_sessions")).unwrap();
         fs::write(h.join(".bash_sessions/A.history"), "session cmd\n").unwrap();
         fs::write(h.join(".bash_sessions/A.historyx"), "ignored\n").unwrap();
-        let user = crate::common::testing::fixture_account("hist", 7171, h);
+        let user = testing::fixture_account("hist", 7171, h);
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
