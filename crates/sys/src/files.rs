@@ -7,10 +7,10 @@
 //! set, so a path named twice is read once.
 
 use crate::pattern::{self, Select};
+use crate::safe_read::{self, FileKinds, OverLimit, Policy};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -32,22 +32,31 @@ pub fn path_set(
     out
 }
 
-/// Opens `path` (following symbolic links) and, when it is a regular file, reads it:
-/// whole, or only its first `limit` bytes. `Ok(None)` when the path is not a regular
-/// file (a directory, a device, a FIFO: reading those could block or never end).
+/// Opens `path` (following symbolic links) through [`crate::safe_read`] and, when it is
+/// a regular file, reads it: whole, or only its first `limit` bytes. `Ok(None)` when the
+/// path is not a regular file (a directory, a device, a FIFO: reading those could block
+/// or never end).
 pub fn read_regular(path: &Path, limit: Option<u64>) -> io::Result<Option<Vec<u8>>> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok(None);
-    }
-    let want = limit.map_or(meta.len(), |l| l.min(meta.len()));
-    let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
-    match limit {
-        Some(l) => file.take(l).read_to_end(&mut buf)?,
-        None => (&file).read_to_end(&mut buf)?,
+    let policy = Policy {
+        limit: limit.unwrap_or(u64::MAX),
+        over_limit: OverLimit::Truncate,
+        kinds: FileKinds::Regular,
+        follow_symlinks: true,
+        open_as: None,
     };
-    Ok(Some(buf))
+    match safe_read::read_bounded(path, &policy) {
+        Ok(bytes) => Ok(Some(bytes)),
+        // What SafeFile::open answers for anything but a regular file.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::IsADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +106,11 @@ mod tests {
                 .is_none()
         );
         assert!(read_regular(&tmp.path().join("nope"), None).is_err());
+        // A FIFO nobody writes to: refused at once instead of an open that waits forever.
+        let fifo = tmp.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: c is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(read_regular(&fifo, None).unwrap().is_none());
     }
 }

@@ -18,6 +18,8 @@
 //!   neighbours) as plain structs.
 //! * [`users`]: accounts and groups (passwd/group files and NSS), the per-user home
 //!   iteration of user-data tables, and utmp/wtmp login records.
+//! * [`safe_read`]: the one way to open files users control (FIFOs, device links, huge or
+//!   swapped files cannot block or flood a read); `--read_max` counted on bytes read.
 //! * [`exec`]: finding a helper program by absolute path and running it with a time limit.
 //! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
@@ -40,6 +42,7 @@ pub mod netlink;
 pub mod pattern;
 pub mod proc;
 pub mod procmem;
+pub mod safe_read;
 pub mod systemd;
 pub mod users;
 pub mod xattr;

@@ -9,6 +9,7 @@
 //! Shared mechanisms come from `oxquery-sys` (OS readers) and `oxquery-table` (framework);
 //! one table file never imports another.
 
+pub(crate) mod common;
 pub mod docs;
 pub mod files;
 pub mod network;

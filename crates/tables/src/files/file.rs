@@ -100,11 +100,7 @@ impl Needs {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!(
-            "Table file: pid_with_namespace is not supported yet (reading another mount \
-             namespace); the query returns no rows"
-        );
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     let needs = Needs::of(ctx);

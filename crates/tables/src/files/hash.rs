@@ -127,11 +127,7 @@ fn hash_path(path: &Path, wanted: Wanted, limit: u64, buf: &mut Vec<u8>) -> Dige
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!(
-            "Table hash: pid_with_namespace is not supported yet (reading another mount \
-             namespace); the query returns no rows"
-        );
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     let wanted = Wanted {

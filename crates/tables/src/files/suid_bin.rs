@@ -130,11 +130,7 @@ impl Walk<'_, '_> {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!(
-            "Table suid_bin: pid_with_namespace is not supported yet (reading another mount \
-             namespace); the query returns no rows"
-        );
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     let stop = || ctx.is_stopped();

@@ -39,8 +39,7 @@ table! {
 const YARA_HOME: &str = "/etc/osquery/yara/";
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!("Table yara_process: pid_with_namespace is not supported yet; no rows");
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     if ctx.is_constrained(Col::sig_group) {

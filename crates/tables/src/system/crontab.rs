@@ -130,19 +130,14 @@ fn crontab_files(root: &Path) -> Vec<(PathBuf, String)> {
 }
 
 fn generate_at(root: &Path, ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::info!("crontab: pid_with_namespace is not supported yet");
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     for (file, path) in crontab_files(root) {
-        let bytes = match std::fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    log::info!("crontab: cannot read {}: {e}", file.display());
-                }
-                continue;
-            }
+        // Users write their own crontabs in the spool: read them through the safe opener.
+        let policy = crate::common::user_file_policy(ctx);
+        let Some(bytes) = crate::common::read_file(ctx, &file, &policy) else {
+            continue;
         };
         for e in parse_crontab(&String::from_utf8_lossy(&bytes)) {
             let mut row = rows.row();

@@ -265,8 +265,7 @@ fn read_text(path: &str) -> Option<String> {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!("os_version: pid_with_namespace is not supported yet");
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     let os_release = read_text(OS_RELEASE);

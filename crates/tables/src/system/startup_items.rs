@@ -24,6 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
+use oxquery_sys::safe_read;
 use oxquery_sys::systemd::{Manager, Unit, UnitProperty};
 use oxquery_sys::users::{self, Passwd, UserSelection};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
@@ -149,11 +150,13 @@ fn parse_desktop_entry<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Desktop
     entry
 }
 
-/// Reads an autostart entry file with bounded memory (overlong lines are skipped).
-fn read_desktop_entry(path: &Path) -> DesktopEntry {
+/// Reads an autostart entry file (users control theirs, so through the safe opener) with
+/// bounded memory (overlong lines are skipped).
+fn read_desktop_entry(ctx: &QueryContext, path: &Path) -> DesktopEntry {
     let mut lines: Vec<Vec<u8>> = Vec::new();
     let mut entry = DesktopEntry::default();
-    let read = users::for_each_line(path, users::MAX_LINE, |line| {
+    let policy = crate::common::user_file_policy(ctx);
+    let read = safe_read::for_each_line(path, &policy, safe_read::MAX_LINE, |line| {
         let trimmed = line.trim_ascii_start();
         // Only group headers and the two keys matter; keep nothing else.
         if trimmed.starts_with(b"[")
@@ -173,7 +176,7 @@ fn read_desktop_entry(path: &Path) -> DesktopEntry {
             }
             entry = parse_desktop_entry(lines.iter().map(Vec::as_slice));
         }
-        Err(e) => log::info!("startup_items: cannot read {}: {e}", path.display()),
+        Err(e) => crate::common::report_read_error(ctx, path, &e),
     }
     entry
 }
@@ -206,7 +209,7 @@ fn item_rows(dir: &Dir, ctx: &QueryContext, rows: &mut Rows) {
     let read = ctx.is_used(Col::name) || ctx.is_used(Col::path);
     for file in listed_files(&dir.on_disk) {
         let entry = if read {
-            read_desktop_entry(&dir.on_disk.join(&file))
+            read_desktop_entry(ctx, &dir.on_disk.join(&file))
         } else {
             DesktopEntry::default()
         };
@@ -519,9 +522,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let huge = tmp.path().join("huge.desktop");
         write(&huge, vec![b'N'; 5 << 20]);
-        assert_eq!(read_desktop_entry(&huge), DesktopEntry::default());
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        assert_eq!(read_desktop_entry(&ctx, &huge), DesktopEntry::default());
         assert_eq!(
-            read_desktop_entry(&tmp.path().join("missing")),
+            read_desktop_entry(&ctx, &tmp.path().join("missing")),
             DesktopEntry::default()
         );
     }

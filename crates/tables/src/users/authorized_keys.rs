@@ -1,7 +1,8 @@
 //! `authorized_keys`: public keys allowed to log in, from each user's
 //! `~/.ssh/authorized_keys` and `~/.ssh/authorized_keys2`.
 
-use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use crate::common;
+use oxquery_sys::users::{self as sysusers, Passwd};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -109,62 +110,45 @@ fn parse_line(line: &str) -> Option<KeyLine> {
     })
 }
 
-fn generate_for(users: &[Passwd], rows: &mut Rows) {
-    for user in users {
-        for name in FILES {
-            let path = user.home().join(name);
-            if !path.exists() {
-                continue;
+fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+    sysusers::for_each_user_file(users, &FILES, |user, path| {
+        let key_file = path.to_string_lossy();
+        common::file_lines(ctx, path, &common::home_file_policy(ctx, user), |raw| {
+            let Some(k) = parse_line(&String::from_utf8_lossy(raw)) else {
+                return;
+            };
+            let mut row = rows.row();
+            row.set(Col::uid, i64::from(user.uid));
+            if let Some(a) = k.algorithm {
+                row.set(Col::algorithm, a);
             }
-            let key_file = path.to_string_lossy().into_owned();
-            let result = sysusers::for_each_line(&path, sysusers::MAX_LINE, |raw| {
-                let Some(k) = parse_line(&String::from_utf8_lossy(raw)) else {
-                    return;
-                };
-                let mut row = rows.row();
-                row.set(Col::uid, i64::from(user.uid));
-                if let Some(a) = k.algorithm {
-                    row.set(Col::algorithm, a);
-                }
-                if let Some(v) = k.key {
-                    row.set(Col::key, v);
-                }
-                if let Some(o) = k.options {
-                    row.set(Col::options, o);
-                }
-                if let Some(c) = k.comment {
-                    row.set(Col::comment, c);
-                }
-                row.set(Col::key_file, key_file.as_str());
-                row.set(Col::pid_with_namespace, 0);
-            });
-            match result {
-                Ok(0) => {}
-                Ok(n) => {
-                    log::info!("Table authorized_keys: skipped {n} overlong lines of {key_file}")
-                }
-                Err(e) => log::info!("Table authorized_keys: cannot read {key_file}: {e}"),
+            if let Some(v) = k.key {
+                row.set(Col::key, v);
             }
-        }
-    }
+            if let Some(o) = k.options {
+                row.set(Col::options, o);
+            }
+            if let Some(c) = k.comment {
+                row.set(Col::comment, c);
+            }
+            row.set(Col::key_file, key_file.as_ref());
+            row.set(Col::pid_with_namespace, 0);
+        });
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!("Table authorized_keys: pid_with_namespace is not supported yet; no rows");
+    if common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
-    let selection = UserSelection {
-        uids: ctx.eq_integers(Col::uid),
-        usernames: None,
-    };
-    generate_for(&sysusers::users_for(&selection), rows);
+    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), rows);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::testing;
     use oxquery_table::{Host, Op, Value};
     use std::fs;
 
@@ -208,12 +192,11 @@ mod tests {
             "ssh-dss CCCC old",
         )
         .unwrap();
-        let line = format!("tester:x:4242:4242::{}:/bin/sh", home.path().display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = testing::fixture_account("tester", 4242, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        generate_for(&[user], &mut rows);
+        generate_for(&ctx, &[user], &mut rows);
         let keys: Vec<String> = rows
             .column(Col::key)
             .iter()
@@ -235,6 +218,74 @@ mod tests {
         );
     }
 
+    /// Hostile key files (what any user can make of their own) give no rows from them,
+    /// a warning naming them, and no hang; the user's other key file is still read.
+    fn hostile(make: impl FnOnce(&std::path::Path), why: &str) {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        let bad = home.path().join(FILES[0]);
+        make(&bad);
+        fs::write(home.path().join(FILES[1]), "ssh-ed25519 GOOD me\n").unwrap();
+        let (rows, logged) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        let keys: Vec<String> = rows
+            .column(Col::key)
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(keys, ["GOOD"]);
+        testing::assert_logged(&logged, log::Level::Warn, &bad, why);
+    }
+
+    #[test]
+    fn a_fifo_as_authorized_keys_does_not_block() {
+        hostile(testing::mkfifo, "FIFO");
+    }
+
+    #[test]
+    fn a_link_to_dev_zero_as_authorized_keys_is_not_read() {
+        hostile(
+            |p| std::os::unix::fs::symlink("/dev/zero", p).unwrap(),
+            "character device",
+        );
+    }
+
+    #[test]
+    fn huge_authorized_keys_are_refused_by_read_max() {
+        hostile(testing::huge_sparse_file, "read limit");
+    }
+
+    /// Keys past `--read_max` in a file that grows while it is read (its size at the open
+    /// was within the limit) are not read: the rows stop at the limit, with a warning.
+    #[test]
+    fn keys_past_read_max_in_a_file_longer_than_its_size_are_not_read() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        // A /proc file stands for the growing file: st_size 0, then whatever is read.
+        let keys = home.path().join(FILES[0]);
+        std::os::unix::fs::symlink("/proc/filesystems", &keys).unwrap();
+        fs::write(home.path().join(FILES[1]), "ssh-ed25519 GOOD me\n").unwrap();
+        let (rows, logged) =
+            testing::generate_for_home_reading(&SPEC, home.path(), generate_for, 64);
+        assert_eq!(rows.column(Col::key), [&Value::from("GOOD")]);
+        testing::assert_logged(&logged, log::Level::Warn, &keys, "read limit");
+    }
+
+    /// osquery reads the file a link points at; so do we (a regular file, within limits).
+    #[test]
+    fn a_link_to_a_regular_file_is_followed() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        let elsewhere = home.path().join("keys.txt");
+        fs::write(&elsewhere, "ssh-rsa LINKED x\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, home.path().join(FILES[0])).unwrap();
+        let (rows, logged) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(rows.column(Col::key), [&Value::from("LINKED")]);
+        assert!(
+            logged.iter().all(|(l, _)| *l > log::Level::Warn),
+            "{logged:?}"
+        );
+    }
+
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
         let uid = unsafe { libc::getuid() };
@@ -245,10 +296,7 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let home = sysusers::users_for(&UserSelection {
-            uids: Some(vec![i64::from(uid)]),
-            usernames: None,
-        });
+        let home = common::users_by_uid(&ctx, Col::uid);
         let home = &home[0].dir;
         for r in rows.iter() {
             assert_eq!(r[Col::uid as usize], Value::from(uid));

@@ -28,10 +28,7 @@ fn add_row(rows: &mut Rows, g: &Group) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!(
-            "Table groups: pid_with_namespace is not supported yet; the query returns no rows"
-        );
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     if let Some(gids) = ctx.eq_integers(Col::gid) {

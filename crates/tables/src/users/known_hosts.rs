@@ -1,6 +1,7 @@
 //! `known_hosts`: host keys each user has accepted, from `~/.ssh/known_hosts`.
 
-use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use crate::common;
+use oxquery_sys::users::{self as sysusers, Passwd};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -26,33 +27,22 @@ fn entry(line: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(line).into_owned())
 }
 
-fn generate_for(users: &[Passwd], rows: &mut Rows) {
-    for user in users {
-        let path = user.home().join(FILE);
-        let key_file = path.to_string_lossy().into_owned();
-        let result = sysusers::for_each_line(&path, sysusers::MAX_LINE, |raw| {
+fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+    sysusers::for_each_user_file(users, &[FILE], |user, path| {
+        let key_file = path.to_string_lossy();
+        common::file_lines(ctx, path, &common::home_file_policy(ctx, user), |raw| {
             if let Some(line) = entry(raw) {
                 let mut row = rows.row();
                 row.set(Col::uid, i64::from(user.uid));
                 row.set(Col::key, line);
-                row.set(Col::key_file, key_file.as_str());
+                row.set(Col::key_file, key_file.as_ref());
             }
         });
-        match result {
-            Ok(0) => {}
-            Ok(n) => log::info!("Table known_hosts: skipped {n} overlong lines of {key_file}"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => log::info!("Table known_hosts: cannot read {key_file}: {e}"),
-        }
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let selection = UserSelection {
-        uids: ctx.eq_integers(Col::uid),
-        usernames: None,
-    };
-    generate_for(&sysusers::users_for(&selection), rows);
+    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), rows);
     Ok(())
 }
 
@@ -75,12 +65,11 @@ mod tests {
             .to_vec();
         text.extend(std::iter::repeat_n(b'z', 2 << 20));
         fs::write(home.path().join(FILE), text).unwrap();
-        let line = format!("kh:x:5151:5151::{}:/bin/sh", home.path().display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("kh", 5151, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        generate_for(&[user], &mut rows);
+        generate_for(&ctx, &[user], &mut rows);
         let keys: Vec<String> = rows
             .column(Col::key)
             .iter()
@@ -113,10 +102,7 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = sysusers::users_for(&UserSelection {
-            uids: Some(vec![i64::from(uid)]),
-            usernames: None,
-        });
+        let me = common::users_by_uid(&ctx, Col::uid);
         let expected = me[0].home().join(FILE);
         for r in rows.iter() {
             assert_eq!(r[Col::uid as usize], Value::from(uid));

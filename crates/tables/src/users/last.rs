@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn packed_wtmp_keeps_logins_and_logouts() {
-        let rec = |t: i16, pid: i32, user: &str, sec: i32| Record {
+        let rec = |t: i16, pid: i32, user: &str, sec: i64| Record {
             ut_type: t,
             pid,
             line: "pts/1".into(),

@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn packed_records() {
-        let rec = |t: i16, pid: i32, user: &str, line: &str, host: &str, sec: i32| Record {
+        let rec = |t: i16, pid: i32, user: &str, line: &str, host: &str, sec: i64| Record {
             ut_type: t,
             pid,
             line: line.into(),

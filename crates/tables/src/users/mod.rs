@@ -2,9 +2,10 @@
 //!
 //! Accounts come from `oxquery_sys::users`; the tables that read home directories
 //! (`authorized_keys`, `known_hosts`, `user_ssh_keys`, `ssh_configs`, `shell_history`)
-//! pick their users with `oxquery_sys::users::users_for` from the query's `uid`
-//! constraint and expose a `generate_for(users, ...)` that tests drive with invented
-//! accounts whose homes are temporary directories.
+//! pick their users with `common::users_by_uid` from the query's `uid` constraint, read
+//! the users' files only through `oxquery_sys::safe_read` (via `common`), and expose a
+//! `generate_for(ctx, users, ...)` that tests drive with invented accounts whose homes are
+//! temporary directories (`common::testing::generate_for_home`).
 
 pub mod authorized_keys;
 pub mod groups;

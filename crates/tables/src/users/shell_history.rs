@@ -1,6 +1,7 @@
 //! `shell_history`: commands from each user's shell history files.
 
-use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use crate::common;
+use oxquery_sys::users::Passwd;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
 
@@ -215,63 +216,61 @@ fn emit(uid: u32, file: &str, e: Entry, rows: &mut Rows) {
     row.set(Col::history_file, file);
 }
 
-fn read_file(uid: u32, path: &Path, fish: bool, rows: &mut Rows) {
+fn read_file(ctx: &QueryContext, user: &Passwd, path: &Path, fish: bool, rows: &mut Rows) {
+    let uid = user.uid;
+    let policy = common::home_file_policy(ctx, user);
     let file = path.to_string_lossy().into_owned();
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let zsh = matches!(name.as_deref(), Some(".zsh_history" | ".zhistory"));
     let mut sink = |e: Entry| emit(uid, &file, e, rows);
-    let result = if fish {
+    if fish {
         let mut p = FishParser { open: None };
-        let r = sysusers::for_each_line(path, sysusers::MAX_LINE, |l| p.line(l, &mut sink));
+        common::file_lines(ctx, path, &policy, |l| p.line(l, &mut sink));
         p.finish(&mut sink);
-        r
     } else {
         let mut p = LineParser::new(zsh);
-        let r = sysusers::for_each_line(path, sysusers::MAX_LINE, |l| p.line(l, &mut sink));
+        common::file_lines(ctx, path, &policy, |l| p.line(l, &mut sink));
         p.finish(&mut sink);
-        r
-    };
-    match result {
-        Ok(0) => {}
-        Ok(n) => log::info!("Table shell_history: skipped {n} overlong lines of {file}"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => log::info!("Table shell_history: cannot read {file}: {e}"),
     }
 }
 
-fn generate_for(users: &[Passwd], rows: &mut Rows) {
+/// The `.history` files of `~/.bash_sessions` (macOS Terminal's per-session histories),
+/// sorted; none when the directory cannot be listed.
+fn bash_sessions(home: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(home.join(".bash_sessions")) else {
+        return Vec::new();
+    };
+    let mut sessions: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "history"))
+        .collect();
+    sessions.sort();
+    sessions
+}
+
+fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
     for user in users {
         let home = user.home();
         for name in LINE_FILES {
-            read_file(user.uid, &home.join(name), false, rows);
+            read_file(ctx, user, &home.join(name), false, rows);
         }
-        if let Ok(entries) = std::fs::read_dir(home.join(".bash_sessions")) {
-            let mut sessions: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "history"))
-                .collect();
-            sessions.sort();
-            for s in sessions {
-                read_file(user.uid, &s, false, rows);
-            }
+        for session in bash_sessions(&home) {
+            read_file(ctx, user, &session, false, rows);
         }
-        read_file(user.uid, &home.join(FISH_FILE), true, rows);
+        read_file(ctx, user, &home.join(FISH_FILE), true, rows);
     }
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let selection = UserSelection {
-        uids: ctx.eq_integers(Col::uid),
-        usernames: None,
-    };
-    generate_for(&sysusers::users_for(&selection), rows);
+    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), rows);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::testing;
     use oxquery_table::{Host, Op, Value};
     use std::fs;
 
@@ -313,12 +312,11 @@ mod tests {
         fs::create_dir(h.join(".bash_sessions")).unwrap();
         fs::write(h.join(".bash_sessions/A.history"), "session cmd\n").unwrap();
         fs::write(h.join(".bash_sessions/A.historyx"), "ignored\n").unwrap();
-        let line = format!("hist:x:7171:7171::{}:/bin/sh", h.display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = testing::fixture_account("hist", 7171, h);
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        generate_for(&[user], &mut rows);
+        generate_for(&ctx, &[user], &mut rows);
         let e = |t: i64, c: &str| (t, c.to_owned());
         assert_eq!(
             entries(&rows, ".bash_history"),
@@ -357,6 +355,87 @@ mod tests {
         );
     }
 
+    /// Hostile history files (what any user can make of their own) give no rows from
+    /// them, a log record naming them, and no hang; the user's other files are still read.
+    fn hostile(make: impl FnOnce(&Path), level: log::Level, why: &str) {
+        let home = tempfile::tempdir().unwrap();
+        let bad = home.path().join(".bash_history");
+        make(&bad);
+        fs::write(home.path().join(".sh_history"), "pwd\n").unwrap();
+        let (rows, logged) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(entries(&rows, ".sh_history"), [(0, "pwd".to_owned())]);
+        assert_eq!(rows.len(), 1, "rows from the hostile file");
+        testing::assert_logged(&logged, level, &bad, why);
+    }
+
+    #[test]
+    fn a_fifo_as_history_does_not_block() {
+        hostile(testing::mkfifo, log::Level::Warn, "FIFO");
+    }
+
+    #[test]
+    fn a_link_to_dev_zero_as_history_is_not_read() {
+        hostile(
+            |p| std::os::unix::fs::symlink("/dev/zero", p).unwrap(),
+            log::Level::Warn,
+            "character device",
+        );
+    }
+
+    #[test]
+    fn a_huge_history_is_refused_by_read_max() {
+        hostile(testing::huge_sparse_file, log::Level::Warn, "read limit");
+    }
+
+    /// A file whose size says nothing of what reading it gives (here a `/proc` file:
+    /// `st_size` 0, like a file its owner keeps appending to) is bounded by the bytes
+    /// actually read: the complete lines within `--read_max` become rows, the rest does
+    /// not, and a warning says why.
+    #[test]
+    fn a_history_longer_than_its_size_says_is_bounded_by_bytes_read() {
+        let source = Path::new("/proc/filesystems");
+        let text = fs::read(source).unwrap();
+        let limit = 100;
+        assert!(
+            text.len() > limit,
+            "{} is too short for this test",
+            source.display()
+        );
+        let home = tempfile::tempdir().unwrap();
+        let history = home.path().join(".bash_history");
+        std::os::unix::fs::symlink(source, &history).unwrap();
+        let (rows, logged) =
+            testing::generate_for_home_reading(&SPEC, home.path(), generate_for, limit as u64);
+        // Independent answer: the newline-terminated lines among the first `limit` bytes.
+        let within = &text[..limit];
+        let end = within.iter().rposition(|b| *b == b'\n').unwrap();
+        let expected: Vec<(i64, String)> = within[..end]
+            .split(|b| *b == b'\n')
+            .map(|l| (0, String::from_utf8_lossy(l).into_owned()))
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(entries(&rows, ".bash_history"), expected);
+        testing::assert_logged(&logged, log::Level::Warn, &history, "read limit");
+    }
+
+    /// A link to a file its user may not read (`/etc/shadow`, here a mode-0 file) is
+    /// opened with the user's permissions, as osquery drops privileges to read histories:
+    /// nothing of it reaches the rows even though we run as root.
+    #[test]
+    fn a_link_to_a_file_the_user_cannot_read_is_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let outside = tempfile::tempdir().unwrap();
+        fs::set_permissions(outside.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let secret = outside.path().join("shadow");
+        fs::write(&secret, "root:$6$secret:19000::::::\n").unwrap();
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+        hostile(
+            |p| std::os::unix::fs::symlink(&secret, p).unwrap(),
+            log::Level::Info,
+            "Permission denied",
+        );
+    }
+
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
         let uid = unsafe { libc::getuid() };
@@ -367,10 +446,7 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = sysusers::users_for(&UserSelection {
-            uids: Some(vec![i64::from(uid)]),
-            usernames: None,
-        });
+        let me = common::users_by_uid(&ctx, Col::uid);
         let home = me[0].home();
         for r in rows.iter() {
             assert_eq!(r[Col::uid as usize], Value::from(uid));

@@ -1,6 +1,8 @@
 //! `ssh_configs`: options of each user's `~/.ssh/config` and of `/etc/ssh/ssh_config`.
 
-use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use crate::common;
+use oxquery_sys::safe_read::Policy;
+use oxquery_sys::users::{self as sysusers, Passwd};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
 
@@ -28,10 +30,10 @@ fn opens_block(line: &str) -> bool {
     })
 }
 
-fn read_config(uid: u32, path: &Path, rows: &mut Rows) {
-    let file = path.to_string_lossy().into_owned();
+fn read_config(ctx: &QueryContext, uid: u32, path: &Path, policy: &Policy, rows: &mut Rows) {
+    let file = path.to_string_lossy();
     let mut block = String::new();
-    let result = sysusers::for_each_line(path, sysusers::MAX_LINE, |raw| {
+    common::file_lines(ctx, path, policy, |raw| {
         let line = String::from_utf8_lossy(raw).trim().to_lowercase();
         if line.is_empty() || line.starts_with('#') {
             return;
@@ -44,37 +46,32 @@ fn read_config(uid: u32, path: &Path, rows: &mut Rows) {
         row.set(Col::uid, i64::from(uid));
         row.set(Col::block, block.as_str());
         row.set(Col::option, line);
-        row.set(Col::ssh_config_file, file.as_str());
+        row.set(Col::ssh_config_file, file.as_ref());
     });
-    match result {
-        Ok(0) => {}
-        Ok(n) => log::info!("Table ssh_configs: skipped {n} overlong lines of {file}"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => log::info!("Table ssh_configs: cannot read {file}: {e}"),
-    }
 }
 
-fn generate_for(users: &[Passwd], system: Option<&Path>, rows: &mut Rows) {
-    for user in users {
-        read_config(user.uid, &user.home().join(USER_FILE), rows);
-    }
+fn generate_for(ctx: &QueryContext, users: &[Passwd], system: Option<&Path>, rows: &mut Rows) {
+    sysusers::for_each_user_file(users, &[USER_FILE], |user, path| {
+        read_config(
+            ctx,
+            user.uid,
+            path,
+            &common::home_file_policy(ctx, user),
+            rows,
+        )
+    });
     if let Some(system) = system {
-        read_config(0, system, rows);
+        read_config(ctx, 0, system, &common::user_file_policy(ctx), rows);
     }
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let uids = ctx.eq_integers(Col::uid);
     // The system-wide file counts as uid 0: skip it when the query excludes uid 0.
-    let system = uids
-        .as_ref()
+    let system = ctx
+        .eq_integers(Col::uid)
         .is_none_or(|u| u.contains(&0))
         .then_some(Path::new(SYSTEM_FILE));
-    let selection = UserSelection {
-        uids,
-        usernames: None,
-    };
-    generate_for(&sysusers::users_for(&selection), system, rows);
+    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), system, rows);
     Ok(())
 }
 
@@ -96,12 +93,11 @@ mod tests {
         .unwrap();
         let system = home.path().join("system_config");
         fs::write(&system, "Host *\n    SendEnv LANG\n").unwrap();
-        let line = format!("cfg:x:6161:6161::{}:/bin/sh", home.path().display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("cfg", 6161, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        generate_for(&[user], Some(&system), &mut rows);
+        generate_for(&ctx, &[user], Some(&system), &mut rows);
         let got: Vec<(String, String, String)> = rows
             .iter()
             .map(|r| (r[0].to_string(), r[1].to_string(), r[2].to_string()))
@@ -144,10 +140,7 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = sysusers::users_for(&UserSelection {
-            uids: Some(vec![i64::from(uid)]),
-            usernames: None,
-        });
+        let me = common::users_by_uid(&ctx, Col::uid);
         let mine = me[0].home().join(USER_FILE).to_string_lossy().into_owned();
         for r in rows.iter() {
             let f = r[Col::ssh_config_file as usize].to_string();

@@ -1,6 +1,8 @@
 //! `user_ssh_keys`: private keys found in each user's `~/.ssh` directory.
 
-use oxquery_sys::users::{self as sysusers, Passwd, UserSelection};
+use crate::common;
+use oxquery_sys::safe_read::Policy;
+use oxquery_sys::users::Passwd;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -315,7 +317,7 @@ fn parse_key(text: &str) -> Option<KeyInfo> {
     }
 }
 
-fn generate_for(users: &[Passwd], rows: &mut Rows) {
+fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
     for user in users {
         let dir = user.home().join(KEYS_DIR);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -331,12 +333,14 @@ fn generate_for(users: &[Passwd], rows: &mut Rows) {
             .collect();
         files.sort();
         for path in files {
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    log::info!("Table user_ssh_keys: cannot read {}: {e}", path.display());
-                    continue;
-                }
+            // Listed as a regular file, but its owner may have swapped it since.
+            let policy = common::home_file_policy(ctx, user);
+            let policy = Policy {
+                limit: policy.limit.min(MAX_KEY_FILE),
+                ..policy
+            };
+            let Some(bytes) = common::read_file(ctx, &path, &policy) else {
+                continue;
             };
             let Some(info) = parse_key(&String::from_utf8_lossy(&bytes)) else {
                 continue;
@@ -355,15 +359,10 @@ fn generate_for(users: &[Passwd], rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!("Table user_ssh_keys: pid_with_namespace is not supported yet; no rows");
+    if common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
-    let selection = UserSelection {
-        uids: ctx.eq_integers(Col::uid),
-        usernames: None,
-    };
-    generate_for(&sysusers::users_for(&selection), rows);
+    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), rows);
     Ok(())
 }
 
@@ -439,12 +438,11 @@ mod tests {
             ssh.join("pkcs8_ec").to_str().unwrap(),
         ]);
         std::fs::write(ssh.join("config"), "Host x\n").unwrap();
-        let line = format!("keys:x:8181:8181::{}:/bin/sh", home.path().display());
-        let user = sysusers::parse_passwd_line(line.as_bytes()).unwrap();
+        let user = crate::common::testing::fixture_account("keys", 8181, home.path());
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        generate_for(&[user], &mut rows);
+        generate_for(&ctx, &[user], &mut rows);
         let got: Vec<(String, i64, String, String, i64, i64)> = rows
             .iter()
             .map(|r| {
@@ -489,10 +487,7 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = sysusers::users_for(&UserSelection {
-            uids: Some(vec![i64::from(uid)]),
-            usernames: None,
-        });
+        let me = common::users_by_uid(&ctx, Col::uid);
         let dir = me[0].home().join(KEYS_DIR);
         for r in rows.iter() {
             assert_eq!(r[Col::uid as usize], Value::from(uid));

@@ -43,10 +43,7 @@ fn add_row(rows: &mut Rows, p: &Passwd, remote: bool) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if ctx.is_constrained(Col::pid_with_namespace) {
-        log::warn!(
-            "Table users: pid_with_namespace is not supported yet; the query returns no rows"
-        );
+    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
     let remote = ctx

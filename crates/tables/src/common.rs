@@ -1,0 +1,257 @@
+//! What many tables do with their query, in one place: the accounts a per-user query
+//! covers, reading users' files safely and saying so when that fails, and the
+//! `pid_with_namespace` guard.
+//!
+//! These are about queries (a `QueryContext`, the table's name in messages), so they live
+//! here, not in `oxquery-sys`; the OS work underneath is `oxquery_sys::users` and
+//! `oxquery_sys::safe_read`. The `pid_with_namespace` guard could become a
+//! `QueryContext` method (it was written while `oxquery-table` was being rewritten); the
+//! rest needs `oxquery-sys`, which `oxquery-table` does not depend on.
+
+use oxquery_sys::safe_read::{self, Account, Policy};
+use oxquery_sys::users::{self, Passwd, UserSelection};
+use oxquery_table::QueryContext;
+use std::io;
+use std::path::Path;
+
+/// Most bytes a table reads from one file: osquery's `--read_max`.
+pub fn read_max(ctx: &QueryContext) -> u64 {
+    ctx.settings().read_max
+}
+
+/// How tables open a file a user controls outside a home (a crontab in the spool, an
+/// autostart entry): see [`Policy::user_file`].
+pub fn user_file_policy(ctx: &QueryContext) -> Policy {
+    Policy::user_file(read_max(ctx))
+}
+
+/// How tables open a file under `user`'s home: with the account's permissions, as the
+/// programs that write them (bash, ssh) would; see [`Policy::home_file`].
+pub fn home_file_policy(ctx: &QueryContext, user: &Passwd) -> Policy {
+    let account = Account {
+        uid: user.uid,
+        gid: user.gid,
+    };
+    Policy::home_file(read_max(ctx), account)
+}
+
+/// The accounts a per-user query covers, from the `=`/`IN` values of its `uid` column
+/// (every local account without them); see `oxquery_sys::users::users_for`.
+pub fn users_by_uid(ctx: &QueryContext, uid: impl Into<usize>) -> Vec<Passwd> {
+    users::users_for(&UserSelection {
+        uids: ctx.eq_integers(uid),
+        usernames: None,
+    })
+}
+
+/// Logs why a user's file gave no (or only some) rows: a missing file is normal and
+/// silent; a permission denied is common (accounts whose home they cannot read) and
+/// logged at info level; anything else (a FIFO, a device, over `--read_max`) is a
+/// warning naming the table and the file.
+pub fn report_read_error(ctx: &QueryContext, path: &Path, e: &io::Error) {
+    let level = match e.kind() {
+        io::ErrorKind::NotFound => return,
+        io::ErrorKind::PermissionDenied => log::Level::Info,
+        _ => log::Level::Warn,
+    };
+    log::log!(
+        level,
+        "Table {}: cannot read {}: {e}",
+        ctx.spec().name,
+        path.display()
+    );
+}
+
+/// Streams the lines of a file opened under `policy` to `f` (see
+/// `oxquery_sys::safe_read::for_each_line`), reporting failures and skipped overlong
+/// lines in the log.
+pub fn file_lines(ctx: &QueryContext, path: &Path, policy: &Policy, f: impl FnMut(&[u8])) {
+    match safe_read::for_each_line(path, policy, safe_read::MAX_LINE, f) {
+        Ok(0) => {}
+        Ok(n) => log::info!(
+            "Table {}: skipped {n} overlong lines of {}",
+            ctx.spec().name,
+            path.display()
+        ),
+        Err(e) => report_read_error(ctx, path, &e),
+    }
+}
+
+/// Reads a whole file under `policy`; `None`, with the failure reported, when it cannot
+/// be read.
+pub fn read_file(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Vec<u8>> {
+    safe_read::read_bounded(path, policy)
+        .map_err(|e| report_read_error(ctx, path, &e))
+        .ok()
+}
+
+/// The guard of tables with a `pid_with_namespace` column that cannot yet read inside
+/// another process's namespaces: `true` (after a warning) when the query constrains that
+/// column, and the generator then returns no rows rather than the host's.
+pub fn namespace_unsupported(ctx: &QueryContext, pid_with_namespace: impl Into<usize>) -> bool {
+    if !ctx.is_constrained(pid_with_namespace) {
+        return false;
+    }
+    log::warn!(
+        "Table {}: pid_with_namespace is not supported yet; no rows",
+        ctx.spec().name
+    );
+    true
+}
+
+/// Test support: capture what this thread logs, and run a read that must not hang.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use oxquery_table::{ColumnSet, Host, Rows, TableSettings, TableSpec};
+    use std::cell::RefCell;
+    use std::sync::{Once, mpsc};
+    use std::time::Duration;
+
+    thread_local! {
+        static CAPTURED: RefCell<Option<Vec<(log::Level, String)>>> = const { RefCell::new(None) };
+    }
+
+    /// Keeps records only on threads inside [`capture_log`]; tests run in parallel, so
+    /// each sees only its own.
+    struct ThreadLogger;
+
+    impl log::Log for ThreadLogger {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            CAPTURED.with(|c| c.borrow().is_some())
+        }
+        fn log(&self, record: &log::Record) {
+            CAPTURED.with(|c| {
+                if let Some(v) = c.borrow_mut().as_mut() {
+                    v.push((record.level(), record.args().to_string()));
+                }
+            });
+        }
+        fn flush(&self) {}
+    }
+
+    /// Runs `f` and returns what it logged on this thread, with the levels.
+    pub fn capture_log<T>(f: impl FnOnce() -> T) -> (T, Vec<(log::Level, String)>) {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            // A test binary has no other logger; if one were set, captures come back empty
+            // and the tests asserting on them fail visibly.
+            let _ = log::set_logger(&ThreadLogger);
+            log::set_max_level(log::LevelFilter::Trace);
+        });
+        CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+        let out = f();
+        let logged = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        (out, logged)
+    }
+
+    /// Runs `f` on a thread and waits for its answer: a liveness check (a hang fails the
+    /// test instead of stalling it), not a timing, so the bound is generous.
+    pub fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the generator did not return: a read blocks or never ends")
+    }
+
+    /// An invented account whose home is `home` (already populated). Per-user tables
+    /// open home files with the account's permissions, so when the tests run as root the
+    /// home is handed over to the account, as a real home would belong to its user.
+    pub fn fixture_account(name: &str, uid: u32, home: &Path) -> Passwd {
+        // SAFETY: plain getter.
+        if unsafe { libc::geteuid() } == 0 {
+            chown_tree(home, uid, uid);
+        }
+        let line = format!("{name}:x:{uid}:{uid}::{}:/bin/sh", home.display());
+        users::parse_passwd_line(line.as_bytes()).expect("fixture account")
+    }
+
+    /// `chown -hR`: links themselves, never what they point at.
+    fn chown_tree(path: &Path, uid: u32, gid: u32) {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid)).expect("chown fixture");
+        let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            for entry in std::fs::read_dir(path).expect("list fixture") {
+                chown_tree(&entry.expect("fixture entry").path(), uid, gid);
+            }
+        }
+    }
+
+    /// What a per-user table's `generate_for(ctx, users, rows)` looks like.
+    pub type PerUser = fn(&QueryContext, &[Passwd], &mut Rows);
+
+    /// Runs a per-user generator over one fixture account (uid 4321) whose home is
+    /// `home`, under [`within_10s`], and returns its rows and what it logged.
+    pub fn generate_for_home(
+        spec: &'static TableSpec,
+        home: &Path,
+        generate_for: PerUser,
+    ) -> (Rows<'static>, Vec<(log::Level, String)>) {
+        generate_for_home_reading(spec, home, generate_for, oxquery_table::DEFAULT_READ_MAX)
+    }
+
+    /// [`generate_for_home`] with `--read_max` set to `read_max`.
+    pub fn generate_for_home_reading(
+        spec: &'static TableSpec,
+        home: &Path,
+        generate_for: PerUser,
+        read_max: u64,
+    ) -> (Rows<'static>, Vec<(log::Level, String)>) {
+        let user = fixture_account("fixture", 4321, home);
+        let width = spec.columns.len();
+        // Rows may hold a non-Send sink, so the values cross the thread, not the buffer.
+        let (values, logged) = within_10s(move || {
+            capture_log(|| {
+                let host = Host {
+                    settings: TableSettings { read_max },
+                    ..Host::default()
+                };
+                let ctx = QueryContext::everything(spec, &host);
+                let mut rows = Rows::for_context(&ctx);
+                generate_for(&ctx, &[user], &mut rows);
+                rows.into_values()
+            })
+        });
+        let mut rows = Rows::new(width, ColumnSet::all(width));
+        for cells in values.chunks(width) {
+            let mut row = rows.row();
+            for (column, value) in cells.iter().enumerate() {
+                row.set(column, value.clone());
+            }
+        }
+        (rows, logged)
+    }
+
+    /// Asserts that a record at `level` names `path` and says `why`.
+    pub fn assert_logged(
+        logged: &[(log::Level, String)],
+        level: log::Level,
+        path: &Path,
+        why: &str,
+    ) {
+        let path = path.to_string_lossy();
+        assert!(
+            logged
+                .iter()
+                .any(|(l, m)| *l == level && m.contains(path.as_ref()) && m.contains(why)),
+            "no {level} record about {path} saying {why:?} in {logged:?}"
+        );
+    }
+
+    /// Makes a sparse file of 10 GiB at `path`: far over `--read_max`, no disk used.
+    pub fn huge_sparse_file(path: &Path) {
+        std::fs::File::create(path)
+            .and_then(|f| f.set_len(10 << 30))
+            .expect("sparse file");
+    }
+
+    /// Makes a FIFO at `path`.
+    pub fn mkfifo(path: &std::path::Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: c is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    }
+}
