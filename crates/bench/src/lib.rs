@@ -238,6 +238,30 @@ pub fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Runs the command to its end and returns its peak resident set size in KiB (from
+/// wait4's rusage of that one child).
+// The child is reaped by wait4 itself, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+pub fn run_measuring_rss(program: &Path, args: &[&str]) -> i64 {
+    use std::os::unix::process::ExitStatusExt;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for the child we just spawned; pointers are valid.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    let status = std::process::ExitStatus::from_raw(status);
+    assert!(status.success(), "{} {args:?}: {status}", program.display());
+    usage.ru_maxrss
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

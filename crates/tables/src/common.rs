@@ -108,6 +108,7 @@ pub mod testing {
     use std::sync::{Once, mpsc};
     use std::time::Duration;
 
+    // Per thread: tests run in parallel and each captures only what its own thread logs.
     thread_local! {
         static CAPTURED: RefCell<Option<Vec<(log::Level, String)>>> = const { RefCell::new(None) };
     }

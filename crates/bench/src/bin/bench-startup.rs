@@ -5,32 +5,7 @@
 //! Usage: `cargo build --release -p oxquery && cargo run --release -p oxquery-bench --bin
 //! bench-startup -- [--iters 50]`.
 
-use oxquery_bench::{arg, compare, find_program, write_csv};
-use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-/// Runs the command and returns its peak resident set size in KiB (from wait4's rusage).
-// The child is reaped by wait4 itself, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
-fn run_measuring_rss(program: &Path, args: &[&str]) -> i64 {
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for the child we just spawned; pointers are valid.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4 failed");
-    let status = std::process::ExitStatus::from_raw(status);
-    assert!(status.success(), "{} {args:?}: {status}", program.display());
-    usage.ru_maxrss
-}
+use oxquery_bench::{arg, compare, find_program, run_measuring_rss, write_csv};
 
 fn main() {
     let iters = arg("--iters", 50);

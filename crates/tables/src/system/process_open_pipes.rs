@@ -255,9 +255,13 @@ mod tests {
         let w = sleeper(Stdio::null(), Stdio::from(wfd));
         let r = sleeper(Stdio::from(rfd), Stdio::null());
         let (wp, rp) = (i64::from(w.pid()), i64::from(r.pid()));
+        // Only our two children: a process another test forks at this moment holds
+        // copies of the FIFO's descriptors until it execs.
+        let ours = |pid: i64| pid == wp || pid == rp;
         let got: Vec<Row> = rows_for_inode(&run(), inode)
             .into_iter()
-            .filter(|row| row.3 == "named")
+            .filter(|row| row.3 == "named" && ours(row.0))
+            .filter(|row| row.4.as_ref().is_none_or(|partner| ours(partner.0)))
             .collect();
         let mut want: Vec<Row> = vec![
             (wp, 1, "w".into(), "named".into(), Some((rp, 0, "r".into()))),
