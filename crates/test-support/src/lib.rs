@@ -100,6 +100,43 @@ pub fn seed(var: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
+
+    /// Set in the child runs of `a_missing_tool_fails_only_under_ci`.
+    const CHILD_ENV: &str = "OXQUERY_TEST_SUPPORT_CHILD";
+
+    #[test]
+    fn child_role_needs_a_tool_nobody_has() {
+        if std::env::var_os(CHILD_ENV).is_some() {
+            assert!(require_tool("oxquery-no-such-tool").is_none());
+        }
+    }
+
+    #[test]
+    fn a_missing_tool_fails_only_under_ci() {
+        let run = |ci: &str| {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args(["tests::child_role_needs_a_tool_nobody_has", "--exact"])
+                .args(["--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, "1")
+                .env("CI", ci)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (passed, stderr) = run("false");
+        assert!(passed, "{stderr}");
+        assert!(
+            stderr.contains("skipping: oxquery-no-such-tool is not installed"),
+            "{stderr}"
+        );
+        let (passed, stderr) = run("true");
+        assert!(!passed, "{stderr}");
+        assert!(stderr.contains("a failure under CI=true"), "{stderr}");
+    }
 
     #[test]
     fn finds_a_tool_every_system_has_and_not_a_made_up_one() {
