@@ -7,6 +7,7 @@ use oxquery_daemon::logger::{
     SyslogSink,
 };
 use oxquery_daemon::sink::Sink;
+use oxquery_test_support::require_tool;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -166,8 +167,8 @@ fn unzstd(p: &Path) -> String {
         "zstd frame magic in {p:?}"
     );
     let ours = String::from_utf8(zstd::decode_all(&raw[..]).unwrap()).unwrap();
-    if Command::new("zstd").arg("--version").output().is_ok() {
-        let out = Command::new("zstd").arg("-dc").arg(p).output().unwrap();
+    if let Some(zstd) = require_tool("zstd") {
+        let out = Command::new(zstd).arg("-dc").arg(p).output().unwrap();
         assert!(out.status.success(), "zstd -dc {p:?}: {out:?}");
         assert_eq!(String::from_utf8(out.stdout).unwrap(), ours, "{p:?}");
     }

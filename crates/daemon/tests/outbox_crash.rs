@@ -21,14 +21,17 @@ use oxquery_daemon::results::{Run, ScheduledQuery, compute};
 use oxquery_daemon::sink::Sink;
 use oxquery_store::{Domain, Store};
 use oxquery_table::Value;
+use oxquery_test_support::{poll, seed};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const DIR_ENV: &str = "OXQUERY_OUTBOX_CRASH_DIR";
+/// The kill delays' random seed, to replay a failure (printed by every run).
+const KILL_SEED_ENV: &str = "OXQUERY_KILL_SEED";
 const FINAL_ENV: &str = "OXQUERY_OUTBOX_CRASH_FINAL";
 /// `test` (this file's sink and line format) or `filesystem` (the daemon's logger).
 const SINK_ENV: &str = "OXQUERY_OUTBOX_CRASH_SINK";
@@ -329,23 +332,14 @@ fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let seed = std::env::var("OXQUERY_OUTBOX_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("{sink}: seed {seed} (set OXQUERY_OUTBOX_CRASH_SEED to replay)");
-    let mut rng = Rng(seed);
+    eprint!("{sink}: ");
+    let mut rng = Rng(seed(KILL_SEED_ENV));
 
     let mut kills = 0;
     while kills < kills_wanted {
         let mut child = spawn(dir, sink, false);
-        // Mostly short lives so kills land in start-up and recovery too, some long ones
-        // so the state moves on.
+        // The child's life before the kill, on purpose a random time: mostly short so kills
+        // land in start-up and recovery too, some long so the state moves on.
         let delay = if rng.below(4) == 0 {
             20 + rng.below(120)
         } else {
@@ -360,16 +354,9 @@ fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
         kills += 1;
     }
     let mut last = spawn(dir, sink, true);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = last.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = last.kill();
-            panic!("the final child did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = poll(Duration::from_secs(60), || last.try_wait().unwrap()) else {
+        let _ = last.kill();
+        panic!("the final child did not finish");
     };
     assert!(status.success(), "final child: {status}");
 

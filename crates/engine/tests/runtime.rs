@@ -7,6 +7,7 @@ use oxquery_table::{
     Attributes, Column, ColumnOptions, ColumnType, Host, QueryContext, Registry, Rows, StopReason,
     Table, TableError, TableResult, TableSpec, Value,
 };
+use oxquery_test_support::wait_until;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -200,14 +201,15 @@ fn removing_a_table_while_a_statement_reads_it_is_safe() {
     assert!(engine.query("SELECT * FROM busy").is_err());
 }
 
-/// Generates nothing, forever, until stopped.
-struct Spinner(TableSpec);
+/// Generates nothing, forever, until stopped; sets its flag when it starts.
+struct Spinner(TableSpec, Arc<AtomicBool>);
 
 impl Table for Spinner {
     fn spec(&self) -> &TableSpec {
         &self.0
     }
     fn generate(&self, ctx: &QueryContext<'_>, _: &mut Rows<'_>) -> TableResult {
+        self.1.store(true, Ordering::SeqCst);
         loop {
             ctx.check()?;
             std::hint::spin_loop();
@@ -215,18 +217,24 @@ impl Table for Spinner {
     }
 }
 
-fn spinner() -> Arc<dyn Table> {
-    Arc::new(Spinner(TableSpec::new(
-        "spinner",
-        "Never ends.",
-        vec![Column::new(
-            "x",
-            ColumnType::Integer,
-            ColumnOptions::empty(),
-            "x",
-        )],
-        Attributes::NONE,
-    )))
+/// The spinner table and the flag it sets once a query runs it.
+fn spinner() -> (Arc<dyn Table>, Arc<AtomicBool>) {
+    let started = Arc::new(AtomicBool::new(false));
+    let table = Arc::new(Spinner(
+        TableSpec::new(
+            "spinner",
+            "Never ends.",
+            vec![Column::new(
+                "x",
+                ColumnType::Integer,
+                ColumnOptions::empty(),
+                "x",
+            )],
+            Attributes::NONE,
+        ),
+        started.clone(),
+    ));
+    (table, started)
 }
 
 /// The bound: a query stops within 100 ms of its deadline.
@@ -257,7 +265,7 @@ fn a_recursive_query_stops_at_its_deadline() {
 
 #[test]
 fn a_generator_stops_at_its_deadline() {
-    let (engine, _) = engine_with(vec![spinner()]);
+    let (engine, _) = engine_with(vec![spinner().0]);
     let timeout = Duration::from_millis(200);
     let start = Instant::now();
     let err = engine
@@ -277,12 +285,16 @@ fn a_generator_stops_at_its_deadline() {
 
 #[test]
 fn another_thread_cancels_a_running_query() {
-    let (engine, _) = engine_with(vec![spinner()]);
+    let (spinner, started) = spinner();
+    let (engine, _) = engine_with(vec![spinner]);
     let handle = engine.cancel_handle();
     let canceller = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
+        // Cancel once the generator runs: a cancel before the query begins is cleared by
+        // the query's start.
+        let began = wait_until(Duration::from_secs(30), || started.load(Ordering::SeqCst));
         let at = Instant::now();
         handle.cancel();
+        assert!(began, "the spinner did not start within 30 s");
         at
     });
     let err = engine.query("SELECT count(*) FROM spinner").unwrap_err();
@@ -290,15 +302,24 @@ fn another_thread_cancels_a_running_query() {
     let cancelled_at = canceller.join().unwrap();
     assert!(err.to_string().contains("cancelled"), "{err}");
     assert!(stopped.duration_since(cancelled_at) < SLACK);
-    // And SQLite's own loops stop too.
+    // And SQLite's own loops stop too. Nothing tells when this query has begun, so the
+    // other thread cancels every 10 ms until it is over (a cancel that lands before the
+    // query begins is cleared by its start).
     let handle = engine.cancel_handle();
-    let canceller = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        handle.cancel();
+    let over = Arc::new(AtomicBool::new(false));
+    let canceller = std::thread::spawn({
+        let over = over.clone();
+        move || {
+            while !over.load(Ordering::SeqCst) {
+                handle.cancel();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     });
     let err = engine
         .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
         .unwrap_err();
+    over.store(true, Ordering::SeqCst);
     canceller.join().unwrap();
     assert_eq!(error_code(&err), Some(9), "{err}");
 }

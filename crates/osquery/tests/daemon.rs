@@ -492,12 +492,8 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     ];
     s.write_config(&config(&schedule.join(","), ""));
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill -9 seed {seed}");
-    let mut rng = daemon_support::Rng::new(seed);
+    eprint!("kill -9 ");
+    let mut rng = daemon_support::Rng::new(oxquery_test_support::seed("OXQUERY_KILL_SEED"));
     let mut after_start = 0;
     // Kills that left lines recorded but not yet delivered, and that cut a delivery
     // between the file write and its bookkeeping: the windows the outbox exists for.
@@ -505,6 +501,8 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let mut in_flight = 0;
     for i in 0..KILLS {
         let mut d = s.spawn(&format!("run{i}"), &[]);
+        // The daemon's life before the kill, on purpose a random time (the point of the
+        // test): kills land in start-up, in runs and between them.
         std::thread::sleep(Duration::from_millis(100 + rng.below(1400)));
         if i % 2 == 1 {
             // Half the kills aim at the first 40 ms of a second, where the daemon

@@ -599,16 +599,37 @@ mod tests {
         let locked = r.join("e");
         fs::write(locked.join("secret"), b"").unwrap();
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
-        let (found, _) = collect(&format!("{}/%%", r.display()), Select::All);
+        let like = format!("{}/%%", r.display());
+        // Root reads the locked directory anyway, so as root (CI) the expansion runs on a
+        // thread whose file-system uid is nobody's: setfsuid is per thread, and leaving
+        // fsuid 0 drops that thread's DAC-override capabilities. The rest of the tree
+        // stays readable to others (0755).
+        // SAFETY: geteuid has no preconditions.
+        let (found, _) = if unsafe { libc::geteuid() } == 0 {
+            fs::set_permissions(r, fs::Permissions::from_mode(0o755)).unwrap();
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // SAFETY: changes only this thread's file-system uid.
+                    unsafe { libc::setfsuid(65534) };
+                    // SAFETY: as above; the call returns the uid now in force.
+                    assert_eq!(unsafe { libc::setfsuid(65534) }, 65534);
+                    assert!(
+                        fs::read_dir(&locked).is_err(),
+                        "nobody reads a 000 directory"
+                    );
+                    collect(&like, Select::All)
+                })
+                .join()
+                .unwrap()
+            })
+        } else {
+            collect(&like, Select::All)
+        };
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(found.contains(&set(r, &[b"e/"]).pop_first().unwrap()));
         assert!(found.contains(&set(r, &[b"d1/d2/y.txt"]).pop_first().unwrap()));
-        // Root reads it anyway; anyone else must not see the file inside.
-        let secret = set(r, &[b"e/secret"]).pop_first().unwrap();
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            assert!(!found.contains(&secret));
-        }
+        // The file inside the unreadable directory is not seen.
+        assert!(!found.contains(&set(r, &[b"e/secret"]).pop_first().unwrap()));
     }
 
     #[test]

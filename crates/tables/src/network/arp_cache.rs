@@ -63,7 +63,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use oxquery_table::Host;
+    use oxquery_test_support::{require, require_tool};
     use std::collections::BTreeSet;
+    use std::path::Path;
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
@@ -85,9 +87,9 @@ mod tests {
             .collect()
     }
 
-    /// `/proc/net/arp` read directly: (address, interface, mac, permanent).
+    /// This thread's `/proc/net/arp` read directly: (address, interface, mac, permanent).
     fn proc_arp() -> BTreeSet<(String, String, String, String)> {
-        let text = std::fs::read_to_string("/proc/net/arp").unwrap();
+        let text = std::fs::read_to_string("/proc/thread-self/net/arp").unwrap();
         text.lines()
             .skip(1)
             .filter_map(|l| {
@@ -105,31 +107,68 @@ mod tests {
             .collect()
     }
 
+    fn run_ip(ip: &Path, args: &[&str]) -> Vec<u8> {
+        let out = Command::new(ip).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     #[test]
     fn agrees_with_proc_net_arp_and_ip_neigh() {
-        // Retry a few times: neighbour entries may change between two reads.
-        let mut last = None;
-        for _ in 0..5 {
-            let before = proc_arp();
-            let rows = scan();
-            let after = proc_arp();
-            if before == after {
-                last = Some((ours(&rows), before));
-                if last.as_ref().map(|(a, b)| a == b) == Some(true) {
-                    break;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let (ours, proc) = last.expect("/proc/net/arp never held still");
-        assert_eq!(ours, proc);
-
-        let Ok(out) = Command::new("ip").args(["-j", "-4", "neigh"]).output() else {
-            eprintln!("ip is not available; skipping that cross-check");
+        let Some(ip) = require_tool("ip") else {
             return;
         };
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        for e in json.as_array().unwrap() {
+        // The host may have no neighbours at all, so the test makes two in a network
+        // namespace of its own: a thread that unshares it (netlink sockets, the thread's
+        // /proc view and `ip` children all see it), ended with the thread.
+        let done = std::thread::scope(|s| {
+            s.spawn(|| {
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                compare_in_fixture_namespace(&ip);
+                Ok(())
+            })
+            .join()
+            .expect("the comparison failed")
+        });
+        require("a private network namespace (needs root)", done);
+    }
+
+    fn compare_in_fixture_namespace(ip: &Path) {
+        run_ip(
+            ip,
+            &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+        );
+        run_ip(ip, &["link", "set", "v0", "up"]);
+        let lladdr = |n| format!("02:00:00:00:00:0{n}");
+        for (addr, n, nud) in [("192.0.2.7", 7, "permanent"), ("192.0.2.8", 8, "stale")] {
+            let mac = lladdr(n);
+            run_ip(
+                ip,
+                &[
+                    "neigh", "add", addr, "lladdr", &mac, "dev", "v0", "nud", nud,
+                ],
+            );
+        }
+        // A new namespace has no other IPv4 neighbour; nothing here sends traffic.
+        let want: BTreeSet<_> = [("192.0.2.7", 7, "1"), ("192.0.2.8", 8, "0")]
+            .into_iter()
+            .map(|(a, n, p)| (a.to_owned(), "v0".to_owned(), lladdr(n), p.to_owned()))
+            .collect();
+        let ours = ours(&scan());
+        assert_eq!(ours, want);
+        assert_eq!(proc_arp(), want);
+
+        let json: serde_json::Value =
+            serde_json::from_slice(&run_ip(ip, &["-j", "-4", "neigh"])).unwrap();
+        let listed = json.as_array().unwrap();
+        assert_eq!(listed.len(), want.len(), "{json}");
+        for e in listed {
             let dst = e["dst"].as_str().unwrap();
             let dev = e["dev"].as_str().unwrap();
             let row = ours

@@ -149,6 +149,7 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use oxquery_table::{Host, Value};
+    use oxquery_test_support::require_tool;
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
@@ -184,10 +185,11 @@ mod tests {
 
     #[test]
     fn agrees_with_ip_link_and_sysfs() {
-        let Ok(out) = Command::new("ip").args(["-j", "link"]).output() else {
-            eprintln!("ip is not available; skipping the cross-check");
+        let Some(ip) = require_tool("ip") else {
             return;
         };
+        let out = Command::new(ip).args(["-j", "link"]).output().unwrap();
+        assert!(out.status.success(), "ip -j link failed");
         let before = scan();
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let links = json.as_array().unwrap();

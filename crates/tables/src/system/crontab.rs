@@ -284,6 +284,12 @@ mod tests {
         let ctx = QueryContext::everything(&SPEC, &host);
         let rows = Rows::collect(&ctx, generate).unwrap();
         let Ok(entries) = std::fs::read_dir("/etc/cron.d") else {
+            // No drop-in directory here (the fixture-root test covers one): no rows from it.
+            assert!(
+                !rows
+                    .iter()
+                    .any(|r| text(&r[Col::path as usize]).starts_with("/etc/cron.d/"))
+            );
             return;
         };
         for entry in entries.flatten().filter(|e| e.path().is_file()) {

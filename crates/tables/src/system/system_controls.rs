@@ -240,6 +240,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use oxquery_table::{Host, Op, Value};
+    use oxquery_test_support::require_tool;
 
     fn text(v: &Value) -> Option<String> {
         match v {
@@ -392,11 +393,12 @@ mod tests {
         assert!(!config.contains_key(""));
     }
 
-    fn sysctl_n(name: &str) -> Option<String> {
-        let out = std::process::Command::new("sysctl")
+    /// `sysctl -n name`, `None` when the kernel has no such key.
+    fn sysctl_n(sysctl: &Path, name: &str) -> Option<String> {
+        let out = std::process::Command::new(sysctl)
             .args(["-n", name])
             .output()
-            .ok()?;
+            .unwrap();
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -404,6 +406,9 @@ mod tests {
 
     #[test]
     fn live_values_agree_with_sysctl() {
+        let Some(sysctl) = require_tool("sysctl") else {
+            return;
+        };
         let host = Host::default();
         let names = [
             "kernel.hostname",
@@ -412,33 +417,35 @@ mod tests {
             "vm.swappiness",
             "fs.file-max",
         ];
+        let mut compared = 0;
         for name in names {
-            let Some(expected) = sysctl_n(name) else {
+            let Some(expected) = sysctl_n(&sysctl, name) else {
                 continue;
             };
+            compared += 1;
             let ctx =
                 QueryContext::everything(&SPEC, &host).with_constraint(Col::name, Op::Eq, name);
             let got = run(Path::new("/"), ctx);
             assert_eq!(got.len(), 1, "{name}");
             assert_eq!(got[0].2.as_deref(), Some(expected.as_str()), "{name}");
         }
+        // Every Linux kernel has kernel.ostype.
+        assert!(compared > 0, "sysctl knows none of {names:?}");
         // A full scan lists what `sysctl -a -N` names (ours may include write-only ones).
-        let out = std::process::Command::new("sysctl")
+        let out = std::process::Command::new(&sysctl)
             .args(["-a", "-N"])
-            .output();
-        if let Ok(out) = out
-            && out.status.success()
-        {
-            let all = run(
-                Path::new("/"),
-                QueryContext::everything(&SPEC, &host).using([Col::name]),
-            );
-            let ours: std::collections::HashSet<String> = all.into_iter().map(|r| r.0).collect();
-            let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
-            let theirs: Vec<&str> = theirs.lines().filter(|l| !l.contains('/')).collect();
-            assert!(!theirs.is_empty());
-            let missing: Vec<&&str> = theirs.iter().filter(|n| !ours.contains(**n)).collect();
-            assert!(missing.len() * 100 <= theirs.len(), "missing {missing:?}");
-        }
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sysctl -a -N failed");
+        let all = run(
+            Path::new("/"),
+            QueryContext::everything(&SPEC, &host).using([Col::name]),
+        );
+        let ours: std::collections::HashSet<String> = all.into_iter().map(|r| r.0).collect();
+        let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
+        let theirs: Vec<&str> = theirs.lines().filter(|l| !l.contains('/')).collect();
+        assert!(!theirs.is_empty());
+        let missing: Vec<&&str> = theirs.iter().filter(|n| !ours.contains(**n)).collect();
+        assert!(missing.len() * 100 <= theirs.len(), "missing {missing:?}");
     }
 }

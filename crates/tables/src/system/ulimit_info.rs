@@ -71,6 +71,7 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use oxquery_table::{Host, Value};
+    use oxquery_test_support::require_tool;
     use std::collections::BTreeMap;
 
     fn table() -> Vec<(String, String, String)> {
@@ -93,9 +94,9 @@ mod tests {
     }
 
     /// `prlimit --raw` (util-linux, the prlimit64 syscall) on this process, by
-    /// resource name; `None` when the tool is missing.
+    /// resource name; `None` when the test skips (no prlimit outside CI).
     fn prlimit() -> Option<BTreeMap<String, (String, String)>> {
-        let out = std::process::Command::new("prlimit")
+        let out = std::process::Command::new(require_tool("prlimit")?)
             .args([
                 "--pid",
                 &std::process::id().to_string(),
@@ -105,11 +106,9 @@ mod tests {
                 "RESOURCE,SOFT,HARD",
             ])
             .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        let text = String::from_utf8(out.stdout).ok()?;
+            .unwrap();
+        assert!(out.status.success(), "prlimit failed");
+        let text = String::from_utf8(out.stdout).unwrap();
         Some(
             text.lines()
                 .filter_map(|l| {

@@ -1,0 +1,161 @@
+//! Shared by the crates' tests (a dev-dependency only, never linked into a program).
+//!
+//! - Prerequisites: a test that needs a tool ([`require_tool`]) or a capability such as a
+//!   network namespace ([`require`]) fails under `CI=true`, where `.ci/run` installs every
+//!   tool the tests use, so a skip there cannot hide a test that never ran. Elsewhere it
+//!   prints why it skips and returns.
+//! - Waiting: [`wait_until`] and [`poll`] poll under a deadline instead of sleeping a fixed
+//!   time and hoping the thing waited for happened.
+//! - Randomised tests take their seed from an environment variable and print it
+//!   ([`seed`]), so a failure can be replayed.
+
+use std::fmt::Display;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Whether the tests run under CI: `CI` is `true` or `1`, as CI services set it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// A prerequisite described by `what` is missing: panics under CI, otherwise prints that
+/// the test skips and returns `None` for the caller to `return` on.
+pub fn missing<T>(what: &str) -> Option<T> {
+    if in_ci() {
+        panic!(
+            "{what}: a failure under CI=true, where .ci/run installs every tool the tests run (as root)"
+        );
+    }
+    eprintln!("skipping: {what} (under CI=true this fails)");
+    None
+}
+
+/// The path of the program `tool`, from `PATH` or else the sbin directories (where `ip`,
+/// `sysctl` and `iptables-save` live, often outside a user's `PATH`). A missing tool is
+/// handled by [`missing`]: `let Some(ip) = require_tool("ip") else { return };`.
+pub fn require_tool(tool: &str) -> Option<PathBuf> {
+    match find_tool(tool) {
+        Some(path) => Some(path),
+        None => missing(&format!("{tool} is not installed")),
+    }
+}
+
+/// Where `tool` is, if anywhere on `PATH` or in the sbin directories.
+pub fn find_tool(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(tool))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// A prerequisite that is not a program (a network namespace, root): its value, or the
+/// error handled by [`missing`] with `what` and the error as the reason.
+pub fn require<T, E: Display>(what: &str, result: Result<T, E>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => missing(&format!("{what}: {e}")),
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    poll(timeout, || cond().then_some(())).is_some()
+}
+
+/// Polls `f` every 10 ms until it returns a value or `timeout` passes.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A random seed from the environment variable `var` (to replay a failure) or else from
+/// the clock, printed with how to replay it.
+pub fn seed(var: &str) -> u64 {
+    let seed = match std::env::var(var) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{var}={s:?} is not a seed: {e}")),
+        Err(_) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!("seed {seed} (replay with {var}={seed})");
+    seed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Set in the child runs of `a_missing_tool_fails_only_under_ci`.
+    const CHILD_ENV: &str = "OXQUERY_TEST_SUPPORT_CHILD";
+
+    #[test]
+    fn child_role_needs_a_tool_nobody_has() {
+        if std::env::var_os(CHILD_ENV).is_some() {
+            assert!(require_tool("oxquery-no-such-tool").is_none());
+        }
+    }
+
+    #[test]
+    fn a_missing_tool_fails_only_under_ci() {
+        let run = |ci: &str| {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args(["tests::child_role_needs_a_tool_nobody_has", "--exact"])
+                .args(["--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, "1")
+                .env("CI", ci)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (passed, stderr) = run("false");
+        assert!(passed, "{stderr}");
+        assert!(
+            stderr.contains("skipping: oxquery-no-such-tool is not installed"),
+            "{stderr}"
+        );
+        let (passed, stderr) = run("true");
+        assert!(!passed, "{stderr}");
+        assert!(stderr.contains("a failure under CI=true"), "{stderr}");
+    }
+
+    #[test]
+    fn finds_a_tool_every_system_has_and_not_a_made_up_one() {
+        assert!(find_tool("sh").is_some_and(|p| p.is_absolute()));
+        assert_eq!(find_tool("oxquery-no-such-tool"), None);
+    }
+
+    #[test]
+    fn poll_returns_the_first_value_and_gives_up_at_the_deadline() {
+        let mut n = 0;
+        assert_eq!(
+            poll(Duration::from_secs(10), || {
+                n += 1;
+                (n == 3).then_some(n)
+            }),
+            Some(3)
+        );
+        let start = Instant::now();
+        assert!(!wait_until(Duration::from_millis(30), || false));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+}
