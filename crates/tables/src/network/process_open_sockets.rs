@@ -9,6 +9,7 @@
 //! namespace's tables; `pid = -1` among the values means "no filter", as in osquery.
 
 use oxquery_sys::net::{Owner, SocketScan};
+use oxquery_sys::proc;
 use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
 
 table! {
@@ -34,21 +35,11 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let filter: Option<Vec<u32>> = ctx.eq_integers(Col::pid).and_then(|list| {
-        if list.contains(&-1) {
-            return None;
-        }
-        Some(
-            list.into_iter()
-                .filter_map(|p| u32::try_from(p).ok())
-                .filter(|p| *p > 0)
-                .collect(),
-        )
-    });
-    if filter.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(());
-    }
-    let scan = SocketScan::scan(filter.as_deref()).map_err(|e| TableError::io("/proc", e))?;
+    // A -1 among the pids asks for every socket, held or not, as in osquery.
+    let wanted = ctx.eq_integers(Col::pid).filter(|list| !list.contains(&-1));
+    let complete = wanted.is_none();
+    let pids = proc::pids_or_all(wanted).map_err(|e| TableError::io("/proc", e))?;
+    let scan = SocketScan::scan(&pids, complete);
     scan.for_each(|owner, s, ns| {
         let mut row = rows.row();
         match owner {
