@@ -321,8 +321,15 @@ fn read_namespace(
     reader: &mut FileReader,
     out: &mut Vec<Socket>,
 ) -> bool {
-    let mut any = false;
+    // Both TCP families come in one dump.
+    let tcp_dumped = diag
+        .as_deref_mut()
+        .is_some_and(|d| dumped(d.tcp(out), "tcp"));
+    let mut any = tcp_dumped;
     for (name, family, protocol) in INET_TABLES {
+        if protocol == 6 && tcp_dumped {
+            continue;
+        }
         // ICMP "ping" sockets have no sock_diag handler.
         if protocol != 1
             && let Some(d) = diag.as_deref_mut()
