@@ -601,6 +601,8 @@ impl SocketScan {
 
     /// Joins held descriptors with the namespace tables.
     fn link(&mut self, held: Vec<(Owner, u64)>) {
+        self.index
+            .reserve(self.namespaces.iter().map(|ns| ns.sockets.len()).sum());
         // A process whose ns link is unreadable (another user namespace, hardening) was
         // read under namespace 0, which may well be a namespace also read under its
         // real inode. Socket inodes are unique host-wide, so a socket listed twice is
