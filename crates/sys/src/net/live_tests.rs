@@ -166,6 +166,31 @@ fn sock_diag_dumps_what_it_is_asked_for() {
     );
 }
 
+#[test]
+fn a_namespace_that_cannot_be_joined_is_an_error_in_its_place() {
+    // A regular file is no namespace: setns refuses it, and the helper goes on to the
+    // next one (this thread's own namespace, which it may always join).
+    let not_a_namespace = tempfile::tempfile().unwrap();
+    let own = File::open("/proc/thread-self/ns/net").unwrap();
+    let before = own_namespace();
+    let mut opened = DiagSocket::open_in(&[not_a_namespace.as_fd(), own.as_fd()]).unwrap();
+    assert_eq!(opened.len(), 2);
+    let mut own_socket = opened
+        .pop()
+        .unwrap()
+        .expect("a socket in our own namespace");
+    assert!(opened.pop().unwrap().is_err());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut tcp = Vec::new();
+    own_socket.tcp(&mut tcp).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert!(
+        tcp.iter()
+            .any(|s| s.local_port == port && s.state() == "LISTEN")
+    );
+    assert_eq!(own_namespace(), before);
+}
+
 /// A `python3` in a fresh network namespace (made by `unshare --net`, loopback up)
 /// holding a TCP listener with one connection, a closed connection in TIME_WAIT, a UDP
 /// socket and a unix listener at `path`. It exits when its stdin closes; the drop also

@@ -1,9 +1,10 @@
 //! `process_open_sockets`: every socket of every network namespace a process lives in,
 //! with the process and descriptor holding it.
 //!
-//! As in osquery, rows come from the kernel's socket tables; a socket no process holds
-//! (a `TIME_WAIT` connection, say) is listed with pid and fd -1 when the query does not
-//! filter on pid. One row per descriptor: a socket shared by two processes (inherited
+//! As in osquery, rows are every socket the kernel lists per namespace (through
+//! sock_diag, or the `/proc/<pid>/net` tables, in `oxquery_sys::net`); a socket no
+//! process holds (a `TIME_WAIT` connection, say) is listed with pid and fd -1 when the
+//! query does not filter on pid. One row per descriptor: a socket shared by two processes (inherited
 //! across fork) shows up for both, so `WHERE pid = X` returns exactly the rows of X the
 //! unfiltered scan has. `WHERE pid = X` reads only that process's descriptors and its
 //! namespace's tables; `pid = -1` among the values means "no filter", as in osquery.
