@@ -140,9 +140,49 @@ fn sock_diag_dumps_what_it_is_asked_for() {
     let before = v4.len();
     assert!(diag.inet(AF_INET, 47, &mut v4).is_err());
     assert_eq!(v4.len(), before);
+    // Every kind this kernel has a handler for is dumped, not left to the text fallback
+    // (which would give the same rows and hide a malformed request).
+    let dir = tempfile::tempdir().unwrap();
+    let unix_listener = UnixListener::bind(dir.path().join("s")).unwrap();
+    let unix_inode = std::fs::metadata(format!("/proc/self/fd/{}", unix_listener.as_raw_fd()))
+        .unwrap()
+        .ino();
     let mut unix = Vec::new();
     diag.unix(&mut unix).unwrap();
     assert!(unix.iter().all(|s| s.family == AF_UNIX));
+    assert!(unix.iter().any(|s| s.inode == unix_inode));
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut udp_sockets = Vec::new();
+    diag.inet(AF_INET, 17, &mut udp_sockets).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    assert!(udp_sockets.iter().any(|s| s.local_port == udp_port));
+    let kernel_has = |option: &str| {
+        let config = Command::new("sh")
+            .args([
+                "-c",
+                "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r)",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        config
+            .lines()
+            .any(|l| l == format!("{option}=y") || l == format!("{option}=m"))
+    };
+    if kernel_has("CONFIG_PACKET_DIAG")
+        && let Some(packet) = raw_socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0)
+    {
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", packet.as_raw_fd()))
+            .unwrap()
+            .ino();
+        let mut packets = Vec::new();
+        diag.packet(&mut packets).unwrap();
+        assert!(
+            packets
+                .iter()
+                .any(|s| s.inode == inode && s.family == AF_PACKET)
+        );
+    }
     // The one-pass TCP dump holds both families: exactly what the two others held (less
     // sockets opened or closed meanwhile by other tests, so only ours are compared).
     let v6_listener = TcpListener::bind("[::1]:0").ok();

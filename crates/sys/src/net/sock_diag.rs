@@ -173,8 +173,8 @@ impl DiagSocket {
     /// Every packet socket of the namespace, appended to `out`. On error `out` is left
     /// as it was.
     pub fn packet(&mut self, out: &mut Vec<Socket>) -> io::Result<()> {
-        // struct packet_diag_req: family, protocol, pad, ino, show, cookie.
-        let mut req = [0u8; 16];
+        // struct packet_diag_req: family, protocol, pad, ino, show, cookie[2].
+        let mut req = [0u8; 20];
         req[0] = libc::AF_PACKET as u8;
         let start = out.len();
         let res = self.dump(SOCK_DIAG_BY_FAMILY, &req, |msg| {
