@@ -12,8 +12,9 @@
 //!   cgroup, cmdline, descriptors) and the pid listing.
 //! * [`procmem`]: a process's mappings and memory (`/proc/<pid>/maps`, `mem`).
 //! * `yara` (feature `yara`): YARA rule compilation and file/process scans with yara-x.
-//! * [`net`]: the kernel's socket tables joined with process descriptors, read once per
-//!   network namespace.
+//! * [`net`]: every network namespace's sockets (sock_diag netlink dumps, the
+//!   `/proc/<pid>/net/*` text tables as the fallback) joined with process descriptors,
+//!   read once per namespace.
 //! * [`netlink`]: synchronous `NETLINK_ROUTE` dumps (links, addresses, routes,
 //!   neighbours) as plain structs.
 //! * [`users`]: accounts and groups (passwd/group files and NSS), the per-user home

@@ -1,16 +1,28 @@
-//! Sockets of every process: the kernel's per-namespace socket tables
-//! (`/proc/<pid>/net/{tcp,udp,raw,...,unix,packet}`) joined with the `socket:[inode]`
-//! links of `/proc/<pid>/fd`.
+//! Sockets of every process: each network namespace's sockets joined with the
+//! `socket:[inode]` links of `/proc/<pid>/fd`.
 //!
-//! The tables list every socket of a network namespace, so they are read once per
-//! distinct namespace (through the first process seen in it), never once per process.
-//! Socket inodes are unique host-wide, so the join is a single inode map across
-//! namespaces (a process may hold a socket created in another namespace).
+//! A namespace's sockets come from the kernel's sock_diag netlink interface
+//! ([`sock_diag`], what `ss` uses), with the text tables
+//! (`/proc/<pid>/net/{tcp,udp,raw,...,unix,packet}`) as the fallback for any kind of
+//! socket the kernel cannot dump, for namespaces this process may not join, and for ICMP
+//! "ping" sockets, which have no sock_diag handler. Both give the same [`Socket`] values.
+//!
+//! Every socket of a namespace is listed at once, so each namespace is read once (through
+//! the first process seen in it), never once per process. Socket inodes are unique
+//! host-wide, so the join is a single inode map across namespaces (a process may hold a
+//! socket created in another namespace).
+
+pub mod sock_diag;
 
 use crate::fs::{FileReader, parse_u64};
 use crate::proc::{self, ProcPath};
+use sock_diag::DiagSocket;
 use std::collections::HashMap;
+use std::fs::File;
 use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 
 pub const AF_UNIX: i64 = libc::AF_UNIX as i64;
 pub const AF_INET: i64 = libc::AF_INET as i64;
@@ -296,22 +308,87 @@ pub fn parse_packet(text: &[u8], out: &mut Vec<Socket>) {
 /// Reads every socket table of the namespace `path`'s process lives in. Returns whether
 /// any table could be read.
 pub fn read_tables(path: &ProcPath, reader: &mut FileReader, out: &mut Vec<Socket>) -> bool {
-    let mut any = false;
+    read_namespace(None, Some(path), reader, out)
+}
+
+/// Reads every socket of a namespace: each kind through `diag` (a sock_diag socket in
+/// that namespace) when there is one and the kernel can dump that kind, otherwise from
+/// the text table of `text`, a process in that namespace. Returns whether any kind could
+/// be read.
+fn read_namespace(
+    mut diag: Option<&mut DiagSocket>,
+    text: Option<&ProcPath>,
+    reader: &mut FileReader,
+    out: &mut Vec<Socket>,
+) -> bool {
+    // Both TCP families come in one dump.
+    let tcp_dumped = diag
+        .as_deref_mut()
+        .is_some_and(|d| dumped(d.tcp(out), "tcp"));
+    let mut any = tcp_dumped;
     for (name, family, protocol) in INET_TABLES {
-        if let Ok(text) = path.read_paged(reader, &format!("net/{name}")) {
+        if protocol == 6 && tcp_dumped {
+            continue;
+        }
+        // ICMP "ping" sockets have no sock_diag handler.
+        if protocol != 1
+            && let Some(d) = diag.as_deref_mut()
+            && dumped(d.inet(family, protocol, out), name)
+        {
+            any = true;
+            continue;
+        }
+        if let Some(text) = read_text(text, reader, name) {
             any = true;
             parse_inet(text, family, protocol, out);
         }
     }
-    if let Ok(text) = path.read_paged(reader, "net/unix") {
+    if let Some(d) = diag.as_deref_mut()
+        && dumped(d.unix(out), "unix")
+    {
+        any = true;
+    } else if let Some(text) = read_text(text, reader, "unix") {
         any = true;
         parse_unix(text, out);
     }
-    if let Ok(text) = path.read_paged(reader, "net/packet") {
+    if let Some(d) = diag
+        && dumped(d.packet(out), "packet")
+    {
+        any = true;
+    } else if let Some(text) = read_text(text, reader, "packet") {
         any = true;
         parse_packet(text, out);
     }
     any
+}
+
+/// The text table `net/<name>` of the process `path`, if there is one.
+fn read_text<'r>(
+    path: Option<&ProcPath>,
+    reader: &'r mut FileReader,
+    name: &str,
+) -> Option<&'r [u8]> {
+    path?.read_paged(reader, &format!("net/{name}")).ok()
+}
+
+/// Whether a sock_diag dump worked; a failure is logged and the text table read instead.
+fn dumped(result: io::Result<()>, what: &str) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            log::debug!("sock_diag cannot list {what} sockets ({e}); reading the text table");
+            false
+        }
+    }
+}
+
+/// Where a scan reads a namespace's sockets from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// sock_diag dumps, each kind falling back to its text table (what tables use).
+    Diag,
+    /// The text tables only (to compare the two in tests and benchmarks).
+    Text,
 }
 
 /// A network namespace's sockets.
@@ -343,29 +420,67 @@ pub struct SocketScan {
     index: HashMap<u64, (usize, usize)>,
 }
 
+/// A namespace found while walking the processes, read once the walk is over.
+struct Found {
+    inode: u64,
+    /// The processes seen in it: any one still in it gives its text tables.
+    pids: Vec<u32>,
+    /// Whether it is the scanning thread's own namespace (dumped without a helper, and
+    /// its text tables read through the thread itself, which cannot go away).
+    own: bool,
+    /// The open `/proc/<pid>/ns/net` of another namespace, to dump it from inside.
+    file: Option<File>,
+}
+
+impl Found {
+    /// A `/proc/<id>/` whose text tables are this namespace's: the scanning thread for
+    /// its own namespace, otherwise the first process seen that is still in it (each is
+    /// checked, as it may have exited and its pid been reused since the walk).
+    fn text_path(&self) -> Option<ProcPath> {
+        if self.own {
+            // SAFETY: gettid has no preconditions. /proc/<tid>/ lists that thread's view.
+            return Some(ProcPath::new(unsafe { libc::gettid() } as u32));
+        }
+        self.pids
+            .iter()
+            .map(|&pid| ProcPath::new(pid))
+            .find(|p| p.stat("ns/net").is_ok_and(|st| st.st_ino == self.inode))
+    }
+}
+
+/// Opens `/proc/<pid>/ns/net` and checks it is still the namespace `inode` (the process
+/// may have exited and its pid been reused since the link was read).
+fn open_namespace(path: &ProcPath, inode: u64) -> Option<File> {
+    let mut name = path.prefix().to_vec();
+    name.extend_from_slice(b"ns/net");
+    let file = File::open(std::ffi::OsStr::from_bytes(&name)).ok()?;
+    (file.metadata().ok()?.ino() == inode).then_some(file)
+}
+
 impl SocketScan {
-    /// Scans the processes `pids`, or every process when `None`.
-    pub fn scan(pids: Option<&[u32]>) -> io::Result<SocketScan> {
-        let complete = pids.is_none();
-        let mut all = Vec::new();
-        let pids = match pids {
-            Some(p) => p,
-            None => {
-                proc::list_pids(&mut all)?;
-                &all[..]
-            }
-        };
+    /// Scans the processes `pids`. A `complete` scan (every process) also reports the
+    /// sockets no process holds.
+    pub fn scan(pids: &[u32], complete: bool) -> SocketScan {
+        SocketScan::scan_from(pids, complete, Source::Diag)
+    }
+
+    /// [`SocketScan::scan`] reading namespaces from `source`.
+    pub fn scan_from(pids: &[u32], complete: bool, source: Source) -> SocketScan {
         let mut reader = FileReader::new();
-        let mut table_reader = FileReader::new();
         let mut scan = SocketScan {
             complete,
             ..SocketScan::default()
         };
-        // Namespaces whose tables were read, by namespace inode, with the process they
-        // were read through.
-        let mut read: HashMap<u64, u32> = HashMap::new();
+        let own = proc::parse_bracket_inode(
+            reader
+                .read_link_parts(&[b"/proc/thread-self/ns/net"])
+                .unwrap_or_default(),
+            b"net",
+        );
+        let mut found: Vec<Found> = Vec::new();
+        let mut found_at: HashMap<u64, usize> = HashMap::new();
         // Processes whose namespace link cannot be read (another user namespace,
-        // hardening): settled after the loop.
+        // hardening): settled after the others.
         let mut unknown: Vec<u32> = Vec::new();
         let mut held: Vec<(Owner, u64)> = Vec::new();
         for &pid in pids {
@@ -384,46 +499,110 @@ impl SocketScan {
                 unknown.push(pid);
                 continue;
             };
-            if read.contains_key(&ns) {
+            if let Some(&at) = found_at.get(&ns) {
+                found[at].pids.push(pid);
                 continue;
             }
-            let mut sockets = Vec::new();
-            if read_tables(&path, &mut table_reader, &mut sockets) {
-                read.insert(ns, pid);
-                scan.namespaces.push(Namespace { inode: ns, sockets });
-            }
+            let own = Some(ns) == own;
+            // Opened now, while the process is known to be in it: the open file holds
+            // the namespace itself, whatever the process does next.
+            let file = (source == Source::Diag && !own)
+                .then(|| open_namespace(&path, ns))
+                .flatten();
+            found_at.insert(ns, found.len());
+            found.push(Found {
+                inode: ns,
+                pids: vec![pid],
+                own,
+                file,
+            });
         }
+        scan.read_found(&found, source);
         if !unknown.is_empty() {
-            // Each namespace has its own proc entry for its tcp table, so the inode of
-            // /proc/<pid>/net/tcp tells namespaces apart without the (denied) ns link:
-            // only namespaces not already read are read, under namespace 0.
-            let mut tables_seen: Vec<u64> = read
-                .values()
-                .filter_map(|&pid| ProcPath::new(pid).stat("net/tcp").ok())
-                .map(|st| st.st_ino)
-                .collect();
-            let mut blind_read = false;
-            for pid in unknown {
-                let path = ProcPath::new(pid);
-                match path.stat("net/tcp") {
-                    Ok(st) if tables_seen.contains(&st.st_ino) => continue,
-                    Ok(st) => tables_seen.push(st.st_ino),
-                    // Cannot tell: read once, the inode dedup in `link` drops repeats.
-                    Err(_) if blind_read => continue,
-                    Err(_) => blind_read = true,
-                }
-                let mut sockets = Vec::new();
-                if read_tables(&path, &mut table_reader, &mut sockets) {
-                    scan.namespaces.push(Namespace { inode: 0, sockets });
-                }
-            }
+            scan.read_unknown(&found, unknown);
         }
         scan.link(held);
-        Ok(scan)
+        scan
+    }
+
+    /// Reads the namespaces the walk found: the own one through a sock_diag socket of
+    /// this thread, the others through sockets a helper thread opens inside them, and
+    /// whatever cannot be dumped from the text tables.
+    fn read_found(&mut self, found: &[Found], source: Source) {
+        let mut own = None;
+        if source == Source::Diag && found.iter().any(|f| f.own) {
+            own = DiagSocket::open()
+                .inspect_err(|e| log::debug!("no sock_diag socket ({e}); reading text tables"))
+                .ok();
+        }
+        let files: Vec<_> = found
+            .iter()
+            .filter_map(|f| f.file.as_ref().map(AsFd::as_fd))
+            .collect();
+        let mut joined = DiagSocket::open_in(&files)
+            .unwrap_or_else(|e| {
+                log::debug!("no sock_diag helper thread ({e}); reading text tables");
+                Vec::new()
+            })
+            .into_iter();
+        let mut reader = FileReader::new();
+        for f in found {
+            let mut foreign = None;
+            if f.file.is_some() {
+                foreign = joined.next().and_then(|r| {
+                    r.inspect_err(|e| {
+                        log::debug!("cannot join network namespace {} ({e})", f.inode)
+                    })
+                    .ok()
+                });
+            }
+            let diag = if f.own {
+                own.as_mut()
+            } else {
+                foreign.as_mut()
+            };
+            let mut sockets = Vec::new();
+            if read_namespace(diag, f.text_path().as_ref(), &mut reader, &mut sockets) {
+                self.namespaces.push(Namespace {
+                    inode: f.inode,
+                    sockets,
+                });
+            }
+        }
+    }
+
+    /// Reads, from their text tables and under namespace 0, the namespaces of processes
+    /// whose namespace link is unreadable, skipping those already read.
+    fn read_unknown(&mut self, found: &[Found], unknown: Vec<u32>) {
+        // Each namespace has its own proc entry for its tcp table, so the inode of
+        // /proc/<pid>/net/tcp tells namespaces apart without the (denied) ns link.
+        let mut tables_seen: Vec<u64> = found
+            .iter()
+            .filter_map(|f| f.text_path()?.stat("net/tcp").ok())
+            .map(|st| st.st_ino)
+            .collect();
+        let mut blind_read = false;
+        let mut reader = FileReader::new();
+        for pid in unknown {
+            let path = ProcPath::new(pid);
+            match path.stat("net/tcp") {
+                Ok(st) if tables_seen.contains(&st.st_ino) => continue,
+                Ok(st) => tables_seen.push(st.st_ino),
+                // Cannot tell: read once, the inode dedup in `link` drops repeats.
+                Err(_) if blind_read => continue,
+                Err(_) => blind_read = true,
+            }
+            let mut sockets = Vec::new();
+            if read_tables(&path, &mut reader, &mut sockets) {
+                self.namespaces.push(Namespace { inode: 0, sockets });
+            }
+        }
     }
 
     /// Joins held descriptors with the namespace tables.
     fn link(&mut self, held: Vec<(Owner, u64)>) {
+        self.index
+            .reserve(self.namespaces.iter().map(|ns| ns.sockets.len()).sum());
         // A process whose ns link is unreadable (another user namespace, hardening) was
         // read under namespace 0, which may well be a namespace also read under its
         // real inode. Socket inodes are unique host-wide, so a socket listed twice is
@@ -491,6 +670,9 @@ impl SocketScan {
         }
     }
 }
+
+#[cfg(test)]
+mod live_tests;
 
 #[cfg(test)]
 mod tests {
@@ -597,7 +779,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let me = std::process::id();
-        let scan = SocketScan::scan(Some(&[me])).unwrap();
+        let scan = SocketScan::scan(&[me], false);
         assert!(!scan.complete);
         let mut hits = Vec::new();
         scan.for_each(|owner, s, ns| {
@@ -685,7 +867,7 @@ mod tests {
             .iter()
             .map(|l| l.local_addr().unwrap().port())
             .collect();
-        let scan = SocketScan::scan(Some(&[std::process::id()])).unwrap();
+        let scan = SocketScan::scan(&[std::process::id()], false);
         let mut found = Vec::new();
         scan.for_each(|owner, s, _| {
             if owner.is_some() && s.protocol == 6 && s.state() == "LISTEN" {

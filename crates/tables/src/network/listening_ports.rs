@@ -9,6 +9,7 @@
 //! pid and fd -1.
 
 use oxquery_sys::net::{AF_INET, AF_INET6, AF_UNIX, SocketScan};
+use oxquery_sys::proc;
 use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
 
 table! {
@@ -32,7 +33,8 @@ table! {
 }
 
 fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let scan = SocketScan::scan(None).map_err(|e| TableError::io("/proc", e))?;
+    let pids = proc::pids_or_all(None).map_err(|e| TableError::io("/proc", e))?;
+    let scan = SocketScan::scan(&pids, true);
     scan.for_each(|owner, s, ns| {
         let unix = s.family == AF_UNIX;
         if unix && s.path.is_empty() {

@@ -1,14 +1,16 @@
 //! `process_open_sockets`: every socket of every network namespace a process lives in,
 //! with the process and descriptor holding it.
 //!
-//! As in osquery, rows come from the kernel's socket tables; a socket no process holds
-//! (a `TIME_WAIT` connection, say) is listed with pid and fd -1 when the query does not
-//! filter on pid. One row per descriptor: a socket shared by two processes (inherited
+//! As in osquery, rows are every socket the kernel lists per namespace (through
+//! sock_diag, or the `/proc/<pid>/net` tables, in `oxquery_sys::net`); a socket no
+//! process holds (a `TIME_WAIT` connection, say) is listed with pid and fd -1 when the
+//! query does not filter on pid. One row per descriptor: a socket shared by two processes (inherited
 //! across fork) shows up for both, so `WHERE pid = X` returns exactly the rows of X the
 //! unfiltered scan has. `WHERE pid = X` reads only that process's descriptors and its
 //! namespace's tables; `pid = -1` among the values means "no filter", as in osquery.
 
 use oxquery_sys::net::{Owner, SocketScan};
+use oxquery_sys::proc;
 use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
 
 table! {
@@ -34,21 +36,11 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let filter: Option<Vec<u32>> = ctx.eq_integers(Col::pid).and_then(|list| {
-        if list.contains(&-1) {
-            return None;
-        }
-        Some(
-            list.into_iter()
-                .filter_map(|p| u32::try_from(p).ok())
-                .filter(|p| *p > 0)
-                .collect(),
-        )
-    });
-    if filter.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(());
-    }
-    let scan = SocketScan::scan(filter.as_deref()).map_err(|e| TableError::io("/proc", e))?;
+    // A -1 among the pids asks for every socket, held or not, as in osquery.
+    let wanted = ctx.eq_integers(Col::pid).filter(|list| !list.contains(&-1));
+    let complete = wanted.is_none();
+    let pids = proc::pids_or_all(wanted).map_err(|e| TableError::io("/proc", e))?;
+    let scan = SocketScan::scan(&pids, complete);
     scan.for_each(|owner, s, ns| {
         let mut row = rows.row();
         match owner {

@@ -127,19 +127,9 @@ fn exe_and_on_disk(path: &ProcPath, reader: &mut FileReader) -> (Option<String>,
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let pids: Vec<u32> = match ctx.eq_integers(Col::pid) {
-        // Constrained: only those processes, and a pid that does not exist is no row.
-        Some(list) => list
-            .into_iter()
-            .filter_map(|p| u32::try_from(p).ok())
-            .filter(|p| *p > 0)
-            .collect(),
-        None => {
-            let mut all = Vec::new();
-            proc::list_pids(&mut all).map_err(|e| TableError::io("/proc", e))?;
-            all
-        }
-    };
+    // Constrained: only those processes, and a pid that does not exist is no row.
+    let pids =
+        proc::pids_or_all(ctx.eq_integers(Col::pid)).map_err(|e| TableError::io("/proc", e))?;
     let needs = Needs::of(ctx);
     let mut reader = FileReader::new();
     let boot = if ctx.is_used(Col::start_time) {
