@@ -1,7 +1,16 @@
 //! This process's identity for `osquery_info`, from the host (the engine reads nothing
 //! from the host itself; both programs build it here).
 
-use oxquery_table::InstanceInfo;
+use oxquery_flags::{Flags, flag};
+use oxquery_table::{InstanceInfo, TableSettings};
+
+/// The settings tables act on, from the flags (at start-up, and after a reload's
+/// `options` changed them: osquery reads `--read_max` at each use).
+pub fn table_settings(flags: &Flags) -> TableSettings {
+    TableSettings {
+        read_max: flags.get(flag::read_max),
+    }
+}
 
 /// The running process: the host identifier `system_info.uuid` reports and a fresh
 /// random instance id.

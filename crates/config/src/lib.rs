@@ -55,7 +55,7 @@ pub use filter::{
     BUILD_PLATFORM, DiscoveryCache, HostFacts, QueryRunner, engine_runner, machine_shard,
     platform_matches, shard_includes, version_satisfied,
 };
-pub use instance::instance_info;
+pub use instance::{instance_info, table_settings};
 pub use model::{
     AutoTable, Categories, Decorators, Events, MAIN_PACK, MAX_QUERY_INTERVAL, Pack, Query,
 };

@@ -2,15 +2,6 @@
 //! program whose role comes from its name (`osqueryd` in argv\[0\] means the daemon),
 //! or from `--D` / `--S`.
 
-use oxquery_flags::Flags;
-
-/// The settings tables act on, from the flags (at start-up and on reload).
-fn configure_tables(flags: &Flags) -> oxquery_table::TableSettings {
-    oxquery_table::TableSettings {
-        read_max: flags.get(oxquery_flags::flag::read_max),
-    }
-}
-
 /// Which program to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -50,8 +41,8 @@ pub fn main_entry() -> i32 {
     let args: Vec<String> = argv.collect();
     let tables = oxquery_tables::all();
     match role(&argv0, &args) {
-        Role::Shell => oxquery_shell::run_with(&tables, &args, &configure_tables),
-        Role::Daemon => oxquery_daemon::runtime::run(&args, &tables, &configure_tables),
+        Role::Shell => oxquery_shell::run(&tables, &args),
+        Role::Daemon => oxquery_daemon::runtime::run(&args, &tables),
     }
 }
 

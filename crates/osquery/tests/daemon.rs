@@ -1188,3 +1188,43 @@ fn a_reload_applies_runtime_options_but_not_start_up_ones() {
     );
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }
+
+#[test]
+fn a_reload_hands_the_new_read_max_to_the_tables() {
+    let s = Sandbox::new();
+    let file = s.path().join("two_kib");
+    std::fs::write(&file, vec![b'x'; 2048]).unwrap();
+    let config_with = |read_max: u64| {
+        format!(
+            r#"{{"options": {{"schedule_splay_percent": 0, "read_max": {read_max}}},
+            "schedule": {{"digest": {{"query": "SELECT sha256 FROM hash WHERE path = '{}'", "interval": 1}}}}}}"#,
+            file.display()
+        )
+    };
+    // Over the limit, osquery hashes nothing and the digest is empty.
+    s.write_config(&config_with(1000));
+    let mut d = s.start("run", &[]);
+    assert!(wait_for_lines(&s, "digest", 0), "{}", d.stderr_text());
+    assert_eq!(s.results_of("digest")[0]["columns"]["sha256"], "");
+    s.write_config(&config_with(100_000));
+    d.signal(libc::SIGHUP);
+    // The digest sha256sum gives (an independent implementation).
+    let out = std::process::Command::new("sha256sum")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let expected = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        wait_until(LONG, || s
+            .results_of("digest")
+            .iter()
+            .any(|l| l["columns"]["sha256"] == expected.as_str())),
+        "the digest never appeared after the reload\n{}",
+        d.stderr_text()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+}

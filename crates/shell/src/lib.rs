@@ -70,16 +70,6 @@ fn apply_shell_overrides(flags: &mut Flags, interactive: bool) {
 
 /// Runs the shell with `args` (without argv\[0\]) and returns the process exit code.
 pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
-    run_with(tables, args, &|_| oxquery_table::TableSettings::default())
-}
-
-/// [`run`], calling `configure` with the parsed flags before any query runs, so the
-/// binary can hand flag values to crates the shell does not know (tables).
-pub fn run_with(
-    tables: &[&'static TableDef],
-    args: &[String],
-    configure: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
-) -> i32 {
     let command_line = match flags::parse_command_line_with(
         shell_defaults(),
         args,
@@ -170,7 +160,6 @@ pub fn run_with(
             }
         },
     };
-    let settings = configure(&flags);
     let filter = TableFilter::from_flags(
         flags.get(flag::enable_tables),
         flags.get(flag::disable_tables),
@@ -185,7 +174,7 @@ pub fn run_with(
             return 1;
         }
     };
-    engine.set_settings(settings);
+    engine.set_settings(oxquery_config::table_settings(&flags));
     engine.set_planner_trace(flags.get(flag::planner));
     // The config's automatic tables and views exist in the shell too, as in osquery.
     let auto_tables = oxquery_config::atc::tables(&config.auto_table_construction, &[]);

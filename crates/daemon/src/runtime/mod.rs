@@ -70,8 +70,6 @@ pub(crate) struct Daemon {
     /// names one of them (osquery runs one query at a time and keeps one name), so a
     /// crash is pinned on a query that was running when it happened.
     pub(crate) executing: Arc<Mutex<Vec<String>>>,
-    /// What tables act on (`--read_max`), for every engine.
-    pub(crate) table_settings: oxquery_table::TableSettings,
 }
 
 /// The config's `views` and `auto_table_construction` tables, with a generation that
@@ -81,10 +79,13 @@ pub(crate) struct Views {
     pub(crate) generation: u64,
     pub(crate) sql: BTreeMap<String, String>,
     pub(crate) tables: Vec<Arc<crate::config::atc::AutoTableDef>>,
+    /// What tables act on (`--read_max`), from the flags as the last (re)load left them.
+    pub(crate) table_settings: oxquery_table::TableSettings,
 }
 
 /// Attaches the config's automatic tables, then creates its views (which may use them).
 pub(crate) fn apply_config_objects(engine: &Engine, views: &Views) {
+    engine.set_settings(views.table_settings.clone());
     let tables = views
         .tables
         .iter()
@@ -191,11 +192,12 @@ impl Daemon {
 
     /// Attaches the config's automatic tables and creates its views on the scheduler's
     /// engine (decorators and discovery use it), and hands both to the workers' engines.
-    fn publish_views(&self, engine: &Engine, config: &Config) {
+    fn publish_views(&self, engine: &Engine, config: &Config, flags: &oxquery_flags::Flags) {
         let mut views = self.views.write().unwrap_or_else(|p| p.into_inner());
         views.generation += 1;
         views.sql = config.views.clone();
         views.tables = crate::config::atc::tables(&config.auto_table_construction, &views.tables);
+        views.table_settings = crate::config::table_settings(flags);
         apply_config_objects(engine, &views);
     }
 

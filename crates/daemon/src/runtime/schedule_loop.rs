@@ -36,7 +36,7 @@ impl Daemon {
         let host = HostFacts::current();
         let mut discovery = DiscoveryCache::new();
         self.denylist_crashed_query(&config);
-        self.publish_views(&engine, &config);
+        self.publish_views(&engine, &config, &flags);
         let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
         self.run_decorators(&engine, &config.decorators.load);
 
@@ -114,7 +114,7 @@ impl Daemon {
                     // No logger plugin was started: there is nowhere to log to.
                     results.disable_logging |= settings.disable_logging;
                     *self.results.write().unwrap_or_else(|p| p.into_inner()) = results;
-                    self.publish_views(&engine, &config);
+                    self.publish_views(&engine, &config, &flags);
                     discovery = DiscoveryCache::new();
                     schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
                     self.reload_decorators(&engine, &config.decorators.load);

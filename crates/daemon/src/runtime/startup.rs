@@ -39,13 +39,8 @@ pub(super) struct Started<'t> {
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
-/// `configure_tables` gives the settings tables act on (`--read_max`).
-pub fn run(
-    args: &[String],
-    tables: &[&'static TableDef],
-    configure_tables: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
-) -> i32 {
-    match start(args, tables, configure_tables) {
+pub fn run(args: &[String], tables: &[&'static TableDef]) -> i32 {
+    match start(args, tables) {
         Ok((daemon, started)) => daemon.run(started),
         Err(code) => code,
     }
@@ -56,7 +51,6 @@ pub fn run(
 fn start<'t>(
     args: &[String],
     tables: &'t [&'static TableDef],
-    configure_tables: &dyn Fn(&Flags) -> oxquery_table::TableSettings,
 ) -> Result<(Daemon, Started<'t>), i32> {
     let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
     {
@@ -167,7 +161,6 @@ fn start<'t>(
     for notice in flags.notices_for(oxquery_flags::implemented::Tool::Daemon) {
         log::debug!("{}", notice.message);
     }
-    let table_settings = configure_tables(&flags);
 
     let store = match &settings.database_path {
         None => Store::in_memory(),
@@ -212,7 +205,6 @@ fn start<'t>(
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
         executing: Arc::default(),
-        table_settings,
     };
     let mut instance = oxquery_config::instance_info();
     instance.instance_id = instance_id;
@@ -226,7 +218,6 @@ fn start<'t>(
                 return Err(EXIT_CATASTROPHIC);
             }
         };
-    engine.set_settings(daemon.table_settings.clone());
     let started = Started {
         flags,
         settings,

@@ -67,7 +67,6 @@ impl Workers {
         for i in 0..count {
             let mut engine =
                 Engine::with_live(tables, filter, instance.clone(), Arc::clone(&daemon.live))?;
-            engine.set_settings(daemon.table_settings.clone());
             cancels.push(engine.cancel_handle());
             let daemon = daemon.clone();
             let receiver = Arc::clone(&receiver);
