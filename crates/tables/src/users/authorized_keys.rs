@@ -286,8 +286,11 @@ mod tests {
         );
     }
 
+    /// The live rows for our uid are exactly the keys of our `~/.ssh/authorized_keys{,2}`,
+    /// found here directly as the word after a key type (no files: no rows).
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
+        use crate::common::testing::{current_account, lines_of, note_live};
         let uid = unsafe { libc::getuid() };
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
@@ -296,15 +299,33 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let home = common::users_by_uid(&ctx, Col::uid);
-        let home = &home[0].dir;
-        for r in rows.iter() {
-            assert_eq!(r[Col::uid as usize], Value::from(uid));
-            assert!(
-                r[Col::key_file as usize]
-                    .to_string()
-                    .starts_with(home.as_str())
-            );
+        let home = current_account(&common::users_by_uid(&ctx, Col::uid)).home();
+        let files: Vec<_> = FILES.iter().map(|f| home.join(f)).collect();
+        let mut expected = Vec::new();
+        for file in &files {
+            for line in lines_of(file) {
+                let line = String::from_utf8_lossy(&line).into_owned();
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if words.first().is_none_or(|w| w.starts_with('#')) {
+                    continue;
+                }
+                let at = words.iter().position(|w| KEY_TYPES.contains(w));
+                if let Some(key) = at.and_then(|at| words.get(at + 1)) {
+                    expected.push((file.to_string_lossy().into_owned(), key.to_string()));
+                }
+            }
         }
+        let got: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r[Col::uid as usize], Value::from(uid));
+                (
+                    r[Col::key_file as usize].to_string(),
+                    r[Col::key as usize].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        note_live("authorized_keys", rows.len(), &files);
     }
 }

@@ -92,8 +92,11 @@ mod tests {
         );
     }
 
+    /// The live rows for our uid are exactly the entries of our `~/.ssh/known_hosts`,
+    /// read here directly (no file: no rows).
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
+        use crate::common::testing::{current_account, lines_of, note_live};
         let uid = unsafe { libc::getuid() };
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
@@ -102,14 +105,28 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = common::users_by_uid(&ctx, Col::uid);
-        let expected = me[0].home().join(FILE);
+        let file = current_account(&common::users_by_uid(&ctx, Col::uid))
+            .home()
+            .join(FILE);
+        let expected: Vec<String> = lines_of(&file)
+            .iter()
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        let keys: Vec<String> = rows
+            .column(Col::key)
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(keys, expected);
         for r in rows.iter() {
             assert_eq!(r[Col::uid as usize], Value::from(uid));
             assert_eq!(
                 r[Col::key_file as usize].to_string(),
-                expected.to_string_lossy()
+                file.to_string_lossy()
             );
         }
+        note_live("known_hosts", rows.len(), &[file]);
     }
 }

@@ -436,8 +436,13 @@ mod tests {
         );
     }
 
+    /// The live rows for our uid come from exactly the history files of our home that
+    /// hold a line, at most one row per line, each command's first line found in its
+    /// file as read here directly (no history: no rows).
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
+        use crate::common::testing::{current_account, lines_of, note_live};
+        use std::collections::BTreeMap;
         let uid = unsafe { libc::getuid() };
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
@@ -446,11 +451,44 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = common::users_by_uid(&ctx, Col::uid);
-        let home = me[0].home();
+        let home = current_account(&common::users_by_uid(&ctx, Col::uid)).home();
+        let mut candidates: Vec<_> = LINE_FILES.iter().map(|f| home.join(f)).collect();
+        candidates.push(home.join(FISH_FILE));
+        if let Ok(dir) = std::fs::read_dir(home.join(".bash_sessions")) {
+            candidates.extend(
+                dir.map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "history")),
+            );
+        }
+        // File -> its text, for the files with at least one non-blank line.
+        let texts: BTreeMap<String, String> = candidates
+            .iter()
+            .map(|p| (p, lines_of(p)))
+            .filter(|(_, lines)| lines.iter().any(|l| !l.trim_ascii().is_empty()))
+            .map(|(p, lines)| {
+                let text = String::from_utf8_lossy(&lines.join(&b'\n')).into_owned();
+                (p.to_string_lossy().into_owned(), text)
+            })
+            .collect();
+        let mut per_file: BTreeMap<String, usize> = BTreeMap::new();
         for r in rows.iter() {
             assert_eq!(r[Col::uid as usize], Value::from(uid));
-            assert!(Path::new(&r[Col::history_file as usize].to_string()).starts_with(&home));
+            let file = r[Col::history_file as usize].to_string();
+            let text = texts
+                .get(&file)
+                .unwrap_or_else(|| panic!("a row from {file}, not a history file with lines"));
+            let command = r[Col::command as usize].to_string();
+            let first = command.lines().next().unwrap_or("");
+            assert!(text.contains(first), "{first:?} is not in {file}");
+            *per_file.entry(file).or_default() += 1;
         }
+        for (file, text) in &texts {
+            let n = per_file.get(file).copied().unwrap_or(0);
+            assert!(
+                (1..=text.lines().count()).contains(&n),
+                "{n} rows from {file}"
+            );
+        }
+        note_live("shell_history", rows.len(), &candidates);
     }
 }

@@ -130,8 +130,11 @@ mod tests {
         );
     }
 
+    /// The live rows for our uid are exactly the option lines of our `~/.ssh/config`
+    /// and, for root, of the system file, read here directly (no file: no rows).
     #[test]
     fn live_uid_constraint_reads_only_that_home_and_system_file() {
+        use crate::common::testing::{current_account, lines_of, note_live};
         let uid = unsafe { libc::getuid() };
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
@@ -140,24 +143,38 @@ mod tests {
             i64::from(uid),
         );
         let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = common::users_by_uid(&ctx, Col::uid);
-        let mine = me[0].home().join(USER_FILE).to_string_lossy().into_owned();
-        for r in rows.iter() {
-            let f = r[Col::ssh_config_file as usize].to_string();
-            assert!(f == mine || (f == SYSTEM_FILE && uid == 0), "{f}");
+        let mine = current_account(&common::users_by_uid(&ctx, Col::uid))
+            .home()
+            .join(USER_FILE);
+        let mut files = vec![(mine, uid)];
+        if uid == 0 {
+            files.push((Path::new(SYSTEM_FILE).to_path_buf(), 0));
         }
-        if uid == 0 && Path::new(SYSTEM_FILE).exists() {
-            let text = fs::read_to_string(SYSTEM_FILE).unwrap();
-            let expected = text
-                .lines()
-                .map(|l| l.trim().to_lowercase())
-                .filter(|l| !l.is_empty() && !l.starts_with('#') && !opens_block(l))
-                .count();
-            let got = rows
-                .iter()
-                .filter(|r| r[Col::ssh_config_file as usize].to_string() == SYSTEM_FILE)
-                .count();
-            assert_eq!(got, expected);
+        // (uid, file, option) of every line that is neither blank, a comment nor a
+        // `Host`/`Match` line.
+        let mut expected = Vec::new();
+        for (file, owner) in &files {
+            for line in lines_of(file) {
+                let line = String::from_utf8_lossy(&line).trim().to_lowercase();
+                let keyword = line.split([' ', '\t']).next().unwrap_or("");
+                let is_block = matches!(keyword, "host" | "match") && keyword != line;
+                if !line.is_empty() && !line.starts_with('#') && !is_block {
+                    expected.push((owner.to_string(), file.to_string_lossy().into_owned(), line));
+                }
+            }
         }
+        let got: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r[Col::uid as usize].to_string(),
+                    r[Col::ssh_config_file as usize].to_string(),
+                    r[Col::option as usize].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        let files: Vec<_> = files.into_iter().map(|(f, _)| f).collect();
+        note_live("ssh_configs", rows.len(), &files);
     }
 }
