@@ -183,6 +183,9 @@ pub mod testing {
     /// What a per-user table's `generate_for(ctx, users, rows)` looks like.
     pub type PerUser = fn(&QueryContext, &[Passwd], &mut Rows);
 
+    /// The uid of [`generate_for_home`]'s account.
+    pub const FIXTURE_UID: u32 = 4321;
+
     /// Runs a per-user generator over one fixture account (uid 4321) whose home is
     /// `home`, under [`within_10s`], and returns its rows and what it logged.
     pub fn generate_for_home(
@@ -200,7 +203,7 @@ pub mod testing {
         generate_for: PerUser,
         read_max: u64,
     ) -> (Rows<'static>, Vec<(log::Level, String)>) {
-        let user = fixture_account("fixture", 4321, home);
+        let user = fixture_account("fixture", FIXTURE_UID, home);
         let width = spec.columns.len();
         // Rows may hold a non-Send sink, so the values cross the thread, not the buffer.
         let (values, logged) = within_10s(move || {
@@ -246,6 +249,22 @@ pub mod testing {
         std::fs::File::create(path)
             .and_then(|f| f.set_len(10 << 30))
             .expect("sparse file");
+    }
+
+    /// The rows of a per-user table's `generate` for `uid = getuid()`, and the account
+    /// that query selects (checked by [`current_account`]).
+    pub fn live_rows_for_my_uid(
+        spec: &'static TableSpec,
+        uid: impl Into<usize> + Copy,
+        generate: fn(&QueryContext, &mut Rows) -> oxquery_table::TableResult,
+    ) -> (Rows<'static>, Passwd) {
+        // SAFETY: plain getter.
+        let me = i64::from(unsafe { libc::getuid() });
+        let host = Host::default();
+        let ctx =
+            QueryContext::everything(spec, &host).with_constraint(uid, oxquery_table::Op::Eq, me);
+        let rows = Rows::collect(&ctx, generate).expect("generate");
+        (rows, current_account(&users_by_uid(&ctx, uid)))
     }
 
     /// The one account a live test's `uid = getuid()` query selects (`selected`, from

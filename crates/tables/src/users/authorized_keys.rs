@@ -149,8 +149,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::common::testing;
-    use oxquery_table::{Host, Op, Value};
+    use oxquery_table::{Host, Value};
     use std::fs;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn parses_options_with_quoted_commas_and_comments() {
@@ -286,24 +287,14 @@ mod tests {
         );
     }
 
-    /// The live rows for our uid are exactly the keys of our `~/.ssh/authorized_keys{,2}`,
-    /// found here directly as the word after a key type (no files: no rows).
-    #[test]
-    fn live_uid_constraint_reads_only_that_home() {
-        use crate::common::testing::{current_account, lines_of, note_live};
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let home = current_account(&common::users_by_uid(&ctx, Col::uid)).home();
+    /// Asserts that `rows` are exactly the keys of `home`'s authorized_keys files as
+    /// found here directly (the word after a key type on a non-comment line), all of
+    /// `uid` (no files: no rows); returns the files.
+    fn assert_rows_match_home(rows: &Rows, uid: u32, home: &Path) -> Vec<PathBuf> {
         let files: Vec<_> = FILES.iter().map(|f| home.join(f)).collect();
         let mut expected = Vec::new();
         for file in &files {
-            for line in lines_of(file) {
+            for line in testing::lines_of(file) {
                 let line = String::from_utf8_lossy(&line).into_owned();
                 let words: Vec<&str> = line.split_whitespace().collect();
                 if words.first().is_none_or(|w| w.starts_with('#')) {
@@ -326,6 +317,31 @@ mod tests {
             })
             .collect();
         assert_eq!(got, expected);
-        note_live("authorized_keys", rows.len(), &files);
+        files
+    }
+
+    /// The check the live test makes, on a home with keys in both files.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        fs::write(
+            home.path().join(FILES[0]),
+            "# c\nssh-ed25519 AAAAC3Nz me@h\nfrom=\"10.0.0.0/8\",no-pty ssh-rsa AAAAB3 x\n\n",
+        )
+        .unwrap();
+        fs::write(home.path().join(FILES[1]), "ecdsa-sha2-nistp256 AAAAE2\n").unwrap();
+        let (rows, _) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(rows.len(), 3);
+        assert_rows_match_home(&rows, testing::FIXTURE_UID, home.path());
+    }
+
+    /// The rows for our uid (selecting exactly our account) are exactly the keys of our
+    /// `~/.ssh/authorized_keys{,2}`, read here directly (no files: no rows).
+    #[test]
+    fn live_uid_constraint_reads_only_that_home() {
+        let (rows, me) = testing::live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let files = assert_rows_match_home(&rows, me.uid, &me.home());
+        testing::note_live("authorized_keys", rows.len(), &files);
     }
 }

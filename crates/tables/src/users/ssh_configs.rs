@@ -78,8 +78,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Op, Value};
+    use crate::common::testing;
+    use oxquery_table::{Host, Value};
     use std::fs;
+    use std::path::PathBuf;
 
     #[test]
     fn host_and_match_blocks() {
@@ -130,31 +132,13 @@ mod tests {
         );
     }
 
-    /// The live rows for our uid are exactly the option lines of our `~/.ssh/config`
-    /// and, for root, of the system file, read here directly (no file: no rows).
-    #[test]
-    fn live_uid_constraint_reads_only_that_home_and_system_file() {
-        use crate::common::testing::{current_account, lines_of, note_live};
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let mine = current_account(&common::users_by_uid(&ctx, Col::uid))
-            .home()
-            .join(USER_FILE);
-        let mut files = vec![(mine, uid)];
-        if uid == 0 {
-            files.push((Path::new(SYSTEM_FILE).to_path_buf(), 0));
-        }
-        // (uid, file, option) of every line that is neither blank, a comment nor a
-        // `Host`/`Match` line.
+    /// Asserts that `rows` are exactly the option lines of `files` (each with its
+    /// owner's uid) as read here directly: lines neither blank, comments nor `Host`/
+    /// `Match` lines, lowercased (no file: no rows).
+    fn assert_rows_match_files(rows: &Rows, files: &[(PathBuf, u32)]) {
         let mut expected = Vec::new();
-        for (file, owner) in &files {
-            for line in lines_of(file) {
+        for (file, owner) in files {
+            for line in testing::lines_of(file) {
                 let line = String::from_utf8_lossy(&line).trim().to_lowercase();
                 let keyword = line.split([' ', '\t']).next().unwrap_or("");
                 let is_block = matches!(keyword, "host" | "match") && keyword != line;
@@ -174,7 +158,37 @@ mod tests {
             })
             .collect();
         assert_eq!(got, expected);
+    }
+
+    /// The check the live test makes, on a home with a config.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        fs::write(
+            home.path().join(USER_FILE),
+            "User Me\n# c\nHost a\n  Port 22\n\nMatch all\n  ForwardX11 no\n",
+        )
+        .unwrap();
+        let (rows, _) = testing::generate_for_home(&SPEC, home.path(), |ctx, users, rows| {
+            generate_for(ctx, users, None, rows)
+        });
+        assert_eq!(rows.len(), 3);
+        let file = home.path().join(USER_FILE);
+        assert_rows_match_files(&rows, &[(file, testing::FIXTURE_UID)]);
+    }
+
+    /// The rows for our uid (selecting exactly our account) are exactly the option lines
+    /// of our `~/.ssh/config` and, for root, of the system file, read here directly.
+    #[test]
+    fn live_uid_constraint_reads_only_that_home_and_system_file() {
+        let (rows, me) = testing::live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let mut files = vec![(me.home().join(USER_FILE), me.uid)];
+        if me.uid == 0 {
+            files.push((PathBuf::from(SYSTEM_FILE), 0));
+        }
+        assert_rows_match_files(&rows, &files);
         let files: Vec<_> = files.into_iter().map(|(f, _)| f).collect();
-        note_live("ssh_configs", rows.len(), &files);
+        testing::note_live("ssh_configs", rows.len(), &files);
     }
 }

@@ -369,7 +369,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Op, Value};
+    use oxquery_table::{Host, Value};
+    use std::path::{Path, PathBuf};
     use std::process::Command;
 
     fn keygen(dir: &std::path::Path, name: &str, args: &[&str]) -> bool {
@@ -480,22 +481,11 @@ mod tests {
         );
     }
 
-    /// The live rows for our uid are exactly the files of our `~/.ssh` holding a PEM or
-    /// OpenSSH private key block, found here directly (no directory: no rows).
-    #[test]
-    fn live_uid_constraint_reads_only_that_home() {
-        use crate::common::testing::{current_account, note_live};
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let dir = current_account(&common::users_by_uid(&ctx, Col::uid))
-            .home()
-            .join(KEYS_DIR);
+    /// Asserts that `rows` are exactly the files of `home`'s `.ssh` holding a PEM or
+    /// OpenSSH private key block, found here directly, all of `uid` (no directory: no
+    /// rows); returns the directory.
+    fn assert_rows_match_home(rows: &Rows, uid: u32, home: &Path) -> PathBuf {
+        let dir = home.join(KEYS_DIR);
         let mut expected: Vec<String> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries
                 .map(|e| e.unwrap().path())
@@ -518,6 +508,34 @@ mod tests {
             })
             .collect();
         assert_eq!(got, expected);
+        dir
+    }
+
+    /// The check the live test makes, on a home with keys (made by ssh-keygen) and
+    /// public keys and a config beside them.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let Some(_) = oxquery_test_support::require_tool("ssh-keygen") else {
+            return;
+        };
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(KEYS_DIR);
+        std::fs::create_dir(&ssh).unwrap();
+        assert!(keygen(&ssh, "id_ed25519", &["-t", "ed25519", "-N", ""]));
+        assert!(keygen(&ssh, "id_ecdsa", &["-t", "ecdsa", "-N", "pw"]));
+        std::fs::write(ssh.join("config"), "Host x\n").unwrap();
+        let (rows, _) = crate::common::testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(rows.len(), 2);
+        assert_rows_match_home(&rows, crate::common::testing::FIXTURE_UID, home.path());
+    }
+
+    /// The rows for our uid (selecting exactly our account) are exactly the private key
+    /// files of our `~/.ssh`, found here directly (no directory: no rows).
+    #[test]
+    fn live_uid_constraint_reads_only_that_home() {
+        use crate::common::testing::{live_rows_for_my_uid, note_live};
+        let (rows, me) = live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let dir = assert_rows_match_home(&rows, me.uid, &me.home());
         note_live("user_ssh_keys", rows.len(), &[dir]);
     }
 }
