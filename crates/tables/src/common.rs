@@ -183,6 +183,9 @@ pub mod testing {
     /// What a per-user table's `generate_for(ctx, users, rows)` looks like.
     pub type PerUser = fn(&QueryContext, &[Passwd], &mut Rows);
 
+    /// The uid of [`generate_for_home`]'s account.
+    pub const FIXTURE_UID: u32 = 4321;
+
     /// Runs a per-user generator over one fixture account (uid 4321) whose home is
     /// `home`, under [`within_10s`], and returns its rows and what it logged.
     pub fn generate_for_home(
@@ -200,7 +203,7 @@ pub mod testing {
         generate_for: PerUser,
         read_max: u64,
     ) -> (Rows<'static>, Vec<(log::Level, String)>) {
-        let user = fixture_account("fixture", 4321, home);
+        let user = fixture_account("fixture", FIXTURE_UID, home);
         let width = spec.columns.len();
         // Rows may hold a non-Send sink, so the values cross the thread, not the buffer.
         let (values, logged) = within_10s(move || {
@@ -246,6 +249,117 @@ pub mod testing {
         std::fs::File::create(path)
             .and_then(|f| f.set_len(10 << 30))
             .expect("sparse file");
+    }
+
+    /// The rows of a per-user table's `generate` for `uid = getuid()`, and the account
+    /// that query selects (checked by [`current_account`]).
+    pub fn live_rows_for_my_uid(
+        spec: &'static TableSpec,
+        uid: impl Into<usize> + Copy,
+        generate: fn(&QueryContext, &mut Rows) -> oxquery_table::TableResult,
+    ) -> (Rows<'static>, Passwd) {
+        // SAFETY: plain getter.
+        let me = i64::from(unsafe { libc::getuid() });
+        let host = Host::default();
+        let ctx =
+            QueryContext::everything(spec, &host).with_constraint(uid, oxquery_table::Op::Eq, me);
+        let rows = Rows::collect(&ctx, generate).expect("generate");
+        (rows, current_account(&users_by_uid(&ctx, uid)))
+    }
+
+    /// The one account a live test's `uid = getuid()` query selects (`selected`, from
+    /// `users_by_uid`), checked against the C library's `getpwuid_r`: exactly one
+    /// account, ours, with the home NSS reports.
+    pub fn current_account(selected: &[Passwd]) -> Passwd {
+        // SAFETY: plain getter.
+        let uid = unsafe { libc::getuid() };
+        assert_eq!(selected.len(), 1, "uid {uid} selects {selected:?}");
+        let nss = users::nss_user_by_uid(uid).expect("getpwuid_r knows the test's uid");
+        assert_eq!(selected[0].uid, uid);
+        assert_eq!(selected[0].home(), nss.home());
+        selected[0].clone()
+    }
+
+    /// The lines of `path` (without their `\n`) read directly, for a live test's
+    /// independent parse; none when the file does not exist.
+    pub fn lines_of(path: &Path) -> Vec<Vec<u8>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => panic!("read {}: {e}", path.display()),
+        };
+        let mut lines: Vec<Vec<u8>> = bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+        if lines.last().is_some_and(Vec::is_empty) {
+            lines.pop();
+        }
+        lines
+    }
+
+    /// Says what a live test compared, so an empty comparison is visible in the output.
+    pub fn note_live(table: &str, rows: usize, sources: &[std::path::PathBuf]) {
+        let sources: Vec<_> = sources.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("{table}: {rows} live rows, matching an independent read of {sources:?}");
+    }
+
+    /// One record as util-linux's `utmpdump` prints it: an independent reader of
+    /// utmp/wtmp files.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Dumped {
+        pub ut_type: i64,
+        pub pid: i64,
+        pub user: String,
+        pub tty: String,
+        pub host: String,
+        /// `ut_tv.tv_sec`.
+        pub time: i64,
+    }
+
+    /// The records of the utmp/wtmp file at `path` as `utmpdump` reads them; `None` when
+    /// `utmpdump` is missing outside CI (a failure under CI).
+    pub fn utmpdump(path: &Path) -> Option<Vec<Dumped>> {
+        let tool = oxquery_test_support::require_tool("utmpdump")?;
+        let out = std::process::Command::new(tool)
+            .arg(path)
+            .env("TZ", "UTC")
+            .output()
+            .expect("run utmpdump");
+        assert!(out.status.success(), "utmpdump {}: {out:?}", path.display());
+        let text = String::from_utf8(out.stdout).expect("utmpdump prints text");
+        Some(text.lines().map(parse_dump_line).collect())
+    }
+
+    /// `[7] [04242] [ts/3] [alice   ] [pts/3   ] [host   ] [127.0.0.1  ] [2023-11-14T22:13:20,000012+00:00]`
+    fn parse_dump_line(line: &str) -> Dumped {
+        let inner = line
+            .strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+            .unwrap_or_else(|| panic!("utmpdump line {line:?}"));
+        let f: Vec<&str> = inner.split("] [").map(str::trim_end).collect();
+        assert_eq!(f.len(), 8, "utmpdump line {line:?}");
+        let num = |s: &str| -> i64 { s.trim().parse().unwrap_or_else(|e| panic!("{s:?}: {e}")) };
+        // UTC (TZ=UTC above): YYYY-MM-DDTHH:MM:SS,micros+00:00.
+        let t = f[7];
+        assert!(t.ends_with("+00:00"), "utmpdump time {t:?}");
+        let days = days_from_civil(num(&t[0..4]), num(&t[5..7]), num(&t[8..10]));
+        let time = days * 86_400 + num(&t[11..13]) * 3600 + num(&t[14..16]) * 60 + num(&t[17..19]);
+        Dumped {
+            ut_type: num(f[0]),
+            pid: num(f[1]),
+            user: f[3].to_owned(),
+            tty: f[4].to_owned(),
+            host: f[5].to_owned(),
+            time,
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
     }
 
     /// Makes a FIFO at `path`.

@@ -69,6 +69,7 @@ mod tests {
     use std::collections::HashSet;
     use std::net::{TcpListener, TcpStream, UdpSocket};
     use std::os::fd::AsRawFd;
+    use std::path::Path;
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
@@ -139,11 +140,9 @@ mod tests {
     }
 
     /// `(address, port, pids)` of listening TCP sockets as `ss -Htlnp` prints them.
-    fn ss_listeners() -> Option<HashSet<(String, u16, Vec<i64>)>> {
-        let out = Command::new("ss").arg("-Htlnp").output().ok()?;
-        if !out.status.success() {
-            return None;
-        }
+    fn ss_listeners(ss: &Path) -> HashSet<(String, u16, Vec<i64>)> {
+        let out = Command::new(ss).arg("-Htlnp").output().expect("run ss");
+        assert!(out.status.success(), "ss -Htlnp: {out:?}");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let mut set = HashSet::new();
         for line in text.lines() {
@@ -160,20 +159,23 @@ mod tests {
                 .skip(1)
                 .filter_map(|p| p.split(',').next()?.parse().ok())
                 .collect();
-            set.insert((addr, port.parse().ok()?, pids));
+            let port = port
+                .parse()
+                .unwrap_or_else(|e| panic!("ss port {port:?}: {e}"));
+            set.insert((addr, port, pids));
         }
-        Some(set)
+        set
     }
 
     #[test]
     fn agrees_with_ss_on_listening_tcp() {
         let _tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let Some(before) = ss_listeners() else {
-            eprintln!("ss is not available; skipping the cross-check");
+        let Some(ss) = oxquery_test_support::require_tool("ss") else {
             return;
         };
+        let before = ss_listeners(&ss);
         let rows = scan();
-        let after = ss_listeners().unwrap();
+        let after = ss_listeners(&ss);
         let ours: Vec<(String, i64, i64)> = rows
             .iter()
             .filter(|r| int(&r[Col::protocol as usize]) == 6)

@@ -276,16 +276,26 @@ mod tests {
             drop(client);
             drop(server);
         }
-        // Let the FIN/ACK exchange finish on loopback.
-        std::thread::sleep(std::time::Duration::from_millis(50));
         let host = Host::default();
-        let rows = run(&QueryContext::everything(&SPEC, &host));
-        for p in client_ports {
-            let r = rows
-                .iter()
-                .find(|r| {
-                    r[Col::local_port as usize] == i(p) && r[Col::remote_port as usize] == i(port)
-                })
+        let scan = || run(&QueryContext::everything(&SPEC, &host));
+        fn connection<'a>(rows: &'a Rows, local: u16, remote: u16) -> Option<&'a [Value]> {
+            rows.iter().find(|r| {
+                r[Col::local_port as usize] == i(local) && r[Col::remote_port as usize] == i(remote)
+            })
+        }
+        // The FIN/ACK exchange finishes on loopback shortly after the close: wait for
+        // every connection to reach TIME_WAIT (the last scan is checked either way).
+        let settled = |rows: &Rows| {
+            client_ports.iter().all(|&p| {
+                connection(rows, p, port).is_some_and(|r| r[Col::state as usize] == t("TIME_WAIT"))
+            })
+        };
+        let rows = oxquery_test_support::poll(std::time::Duration::from_secs(10), || {
+            Some(scan()).filter(|rows| settled(rows))
+        })
+        .unwrap_or_else(scan);
+        for &p in &client_ports {
+            let r = connection(&rows, p, port)
                 .unwrap_or_else(|| panic!("no row for the closed connection from {p}"));
             assert_eq!(r[Col::state as usize], t("TIME_WAIT"));
             assert_eq!(r[Col::pid as usize], i(-1));

@@ -504,12 +504,14 @@ mod tests {
             assert!(pids.contains(&&Value::Integer(i64::from(pid))));
         }
         // `ps` (procps) is an independent reader of the same facts.
-        let Ok(out) = Command::new("ps")
-            .args(["-o", "ppid=,comm=", "-p", &child.0.id().to_string()])
-            .output()
-        else {
+        let Some(ps) = oxquery_test_support::require_tool("ps") else {
             return;
         };
+        let out = Command::new(ps)
+            .args(["-o", "ppid=,comm=", "-p", &child.0.id().to_string()])
+            .output()
+            .expect("run ps");
+        assert!(out.status.success(), "ps: {out:?}");
         let ps = String::from_utf8_lossy(&out.stdout);
         let mut it = ps.split_whitespace();
         let row = rows

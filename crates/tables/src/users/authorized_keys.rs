@@ -149,8 +149,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::common::testing;
-    use oxquery_table::{Host, Op, Value};
+    use oxquery_table::{Host, Value};
     use std::fs;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn parses_options_with_quoted_commas_and_comments() {
@@ -286,25 +287,61 @@ mod tests {
         );
     }
 
+    /// Asserts that `rows` are exactly the keys of `home`'s authorized_keys files as
+    /// found here directly (the word after a key type on a non-comment line), all of
+    /// `uid` (no files: no rows); returns the files.
+    fn assert_rows_match_home(rows: &Rows, uid: u32, home: &Path) -> Vec<PathBuf> {
+        let files: Vec<_> = FILES.iter().map(|f| home.join(f)).collect();
+        let mut expected = Vec::new();
+        for file in &files {
+            for line in testing::lines_of(file) {
+                let line = String::from_utf8_lossy(&line).into_owned();
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if words.first().is_none_or(|w| w.starts_with('#')) {
+                    continue;
+                }
+                let at = words.iter().position(|w| KEY_TYPES.contains(w));
+                if let Some(key) = at.and_then(|at| words.get(at + 1)) {
+                    expected.push((file.to_string_lossy().into_owned(), key.to_string()));
+                }
+            }
+        }
+        let got: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r[Col::uid as usize], Value::from(uid));
+                (
+                    r[Col::key_file as usize].to_string(),
+                    r[Col::key as usize].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        files
+    }
+
+    /// The check the live test makes, on a home with keys in both files.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        fs::write(
+            home.path().join(FILES[0]),
+            "# c\nssh-ed25519 AAAAC3Nz me@h\nfrom=\"10.0.0.0/8\",no-pty ssh-rsa AAAAB3 x\n\n",
+        )
+        .unwrap();
+        fs::write(home.path().join(FILES[1]), "ecdsa-sha2-nistp256 AAAAE2\n").unwrap();
+        let (rows, _) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(rows.len(), 3);
+        assert_rows_match_home(&rows, testing::FIXTURE_UID, home.path());
+    }
+
+    /// The rows for our uid (selecting exactly our account) are exactly the keys of our
+    /// `~/.ssh/authorized_keys{,2}`, read here directly (no files: no rows).
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let home = common::users_by_uid(&ctx, Col::uid);
-        let home = &home[0].dir;
-        for r in rows.iter() {
-            assert_eq!(r[Col::uid as usize], Value::from(uid));
-            assert!(
-                r[Col::key_file as usize]
-                    .to_string()
-                    .starts_with(home.as_str())
-            );
-        }
+        let (rows, me) = testing::live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let files = assert_rows_match_home(&rows, me.uid, &me.home());
+        testing::note_live("authorized_keys", rows.len(), &files);
     }
 }

@@ -49,8 +49,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Op, Value};
+    use crate::common::testing;
+    use oxquery_table::{Host, Value};
     use std::fs;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn hashed_entries_markers_and_garbage() {
@@ -92,24 +94,52 @@ mod tests {
         );
     }
 
+    /// Asserts that `rows` are exactly the entries of `home`'s known_hosts as read here
+    /// directly (no file: no rows), all of `uid`; returns the file.
+    fn assert_rows_match_home(rows: &Rows, uid: u32, home: &Path) -> PathBuf {
+        let file = home.join(FILE);
+        let expected: Vec<String> = testing::lines_of(&file)
+            .iter()
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        let got: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r[Col::uid as usize], Value::from(uid));
+                assert_eq!(
+                    r[Col::key_file as usize].to_string(),
+                    file.to_string_lossy()
+                );
+                r[Col::key as usize].to_string()
+            })
+            .collect();
+        assert_eq!(got, expected);
+        file
+    }
+
+    /// The check the live test makes, on a home with entries.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        fs::write(
+            home.path().join(FILE),
+            "# c\nhost1 ssh-ed25519 AAAAC3Nz\n\n[h]:2222,10.0.0.2 ssh-rsa AAAAB3 x\r\n",
+        )
+        .unwrap();
+        let (rows, _) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(rows.len(), 2);
+        assert_rows_match_home(&rows, testing::FIXTURE_UID, home.path());
+    }
+
+    /// The rows for our uid (selecting exactly our account) are exactly the entries of
+    /// our `~/.ssh/known_hosts`, read here directly (no file: no rows).
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = common::users_by_uid(&ctx, Col::uid);
-        let expected = me[0].home().join(FILE);
-        for r in rows.iter() {
-            assert_eq!(r[Col::uid as usize], Value::from(uid));
-            assert_eq!(
-                r[Col::key_file as usize].to_string(),
-                expected.to_string_lossy()
-            );
-        }
+        let (rows, me) = testing::live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let file = assert_rows_match_home(&rows, me.uid, &me.home());
+        testing::note_live("known_hosts", rows.len(), &[file]);
     }
 }

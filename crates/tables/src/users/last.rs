@@ -2,6 +2,7 @@
 
 use oxquery_sys::users::utmp::{self, Record};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
 
 table! {
     name: "last",
@@ -50,16 +51,21 @@ fn generate_from(records: &[Record], rows: &mut Rows) {
     }
 }
 
-fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    match std::fs::read(utmp::WTMP_PATH) {
+/// The rows of the wtmp file at `path` (the tests read files they wrote).
+fn read_wtmp(path: &Path, rows: &mut Rows) {
+    match std::fs::read(path) {
         Ok(bytes) => {
             if bytes.is_empty() {
-                log::info!("Table last: {} is empty; no rows", utmp::WTMP_PATH);
+                log::info!("Table last: {} is empty; no rows", path.display());
             }
             generate_from(&utmp::parse(&bytes), rows)
         }
-        Err(e) => log::info!("Table last: cannot read {} ({e}); no rows", utmp::WTMP_PATH),
+        Err(e) => log::info!("Table last: cannot read {} ({e}); no rows", path.display()),
     }
+}
+
+fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    read_wtmp(Path::new(utmp::WTMP_PATH), rows);
     Ok(())
 }
 
@@ -102,18 +108,109 @@ mod tests {
         assert_eq!(r1[Col::pid as usize], Value::from(100));
     }
 
+    /// `(username, tty, pid, type, time, host)` of a row.
+    type Tuple = (String, String, i64, i64, i64, String);
+
+    fn tuples(rows: &Rows) -> Vec<Tuple> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r[Col::username as usize].to_string(),
+                    r[Col::tty as usize].to_string(),
+                    r[Col::pid as usize].as_i64().unwrap(),
+                    r[Col::r#type as usize].as_i64().unwrap(),
+                    r[Col::time as usize].as_i64().unwrap(),
+                    r[Col::host as usize].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// What `utmpdump` reads from `path`, as the rows `last` should give: its login
+    /// and logout records. `None` when utmpdump is missing (outside CI).
+    fn expected_from_utmpdump(path: &Path) -> Option<Vec<Tuple>> {
+        let dumped = crate::common::testing::utmpdump(path)?;
+        Some(
+            dumped
+                .into_iter()
+                .filter(|d| matches!(d.ut_type, 7 | 8))
+                .map(|d| (d.user, d.tty, d.pid, d.ut_type, d.time, d.host))
+                .collect(),
+        )
+    }
+
+    /// A wtmp file this test writes, read through the table's file path, gives the rows
+    /// `utmpdump` reads from it.
     #[test]
-    fn live_wtmp_matches_record_types() {
+    fn written_wtmp_file_agrees_with_utmpdump() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wtmp");
+        let rec = |t: i16, pid: i32, user: &str, line: &str, host: &str, sec: i64| Record {
+            ut_type: t,
+            pid,
+            line: line.into(),
+            id: line.chars().rev().take(4).collect(),
+            user: user.into(),
+            host: host.into(),
+            tv_sec: sec,
+            tv_usec: 250,
+            ..Record::default()
+        };
+        let records = [
+            rec(utmp::BOOT_TIME, 0, "reboot", "~", "6.1.0", 1_600_000_000),
+            rec(
+                utmp::USER_PROCESS,
+                3100,
+                "alice",
+                "pts/0",
+                "192.0.2.7",
+                1_600_000_100,
+            ),
+            rec(utmp::USER_PROCESS, 3200, "bob", "tty2", "", 1_700_000_000),
+            rec(utmp::DEAD_PROCESS, 3100, "", "pts/0", "", 1_700_000_500),
+            rec(utmp::RUN_LVL, 53, "runlevel", "~", "", 1_700_000_600),
+            rec(utmp::LOGIN_PROCESS, 800, "LOGIN", "tty1", "", 1_700_000_700),
+        ];
+        let bytes: Vec<u8> = records.iter().flat_map(utmp::encode).collect();
+        std::fs::write(&path, bytes).unwrap();
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let expected = match std::fs::read(utmp::WTMP_PATH) {
-            Ok(b) => b
-                .chunks_exact(utmp::RECORD_SIZE)
-                .filter(|c| matches!(i16::from_ne_bytes([c[0], c[1]]), 7 | 8))
-                .count(),
-            Err(_) => 0,
+        let mut rows = Rows::for_context(&ctx);
+        read_wtmp(&path, &mut rows);
+        let got = tuples(&rows);
+        assert_eq!(got.len(), 3, "{got:?}");
+        let Some(expected) = expected_from_utmpdump(&path) else {
+            return;
         };
-        assert_eq!(rows.len(), expected);
+        assert_eq!(got, expected);
+    }
+
+    /// The live rows are the login/logout records `utmpdump` reads from wtmp; with no
+    /// wtmp (or an empty one, as in containers) there must be no rows.
+    #[test]
+    fn live_wtmp_agrees_with_utmpdump() {
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let path = Path::new(utmp::WTMP_PATH);
+        if !path.exists() {
+            let rows = Rows::collect(&ctx, generate).unwrap();
+            assert_eq!(rows.len(), 0);
+            eprintln!(
+                "last: no {}; checked that there are no rows",
+                path.display()
+            );
+            return;
+        }
+        let Some(before) = expected_from_utmpdump(path) else {
+            return;
+        };
+        let got = tuples(&Rows::collect(&ctx, generate).unwrap());
+        let after = expected_from_utmpdump(path).unwrap();
+        // Logins while the test runs append records: what utmpdump read before our scan
+        // starts our rows, and our rows start what it read after.
+        assert!(got.len() >= before.len() && after.len() >= got.len());
+        assert_eq!(got[..before.len()], before[..]);
+        assert_eq!(after[..got.len()], got[..]);
+        eprintln!("last: {} live rows agree with utmpdump", got.len());
     }
 }

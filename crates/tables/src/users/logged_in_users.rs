@@ -2,6 +2,7 @@
 
 use oxquery_sys::users::utmp::{self, Record};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
 
 table! {
     name: "logged_in_users",
@@ -48,14 +49,19 @@ fn generate_from(records: &[Record], rows: &mut Rows) {
     }
 }
 
-fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    match std::fs::read(utmp::UTMP_PATH) {
+/// The rows of the utmp file at `path` (the tests read files they wrote).
+fn read_utmp(path: &Path, rows: &mut Rows) {
+    match std::fs::read(path) {
         Ok(bytes) => generate_from(&utmp::parse(&bytes), rows),
         Err(e) => log::info!(
             "Table logged_in_users: cannot read {} ({e}); no rows",
-            utmp::UTMP_PATH
+            path.display()
         ),
     }
+}
+
+fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    read_utmp(Path::new(utmp::UTMP_PATH), rows);
     Ok(())
 }
 
@@ -111,20 +117,120 @@ mod tests {
         );
     }
 
+    type Tuple = (String, String, String, String, i64, i64);
+
+    /// `(type, user, tty, host, time, pid)` of the rows.
+    fn tuples(rows: &Rows) -> Vec<Tuple> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r[Col::r#type as usize].to_string(),
+                    r[Col::user as usize].to_string(),
+                    r[Col::tty as usize].to_string(),
+                    r[Col::host as usize].to_string(),
+                    r[Col::time as usize].as_i64().unwrap(),
+                    r[Col::pid as usize].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// What `utmpdump` reads from `path`, as the rows should be: every record but those
+    /// of pid 1. `None` when utmpdump is missing (outside CI).
+    fn expected_from_utmpdump(path: &Path) -> Option<Vec<Tuple>> {
+        let dumped = crate::common::testing::utmpdump(path)?;
+        Some(
+            dumped
+                .into_iter()
+                .filter(|d| d.pid != 1)
+                .map(|d| {
+                    let kind = type_name(i16::try_from(d.ut_type).unwrap()).to_owned();
+                    (kind, d.user, d.tty, d.host, d.time, d.pid)
+                })
+                .collect(),
+        )
+    }
+
+    /// A utmp file this test writes, read through the table's file path, gives the
+    /// records `utmpdump` reads from it (less pid 1's).
     #[test]
-    fn live_utmp_record_count() {
+    fn written_utmp_file_agrees_with_utmpdump() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("utmp");
+        let rec = |t: i16, pid: i32, user: &str, line: &str, host: &str, sec: i64| Record {
+            ut_type: t,
+            pid,
+            line: line.into(),
+            id: line.chars().rev().take(4).collect(),
+            user: user.into(),
+            host: host.into(),
+            tv_sec: sec,
+            tv_usec: 999_999,
+            ..Record::default()
+        };
+        let records = [
+            rec(utmp::BOOT_TIME, 0, "reboot", "~", "6.1.0", 1_650_000_000),
+            rec(utmp::RUN_LVL, 53, "runlevel", "~", "6.1.0", 1_650_000_001),
+            rec(utmp::INIT_PROCESS, 1, "", "", "", 1_650_000_002),
+            rec(utmp::LOGIN_PROCESS, 800, "LOGIN", "tty1", "", 1_650_000_003),
+            rec(
+                utmp::USER_PROCESS,
+                4242,
+                "alice",
+                "pts/0",
+                "192.0.2.7",
+                1_750_000_000,
+            ),
+            rec(utmp::DEAD_PROCESS, 4300, "", "pts/1", "", 1_750_000_100),
+        ];
+        let bytes: Vec<u8> = records.iter().flat_map(utmp::encode).collect();
+        std::fs::write(&path, bytes).unwrap();
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let expected = match std::fs::read(utmp::UTMP_PATH) {
-            Ok(b) => (0..b.len() / utmp::RECORD_SIZE)
-                .filter(|i| {
-                    let o = i * utmp::RECORD_SIZE + 4;
-                    i32::from_ne_bytes(b[o..o + 4].try_into().unwrap()) != 1
-                })
-                .count(),
-            Err(_) => 0,
+        let mut rows = Rows::for_context(&ctx);
+        read_utmp(&path, &mut rows);
+        let got = tuples(&rows);
+        assert_eq!(got.len(), 5, "{got:?}");
+        let Some(expected) = expected_from_utmpdump(&path) else {
+            return;
         };
-        assert_eq!(rows.len(), expected);
+        assert_eq!(got, expected);
+    }
+
+    /// The live rows are the records `utmpdump` reads from utmp (less pid 1's); with no
+    /// utmp (as in containers) there must be no rows.
+    #[test]
+    fn live_utmp_agrees_with_utmpdump() {
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let path = Path::new(utmp::UTMP_PATH);
+        let scan = || tuples(&Rows::collect(&ctx, generate).unwrap());
+        if !path.exists() {
+            assert_eq!(scan(), []);
+            eprintln!(
+                "logged_in_users: no {}; checked that there are no rows",
+                path.display()
+            );
+            return;
+        }
+        let Some(_) = expected_from_utmpdump(path) else {
+            return;
+        };
+        // utmp is rewritten in place as sessions come and go: retry until a scan and
+        // the utmpdump read after it see the same file (the last pair is compared).
+        let read_pair = || {
+            let got = scan();
+            (got, expected_from_utmpdump(path).unwrap())
+        };
+        let (got, expected) =
+            oxquery_test_support::poll(std::time::Duration::from_secs(10), || {
+                Some(read_pair()).filter(|(got, expected)| got == expected)
+            })
+            .unwrap_or_else(read_pair);
+        assert_eq!(got, expected);
+        eprintln!(
+            "logged_in_users: {} live rows agree with utmpdump",
+            got.len()
+        );
     }
 }

@@ -271,8 +271,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::common::testing;
-    use oxquery_table::{Host, Op, Value};
+    use oxquery_table::{Host, Value};
     use std::fs;
+    use std::path::PathBuf;
 
     fn entries(rows: &Rows, file: &str) -> Vec<(i64, String)> {
         rows.iter()
@@ -436,21 +437,82 @@ mod tests {
         );
     }
 
-    #[test]
-    fn live_uid_constraint_reads_only_that_home() {
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = common::users_by_uid(&ctx, Col::uid);
-        let home = me[0].home();
+    /// Asserts that `rows` (all of `uid`) come from exactly the history files of `home`
+    /// that hold a line, at least one and at most one per line, each command's first line
+    /// found in its file as read here directly (no history: no rows); returns the
+    /// files looked at.
+    fn assert_rows_match_home(rows: &Rows, uid: u32, home: &Path) -> Vec<PathBuf> {
+        use std::collections::BTreeMap;
+        let mut candidates: Vec<_> = LINE_FILES.iter().map(|f| home.join(f)).collect();
+        candidates.push(home.join(FISH_FILE));
+        if let Ok(dir) = std::fs::read_dir(home.join(".bash_sessions")) {
+            candidates.extend(
+                dir.map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "history")),
+            );
+        }
+        // File -> (its text, its number of lines), for the files with at least one line.
+        let texts: BTreeMap<String, (String, usize)> = candidates
+            .iter()
+            .map(|p| (p, testing::lines_of(p)))
+            .filter(|(_, lines)| !lines.is_empty())
+            .map(|(p, lines)| {
+                let text = String::from_utf8_lossy(&lines.join(&b'\n')).into_owned();
+                (p.to_string_lossy().into_owned(), (text, lines.len()))
+            })
+            .collect();
+        let mut per_file: BTreeMap<String, usize> = BTreeMap::new();
         for r in rows.iter() {
             assert_eq!(r[Col::uid as usize], Value::from(uid));
-            assert!(Path::new(&r[Col::history_file as usize].to_string()).starts_with(&home));
+            let file = r[Col::history_file as usize].to_string();
+            let (text, _) = texts
+                .get(&file)
+                .unwrap_or_else(|| panic!("a row from {file}, not a history file with lines"));
+            let command = r[Col::command as usize].to_string();
+            let first = command.lines().next().unwrap_or("");
+            assert!(text.contains(first), "{first:?} is not in {file}");
+            *per_file.entry(file).or_default() += 1;
         }
+        for (file, (_, lines)) in &texts {
+            let n = per_file.get(file).copied().unwrap_or(0);
+            assert!((1..=*lines).contains(&n), "{n} rows from {file}");
+        }
+        candidates
+    }
+
+    /// The check the live test makes, on a home with bash, zsh and fish histories.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let home = tempfile::tempdir().unwrap();
+        fs::write(
+            home.path().join(".bash_history"),
+            "ls\n#1700000000\ncd /tmp\n",
+        )
+        .unwrap();
+        fs::write(
+            home.path().join(".zsh_history"),
+            ": 1700000001:0;echo a \\\nb\n: 1700000002:0;make\n",
+        )
+        .unwrap();
+        fs::create_dir_all(home.path().join(".local/share/fish")).unwrap();
+        fs::write(
+            home.path().join(FISH_FILE),
+            "- cmd: git status\n  when: 1700000003\n",
+        )
+        .unwrap();
+        fs::write(home.path().join(".history"), "\n\n").unwrap();
+        let (rows, _) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        // bash 2, zsh 2 (one continued on a second line), fish 1, blank lines 2.
+        assert_eq!(rows.len(), 7);
+        assert_rows_match_home(&rows, testing::FIXTURE_UID, home.path());
+    }
+
+    /// The rows for our uid (selecting exactly our account) come from exactly our
+    /// history files, as read here directly (no history: no rows).
+    #[test]
+    fn live_uid_constraint_reads_only_that_home() {
+        let (rows, me) = testing::live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let files = assert_rows_match_home(&rows, me.uid, &me.home());
+        testing::note_live("shell_history", rows.len(), &files);
     }
 }

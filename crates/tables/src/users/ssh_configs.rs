@@ -78,8 +78,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Op, Value};
+    use crate::common::testing;
+    use oxquery_table::{Host, Value};
     use std::fs;
+    use std::path::PathBuf;
 
     #[test]
     fn host_and_match_blocks() {
@@ -130,34 +132,63 @@ mod tests {
         );
     }
 
+    /// Asserts that `rows` are exactly the option lines of `files` (each with its
+    /// owner's uid) as read here directly: lines neither blank, comments nor `Host`/
+    /// `Match` lines, lowercased (no file: no rows).
+    fn assert_rows_match_files(rows: &Rows, files: &[(PathBuf, u32)]) {
+        let mut expected = Vec::new();
+        for (file, owner) in files {
+            for line in testing::lines_of(file) {
+                let line = String::from_utf8_lossy(&line).trim().to_lowercase();
+                let keyword = line.split([' ', '\t']).next().unwrap_or("");
+                let is_block = matches!(keyword, "host" | "match") && keyword != line;
+                if !line.is_empty() && !line.starts_with('#') && !is_block {
+                    expected.push((owner.to_string(), file.to_string_lossy().into_owned(), line));
+                }
+            }
+        }
+        let got: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r[Col::uid as usize].to_string(),
+                    r[Col::ssh_config_file as usize].to_string(),
+                    r[Col::option as usize].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    /// The check the live test makes, on a home with a config.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        fs::write(
+            home.path().join(USER_FILE),
+            "User Me\n# c\nHost a\n  Port 22\n\nMatch all\n  ForwardX11 no\n",
+        )
+        .unwrap();
+        let (rows, _) = testing::generate_for_home(&SPEC, home.path(), |ctx, users, rows| {
+            generate_for(ctx, users, None, rows)
+        });
+        assert_eq!(rows.len(), 3);
+        let file = home.path().join(USER_FILE);
+        assert_rows_match_files(&rows, &[(file, testing::FIXTURE_UID)]);
+    }
+
+    /// The rows for our uid (selecting exactly our account) are exactly the option lines
+    /// of our `~/.ssh/config` and, for root, of the system file, read here directly.
     #[test]
     fn live_uid_constraint_reads_only_that_home_and_system_file() {
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = common::users_by_uid(&ctx, Col::uid);
-        let mine = me[0].home().join(USER_FILE).to_string_lossy().into_owned();
-        for r in rows.iter() {
-            let f = r[Col::ssh_config_file as usize].to_string();
-            assert!(f == mine || (f == SYSTEM_FILE && uid == 0), "{f}");
+        let (rows, me) = testing::live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let mut files = vec![(me.home().join(USER_FILE), me.uid)];
+        if me.uid == 0 {
+            files.push((PathBuf::from(SYSTEM_FILE), 0));
         }
-        if uid == 0 && Path::new(SYSTEM_FILE).exists() {
-            let text = fs::read_to_string(SYSTEM_FILE).unwrap();
-            let expected = text
-                .lines()
-                .map(|l| l.trim().to_lowercase())
-                .filter(|l| !l.is_empty() && !l.starts_with('#') && !opens_block(l))
-                .count();
-            let got = rows
-                .iter()
-                .filter(|r| r[Col::ssh_config_file as usize].to_string() == SYSTEM_FILE)
-                .count();
-            assert_eq!(got, expected);
-        }
+        assert_rows_match_files(&rows, &files);
+        let files: Vec<_> = files.into_iter().map(|(f, _)| f).collect();
+        testing::note_live("ssh_configs", rows.len(), &files);
     }
 }

@@ -369,7 +369,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Op, Value};
+    use oxquery_table::{Host, Value};
+    use std::path::{Path, PathBuf};
     use std::process::Command;
 
     fn keygen(dir: &std::path::Path, name: &str, args: &[&str]) -> bool {
@@ -411,8 +412,13 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let ssh = home.path().join(KEYS_DIR);
         std::fs::create_dir(&ssh).unwrap();
-        let have_keygen = keygen(&ssh, "id_ed25519", &["-t", "ed25519", "-N", ""]);
-        assert!(have_keygen, "ssh-keygen is needed for this test");
+        let (Some(_), Some(_)) = (
+            oxquery_test_support::require_tool("ssh-keygen"),
+            oxquery_test_support::require_tool("openssl"),
+        ) else {
+            return;
+        };
+        assert!(keygen(&ssh, "id_ed25519", &["-t", "ed25519", "-N", ""]));
         assert!(keygen(
             &ssh,
             "id_rsa",
@@ -428,7 +434,7 @@ mod tests {
             "pem_rsa",
             &["-t", "rsa", "-b", "2048", "-N", "", "-m", "PEM"]
         ));
-        let openssl_ok = openssl(&[
+        assert!(openssl(&[
             "genpkey",
             "-algorithm",
             "EC",
@@ -436,7 +442,7 @@ mod tests {
             "ec_paramgen_curve:P-256",
             "-out",
             ssh.join("pkcs8_ec").to_str().unwrap(),
-        ]);
+        ]));
         std::fs::write(ssh.join("config"), "Host x\n").unwrap();
         let user = crate::common::testing::fixture_account("keys", 8181, home.path());
         let host = Host::default();
@@ -460,15 +466,13 @@ mod tests {
         let k = |n: &str, e, t: &str, g: &str, l, s| {
             (n.to_owned(), e, t.to_owned(), g.to_owned(), l, s)
         };
-        let mut expected = vec![
+        let expected = [
             k("id_ecdsa_enc", 1, "ecdsa-p384", "", 384, 192),
             k("id_ed25519", 0, "ed25519", "", 256, 128),
             k("id_rsa", 0, "rsa", "", 3072, 128),
+            k("pem_rsa", 0, "rsa", "", 2048, 112),
+            k("pkcs8_ec", 0, "ec", "prime256v1", 256, 128),
         ];
-        expected.push(k("pem_rsa", 0, "rsa", "", 2048, 112));
-        if openssl_ok {
-            expected.push(k("pkcs8_ec", 0, "ec", "prime256v1", 256, 128));
-        }
         assert_eq!(got, expected);
         assert!(
             rows.column(Col::uid)
@@ -477,21 +481,61 @@ mod tests {
         );
     }
 
+    /// Asserts that `rows` are exactly the files of `home`'s `.ssh` holding a PEM or
+    /// OpenSSH private key block, found here directly, all of `uid` (no directory: no
+    /// rows); returns the directory.
+    fn assert_rows_match_home(rows: &Rows, uid: u32, home: &Path) -> PathBuf {
+        let dir = home.join(KEYS_DIR);
+        let mut expected: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+                .filter(|p| {
+                    let text = String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+                    text.contains("-----BEGIN ") && text.contains(" PRIVATE KEY-----")
+                })
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("list {}: {e}", dir.display()),
+        };
+        expected.sort();
+        let got: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r[Col::uid as usize], Value::from(uid));
+                r[Col::path as usize].to_string()
+            })
+            .collect();
+        assert_eq!(got, expected);
+        dir
+    }
+
+    /// The check the live test makes, on a home with keys (made by ssh-keygen) and
+    /// public keys and a config beside them.
+    #[test]
+    fn direct_read_of_a_fixture_home_agrees() {
+        let Some(_) = oxquery_test_support::require_tool("ssh-keygen") else {
+            return;
+        };
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(KEYS_DIR);
+        std::fs::create_dir(&ssh).unwrap();
+        assert!(keygen(&ssh, "id_ed25519", &["-t", "ed25519", "-N", ""]));
+        assert!(keygen(&ssh, "id_ecdsa", &["-t", "ecdsa", "-N", "pw"]));
+        std::fs::write(ssh.join("config"), "Host x\n").unwrap();
+        let (rows, _) = crate::common::testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(rows.len(), 2);
+        assert_rows_match_home(&rows, crate::common::testing::FIXTURE_UID, home.path());
+    }
+
+    /// The rows for our uid (selecting exactly our account) are exactly the private key
+    /// files of our `~/.ssh`, found here directly (no directory: no rows).
     #[test]
     fn live_uid_constraint_reads_only_that_home() {
-        let uid = unsafe { libc::getuid() };
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::uid,
-            Op::Eq,
-            i64::from(uid),
-        );
-        let rows = Rows::collect(&ctx, generate).unwrap();
-        let me = common::users_by_uid(&ctx, Col::uid);
-        let dir = me[0].home().join(KEYS_DIR);
-        for r in rows.iter() {
-            assert_eq!(r[Col::uid as usize], Value::from(uid));
-            assert!(std::path::Path::new(&r[Col::path as usize].to_string()).starts_with(&dir));
-        }
+        use crate::common::testing::{live_rows_for_my_uid, note_live};
+        let (rows, me) = live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let dir = assert_rows_match_home(&rows, me.uid, &me.home());
+        note_live("user_ssh_keys", rows.len(), &[dir]);
     }
 }
