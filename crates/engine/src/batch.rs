@@ -1,7 +1,7 @@
 //! What the shell needs from SQLite without seeing it: running a batch of statements,
 //! describing a statement's columns, telling whether input is a complete statement.
 
-use crate::{Engine, EngineError, QueryResult, value_from_ref};
+use crate::{Engine, EngineError, QueryResult, collect_rows};
 use rusqlite::fallible_iterator::FallibleIterator as _;
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ impl Engine {
                 Err(e) => return Ok(Err(SqlFailure::of(e, sql))),
             };
             let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-            let rows = match collect_rows(&mut stmt, columns.len()) {
+            let rows = match collect_rows(&mut stmt) {
                 Ok(rows) => rows,
                 Err(e) => return Ok(Err(SqlFailure::of(e, sql))),
             };
@@ -108,22 +108,6 @@ impl Engine {
             .busy_timeout(timeout)
             .map_err(|e| SqlFailure::of(e, ""))
     }
-}
-
-fn collect_rows(
-    stmt: &mut rusqlite::Statement<'_>,
-    width: usize,
-) -> rusqlite::Result<Vec<Vec<oxquery_table::Value>>> {
-    let mut rows = Vec::new();
-    let mut cursor = stmt.query([])?;
-    while let Some(row) = cursor.next()? {
-        let mut cells = Vec::with_capacity(width);
-        for i in 0..width {
-            cells.push(value_from_ref(row.get_ref(i)?));
-        }
-        rows.push(cells);
-    }
-    Ok(rows)
 }
 
 /// Types of the `count` result columns from `EXPLAIN sql`: for each output register, the

@@ -417,40 +417,51 @@ impl Engine {
         mut row: impl FnMut(&[oxquery_table::Value]) -> std::ops::ControlFlow<()>,
     ) -> Result<Vec<String>, EngineError> {
         self.begin_query(None);
-        let conn = self.connection();
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = self.connection().prepare(sql)?;
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        let width = columns.len();
-        let mut cursor = stmt.query([])?;
-        let mut values = Vec::with_capacity(width);
-        while let Some(r) = cursor.next()? {
-            values.clear();
-            for i in 0..width {
-                values.push(value_from_ref(r.get_ref(i)?));
-            }
-            if row(&values).is_break() {
-                break;
-            }
-        }
+        step_rows(&mut stmt, &mut row)?;
         Ok(columns)
     }
 
     fn run(&self, sql: &str) -> Result<QueryResult, EngineError> {
-        let conn = self.connection();
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = self.connection().prepare(sql)?;
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        let width = columns.len();
-        let mut rows = Vec::new();
-        let mut cursor = stmt.query([])?;
-        while let Some(row) = cursor.next()? {
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                values.push(value_from_ref(row.get_ref(i)?));
-            }
-            rows.push(values);
-        }
+        let rows = collect_rows(&mut stmt)?;
         Ok(QueryResult { columns, rows })
     }
+}
+
+/// Steps `stmt` to its end (or until `row` says `Break`), handing `row` each result row
+/// as typed values.
+pub(crate) fn step_rows(
+    stmt: &mut rusqlite::Statement<'_>,
+    row: &mut dyn FnMut(&[oxquery_table::Value]) -> std::ops::ControlFlow<()>,
+) -> rusqlite::Result<()> {
+    let width = stmt.column_count();
+    let mut cursor = stmt.query([])?;
+    let mut values = Vec::with_capacity(width);
+    while let Some(r) = cursor.next()? {
+        values.clear();
+        for i in 0..width {
+            values.push(value_from_ref(r.get_ref(i)?));
+        }
+        if row(&values).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Every result row of `stmt`.
+pub(crate) fn collect_rows(
+    stmt: &mut rusqlite::Statement<'_>,
+) -> rusqlite::Result<Vec<Vec<oxquery_table::Value>>> {
+    let mut rows = Vec::new();
+    step_rows(stmt, &mut |values| {
+        rows.push(values.to_vec());
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(rows)
 }
 
 /// A registry of built-in tables.

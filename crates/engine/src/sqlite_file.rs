@@ -1,7 +1,7 @@
 //! Reading an SQLite database file on the host (the config's automatic tables), so that
 //! no crate but the engine and the store opens SQLite.
 
-use crate::{EngineError, value_from_ref};
+use crate::EngineError;
 use oxquery_table::Value;
 use rusqlite::{Connection, OpenFlags};
 use std::ops::ControlFlow;
@@ -27,17 +27,7 @@ pub fn query_file<T>(
     let mut stmt = conn.prepare(sql)?;
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let prepared = columns(&names.iter().map(String::as_str).collect::<Vec<_>>());
-    let width = names.len();
-    let mut result = stmt.query([])?;
-    let mut values = Vec::with_capacity(width);
-    while let Some(r) = result.next()? {
-        values.clear();
-        for i in 0..width {
-            values.push(value_from_ref(r.get_ref(i)?));
-        }
-        if row(&prepared, &values).is_break() {
-            break;
-        }
-    }
+    let mut each = |values: &[Value]| row(&prepared, values);
+    crate::step_rows(&mut stmt, &mut each)?;
     Ok(())
 }
