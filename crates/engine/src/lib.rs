@@ -478,15 +478,20 @@ pub struct QueryResult {
     pub rows: Vec<Vec<oxquery_table::Value>>,
 }
 
-/// Converts an SQLite value to ours (invalid UTF-8 text is replaced, never an error).
-pub fn value_from_ref(v: rusqlite::types::ValueRef<'_>) -> oxquery_table::Value {
+/// Converts an SQLite value to ours. Text that is not UTF-8 keeps its bytes as a BLOB
+/// value (never an error, never replaced): osquery's differential results escape such
+/// bytes as `\xHH`, which needs the bytes themselves.
+pub(crate) fn value_from_ref(v: rusqlite::types::ValueRef<'_>) -> oxquery_table::Value {
     use oxquery_table::Value;
     use rusqlite::types::ValueRef;
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
         ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) => Value::Text(text.to_owned()),
+            Err(_) => Value::Blob(t.to_vec()),
+        },
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
