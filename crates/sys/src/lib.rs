@@ -1,5 +1,6 @@
 //! Operating-system readers that tables share.
 //!
+//! * [`digest`]: MD5, SHA-1 and SHA-256 of a stream in one pass, under a byte limit.
 //! * [`disk`]: partition tables (MBR, GPT) of a block device or image file, read-only.
 //! * [`extfs`]: a read-only ext2/3/4 reader for file systems inside a [`disk::Disk`].
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
@@ -18,7 +19,8 @@
 //!   neighbours) as plain structs.
 //! * [`users`]: accounts and groups (passwd/group files and NSS), the per-user home
 //!   iteration of user-data tables, and utmp/wtmp login records.
-//! * [`exec`]: finding a helper program by absolute path and running it with a time limit.
+//! * [`exec`]: running a helper program from a fixed set of directories, with a timeout,
+//!   an output cap and a cancellation check.
 //! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
@@ -27,6 +29,7 @@
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod digest;
 pub mod disk;
 pub mod elf;
 pub mod exec;

@@ -6,12 +6,10 @@
 //! reads are computed. As in osquery, an empty file gets empty digests, and a file that
 //! cannot be read completely gets no row.
 
-use md5::Md5;
+use oxquery_sys::digest::{Digests, Hasher, Wanted};
 use oxquery_sys::disk::Disk;
 use oxquery_sys::extfs;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 table! {
@@ -39,11 +37,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let Ok(address) = parts[0].trim().parse::<u32>() else {
         return Ok(());
     };
-    let (want_md5, want_sha1, want_sha256) = (
-        ctx.is_used(Col::md5),
-        ctx.is_used(Col::sha1),
-        ctx.is_used(Col::sha256),
-    );
+    let wanted = Wanted {
+        md5: ctx.is_used(Col::md5),
+        sha1: ctx.is_used(Col::sha1),
+        sha256: ctx.is_used(Col::sha256),
+    };
     for device in &devices {
         let disk = match Disk::open(Path::new(device)) {
             Ok(d) => d,
@@ -62,44 +60,27 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             if inode.mode == 0 || inode.links == 0 {
                 continue;
             }
-            let mut md5 = want_md5.then(Md5::new);
-            let mut sha1 = want_sha1.then(Sha1::new);
-            let mut sha256 = want_sha256.then(Sha256::new);
-            let empty = inode.size == 0;
-            if !empty && (want_md5 || want_sha1 || want_sha256) {
-                let read = fs.read_file(&inode, |chunk| {
-                    if let Some(h) = &mut md5 {
-                        h.update(chunk);
-                    }
-                    if let Some(h) = &mut sha1 {
-                        h.update(chunk);
-                    }
-                    if let Some(h) = &mut sha256 {
-                        h.update(chunk);
-                    }
-                });
-                if let Err(e) = read {
+            ctx.check()?;
+            // As in osquery, an empty file has empty digests.
+            let digests = if inode.size == 0 {
+                Digests::empty(wanted)
+            } else {
+                let mut hasher = Hasher::new(wanted);
+                if wanted.any()
+                    && let Err(e) = fs.read_file(&inode, |chunk| hasher.update(chunk))
+                {
                     log::info!("device_hash: cannot read inode {n} on {device}: {e}");
                     continue;
                 }
-            }
-            let digest = |h: Option<String>| {
-                if empty {
-                    String::new()
-                } else {
-                    h.unwrap_or_default()
-                }
+                hasher.finish()
             };
             let mut row = rows.row();
             row.set(Col::device, device.as_str());
             row.set(Col::partition, parts[0].as_str());
             row.set(Col::inode, n as i64);
-            row.set(Col::md5, digest(md5.map(|h| hex::encode(h.finalize()))));
-            row.set(Col::sha1, digest(sha1.map(|h| hex::encode(h.finalize()))));
-            row.set(
-                Col::sha256,
-                digest(sha256.map(|h| hex::encode(h.finalize()))),
-            );
+            row.set(Col::md5, digests.md5);
+            row.set(Col::sha1, digests.sha1);
+            row.set(Col::sha256, digests.sha256);
         }
     }
     Ok(())

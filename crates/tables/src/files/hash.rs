@@ -9,15 +9,12 @@
 //! [`oxquery_table::TableSettings`]) is not read: its row carries empty digests and a warning is logged.
 //! An unreadable file gives empty digests too.
 
-use md5::Md5;
+use oxquery_sys::digest::{self, Digests, Wanted};
 use oxquery_sys::pattern::{self, Select};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -42,86 +39,36 @@ table! {
 
 const CHUNK: usize = 1 << 20;
 
-/// Which digests to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Wanted {
-    pub md5: bool,
-    pub sha1: bool,
-    pub sha256: bool,
-}
-
-impl Wanted {
-    fn any(self) -> bool {
-        self.md5 || self.sha1 || self.sha256
-    }
-}
-
-/// Lowercase hex digests; `None` for the ones not wanted.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Digests {
-    pub md5: Option<String>,
-    pub sha1: Option<String>,
-    pub sha256: Option<String>,
-}
-
-/// Hashes one file in a single pass, reading `buf.len()` bytes at a time into `buf`.
-pub fn hash_reader(reader: &mut impl Read, wanted: Wanted, buf: &mut [u8]) -> io::Result<Digests> {
-    let mut md5 = wanted.md5.then(Md5::new);
-    let mut sha1 = wanted.sha1.then(Sha1::new);
-    let mut sha256 = wanted.sha256.then(Sha256::new);
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = &buf[..n];
-        if let Some(h) = &mut md5 {
-            h.update(chunk);
-        }
-        if let Some(h) = &mut sha1 {
-            h.update(chunk);
-        }
-        if let Some(h) = &mut sha256 {
-            h.update(chunk);
-        }
-    }
-    Ok(Digests {
-        md5: md5.map(|h| hex::encode(h.finalize())),
-        sha1: sha1.map(|h| hex::encode(h.finalize())),
-        sha256: sha256.map(|h| hex::encode(h.finalize())),
-    })
-}
-
 /// Digests of the file at `path`, or empty strings when it is larger than `limit` bytes
-/// or unreadable.
+/// (by its size, or by what reading it gave) or unreadable.
 fn hash_path(path: &Path, wanted: Wanted, limit: u64, buf: &mut Vec<u8>) -> Digests {
-    let empty = || Digests {
-        md5: wanted.md5.then(String::new),
-        sha1: wanted.sha1.then(String::new),
-        sha256: wanted.sha256.then(String::new),
+    let too_large = |why: String| {
+        log::warn!(
+            "Cannot read file that exceeds size limit: {} ({why})",
+            path.display(),
+        );
+        Digests::empty(wanted)
     };
-    let result = File::open(path).and_then(|mut f| {
-        let size = f.metadata()?.len();
-        if size > limit {
-            log::warn!(
-                "Cannot read file that exceeds size limit: {} ({size} > {limit} bytes)",
-                path.display(),
-            );
-            return Ok(None);
-        }
-        if buf.is_empty() {
-            buf.resize(CHUNK, 0);
-        }
-        hash_reader(&mut f, wanted, buf).map(Some)
-    });
-    match result {
-        Ok(Some(d)) => d,
-        Ok(None) => empty(),
+    let mut file = match File::open(path).and_then(|f| Ok((f.metadata()?.len(), f))) {
+        Ok((size, _)) if size > limit => return too_large(format!("{size} > {limit} bytes")),
+        Ok((_, file)) => file,
         Err(e) => {
             log::warn!("Failed to hash {}: {e}", path.display());
-            empty()
+            return Digests::empty(wanted);
+        }
+    };
+    if buf.is_empty() {
+        buf.resize(CHUNK, 0);
+    }
+    match digest::hash_reader(&mut file, wanted, limit, buf) {
+        Ok(d) => d,
+        // The file grew past the limit while it was read.
+        Err(digest::Error::TooLarge { .. }) => {
+            too_large(format!("grew past {limit} bytes while read"))
+        }
+        Err(digest::Error::Io(e)) => {
+            log::warn!("Failed to hash {}: {e}", path.display());
+            Digests::empty(wanted)
         }
     }
 }
@@ -231,11 +178,7 @@ mod tests {
     use oxquery_table::{Host, Value};
     use std::process::Command;
 
-    const ALL: Wanted = Wanted {
-        md5: true,
-        sha1: true,
-        sha256: true,
-    };
+    const ALL: Wanted = Wanted::ALL;
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
         let rows = Rows::collect(ctx, generate).unwrap();
@@ -244,33 +187,6 @@ mod tests {
 
     fn t(s: &str) -> Value {
         Value::Text(s.to_owned())
-    }
-
-    #[test]
-    fn known_vectors() {
-        let mut buf = vec![0; 7];
-        let d = hash_reader(&mut &b""[..], ALL, &mut buf).unwrap();
-        assert_eq!(d.md5.unwrap(), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(d.sha1.unwrap(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(
-            d.sha256.unwrap(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        let d = hash_reader(&mut &b"abc"[..], ALL, &mut buf).unwrap();
-        assert_eq!(d.md5.unwrap(), "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(d.sha1.unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert_eq!(
-            d.sha256.unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        // A buffer smaller than the input splits it across updates; same digest.
-        let text = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-        let d = hash_reader(&mut &text[..], ALL, &mut buf).unwrap();
-        assert_eq!(
-            d.sha256.unwrap(),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-        );
-        assert_eq!(d.sha1.unwrap(), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
     }
 
     /// The first word of a coreutils `*sum` line for `path`.
