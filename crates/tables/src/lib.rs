@@ -13,6 +13,8 @@ pub mod docs;
 pub mod files;
 pub mod network;
 pub mod system;
+#[cfg(test)]
+mod testing;
 pub mod users;
 pub mod utility;
 

@@ -89,7 +89,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::test_images::{debugfs_stat, mkfs, run};
+    use crate::files::test_images::{debugfs_stat, mkfs, run, truncated_copy};
     use oxquery_table::{Host, Op, Value};
     use std::fs;
     use std::os::unix::fs::FileExt;
@@ -192,13 +192,7 @@ mod tests {
             let before = scan(&img, "0", &inodes, None);
             for (len, must_be_empty) in [(3 << 20, false), (64 << 10, true)] {
                 let cut = tmp.path().join(format!("{kind}-cut.img"));
-                fs::copy(&img, &cut).unwrap();
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&cut)
-                    .unwrap()
-                    .set_len(len)
-                    .unwrap();
+                truncated_copy(&img, &cut, len);
                 let rows = scan(&cut, "0", &inodes, None);
                 assert!(!must_be_empty || rows.is_empty(), "{kind}: {rows:?}");
                 for r in rows {

@@ -50,21 +50,15 @@ mod tests {
     use std::process::Command;
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
+        crate::testing::rows_of(ctx, generate)
     }
 
     #[test]
     fn entries_match_readelf() {
         let host = Host::default();
-        let path = std::fs::canonicalize("/bin/ls").unwrap();
-        let path = path.to_str().unwrap();
-        let out = Command::new("readelf")
-            .args(["-d", "--wide", path])
-            .output()
-            .expect("readelf runs");
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
+        let path = crate::testing::real_elf();
+        let path = path.as_str();
+        let text = crate::testing::readelf("-d", path);
         // ` 0x000000000000000c (INIT)               0x4000`
         let want: Vec<(i64, String, String)> = text
             .lines()

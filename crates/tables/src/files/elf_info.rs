@@ -92,22 +92,14 @@ mod tests {
     use super::*;
     use oxquery_table::{Host, Value};
     use std::collections::HashMap;
-    use std::process::Command;
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
+        crate::testing::rows_of(ctx, generate)
     }
 
     /// `readelf -h --wide` as a map from field name to value text.
     fn readelf_header(path: &str) -> HashMap<String, String> {
-        let out = Command::new("readelf")
-            .args(["-h", "--wide", path])
-            .output()
-            .expect("readelf runs");
-        assert!(out.status.success());
-        String::from_utf8(out.stdout)
-            .unwrap()
+        crate::testing::readelf("-h", path)
             .lines()
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))

@@ -129,8 +129,7 @@ mod tests {
     use std::process::Command;
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
+        crate::testing::rows_of(ctx, generate)
     }
 
     fn setfattr(path: &Path, name: &str, value: &str) {

@@ -264,8 +264,7 @@ mod tests {
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
+        crate::testing::rows_of(ctx, generate)
     }
 
     fn by_path(host: &Host, path: &str) -> Vec<Vec<Value>> {

@@ -181,8 +181,7 @@ mod tests {
     const ALL: Wanted = Wanted::ALL;
 
     fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
+        crate::testing::rows_of(ctx, generate)
     }
 
     fn t(s: &str) -> Value {

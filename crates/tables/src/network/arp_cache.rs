@@ -62,14 +62,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::Host;
     use std::collections::BTreeSet;
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        Rows::collect(&ctx, generate).unwrap()
+        crate::testing::scan_everything(&SPEC, generate)
     }
 
     fn ours(rows: &Rows) -> BTreeSet<(String, String, String, String)> {

@@ -99,8 +99,7 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Value};
-    use std::process::Command;
+    use oxquery_table::Value;
 
     #[test]
     fn parses_fixture() {
@@ -139,23 +138,15 @@ mod tests {
 
     #[test]
     fn agrees_with_getent_services() {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        let rows = Rows::collect(&ctx, generate).unwrap();
+        let rows = crate::testing::scan_everything(&SPEC, generate);
         if !std::path::Path::new("/etc/services").exists() {
             assert!(rows.is_empty());
             return;
         }
         for service in ["ssh", "http", "domain"] {
-            let Ok(out) = Command::new("getent").args(["services", service]).output() else {
-                eprintln!("getent is not available; skipping the cross-check");
-                return;
-            };
-            let text = String::from_utf8_lossy(&out.stdout);
-            let Some(line) = text.lines().next() else {
+            let Some(f) = crate::testing::getent_fields("services", service) else {
                 continue;
             };
-            let f: Vec<&str> = line.split_whitespace().collect();
             let (port, proto) = f[1].split_once('/').unwrap();
             let row = rows
                 .iter()
@@ -163,7 +154,7 @@ mod tests {
                     r[Col::name as usize].to_string() == f[0]
                         && r[Col::protocol as usize].to_string() == proto
                 })
-                .unwrap_or_else(|| panic!("getent knows {line}; we do not"));
+                .unwrap_or_else(|| panic!("getent knows {f:?}; we do not"));
             assert_eq!(
                 row[Col::port as usize],
                 Value::Integer(port.parse().unwrap())
