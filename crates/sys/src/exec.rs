@@ -525,4 +525,57 @@ mod tests {
         let pid = std::fs::read_to_string(&pidfile).unwrap();
         assert!(!exists(&pid), "child {pid} still exists");
     }
+
+    /// The invariant this module exists for: outside test code, nothing in `sys` or the
+    /// tables starts a process except [`Helper`].
+    #[test]
+    fn no_other_code_spawns_a_process() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut offenders = Vec::new();
+        let mut dirs = vec![crates.join("sys/src"), crates.join("tables/src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("sys/src/exec.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Test-only modules are declared `#[cfg(test)] mod x;` in their parent;
+                // test code sits after `#[cfg(test)]` or `#[cfg(any(test, ...))]`.
+                if is_test_only_file(&path) {
+                    continue;
+                }
+                let production = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap()
+                    .split("#[cfg(any(test")
+                    .next()
+                    .unwrap();
+                if production.contains("Command::new") || production.contains(".spawn()") {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "spawn through exec::Helper: {offenders:?}"
+        );
+    }
+
+    /// Whether the parent module declares `path` under `#[cfg(test)]`.
+    fn is_test_only_file(path: &Path) -> bool {
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let dir = path.parent().unwrap();
+        ["mod.rs", "lib.rs"].iter().any(|parent| {
+            std::fs::read_to_string(dir.join(parent)).is_ok_and(|t| {
+                t.contains(&format!("#[cfg(test)]\nmod {stem};"))
+                    || t.contains(&format!("#[cfg(test)]\npub(crate) mod {stem};"))
+            })
+        })
+    }
 }
