@@ -6,6 +6,8 @@
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
 //!   buffer, the measured hot path of every process table.
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
+//! * [`lines`]: the lines of the text files and program output tables parse, overlong
+//!   lines skipped, and the fields/comment split of the classic `/etc` databases.
 //! * [`mounts`]: the mount table (`/proc/self/mounts`, octal escapes undone) and `statfs(2)`.
 //! * [`pattern`]: osquery's `LIKE` path patterns (`%`, `%%`) expanded with glob(3) and a
 //!   loop-safe recursive walk, for `file`, `hash` and every other path table.
@@ -37,6 +39,7 @@ pub mod extfs;
 pub mod files;
 pub mod fs;
 pub mod host;
+pub mod lines;
 pub mod mounts;
 pub mod net;
 pub mod netlink;

@@ -6,6 +6,7 @@
 //! number is not a number and lines longer than 64 KiB are skipped.
 
 use oxquery_sys::fs::FileReader;
+use oxquery_sys::lines;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -23,8 +24,6 @@ table! {
     ],
 }
 
-const MAX_LINE: usize = 64 * 1024;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Protocol {
     pub name: String,
@@ -33,28 +32,10 @@ pub(crate) struct Protocol {
     pub comment: Option<String>,
 }
 
-/// Splits a line at `#`: the data part and the trimmed, non-empty comment parts joined
-/// with ` # `.
-pub(crate) fn split_comment(line: &str) -> (&str, Option<String>) {
-    let mut parts = line.split('#');
-    let data = parts.next().unwrap_or("");
-    let comments: Vec<&str> = parts.map(str::trim).filter(|p| !p.is_empty()).collect();
-    (data, (!comments.is_empty()).then(|| comments.join(" # ")))
-}
-
 pub(crate) fn parse_protocols(text: &[u8]) -> Vec<Protocol> {
     let mut out = Vec::new();
-    for line in text.split(|b| *b == b'\n') {
-        if line.is_empty() || line[0] == b'#' {
-            continue;
-        }
-        if line.len() > MAX_LINE {
-            log::info!("etc_protocols: skipping a line of {} bytes", line.len());
-            continue;
-        }
-        let line = String::from_utf8_lossy(line);
-        let (data, comment) = split_comment(&line);
-        let fields: Vec<&str> = data.split_ascii_whitespace().collect();
+    for line in lines::text_lines(text, "etc_protocols") {
+        let (fields, comment) = lines::fields_and_comment(&line);
         if fields.len() < 2 {
             continue;
         }
@@ -110,7 +91,7 @@ mod tests {
             \x00\xff 99\n\
             udp\t17\n"
             .to_vec();
-        text.extend(std::iter::repeat_n(b'a', MAX_LINE + 1));
+        text.extend(std::iter::repeat_n(b'a', lines::MAX_LINE + 1));
         text.extend_from_slice(b" 1\nlast 250 LAST");
         let got = parse_protocols(&text);
         let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();

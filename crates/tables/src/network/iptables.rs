@@ -19,6 +19,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use oxquery_sys::exec::{self, Helper};
+use oxquery_sys::lines;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -49,7 +50,6 @@ table! {
     ],
 }
 
-const MAX_LINE: usize = 64 * 1024;
 /// iptables-save answers in milliseconds; a minute means it is stuck on a lock.
 const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Rule sets of large hosts (Kubernetes nodes) run to tens of megabytes.
@@ -307,12 +307,7 @@ pub(crate) fn parse_save(text: &[u8]) -> Vec<IptRow> {
             });
         }
     };
-    for line in text.split(|b| *b == b'\n') {
-        if line.len() > MAX_LINE {
-            log::info!("iptables: skipping a line of {} bytes", line.len());
-            continue;
-        }
-        let line = String::from_utf8_lossy(line);
+    for line in lines::text_lines(text, "iptables") {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -540,7 +535,7 @@ COMMIT
         let rows = parse_save(b"*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -p tcp -s");
         assert_eq!(rows.len(), 2);
         let mut garbage = b"*filter\n:INPUT ACCEPT [x:y]\n\xff\xfe\x00\n".to_vec();
-        garbage.extend(std::iter::repeat_n(b'-', MAX_LINE + 1));
+        garbage.extend(std::iter::repeat_n(b'-', lines::MAX_LINE + 1));
         garbage.extend_from_slice(b"\n[1:1] -A INPUT -s 999.1.1.1/40 -p bogus --dport\n");
         let rows = parse_save(&garbage);
         assert_eq!(rows.len(), 2);
