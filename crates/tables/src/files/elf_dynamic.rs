@@ -46,12 +46,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        crate::testing::rows_of(ctx, generate)
-    }
 
     #[test]
     fn entries_match_readelf() {
@@ -76,8 +73,10 @@ mod tests {
             .filter(|(tag, _, _)| *tag != 0)
             .collect();
         assert!(want.len() > 5, "{text}");
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+            generate,
+        );
         assert_eq!(rows.len(), want.len());
         let mut checked_values = 0;
         for (r, (tag, kind, value)) in rows.iter().zip(&want) {
@@ -117,11 +116,14 @@ mod tests {
             .status()
             .expect("cc runs");
         assert!(status.success());
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Like,
-            format!("{}/%", tmp.path().display()),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::path,
+                Op::Like,
+                format!("{}/%", tmp.path().display()),
+            ),
+            generate,
+        );
         assert!(rows.is_empty(), "{rows:?}");
     }
 }

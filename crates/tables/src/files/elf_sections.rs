@@ -85,12 +85,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};
-    use oxquery_table::{Host, Value};
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        crate::testing::rows_of(ctx, generate)
-    }
+    use oxquery_table::Host;
 
     /// One parsed line of `readelf -S --wide`.
     #[derive(Debug, PartialEq)]
@@ -154,8 +151,10 @@ mod tests {
         let path = path.as_str();
         let want = readelf_sections(path);
         assert!(want.len() > 10, "{want:?}");
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+            generate,
+        );
         assert_eq!(rows.len(), want.len());
         for (r, w) in rows.iter().zip(&want) {
             let text = |c: Col| r[c as usize].as_text().unwrap().into_owned();

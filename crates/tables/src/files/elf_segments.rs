@@ -94,12 +94,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};
     use oxquery_table::{Host, Value};
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        crate::testing::rows_of(ctx, generate)
-    }
 
     #[test]
     fn segments_match_readelf() {
@@ -118,8 +115,10 @@ mod tests {
             .map(|l| l.split_whitespace().collect())
             .collect();
         assert!(want.len() >= 4, "{text}");
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+            generate,
+        );
         assert_eq!(rows.len(), want.len());
         for (r, w) in rows.iter().zip(&want) {
             let name = r[Col::name as usize].as_text().unwrap().into_owned();

@@ -98,14 +98,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};
     use oxquery_table::{Host, Value};
     use std::path::Path;
     use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        crate::testing::rows_of(ctx, generate)
-    }
 
     /// Compiles a small program with a local, a global, a weak and a TLS symbol.
     fn build_program(dir: &Path) -> std::path::PathBuf {
@@ -185,11 +182,10 @@ mod tests {
         for path in [bin.to_str().unwrap(), &ls] {
             let want = readelf_symbols(path);
             assert!(!want.is_empty());
-            let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-                Col::path,
-                Op::Eq,
-                path,
-            ));
+            let rows = rows_of(
+                &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+                generate,
+            );
             assert_eq!(rows.len(), want.len(), "{path}");
             for (r, w) in rows.iter().zip(&want) {
                 let text = |c: Col| r[c as usize].as_text().unwrap().into_owned();
@@ -213,11 +209,14 @@ mod tests {
             }
         }
         // The compiled program has both tables and the symbols it defines.
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Eq,
-            bin.to_str().unwrap(),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::path,
+                Op::Eq,
+                bin.to_str().unwrap(),
+            ),
+            generate,
+        );
         let find = |name: &str| {
             rows.iter()
                 .find(|r| r[Col::name as usize] == Value::Text(name.into()))
@@ -244,10 +243,11 @@ mod tests {
     #[test]
     fn projection_skips_names() {
         let host = Host::default();
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, "/bin/ls")
                 .using([Col::addr, Col::path]),
+            generate,
         );
         assert!(!rows.is_empty());
         assert!(rows.iter().all(|r| r[Col::name as usize].is_null()));

@@ -175,14 +175,11 @@ fn add_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::process::Command;
 
     const ALL: Wanted = Wanted::ALL;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        crate::testing::rows_of(ctx, generate)
-    }
 
     fn t(s: &str) -> Value {
         Value::Text(s.to_owned())
@@ -217,8 +214,10 @@ mod tests {
         fs::write(&path, &data).unwrap();
         let p = path.to_str().unwrap();
 
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, p));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, p),
+            generate,
+        );
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row[Col::path as usize], t(p));
@@ -232,10 +231,11 @@ mod tests {
         assert_eq!(row[Col::pid_with_namespace as usize], Value::Integer(0));
         assert_eq!(row[Col::mount_namespace_id as usize], Value::Null);
 
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, p)
                 .using([Col::path, Col::sha256]),
+            generate,
         );
         assert_eq!(
             rows[0][Col::sha256 as usize],
@@ -262,10 +262,25 @@ mod tests {
             || QueryContext::everything(&SPEC, &host).using([Col::path, Col::directory, Col::sha1]);
 
         // A directory named by path gives no row.
-        assert!(scan(&base().with_constraint(Col::path, Op::Eq, format!("{dir}/sub"))).is_empty());
-        assert!(scan(&base().with_constraint(Col::path, Op::Eq, format!("{dir}/nope"))).is_empty());
+        assert!(
+            rows_of(
+                &base().with_constraint(Col::path, Op::Eq, format!("{dir}/sub")),
+                generate
+            )
+            .is_empty()
+        );
+        assert!(
+            rows_of(
+                &base().with_constraint(Col::path, Op::Eq, format!("{dir}/nope")),
+                generate
+            )
+            .is_empty()
+        );
 
-        let rows = scan(&base().with_constraint(Col::path, Op::Like, format!("{dir}/%")));
+        let rows = rows_of(
+            &base().with_constraint(Col::path, Op::Like, format!("{dir}/%")),
+            generate,
+        );
         let got: Vec<(Value, Value)> = rows
             .iter()
             .map(|r| (r[Col::path as usize].clone(), r[Col::sha1 as usize].clone()))
@@ -283,13 +298,19 @@ mod tests {
         );
 
         // Recursive: the file below the folder; the link to that folder is not walked again.
-        let rows = scan(&base().with_constraint(Col::path, Op::Like, format!("{dir}/%%")));
+        let rows = rows_of(
+            &base().with_constraint(Col::path, Op::Like, format!("{dir}/%%")),
+            generate,
+        );
         assert_eq!(rows.len(), 4, "{rows:?}");
         assert_eq!(rows[2][Col::path as usize], t(&format!("{dir}/sub/inner")));
         assert_eq!(rows[2][Col::directory as usize], t(&format!("{dir}/sub")));
 
         // `directory =`: the directory column is the constraint as given.
-        let rows = scan(&base().with_constraint(Col::directory, Op::Eq, format!("{dir}/")));
+        let rows = rows_of(
+            &base().with_constraint(Col::directory, Op::Eq, format!("{dir}/")),
+            generate,
+        );
         let mut paths: Vec<Value> = rows.iter().map(|r| r[Col::path as usize].clone()).collect();
         paths.sort_by_key(|v| v.to_string());
         assert_eq!(

@@ -39,7 +39,7 @@ table! {
     aliases: ["yara"],
     examples: [
         "select * from yara where path = '/bin/ls' and sigfile = '/etc/osquery/yara/rules.yar'",
-        "select * from yara where path LIKE '/home/%/Downloads/%' and sigrule = 'rule r { strings: $a = \"evil\" condition: $a }'",
+        "select * from yara_file where path LIKE '/home/%/Downloads/%' and sigrule = 'rule r { strings: $a = \"evil\" condition: $a }'",
     ],
 }
 
