@@ -52,8 +52,9 @@ table! {
 
 /// iptables-save answers in milliseconds; a minute means it is stuck on a lock.
 const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Rule sets of large hosts (Kubernetes nodes) run to tens of megabytes.
-const MAX_SAVE_OUTPUT: usize = 256 << 20;
+/// Rule sets of large hosts (Kubernetes nodes) run to tens of megabytes; more than this
+/// is not a rule set we can hold.
+const MAX_SAVE_OUTPUT: usize = 128 << 20;
 
 /// One row to emit; `None` fields are NULL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
