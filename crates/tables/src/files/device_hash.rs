@@ -42,6 +42,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         sha1: ctx.is_used(Col::sha1),
         sha256: ctx.is_used(Col::sha256),
     };
+    let stop = || ctx.is_stopped();
     for device in &devices {
         let disk = match Disk::open(Path::new(device)) {
             Ok(d) => d,
@@ -67,8 +68,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             } else {
                 let mut hasher = Hasher::new(wanted);
                 if wanted.any()
-                    && let Err(e) = fs.read_file(&inode, |chunk| hasher.update(chunk))
+                    && let Err(e) = fs.read_file_until(&inode, &stop, |chunk| hasher.update(chunk))
                 {
+                    ctx.check()?;
                     log::info!("device_hash: cannot read inode {n} on {device}: {e}");
                     continue;
                 }
@@ -204,5 +206,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_huge_sparse_file_is_read_only_until_the_query_stops() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        // 1 GiB of holes: a read that cannot stop would visit a million blocks.
+        let sparse = fs::File::create(src.join("huge")).unwrap();
+        sparse.set_len(1 << 30).unwrap();
+        let img = tmp.path().join("sparse.img");
+        mkfs("ext4", &src, &img, "8M");
+        let ino = debugfs_stat(&img, "/huge").inode as u64;
+        let disk = Disk::open(&img).unwrap();
+        let fs = extfs::open_partition(&disk, 0).unwrap();
+        let inode = fs.inode(ino).unwrap();
+        assert_eq!(inode.size, 1 << 30);
+        let checks = std::cell::Cell::new(0u32);
+        let stop = || {
+            checks.set(checks.get() + 1);
+            checks.get() > 10
+        };
+        let mut chunks = 0;
+        let err = fs
+            .read_file_until(&inode, &stop, |_| chunks += 1)
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::Interrupted);
+        assert_eq!(chunks, 10);
+        // Unstopped, the same read covers the whole size.
+        let mut bytes = 0u64;
+        fs.read_file(&inode, |chunk| bytes += chunk.len() as u64)
+            .unwrap();
+        assert_eq!(bytes, 1 << 30);
     }
 }
