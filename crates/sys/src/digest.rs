@@ -55,6 +55,8 @@ impl Digests {
 pub enum Error {
     #[error("more than {limit} bytes")]
     TooLarge { limit: u64 },
+    #[error("the read was stopped")]
+    Stopped,
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -98,16 +100,21 @@ impl Hasher {
 }
 
 /// The wanted digests of everything `reader` yields, reading `buf.len()` bytes at a
-/// time into `buf`; [`Error::TooLarge`] as soon as more than `limit` bytes came.
+/// time into `buf`; [`Error::TooLarge`] as soon as more than `limit` bytes came, and
+/// [`Error::Stopped`] once `stop` (checked before each read) says so.
 pub fn hash_reader(
     reader: &mut impl Read,
     wanted: Wanted,
     limit: u64,
+    stop: &dyn Fn() -> bool,
     buf: &mut [u8],
 ) -> Result<Digests, Error> {
     let mut hasher = Hasher::new(wanted);
     let mut total: u64 = 0;
     loop {
+        if stop() {
+            return Err(Error::Stopped);
+        }
         let n = match reader.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -127,17 +134,21 @@ pub fn hash_reader(
 mod tests {
     use super::*;
 
+    fn never() -> bool {
+        false
+    }
+
     #[test]
     fn known_vectors() {
         let mut buf = vec![0; 7];
-        let d = hash_reader(&mut &b""[..], Wanted::ALL, u64::MAX, &mut buf).unwrap();
+        let d = hash_reader(&mut &b""[..], Wanted::ALL, u64::MAX, &never, &mut buf).unwrap();
         assert_eq!(d.md5.unwrap(), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(d.sha1.unwrap(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
         assert_eq!(
             d.sha256.unwrap(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        let d = hash_reader(&mut &b"abc"[..], Wanted::ALL, u64::MAX, &mut buf).unwrap();
+        let d = hash_reader(&mut &b"abc"[..], Wanted::ALL, u64::MAX, &never, &mut buf).unwrap();
         assert_eq!(d.md5.unwrap(), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(d.sha1.unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(
@@ -146,7 +157,7 @@ mod tests {
         );
         // A buffer smaller than the input splits it across updates; same digest.
         let text = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-        let d = hash_reader(&mut &text[..], Wanted::ALL, u64::MAX, &mut buf).unwrap();
+        let d = hash_reader(&mut &text[..], Wanted::ALL, u64::MAX, &never, &mut buf).unwrap();
         assert_eq!(
             d.sha256.unwrap(),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
@@ -157,7 +168,7 @@ mod tests {
         for piece in text.chunks(5) {
             h.update(piece);
         }
-        let whole = hash_reader(&mut &text[..], Wanted::ALL, u64::MAX, &mut buf).unwrap();
+        let whole = hash_reader(&mut &text[..], Wanted::ALL, u64::MAX, &never, &mut buf).unwrap();
         assert_eq!(h.finish(), whole);
     }
 
@@ -168,7 +179,7 @@ mod tests {
             sha1: true,
             sha256: false,
         };
-        let d = hash_reader(&mut &b"abc"[..], wanted, 3, &mut [0; 64]).unwrap();
+        let d = hash_reader(&mut &b"abc"[..], wanted, 3, &never, &mut [0; 64]).unwrap();
         assert_eq!(
             d,
             Digests {
@@ -192,11 +203,27 @@ mod tests {
     fn the_limit_counts_bytes_read() {
         let mut buf = vec![0; 1000];
         // Exactly at the limit is fine; one byte more is not.
-        assert!(hash_reader(&mut &[7u8; 4096][..], Wanted::ALL, 4096, &mut buf).is_ok());
-        let err = hash_reader(&mut &[7u8; 4097][..], Wanted::ALL, 4096, &mut buf).unwrap_err();
+        assert!(hash_reader(&mut &[7u8; 4096][..], Wanted::ALL, 4096, &never, &mut buf).is_ok());
+        let err =
+            hash_reader(&mut &[7u8; 4097][..], Wanted::ALL, 4096, &never, &mut buf).unwrap_err();
         assert!(matches!(err, Error::TooLarge { limit: 4096 }));
         // An endless stream (what a link to /dev/zero gives) stops at the limit.
-        let err = hash_reader(&mut io::repeat(0), Wanted::ALL, 1 << 20, &mut buf).unwrap_err();
+        let err =
+            hash_reader(&mut io::repeat(0), Wanted::ALL, 1 << 20, &never, &mut buf).unwrap_err();
         assert!(matches!(err, Error::TooLarge { .. }));
+    }
+
+    #[test]
+    fn a_stopped_read_ends_between_reads() {
+        let reads = std::cell::Cell::new(0u32);
+        let stop = || {
+            reads.set(reads.get() + 1);
+            reads.get() > 3
+        };
+        let mut buf = vec![0; 1000];
+        let err =
+            hash_reader(&mut io::repeat(1), Wanted::ALL, u64::MAX, &stop, &mut buf).unwrap_err();
+        assert!(matches!(err, Error::Stopped));
+        assert_eq!(reads.get(), 4);
     }
 }

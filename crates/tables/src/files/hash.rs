@@ -39,9 +39,24 @@ table! {
 
 const CHUNK: usize = 1 << 20;
 
-/// Digests of the file at `path`, or empty strings when it is larger than `limit` bytes
-/// (by its size, or by what reading it gave) or unreadable.
-fn hash_path(path: &Path, wanted: Wanted, limit: u64, buf: &mut Vec<u8>) -> Digests {
+/// What to compute for each file of a scan.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    wanted: Wanted,
+    /// `--read_max`.
+    limit: u64,
+    /// The query's stop check, polled between reads of a file.
+    stop: &'a dyn Fn() -> bool,
+}
+
+/// Digests of the file at `path`, or empty strings when it is larger than the limit
+/// (by its size, or by what reading it gave), unreadable, or the query stopped.
+fn hash_path(path: &Path, job: Job, buf: &mut Vec<u8>) -> Digests {
+    let Job {
+        wanted,
+        limit,
+        stop,
+    } = job;
     let too_large = |why: String| {
         log::warn!(
             "Cannot read file that exceeds size limit: {} ({why})",
@@ -60,8 +75,10 @@ fn hash_path(path: &Path, wanted: Wanted, limit: u64, buf: &mut Vec<u8>) -> Dige
     if buf.is_empty() {
         buf.resize(CHUNK, 0);
     }
-    match digest::hash_reader(&mut file, wanted, limit, buf) {
+    match digest::hash_reader(&mut file, wanted, limit, stop, buf) {
         Ok(d) => d,
+        // The scan ends at its next check; the row is not read.
+        Err(digest::Error::Stopped) => Digests::empty(wanted),
         // The file grew past the limit while it was read.
         Err(digest::Error::TooLarge { .. }) => {
             too_large(format!("grew past {limit} bytes while read"))
@@ -96,6 +113,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         paths.insert(OsString::from(p));
     }
     let stop = || ctx.is_stopped();
+    let job = Job {
+        wanted,
+        limit,
+        stop: &stop,
+    };
     for like in ctx.patterns(Col::path, Op::Like) {
         pattern::expand_like_until(&like, Select::Files, &stop, |found| {
             paths.insert(found.as_os_str().to_owned());
@@ -110,7 +132,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             continue;
         }
         let (dir, _) = pattern::split(path.as_os_str().as_bytes());
-        add_row(rows, path, dir, wanted, limit, &mut buf);
+        add_row(rows, path, dir, job, &mut buf);
     }
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
@@ -135,7 +157,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
                 _ => fs::metadata(child).is_ok_and(|m| m.is_file()),
             };
             if regular {
-                add_row(rows, child, dir.as_bytes(), wanted, limit, &mut buf);
+                add_row(rows, child, dir.as_bytes(), job, &mut buf);
             }
             if stop() {
                 return ControlFlow::Break(());
@@ -143,19 +165,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             ControlFlow::Continue(())
         });
     }
-    Ok(())
+    // A file cut short by a stop has empty digests: the scan must not end as complete.
+    ctx.check()
 }
 
-fn add_row(
-    rows: &mut Rows,
-    path: &Path,
-    dir: &[u8],
-    wanted: Wanted,
-    limit: u64,
-    buf: &mut Vec<u8>,
-) {
-    let digests = if wanted.any() {
-        hash_path(path, wanted, limit, buf)
+fn add_row(rows: &mut Rows, path: &Path, dir: &[u8], job: Job, buf: &mut Vec<u8>) {
+    let digests = if job.wanted.any() {
+        hash_path(path, job, buf)
     } else {
         Digests::default()
     };
@@ -338,12 +354,38 @@ mod tests {
             sha1: Some(String::new()),
             sha256: Some(String::new()),
         };
-        assert_eq!(hash_path(&path, ALL, 4095, &mut buf), empty);
-        let exact = hash_path(&path, ALL, 4096, &mut buf);
+        let job = |limit| Job {
+            wanted: ALL,
+            limit,
+            stop: &|| false,
+        };
+        assert_eq!(hash_path(&path, job(4095), &mut buf), empty);
+        let exact = hash_path(&path, job(4096), &mut buf);
         assert_eq!(exact.md5.unwrap().len(), 32);
         assert_eq!(
-            hash_path(&tmp.path().join("gone"), ALL, u64::MAX, &mut buf),
+            hash_path(&tmp.path().join("gone"), job(u64::MAX), &mut buf),
             empty
+        );
+    }
+
+    #[test]
+    fn a_stopped_scan_ends_with_the_interruption() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("a"), b"abc").unwrap();
+        let token = oxquery_table::Cancel::new();
+        let ctx = QueryContext::everything(&SPEC, &host)
+            .with_constraint(Col::directory, Op::Eq, tmp.path().to_str().unwrap())
+            .with_interrupt(oxquery_table::Interrupt::new(token.clone(), None));
+        assert_eq!(rows_of(&ctx, generate).len(), 1);
+        token.cancel();
+        let err = Rows::collect(&ctx, generate).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                oxquery_table::TableError::Interrupted(oxquery_table::StopReason::Cancelled)
+            ),
+            "{err:?}"
         );
     }
 
