@@ -399,37 +399,41 @@ mod tests {
         assert_eq!(ok.into_stdout().unwrap(), b"x");
     }
 
-    #[test]
-    fn a_child_past_its_timeout_is_killed_and_reaped() {
+    /// Runs `sh -c script` with `PIDFILE` in it replaced by a temporary file, limited by
+    /// `configure`; the run's result and the pid the script wrote there.
+    fn run_sh(
+        script: &str,
+        configure: impl FnOnce(Helper) -> Helper,
+    ) -> (Result<Output, Error>, String) {
         let tmp = tempfile::tempdir().unwrap();
         let pidfile = tmp.path().join("pid");
-        let script = format!("echo $$ > {}; exec sleep 600", pidfile.display());
+        let script = script.replace("PIDFILE", pidfile.to_str().unwrap());
+        let result = configure(Helper::new("sh").args(["-c", &script])).run();
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        (result, pid.trim().to_owned())
+    }
+
+    #[test]
+    fn a_child_past_its_timeout_is_killed_and_reaped() {
         let start = Instant::now();
-        let err = Helper::new("sh")
-            .args(["-c", &script])
-            .timeout(Duration::from_millis(300))
-            .run()
-            .unwrap_err();
+        let (result, pid) = run_sh("echo $$ > PIDFILE; exec sleep 600", |h| {
+            h.timeout(Duration::from_millis(300))
+        });
+        let err = result.unwrap_err();
         assert!(matches!(err, Error::TimedOut { .. }), "{err}");
         // Far below the child's 600 s: it was killed, not waited for.
         assert!(start.elapsed() < Duration::from_secs(120));
-        let pid = std::fs::read_to_string(&pidfile).unwrap();
         assert!(!exists(&pid), "child {pid} still exists");
     }
 
     #[test]
     fn a_grandchild_holding_the_pipe_is_killed_too() {
-        let tmp = tempfile::tempdir().unwrap();
-        let pidfile = tmp.path().join("pid");
         // The shell exits at once; its background child keeps stdout open.
-        let script = format!("sleep 600 & echo $! > {}; echo started", pidfile.display());
-        let err = Helper::new("sh")
-            .args(["-c", &script])
-            .timeout(Duration::from_millis(300))
-            .run()
-            .unwrap_err();
+        let (result, pid) = run_sh("sleep 600 & echo $! > PIDFILE; echo started", |h| {
+            h.timeout(Duration::from_millis(300))
+        });
+        let err = result.unwrap_err();
         assert!(matches!(err, Error::TimedOut { .. }), "{err}");
-        let pid = std::fs::read_to_string(&pidfile).unwrap();
         // Killed; once reaped by init it disappears. Poll (not time) until it is gone
         // or only a zombie of ours is left, whichever the host's init gives.
         let stat = Path::new("/proc").join(pid.trim()).join("stat");
@@ -445,19 +449,14 @@ mod tests {
 
     #[test]
     fn endless_output_is_cut_at_the_cap() {
-        let tmp = tempfile::tempdir().unwrap();
-        let pidfile = tmp.path().join("pid");
-        let script = format!("echo $$ > {}; exec yes oxquery", pidfile.display());
-        let err = Helper::new("sh")
-            .args(["-c", &script])
-            .max_output(1 << 20)
-            .run()
-            .unwrap_err();
+        let (result, pid) = run_sh("echo $$ > PIDFILE; exec yes oxquery", |h| {
+            h.max_output(1 << 20)
+        });
+        let err = result.unwrap_err();
         assert!(
             matches!(err, Error::TooMuchOutput { limit, .. } if limit == 1 << 20),
             "{err}"
         );
-        let pid = std::fs::read_to_string(&pidfile).unwrap();
         assert!(!exists(&pid), "child {pid} still exists");
         // Endless stderr is read and dropped: the run ends normally with a bounded copy.
         let out = Helper::new("sh")
