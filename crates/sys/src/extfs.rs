@@ -409,7 +409,19 @@ impl<'d> ExtFs<'d> {
     }
 
     /// Streams the content of a file (`inode.size` bytes) to `visit`, a block at a time.
-    pub fn read_file(&self, inode: &Inode, mut visit: impl FnMut(&[u8])) -> io::Result<()> {
+    pub fn read_file(&self, inode: &Inode, visit: impl FnMut(&[u8])) -> io::Result<()> {
+        self.read_file_until(inode, &|| false, visit)
+    }
+
+    /// Like [`ExtFs::read_file`], checking `stop` before each block: a file's size (holes
+    /// included) can be terabytes, so a query must be able to end the read. Stopping is
+    /// an error of kind `Interrupted`.
+    pub fn read_file_until(
+        &self,
+        inode: &Inode,
+        stop: &dyn Fn() -> bool,
+        mut visit: impl FnMut(&[u8]),
+    ) -> io::Result<()> {
         if inode.flags & FLAG_INLINE_DATA != 0 {
             // Inline data beyond the 60 bytes of i_block lives in an extended attribute;
             // only the i_block part is read.
@@ -428,15 +440,20 @@ impl<'d> ExtFs<'d> {
         let mut pos_block = 0u64;
         let zeros = vec![0u8; bs as usize];
         let mut buf = vec![0u8; bs as usize];
+        let stopped = || io::Error::new(io::ErrorKind::Interrupted, "the read was stopped");
         let emit_zeros = |blocks: u64, remaining: &mut u64, visit: &mut dyn FnMut(&[u8])| {
             for _ in 0..blocks {
                 if *remaining == 0 {
                     break;
                 }
+                if stop() {
+                    return Err(stopped());
+                }
                 let n = (*remaining).min(bs);
                 visit(&zeros[..n as usize]);
                 *remaining -= n;
             }
+            Ok(())
         };
         for run in runs {
             if remaining == 0 {
@@ -445,13 +462,16 @@ impl<'d> ExtFs<'d> {
             if run.logical < pos_block {
                 continue; // overlapping runs: damaged map, keep the first
             }
-            emit_zeros(run.logical - pos_block, &mut remaining, &mut visit);
+            emit_zeros(run.logical - pos_block, &mut remaining, &mut visit)?;
             match run.physical {
-                None => emit_zeros(run.len, &mut remaining, &mut visit),
+                None => emit_zeros(run.len, &mut remaining, &mut visit)?,
                 Some(start) => {
                     for b in 0..run.len {
                         if remaining == 0 {
                             break;
+                        }
+                        if stop() {
+                            return Err(stopped());
                         }
                         self.read_block(start + b, &mut buf)?;
                         let n = remaining.min(bs);
@@ -463,8 +483,7 @@ impl<'d> ExtFs<'d> {
             pos_block = run.logical + run.len;
         }
         let tail = remaining.div_ceil(bs);
-        emit_zeros(tail, &mut remaining, &mut visit);
-        Ok(())
+        emit_zeros(tail, &mut remaining, &mut visit)
     }
 
     /// The entries of a directory, `.` and `..` included, in on-disk order.

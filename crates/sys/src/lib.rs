@@ -1,10 +1,13 @@
 //! Operating-system readers that tables share.
 //!
+//! * [`digest`]: MD5, SHA-1 and SHA-256 of a stream in one pass, under a byte limit.
 //! * [`disk`]: partition tables (MBR, GPT) of a block device or image file, read-only.
 //! * [`extfs`]: a read-only ext2/3/4 reader for file systems inside a [`disk::Disk`].
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
 //!   buffer, the measured hot path of every process table.
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
+//! * [`lines`]: the lines of the text files and program output tables parse, overlong
+//!   lines skipped, and the fields/comment split of the classic `/etc` databases.
 //! * [`mounts`]: the mount table (`/proc/self/mounts`, octal escapes undone) and `statfs(2)`.
 //! * [`pattern`]: osquery's `LIKE` path patterns (`%`, `%%`) expanded with glob(3) and a
 //!   loop-safe recursive walk, for `file`, `hash` and every other path table.
@@ -21,7 +24,8 @@
 //!   iteration of user-data tables, and utmp/wtmp login records.
 //! * [`safe_read`]: the one way to open files users control (FIFOs, device links, huge or
 //!   swapped files cannot block or flood a read); `--read_max` counted on bytes read.
-//! * [`exec`]: finding a helper program by absolute path and running it with a time limit.
+//! * [`exec`]: running a helper program from a fixed set of directories, with a timeout,
+//!   an output cap and a cancellation check.
 //! * [`elf`]: ELF headers, sections, segments, symbols and dynamic entries (goblin).
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
@@ -30,6 +34,7 @@
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod digest;
 pub mod disk;
 pub mod elf;
 pub mod exec;
@@ -37,6 +42,7 @@ pub mod extfs;
 pub mod files;
 pub mod fs;
 pub mod host;
+pub mod lines;
 pub mod mounts;
 pub mod net;
 pub mod netlink;

@@ -229,6 +229,22 @@ impl Manager {
         let value: OwnedValue = reply.body().deserialize().map_err(call_error)?;
         String::try_from(value).map_err(|e| call_error(zbus::Error::Variant(e)))
     }
+
+    /// One string property of `unit` as the tables report it: empty when the unit lacks
+    /// it or it cannot be read (logged, except a missing `User`, which most units lack).
+    /// Only services have a user, so other units are not asked.
+    pub fn unit_property_or_empty(&self, unit: &Unit, property: UnitProperty) -> String {
+        if property == UnitProperty::User && !unit.id.ends_with(".service") {
+            return String::new();
+        }
+        self.property(&unit.object_path, property)
+            .unwrap_or_else(|e| {
+                if property != UnitProperty::User {
+                    log::info!("systemd: {}: {e}", unit.id);
+                }
+                String::new()
+            })
+    }
 }
 
 /// A private `dbus-daemon` and a fake systemd manager to serve on it (tests only).

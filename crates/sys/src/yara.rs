@@ -24,6 +24,56 @@ pub enum RuleSource {
     Text(String),
 }
 
+/// Where osquery keeps rule files named relatively.
+pub const YARA_HOME: &str = "/etc/osquery/yara/";
+
+/// A rule set as a query names it: `sigfile = F` (a rule file; a relative name is under
+/// [`YARA_HOME`]) or `sigrule = R` (rule text). Rows repeat the name as given.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NamedRules {
+    SigFile(String),
+    SigRule(String),
+}
+
+impl NamedRules {
+    /// The distinct rule sets of a query's `sigfile` and `sigrule` values, files first.
+    pub fn from_query(sigfiles: Vec<String>, sigrules: Vec<String>) -> Vec<NamedRules> {
+        let mut named: Vec<NamedRules> = sigfiles
+            .into_iter()
+            .map(NamedRules::SigFile)
+            .chain(sigrules.into_iter().map(NamedRules::SigRule))
+            .collect();
+        named.sort();
+        named.dedup();
+        named
+    }
+
+    /// What to compile.
+    pub fn source(&self) -> RuleSource {
+        match self {
+            NamedRules::SigFile(f) if f.starts_with('/') => RuleSource::File(PathBuf::from(f)),
+            NamedRules::SigFile(f) => RuleSource::File(Path::new(YARA_HOME).join(f)),
+            NamedRules::SigRule(r) => RuleSource::Text(r.clone()),
+        }
+    }
+
+    /// The `sigfile` column of a row scanned with these rules (empty for rule text).
+    pub fn sigfile(&self) -> &str {
+        match self {
+            NamedRules::SigFile(f) => f,
+            NamedRules::SigRule(_) => "",
+        }
+    }
+
+    /// The `sigrule` column of a row scanned with these rules (empty for a file).
+    pub fn sigrule(&self) -> &str {
+        match self {
+            NamedRules::SigFile(_) => "",
+            NamedRules::SigRule(r) => r,
+        }
+    }
+}
+
 /// Compiled rule sets by source; failed compilations are remembered as `None` (and logged
 /// once).
 #[derive(Default)]
@@ -160,4 +210,36 @@ pub fn scan_process(rules: &Rules, pid: u32) -> Result<Summary, String> {
     }
     let results = scanner.finish().map_err(|e| e.to_string())?;
     Ok(summarize(&results))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_rules_are_distinct_files_first_and_resolve_relative_files() {
+        let named = NamedRules::from_query(
+            vec!["b.yar".into(), "/abs/a.yar".into(), "b.yar".into()],
+            vec!["rule r { condition: true }".into()],
+        );
+        assert_eq!(
+            named,
+            [
+                NamedRules::SigFile("/abs/a.yar".into()),
+                NamedRules::SigFile("b.yar".into()),
+                NamedRules::SigRule("rule r { condition: true }".into()),
+            ]
+        );
+        assert_eq!(named[0].source(), RuleSource::File("/abs/a.yar".into()));
+        assert_eq!(
+            named[1].source(),
+            RuleSource::File(Path::new(YARA_HOME).join("b.yar"))
+        );
+        assert_eq!((named[1].sigfile(), named[1].sigrule()), ("b.yar", ""));
+        assert_eq!(named[2].sigfile(), "");
+        assert_eq!(
+            named[2].source(),
+            RuleSource::Text(named[2].sigrule().into())
+        );
+    }
 }

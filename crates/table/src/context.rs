@@ -259,3 +259,130 @@ impl<'a> QueryContext<'a> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cancel, Column, ColumnOptions, ColumnType, StopReason};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const A: usize = 0;
+    const B: usize = 1;
+
+    fn spec() -> TableSpec {
+        TableSpec::new(
+            "t",
+            "A test table.",
+            vec![
+                Column::new("a", ColumnType::BigInt, ColumnOptions::INDEX, "a"),
+                Column::new("b", ColumnType::Text, ColumnOptions::INDEX, "b"),
+                Column::new("c", ColumnType::Text, ColumnOptions::empty(), "c"),
+            ],
+            crate::Attributes::NONE,
+        )
+    }
+
+    #[test]
+    fn eq_integers_sorts_dedups_and_drops_what_is_no_integer() {
+        let spec = spec();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&spec, &host);
+        assert_eq!(ctx.eq_integers(A), None);
+        let ctx = ctx
+            .with_constraint(A, Op::Eq, 9_i64)
+            .with_constraint(A, Op::Eq, 3_i64)
+            .with_constraint(A, Op::Eq, 9_i64)
+            .with_constraint(A, Op::Eq, " 7 ")
+            .with_constraint(A, Op::Eq, "seven")
+            .with_constraint(A, Op::Eq, Value::Real(2.0))
+            .with_constraint(A, Op::Eq, Value::Real(2.5))
+            .with_constraint(A, Op::Eq, Value::Null)
+            .with_constraint(A, Op::Gt, 100_i64)
+            .with_constraint(B, Op::Eq, 1_i64);
+        assert_eq!(ctx.eq_integers(A), Some(vec![2, 3, 7, 9]));
+        // Only values that match no integer: an empty list, not "unconstrained".
+        let spec = self::spec();
+        let ctx = QueryContext::everything(&spec, &host).with_constraint(A, Op::Eq, "x");
+        assert_eq!(ctx.eq_integers(A), Some(vec![]));
+        // Range operators are no equality.
+        let ctx = QueryContext::everything(&spec, &host).with_constraint(A, Op::Ge, 1_i64);
+        assert_eq!(ctx.eq_integers(A), None);
+    }
+
+    #[test]
+    fn eq_texts_patterns_and_is_constrained() {
+        let spec = spec();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&spec, &host)
+            .with_constraint(B, Op::Eq, "zeta")
+            .with_constraint(B, Op::Eq, "alpha")
+            .with_constraint(B, Op::Eq, "zeta")
+            .with_constraint(B, Op::Eq, 12_i64)
+            .with_constraint(B, Op::Like, "/etc/%")
+            .with_constraint(B, Op::Like, "/usr/%%")
+            .with_constraint(B, Op::Glob, "*.conf")
+            .with_constraint(A, Op::Like, "not b");
+        assert_eq!(
+            ctx.eq_texts(B),
+            Some(vec!["12".to_owned(), "alpha".to_owned(), "zeta".to_owned()])
+        );
+        assert_eq!(ctx.eq_texts(A), None);
+        // Patterns keep their order and stay per operator and column.
+        assert_eq!(ctx.patterns(B, Op::Like), ["/etc/%", "/usr/%%"]);
+        assert_eq!(ctx.patterns(B, Op::Glob), ["*.conf"]);
+        assert!(ctx.patterns(B, Op::Regexp).is_empty());
+        assert!(ctx.is_constrained(A));
+        assert!(ctx.is_constrained(B));
+        assert!(!ctx.is_constrained(2usize));
+    }
+
+    #[test]
+    fn used_columns() {
+        let spec = spec();
+        let host = Host::default();
+        let ctx = QueryContext::everything(&spec, &host);
+        assert!((0..3usize).all(|c| ctx.is_used(c)));
+        let ctx = ctx.using([B]);
+        assert!(ctx.is_used(B) && !ctx.is_used(A));
+        assert_eq!(ctx.used().iter().collect::<Vec<_>>(), [B]);
+        assert!(!ctx.is_used(99usize));
+    }
+
+    #[test]
+    fn check_reports_why_the_scan_must_stop() {
+        let spec = spec();
+        let host = Host::default();
+        let token = Cancel::new();
+        let closed = Arc::new(AtomicBool::new(false));
+        let ctx = QueryContext::everything(&spec, &host)
+            .with_interrupt(Interrupt::new(token.clone(), Some(Arc::clone(&closed))));
+        assert!(ctx.check().is_ok());
+        assert!(!ctx.is_stopped());
+
+        token.cancel();
+        assert!(matches!(
+            ctx.check(),
+            Err(TableError::Interrupted(StopReason::Cancelled))
+        ));
+        assert!(ctx.is_stopped());
+
+        token.reset();
+        assert!(ctx.check().is_ok());
+        token.set_deadline(Some(std::time::Instant::now()));
+        assert!(matches!(
+            ctx.check(),
+            Err(TableError::Interrupted(StopReason::Deadline))
+        ));
+
+        token.reset();
+        closed.store(true, Ordering::Release);
+        assert!(matches!(
+            ctx.check(),
+            Err(TableError::Interrupted(StopReason::Closed))
+        ));
+        // A context built without an interrupt never stops.
+        let free = QueryContext::everything(&spec, &host);
+        assert!(free.check().is_ok());
+    }
+}

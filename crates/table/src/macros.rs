@@ -54,8 +54,9 @@ macro_rules! table {
 
         impl From<Col> for usize {
             #[inline]
-            fn from(c: Col) -> usize {
-                c as usize
+            // A binding named like no column can be (a column `c` would clash with `c`).
+            fn from(__column: Col) -> usize {
+                __column as usize
             }
         }
 

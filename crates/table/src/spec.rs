@@ -373,3 +373,203 @@ impl TableSpec {
         format!("CREATE TABLE {}{}", self.name, self.column_definitions())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_rows(_: &QueryContext, _: &mut Rows) -> TableResult {
+        Ok(())
+    }
+
+    mod keyed {
+        use super::no_rows as generate;
+        crate::table! {
+            name: "keyed",
+            description: "INDEX and ADDITIONAL columns.",
+            columns: {
+                a: Text [INDEX] "a",
+                b: Integer [ADDITIONAL | HIDDEN] "b",
+                c: BigInt [REQUIRED] "c",
+                d: Text [COLLATE_NOCASE] "d",
+            },
+        }
+    }
+
+    mod additional_only {
+        use super::no_rows as generate;
+        crate::table! {
+            name: "additional_only",
+            description: "An ADDITIONAL column and no INDEX.",
+            columns: {
+                a: Text [] "a",
+                b: Integer [ADDITIONAL] "b",
+                c: Double [OPTIMIZED] "c",
+            },
+        }
+    }
+
+    mod plain {
+        use super::no_rows as generate;
+        crate::table! {
+            name: "plain",
+            description: "Neither INDEX nor ADDITIONAL.",
+            columns: {
+                a: Text [REQUIRED | OPTIMIZED] "a",
+                r#type: UnsignedBigInt [] "b",
+            },
+        }
+    }
+
+    mod aliased {
+        use super::no_rows as generate;
+        crate::table! {
+            name: "aliased",
+            description: "Column aliases and a column of another platform.",
+            columns: {
+                pid: BigInt [INDEX] "pid",
+                datetime: Text [COLLATE_NOCASE] "datetime",
+                upid: BigInt [OTHER_PLATFORM] "upid",
+            },
+            column_aliases: { date_time => datetime, process_id => pid },
+            aliases: ["aliased_view"],
+            examples: ["select * from aliased"],
+        }
+    }
+
+    #[test]
+    fn index_columns_and_additional_ones_form_the_key() {
+        assert_eq!(
+            keyed::SPEC.create_statement(),
+            "CREATE TABLE keyed(`a` TEXT, `b` INTEGER HIDDEN, `c` BIGINT, \
+             `d` TEXT COLLATE NOCASE, PRIMARY KEY (`a`, `b`)) WITHOUT ROWID"
+        );
+        assert!(keyed::SPEC.has_required());
+    }
+
+    #[test]
+    fn additional_without_index_keys_every_column() {
+        assert_eq!(
+            additional_only::SPEC.column_definitions(),
+            "(`a` TEXT, `b` INTEGER, `c` DOUBLE, PRIMARY KEY (`a`, `b`, `c`)) WITHOUT ROWID"
+        );
+        assert!(!additional_only::SPEC.has_required());
+    }
+
+    #[test]
+    fn no_key_column_gives_a_plain_rowid_table() {
+        // REQUIRED and OPTIMIZED do not make a key; `r#type` is the column `type`.
+        assert_eq!(
+            plain::SPEC.column_definitions(),
+            "(`a` TEXT, `type` UNSIGNED BIGINT)"
+        );
+        assert_eq!(plain::Col::r#type as usize, 1);
+        assert_eq!(plain::SPEC.column_index("TYPE"), Some(1));
+    }
+
+    #[test]
+    fn other_platform_implies_hidden() {
+        let upid = &aliased::SPEC.columns[aliased::Col::upid as usize];
+        assert!(upid.options.contains(ColumnOptions::HIDDEN));
+        assert!(upid.options.contains(ColumnOptions::OTHER_PLATFORM));
+        // Whichever order the bits are added in.
+        let later = ColumnOptions::INDEX.with(ColumnOptions::OTHER_PLATFORM);
+        let first = ColumnOptions::empty()
+            .with(ColumnOptions::OTHER_PLATFORM)
+            .with(ColumnOptions::INDEX);
+        for options in [later, first] {
+            assert!(options.contains(ColumnOptions::HIDDEN));
+            // An extension sees osquery's bits only: HIDDEN, not ours.
+            assert_eq!(
+                options.osquery_bits(),
+                ColumnOptions::INDEX.bits() | ColumnOptions::HIDDEN.bits()
+            );
+        }
+        assert!(
+            !ColumnOptions::INDEX
+                .with(ColumnOptions::OPTIMIZED)
+                .contains(ColumnOptions::HIDDEN)
+        );
+    }
+
+    #[test]
+    fn column_aliases_are_hidden_columns_reading_their_target() {
+        let spec = &aliased::SPEC;
+        assert_eq!(
+            spec.create_statement(),
+            "CREATE TABLE aliased(`pid` BIGINT, `datetime` TEXT COLLATE NOCASE, \
+             `upid` BIGINT HIDDEN, `date_time` TEXT HIDDEN, `process_id` BIGINT HIDDEN, \
+             PRIMARY KEY (`pid`)) WITHOUT ROWID"
+        );
+        // Aliases follow the real columns, in declaration order, found case-insensitively.
+        assert_eq!(spec.column_index("date_time"), Some(3));
+        assert_eq!(spec.column_index("Process_ID"), Some(4));
+        assert_eq!(spec.column_index("nope"), None);
+        assert_eq!(spec.resolve(3), Some(aliased::Col::datetime as usize));
+        assert_eq!(spec.resolve(4), Some(aliased::Col::pid as usize));
+        assert_eq!(spec.resolve(1), Some(1));
+        assert_eq!(spec.resolve(5), None);
+        assert_eq!(spec.aliases, ["aliased_view"]);
+        assert_eq!(spec.examples, ["select * from aliased"]);
+        assert_eq!(aliased::TABLE.spec().name, "aliased");
+    }
+
+    #[test]
+    fn constraints_reach_the_generator_only_for_key_and_required_columns() {
+        let forwards = |col: keyed::Col| {
+            keyed::SPEC.columns[col as usize]
+                .options
+                .forwards_constraints()
+        };
+        assert!(forwards(keyed::Col::a));
+        assert!(forwards(keyed::Col::b));
+        assert!(forwards(keyed::Col::c));
+        assert!(!forwards(keyed::Col::d));
+        assert_eq!(
+            keyed::SPEC.columns[keyed::Col::d as usize]
+                .options
+                .collation(),
+            Some(Collation::NoCase)
+        );
+        assert!(ColumnType::UnsignedBigInt.is_integer());
+        assert!(!ColumnType::Double.is_integer());
+    }
+
+    #[test]
+    fn a_declaration_is_a_table_object() {
+        let host = crate::Host::default();
+        for table in [
+            &keyed::TABLE,
+            &additional_only::TABLE,
+            &plain::TABLE,
+            &aliased::TABLE,
+        ] {
+            let object: &dyn Table = table;
+            assert!(std::ptr::eq(object.spec(), table.spec));
+            let ctx = QueryContext::everything(object.spec(), &host);
+            assert!(Rows::collect_table(&ctx, object).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_spec_built_at_run_time_declares_like_a_static_one() {
+        let spec = TableSpec::new(
+            "run_time".to_owned(),
+            "Built at run time.",
+            vec![
+                Column::new("a", ColumnType::Text, ColumnOptions::INDEX, "a"),
+                Column::new(
+                    "b".to_owned(),
+                    ColumnType::Blob,
+                    ColumnOptions::empty(),
+                    "b",
+                ),
+            ],
+            Attributes::NONE,
+        );
+        assert_eq!(
+            spec.create_statement(),
+            "CREATE TABLE run_time(`a` TEXT, `b` BLOB, PRIMARY KEY (`a`)) WITHOUT ROWID"
+        );
+    }
+}

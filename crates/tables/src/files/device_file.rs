@@ -172,7 +172,7 @@ fn walk(out: &Out, rows: &mut Rows) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::test_images::{debugfs_stat, mkfs, partitioned};
+    use crate::files::test_images::{debugfs_stat, mkfs, partitioned, truncated_copy};
     use oxquery_table::{Host, Op, Value};
     use std::collections::BTreeMap;
     use std::fs;
@@ -381,13 +381,7 @@ mod tests {
         assert!(scan(&bad, "4", &[]).is_empty());
         // Truncated image: the superblock is there, the inode tables are not.
         let cut = tmp.path().join("cut.img");
-        fs::copy(&disk, &cut).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&cut)
-            .unwrap()
-            .set_len(2048 * 512 + 8192)
-            .unwrap();
+        truncated_copy(&disk, &cut, 2048 * 512 + 8192);
         assert!(scan(&cut, "4", &[]).is_empty());
         // Random damage across the metadata area of a bare image: any outcome but a panic.
         let bytes = fs::read(&fs_img).unwrap();

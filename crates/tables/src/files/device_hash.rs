@@ -6,12 +6,10 @@
 //! reads are computed. As in osquery, an empty file gets empty digests, and a file that
 //! cannot be read completely gets no row.
 
-use md5::Md5;
+use oxquery_sys::digest::{Digests, Hasher, Wanted};
 use oxquery_sys::disk::Disk;
 use oxquery_sys::extfs;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 table! {
@@ -39,11 +37,12 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let Ok(address) = parts[0].trim().parse::<u32>() else {
         return Ok(());
     };
-    let (want_md5, want_sha1, want_sha256) = (
-        ctx.is_used(Col::md5),
-        ctx.is_used(Col::sha1),
-        ctx.is_used(Col::sha256),
-    );
+    let wanted = Wanted {
+        md5: ctx.is_used(Col::md5),
+        sha1: ctx.is_used(Col::sha1),
+        sha256: ctx.is_used(Col::sha256),
+    };
+    let stop = || ctx.is_stopped();
     for device in &devices {
         let disk = match Disk::open(Path::new(device)) {
             Ok(d) => d,
@@ -62,44 +61,28 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             if inode.mode == 0 || inode.links == 0 {
                 continue;
             }
-            let mut md5 = want_md5.then(Md5::new);
-            let mut sha1 = want_sha1.then(Sha1::new);
-            let mut sha256 = want_sha256.then(Sha256::new);
-            let empty = inode.size == 0;
-            if !empty && (want_md5 || want_sha1 || want_sha256) {
-                let read = fs.read_file(&inode, |chunk| {
-                    if let Some(h) = &mut md5 {
-                        h.update(chunk);
-                    }
-                    if let Some(h) = &mut sha1 {
-                        h.update(chunk);
-                    }
-                    if let Some(h) = &mut sha256 {
-                        h.update(chunk);
-                    }
-                });
-                if let Err(e) = read {
+            ctx.check()?;
+            // As in osquery, an empty file has empty digests.
+            let digests = if inode.size == 0 {
+                Digests::empty(wanted)
+            } else {
+                let mut hasher = Hasher::new(wanted);
+                if wanted.any()
+                    && let Err(e) = fs.read_file_until(&inode, &stop, |chunk| hasher.update(chunk))
+                {
+                    ctx.check()?;
                     log::info!("device_hash: cannot read inode {n} on {device}: {e}");
                     continue;
                 }
-            }
-            let digest = |h: Option<String>| {
-                if empty {
-                    String::new()
-                } else {
-                    h.unwrap_or_default()
-                }
+                hasher.finish()
             };
             let mut row = rows.row();
             row.set(Col::device, device.as_str());
             row.set(Col::partition, parts[0].as_str());
             row.set(Col::inode, n as i64);
-            row.set(Col::md5, digest(md5.map(|h| hex::encode(h.finalize()))));
-            row.set(Col::sha1, digest(sha1.map(|h| hex::encode(h.finalize()))));
-            row.set(
-                Col::sha256,
-                digest(sha256.map(|h| hex::encode(h.finalize()))),
-            );
+            row.set(Col::md5, digests.md5);
+            row.set(Col::sha1, digests.sha1);
+            row.set(Col::sha256, digests.sha256);
         }
     }
     Ok(())
@@ -108,7 +91,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::test_images::{debugfs_stat, mkfs, run};
+    use crate::files::test_images::{debugfs_stat, mkfs, run, truncated_copy};
     use oxquery_table::{Host, Op, Value};
     use std::fs;
     use std::os::unix::fs::FileExt;
@@ -211,13 +194,7 @@ mod tests {
             let before = scan(&img, "0", &inodes, None);
             for (len, must_be_empty) in [(3 << 20, false), (64 << 10, true)] {
                 let cut = tmp.path().join(format!("{kind}-cut.img"));
-                fs::copy(&img, &cut).unwrap();
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&cut)
-                    .unwrap()
-                    .set_len(len)
-                    .unwrap();
+                truncated_copy(&img, &cut, len);
                 let rows = scan(&cut, "0", &inodes, None);
                 assert!(!must_be_empty || rows.is_empty(), "{kind}: {rows:?}");
                 for r in rows {
@@ -229,5 +206,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_huge_sparse_file_is_read_only_until_the_query_stops() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        // 1 GiB of holes: a read that cannot stop would visit a million blocks.
+        let sparse = fs::File::create(src.join("huge")).unwrap();
+        sparse.set_len(1 << 30).unwrap();
+        let img = tmp.path().join("sparse.img");
+        mkfs("ext4", &src, &img, "8M");
+        let ino = debugfs_stat(&img, "/huge").inode as u64;
+        let disk = Disk::open(&img).unwrap();
+        let fs = extfs::open_partition(&disk, 0).unwrap();
+        let inode = fs.inode(ino).unwrap();
+        assert_eq!(inode.size, 1 << 30);
+        let checks = std::cell::Cell::new(0u32);
+        let stop = || {
+            checks.set(checks.get() + 1);
+            checks.get() > 10
+        };
+        let mut chunks = 0;
+        let err = fs
+            .read_file_until(&inode, &stop, |_| chunks += 1)
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::Interrupted);
+        assert_eq!(chunks, 10);
+        // Unstopped, the same read covers the whole size.
+        let mut bytes = 0u64;
+        fs.read_file(&inode, |chunk| bytes += chunk.len() as u64)
+            .unwrap();
+        assert_eq!(bytes, 1 << 30);
     }
 }

@@ -78,7 +78,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::test_images::{dumpe2fs, mkfs, partitioned, run};
+    use crate::files::test_images::{dumpe2fs, mkfs, partitioned, run, truncated_copy};
     use oxquery_table::{Host, Op, Value};
     use std::fs;
     use std::os::unix::fs::FileExt;
@@ -220,13 +220,7 @@ mod tests {
         // Truncated inside the partition: the table is still read; the file system, whose
         // group descriptors are cut off, is not recognised.
         let cut = tmp.path().join("cut.img");
-        fs::copy(&disk, &cut).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&cut)
-            .unwrap()
-            .set_len(2048 * 512 + 1500)
-            .unwrap();
+        truncated_copy(&disk, &cut, 2048 * 512 + 1500);
         let rows = scan(&cut);
         assert!(
             rows.iter().all(|r| r[Col::r#type as usize] != t("ext4")),

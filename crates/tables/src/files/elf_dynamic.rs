@@ -46,25 +46,16 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
 
     #[test]
     fn entries_match_readelf() {
         let host = Host::default();
-        let path = std::fs::canonicalize("/bin/ls").unwrap();
-        let path = path.to_str().unwrap();
-        let out = Command::new("readelf")
-            .args(["-d", "--wide", path])
-            .output()
-            .expect("readelf runs");
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
+        let path = crate::testing::real_elf();
+        let path = path.as_str();
+        let text = crate::testing::readelf("-d", path);
         // ` 0x000000000000000c (INIT)               0x4000`
         let want: Vec<(i64, String, String)> = text
             .lines()
@@ -82,8 +73,10 @@ mod tests {
             .filter(|(tag, _, _)| *tag != 0)
             .collect();
         assert!(want.len() > 5, "{text}");
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+            generate,
+        );
         assert_eq!(rows.len(), want.len());
         let mut checked_values = 0;
         for (r, (tag, kind, value)) in rows.iter().zip(&want) {
@@ -123,11 +116,14 @@ mod tests {
             .status()
             .expect("cc runs");
         assert!(status.success());
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Like,
-            format!("{}/%", tmp.path().display()),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::path,
+                Op::Like,
+                format!("{}/%", tmp.path().display()),
+            ),
+            generate,
+        );
         assert!(rows.is_empty(), "{rows:?}");
     }
 }

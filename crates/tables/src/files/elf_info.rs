@@ -90,24 +90,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::collections::HashMap;
-    use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
 
     /// `readelf -h --wide` as a map from field name to value text.
     fn readelf_header(path: &str) -> HashMap<String, String> {
-        let out = Command::new("readelf")
-            .args(["-h", "--wide", path])
-            .output()
-            .expect("readelf runs");
-        assert!(out.status.success());
-        String::from_utf8(out.stdout)
-            .unwrap()
+        crate::testing::readelf("-h", path)
             .lines()
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -125,11 +114,10 @@ mod tests {
             let real = std::fs::canonicalize(path).unwrap();
             let real = real.to_str().unwrap();
             let want = readelf_header(real);
-            let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-                Col::path,
-                Op::Eq,
-                real,
-            ));
+            let rows = rows_of(
+                &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, real),
+                generate,
+            );
             assert_eq!(rows.len(), 1, "{real}");
             let r = &rows[0];
             let class = if want["Class"] == "ELF64" { "64" } else { "32" };
@@ -176,11 +164,12 @@ mod tests {
         std::fs::write(tmp.path().join("empty"), b"").unwrap();
         std::fs::write(tmp.path().join("whole"), &ls).unwrap();
         let dir = tmp.path().to_str().unwrap();
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Like, format!("{dir}/%"))
                 .with_constraint(Col::path, Op::Eq, format!("{dir}/missing"))
                 .with_constraint(Col::path, Op::Eq, dir),
+            generate,
         );
         let paths: Vec<&Value> = rows.iter().map(|r| &r[Col::path as usize]).collect();
         assert_eq!(paths, vec![&Value::Text(format!("{dir}/whole"))]);

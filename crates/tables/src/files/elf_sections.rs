@@ -85,13 +85,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Value};
-    use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
+    use crate::testing::rows_of;
+    use crate::testing::{rows_in_dir, write_cut_copies};
+    use oxquery_table::Host;
 
     /// One parsed line of `readelf -S --wide`.
     #[derive(Debug, PartialEq)]
@@ -107,12 +103,7 @@ mod tests {
     }
 
     fn readelf_sections(path: &str) -> Vec<Want> {
-        let out = Command::new("readelf")
-            .args(["-S", "--wide", path])
-            .output()
-            .expect("readelf runs");
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = crate::testing::readelf("-S", path);
         let hex = |s: &str| i64::from_str_radix(s, 16).unwrap();
         let mut want = Vec::new();
         for line in text.lines() {
@@ -156,12 +147,14 @@ mod tests {
     #[test]
     fn sections_match_readelf() {
         let host = Host::default();
-        let path = std::fs::canonicalize("/bin/ls").unwrap();
-        let path = path.to_str().unwrap();
+        let path = crate::testing::real_elf();
+        let path = path.as_str();
         let want = readelf_sections(path);
         assert!(want.len() > 10, "{want:?}");
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+            generate,
+        );
         assert_eq!(rows.len(), want.len());
         for (r, w) in rows.iter().zip(&want) {
             let text = |c: Col| r[c as usize].as_text().unwrap().into_owned();
@@ -223,18 +216,11 @@ mod tests {
 
     #[test]
     fn truncated_files_never_panic() {
-        let host = Host::default();
         let tmp = tempfile::tempdir().unwrap();
         let ls = std::fs::read("/bin/ls").unwrap();
         // Cut the file inside the section header table: the table is unreadable.
-        for (i, cut) in [20, 64, 4096, ls.len() - 10].into_iter().enumerate() {
-            std::fs::write(tmp.path().join(format!("cut{i}")), &ls[..cut]).unwrap();
-        }
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Like,
-            format!("{}/%", tmp.path().display()),
-        ));
+        write_cut_copies(tmp.path(), &ls, &[20, 64, 4096, ls.len() - 10]);
+        let rows = rows_in_dir(&SPEC, Col::path, tmp.path(), generate);
         assert!(rows.is_empty(), "{rows:?}");
     }
 }

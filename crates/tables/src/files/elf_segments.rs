@@ -94,25 +94,16 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
+    use crate::testing::{rows_in_dir, write_cut_copies};
     use oxquery_table::{Host, Value};
-    use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
 
     #[test]
     fn segments_match_readelf() {
         let host = Host::default();
-        let path = std::fs::canonicalize("/bin/ls").unwrap();
-        let path = path.to_str().unwrap();
-        let out = Command::new("readelf")
-            .args(["-l", "--wide", path])
-            .output()
-            .expect("readelf runs");
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
+        let path = crate::testing::real_elf();
+        let path = path.as_str();
+        let text = crate::testing::readelf("-l", path);
         let hex = |s: &str| i64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
         // Type Offset VirtAddr PhysAddr FileSiz MemSiz Flg(may hold spaces) Align
         let want: Vec<Vec<&str>> = text
@@ -124,8 +115,10 @@ mod tests {
             .map(|l| l.split_whitespace().collect())
             .collect();
         assert!(want.len() >= 4, "{text}");
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+            generate,
+        );
         assert_eq!(rows.len(), want.len());
         for (r, w) in rows.iter().zip(&want) {
             let name = r[Col::name as usize].as_text().unwrap().into_owned();
@@ -174,19 +167,14 @@ mod tests {
 
     #[test]
     fn garbage_gives_no_rows() {
-        let host = Host::default();
         let tmp = tempfile::tempdir().unwrap();
         let ls = std::fs::read("/bin/ls").unwrap();
         // Header intact, program header table cut off.
-        std::fs::write(tmp.path().join("cut"), &ls[..80]).unwrap();
+        write_cut_copies(tmp.path(), &ls, &[80]);
         let mut junk = b"\x7fELF\x02\x01\x01".to_vec();
         junk.extend((0..500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
         std::fs::write(tmp.path().join("junk"), &junk).unwrap();
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Like,
-            format!("{}/%", tmp.path().display()),
-        ));
+        let rows = rows_in_dir(&SPEC, Col::path, tmp.path(), generate);
         assert!(rows.is_empty(), "{rows:?}");
     }
 }

@@ -98,14 +98,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
+    use crate::testing::{rows_in_dir, write_cut_copies};
     use oxquery_table::{Host, Value};
     use std::path::Path;
     use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
 
     /// Compiles a small program with a local, a global, a weak and a TLS symbol.
     fn build_program(dir: &Path) -> std::path::PathBuf {
@@ -133,12 +130,7 @@ mod tests {
 
     /// `readelf -s --wide`: (table, value, size, type, bind, ndx, name) per entry.
     fn readelf_symbols(path: &str) -> Vec<(String, i64, i64, String, String, i64, String)> {
-        let out = Command::new("readelf")
-            .args(["-s", "--wide", path])
-            .output()
-            .expect("readelf runs");
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = crate::testing::readelf("-s", path);
         let mut table = String::new();
         let mut want = Vec::new();
         for line in text.lines() {
@@ -186,15 +178,14 @@ mod tests {
         let host = Host::default();
         let tmp = tempfile::tempdir().unwrap();
         let bin = build_program(tmp.path());
-        let ls = std::fs::canonicalize("/bin/ls").unwrap();
-        for path in [bin.to_str().unwrap(), ls.to_str().unwrap()] {
+        let ls = crate::testing::real_elf();
+        for path in [bin.to_str().unwrap(), &ls] {
             let want = readelf_symbols(path);
             assert!(!want.is_empty());
-            let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-                Col::path,
-                Op::Eq,
-                path,
-            ));
+            let rows = rows_of(
+                &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, path),
+                generate,
+            );
             assert_eq!(rows.len(), want.len(), "{path}");
             for (r, w) in rows.iter().zip(&want) {
                 let text = |c: Col| r[c as usize].as_text().unwrap().into_owned();
@@ -218,11 +209,14 @@ mod tests {
             }
         }
         // The compiled program has both tables and the symbols it defines.
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Eq,
-            bin.to_str().unwrap(),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::path,
+                Op::Eq,
+                bin.to_str().unwrap(),
+            ),
+            generate,
+        );
         let find = |name: &str| {
             rows.iter()
                 .find(|r| r[Col::name as usize] == Value::Text(name.into()))
@@ -249,10 +243,11 @@ mod tests {
     #[test]
     fn projection_skips_names() {
         let host = Host::default();
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, "/bin/ls")
                 .using([Col::addr, Col::path]),
+            generate,
         );
         assert!(!rows.is_empty());
         assert!(rows.iter().all(|r| r[Col::name as usize].is_null()));
@@ -261,15 +256,9 @@ mod tests {
 
     #[test]
     fn truncated_and_garbage_files_never_panic() {
-        let host = Host::default();
         let tmp = tempfile::tempdir().unwrap();
         let ls = std::fs::read("/bin/ls").unwrap();
-        for (i, cut) in [10, 64, 2000, ls.len() / 2, ls.len() - 1]
-            .into_iter()
-            .enumerate()
-        {
-            std::fs::write(tmp.path().join(format!("cut{i}")), &ls[..cut]).unwrap();
-        }
+        write_cut_copies(tmp.path(), &ls, &[10, 64, 2000, ls.len() / 2, ls.len() - 1]);
         // Symbol table offsets pointed far past the end of the file.
         let mut bad = ls.clone();
         let shoff = u64::from_le_bytes(bad[0x28..0x30].try_into().unwrap()) as usize;
@@ -278,11 +267,7 @@ mod tests {
             bad[sh + 24..sh + 32].copy_from_slice(&u64::MAX.to_le_bytes()); // sh_offset
         }
         std::fs::write(tmp.path().join("bad-offsets"), &bad).unwrap();
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Like,
-            format!("{}/%", tmp.path().display()),
-        ));
+        let rows = rows_in_dir(&SPEC, Col::path, tmp.path(), generate);
         assert!(rows.is_empty(), "{} rows", rows.len());
     }
 }

@@ -124,14 +124,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::collections::BTreeMap;
     use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
 
     fn setfattr(path: &Path, name: &str, value: &str) {
         let status = Command::new("setfattr")
@@ -217,10 +213,11 @@ mod tests {
         );
 
         // By path, = and LIKE.
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, a.to_str().unwrap())
                 .with_constraint(Col::path, Op::Like, format!("{}/b.%", r.display())),
+            generate,
         );
         assert_eq!(as_map(&rows), want);
         for row in &rows {
@@ -231,20 +228,26 @@ mod tests {
         }
 
         // By directory: files only, dot files left out, as osquery's glob does.
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::directory,
-            Op::Eq,
-            r.to_str().unwrap(),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::directory,
+                Op::Eq,
+                r.to_str().unwrap(),
+            ),
+            generate,
+        );
         assert_eq!(as_map(&rows), want);
 
         // A directory named by path lists its own attributes.
         let sub = r.join("sub");
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Eq,
-            sub.to_str().unwrap(),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::path,
+                Op::Eq,
+                sub.to_str().unwrap(),
+            ),
+            generate,
+        );
         let want_sub: BTreeMap<_, _> = getfattr(&[&sub])
             .into_iter()
             .map(|(k, v)| (k, shown(&v)))
@@ -253,10 +256,11 @@ mod tests {
         assert!(want_sub.contains_key(&(sub.to_str().unwrap().into(), "user.d".into())));
 
         // Missing paths and special files give nothing.
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, r.join("nope").to_str().unwrap())
                 .with_constraint(Col::path, Op::Eq, "/dev/null"),
+            generate,
         );
         assert!(rows.is_empty());
     }

@@ -255,17 +255,16 @@ fn kind(m: &Metadata) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Op, Value};
     use std::ffi::CString;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
-
     fn by_path(host: &Host, path: &str) -> Vec<Vec<Value>> {
-        scan(&QueryContext::everything(&SPEC, host).with_constraint(Col::path, Op::Eq, path))
+        rows_of(
+            &QueryContext::everything(&SPEC, host).with_constraint(Col::path, Op::Eq, path),
+            generate,
+        )
     }
 
     fn one(host: &Host, path: &Path) -> Vec<Value> {
@@ -384,8 +383,8 @@ mod tests {
                 .with_constraint(Col::path, Op::Eq, tmp.path().join(name).to_str().unwrap())
                 .using([Col::path])
         };
-        assert!(scan(&ctx("gone")).is_empty());
-        let rows = scan(&ctx("here"));
+        assert!(rows_of(&ctx("gone"), generate).is_empty());
+        let rows = rows_of(&ctx("here"), generate);
         assert_eq!(rows.len(), 1);
         // Projection: unread columns stay NULL.
         assert!(rows[0][1..].iter().all(Value::is_null));
@@ -402,11 +401,14 @@ mod tests {
         fs::write(r.join("a/b/.dot"), b"3").unwrap();
         symlink(r, r.join("a/b/up")).unwrap();
         let dir = r.to_str().unwrap();
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::path,
-            Op::Like,
-            format!("{dir}/%%"),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::path,
+                Op::Like,
+                format!("{dir}/%%"),
+            ),
+            generate,
+        );
         // Rows stream in walk order; compare as a sorted list.
         let mut paths: Vec<String> = rows
             .iter()
@@ -459,10 +461,11 @@ mod tests {
         fs::write(r.join("x y"), b"").unwrap();
         fs::write(r.join(".hid"), b"").unwrap();
         let dir = r.to_str().unwrap();
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::directory, Op::Eq, dir)
                 .using([Col::path, Col::directory, Col::filename, Col::r#type]),
+            generate,
         );
         let mut got: Vec<(String, String, String, String)> = rows
             .iter()
@@ -495,31 +498,38 @@ mod tests {
         );
 
         // `directory LIKE` keeps folders only and lists each.
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::directory,
-            Op::Like,
-            format!("{dir}/s%"),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::directory,
+                Op::Like,
+                format!("{dir}/s%"),
+            ),
+            generate,
+        );
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0][Col::path as usize], t(&format!("{dir}/sub/inner")));
         assert_eq!(rows[0][Col::directory as usize], t(&format!("{dir}/sub/")));
 
         // A file named as a directory lists nothing.
-        let rows = scan(&QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::directory,
-            Op::Eq,
-            format!("{dir}/x y"),
-        ));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::directory,
+                Op::Eq,
+                format!("{dir}/x y"),
+            ),
+            generate,
+        );
         assert!(rows.is_empty());
     }
 
     #[test]
     fn a_namespace_constraint_returns_nothing_for_now() {
         let host = Host::default();
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, "/")
                 .with_constraint(Col::pid_with_namespace, Op::Eq, 1),
+            generate,
         );
         assert!(rows.is_empty());
         let rows = by_path(&host, "/");

@@ -9,15 +9,12 @@
 //! [`oxquery_table::TableSettings`]) is not read: its row carries empty digests and a warning is logged.
 //! An unreadable file gives empty digests too.
 
-use md5::Md5;
+use oxquery_sys::digest::{self, Digests, Wanted};
 use oxquery_sys::pattern::{self, Select};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -42,86 +39,53 @@ table! {
 
 const CHUNK: usize = 1 << 20;
 
-/// Which digests to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Wanted {
-    pub md5: bool,
-    pub sha1: bool,
-    pub sha256: bool,
+/// What to compute for each file of a scan.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    wanted: Wanted,
+    /// `--read_max`.
+    limit: u64,
+    /// The query's stop check, polled between reads of a file.
+    stop: &'a dyn Fn() -> bool,
 }
 
-impl Wanted {
-    fn any(self) -> bool {
-        self.md5 || self.sha1 || self.sha256
-    }
-}
-
-/// Lowercase hex digests; `None` for the ones not wanted.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Digests {
-    pub md5: Option<String>,
-    pub sha1: Option<String>,
-    pub sha256: Option<String>,
-}
-
-/// Hashes one file in a single pass, reading `buf.len()` bytes at a time into `buf`.
-pub fn hash_reader(reader: &mut impl Read, wanted: Wanted, buf: &mut [u8]) -> io::Result<Digests> {
-    let mut md5 = wanted.md5.then(Md5::new);
-    let mut sha1 = wanted.sha1.then(Sha1::new);
-    let mut sha256 = wanted.sha256.then(Sha256::new);
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = &buf[..n];
-        if let Some(h) = &mut md5 {
-            h.update(chunk);
-        }
-        if let Some(h) = &mut sha1 {
-            h.update(chunk);
-        }
-        if let Some(h) = &mut sha256 {
-            h.update(chunk);
-        }
-    }
-    Ok(Digests {
-        md5: md5.map(|h| hex::encode(h.finalize())),
-        sha1: sha1.map(|h| hex::encode(h.finalize())),
-        sha256: sha256.map(|h| hex::encode(h.finalize())),
-    })
-}
-
-/// Digests of the file at `path`, or empty strings when it is larger than `limit` bytes
-/// or unreadable.
-fn hash_path(path: &Path, wanted: Wanted, limit: u64, buf: &mut Vec<u8>) -> Digests {
-    let empty = || Digests {
-        md5: wanted.md5.then(String::new),
-        sha1: wanted.sha1.then(String::new),
-        sha256: wanted.sha256.then(String::new),
+/// Digests of the file at `path`, or empty strings when it is larger than the limit
+/// (by its size, or by what reading it gave), unreadable, or the query stopped.
+fn hash_path(path: &Path, job: Job, buf: &mut Vec<u8>) -> Digests {
+    let Job {
+        wanted,
+        limit,
+        stop,
+    } = job;
+    let too_large = |why: String| {
+        log::warn!(
+            "Cannot read file that exceeds size limit: {} ({why})",
+            path.display(),
+        );
+        Digests::empty(wanted)
     };
-    let result = File::open(path).and_then(|mut f| {
-        let size = f.metadata()?.len();
-        if size > limit {
-            log::warn!(
-                "Cannot read file that exceeds size limit: {} ({size} > {limit} bytes)",
-                path.display(),
-            );
-            return Ok(None);
-        }
-        if buf.is_empty() {
-            buf.resize(CHUNK, 0);
-        }
-        hash_reader(&mut f, wanted, buf).map(Some)
-    });
-    match result {
-        Ok(Some(d)) => d,
-        Ok(None) => empty(),
+    let mut file = match File::open(path).and_then(|f| Ok((f.metadata()?.len(), f))) {
+        Ok((size, _)) if size > limit => return too_large(format!("{size} > {limit} bytes")),
+        Ok((_, file)) => file,
         Err(e) => {
             log::warn!("Failed to hash {}: {e}", path.display());
-            empty()
+            return Digests::empty(wanted);
+        }
+    };
+    if buf.is_empty() {
+        buf.resize(CHUNK, 0);
+    }
+    match digest::hash_reader(&mut file, wanted, limit, stop, buf) {
+        Ok(d) => d,
+        // The scan ends at its next check; the row is not read.
+        Err(digest::Error::Stopped) => Digests::empty(wanted),
+        // The file grew past the limit while it was read.
+        Err(digest::Error::TooLarge { .. }) => {
+            too_large(format!("grew past {limit} bytes while read"))
+        }
+        Err(digest::Error::Io(e)) => {
+            log::warn!("Failed to hash {}: {e}", path.display());
+            Digests::empty(wanted)
         }
     }
 }
@@ -145,6 +109,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         paths.insert(OsString::from(p));
     }
     let stop = || ctx.is_stopped();
+    let job = Job {
+        wanted,
+        limit,
+        stop: &stop,
+    };
     for like in ctx.patterns(Col::path, Op::Like) {
         pattern::expand_like_until(&like, Select::Files, &stop, |found| {
             paths.insert(found.as_os_str().to_owned());
@@ -159,7 +128,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             continue;
         }
         let (dir, _) = pattern::split(path.as_os_str().as_bytes());
-        add_row(rows, path, dir, wanted, limit, &mut buf);
+        add_row(rows, path, dir, job, &mut buf);
     }
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
@@ -184,7 +153,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
                 _ => fs::metadata(child).is_ok_and(|m| m.is_file()),
             };
             if regular {
-                add_row(rows, child, dir.as_bytes(), wanted, limit, &mut buf);
+                add_row(rows, child, dir.as_bytes(), job, &mut buf);
             }
             if stop() {
                 return ControlFlow::Break(());
@@ -192,19 +161,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             ControlFlow::Continue(())
         });
     }
-    Ok(())
+    // A file cut short by a stop has empty digests: the scan must not end as complete.
+    ctx.check()
 }
 
-fn add_row(
-    rows: &mut Rows,
-    path: &Path,
-    dir: &[u8],
-    wanted: Wanted,
-    limit: u64,
-    buf: &mut Vec<u8>,
-) {
-    let digests = if wanted.any() {
-        hash_path(path, wanted, limit, buf)
+fn add_row(rows: &mut Rows, path: &Path, dir: &[u8], job: Job, buf: &mut Vec<u8>) {
+    let digests = if job.wanted.any() {
+        hash_path(path, job, buf)
     } else {
         Digests::default()
     };
@@ -224,49 +187,14 @@ fn add_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::process::Command;
 
-    const ALL: Wanted = Wanted {
-        md5: true,
-        sha1: true,
-        sha256: true,
-    };
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
+    const ALL: Wanted = Wanted::ALL;
 
     fn t(s: &str) -> Value {
         Value::Text(s.to_owned())
-    }
-
-    #[test]
-    fn known_vectors() {
-        let mut buf = vec![0; 7];
-        let d = hash_reader(&mut &b""[..], ALL, &mut buf).unwrap();
-        assert_eq!(d.md5.unwrap(), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(d.sha1.unwrap(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(
-            d.sha256.unwrap(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        let d = hash_reader(&mut &b"abc"[..], ALL, &mut buf).unwrap();
-        assert_eq!(d.md5.unwrap(), "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(d.sha1.unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert_eq!(
-            d.sha256.unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        // A buffer smaller than the input splits it across updates; same digest.
-        let text = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-        let d = hash_reader(&mut &text[..], ALL, &mut buf).unwrap();
-        assert_eq!(
-            d.sha256.unwrap(),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-        );
-        assert_eq!(d.sha1.unwrap(), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
     }
 
     /// The first word of a coreutils `*sum` line for `path`.
@@ -298,8 +226,10 @@ mod tests {
         fs::write(&path, &data).unwrap();
         let p = path.to_str().unwrap();
 
-        let rows =
-            scan(&QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, p));
+        let rows = rows_of(
+            &QueryContext::everything(&SPEC, &host).with_constraint(Col::path, Op::Eq, p),
+            generate,
+        );
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row[Col::path as usize], t(p));
@@ -313,10 +243,11 @@ mod tests {
         assert_eq!(row[Col::pid_with_namespace as usize], Value::Integer(0));
         assert_eq!(row[Col::mount_namespace_id as usize], Value::Null);
 
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, p)
                 .using([Col::path, Col::sha256]),
+            generate,
         );
         assert_eq!(
             rows[0][Col::sha256 as usize],
@@ -343,10 +274,25 @@ mod tests {
             || QueryContext::everything(&SPEC, &host).using([Col::path, Col::directory, Col::sha1]);
 
         // A directory named by path gives no row.
-        assert!(scan(&base().with_constraint(Col::path, Op::Eq, format!("{dir}/sub"))).is_empty());
-        assert!(scan(&base().with_constraint(Col::path, Op::Eq, format!("{dir}/nope"))).is_empty());
+        assert!(
+            rows_of(
+                &base().with_constraint(Col::path, Op::Eq, format!("{dir}/sub")),
+                generate
+            )
+            .is_empty()
+        );
+        assert!(
+            rows_of(
+                &base().with_constraint(Col::path, Op::Eq, format!("{dir}/nope")),
+                generate
+            )
+            .is_empty()
+        );
 
-        let rows = scan(&base().with_constraint(Col::path, Op::Like, format!("{dir}/%")));
+        let rows = rows_of(
+            &base().with_constraint(Col::path, Op::Like, format!("{dir}/%")),
+            generate,
+        );
         let got: Vec<(Value, Value)> = rows
             .iter()
             .map(|r| (r[Col::path as usize].clone(), r[Col::sha1 as usize].clone()))
@@ -364,13 +310,19 @@ mod tests {
         );
 
         // Recursive: the file below the folder; the link to that folder is not walked again.
-        let rows = scan(&base().with_constraint(Col::path, Op::Like, format!("{dir}/%%")));
+        let rows = rows_of(
+            &base().with_constraint(Col::path, Op::Like, format!("{dir}/%%")),
+            generate,
+        );
         assert_eq!(rows.len(), 4, "{rows:?}");
         assert_eq!(rows[2][Col::path as usize], t(&format!("{dir}/sub/inner")));
         assert_eq!(rows[2][Col::directory as usize], t(&format!("{dir}/sub")));
 
         // `directory =`: the directory column is the constraint as given.
-        let rows = scan(&base().with_constraint(Col::directory, Op::Eq, format!("{dir}/")));
+        let rows = rows_of(
+            &base().with_constraint(Col::directory, Op::Eq, format!("{dir}/")),
+            generate,
+        );
         let mut paths: Vec<Value> = rows.iter().map(|r| r[Col::path as usize].clone()).collect();
         paths.sort_by_key(|v| v.to_string());
         assert_eq!(
@@ -398,12 +350,38 @@ mod tests {
             sha1: Some(String::new()),
             sha256: Some(String::new()),
         };
-        assert_eq!(hash_path(&path, ALL, 4095, &mut buf), empty);
-        let exact = hash_path(&path, ALL, 4096, &mut buf);
+        let job = |limit| Job {
+            wanted: ALL,
+            limit,
+            stop: &|| false,
+        };
+        assert_eq!(hash_path(&path, job(4095), &mut buf), empty);
+        let exact = hash_path(&path, job(4096), &mut buf);
         assert_eq!(exact.md5.unwrap().len(), 32);
         assert_eq!(
-            hash_path(&tmp.path().join("gone"), ALL, u64::MAX, &mut buf),
+            hash_path(&tmp.path().join("gone"), job(u64::MAX), &mut buf),
             empty
+        );
+    }
+
+    #[test]
+    fn a_stopped_scan_ends_with_the_interruption() {
+        let host = Host::default();
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("a"), b"abc").unwrap();
+        let token = oxquery_table::Cancel::new();
+        let ctx = QueryContext::everything(&SPEC, &host)
+            .with_constraint(Col::directory, Op::Eq, tmp.path().to_str().unwrap())
+            .with_interrupt(oxquery_table::Interrupt::new(token.clone(), None));
+        assert_eq!(rows_of(&ctx, generate).len(), 1);
+        token.cancel();
+        let err = Rows::collect(&ctx, generate).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                oxquery_table::TableError::Interrupted(oxquery_table::StopReason::Cancelled)
+            ),
+            "{err:?}"
         );
     }
 

@@ -130,13 +130,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::process::Command;
-
-    fn scan(ctx: &QueryContext) -> Vec<Vec<Value>> {
-        let rows = Rows::collect(ctx, generate).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
 
     fn file_cli(args: &[&str], path: &Path) -> String {
         let out = Command::new("file")
@@ -199,7 +195,7 @@ mod tests {
         for f in &files {
             ctx = ctx.with_constraint(Col::path, Op::Eq, f.to_str().unwrap());
         }
-        let rows = scan(&ctx);
+        let rows = rows_of(&ctx, generate);
         assert_eq!(rows.len(), files.len());
         for r in &rows {
             let path = Path::new(&*r[Col::path as usize].as_text().unwrap()).to_path_buf();
@@ -236,10 +232,11 @@ mod tests {
         let f = tmp.path().join("t.txt");
         std::fs::write(&f, b"hello\n").unwrap();
         let db = database(&QueryContext::everything(&SPEC, &host)).unwrap();
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, f.to_str().unwrap())
                 .with_constraint(Col::magic_db_files, Op::Eq, db.as_str()),
+            generate,
         );
         assert_eq!(rows.len(), 1);
         assert_eq!(
@@ -253,17 +250,19 @@ mod tests {
         // A database that is not one: no rows (and a warning), never an error.
         let bogus = tmp.path().join("not-a-db");
         std::fs::write(&bogus, b"this is not magic\n\x00\x01").unwrap();
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, f.to_str().unwrap())
                 .with_constraint(Col::magic_db_files, Op::Eq, bogus.to_str().unwrap()),
+            generate,
         );
         assert!(rows.is_empty(), "{rows:?}");
         // Projection: unread answers are not computed.
-        let rows = scan(
+        let rows = rows_of(
             &QueryContext::everything(&SPEC, &host)
                 .with_constraint(Col::path, Op::Eq, f.to_str().unwrap())
                 .using([Col::path, Col::mime_type]),
+            generate,
         );
         assert_eq!(
             rows[0][Col::mime_type as usize],

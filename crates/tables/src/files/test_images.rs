@@ -103,3 +103,14 @@ pub fn dumpe2fs(image: &Path, field: &str) -> i64 {
         .and_then(|v| v.trim_start_matches(':').trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} missing in dumpe2fs output"))
 }
+
+/// A copy of `image` at `copy`, cut to `len` bytes (a damaged image for robustness tests).
+pub fn truncated_copy(image: &Path, copy: &Path, len: u64) {
+    fs::copy(image, copy).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(copy)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}

@@ -14,12 +14,12 @@
 //! server the configuration allows), and `pid_with_namespace`.
 
 use oxquery_sys::pattern::{self, Select};
-use oxquery_sys::yara::{self, RuleCache, RuleSource};
+use oxquery_sys::yara::{self, NamedRules, RuleCache};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
 use std::collections::BTreeSet;
 use std::fs;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 table! {
     name: "yara_file",
@@ -39,18 +39,8 @@ table! {
     aliases: ["yara"],
     examples: [
         "select * from yara where path = '/bin/ls' and sigfile = '/etc/osquery/yara/rules.yar'",
-        "select * from yara where path LIKE '/home/%/Downloads/%' and sigrule = 'rule r { strings: $a = \"evil\" condition: $a }'",
+        "select * from yara_file where path LIKE '/home/%/Downloads/%' and sigrule = 'rule r { strings: $a = \"evil\" condition: $a }'",
     ],
-}
-
-/// Where osquery keeps rule files named relatively.
-pub const YARA_HOME: &str = "/etc/osquery/yara/";
-
-/// Which column a rule source came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Origin {
-    File,
-    Rule,
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
@@ -66,14 +56,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     if ctx.is_constrained(Col::sigurl) {
         log::info!("Table yara: sigurl (rules fetched from a server) is not supported yet");
     }
-    let mut sources: BTreeSet<(Origin, String)> = BTreeSet::new();
-    for f in ctx.eq_texts(Col::sigfile).unwrap_or_default() {
-        sources.insert((Origin::File, f));
-    }
-    for r in ctx.eq_texts(Col::sigrule).unwrap_or_default() {
-        sources.insert((Origin::Rule, r));
-    }
-    if sources.is_empty() {
+    let named = NamedRules::from_query(
+        ctx.eq_texts(Col::sigfile).unwrap_or_default(),
+        ctx.eq_texts(Col::sigrule).unwrap_or_default(),
+    );
+    if named.is_empty() {
         log::info!("Table yara: the query must give sigfile or sigrule to scan with");
         return Ok(());
     }
@@ -82,25 +69,23 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for p in ctx.eq_texts(Col::path).unwrap_or_default() {
         paths.insert(PathBuf::from(p));
     }
+    let stop = || ctx.is_stopped();
     for like in ctx.patterns(Col::path, Op::Like) {
-        pattern::expand_like(&like, Select::Files, |found| {
+        pattern::expand_like_until(&like, Select::Files, &stop, |found| {
             paths.insert(found.to_path_buf());
             ControlFlow::Continue(())
         });
+        ctx.check()?;
     }
     paths.retain(|p| fs::metadata(p).is_ok_and(|m| m.is_file()));
 
     let mut cache = RuleCache::new();
-    for (from, text) in &sources {
-        let source = match from {
-            Origin::File if text.starts_with('/') => RuleSource::File(PathBuf::from(text)),
-            Origin::File => RuleSource::File(Path::new(YARA_HOME).join(text)),
-            Origin::Rule => RuleSource::Text(text.clone()),
-        };
-        let Some(rules) = cache.get(&source) else {
+    for rules_named in &named {
+        let Some(rules) = cache.get(&rules_named.source()) else {
             continue;
         };
         for path in &paths {
+            ctx.check()?;
             let summary = match yara::scan_file(rules, path) {
                 Ok(s) => s,
                 Err(e) => {
@@ -113,22 +98,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::matches, summary.matches);
             row.set(Col::count, summary.count);
             row.set(Col::sig_group, "");
-            row.set(
-                Col::sigfile,
-                if *from == Origin::File {
-                    text.as_str()
-                } else {
-                    ""
-                },
-            );
-            row.set(
-                Col::sigrule,
-                if *from == Origin::Rule {
-                    text.as_str()
-                } else {
-                    ""
-                },
-            );
+            row.set(Col::sigfile, rules_named.sigfile());
+            row.set(Col::sigrule, rules_named.sigrule());
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
             row.set(Col::sigurl, "");

@@ -10,10 +10,8 @@
 //! rule source, also without a match. A process that cannot be read gives no row.
 //! `sig_group`, `sigurl` and `pid_with_namespace` are not supported yet (see `yara`).
 
-use oxquery_sys::yara::{self, RuleCache, RuleSource};
+use oxquery_sys::yara::{self, NamedRules, RuleCache};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 table! {
     name: "yara_process",
@@ -35,9 +33,6 @@ table! {
     ],
 }
 
-/// Where osquery keeps rule files named relatively.
-const YARA_HOME: &str = "/etc/osquery/yara/";
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
@@ -51,15 +46,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     if ctx.is_constrained(Col::sigurl) {
         log::info!("Table yara_process: sigurl is not supported yet");
     }
-    // (is a file, text)
-    let mut sources: BTreeSet<(bool, String)> = BTreeSet::new();
-    for f in ctx.eq_texts(Col::sigfile).unwrap_or_default() {
-        sources.insert((true, f));
-    }
-    for r in ctx.eq_texts(Col::sigrule).unwrap_or_default() {
-        sources.insert((false, r));
-    }
-    if sources.is_empty() {
+    let named = NamedRules::from_query(
+        ctx.eq_texts(Col::sigfile).unwrap_or_default(),
+        ctx.eq_texts(Col::sigrule).unwrap_or_default(),
+    );
+    if named.is_empty() {
         log::info!("Table yara_process: the query must give sigfile or sigrule to scan with");
         return Ok(());
     }
@@ -71,16 +62,12 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         .collect();
 
     let mut cache = RuleCache::new();
-    for (is_file, text) in &sources {
-        let source = match (*is_file, text.starts_with('/')) {
-            (true, true) => RuleSource::File(PathBuf::from(text)),
-            (true, false) => RuleSource::File(Path::new(YARA_HOME).join(text)),
-            (false, _) => RuleSource::Text(text.clone()),
-        };
-        let Some(rules) = cache.get(&source) else {
+    for rules_named in &named {
+        let Some(rules) = cache.get(&rules_named.source()) else {
             continue;
         };
         for &pid in &pids {
+            ctx.check()?;
             let summary = match yara::scan_process(rules, pid) {
                 Ok(s) => s,
                 Err(e) => {
@@ -93,8 +80,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::matches, summary.matches);
             row.set(Col::count, summary.count);
             row.set(Col::sig_group, "");
-            row.set(Col::sigfile, if *is_file { text.as_str() } else { "" });
-            row.set(Col::sigrule, if *is_file { "" } else { text.as_str() });
+            row.set(Col::sigfile, rules_named.sigfile());
+            row.set(Col::sigrule, rules_named.sigrule());
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
             row.set(Col::sigurl, "");

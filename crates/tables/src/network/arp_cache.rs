@@ -62,16 +62,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::Host;
     use oxquery_test_support::{require, require_tool};
     use std::collections::BTreeSet;
     use std::path::Path;
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        Rows::collect(&ctx, generate).unwrap()
+        crate::testing::scan_everything(&SPEC, generate)
     }
 
     fn ours(rows: &Rows) -> BTreeSet<(String, String, String, String)> {

@@ -17,6 +17,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use oxquery_sys::fs::FileReader;
+use oxquery_sys::lines;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -38,7 +39,6 @@ table! {
 const MAXNS: usize = 3;
 const MAXDNSRCH: usize = 6;
 const MAXRESOLVSORT: usize = 10;
-const MAX_LINE: usize = 64 * 1024;
 
 const RES_INIT: u64 = 0x1;
 const RES_DEBUG: u64 = 0x2;
@@ -127,12 +127,7 @@ pub(crate) fn parse_resolv_conf(
         options: RES_INIT | RES_RECURSE | RES_DEFNAMES | RES_DNSRCH,
     };
     let mut have_search = false;
-    for line in text.split(|b| *b == b'\n') {
-        if line.len() > MAX_LINE {
-            log::info!("dns_resolvers: skipping a line of {} bytes", line.len());
-            continue;
-        }
-        let line = String::from_utf8_lossy(line);
+    for line in lines::text_lines(text, "dns_resolvers") {
         let line = line.trim_end_matches('\r');
         if line.starts_with(['#', ';']) {
             continue;
@@ -303,7 +298,7 @@ mod tests {
               nameserver 10.8.8.8\n"
             .to_vec();
         text.extend_from_slice(b"nameserver ");
-        text.extend(std::iter::repeat_n(b'1', MAX_LINE));
+        text.extend(std::iter::repeat_n(b'1', lines::MAX_LINE));
         text.push(b'\n');
         let cfg = parse_resolv_conf(&text, Some("host.example"), None, None);
         assert_eq!(

@@ -2,13 +2,14 @@
 //!
 //! Parsing follows osquery: whitespace separates fields, a line whose first field starts
 //! with `#` is a comment, a field starting with `#` ends the line, and the names after
-//! the address are joined with single spaces. A line longer than [`MAX_LINE`] bytes is
+//! the address are joined with single spaces. A line longer than [`lines::MAX_LINE`] bytes is
 //! skipped with a log message rather than stored.
 //!
 //! `pid_with_namespace = N` reads the file as process N sees it (through
 //! `/proc/N/root`), and rows then carry N.
 
 use oxquery_sys::fs::FileReader;
+use oxquery_sys::lines;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -26,9 +27,6 @@ table! {
     ],
 }
 
-/// Longest line considered; longer ones are skipped.
-pub(crate) const MAX_LINE: usize = 64 * 1024;
-
 /// One parsed entry: the address and the space-joined names (`None` when a line holds
 /// only an address).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +37,7 @@ pub(crate) struct HostEntry {
 
 pub(crate) fn parse_hosts(text: &[u8]) -> Vec<HostEntry> {
     let mut out = Vec::new();
-    for line in text.split(|b| *b == b'\n') {
-        if line.len() > MAX_LINE {
-            log::info!("etc_hosts: skipping a line of {} bytes", line.len());
-            continue;
-        }
-        let line = String::from_utf8_lossy(line);
+    for line in lines::text_lines(text, "etc_hosts") {
         let mut fields = line.split_ascii_whitespace();
         let Some(address) = fields.next() else {
             continue;
@@ -124,7 +117,7 @@ mod tests {
               10.9.9.9 bad\xff\xfename\r\n",
         );
         text.extend_from_slice(b"10.0.0.5 ");
-        text.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        text.extend(std::iter::repeat_n(b'x', lines::MAX_LINE + 10));
         text.extend_from_slice(b"\n10.0.0.6 after.huge\n\x00\x01\x02 binary\n");
         let got = parse_hosts(&text);
         assert_eq!(

@@ -6,6 +6,7 @@
 //! number is not a number and lines longer than 64 KiB are skipped.
 
 use oxquery_sys::fs::FileReader;
+use oxquery_sys::lines;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -23,8 +24,6 @@ table! {
     ],
 }
 
-const MAX_LINE: usize = 64 * 1024;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Protocol {
     pub name: String,
@@ -33,28 +32,10 @@ pub(crate) struct Protocol {
     pub comment: Option<String>,
 }
 
-/// Splits a line at `#`: the data part and the trimmed, non-empty comment parts joined
-/// with ` # `.
-pub(crate) fn split_comment(line: &str) -> (&str, Option<String>) {
-    let mut parts = line.split('#');
-    let data = parts.next().unwrap_or("");
-    let comments: Vec<&str> = parts.map(str::trim).filter(|p| !p.is_empty()).collect();
-    (data, (!comments.is_empty()).then(|| comments.join(" # ")))
-}
-
 pub(crate) fn parse_protocols(text: &[u8]) -> Vec<Protocol> {
     let mut out = Vec::new();
-    for line in text.split(|b| *b == b'\n') {
-        if line.is_empty() || line[0] == b'#' {
-            continue;
-        }
-        if line.len() > MAX_LINE {
-            log::info!("etc_protocols: skipping a line of {} bytes", line.len());
-            continue;
-        }
-        let line = String::from_utf8_lossy(line);
-        let (data, comment) = split_comment(&line);
-        let fields: Vec<&str> = data.split_ascii_whitespace().collect();
+    for line in lines::text_lines(text, "etc_protocols") {
+        let (fields, comment) = lines::fields_and_comment(&line);
         if fields.len() < 2 {
             continue;
         }
@@ -97,9 +78,7 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Value};
-    use oxquery_test_support::require_tool;
-    use std::process::Command;
+    use oxquery_table::Value;
 
     #[test]
     fn parses_fixture() {
@@ -112,7 +91,7 @@ mod tests {
             \x00\xff 99\n\
             udp\t17\n"
             .to_vec();
-        text.extend(std::iter::repeat_n(b'a', MAX_LINE + 1));
+        text.extend(std::iter::repeat_n(b'a', lines::MAX_LINE + 1));
         text.extend_from_slice(b" 1\nlast 250 LAST");
         let got = parse_protocols(&text);
         let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();
@@ -138,28 +117,17 @@ mod tests {
 
     #[test]
     fn agrees_with_getent_protocols() {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        let rows = Rows::collect(&ctx, generate).unwrap();
+        let rows = crate::testing::scan_everything(&SPEC, generate);
         if !std::path::Path::new("/etc/protocols").exists() {
             assert!(rows.is_empty());
             return;
         }
-        let Some(getent) = require_tool("getent") else {
-            return;
-        };
         let mut compared = 0;
         for proto in ["tcp", "udp", "icmp"] {
-            let out = Command::new(&getent)
-                .args(["protocols", proto])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let Some(line) = text.lines().next() else {
+            let Some(f) = crate::testing::getent_fields("protocols", proto) else {
                 continue;
             };
             compared += 1;
-            let f: Vec<&str> = line.split_whitespace().collect();
             let row = rows
                 .iter()
                 .find(|r| r[Col::name as usize].to_string() == f[0])
@@ -169,7 +137,7 @@ mod tests {
                 Value::Integer(f[1].parse().unwrap())
             );
             if let Some(alias) = f.get(2) {
-                assert_eq!(row[Col::alias as usize].to_string(), *alias);
+                assert_eq!(&row[Col::alias as usize].to_string(), alias);
             }
         }
         // /etc/protocols exists, and every copy of it names these protocols.

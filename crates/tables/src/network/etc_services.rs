@@ -7,6 +7,7 @@
 //! than 64 KiB are skipped.
 
 use oxquery_sys::fs::FileReader;
+use oxquery_sys::lines;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -25,8 +26,6 @@ table! {
     ],
 }
 
-const MAX_LINE: usize = 64 * 1024;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Service {
     pub name: String,
@@ -38,19 +37,8 @@ pub(crate) struct Service {
 
 pub(crate) fn parse_services(text: &[u8]) -> Vec<Service> {
     let mut out = Vec::new();
-    for line in text.split(|b| *b == b'\n') {
-        if line.is_empty() || line[0] == b'#' {
-            continue;
-        }
-        if line.len() > MAX_LINE {
-            log::info!("etc_services: skipping a line of {} bytes", line.len());
-            continue;
-        }
-        let line = String::from_utf8_lossy(line);
-        let mut parts = line.split('#');
-        let data = parts.next().unwrap_or("");
-        let comments: Vec<&str> = parts.map(str::trim).filter(|p| !p.is_empty()).collect();
-        let fields: Vec<&str> = data.split_ascii_whitespace().collect();
+    for line in lines::text_lines(text, "etc_services") {
+        let (fields, comment) = lines::fields_and_comment(&line);
         if fields.len() < 2 {
             continue;
         }
@@ -68,7 +56,7 @@ pub(crate) fn parse_services(text: &[u8]) -> Vec<Service> {
             port,
             protocol: protocol.to_owned(),
             aliases: fields[2..].join(" "),
-            comment: (!comments.is_empty()).then(|| comments.join(" # ")),
+            comment,
         });
     }
     out
@@ -99,9 +87,7 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Value};
-    use oxquery_test_support::require_tool;
-    use std::process::Command;
+    use oxquery_table::Value;
 
     #[test]
     fn parses_fixture() {
@@ -115,7 +101,7 @@ mod tests {
             \xff\xfe 9/tcp\n"
             .to_vec();
         text.extend_from_slice(b"huge 1/tcp ");
-        text.extend(std::iter::repeat_n(b'a', MAX_LINE));
+        text.extend(std::iter::repeat_n(b'a', lines::MAX_LINE));
         text.extend_from_slice(b"\nlast\t65535/sctp");
         let got = parse_services(&text);
         let names: Vec<&str> = got.iter().map(|s| s.name.as_str()).collect();
@@ -140,28 +126,17 @@ mod tests {
 
     #[test]
     fn agrees_with_getent_services() {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        let rows = Rows::collect(&ctx, generate).unwrap();
+        let rows = crate::testing::scan_everything(&SPEC, generate);
         if !std::path::Path::new("/etc/services").exists() {
             assert!(rows.is_empty());
             return;
         }
-        let Some(getent) = require_tool("getent") else {
-            return;
-        };
         let mut compared = 0;
         for service in ["ssh", "http", "domain"] {
-            let out = Command::new(&getent)
-                .args(["services", service])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let Some(line) = text.lines().next() else {
+            let Some(f) = crate::testing::getent_fields("services", service) else {
                 continue;
             };
             compared += 1;
-            let f: Vec<&str> = line.split_whitespace().collect();
             let (port, proto) = f[1].split_once('/').unwrap();
             let row = rows
                 .iter()
@@ -169,7 +144,7 @@ mod tests {
                     r[Col::name as usize].to_string() == f[0]
                         && r[Col::protocol as usize].to_string() == proto
                 })
-                .unwrap_or_else(|| panic!("getent knows {line}; we do not"));
+                .unwrap_or_else(|| panic!("getent knows {f:?}; we do not"));
             assert_eq!(
                 row[Col::port as usize],
                 Value::Integer(port.parse().unwrap())

@@ -125,14 +125,12 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Value};
+    use oxquery_table::Value;
     use oxquery_test_support::require_tool;
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        Rows::collect(&ctx, generate).unwrap()
+        crate::testing::scan_everything(&SPEC, generate)
     }
 
     fn text(v: &Value) -> String {

@@ -153,9 +153,7 @@ mod tests {
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        Rows::collect(&ctx, generate).unwrap()
+        crate::testing::scan_everything(&SPEC, generate)
     }
 
     fn int(v: &Value) -> i64 {

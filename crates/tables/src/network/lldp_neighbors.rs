@@ -21,10 +21,9 @@
 //! the description text rather than a NULL.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use oxquery_sys::exec::{find_program, output_with_timeout};
+use oxquery_sys::exec::{self, Helper};
 use oxquery_table::{QueryContext, RowMut, Rows, TableResult, table};
 use serde_json::Value as Json;
 
@@ -125,8 +124,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 }
 
 /// The table's rows from the lldpd listening on `socket`.
-fn generate_from(socket: &Path, _ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if let Some(json) = query_lldpd(socket) {
+fn generate_from(socket: &Path, ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    let json = query_lldpd(socket, &|| ctx.is_stopped());
+    ctx.check()?;
+    if let Some(json) = json {
         fill(&json, rows);
     }
     Ok(())
@@ -134,33 +135,24 @@ fn generate_from(socket: &Path, _ctx: &QueryContext, rows: &mut Rows) -> TableRe
 
 /// `lldpcli -f json0 show neighbors details` against `socket`, parsed; `None` (logged)
 /// when lldpcli is missing, fails, overruns or prints something that is not JSON.
-fn query_lldpd(socket: &Path) -> Option<Json> {
-    let Some(lldpcli) = find_program("lldpcli") else {
-        log::info!("lldp_neighbors: lldpcli (lldpd's client) is not installed; no rows");
-        return None;
-    };
-    let mut cmd = Command::new(&lldpcli);
-    cmd.arg("-u")
+fn query_lldpd(socket: &Path, stop: &dyn Fn() -> bool) -> Option<Json> {
+    let lldpcli = Helper::new("lldpcli")
+        .arg("-u")
         .arg(socket)
-        .args(["-f", "json0", "show", "neighbors", "details"]);
-    let out = match output_with_timeout(&mut cmd, LLDPCLI_TIMEOUT) {
-        Ok(out) => out,
+        .args(["-f", "json0", "show", "neighbors", "details"])
+        .timeout(LLDPCLI_TIMEOUT)
+        .stop_when(stop);
+    match lldpcli.run().and_then(exec::Output::into_stdout) {
+        Ok(stdout) => parse(&stdout),
+        Err(exec::Error::Stopped { .. }) => None,
         Err(e) => {
-            log::info!("lldp_neighbors: cannot run {}: {e}", lldpcli.display());
-            return None;
+            log::info!(
+                "lldp_neighbors: cannot query lldpd at {}: {e}",
+                socket.display()
+            );
+            None
         }
-    };
-    if !out.status.success() {
-        log::info!(
-            "lldp_neighbors: {} could not query lldpd at {} ({}): {}",
-            lldpcli.display(),
-            socket.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        return None;
     }
-    parse(&out.stdout)
 }
 
 /// lldpcli's JSON; blank output (some versions print nothing without neighbours) is an
@@ -527,8 +519,9 @@ fn fill_med(med: Option<&Json>, row: &mut RowMut<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxquery_sys::exec::find_program;
     use oxquery_table::{Host, Value};
-    use std::process::{Child, Stdio};
+    use std::process::{Child, Command, Stdio};
     use std::time::Instant;
 
     fn cell(row: &[Value], col: Col) -> &Value {
@@ -902,18 +895,13 @@ mod tests {
     }
 
     fn run(program: &str, args: &[&str]) -> Result<String, String> {
-        let path = find_program(program).ok_or(format!("{program} not found"))?;
-        let out = output_with_timeout(Command::new(path).args(args), Duration::from_secs(10))
-            .map_err(|e| format!("{program} {args:?}: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "{program} {args:?}: {}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        Helper::new(program)
+            .args(args)
+            .timeout(Duration::from_secs(10))
+            .run()
+            .and_then(exec::Output::into_stdout)
+            .map(|out| String::from_utf8_lossy(&out).into_owned())
+            .map_err(|e| format!("{program} {args:?}: {e}"))
     }
 
     fn must(program: &str, args: &[&str]) -> String {
@@ -922,8 +910,10 @@ mod tests {
 
     #[test]
     fn reads_a_real_lldpd_neighbour() {
-        let (Some(lldpd), Some(_)) = (find_program("lldpd"), find_program("lldpcli")) else {
-            eprintln!("lldpd is not installed (.ci/run installs it); captured output is tested");
+        let (Ok(lldpd), Ok(_)) = (find_program("lldpd"), find_program("lldpcli")) else {
+            let _: Option<()> = oxquery_test_support::missing(
+                "lldpd is not installed (.ci/run installs it; captured output is tested)",
+            );
             return;
         };
         let pid = std::process::id();
@@ -934,7 +924,9 @@ mod tests {
         };
         for ns in [&ns_a, &ns_b] {
             if let Err(e) = run("ip", &["netns", "add", ns]) {
-                eprintln!("cannot create a network namespace here ({e}); skipping");
+                let _: Option<()> = oxquery_test_support::missing(&format!(
+                    "cannot create a network namespace here ({e})"
+                ));
                 return;
             }
             lab.namespaces.push(ns.clone());

@@ -109,9 +109,7 @@ mod tests {
     use std::process::Command;
 
     fn scan() -> Rows<'static> {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        Rows::collect(&ctx, generate).unwrap()
+        crate::testing::scan_everything(&SPEC, generate)
     }
 
     /// The routes `ip` lists with `args`.

@@ -164,12 +164,7 @@ mod tests {
     use super::*;
     use oxquery_table::{Host, Op, Value};
 
-    fn text(v: &Value) -> String {
-        match v {
-            Value::Text(t) => t.clone(),
-            v => panic!("not text: {v:?}"),
-        }
-    }
+    use crate::testing::text;
 
     #[test]
     fn parses_entries_specials_and_skips_the_rest() {

@@ -160,12 +160,7 @@ mod tests {
         (serial > 0).then(|| format!("{serial:08x}"))
     }
 
-    fn text(v: &Value) -> String {
-        match v {
-            Value::Text(t) => t.clone(),
-            v => panic!("not text: {v:?}"),
-        }
-    }
+    use crate::testing::text;
 
     #[test]
     fn shows_a_key_this_test_adds_and_agrees_with_proc_keys() {

@@ -77,12 +77,7 @@ mod tests {
     use super::*;
     use oxquery_table::{Host, Value};
 
-    fn text(v: &Value) -> String {
-        match v {
-            Value::Text(t) => t.clone(),
-            v => panic!("not text: {v:?}"),
-        }
-    }
+    use crate::testing::text;
     fn int(v: &Value) -> i64 {
         match v {
             Value::Integer(i) => *i,

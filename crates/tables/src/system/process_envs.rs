@@ -75,12 +75,7 @@ mod tests {
         test_children::run(generate, ctx)
     }
 
-    fn text(v: &Value) -> String {
-        match v {
-            Value::Text(s) => s.to_string(),
-            v => panic!("not text: {v:?}"),
-        }
-    }
+    use crate::testing::text;
 
     const VARS: [(&str, &str); 5] = [
         ("OXQ_FIRST", "plain"),

@@ -259,45 +259,27 @@ fn file_rows(sources: &Sources, ctx: &QueryContext, rows: &mut Rows) {
     }
 }
 
-/// One property of a unit; empty when unreadable (and, for `User`, when not a service).
-fn unit_property(manager: &Manager, unit: &Unit, property: UnitProperty) -> String {
-    if property == UnitProperty::User && !unit.id.ends_with(".service") {
-        return String::new();
-    }
-    manager
-        .property(&unit.object_path, property)
-        .unwrap_or_else(|e| {
-            if property != UnitProperty::User {
-                log::info!("startup_items: {}: {e}", unit.id);
-            }
-            String::new()
-        })
-}
-
 /// One row per unit the manager lists; properties only for the columns the query reads.
-fn systemd_rows(manager: &Manager, rows: &mut Rows) {
+fn systemd_rows(manager: &Manager, ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let units = match manager.list_units() {
         Ok(units) => units,
         Err(e) => {
             log::info!("startup_items: no systemd units: {e}");
-            return;
+            return Ok(());
         }
     };
+    let property = |unit: &Unit, property| manager.unit_property_or_empty(unit, property);
     for unit in units {
+        ctx.check()?;
         let mut row = rows.row();
-        row.set_with(Col::path, || {
-            unit_property(manager, &unit, UnitProperty::FragmentPath)
-        });
-        row.set_with(Col::source, || {
-            unit_property(manager, &unit, UnitProperty::SourcePath)
-        });
-        row.set_with(Col::username, || {
-            unit_property(manager, &unit, UnitProperty::User)
-        });
+        row.set_with(Col::path, || property(&unit, UnitProperty::FragmentPath));
+        row.set_with(Col::source, || property(&unit, UnitProperty::SourcePath));
+        row.set_with(Col::username, || property(&unit, UnitProperty::User));
         row.set(Col::r#type, SYSTEMD_UNIT);
         row.set(Col::status, unit.active_state);
         row.set(Col::name, unit.id);
     }
+    Ok(())
 }
 
 fn generate_from(
@@ -307,10 +289,10 @@ fn generate_from(
     rows: &mut Rows,
 ) -> TableResult {
     file_rows(sources, ctx, rows);
-    if let Some(manager) = manager {
-        systemd_rows(manager, rows);
+    match manager {
+        Some(manager) => systemd_rows(manager, ctx, rows),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {

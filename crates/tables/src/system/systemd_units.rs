@@ -65,30 +65,14 @@ fn generate_from(manager: &Manager, ctx: &QueryContext, rows: &mut Rows) -> Tabl
         .filter(|(col, _)| ctx.is_used(*col))
         .collect();
     for unit in units {
+        ctx.check()?;
         let mut row = rows.row();
         for &(col, property) in &wanted {
-            row.set(col, unit_property(manager, &unit, property));
+            row.set(col, manager.unit_property_or_empty(&unit, property));
         }
         set_list_columns(&mut row, unit);
     }
     Ok(())
-}
-
-/// One property of `unit`, empty when the unit lacks it. Only services have a user, so
-/// other units are not asked.
-fn unit_property(manager: &Manager, unit: &Unit, property: UnitProperty) -> String {
-    if property == UnitProperty::User && !unit.id.ends_with(".service") {
-        return String::new();
-    }
-    match manager.property(&unit.object_path, property) {
-        Ok(value) => value,
-        Err(e) => {
-            if property != UnitProperty::User {
-                log::info!("systemd_units: {}: {e}", unit.id);
-            }
-            String::new()
-        }
-    }
 }
 
 fn set_list_columns(row: &mut RowMut<'_>, unit: Unit) {
