@@ -1228,3 +1228,49 @@ fn a_reload_hands_the_new_read_max_to_the_tables() {
     );
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }
+
+#[test]
+fn a_reload_applies_the_status_log_options_and_osquery_flags_shows_them() {
+    let s = Sandbox::new();
+    let schedule = |extra: &str| {
+        format!(
+            r#"{{"options": {{"schedule_splay_percent": 0{extra}}},
+            "schedule": {{"flags": {{"query": "SELECT value FROM osquery_flags WHERE name = 'logger_min_status'", "interval": 1}}}}}}"#
+        )
+    };
+    s.write_config(&schedule(""));
+    let mut d = s.start("run", &[]);
+    assert!(wait_for_lines(&s, "flags", 0), "{}", d.stderr_text());
+    assert_eq!(s.results_of("flags")[0]["columns"]["value"], "0");
+    let changed = "Configuration changed; reloading the schedule";
+    // Errors only from now on: the next reload's INFO line is not kept.
+    s.write_config(&schedule(r#", "logger_min_status": 2"#));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s
+            .results_of("flags")
+            .iter()
+            .any(|l| l["columns"]["value"] == "2")),
+        "osquery_flags never showed the reloaded value\n{}",
+        d.stderr_text()
+    );
+    assert_eq!(s.status_log("INFO").matches(changed).count(), 1);
+    s.write_config(&schedule(
+        r#", "logger_min_status": 2, "schedule_epoch": 3"#,
+    ));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s
+            .results_of("flags")
+            .iter()
+            .any(|l| l["epoch"] == 3)),
+        "the second reload never took effect\n{}",
+        d.stderr_text()
+    );
+    assert_eq!(
+        s.status_log("INFO").matches(changed).count(),
+        1,
+        "an INFO line was kept after logger_min_status=2"
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+}

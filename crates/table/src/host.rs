@@ -92,6 +92,9 @@ pub struct LiveState {
     pub config_valid: bool,
     pub schedule: Vec<ScheduleEntry>,
     pub packs: Vec<PackEntry>,
+    /// The flags as a reload's `options` left them (`osquery_flags`); empty until the
+    /// first reload, when the start-up values in [`InstanceInfo::flags`] hold.
+    pub flags: Vec<FlagValue>,
 }
 
 /// What the engine knows about itself and its settings; handed to every generator.

@@ -22,7 +22,9 @@ pub mod syslog;
 pub use filesystem::{FilesystemOptions, FilesystemSink, GlogFiles};
 pub use format::{FormatOptions, calendar_time, escape_nonprintable, format_item};
 pub use host::HostIdentifier;
-pub use status::{GlogStream, StatusFilter, StatusLogger, StatusOutput, StatusRecord};
+pub use status::{
+    GlogStream, StatusControl, StatusFilter, StatusLogger, StatusOutput, StatusRecord,
+};
 pub use stdout::StdoutSink;
 pub use syslog::{SyslogSink, SyslogStatus};
 

@@ -16,7 +16,8 @@
 use log::{Level, LevelFilter, Log, Metadata, Record};
 pub use oxquery_format::glog::severity;
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// One status line's content.
@@ -138,27 +139,63 @@ impl StatusFilter {
     }
 }
 
+/// The filter of an installed logger, changed by a reload (osquery re-reads `--verbose`
+/// and `--logger_min_status` when the config's options change).
+#[derive(Debug, Default)]
+struct LiveFilter {
+    min_status: AtomicI32,
+    verbose: AtomicBool,
+}
+
+impl LiveFilter {
+    fn get(&self) -> StatusFilter {
+        StatusFilter {
+            min_status: self.min_status.load(Ordering::Relaxed),
+            verbose: self.verbose.load(Ordering::Relaxed),
+        }
+    }
+    fn set(&self, filter: StatusFilter) {
+        self.min_status.store(filter.min_status, Ordering::Relaxed);
+        self.verbose.store(filter.verbose, Ordering::Relaxed);
+    }
+}
+
+/// Changes what an installed [`StatusLogger`] keeps.
+#[derive(Debug, Clone)]
+pub struct StatusControl(Arc<LiveFilter>);
+
+impl StatusControl {
+    pub fn set_filter(&self, filter: StatusFilter) {
+        self.0.set(filter);
+        log::set_max_level(filter.max_level());
+    }
+}
+
 /// The daemon's `log` crate logger.
 pub struct StatusLogger {
-    filter: StatusFilter,
+    filter: Arc<LiveFilter>,
     outputs: Mutex<Vec<Box<dyn StatusOutput>>>,
 }
 
 impl StatusLogger {
     /// A logger keeping what `filter` admits and writing it to every output in turn.
     pub fn with_outputs(filter: StatusFilter, outputs: Vec<Box<dyn StatusOutput>>) -> Self {
+        let live = Arc::new(LiveFilter::default());
+        live.set(filter);
         StatusLogger {
-            filter,
+            filter: live,
             outputs: Mutex::new(outputs),
         }
     }
 
-    /// Installs this logger for the process. Fails if a logger is already installed.
-    pub fn install(self) -> Result<(), log::SetLoggerError> {
-        let level = self.filter.max_level();
+    /// Installs this logger for the process (the `log` crate has one per process) and
+    /// returns the handle that changes its filter. Fails if a logger is already installed.
+    pub fn install(self) -> Result<StatusControl, log::SetLoggerError> {
+        let level = self.filter.get().max_level();
+        let control = StatusControl(Arc::clone(&self.filter));
         log::set_boxed_logger(Box::new(self))?;
         log::set_max_level(level);
-        Ok(())
+        Ok(control)
     }
 
     /// Writes one record to every output. Write failures are ignored: the status log
@@ -173,11 +210,11 @@ impl StatusLogger {
 
 impl Log for StatusLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        self.filter.wants(metadata.level())
+        self.filter.get().wants(metadata.level())
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.filter.wants(record.level()) {
+        if self.filter.get().wants(record.level()) {
             self.write_record(&StatusRecord::from_log(record));
         }
     }

@@ -29,6 +29,7 @@ impl Daemon {
             sinks,
             hup,
             pidfile: _pidfile,
+            status,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let logger = self.spawn_logger(sinks, settings.buffered_log_max);
@@ -109,6 +110,16 @@ impl Daemon {
                     for w in config.apply_options(&mut flags) {
                         log::warn!("{w}");
                     }
+                    // osquery re-reads these with the options; osquery_flags shows the
+                    // values now in effect.
+                    if let Some(status) = &status {
+                        status.set_filter(crate::logger::StatusFilter {
+                            min_status: flags.get(oxquery_flags::flag::logger_min_status),
+                            verbose: flags.get(oxquery_flags::flag::verbose),
+                        });
+                    }
+                    self.live.write().unwrap_or_else(|p| p.into_inner()).flags =
+                        config::flag_rows(&flags);
                     let mut results =
                         ResultSettings::from_flags(&flags, self.host_identifier.clone());
                     // No logger plugin was started: there is nowhere to log to.

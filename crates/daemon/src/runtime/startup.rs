@@ -36,6 +36,9 @@ pub(super) struct Started<'t> {
     pub(super) hup: Arc<AtomicBool>,
     /// Held until the process ends: dropping it lets another daemon start.
     pub(super) pidfile: Option<Pidfile>,
+    /// Changes the status log's filter when a reload changes `--verbose` or
+    /// `--logger_min_status` (none if the status log could not be installed).
+    pub(super) status: Option<crate::logger::StatusControl>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
@@ -147,7 +150,7 @@ fn start<'t>(
             return Err(1);
         }
     };
-    install_status_log(&logger_settings, settings.disable_logging);
+    let status = install_status_log(&logger_settings, settings.disable_logging);
     match &load_warning {
         // Running on an old config is worth an error; running on none, a warning.
         Some(message) if restored => log::error!("{message}"),
@@ -229,6 +232,7 @@ fn start<'t>(
         sinks,
         hup,
         pidfile,
+        status,
     };
     Ok((daemon, started))
 }
@@ -236,7 +240,10 @@ fn start<'t>(
 /// The status log: glog files and the logger plugins' status lines, stderr. With
 /// `--disable_logging` no plugin receives them, but errors still reach stderr, so an
 /// exit for a reason of ours is never silent.
-fn install_status_log(settings: &LoggerSettings, disable_logging: bool) {
+fn install_status_log(
+    settings: &LoggerSettings,
+    disable_logging: bool,
+) -> Option<crate::logger::StatusControl> {
     let options = if disable_logging {
         StatusOptions {
             glog_dir: None,
@@ -247,8 +254,12 @@ fn install_status_log(settings: &LoggerSettings, disable_logging: bool) {
     } else {
         settings.status_options()
     };
-    if let Err(e) = StatusLogger::new(options).install() {
-        eprintln!("Could not start the status log: {e}");
+    match StatusLogger::new(options).install() {
+        Ok(control) => Some(control),
+        Err(e) => {
+            eprintln!("Could not start the status log: {e}");
+            None
+        }
     }
 }
 

@@ -295,8 +295,28 @@ mod tests {
         })
         .unwrap_or_else(scan);
         for &p in &client_ports {
-            let r = connection(&rows, p, port)
-                .unwrap_or_else(|| panic!("no row for the closed connection from {p}"));
+            let r = connection(&rows, p, port).unwrap_or_else(|| {
+                let ss = std::process::Command::new("ss")
+                    .args(["-tan"])
+                    .output()
+                    .unwrap();
+                let ss = String::from_utf8_lossy(&ss.stdout);
+                let near: Vec<_> = rows
+                    .iter()
+                    .filter(|r| {
+                        r[Col::remote_port as usize] == i(port)
+                            || r[Col::local_port as usize] == i(port)
+                    })
+                    .map(|r| r.to_vec())
+                    .collect();
+                panic!(
+                    "no row for the closed connection from {p}; ours: {near:?}\nss: {}",
+                    ss.lines()
+                        .filter(|l| l.contains(&port.to_string()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            });
             assert_eq!(r[Col::state as usize], t("TIME_WAIT"));
             assert_eq!(r[Col::pid as usize], i(-1));
             assert_eq!(r[Col::socket as usize], i(0));

@@ -19,7 +19,14 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    for flag in &ctx.host().instance.flags {
+    // After a reload the live values; before, the start-up ones.
+    let live = ctx.host().live().flags;
+    let flags = if live.is_empty() {
+        &ctx.host().instance.flags
+    } else {
+        &live
+    };
+    for flag in flags {
         let mut row = rows.row();
         row.set(Col::name, flag.name.as_str());
         row.set(Col::r#type, flag.ty.as_str());
