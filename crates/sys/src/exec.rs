@@ -570,8 +570,14 @@ mod tests {
     fn is_test_only_file(path: &Path) -> bool {
         let stem = path.file_stem().unwrap().to_str().unwrap();
         let dir = path.parent().unwrap();
-        ["mod.rs", "lib.rs"].iter().any(|parent| {
-            std::fs::read_to_string(dir.join(parent)).is_ok_and(|t| {
+        // The parent module is `dir/mod.rs`, `dir/lib.rs`, or `dir.rs` beside the folder.
+        let parents = [
+            dir.join("mod.rs"),
+            dir.join("lib.rs"),
+            dir.with_extension("rs"),
+        ];
+        parents.iter().any(|parent| {
+            std::fs::read_to_string(parent).is_ok_and(|t| {
                 t.contains(&format!("#[cfg(test)]\nmod {stem};"))
                     || t.contains(&format!("#[cfg(test)]\npub(crate) mod {stem};"))
             })
