@@ -93,16 +93,12 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 /// `pack_refresh_interval`) shape the new schedule, and the result settings
 /// (`schedule_epoch`, `logger_event_type`, `logger_snapshot_event_type`,
 /// `logger_numerics`, `decorations_top_level`, `nullvalue`, `disable_logging`) the next
-/// results logged, `read_max` the next scans, and `verbose`/`logger_min_status` the
-/// status log at once. Where oxquery does not follow osquery yet: osquery re-reads
-/// `logger_min_stderr` on reload and `buffered_log_max` at each flush; oxquery sets the
-/// stderr copy of its status log and its outbox up once.
+/// results logged, `read_max` the next scans, `verbose`/`logger_min_status`/
+/// `logger_min_stderr` the status log at once, and `buffered_log_max` the next flush.
 pub const STARTUP_ONLY: &[&str] = &[
-    "buffered_log_max",
     "disable_database",
     "ephemeral",
     "host_identifier",
-    "logger_min_stderr",
     "logger_path",
     "logger_rotate",
     "logger_rotate_max_files",

@@ -1244,7 +1244,9 @@ fn a_reload_applies_the_status_log_options_and_osquery_flags_shows_them() {
     assert_eq!(s.results_of("flags")[0]["columns"]["value"], "0");
     let changed = "Configuration changed; reloading the schedule";
     // Errors only from now on: the next reload's INFO line is not kept.
-    s.write_config(&schedule(r#", "logger_min_status": 2"#));
+    s.write_config(&schedule(
+        r#", "logger_min_status": 2, "logger_min_stderr": 2"#,
+    ));
     d.signal(libc::SIGHUP);
     assert!(
         wait_until(LONG, || s
@@ -1256,7 +1258,7 @@ fn a_reload_applies_the_status_log_options_and_osquery_flags_shows_them() {
     );
     assert_eq!(s.status_log("INFO").matches(changed).count(), 1);
     s.write_config(&schedule(
-        r#", "logger_min_status": 2, "schedule_epoch": 3"#,
+        r#", "logger_min_status": 2, "logger_min_stderr": 2, "schedule_epoch": 3"#,
     ));
     d.signal(libc::SIGHUP);
     assert!(
@@ -1271,6 +1273,35 @@ fn a_reload_applies_the_status_log_options_and_osquery_flags_shows_them() {
         s.status_log("INFO").matches(changed).count(),
         1,
         "an INFO line was kept after logger_min_status=2"
+    );
+    // INFO again in the files, but the stderr copy keeps errors only: the next reload's
+    // line reaches the INFO file and not stderr.
+    s.write_config(&schedule(
+        r#", "logger_min_status": 0, "logger_min_stderr": 2, "schedule_epoch": 4"#,
+    ));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s
+            .results_of("flags")
+            .iter()
+            .any(|l| l["epoch"] == 4)),
+        "the third reload never took effect\n{}",
+        d.stderr_text()
+    );
+    s.write_config(&schedule(
+        r#", "logger_min_status": 0, "logger_min_stderr": 2, "schedule_epoch": 5"#,
+    ));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(LONG, || s.status_log("INFO").matches(changed).count() == 2),
+        "the fourth reload's INFO line never reached the file\n{}",
+        s.status_log("INFO")
+    );
+    assert_eq!(
+        d.stderr_text().matches(changed).count(),
+        1,
+        "stderr kept an INFO line after logger_min_stderr=2:\n{}",
+        d.stderr_text()
     );
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
 }

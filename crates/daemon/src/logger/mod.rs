@@ -206,7 +206,23 @@ impl StatusOptions {
 impl StatusLogger {
     /// The status logger of these options, writing to the process's stdout and stderr.
     pub fn new(opts: StatusOptions) -> StatusLogger {
-        StatusLogger::with_outputs(opts.filter(), opts.outputs(io::stdout(), io::stderr()))
+        // The stderr copy follows a reload's --logger_min_stderr; the rest is as listed.
+        let others = StatusOptions {
+            stderr: false,
+            ..opts.clone()
+        };
+        let logger =
+            StatusLogger::with_outputs(opts.filter(), others.outputs(io::stdout(), io::stderr()));
+        if opts.stderr {
+            let min = if opts.verbose {
+                i32::MIN
+            } else {
+                opts.min_stderr
+            };
+            logger.with_stderr_copy(io::stderr(), min)
+        } else {
+            logger
+        }
     }
 }
 

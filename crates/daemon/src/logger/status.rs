@@ -86,18 +86,33 @@ pub trait StatusOutput: Send {
 pub struct GlogStream<W: Write + Send> {
     out: W,
     min_severity: i32,
+    /// When set, the threshold follows the installed logger's `--logger_min_stderr` and
+    /// `--verbose` (a reload changes them).
+    live: Option<Arc<LiveFilter>>,
 }
 
 impl<W: Write + Send> GlogStream<W> {
     /// Keeps records of severity `min_severity` and above (`i32::MIN` keeps all).
     pub fn new(out: W, min_severity: i32) -> Self {
-        GlogStream { out, min_severity }
+        GlogStream {
+            out,
+            min_severity,
+            live: None,
+        }
+    }
+
+    fn threshold(&self) -> i32 {
+        match &self.live {
+            Some(live) if live.verbose.load(Ordering::Relaxed) => i32::MIN,
+            Some(live) => live.min_stderr.load(Ordering::Relaxed),
+            None => self.min_severity,
+        }
     }
 }
 
 impl<W: Write + Send> StatusOutput for GlogStream<W> {
     fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
-        if i32::from(record.severity) < self.min_severity {
+        if i32::from(record.severity) < self.threshold() {
             return Ok(());
         }
         let mut line = record.glog_line();
@@ -139,11 +154,12 @@ impl StatusFilter {
     }
 }
 
-/// The filter of an installed logger, changed by a reload (osquery re-reads `--verbose`
-/// and `--logger_min_status` when the config's options change).
+/// The filter of an installed logger, changed by a reload (osquery re-reads `--verbose`,
+/// `--logger_min_status` and `--logger_min_stderr` when the config's options change).
 #[derive(Debug, Default)]
 struct LiveFilter {
     min_status: AtomicI32,
+    min_stderr: AtomicI32,
     verbose: AtomicBool,
 }
 
@@ -169,6 +185,11 @@ impl StatusControl {
         self.0.set(filter);
         log::set_max_level(filter.max_level());
     }
+
+    /// `--logger_min_stderr`: what the stderr copy keeps (all of it with `--verbose`).
+    pub fn set_min_stderr(&self, min: i32) {
+        self.0.min_stderr.store(min, Ordering::Relaxed);
+    }
 }
 
 /// The daemon's `log` crate logger.
@@ -186,6 +207,22 @@ impl StatusLogger {
             filter: live,
             outputs: Mutex::new(outputs),
         }
+    }
+
+    /// Adds `out` as a stderr-style copy whose threshold is `--logger_min_stderr` now and
+    /// follows [`StatusControl::set_min_stderr`] later.
+    pub fn with_stderr_copy(self, out: impl Write + Send + 'static, min_stderr: i32) -> Self {
+        self.filter.min_stderr.store(min_stderr, Ordering::Relaxed);
+        let stream = GlogStream {
+            out,
+            min_severity: min_stderr,
+            live: Some(Arc::clone(&self.filter)),
+        };
+        self.outputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(stream));
+        self
     }
 
     /// Installs this logger for the process (the `log` crate has one per process) and

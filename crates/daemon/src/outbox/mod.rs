@@ -186,6 +186,11 @@ pub struct Outbox {
 impl Outbox {
     /// Sinks are told apart by [`Sink::name`]; a second sink with a name already present
     /// is dropped with a warning, since its progress could not be kept apart.
+    /// Changes the backlog bound (`--buffered_log_max` after a reload).
+    pub fn set_max_backlog(&mut self, max_backlog: u64) {
+        self.config.max_backlog = max_backlog;
+    }
+
     pub fn new(sinks: Vec<Box<dyn Sink>>, config: OutboxConfig) -> Outbox {
         let mut seen = HashSet::new();
         let slots = sinks

@@ -26,6 +26,7 @@ impl Daemon {
                 let mut outbox = Outbox::new(sinks, config);
                 loop {
                     let stopping = daemon.logger_stop.load(Ordering::SeqCst);
+                    outbox.set_max_backlog(daemon.result_settings().buffered_log_max);
                     {
                         let mut store = daemon.lock_store();
                         match outbox.drain(&mut store) {

@@ -117,6 +117,7 @@ impl Daemon {
                             min_status: flags.get(oxquery_flags::flag::logger_min_status),
                             verbose: flags.get(oxquery_flags::flag::verbose),
                         });
+                        status.set_min_stderr(flags.get(oxquery_flags::flag::logger_min_stderr));
                     }
                     self.live.write().unwrap_or_else(|p| p.into_inner()).flags =
                         config::flag_rows(&flags);

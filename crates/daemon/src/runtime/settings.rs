@@ -54,6 +54,9 @@ pub(crate) struct ResultSettings {
     /// `--disable_logging`: results are still diffed and stored, but not logged.
     pub(crate) disable_logging: bool,
     pub(crate) format: FormatOptions,
+    /// `--buffered_log_max`: undelivered lines kept per sink (osquery reads it at each
+    /// flush).
+    pub(crate) buffered_log_max: u64,
 }
 
 impl ResultSettings {
@@ -71,6 +74,7 @@ impl ResultSettings {
                 decorations_top_level: flags.get(flag::decorations_top_level),
                 nullvalue: flags.get(flag::nullvalue).to_owned(),
             },
+            buffered_log_max: flags.get(flag::buffered_log_max),
         }
     }
 }
