@@ -36,6 +36,24 @@ pub struct OneShot {
     pub exit_code: i32,
 }
 
+impl OneShot {
+    fn printing(stdout: String) -> OneShot {
+        OneShot {
+            stdout,
+            stderr: String::new(),
+            exit_code: 0,
+        }
+    }
+
+    fn failed(e: &ConfigError) -> OneShot {
+        OneShot {
+            stdout: String::new(),
+            stderr: format!("Error reading config: {e}\n"),
+            exit_code: e.exit_code(),
+        }
+    }
+}
+
 /// `--config_check` or `--config_dump`, when one is set: what to print and the exit
 /// status. `None` when neither is set. `--config_check` fails (exit 1) for a config
 /// that cannot be read or parsed; `--config_dump` prints each source raw, as
@@ -43,31 +61,15 @@ pub struct OneShot {
 pub fn one_shot(flags: &Flags) -> Option<OneShot> {
     if flags.get(flag::config_check) {
         return Some(match Config::load(flags) {
-            Ok(_) => OneShot {
-                stdout: String::new(),
-                stderr: String::new(),
-                exit_code: 0,
-            },
-            Err(e) => OneShot {
-                stdout: String::new(),
-                stderr: format!("Error reading config: {e}\n"),
-                exit_code: e.exit_code(),
-            },
+            Ok(_) => OneShot::printing(String::new()),
+            Err(e) => OneShot::failed(&e),
         });
     }
     if flags.get(flag::config_dump) {
         let settings = Settings::from_flags(flags);
         return Some(match read_sources(&settings.config_path) {
-            Ok(sources) => OneShot {
-                stdout: source::dump(&sources),
-                stderr: String::new(),
-                exit_code: 0,
-            },
-            Err(e) => OneShot {
-                stdout: String::new(),
-                stderr: format!("Error reading config: {e}\n"),
-                exit_code: e.exit_code(),
-            },
+            Ok(sources) => OneShot::printing(source::dump(&sources)),
+            Err(e) => OneShot::failed(&e),
         });
     }
     None

@@ -334,8 +334,8 @@ impl OsqueryCursor {
                 Ok(())
             }
             CoroutineResult::Return(end) => {
-                self.finish_scan();
-                self.done = true;
+                // Finished: stop() only hands its stack back to the pool.
+                self.stop();
                 match end {
                     ScanEnd::Finished(rest) => {
                         self.batch = rest;
@@ -349,21 +349,9 @@ impl OsqueryCursor {
         }
     }
 
-    /// Returns a finished scan's stack to the pool.
-    fn finish_scan(&mut self) {
-        if let Some(scan) = self.scan.take() {
-            if scan.coroutine.done() {
-                self.shared.give_stack(scan.coroutine.into_stack());
-            } else {
-                self.scan = Some(scan);
-                self.stop();
-            }
-        }
-    }
-
-    /// Stops a suspended generator: it learns that nobody reads (its next batch is
-    /// refused, `check()` fails) and runs to its end on its own stack, so its
-    /// destructors run where they should.
+    /// Ends the scan and returns its stack to the pool. A generator still suspended
+    /// learns that nobody reads (its next batch is refused, `check()` fails) and runs to
+    /// its end on its own stack, so its destructors run where they should.
     fn stop(&mut self) {
         let Some(mut scan) = self.scan.take() else {
             return;

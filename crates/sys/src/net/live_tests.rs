@@ -11,14 +11,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 
 /// A prerequisite is missing: fatal under CI (which installs every tool), a notice
-/// elsewhere.
+/// elsewhere (the shared rule of `oxquery-test-support`).
 fn missing(what: &str) {
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "{what}: required under CI"
-    );
-    eprintln!("{what}; skipping");
+    let _: Option<()> = oxquery_test_support::missing(what);
 }
 
 /// What a scan says about the descriptors `fds` of process `pid`, in fd order.
@@ -256,15 +251,7 @@ sys.stdin.read()
 impl NamespaceChild {
     fn start(path: &std::path::Path) -> Option<NamespaceChild> {
         for tool in ["unshare", "ip", "python3", "nsenter", "ss"] {
-            if Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .stdout(Stdio::null())
-                .status()
-                .map_or(true, |s| !s.success())
-            {
-                missing(&format!("{tool} is not installed"));
-                return None;
-            }
+            oxquery_test_support::require_tool(tool)?;
         }
         let mut child = Command::new("unshare")
             .args([
