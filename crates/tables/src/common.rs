@@ -14,15 +14,10 @@ use oxquery_table::QueryContext;
 use std::io;
 use std::path::Path;
 
-/// Most bytes a table reads from one file: osquery's `--read_max`.
-pub fn read_max(ctx: &QueryContext) -> u64 {
-    ctx.settings().read_max
-}
-
 /// How tables open a file a user controls outside a home (a crontab in the spool, an
 /// autostart entry): see [`Policy::user_file`].
 pub fn user_file_policy(ctx: &QueryContext) -> Policy {
-    Policy::user_file(read_max(ctx))
+    Policy::user_file(ctx.settings().read_max)
 }
 
 /// How tables open a file under `user`'s home: with the account's permissions, as the
@@ -32,7 +27,7 @@ pub fn home_file_policy(ctx: &QueryContext, user: &Passwd) -> Policy {
         uid: user.uid,
         gid: user.gid,
     };
-    Policy::home_file(read_max(ctx), account)
+    Policy::home_file(ctx.settings().read_max, account)
 }
 
 /// The accounts a per-user query covers, from the `=`/`IN` values of its `uid` column
