@@ -478,9 +478,10 @@ pub struct QueryResult {
     pub rows: Vec<Vec<oxquery_table::Value>>,
 }
 
-/// Converts an SQLite value to ours. Text that is not UTF-8 keeps its bytes as a BLOB
-/// value (never an error, never replaced): osquery's differential results escape such
-/// bytes as `\xHH`, which needs the bytes themselves.
+/// Converts an SQLite value to ours, for results and for constraint values. Text that is
+/// not UTF-8 keeps its bytes as a BLOB value (never an error, never replaced): a path
+/// constraint must find the file with exactly those bytes, writers copy them as osquery
+/// does, and differential results escape them as `\xHH`.
 pub(crate) fn value_from_ref(v: rusqlite::types::ValueRef<'_>) -> oxquery_table::Value {
     use oxquery_table::Value;
     use rusqlite::types::ValueRef;

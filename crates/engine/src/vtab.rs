@@ -18,7 +18,7 @@ use oxquery_table::{
     TableError, TableSpec, Value,
 };
 use rusqlite::ffi;
-use rusqlite::types::{Null, ValueRef};
+use rusqlite::types::{Null, ToSqlOutput, ValueRef};
 use rusqlite::vtab::{
     Context, Filters, IndexConstraintOp, IndexInfo, VTab, VTabConnection, VTabCursor,
 };
@@ -194,16 +194,6 @@ pub struct OsqueryCursor {
     done: bool,
 }
 
-fn value_of(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-    }
-}
-
 /// Gives a constraint value the column's affinity, as SQLite compares it.
 fn with_affinity(integer_column: bool, value: Value) -> Value {
     match value {
@@ -262,14 +252,14 @@ impl OsqueryCursor {
                     constraints.push(Constraint {
                         column: arg.column,
                         op: Op::Eq,
-                        value: with_affinity(integer, value_of(v.get_raw())),
+                        value: with_affinity(integer, crate::value_from_ref(v.get_raw())),
                     });
                 }
             } else {
                 constraints.push(Constraint {
                     column: arg.column,
                     op: arg.op,
-                    value: with_affinity(integer, value_of(args[k].get_raw())),
+                    value: with_affinity(integer, crate::value_from_ref(args[k].get_raw())),
                 });
             }
         }
@@ -428,7 +418,10 @@ unsafe impl VTabCursor for OsqueryCursor {
             Some(Value::Integer(v)) => ctx.set_result(v),
             Some(Value::Real(v)) => ctx.set_result(v),
             Some(Value::Text(v)) => ctx.set_result(v.as_str()),
-            Some(Value::Blob(v)) => ctx.set_result(v.as_slice()),
+            // Every osquery column is TEXT or a number: bytes (a file name that is not
+            // UTF-8) go to SQLite as TEXT holding them unchanged, so the value compares
+            // equal to the same bytes in a query and a row can be looked up by its path.
+            Some(Value::Blob(v)) => ctx.set_result(ToSqlOutput::Borrowed(ValueRef::Text(v))),
         }
     }
 

@@ -9,39 +9,72 @@
 //! * keeps members in the order they were added, duplicates included.
 //!
 //! RapidJSON copies bytes that are not valid UTF-8 through unchanged (osquery does not
-//! ask it to validate). Text reaches these functions as `&str`, so such bytes have
-//! already become U+FFFD where the value was read; callers that escape them first (the
-//! daemon's differential results) do so before writing.
+//! ask it to validate), and so does [`push_bytes`]: a file name with a `\xff` byte comes
+//! out with that byte. [`push_str`] writes into a `String` and so only ever sees UTF-8.
 
 use std::fmt::Write as _;
+use std::ops::Range;
+
+/// One piece of an escaped string: a run copied as it is, or the escape for one byte.
+enum Piece {
+    Copy(Range<usize>),
+    Short(&'static str),
+    /// `\u00XX`.
+    Control(u8),
+}
+
+/// Splits `s` into what RapidJSON copies and what it escapes. Every escaped byte is
+/// ASCII, so each copied run of a `&str` starts and ends on a character boundary.
+fn escape(s: &[u8], mut emit: impl FnMut(Piece)) {
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let piece = match b {
+            b'"' => Piece::Short("\\\""),
+            b'\\' => Piece::Short("\\\\"),
+            0x08 => Piece::Short("\\b"),
+            0x09 => Piece::Short("\\t"),
+            0x0A => Piece::Short("\\n"),
+            0x0C => Piece::Short("\\f"),
+            0x0D => Piece::Short("\\r"),
+            0x00..=0x1F => Piece::Control(b),
+            _ => continue,
+        };
+        if start < i {
+            emit(Piece::Copy(start..i));
+        }
+        emit(piece);
+        start = i + 1;
+    }
+    if start < s.len() {
+        emit(Piece::Copy(start..s.len()));
+    }
+}
 
 /// Appends `s` as a JSON string literal, quotes included.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let short = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x09 => "\\t",
-            0x0A => "\\n",
-            0x0C => "\\f",
-            0x0D => "\\r",
-            0x00..=0x1F => "",
-            _ => continue,
-        };
-        // Every byte handled here is ASCII, so `i` is a character boundary.
-        out.push_str(&s[start..i]);
-        if short.is_empty() {
+    escape(s.as_bytes(), |piece| match piece {
+        Piece::Copy(run) => out.push_str(&s[run]),
+        Piece::Short(e) => out.push_str(e),
+        Piece::Control(b) => {
             let _ = write!(out, "\\u00{b:02X}");
-        } else {
-            out.push_str(short);
         }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
+    });
     out.push('"');
+}
+
+/// Appends `s`, which may hold bytes that are not UTF-8, as a JSON string literal, quotes
+/// included; such bytes are copied as they are, as osquery's writer does.
+pub fn push_bytes(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    escape(s, |piece| match piece {
+        Piece::Copy(run) => out.extend_from_slice(&s[run]),
+        Piece::Short(e) => out.extend_from_slice(e.as_bytes()),
+        Piece::Control(b) => {
+            let _ = std::io::Write::write_fmt(out, format_args!("\\u00{b:02X}"));
+        }
+    });
+    out.push(b'"');
 }
 
 /// Appends `"key":`.
@@ -97,7 +130,8 @@ pub fn double(d: f64) -> String {
 /// One member value of a flat object.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scalar<'a> {
-    Str(&'a str),
+    /// Text as SQLite holds it: usually UTF-8, but a file name may not be.
+    Str(&'a [u8]),
     Int(i64),
     /// Written with [`double`].
     Real(f64),
@@ -105,61 +139,63 @@ pub enum Scalar<'a> {
 }
 
 /// Appends one value.
-pub fn push_scalar(out: &mut String, value: Scalar<'_>) {
+pub fn push_scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
     match value {
-        Scalar::Str(s) => push_str(out, s),
-        Scalar::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Scalar::Real(d) => out.push_str(&double(d)),
-        Scalar::Null => out.push_str("null"),
+        Scalar::Str(s) => push_bytes(out, s),
+        Scalar::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Scalar::Real(d) => out.extend_from_slice(double(d).as_bytes()),
+        Scalar::Null => out.extend_from_slice(b"null"),
     }
 }
 
 /// Appends a flat object, compact: `{"a":"1","b":2}`.
-pub fn push_object<'a>(out: &mut String, members: impl IntoIterator<Item = (&'a str, Scalar<'a>)>) {
-    out.push('{');
+pub fn push_object<'a>(
+    out: &mut Vec<u8>,
+    members: impl IntoIterator<Item = (&'a str, Scalar<'a>)>,
+) {
+    out.push(b'{');
     for (i, (key, value)) in members.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        push_key(out, key);
+        push_bytes(out, key.as_bytes());
+        out.push(b':');
         push_scalar(out, value);
     }
-    out.push('}');
+    out.push(b'}');
 }
 
 /// Appends an array of flat objects as RapidJSON's `PrettyWriter` with an indent of two
 /// spaces writes it (osquery's `--json_pretty`): one member per line, `": "` between key
 /// and value, and `[]`/`{}` for an empty array or object.
-pub fn push_objects_pretty<'a, O, M>(out: &mut String, objects: O)
+pub fn push_objects_pretty<'a, O, M>(out: &mut Vec<u8>, objects: O)
 where
     O: IntoIterator<Item = M>,
     M: IntoIterator<Item = (&'a str, Scalar<'a>)>,
 {
-    out.push('[');
+    out.push(b'[');
     let mut any_object = false;
     for object in objects {
-        out.push_str(if any_object { ",\n  " } else { "\n  " });
+        out.extend_from_slice(if any_object { b",\n  " } else { b"\n  " });
         any_object = true;
-        out.push('{');
+        out.push(b'{');
         let mut any_member = false;
         for (key, value) in object {
-            out.push_str(if any_member { ",\n    " } else { "\n    " });
+            out.extend_from_slice(if any_member { b",\n    " } else { b"\n    " });
             any_member = true;
-            push_str(out, key);
-            out.push_str(": ");
+            push_bytes(out, key.as_bytes());
+            out.extend_from_slice(b": ");
             push_scalar(out, value);
         }
         if any_member {
-            out.push_str("\n  ");
+            out.extend_from_slice(b"\n  ");
         }
-        out.push('}');
+        out.push(b'}');
     }
     if any_object {
-        out.push('\n');
+        out.push(b'\n');
     }
-    out.push(']');
+    out.push(b']');
 }
 
 #[cfg(test)]
@@ -182,9 +218,22 @@ mod tests {
             js("\u{0}\u{1f}\u{b}\u{1b}"),
             r#""\u0000\u001F\u000B\u001B""#
         );
-        // DEL, non-ASCII and U+FFFD (what invalid UTF-8 became) pass through.
+        // DEL, non-ASCII and U+FFFD pass through.
         assert_eq!(js("\u{7f}é😀\u{fffd}"), "\"\u{7f}é😀\u{fffd}\"");
         assert_eq!(js(""), "\"\"");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_copied() {
+        let mut out = Vec::new();
+        push_bytes(&mut out, b"a\xff\x1f\"\xfe\\z");
+        assert_eq!(out, b"\"a\xff\\u001F\\\"\xfe\\\\z\"");
+        // The same escapes as for text.
+        for text in ["a\"b\\c/d", "\u{8}\t\n\u{c}\r", "\u{0}\u{1f}", "é😀", ""] {
+            let mut bytes = Vec::new();
+            push_bytes(&mut bytes, text.as_bytes());
+            assert_eq!(bytes, js(text).into_bytes());
+        }
     }
 
     #[test]
@@ -208,38 +257,41 @@ mod tests {
 
     #[test]
     fn compact_objects() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_object(
             &mut out,
             [
-                ("s", Scalar::Str("x\u{1f}")),
+                ("s", Scalar::Str(b"x\x1f")),
                 ("i", Scalar::Int(-7)),
                 ("r", Scalar::Real(1.5)),
                 ("n", Scalar::Null),
-                ("s", Scalar::Str("dup")),
+                ("s", Scalar::Str(b"dup\xff")),
             ],
         );
-        assert_eq!(out, r#"{"s":"x\u001F","i":-7,"r":1.5,"n":null,"s":"dup"}"#);
+        assert_eq!(
+            out,
+            b"{\"s\":\"x\\u001F\",\"i\":-7,\"r\":1.5,\"n\":null,\"s\":\"dup\xff\"}"
+        );
         out.clear();
         push_object(&mut out, []);
-        assert_eq!(out, "{}");
+        assert_eq!(out, b"{}");
     }
 
     #[test]
     fn pretty_arrays() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         let rows = [
-            vec![("a", Scalar::Str("1")), ("b", Scalar::Int(2))],
+            vec![("a", Scalar::Str(b"1")), ("b", Scalar::Int(2))],
             vec![],
             vec![("q\"", Scalar::Null)],
         ];
         push_objects_pretty(&mut out, rows.iter().map(|r| r.iter().copied()));
         assert_eq!(
-            out,
+            String::from_utf8(out.clone()).unwrap(),
             "[\n  {\n    \"a\": \"1\",\n    \"b\": 2\n  },\n  {},\n  {\n    \"q\\\"\": null\n  }\n]"
         );
         out.clear();
         push_objects_pretty(&mut out, std::iter::empty::<[(&str, Scalar<'_>); 0]>());
-        assert_eq!(out, "[]");
+        assert_eq!(out, b"[]");
     }
 }

@@ -109,3 +109,41 @@ fn editing_history_and_completion() {
          select 'lost'\nselect 'kept' as k;\n"
     );
 }
+
+/// On a terminal, a value cannot rewrite the screen in any mode: a process name such as
+/// `evil\r\e[2Khidden` shows escaped, and so do column headers. (Piped output keeps the
+/// bytes; `crates/shell/src/output.rs` tests both.)
+#[test]
+fn a_terminal_sees_escaped_values_and_headers_in_every_mode() {
+    let home = tempfile::tempdir().unwrap();
+    let sql = "select 'evil' || char(13) || char(27) || '[2Khidden' || char(8238) || 'gpj.exe' \
+               as \"h\x07\";";
+    // Pretty is the default mode.
+    for mode in ["--line", "--csv", "--list", "--header=true", "--json"] {
+        let mut cmd = Command::new(BIN);
+        cmd.env("HOME", home.path())
+            .env("TERM", "xterm")
+            .args([mode, sql]);
+        let mut p = rexpect::session::spawn_with_options(
+            cmd,
+            rexpect::reader::Options::new().timeout_ms(Some(15_000)),
+        )
+        .expect("spawn in a pty");
+        let out = p.exp_eof().unwrap();
+        // The pty turns each "\n" into "\r\n"; no other control character may arrive.
+        let bare = out.replace("\r\n", "\n");
+        assert!(
+            !bare
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c)),
+            "{mode}: {out:?}"
+        );
+        let (value, header) = if mode == "--json" {
+            (r"evil\r\u001B[2Khidden\u202Egpj.exe", r"h\u0007")
+        } else {
+            (r"evil\r\x1b[2Khidden\u202egpj.exe", r"h\x07")
+        };
+        assert!(bare.contains(value), "{mode}: {out:?}");
+        assert!(bare.contains(header), "{mode}: {out:?}");
+    }
+}

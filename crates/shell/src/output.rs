@@ -1,12 +1,17 @@
 //! Result printers for every output mode. Each takes one statement's columns and rows as
 //! SQLite's text (plus whether a value is a number, for typed JSON) and, unless told the
-//! output is a terminal, writes exactly what osqueryi writes.
+//! output is a terminal, writes exactly what osqueryi writes: the bytes of each value,
+//! including bytes that are not UTF-8 (a file name may hold any).
 //!
-//! On a terminal, pretty mode is allowed to differ from osquery so that results stay
-//! readable: control characters in cells are escaped, widths count display cells, and a
-//! table wider than the terminal is printed as one block per row ([`Expand`]).
+//! On a terminal, output differs from osquery so that a value cannot rewrite the screen:
+//! in every mode, values and headers show control characters, bidirectional-override
+//! characters and bytes that are not UTF-8 as escapes ([`terminal_text`]; JSON keeps its
+//! own escapes and writes the overrides as `\uXXXX`). Pretty mode also counts widths in
+//! display cells and prints a table wider than the terminal as one block per row
+//! ([`Expand`]).
 
 use oxquery_format::json::{self, Scalar};
+use std::borrow::Cow;
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthChar;
 
@@ -115,14 +120,15 @@ impl Default for Format {
 }
 
 /// One value as SQLite's text (`None` = NULL), and whether SQLite typed it as a number.
+/// The text is bytes: SQLite's TEXT need not be UTF-8.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
-    pub text: Option<String>,
+    pub text: Option<Vec<u8>>,
     pub numeric: bool,
 }
 
 impl Cell {
-    pub fn text(text: impl Into<String>) -> Cell {
+    pub fn text(text: impl Into<Vec<u8>>) -> Cell {
         Cell {
             text: Some(text.into()),
             numeric: false,
@@ -131,7 +137,7 @@ impl Cell {
 
     pub fn number(text: impl Into<String>) -> Cell {
         Cell {
-            text: Some(text.into()),
+            text: Some(text.into().into_bytes()),
             numeric: true,
         }
     }
@@ -145,6 +151,7 @@ impl Cell {
 }
 
 /// One statement's result.
+#[derive(Clone, Copy)]
 pub struct Table<'a> {
     pub columns: &'a [String],
     pub rows: &'a [Vec<Cell>],
@@ -160,43 +167,142 @@ pub enum Printed {
 
 /// Prints `table` in the current mode.
 pub fn print(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<Printed> {
+    let json = format.json_pretty || format.json || format.json_typed;
+    if format.mode == Mode::Pretty && json {
+        let mut buf = Vec::new();
+        if format.json_pretty {
+            print_json_pretty(&mut buf, format, table);
+        } else {
+            print_json(&mut buf, format, table);
+        }
+        if format.to_terminal {
+            buf = terminal_json(&buf);
+        }
+        return out.write_all(&buf).map(|()| Printed::AsAsked);
+    }
+    // On a terminal every printer sees escaped headers and values; the escapes are
+    // plain text, so the printers stay the same. (The separator and nullvalue are the
+    // user's own and stay as typed: a tab separator is common.)
+    let safe = format.to_terminal.then(|| SafeTable::new(table));
+    let table = match &safe {
+        Some(safe) => safe.table(),
+        None => *table,
+    };
     match format.mode {
-        Mode::Pretty if format.json_pretty => print_json_pretty(out, format, table),
-        Mode::Pretty if format.json || format.json_typed => print_json(out, format, table),
-        Mode::Pretty => return print_pretty(out, format, table),
-        Mode::Line => print_line(out, format, table),
-        Mode::Column => print_column(out, format, table),
-        Mode::List => print_list(out, format, table),
-        Mode::Csv => print_csv(out, format, table),
+        Mode::Pretty => return print_pretty(out, format, &table),
+        Mode::Line => print_line(out, format, &table),
+        Mode::Column => print_column(out, format, &table),
+        Mode::List => print_list(out, format, &table),
+        Mode::Csv => print_csv(out, format, &table),
     }
     .map(|()| Printed::AsAsked)
 }
 
-fn text<'a>(format: &'a Format, cell: &'a Cell) -> &'a str {
-    cell.text.as_deref().unwrap_or(&format.nullvalue)
+fn text<'a>(format: &'a Format, cell: &'a Cell) -> &'a [u8] {
+    cell.text.as_deref().unwrap_or(format.nullvalue.as_bytes())
 }
 
-/// `s` with control characters shown as escapes, so a cell stays on its line.
-pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return s.into();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => out.push(c),
+/// A table with every header and value passed through [`terminal_text`].
+struct SafeTable {
+    columns: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl SafeTable {
+    fn new(table: &Table<'_>) -> SafeTable {
+        let safe = |bytes: &[u8]| terminal_text(bytes).into_owned();
+        SafeTable {
+            columns: table.columns.iter().map(|c| safe(c.as_bytes())).collect(),
+            rows: table
+                .rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|cell| Cell {
+                            text: cell.text.as_deref().map(|t| safe(t).into_bytes()),
+                            numeric: cell.numeric,
+                        })
+                        .collect()
+                })
+                .collect(),
         }
     }
-    out.into()
+
+    fn table(&self) -> Table<'_> {
+        Table {
+            columns: &self.columns,
+            rows: &self.rows,
+        }
+    }
+}
+
+/// Characters that change the direction of the text after them: a value holding one
+/// could make what follows it read differently ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `bytes` as text safe to show on a terminal, on one line: `\n`, `\t`, `\r`, other
+/// control characters as `\xHH`, bidirectional controls as `\uHHHH` and bytes that are
+/// not UTF-8 as `\xHH`. Everything else is unchanged.
+pub fn terminal_text(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes)
+        && !s.chars().any(|c| c.is_control() || is_bidi_control(c))
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+                c if is_bidi_control(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON for a terminal: the same values, with bidirectional controls written as JSON's
+/// `\uHHHH` escapes (their JSON meaning is unchanged) and bytes that are not UTF-8 as
+/// U+FFFD. JSON already escapes control characters.
+fn terminal_json(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    for chunk in json.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if is_bidi_control(c) {
+                out.extend_from_slice(format!("\\u{:04X}", u32::from(c)).as_bytes());
+            } else {
+                let mut utf8 = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+    out
 }
 
 /// Terminal cells `s` occupies (escaped text has no control characters).
-fn display_width(s: &str) -> usize {
-    s.chars().map(|c| c.width().unwrap_or(0)).sum()
+fn display_width(s: &[u8]) -> usize {
+    String::from_utf8_lossy(s)
+        .chars()
+        .map(|c| c.width().unwrap_or(0))
+        .sum()
+}
+
+/// Characters in `s` as osquery counts them for its box: every byte that does not
+/// continue a UTF-8 sequence (code points, for UTF-8 text).
+fn code_points(s: &[u8]) -> usize {
+    s.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<Printed> {
@@ -206,23 +312,19 @@ fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::
     if !format.to_terminal {
         return match format.expand {
             Expand::Always => print_expanded(out, format, table, None),
-            Expand::Auto | Expand::Never => print_box(out, format, table),
+            Expand::Auto | Expand::Never => print_box(out, format, table, code_points),
         }
         .map(|()| Printed::AsAsked);
     };
-    let escaped: Vec<Vec<String>> = table
-        .rows
+    // On a terminal the table was escaped already ([`SafeTable`]).
+    let mut widths: Vec<usize> = table
+        .columns
         .iter()
-        .map(|row| {
-            row.iter()
-                .map(|c| escape_controls(text(format, c)).into_owned())
-                .collect()
-        })
+        .map(|c| display_width(c.as_bytes()))
         .collect();
-    let mut widths: Vec<usize> = table.columns.iter().map(|c| display_width(c)).collect();
-    for row in &escaped {
+    for row in table.rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(display_width(cell));
+            *w = (*w).max(display_width(text(format, cell)));
         }
     }
     let needed = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
@@ -240,82 +342,68 @@ fn print_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::
             Printed::AsAsked
         });
     }
-    let rows: Vec<Vec<&str>> = escaped
-        .iter()
-        .map(|r| r.iter().map(String::as_str).collect())
-        .collect();
-    let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
-    out.write_all(render_box(&header, &rows, &widths, display_width).as_bytes())?;
+    print_box(out, format, table, display_width)?;
     Ok(Printed::AsAsked)
 }
 
-/// osquery's box, byte for byte: widths count code points and cells are printed raw.
-fn print_box(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
-    // Widths count code points, not bytes or display cells, as osquery does.
-    let len = |s: &str| s.chars().count();
-    let rows: Vec<Vec<&str>> = table
+/// osquery's box, byte for byte when `len` is [`code_points`]: cells are printed raw and
+/// padded to the longest in their column.
+fn print_box(
+    out: &mut dyn Write,
+    format: &Format,
+    table: &Table<'_>,
+    len: fn(&[u8]) -> usize,
+) -> io::Result<()> {
+    let rows: Vec<Vec<&[u8]>> = table
         .rows
         .iter()
         .map(|r| r.iter().map(|c| text(format, c)).collect())
         .collect();
-    let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
+    let header: Vec<&[u8]> = table.columns.iter().map(|c| c.as_bytes()).collect();
     let mut widths: Vec<usize> = header.iter().map(|c| len(c)).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(len(cell));
         }
     }
-    out.write_all(render_box(&header, &rows, &widths, len).as_bytes())
-}
-
-fn render_box(
-    header: &[&str],
-    rows: &[Vec<&str>],
-    widths: &[usize],
-    len: fn(&str) -> usize,
-) -> String {
-    let mut rule = String::from("+");
-    for w in widths {
-        rule.push_str(&"-".repeat(w + 2));
-        rule.push('+');
+    let mut rule = b"+".to_vec();
+    for w in &widths {
+        rule.extend(std::iter::repeat_n(b'-', w + 2));
+        rule.push(b'+');
     }
-    rule.push('\n');
-    let line = |cells: &[&str]| {
-        let mut s = String::from("|");
-        for (cell, w) in cells.iter().zip(widths) {
-            s.push(' ');
-            s.push_str(cell);
-            s.push_str(&" ".repeat(w - len(cell)));
-            s.push_str(" |");
-        }
-        s.push('\n');
-        s
-    };
+    rule.push(b'\n');
     let mut buf = rule.clone();
-    buf.push_str(&line(header));
-    buf.push_str(&rule);
-    for row in rows {
-        buf.push_str(&line(row));
+    let line = |buf: &mut Vec<u8>, cells: &[&[u8]]| {
+        buf.push(b'|');
+        for (cell, w) in cells.iter().zip(&widths) {
+            buf.push(b' ');
+            buf.extend_from_slice(cell);
+            buf.extend(std::iter::repeat_n(b' ', w - len(cell)));
+            buf.extend_from_slice(b" |");
+        }
+        buf.push(b'\n');
+    };
+    line(&mut buf, &header);
+    buf.extend_from_slice(&rule);
+    for row in &rows {
+        line(&mut buf, row);
     }
-    buf.push_str(&rule);
-    buf
+    buf.extend_from_slice(&rule);
+    out.write_all(&buf)
 }
 
 /// Pretty mode for wide results: one block per row, a `-[ RECORD n ]` rule and one
 /// `name | value` line per column (psql's expanded display). Values longer than the
-/// terminal continue on further lines under the value column.
+/// terminal continue on further lines under the value column. Values are shown escaped,
+/// as on a terminal, whether or not output is one (`--pretty_expand=always`).
 fn print_expanded(
     out: &mut dyn Write,
     format: &Format,
     table: &Table<'_>,
     terminal: Option<usize>,
 ) -> io::Result<()> {
-    let name_width = table
-        .columns
-        .iter()
-        .map(|c| display_width(c))
-        .max()
-        .unwrap_or(0);
+    let width = |s: &str| display_width(s.as_bytes());
+    let name_width = table.columns.iter().map(|c| width(c)).max().unwrap_or(0);
     // Folding narrower than this would make values unreadable; let the terminal wrap.
     const MIN_VALUE_WIDTH: usize = 16;
     let value_width = terminal
@@ -325,8 +413,8 @@ fn print_expanded(
     for (n, row) in table.rows.iter().enumerate() {
         let mut lines = Vec::new();
         for (name, cell) in table.columns.iter().zip(row) {
-            let value = escape_controls(text(format, cell));
-            let pad = " ".repeat(name_width - display_width(name));
+            let value = terminal_text(text(format, cell));
+            let pad = " ".repeat(name_width - width(name));
             let mut pieces = fold(&value, value_width).into_iter();
             lines.push(format!(
                 "{name}{pad} | {}",
@@ -336,7 +424,7 @@ fn print_expanded(
                 lines.push(format!("{} | {piece}", " ".repeat(name_width)));
             }
         }
-        let widest = lines.iter().map(|l| display_width(l)).max().unwrap_or(0);
+        let widest = lines.iter().map(|l| width(l)).max().unwrap_or(0);
         let title = format!("-[ RECORD {} ]", n + 1);
         let rule_width = terminal.map_or(widest, |t| widest.min(t));
         buf.push_str(&title);
@@ -374,12 +462,14 @@ fn typed_json(cell: &Cell) -> Scalar<'_> {
     let Some(text) = &cell.text else {
         return Scalar::Null;
     };
-    if cell.numeric {
-        if let Ok(i) = text.parse::<i64>() {
+    if cell.numeric
+        && let Ok(number) = std::str::from_utf8(text)
+    {
+        if let Ok(i) = number.parse::<i64>() {
             return Scalar::Int(i);
         }
         // SQLite writes infinities as `Inf`, which JSON cannot hold: kept as text.
-        if let Some(d) = text.parse::<f64>().ok().filter(|d| d.is_finite()) {
+        if let Some(d) = number.parse::<f64>().ok().filter(|d| d.is_finite()) {
             return Scalar::Real(d);
         }
     }
@@ -421,30 +511,27 @@ fn json_members<'a>(
 
 /// osquery's `jsonPrint`: `[`, each row compact on its own line indented by two spaces,
 /// `]`.
-fn print_json(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
-    let mut buf = String::from("[\n");
+fn print_json(buf: &mut Vec<u8>, format: &Format, table: &Table<'_>) {
+    buf.extend_from_slice(b"[\n");
     for (i, row) in table.rows.iter().enumerate() {
         if i > 0 {
-            buf.push_str(",\n");
+            buf.extend_from_slice(b",\n");
         }
-        buf.push_str("  ");
-        json::push_object(&mut buf, json_members(format, table.columns, row));
+        buf.extend_from_slice(b"  ");
+        json::push_object(buf, json_members(format, table.columns, row));
     }
-    buf.push_str("\n]\n");
-    out.write_all(buf.as_bytes())
+    buf.extend_from_slice(b"\n]\n");
 }
 
-fn print_json_pretty(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
-    let mut buf = String::new();
+fn print_json_pretty(buf: &mut Vec<u8>, format: &Format, table: &Table<'_>) {
     json::push_objects_pretty(
-        &mut buf,
+        buf,
         table
             .rows
             .iter()
             .map(|row| json_members(format, table.columns, row)),
     );
-    buf.push('\n');
-    out.write_all(buf.as_bytes())
+    buf.push(b'\n');
 }
 
 fn print_line(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
@@ -456,31 +543,36 @@ fn print_line(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Re
         .max()
         .unwrap_or(0)
         .max(5);
-    let mut buf = String::new();
+    let mut buf = Vec::new();
     for (i, row) in table.rows.iter().enumerate() {
         if i > 0 {
-            buf.push('\n');
+            buf.push(b'\n');
         }
         for (name, cell) in table.columns.iter().zip(row) {
-            buf.push_str(&format!("{name:>width$} = {}\n", text(format, cell)));
+            buf.extend_from_slice(format!("{name:>width$} = ").as_bytes());
+            buf.extend_from_slice(text(format, cell));
+            buf.push(b'\n');
         }
     }
-    out.write_all(buf.as_bytes())
+    out.write_all(&buf)
 }
 
-/// Pads or truncates to `width` bytes (without splitting a character), printf `%-*.*s` style.
-fn fit(s: &str, width: i32) -> String {
+/// Pads or truncates to `width` bytes (without splitting a UTF-8 sequence), printf
+/// `%-*.*s` style; negative widths align right.
+fn fit(buf: &mut Vec<u8>, s: &[u8], width: i32) {
     let w = width.unsigned_abs() as usize;
     let mut end = s.len().min(w);
-    while !s.is_char_boundary(end) {
+    while end < s.len() && end > 0 && s[end] & 0xC0 == 0x80 {
         end -= 1;
     }
     let cut = &s[..end];
-    let pad = " ".repeat(w - cut.len());
+    let pad = std::iter::repeat_n(b' ', w - cut.len());
     if width < 0 {
-        format!("{pad}{cut}")
+        buf.extend(pad);
+        buf.extend_from_slice(cut);
     } else {
-        format!("{cut}{pad}")
+        buf.extend_from_slice(cut);
+        buf.extend(pad);
     }
 }
 
@@ -502,63 +594,71 @@ fn print_column(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::
         })
         .collect();
     let last = table.columns.len().saturating_sub(1);
-    let sep = |i: usize| if i == last { "\n" } else { "  " };
-    let mut buf = String::new();
+    let sep = |i: usize| if i == last { &b"\n"[..] } else { &b"  "[..] };
+    let mut buf = Vec::new();
     if format.headers {
         for (i, name) in table.columns.iter().enumerate() {
-            buf.push_str(&fit(name, widths[i]));
-            buf.push_str(sep(i));
+            fit(&mut buf, name.as_bytes(), widths[i]);
+            buf.extend_from_slice(sep(i));
         }
         for (i, w) in widths.iter().enumerate() {
-            buf.push_str(&"-".repeat(w.unsigned_abs() as usize));
-            buf.push_str(sep(i));
+            buf.extend(std::iter::repeat_n(b'-', w.unsigned_abs() as usize));
+            buf.extend_from_slice(sep(i));
         }
     }
     for row in table.rows {
         for (i, cell) in row.iter().enumerate() {
-            buf.push_str(&fit(text(format, cell), widths[i]));
-            buf.push_str(sep(i));
+            fit(&mut buf, text(format, cell), widths[i]);
+            buf.extend_from_slice(sep(i));
         }
     }
-    out.write_all(buf.as_bytes())
+    out.write_all(&buf)
 }
 
 fn print_list(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Result<()> {
     if table.rows.is_empty() {
         return Ok(());
     }
-    let mut buf = String::new();
+    let mut buf = Vec::new();
     if format.headers {
-        buf.push_str(&table.columns.join(&format.separator));
-        buf.push('\n');
+        buf.extend_from_slice(table.columns.join(&format.separator).as_bytes());
+        buf.push(b'\n');
     }
     for row in table.rows {
-        let cells: Vec<&str> = row.iter().map(|c| text(format, c)).collect();
-        buf.push_str(&cells.join(&format.separator));
-        buf.push('\n');
+        let cells: Vec<&[u8]> = row.iter().map(|c| text(format, c)).collect();
+        buf.extend_from_slice(&cells.join(format.separator.as_bytes()));
+        buf.push(b'\n');
     }
-    out.write_all(buf.as_bytes())
+    out.write_all(&buf)
 }
 
 /// Whether a CSV field needs quotes: empty, any control/space/quote/apostrophe/DEL or
 /// non-ASCII byte, or the separator inside it.
-fn csv_needs_quotes(field: &str, separator: &str) -> bool {
+fn csv_needs_quotes(field: &[u8], separator: &str) -> bool {
     field.is_empty()
         || field
-            .bytes()
-            .any(|b| b <= b' ' || b == b'"' || b == b'\'' || b >= 0x7f)
-        || (!separator.is_empty() && field.contains(separator))
+            .iter()
+            .any(|&b| b <= b' ' || b == b'"' || b == b'\'' || b >= 0x7f)
+        || (!separator.is_empty()
+            && field
+                .windows(separator.len())
+                .any(|w| w == separator.as_bytes()))
 }
 
-fn csv_field(buf: &mut String, field: Option<&str>, format: &Format) {
+fn csv_field(buf: &mut Vec<u8>, field: Option<&[u8]>, format: &Format) {
     match field {
-        None => buf.push_str(&format.nullvalue),
+        None => buf.extend_from_slice(format.nullvalue.as_bytes()),
         Some(f) if csv_needs_quotes(f, &format.separator) => {
-            buf.push('"');
-            buf.push_str(&f.replace('"', "\"\""));
-            buf.push('"');
+            buf.push(b'"');
+            for &b in f {
+                if b == b'"' {
+                    buf.push(b'"');
+                }
+                buf.push(b);
+            }
+            buf.push(b'"');
         }
-        Some(f) => buf.push_str(f),
+        Some(f) => buf.extend_from_slice(f),
     }
 }
 
@@ -566,23 +666,23 @@ fn print_csv(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Res
     if table.rows.is_empty() {
         return Ok(());
     }
-    let mut buf = String::new();
-    let mut line = |fields: &mut dyn Iterator<Item = Option<&str>>| {
+    let mut buf = Vec::new();
+    let mut line = |fields: &mut dyn Iterator<Item = Option<&[u8]>>| {
         for (i, f) in fields.enumerate() {
             if i > 0 {
-                buf.push_str(&format.separator);
+                buf.extend_from_slice(format.separator.as_bytes());
             }
             csv_field(&mut buf, f, format);
         }
-        buf.push('\n');
+        buf.push(b'\n');
     };
     if format.headers {
-        line(&mut table.columns.iter().map(|c| Some(c.as_str())));
+        line(&mut table.columns.iter().map(|c| Some(c.as_bytes())));
     }
     for row in table.rows {
         line(&mut row.iter().map(|c| c.text.as_deref()));
     }
-    out.write_all(buf.as_bytes())
+    out.write_all(&buf)
 }
 
 #[cfg(test)]
@@ -666,19 +766,116 @@ mod tests {
     #[test]
     fn terminal_helpers() {
         assert_eq!(
-            escape_controls("a\tb\nc\r\u{1b}[0m"),
-            "a\\tb\\nc\\r\\x1b[0m"
+            terminal_text(b"a\tb\nc\r\x1b[0m\x07"),
+            "a\\tb\\nc\\r\\x1b[0m\\x07"
         );
         assert!(matches!(
-            escape_controls("plain é"),
-            std::borrow::Cow::Borrowed(_)
+            terminal_text("plain é".as_bytes()),
+            Cow::Borrowed(_)
         ));
+        // Bidirectional overrides, C1 controls and bytes that are not UTF-8.
+        assert_eq!(
+            terminal_text("a\u{202e}b\u{2066}c\u{85}".as_bytes()),
+            "a\\u202eb\\u2066c\\x85"
+        );
+        assert_eq!(terminal_text(b"a\xffb\xfe"), "a\\xffb\\xfe");
         assert_eq!(fold("abcdefg", Some(3)), ["abc", "def", "g"]);
         assert_eq!(fold("", Some(3)), [""]);
         assert_eq!(fold("abc", None), ["abc"]);
         // A wide character never straddles two pieces.
         assert_eq!(fold("ab日本", Some(3)), ["ab", "日", "本"]);
-        assert_eq!(display_width("日本a"), 5);
+        assert_eq!(display_width("日本a".as_bytes()), 5);
+    }
+
+    fn render_bytes(format: &Format, columns: &[&str], cells: &[&[u8]]) -> Vec<u8> {
+        let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
+        let rows = vec![cells.iter().map(|c| Cell::text(c.to_vec())).collect()];
+        let mut out = Vec::new();
+        print(
+            &mut out,
+            format,
+            &Table {
+                columns: &columns,
+                rows: &rows,
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    const ALL_MODES: [(Mode, bool); 7] = [
+        (Mode::Pretty, false),
+        (Mode::Line, false),
+        (Mode::Column, false),
+        (Mode::List, false),
+        (Mode::Csv, false),
+        // JSON, compact and indented.
+        (Mode::Pretty, true),
+        (Mode::Pretty, true),
+    ];
+
+    fn mode_format(i: usize, to_terminal: bool) -> Format {
+        let (mode, json) = ALL_MODES[i];
+        Format {
+            mode,
+            json: json && i == 5,
+            json_pretty: json && i == 6,
+            to_terminal,
+            expand: Expand::Never,
+            ..Format::default()
+        }
+    }
+
+    #[test]
+    fn piped_output_keeps_every_byte() {
+        // A file name that is not UTF-8 and a process name that rewrites a terminal line.
+        let name: &[u8] = b"a\xffb";
+        let evil: &[u8] = b"evil\r\x1b[2Khidden";
+        for i in 0..ALL_MODES.len() {
+            let out = render_bytes(&mode_format(i, false), &["path", "name"], &[name, evil]);
+            let has = |needle: &[u8]| out.windows(needle.len()).any(|w| w == needle);
+            assert!(has(name), "mode {i}: {}", String::from_utf8_lossy(&out));
+            // JSON escapes CR and ESC its own way; the others write them raw.
+            if i < 5 {
+                assert!(has(evil), "mode {i}: {}", String::from_utf8_lossy(&out));
+            } else {
+                assert!(has(b"evil\\r\\u001B[2Khidden"), "mode {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_output_escapes_values_and_headers_in_every_mode() {
+        let evil: &[u8] = "evil\r\x1b[2Khidden\u{202e}txt.exe".as_bytes();
+        for i in 0..ALL_MODES.len() {
+            let out = render_bytes(
+                &mode_format(i, true),
+                &["bad\x1bheader", "path"],
+                &[evil, b"a\xffb"],
+            );
+            let text = String::from_utf8(out).expect("a terminal gets UTF-8");
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| (c.is_control() && c != '\n') || is_bidi_control(c)),
+                "mode {i}: {text:?}"
+            );
+            if i < 5 {
+                assert!(text.contains("bad\\x1bheader"), "mode {i}: {text}");
+                assert!(
+                    text.contains("evil\\r\\x1b[2Khidden\\u202etxt.exe"),
+                    "mode {i}: {text}"
+                );
+                assert!(text.contains("a\\xffb"), "mode {i}: {text}");
+            } else {
+                // JSON: the same string values, the override as a JSON escape.
+                assert!(
+                    text.contains("evil\\r\\u001B[2Khidden\\u202Etxt.exe"),
+                    "mode {i}: {text}"
+                );
+                assert!(text.contains("a\u{fffd}b"), "mode {i}: {text}");
+            }
+        }
     }
 
     #[test]

@@ -201,7 +201,7 @@ pub fn cell(value: Value) -> Cell {
         Value::Integer(i) => Cell::number(i.to_string()),
         Value::Real(f) => Cell::number(oxquery_engine::format_real(f)),
         Value::Text(s) => Cell::text(s),
-        Value::Blob(b) => Cell::text(String::from_utf8_lossy(&b).into_owned()),
+        Value::Blob(b) => Cell::text(b),
     }
 }
 

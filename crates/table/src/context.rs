@@ -252,6 +252,25 @@ impl<'a> QueryContext<'a> {
         Some(out)
     }
 
+    /// The `=` (and `IN`) values on `column` as paths, with their bytes as the query
+    /// wrote them (a file name need not be UTF-8), unique, or `None` when the column has
+    /// no equality constraint.
+    pub fn eq_paths(&self, column: impl Into<usize>) -> Option<Vec<std::ffi::OsString>> {
+        use std::os::unix::ffi::OsStringExt;
+        let column = column.into();
+        if !self.values(column, Op::Eq).any(|_| true) {
+            return None;
+        }
+        let mut out: Vec<std::ffi::OsString> = self
+            .values(column, Op::Eq)
+            .filter_map(|v| v.as_bytes())
+            .map(|b| std::ffi::OsString::from_vec(b.into_owned()))
+            .collect();
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
     /// The text patterns of every `op` constraint on `column` (for LIKE and GLOB).
     pub fn patterns(&self, column: impl Into<usize>, op: Op) -> Vec<String> {
         self.values(column, op)

@@ -11,6 +11,8 @@ pub enum Value {
     Integer(i64),
     Real(f64),
     Text(String),
+    /// Bytes: a BLOB, or text that is not UTF-8 (a file name may hold any bytes). In a
+    /// table's TEXT column the engine hands them to SQLite as TEXT, unchanged.
     Blob(Vec<u8>),
 }
 
@@ -27,6 +29,27 @@ impl Value {
             Value::Real(f) => Some(Cow::Owned(f.to_string())),
             Value::Text(s) => Some(Cow::Borrowed(s)),
             Value::Blob(b) => Some(String::from_utf8_lossy(b)),
+        }
+    }
+
+    /// The value's bytes as a constraint holds them: text as it is (UTF-8 or not),
+    /// numbers in decimal. What a path constraint needs: `a\xff` and `a\xfe` stay apart.
+    pub fn as_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        match self {
+            Value::Text(s) => Some(Cow::Borrowed(s.as_bytes())),
+            Value::Blob(b) => Some(Cow::Borrowed(b)),
+            other => other
+                .as_text()
+                .map(|t| Cow::Owned(t.into_owned().into_bytes())),
+        }
+    }
+
+    /// Text from bytes that may not be UTF-8: `Text` when they are, else `Blob` with the
+    /// bytes unchanged (never U+FFFD).
+    pub fn from_bytes(bytes: Vec<u8>) -> Value {
+        match String::from_utf8(bytes) {
+            Ok(text) => Value::Text(text),
+            Err(e) => Value::Blob(e.into_bytes()),
         }
     }
 
@@ -96,6 +119,29 @@ impl From<&str> for Value {
 impl From<Cow<'_, str>> for Value {
     fn from(v: Cow<'_, str>) -> Self {
         Value::Text(v.into_owned())
+    }
+}
+/// A path keeps its bytes ([`Value::from_bytes`]).
+impl From<&std::path::Path> for Value {
+    fn from(v: &std::path::Path) -> Self {
+        Value::from_bytes(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec())
+    }
+}
+impl From<std::path::PathBuf> for Value {
+    fn from(v: std::path::PathBuf) -> Self {
+        Value::from_bytes(std::os::unix::ffi::OsStringExt::into_vec(
+            v.into_os_string(),
+        ))
+    }
+}
+impl From<&std::ffi::OsStr> for Value {
+    fn from(v: &std::ffi::OsStr) -> Self {
+        Value::from(std::path::Path::new(v))
+    }
+}
+impl From<std::ffi::OsString> for Value {
+    fn from(v: std::ffi::OsString) -> Self {
+        Value::from(std::path::PathBuf::from(v))
     }
 }
 impl From<Vec<u8>> for Value {

@@ -62,3 +62,16 @@ pub fn ok(args: &[&str]) -> String {
     assert_eq!(r.stderr, "", "{args:?}");
     r.stdout
 }
+
+/// Runs with `args` and expects success with nothing on stderr; returns stdout's bytes,
+/// which need not be UTF-8 (values are written as SQLite holds them).
+pub fn ok_bytes(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("osqueryi runs");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    out.stdout
+}

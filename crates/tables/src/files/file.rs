@@ -8,7 +8,7 @@
 //! no stat column is read, no readlink unless `symlink_target_path` is.
 
 use oxquery_sys::pattern::{self, Select};
-use oxquery_table::{QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
@@ -109,7 +109,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     // Rows stream as paths are found. Only when several `=`/LIKE values could name one
     // path twice are the paths remembered, to list each once. Keyed by bytes, not
     // `PathBuf`, whose comparison would merge `d` and `d/`.
-    let equal = ctx.eq_texts(Col::path).unwrap_or_default();
+    let equal = ctx.eq_paths(Col::path).unwrap_or_default();
     let likes = ctx.patterns(Col::path, oxquery_table::Op::Like);
     let mut seen: Option<HashSet<OsString>> = (equal.len() + likes.len() > 1).then(HashSet::new);
     let mut first_time = |path: &Path| match seen.as_mut() {
@@ -118,7 +118,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     };
     for p in &equal {
         ctx.check()?;
-        let path = Path::new(p.as_str());
+        let path = Path::new(p);
         if first_time(path) {
             let (dir, name) = pattern::split(p.as_bytes());
             add_row(rows, needs, path, dir, name, false);
@@ -139,9 +139,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
-    for d in ctx.eq_texts(Col::directory).unwrap_or_default() {
-        dirs.insert(OsString::from(d));
-    }
+    dirs.extend(ctx.eq_paths(Col::directory).unwrap_or_default());
     for like in ctx.patterns(Col::directory, oxquery_table::Op::Like) {
         pattern::expand_like(&like, Select::Folders, |found| {
             dirs.insert(found.as_os_str().to_owned());
@@ -161,9 +159,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     Ok(())
 }
 
-fn text(bytes: &[u8]) -> String {
-    // Values are UTF-8 text; names that are not are shown with replacement characters.
-    String::from_utf8_lossy(bytes).into_owned()
+/// A name as the file system holds it: bytes that need not be UTF-8, kept unchanged so
+/// the row's `path` finds the file again.
+fn text(bytes: &[u8]) -> Value {
+    Value::from_bytes(bytes.to_vec())
 }
 
 /// One row for `path`; nothing when the path does not exist (an lstat fails).
@@ -604,5 +603,48 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(all.rows[0][0], Value::Integer(200));
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_keep_their_bytes_and_find_their_file() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_str().unwrap();
+        let names: [&[u8]; 2] = [b"a\xff", b"a\xfe"];
+        for (i, name) in names.iter().enumerate() {
+            fs::write(
+                tmp.path().join(std::ffi::OsStr::from_bytes(name)),
+                vec![b'x'; i + 1],
+            )
+            .unwrap();
+        }
+        let engine = engine();
+        // Each row's path, fed back as a constraint, finds that file and no other.
+        let r = engine
+            .query(&format!(
+                "SELECT f1.filename, f2.path, f2.size FROM file f1 \
+                 JOIN file f2 ON f2.path = f1.path WHERE f1.directory = '{dir}' \
+                 ORDER BY f2.size"
+            ))
+            .unwrap();
+        assert_eq!(r.rows.len(), 2, "{:?}", r.rows);
+        for (i, (row, name)) in r.rows.iter().zip(names).enumerate() {
+            assert_eq!(row[0], Value::Blob(name.to_vec()));
+            let mut path = tmp.path().as_os_str().as_bytes().to_vec();
+            path.push(b'/');
+            path.extend_from_slice(name);
+            assert_eq!(row[1], Value::Blob(path));
+            assert_eq!(row[2], Value::Integer(i as i64 + 1));
+        }
+        // SQLite sees TEXT, so the bytes compare with a text literal's.
+        let r = engine
+            .query(&format!(
+                "SELECT typeof(path), size FROM file WHERE path = '{dir}/' || CAST(x'61ff' AS TEXT)"
+            ))
+            .unwrap();
+        assert_eq!(
+            r.rows,
+            [vec![Value::Text("text".into()), Value::Integer(1)]]
+        );
     }
 }
