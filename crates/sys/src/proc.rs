@@ -311,13 +311,11 @@ pub fn parse_cgroup(text: &[u8]) -> Option<&[u8]> {
 }
 
 /// `/proc/<pid>/cmdline` as one line: NUL separators become spaces, and the trailing
-/// separator (and any surrounding whitespace) is dropped.
-pub fn cmdline_text(raw: &[u8]) -> String {
-    let text: Vec<u8> = raw.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
-    match String::from_utf8(text) {
-        Ok(s) => s.trim().to_owned(),
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).trim().to_owned(),
-    }
+/// separator (and any surrounding ASCII whitespace) is dropped. Arguments are bytes that
+/// need not be UTF-8; they are kept as they are.
+pub fn cmdline_text(raw: &[u8]) -> Vec<u8> {
+    let spaced: Vec<u8> = raw.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
+    spaced.trim_ascii().to_vec()
 }
 
 /// The kernel's marker on the `exe` link of a process whose executable was unlinked.
@@ -674,9 +672,9 @@ mod tests {
 
     #[test]
     fn cmdline_joins_arguments() {
-        assert_eq!(cmdline_text(b"sleep\x00600\x00"), "sleep 600");
-        assert_eq!(cmdline_text(b""), "");
-        assert_eq!(cmdline_text(b"a b\x00\xffc\x00"), "a b \u{fffd}c");
+        assert_eq!(cmdline_text(b"sleep\x00600\x00"), b"sleep 600");
+        assert_eq!(cmdline_text(b""), b"");
+        assert_eq!(cmdline_text(b"a b\x00\xffc\x00"), b"a b \xffc");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use oxquery_sys::fs::FileReader;
 use oxquery_sys::proc::{self, ProcPath};
-use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableError, TableResult, Value, table};
 
 table! {
     name: "process_envs",
@@ -23,8 +23,9 @@ table! {
     ],
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Names and values as the process holds them: bytes that need not be UTF-8, unchanged.
+fn bytes(raw: &[u8]) -> Value {
+    Value::from_bytes(raw.to_vec())
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
@@ -45,10 +46,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             let mut row = rows.row();
             row.set(Col::pid, pid);
             if want_key {
-                row.set(Col::key, lossy(key));
+                row.set(Col::key, bytes(key));
             }
             if want_value {
-                row.set(Col::value, lossy(value));
+                row.set(Col::value, bytes(value));
             }
         }
     }

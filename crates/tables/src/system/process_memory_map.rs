@@ -6,7 +6,7 @@
 
 use oxquery_sys::fs::FileReader;
 use oxquery_sys::proc::{self, ProcPath};
-use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableError, TableResult, Value, table};
 
 table! {
     name: "process_memory_map",
@@ -75,7 +75,7 @@ fn add_rows(pid: u32, text: &[u8], rows: &mut Rows) {
             String::from_utf8_lossy(m.device).into_owned()
         });
         row.set(Col::inode, m.inode as i64);
-        row.set_with(Col::path, || String::from_utf8_lossy(m.path).into_owned());
+        row.set_with(Col::path, || Value::from_bytes(m.path.to_vec()));
         row.set(Col::pseudo, i64::from(m.inode == 0 && !m.path.is_empty()));
     }
 }

@@ -7,7 +7,7 @@
 //! kernel's ` (deleted)` suffix. `WHERE pid = ...` reads only those processes.
 
 use oxquery_sys::proc::{self, ProcPath};
-use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableError, TableResult, Value, table};
 
 table! {
     name: "process_open_files",
@@ -45,7 +45,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::pid, pid);
             row.set(Col::fd, d.fd as i64);
             if want_path {
-                row.set(Col::path, String::from_utf8_lossy(d.target).into_owned());
+                row.set(Col::path, Value::from_bytes(d.target.to_vec()));
             }
         });
         if let Err(e) = result {

@@ -7,7 +7,7 @@
 
 use oxquery_sys::fs::FileReader;
 use oxquery_sys::proc::{self, DELETED_SUFFIX, ProcPath};
-use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableError, TableResult, Value, table};
 use std::io;
 
 table! {
@@ -98,30 +98,32 @@ impl Needs {
     }
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Names, paths and arguments as the kernel gives them: bytes that need not be UTF-8,
+/// kept unchanged (osquery's values are the raw bytes too).
+fn bytes(raw: &[u8]) -> Value {
+    Value::from_bytes(raw.to_vec())
 }
 
 /// `path` and `on_disk` from the `exe` link: 1 when the executable is linked in a
 /// directory, 0 when it was unlinked (the kernel appends " (deleted)" and the file has
 /// no links left), -1 when it cannot be told.
-fn exe_and_on_disk(path: &ProcPath, reader: &mut FileReader) -> (Option<String>, i64) {
+fn exe_and_on_disk(path: &ProcPath, reader: &mut FileReader) -> (Option<Value>, i64) {
     match path.read_link(reader, "exe") {
         Ok(link) => match link.strip_suffix(DELETED_SUFFIX) {
-            None => (Some(lossy(link)), 1),
+            None => (Some(bytes(link)), 1),
             Some(stripped) => {
-                let stripped = lossy(stripped);
+                let stripped = bytes(stripped);
                 // A file may really be named "... (deleted)": the link count of the
                 // executable itself decides.
                 match path.stat("exe") {
                     Ok(st) if st.st_nlink == 0 => (Some(stripped), 0),
-                    Ok(_) => (Some(lossy(link)), 1),
+                    Ok(_) => (Some(bytes(link)), 1),
                     Err(_) => (Some(stripped), -1),
                 }
             }
         },
         // Kernel threads have no executable: an empty path, as osquery shows.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (Some(String::new()), -1),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (Some(Value::from("")), -1),
         Err(_) => (None, -1),
     }
 }
@@ -149,24 +151,24 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         let Some((comm, stat)) = proc::parse_stat(text) else {
             continue;
         };
-        let name = needs.name.then(|| lossy(comm));
+        let name = needs.name.then(|| bytes(comm));
         let state = needs.state.then(|| char::from(stat.state).to_string());
 
         let exe = needs.exe.then(|| exe_and_on_disk(&path, &mut reader));
         let cmdline = if needs.cmdline {
             path.read(&mut reader, "cmdline")
                 .ok()
-                .map(proc::cmdline_text)
+                .map(|raw| Value::from_bytes(proc::cmdline_text(raw)))
         } else {
             None
         };
         let cwd = if needs.cwd {
-            path.read_link(&mut reader, "cwd").ok().map(lossy)
+            path.read_link(&mut reader, "cwd").ok().map(bytes)
         } else {
             None
         };
         let root = if needs.root {
-            path.read_link(&mut reader, "root").ok().map(lossy)
+            path.read_link(&mut reader, "root").ok().map(bytes)
         } else {
             None
         };
@@ -186,7 +188,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             path.read(&mut reader, "cgroup")
                 .ok()
                 .and_then(proc::parse_cgroup)
-                .map(lossy)
+                .map(bytes)
         } else {
             None
         };
@@ -322,6 +324,22 @@ mod tests {
         );
         assert!(!matches!(text(&row, Col::state), "Z" | "X"));
         assert_eq!(int(&row, Col::threads), 1);
+    }
+
+    #[test]
+    fn names_paths_and_arguments_keep_bytes_that_are_not_utf8() {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join(std::ffi::OsStr::from_bytes(b"sl\xffep"));
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        let child = spawn(&exe);
+        let row = one_pid(child.0.id());
+        let exe_bytes = exe.clone().into_os_string().into_vec();
+        assert_eq!(row[Col::name as usize], Value::Blob(b"sl\xffep".to_vec()));
+        assert_eq!(row[Col::path as usize], Value::Blob(exe_bytes.clone()));
+        let mut cmdline = exe_bytes;
+        cmdline.extend_from_slice(b" 600");
+        assert_eq!(row[Col::cmdline as usize], Value::Blob(cmdline));
     }
 
     #[test]
