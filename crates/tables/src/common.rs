@@ -323,6 +323,30 @@ pub mod testing {
         Some(text.lines().map(parse_dump_line).collect())
     }
 
+    /// A utmp record as a login program writes one (the `id` is the line's last four
+    /// characters), for fixture files.
+    pub fn utmp_record(
+        ut_type: i16,
+        pid: i32,
+        user: &str,
+        line: &str,
+        host: &str,
+        tv_sec: i64,
+        tv_usec: i64,
+    ) -> oxquery_sys::users::utmp::Record {
+        oxquery_sys::users::utmp::Record {
+            ut_type,
+            pid,
+            line: line.into(),
+            id: line.chars().rev().take(4).collect(),
+            user: user.into(),
+            host: host.into(),
+            tv_sec,
+            tv_usec,
+            ..Default::default()
+        }
+    }
+
     /// `[7] [04242] [ts/3] [alice   ] [pts/3   ] [host   ] [127.0.0.1  ] [2023-11-14T22:13:20,000012+00:00]`
     fn parse_dump_line(line: &str) -> Dumped {
         let inner = line

@@ -157,16 +157,8 @@ mod tests {
     fn written_utmp_file_agrees_with_utmpdump() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("utmp");
-        let rec = |t: i16, pid: i32, user: &str, line: &str, host: &str, sec: i64| Record {
-            ut_type: t,
-            pid,
-            line: line.into(),
-            id: line.chars().rev().take(4).collect(),
-            user: user.into(),
-            host: host.into(),
-            tv_sec: sec,
-            tv_usec: 999_999,
-            ..Record::default()
+        let rec = |t, pid, user, line, host, sec| {
+            crate::common::testing::utmp_record(t, pid, user, line, host, sec, 999_999)
         };
         let records = [
             rec(utmp::BOOT_TIME, 0, "reboot", "~", "6.1.0", 1_650_000_000),
