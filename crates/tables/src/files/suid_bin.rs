@@ -11,7 +11,6 @@ use oxquery_sys::users::{nss_group_by_gid, nss_user_by_uid};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -108,10 +107,8 @@ impl Walk<'_, '_> {
                 continue;
             }
             let mut row = self.rows.row();
-            row.set(
-                Col::path,
-                String::from_utf8_lossy(path.as_os_str().as_bytes()).into_owned(),
-            );
+            // The name's bytes, UTF-8 or not: the row's path finds the file again.
+            row.set(Col::path, path);
             if row.wants(Col::username) {
                 row.set(Col::username, self.names.user(meta.uid()));
             }
