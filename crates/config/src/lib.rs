@@ -36,7 +36,9 @@
 //! 1..=604800, a reserved query name, a bad decorator interval or an unreadable pack file
 //! is an error naming the source and the key path (osquery skips such entries, often
 //! silently). Unknown `options` and command-line-only flags in `options` stay warnings,
-//! as in osquery, because real configs carry retired option names.
+//! as in osquery, because real configs carry retired option names. A key given twice in
+//! one object is a warning naming both lines (the later value is used). Line numbers in
+//! messages are the file's: stripping comments keeps every line where it was.
 
 pub mod atc;
 mod duplicates;
