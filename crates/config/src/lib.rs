@@ -71,7 +71,7 @@ pub use source::{
 pub use splay::{restore_splay, splay_bounds, splay_key, splay_with};
 pub use startup::{
     CONFIG_PLUGINS, DatabaseFile, EXIT_CATASTROPHIC, OneShot, check_plugin, check_queries,
-    database_file, flag_rows, load_or_empty, one_shot, pack_entries, strict_failure,
+    config_check, database_file, flag_rows, load_or_empty, one_shot, pack_entries,
 };
 
 use oxquery_flags::{Flags, flag};

@@ -71,22 +71,7 @@ impl OneShot {
 /// valid JSON.
 pub fn one_shot(flags: &Flags, tables: &[&'static TableDef]) -> Option<OneShot> {
     if flags.get(flag::config_check) {
-        let config = match Config::load(flags) {
-            Ok(config) => config,
-            Err(e) => return Some(OneShot::failed(&e)),
-        };
-        let problems = check_queries(&config, flags, tables);
-        let mut out = OneShot::printing(String::new());
-        for problem in &problems {
-            out.stderr.push_str(problem);
-            out.stderr.push('\n');
-        }
-        let warnings = config.warnings.len() + problems.len();
-        if flags.get(flag::config_check_strict) && warnings > 0 {
-            out.stderr.push_str(&strict_failure(warnings));
-            out.exit_code = EXIT_CONFIG_ERROR;
-        }
-        return Some(out);
+        return Some(config_check(flags, tables, &[]));
     }
     if flags.get(flag::config_dump) {
         let settings = Settings::from_flags(flags);
@@ -98,8 +83,37 @@ pub fn one_shot(flags: &Flags, tables: &[&'static TableDef]) -> Option<OneShot> 
     None
 }
 
+/// `--config_check` (see [`one_shot`]), with `program_warnings`: what the program itself
+/// found wrong in its flags (osqueryd: an empty `--logger_plugin`), logged here and
+/// counted for `--config_check_strict` with the config's own.
+pub fn config_check(
+    flags: &Flags,
+    tables: &[&'static TableDef],
+    program_warnings: &[String],
+) -> OneShot {
+    for warning in program_warnings {
+        log::warn!("{warning}");
+    }
+    let config = match Config::load(flags) {
+        Ok(config) => config,
+        Err(e) => return OneShot::failed(&e),
+    };
+    let problems = check_queries(&config, flags, tables);
+    let mut out = OneShot::printing(String::new());
+    for problem in &problems {
+        out.stderr.push_str(problem);
+        out.stderr.push('\n');
+    }
+    let warnings = program_warnings.len() + config.warnings.len() + problems.len();
+    if flags.get(flag::config_check_strict) && warnings > 0 {
+        out.stderr.push_str(&strict_failure(warnings));
+        out.exit_code = EXIT_CONFIG_ERROR;
+    }
+    out
+}
+
 /// The line `--config_check_strict` ends with when the config had `warnings`.
-pub fn strict_failure(warnings: usize) -> String {
+fn strict_failure(warnings: usize) -> String {
     let s = if warnings == 1 { "" } else { "s" };
     format!("--config_check_strict: the config loads with {warnings} warning{s}\n")
 }

@@ -1262,7 +1262,7 @@ mod check_tables {
 
 const CHECK_TABLES: &[&oxquery_table::TableDef] = &[&check_tables::TABLE];
 
-fn config_check(f: &Fixture, strict: bool) -> OneShot {
+fn checked(f: &Fixture, strict: bool) -> OneShot {
     let mut flags = f.flags();
     flags.set("config_check", "true").unwrap();
     flags
@@ -1292,7 +1292,7 @@ fn config_check_names_each_query_that_cannot_run() {
 }"#,
     );
     let origin = f.main_path();
-    let out = config_check(&f, false);
+    let out = checked(&f, false);
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(
         lines,
@@ -1313,7 +1313,7 @@ fn config_check_names_each_query_that_cannot_run() {
     // osquery's exit status: the JSON is valid.
     assert_eq!((out.exit_code, out.stdout.as_str()), (0, ""));
     // Strict: exit 1, saying why.
-    let strict = config_check(&f, true);
+    let strict = checked(&f, true);
     assert_eq!(strict.exit_code, 1);
     assert!(
         strict
@@ -1327,7 +1327,7 @@ fn config_check_names_each_query_that_cannot_run() {
         "osquery.conf",
         r#"{"schedule": {"q": {"query": "SELECT size FROM needs_path WHERE path = '/'"}}}"#,
     );
-    assert_eq!(config_check(&f, true).exit_code, 0);
+    assert_eq!(checked(&f, true).exit_code, 0);
     let mut flags = f.flags();
     flags.set("config_check", "true").unwrap();
     flags.set("disable_tables", "needs_path").unwrap();
@@ -1344,7 +1344,7 @@ fn config_check_names_each_query_that_cannot_run() {
 fn config_check_strict_fails_only_for_warnings() {
     let clean = Fixture::new(r#"{"schedule": {"q": {"query": "SELECT 1"}}}"#);
     assert_eq!(
-        config_check(&clean, true),
+        checked(&clean, true),
         OneShot {
             stdout: String::new(),
             stderr: String::new(),
@@ -1353,10 +1353,22 @@ fn config_check_strict_fails_only_for_warnings() {
     );
     // A warning from loading (here a key given twice) counts too.
     let dup = Fixture::new("{\"schedule\": {},\n\"schedule\": {}}");
-    assert_eq!(config_check(&dup, false).exit_code, 0);
-    let strict = config_check(&dup, true);
+    assert_eq!(checked(&dup, false).exit_code, 0);
+    let strict = checked(&dup, true);
     assert_eq!(
         (strict.exit_code, strict.stderr.as_str()),
+        (
+            1,
+            "--config_check_strict: the config loads with 1 warning\n"
+        )
+    );
+    // Warnings the program adds (osqueryd: an empty --logger_plugin) count too.
+    let mut flags = clean.flags();
+    flags.set("config_check", "true").unwrap();
+    flags.set("config_check_strict", "true").unwrap();
+    let out = config_check(&flags, CHECK_TABLES, &["the program's own".to_owned()]);
+    assert_eq!(
+        (out.exit_code, out.stderr.as_str()),
         (
             1,
             "--config_check_strict: the config loads with 1 warning\n"
@@ -1365,8 +1377,33 @@ fn config_check_strict_fails_only_for_warnings() {
     // A config that does not load fails with or without it, as before.
     let broken = Fixture::new("{\n# c\n\"a\": }");
     for strict in [false, true] {
-        let out = config_check(&broken, strict);
+        let out = checked(&broken, strict);
         assert_eq!(out.exit_code, 1);
         assert!(out.stderr.contains("at line 3 column"), "{}", out.stderr);
     }
+}
+
+#[test]
+fn the_duplicate_scan_reads_strings_and_nesting_as_json_does() {
+    use crate::duplicates::{DuplicateKey, duplicate_keys};
+    let dup = |path: &str, earlier_line, line| DuplicateKey {
+        path: path.to_owned(),
+        earlier_line,
+        line,
+    };
+    // Escaped quotes and backslashes end no string early; `a\` is one key, twice.
+    assert_eq!(
+        duplicate_keys(r#"{"a\\": "x\"", "b": "\\", "a\\": 1}"#),
+        [dup("a\\", 1, 1)]
+    );
+    // The same name in different objects, or as a value, is no duplicate.
+    assert_eq!(
+        duplicate_keys("{\"a\": {\"a\": \"a\"},\n \"b\": [{\"a\": 1}, {\"a\": 2}]}"),
+        []
+    );
+    // Inside arrays, after nested containers, at depth.
+    assert_eq!(
+        duplicate_keys("[1, {\"x\": [], \"y\": {\"z\": 1,\n\"z\": 2}, \"x\": 3}]"),
+        [dup("[1].y.z", 1, 2), dup("[1].x", 1, 2)]
+    );
 }

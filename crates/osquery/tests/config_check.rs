@@ -114,6 +114,11 @@ fn keys_given_twice_and_ignored_options_are_warnings_at_start_and_in_config_chec
     let out = one_shot(&s, &["--config_check"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(status_messages(&text(&out.stderr), 'W'), expected);
+    // On stderr even when --logger_plugin=stdout would take the status lines at run time
+    // (no logger plugin runs during a check).
+    let out = one_shot(&s, &["--config_check", "--logger_plugin=stdout"]);
+    assert_eq!(status_messages(&text(&out.stderr), 'W'), expected);
+    assert!(out.stdout.is_empty());
     // ... unless asked to be strict.
     let out = one_shot(&s, &["--config_check", "--config_check_strict"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -200,6 +205,10 @@ fn an_empty_logger_plugin_is_a_warning() {
         ],
     );
     assert_eq!(strict.status.code(), Some(1), "{strict:?}");
+    assert!(
+        text(&strict.stderr).ends_with("--config_check_strict: the config loads with 1 warning\n"),
+        "{strict:?}"
+    );
     // `none` says it on purpose: no warning.
     let none = one_shot(
         &s,

@@ -267,35 +267,37 @@ fn config_check(flags: &Flags, tables: &[&'static TableDef]) -> i32 {
             return 1;
         }
     };
+    // No logger plugin runs during a check (osquery starts them after it), so status
+    // lines go to stderr whatever --logger_plugin says.
     let stderr_only = StatusOptions {
         glog_dir: None,
         stdout: false,
         syslog: false,
+        stderr: true,
         ..logger_settings.status_options()
     };
     if let Err(e) = StatusLogger::new(stderr_only).install() {
         eprintln!("Could not start the status log: {e}");
     }
-    let Some(done) = config::one_shot(flags, tables) else {
-        unreachable!("--config_check is set")
-    };
+    let logging = !flags.get(flag::disable_logging);
+    let refusal = logging
+        .then(|| logger_settings.plugin_names().err())
+        .flatten();
+    let warnings: Vec<String> = logging
+        .then(|| empty_logger_plugin(&logger_settings))
+        .flatten()
+        .into_iter()
+        .collect();
+    let done = config::config_check(flags, tables, &warnings);
     print!("{}", done.stdout);
     eprint!("{}", done.stderr);
-    if flags.get(flag::disable_logging) {
-        return done.exit_code;
-    }
-    if let Err(e) = logger_settings.plugin_names() {
-        log::error!("{}", logger_refusal(&e));
-        return EXIT_CATASTROPHIC;
-    }
-    if let Some(warning) = empty_logger_plugin(&logger_settings) {
-        log::warn!("{warning}");
-        if flags.get(flag::config_check_strict) && done.exit_code == 0 {
-            eprint!("{}", config::strict_failure(1));
-            return config::EXIT_CONFIG_ERROR;
+    match refusal {
+        Some(e) => {
+            log::error!("{}", logger_refusal(&e));
+            EXIT_CATASTROPHIC
         }
+        None => done.exit_code,
     }
-    done.exit_code
 }
 
 /// The line a daemon that cannot start its logger plugins stops with.
