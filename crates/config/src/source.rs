@@ -170,10 +170,17 @@ pub(crate) fn parse_document(
         message,
     };
     let stripped = strip_comments(text);
-    if stripped.len() > MAX_CONFIG_SIZE {
+    // Counted as osquery counts its stripped text, which has neither the indentation nor
+    // the blank lines kept here for true line numbers.
+    let size: usize = stripped
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.len() + 1)
+        .sum();
+    if size > MAX_CONFIG_SIZE {
         return Err(invalid(format!(
-            "the config is {} bytes after removing comments; the limit is {MAX_CONFIG_SIZE} bytes",
-            stripped.len()
+            "the config is {size} bytes after removing comments; the limit is {MAX_CONFIG_SIZE} bytes"
         )));
     }
     // serde_json's own recursion limit (128) bounds the parser's stack before our

@@ -105,6 +105,13 @@ fn size_limit_counts_text_after_stripping() {
     assert!(comments.len() > MAX_CONFIG_SIZE);
     let config = load_text(&format!("{comments}{{}}")).unwrap();
     assert!(config.packs.is_empty());
+    // So is indentation (kept, as spaces, only to keep columns true).
+    let indented = format!(
+        "{{\"views\": {{\n{}\"v\": \"{}\"}}}}",
+        " ".repeat(MAX_CONFIG_SIZE),
+        "x".repeat(MAX_CONFIG_SIZE - 64)
+    );
+    assert!(load_text(&indented).is_ok());
 }
 
 fn nested(levels_of_arrays: usize) -> String {
