@@ -253,11 +253,12 @@ fn start<'t>(
     Ok((daemon, started))
 }
 
-/// `--config_check` in the daemon: the config's own check (see [`config::one_shot`]),
-/// then what start-up would refuse about the logger flags, with the daemon's message and
-/// exit status (a plugin that does not exist: 78), since a config that checks fine must
-/// not give a daemon that stops at once. Warnings go to stderr as status lines, as
-/// osquery's status log shows them during a check.
+/// `--config_check` in the daemon: the config's own check ([`config::config_check`],
+/// with an empty `--logger_plugin` as one more warning), then what start-up would refuse
+/// about the logger flags, with the daemon's message and exit status (a plugin that does
+/// not exist: 78), since a config that checks fine must not give a daemon that stops at
+/// once. Warnings go to stderr as status lines, as osquery's status log shows them
+/// during a check.
 fn config_check(flags: &Flags, tables: &[&'static TableDef]) -> i32 {
     let logger_settings = match LoggerSettings::from_flags(flags) {
         Ok(s) => s,
