@@ -36,9 +36,12 @@
 //! 1..=604800, a reserved query name, a bad decorator interval or an unreadable pack file
 //! is an error naming the source and the key path (osquery skips such entries, often
 //! silently). Unknown `options` and command-line-only flags in `options` stay warnings,
-//! as in osquery, because real configs carry retired option names.
+//! as in osquery, because real configs carry retired option names. A key given twice in
+//! one object is a warning naming both lines (the later value is used). Line numbers in
+//! messages are the file's: stripping comments keeps every line where it was.
 
 pub mod atc;
+mod duplicates;
 mod filter;
 mod instance;
 mod model;
@@ -62,13 +65,13 @@ pub use model::{
 pub use options::{CUSTOM_PREFIX, apply_options, option_text};
 pub use parse::{check_query_name, full_query_name};
 pub use source::{
-    MAX_CONFIG_DEPTH, MAX_CONFIG_SIZE, Source, combined_hash, read_sources, sha1_hex,
-    strip_comments,
+    MAX_CONFIG_DEPTH, MAX_CONFIG_SIZE, MAX_SOURCE_FILE_SIZE, Source, combined_hash, read_sources,
+    sha1_hex, strip_comments,
 };
 pub use splay::{restore_splay, splay_bounds, splay_key, splay_with};
 pub use startup::{
-    CONFIG_PLUGINS, EXIT_CATASTROPHIC, OneShot, check_plugin, flag_rows, load_or_empty, one_shot,
-    pack_entries,
+    CONFIG_PLUGINS, DatabaseFile, EXIT_CATASTROPHIC, OneShot, check_plugin, check_queries,
+    config_check, database_file, flag_rows, load_or_empty, one_shot, pack_entries,
 };
 
 use oxquery_flags::{Flags, flag};
@@ -83,7 +86,8 @@ pub const EXIT_CONFIG_ERROR: i32 = 1;
 /// Why a config could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// The main config file is missing or not a regular file.
+    /// Nothing exists at the main config file's path (a directory, FIFO or device there
+    /// is a [`ConfigError::Read`] saying what it is).
     #[error("config file does not exist: {0}")]
     Missing(String),
     /// A file could not be read.
@@ -232,7 +236,7 @@ impl Config {
         let mut docs = Vec::with_capacity(sources.len());
         let mut merged_options = BTreeMap::new();
         for src in &sources {
-            let doc = source::parse_document(&src.name, &src.content)?;
+            let doc = source::parse_document(&src.name, &src.content, &mut warnings)?;
             if let Some(value) = options::options_value(&doc) {
                 let opts = options::parse_options(&src.name, value, &mut warnings)?;
                 options::merge_options(&mut merged_options, opts);

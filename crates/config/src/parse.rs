@@ -143,14 +143,24 @@ pub(crate) fn parse_document(
 /// Reads, strips and parses a pack file named by a config.
 fn pack_file(ctx: &mut Ctx<'_>, name: &str, file: &Path) -> Result<Pack, ConfigError> {
     let shown = file.to_string_lossy();
-    if !file.is_file() {
-        return Err(ctx.err(
-            &format!("packs.{name}"),
-            format!("pack file does not exist: {shown}"),
-        ));
-    }
-    let text = source::read_text(file)?;
-    let doc = source::parse_document(&shown, &text)?;
+    let text = match source::read_text(file) {
+        Ok(text) => text,
+        Err(ConfigError::Missing(_)) => {
+            return Err(ctx.err(
+                &format!("packs.{name}"),
+                format!("pack file does not exist: {shown}"),
+            ));
+        }
+        // A directory, FIFO or device says so ("cannot read <path>: is a directory").
+        Err(ConfigError::Read { message, .. }) => {
+            return Err(ctx.err(
+                &format!("packs.{name}"),
+                format!("cannot read pack file {shown}: {message}"),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let doc = source::parse_document(&shown, &text, ctx.warnings)?;
     // Errors inside the file point at the file, not at the config naming it.
     let origin = shown.into_owned();
     let mut inner = Ctx {

@@ -2,6 +2,7 @@
 //! the size and nesting limits, and the SHA1 of each.
 
 use super::ConfigError;
+use super::duplicates::duplicate_keys;
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
@@ -11,6 +12,10 @@ use std::path::{Path, PathBuf};
 /// Largest source text accepted once comments are stripped (osquery parses iteratively
 /// and caps the input so a hostile source cannot exhaust memory).
 pub const MAX_CONFIG_SIZE: usize = 4 * 1024 * 1024;
+
+/// Largest config or pack file read (osquery reads them bounded by `--read_max`, whose
+/// default this is); comments count here, [`MAX_CONFIG_SIZE`] applies after stripping.
+pub const MAX_SOURCE_FILE_SIZE: u64 = 50 * 1024 * 1024;
 
 /// Deepest nesting accepted, counting the root object as level 1 and scalars as a level.
 pub const MAX_CONFIG_DEPTH: usize = 32;
@@ -51,13 +56,11 @@ pub fn sha1_hex(bytes: &[u8]) -> String {
 /// Reads the filesystem plugin's sources: `<config_path>` and every regular file matching
 /// `<config_path>.d/*.conf`. Returned in name order, which is the order osquery applies
 /// them in (its sources live in a sorted map), so the main file comes before its `.d`
-/// files. A missing main file is an error; an unreadable `.d` file is skipped with a
+/// files. A missing main file, or one that is not a regular file, is an error; an unreadable `.d` file is skipped with a
 /// warning, as osquery does.
 pub fn read_sources(config_path: &Path) -> Result<Vec<Source>, ConfigError> {
     let main = config_path.to_string_lossy().into_owned();
-    if !config_path.is_file() {
-        return Err(ConfigError::Missing(main));
-    }
+    let text = read_text(config_path)?;
     let mut sources = BTreeMap::new();
     let pattern = format!("{main}.d/%.conf");
     for path in glob_files(&pattern) {
@@ -69,7 +72,6 @@ pub fn read_sources(config_path: &Path) -> Result<Vec<Source>, ConfigError> {
             Err(e) => log::warn!("Skipping config source {}: {e}", path.display()),
         }
     }
-    let text = read_text(config_path)?;
     sources.insert(main.clone(), Source::new(main, text));
     Ok(sources.into_values().collect())
 }
@@ -89,14 +91,27 @@ pub(crate) fn glob_files(pattern: &str) -> Vec<PathBuf> {
     found
 }
 
-/// Reads a file as UTF-8 text; errors name the file.
+/// Reads a config or pack file as UTF-8 text; errors name the file. Nothing at `path`
+/// is [`ConfigError::Missing`]. The file is opened without blocking and only a regular
+/// file is read, so a FIFO, a device or a directory is reported as what it is ("is a
+/// directory", "not a regular file: a FIFO") and can never stall the program.
 pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
-        path: path.to_string_lossy().into_owned(),
-        message: e.to_string(),
-    })?;
+    let shown = || path.to_string_lossy().into_owned();
+    let policy = oxquery_sys::safe_read::Policy::user_file(MAX_SOURCE_FILE_SIZE);
+    let bytes =
+        oxquery_sys::safe_read::read_bounded(path, &policy).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::Missing(shown()),
+            std::io::ErrorKind::FileTooLarge => ConfigError::Read {
+                path: shown(),
+                message: format!("larger than {MAX_SOURCE_FILE_SIZE} bytes"),
+            },
+            _ => ConfigError::Read {
+                path: shown(),
+                message: e.to_string(),
+            },
+        })?;
     String::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
-        origin: path.to_string_lossy().into_owned(),
+        origin: shown(),
         message: format!(
             "not valid UTF-8 text (byte {})",
             e.utf8_error().valid_up_to()
@@ -104,38 +119,68 @@ pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// Joins backslash-newline continuations, then drops lines whose trimmed text starts with
-/// `#` or `//`. Kept lines are trimmed: JSON strings cannot span lines, so this never
+/// Joins backslash-newline continuations, then blanks lines whose trimmed text starts
+/// with `#` or `//`, as osquery strips them. Line numbers stay true: a comment line
+/// becomes an empty line, and each newline a continuation joined is put back as an
+/// empty line after the joined one, so a JSON error's line (and a duplicate key's) is the
+/// line in the file. Leading whitespace becomes one space per character (columns stay
+/// true too) and trailing whitespace goes; JSON strings cannot span lines, so this never
 /// changes a value.
 pub fn strip_comments(text: &str) -> String {
-    let joined = text.replace("\\\r\n", "").replace("\\\n", "");
-    let mut out = String::with_capacity(joined.len());
-    for line in joined.split('\n') {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') || trimmed.starts_with("//") {
+    let mut out = String::with_capacity(text.len());
+    let mut joined = String::new();
+    let mut continued = 0usize;
+    let mut lines = text.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        // `\` then CRLF or LF continues the line (not on the last line: no newline).
+        let body = line.strip_suffix('\r').unwrap_or(line);
+        if lines.peek().is_some()
+            && let Some(head) = body.strip_suffix('\\')
+        {
+            joined.push_str(head);
+            continued += 1;
             continue;
         }
-        out.push_str(trimmed);
+        joined.push_str(line);
+        let content = joined.trim_start();
+        if !(content.starts_with('#') || content.starts_with("//")) {
+            let indent = joined.len() - content.len();
+            out.extend(std::iter::repeat_n(' ', joined[..indent].chars().count()));
+            out.push_str(content.trim_end());
+        }
         out.push('\n');
+        out.extend(std::iter::repeat_n('\n', continued));
+        joined.clear();
+        continued = 0;
     }
     out
 }
 
 /// Strips comments and parses `text` as a config document: at most [`MAX_CONFIG_SIZE`]
-/// bytes, at most [`MAX_CONFIG_DEPTH`] levels, with an object at the root.
-pub fn parse_document(
+/// bytes, at most [`MAX_CONFIG_DEPTH`] levels, with an object at the root. A key given
+/// twice in one object is a warning (logged and added to `warnings`) naming both lines;
+/// the later value is the one kept.
+pub(crate) fn parse_document(
     origin: &str,
     text: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<serde_json::Map<String, Json>, ConfigError> {
     let invalid = |message: String| ConfigError::Invalid {
         origin: origin.to_owned(),
         message,
     };
     let stripped = strip_comments(text);
-    if stripped.len() > MAX_CONFIG_SIZE {
+    // Counted as osquery counts its stripped text, which has neither the indentation nor
+    // the blank lines kept here for true line numbers.
+    let size: usize = stripped
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.len() + 1)
+        .sum();
+    if size > MAX_CONFIG_SIZE {
         return Err(invalid(format!(
-            "the config is {} bytes after removing comments; the limit is {MAX_CONFIG_SIZE} bytes",
-            stripped.len()
+            "the config is {size} bytes after removing comments; the limit is {MAX_CONFIG_SIZE} bytes"
         )));
     }
     // serde_json's own recursion limit (128) bounds the parser's stack before our
@@ -153,6 +198,14 @@ pub fn parse_document(
         return Err(invalid(format!(
             "the config nests {depth} levels deep; at most {MAX_CONFIG_DEPTH} are allowed"
         )));
+    }
+    for dup in duplicate_keys(&stripped) {
+        let message = format!(
+            "{origin}: key {} is given twice, at lines {} and {}; only the value at line {} is used",
+            dup.path, dup.earlier_line, dup.line, dup.line
+        );
+        log::warn!("{message}");
+        warnings.push(message);
     }
     Ok(map)
 }

@@ -2,9 +2,15 @@
 //! one-shot `--config_check` / `--config_dump`, loading the config as osquery does (a
 //! config that cannot be read is not fatal), and what `osquery_packs` shows.
 
-use crate::{Config, ConfigError, ScheduledQuery, Settings, read_sources, source};
+use crate::{
+    Config, ConfigError, EXIT_CONFIG_ERROR, MAIN_PACK, ScheduledQuery, Settings, platform_matches,
+    read_sources, source,
+};
+use oxquery_engine::{Engine, TableFilter};
 use oxquery_flags::{FlagKind, Flags, flag};
-use oxquery_table::PackEntry;
+use oxquery_table::{PackEntry, TableDef};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// osquery's exit status for a failure during start-up (a plugin that cannot be
 /// activated, a database that cannot be opened).
@@ -56,14 +62,16 @@ impl OneShot {
 
 /// `--config_check` or `--config_dump`, when one is set: what to print and the exit
 /// status. `None` when neither is set. `--config_check` fails (exit 1) for a config
-/// that cannot be read or parsed; `--config_dump` prints each source raw, as
-/// `{"<path>": <text>}`, even if it is not valid JSON.
-pub fn one_shot(flags: &Flags) -> Option<OneShot> {
+/// that cannot be read or parsed, and prepares every query the config would run here
+/// over `tables` (see [`check_queries`]): one that cannot run is a line on stderr, and
+/// the exit status stays 0, as osquery's, unless `--config_check_strict` asks for 1
+/// whenever the config loads with a warning. Warnings found while loading (a key given
+/// twice, an ignored option) are logged, as the program's status log shows them.
+/// `--config_dump` prints each source raw, as `{"<path>": <text>}`, even if it is not
+/// valid JSON.
+pub fn one_shot(flags: &Flags, tables: &[&'static TableDef]) -> Option<OneShot> {
     if flags.get(flag::config_check) {
-        return Some(match Config::load(flags) {
-            Ok(_) => OneShot::printing(String::new()),
-            Err(e) => OneShot::failed(&e),
-        });
+        return Some(config_check(flags, tables, &[]));
     }
     if flags.get(flag::config_dump) {
         let settings = Settings::from_flags(flags);
@@ -73,6 +81,151 @@ pub fn one_shot(flags: &Flags) -> Option<OneShot> {
         });
     }
     None
+}
+
+/// `--config_check` (see [`one_shot`]), with `program_warnings`: what the program itself
+/// found wrong in its flags (osqueryd: an empty `--logger_plugin`), logged here and
+/// counted for `--config_check_strict` with the config's own.
+pub fn config_check(
+    flags: &Flags,
+    tables: &[&'static TableDef],
+    program_warnings: &[String],
+) -> OneShot {
+    for warning in program_warnings {
+        log::warn!("{warning}");
+    }
+    let config = match Config::load(flags) {
+        Ok(config) => config,
+        Err(e) => return OneShot::failed(&e),
+    };
+    let problems = check_queries(&config, flags, tables);
+    let mut out = OneShot::printing(String::new());
+    for problem in &problems {
+        out.stderr.push_str(problem);
+        out.stderr.push('\n');
+    }
+    let warnings = program_warnings.len() + config.warnings.len() + problems.len();
+    if flags.get(flag::config_check_strict) && warnings > 0 {
+        out.stderr.push_str(&strict_failure(warnings));
+        out.exit_code = EXIT_CONFIG_ERROR;
+    }
+    out
+}
+
+/// The line `--config_check_strict` ends with when the config had `warnings`.
+fn strict_failure(warnings: usize) -> String {
+    let s = if warnings == 1 { "" } else { "s" };
+    format!("--config_check_strict: the config loads with {warnings} warning{s}\n")
+}
+
+/// Prepares, without running them, the queries `config` would run on this host
+/// (scheduled and pack queries, pack discovery queries and decorators, skipping those
+/// whose platform is not this one) against `tables` as `flags` and the config's
+/// `options` filter them, with the config's automatic tables and views in place.
+/// Returns one line per query that cannot run (a syntax error, an unknown table or
+/// column, a missing required constraint), naming it.
+pub fn check_queries(config: &Config, flags: &Flags, tables: &[&'static TableDef]) -> Vec<String> {
+    let mut flags = flags.clone();
+    config.apply_options(&mut flags);
+    let filter = TableFilter::from_flags(
+        flags.get(flag::enable_tables),
+        flags.get(flag::disable_tables),
+    );
+    let engine = match Engine::new(tables, &filter, crate::instance_info()) {
+        Ok(engine) => engine,
+        Err(e) => return vec![format!("Cannot check the queries: {e}")],
+    };
+    let auto_tables = crate::atc::tables(&config.auto_table_construction, &[]);
+    if let Err(e) = engine.set_config_tables(
+        auto_tables
+            .into_iter()
+            .map(|t| t as Arc<dyn oxquery_table::Table>)
+            .collect(),
+    ) {
+        return vec![format!("Cannot check the queries: {e}")];
+    }
+    engine.set_config_views(&config.views);
+
+    let mut queries: Vec<(String, &str)> = Vec::new();
+    for pack in config
+        .packs
+        .iter()
+        .filter(|p| platform_matches(&p.platform))
+    {
+        let pack_label = if pack.name == MAIN_PACK {
+            format!("the schedule of {}", pack.source)
+        } else {
+            format!("pack {} (in {})", pack.name, pack.source)
+        };
+        for (i, sql) in pack.discovery.iter().enumerate() {
+            queries.push((format!("Discovery query {i} of {pack_label}"), sql));
+        }
+        for q in pack
+            .queries
+            .iter()
+            .filter(|q| platform_matches(&q.platform))
+        {
+            queries.push((format!("Query {} of {pack_label}", q.full_name), &q.query));
+        }
+    }
+    let d = &config.decorators;
+    let interval = d.interval.iter().map(|(s, q)| (format!("interval.{s}"), q));
+    for (kind, list) in [
+        ("load".to_owned(), &d.load),
+        ("always".to_owned(), &d.always),
+    ]
+    .into_iter()
+    .chain(interval)
+    {
+        for (i, sql) in list.iter().enumerate() {
+            queries.push((format!("Decorator query decorators.{kind}[{i}]"), sql));
+        }
+    }
+    queries
+        .into_iter()
+        .filter_map(|(label, sql)| {
+            let failure = engine.prepare(sql).err()?;
+            Some(format!("{label} cannot run: {}", failure.message))
+        })
+        .collect()
+}
+
+/// Where the store lives for a `--database_path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseFile {
+    pub path: PathBuf,
+    /// When `path` is not `--database_path` itself: why, as an INFO status line.
+    pub note: Option<String>,
+}
+
+/// The store file for `--database_path`. Normally the path itself. When it is a
+/// directory, it is osquery's RocksDB database, left by osquery on a host that switched
+/// to oxquery: the store goes beside it, in `<database_path>.oxquery`, and the directory
+/// is never opened, renamed or written. Beside rather than inside, so that osquery's
+/// directory stays exactly as osquery left it (a rollback to osquery, or a backup of it,
+/// finds nothing foreign there) and removing either database leaves the other alone.
+pub fn database_file(database_path: &Path) -> DatabaseFile {
+    if !database_path.is_dir() {
+        return DatabaseFile {
+            path: database_path.to_owned(),
+            note: None,
+        };
+    }
+    // Without a trailing `/`, which would put `.oxquery` inside.
+    let dir: PathBuf = database_path.components().collect();
+    let mut beside = dir.into_os_string();
+    beside.push(".oxquery");
+    let path = PathBuf::from(beside);
+    let note = format!(
+        "--database_path {} is a directory (osquery's RocksDB database, left untouched); \
+         the database is {}",
+        database_path.display(),
+        path.display()
+    );
+    DatabaseFile {
+        path,
+        note: Some(note),
+    }
 }
 
 /// Loads the config at start-up. A config that cannot be read or parsed does not stop

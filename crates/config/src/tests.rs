@@ -49,6 +49,9 @@ fn err_text(text: &str) -> String {
     load_text(text).unwrap_err().to_string()
 }
 
+/// No tables: `--config_check` then finds only the queries that need none.
+const NO_TABLES: &[&oxquery_table::TableDef] = &[];
+
 fn host(shard: u64) -> HostFacts {
     HostFacts {
         machine_shard: shard,
@@ -102,6 +105,13 @@ fn size_limit_counts_text_after_stripping() {
     assert!(comments.len() > MAX_CONFIG_SIZE);
     let config = load_text(&format!("{comments}{{}}")).unwrap();
     assert!(config.packs.is_empty());
+    // So is indentation (kept, as spaces, only to keep columns true).
+    let indented = format!(
+        "{{\"views\": {{\n{}\"v\": \"{}\"}}}}",
+        " ".repeat(MAX_CONFIG_SIZE),
+        "x".repeat(MAX_CONFIG_SIZE - 64)
+    );
+    assert!(load_text(&indented).is_ok());
 }
 
 fn nested(levels_of_arrays: usize) -> String {
@@ -144,11 +154,14 @@ fn missing_main_file_message() {
         e.to_string(),
         format!("config file does not exist: {}", path.display())
     );
-    // A directory is not a config file either.
+    // A directory is not a config file either, and is called what it is.
     flags
         .set("config_path", &dir.path().to_string_lossy())
         .unwrap();
-    assert!(matches!(Config::load(&flags), Err(ConfigError::Missing(_))));
+    assert_eq!(
+        Config::load(&flags).unwrap_err().to_string(),
+        format!("cannot read {}: is a directory", dir.path().display())
+    );
 }
 
 #[test]
@@ -836,7 +849,7 @@ fn check_and_dump() {
     f.write("osquery.conf.d/extra.conf", "not json");
     let mut check = f.flags();
     check.set("config_check", "true").unwrap();
-    let failure = one_shot(&check).unwrap();
+    let failure = one_shot(&check, NO_TABLES).unwrap();
     assert_eq!(failure.exit_code, 1);
     assert!(failure.stdout.is_empty());
     assert!(
@@ -852,7 +865,7 @@ fn check_and_dump() {
     // Dump prints raw sources, valid or not, in source order.
     let mut dump = f.flags();
     dump.set("config_dump", "true").unwrap();
-    let dumped = one_shot(&dump).unwrap();
+    let dumped = one_shot(&dump, NO_TABLES).unwrap();
     assert_eq!(dumped.exit_code, 0);
     assert_eq!(
         dumped.stdout,
@@ -863,16 +876,16 @@ fn check_and_dump() {
         )
     );
     std::fs::remove_file(f.path("osquery.conf.d/extra.conf")).unwrap();
-    assert_eq!(one_shot(&check).unwrap().exit_code, 0);
+    assert_eq!(one_shot(&check, NO_TABLES).unwrap().exit_code, 0);
     // Neither flag: nothing to do.
-    assert_eq!(one_shot(&f.flags()), None);
+    assert_eq!(one_shot(&f.flags(), NO_TABLES), None);
 
     let mut flags = Flags::new();
     flags
         .set("config_path", "/nonexistent/osquery.conf")
         .unwrap();
     flags.set("config_check", "true").unwrap();
-    let failure = one_shot(&flags).unwrap();
+    let failure = one_shot(&flags, NO_TABLES).unwrap();
     assert_eq!(
         failure.stderr,
         "Error reading config: config file does not exist: /nonexistent/osquery.conf\n"
@@ -880,7 +893,10 @@ fn check_and_dump() {
     assert_eq!(failure.exit_code, EXIT_CONFIG_ERROR);
     flags.set("config_check", "false").unwrap();
     flags.set("config_dump", "true").unwrap();
-    assert_eq!(one_shot(&flags).unwrap().exit_code, EXIT_CONFIG_ERROR);
+    assert_eq!(
+        one_shot(&flags, NO_TABLES).unwrap().exit_code,
+        EXIT_CONFIG_ERROR
+    );
 }
 
 #[test]
@@ -1036,4 +1052,365 @@ fn realistic_example_config_with_pack_files() {
         let (low, high) = splay_bounds(q.interval, 10);
         assert!((low..=high).contains(&q.splayed_interval), "{}", q.name);
     }
+}
+
+// ---- line numbers, duplicate keys ----
+
+#[test]
+fn stripping_comments_keeps_every_line_where_it_was() {
+    let text = "# one\n{\n  // three\n  \"a\": \"x\\\ny\",\r\n\t\"b\": 1 \n}";
+    let stripped = strip_comments(text);
+    assert_eq!(stripped.lines().count(), text.lines().count());
+    // Comment lines are blank; a joined continuation leaves its second line blank;
+    // indentation stays (as spaces), trailing whitespace and CR go.
+    assert_eq!(stripped, "\n{\n\n  \"a\": \"xy\",\n\n \"b\": 1\n}\n");
+    // So a JSON error's line is the file's line, whatever the comments before it.
+    for (text, line) in [
+        ("{\n# c\n// c\n\"a\": }\n", 4),
+        (
+            "# c\n\n  # c\n{\"a\": 1,\n\"b\": \"x\\\ny\\\nz\",\n\"c\" 2}\n",
+            8,
+        ),
+    ] {
+        let e = err_text(text);
+        assert!(
+            e.contains(&format!("at line {line} column")),
+            "{text:?}: {e}"
+        );
+    }
+    let e = err_text("{\n// c\n\"a\": }\n");
+    assert!(
+        e.ends_with("invalid JSON: expected value at line 3 column 6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_keys_warn_naming_both_lines_and_the_last_one_wins() {
+    let text = r#"{
+  // the first schedule
+  "schedule": {
+    "q": {"query": "SELECT 1", "interval": 10},
+    "q": {"query": "SELECT 2", "interval": 10}
+  },
+  "views": {"v": "SELECT '\"schedule\": {' AS x"},
+  "schedule": {
+    "q": {"query": "SELECT 3", "interval": 10},
+    "r": {"query": "SELECT 4", "interval": 10, "interval": 20},
+    "\u0072": {"query": "SELECT 5", "interval": 10}
+  },
+  "yara": {"list": [{"x": 1, "x": 2}]}
+}"#;
+    let f = Fixture::new(text);
+    let config = f.load().unwrap();
+    let origin = f.main_path();
+    let expected = |key: &str, first: usize, second: usize| {
+        format!(
+            "{origin}: key {key} is given twice, at lines {first} and {second}; only the value at line {second} is used"
+        )
+    };
+    // In text order; a key inside a string is not a key; an escaped key is the same key.
+    assert_eq!(
+        config.warnings,
+        [
+            expected("schedule.q", 4, 5),
+            expected("schedule", 3, 8),
+            expected("schedule.r.interval", 10, 10),
+            expected("schedule.r", 10, 11),
+            expected("yara.list[0].x", 13, 13),
+        ]
+    );
+    // What runs is what serde_json kept: the second schedule, the last `r`.
+    let queries: Vec<_> = config.packs[0]
+        .queries
+        .iter()
+        .map(|q| (q.name.as_str(), q.query.as_str()))
+        .collect();
+    assert_eq!(queries, [("q", "SELECT 3"), ("r", "SELECT 5")]);
+
+    // A pack file's duplicates name the pack file.
+    let f = Fixture::new("{}");
+    f.write(
+        "pack.conf",
+        "{\"queries\": {\n\"a\": {\"query\": \"SELECT 1\"},\n\"a\": {\"query\": \"SELECT 2\"}}}",
+    );
+    let pack = f.path("pack.conf").display().to_string();
+    f.write(
+        "osquery.conf",
+        &format!("{{\"packs\": {{\"p\": \"{pack}\"}}}}"),
+    );
+    let config = f.load().unwrap();
+    assert_eq!(
+        config.warnings,
+        [format!(
+            "{pack}: key queries.a is given twice, at lines 2 and 3; only the value at line 3 is used"
+        )]
+    );
+    // No duplicates, no warnings.
+    assert!(
+        load_text(r#"{"schedule": {"a": {"query": "SELECT 1"}}, "packs": {"a": {}}}"#)
+            .unwrap()
+            .warnings
+            .is_empty()
+    );
+}
+
+// ---- what a config path is ----
+
+/// Runs `f` on another thread and fails if it does not return within a minute: a
+/// blocking open of a FIFO would otherwise hang the test run instead of failing it.
+fn returns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("blocked: the file was opened as if it could be read")
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn a_directory_fifo_or_device_is_named_as_what_it_is() {
+    let dir = TempDir::new().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for (path, what) in [
+        (fifo.clone(), "not a regular file: a FIFO"),
+        (sub.clone(), "is a directory"),
+        (
+            Path::new("/dev/null").to_owned(),
+            "not a regular file: a character device",
+        ),
+    ] {
+        let mut flags = Flags::new();
+        flags.set("config_path", &path.to_string_lossy()).unwrap();
+        let e = returns(move || Config::load(&flags)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read {}: {what}", path.display())
+        );
+        // As a pack file, the same words under the pack's key.
+        let f = Fixture::new(&format!("{{\"packs\": {{\"p\": \"{}\"}}}}", path.display()));
+        let flags = f.flags();
+        let e = returns(move || Config::load(&flags))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(&format!(
+                "packs.p: cannot read pack file {}: {what}",
+                path.display()
+            )),
+            "{e}"
+        );
+    }
+    // A FIFO in the `.d` directory is not a source (it is not a regular file).
+    let f = Fixture::new("{}");
+    std::fs::create_dir(f.path("osquery.conf.d")).unwrap();
+    mkfifo(&f.path("osquery.conf.d/x.conf"));
+    let flags = f.flags();
+    assert_eq!(
+        returns(move || Config::load(&flags)).unwrap().sources.len(),
+        1
+    );
+}
+
+#[test]
+fn a_database_path_that_is_a_directory_keeps_it_and_stores_beside_it() {
+    let dir = TempDir::new().unwrap();
+    let rocksdb = dir.path().join("osquery.db");
+    std::fs::create_dir(&rocksdb).unwrap();
+    let beside = dir.path().join("osquery.db.oxquery");
+    for given in [rocksdb.clone(), dir.path().join("osquery.db/")] {
+        let file = database_file(&given);
+        assert_eq!(file.path, beside, "{}", given.display());
+        let note = file.note.unwrap();
+        assert!(
+            note.contains("is a directory") && note.ends_with(&beside.display().to_string()),
+            "{note}"
+        );
+    }
+    // A file, or nothing yet: the path itself.
+    let plain = dir.path().join("oxquery.db");
+    for _ in 0..2 {
+        assert_eq!(
+            database_file(&plain),
+            DatabaseFile {
+                path: plain.clone(),
+                note: None
+            }
+        );
+        std::fs::write(&plain, "").unwrap();
+    }
+}
+
+// ---- --config_check prepares the queries ----
+
+mod check_tables {
+    use oxquery_table::{QueryContext, Rows, TableResult};
+    oxquery_table::table! {
+        name: "needs_path",
+        description: "Test table with a required column.",
+        columns: {
+            path: Text [INDEX | REQUIRED] "Path",
+            size: BigInt [] "Size",
+        },
+    }
+    pub(super) fn generate(_: &QueryContext, _: &mut Rows) -> TableResult {
+        panic!("--config_check must not run a query")
+    }
+}
+
+const CHECK_TABLES: &[&oxquery_table::TableDef] = &[&check_tables::TABLE];
+
+fn checked(f: &Fixture, strict: bool) -> OneShot {
+    let mut flags = f.flags();
+    flags.set("config_check", "true").unwrap();
+    flags
+        .set("config_check_strict", &strict.to_string())
+        .unwrap();
+    one_shot(&flags, CHECK_TABLES).unwrap()
+}
+
+#[test]
+fn config_check_names_each_query_that_cannot_run() {
+    let f = Fixture::new(
+        r#"{
+  "schedule": {
+    "good": {"query": "SELECT size FROM needs_path WHERE path = '/'"},
+    "no_table": {"query": "SELECT * FROM nope"},
+    "syntax": {"query": "SELEC 1"},
+    "no_path": {"query": "SELECT size FROM needs_path"},
+    "through_view": {"query": "SELECT * FROM sizes WHERE path = '/x'"},
+    "elsewhere": {"query": "SELECT * FROM nope", "platform": "darwin"}
+  },
+  "views": {"sizes": "SELECT * FROM needs_path"},
+  "packs": {
+    "p": {"discovery": ["SELECT * FROM gone"], "queries": {"q": {"query": "SELECT nope FROM needs_path WHERE path = '/'"}}},
+    "mac": {"platform": "darwin", "queries": {"m": {"query": "SELECT * FROM nope"}}}
+  },
+  "decorators": {"load": ["SELECT 1"], "interval": {"3600": ["SELECT * FROM nope2"]}}
+}"#,
+    );
+    let origin = f.main_path();
+    let out = checked(&f, false);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "Query no_path of the schedule of {origin} cannot run: Table needs_path was queried without a required column in the WHERE clause"
+            ),
+            format!("Query no_table of the schedule of {origin} cannot run: no such table: nope"),
+            format!(
+                "Query syntax of the schedule of {origin} cannot run: near \"SELEC\": syntax error"
+            ),
+            format!("Discovery query 0 of pack p (in {origin}) cannot run: no such table: gone"),
+            format!("Query pack_p_q of pack p (in {origin}) cannot run: no such column: nope"),
+            "Decorator query decorators.interval.3600[0] cannot run: no such table: nope2"
+                .to_owned(),
+        ]
+    );
+    // osquery's exit status: the JSON is valid.
+    assert_eq!((out.exit_code, out.stdout.as_str()), (0, ""));
+    // Strict: exit 1, saying why.
+    let strict = checked(&f, true);
+    assert_eq!(strict.exit_code, 1);
+    assert!(
+        strict
+            .stderr
+            .ends_with("--config_check_strict: the config loads with 6 warnings\n"),
+        "{}",
+        strict.stderr
+    );
+    // A table turned off by --disable_tables is as good as missing.
+    f.write(
+        "osquery.conf",
+        r#"{"schedule": {"q": {"query": "SELECT size FROM needs_path WHERE path = '/'"}}}"#,
+    );
+    assert_eq!(checked(&f, true).exit_code, 0);
+    let mut flags = f.flags();
+    flags.set("config_check", "true").unwrap();
+    flags.set("disable_tables", "needs_path").unwrap();
+    let out = one_shot(&flags, CHECK_TABLES).unwrap();
+    assert!(
+        out.stderr
+            .ends_with("cannot run: no such table: needs_path\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn config_check_strict_fails_only_for_warnings() {
+    let clean = Fixture::new(r#"{"schedule": {"q": {"query": "SELECT 1"}}}"#);
+    assert_eq!(
+        checked(&clean, true),
+        OneShot {
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: 0
+        }
+    );
+    // A warning from loading (here a key given twice) counts too.
+    let dup = Fixture::new("{\"schedule\": {},\n\"schedule\": {}}");
+    assert_eq!(checked(&dup, false).exit_code, 0);
+    let strict = checked(&dup, true);
+    assert_eq!(
+        (strict.exit_code, strict.stderr.as_str()),
+        (
+            1,
+            "--config_check_strict: the config loads with 1 warning\n"
+        )
+    );
+    // Warnings the program adds (osqueryd: an empty --logger_plugin) count too.
+    let mut flags = clean.flags();
+    flags.set("config_check", "true").unwrap();
+    flags.set("config_check_strict", "true").unwrap();
+    let out = config_check(&flags, CHECK_TABLES, &["the program's own".to_owned()]);
+    assert_eq!(
+        (out.exit_code, out.stderr.as_str()),
+        (
+            1,
+            "--config_check_strict: the config loads with 1 warning\n"
+        )
+    );
+    // A config that does not load fails with or without it, as before.
+    let broken = Fixture::new("{\n# c\n\"a\": }");
+    for strict in [false, true] {
+        let out = checked(&broken, strict);
+        assert_eq!(out.exit_code, 1);
+        assert!(out.stderr.contains("at line 3 column"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn the_duplicate_scan_reads_strings_and_nesting_as_json_does() {
+    use crate::duplicates::{DuplicateKey, duplicate_keys};
+    let dup = |path: &str, earlier_line, line| DuplicateKey {
+        path: path.to_owned(),
+        earlier_line,
+        line,
+    };
+    // Escaped quotes and backslashes end no string early; `a\` is one key, twice.
+    assert_eq!(
+        duplicate_keys(r#"{"a\\": "x\"", "b": "\\", "a\\": 1}"#),
+        [dup("a\\", 1, 1)]
+    );
+    // The same name in different objects, or as a value, is no duplicate.
+    assert_eq!(
+        duplicate_keys("{\"a\": {\"a\": \"a\"},\n \"b\": [{\"a\": 1}, {\"a\": 2}]}"),
+        []
+    );
+    // Inside arrays, after nested containers, at depth.
+    assert_eq!(
+        duplicate_keys("[1, {\"x\": [], \"y\": {\"z\": 1,\n\"z\": 2}, \"x\": 3}]"),
+        [dup("[1].y.z", 1, 2), dup("[1].x", 1, 2)]
+    );
 }

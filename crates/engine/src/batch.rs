@@ -102,6 +102,42 @@ impl Engine {
             .collect())
     }
 
+    /// Checks that `sql` could run, without running it (`--config_check`): SQLite
+    /// prepares it as a scheduled query is prepared (syntax, unknown tables and columns,
+    /// what the authorizer refuses), and no table in the chosen plan lacks a constraint
+    /// it requires. That last check is the one a scan makes when it starts; here it is
+    /// read from the plan SQLite chose (`EXPLAIN QUERY PLAN` shows each virtual table's
+    /// `idx_str`), so nothing is generated. The table is named as the query names it (its
+    /// alias, if it has one).
+    pub fn prepare(&self, sql: &str) -> Result<(), SqlFailure> {
+        let conn = self.connection();
+        conn.prepare(sql).map_err(|e| SqlFailure::of(e, sql))?;
+        let mut plan = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .map_err(|e| SqlFailure::of(e, sql))?;
+        let details: Vec<String> = plan
+            .query_map([], |r| r.get::<_, String>(3))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| SqlFailure::of(e, sql))?;
+        for detail in details {
+            // "SCAN <name> VIRTUAL TABLE INDEX <idxNum>:<idxStr>" (or SEARCH).
+            let Some((head, index)) = detail.split_once(" VIRTUAL TABLE INDEX ") else {
+                continue;
+            };
+            let name = head.rsplit(' ').next().unwrap_or(head);
+            let idx_str = index.split_once(':').map_or("", |(_, s)| s);
+            if crate::plan::Plan::decode(idx_str).is_some_and(|p| p.missing_required) {
+                return Err(SqlFailure {
+                    code: rusqlite::ffi::SQLITE_CONSTRAINT,
+                    message: format!(
+                        "Table {name} was queried without a required column in the WHERE clause"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// `.timeout`: how long a statement waits for a locked database.
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), SqlFailure> {
         self.conn

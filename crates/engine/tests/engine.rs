@@ -398,6 +398,49 @@ fn missing_required_column_is_a_clear_error() {
 }
 
 #[test]
+fn prepare_finds_what_would_stop_a_query_without_running_it() {
+    let e = engine();
+    *e.seen.lock().unwrap() = Seen::default();
+    let failure = |sql: &str| e.prepare(sql).unwrap_err();
+    let missing = failure("SELECT * FROM needs_path");
+    assert_eq!(
+        (missing.code, missing.message.as_str()),
+        (
+            19,
+            "Table needs_path was queried without a required column in the WHERE clause"
+        )
+    );
+    // Named as the query names it, also inside a subquery.
+    let aliased = failure("SELECT * FROM people p WHERE p.id IN (SELECT size FROM needs_path n)");
+    assert!(
+        aliased.message.starts_with("Table n was queried"),
+        "{aliased:?}"
+    );
+    assert!(
+        failure("SELECT * FROM nope")
+            .message
+            .contains("no such table: nope")
+    );
+    assert!(failure("SELEC 1").message.contains("syntax error"));
+    assert!(
+        failure("SELECT nope FROM people")
+            .message
+            .contains("no such column: nope")
+    );
+    // The authorizer refuses what it refuses at run time.
+    assert!(failure("ATTACH ':memory:' AS other").code != 0);
+    for ok in [
+        "SELECT size FROM needs_path WHERE path = '/abc'",
+        "SELECT p.name, n.size FROM people p JOIN needs_path n ON n.path = '/' || p.name",
+        "SELECT 1",
+    ] {
+        assert_eq!(e.prepare(ok), Ok(()), "{ok}");
+    }
+    // Nothing was generated: preparing reads no table.
+    assert_eq!(e.seen.lock().unwrap().scans, 0);
+}
+
+#[test]
 fn joins_push_values_into_required_columns() {
     let e = engine();
     let (rows, _) = seen_after(

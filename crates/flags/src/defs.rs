@@ -65,6 +65,25 @@ const fn builtin(
     }
 }
 
+/// oxquery's own command-line flags, for both programs.
+const fn oxquery_cli(
+    name: &'static str,
+    ty: crate::FlagType,
+    default: &'static str,
+    description: &'static str,
+) -> FlagDef {
+    FlagDef {
+        name,
+        ty,
+        default,
+        kind: Cli,
+        description,
+        origin: FlagOrigin::Oxquery,
+        on_linux: true,
+        choices: &[],
+    }
+}
+
 /// oxquery's own shell flags.
 const fn oxquery(
     name: &'static str,
@@ -195,6 +214,7 @@ flag_table! {
     osq(carver_start_endpoint, Str, "", Cli, "TLS URI path for starting a carve upload"),
     osq(config_accelerated_refresh, U64, "300", Cli, "Seconds between config refreshes after a refresh failed"),
     osq(config_check, Bool, "false", Cli, "Check that the configuration loads, then exit with its status"),
+    oxquery_cli(config_check_strict, Bool, "false", "With --config_check, also exit 1 when the config loads with warnings: a query that cannot run, a key given twice, an ignored option"),
     osq(config_dump, Bool, "false", Cli, "Print the raw configuration sources, then exit"),
     osq(config_enable_backup, Bool, "false", Cli, "Keep a copy of the last good config and use it when fetching fails"),
     osq(config_path, Str, "/etc/osquery/osquery.conf", Cli, "Path of the main configuration file (and its .d directory)"),

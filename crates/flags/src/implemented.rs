@@ -26,6 +26,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "separator",
     // Process-wide: both programs load the config and open the database.
     "config_check",
+    "config_check_strict",
     "config_dump",
     "config_path",
     "config_plugin",

@@ -1043,19 +1043,29 @@ fn an_unreadable_config_is_a_warning_and_the_daemon_runs_empty() {
     let dir = s.path().join("a_directory");
     std::fs::create_dir(&dir).unwrap();
     let missing = s.path().join("missing.conf");
-    for (tag, path) in [
-        ("null", std::path::Path::new("/dev/null")),
-        ("missing", missing.as_path()),
-        ("dir", dir.as_path()),
+    for (tag, path, why) in [
+        (
+            "null",
+            std::path::Path::new("/dev/null"),
+            "cannot read /dev/null: not a regular file: a character device".to_owned(),
+        ),
+        (
+            "missing",
+            missing.as_path(),
+            format!("config file does not exist: {}", missing.display()),
+        ),
+        (
+            "dir",
+            dir.as_path(),
+            format!("cannot read {}: is a directory", dir.display()),
+        ),
     ] {
         let config_path = format!("--config_path={}", path.display());
         let mut d = s.start(tag, &[&config_path]);
         let stderr = d.stderr_text();
         assert!(
-            stderr.contains(&format!(
-                "Error reading config: config file does not exist: {}",
-                path.display()
-            )) && stderr.contains("osqueryd started: 0 scheduled queries"),
+            stderr.contains(&format!("Error reading config: {why}"))
+                && stderr.contains("osqueryd started: 0 scheduled queries"),
             "{tag}: {stderr}"
         );
         assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));

@@ -116,7 +116,7 @@ pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
         eprintln!("{message}");
         return oxquery_config::EXIT_CATASTROPHIC;
     }
-    if let Some(done) = oxquery_config::one_shot(&flags) {
+    if let Some(done) = oxquery_config::one_shot(&flags, tables) {
         print!("{}", done.stdout);
         eprint!("{}", done.stderr);
         return done.exit_code;
@@ -132,7 +132,11 @@ pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
     let store = if flags.get(flag::disable_database) {
         Store::in_memory()
     } else {
-        Store::open(Path::new(flags.get(flag::database_path)))
+        let file = oxquery_config::database_file(Path::new(flags.get(flag::database_path)));
+        if let Some(note) = &file.note {
+            log::info!("{note}");
+        }
+        Store::open(&file.path)
     };
     let store = match store {
         Ok(s) => s,

@@ -31,8 +31,11 @@ impl DaemonSettings {
     pub(crate) fn from_flags(flags: &Flags) -> DaemonSettings {
         DaemonSettings {
             pidfile: (!flags.get(flag::ephemeral)).then(|| PathBuf::from(flags.get(flag::pidfile))),
-            database_path: (!flags.get(flag::disable_database))
-                .then(|| PathBuf::from(flags.get(flag::database_path))),
+            database_path: (!flags.get(flag::disable_database)).then(|| {
+                // osquery's RocksDB directory there is left alone: see database_file.
+                crate::config::database_file(std::path::Path::new(flags.get(flag::database_path)))
+                    .path
+            }),
             config_enable_backup: flags.get(flag::config_enable_backup),
             config_refresh: flags.get(flag::config_refresh),
             config_accelerated_refresh: flags.get(flag::config_accelerated_refresh),

@@ -76,7 +76,10 @@ fn start<'t>(
         eprintln!("{message}");
         return Err(EXIT_CATASTROPHIC);
     }
-    if let Some(done) = config::one_shot(&flags) {
+    if flags.get(flag::config_check) {
+        return Err(config_check(&flags, tables));
+    }
+    if let Some(done) = config::one_shot(&flags, tables) {
         print!("{}", done.stdout);
         eprint!("{}", done.stderr);
         return Err(done.exit_code);
@@ -157,7 +160,14 @@ fn start<'t>(
         Some(message) => log::warn!("{message}"),
         None => {}
     }
-    for warning in option_warnings {
+    // Loading warned before the status log existed (the config's options set the
+    // logger flags, so the config comes first): say it again now that it is heard.
+    for warning in config.warnings.iter().chain(&option_warnings) {
+        log::warn!("{warning}");
+    }
+    if !settings.disable_logging
+        && let Some(warning) = empty_logger_plugin(&logger_settings)
+    {
         log::warn!("{warning}");
     }
     // Flags that do nothing yet are worth a line only when asked for details.
@@ -165,6 +175,12 @@ fn start<'t>(
         log::debug!("{}", notice.message);
     }
 
+    // Settings hold where the store goes; this says why when that is not the flag's path.
+    if settings.database_path.is_some()
+        && let Some(note) = config::database_file(Path::new(flags.get(flag::database_path))).note
+    {
+        log::info!("{note}");
+    }
     let store = match &settings.database_path {
         None => Store::in_memory(),
         Some(path) => Store::open(path),
@@ -187,7 +203,7 @@ fn start<'t>(
         match logger::build_sinks(&logger_settings) {
             Ok(s) => s,
             Err(e) => {
-                log::error!("Cannot start the logger: {e}");
+                log::error!("{}", logger_refusal(&e));
                 return Err(EXIT_CATASTROPHIC);
             }
         }
@@ -235,6 +251,74 @@ fn start<'t>(
         status,
     };
     Ok((daemon, started))
+}
+
+/// `--config_check` in the daemon: the config's own check ([`config::config_check`],
+/// with an empty `--logger_plugin` as one more warning), then what start-up would refuse
+/// about the logger flags, with the daemon's message and exit status (a plugin that does
+/// not exist: 78), since a config that checks fine must not give a daemon that stops at
+/// once. Warnings go to stderr as status lines, as osquery's status log shows them
+/// during a check.
+fn config_check(flags: &Flags, tables: &[&'static TableDef]) -> i32 {
+    let logger_settings = match LoggerSettings::from_flags(flags) {
+        Ok(s) => s,
+        // The daemon refuses a bad --logger_mode this way, before its status log starts.
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    // No logger plugin runs during a check (osquery starts them after it), so status
+    // lines go to stderr whatever --logger_plugin says.
+    let stderr_only = StatusOptions {
+        glog_dir: None,
+        stdout: false,
+        syslog: false,
+        stderr: true,
+        ..logger_settings.status_options()
+    };
+    if let Err(e) = StatusLogger::new(stderr_only).install() {
+        eprintln!("Could not start the status log: {e}");
+    }
+    let logging = !flags.get(flag::disable_logging);
+    let refusal = logging
+        .then(|| logger_settings.plugin_names().err())
+        .flatten();
+    let warnings: Vec<String> = logging
+        .then(|| empty_logger_plugin(&logger_settings))
+        .flatten()
+        .into_iter()
+        .collect();
+    let done = config::config_check(flags, tables, &warnings);
+    print!("{}", done.stdout);
+    eprint!("{}", done.stderr);
+    match refusal {
+        Some(e) => {
+            log::error!("{}", logger_refusal(&e));
+            EXIT_CATASTROPHIC
+        }
+        None => done.exit_code,
+    }
+}
+
+/// The line a daemon that cannot start its logger plugins stops with.
+fn logger_refusal(e: &logger::LoggerError) -> String {
+    format!("Cannot start the logger: {e}")
+}
+
+/// A warning when `--logger_plugin` names no plugin at all (`--logger_plugin=`): osquery
+/// then runs with no logger and says nothing, so results go nowhere. `none` is the way to
+/// mean it.
+fn empty_logger_plugin(settings: &LoggerSettings) -> Option<String> {
+    settings
+        .plugins
+        .split(',')
+        .all(|p| p.trim().is_empty())
+        .then(|| {
+            "--logger_plugin is empty: no logger plugin is started, so query results are \
+         logged nowhere; name one (filesystem, stdout, syslog), or none if that is intended"
+                .to_owned()
+        })
 }
 
 /// The status log: glog files and the logger plugins' status lines, stderr. With
