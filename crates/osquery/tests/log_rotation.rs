@@ -318,6 +318,19 @@ fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
 
+/// Makes the daemon log an error (so a line reaches every status file): a config it
+/// cannot read, loaded by SIGHUP.
+fn provoke_an_error(s: &Sandbox, d: &daemon_support::Daemon) {
+    s.write_config("{ not json");
+    d.signal(libc::SIGHUP);
+    let said = "Configuration refresh failed";
+    assert!(
+        wait_until(LONG, || s.status_log("WARNING").contains(said)),
+        "{}",
+        d.stderr_text()
+    );
+}
+
 /// The `osqueryd.WARNING.*` files.
 fn warning_files(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -367,16 +380,31 @@ fn a_full_disk_makes_one_warning_file_and_logs_the_recovery_once() {
     // More runs after the recovery, then a clean stop.
     let at = len(&s.results_log());
     assert!(wait_until(LONG, || len(&s.results_log()) > at));
+    // The next warning finds the WARNING file made during the outage, and says first
+    // how many lines it lost.
+    provoke_an_error(&s, &d);
     assert_eq!(d.terminate(LONG).0.code(), Some(0));
 
     let stderr = d.stderr_text();
     assert_eq!(count(&stderr, recovered), 1, "{stderr}");
     assert_eq!(warning_files(&s.logs()).len(), 1);
     let warnings = s.status_log("WARNING");
+    let body: Vec<&str> = warnings.lines().skip(3).collect();
+    assert!(
+        body[0].contains("status lines could not be written to")
+            && body[0].contains("No space left on device"),
+        "{warnings}"
+    );
     assert_eq!(
         count(&warnings, "status lines could not be written to"),
         1,
         "{warnings}"
+    );
+    // Every file says it at most once.
+    let info = s.status_log("INFO");
+    assert!(
+        count(&info, "status lines could not be written to") <= 1,
+        "{info}"
     );
     assert_eq!(count(&s.status_log("INFO"), recovered), 1);
     let total = check_exactly_once(&s, &[s.results_log()], &names);
@@ -384,5 +412,109 @@ fn a_full_disk_makes_one_warning_file_and_logs_the_recovery_once() {
         "{} failed writes while full, {} WARNING file, {total} lines exactly once",
         count(&stderr, failure),
         during.len()
+    );
+}
+
+/// `chattr +i` on a directory (no entry can be created, renamed or removed in it; its
+/// files can still be written), undone when dropped.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(dir: &Path) -> Result<Immutable, String> {
+        let chattr = oxquery_test_support::find_tool("chattr").ok_or("no chattr")?;
+        let out = std::process::Command::new(&chattr)
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(Immutable(dir.to_owned()))
+    }
+
+    fn clear(&self) {
+        let chattr = oxquery_test_support::find_tool("chattr").unwrap();
+        let status = std::process::Command::new(chattr)
+            .arg("-i")
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+#[test]
+fn an_unwritable_log_directory_after_a_rename_delays_the_results_without_loss() {
+    let s = Sandbox::new();
+    let names = ["mod3", "window", "pairs"];
+    s.write_config(&config(&differential_queries(false)));
+    let mut d = s.start("run", &[]);
+    assert!(wait_until(LONG, || len(&s.results_log()) > 0));
+    // logrotate renames the file, then nothing can be created in the directory: the new
+    // file cannot be made, and the daemon does not go back to the renamed one.
+    let rotated = s.logs().join("osqueryd.results.log.1");
+    fs::rename(s.results_log(), &rotated).unwrap();
+    let Some(immutable) = oxquery_test_support::require(
+        "chattr +i on the log directory (root, a filesystem with the flag)",
+        Immutable::set(&s.logs()),
+    ) else {
+        return;
+    };
+    let failure = "Logger plugin filesystem failed to write results lines";
+    assert!(
+        wait_until(Duration::from_secs(40), || count(&d.stderr_text(), failure)
+            >= 3),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(!s.results_log().exists());
+    let during = warning_files(&s.logs());
+    immutable.clear();
+    let recovered = "Logger plugin filesystem writes again after";
+    assert!(
+        wait_until(Duration::from_secs(90), || d
+            .stderr_text()
+            .contains(recovered)),
+        "{}",
+        d.stderr_text()
+    );
+    let at = len(&s.results_log());
+    assert!(wait_until(LONG, || len(&s.results_log()) > at));
+    provoke_an_error(&s, &d);
+    assert_eq!(d.terminate(LONG).0.code(), Some(0));
+    drop(immutable);
+
+    let stderr = d.stderr_text();
+    assert_eq!(count(&stderr, recovered), 1, "{stderr}");
+    assert!(during.is_empty(), "{during:?}");
+    // The warnings the directory refused (their file could not be created) are counted
+    // once, first in the file made after; the INFO file, open all along, lost none.
+    let warnings = s.status_log("WARNING");
+    let body: Vec<&str> = warnings.lines().skip(3).collect();
+    assert!(
+        body[0].contains("status lines could not be written to")
+            && body[0].contains("Operation not permitted"),
+        "{warnings}"
+    );
+    assert_eq!(
+        count(&warnings, "status lines could not be written to"),
+        1,
+        "{warnings}"
+    );
+    let info = s.status_log("INFO");
+    assert_eq!(count(&info, "could not be written"), 0, "{info}");
+    assert!(count(&info, failure) >= 3, "{info}");
+    let total = check_exactly_once(&s, &[rotated, s.results_log()], &names);
+    eprintln!(
+        "{} failed writes while unwritable, {total} lines exactly once across the rotated \
+         and new file",
+        count(&stderr, failure)
     );
 }

@@ -35,7 +35,8 @@
 //! way, checked at each line: a new file (with a new time in its name) and link replace
 //! one renamed or deleted. A file, once created, is kept even when its header or a line
 //! cannot be written (a full disk), so failing lines never leave a trail of empty files;
-//! the first line written after failures is preceded by one line counting those lost.
+//! in each file, the first line written after failures is preceded by one line counting
+//! those lost.
 
 use super::status::{StatusOutput, StatusRecord};
 use crate::item::Stream;
@@ -457,9 +458,9 @@ pub struct GlogFiles {
     mode: u32,
     pid: u32,
     files: [Option<GlogFile>; 3],
-    /// Lines not written since the last one that was, with the first failure's reason.
-    unwritten: u64,
-    first_failure: String,
+    /// Per severity file: lines not written to it since the last one that was, with the
+    /// first failure's reason.
+    unwritten: [(u64, String); 3],
 }
 
 /// One severity's open file.
@@ -485,8 +486,7 @@ impl GlogFiles {
             mode,
             pid: std::process::id(),
             files: [None, None, None],
-            unwritten: 0,
-            first_failure: String::new(),
+            unwritten: Default::default(),
         }
     }
 
@@ -543,12 +543,38 @@ impl GlogFiles {
         Ok(open)
     }
 
-    /// Appends `line` to its severity's file and every less severe one.
-    fn append(&mut self, severity: u8, time: SystemTime, line: &str) -> io::Result<()> {
-        for idx in 0..=usize::from(severity.min(2)) {
-            append_whole(&mut self.current(idx, time)?.file, line.as_bytes())?;
+    /// Appends `line` to the file of severity `idx`. After lines that could not be
+    /// written there, the first one that can is preceded by a warning counting them (once
+    /// per outage and file).
+    fn append(&mut self, idx: usize, time: SystemTime, line: &str) -> io::Result<()> {
+        let (unwritten, first_failure) = &self.unwritten[idx];
+        let note = (*unwritten > 0).then(|| {
+            own_warning(
+                time,
+                format!(
+                    "{unwritten} status lines could not be written to {} ({first_failure}); \
+                     writing again",
+                    self.dir.path().display(),
+                ),
+            )
+        });
+        let result = self.current(idx, time).and_then(|open| {
+            if let Some(note) = note {
+                append_whole(&mut open.file, note.as_bytes())?;
+            }
+            append_whole(&mut open.file, line.as_bytes())
+        });
+        let (unwritten, first_failure) = &mut self.unwritten[idx];
+        match &result {
+            Ok(()) => *unwritten = 0,
+            Err(e) => {
+                if *unwritten == 0 {
+                    *first_failure = e.to_string();
+                }
+                *unwritten += 1;
+            }
         }
-        Ok(())
+        result
     }
 
     pub fn dir(&self) -> &Path {
@@ -582,33 +608,18 @@ fn append_whole(file: &mut File, bytes: &[u8]) -> io::Result<()> {
 }
 
 impl StatusOutput for GlogFiles {
-    /// Appends a line to its severity's file and every less severe one. After lines that
-    /// could not be written, the first one that can is preceded by a warning counting
-    /// them (once per outage).
+    /// Appends a line to its severity's file and every less severe one; each file that
+    /// can be written gets it even if another cannot.
     fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
-        if self.unwritten > 0 {
-            let note = own_warning(
-                record.time,
-                format!(
-                    "{} status lines could not be written to {} ({}); writing again",
-                    self.unwritten,
-                    self.dir.path().display(),
-                    self.first_failure
-                ),
-            );
-            if self.append(1, record.time, &note).is_ok() {
-                self.unwritten = 0;
-            }
-        }
         let mut line = record.glog_line();
         line.push('\n');
-        self.append(record.severity, record.time, &line)
-            .inspect_err(|e| {
-                if self.unwritten == 0 {
-                    self.first_failure = e.to_string();
-                }
-                self.unwritten += 1;
-            })
+        let mut result = Ok(());
+        for idx in 0..=usize::from(record.severity.min(2)) {
+            if let Err(e) = self.append(idx, record.time, &line) {
+                result = Err(e);
+            }
+        }
+        result
     }
 
     fn flush(&mut self) -> io::Result<()> {
