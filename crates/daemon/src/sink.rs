@@ -26,4 +26,16 @@ pub trait Sink: Send {
     /// Completes a batch whose write may have been interrupted after `checkpoint`: lines
     /// already present are not written again.
     fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()>;
+
+    /// Whether what `checkpoint` names can still be found. `false` (its log file was
+    /// deleted) means no part of the batch can be found again: the outbox then sends the
+    /// batch afresh, with a new checkpoint, instead of calling [`Sink::resume`].
+    fn can_resume(&mut self, _stream: Stream, _checkpoint: &str) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// Closes and reopens what the sink writes to (SIGHUP, after an outside log rotation).
+    fn reopen(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

@@ -10,9 +10,12 @@
 //! exactly the expected multiset difference (computed here independently), removed before
 //! added, and no torn or repeated line.
 //!
-//! Two variants: this file's append-only sink (one `write` per line and a short pause, so
-//! kills often cut a batch in half) with a minimal line format, and the daemon's own
-//! `filesystem` logger with osquery's event-format lines.
+//! Three variants: this file's append-only sink (one `write` per line and a short pause, so
+//! kills often cut a batch in half) with a minimal line format, the daemon's own
+//! `filesystem` logger with osquery's event-format lines, and the same logger while its
+//! file is renamed now and then, as logrotate does (`osqueryd.results.log-<n>`), with
+//! the child running or between a kill and the restart: the lines are then checked
+//! across the renamed files and the last one, in order.
 
 use oxquery_daemon::item::{Decorations, LogLine, Payload, ResultItem, Row, Stream};
 use oxquery_daemon::logger::{FilesystemOptions, FilesystemSink, FormatOptions, format_item};
@@ -317,18 +320,25 @@ fn spawn(dir: &Path, sink: &str, last: bool) -> std::process::Child {
 #[test]
 fn outbox_kill_9_loses_and_duplicates_nothing() {
     if std::env::var_os(DIR_ENV).is_none() {
-        kill_again_and_again("test", TEST_LOG, 60);
+        kill_again_and_again("test", TEST_LOG, 60, false);
     }
 }
 
 #[test]
 fn outbox_kill_9_with_the_filesystem_logger() {
     if std::env::var_os(DIR_ENV).is_none() {
-        kill_again_and_again("filesystem", "osqueryd.results.log", 50);
+        kill_again_and_again("filesystem", "osqueryd.results.log", 50, false);
     }
 }
 
-fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
+#[test]
+fn outbox_kill_9_with_the_filesystem_logger_rotated_by_renames() {
+    if std::env::var_os(DIR_ENV).is_none() {
+        kill_again_and_again("filesystem", "osqueryd.results.log", 50, true);
+    }
+}
+
+fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize, renames: bool) {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -336,6 +346,14 @@ fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
     let mut rng = Rng(seed(KILL_SEED_ENV));
 
     let mut kills = 0;
+    // Files renamed away from `log_file`, oldest first.
+    let mut rotated: Vec<PathBuf> = Vec::new();
+    let mut rotate = |kills: usize| {
+        let to = dir.join(format!("{log_file}-{kills}"));
+        if fs::rename(dir.join(log_file), &to).is_ok() {
+            rotated.push(to);
+        }
+    };
     while kills < kills_wanted {
         let mut child = spawn(dir, sink, false);
         // The child's life before the kill, on purpose a random time: mostly short so kills
@@ -349,8 +367,19 @@ fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("child exited by itself during the kill phase: {status}");
         }
+        // A third of the kills come with a rename: half while the child writes, half
+        // between its death and the next start (which then resumes the cut batch).
+        let rename = renames && rng.below(3) == 0;
+        let before_kill = rng.below(2) == 0;
+        if rename && before_kill {
+            rotate(kills);
+            std::thread::sleep(Duration::from_millis(rng.below(20)));
+        }
         child.kill().unwrap();
         child.wait().unwrap();
+        if rename && !before_kill {
+            rotate(kills);
+        }
         kills += 1;
     }
     let mut last = spawn(dir, sink, true);
@@ -362,7 +391,12 @@ fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
 
     // Every line whole, and per query: counters consecutive from 0, each counter's lines
     // exactly the expected difference, removed before added.
-    let text = fs::read_to_string(dir.join(log_file)).unwrap();
+    let rotations = rotated.len();
+    rotated.push(dir.join(log_file));
+    let text: String = rotated
+        .iter()
+        .map(|f| fs::read_to_string(f).unwrap())
+        .collect();
     let mut per_query: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
     for line in text.lines() {
         let v: serde_json::Value =
@@ -458,8 +492,8 @@ fn kill_again_and_again(sink: &str, log_file: &str, kills_wanted: usize) {
         String::new()
     };
     eprintln!(
-        "{sink}: {kills} kills, {total} lines checked, 0 duplicates, 0 lost; \
-         {resumed} interrupted batches resumed{detail}; {:.1} s",
+        "{sink}: {kills} kills, {rotations} renames, {total} lines checked, 0 duplicates, \
+         0 lost; {resumed} interrupted batches resumed{detail}; {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }

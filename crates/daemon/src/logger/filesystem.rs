@@ -18,18 +18,33 @@
 //! the next rotation notices (the frame decodes to exactly `.1`) and only finishes the
 //! interrupted one (the current file replaces `.1`), so no line is archived twice.
 //!
+//! Outside rotation (logrotate's `mv osqueryd.results.log osqueryd.results.log.1`, an
+//! `rm -rf` of the directory) is followed: before each batch the path's device and inode
+//! are compared with the open file's, and a file renamed or deleted since is closed and
+//! the path opened anew; a directory deleted since start is created again with the mode
+//! and owner it had then (`LogDir`). A batch is written whole to the file its checkpoint
+//! names. If that file was deleted while the batch was written, the write fails, and the
+//! outbox starts the batch again in the new file (see [`Sink::can_resume`]), so a
+//! rotation neither loses nor repeats a line. [`Sink::reopen`] (SIGHUP) closes and reopens
+//! the files whatever their state.
+//!
 //! The plugin's status log is [`GlogFiles`]: glog text files `osqueryd.INFO.<date>-<time>.
 //! <pid>` (also `WARNING`, `ERROR`) in `--logger_path`, created on the first line of their
 //! severity, with symlinks `osqueryd.INFO` etc. to the newest; a line goes to its
-//! severity's file and every less severe one, as in glog.
+//! severity's file and every less severe one, as in glog. They follow rotation the same
+//! way, checked at each line: a new file (with a new time in its name) and link replace
+//! one renamed or deleted. A file, once created, is kept even when its header or a line
+//! cannot be written (a full disk), so failing lines never leave a trail of empty files;
+//! in each file, the first line written after failures is preceded by one line counting
+//! those lost.
 
 use super::status::{StatusOutput, StatusRecord};
 use crate::item::Stream;
 use crate::sink::Sink;
 use oxquery_format::glog;
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -69,11 +84,84 @@ pub fn file_name(stream: Stream) -> &'static str {
     }
 }
 
+/// The directory logs are written to, with the mode and owner it had when the logger
+/// started: if it disappears (`rm -rf`), the next file opened in it creates it again just
+/// so. A directory that did not exist at start is never created.
+#[derive(Debug, Clone)]
+pub(crate) struct LogDir {
+    path: PathBuf,
+    /// Permission bits, uid and gid at start; `None` if it was not a directory then.
+    attrs: Option<(u32, u32, u32)>,
+}
+
+impl LogDir {
+    /// Notes `path`'s mode and owner now.
+    pub fn new(path: impl Into<PathBuf>) -> LogDir {
+        let path = path.into();
+        let attrs = std::fs::metadata(&path)
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+            .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()));
+        LogDir { path, attrs }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the log `name` for appending (see [`open_log`]), creating the directory
+    /// again if it was deleted. Returns the file and whether the directory was created.
+    fn open(&self, name: &Path, mode: u32) -> io::Result<(File, bool)> {
+        let path = self.path.join(name);
+        match (open_log(&path, mode), self.attrs) {
+            (Err(e), Some(attrs)) if e.kind() == io::ErrorKind::NotFound => {
+                let created = self.recreate(attrs)?;
+                Ok((open_log(&path, mode)?, created))
+            }
+            (other, _) => other.map(|f| (f, false)),
+        }
+    }
+
+    /// Creates the directory with its start-up mode and owner; `false` if it exists.
+    fn recreate(&self, (mode, uid, gid): (u32, u32, u32)) -> io::Result<bool> {
+        match DirBuilder::new().mode(mode).create(&self.path) {
+            Ok(()) => {
+                // The umask applied to `mode`. The owner matters when the directory was
+                // not root's (a log shipper reading it as its own user); a daemon that is
+                // not root may not be able to give it back, which is no reason to stop.
+                std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode))?;
+                let _ = std::os::unix::fs::chown(&self.path, Some(uid), Some(gid));
+                if let Some(parent) = self.path.parent() {
+                    sync_dir(parent)?;
+                }
+                Ok(true)
+            }
+            // Another logger (the status log) recreated it first.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether `path` names the open `file` (same device and inode). A missing path does not.
+fn names(file: &File, path: &Path) -> io::Result<bool> {
+    let open = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.dev() == open.dev() && m.ino() == open.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The `filesystem` sink.
 pub struct FilesystemSink {
     opts: FilesystemOptions,
+    dir: LogDir,
     results: Option<File>,
     snapshots: Option<File>,
+    /// Per stream: a checkpoint was taken (and the path followed) since the last write,
+    /// so the next write goes to the file that checkpoint names.
+    checkpointed: [bool; 2],
 }
 
 impl FilesystemSink {
@@ -82,9 +170,11 @@ impl FilesystemSink {
     /// osquery does. A missing `--logger_path` is an error.
     pub fn open(opts: FilesystemOptions) -> io::Result<FilesystemSink> {
         let mut sink = FilesystemSink {
+            dir: LogDir::new(&opts.dir),
             opts,
             results: None,
             snapshots: None,
+            checkpointed: [false; 2],
         };
         sink.file(Stream::Results)?;
         Ok(sink)
@@ -105,10 +195,58 @@ impl FilesystemSink {
     /// The open file of a stream, opening (and creating) it when needed.
     fn file(&mut self, stream: Stream) -> io::Result<&mut File> {
         if self.slot(stream).is_none() {
-            let file = open_log(&self.path(stream), self.opts.mode)?;
+            let (file, recreated) = self
+                .dir
+                .open(Path::new(file_name(stream)), self.opts.mode)?;
+            if recreated {
+                log::warn!(
+                    "The log directory {} was deleted; created it again",
+                    self.dir.path().display()
+                );
+            }
             *self.slot(stream) = Some(file);
         }
         Ok(self.slot(stream).as_mut().expect("opened above"))
+    }
+
+    /// Makes the stream's open file the one its path names: a file renamed or deleted
+    /// since it was opened (an outside rotation) is closed and the path opened anew.
+    fn follow(&mut self, stream: Stream) -> io::Result<()> {
+        let path = self.path(stream);
+        if let Some(file) = self.slot(stream).as_ref() {
+            if names(file, &path)? {
+                return Ok(());
+            }
+            *self.slot(stream) = None;
+            // Opened first, so a line about a recreated directory comes before this one.
+            self.file(stream)?;
+            log::info!(
+                "{} was renamed or deleted; logging to a new file",
+                path.display()
+            );
+            return Ok(());
+        }
+        self.file(stream).map(drop)
+    }
+
+    /// Fails when the stream's open file has no name left (deleted while a batch was
+    /// written to it): the batch's bytes went with it. The file is closed.
+    fn check_linked(&mut self, stream: Stream) -> io::Result<()> {
+        let linked = match self.slot(stream) {
+            Some(file) => file.metadata()?.nlink() > 0,
+            None => true,
+        };
+        if linked {
+            return Ok(());
+        }
+        *self.slot(stream) = None;
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} was deleted while a batch was written to it",
+                self.path(stream).display()
+            ),
+        ))
     }
 
     /// Moves `name` to `name.1`, compressing the previous `.1` into `.2.zst`, shifting
@@ -151,27 +289,40 @@ impl FilesystemSink {
         sync_dir(&dir)
     }
 
-    /// Finds the file holding inode `ino`: the current file or its newest rotation.
+    /// Finds the file holding inode `ino`: the file at the stream's path, or one renamed
+    /// from it in the same directory (`--logger_rotate`'s `.1`, logrotate's `.1` or
+    /// `-<date>`). Compressed rotations are new files and never match.
+    ///
+    /// An inode number freed by a deletion can be given to a new file. That file cannot
+    /// hold a line after the checkpoint that is not the batch's: the outbox writes nothing
+    /// newer before the batch is complete, and other loggers' files (the status log) have
+    /// other names, which are not searched.
     fn find_inode(&mut self, stream: Stream, ino: u64) -> io::Result<Option<File>> {
-        let base = self.path(stream);
+        self.follow(stream)?;
         let current = self.file(stream)?;
-        if current.metadata()?.ino() == ino {
+        let meta = current.metadata()?;
+        if meta.ino() == ino {
             return Ok(Some(current.try_clone()?));
         }
-        // Rotation follows a durable batch, and the next batch is written only after this
-        // one was delivered, so a batch's file is at most one rotation old: `.1`, which
-        // stays plain. Compressed rotations never hold an undelivered batch.
-        let path = rotated(&base, 1);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.ino() == ino => OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map(Some),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let dev = meta.dev();
+        let prefix = file_name(stream);
+        for entry in std::fs::read_dir(&self.opts.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !name.to_string_lossy().starts_with(prefix) {
+                continue;
+            }
+            // Not followed: a symlink is nothing this logger wrote.
+            let Ok(m) = entry.metadata() else { continue };
+            if m.is_file() && m.ino() == ino && m.dev() == dev {
+                return OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(entry.path())
+                    .map(Some);
+            }
         }
+        Ok(None)
     }
 }
 
@@ -302,11 +453,27 @@ const SEVERITY_NAMES: [&str; 3] = ["INFO", "WARNING", "ERROR"];
 
 /// glog-style status files in one directory.
 pub struct GlogFiles {
-    dir: PathBuf,
+    dir: LogDir,
     program: String,
     mode: u32,
     pid: u32,
-    files: [Option<File>; 3],
+    files: [Option<GlogFile>; 3],
+    /// Per severity file: lines not written to it since the last one that was, with the
+    /// first failure's reason.
+    unwritten: [(u64, String); 3],
+}
+
+/// One severity's open file.
+struct GlogFile {
+    path: PathBuf,
+    file: File,
+    /// glog's three header lines are in the file.
+    header: bool,
+    /// The `<program>.<SEVERITY>` link names this file.
+    linked: bool,
+    /// Opening it created the log directory again: said in the file after its header
+    /// (the status log cannot log about itself through the `log` crate).
+    recreated_dir: bool,
 }
 
 impl GlogFiles {
@@ -314,52 +481,164 @@ impl GlogFiles {
     /// with `mode`.
     pub fn new(dir: impl Into<PathBuf>, program: &str, mode: u32) -> GlogFiles {
         GlogFiles {
-            dir: dir.into(),
+            dir: LogDir::new(dir),
             program: program.to_owned(),
             mode,
             pid: std::process::id(),
             files: [None, None, None],
+            unwritten: Default::default(),
         }
     }
 
-    fn open(&mut self, idx: usize, now: SystemTime) -> io::Result<&mut File> {
+    /// The open file of severity `idx`, following an outside rotation: a file renamed or
+    /// deleted since is replaced by a new one named after `now`. Its header and link are
+    /// completed here if an earlier attempt could not (a full disk).
+    fn current(&mut self, idx: usize, now: SystemTime) -> io::Result<&mut GlogFile> {
+        if let Some(open) = &self.files[idx]
+            && !names(&open.file, &open.path)?
+        {
+            self.files[idx] = None;
+        }
         if self.files[idx].is_none() {
             let name = glog::file_name(&self.program, SEVERITY_NAMES[idx], now, self.pid);
-            let path = self.dir.join(&name);
-            let mut file = open_log(&path, self.mode)?;
+            let (file, recreated_dir) = self.dir.open(Path::new(&name), self.mode)?;
+            // Kept from here on, even if nothing can be written to it yet: a failing
+            // write must not create another file at each attempt.
+            self.files[idx] = Some(GlogFile {
+                path: self.dir.path().join(&name),
+                file,
+                header: false,
+                linked: false,
+                recreated_dir,
+            });
+        }
+        let open = self.files[idx].as_mut().expect("opened above");
+        if !open.header {
             let host = oxquery_sys::host::hostname().unwrap_or_default();
-            file.write_all(glog::header(now, &host).as_bytes())?;
+            append_whole(&mut open.file, glog::header(now, &host).as_bytes())?;
+            open.header = true;
+        }
+        if std::mem::take(&mut open.recreated_dir) {
+            let note = own_warning(
+                now,
+                format!(
+                    "The log directory {} was deleted; created it again",
+                    self.dir.path().display()
+                ),
+            );
+            append_whole(&mut open.file, note.as_bytes())?;
+        }
+        if !open.linked {
             let link = self
                 .dir
+                .path()
                 .join(format!("{}.{}", self.program, SEVERITY_NAMES[idx]));
             // A stale link from an earlier run is replaced; a relative target keeps the
-            // link valid if the directory moves, as glog's does.
+            // link valid if the directory moves, as glog's does. A link that cannot be
+            // made now is tried again at the next line.
             let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&name, &link)?;
-            self.files[idx] = Some(file);
+            let target = open.path.file_name().unwrap_or_default();
+            open.linked = std::os::unix::fs::symlink(target, &link).is_ok();
         }
-        Ok(self.files[idx].as_mut().expect("opened above"))
+        Ok(open)
+    }
+
+    /// Appends `line` to the file of severity `idx`. After lines that could not be
+    /// written there, the first one that can is preceded by a warning counting them (once
+    /// per outage and file).
+    fn append(&mut self, idx: usize, time: SystemTime, line: &str) -> io::Result<()> {
+        let (unwritten, first_failure) = &self.unwritten[idx];
+        let note = (*unwritten > 0).then(|| {
+            own_warning(
+                time,
+                format!(
+                    "{unwritten} status lines could not be written to {} ({first_failure}); \
+                     writing again",
+                    self.dir.path().display(),
+                ),
+            )
+        });
+        let result = self.current(idx, time).and_then(|open| {
+            if let Some(note) = note {
+                append_whole(&mut open.file, note.as_bytes())?;
+            }
+            append_whole(&mut open.file, line.as_bytes())
+        });
+        let (unwritten, first_failure) = &mut self.unwritten[idx];
+        match &result {
+            Ok(()) => *unwritten = 0,
+            Err(e) => {
+                if *unwritten == 0 {
+                    *first_failure = e.to_string();
+                }
+                *unwritten += 1;
+            }
+        }
+        result
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 }
 
+/// A warning line (with its newline) the status files write about themselves.
+fn own_warning(time: SystemTime, message: String) -> String {
+    let mut line = StatusRecord {
+        severity: 1,
+        file: "filesystem.rs".to_owned(),
+        line: line!(),
+        message,
+        time,
+        // SAFETY: gettid has no preconditions.
+        tid: i64::from(unsafe { libc::gettid() }),
+    }
+    .glog_line();
+    line.push('\n');
+    line
+}
+
+/// Appends `bytes` in one write, or nothing: a write cut short (a full disk) is taken
+/// back, so the file holds no torn line for the next one to be glued to.
+fn append_whole(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    let before = file.metadata()?.len();
+    file.write_all(bytes).inspect_err(|_| {
+        let _ = file.set_len(before);
+    })
+}
+
 impl StatusOutput for GlogFiles {
-    /// Appends a line to its severity's file and every less severe one.
+    /// Appends a line to its severity's file and every less severe one; each file that
+    /// can be written gets it even if another cannot.
     fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
         let mut line = record.glog_line();
         line.push('\n');
+        let mut result = Ok(());
         for idx in 0..=usize::from(record.severity.min(2)) {
-            self.open(idx, record.time)?.write_all(line.as_bytes())?;
+            if let Err(e) = self.append(idx, record.time, &line) {
+                result = Err(e);
+            }
         }
-        Ok(())
+        result
     }
 
     fn flush(&mut self) -> io::Result<()> {
         for f in self.files.iter_mut().flatten() {
-            f.sync_data()?;
+            f.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Opens each file again by its name; one that no longer has it is replaced at its
+    /// next line.
+    fn reopen(&mut self) -> io::Result<()> {
+        for slot in &mut self.files {
+            if let Some(open) = slot {
+                match OpenOptions::new().read(true).append(true).open(&open.path) {
+                    Ok(file) => open.file = file,
+                    Err(_) => *slot = None,
+                }
+            }
         }
         Ok(())
     }
@@ -393,7 +672,11 @@ impl Sink for FilesystemSink {
         "filesystem"
     }
 
+    /// Follows an outside rotation first: the checkpoint names the file the path names
+    /// now, which the next [`Sink::write`] uses.
     fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>> {
+        self.follow(stream)?;
+        self.checkpointed[stream as usize] = true;
         let meta = self.file(stream)?.metadata()?;
         Ok(Some(format!("{}:{}", meta.ino(), meta.len())))
     }
@@ -402,10 +685,17 @@ impl Sink for FilesystemSink {
         if lines.is_empty() {
             return Ok(());
         }
+        // Without a checkpoint just before (a caller that does not resume), the path is
+        // followed here.
+        if !std::mem::take(&mut self.checkpointed[stream as usize]) {
+            self.follow(stream)?;
+        }
         let buf = batch_bytes(lines);
         let file = self.file(stream)?;
         file.write_all(&buf)?;
         file.sync_data()?;
+        self.check_linked(stream)?;
+        let file = self.file(stream)?;
         let len = file.metadata()?.len();
         if self.opts.rotate && len >= self.opts.rotate_size {
             self.rotate(stream)?;
@@ -442,6 +732,12 @@ impl Sink for FilesystemSink {
         file.seek(SeekFrom::End(0))?;
         file.write_all(&expected[common..])?;
         file.sync_data()?;
+        if file.metadata()?.nlink() == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the log file was deleted while a batch was completed in it",
+            ));
+        }
         if self.opts.rotate {
             let current = self.file(stream)?.metadata()?;
             if current.ino() == ino && current.len() >= self.opts.rotate_size {
@@ -449,6 +745,20 @@ impl Sink for FilesystemSink {
             }
         }
         Ok(())
+    }
+
+    fn can_resume(&mut self, stream: Stream, checkpoint: &str) -> io::Result<bool> {
+        let (ino, _) = parse_checkpoint(checkpoint)?;
+        Ok(self.find_inode(stream, ino)?.is_some())
+    }
+
+    /// Closes both files and opens the results file again (creating it, as at start);
+    /// the snapshots file is opened again at its next line.
+    fn reopen(&mut self) -> io::Result<()> {
+        self.results = None;
+        self.snapshots = None;
+        self.checkpointed = [false; 2];
+        self.file(Stream::Results).map(drop)
     }
 }
 

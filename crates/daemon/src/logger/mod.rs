@@ -349,6 +349,13 @@ impl Sink for FanOut {
         }
         Ok(())
     }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        for sink in &mut self.sinks {
+            sink.reopen()?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

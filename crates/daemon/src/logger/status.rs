@@ -80,6 +80,11 @@ pub trait StatusOutput: Send {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Closes and reopens the output's files (SIGHUP), where it has any.
+    fn reopen(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// glog lines on a stream (stderr) for records at or above a severity.
@@ -176,26 +181,54 @@ impl LiveFilter {
     }
 }
 
-/// Changes what an installed [`StatusLogger`] keeps.
-#[derive(Debug, Clone)]
-pub struct StatusControl(Arc<LiveFilter>);
+type Outputs = Arc<Mutex<Vec<Box<dyn StatusOutput>>>>;
+
+/// Changes what an installed [`StatusLogger`] keeps, and reopens its files.
+#[derive(Clone)]
+pub struct StatusControl {
+    filter: Arc<LiveFilter>,
+    outputs: Outputs,
+}
+
+impl std::fmt::Debug for StatusControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusControl")
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
+}
 
 impl StatusControl {
     pub fn set_filter(&self, filter: StatusFilter) {
-        self.0.set(filter);
+        self.filter.set(filter);
         log::set_max_level(filter.max_level());
     }
 
     /// `--logger_min_stderr`: what the stderr copy keeps (all of it with `--verbose`).
     pub fn set_min_stderr(&self, min: i32) {
-        self.0.min_stderr.store(min, Ordering::Relaxed);
+        self.filter.min_stderr.store(min, Ordering::Relaxed);
+    }
+
+    /// Closes and reopens every output's files (SIGHUP). Failures are logged once the
+    /// outputs are free again.
+    pub fn reopen(&self) {
+        let failures: Vec<String> = {
+            let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
+            outputs
+                .iter_mut()
+                .filter_map(|o| o.reopen().err().map(|e| e.to_string()))
+                .collect()
+        };
+        for failure in failures {
+            log::warn!("Cannot reopen a status log: {failure}");
+        }
     }
 }
 
 /// The daemon's `log` crate logger.
 pub struct StatusLogger {
     filter: Arc<LiveFilter>,
-    outputs: Mutex<Vec<Box<dyn StatusOutput>>>,
+    outputs: Outputs,
 }
 
 impl StatusLogger {
@@ -205,7 +238,7 @@ impl StatusLogger {
         live.set(filter);
         StatusLogger {
             filter: live,
-            outputs: Mutex::new(outputs),
+            outputs: Arc::new(Mutex::new(outputs)),
         }
     }
 
@@ -229,10 +262,19 @@ impl StatusLogger {
     /// returns the handle that changes its filter. Fails if a logger is already installed.
     pub fn install(self) -> Result<StatusControl, log::SetLoggerError> {
         let level = self.filter.get().max_level();
-        let control = StatusControl(Arc::clone(&self.filter));
+        let control = self.control();
         log::set_boxed_logger(Box::new(self))?;
         log::set_max_level(level);
         Ok(control)
+    }
+
+    /// The handle that changes this logger's filter and reopens its files (also
+    /// returned by [`StatusLogger::install`]).
+    pub fn control(&self) -> StatusControl {
+        StatusControl {
+            filter: Arc::clone(&self.filter),
+            outputs: Arc::clone(&self.outputs),
+        }
     }
 
     /// Writes one record to every output. Write failures are ignored: the status log

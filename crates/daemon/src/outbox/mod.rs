@@ -21,7 +21,10 @@
 //!
 //! A failing sink keeps its lines pending and is retried after a back-off (doubling from
 //! [`OutboxConfig::retry_min`] to [`OutboxConfig::retry_max`]), with a warning each time;
-//! other sinks carry on. The backlog is bounded like osquery's `--buffered_log_max`:
+//! other sinks carry on. Its first delivery after failures is logged once. A batch whose
+//! checkpoint names a file that no longer exists ([`Sink::can_resume`] is false: the log
+//! was deleted under the sink) is started again with a fresh checkpoint, since no part of
+//! it can be found again. The backlog is bounded like osquery's `--buffered_log_max`:
 //! when a sink has more than [`OutboxConfig::max_backlog`] undelivered lines of a stream
 //! at the start of a drain, its oldest ones are skipped (lost to that sink, deleted once
 //! no sink needs them) with a warning giving the count. A batch in flight is never cut,
@@ -175,6 +178,8 @@ struct Slot {
     sink: Box<dyn Sink>,
     backoff: Duration,
     retry_at: Option<Instant>,
+    /// Failed attempts since the last delivery (for the one line saying it recovered).
+    failures: u32,
 }
 
 /// The configured sinks and their delivery state.
@@ -206,9 +211,23 @@ impl Outbox {
                 sink,
                 backoff: config.retry_min,
                 retry_at: None,
+                failures: 0,
             })
             .collect();
         Outbox { slots, config }
+    }
+
+    /// Asks every sink to close and reopen its files (SIGHUP). A sink that cannot is
+    /// reported; its next write tries again.
+    pub fn reopen(&mut self) {
+        for slot in &mut self.slots {
+            if let Err(e) = slot.sink.reopen() {
+                log::warn!(
+                    "Logger plugin {} cannot reopen its log: {e}",
+                    slot.sink.name()
+                );
+            }
+        }
     }
 
     /// Names of the configured sinks, in delivery order.
@@ -257,6 +276,7 @@ impl Outbox {
                             report.failed.push((slot.sink.name(), e.to_string()));
                             slot.retry_at = Some(now + slot.backoff);
                             slot.backoff = (slot.backoff * 2).min(self.config.retry_max);
+                            slot.failures = slot.failures.saturating_add(1);
                         }
                     }
                 }
@@ -371,6 +391,13 @@ impl Outbox {
                     }
                     let sink = &mut self.slots[i].sink;
                     match &batch.checkpoint {
+                        Some(cp) if !sink.can_resume(stream, cp)? => {
+                            // Nothing of the batch can be found again (its file was
+                            // deleted): it goes out again as a new batch, with a
+                            // checkpoint in the sink's current file.
+                            store.delete(Domain::Logs, &bkey)?;
+                            continue;
+                        }
                         Some(cp) => sink.resume(stream, cp, &lines)?,
                         None => sink.write(stream, &lines)?,
                     }
@@ -400,6 +427,14 @@ impl Outbox {
             let done = cursors.iter().copied().min().unwrap_or(batch.last);
             store.transaction(|tx| mark_delivered(tx, name, stream, batch.last, done))?;
             report.delivered += lines.len() as u64;
+            let slot = &mut self.slots[i];
+            if slot.failures > 0 {
+                log::info!(
+                    "Logger plugin {name} writes again after {} failed attempts",
+                    slot.failures
+                );
+                slot.failures = 0;
+            }
         }
     }
 }

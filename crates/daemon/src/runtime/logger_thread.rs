@@ -1,19 +1,23 @@
 //! The logger thread: drains the outbox to the sinks when a worker wakes it and at
-//! least every few seconds, and once more after the workers stop.
+//! least every few seconds, and once more after the workers stop. Asked to (SIGHUP), it
+//! has the sinks reopen their files before the next drain.
 
 use super::Daemon;
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sink::Sink;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 impl Daemon {
     /// Starts the logger thread over `sinks`; `max_backlog` is `--buffered_log_max`.
+    /// Setting `reopen` (then [`Daemon::wake_logger`]) has the sinks reopen their files.
     pub(super) fn spawn_logger(
         &self,
         sinks: Vec<Box<dyn Sink>>,
         max_backlog: u64,
+        reopen: Arc<AtomicBool>,
     ) -> JoinHandle<()> {
         let daemon = self.clone();
         let config = OutboxConfig {
@@ -26,6 +30,9 @@ impl Daemon {
                 let mut outbox = Outbox::new(sinks, config);
                 loop {
                     let stopping = daemon.logger_stop.load(Ordering::SeqCst);
+                    if reopen.swap(false, Ordering::SeqCst) {
+                        outbox.reopen();
+                    }
                     outbox.set_max_backlog(daemon.result_settings().buffered_log_max);
                     {
                         let mut store = daemon.lock_store();

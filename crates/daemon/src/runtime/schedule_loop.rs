@@ -1,6 +1,7 @@
 //! The schedule loop: runs the start-up queries, then ticks once a second, submitting due
 //! queries to the workers and running interval decorators, reloads the config on SIGHUP
-//! or every `--config_refresh` seconds, and stops on SIGTERM/SIGINT.
+//! or every `--config_refresh` seconds, and stops on SIGTERM/SIGINT. A SIGHUP also has
+//! the log files reopened (after an outside rotation).
 //!
 //! A reload applies the new config's `options` to the flags as osquery does (on top of
 //! the current values) and takes up the settings that osquery reads while running
@@ -12,6 +13,7 @@ use super::startup::Started;
 use super::worker::{Job, Workers};
 use super::{Daemon, EXIT_CATASTROPHIC, WORKERS, backup, schedule, unix_now};
 use crate::config::{self, DiscoveryCache, HostFacts, Reload};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,7 +34,8 @@ impl Daemon {
             status,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
-        let logger = self.spawn_logger(sinks, settings.buffered_log_max);
+        let reopen_logs = Arc::new(AtomicBool::new(false));
+        let logger = self.spawn_logger(sinks, settings.buffered_log_max, Arc::clone(&reopen_logs));
 
         let host = HostFacts::current();
         let mut discovery = DiscoveryCache::new();
@@ -92,8 +95,15 @@ impl Daemon {
                     .schedule = schedule.entries(&store);
             }
 
-            let reload_now =
-                hup.swap(false, Ordering::SeqCst) || next_refresh.is_some_and(|t| now >= t);
+            let hangup = hup.swap(false, Ordering::SeqCst);
+            if hangup {
+                if let Some(status) = &status {
+                    status.reopen();
+                }
+                reopen_logs.store(true, Ordering::SeqCst);
+                self.wake_logger();
+            }
+            let reload_now = hangup || next_refresh.is_some_and(|t| now >= t);
             if !reload_now {
                 continue;
             }
