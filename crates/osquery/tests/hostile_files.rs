@@ -2,9 +2,15 @@
 //! gets a writer, `/proc` files without end, a `root -> /` link in a walked tree. Each
 //! query must return, read no more than `--read_max`, and say what it skipped.
 //!
-//! Every run is bounded by [`run_bounded`]: a query that blocks fails its test instead of
-//! hanging the runner. The bound is a liveness check, not a timing.
+//! Every run is bounded by [`run_bounded`] (and the daemon by its guard): a query that
+//! blocks fails its test instead of hanging the runner. The bounds are liveness checks,
+//! not timings.
 
+// Each test binary uses a part of the helpers.
+#[allow(dead_code)]
+mod daemon_support;
+
+use daemon_support::{Sandbox, wait_until};
 use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -175,4 +181,43 @@ fn a_link_to_the_root_does_not_walk_the_file_system() {
     let listed = find.stdout.iter().filter(|b| **b == b'\n').count();
     assert_eq!(listed, 5);
     assert_eq!(run.stdout, format!("[\n  {{\"n\":\"{listed}\"}}\n]\n"));
+}
+
+/// In `osqueryd`, scheduled queries over a directory holding a FIFO (and naming it as a
+/// device) neither stall the schedule nor keep SIGTERM from stopping the daemon: a query
+/// beside them keeps logging, the ELF file next to the FIFO is found, and the FIFO is
+/// named in the status log.
+#[test]
+fn a_fifo_in_a_scheduled_walk_stalls_neither_the_schedule_nor_the_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    mkfifo(&dir.join("fifo"));
+    std::fs::copy("/bin/ls", dir.join("ls")).unwrap();
+    let s = Sandbox::new();
+    let d = dir.display();
+    s.write_config(&format!(
+        r#"{{"schedule": {{
+  "elf": {{"query": "SELECT path, type FROM elf_info WHERE path LIKE '{d}/%'", "interval": 1}},
+  "symbols": {{"query": "SELECT count(*) AS n FROM elf_symbols WHERE path LIKE '{d}/%'", "interval": 1}},
+  "device": {{"query": "SELECT * FROM device_partitions WHERE device = '{d}/fifo'", "interval": 1}},
+  "clock": {{"query": "SELECT unix_time FROM time", "interval": 1}}
+}}}}"#
+    ));
+    let mut daemon = s.start("hostile", &[]);
+    let logged = wait_until(Duration::from_secs(30), || {
+        s.results_of("clock").len() >= 3 && !s.results_of("elf").is_empty()
+    });
+    assert!(logged, "schedule stalled:\n{}", daemon.stderr_text());
+    // One line per row: only the ELF file, added once.
+    let elf = s.results_of("elf");
+    assert_eq!(elf.len(), 1, "{elf:?}");
+    assert_eq!(elf[0]["action"], "added");
+    assert_eq!(elf[0]["columns"]["path"], format!("{d}/ls"));
+    let warnings = s.status_log("WARNING");
+    assert!(
+        warnings.contains(&format!("{d}/fifo")) && warnings.contains("FIFO"),
+        "{warnings}"
+    );
+    let (status, _) = daemon.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
 }
