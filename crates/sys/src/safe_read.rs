@@ -175,6 +175,22 @@ pub struct SafeFile {
     done: bool,
 }
 
+/// What a file that is not a regular file or a directory is, for messages: "a FIFO",
+/// "a socket", "a character device", ...
+pub fn kind_name(ft: std::fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "of an unknown kind"
+    }
+}
+
 /// Whether the file system holding `file` is one whose files the kernel generates on
 /// each read (`/proc`, `/sys`, debugfs, tracefs, securityfs, configfs): their `st_size` is
 /// 0 or nominal, and some of them wait for events.
@@ -249,20 +265,9 @@ impl SafeFile {
         }
         let allowed = ft.is_file() || (device && policy.kinds == FileKinds::RegularOrDevice);
         if !allowed {
-            let kind = if ft.is_fifo() {
-                "a FIFO"
-            } else if ft.is_socket() {
-                "a socket"
-            } else if ft.is_char_device() {
-                "a character device"
-            } else if ft.is_block_device() {
-                "a block device"
-            } else {
-                "of an unknown kind"
-            };
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("not a regular file: {kind}"),
+                format!("not a regular file: {}", kind_name(ft)),
             ));
         }
         let generated = ft.is_file() && kernel_generated(&file);

@@ -15,7 +15,7 @@
 
 use oxquery_sys::digest::{self, Digests, Wanted};
 use oxquery_sys::pattern::{self, Select};
-use oxquery_sys::safe_read::Policy;
+use oxquery_sys::safe_read::{self, Policy};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -124,7 +124,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
                 log::warn!(
                     "Table hash: not hashing {}: not a regular file ({})",
                     path.display(),
-                    kind_name(m.file_type())
+                    safe_read::kind_name(m.file_type())
                 );
                 continue;
             }
@@ -165,21 +165,6 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
     // A file cut short by a stop has empty digests: the scan must not end as complete.
     ctx.check()
-}
-
-fn kind_name(t: fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else {
-        "of an unknown kind"
-    }
 }
 
 fn add_row(rows: &mut Rows, path: &Path, dir: &[u8], job: Job, buf: &mut Vec<u8>) {
