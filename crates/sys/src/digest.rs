@@ -3,9 +3,12 @@
 //!
 //! [`hash_reader`] reads a stream to its end, at most a given number of bytes: the limit
 //! applies to the bytes actually read, so a file that grows while it is read, or a link
-//! to `/dev/zero`, costs no more than the limit. [`Hasher`] is the same computation fed
-//! piece by piece, for readers that hand out chunks through a callback.
+//! to `/dev/zero`, costs no more than the limit. [`hash_file`] opens a path a user may
+//! control through [`crate::safe_read`] first and notices a file truncated while it is
+//! read. [`Hasher`] is the same computation fed piece by piece, for readers that hand
+//! out chunks through a callback.
 
+use crate::safe_read::{Policy, SafeFile};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -57,6 +60,10 @@ pub enum Error {
     TooLarge { limit: u64 },
     #[error("the read was stopped")]
     Stopped,
+    /// A regular file ended before the size it had when it was opened: it was truncated
+    /// while it was read, and a digest of the part read would describe no version of it.
+    #[error("the file shrank while it was read: {read} of its {expected} bytes")]
+    Shrank { expected: u64, read: u64 },
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -109,6 +116,57 @@ pub fn hash_reader(
     stop: &dyn Fn() -> bool,
     buf: &mut [u8],
 ) -> Result<Digests, Error> {
+    hash_counting(reader, wanted, limit, stop, buf).map(|(digests, _)| digests)
+}
+
+/// The wanted digests of the file at `path`, opened through [`crate::safe_read`] under
+/// `policy`: a FIFO, socket or device is an error at once (unless the policy allows
+/// devices), and at most `policy.limit` bytes are read ([`Error::TooLarge`] past it, or
+/// at the open when the file's size is already over it).
+///
+/// A regular file is read up to the size it had at the open, as osquery reads `st_size`
+/// bytes: what is appended meanwhile is not part of the digest. Ending earlier is
+/// [`Error::Shrank`]. A kernel file (`/proc`, size 0) is read to its end within the limit,
+/// and one that would wait for more (`/proc/kmsg`) is an [`io::ErrorKind::WouldBlock`]
+/// error rather than a wait.
+pub fn hash_file(
+    path: &std::path::Path,
+    policy: &Policy,
+    wanted: Wanted,
+    stop: &dyn Fn() -> bool,
+    buf: &mut [u8],
+) -> Result<Digests, Error> {
+    let limit = policy.limit;
+    let too_large = |e: io::Error| match e.kind() {
+        io::ErrorKind::FileTooLarge => Error::TooLarge { limit },
+        _ => Error::Io(e),
+    };
+    let file = SafeFile::open(path, policy).map_err(too_large)?;
+    let counted = match file.size() {
+        Some(expected) => {
+            let (digests, read) =
+                hash_counting(&mut file.take(expected), wanted, limit, stop, buf)?;
+            if read < expected {
+                return Err(Error::Shrank { expected, read });
+            }
+            Ok(digests)
+        }
+        None => hash_counting(&mut { file }, wanted, limit, stop, buf).map(|(d, _)| d),
+    };
+    counted.map_err(|e| match e {
+        Error::Io(e) => too_large(e),
+        e => e,
+    })
+}
+
+/// [`hash_reader`], also returning how many bytes were hashed.
+fn hash_counting(
+    reader: &mut impl Read,
+    wanted: Wanted,
+    limit: u64,
+    stop: &dyn Fn() -> bool,
+    buf: &mut [u8],
+) -> Result<(Digests, u64), Error> {
     let mut hasher = Hasher::new(wanted);
     let mut total: u64 = 0;
     loop {
@@ -127,7 +185,7 @@ pub fn hash_reader(
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finish())
+    Ok((hasher.finish(), total))
 }
 
 #[cfg(test)]
@@ -211,6 +269,164 @@ mod tests {
         let err =
             hash_reader(&mut io::repeat(0), Wanted::ALL, 1 << 20, &never, &mut buf).unwrap_err();
         assert!(matches!(err, Error::TooLarge { .. }));
+    }
+
+    /// The first word of a coreutils `*sum` line for `path`: an independent digest.
+    fn coreutils(tool: &str, path: &std::path::Path) -> String {
+        let out = std::process::Command::new(tool).arg(path).output().unwrap();
+        assert!(out.status.success(), "{tool} failed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_whitespace().next().unwrap().to_owned()
+    }
+
+    /// Runs `f` on a thread and waits for its answer: a liveness check (a hang fails the
+    /// test instead of stalling it), not a timing, so the bound is generous.
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the hash did not return: a read blocks or never ends")
+    }
+
+    fn pseudo_random(len: usize) -> Vec<u8> {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    const READ_MAX: u64 = 50 << 20;
+
+    #[test]
+    fn a_file_hashes_as_coreutils_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, pseudo_random(100_000)).unwrap();
+        let d = hash_file(
+            &p,
+            &Policy::user_file(READ_MAX),
+            Wanted::ALL,
+            &never,
+            &mut [0; 4096],
+        )
+        .unwrap();
+        assert_eq!(d.md5.unwrap(), coreutils("md5sum", &p));
+        assert_eq!(d.sha1.unwrap(), coreutils("sha1sum", &p));
+        assert_eq!(d.sha256.unwrap(), coreutils("sha256sum", &p));
+        // Over the limit by its size: refused before any read.
+        let err = hash_file(
+            &p,
+            &Policy::user_file(99_999),
+            Wanted::ALL,
+            &never,
+            &mut [0; 64],
+        );
+        assert!(
+            matches!(err, Err(Error::TooLarge { limit: 99_999 })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_and_an_endless_proc_file_return_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(fifo.as_os_str()))
+            .unwrap();
+        // SAFETY: c is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let err = within_10s(move || {
+            hash_file(
+                &fifo,
+                &Policy::user_file(READ_MAX),
+                Wanted::ALL,
+                &never,
+                &mut [0; 4096],
+            )
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        // /proc/self/pagemap says size 0 and would give hundreds of gigabytes.
+        let err = within_10s(move || {
+            let pagemap = std::path::Path::new("/proc/self/pagemap");
+            hash_file(
+                pagemap,
+                &Policy::user_file(1000),
+                Wanted::ALL,
+                &never,
+                &mut [0; 4096],
+            )
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit: 1000 }), "{err:?}");
+    }
+
+    /// The file changes between two reads (the stop check runs before each one).
+    fn hash_changed_midway(change: impl Fn(&std::path::Path)) -> (Result<Digests, Error>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let original = pseudo_random(64 * 1024);
+        std::fs::write(&p, &original).unwrap();
+        let reads = std::cell::Cell::new(0);
+        let stop = || {
+            reads.set(reads.get() + 1);
+            if reads.get() == 3 {
+                change(&p);
+            }
+            false
+        };
+        let policy = Policy::user_file(READ_MAX);
+        (
+            hash_file(&p, &policy, Wanted::ALL, &stop, &mut [0; 4096]),
+            original,
+        )
+    }
+
+    #[test]
+    fn a_file_truncated_while_hashed_has_no_digest() {
+        let (result, _) = hash_changed_midway(|p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_len(10_000)
+                .unwrap()
+        });
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Shrank {
+                    expected: 65_536,
+                    read: 10_000
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("shrank"), "{err}");
+    }
+
+    #[test]
+    fn a_file_appended_while_hashed_hashes_as_it_was_opened() {
+        let (result, original) = hash_changed_midway(|p| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+            f.write_all(&[7; 5000]).unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let as_opened = dir.path().join("as-opened");
+        std::fs::write(&as_opened, &original).unwrap();
+        assert_eq!(
+            result.unwrap().sha256.unwrap(),
+            coreutils("sha256sum", &as_opened)
+        );
     }
 
     #[test]

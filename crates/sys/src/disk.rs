@@ -11,6 +11,7 @@
 //! Parsing never trusts the bytes: sizes and counts are bounded, sectors outside the disk
 //! are skipped, and a damaged table yields fewer slots or none, never a panic.
 
+use crate::safe_read::{FileKinds, OverLimit, Policy, SafeFile};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt};
@@ -70,10 +71,19 @@ pub struct Slot {
 }
 
 impl Disk {
-    /// Opens `path` read-only. Block devices use their logical sector size; image files
-    /// 512 bytes.
+    /// Opens `path` read-only through [`crate::safe_read`] (a FIFO or a terminal named as
+    /// a device cannot block the open). Block devices use their logical sector size;
+    /// image files 512 bytes.
     pub fn open(path: &Path) -> io::Result<Disk> {
-        let file = File::open(path)?;
+        let devices = Policy {
+            // Reads are positioned and bounded by the volume's layout, not by a limit.
+            limit: u64::MAX,
+            over_limit: OverLimit::Fail,
+            kinds: FileKinds::RegularOrDevice,
+            follow_symlinks: true,
+            open_as: None,
+        };
+        let file = SafeFile::open(path, &devices)?.into_file();
         let meta = file.metadata()?;
         let mut sector = 512;
         let size = if meta.file_type().is_block_device() {

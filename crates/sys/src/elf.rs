@@ -4,11 +4,14 @@
 //!
 //! Hostile input is expected: a truncated or garbage file yields an [`ElfError`] (or
 //! `Ok(None)` when it is not ELF at all), never a panic. Counts taken from the file are
-//! checked against its size before anything is allocated for them.
+//! checked against its size before anything is allocated for them. Files are opened
+//! through [`crate::safe_read`] (a FIFO cannot block, `--read_max` bounds the bytes read),
+//! and a file without the ELF magic is left after its first 64 bytes.
 
+use crate::safe_read::{self, OverLimit, Policy, SafeFile};
 use goblin::container::{Container, Ctx};
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -45,16 +48,45 @@ pub fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF")
 }
 
-/// Reads only the ELF header of `path`: `Ok(None)` when the path is not a regular file
-/// or not ELF.
-pub fn read_header(path: &Path) -> io::Result<Option<Result<Header, ElfError>>> {
-    let Some(bytes) = crate::files::read_regular(path, Some(64))? else {
-        return Ok(None);
+/// The ELF header's size in a 64-bit file (a 32-bit one's is smaller).
+const HEADER_LEN: u64 = 64;
+
+/// Opens `path` through [`safe_read`] under `policy` (its `limit` is the most read of
+/// the whole file) and reads the first [`HEADER_LEN`] bytes: the open file and those
+/// bytes, or `None` when the path is a directory or the bytes are not ELF. A FIFO, socket
+/// or device, a read that would wait, and the open's own errors are errors.
+fn open_elf(path: &Path, policy: &Policy) -> io::Result<Option<(SafeFile, Vec<u8>)>> {
+    // The limit is enforced below, after the magic: a huge file that is not ELF is
+    // passed over, not reported. One byte over the limit is how a longer file shows.
+    let reading = Policy {
+        limit: policy.limit.saturating_add(1),
+        over_limit: OverLimit::Truncate,
+        ..*policy
     };
-    if !is_elf(&bytes) {
+    let mut file = match SafeFile::open(path, &reading) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut head = Vec::with_capacity(HEADER_LEN as usize);
+    (&mut file).take(HEADER_LEN).read_to_end(&mut head)?;
+    if !is_elf(&head) {
         return Ok(None);
     }
-    Ok(Some(parse_header(&bytes).map(|(h, _)| h)))
+    Ok(Some((file, head)))
+}
+
+/// Reads only the ELF header of `path` (at most 64 bytes, whatever `policy.limit`):
+/// `Ok(None)` when the path is a directory or not ELF.
+pub fn read_header(path: &Path, policy: &Policy) -> io::Result<Option<Result<Header, ElfError>>> {
+    let header_only = Policy {
+        limit: HEADER_LEN,
+        ..*policy
+    };
+    let Some((_, head)) = open_elf(path, &header_only)? else {
+        return Ok(None);
+    };
+    Ok(Some(parse_header(&head).map(|(h, _)| h)))
 }
 
 fn parse_header(bytes: &[u8]) -> Result<(Header, Ctx), ElfError> {
@@ -63,25 +95,31 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, Ctx), ElfError> {
     Ok((header, ctx))
 }
 
-/// Reads each of `paths` as an ELF file and calls `visit` with the path (as lossy UTF-8
-/// text) and the file. Paths that are not regular ELF files are skipped; files that cannot
-/// be read, and errors `visit` returns, are logged at debug level under `who` and skip
-/// only that file.
+/// Reads each of `paths` as an ELF file under `policy` and calls `visit` with the path (as
+/// lossy UTF-8 text) and the file. Directories and files that are not ELF are skipped;
+/// a file that cannot be read (a FIFO, over the limit, ...) goes to `unreadable`, and an
+/// error `visit` returns or a broken header is logged at debug level under `who`; either
+/// skips only that file.
 pub fn for_each_file<'p>(
     paths: impl IntoIterator<Item = &'p OsString>,
+    policy: &Policy,
     who: &str,
     stop: &dyn Fn() -> bool,
     mut visit: impl FnMut(&str, &ElfFile) -> Result<(), ElfError>,
+    mut unreadable: impl FnMut(&Path, &io::Error),
 ) {
     for path in paths {
         if stop() {
             return;
         }
         let shown = String::from_utf8_lossy(path.as_bytes());
-        let outcome = match ElfFile::read(Path::new(path)) {
+        let outcome = match ElfFile::read(Path::new(path), policy) {
             Ok(None) => continue,
             Ok(Some(parsed)) => parsed.and_then(|elf| visit(&shown, &elf)),
-            Err(e) => Err(ElfError(format!("cannot read: {e}"))),
+            Err(e) => {
+                unreadable(Path::new(path), &e);
+                continue;
+            }
         };
         if let Err(e) = outcome {
             log::debug!("{who}: {shown}: {e}");
@@ -106,14 +144,26 @@ impl std::fmt::Debug for ElfFile {
 }
 
 impl ElfFile {
-    /// Reads `path`: `Ok(None)` when it is not a regular file or does not start with the
-    /// ELF magic, `Ok(Some(Err))` when it does but its header is broken.
-    pub fn read(path: &Path) -> io::Result<Option<Result<ElfFile, ElfError>>> {
-        let Some(bytes) = crate::files::read_regular(path, None)? else {
+    /// Reads `path` through [`safe_read`] under `policy`: `Ok(None)` when it is a
+    /// directory or does not start with the ELF magic (then only the first 64 bytes were
+    /// read), `Ok(Some(Err))` when it does but its header is broken, and an error when it
+    /// cannot be read: not a regular file (a FIFO, ...), more than `policy.limit` bytes
+    /// (checked on the bytes read, so `/proc/self/pagemap` ends there too), a read that
+    /// would wait.
+    pub fn read(path: &Path, policy: &Policy) -> io::Result<Option<Result<ElfFile, ElfError>>> {
+        let Some((mut file, mut bytes)) = open_elf(path, policy)? else {
             return Ok(None);
         };
-        if !is_elf(&bytes) {
-            return Ok(None);
+        let limit = policy.limit;
+        if file.size_hint() > limit {
+            return Err(safe_read::too_large(limit));
+        }
+        // The size at the open sizes the buffer, never more than the limit.
+        let expected = file.size_hint().min(limit).saturating_sub(HEADER_LEN);
+        bytes.reserve(usize::try_from(expected).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > limit {
+            return Err(safe_read::too_large(limit));
         }
         Ok(Some(Self::parse(bytes)))
     }
@@ -265,6 +315,88 @@ impl ElfFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Runs `f` on a thread and waits for its answer: a liveness check (a hang fails the
+    /// test instead of stalling it), not a timing, so the bound is generous.
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the read did not return: it blocks or never ends")
+    }
+
+    const READ_MAX: u64 = 50 << 20;
+
+    #[test]
+    fn a_fifo_is_an_error_at_once_and_a_directory_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: c is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        // No writer ever comes: a blocking open would wait forever.
+        let f = fifo.clone();
+        let err = within_10s(move || ElfFile::read(&f, &Policy::user_file(READ_MAX)).map(|_| ()))
+            .unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        let f = fifo.clone();
+        let err = within_10s(move || read_header(&f, &Policy::user_file(READ_MAX)).map(|_| ()))
+            .unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        let d = dir.path().to_owned();
+        assert!(
+            within_10s(move || read_header(&d, &Policy::user_file(READ_MAX)).unwrap()).is_none()
+        );
+    }
+
+    /// Without the magic, nothing past the header is read: an endless kernel file
+    /// (`/proc/self/pagemap` would yield hundreds of gigabytes) and a 10 GiB file are
+    /// passed over at once, even with no limit at all.
+    #[test]
+    fn a_file_without_the_magic_is_left_after_its_header() {
+        let unlimited = Policy::user_file(u64::MAX);
+        let pagemap = within_10s(move || {
+            ElfFile::read(Path::new("/proc/self/pagemap"), &unlimited)
+                .unwrap()
+                .is_none()
+        });
+        assert!(pagemap);
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge");
+        let f = std::fs::File::create(&huge).unwrap();
+        f.set_len(10 << 30).unwrap();
+        drop(f);
+        // Over the limit by its size, but not ELF: skipped, not reported as too large.
+        let h = huge.clone();
+        let skipped = within_10s(move || {
+            ElfFile::read(&h, &Policy::user_file(READ_MAX))
+                .unwrap()
+                .is_none()
+        });
+        assert!(skipped);
+    }
+
+    #[test]
+    fn an_elf_file_over_the_limit_is_an_error() {
+        let ls = std::fs::read("/bin/ls").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("ls");
+        std::fs::write(&copy, &ls).unwrap();
+        let len = ls.len() as u64;
+        let whole = ElfFile::read(&copy, &Policy::user_file(len))
+            .unwrap()
+            .unwrap();
+        assert_eq!(whole.unwrap().bytes, ls);
+        let err = ElfFile::read(&copy, &Policy::user_file(len - 1)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        // The header alone is read whatever the limit.
+        let header = read_header(&copy, &Policy::user_file(10)).unwrap().unwrap();
+        assert_eq!(header.unwrap().e_ident[..4], *b"\x7fELF");
+    }
 
     #[test]
     fn garbage_and_truncated_input_is_an_error_not_a_panic() {

@@ -10,10 +10,13 @@
 //! * the result is expanded by glibc's `glob(3)` with `GLOB_TILDE | GLOB_MARK | GLOB_BRACE`,
 //!   so directories come back with a trailing `/` and `{a,b}` alternatives work;
 //! * a pattern ending in `%%` (glob `**`) globs its prefix with a single `*` and then walks
-//!   every directory found recursively, following symbolic links, at most [`MAX_DEPTH`]
-//!   levels below the prefix. Unreadable directories are skipped and each directory
-//!   (by device and inode) is entered once, so symlink loops terminate. `%%` anywhere else
-//!   is the same as `%`.
+//!   every directory found recursively, at most [`MAX_DEPTH`] levels below the prefix.
+//!   Symbolic links to directories are listed (marked as folders) but not entered, as
+//!   osquery's recursive traversal skips them: any local user can leave a `root -> /`
+//!   link in a watched tree, which would otherwise walk the whole file system.
+//!   Unreadable directories are skipped and each directory (by device and inode) is
+//!   entered once, so bind-mount loops terminate too. `%%` anywhere else is the same as
+//!   `%`.
 //!
 //! Results are streamed to a visitor. At most [`MAX_MATCHES`] are delivered per pattern
 //! (a warning is logged when the cap cuts a result short), so a careless `'/%%'` cannot
@@ -168,7 +171,10 @@ impl Expander {
             let mut top: Vec<(PathBuf, bool)> = Vec::new();
             let _ = glob(OsStr::from_bytes(&single), |found| {
                 let is_dir = found.as_os_str().as_bytes().ends_with(b"/");
-                let walk = is_dir && state.limits.max_depth > 1 && state.enter(found);
+                let walk = is_dir
+                    && state.limits.max_depth > 1
+                    && !is_symlink(found)
+                    && state.enter(found);
                 top.push((found.to_path_buf(), walk));
                 ControlFlow::Continue(())
             });
@@ -253,13 +259,15 @@ impl State<'_> {
             child.clear();
             child.extend_from_slice(base);
             child.extend_from_slice(entry.file_name().as_bytes());
-            // Only links and unknown types need a stat to learn whether they are folders.
-            let meta = match entry.file_type() {
-                Ok(t) if t.is_dir() || t.is_symlink() => {
-                    fs::metadata(OsStr::from_bytes(&child)).ok()
-                }
-                Ok(_) => None,
-                Err(_) => fs::metadata(OsStr::from_bytes(&child)).ok(),
+            // The entry's own type (lstat's, never the link target's): only a real
+            // directory is entered. A link is stat'ed only to mark a link to a folder.
+            let own_type = entry.file_type().or_else(|_| {
+                fs::symlink_metadata(OsStr::from_bytes(&child)).map(|m| m.file_type())
+            });
+            let (meta, entered) = match own_type {
+                Ok(t) if t.is_dir() => (entry.metadata().ok(), true),
+                Ok(t) if t.is_symlink() => (fs::metadata(OsStr::from_bytes(&child)).ok(), false),
+                _ => (None, false),
             };
             let meta = meta.filter(|m| m.is_dir());
             if meta.is_some() {
@@ -268,6 +276,7 @@ impl State<'_> {
             let path = Path::new(OsStr::from_bytes(&child));
             self.emit(path, meta.is_some())?;
             if let Some(m) = meta
+                && entered
                 && depth + 1 < self.limits.max_depth
                 && self.visited.insert((m.dev(), m.ino()))
             {
@@ -278,6 +287,17 @@ impl State<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether `path` (a glob match, `/`-terminated when it is a folder) is itself a
+/// symbolic link: the trailing `/` would make `lstat` follow it, so it is left off.
+fn is_symlink(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_bytes();
+    let own = match bytes.strip_suffix(b"/") {
+        Some(b) if !b.is_empty() => b,
+        _ => bytes,
+    };
+    fs::symlink_metadata(OsStr::from_bytes(own)).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// Runs glob(3) with `GLOB_TILDE | GLOB_MARK | GLOB_BRACE` on a ready glob pattern and
@@ -553,6 +573,47 @@ mod tests {
         let (found, _) = collect(&format!("{}%%", r.display()), Select::Files);
         assert!(found.contains(&set(r, &[b"d1/d2/y.txt"]).pop_first().unwrap()));
         assert!(found.contains(&set(r, &[b".hidden"]).pop_first().unwrap()));
+    }
+
+    /// A `root -> /` link left in a walked tree, at the top and deeper down: listed as a
+    /// folder, never entered. What is listed is what `find` (which does not follow links
+    /// either) lists under the tree.
+    #[test]
+    fn links_to_directories_are_listed_not_entered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        fs::create_dir_all(r.join("d/e")).unwrap();
+        fs::write(r.join("d/f"), b"x").unwrap();
+        fs::write(r.join("d/e/g"), b"x").unwrap();
+        symlink("/", r.join("root")).unwrap();
+        symlink("/", r.join("d/e/root")).unwrap();
+        symlink(r.join("d/f"), r.join("d/to-f")).unwrap();
+        let (found, out) = collect(&format!("{}/%%", r.display()), Select::All);
+        assert!(!out.truncated);
+        let find = std::process::Command::new("find")
+            .arg(r)
+            .args(["-mindepth", "1", "-printf", "%p\\t%Y\\n"])
+            .output()
+            .unwrap();
+        assert!(find.status.success());
+        let listed: BTreeSet<Vec<u8>> = find
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let tab = l.iter().rposition(|b| *b == b'\t').unwrap();
+                let mut p = l[..tab].to_vec();
+                // %Y is the type of what a link points to: links to folders are marked.
+                if &l[tab + 1..] == b"d" {
+                    p.push(b'/');
+                }
+                p
+            })
+            .collect();
+        assert_eq!(found, listed);
+        assert!(found.contains(&set(r, &[b"root/"]).pop_first().unwrap()));
+        assert!(found.contains(&set(r, &[b"d/e/root/"]).pop_first().unwrap()));
+        assert_eq!(found.len(), 7, "{found:?}");
     }
 
     #[test]

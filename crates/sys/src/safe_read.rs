@@ -10,7 +10,12 @@
 //!    and a terminal never becomes our controlling terminal;
 //! 2. `fstat`s the descriptor it opened, never the path, so a file swapped in after the
 //!    open changes nothing: only a regular file is read, unless the [`Policy`] allows
-//!    devices (then `O_NONBLOCK` stays set, so a device read cannot block either);
+//!    devices (then `O_NONBLOCK` stays set, so a device read cannot block either).
+//!    Files of the kernel's pseudo file systems (`/proc`, `/sys`, debugfs, tracefs) stay
+//!    non-blocking too: some wait for events (`/proc/kmsg`, `trace_pipe`), and a read
+//!    that would wait fails with [`io::ErrorKind::WouldBlock`] instead. The two kinds
+//!    whose reads take data away from their real reader (`/proc/kmsg`, tracefs'
+//!    `trace_pipe`) are refused outright;
 //! 3. counts the bytes actually read against the policy's limit (osquery's `--read_max`,
 //!    50 MiB by default). `st_size` is only a hint: `/proc` files report 0 and files grow
 //!    while they are read. Over the limit the read fails ([`OverLimit::Fail`], what
@@ -162,13 +167,68 @@ pub struct SafeFile {
     policy: Policy,
     /// `st_size` at the open: a hint only.
     size_hint: u64,
-    /// Bytes read so far, including the probe byte past the limit.
+    /// A regular file outside the kernel's pseudo file systems: `st_size` is its length.
+    sized: bool,
+    /// Bytes read so far, including what came past the limit (at most a page).
     read: u64,
     /// Set once a read passed the limit: later reads end (Truncate) or fail (Fail).
     done: bool,
 }
 
-fn too_large(limit: u64) -> io::Error {
+/// What a file that is not a regular file or a directory is, for messages: "a FIFO",
+/// "a socket", "a character device", ...
+pub fn kind_name(ft: std::fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "of an unknown kind"
+    }
+}
+
+/// Whether the file system holding `file` is one whose files the kernel generates on
+/// each read (`/proc`, `/sys`, debugfs, tracefs, securityfs, configfs): their `st_size` is
+/// 0 or nominal, and some of them wait for events.
+fn kernel_generated(file: &File) -> bool {
+    const PROC: i64 = 0x9fa0;
+    const SYSFS: i64 = 0x6265_6572;
+    const DEBUGFS: i64 = 0x6462_6720;
+    const TRACEFS: i64 = 0x7472_6163;
+    const SECURITYFS: i64 = 0x7363_6673;
+    const CONFIGFS: i64 = 0x6265_6570;
+    // SAFETY: statfs is plain data; fstatfs fills it for a descriptor we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+        return false;
+    }
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets.
+    let kind = st.f_type as i64;
+    matches!(
+        kind,
+        PROC | SYSFS | DEBUGFS | TRACEFS | SECURITYFS | CONFIGFS
+    )
+}
+
+/// Whether `file`, a kernel file, hands out data only once: `/proc/kmsg` (what syslog
+/// daemons read the kernel log from) and tracefs' `trace_pipe`s. Reading them would take
+/// messages from their reader, so they are never read. Named by what the descriptor
+/// points at, so a link to them is caught too.
+fn consumed_by_reading(file: &File) -> bool {
+    let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) else {
+        return false;
+    };
+    target == Path::new("/proc/kmsg")
+        || target
+            .file_name()
+            .is_some_and(|n| n == "trace_pipe" || n == "trace_pipe_raw")
+}
+
+pub(crate) fn too_large(limit: u64) -> io::Error {
     io::Error::new(
         io::ErrorKind::FileTooLarge,
         format!("exceeds the read limit (--read_max) of {limit} bytes"),
@@ -205,34 +265,34 @@ impl SafeFile {
         }
         let allowed = ft.is_file() || (device && policy.kinds == FileKinds::RegularOrDevice);
         if !allowed {
-            let kind = if ft.is_fifo() {
-                "a FIFO"
-            } else if ft.is_socket() {
-                "a socket"
-            } else if ft.is_char_device() {
-                "a character device"
-            } else if ft.is_block_device() {
-                "a block device"
-            } else {
-                "of an unknown kind"
-            };
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("not a regular file: {kind}"),
+                format!("not a regular file: {}", kind_name(ft)),
+            ));
+        }
+        let generated = ft.is_file() && kernel_generated(&file);
+        if generated && consumed_by_reading(&file) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a kernel stream that reading takes away from its reader (the kernel log or \
+                 a trace pipe): not read",
             ));
         }
         if ft.is_file() {
             if policy.over_limit == OverLimit::Fail && meta.len() > policy.limit {
                 return Err(too_large(policy.limit));
             }
-            // A regular file never blocks, but some file systems (FUSE, NFS) answer
-            // EAGAIN to a non-blocking read; give it ordinary reads.
-            // SAFETY: fcntl on a descriptor we own.
-            unsafe {
-                let fd = file.as_raw_fd();
-                let fl = libc::fcntl(fd, libc::F_GETFL);
-                if fl >= 0 {
-                    libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+            // A regular file on a disk never blocks, but some file systems (FUSE, NFS)
+            // answer EAGAIN to a non-blocking read; give it ordinary reads. Kernel files
+            // keep O_NONBLOCK: `/proc/kmsg` would otherwise wait for the next message.
+            if !generated {
+                // SAFETY: fcntl on a descriptor we own.
+                unsafe {
+                    let fd = file.as_raw_fd();
+                    let fl = libc::fcntl(fd, libc::F_GETFL);
+                    if fl >= 0 {
+                        libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+                    }
                 }
             }
         }
@@ -240,6 +300,7 @@ impl SafeFile {
             file,
             policy: *policy,
             size_hint: if ft.is_file() { meta.len() } else { 0 },
+            sized: ft.is_file() && !generated,
             read: 0,
             done: false,
         })
@@ -248,6 +309,19 @@ impl SafeFile {
     /// The file's size at the open (0 for devices): a hint for buffer sizes, never a bound.
     pub fn size_hint(&self) -> u64 {
         self.size_hint
+    }
+
+    /// The file's size at the open when it says how much there is to read: a regular
+    /// file outside the kernel's pseudo file systems (whose files report 0, as most of
+    /// `/proc`, or a nominal size). `None` for those and for devices.
+    pub fn size(&self) -> Option<u64> {
+        self.sized.then_some(self.size_hint)
+    }
+
+    /// The open descriptor, for callers that read at positions (`pread`, a disk image)
+    /// and bound what they read themselves: the read limit no longer applies.
+    pub fn into_file(self) -> File {
+        self.file
     }
 }
 
@@ -265,10 +339,26 @@ impl Read for SafeFile {
         // Allow one byte past the limit: a file of exactly `limit` bytes reads whole, and
         // that one byte is how a longer one is noticed.
         let room = self.policy.limit.saturating_add(1) - self.read;
-        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        // Near the limit, still ask for whole pages: some kernel files refuse reads of
+        // other sizes (`/proc/<pid>/pagemap` wants multiples of 8). What comes past the
+        // limit is dropped below, so at most a page more is read, never handed out.
+        let want = if buf.len() as u64 <= room {
+            buf.len()
+        } else {
+            buf.len()
+                .min(usize::try_from(room.next_multiple_of(4096)).unwrap_or(usize::MAX))
+        };
         let n = loop {
             match self.file.read(&mut buf[..want]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Only a non-blocking kernel file or device gets here: it has no data
+                // now and would wait for more (a log, an event stream).
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "has nothing to read without waiting (a stream that never ends)",
+                    ));
+                }
                 r => break r?,
             }
         };
@@ -611,6 +701,83 @@ mod tests {
         assert_eq!(got, [&b"one"[..], b"", b"two", b"three"]);
         assert_eq!(skipped, 1);
         assert!(for_each_line(&dir.path().join("none"), &policy, 10, |_| {}).is_err());
+    }
+
+    /// A stream with nothing to read yet (what `/proc/kmsg` is between kernel messages)
+    /// ends the read with an error instead of waiting. A new pseudo-terminal's master
+    /// side stands in for it: it is ours, and nothing is ever written to it.
+    #[test]
+    fn a_stream_with_nothing_to_read_fails_instead_of_waiting() {
+        let devices = Policy {
+            kinds: FileKinds::RegularOrDevice,
+            ..Policy::user_file(DEFAULT_READ_MAX)
+        };
+        let err = within_10s(move || read_bounded(Path::new("/dev/ptmx"), &devices)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        assert!(err.to_string().contains("never ends"), "{err}");
+    }
+
+    /// `/proc/kmsg` hands each kernel message out once (to the syslog daemon): it is
+    /// refused before any read, under root; anyone else may not open it at all.
+    #[test]
+    fn the_kernel_log_stream_is_never_read() {
+        let err = within_10s(|| {
+            SafeFile::open(Path::new("/proc/kmsg"), &Policy::user_file(1 << 20)).map(|_| ())
+        })
+        .unwrap_err();
+        // SAFETY: plain getter.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().contains("kernel log"), "{err}");
+        } else {
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        }
+    }
+
+    /// Kernel files keep O_NONBLOCK (a read that would wait fails, see above) and have no
+    /// meaningful size; files on a disk are read blocking, with their size known.
+    #[test]
+    fn kernel_files_stay_non_blocking_and_have_no_size() {
+        let nonblocking = |f: SafeFile| {
+            let file = f.into_file();
+            // SAFETY: F_GETFL on a descriptor we own.
+            let fl = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+            assert!(fl >= 0);
+            fl & libc::O_NONBLOCK != 0
+        };
+        let policy = Policy::user_file(DEFAULT_READ_MAX);
+        for kernel in [
+            "/proc/self/status",
+            "/proc/self/pagemap",
+            "/sys/kernel/uevent_seqnum",
+        ] {
+            let f = SafeFile::open(Path::new(kernel), &policy).unwrap();
+            assert_eq!(f.size(), None, "{kernel}");
+            assert!(nonblocking(f), "{kernel}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, b"12345").unwrap();
+        let f = SafeFile::open(&p, &policy).unwrap();
+        assert_eq!(f.size(), Some(5));
+        assert!(!nonblocking(f));
+        fs::write(&p, b"").unwrap();
+        assert_eq!(SafeFile::open(&p, &policy).unwrap().size(), Some(0));
+    }
+
+    /// `/proc/self/pagemap` reports size 0 and would yield hundreds of gigabytes: the
+    /// limit counts the bytes read, so it ends there.
+    #[test]
+    fn an_endless_proc_file_stops_at_the_limit() {
+        let err = within_10s(|| {
+            read_bounded(Path::new("/proc/self/pagemap"), &Policy::user_file(1 << 20))
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        let bytes =
+            within_10s(|| read_bounded(Path::new("/proc/self/pagemap"), &truncating(1 << 20)))
+                .unwrap();
+        assert_eq!(bytes.len(), 1 << 20);
     }
 
     #[test]

@@ -6,11 +6,16 @@
 //! identifiers with hexadecimal offsets (`$a:1f`), and the rules' tags, each list joined
 //! with commas. Scans run in fast mode (the first match of each pattern is enough).
 //!
+//! Rule files and scanned files are read through [`crate::safe_read`] under the caller's
+//! policy (`--read_max`): a FIFO cannot block a scan, and a file truncated while it is
+//! scanned cannot fault a memory map (the whole file is read, never mapped).
+//!
 //! Processes are scanned through `/proc/<pid>/mem` ([`crate::procmem`]) with yara-x's
 //! block scanner: offsets are virtual addresses, and, as with any block scan, modules,
 //! `filesize` and the `uintNN()` functions are undefined there.
 
 use crate::procmem::ProcessMemory;
+use crate::safe_read::{self, Policy};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use yara_x::{Compiler, Rules, ScanResults, Scanner, SourceCode, blocks};
@@ -76,9 +81,10 @@ impl NamedRules {
 
 /// Compiled rule sets by source; failed compilations are remembered as `None` (and logged
 /// once).
-#[derive(Default)]
 pub struct RuleCache {
     compiled: HashMap<RuleSource, Option<Rules>>,
+    /// How rule files are opened.
+    rule_files: Policy,
 }
 
 impl std::fmt::Debug for RuleCache {
@@ -90,15 +96,19 @@ impl std::fmt::Debug for RuleCache {
 }
 
 impl RuleCache {
-    pub fn new() -> Self {
-        Self::default()
+    /// A cache reading rule files under `rule_files`.
+    pub fn new(rule_files: Policy) -> Self {
+        RuleCache {
+            compiled: HashMap::new(),
+            rule_files,
+        }
     }
 
     /// The compiled rules of `source`, compiling them on first use.
     pub fn get(&mut self, source: &RuleSource) -> Option<&Rules> {
         self.compiled
             .entry(source.clone())
-            .or_insert_with(|| match compile(source) {
+            .or_insert_with(|| match compile(source, &self.rule_files) {
                 Ok(rules) => Some(rules),
                 Err(e) => {
                     log::warn!("YARA compile error: {e}");
@@ -117,8 +127,8 @@ impl RuleCache {
     }
 }
 
-/// Compiles one rule source.
-pub fn compile(source: &RuleSource) -> Result<Rules, String> {
+/// Compiles one rule source; a rule file is read under `rule_files`.
+pub fn compile(source: &RuleSource, rule_files: &Policy) -> Result<Rules, String> {
     let mut compiler = Compiler::new();
     match source {
         RuleSource::Text(text) => {
@@ -127,8 +137,10 @@ pub fn compile(source: &RuleSource) -> Result<Rules, String> {
                 .map_err(|e| format!("inline rule: {e}"))?;
         }
         RuleSource::File(path) => {
-            let text = std::fs::read_to_string(path)
+            let bytes = safe_read::read_bounded(path, rule_files)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
             let origin = path.to_string_lossy().into_owned();
             compiler
                 .add_source(SourceCode::from(text.as_str()).with_origin(origin))
@@ -178,11 +190,12 @@ fn summarize(results: &ScanResults) -> Summary {
     s
 }
 
-/// Scans a file.
-pub fn scan_file(rules: &Rules, path: &Path) -> Result<Summary, String> {
+/// Scans a file, read whole through [`crate::safe_read`] under `policy`.
+pub fn scan_file(rules: &Rules, path: &Path, policy: &Policy) -> Result<Summary, String> {
+    let data = safe_read::read_bounded(path, policy).map_err(|e| e.to_string())?;
     let mut scanner = Scanner::new(rules);
     scanner.fast_scan(true);
-    let results = scanner.scan_file(path).map_err(|e| e.to_string())?;
+    let results = scanner.scan(&data).map_err(|e| e.to_string())?;
     Ok(summarize(&results))
 }
 
@@ -215,6 +228,52 @@ pub fn scan_process(rules: &Rules, pid: u32) -> Result<Summary, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `f` on a thread and waits for its answer: a liveness check (a hang fails the
+    /// test instead of stalling it), not a timing, so the bound is generous.
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the scan did not return: a read blocks or never ends")
+    }
+
+    /// A FIFO as the rule file or as the scanned file fails at once instead of waiting
+    /// for a writer; a file over the limit is not scanned; the rest scans as before.
+    #[test]
+    fn files_are_read_through_the_safe_opener() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(fifo.as_os_str()))
+            .unwrap();
+        // SAFETY: c is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let policy = Policy::user_file(1 << 20);
+        let f = fifo.clone();
+        let err =
+            within_10s(move || compile(&RuleSource::File(f), &policy).map(|_| ())).unwrap_err();
+        assert!(err.contains("FIFO"), "{err}");
+        let rules = compile(
+            &RuleSource::Text("rule evil { strings: $a = \"evil\" condition: $a }".into()),
+            &policy,
+        )
+        .unwrap();
+        let f = fifo.clone();
+        let err = within_10s(move || scan_file(&rules, &f, &policy).map(|_| ())).unwrap_err();
+        assert!(err.contains("FIFO"), "{err}");
+        let rules = compile(
+            &RuleSource::Text("rule evil { strings: $a = \"evil\" condition: $a }".into()),
+            &policy,
+        )
+        .unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"an evil string").unwrap();
+        assert_eq!(scan_file(&rules, &target, &policy).unwrap().matches, "evil");
+        let err = scan_file(&rules, &target, &Policy::user_file(5)).unwrap_err();
+        assert!(err.contains("read limit"), "{err}");
+    }
 
     #[test]
     fn named_rules_are_distinct_files_first_and_resolve_relative_files() {

@@ -8,6 +8,7 @@
 //! `QueryContext` method (it was written while `oxquery-table` was being rewritten); the
 //! rest needs `oxquery-sys`, which `oxquery-table` does not depend on.
 
+use oxquery_sys::elf;
 use oxquery_sys::safe_read::{self, Account, Policy};
 use oxquery_sys::users::{self, Passwd, UserSelection};
 use oxquery_table::QueryContext;
@@ -78,6 +79,24 @@ pub fn read_file(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Vec
     safe_read::read_bounded(path, policy)
         .map_err(|e| report_read_error(ctx, path, &e))
         .ok()
+}
+
+/// Calls `visit` with each of `paths` that is an ELF file (see
+/// `oxquery_sys::elf::for_each_file`), read through the safe opener under the query's
+/// `--read_max`; files that cannot be read (a FIFO, over the limit) are reported.
+pub fn for_each_elf_file<'p>(
+    ctx: &QueryContext,
+    paths: impl IntoIterator<Item = &'p std::ffi::OsString>,
+    visit: impl FnMut(&str, &elf::ElfFile) -> Result<(), elf::ElfError>,
+) {
+    elf::for_each_file(
+        paths,
+        &user_file_policy(ctx),
+        &ctx.spec().name,
+        &|| ctx.is_stopped(),
+        visit,
+        |path, e| report_read_error(ctx, path, e),
+    );
 }
 
 /// The guard of tables with a `pid_with_namespace` column that cannot yet read inside
@@ -379,6 +398,54 @@ pub mod testing {
         let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
         era * 146_097 + doe - 719_468
+    }
+
+    /// The rows of `generate` for `path = <path>` (all columns) under
+    /// `--read_max=read_max`, run by [`within_10s`] (a path that blocks fails the test),
+    /// and what it logged.
+    pub fn rows_for_path(
+        spec: &'static TableSpec,
+        generate: oxquery_table::Generator,
+        path_column: usize,
+        path: &Path,
+        read_max: u64,
+    ) -> (Vec<Vec<oxquery_table::Value>>, Vec<(log::Level, String)>) {
+        let path = path.to_str().expect("a UTF-8 test path").to_owned();
+        within_10s(move || {
+            capture_log(|| {
+                let host = Host {
+                    settings: TableSettings { read_max },
+                    ..Host::default()
+                };
+                let ctx = QueryContext::everything(spec, &host).with_constraint(
+                    path_column,
+                    oxquery_table::Op::Eq,
+                    path.as_str(),
+                );
+                crate::testing::rows_of(&ctx, generate)
+            })
+        })
+    }
+
+    /// What an ELF table does with files a user can plant: a FIFO nobody writes to gives
+    /// no rows and a warning naming it at once (a blocking open would wait forever), and
+    /// `/proc/self/pagemap` (size 0, hundreds of gigabytes to read) is left after its first
+    /// bytes, not ELF, even with no read limit at all.
+    pub fn assert_no_rows_from_hostile_files(
+        spec: &'static TableSpec,
+        generate: oxquery_table::Generator,
+        path_column: usize,
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("fifo");
+        mkfifo(&fifo);
+        let read_max = oxquery_table::DEFAULT_READ_MAX;
+        let (rows, logged) = rows_for_path(spec, generate, path_column, &fifo, read_max);
+        assert!(rows.is_empty(), "{rows:?}");
+        assert_logged(&logged, log::Level::Warn, &fifo, "a FIFO");
+        let pagemap = Path::new("/proc/self/pagemap");
+        let (rows, _) = rows_for_path(spec, generate, path_column, pagemap, u64::MAX);
+        assert!(rows.is_empty(), "{rows:?}");
     }
 
     /// Makes a FIFO at `path`.

@@ -62,7 +62,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         let disk = match Disk::open(Path::new(device)) {
             Ok(d) => d,
             Err(e) => {
-                log::info!("device_file: cannot open {device}: {e}");
+                // A FIFO or a terminal is refused without blocking, and said so.
+                crate::common::report_read_error(ctx, Path::new(device), &e);
                 continue;
             }
         };

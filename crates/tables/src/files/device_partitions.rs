@@ -35,7 +35,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         let disk = match Disk::open(Path::new(&device)) {
             Ok(d) => d,
             Err(e) => {
-                log::info!("device_partitions: cannot open {device}: {e}");
+                // A FIFO or a terminal is refused without blocking, and said so.
+                crate::common::report_read_error(ctx, Path::new(&device), &e);
                 continue;
             }
         };
@@ -114,6 +115,24 @@ mod tests {
 
     fn t(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    /// A FIFO named as the device: no rows and a warning at once (a blocking open would
+    /// wait forever for a writer).
+    #[test]
+    fn a_fifo_as_the_device_gives_no_rows_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("fifo");
+        crate::common::testing::mkfifo(&fifo);
+        let (rows, logged) = crate::common::testing::rows_for_path(
+            &SPEC,
+            generate,
+            Col::device as usize,
+            &fifo,
+            oxquery_table::DEFAULT_READ_MAX,
+        );
+        assert!(rows.is_empty(), "{rows:?}");
+        crate::common::testing::assert_logged(&logged, log::Level::Warn, &fifo, "a FIFO");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `elf_dynamic`: the entries of the dynamic section (SHT_DYNAMIC) of each ELF file a
 //! `path` constraint names, in file order and without the terminating `DT_NULL`.
 
-use oxquery_sys::elf::{self, SHT_DYNAMIC};
+use oxquery_sys::elf::SHT_DYNAMIC;
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
@@ -24,7 +24,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
-    elf::for_each_file(&paths, "elf_dynamic", &|| ctx.is_stopped(), |path, elf| {
+    crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
         for sh in elf
             .sections()?
             .iter()
@@ -46,6 +46,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::process::Command;
@@ -125,5 +126,16 @@ mod tests {
             generate,
         );
         assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    /// A FIFO nobody writes to: no rows and a warning at once, where a blocking open
+    /// would wait forever. An endless kernel file is left after its first bytes.
+    #[test]
+    fn a_fifo_or_an_endless_file_gives_no_rows_at_once() {
+        crate::common::testing::assert_no_rows_from_hostile_files(
+            &SPEC,
+            generate,
+            Col::path as usize,
+        );
     }
 }

@@ -56,8 +56,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
+    let policy = crate::common::user_file_policy(ctx);
     for path in &paths {
-        let header = match elf::read_header(Path::new(path)) {
+        let header = match elf::read_header(Path::new(path), &policy) {
             Ok(Some(Ok(h))) => h,
             Ok(None) => continue,
             Ok(Some(Err(e))) => {
@@ -65,7 +66,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
                 continue;
             }
             Err(e) => {
-                log::debug!("elf_info: cannot read {}: {e}", path.to_string_lossy());
+                crate::common::report_read_error(ctx, Path::new(path), &e);
                 continue;
             }
         };
@@ -90,6 +91,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::testing::rows_of;
     use oxquery_table::{Host, Value};
     use std::collections::HashMap;
@@ -181,5 +183,16 @@ mod tests {
         assert_eq!(abi_name(0), "sysv");
         assert_eq!(type_name(3), "dyn");
         assert_eq!(type_name(0xfe00), "(et)0xfe00");
+    }
+
+    /// A FIFO nobody writes to: no rows and a warning at once, where a blocking open
+    /// would wait forever. An endless kernel file is left after its first bytes.
+    #[test]
+    fn a_fifo_or_an_endless_file_gives_no_rows_at_once() {
+        crate::common::testing::assert_no_rows_from_hostile_files(
+            &SPEC,
+            generate,
+            Col::path as usize,
+        );
     }
 }

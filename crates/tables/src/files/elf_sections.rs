@@ -5,7 +5,6 @@
 //! `(shf)0x..`; `link` is the linked section's index as text. `vaddr` is the section's
 //! address in memory (sh_addr).
 
-use oxquery_sys::elf;
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
@@ -60,7 +59,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         Select::All,
     );
     let want_name = ctx.is_used(Col::name);
-    elf::for_each_file(&paths, "elf_sections", &|| ctx.is_stopped(), |path, elf| {
+    crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
         let sections = elf.sections()?;
         let names = elf.names_section(&sections);
         for sh in &sections {
@@ -85,6 +84,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};
     use oxquery_table::Host;
@@ -222,5 +222,16 @@ mod tests {
         write_cut_copies(tmp.path(), &ls, &[20, 64, 4096, ls.len() - 10]);
         let rows = rows_in_dir(&SPEC, Col::path, tmp.path(), generate);
         assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    /// A FIFO nobody writes to: no rows and a warning at once, where a blocking open
+    /// would wait forever. An endless kernel file is left after its first bytes.
+    #[test]
+    fn a_fifo_or_an_endless_file_gives_no_rows_at_once() {
+        crate::common::testing::assert_no_rows_from_hostile_files(
+            &SPEC,
+            generate,
+            Col::path as usize,
+        );
     }
 }

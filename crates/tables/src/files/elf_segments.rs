@@ -5,7 +5,6 @@
 //! `GNU_EH_FRAME`, `GNU_STACK`, `GNU_RELRO`; any other type is `(pt)0x..`. Flags are
 //! `x`, `w`, `r` joined with `|` in that order (`(pf)0x0` when none is set).
 
-use oxquery_sys::elf;
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
@@ -74,7 +73,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
-    elf::for_each_file(&paths, "elf_segments", &|| ctx.is_stopped(), |path, elf| {
+    crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
         for ph in &elf.segments()? {
             let mut row = rows.row();
             row.set(Col::path, path);
@@ -94,6 +93,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};
     use oxquery_table::{Host, Value};
@@ -176,5 +176,16 @@ mod tests {
         std::fs::write(tmp.path().join("junk"), &junk).unwrap();
         let rows = rows_in_dir(&SPEC, Col::path, tmp.path(), generate);
         assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    /// A FIFO nobody writes to: no rows and a warning at once, where a blocking open
+    /// would wait forever. An endless kernel file is left after its first bytes.
+    #[test]
+    fn a_fifo_or_an_endless_file_gives_no_rows_at_once() {
+        crate::common::testing::assert_no_rows_from_hostile_files(
+            &SPEC,
+            generate,
+            Col::path as usize,
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! (e.g. TLS, GNU_IFUNC, GNU_UNIQUE) show as `(stt)0x..`/`(stb)0x..`. Names are looked
 //! up in the string table only when the query reads `name`.
 
-use oxquery_sys::elf::{self, SHT_DYNSYM, SHT_SYMTAB};
+use oxquery_sys::elf::{SHT_DYNSYM, SHT_SYMTAB};
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
@@ -55,7 +55,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     );
     let want_names = ctx.is_used(Col::name);
     let want_table = ctx.is_used(Col::table);
-    elf::for_each_file(&paths, "elf_symbols", &|| ctx.is_stopped(), |path, elf| {
+    crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
         let sections = elf.sections()?;
         let section_names = elf.names_section(&sections);
         for sh in sections
@@ -98,6 +98,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};
     use oxquery_table::{Host, Value};
@@ -269,5 +270,16 @@ mod tests {
         std::fs::write(tmp.path().join("bad-offsets"), &bad).unwrap();
         let rows = rows_in_dir(&SPEC, Col::path, tmp.path(), generate);
         assert!(rows.is_empty(), "{} rows", rows.len());
+    }
+
+    /// A FIFO nobody writes to: no rows and a warning at once, where a blocking open
+    /// would wait forever. An endless kernel file is left after its first bytes.
+    #[test]
+    fn a_fifo_or_an_endless_file_gives_no_rows_at_once() {
+        crate::common::testing::assert_no_rows_from_hostile_files(
+            &SPEC,
+            generate,
+            Col::path as usize,
+        );
     }
 }

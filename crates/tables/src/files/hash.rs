@@ -5,16 +5,21 @@
 //! directories and other non-regular files give no row. Only the digests the query reads
 //! are computed, all in one pass over the file in 1 MiB reads.
 //!
-//! Like osquery, a file larger than the read limit (`--read_max`, 50 MiB by default; see
-//! [`oxquery_table::TableSettings`]) is not read: its row carries empty digests and a warning is logged.
-//! An unreadable file gives empty digests too.
+//! Files are opened through the safe opener (`oxquery_sys::safe_read`). Like osquery, a
+//! file larger than the read limit (`--read_max`, 50 MiB by default; see
+//! [`oxquery_table::TableSettings`]) is not read: its row carries empty digests and a
+//! warning is logged. The limit counts the bytes read, so a `/proc` file reporting size 0
+//! (`/proc/self/pagemap`) stops there too. An unreadable file, one truncated while it was
+//! read, or a kernel file that would wait for more (`/proc/kmsg`) gives empty digests and
+//! a warning as well. A FIFO, socket or device named by `path` gives no row and a warning.
 
 use oxquery_sys::digest::{self, Digests, Wanted};
 use oxquery_sys::pattern::{self, Select};
+use oxquery_sys::safe_read::{self, Policy};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs;
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -43,49 +48,33 @@ const CHUNK: usize = 1 << 20;
 #[derive(Clone, Copy)]
 struct Job<'a> {
     wanted: Wanted,
-    /// `--read_max`.
-    limit: u64,
+    /// How files are opened: the safe opener, at most `--read_max` bytes.
+    policy: Policy,
     /// The query's stop check, polled between reads of a file.
     stop: &'a dyn Fn() -> bool,
 }
 
-/// Digests of the file at `path`, or empty strings when it is larger than the limit
-/// (by its size, or by what reading it gave), unreadable, or the query stopped.
+/// Digests of the file at `path`, or empty strings, with a warning, when it is larger
+/// than the limit (by its size, or by what reading it gave), shrank while it was read,
+/// cannot be read, or the query stopped.
 fn hash_path(path: &Path, job: Job, buf: &mut Vec<u8>) -> Digests {
-    let Job {
-        wanted,
-        limit,
-        stop,
-    } = job;
-    let too_large = |why: String| {
-        log::warn!(
-            "Cannot read file that exceeds size limit: {} ({why})",
-            path.display(),
-        );
-        Digests::empty(wanted)
-    };
-    let mut file = match File::open(path).and_then(|f| Ok((f.metadata()?.len(), f))) {
-        Ok((size, _)) if size > limit => return too_large(format!("{size} > {limit} bytes")),
-        Ok((_, file)) => file,
-        Err(e) => {
-            log::warn!("Failed to hash {}: {e}", path.display());
-            return Digests::empty(wanted);
-        }
-    };
     if buf.is_empty() {
         buf.resize(CHUNK, 0);
     }
-    match digest::hash_reader(&mut file, wanted, limit, stop, buf) {
+    match digest::hash_file(path, &job.policy, job.wanted, job.stop, buf) {
         Ok(d) => d,
         // The scan ends at its next check; the row is not read.
-        Err(digest::Error::Stopped) => Digests::empty(wanted),
-        // The file grew past the limit while it was read.
-        Err(digest::Error::TooLarge { .. }) => {
-            too_large(format!("grew past {limit} bytes while read"))
+        Err(digest::Error::Stopped) => Digests::empty(job.wanted),
+        Err(e @ digest::Error::TooLarge { .. }) => {
+            log::warn!(
+                "Cannot read file that exceeds size limit: {} ({e})",
+                path.display()
+            );
+            Digests::empty(job.wanted)
         }
-        Err(digest::Error::Io(e)) => {
+        Err(e) => {
             log::warn!("Failed to hash {}: {e}", path.display());
-            Digests::empty(wanted)
+            Digests::empty(job.wanted)
         }
     }
 }
@@ -99,7 +88,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         sha1: ctx.is_used(Col::sha1),
         sha256: ctx.is_used(Col::sha256),
     };
-    let limit = ctx.settings().read_max;
+    let policy = crate::common::user_file_policy(ctx);
     // Allocated on the first file that is read, reused for the rest of the scan.
     let mut buf = Vec::new();
 
@@ -111,7 +100,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let stop = || ctx.is_stopped();
     let job = Job {
         wanted,
-        limit,
+        policy,
         stop: &stop,
     };
     for like in ctx.patterns(Col::path, Op::Like) {
@@ -124,8 +113,21 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for path in &paths {
         ctx.check()?;
         let path = Path::new(path);
-        if !fs::metadata(path).is_ok_and(|m| m.is_file()) {
-            continue;
+        match fs::metadata(path) {
+            Ok(m) if m.is_file() => {}
+            // What osquery leaves out silently: nothing there, or a directory.
+            Err(_) => continue,
+            Ok(m) if m.is_dir() => continue,
+            // A FIFO, socket or device named by the query: never opened (a FIFO would
+            // block, a device never end), and said so.
+            Ok(m) => {
+                log::warn!(
+                    "Table hash: not hashing {}: not a regular file ({})",
+                    path.display(),
+                    safe_read::kind_name(m.file_type())
+                );
+                continue;
+            }
         }
         let (dir, _) = pattern::split(path.as_os_str().as_bytes());
         add_row(rows, path, dir, job, &mut buf);
@@ -352,7 +354,7 @@ mod tests {
         };
         let job = |limit| Job {
             wanted: ALL,
-            limit,
+            policy: Policy::user_file(limit),
             stop: &|| false,
         };
         assert_eq!(hash_path(&path, job(4095), &mut buf), empty);
@@ -361,6 +363,41 @@ mod tests {
         assert_eq!(
             hash_path(&tmp.path().join("gone"), job(u64::MAX), &mut buf),
             empty
+        );
+    }
+
+    fn hash_of(path: &Path, read_max: u64) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>) {
+        crate::common::testing::rows_for_path(&SPEC, generate, Col::path as usize, path, read_max)
+    }
+
+    #[test]
+    fn a_fifo_gives_no_row_and_a_warning_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("fifo");
+        crate::common::testing::mkfifo(&fifo);
+        let (rows, logged) = hash_of(&fifo, oxquery_table::DEFAULT_READ_MAX);
+        assert!(rows.is_empty(), "{rows:?}");
+        crate::common::testing::assert_logged(&logged, log::Level::Warn, &fifo, "a FIFO");
+    }
+
+    /// `/proc/self/pagemap` reports size 0 and reads on for hundreds of gigabytes: the
+    /// limit counts the bytes read, so the row comes at once, without digests.
+    #[test]
+    fn an_endless_proc_file_stops_at_read_max() {
+        let pagemap = Path::new("/proc/self/pagemap");
+        let (rows, logged) = hash_of(pagemap, 1000);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][Col::sha256 as usize], t(""));
+        assert_eq!(rows[0][Col::md5 as usize], t(""));
+        crate::common::testing::assert_logged(&logged, log::Level::Warn, pagemap, "1000 bytes");
+        // A small kernel file within the limit hashes whole, as sha256sum reads it.
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join("version");
+        std::fs::write(&copy, std::fs::read("/proc/version").unwrap()).unwrap();
+        let (rows, _) = hash_of(Path::new("/proc/version"), 1 << 20);
+        assert_eq!(
+            rows[0][Col::sha256 as usize],
+            t(&coreutils("sha256sum", &copy))
         );
     }
 

@@ -79,14 +79,15 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
     paths.retain(|p| fs::metadata(p).is_ok_and(|m| m.is_file()));
 
-    let mut cache = RuleCache::new();
+    let policy = crate::common::user_file_policy(ctx);
+    let mut cache = RuleCache::new(policy);
     for rules_named in &named {
         let Some(rules) = cache.get(&rules_named.source()) else {
             continue;
         };
         for path in &paths {
             ctx.check()?;
-            let summary = match yara::scan_file(rules, path) {
+            let summary = match yara::scan_file(rules, path, &policy) {
                 Ok(s) => s,
                 Err(e) => {
                     log::info!("Table yara: cannot scan {}: {e}", path.display());

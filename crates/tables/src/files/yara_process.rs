@@ -61,7 +61,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         .filter_map(|p| u32::try_from(p).ok())
         .collect();
 
-    let mut cache = RuleCache::new();
+    let policy = crate::common::user_file_policy(ctx);
+    let mut cache = RuleCache::new(policy);
     for rules_named in &named {
         let Some(rules) = cache.get(&rules_named.source()) else {
             continue;

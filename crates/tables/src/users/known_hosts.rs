@@ -94,6 +94,19 @@ mod tests {
         );
     }
 
+    /// A FIFO planted as `~/.ssh/known_hosts`: no rows and a warning naming it, at once
+    /// (a blocking open would wait forever for a writer).
+    #[test]
+    fn a_fifo_as_known_hosts_does_not_block() {
+        let home = tempfile::tempdir().unwrap();
+        fs::create_dir(home.path().join(".ssh")).unwrap();
+        let fifo = home.path().join(FILE);
+        testing::mkfifo(&fifo);
+        let (rows, logged) = testing::generate_for_home(&SPEC, home.path(), generate_for);
+        assert_eq!(rows.len(), 0);
+        testing::assert_logged(&logged, log::Level::Warn, &fifo, "FIFO");
+    }
+
     /// Asserts that `rows` are exactly the entries of `home`'s known_hosts as read here
     /// directly (no file: no rows), all of `uid`; returns the file.
     fn assert_rows_match_home(rows: &Rows, uid: u32, home: &Path) -> PathBuf {
