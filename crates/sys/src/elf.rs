@@ -105,7 +105,7 @@ pub fn for_each_file<'p>(
     policy: &Policy,
     who: &str,
     stop: &dyn Fn() -> bool,
-    mut visit: impl FnMut(&str, &ElfFile) -> Result<(), ElfError>,
+    mut visit: impl FnMut(&Path, &ElfFile) -> Result<(), ElfError>,
     mut unreadable: impl FnMut(&Path, &io::Error),
 ) {
     for path in paths {
@@ -115,7 +115,7 @@ pub fn for_each_file<'p>(
         let shown = String::from_utf8_lossy(path.as_bytes());
         let outcome = match ElfFile::read(Path::new(path), policy) {
             Ok(None) => continue,
-            Ok(Some(parsed)) => parsed.and_then(|elf| visit(&shown, &elf)),
+            Ok(Some(parsed)) => parsed.and_then(|elf| visit(Path::new(path), &elf)),
             Err(e) => {
                 unreadable(Path::new(path), &e);
                 continue;

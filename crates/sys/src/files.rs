@@ -15,11 +15,11 @@ use std::ops::ControlFlow;
 /// sorted by their bytes and unique. `=` values are kept even when they do not exist:
 /// the caller finds out when it opens them.
 pub fn path_set(
-    equals: impl IntoIterator<Item = String>,
+    equals: impl IntoIterator<Item = OsString>,
     likes: &[String],
     select: Select,
 ) -> BTreeSet<OsString> {
-    let mut out: BTreeSet<OsString> = equals.into_iter().map(OsString::from).collect();
+    let mut out: BTreeSet<OsString> = equals.into_iter().collect();
     for like in likes {
         pattern::expand_like(like, select, |found| {
             out.insert(found.as_os_str().to_owned());
@@ -43,7 +43,10 @@ mod tests {
         fs::write(tmp.path().join("a.txt"), b"").unwrap();
         fs::create_dir(tmp.path().join("sub")).unwrap();
         let set = path_set(
-            [format!("{dir}/b.txt"), format!("{dir}/missing")],
+            [
+                format!("{dir}/b.txt").into(),
+                format!("{dir}/missing").into(),
+            ],
             &[format!("{dir}/%")],
             Select::Files,
         );

@@ -87,7 +87,7 @@ pub fn read_file(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Vec
 pub fn for_each_elf_file<'p>(
     ctx: &QueryContext,
     paths: impl IntoIterator<Item = &'p std::ffi::OsString>,
-    visit: impl FnMut(&str, &elf::ElfFile) -> Result<(), elf::ElfError>,
+    visit: impl FnMut(&std::path::Path, &elf::ElfFile) -> Result<(), elf::ElfError>,
 ) {
     elf::for_each_file(
         paths,

@@ -86,3 +86,29 @@ pub fn text(v: &Value) -> String {
         v => panic!("not text: {v:?}"),
     }
 }
+
+/// An engine serving just `tables`, for tests that go through SQL (joins, constraints
+/// as SQLite hands them over, LIMIT).
+pub fn engine(tables: &[&'static oxquery_table::TableDef]) -> oxquery_engine::Engine {
+    oxquery_engine::Engine::new(
+        tables,
+        &oxquery_engine::TableFilter::default(),
+        oxquery_engine::instance::current(None),
+    )
+    .unwrap()
+}
+
+/// Makes one file for each of `names` (bytes, UTF-8 or not) in `dir`, the n-th holding
+/// n + 1 bytes, and returns each file's full path as bytes.
+pub fn files_named(dir: &Path, names: &[&[u8]]) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let path = dir.join(std::ffi::OsStr::from_bytes(name));
+            std::fs::write(&path, vec![b'x'; i + 1]).unwrap();
+            path.as_os_str().as_bytes().to_vec()
+        })
+        .collect()
+}

@@ -20,7 +20,7 @@ table! {
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let paths = path_set(
-        ctx.eq_texts(Col::path).unwrap_or_default(),
+        ctx.eq_paths(Col::path).unwrap_or_default(),
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );

@@ -8,7 +8,6 @@ use oxquery_sys::elf;
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 table! {
@@ -52,7 +51,7 @@ fn type_name(t: u16) -> String {
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let paths = path_set(
-        ctx.eq_texts(Col::path).unwrap_or_default(),
+        ctx.eq_paths(Col::path).unwrap_or_default(),
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
@@ -72,10 +71,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         };
         let ident = header.e_ident;
         let mut row = rows.row();
-        row.set(
-            Col::path,
-            String::from_utf8_lossy(path.as_bytes()).into_owned(),
-        );
+        row.set(Col::path, Path::new(path));
         row.set(Col::class, if ident[4] == 2 { "64" } else { "32" });
         row.set(Col::abi, abi_name(ident[7]));
         row.set(Col::abi_version, i64::from(ident[8]));

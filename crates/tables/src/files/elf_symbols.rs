@@ -49,7 +49,7 @@ fn binding_name(b: u8) -> String {
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let paths = path_set(
-        ctx.eq_texts(Col::path).unwrap_or_default(),
+        ctx.eq_paths(Col::path).unwrap_or_default(),
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
@@ -65,7 +65,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             let symbols = match elf.symbols(sh) {
                 Ok(s) => s,
                 Err(e) => {
-                    log::debug!("elf_symbols: {path}: symbol table unreadable: {e}");
+                    log::debug!(
+                        "elf_symbols: {}: symbol table unreadable: {e}",
+                        path.display()
+                    );
                     continue;
                 }
             };

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::{self, Select};
 use oxquery_sys::xattr;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{Op, QueryContext, Rows, TableResult, Value, table};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
@@ -40,8 +40,9 @@ fn printable(value: &[u8]) -> bool {
     value.iter().all(|b| (0x20..0x7f).contains(b))
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Names and values as the file system holds them: bytes, UTF-8 or not, unchanged.
+fn text(bytes: &[u8]) -> Value {
+    Value::from_bytes(bytes.to_vec())
 }
 
 /// Rows for every attribute of one file or directory.
@@ -69,7 +70,7 @@ fn add_rows(rows: &mut Rows, path: &Path) {
             let shown = if plain {
                 text(&value)
             } else {
-                base64::engine::general_purpose::STANDARD.encode(&value)
+                Value::from(base64::engine::general_purpose::STANDARD.encode(&value))
             };
             row.set(Col::value, shown);
         }
@@ -79,7 +80,7 @@ fn add_rows(rows: &mut Rows, path: &Path) {
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let paths = path_set(
-        ctx.eq_texts(Col::path).unwrap_or_default(),
+        ctx.eq_paths(Col::path).unwrap_or_default(),
         &ctx.patterns(Col::path, Op::Like),
         Select::All,
     );
@@ -93,7 +94,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
 
     let dirs = path_set(
-        ctx.eq_texts(Col::directory).unwrap_or_default(),
+        ctx.eq_paths(Col::directory).unwrap_or_default(),
         &ctx.patterns(Col::directory, Op::Like),
         Select::Folders,
     );

@@ -552,12 +552,7 @@ mod tests {
     }
 
     fn engine() -> oxquery_engine::Engine {
-        oxquery_engine::Engine::new(
-            &[&TABLE],
-            &oxquery_engine::TableFilter::default(),
-            oxquery_engine::instance::current(None),
-        )
-        .unwrap()
+        crate::testing::engine(&[&TABLE])
     }
 
     #[test]
@@ -607,17 +602,10 @@ mod tests {
 
     #[test]
     fn names_that_are_not_utf8_keep_their_bytes_and_find_their_file() {
-        use std::os::unix::ffi::OsStrExt;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_str().unwrap();
         let names: [&[u8]; 2] = [b"a\xff", b"a\xfe"];
-        for (i, name) in names.iter().enumerate() {
-            fs::write(
-                tmp.path().join(std::ffi::OsStr::from_bytes(name)),
-                vec![b'x'; i + 1],
-            )
-            .unwrap();
-        }
+        let paths = crate::testing::files_named(tmp.path(), &names);
         let engine = engine();
         // Each row's path, fed back as a constraint, finds that file and no other.
         let r = engine
@@ -628,12 +616,9 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(r.rows.len(), 2, "{:?}", r.rows);
-        for (i, (row, name)) in r.rows.iter().zip(names).enumerate() {
-            assert_eq!(row[0], Value::Blob(name.to_vec()));
-            let mut path = tmp.path().as_os_str().as_bytes().to_vec();
-            path.push(b'/');
-            path.extend_from_slice(name);
-            assert_eq!(row[1], Value::Blob(path));
+        for (i, row) in r.rows.iter().enumerate() {
+            assert_eq!(row[0], Value::Blob(names[i].to_vec()));
+            assert_eq!(row[1], Value::Blob(paths[i].clone()));
             assert_eq!(row[2], Value::Integer(i as i64 + 1));
         }
         // SQLite sees TEXT, so the bytes compare with a text literal's.

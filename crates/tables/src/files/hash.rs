@@ -16,7 +16,7 @@
 use oxquery_sys::digest::{self, Digests, Wanted};
 use oxquery_sys::pattern::{self, Select};
 use oxquery_sys::safe_read::{self, Policy};
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{Op, QueryContext, Rows, TableResult, Value, table};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
@@ -94,9 +94,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 
     // Byte order, as osquery's path set; `PathBuf` ordering would merge `d` and `d/`.
     let mut paths: BTreeSet<OsString> = BTreeSet::new();
-    for p in ctx.eq_texts(Col::path).unwrap_or_default() {
-        paths.insert(OsString::from(p));
-    }
+    paths.extend(ctx.eq_paths(Col::path).unwrap_or_default());
     let stop = || ctx.is_stopped();
     let job = Job {
         wanted,
@@ -134,9 +132,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
-    for d in ctx.eq_texts(Col::directory).unwrap_or_default() {
-        dirs.insert(OsString::from(d));
-    }
+    dirs.extend(ctx.eq_paths(Col::directory).unwrap_or_default());
     for like in ctx.patterns(Col::directory, Op::Like) {
         pattern::expand_like_until(&like, Select::Folders, &stop, |found| {
             dirs.insert(found.as_os_str().to_owned());
@@ -175,11 +171,9 @@ fn add_row(rows: &mut Rows, path: &Path, dir: &[u8], job: Job, buf: &mut Vec<u8>
     };
     let mut row = rows.row();
     // Values are UTF-8 text; names that are not are shown with replacement characters.
-    row.set(
-        Col::path,
-        String::from_utf8_lossy(path.as_os_str().as_bytes()).into_owned(),
-    );
-    row.set(Col::directory, String::from_utf8_lossy(dir).into_owned());
+    row.set(Col::path, path);
+    // Names keep their bytes (UTF-8 or not), so a row's path finds its file again.
+    row.set(Col::directory, Value::from_bytes(dir.to_vec()));
     row.set(Col::md5, digests.md5);
     row.set(Col::sha1, digests.sha1);
     row.set(Col::sha256, digests.sha256);
@@ -431,5 +425,42 @@ mod tests {
              `pid_with_namespace` INTEGER HIDDEN, `mount_namespace_id` TEXT HIDDEN, \
              PRIMARY KEY (`path`, `pid_with_namespace`)) WITHOUT ROWID"
         );
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_hashed_and_found_by_their_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let names: [&[u8]; 2] = [b"a\xff", b"a\xfe"];
+        let paths = crate::testing::files_named(tmp.path(), &names);
+        let engine = crate::testing::engine(&[&TABLE]);
+        // Listed by directory, each row's path fed back as `path =` finds its own file.
+        let r = engine
+            .query(&format!(
+                "SELECT h2.path, h2.sha256 FROM hash h1 JOIN hash h2 ON h2.path = h1.path \
+                 WHERE h1.directory = '{}' ORDER BY h2.sha256",
+                tmp.path().display()
+            ))
+            .unwrap();
+        // sha256sum, given each file by its own bytes.
+        let mut expected: Vec<(Value, Value)> = paths
+            .iter()
+            .map(|p| {
+                use std::os::unix::ffi::OsStrExt;
+                let out = std::process::Command::new("sha256sum")
+                    .arg(std::ffi::OsStr::from_bytes(p))
+                    .output()
+                    .expect("run sha256sum");
+                let out = String::from_utf8_lossy(&out.stdout).into_owned();
+                let digest = out.split_whitespace().next().expect("a digest").to_owned();
+                (Value::Blob(p.clone()), t(&digest))
+            })
+            .collect();
+        expected.sort_by_key(|a| a.1.to_string());
+        let got: Vec<(Value, Value)> = r
+            .rows
+            .iter()
+            .map(|row| (row[0].clone(), row[1].clone()))
+            .collect();
+        assert_eq!(got, expected);
     }
 }

@@ -66,9 +66,12 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
 
     let mut paths: BTreeSet<PathBuf> = BTreeSet::new();
-    for p in ctx.eq_texts(Col::path).unwrap_or_default() {
-        paths.insert(PathBuf::from(p));
-    }
+    paths.extend(
+        ctx.eq_paths(Col::path)
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from),
+    );
     let stop = || ctx.is_stopped();
     for like in ctx.patterns(Col::path, Op::Like) {
         pattern::expand_like_until(&like, Select::Files, &stop, |found| {
@@ -95,7 +98,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
                 }
             };
             let mut row = rows.row();
-            row.set(Col::path, path.to_string_lossy().into_owned());
+            row.set(Col::path, path.as_path());
             row.set(Col::matches, summary.matches);
             row.set(Col::count, summary.count);
             row.set(Col::sig_group, "");
