@@ -269,21 +269,19 @@ fn dispatch(
     if !pack.is_empty() {
         return run_pack(shell, config, pack);
     }
-    // SQLite reads SQL as UTF-8; other bytes would be altered, not run as given.
-    let first = match positional.first().map(|arg| arg.to_str()) {
-        None => None,
-        Some(Some(text)) => Some(text),
-        Some(None) => {
-            shell.error_line(
-                "Error: the SQL statement given on the command line is not valid UTF-8",
-            )?;
-            return Ok(1);
-        }
+    // SQLite reads SQL as UTF-8; other bytes would be altered, not run as given. Checked
+    // where the argument is used: `--query` wins over it.
+    let first = positional.first().map(|arg| arg.to_str());
+    let not_utf8 = |shell: &mut Shell| -> io::Result<i32> {
+        shell
+            .error_line("Error: the SQL statement given on the command line is not valid UTF-8")?;
+        Ok(1)
     };
     let profile = flags.get(flag::profile);
     if profile > 0 {
         let sql = match (flags.get(flag::query), first) {
-            ("", Some(sql)) => sql,
+            ("", Some(Some(sql))) => sql,
+            ("", Some(None)) => return not_utf8(shell),
             ("", None) => {
                 shell.error_line("Error: --profile needs a query (--query or an argument)")?;
                 return Ok(1);
@@ -312,6 +310,9 @@ fn dispatch(
         };
     }
     if let Some(first) = first {
+        let Some(first) = first else {
+            return not_utf8(shell);
+        };
         return if first.starts_with('.') {
             shell.meta(first).map(meta_code)
         } else {
