@@ -731,10 +731,13 @@ fn options_unknown_custom_cli_and_bad_values() {
     let mut flags = Flags::new();
     assert!(config.apply_options(&mut flags).is_empty());
     assert!(flags.get(flag::verbose));
-    assert_eq!(flags.get(flag::logger_path), "/tmp/logs");
+    assert_eq!(flags.get(flag::logger_path), Path::new("/tmp/logs"));
     assert_eq!(flags.get(flag::schedule_splay_percent), 25);
     // The CLI-only flag was not touched.
-    assert_eq!(flags.get(flag::config_path), "/etc/osquery/osquery.conf");
+    assert_eq!(
+        flags.get(flag::config_path),
+        Path::new("/etc/osquery/osquery.conf")
+    );
 
     let e = err_text(r#"{"options": {"schedule_splay_percent": "lots"}}"#);
     assert!(e.contains("options.schedule_splay_percent"), "{e}");

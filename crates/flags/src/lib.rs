@@ -11,6 +11,10 @@
 //! non-booleans, `--name` / `--name=true|false|1|0|yes|no` (any case) and `--noname` for
 //! booleans, `--flagfile PATH` (one flag per line, `#` comments), and `--` to end flag
 //! parsing.
+//!
+//! Arguments are `OsString`s: a path-valued flag ([`FlagType::Path`], read as a `&Path`)
+//! keeps whatever bytes it was given, and any other flag given bytes that are not UTF-8
+//! is refused by name ([`FlagError::NotUtf8`]) instead of being altered.
 
 /// The Rust type of a flag of each [`FlagType`] (the row's type word in `defs.rs`).
 macro_rules! flag_rust_type {
@@ -19,6 +23,9 @@ macro_rules! flag_rust_type {
     };
     (Str) => {
         String
+    };
+    (Path) => {
+        std::path::PathBuf
     };
     (I32) => {
         i32
@@ -37,9 +44,11 @@ pub mod implemented;
 
 pub use defs::{ALIASES, FLAGS, flag};
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::marker::PhantomData;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 /// A typed handle on one flag; every flag has one in [`flag`], so a misspelt name or a
 /// read of the wrong type is a compile error rather than a panic at run time.
@@ -81,15 +90,16 @@ impl<T> Key<T> {
     }
 }
 
-/// The Rust types flags have: `bool`, `String` (read as `&str`), `i32`, `u32`, `u64`.
+/// The Rust types flags have: `bool`, `String` (read as `&str`), `PathBuf` (read as
+/// `&Path`), `i32`, `u32`, `u64`.
 pub trait FlagRust: Sized {
-    /// What reading the flag gives (a borrow for text).
+    /// What reading the flag gives (a borrow for text and paths).
     type Read<'a>;
     /// Reads a value of this type. Values are checked against the flag's type when
     /// they are set, so the fallback (the type's zero) is never used.
     fn read(value: &FlagValue) -> Self::Read<'_>;
-    /// The value as it would be written on the command line.
-    fn text(&self) -> String;
+    /// The value in its general form.
+    fn into_value(self) -> FlagValue;
 }
 
 impl FlagRust for bool {
@@ -97,8 +107,8 @@ impl FlagRust for bool {
     fn read(value: &FlagValue) -> bool {
         matches!(value, FlagValue::Bool(true))
     }
-    fn text(&self) -> String {
-        self.to_string()
+    fn into_value(self) -> FlagValue {
+        FlagValue::Bool(self)
     }
 }
 
@@ -110,13 +120,26 @@ impl FlagRust for String {
             _ => "",
         }
     }
-    fn text(&self) -> String {
-        self.clone()
+    fn into_value(self) -> FlagValue {
+        FlagValue::Str(self)
+    }
+}
+
+impl FlagRust for PathBuf {
+    type Read<'a> = &'a Path;
+    fn read(value: &FlagValue) -> &Path {
+        match value {
+            FlagValue::Path(p) => p,
+            _ => Path::new(""),
+        }
+    }
+    fn into_value(self) -> FlagValue {
+        FlagValue::Path(self)
     }
 }
 
 macro_rules! integer_flag_rust {
-    ($($t:ty),+) => {$(
+    ($($t:ty => $variant:ident),+) => {$(
         impl FlagRust for $t {
             type Read<'a> = $t;
             fn read(value: &FlagValue) -> $t {
@@ -126,30 +149,33 @@ macro_rules! integer_flag_rust {
                     _ => 0,
                 }
             }
-            fn text(&self) -> String {
-                self.to_string()
+            fn into_value(self) -> FlagValue {
+                FlagValue::$variant(self.into())
             }
         }
     )+};
 }
-integer_flag_rust!(i32, u32, u64);
+integer_flag_rust!(i32 => Int, u32 => UInt, u64 => UInt);
 
 /// Value type of a flag, as gflags declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagType {
     Bool,
     String,
+    /// A string that names a file or directory: it keeps any bytes, UTF-8 or not.
+    Path,
     Int32,
     UInt32,
     UInt64,
 }
 
 impl FlagType {
-    /// The word gflags uses in messages, `--help` and `osquery_flags.type`.
+    /// The word gflags uses in messages, `--help` and `osquery_flags.type` (a path is a
+    /// string to gflags).
     pub fn name(self) -> &'static str {
         match self {
             FlagType::Bool => "bool",
-            FlagType::String => "string",
+            FlagType::String | FlagType::Path => "string",
             FlagType::Int32 => "int32",
             FlagType::UInt32 => "uint32",
             FlagType::UInt64 => "uint64",
@@ -245,8 +271,11 @@ pub enum FlagValue {
     Int(i64),
     UInt(u64),
     Str(String),
+    Path(PathBuf),
 }
 
+/// Shows a path whose bytes are not all UTF-8 with U+FFFD in their place (listings such
+/// as `.show` and `osquery_flags` are text); the value itself keeps the bytes.
 impl fmt::Display for FlagValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -254,8 +283,22 @@ impl fmt::Display for FlagValue {
             FlagValue::Int(i) => write!(f, "{i}"),
             FlagValue::UInt(u) => write!(f, "{u}"),
             FlagValue::Str(s) => f.write_str(s),
+            FlagValue::Path(p) => write!(f, "{}", p.display()),
         }
     }
+}
+
+/// `bytes` as text, each byte that is not part of valid UTF-8 written `\xNN`, so a
+/// message can show exactly what was given.
+pub fn escape_non_utf8(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            text.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    text
 }
 
 /// Why the command line was rejected. The texts follow gflags' own.
@@ -276,6 +319,11 @@ pub enum FlagError {
     MissingArgument(String),
     /// `--noname` used for a flag that is not a boolean.
     NegatedNonBool(String),
+    /// A flag that is not a path was given bytes that are not UTF-8 (shown escaped).
+    NotUtf8 {
+        name: String,
+        value: String,
+    },
     Flagfile {
         path: String,
         reason: String,
@@ -306,6 +354,10 @@ impl fmt::Display for FlagError {
             FlagError::NegatedNonBool(name) => write!(
                 f,
                 "ERROR: boolean value (no{name}) specified for non-bool command line flag '{name}'"
+            ),
+            FlagError::NotUtf8 { name, value } => write!(
+                f,
+                "ERROR: illegal value '{value}' specified for string flag '{name}': not valid UTF-8"
             ),
             FlagError::Flagfile { path, reason } => {
                 write!(f, "ERROR: cannot read flagfile '{path}': {reason}")
@@ -344,6 +396,7 @@ pub fn parse_value(ty: FlagType, text: &str) -> Option<FlagValue> {
             _ => None,
         },
         FlagType::String => Some(FlagValue::Str(text.to_owned())),
+        FlagType::Path => Some(FlagValue::Path(PathBuf::from(text))),
         FlagType::Int32 => i32::try_from(int(text)?)
             .ok()
             .map(|v| FlagValue::Int(v.into())),
@@ -361,14 +414,37 @@ fn checked_value(def: &FlagDef, text: &str) -> Result<FlagValue, FlagError> {
         ty: def.ty,
         value: text.to_owned(),
     })?;
-    if !def.choices.is_empty() && !def.choices.contains(&text) {
-        return Err(FlagError::NotAChoice {
-            name: def.name.to_owned(),
-            value: text.to_owned(),
-            choices: def.choices,
-        });
-    }
+    check_choice(def, &value)?;
     Ok(value)
+}
+
+/// [`checked_value`] for a command-line argument: a path takes its bytes as they are,
+/// any other flag needs UTF-8.
+fn checked_os_value(def: &FlagDef, arg: &OsStr) -> Result<FlagValue, FlagError> {
+    if def.ty == FlagType::Path {
+        return Ok(FlagValue::Path(PathBuf::from(arg)));
+    }
+    match arg.to_str() {
+        Some(text) => checked_value(def, text),
+        None => Err(FlagError::NotUtf8 {
+            name: def.name.to_owned(),
+            value: escape_non_utf8(arg.as_bytes()),
+        }),
+    }
+}
+
+/// A string flag with a fixed set of values accepts only those.
+fn check_choice(def: &FlagDef, value: &FlagValue) -> Result<(), FlagError> {
+    match value {
+        FlagValue::Str(text) if !def.choices.is_empty() && !def.choices.contains(&&**text) => {
+            Err(FlagError::NotAChoice {
+                name: def.name.to_owned(),
+                value: text.clone(),
+                choices: def.choices,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Something the user should hear about a flag they set.
@@ -420,6 +496,15 @@ impl Flags {
         Ok(())
     }
 
+    /// [`Flags::set`] from a command-line argument, which may hold any bytes: a path
+    /// keeps them, another flag refuses what is not UTF-8.
+    pub fn set_os(&mut self, name: &str, arg: &OsStr) -> Result<(), FlagError> {
+        let (i, def) = resolve(name).ok_or_else(|| FlagError::Unknown(name.to_owned()))?;
+        self.values[i] = checked_os_value(def, arg)?;
+        self.explicit[i] = true;
+        Ok(())
+    }
+
     /// A flag's value.
     pub fn get<T: FlagRust>(&self, key: Key<T>) -> T::Read<'_> {
         T::read(&self.values[key.index])
@@ -434,7 +519,8 @@ impl Flags {
     /// user set the flag. Panics on a value outside the flag's choices (a programming
     /// error).
     pub fn set_tool_default<T: FlagRust>(&mut self, key: Key<T>, value: T) {
-        let value = checked_value(key.def(), &value.text())
+        let value = value.into_value();
+        check_choice(key.def(), &value)
             .unwrap_or_else(|e| panic!("tool default for {}: {e}", key.name()));
         if !self.explicit[key.index] {
             self.values[key.index] = value.clone();
@@ -445,8 +531,8 @@ impl Flags {
     /// Sets `key` to `value` whatever the user said, and makes it the tool's default (the
     /// shell forces some settings after parsing, as osquery does).
     pub fn force<T: FlagRust>(&mut self, key: Key<T>, value: T) {
-        let value = checked_value(key.def(), &value.text())
-            .unwrap_or_else(|e| panic!("forced {}: {e}", key.name()));
+        let value = value.into_value();
+        check_choice(key.def(), &value).unwrap_or_else(|e| panic!("forced {}: {e}", key.name()));
         self.values[key.index] = value.clone();
         self.baseline[key.index] = value;
     }
@@ -512,41 +598,42 @@ impl Flags {
 #[derive(Debug, Clone)]
 pub struct CommandLine {
     pub flags: Flags,
-    /// Arguments that are not flags, in order.
-    pub positional: Vec<String>,
+    /// Arguments that are not flags, in order, with their bytes as given (osqueryi checks
+    /// that SQL among them is UTF-8 where it runs it).
+    pub positional: Vec<OsString>,
 }
 
 /// Parses `args` (without argv\[0\]) over `base` (which holds the tool's defaults). If no
 /// `--flagfile` is among them and `default_flagfile` is readable, it is applied first so
 /// the command line overrides it.
-pub fn parse_command_line_with(
+pub fn parse_command_line_with<A: AsRef<OsStr>>(
     base: Flags,
-    args: &[String],
+    args: &[A],
     default_flagfile: Option<&Path>,
 ) -> Result<CommandLine, FlagError> {
+    let args: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
     let mut parsed = CommandLine {
         flags: base,
         positional: Vec::new(),
     };
     let names_flagfile = args
         .iter()
-        .take_while(|a| a.as_str() != "--")
+        .take_while(|a| **a != "--")
         .any(|a| split_flag(a).is_some_and(|(name, _)| name == "flagfile"));
     if !names_flagfile
         && let Some(path) = default_flagfile
         && std::fs::File::open(path).is_ok()
     {
-        let path = path.to_string_lossy().into_owned();
-        apply_flagfile(&mut parsed, &path, 0)?;
-        parsed.flags.set("flagfile", &path)?;
+        apply_flagfile(&mut parsed, path, 0)?;
+        parsed.flags.set_os("flagfile", path.as_os_str())?;
     }
-    apply_args(&mut parsed, args, 0, true)?;
+    apply_args(&mut parsed, &args, 0, true)?;
     Ok(parsed)
 }
 
 /// [`parse_command_line_with`] over osquery's defaults.
-pub fn parse_command_line(
-    args: &[String],
+pub fn parse_command_line<A: AsRef<OsStr>>(
+    args: &[A],
     default_flagfile: Option<&Path>,
 ) -> Result<CommandLine, FlagError> {
     parse_command_line_with(Flags::new(), args, default_flagfile)
@@ -555,39 +642,54 @@ pub fn parse_command_line(
 /// Flagfiles may include flagfiles; this bounds a cycle.
 const MAX_FLAGFILE_DEPTH: usize = 8;
 
+/// A flagfile holds a few lines; one bigger than this is not a flagfile (and
+/// `--flagfile=/dev/zero` must not read forever).
+const MAX_FLAGFILE_BYTES: u64 = 1 << 20;
+
 /// `-name[=value]` / `--name[=value]` → (name, value). Not a flag: `-`, `--`, plain words.
-fn split_flag(arg: &str) -> Option<(&str, Option<&str>)> {
-    let body = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
-    if body.is_empty() || body.starts_with('-') {
+fn split_flag(arg: &OsStr) -> Option<(&OsStr, Option<&OsStr>)> {
+    let bytes = arg.as_bytes();
+    let body = bytes
+        .strip_prefix(b"--")
+        .or_else(|| bytes.strip_prefix(b"-"))?;
+    if body.is_empty() || body[0] == b'-' {
         return None;
     }
-    Some(match body.split_once('=') {
-        Some((name, value)) => (name, Some(value)),
-        None => (body, None),
+    Some(match body.iter().position(|&b| b == b'=') {
+        Some(eq) => (
+            OsStr::from_bytes(&body[..eq]),
+            Some(OsStr::from_bytes(&body[eq + 1..])),
+        ),
+        None => (OsStr::from_bytes(body), None),
     })
 }
 
 fn apply_args(
     parsed: &mut CommandLine,
-    args: &[String],
+    args: &[&OsStr],
     depth: usize,
     allow_positional: bool,
 ) -> Result<(), FlagError> {
     let mut i = 0;
     while i < args.len() {
-        let arg = &args[i];
+        let arg = args[i];
         i += 1;
         if arg == "--" {
             if allow_positional {
-                parsed.positional.extend(args[i..].iter().cloned());
+                parsed
+                    .positional
+                    .extend(args[i..].iter().map(|a| a.to_os_string()));
             }
             break;
         }
         let Some((raw_name, value)) = split_flag(arg) else {
             if allow_positional {
-                parsed.positional.push(arg.clone());
+                parsed.positional.push(arg.to_os_string());
             }
             continue;
+        };
+        let Some(raw_name) = raw_name.to_str() else {
+            return Err(FlagError::Unknown(escape_non_utf8(raw_name.as_bytes())));
         };
         // osquery accepts `-h` for help as well.
         let name = if raw_name == "h" { "help" } else { raw_name };
@@ -609,53 +711,72 @@ fn apply_args(
             }
         };
         let value = match (value, def.ty) {
-            (Some(v), _) => v.to_owned(),
+            (Some(v), _) => v,
             // Booleans never consume the next argument, so `--json 'select 1'` works.
-            (None, FlagType::Bool) => "true".to_owned(),
+            (None, FlagType::Bool) => OsStr::new("true"),
             (None, _) => match args.get(i) {
                 Some(next) => {
                     i += 1;
-                    next.clone()
+                    next
                 }
                 None => return Err(FlagError::MissingArgument(def.name.to_owned())),
             },
         };
         if def.name == "flagfile" {
-            apply_flagfile(parsed, &value, depth + 1)?;
+            apply_flagfile(parsed, Path::new(value), depth + 1)?;
         }
-        parsed.flags.set(def.name, &value)?;
+        parsed.flags.set_os(def.name, value)?;
     }
     Ok(())
 }
 
-fn apply_flagfile(parsed: &mut CommandLine, path: &str, depth: usize) -> Result<(), FlagError> {
+fn apply_flagfile(parsed: &mut CommandLine, path: &Path, depth: usize) -> Result<(), FlagError> {
+    let failed = |reason: String| FlagError::Flagfile {
+        path: escape_non_utf8(path.as_os_str().as_bytes()),
+        reason,
+    };
     if depth > MAX_FLAGFILE_DEPTH {
-        return Err(FlagError::Flagfile {
-            path: path.to_owned(),
-            reason: "flagfiles nested too deeply".to_owned(),
-        });
+        return Err(failed("flagfiles nested too deeply".to_owned()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| FlagError::Flagfile {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
-    // One flag per line; a line is never split, so values may contain spaces.
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    let bytes = read_flagfile(path).map_err(failed)?;
+    // One flag per line; a line is never split, so values may contain spaces. Lines are
+    // bytes: a path in a flagfile need not be UTF-8 either.
+    for line in bytes
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
     {
-        let Some((name, value)) = split_flag(line) else {
+        let Some((name, value)) = split_flag(OsStr::from_bytes(line)) else {
             // gflags ignores non-flag lines in a flagfile.
             continue;
         };
-        let one = [format!(
-            "--{name}{}",
-            value.map(|v| format!("={v}")).unwrap_or_default()
-        )];
-        apply_args(parsed, &one, depth, false)?;
+        let mut one = b"--".to_vec();
+        one.extend_from_slice(name.as_bytes());
+        if let Some(value) = value {
+            one.push(b'=');
+            one.extend_from_slice(value.as_bytes());
+        }
+        let one = OsString::from_vec(one);
+        apply_args(parsed, &[one.as_os_str()], depth, false)?;
     }
     Ok(())
+}
+
+/// A flagfile's bytes, refusing one larger than [`MAX_FLAGFILE_BYTES`].
+fn read_flagfile(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FLAGFILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FLAGFILE_BYTES {
+        return Err(format!(
+            "larger than {} KiB, which no flagfile is",
+            MAX_FLAGFILE_BYTES / 1024
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The `--help` text: usage, then every visible flag with its type, default and meaning.
@@ -694,11 +815,12 @@ pub fn usage(binary: &str, version: &str) -> String {
                 FlagType::String if !def.choices.is_empty() => {
                     format!("={}", def.choices.join("|"))
                 }
-                FlagType::String => " VALUE".to_owned(),
+                // osquery's help says VALUE for paths too.
+                FlagType::String | FlagType::Path => " VALUE".to_owned(),
                 _ => " N".to_owned(),
             };
             let default = match def.ty {
-                FlagType::String => format!("\"{}\"", def.default),
+                FlagType::String | FlagType::Path => format!("\"{}\"", def.default),
                 _ => def.default.to_owned(),
             };
             let status = if implemented::is_implemented_in(def.name, tool) {

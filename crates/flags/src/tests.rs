@@ -1,4 +1,5 @@
 use super::*;
+use std::os::unix::ffi::OsStrExt;
 
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -53,7 +54,7 @@ fn every_osquery_flag_is_defined() {
     let (_, d) = find("config_path").unwrap();
     assert_eq!(
         (d.ty, d.default, d.kind),
-        (FlagType::String, "/etc/osquery/osquery.conf", FlagKind::Cli)
+        (FlagType::Path, "/etc/osquery/osquery.conf", FlagKind::Cli)
     );
     let (_, d) = find("watchdog_level").unwrap();
     assert_eq!((d.ty, d.default), (FlagType::Int32, "0"));
@@ -78,8 +79,11 @@ fn aliases_set_their_target() {
     .unwrap();
     assert_eq!(cl.flags.get(flag::config_refresh), 60);
     assert!(cl.flags.get(flag::logger_numerics));
-    assert_eq!(cl.flags.get(flag::database_path), "/tmp/db");
-    assert_eq!(cl.flags.get(flag::extensions_socket), "/tmp/s.em");
+    assert_eq!(cl.flags.get(flag::database_path), Path::new("/tmp/db"));
+    assert_eq!(
+        cl.flags.get(flag::extensions_socket),
+        Path::new("/tmp/s.em")
+    );
     assert!(cl.flags.is_set(flag::config_refresh));
     // The alias named the flag it stands for.
     assert_eq!(
@@ -96,11 +100,11 @@ fn gflags_syntax() {
     assert!(cl.flags.get(flag::json));
     assert!(!cl.flags.get(flag::header));
     assert_eq!(cl.flags.get(flag::separator), ",");
-    assert_eq!(cl.positional, vec!["select 1"]);
+    assert_eq!(cl.positional, vec![OsString::from("select 1")]);
     let cl = parse(&["--noheader", "--", "--json"]).unwrap();
     assert!(!cl.flags.get(flag::header));
     assert!(!cl.flags.get(flag::json));
-    assert_eq!(cl.positional, vec!["--json"]);
+    assert_eq!(cl.positional, vec![OsString::from("--json")]);
     assert!(parse(&["-h"]).unwrap().flags.get(flag::help));
     assert_eq!(
         parse(&["-A", "uptime"]).unwrap().flags.get(flag::A),
@@ -195,12 +199,12 @@ fn flagfiles_and_the_default_flagfile() {
     assert_eq!(cl.flags.get(flag::separator), ";");
     assert_eq!(cl.flags.get(flag::nullvalue), "a b");
     assert!(!cl.flags.get(flag::csv));
-    assert_eq!(cl.flags.get(flag::flagfile), path);
+    assert_eq!(cl.flags.get(flag::flagfile), file);
 
     let cl = parse_command_line(&args(&["--separator=x"]), Some(&file)).unwrap();
     assert_eq!(cl.flags.get(flag::separator), "x");
     assert!(cl.flags.get(flag::csv));
-    assert_eq!(cl.flags.get(flag::flagfile), path);
+    assert_eq!(cl.flags.get(flag::flagfile), file);
     // An explicit --flagfile replaces the default one.
     let other = dir.path().join("other");
     std::fs::write(&other, "--list\n").unwrap();
@@ -209,8 +213,8 @@ fn flagfiles_and_the_default_flagfile() {
     assert!(cl.flags.get(flag::list) && !cl.flags.get(flag::csv));
 
     let missing = dir.path().join("missing");
-    let cl = parse_command_line(&[], Some(&missing)).unwrap();
-    assert_eq!(cl.flags.get(flag::flagfile), "");
+    let cl = parse_command_line::<&str>(&[], Some(&missing)).unwrap();
+    assert_eq!(cl.flags.get(flag::flagfile), Path::new(""));
     assert!(matches!(
         parse(&["--flagfile", missing.to_str().unwrap()]),
         Err(FlagError::Flagfile { .. })
@@ -320,11 +324,16 @@ fn each_typed_key_reads_the_row_of_the_same_name() {
     assert_eq!(flag::read_max.def().ty, FlagType::UInt64);
     assert_eq!(flag::watchdog_level.def().ty, FlagType::Int32);
     assert_eq!(flag::thrift_timeout.def().ty, FlagType::UInt32);
-    assert_eq!(flag::config_path.def().ty, FlagType::String);
+    assert_eq!(flag::config_path.def().ty, FlagType::Path);
+    assert_eq!(flag::config_path.def().ty.name(), "string");
+    assert_eq!(flag::separator.def().ty, FlagType::String);
     assert_eq!(flag::verbose.def().ty, FlagType::Bool);
     let flags = Flags::new();
     assert_eq!(flags.get(flag::read_max), 52_428_800u64);
-    assert_eq!(flags.get(flag::config_path), "/etc/osquery/osquery.conf");
+    assert_eq!(
+        flags.get(flag::config_path),
+        Path::new("/etc/osquery/osquery.conf")
+    );
     assert_eq!(flags.get(flag::logger_syslog_facility), 19i32);
     assert!(flags.get(flag::tls_session_reuse));
 }
@@ -343,4 +352,121 @@ fn startup_only_options_are_config_options_the_daemon_acts_on() {
             "{name}"
         );
     }
+}
+
+/// `bytes` as one argument, as the kernel hands it over.
+fn os(bytes: &[u8]) -> OsString {
+    OsStr::from_bytes(bytes).to_os_string()
+}
+
+#[test]
+fn path_flags_keep_bytes_that_are_not_utf8() {
+    let cl = parse_command_line(
+        &[
+            os(b"--logger_path=/tmp/\xff"),
+            os(b"--config_path"),
+            os(b"/tmp/a\xfe.conf"),
+            os(b"--pidfile=/run/\xc3\xa9"),
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        cl.flags.get(flag::logger_path).as_os_str().as_bytes(),
+        b"/tmp/\xff"
+    );
+    assert_eq!(
+        cl.flags.get(flag::config_path).as_os_str().as_bytes(),
+        b"/tmp/a\xfe.conf"
+    );
+    assert_eq!(cl.flags.get(flag::pidfile), Path::new("/run/é"));
+    // Listings show the replacement character; the value keeps the byte.
+    assert_eq!(
+        cl.flags.value(flag::logger_path).to_string(),
+        "/tmp/\u{fffd}"
+    );
+    // A positional argument keeps its bytes too: the shell decides what it accepts.
+    let cl = parse_command_line(&[os(b"--json"), os(b"select \xff")], None).unwrap();
+    assert_eq!(cl.positional, vec![os(b"select \xff")]);
+}
+
+#[test]
+fn other_flags_refuse_bytes_that_are_not_utf8_by_name() {
+    let err = parse_command_line(&[os(b"--query=select \xff")], None).unwrap_err();
+    assert_eq!(
+        err,
+        FlagError::NotUtf8 {
+            name: "query".into(),
+            value: "select \\xff".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "ERROR: illegal value 'select \\xff' specified for string flag 'query': not valid UTF-8"
+    );
+    // The same through the next argument, for a number, and for an alias.
+    assert!(matches!(
+        parse_command_line(&[os(b"--separator"), os(b"\x80")], None),
+        Err(FlagError::NotUtf8 { name, .. }) if name == "separator"
+    ));
+    assert!(matches!(
+        parse_command_line(&[os(b"--read_max=1\xff")], None),
+        Err(FlagError::NotUtf8 { name, .. }) if name == "read_max"
+    ));
+    // A flag name that is not UTF-8 is an unknown flag, shown escaped.
+    assert_eq!(
+        parse_command_line(&[os(b"--\xffx=1")], None)
+            .unwrap_err()
+            .to_string(),
+        "ERROR: unknown command line flag '\\xffx'"
+    );
+}
+
+#[test]
+fn flagfiles_are_read_as_bytes_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flags");
+    std::fs::write(&file, b"--logger_path=/var/\xfflog\r\n--csv\n".as_slice()).unwrap();
+    let cl =
+        parse_command_line(&[OsString::from("--flagfile"), file.clone().into()], None).unwrap();
+    assert_eq!(
+        cl.flags.get(flag::logger_path).as_os_str().as_bytes(),
+        b"/var/\xfflog"
+    );
+    assert!(cl.flags.get(flag::csv));
+    std::fs::write(&file, b"--nullvalue=\xff\n".as_slice()).unwrap();
+    assert!(matches!(
+        parse_command_line(&[OsString::from("--flagfile"), file.clone().into()], None),
+        Err(FlagError::NotUtf8 { name, .. }) if name == "nullvalue"
+    ));
+    // A flagfile path that is not UTF-8 is opened by its bytes.
+    let odd = dir.path().join(OsStr::from_bytes(b"fl\xe9gs"));
+    std::fs::write(&odd, "--list\n").unwrap();
+    let cl = parse_command_line(&[OsString::from("--flagfile"), odd.clone().into()], None).unwrap();
+    assert!(cl.flags.get(flag::list));
+    assert_eq!(cl.flags.get(flag::flagfile), odd);
+    // /dev/zero is not a flagfile: refused once the bound is passed, not read forever.
+    let err = parse(&["--flagfile=/dev/zero"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ERROR: cannot read flagfile '/dev/zero': larger than 1024 KiB, which no flagfile is"
+    );
+}
+
+#[test]
+fn tool_defaults_take_paths_and_check_choices() {
+    let mut flags = Flags::new();
+    let odd = PathBuf::from(OsStr::from_bytes(b"/home/\xff/.osquery/shell.db"));
+    flags.set_tool_default(flag::database_path, odd.clone());
+    assert_eq!(flags.get(flag::database_path), odd);
+    assert!(!flags.is_set(flag::database_path));
+    flags.set_tool_default(flag::pretty_expand, "never".to_owned());
+    assert_eq!(flags.get(flag::pretty_expand), "never");
+    let refused = std::panic::catch_unwind(|| {
+        Flags::new().force(flag::pretty_expand, "sometimes".to_owned());
+    });
+    assert!(
+        refused.is_err(),
+        "a forced value outside the choices is a bug"
+    );
 }

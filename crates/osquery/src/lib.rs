@@ -1,6 +1,12 @@
 //! The `osqueryi` and `osqueryd` binaries share this entry point: like osquery, one
 //! program whose role comes from its name (`osqueryd` in argv\[0\] means the daemon),
 //! or from `--D` / `--S`.
+//!
+//! Arguments are read as the bytes the kernel passed (`args_os`): a path may hold any,
+//! and the flag parser and the shell say which other arguments must be UTF-8.
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 
 /// Which program to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,10 +17,12 @@ pub enum Role {
 
 /// osquery's rule: `-S`/`--S` forces the shell, `-D`/`--D` the daemon, otherwise the
 /// program name decides.
-pub fn role(argv0: &str, args: &[String]) -> Role {
+pub fn role(argv0: &OsStr, args: &[OsString]) -> Role {
     let given = |name: &str| {
-        args.iter().take_while(|a| a.as_str() != "--").any(|a| {
-            a == &format!("-{name}") || a == &format!("--{name}") || a == &format!("--{name}=true")
+        args.iter().take_while(|a| *a != "--").any(|a| {
+            *a == *format!("-{name}")
+                || *a == *format!("--{name}")
+                || *a == *format!("--{name}=true")
         })
     };
     if given("S") {
@@ -23,9 +31,9 @@ pub fn role(argv0: &str, args: &[String]) -> Role {
     if given("D") {
         return Role::Daemon;
     }
-    let name = std::path::Path::new(argv0)
+    let name = Path::new(argv0)
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     if name.contains("osqueryd") {
         Role::Daemon
@@ -36,9 +44,9 @@ pub fn role(argv0: &str, args: &[String]) -> Role {
 
 /// Runs the program chosen by [`role`] and returns its exit code.
 pub fn main_entry() -> i32 {
-    let mut argv = std::env::args();
+    let mut argv = std::env::args_os();
     let argv0 = argv.next().unwrap_or_default();
-    let args: Vec<String> = argv.collect();
+    let args: Vec<OsString> = argv.collect();
     let tables = oxquery_tables::all();
     match role(&argv0, &args) {
         Role::Shell => oxquery_shell::run(&tables, &args),
@@ -50,16 +58,28 @@ pub fn main_entry() -> i32 {
 mod tests {
     use super::*;
 
+    use std::os::unix::ffi::OsStrExt;
+
+    fn role_of(argv0: &[u8], args: &[&[u8]]) -> Role {
+        let args: Vec<OsString> = args
+            .iter()
+            .map(|a| OsStr::from_bytes(a).to_os_string())
+            .collect();
+        role(OsStr::from_bytes(argv0), &args)
+    }
+
     #[test]
     fn the_name_or_a_forcing_flag_picks_the_role() {
-        let none: Vec<String> = Vec::new();
-        assert_eq!(role("/usr/bin/osqueryd", &none), Role::Daemon);
-        assert_eq!(role("osqueryi", &none), Role::Shell);
-        assert_eq!(role("/opt/x/oxquery", &none), Role::Shell);
-        assert_eq!(role("osqueryi", &["--D".to_owned()]), Role::Daemon);
-        assert_eq!(role("osqueryd", &["-S".to_owned()]), Role::Shell);
+        assert_eq!(role_of(b"/usr/bin/osqueryd", &[]), Role::Daemon);
+        assert_eq!(role_of(b"osqueryi", &[]), Role::Shell);
+        assert_eq!(role_of(b"/opt/x/oxquery", &[]), Role::Shell);
+        assert_eq!(role_of(b"osqueryi", &[b"--D"]), Role::Daemon);
+        assert_eq!(role_of(b"osqueryd", &[b"-S"]), Role::Shell);
+        assert_eq!(role_of(b"osqueryi", &[b"--", b"--D"]), Role::Shell);
+        // Bytes that are not UTF-8, in the name or the arguments, decide nothing.
+        assert_eq!(role_of(b"/opt/\xff/osqueryd", &[b"\xfe"]), Role::Daemon);
         assert_eq!(
-            role("osqueryi", &["--".to_owned(), "--D".to_owned()]),
+            role_of(b"osqueryd\xff", &[b"select \xff", b"--S"]),
             Role::Shell
         );
     }

@@ -4,10 +4,16 @@
 //! a line starting with `.` while nothing is pending is a dot command; blank and
 //! comment-only lines are skipped. `.types SQL` is the exception among dot commands: its
 //! SQL accumulates like a statement and is described instead of run.
+//!
+//! Whether the pending text is complete is followed as lines arrive ([`Scanner`]), not
+//! re-read from its start at each line. A pending statement longer than
+//! [`MAX_STATEMENT_BYTES`] or a NUL byte stops the input (a pipe of `/dev/zero` has
+//! neither line ends nor an end); a statement with bytes that are not UTF-8 is an error
+//! of that statement, not silently altered.
 
 use crate::meta::types_sql;
 use crate::shell::{MetaOutcome, Shell};
-pub use oxquery_engine::is_complete;
+use crate::statements::{InputError, MAX_STATEMENT_BYTES, Scanner, read_line_bounded};
 use std::io::{self, BufRead, Write};
 
 /// True if `text` holds only whitespace and SQL comments.
@@ -39,6 +45,12 @@ pub enum Line {
     Sql(String, usize),
     /// The complete SQL of a `.types` command.
     Types(String, usize),
+    /// A complete statement (or a dot command) that held bytes that are not UTF-8, and
+    /// the first line that did.
+    NotUtf8(usize),
+    /// The pending statement, started on the given line, grew past
+    /// [`MAX_STATEMENT_BYTES`]; it was dropped.
+    TooLong(usize),
 }
 
 /// SQL text collected over several lines.
@@ -48,6 +60,11 @@ pub struct Accumulator {
     start_line: usize,
     /// The pending SQL came from `.types`.
     types: bool,
+    /// Where the pending SQL's statements end, followed line by line.
+    scanner: Scanner,
+    /// The first pending line that was not UTF-8 (it was added with U+FFFD in place of
+    /// its bad bytes, which keeps the statement's bounds where SQLite would see them).
+    not_utf8: Option<usize>,
 }
 
 impl Accumulator {
@@ -55,9 +72,36 @@ impl Accumulator {
         self.sql.is_empty()
     }
 
+    /// Bytes pending.
+    pub fn len(&self) -> usize {
+        self.sql.len()
+    }
+
     pub fn clear(&mut self) {
         self.sql.clear();
         self.types = false;
+        self.scanner = Scanner::new();
+        self.not_utf8 = None;
+    }
+
+    /// Adds line number `number` (1-based), given as read.
+    pub fn push_bytes(&mut self, line: &[u8], number: usize) -> Line {
+        match std::str::from_utf8(line) {
+            Ok(line) => self.push(line, number),
+            Err(_) => {
+                self.not_utf8.get_or_insert(number);
+                let line = String::from_utf8_lossy(line);
+                match self.push(&line, number) {
+                    // A comment or blank line with odd bytes harms nothing.
+                    Line::Nothing if self.sql.is_empty() => {
+                        self.not_utf8 = None;
+                        Line::Nothing
+                    }
+                    Line::Meta(_) => Line::NotUtf8(self.not_utf8.take().unwrap_or(number)),
+                    other => other,
+                }
+            }
+        }
     }
 
     /// Adds line number `number` (1-based).
@@ -75,42 +119,51 @@ impl Accumulator {
             }
             self.start_line = number;
         }
+        if self.sql.len() + line.len() >= MAX_STATEMENT_BYTES {
+            let start = self.start_line;
+            self.clear();
+            return Line::TooLong(start);
+        }
         self.sql.push_str(line);
         self.sql.push('\n');
-        if line.contains(';') && is_complete(&self.sql) {
-            let sql = std::mem::take(&mut self.sql);
-            return if std::mem::take(&mut self.types) {
-                Line::Types(sql, self.start_line)
-            } else {
-                Line::Sql(sql, self.start_line)
-            };
+        self.scanner.feed(line.as_bytes());
+        self.scanner.feed(b"\n");
+        // As the SQLite shell: only a line with a `;` can end the statement.
+        if line.contains(';') && self.scanner.is_complete() {
+            return self.take();
         }
         Line::Nothing
     }
 
-    /// At end of input: a pending statement that is not blank, even without its `;`.
-    pub fn finish(&mut self) -> Option<Line> {
+    /// The pending statement, which is complete or at the end of the input.
+    fn take(&mut self) -> Line {
         let sql = std::mem::take(&mut self.sql);
         let types = std::mem::take(&mut self.types);
-        if is_blank(&sql) {
-            None
+        self.scanner = Scanner::new();
+        if let Some(line) = self.not_utf8.take() {
+            Line::NotUtf8(line)
         } else if types {
-            Some(Line::Types(sql, self.start_line))
+            Line::Types(sql, self.start_line)
         } else {
-            Some(Line::Sql(sql, self.start_line))
+            Line::Sql(sql, self.start_line)
+        }
+    }
+
+    /// At end of input: a pending statement that is not blank, even without its `;`.
+    pub fn finish(&mut self) -> Option<Line> {
+        if is_blank(&self.sql) {
+            self.clear();
+            None
+        } else {
+            Some(self.take())
         }
     }
 }
 
 /// Strips the line terminator (`\n` or `\r\n`).
-fn chomp(mut line: String) -> String {
-    if line.ends_with('\n') {
-        line.pop();
-        if line.ends_with('\r') {
-            line.pop();
-        }
-    }
-    line
+fn chomp(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 impl Shell {
@@ -122,17 +175,34 @@ impl Shell {
         let mut number = 0;
         let mut raw = Vec::new();
         loop {
-            raw.clear();
-            if reader.read_until(b'\n', &mut raw)? == 0 {
-                break;
+            // The line may take what the pending statement leaves of the limit.
+            let limit = MAX_STATEMENT_BYTES.saturating_sub(pending.len());
+            match read_line_bounded(&mut reader, &mut raw, limit) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(InputError::Io(e)) => return Err(e),
+                Err(e) => {
+                    // Neither can be skipped: the rest of the line, or of the input, may
+                    // never end.
+                    let line = if pending.is_empty() {
+                        number + 1
+                    } else {
+                        pending.start_line
+                    };
+                    self.error_line(&format!(
+                        "Error: near line {line}: {e}; input not read further"
+                    ))?;
+                    return Ok(1);
+                }
             }
             number += 1;
-            let line = chomp(String::from_utf8_lossy(&raw).into_owned());
+            let line = chomp(&raw);
             // `.echo on` repeats input lines as they are read, as the SQLite shell does.
             if self.echo {
-                writeln!(self.out, "{line}")?;
+                self.out.write_all(line)?;
+                self.out.write_all(b"\n")?;
             }
-            let failed = match pending.push(&line, number) {
+            let failed = match pending.push_bytes(line, number) {
                 Line::Nothing => false,
                 Line::Meta(command) => match self.meta(&command)? {
                     MetaOutcome::Ok => false,
@@ -148,6 +218,17 @@ impl Shell {
                     }
                 },
                 Line::Types(sql, _) => self.types(&sql)? != MetaOutcome::Ok,
+                Line::NotUtf8(line) => {
+                    self.error_line(&format!("Error: near line {line}: {}", InputError::NotUtf8))?;
+                    true
+                }
+                Line::TooLong(start) => {
+                    self.error_line(&format!(
+                        "Error: near line {start}: {}",
+                        InputError::TooLong
+                    ))?;
+                    true
+                }
             };
             if failed {
                 errors += 1;
@@ -165,6 +246,10 @@ impl Shell {
                 }
             },
             Some(Line::Types(sql, _)) => self.types(&sql)? != MetaOutcome::Ok,
+            Some(Line::NotUtf8(line)) => {
+                self.error_line(&format!("Error: near line {line}: {}", InputError::NotUtf8))?;
+                true
+            }
             _ => false,
         };
         if failed {
@@ -179,12 +264,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blank_and_complete() {
+    fn blank() {
         assert!(is_blank("  -- hi\n /* x */ "));
         assert!(!is_blank(" select"));
-        assert!(is_complete("select 1;"));
-        assert!(!is_complete("select ';"));
-        assert!(!is_complete("select 1"));
+    }
+
+    #[test]
+    fn statements_that_are_not_utf8_are_errors_of_their_own() {
+        let mut a = Accumulator::default();
+        assert_eq!(a.push_bytes(b"select 1, -- \xe9t\xe9", 1), Line::Nothing);
+        assert_eq!(a.push_bytes(b"'\xff';", 2), Line::NotUtf8(1));
+        // The next statement is not affected.
+        assert_eq!(
+            a.push_bytes(b"select 2;", 3),
+            Line::Sql("select 2;\n".into(), 3)
+        );
+        // A statement's bounds are where SQLite sees them despite the odd bytes.
+        assert_eq!(a.push_bytes(b"select '\xff;'", 4), Line::Nothing);
+        assert_eq!(a.push_bytes(b";", 5), Line::NotUtf8(4));
+        assert_eq!(a.push_bytes(b".read \xff", 6), Line::NotUtf8(6));
+        // A comment line alone is harmless.
+        assert_eq!(a.push_bytes(b"-- caf\xe9", 7), Line::Nothing);
+        assert_eq!(
+            a.push_bytes(b"select 3;", 8),
+            Line::Sql("select 3;\n".into(), 8)
+        );
+        assert_eq!(a.push_bytes(b"select '\xff'", 9), Line::Nothing);
+        assert_eq!(a.finish(), Some(Line::NotUtf8(9)));
+    }
+
+    #[test]
+    fn a_statement_past_the_limit_is_dropped() {
+        let mut a = Accumulator::default();
+        let chunk = "x".repeat(MAX_STATEMENT_BYTES / 4);
+        assert_eq!(a.push("select", 1), Line::Nothing);
+        for number in 2..5 {
+            assert_eq!(a.push(&chunk, number), Line::Nothing);
+        }
+        assert_eq!(a.push(&chunk, 5), Line::TooLong(1));
+        assert!(a.is_empty());
+        assert_eq!(a.push("select 1;", 6), Line::Sql("select 1;\n".into(), 6));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod meta;
 pub mod output;
 mod repl;
 mod shell;
+pub mod statements;
 
 pub use shell::{MetaOutcome, Output, Shell, SqlError};
 
@@ -20,6 +21,7 @@ use oxquery_config::{Config, ConfigError, DiscoveryCache, HostFacts};
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_store::Store;
 use oxquery_table::{LiveState, ScheduleEntry, TableDef};
+use std::ffi::OsString;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -42,9 +44,8 @@ pub fn shell_defaults() -> Flags {
     // Interactive hashing need not be throttled like the daemon's.
     flags.set_tool_default(flag::hash_delay, 0);
     if let Some(home) = osquery_home() {
-        let path = |name: &str| home.join(name).to_string_lossy().into_owned();
-        flags.set_tool_default(flag::database_path, path("shell.db"));
-        flags.set_tool_default(flag::extensions_socket, path("shell.em"));
+        flags.set_tool_default(flag::database_path, home.join("shell.db"));
+        flags.set_tool_default(flag::extensions_socket, home.join("shell.em"));
     }
     flags
 }
@@ -69,7 +70,7 @@ fn apply_shell_overrides(flags: &mut Flags, interactive: bool) {
 }
 
 /// Runs the shell with `args` (without argv\[0\]) and returns the process exit code.
-pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
+pub fn run(tables: &[&'static TableDef], args: &[OsString]) -> i32 {
     let command_line = match flags::parse_command_line_with(
         shell_defaults(),
         args,
@@ -92,9 +93,10 @@ pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
         return 0;
     }
     let interactive = command_line.positional.is_empty()
-        && [flag::query, flag::query_file, flag::A, flag::pack]
+        && [flag::query, flag::A, flag::pack]
             .into_iter()
             .all(|key| flags.get(key).is_empty())
+        && flags.get(flag::query_file).as_os_str().is_empty()
         && !flags.get(flag::L)
         && flags.get(flag::profile) <= 0
         && io::stdin().is_terminal();
@@ -106,7 +108,7 @@ pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
         log::debug!("{}", notice.message);
     }
     // Refused rather than ignored: carrying on would run no query or the wrong one.
-    if !flags.get(flag::connect).is_empty() {
+    if !flags.get(flag::connect).as_os_str().is_empty() {
         eprintln!("Error: --connect needs extension sockets, which oxquery does not support yet");
         return 1;
     }
@@ -155,11 +157,11 @@ pub fn run(tables: &[&'static TableDef], args: &[String]) -> i32 {
         };
     }
     let output = match flags.get(flag::output) {
-        "" | "-" => Output::Stdout,
+        path if path.as_os_str().is_empty() || path == Path::new("-") => Output::Stdout,
         path => match std::fs::File::create(path) {
-            Ok(file) => Output::File(PathBuf::from(path), file),
+            Ok(file) => Output::File(path.to_owned(), file),
             Err(e) => {
-                eprintln!("Error: cannot open output file {path}: {e}");
+                eprintln!("Error: cannot open output file {}: {e}", path.display());
                 return 1;
             }
         },
@@ -253,7 +255,7 @@ fn dispatch(
     shell: &mut Shell,
     flags: &Flags,
     config: Result<&Config, &ConfigError>,
-    positional: &[String],
+    positional: &[OsString],
 ) -> io::Result<i32> {
     let meta_code = |outcome| match outcome {
         MetaOutcome::Ok => 0,
@@ -271,10 +273,19 @@ fn dispatch(
     if !pack.is_empty() {
         return run_pack(shell, config, pack);
     }
+    // SQLite reads SQL as UTF-8; other bytes would be altered, not run as given. Checked
+    // where the argument is used: `--query` wins over it.
+    let first = positional.first().map(|arg| arg.to_str());
+    let not_utf8 = |shell: &mut Shell| -> io::Result<i32> {
+        shell
+            .error_line("Error: the SQL statement given on the command line is not valid UTF-8")?;
+        Ok(1)
+    };
     let profile = flags.get(flag::profile);
     if profile > 0 {
-        let sql = match (flags.get(flag::query), positional.first()) {
-            ("", Some(sql)) => sql.as_str(),
+        let sql = match (flags.get(flag::query), first) {
+            ("", Some(Some(sql))) => sql,
+            ("", Some(None)) => return not_utf8(shell),
             ("", None) => {
                 shell.error_line("Error: --profile needs a query (--query or an argument)")?;
                 return Ok(1);
@@ -292,16 +303,20 @@ fn dispatch(
         return shell.run_query(query);
     }
     let path = flags.get(flag::query_file);
-    if !path.is_empty() {
-        return match std::fs::read_to_string(path) {
-            Ok(sql) => shell.run_query(&sql),
+    if !path.as_os_str().is_empty() {
+        let what = format!("query file {}", path.display());
+        return match std::fs::File::open(path) {
+            Ok(file) => shell.run_query_stream(file, &what),
             Err(e) => {
-                shell.error_line(&format!("Error: cannot read query file {path}: {e}"))?;
+                shell.error_line(&format!("Error: cannot read {what}: {e}"))?;
                 Ok(1)
             }
         };
     }
-    if let Some(first) = positional.first() {
+    if let Some(first) = first {
+        let Some(first) = first else {
+            return not_utf8(shell);
+        };
         return if first.starts_with('.') {
             shell.meta(first).map(meta_code)
         } else {

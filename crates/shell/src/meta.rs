@@ -6,6 +6,7 @@ use crate::flags::{FlagType, FlagValue, Key, flag};
 use crate::output::{Cell, Expand, Mode};
 use crate::shell::{MetaOutcome, Shell};
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which commands exist, in matching order.
@@ -321,7 +322,7 @@ impl Shell {
                 }
             },
             Command::Socket => {
-                let text = format!("{}\n", self.flags.get(flag::extensions_socket));
+                let text = format!("{}\n", self.flags.get(flag::extensions_socket).display());
                 self.write(&text)
             }
             Command::Timeout => {
@@ -440,12 +441,13 @@ impl Shell {
         let on_off = |b: bool| if b { "on" } else { "off" };
         let quoted = |s: &str| format!("\"{}\"", s.escape_default());
         let value = |key: Key<String>| self.flags.get(key).to_owned();
+        let path = |key: Key<PathBuf>| self.flags.get(key).display().to_string();
         let f = &self.format;
         let widths: Vec<String> = f.widths.iter().map(i32::to_string).collect();
         let mut text = version_text();
         text.push_str("\nGeneral settings:\n");
         let config = match self.flags.get(flag::config_plugin) {
-            "filesystem" => format!("filesystem ({})", value(flag::config_path)),
+            "filesystem" => format!("filesystem ({})", path(flag::config_path)),
             "tls" => format!(
                 "tls (https://{}{})",
                 value(flag::tls_hostname),
@@ -454,7 +456,7 @@ impl Shell {
             other => other.to_owned(),
         };
         let logger = match self.flags.get(flag::logger_plugin) {
-            "filesystem" => format!("filesystem ({})", value(flag::logger_path)),
+            "filesystem" => format!("filesystem ({})", path(flag::logger_path)),
             "tls" => format!(
                 "tls (https://{}{})",
                 value(flag::tls_hostname),
@@ -465,17 +467,17 @@ impl Shell {
         let database = if self.flags.get(flag::disable_database) {
             "ephemeral".to_owned()
         } else {
-            format!("rocksdb ({})", value(flag::database_path))
+            format!("rocksdb ({})", path(flag::database_path))
         };
         for (name, value) in [
-            ("Flagfile", value(flag::flagfile)),
+            ("Flagfile", path(flag::flagfile)),
             ("Config", config),
             ("Logger", logger),
             ("Distributed", value(flag::distributed_plugin)),
             ("Database", database),
             // No extension can be loaded yet: only the core is there.
             ("Extensions", "core".to_owned()),
-            ("Socket", value(flag::extensions_socket)),
+            ("Socket", path(flag::extensions_socket)),
         ] {
             text.push_str(&format!("{name:>13}: {value}\n"));
         }
@@ -506,6 +508,7 @@ impl Shell {
         for (def, value) in self.flags.non_default() {
             let shown = match value {
                 FlagValue::Str(s) => quoted(s),
+                FlagValue::Path(p) => quoted(&p.to_string_lossy()),
                 other => other.to_string(),
             };
             text.push_str(&format!("  {}: {shown}\n", def.name));

@@ -5,6 +5,7 @@ use crate::editor::{self, History, Input};
 use crate::input::{Accumulator, Line};
 use crate::meta;
 use crate::shell::{MetaOutcome, Shell};
+use crate::statements::InputError;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
@@ -126,6 +127,12 @@ impl Shell {
                 }
                 Line::Types(sql, _) => {
                     self.types(&sql)?;
+                }
+                Line::NotUtf8(_) => {
+                    self.error_line(&format!("Error: {}", InputError::NotUtf8))?;
+                }
+                Line::TooLong(_) => {
+                    self.error_line(&format!("Error: {}", InputError::TooLong))?;
                 }
             }
         };

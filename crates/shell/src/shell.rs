@@ -3,10 +3,11 @@
 
 use crate::flags::{Flags, flag};
 use crate::output::{self, Cell, Expand, Format, Printed, Table};
+use crate::statements::{self, InputError, StatementReader};
 use oxquery_engine::Engine;
 use oxquery_engine::SqlFailure;
 use oxquery_table::Value;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::time::Instant;
 
 /// A failed statement: SQLite's primary result code and message.
@@ -114,7 +115,42 @@ impl Shell {
         }
     }
 
+    /// [`Shell::run_query`] for SQL read from `source` (`--query_file`), one statement at
+    /// a time: memory holds one statement, and a NUL byte, a statement that is not UTF-8
+    /// or one longer than the limit stops it with an error. `what` names the source in
+    /// messages.
+    pub fn run_query_stream(&mut self, source: impl Read, what: &str) -> io::Result<i32> {
+        let mut reader = StatementReader::new(source);
+        loop {
+            let failure = match reader.next_statement() {
+                Ok(Some(sql)) => match self.run_sql(&sql)? {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        self.error_line(&format!("Error: {}", e.message))?;
+                        return Ok(e.code);
+                    }
+                },
+                Ok(None) => return Ok(0),
+                Err(InputError::Io(e)) => format!("cannot read {what}: {e}"),
+                Err(e) => format!("{what}: {e}"),
+            };
+            self.error_line(&format!("Error: {failure}"))?;
+            return Ok(1);
+        }
+    }
+
+    /// Runs the statements of `sql`, handing SQLite one at a time: given the whole
+    /// text, `sqlite3_prepare` copies all that remains for each statement.
     fn execute(&mut self, sql: &str) -> io::Result<Result<(), SqlError>> {
+        for statement in statements::split(sql) {
+            if let Err(e) = self.execute_one(statement)? {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn execute_one(&mut self, sql: &str) -> io::Result<Result<(), SqlError>> {
         let Shell {
             engine,
             out,
@@ -158,10 +194,12 @@ impl Shell {
     /// nothing (`--profile`).
     pub fn profile(&mut self, sql: &str, times: i32) -> io::Result<i32> {
         for _ in 0..times {
-            let done: Result<_, io::Error> = self.engine.run_batch(sql, |_| Ok(()));
-            if let Err(failure) = done? {
-                self.error_line(&format!("Error: {}", failure.message))?;
-                return Ok(failure.code);
+            for statement in statements::split(sql) {
+                let done: Result<_, io::Error> = self.engine.run_batch(statement, |_| Ok(()));
+                if let Err(failure) = done? {
+                    self.error_line(&format!("Error: {}", failure.message))?;
+                    return Ok(failure.code);
+                }
             }
         }
         Ok(0)

@@ -13,6 +13,7 @@ use oxquery_engine::{Engine, TableFilter};
 use oxquery_flags::{Flags, flag};
 use oxquery_store::{Domain, Store};
 use oxquery_table::{InstanceInfo, TableDef};
+use std::ffi::OsString;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -42,7 +43,7 @@ pub(super) struct Started<'t> {
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
-pub fn run(args: &[String], tables: &[&'static TableDef]) -> i32 {
+pub fn run(args: &[OsString], tables: &[&'static TableDef]) -> i32 {
     match start(args, tables) {
         Ok((daemon, started)) => daemon.run(started),
         Err(code) => code,
@@ -52,7 +53,7 @@ pub fn run(args: &[String], tables: &[&'static TableDef]) -> i32 {
 /// Start-up up to the schedule loop; `Err` is the exit code of a process that stops
 /// here (after printing why, or after a one-shot mode's output).
 fn start<'t>(
-    args: &[String],
+    args: &[OsString],
     tables: &'t [&'static TableDef],
 ) -> Result<(Daemon, Started<'t>), i32> {
     let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
