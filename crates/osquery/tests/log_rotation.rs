@@ -458,12 +458,16 @@ fn an_unwritable_log_directory_after_a_rename_delays_the_results_without_loss() 
     let mut d = s.start("run", &[]);
     assert!(wait_until(LONG, || len(&s.results_log()) > 0));
     // logrotate renames the file, then nothing can be created in the directory: the new
-    // file cannot be made, and the daemon does not go back to the renamed one.
+    // file cannot be made, and the daemon does not go back to the renamed one. The daemon
+    // is stopped meanwhile, so that it cannot make the new file between the two steps.
     let rotated = s.logs().join("osqueryd.results.log.1");
+    d.signal(libc::SIGSTOP);
     fs::rename(s.results_log(), &rotated).unwrap();
+    let immutable = Immutable::set(&s.logs());
+    d.signal(libc::SIGCONT);
     let Some(immutable) = oxquery_test_support::require(
         "chattr +i on the log directory (root, a filesystem with the flag)",
-        Immutable::set(&s.logs()),
+        immutable,
     ) else {
         return;
     };
