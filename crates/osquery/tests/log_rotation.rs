@@ -369,24 +369,9 @@ fn a_full_disk_makes_one_warning_file_and_logs_the_recovery_once() {
     );
 
     fs::remove_file(&filler).unwrap();
-    let recovered = "Logger plugin filesystem writes again after";
-    assert!(
-        wait_until(Duration::from_secs(90), || d
-            .stderr_text()
-            .contains(recovered)),
-        "{}",
-        d.stderr_text()
-    );
-    // More runs after the recovery, then a clean stop.
-    let at = len(&s.results_log());
-    assert!(wait_until(LONG, || len(&s.results_log()) > at));
     // The next warning finds the WARNING file made during the outage, and says first
     // how many lines it lost.
-    provoke_an_error(&s, &d);
-    assert_eq!(d.terminate(LONG).0.code(), Some(0));
-
-    let stderr = d.stderr_text();
-    assert_eq!(count(&stderr, recovered), 1, "{stderr}");
+    let stderr = recover_and_stop(&s, &mut d);
     assert_eq!(warning_files(&s.logs()).len(), 1);
     let warnings = s.status_log("WARNING");
     let body: Vec<&str> = warnings.lines().skip(3).collect();
@@ -406,7 +391,7 @@ fn a_full_disk_makes_one_warning_file_and_logs_the_recovery_once() {
         count(&info, "status lines could not be written to") <= 1,
         "{info}"
     );
-    assert_eq!(count(&s.status_log("INFO"), recovered), 1);
+    assert_eq!(count(&s.status_log("INFO"), RECOVERED), 1);
     let total = check_exactly_once(&s, &[s.results_log()], &names);
     eprintln!(
         "{} failed writes while full, {} WARNING file, {total} lines exactly once",
@@ -417,6 +402,30 @@ fn a_full_disk_makes_one_warning_file_and_logs_the_recovery_once() {
 
 /// `chattr +i` on a directory (no entry can be created, renamed or removed in it; its
 /// files can still be written), undone when dropped.
+/// Once the cause of a logging outage is gone: the daemon says once that it writes again,
+/// logs more runs, writes a status line after them (`provoke_an_error`) and stops cleanly.
+/// Returns the daemon's stderr.
+fn recover_and_stop(s: &Sandbox, d: &mut daemon_support::Daemon) -> String {
+    let recovered = RECOVERED;
+    assert!(
+        wait_until(Duration::from_secs(90), || d
+            .stderr_text()
+            .contains(recovered)),
+        "{}",
+        d.stderr_text()
+    );
+    let at = len(&s.results_log());
+    assert!(wait_until(LONG, || len(&s.results_log()) > at));
+    provoke_an_error(s, d);
+    assert_eq!(d.terminate(LONG).0.code(), Some(0));
+    let stderr = d.stderr_text();
+    assert_eq!(count(&stderr, recovered), 1, "{stderr}");
+    stderr
+}
+
+/// What the daemon says once when a sink writes again after failing.
+const RECOVERED: &str = "Logger plugin filesystem writes again after";
+
 struct Immutable(PathBuf);
 
 impl Immutable {
@@ -481,22 +490,8 @@ fn an_unwritable_log_directory_after_a_rename_delays_the_results_without_loss() 
     assert!(!s.results_log().exists());
     let during = warning_files(&s.logs());
     immutable.clear();
-    let recovered = "Logger plugin filesystem writes again after";
-    assert!(
-        wait_until(Duration::from_secs(90), || d
-            .stderr_text()
-            .contains(recovered)),
-        "{}",
-        d.stderr_text()
-    );
-    let at = len(&s.results_log());
-    assert!(wait_until(LONG, || len(&s.results_log()) > at));
-    provoke_an_error(&s, &d);
-    assert_eq!(d.terminate(LONG).0.code(), Some(0));
+    let stderr = recover_and_stop(&s, &mut d);
     drop(immutable);
-
-    let stderr = d.stderr_text();
-    assert_eq!(count(&stderr, recovered), 1, "{stderr}");
     assert!(during.is_empty(), "{during:?}");
     // The warnings the directory refused (their file could not be created) are counted
     // once, first in the file made after; the INFO file, open all along, lost none.

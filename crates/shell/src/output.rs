@@ -689,16 +689,8 @@ fn print_csv(out: &mut dyn Write, format: &Format, table: &Table<'_>) -> io::Res
 mod tests {
     use super::*;
 
-    fn render(format: &Format, columns: &[&str], rows: &[&[Option<&str>]]) -> String {
+    fn printed(format: &Format, columns: &[&str], rows: Vec<Vec<Cell>>) -> Vec<u8> {
         let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
-        let rows: Vec<Vec<Cell>> = rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|c| c.map_or_else(Cell::null, Cell::text))
-                    .collect()
-            })
-            .collect();
         let mut out = Vec::new();
         print(
             &mut out,
@@ -709,7 +701,19 @@ mod tests {
             },
         )
         .unwrap();
-        String::from_utf8(out).unwrap()
+        out
+    }
+
+    fn render(format: &Format, columns: &[&str], rows: &[&[Option<&str>]]) -> String {
+        let rows = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| c.map_or_else(Cell::null, Cell::text))
+                    .collect()
+            })
+            .collect();
+        String::from_utf8(printed(format, columns, rows)).unwrap()
     }
 
     fn with(mode: Mode) -> Format {
@@ -788,19 +792,8 @@ mod tests {
     }
 
     fn render_bytes(format: &Format, columns: &[&str], cells: &[&[u8]]) -> Vec<u8> {
-        let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
-        let rows = vec![cells.iter().map(|c| Cell::text(c.to_vec())).collect()];
-        let mut out = Vec::new();
-        print(
-            &mut out,
-            format,
-            &Table {
-                columns: &columns,
-                rows: &rows,
-            },
-        )
-        .unwrap();
-        out
+        let row = cells.iter().map(|c| Cell::text(c.to_vec())).collect();
+        printed(format, columns, vec![row])
     }
 
     const ALL_MODES: [(Mode, bool); 7] = [
