@@ -1,5 +1,8 @@
 //! The daemon's persistent state: osquery's RocksDB domains (`configurations`,
-//! `queries`, `events`, `logs`, ...) as rows of one SQLite table in `--database_path`.
+//! `queries`, `events`, `logs`, ...) as rows of one SQLite table in `--database_path`,
+//! and [`Queue`]s (numbered items appended in bulk: the outbox's log lines) in tables of
+//! their own. A write costs time proportional to what it writes, whatever the size of a
+//! value (a query's last results can be tens of megabytes).
 //!
 //! SQLite is already in the build and is the most trusted embedded database; one file,
 //! WAL journaling, and multi-key transactions are what the daemon needs: a differential

@@ -437,6 +437,53 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Row>> {
 mod tests {
     use super::*;
 
+    /// Rows built as a query streams them equal rows built as maps and then escaped
+    /// and encoded (what the daemon did before).
+    #[test]
+    fn streamed_rows_encode_like_rows_built_as_maps() {
+        let columns: Vec<String> = ["z", "a", "dup", "m", "dup"].map(String::from).into();
+        let results = [
+            vec![
+                Value::Integer(1),
+                Value::Text("tab\there".into()),
+                Value::Integer(7),
+                Value::Blob(vec![b'o', 0xff]),
+                Value::Real(-0.0),
+            ],
+            vec![
+                Value::Null,
+                Value::Real(f64::NAN),
+                Value::Text("first".into()),
+                Value::Real(2.5),
+                Value::Text("last \"q\"".into()),
+            ],
+        ];
+        let mut builder = RowsBuilder::new();
+        for values in &results {
+            builder.push(values);
+        }
+        let streamed = builder.finish(&columns);
+        let maps: Vec<Row> = results
+            .iter()
+            .map(|values| {
+                let mut row: Row = columns
+                    .iter()
+                    .cloned()
+                    .zip(values.iter().cloned())
+                    .collect();
+                super::super::escape::escape_row(&mut row);
+                row
+            })
+            .collect();
+        assert_eq!(streamed, EncodedRows::from_rows(&maps));
+        assert_eq!(streamed.len(), 2);
+        assert_eq!(
+            streamed.row(0),
+            r#"{"a":"tab\\x09here","dup":0.0,"m":"o\\xFF","z":1}"#
+        );
+        assert_eq!(RowsBuilder::new().finish(&columns).text(), "[]");
+    }
+
     #[test]
     fn typed_values_round_trip() {
         let row: Row = [
