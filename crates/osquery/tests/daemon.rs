@@ -499,8 +499,20 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     // between the file write and its bookkeeping: the windows the outbox exists for.
     let mut undelivered = 0;
     let mut in_flight = 0;
+    let snapshot_lines =
+        || std::fs::read_to_string(s.snapshots_log()).map_or(0, |t| t.lines().count());
     for i in 0..KILLS {
+        let snapshots_before = snapshot_lines();
         let mut d = s.spawn(&format!("run{i}"), &[]);
+        if i % 2 == 0 {
+            // Half the runs live until they have logged a snapshot, however slow the
+            // machine: every second run is sure to reach the logger.
+            assert!(
+                wait_until(LONG, || snapshot_lines() > snapshots_before),
+                "run {i} logged no snapshot\n{}",
+                d.stderr_text()
+            );
+        }
         // The daemon's life before the kill, on purpose a random time (the point of the
         // test): kills land in start-up, in runs and between them.
         std::thread::sleep(Duration::from_millis(100 + rng.below(1400)));
@@ -590,7 +602,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         snapshots.len(),
         "a snapshot line written twice"
     );
-    assert!(s.lines(&s.snapshots_log()).len() > KILLS / 2);
+    assert!(s.lines(&s.snapshots_log()).len() >= KILLS / 2);
     eprintln!("{} snapshot lines, none twice", snapshots.len());
     eprintln!(
         "{KILLS} kills ({after_start} after start-up; {undelivered} left lines undelivered, \
@@ -805,6 +817,24 @@ fn slow_while(marker: &std::path::Path) -> String {
     )
 }
 
+/// Waits until the daemon says (at `--verbose`) that a worker has started `name`: by
+/// then the store records it as executing. Which worker takes which query, and when, is
+/// up to the daemon and the machine's load; this is the one sure sign.
+fn wait_until_executing(d: &daemon_support::Daemon, name: &str) {
+    let said = format!("Executing scheduled query {name}:");
+    assert!(
+        wait_until(LONG, || d.stderr_text().contains(&said)),
+        "{name} never started\n{}",
+        d.stderr_text()
+    );
+}
+
+/// A query that is not deny-listed after a crash: the ones beside `slow` may be in
+/// flight at the kill, and every query in flight is remembered.
+fn query_kept_after_crash(name: &str, sql: &str) -> String {
+    format!(r#""{name}": {{"query": "{sql}", "interval": 1, "denylist": false}}"#)
+}
+
 /// Starts a daemon running `slow` (with `slow_options` added to its entry), SIGKILLs it
 /// while `slow` runs, and starts it again with the marker gone.
 fn crash_during_slow(s: &Sandbox, slow_options: &str) -> daemon_support::Daemon {
@@ -816,17 +846,16 @@ fn crash_during_slow(s: &Sandbox, slow_options: &str) -> daemon_support::Daemon 
     );
     let sched = "SELECT name, denylisted, executions FROM osquery_schedule WHERE name = 'slow'";
     s.write_config(&config(
-        &[query("mod3", MOD3), query("sched", sched), slow].join(","),
+        &[
+            query_kept_after_crash("mod3", MOD3),
+            query_kept_after_crash("sched", sched),
+            slow,
+        ]
+        .join(","),
         "",
     ));
-    let mut d = s.start("first", &[]);
-    // Every query is queued at the first tick; two mod3 runs later a worker is
-    // certainly inside `slow`.
-    assert!(
-        wait_until(LONG, || s.counters_of("mod3").len() >= 2),
-        "{}",
-        d.stderr_text()
-    );
+    let mut d = s.start("first", &["--verbose"]);
+    wait_until_executing(&d, "slow");
     assert!(s.results_of("slow").is_empty());
     d.kill9();
     std::fs::remove_file(&marker).unwrap();
@@ -868,7 +897,10 @@ fn a_query_running_at_a_crash_is_denylisted_after_restart() {
 
     let dump = s.dump();
     let conf = &dump["configurations"];
-    assert!(!conf.contains_key("executing_query"), "{conf:?}");
+    assert!(
+        !conf.keys().any(|k| k.starts_with("executing_query")),
+        "{conf:?}"
+    );
     let failed = &conf["failed_queries"];
     let (name, expiry) = failed.split_once(':').expect("name:expiry");
     assert_eq!(name, "slow");
@@ -901,6 +933,130 @@ fn a_query_with_denylist_false_runs_again_after_a_crash() {
     );
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
     assert!(!s.dump()["configurations"].contains_key("failed_queries"));
+}
+
+#[test]
+fn every_query_in_flight_at_a_crash_is_remembered() {
+    // Both workers busy with a slow query each when the process dies: both are blamed,
+    // each as its own "denylist" setting says.
+    let s = Sandbox::new();
+    let marker = s.path().join("hold");
+    std::fs::write(&marker, "").unwrap();
+    let slow = slow_while(&marker);
+    s.write_config(&config(
+        &[
+            format!(r#""slow_a": {{"query": "{slow}", "interval": 1}}"#),
+            format!(r#""slow_b": {{"query": "{slow}", "interval": 1, "denylist": false}}"#),
+        ]
+        .join(","),
+        "",
+    ));
+    let mut d = s.start("first", &["--verbose"]);
+    wait_until_executing(&d, "slow_a");
+    wait_until_executing(&d, "slow_b");
+    d.kill9();
+    std::fs::remove_file(&marker).unwrap();
+    let mut d = s.start("second", &[]);
+    // slow_b runs again (quick now); slow_a is deny-listed.
+    assert!(
+        wait_until(LONG, || !s.results_of("slow_b").is_empty()),
+        "{}",
+        d.stderr_text()
+    );
+    let warnings = s.status_log("WARNING");
+    assert!(
+        warnings.contains("Scheduled query may have failed: slow_a; deny-listed until"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("Scheduled query may have failed: slow_b; not deny-listed"),
+        "{warnings}"
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    assert!(s.results_of("slow_a").is_empty());
+    let dump = s.dump();
+    let conf = &dump["configurations"];
+    assert_eq!(conf["failed_queries"].split(':').next(), Some("slow_a"));
+    assert!(
+        !conf.keys().any(|k| k.starts_with("executing_query")),
+        "{conf:?}"
+    );
+}
+
+#[test]
+fn a_crashed_query_named_by_the_previous_layout_is_denylisted() {
+    // A store written by an earlier version names the one query it was running under
+    // osquery's single `executing_query` key.
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut d = s.start("first", &[]);
+    assert!(wait_for_lines(&s, "mod3", 0), "{}", d.stderr_text());
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    {
+        let store = oxquery_store::Store::open(&s.database()).unwrap();
+        store
+            .put(
+                oxquery_store::Domain::Configurations,
+                "executing_query",
+                b"mod3",
+            )
+            .unwrap();
+    }
+    let mut d = s.start("second", &[]);
+    assert!(
+        wait_until(LONG, || s.status_log("WARNING").contains(
+            "Scheduled query may have failed: mod3; deny-listed until"
+        )),
+        "{}",
+        d.stderr_text()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    let dump = s.dump();
+    assert!(!dump["configurations"].contains_key("executing_query"));
+    assert!(dump["configurations"]["failed_queries"].starts_with("mod3:"));
+}
+
+#[test]
+fn a_queued_query_is_not_said_to_be_running() {
+    // Two slow queries hold both workers; `quick` waits in the queue, and the log says
+    // so rather than calling it running.
+    let s = Sandbox::new();
+    let marker = s.path().join("hold");
+    std::fs::write(&marker, "").unwrap();
+    let slow = slow_while(&marker);
+    s.write_config(&config(
+        &[
+            query("slow_a", &slow),
+            query("slow_b", &slow),
+            query("quick", "SELECT 1 AS one"),
+        ]
+        .join(","),
+        "",
+    ));
+    let mut d = s.start("run", &["--verbose"]);
+    wait_until_executing(&d, "slow_a");
+    wait_until_executing(&d, "slow_b");
+    assert!(
+        wait_until(LONG, || s.status_log("INFO").contains(
+            "Scheduled query quick is still waiting for a free worker; skipping this turn"
+        )),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(
+        wait_until(LONG, || s.status_log("INFO").contains(
+            "Scheduled query slow_a is still running; skipping this turn"
+        )),
+        "{}",
+        d.stderr_text()
+    );
+    // The slow queries sleep where no cancellation reaches; this test is about the log.
+    d.kill9();
+    let info = s.status_log("INFO");
+    assert!(
+        !info.contains("Scheduled query quick is still running"),
+        "{info}"
+    );
 }
 
 // ---- --config_enable_backup ----
@@ -992,18 +1148,14 @@ fn a_view_removed_from_the_config_is_dropped_on_reload() {
 // ---- shutdown while queries run ----
 
 /// Starts a daemon whose schedule holds `busy` next to `mod3`, and waits until `busy`
-/// has certainly started (two `mod3` runs later).
+/// has started.
 fn daemon_running(s: &Sandbox, busy: &str) -> daemon_support::Daemon {
     s.write_config(&config(
         &[query("mod3", MOD3), query("busy", busy)].join(","),
         "",
     ));
-    let d = s.start("busy", &["--alarm_timeout=10"]);
-    assert!(
-        wait_until(LONG, || s.counters_of("mod3").len() >= 2),
-        "{}",
-        d.stderr_text()
-    );
+    let d = s.start("busy", &["--alarm_timeout=10", "--verbose"]);
+    wait_until_executing(&d, "busy");
     assert!(s.results_of("busy").is_empty());
     d
 }

@@ -1,5 +1,8 @@
 //! The daemon's persistent state: osquery's RocksDB domains (`configurations`,
-//! `queries`, `events`, `logs`, ...) as rows of one SQLite table in `--database_path`.
+//! `queries`, `events`, `logs`, ...) as rows of one SQLite table in `--database_path`,
+//! and [`Queue`]s (numbered items appended in bulk: the outbox's log lines) in tables of
+//! their own. A write costs time proportional to what it writes, whatever the size of a
+//! value (a query's last results can be tens of megabytes).
 //!
 //! SQLite is already in the build and is the most trusted embedded database; one file,
 //! WAL journaling, and multi-key transactions are what the daemon needs: a differential
@@ -59,6 +62,40 @@ impl Domain {
     }
 }
 
+/// An append-only sequence of values numbered by the writer (the outbox's blocks of log
+/// lines): one row per value in a table of its own keyed by the number, so appending is
+/// a B-tree append and no index is kept. `--database_dump` shows each line of a value
+/// as `<domain>[<prefix>.<number as 20 digits>]`, numbered from the item's own number
+/// (the outbox numbers every line and keys a block by its first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Queue {
+    pub domain: Domain,
+    /// `[a-z.]` only: it also names the table.
+    pub prefix: &'static str,
+}
+
+impl Queue {
+    fn table(self) -> String {
+        format!(
+            "queue_{}_{}",
+            self.domain.name(),
+            self.prefix.replace('.', "_")
+        )
+    }
+
+    fn check(self) {
+        assert!(
+            !self.prefix.is_empty()
+                && self
+                    .prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.'),
+            "queue prefix {:?} must be [a-z.]",
+            self.prefix
+        );
+    }
+}
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -81,12 +118,28 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// The schema version osquery keeps under `configurations/results_version`.
 const RESULTS_VERSION: &str = "2";
 
+/// One row per key. A rowid table: values can be megabytes (a query's last results),
+/// which SQLite keeps in the table's own pages and overflow chains, while the
+/// `(domain, key)` index holds only the keys; a WITHOUT ROWID table (the layout before)
+/// holds whole rows in its B-tree, which SQLite advises against for large rows.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS kv (
     domain TEXT NOT NULL,
     key TEXT NOT NULL,
     value BLOB NOT NULL,
-    PRIMARY KEY (domain, key)
-) WITHOUT ROWID;";
+    UNIQUE (domain, key)
+);";
+
+/// Moves a store written by an earlier version (a WITHOUT ROWID `kv`) to [`SCHEMA`], in
+/// one transaction: a crash half-way leaves the old table as it was.
+const MIGRATE_WITHOUT_ROWID: &str = "ALTER TABLE kv RENAME TO kv_without_rowid;
+    CREATE TABLE kv (
+        domain TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        UNIQUE (domain, key)
+    );
+    INSERT INTO kv (domain, key, value) SELECT domain, key, value FROM kv_without_rowid;
+    DROP TABLE kv_without_rowid;";
 
 /// The state store. One per daemon; not shared between threads (open one per thread or
 /// guard it with a mutex).
@@ -160,6 +213,7 @@ impl Store {
     /// `--database_dump`: writes `<domain>[<key>]: <value>` for every stored key, domain
     /// by domain, values as text.
     pub fn dump(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let queues = self.queues().unwrap_or_default();
         for domain in Domain::ALL {
             let Ok(pairs) = self.scan(domain, "") else {
                 continue;
@@ -172,8 +226,47 @@ impl Store {
                     String::from_utf8_lossy(&value)
                 )?;
             }
+            for (_, prefix, table) in queues.iter().filter(|(d, _, _)| *d == domain) {
+                let Ok(items) = queue_items(&self.conn, table, 0, usize::MAX) else {
+                    continue;
+                };
+                for (first, value) in items {
+                    // The outbox compresses large blocks (zstd frames).
+                    let value = if value.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+                        zstd::stream::decode_all(value.as_slice()).unwrap_or(value)
+                    } else {
+                        value
+                    };
+                    let text = String::from_utf8_lossy(&value);
+                    for (seq, line) in (first..).zip(text.split('\n')) {
+                        writeln!(out, "{}[{prefix}.{seq:020}]: {line}", domain.name())?;
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The queue tables present: the domain and prefix of each, and its table.
+    fn queues(&self) -> Result<Vec<(Domain, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'queue\\_%' ESCAPE '\\'")?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::new();
+        for table in names {
+            let rest = &table["queue_".len()..];
+            if let Some(domain) = Domain::ALL
+                .into_iter()
+                .find(|d| rest.starts_with(&format!("{}_", d.name())))
+            {
+                let prefix = rest[domain.name().len() + 1..].replace('_', ".");
+                out.push((domain, prefix, table));
+            }
+        }
+        Ok(out)
     }
 
     /// An ephemeral store (`--disable_database`): same behaviour, gone at exit.
@@ -187,6 +280,28 @@ impl Store {
     }
 
     fn init(&self) -> Result<()> {
+        let existing: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'kv'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if existing.is_some_and(|sql| sql.to_ascii_uppercase().contains("WITHOUT ROWID")) {
+            self.conn
+                .execute_batch(&format!("BEGIN IMMEDIATE; {MIGRATE_WITHOUT_ROWID} COMMIT;"))
+                .inspect_err(|_| {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                })?;
+            log::info!(
+                "Database {}: moved to the rowid layout",
+                self.path
+                    .as_deref()
+                    .unwrap_or(Path::new(":memory:"))
+                    .display()
+            );
+        }
         self.conn.execute_batch(SCHEMA)?;
         if self
             .get(Domain::Configurations, "results_version")?
@@ -251,6 +366,26 @@ impl Store {
         delete_range(&self.conn, domain, from, to)
     }
 
+    /// Items of `queue` numbered `from` or more, in order, at most `limit`.
+    pub fn queue_range(
+        &self,
+        queue: Queue,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        queue_range(&self.conn, queue, from, limit)
+    }
+
+    /// The lowest number stored in `queue`.
+    pub fn queue_first(&self, queue: Queue) -> Result<Option<u64>> {
+        queue_first(&self.conn, queue)
+    }
+
+    /// The item numbered `seq`, or else the one before it (the highest number below).
+    pub fn queue_item_at(&self, queue: Queue, seq: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        queue_item_at(&self.conn, queue, seq)
+    }
+
     /// Runs `f` in one transaction: every write inside commits together or not at all.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let tx = self
@@ -295,6 +430,122 @@ impl Tx<'_> {
     pub fn delete_range(&self, domain: Domain, from: &str, to: &str) -> Result<usize> {
         delete_range(self.tx, domain, from, to)
     }
+    /// Stores `value` as item `seq` of `queue` (replacing an item of that number).
+    pub fn queue_push(&self, queue: Queue, seq: u64, value: &[u8]) -> Result<()> {
+        ensure_queue(self.tx, queue)?;
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {} (seq, value) VALUES (?1, ?2)",
+                queue.table()
+            ))?
+            .execute(params![seq_param(seq), value])?;
+        Ok(())
+    }
+    /// The item numbered `seq`, or else the one before it (the highest number below).
+    pub fn queue_item_at(&self, queue: Queue, seq: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        queue_item_at(self.tx, queue, seq)
+    }
+    pub fn queue_range(
+        &self,
+        queue: Queue,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        queue_range(self.tx, queue, from, limit)
+    }
+    pub fn queue_first(&self, queue: Queue) -> Result<Option<u64>> {
+        queue_first(self.tx, queue)
+    }
+    /// Deletes the items of `queue` numbered below `end`; returns how many.
+    pub fn queue_delete_below(&self, queue: Queue, end: u64) -> Result<usize> {
+        if !queue_exists(self.tx, queue)? {
+            return Ok(0);
+        }
+        Ok(self
+            .tx
+            .prepare_cached(&format!("DELETE FROM {} WHERE seq < ?1", queue.table()))?
+            .execute(params![seq_param(end)])?)
+    }
+}
+
+/// SQLite integers are signed; sequence numbers beyond i64::MAX are clamped (never
+/// reached: they count lines).
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn queue_exists(conn: &Connection, queue: Queue) -> Result<bool> {
+    queue.check();
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .exists(params![queue.table()])?)
+}
+
+fn ensure_queue(conn: &Connection, queue: Queue) -> Result<()> {
+    if !queue_exists(conn, queue)? {
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (seq INTEGER PRIMARY KEY, value BLOB NOT NULL)",
+            queue.table()
+        ))?;
+    }
+    Ok(())
+}
+
+fn queue_items(
+    conn: &Connection,
+    table: &str,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT seq, value FROM {table} WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![seq_param(from), limit], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(out)
+}
+
+fn queue_range(
+    conn: &Connection,
+    queue: Queue,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>> {
+    if !queue_exists(conn, queue)? {
+        return Ok(Vec::new());
+    }
+    queue_items(conn, &queue.table(), from, limit)
+}
+
+fn queue_item_at(conn: &Connection, queue: Queue, seq: u64) -> Result<Option<(u64, Vec<u8>)>> {
+    if !queue_exists(conn, queue)? {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT seq, value FROM {} WHERE seq <= ?1 ORDER BY seq DESC LIMIT 1",
+            queue.table()
+        ))?
+        .query_row(params![seq_param(seq)], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })
+        .optional()?)
+}
+
+fn queue_first(conn: &Connection, queue: Queue) -> Result<Option<u64>> {
+    if !queue_exists(conn, queue)? {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached(&format!("SELECT min(seq) FROM {}", queue.table()))?
+        .query_row([], |r| r.get::<_, Option<i64>>(0))?
+        .map(|s| s as u64))
 }
 
 fn get(conn: &Connection, domain: Domain, key: &str) -> Result<Option<Vec<u8>>> {
@@ -541,6 +792,71 @@ mod tests {
         assert_eq!(left.len(), 5);
         assert_eq!(left[0].0, "line.005");
         assert!(store.get(Domain::Logs, "next").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_store_of_the_previous_layout_is_migrated_with_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("osquery.db");
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        {
+            // Exactly what the previous version created.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE kv (domain TEXT NOT NULL, key TEXT NOT NULL,
+                     value BLOB NOT NULL, PRIMARY KEY (domain, key)) WITHOUT ROWID;",
+            )
+            .unwrap();
+            for (domain, key, value) in [
+                ("configurations", "results_version", &b"2"[..]),
+                ("queries", "q1", &big[..]),
+                ("queries", "q1counter", b"7"),
+                ("logs", "line.r.00000000000000000001", b"{}"),
+            ] {
+                conn.execute(
+                    "INSERT INTO kv (domain, key, value) VALUES (?1, ?2, ?3)",
+                    params![domain, key, value],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.get(Domain::Queries, "q1").unwrap().unwrap(), big);
+        assert_eq!(
+            store
+                .get_text(Domain::Queries, "q1counter")
+                .unwrap()
+                .unwrap(),
+            "7"
+        );
+        assert_eq!(
+            store.keys(Domain::Logs, "line.").unwrap(),
+            ["line.r.00000000000000000001"]
+        );
+        // Migrated in place, not moved aside as corrupt.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".corrupt-")), "{names:?}");
+        let sql: String = store
+            .conn
+            .query_row("SELECT sql FROM sqlite_master WHERE name = 'kv'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(!sql.to_ascii_uppercase().contains("WITHOUT ROWID"), "{sql}");
+        // Writes after the migration replace values as before.
+        store.put(Domain::Queries, "q1", b"[]").unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.get(Domain::Queries, "q1").unwrap().unwrap(), b"[]");
+        assert_eq!(
+            store.keys(Domain::Queries, "q1").unwrap(),
+            ["q1", "q1counter"]
+        );
     }
 
     #[test]

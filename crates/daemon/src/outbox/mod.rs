@@ -7,7 +7,7 @@
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `line.<t>.<seq>` | one formatted line; `seq` is 20 zero-padded digits, so key order is line order |
+//! | `line.<t>.<seq>` | one formatted line. Lines live in the store queue `line.<t>` ([`oxquery_store::Queue`]) in blocks: an item holds consecutive lines joined by newlines and is numbered by its first, so a million-line result is a few thousand rows to write and delete. (A store written before kept one key per line; those are moved on the first drain.) |
 //! | `next.<t>` | the next sequence number to give out (they are never reused) |
 //! | `cursor.<sink>.<t>` | the last sequence number the sink has durably received |
 //! | `batch.<sink>.<t>` | `{"first","last","checkpoint"}`: a batch handed to the sink and not yet marked delivered |
@@ -33,10 +33,11 @@
 //! that thread (sinks are expected to time out themselves).
 
 use crate::item::{LogLine, ResultItem, Stream};
-use crate::results::QueryOutcome;
+use crate::results::{QueryOutcome, StateUpdate};
 use crate::sink::Sink;
-use oxquery_store::{Domain, Result, Store, Tx};
+use oxquery_store::{Domain, Queue, Result, Store, Tx};
 use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const STREAMS: [Stream; 2] = [Stream::Results, Stream::Snapshots];
@@ -48,8 +49,15 @@ fn tag(stream: Stream) -> char {
     }
 }
 
-fn line_key(stream: Stream, seq: u64) -> String {
-    format!("line.{}.{seq:020}", tag(stream))
+/// The store queue holding a stream's undelivered lines.
+fn lines_queue(stream: Stream) -> Queue {
+    Queue {
+        domain: Domain::Logs,
+        prefix: match stream {
+            Stream::Results => "line.r",
+            Stream::Snapshots => "line.s",
+        },
+    }
 }
 
 fn next_key(stream: Stream) -> String {
@@ -72,6 +80,119 @@ fn seq_of(key: &str) -> Option<u64> {
     key.rsplit('.').next()?.parse().ok()
 }
 
+/// Formatted lines of one run, as the blocks the outbox stores: consecutive lines joined
+/// by newlines, a block of some size compressed (zstd). Built outside any lock, so the
+/// write that follows only copies a few compressed blocks; a million JSON lines take a
+/// tenth of their size here and in the store.
+#[derive(Debug, Default)]
+pub struct Lines {
+    streams: [StreamLines; 2],
+}
+
+#[derive(Debug, Default)]
+struct StreamLines {
+    /// Finished blocks: their line count and stored bytes.
+    blocks: Vec<(usize, Vec<u8>)>,
+    open: String,
+    open_count: usize,
+    count: usize,
+    /// Bytes in a log file: every line with its newline.
+    size: u64,
+}
+
+/// Lines per stored block at most, and uncompressed bytes.
+const BLOCK_LINES: usize = 4096;
+const BLOCK_BYTES: usize = 256 * 1024;
+/// Blocks smaller than this are stored as text: compressing a line or two gains nothing.
+const COMPRESS_FROM: usize = 4096;
+/// zstd's frame magic, little-endian: no JSON text starts with these bytes.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// A block's stored bytes.
+fn seal(text: &str) -> Vec<u8> {
+    if text.len() >= COMPRESS_FROM
+        && let Ok(packed) = zstd::bulk::compress(text.as_bytes(), 1)
+    {
+        return packed;
+    }
+    text.as_bytes().to_vec()
+}
+
+/// A stored block's text.
+fn unseal(value: Vec<u8>) -> Vec<u8> {
+    if value.starts_with(&ZSTD_MAGIC) {
+        // A frame that does not decompress is kept as it is: the lines are then
+        // delivered garbled rather than lost, and the count checks below notice.
+        zstd::stream::decode_all(value.as_slice()).unwrap_or(value)
+    } else {
+        value
+    }
+}
+
+impl StreamLines {
+    fn close(&mut self) {
+        if self.open_count > 0 {
+            self.blocks.push((self.open_count, seal(&self.open)));
+            self.open.clear();
+            self.open_count = 0;
+        }
+    }
+}
+
+impl Lines {
+    pub fn new() -> Lines {
+        Lines::default()
+    }
+
+    pub fn push(&mut self, stream: Stream, line: &str) {
+        let s = &mut self.streams[stream as usize];
+        if s.open_count > 0
+            && (s.open_count == BLOCK_LINES || s.open.len() + line.len() >= BLOCK_BYTES)
+        {
+            s.close();
+        }
+        if s.open_count > 0 {
+            s.open.push('\n');
+        }
+        // A line is one JSON text, which has no raw newline; should one have, it must not
+        // become two lines here.
+        if line.contains('\n') {
+            s.open.push_str(&line.replace('\n', "\\n"));
+        } else {
+            s.open.push_str(line);
+        }
+        s.open_count += 1;
+        s.count += 1;
+        s.size += line.len() as u64 + 1;
+    }
+
+    pub fn extend(&mut self, lines: impl IntoIterator<Item = LogLine>) {
+        for line in lines {
+            self.push(line.stream, &line.text);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.streams.iter().map(|s| s.count).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the lines take in a log file (each with its newline).
+    pub fn output_size(&self) -> u64 {
+        self.streams.iter().map(|s| s.size).sum()
+    }
+
+    /// Ends the last blocks (done before the store is locked).
+    pub fn finish(&mut self) {
+        for s in &mut self.streams {
+            s.close();
+        }
+    }
+}
+
 /// Commits `outcome`'s state and the lines `format` makes of its item in one
 /// transaction. Returns how many lines were queued. Fails without writing anything when
 /// the outcome's state is stale ([`oxquery_store::StoreError::Conflict`]).
@@ -80,33 +201,101 @@ pub fn record(
     outcome: &QueryOutcome,
     format: impl Fn(&ResultItem) -> Vec<LogLine>,
 ) -> Result<usize> {
-    let lines = outcome.item.as_ref().map(&format).unwrap_or_default();
-    if lines.is_empty() && outcome.state.is_empty() {
+    let mut lines = Lines::new();
+    if let Some(item) = &outcome.item {
+        lines.extend(format(item));
+    }
+    lines.finish();
+    record_lines(store, &outcome.state, &lines)
+}
+
+/// Commits `state` and `lines` (formatted and [`Lines::finish`]ed beforehand, outside
+/// any lock) in one transaction; returns how many lines were queued. Writing costs time
+/// proportional to the stored blocks' size.
+pub fn record_lines(store: &mut Store, state: &StateUpdate, lines: &Lines) -> Result<usize> {
+    if lines.is_empty() && state.is_empty() {
         return Ok(0);
     }
     store.transaction(|tx| {
-        outcome.state.apply(tx)?;
-        let mut next: [Option<u64>; 2] = [None, None];
-        for line in &lines {
-            let slot = &mut next[line.stream as usize];
-            let seq = match *slot {
-                Some(s) => s,
-                None => parse_u64(tx.get(Domain::Logs, &next_key(line.stream))?).unwrap_or(1),
-            };
-            tx.put(
-                Domain::Logs,
-                &line_key(line.stream, seq),
-                line.text.as_bytes(),
-            )?;
-            *slot = Some(seq + 1);
-        }
+        state.apply(tx)?;
         for stream in STREAMS {
-            if let Some(n) = next[stream as usize] {
-                tx.put(Domain::Logs, &next_key(stream), n.to_string().as_bytes())?;
+            let s = &lines.streams[stream as usize];
+            if s.count == 0 {
+                continue;
             }
+            debug_assert_eq!(s.open_count, 0, "Lines::finish before recording");
+            let mut seq = parse_u64(tx.get(Domain::Logs, &next_key(stream))?).unwrap_or(1);
+            let open = (s.open_count > 0).then(|| (s.open_count, seal(&s.open)));
+            for (count, data) in s.blocks.iter().chain(open.as_ref()) {
+                tx.queue_push(lines_queue(stream), seq, data)?;
+                seq += *count as u64;
+            }
+            tx.put(Domain::Logs, &next_key(stream), seq.to_string().as_bytes())?;
         }
         Ok(lines.len())
     })
+}
+
+/// How the outbox reaches the store: directly (`&mut Store`), or through the daemon's
+/// mutex (`&Mutex<Store>`), which a drain then holds for each store step only, never
+/// across a sink's write, so workers can record results meanwhile.
+pub trait StoreAccess {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Store) -> T) -> T;
+}
+
+impl StoreAccess for &mut Store {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(self)
+    }
+}
+
+impl StoreAccess for &Mutex<Store> {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(&mut self.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The lines of one stored block's text.
+fn block_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| b == b'\n')
+}
+
+/// Deletes the blocks whose every line is below `end` (a block holding line `end` stays).
+fn delete_lines_below(tx: &Tx<'_>, stream: Stream, end: u64) -> Result<()> {
+    let queue = lines_queue(stream);
+    let keep_from = match tx.queue_item_at(queue, end)? {
+        Some((first, value))
+            if first + block_lines(&unseal(value.clone())).count() as u64 > end =>
+        {
+            first
+        }
+        _ => end,
+    };
+    tx.queue_delete_below(queue, keep_from)?;
+    Ok(())
+}
+
+/// Moves lines a store of the previous layout kept as `logs/line.<t>.<seq>` keys into the
+/// stream's queue (same numbers), inside the caller's transaction.
+fn move_legacy_lines(tx: &Tx<'_>, stream: Stream) -> Result<()> {
+    let queue = lines_queue(stream);
+    let (from, to) = (format!("{}.", queue.prefix), format!("{}/", queue.prefix));
+    let legacy = tx.scan_range(Domain::Logs, &from, &to, usize::MAX)?;
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    for (key, value) in &legacy {
+        if let Some(seq) = seq_of(key) {
+            tx.queue_push(queue, seq, value)?;
+        }
+    }
+    tx.delete_range(Domain::Logs, &from, &to)?;
+    log::info!(
+        "Moved {} undelivered {} lines to the outbox queue",
+        legacy.len(),
+        stream.name()
+    );
+    Ok(())
 }
 
 /// Tuning of [`Outbox`].
@@ -124,7 +313,9 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig {
-            batch_lines: 1024,
+            // Each batch costs a few fsyncs (the batch record, the sink, the cursor): a
+            // million-line result should take tens of batches, not a thousand.
+            batch_lines: 65_536,
             max_backlog: 1_000_000,
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
@@ -238,31 +429,34 @@ impl Outbox {
     /// Lines of `stream` stored and not yet delivered to every sink.
     pub fn pending(&self, store: &Store, stream: Stream) -> Result<u64> {
         let next = parse_u64(store.get(Domain::Logs, &next_key(stream))?).unwrap_or(1);
-        let lowest = store.scan_range(
-            Domain::Logs,
-            &line_key(stream, 0),
-            &line_key(stream, u64::MAX),
-            1,
-        )?;
-        Ok(match lowest.first().and_then(|(k, _)| seq_of(k)) {
-            Some(first) => next.saturating_sub(first),
-            None => 0,
-        })
+        let Some(lowest) = store.queue_first(lines_queue(stream))? else {
+            return Ok(0);
+        };
+        // A block partly delivered to every sink is still stored: count from the
+        // slowest sink's cursor (a sink without one gets everything stored).
+        let mut done = None;
+        for name in self.sink_names() {
+            let cursor = parse_u64(store.get(Domain::Logs, &cursor_key(name, stream))?)
+                .unwrap_or(lowest - 1);
+            done = Some(done.map_or(cursor, |d: u64| d.min(cursor)));
+        }
+        let done = done.unwrap_or(lowest - 1).max(lowest - 1);
+        Ok((next - 1).saturating_sub(done))
     }
 
     /// Delivers what is pending: first any interrupted batch of each sink (start-up
     /// recovery), then new lines in batches, in order. Sink failures are reported and
     /// retried on a later drain; only store failures are returned as errors.
-    pub fn drain(&mut self, store: &mut Store) -> Result<DrainReport> {
+    pub fn drain(&mut self, mut store: impl StoreAccess) -> Result<DrainReport> {
         let mut report = DrainReport::default();
         let now = Instant::now();
         for stream in STREAMS {
-            let mut cursors = self.prepare(store, stream, &mut report)?;
+            let mut cursors = store.with(|s| self.prepare(s, stream, &mut report))?;
             for i in 0..self.slots.len() {
                 if self.slots[i].retry_at.is_some_and(|t| now < t) {
                     continue;
                 }
-                if let Err(e) = self.deliver(store, stream, i, &mut cursors, &mut report) {
+                if let Err(e) = self.deliver(&mut store, stream, i, &mut cursors, &mut report) {
                     let slot = &mut self.slots[i];
                     match e {
                         Failure::Store(e) => return Err(e),
@@ -296,6 +490,7 @@ impl Outbox {
         let names = self.sink_names();
         let max = self.config.max_backlog;
         let (cursors, dropped) = store.transaction(|tx| {
+            move_legacy_lines(tx, stream)?;
             let next = parse_u64(tx.get(Domain::Logs, &next_key(stream))?).unwrap_or(1);
             let suffix = format!(".{}", tag(stream));
             for prefix in ["cursor.", "batch."] {
@@ -306,16 +501,7 @@ impl Outbox {
                     }
                 }
             }
-            let lowest = tx
-                .scan_range(
-                    Domain::Logs,
-                    &line_key(stream, 0),
-                    &line_key(stream, u64::MAX),
-                    1,
-                )?
-                .first()
-                .and_then(|(k, _)| seq_of(k))
-                .unwrap_or(next);
+            let lowest = tx.queue_first(lines_queue(stream))?.unwrap_or(next);
             let mut cursors = Vec::with_capacity(names.len());
             let mut dropped = Vec::new();
             for name in &names {
@@ -347,11 +533,7 @@ impl Outbox {
                 cursors.push(cursor);
             }
             let done = cursors.iter().copied().min().unwrap_or(next - 1);
-            tx.delete_range(
-                Domain::Logs,
-                &line_key(stream, 0),
-                &line_key(stream, done + 1),
-            )?;
+            delete_lines_below(tx, stream, done + 1)?;
             Ok((cursors, dropped))
         })?;
         for (name, n) in dropped {
@@ -367,7 +549,7 @@ impl Outbox {
     /// Sends slot `i` everything pending of `stream`, batch by batch.
     fn deliver(
         &mut self,
-        store: &mut Store,
+        store: &mut impl StoreAccess,
         stream: Stream,
         i: usize,
         cursors: &mut [u64],
@@ -376,17 +558,21 @@ impl Outbox {
         let name = self.slots[i].sink.name();
         let bkey = batch_key(name, stream);
         loop {
-            let pending = store
-                .get(Domain::Logs, &bkey)?
-                .and_then(|v| Batch::decode(&v));
+            let pending = store.with(|s| -> Result<_> {
+                let Some(batch) = s.get(Domain::Logs, &bkey)?.and_then(|v| Batch::decode(&v))
+                else {
+                    return Ok(None);
+                };
+                let lines = read_lines(s, stream, batch.first, batch.last)?;
+                Ok(Some((batch, lines)))
+            })?;
             let (batch, lines) = match pending {
-                Some(batch) => {
-                    let lines = read_lines(store, stream, batch.first, batch.last)?;
+                Some((batch, lines)) => {
                     if lines.len() as u64 != batch.last - batch.first + 1 {
                         // Only outside interference can remove a batch's lines; the rest
                         // of the batch is sent fresh rather than guessing what arrived.
                         log::warn!("Logger plugin {name}: interrupted batch lost its lines");
-                        store.delete(Domain::Logs, &bkey)?;
+                        store.with(|s| s.delete(Domain::Logs, &bkey))?;
                         continue;
                     }
                     let sink = &mut self.slots[i].sink;
@@ -405,8 +591,9 @@ impl Outbox {
                     (batch, lines)
                 }
                 None => {
+                    let limit = self.config.batch_lines;
                     let (from, lines) =
-                        read_lines_limited(store, stream, cursors[i] + 1, self.config.batch_lines)?;
+                        store.with(|s| read_lines_limited(s, stream, cursors[i] + 1, limit))?;
                     if lines.is_empty() {
                         self.slots[i].backoff = self.config.retry_min;
                         self.slots[i].retry_at = None;
@@ -418,14 +605,15 @@ impl Outbox {
                         last: from + lines.len() as u64 - 1,
                         checkpoint: sink.checkpoint(stream)?,
                     };
-                    store.put(Domain::Logs, &bkey, batch.encode().as_bytes())?;
+                    store.with(|s| s.put(Domain::Logs, &bkey, batch.encode().as_bytes()))?;
                     sink.write(stream, &lines)?;
                     (batch, lines)
                 }
             };
             cursors[i] = batch.last;
             let done = cursors.iter().copied().min().unwrap_or(batch.last);
-            store.transaction(|tx| mark_delivered(tx, name, stream, batch.last, done))?;
+            store
+                .with(|s| s.transaction(|tx| mark_delivered(tx, name, stream, batch.last, done)))?;
             report.delivered += lines.len() as u64;
             let slot = &mut self.slots[i];
             if slot.failures > 0 {
@@ -446,11 +634,7 @@ fn mark_delivered(tx: &Tx<'_>, sink: &str, stream: Stream, last: u64, done: u64)
         last.to_string().as_bytes(),
     )?;
     tx.delete(Domain::Logs, &batch_key(sink, stream))?;
-    tx.delete_range(
-        Domain::Logs,
-        &line_key(stream, 0),
-        &line_key(stream, done + 1),
-    )?;
+    delete_lines_below(tx, stream, done + 1)?;
     Ok(())
 }
 
@@ -469,20 +653,53 @@ fn read_lines_limited(
     from: u64,
     limit: usize,
 ) -> Result<(u64, Vec<String>)> {
-    let rows = store.scan_range(
-        Domain::Logs,
-        &line_key(stream, from),
-        &line_key(stream, u64::MAX),
-        limit,
-    )?;
-    let start = rows.first().and_then(|(k, _)| seq_of(k)).unwrap_or(from);
-    // Stop at a gap: a batch is a contiguous range of sequence numbers.
-    let lines = rows
-        .into_iter()
-        .enumerate()
-        .take_while(|(k, (key, _))| seq_of(key) == Some(start + *k as u64))
-        .map(|(_, (_, v))| String::from_utf8_lossy(&v).into_owned())
-        .collect();
+    let queue = lines_queue(stream);
+    let mut lines: Vec<String> = Vec::new();
+    // The block holding `from`, when there is one.
+    let mut start = from;
+    let mut expect = None;
+    if let Some((first, value)) = store.queue_item_at(queue, from)? {
+        let value = unseal(value);
+        let count = block_lines(&value).count() as u64;
+        if first + count > from {
+            for line in block_lines(&value)
+                .skip((from - first) as usize)
+                .take(limit)
+            {
+                lines.push(String::from_utf8_lossy(line).into_owned());
+            }
+            expect = Some(first + count);
+        }
+    }
+    // Then the blocks after it, a page at a time, stopping at a gap: a batch is a
+    // contiguous range of sequence numbers.
+    let mut after = expect.unwrap_or(from);
+    'pages: while lines.len() < limit {
+        let page = store.queue_range(queue, after, 16)?;
+        if page.is_empty() {
+            break;
+        }
+        for (first, value) in page {
+            let value = unseal(value);
+            match expect {
+                Some(e) if first != e => break 'pages,
+                Some(_) => {}
+                None => start = first,
+            }
+            let mut count = 0;
+            for line in block_lines(&value) {
+                if lines.len() < limit {
+                    lines.push(String::from_utf8_lossy(line).into_owned());
+                }
+                count += 1;
+            }
+            expect = Some(first + count);
+            after = first + count;
+            if lines.len() >= limit {
+                break 'pages;
+            }
+        }
+    }
     Ok((start, lines))
 }
 

@@ -124,6 +124,14 @@ fn run(store: &mut Store, name: &str, rows: &[i64]) -> usize {
     record(store, &outcome, format).unwrap()
 }
 
+/// Lines left in the store, of both streams.
+fn stored_lines(store: &Store) -> usize {
+    STREAMS
+        .iter()
+        .map(|&s| read_lines_limited(store, s, 0, usize::MAX).unwrap().1.len())
+        .sum()
+}
+
 fn quick() -> OutboxConfig {
     OutboxConfig {
         batch_lines: 3,
@@ -142,9 +150,9 @@ fn state_and_lines_commit_together_or_not_at_all() {
     record(&mut store, &outcome, format).unwrap();
     // The same outcome again is stale: neither its state nor its lines are written twice.
     assert!(record(&mut store, &outcome, format).is_err());
-    let lines = store.scan(Domain::Logs, "line.r.").unwrap();
-    assert_eq!(lines.len(), 5);
-    assert_eq!(lines[2].1, b"q 1 removed 1");
+    let (first, lines) = read_lines_limited(&store, Stream::Results, 1, usize::MAX).unwrap();
+    assert_eq!((first, lines.len()), (1, 5));
+    assert_eq!(lines[2], "q 1 removed 1");
     assert_eq!(
         store.get_text(Domain::Logs, "next.r").unwrap().unwrap(),
         "6"
@@ -170,16 +178,17 @@ fn every_sink_gets_every_line_in_order_then_lines_are_deleted() {
     ];
     assert_eq!(a.lines(Stream::Results), expected);
     assert_eq!(b.lines(Stream::Results), expected);
-    assert!(store.scan(Domain::Logs, "line.").unwrap().is_empty());
+    assert_eq!(stored_lines(&store), 0);
     assert!(store.scan(Domain::Logs, "batch.").unwrap().is_empty());
     assert_eq!(outbox.pending(&store, Stream::Results).unwrap(), 0);
     // Sequence numbers are not reused after the lines are gone.
     run(&mut store, "q", &[9]);
     assert!(
         store
-            .get(Domain::Logs, "line.r.00000000000000000007")
+            .queue_range(lines_queue(Stream::Results), 7, 1)
             .unwrap()
-            .is_some()
+            .first()
+            .is_some_and(|(seq, _)| *seq == 7)
     );
 }
 
@@ -311,5 +320,80 @@ fn without_sinks_lines_are_discarded() {
     run(&mut store, "q", &[1, 2]);
     let mut outbox = Outbox::new(Vec::new(), quick());
     outbox.drain(&mut store).unwrap();
+    assert_eq!(stored_lines(&store), 0);
+}
+
+#[test]
+fn a_large_result_is_stored_in_blocks_and_delivered_once_across_their_edges() {
+    let mut store = Store::in_memory().unwrap();
+    let (a, flaky) = (Mem::default(), Mem::default());
+    // Batches of 700 lines cut through blocks of 4096.
+    let config = OutboxConfig {
+        batch_lines: 700,
+        ..quick()
+    };
+    let mut outbox = Outbox::new(vec![a.sink("a"), flaky.sink("flaky")], config);
+    let n = 2 * BLOCK_LINES + 452;
+    // Short lines: blocks are bounded by their line count here.
+    assert!(n * 16 < BLOCK_BYTES);
+    assert_eq!(run(&mut store, "q", &(1..=n as i64).collect::<Vec<_>>()), n);
+    let blocks = store
+        .queue_range(lines_queue(Stream::Results), 0, usize::MAX)
+        .unwrap();
+    assert_eq!(
+        blocks.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [1, 1 + BLOCK_LINES as u64, 1 + 2 * BLOCK_LINES as u64]
+    );
+    // The second sink takes 4,500 lines (six batches and part of the next), then fails.
+    flaky.set_budget(Some(4500));
+    outbox.drain(&mut store).unwrap();
+    assert_eq!(a.lines(Stream::Results).len(), n);
+    assert_eq!(
+        outbox.pending(&store, Stream::Results).unwrap(),
+        (n - 4200) as u64
+    );
+    // Block 1 (lines 1..=4096) went once both sinks had it; block 2 (4097..=8192) stays,
+    // as `flaky` still lacks lines 4201 on.
+    let kept: Vec<u64> = store
+        .queue_range(lines_queue(Stream::Results), 0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(kept, [1 + BLOCK_LINES as u64, 1 + 2 * BLOCK_LINES as u64]);
+    flaky.set_budget(None);
+    let report = outbox.drain(&mut store).unwrap();
+    assert_eq!(report.resumed, 1);
+    let expected: Vec<String> = (1..=n).map(|i| format!("q 0 added {i}")).collect();
+    assert_eq!(flaky.lines(Stream::Results), expected);
+    assert_eq!(a.lines(Stream::Results), expected);
+    assert_eq!(outbox.pending(&store, Stream::Results).unwrap(), 0);
+    assert_eq!(stored_lines(&store), 0);
+}
+
+#[test]
+fn lines_a_previous_version_stored_as_keys_are_delivered_in_order() {
+    let mut store = Store::in_memory().unwrap();
+    // The previous layout: one `logs/line.r.<seq>` key per line, `next.r` after them.
+    for seq in 4..=6u64 {
+        store
+            .put(
+                Domain::Logs,
+                &format!("line.r.{seq:020}"),
+                format!("old {seq}").as_bytes(),
+            )
+            .unwrap();
+    }
+    store.put(Domain::Logs, "next.r", b"7").unwrap();
+    store.put(Domain::Logs, "cursor.a.r", b"3").unwrap();
+    run(&mut store, "q", &[1]);
+    let a = Mem::default();
+    let mut outbox = Outbox::new(vec![a.sink("a")], quick());
+    outbox.drain(&mut store).unwrap();
+    assert_eq!(
+        a.lines(Stream::Results),
+        ["old 4", "old 5", "old 6", "q 0 added 1"]
+    );
     assert!(store.scan(Domain::Logs, "line.").unwrap().is_empty());
+    assert_eq!(stored_lines(&store), 0);
 }

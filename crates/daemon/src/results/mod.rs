@@ -22,15 +22,23 @@
 //!
 //! [`compute`] only reads the store; the returned [`QueryOutcome`] carries the state to
 //! write, which [`crate::outbox::record`] commits together with the log lines.
+//!
+//! The daemon takes the same steps without holding the store for long and without a map
+//! per row: [`Stored::load`] reads the previous state (a short lock), [`changes`] diffs
+//! the run's [`EncodedRows`] against it as bytes, [`Changes::lines`] formats what to log
+//! a chunk of rows at a time, and only the write of the new state and lines
+//! ([`crate::outbox::record_lines`]) takes the store again.
 
 pub mod diff;
 pub mod escape;
 pub mod performance;
 pub mod stored;
 
-pub use diff::{Diff, diff};
+pub use diff::{Diff, EncodedDiff, diff, diff_encoded};
+pub use stored::{EncodedRows, RowsBuilder};
 
-use crate::item::{Decorations, Payload, ResultItem, Row};
+use crate::item::{Decorations, LogLine, Payload, ResultItem, Row};
+use crate::outbox::Lines;
 use oxquery_store::{Domain, Result, Store, StoreError, Tx};
 
 /// Seconds without a run after which an unscheduled query's results are deleted
@@ -100,6 +108,11 @@ pub struct StateUpdate {
 }
 
 impl StateUpdate {
+    /// Commits the state alone (nothing logged), e.g. under `--disable_logging`.
+    pub fn commit(&self, store: &mut Store) -> Result<()> {
+        store.transaction(|tx| self.apply(tx))
+    }
+
     /// Whether applying writes nothing.
     pub fn is_empty(&self) -> bool {
         self.results.is_none() && self.sql.is_none() && self.executed_at.is_none()
@@ -147,6 +160,118 @@ fn read_u64(bytes: Option<Vec<u8>>) -> Option<u64> {
     std::str::from_utf8(&bytes?).ok()?.trim().parse().ok()
 }
 
+/// What the store holds about a query before its run, read in one short lock.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    sql: Option<String>,
+    counter: Option<u64>,
+    epoch: Option<u64>,
+    rows: Option<Vec<u8>>,
+}
+
+impl Stored {
+    pub fn load(store: &Store, name: &str) -> Result<Stored> {
+        Ok(Stored {
+            sql: store.get_text(Domain::Queries, &format!("query.{name}"))?,
+            counter: read_u64(store.get(Domain::Queries, &format!("{name}counter"))?),
+            epoch: read_u64(store.get(Domain::Queries, &format!("{name}epoch"))?),
+            rows: store.get(Domain::Queries, name)?,
+        })
+    }
+}
+
+/// A differential run's result against the stored state, before formatting: the run's
+/// rows, the previous rows that went, and the state to write.
+#[derive(Debug)]
+pub struct Changes {
+    /// The item to log, its rows left out (they are formatted from the encodings).
+    head: Option<ResultItem>,
+    current: EncodedRows,
+    /// The previous rows, kept only when some were removed and are to be logged.
+    previous: EncodedRows,
+    added: Vec<usize>,
+    removed: Vec<usize>,
+    /// Whether the state takes `current` as the new last results.
+    store_rows: bool,
+    state: StateUpdate,
+}
+
+/// Rows formatted per [`Changes::lines`] call of `format`: small enough that the
+/// transient typed rows cost little, large enough to amortise the call.
+const FORMAT_CHUNK: usize = 1024;
+
+impl Changes {
+    /// Whether there is something to log.
+    pub fn logs(&self) -> bool {
+        self.head.is_some()
+    }
+
+    /// The log lines: `format` applied to the item. With `per_row` (event formats, one
+    /// line per row) the item is formatted a chunk of rows at a time, removed rows
+    /// first, so the typed rows never exist all at once; otherwise in one call.
+    pub fn lines(&self, format: impl Fn(&ResultItem) -> Vec<LogLine>, per_row: bool) -> Lines {
+        let mut lines = Lines::new();
+        let Some(head) = &self.head else {
+            return lines;
+        };
+        let decode = |rows: &EncodedRows, at: &[usize]| -> Vec<Row> {
+            at.iter().filter_map(|&i| rows.decode_row(i)).collect()
+        };
+        let with = |added: Vec<Row>, removed: Vec<Row>| ResultItem {
+            payload: Payload::Diff { added, removed },
+            ..head.clone()
+        };
+        if !per_row {
+            lines.extend(format(&with(
+                decode(&self.current, &self.added),
+                decode(&self.previous, &self.removed),
+            )));
+            return lines;
+        }
+        for chunk in self.removed.chunks(FORMAT_CHUNK) {
+            lines.extend(format(&with(Vec::new(), decode(&self.previous, chunk))));
+        }
+        for chunk in self.added.chunks(FORMAT_CHUNK) {
+            lines.extend(format(&with(decode(&self.current, chunk), Vec::new())));
+        }
+        lines
+    }
+
+    /// The state to write, holding the run's rows when they are the new last results.
+    pub fn into_state(self) -> StateUpdate {
+        let mut state = self.state;
+        if self.store_rows
+            && let Some(results) = &mut state.results
+        {
+            results.0 = self.current.into_text();
+        }
+        state
+    }
+
+    /// The item with its rows, and the state: what [`compute`] returns.
+    fn into_outcome(self) -> QueryOutcome {
+        let item = self.head.as_ref().map(|head| ResultItem {
+            payload: Payload::Diff {
+                added: self
+                    .added
+                    .iter()
+                    .filter_map(|&i| self.current.decode_row(i))
+                    .collect(),
+                removed: self
+                    .removed
+                    .iter()
+                    .filter_map(|&i| self.previous.decode_row(i))
+                    .collect(),
+            },
+            ..head.clone()
+        });
+        QueryOutcome {
+            item,
+            state: self.into_state(),
+        }
+    }
+}
+
 /// Computes what a run of `query` returning `rows` logs, against the stored state.
 pub fn compute(
     store: &Store,
@@ -154,35 +279,61 @@ pub fn compute(
     rows: Vec<Row>,
     run: Run,
 ) -> Result<QueryOutcome> {
+    if query.snapshot {
+        return Ok(snapshot(query, rows, run));
+    }
+    let mut rows = rows;
+    for row in &mut rows {
+        escape::escape_row(row);
+    }
+    let current = EncodedRows::from_rows(&rows);
+    drop(rows);
+    let stored = Stored::load(store, query.name)?;
+    Ok(changes(query, current, stored, run).into_outcome())
+}
+
+/// A snapshot run: the whole result, counter 0, no state.
+pub fn snapshot(query: &ScheduledQuery<'_>, rows: Vec<Row>, run: Run) -> QueryOutcome {
+    QueryOutcome {
+        item: Some(ResultItem {
+            name: query.name.to_owned(),
+            unix_time: run.unix_time,
+            epoch: run.epoch,
+            counter: 0,
+            decorations: run.decorations,
+            payload: Payload::Snapshot(rows),
+        }),
+        state: StateUpdate {
+            name: query.name.to_owned(),
+            seen_counter: None,
+            results: None,
+            sql: None,
+            executed_at: None,
+        },
+    }
+}
+
+/// Diffs a differential run's rows (escaped, encoded) against what was stored. Needs no
+/// store: the caller reads [`Stored`] first and writes the state afterwards.
+pub fn changes(
+    query: &ScheduledQuery<'_>,
+    current: EncodedRows,
+    stored: Stored,
+    run: Run,
+) -> Changes {
     let name = query.name;
-    let item = |counter, payload| ResultItem {
+    let head = |counter| ResultItem {
         name: name.to_owned(),
         unix_time: run.unix_time,
         epoch: run.epoch,
         counter,
         decorations: run.decorations.clone(),
-        payload,
+        payload: Payload::Diff {
+            added: Vec::new(),
+            removed: Vec::new(),
+        },
     };
-    if query.snapshot {
-        return Ok(QueryOutcome {
-            item: Some(item(0, Payload::Snapshot(rows))),
-            state: StateUpdate {
-                name: name.to_owned(),
-                seen_counter: None,
-                results: None,
-                sql: None,
-                executed_at: None,
-            },
-        });
-    }
-
-    let mut rows = rows;
-    for row in &mut rows {
-        escape::escape_row(row);
-    }
-
-    let stored_sql = store.get_text(Domain::Queries, &format!("query.{name}"))?;
-    let sql = match stored_sql.as_deref() {
+    let sql = match stored.sql.as_deref() {
         Some(old) if old == query.sql => None,
         Some(_) => {
             // The diff continues against the old rows: a reworded query that returns the
@@ -192,10 +343,8 @@ pub fn compute(
         }
         None => Some(query.sql.to_owned()),
     };
-    let seen_counter = read_u64(store.get(Domain::Queries, &format!("{name}counter"))?);
-    let stored_epoch = read_u64(store.get(Domain::Queries, &format!("{name}epoch"))?);
-    let previous = match store.get(Domain::Queries, name)? {
-        Some(bytes) if stored_epoch == Some(run.epoch) => match stored::decode(&bytes) {
+    let previous = match stored.rows {
+        Some(bytes) if stored.epoch == Some(run.epoch) => match EncodedRows::parse(bytes) {
             Some(rows) => Some(rows),
             None => {
                 log::warn!("Stored results of {name} are unreadable; starting it afresh");
@@ -204,36 +353,55 @@ pub fn compute(
         },
         _ => None,
     };
-
     let mut state = StateUpdate {
         name: name.to_owned(),
-        seen_counter,
+        seen_counter: stored.counter,
         results: None,
         sql,
         executed_at: Some(run.unix_time),
     };
     let Some(previous) = previous else {
-        state.results = Some((stored::encode(&rows), run.epoch, 0));
-        let payload = Payload::Diff {
-            added: rows,
+        state.results = Some((String::new(), run.epoch, 0));
+        return Changes {
+            head: Some(head(0)),
+            added: (0..current.len()).collect(),
+            current,
+            previous: EncodedRows::default(),
             removed: Vec::new(),
-        };
-        return Ok(QueryOutcome {
-            item: Some(item(0, payload)),
+            store_rows: true,
             state,
-        });
+        };
     };
-
-    let Diff { added, removed } = diff(&previous, &rows);
+    let EncodedDiff { added, removed } = diff_encoded(&previous, &current);
     if added.is_empty() && removed.is_empty() {
-        return Ok(QueryOutcome { item: None, state });
+        return Changes {
+            head: None,
+            current,
+            previous: EncodedRows::default(),
+            added,
+            removed,
+            store_rows: false,
+            state,
+        };
     }
-    let counter = seen_counter.map_or(1, |c| c + 1);
-    state.results = Some((stored::encode(&rows), run.epoch, counter));
+    let counter = stored.counter.map_or(1, |c| c + 1);
+    state.results = Some((String::new(), run.epoch, counter));
     let removed = if query.removed { removed } else { Vec::new() };
-    let item = (!added.is_empty() || !removed.is_empty())
-        .then(|| item(counter, Payload::Diff { added, removed }));
-    Ok(QueryOutcome { item, state })
+    let logs = !added.is_empty() || !removed.is_empty();
+    Changes {
+        head: logs.then(|| head(counter)),
+        current,
+        // Only the rows to log as removed need the previous set.
+        previous: if removed.is_empty() {
+            EncodedRows::default()
+        } else {
+            previous
+        },
+        added,
+        removed,
+        store_rows: true,
+        state,
+    }
 }
 
 /// Deletes the stored results (and performance figures) of names for which

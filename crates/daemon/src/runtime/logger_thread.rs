@@ -34,16 +34,15 @@ impl Daemon {
                         outbox.reopen();
                     }
                     outbox.set_max_backlog(daemon.result_settings().buffered_log_max);
-                    {
-                        let mut store = daemon.lock_store();
-                        match outbox.drain(&mut store) {
-                            Ok(report) => {
-                                for (sink, error) in report.failed {
-                                    log::warn!("Logger {sink} failed: {error}");
-                                }
+                    // The store is locked per step of the drain, never across a sink's
+                    // write: workers record results while a large backlog is delivered.
+                    match outbox.drain(&*daemon.store) {
+                        Ok(report) => {
+                            for (sink, error) in report.failed {
+                                log::warn!("Logger {sink} failed: {error}");
                             }
-                            Err(e) => log::error!("Cannot read the log outbox: {e}"),
                         }
+                        Err(e) => log::error!("Cannot read the log outbox: {e}"),
                     }
                     if stopping {
                         break;

@@ -66,9 +66,9 @@ pub(crate) struct Daemon {
     /// The config's views. TEMP views live in one SQLite connection, so each worker
     /// engine re-creates them when the generation moves.
     pub(crate) views: Arc<RwLock<Views>>,
-    /// Queries the workers are running, oldest first. `configurations/executing_query`
-    /// names one of them (osquery runs one query at a time and keeps one name), so a
-    /// crash is pinned on a query that was running when it happened.
+    /// Queries the workers are running now (a queued one is not), each also recorded in
+    /// the store as `configurations/executing_query.<name>` so that a crash is pinned on
+    /// every query in flight when it happened.
     pub(crate) executing: Arc<Mutex<Vec<String>>>,
 }
 
@@ -110,78 +110,105 @@ impl Daemon {
             .clone()
     }
 
-    /// Records in the store that `name` is about to run (before the query starts).
+    /// Records in the store that `name` is about to run (before the query starts), under
+    /// a key of its own: every query in flight is remembered, whichever worker runs it.
     pub(crate) fn start_executing(&self, name: &str) {
-        let mut executing = self.executing.lock().unwrap_or_else(|p| p.into_inner());
-        executing.push(name.to_owned());
-        // The key names the oldest running query: with two workers the one that has run
-        // longest (a query that hangs or crashes) stays named while short ones come and go.
-        let oldest = executing.first().map_or(name, String::as_str);
-        let store = self.lock_store();
-        if let Err(e) = store.put(
-            Domain::Configurations,
-            schedule::EXECUTING_QUERY,
-            oldest.as_bytes(),
-        ) {
+        self.executing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.to_owned());
+        let key = format!("{}{name}", schedule::EXECUTING_PREFIX);
+        let since = unix_now().to_string();
+        if let Err(e) = self
+            .lock_store()
+            .put(Domain::Configurations, &key, since.as_bytes())
+        {
             log::warn!("Cannot record the executing query {name}: {e}");
         }
     }
 
-    /// Records that `name` finished (after its results and statistics are stored): the
-    /// key then names another running query, or is removed.
+    /// Records that `name` finished (after its results and statistics are stored).
     pub(crate) fn finish_executing(&self, name: &str) {
+        let key = format!("{}{name}", schedule::EXECUTING_PREFIX);
+        if let Err(e) = self.lock_store().delete(Domain::Configurations, &key) {
+            log::warn!("Cannot clear the executing query {name}: {e}");
+        }
         let mut executing = self.executing.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = executing.iter().position(|n| n == name) {
             executing.remove(i);
         }
-        let store = self.lock_store();
-        let done = match executing.first() {
-            Some(other) => store.put(
-                Domain::Configurations,
-                schedule::EXECUTING_QUERY,
-                other.as_bytes(),
-            ),
-            None => store.delete(Domain::Configurations, schedule::EXECUTING_QUERY),
-        };
-        if let Err(e) = done {
-            log::warn!("Cannot clear the executing query {name}: {e}");
-        }
     }
 
-    /// At start: a query still named in `executing_query` was running when the previous
-    /// process died. Deny-lists it for a day unless its config says `"denylist": false`.
-    fn denylist_crashed_query(&self, config: &Config) {
-        let store = self.lock_store();
-        let name = match store.get_text(Domain::Configurations, schedule::EXECUTING_QUERY) {
-            Ok(Some(name)) if !name.is_empty() => name,
-            Ok(_) => return,
-            Err(e) => {
-                log::warn!("Cannot read the executing query: {e}");
-                return;
-            }
-        };
-        if let Err(e) = store.delete(Domain::Configurations, schedule::EXECUTING_QUERY) {
-            log::warn!("Cannot clear the executing query: {e}");
-        }
-        let allows = config
-            .packs
+    /// Whether a worker is running `name` now (not merely queued).
+    pub(crate) fn is_executing(&self, name: &str) -> bool {
+        self.executing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .flat_map(|p| &p.queries)
-            .find(|q| q.full_name == name)
-            .map(|q| q.denylist);
-        match allows {
-            Some(true) => {
-                let expiry = unix_now() + schedule::DENYLIST_SECONDS;
-                let mut denylist = schedule::load_denylist(&store);
-                denylist.insert(name.clone(), expiry);
-                schedule::save_denylist(&store, &denylist);
-                log::warn!("Scheduled query may have failed: {name}; deny-listed until {expiry}");
+            .any(|n| n == name)
+    }
+
+    /// At start: the queries still recorded as executing were running when the previous
+    /// process died. Each is deny-listed for a day unless its config says
+    /// `"denylist": false`. osquery's single `executing_query` key (a store from an
+    /// earlier version) counts as one more.
+    fn denylist_crashed_queries(&self, config: &Config) {
+        let store = self.lock_store();
+        let mut crashed: Vec<String> = Vec::new();
+        let found = (|| -> oxquery_store::Result<()> {
+            if let Some(name) = store.get_text(Domain::Configurations, schedule::EXECUTING_QUERY)? {
+                crashed.push(name);
             }
-            Some(false) => log::warn!(
-                "Scheduled query may have failed: {name}; not deny-listed (\"denylist\": false)"
-            ),
-            None => log::warn!("Scheduled query may have failed: {name} (no longer scheduled)"),
+            for key in store.keys(Domain::Configurations, schedule::EXECUTING_PREFIX)? {
+                crashed.push(key[schedule::EXECUTING_PREFIX.len()..].to_owned());
+            }
+            Ok(())
+        })();
+        if let Err(e) = found {
+            log::warn!("Cannot read the executing queries: {e}");
         }
+        crashed.retain(|n| !n.is_empty());
+        crashed.sort();
+        crashed.dedup();
+        let cleared = store
+            .delete(Domain::Configurations, schedule::EXECUTING_QUERY)
+            .and_then(|()| {
+                store
+                    .keys(Domain::Configurations, schedule::EXECUTING_PREFIX)?
+                    .iter()
+                    .try_for_each(|k| store.delete(Domain::Configurations, k))
+            });
+        if let Err(e) = cleared {
+            log::warn!("Cannot clear the executing queries: {e}");
+        }
+        if crashed.is_empty() {
+            return;
+        }
+        let mut denylist = schedule::load_denylist(&store);
+        let expiry = unix_now() + schedule::DENYLIST_SECONDS;
+        for name in &crashed {
+            let allows = config
+                .packs
+                .iter()
+                .flat_map(|p| &p.queries)
+                .find(|q| &q.full_name == name)
+                .map(|q| q.denylist);
+            match allows {
+                Some(true) => {
+                    denylist.insert(name.clone(), expiry);
+                    log::warn!(
+                        "Scheduled query may have failed: {name}; deny-listed until {expiry}"
+                    );
+                }
+                Some(false) => log::warn!(
+                    "Scheduled query may have failed: {name}; not deny-listed (\"denylist\": false)"
+                ),
+                None => {
+                    log::warn!("Scheduled query may have failed: {name} (no longer scheduled)")
+                }
+            }
+        }
+        schedule::save_denylist(&store, &denylist);
     }
 
     pub(crate) fn wake_logger(&self) {

@@ -6,8 +6,12 @@ use oxquery_store::{Domain, Store};
 use oxquery_table::ScheduleEntry;
 use std::collections::BTreeMap;
 
-/// The store key (`configurations`) naming the query a worker is running.
+/// The store key (`configurations`) osquery uses for the one query it is running. Read
+/// at start for a store left by an earlier version, which kept one name there.
 pub(super) const EXECUTING_QUERY: &str = "executing_query";
+/// `configurations/executing_query.<name>`: one key per query a worker is running (two
+/// run at once), written before the query starts and deleted after its results are in.
+pub(super) const EXECUTING_PREFIX: &str = "executing_query.";
 /// The store key (`configurations`) of the deny-list: `name:expiry:name:expiry...`.
 pub(super) const FAILED_QUERIES: &str = "failed_queries";
 /// How long a query that was running when the process died stays deny-listed.

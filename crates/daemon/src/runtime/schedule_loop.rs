@@ -39,7 +39,7 @@ impl Daemon {
 
         let host = HostFacts::current();
         let mut discovery = DiscoveryCache::new();
-        self.denylist_crashed_query(&config);
+        self.denylist_crashed_queries(&config);
         self.publish_views(&engine, &config, &flags);
         let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
         self.run_decorators(&engine, &config.decorators.load);

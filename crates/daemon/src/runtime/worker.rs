@@ -6,12 +6,13 @@ use super::{Daemon, unix_now};
 use crate::config::{self, ScheduledQuery};
 use crate::item::{Decorations, Row};
 use crate::logger::format_item;
-use crate::outbox;
-use crate::results::{self, Run, performance};
+use crate::outbox::{self, Lines};
+use crate::results::{self, EncodedRows, RowsBuilder, Run, performance};
 use oxquery_engine::{CancelHandle, Engine, TableFilter};
 use oxquery_table::{InstanceInfo, TableDef};
 use std::cell::Cell;
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -49,6 +50,8 @@ pub(super) struct Workers {
     busy: Arc<Mutex<HashSet<String>>>,
     /// Each worker engine's handle to stop its running query.
     cancels: Vec<CancelHandle>,
+    /// Which queries are running (rather than queued).
+    daemon: Daemon,
 }
 
 impl Workers {
@@ -82,18 +85,26 @@ impl Workers {
             threads,
             busy,
             cancels,
+            daemon: daemon.clone(),
         })
     }
 
-    /// Queues `job` unless the same query is still queued or running.
+    /// Queues `job` unless the same query is still queued or running, saying which.
     pub(super) fn submit(&self, mut job: Job, always: &[String]) {
         {
             let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
             if !busy.insert(job.name.clone()) {
-                log::info!(
-                    "Scheduled query {} is still running; skipping this turn",
-                    job.name
-                );
+                if self.daemon.is_executing(&job.name) {
+                    log::info!(
+                        "Scheduled query {} is still running; skipping this turn",
+                        job.name
+                    );
+                } else {
+                    log::info!(
+                        "Scheduled query {} is still waiting for a free worker; skipping this turn",
+                        job.name
+                    );
+                }
                 return;
             }
         }
@@ -200,18 +211,42 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     let memory0 = resident_bytes();
     let output_size = Cell::new(0u64);
     daemon.start_executing(&job.name);
-    match engine.query(&job.sql) {
-        Ok(r) => {
-            let rows = r
-                .rows
-                .into_iter()
-                .map(|values| r.columns.iter().cloned().zip(values).collect())
-                .collect();
-            record_results(daemon, engine, job, rows, unix_time, &output_size);
+    log::debug!("Executing scheduled query {}: {}", job.name, job.sql);
+    if job.snapshot {
+        match engine.query(&job.sql) {
+            Ok(r) => {
+                let rows = r
+                    .rows
+                    .into_iter()
+                    .map(|values| r.columns.iter().cloned().zip(values).collect())
+                    .collect();
+                record_snapshot(daemon, engine, job, rows, unix_time, &output_size);
+            }
+            Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
         }
-        // As osquery: a failed run (an SQL error, or the statement interrupted at
-        // shutdown) is not an empty result; diffing it would log every row removed.
-        Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
+    } else {
+        // Each row is escaped and encoded as SQLite produces it: the result exists once,
+        // in its stored form, never as a map per row.
+        let mut rows = RowsBuilder::new();
+        match engine.for_each_row(&job.sql, |values| {
+            rows.push(values);
+            ControlFlow::Continue(())
+        }) {
+            Ok(columns) => {
+                let current = rows.finish(&columns);
+                let queried = started.elapsed();
+                record_differential(daemon, engine, job, current, unix_time, &output_size);
+                log::debug!(
+                    "Scheduled query {}: ran in {} ms, recorded in {} ms",
+                    job.name,
+                    queried.as_millis(),
+                    (started.elapsed() - queried).as_millis()
+                );
+            }
+            // As osquery: a failed run (an SQL error, or the statement interrupted at
+            // shutdown) is not an empty result; diffing it would log every row removed.
+            Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
+        }
     }
     let (user1, system1) = thread_cpu();
     let execution = performance::Execution {
@@ -223,7 +258,9 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         output_size: output_size.get(),
     };
     let mut store = daemon.lock_store();
-    match performance::record_execution(&mut store, &job.name, &execution) {
+    let perf = performance::record_execution(&mut store, &job.name, &execution);
+    drop(store);
+    match perf {
         Ok(perf) => {
             // It just ran, so it is not deny-listed.
             let entry = super::schedule::entry(&job.query, &perf, false);
@@ -234,19 +271,12 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         }
         Err(e) => log::warn!("Cannot record statistics of {}: {e}", job.name),
     }
-    drop(store);
     daemon.finish_executing(&job.name);
 }
 
-/// Diffs `rows` against the store and records the new state with its log lines.
-fn record_results(
-    daemon: &Daemon,
-    engine: &Engine,
-    job: &Job,
-    rows: Vec<Row>,
-    unix_time: i64,
-    output_size: &Cell<u64>,
-) {
+/// The run's facts besides its rows: time, epoch and decorations (the `always`
+/// decorators run now, on this worker's engine).
+fn run_facts(daemon: &Daemon, engine: &Engine, job: &Job, unix_time: i64, epoch: u64) -> Run {
     let mut decorations: Decorations = daemon
         .decorations
         .lock()
@@ -259,32 +289,98 @@ fn record_results(
             &mut decorations,
         );
     }
-    let settings = daemon.result_settings();
-    let run = Run {
+    Run {
         unix_time,
-        epoch: settings.epoch,
+        epoch,
         decorations,
-    };
-    let query = results::ScheduledQuery {
+    }
+}
+
+fn query_of(job: &Job) -> results::ScheduledQuery<'_> {
+    results::ScheduledQuery {
         name: &job.name,
         sql: &job.sql,
         snapshot: job.snapshot,
         removed: job.removed,
-    };
-    let mut store = daemon.lock_store();
-    let recorded = results::compute(&store, &query, rows, run).and_then(|outcome| {
-        if settings.disable_logging {
-            outcome.commit(&mut store).map(|()| 0)
-        } else {
-            outbox::record(&mut store, &outcome, |item| {
-                let lines = format_item(item, &settings.format);
-                output_size.set(lines.iter().map(|l| l.text.len() as u64 + 1).sum());
-                lines
-            })
+    }
+}
+
+/// Diffs `current` against the stored rows and records the new state with its log
+/// lines. The store is locked twice, briefly: to read the previous state and to write the
+/// new one; the diff and the formatting happen in between, without it. A run of the same
+/// query cannot overlap (the scheduler's busy set), and the write re-checks the counter.
+fn record_differential(
+    daemon: &Daemon,
+    engine: &Engine,
+    job: &Job,
+    current: EncodedRows,
+    unix_time: i64,
+    output_size: &Cell<u64>,
+) {
+    let settings = daemon.result_settings();
+    let run = run_facts(daemon, engine, job, unix_time, settings.epoch);
+    let stored = results::Stored::load(&daemon.lock_store(), &job.name);
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(e) => {
+            log::error!("Cannot read the results of {}: {e}", job.name);
+            return;
         }
-    });
+    };
+    let loaded = Instant::now();
+    let changes = results::changes(&query_of(job), current, stored, run);
+    let diffed = Instant::now();
+    let mut lines = if settings.disable_logging {
+        Lines::new()
+    } else {
+        changes.lines(
+            |item| format_item(item, &settings.format),
+            settings.format.event_type,
+        )
+    };
+    lines.finish();
+    output_size.set(lines.output_size());
+    let state = changes.into_state();
+    let formatted = Instant::now();
+    write(daemon, job, &state, &lines);
+    log::debug!(
+        "Results of {}: diff {} ms, {} lines formatted in {} ms, written in {} ms",
+        job.name,
+        (diffed - loaded).as_millis(),
+        lines.len(),
+        (formatted - diffed).as_millis(),
+        formatted.elapsed().as_millis()
+    );
+}
+
+/// Formats a snapshot's lines, then records them.
+fn record_snapshot(
+    daemon: &Daemon,
+    engine: &Engine,
+    job: &Job,
+    rows: Vec<Row>,
+    unix_time: i64,
+    output_size: &Cell<u64>,
+) {
+    let settings = daemon.result_settings();
+    let run = run_facts(daemon, engine, job, unix_time, settings.epoch);
+    let outcome = results::snapshot(&query_of(job), rows, run);
+    let mut lines = Lines::new();
+    if !settings.disable_logging
+        && let Some(item) = &outcome.item
+    {
+        lines.extend(format_item(item, &settings.format));
+    }
+    lines.finish();
+    output_size.set(lines.output_size());
+    write(daemon, job, &outcome.state, &lines);
+}
+
+/// The one write of a run: new state and lines in one transaction.
+fn write(daemon: &Daemon, job: &Job, state: &results::StateUpdate, lines: &Lines) {
+    let recorded = outbox::record_lines(&mut daemon.lock_store(), state, lines);
     match recorded {
-        Ok(lines) if lines > 0 => daemon.wake_logger(),
+        Ok(n) if n > 0 => daemon.wake_logger(),
         Ok(_) => {}
         Err(e) => log::error!("Cannot record the results of {}: {e}", job.name),
     }
