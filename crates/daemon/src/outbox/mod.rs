@@ -581,7 +581,7 @@ impl Outbox {
                             // Nothing of the batch can be found again (its file was
                             // deleted): it goes out again as a new batch, with a
                             // checkpoint in the sink's current file.
-                            store.delete(Domain::Logs, &bkey)?;
+                            store.with(|s| s.delete(Domain::Logs, &bkey))?;
                             continue;
                         }
                         Some(cp) => sink.resume(stream, cp, &lines)?,
