@@ -54,5 +54,5 @@ impl Stream {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     pub stream: Stream,
-    pub text: String,
+    pub text: Vec<u8>,
 }

@@ -20,12 +20,13 @@ pub trait Sink: Send {
     /// cannot resume exactly.
     fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>>;
 
-    /// Writes every line followed by a newline; durable when it returns `Ok`.
-    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()>;
+    /// Writes every line followed by a newline; durable when it returns `Ok`. Lines are
+    /// bytes: a snapshot may log a value that is not UTF-8 as it is.
+    fn write(&mut self, stream: Stream, lines: &[Vec<u8>]) -> io::Result<()>;
 
     /// Completes a batch whose write may have been interrupted after `checkpoint`: lines
     /// already present are not written again.
-    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()>;
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()>;
 
     /// Whether what `checkpoint` names can still be found. `false` (its log file was
     /// deleted) means no part of the batch can be found again: the outbox then sends the

@@ -4,6 +4,9 @@
 //! the files, a batch caught by a deletion is written again exactly once, and a full disk
 //! leaves no trail of empty status files.
 
+mod sink_support;
+use sink_support::{joined, lines, mode, read};
+
 use oxquery_daemon::item::{Decorations, LogLine, Payload, ResultItem, Row, Stream};
 use oxquery_daemon::logger::{
     FilesystemOptions, FilesystemSink, GlogFiles, StatusLogger, StatusOutput, StatusRecord,
@@ -22,24 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-fn lines(range: std::ops::Range<u32>) -> Vec<String> {
-    range.map(|i| format!(r#"{{"n":{i}}}"#)).collect()
-}
-
-fn joined(l: &[String]) -> String {
-    l.iter().map(|s| format!("{s}\n")).collect()
-}
-
-fn read(p: &Path) -> String {
-    fs::read_to_string(p).unwrap()
-}
-
-fn mode(p: &Path) -> u32 {
-    fs::metadata(p).unwrap().permissions().mode() & 0o7777
-}
-
 /// One batch the way the outbox hands it over: checkpoint, then write.
-fn batch(sink: &mut FilesystemSink, l: &[String]) {
+fn batch(sink: &mut FilesystemSink, l: &[Vec<u8>]) {
     sink.checkpoint(Stream::Results).unwrap();
     sink.write(Stream::Results, l).unwrap();
 }
@@ -230,13 +217,13 @@ impl Sink for DeletedMidBatch {
     fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>> {
         self.inner.checkpoint(stream)
     }
-    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, stream: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
         if self.armed.swap(false, Ordering::SeqCst) {
             fs::remove_file(&self.path)?;
         }
         self.inner.write(stream, lines)
     }
-    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         self.inner.resume(stream, checkpoint, lines)
     }
     fn can_resume(&mut self, stream: Stream, checkpoint: &str) -> io::Result<bool> {
@@ -253,7 +240,7 @@ fn item_lines(item: &ResultItem) -> Vec<LogLine> {
         .iter()
         .map(|r| LogLine {
             stream: Stream::Results,
-            text: format!("{} {} {}", item.name, item.counter, r["i"]),
+            text: format!("{} {} {}", item.name, item.counter, r["i"]).into_bytes(),
         })
         .collect()
 }

@@ -34,7 +34,10 @@ fn item(payload: Payload, decorations: &[(&str, &str)]) -> ResultItem {
 
 fn texts(lines: &[LogLine], stream: Stream) -> Vec<&str> {
     assert!(lines.iter().all(|l| l.stream == stream));
-    lines.iter().map(|l| l.text.as_str()).collect()
+    lines
+        .iter()
+        .map(|l| std::str::from_utf8(&l.text).expect("UTF-8 line"))
+        .collect()
 }
 
 const HEAD: &str = r#""name":"pack_p_q","hostIdentifier":"box","calendarTime":"Thu Aug  6 21:46:12 2026 UTC","unixTime":1786052772,"epoch":0,"counter":3"#;
@@ -215,18 +218,24 @@ fn unicode_and_control_characters() {
     // whose backslash JSON then escapes.
     let lines = format_item(&item(diff, &[]), &opts());
     assert_eq!(
-        lines[0].text,
+        String::from_utf8(lines[0].text.clone()).unwrap(),
         format!(
             r#"{{{HEAD},"numerics":false,"columns":{{"b":"\\xFFok","c":"a\\x09b\\x0Ac\\x01","u":"héllo 😀 \"q\" \\ /"}},"action":"added"}}"#
         )
     );
-    // Snapshots are not byte-escaped: JSON escapes the control characters itself.
+    // Snapshots are not byte-escaped: JSON escapes the control characters itself, and
+    // bytes that are not UTF-8 are written as they are (osquery's writer copies them).
     let lines = format_item(&item(Payload::Snapshot(vec![cells]), &[]), &opts());
     assert_eq!(
         lines[0].text,
         format!(
-            r#"{{"snapshot":[{{"b":"�ok","c":"a\tb\nc\u0001","u":"héllo 😀 \"q\" \\ /"}}],"action":"snapshot",{HEAD},"numerics":false}}"#
+            r#"{{"snapshot":[{{"b":"?ok","c":"a\tb\nc\u0001","u":"héllo 😀 \"q\" \\ /"}}],"action":"snapshot",{HEAD},"numerics":false}}"#
         )
+        .replace("\"?ok", "\"\u{1}ok")
+        .into_bytes()
+        .into_iter()
+        .map(|b| if b == 1 { 0xff } else { b })
+        .collect::<Vec<u8>>()
     );
 }
 
@@ -242,7 +251,8 @@ fn doubles_both_ways() {
         added: vec![cells.clone()],
         removed: vec![],
     };
-    let text = &format_item(&item(payload(), &[]), &opts())[0].text;
+    let text =
+        &String::from_utf8(format_item(&item(payload(), &[]), &opts())[0].text.clone()).unwrap();
     assert!(
         text.contains(
             r#""columns":{"a":"1.0","b":"0.333333333333333","c":"1e+20.0","d":"1.5e-07"}"#
@@ -253,7 +263,7 @@ fn doubles_both_ways() {
         numerics: true,
         ..opts()
     };
-    let text = &format_item(&item(payload(), &[]), &o)[0].text;
+    let text = &String::from_utf8(format_item(&item(payload(), &[]), &o)[0].text.clone()).unwrap();
     assert!(
         text.contains(
             r#""columns":{"a":1.0,"b":0.3333333333333333,"c":100000000000000000000.0,"d":1.5e-7}"#
@@ -273,7 +283,7 @@ fn nullvalue_and_live_hostname() {
         added: vec![row(&[("n", Value::Null)])],
         removed: vec![],
     };
-    let text = &format_item(&item(payload, &[]), &o)[0].text;
+    let text = &String::from_utf8(format_item(&item(payload, &[]), &o)[0].text.clone()).unwrap();
     let host = oxquery_sys::host::hostname().unwrap();
     assert!(
         text.contains(&format!(r#""hostIdentifier":"{host}""#)),
@@ -290,7 +300,7 @@ fn lines_are_valid_json() {
         ..opts()
     };
     for line in format_item(&item(diff(), &[("a", "\u{0}")]), &o) {
-        let v: serde_json::Value = serde_json::from_str(&line.text).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line.text).unwrap();
         assert_eq!(v["counter"], 3);
     }
 }

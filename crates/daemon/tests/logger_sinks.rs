@@ -1,6 +1,9 @@
 //! The sinks: filesystem files, modes, checkpoints, crash resume, rotation; stdout;
 //! syslog; fan-out; plugin lists.
 
+mod sink_support;
+use sink_support::{joined, lines, mode, read};
+
 use oxquery_daemon::item::Stream;
 use oxquery_daemon::logger::{
     self, FanOut, FilesystemOptions, FilesystemSink, LoggerSettings, StatusRecord, StdoutSink,
@@ -9,26 +12,10 @@ use oxquery_daemon::logger::{
 use oxquery_daemon::sink::Sink;
 use oxquery_test_support::require_tool;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
-
-fn lines(range: std::ops::Range<u32>) -> Vec<String> {
-    range.map(|i| format!(r#"{{"n":{i}}}"#)).collect()
-}
-
-fn joined(l: &[String]) -> String {
-    l.iter().map(|s| format!("{s}\n")).collect()
-}
-
-fn read(p: &Path) -> String {
-    fs::read_to_string(p).unwrap()
-}
-
-fn mode(p: &Path) -> u32 {
-    fs::metadata(p).unwrap().permissions().mode() & 0o7777
-}
 
 #[test]
 fn results_file_created_at_start_with_logger_mode() {
@@ -133,7 +120,12 @@ fn rotation_numbering_and_resume_into_rotated_file() {
     opts.rotate_max_files = 2;
     let mut sink = FilesystemSink::open(opts).unwrap();
     // Each batch is 24 bytes: every batch fills the file and triggers a rotation after it.
-    let batch = |i: u32| vec![format!("{i:0>10}"), format!("{i:0>12}")];
+    let batch = |i: u32| {
+        vec![
+            format!("{i:0>10}").into_bytes(),
+            format!("{i:0>12}").into_bytes(),
+        ]
+    };
     for i in 0..3 {
         let cp = sink.checkpoint(Stream::Results).unwrap().unwrap();
         sink.write(Stream::Results, &batch(i)).unwrap();
@@ -153,7 +145,7 @@ fn rotation_numbering_and_resume_into_rotated_file() {
     );
     assert_eq!(mode(&base), 0o640);
     // Below the size nothing rotates.
-    sink.write(Stream::Results, &["x".to_owned()]).unwrap();
+    sink.write(Stream::Results, &[b"x".to_vec()]).unwrap();
     assert_eq!(read(&base), "x\n");
 }
 

@@ -113,7 +113,8 @@ fn format(item: &ResultItem) -> Vec<LogLine> {
             item.name,
             item.counter,
             canon(row)
-        ),
+        )
+        .into_bytes(),
     };
     let mut out: Vec<LogLine> = removed.iter().map(|r| line(r, "removed")).collect();
     out.extend(added.iter().map(|r| line(r, "added")));
@@ -144,10 +145,10 @@ impl FileSink {
     }
 }
 
-fn joined(lines: &[String]) -> Vec<u8> {
+fn joined(lines: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     for l in lines {
-        out.extend_from_slice(l.as_bytes());
+        out.extend_from_slice(l);
         out.push(b'\n');
     }
     out
@@ -161,10 +162,10 @@ impl Sink for FileSink {
         let len = fs::metadata(&self.path).map_or(0, |m| m.len());
         Ok(Some(len.to_string()))
     }
-    fn write(&mut self, _: Stream, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, _: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
         self.append(&joined(lines))
     }
-    fn resume(&mut self, _: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+    fn resume(&mut self, _: Stream, checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         let at: u64 = checkpoint.parse().map_err(io::Error::other)?;
         let expected = joined(lines);
         let mut present = Vec::new();

@@ -13,17 +13,14 @@ use std::time::Duration;
 
 /// A unit separator, DEL, text that is not UTF-8, a quote with a backslash and a slash,
 /// and a blob that is not UTF-8. osquery's writer copies the `\xff` bytes as they are, and
-/// so does the shell; differential results, escaped first, write `\xFF`. The daemon's
-/// snapshot lines still show U+FFFD for them: its lines are UTF-8 strings.
+/// so do the shell and the daemon's snapshot lines; differential results, escaped first,
+/// write `\xFF`.
 const SQL: &str =
     r#"SELECT char(31) AS a, char(127) AS b, CAST(x'ff' AS TEXT) AS c, 'q"b\s/' AS d, x'ff' AS e"#;
 
 /// The row as osquery's writer prints it.
 const ROW: &[u8] =
     b"{\"a\":\"\\u001F\",\"b\":\"\x7f\",\"c\":\"\xff\",\"d\":\"q\\\"b\\\\s/\",\"e\":\"\xff\"}";
-
-/// The row as the daemon's snapshot line shows it today.
-const SNAPSHOT_ROW: &str = "{\"a\":\"\\u001F\",\"b\":\"\u{7f}\",\"c\":\"\u{fffd}\",\"d\":\"q\\\"b\\\\s/\",\"e\":\"\u{fffd}\"}";
 
 #[test]
 fn shell_json_bytes() {
@@ -41,10 +38,26 @@ fn shell_json_bytes() {
     assert!(pretty.windows(2).any(|w| w == b"\"\xff"), "raw bytes");
 }
 
-/// The text of the one line of `path` that contains `marker`, once there is one.
-fn line_with(path: &std::path::Path, marker: &str) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find(|l| l.contains(marker)).map(str::to_owned)
+/// The bytes of the one line of `path` that contains `marker`, once there is one.
+fn line_with(path: &std::path::Path, marker: &str) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    bytes
+        .split(|&b| b == b'\n')
+        .find(|l| l.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        .map(<[u8]>::to_vec)
+}
+
+/// The part of `line` between `before` and `after`.
+fn between<'a>(line: &'a [u8], before: &str, after: &str) -> &'a [u8] {
+    let find = |hay: &[u8], needle: &str| {
+        hay.windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+    };
+    let shown = || String::from_utf8_lossy(line).into_owned();
+    let start =
+        find(line, before).unwrap_or_else(|| panic!("line shape: {}", shown())) + before.len();
+    let len = find(&line[start..], after).unwrap_or_else(|| panic!("line shape: {}", shown()));
+    &line[start..start + len]
 }
 
 #[test]
@@ -66,26 +79,18 @@ fn daemon_lines_write_the_shells_bytes() {
     assert!(logged, "no lines logged\n{}", d.stderr_text());
     assert_eq!(status.code(), Some(0), "{}", d.stderr_text());
 
-    // A snapshot logs the row as the query returned it: the shell's bytes, except that
-    // bytes that are not UTF-8 show as U+FFFD.
+    // A snapshot logs the row as the query returned it: the shell's bytes exactly.
     let snapshot = line_with(&s.snapshots_log(), "\"name\":\"snap\"").unwrap();
-    let row = snapshot
-        .strip_prefix("{\"snapshot\":[")
-        .and_then(|rest| rest.split_once("],\"action\":\"snapshot\""))
-        .map(|(row, _)| row)
-        .unwrap_or_else(|| panic!("snapshot line shape: {snapshot}"));
-    assert_eq!(row, SNAPSHOT_ROW);
+    assert!(snapshot.starts_with(b"{\"snapshot\":["));
+    let row = between(&snapshot, "{\"snapshot\":[", "],\"action\":\"snapshot\"");
+    assert_eq!(row, ROW, "{}", String::from_utf8_lossy(row));
 
     // A differential result first applies osquery's byte escaping (controls and invalid
     // UTF-8 as `\xHH`; the blob still has its raw byte there), then the same writer.
     let diff = line_with(&s.results_log(), "\"name\":\"diff\"").unwrap();
-    let columns = diff
-        .split_once(",\"columns\":")
-        .and_then(|(_, rest)| rest.split_once(",\"action\":\"added\""))
-        .map(|(columns, _)| columns)
-        .unwrap_or_else(|| panic!("event line shape: {diff}"));
+    let columns = between(&diff, ",\"columns\":", ",\"action\":\"added\"");
     assert_eq!(
-        columns,
+        String::from_utf8_lossy(columns),
         "{\"a\":\"\\\\x1F\",\"b\":\"\u{7f}\",\"c\":\"\\\\xFF\",\"d\":\"q\\\"b\\\\s/\",\"e\":\"\\\\xFF\"}"
     );
 }

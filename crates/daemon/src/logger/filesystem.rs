@@ -644,10 +644,10 @@ impl StatusOutput for GlogFiles {
     }
 }
 
-fn batch_bytes(lines: &[String]) -> Vec<u8> {
+fn batch_bytes(lines: &[Vec<u8>]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for line in lines {
-        buf.extend_from_slice(line.as_bytes());
+        buf.extend_from_slice(line);
         buf.push(b'\n');
     }
     buf
@@ -681,7 +681,7 @@ impl Sink for FilesystemSink {
         Ok(Some(format!("{}:{}", meta.ino(), meta.len())))
     }
 
-    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, stream: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -703,7 +703,7 @@ impl Sink for FilesystemSink {
         Ok(())
     }
 
-    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         let (ino, offset) = parse_checkpoint(checkpoint)?;
         let expected = batch_bytes(lines);
         let Some(mut file) = self.find_inode(stream, ino)? else {

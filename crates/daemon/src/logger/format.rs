@@ -4,12 +4,27 @@
 //! Every line starts (after the payload for batch and snapshot lines) with the same
 //! fields in a fixed order: `name`, `hostIdentifier`, `calendarTime`, `unixTime`,
 //! `epoch`, `counter`, `numerics`, then decorations (nested, or spread at the top level).
+//!
+//! Lines are bytes: a snapshot logs a value that is not UTF-8 (a file name) with its
+//! bytes, as osquery does; differential results escape such bytes as `\xHH` first.
 
 use super::host::HostIdentifier;
 use crate::item::{LogLine, Payload, ResultItem, Row, Stream};
-use oxquery_format::json::{double, push_key, push_str};
+use oxquery_format::json::{double, push_bytes, push_key, push_str};
 use oxquery_table::Value;
 use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// Appends `s` as a JSON string to a byte line.
+fn push_text(out: &mut Vec<u8>, s: &str) {
+    push_bytes(out, s.as_bytes());
+}
+
+/// Appends `"key":` to a byte line.
+fn push_name(out: &mut Vec<u8>, key: &str) {
+    push_bytes(out, key.as_bytes());
+    out.push(b':');
+}
 
 /// How result items become lines (the logger_* / decoration flags).
 #[derive(Debug, Clone)]
@@ -96,18 +111,18 @@ struct Header<'a> {
 impl Header<'_> {
     /// The shared fields and decorations, each preceded by a comma except the first when
     /// `leading_comma` is false.
-    fn push_fields(&self, out: &mut String, leading_comma: bool) {
+    fn push_fields(&self, out: &mut Vec<u8>, leading_comma: bool) {
         if leading_comma {
-            out.push(',');
+            out.push(b',');
         }
-        push_key(out, "name");
-        push_str(out, &self.item.name);
-        out.push(',');
-        push_key(out, "hostIdentifier");
-        push_str(out, self.host);
-        out.push(',');
-        push_key(out, "calendarTime");
-        push_str(out, &calendar_time(self.item.unix_time));
+        push_name(out, "name");
+        push_text(out, &self.item.name);
+        out.push(b',');
+        push_name(out, "hostIdentifier");
+        push_text(out, self.host);
+        out.push(b',');
+        push_name(out, "calendarTime");
+        push_text(out, &calendar_time(self.item.unix_time));
         let _ = write!(
             out,
             ",\"unixTime\":{},\"epoch\":{},\"counter\":{},\"numerics\":{}",
@@ -119,97 +134,98 @@ impl Header<'_> {
         }
         if self.opts.decorations_top_level {
             for (k, v) in decorations {
-                out.push(',');
-                push_key(out, k);
-                push_str(out, v);
+                out.push(b',');
+                push_name(out, k);
+                push_text(out, v);
             }
         } else {
-            out.push(',');
-            push_key(out, "decorations");
-            out.push('{');
+            out.push(b',');
+            push_name(out, "decorations");
+            out.push(b'{');
             for (i, (k, v)) in decorations.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                push_key(out, k);
-                push_str(out, v);
+                push_name(out, k);
+                push_text(out, v);
             }
-            out.push('}');
+            out.push(b'}');
         }
     }
 
-    fn event(&self, row: &Row, action: &str, escape: bool) -> String {
-        let mut out = String::with_capacity(256);
-        out.push('{');
+    fn event(&self, row: &Row, action: &str, escape: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
         self.push_fields(&mut out, false);
-        out.push(',');
-        push_key(&mut out, "columns");
+        out.push(b',');
+        push_name(&mut out, "columns");
         push_row(&mut out, row, self.opts, escape);
-        out.push(',');
-        push_key(&mut out, "action");
-        push_str(&mut out, action);
-        out.push('}');
+        out.push(b',');
+        push_name(&mut out, "action");
+        push_text(&mut out, action);
+        out.push(b'}');
         out
     }
 
-    fn diff_batch(&self, added: &[Row], removed: &[Row]) -> String {
-        let mut out = String::from("{\"diffResults\":{\"removed\":");
+    fn diff_batch(&self, added: &[Row], removed: &[Row]) -> Vec<u8> {
+        let mut out = b"{\"diffResults\":{\"removed\":".to_vec();
         push_rows(&mut out, removed, self.opts, true);
-        out.push_str(",\"added\":");
+        out.extend_from_slice(b",\"added\":");
         push_rows(&mut out, added, self.opts, true);
-        out.push('}');
+        out.push(b'}');
         self.push_fields(&mut out, true);
-        out.push('}');
+        out.push(b'}');
         out
     }
 
-    fn snapshot_batch(&self, rows: &[Row], escape: bool) -> String {
-        let mut out = String::from("{\"snapshot\":");
+    fn snapshot_batch(&self, rows: &[Row], escape: bool) -> Vec<u8> {
+        let mut out = b"{\"snapshot\":".to_vec();
         push_rows(&mut out, rows, self.opts, escape);
-        out.push_str(",\"action\":\"snapshot\"");
+        out.extend_from_slice(b",\"action\":\"snapshot\"");
         self.push_fields(&mut out, true);
-        out.push('}');
+        out.push(b'}');
         out
     }
 }
 
-fn push_rows(out: &mut String, rows: &[Row], opts: &FormatOptions, escape: bool) {
-    out.push('[');
+fn push_rows(out: &mut Vec<u8>, rows: &[Row], opts: &FormatOptions, escape: bool) {
+    out.push(b'[');
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         push_row(out, row, opts, escape);
     }
-    out.push(']');
+    out.push(b']');
 }
 
 /// One row as a JSON object, columns in name order. `escape` applies osquery's
-/// differential-results byte escaping (snapshots are logged unescaped).
-fn push_row(out: &mut String, row: &Row, opts: &FormatOptions, escape: bool) {
-    out.push('{');
+/// differential-results byte escaping; snapshots are logged unescaped, bytes that are
+/// not UTF-8 included.
+fn push_row(out: &mut Vec<u8>, row: &Row, opts: &FormatOptions, escape: bool) {
+    out.push(b'{');
     for (i, (col, value)) in row.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        push_key(out, col);
+        push_name(out, col);
         match value {
-            Value::Null => push_str(out, &opts.nullvalue),
+            Value::Null => push_text(out, &opts.nullvalue),
             Value::Integer(n) if opts.numerics => {
                 let _ = write!(out, "{n}");
             }
             Value::Integer(n) => {
                 let _ = write!(out, "\"{n}\"");
             }
-            Value::Real(d) if opts.numerics => out.push_str(&double(*d)),
-            Value::Real(d) => push_str(out, &double_text(*d)),
-            Value::Text(s) if escape => push_str(out, &escape_nonprintable(s.as_bytes())),
-            Value::Text(s) => push_str(out, s),
-            Value::Blob(b) if escape => push_str(out, &escape_nonprintable(b)),
-            Value::Blob(b) => push_str(out, &String::from_utf8_lossy(b)),
+            Value::Real(d) if opts.numerics => out.extend_from_slice(double(*d).as_bytes()),
+            Value::Real(d) => push_text(out, &double_text(*d)),
+            Value::Text(s) if escape => push_text(out, &escape_nonprintable(s.as_bytes())),
+            Value::Text(s) => push_text(out, s),
+            Value::Blob(b) if escape => push_text(out, &escape_nonprintable(b)),
+            Value::Blob(b) => push_bytes(out, b),
         }
     }
-    out.push('}');
+    out.push(b'}');
 }
 
 /// osquery's escaping of differential-result text: control bytes (< 0x20) and bytes that

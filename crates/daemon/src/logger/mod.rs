@@ -321,14 +321,14 @@ impl Sink for FanOut {
         ))
     }
 
-    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, stream: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
         for sink in &mut self.sinks {
             sink.write(stream, lines)?;
         }
         Ok(())
     }
 
-    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         let parts: Vec<Option<String>> = serde_json::from_str(checkpoint)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         if parts.len() != self.sinks.len() {

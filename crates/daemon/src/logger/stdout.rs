@@ -56,17 +56,17 @@ impl<W: Write + Send> Sink for StdoutSink<W> {
     }
 
     /// Both streams go to the same output, as osquery's stdout logger does.
-    fn write(&mut self, _stream: Stream, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, _stream: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for line in lines {
-            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(line);
             buf.push(b'\n');
         }
         self.out.write_all(&buf)?;
         self.out.flush()
     }
 
-    fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[String]) -> io::Result<()> {
+    fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         Sink::write(self, stream, lines)
     }
 }

@@ -66,17 +66,23 @@ pub struct SyslogStatus;
 
 impl StatusOutput for SyslogStatus {
     fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
-        send(status_priority(record.severity), &record.plain_line());
+        send(status_priority(record.severity), record.plain_line());
         Ok(())
     }
 }
 
-/// A C string of `s`; interior NULs (which would cut the message) become spaces.
-fn to_cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', " ")).expect("NULs replaced")
+/// A C string of `s` (bytes, UTF-8 or not, as syslog takes them); interior NULs (which
+/// would cut the message) become spaces.
+fn to_cstring(s: impl AsRef<[u8]>) -> CString {
+    let bytes: Vec<u8> = s
+        .as_ref()
+        .iter()
+        .map(|&b| if b == 0 { b' ' } else { b })
+        .collect();
+    CString::new(bytes).expect("NULs replaced")
 }
 
-fn send(priority: libc::c_int, msg: &str) {
+fn send(priority: libc::c_int, msg: impl AsRef<[u8]>) {
     let msg = to_cstring(msg);
     // SAFETY: a constant "%s" format with one NUL-terminated string argument.
     unsafe { libc::syslog(priority, c"%s".as_ptr(), msg.as_ptr()) };
@@ -92,10 +98,10 @@ impl Sink for SyslogSink {
         Ok(None)
     }
 
-    fn write(&mut self, _stream: Stream, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, _stream: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
         for line in lines {
             if self.prepend_cee {
-                send(libc::LOG_INFO, &format!("@cee:{line}"));
+                send(libc::LOG_INFO, [&b"@cee:"[..], line].concat());
             } else {
                 send(libc::LOG_INFO, line);
             }
@@ -103,7 +109,7 @@ impl Sink for SyslogSink {
         Ok(())
     }
 
-    fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[String]) -> io::Result<()> {
+    fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         self.write(stream, lines)
     }
 }

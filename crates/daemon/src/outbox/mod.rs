@@ -93,7 +93,7 @@ pub struct Lines {
 struct StreamLines {
     /// Finished blocks: their line count and stored bytes.
     blocks: Vec<(usize, Vec<u8>)>,
-    open: String,
+    open: Vec<u8>,
     open_count: usize,
     count: usize,
     /// Bytes in a log file: every line with its newline.
@@ -109,13 +109,13 @@ const COMPRESS_FROM: usize = 4096;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// A block's stored bytes.
-fn seal(text: &str) -> Vec<u8> {
+fn seal(text: &[u8]) -> Vec<u8> {
     if text.len() >= COMPRESS_FROM
-        && let Ok(packed) = zstd::bulk::compress(text.as_bytes(), 1)
+        && let Ok(packed) = zstd::bulk::compress(text, 1)
     {
         return packed;
     }
-    text.as_bytes().to_vec()
+    text.to_vec()
 }
 
 /// A stored block's text.
@@ -144,7 +144,7 @@ impl Lines {
         Lines::default()
     }
 
-    pub fn push(&mut self, stream: Stream, line: &str) {
+    pub fn push(&mut self, stream: Stream, line: &[u8]) {
         let s = &mut self.streams[stream as usize];
         if s.open_count > 0
             && (s.open_count == BLOCK_LINES || s.open.len() + line.len() >= BLOCK_BYTES)
@@ -152,14 +152,16 @@ impl Lines {
             s.close();
         }
         if s.open_count > 0 {
-            s.open.push('\n');
+            s.open.push(b'\n');
         }
         // A line is one JSON text, which has no raw newline; should one have, it must not
         // become two lines here.
-        if line.contains('\n') {
-            s.open.push_str(&line.replace('\n', "\\n"));
-        } else {
-            s.open.push_str(line);
+        for &b in line {
+            if b == b'\n' {
+                s.open.extend_from_slice(b"\\n");
+            } else {
+                s.open.push(b);
+            }
         }
         s.open_count += 1;
         s.count += 1;
@@ -639,7 +641,7 @@ fn mark_delivered(tx: &Tx<'_>, sink: &str, stream: Stream, last: u64, done: u64)
 }
 
 /// The lines `first..=last`, or fewer when some are missing.
-fn read_lines(store: &Store, stream: Stream, first: u64, last: u64) -> Result<Vec<String>> {
+fn read_lines(store: &Store, stream: Stream, first: u64, last: u64) -> Result<Vec<Vec<u8>>> {
     let n = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
     let (start, lines) = read_lines_limited(store, stream, first, n)?;
     Ok(if start == first { lines } else { Vec::new() })
@@ -652,9 +654,9 @@ fn read_lines_limited(
     stream: Stream,
     from: u64,
     limit: usize,
-) -> Result<(u64, Vec<String>)> {
+) -> Result<(u64, Vec<Vec<u8>>)> {
     let queue = lines_queue(stream);
-    let mut lines: Vec<String> = Vec::new();
+    let mut lines: Vec<Vec<u8>> = Vec::new();
     // The block holding `from`, when there is one.
     let mut start = from;
     let mut expect = None;
@@ -666,7 +668,7 @@ fn read_lines_limited(
                 .skip((from - first) as usize)
                 .take(limit)
             {
-                lines.push(String::from_utf8_lossy(line).into_owned());
+                lines.push(line.to_vec());
             }
             expect = Some(first + count);
         }
@@ -689,7 +691,7 @@ fn read_lines_limited(
             let mut count = 0;
             for line in block_lines(&value) {
                 if lines.len() < limit {
-                    lines.push(String::from_utf8_lossy(line).into_owned());
+                    lines.push(line.to_vec());
                 }
                 count += 1;
             }

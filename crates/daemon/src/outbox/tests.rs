@@ -51,7 +51,7 @@ impl Sink for MemSink {
     fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>> {
         Ok(Some(self.mem.lines(stream).len().to_string()))
     }
-    fn write(&mut self, stream: Stream, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, stream: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
         let mut st = self.mem.0.lock().unwrap();
         for line in lines {
             match &mut st.budget {
@@ -59,20 +59,24 @@ impl Sink for MemSink {
                 Some(n) => *n -= 1,
                 None => {}
             }
-            st.lines.entry(stream).or_default().push(line.clone());
+            // The test's lines are UTF-8, so they are kept as text to compare easily.
+            let text = String::from_utf8(line.clone()).expect("test lines are text");
+            st.lines.entry(stream).or_default().push(text);
         }
         Ok(())
     }
-    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[String]) -> io::Result<()> {
+    fn resume(&mut self, stream: Stream, checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         let at: usize = checkpoint.parse().map_err(io::Error::other)?;
         let have = {
             let mut st = self.mem.0.lock().unwrap();
             st.resumes += 1;
             let got = st.lines.entry(stream).or_default();
             let have = got.len() - at;
-            assert_eq!(
-                got[at..],
-                lines[..have],
+            assert!(
+                got[at..]
+                    .iter()
+                    .map(String::as_bytes)
+                    .eq(lines[..have].iter().map(Vec::as_slice)),
                 "a resumed batch starts as it was written"
             );
             have
@@ -93,7 +97,8 @@ fn format(item: &ResultItem) -> Vec<LogLine> {
                 rows.iter()
                     .map(|r| LogLine {
                         stream: Stream::Results,
-                        text: format!("{} {} {action} {}", item.name, item.counter, r["i"]),
+                        text: format!("{} {} {action} {}", item.name, item.counter, r["i"])
+                            .into_bytes(),
                     })
                     .collect()
             };
@@ -103,7 +108,7 @@ fn format(item: &ResultItem) -> Vec<LogLine> {
         }
         Payload::Snapshot(rows) => vec![LogLine {
             stream: Stream::Snapshots,
-            text: format!("{} snapshot {}", item.name, rows.len()),
+            text: format!("{} snapshot {}", item.name, rows.len()).into_bytes(),
         }],
     }
 }
@@ -152,7 +157,7 @@ fn state_and_lines_commit_together_or_not_at_all() {
     assert!(record(&mut store, &outcome, format).is_err());
     let (first, lines) = read_lines_limited(&store, Stream::Results, 1, usize::MAX).unwrap();
     assert_eq!((first, lines.len()), (1, 5));
-    assert_eq!(lines[2], "q 1 removed 1");
+    assert_eq!(lines[2], b"q 1 removed 1");
     assert_eq!(
         store.get_text(Domain::Logs, "next.r").unwrap().unwrap(),
         "6"
