@@ -451,6 +451,66 @@ fn a_restart_continues_the_differential() {
     assert_eq!(constant[0]["counter"], 0);
 }
 
+#[test]
+fn a_large_result_is_logged_whole_and_the_schedule_goes_on() {
+    // 60,000 rows took 157 s to log before (the store rewrote one large value per run
+    // under its lock, and every other query waited); now the first run is logged whole,
+    // the unchanged second run logs nothing, and `mod3` beside it keeps running.
+    const ROWS: usize = 60_000;
+    let s = Sandbox::new();
+    let big = format!(
+        "WITH RECURSIVE c(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM c LIMIT {ROWS}) \
+         SELECT v AS a, 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEF' AS z FROM c"
+    );
+    s.write_config(&config(
+        &[
+            query("mod3", MOD3),
+            format!(r#""big": {{"query": "{big}", "interval": 2}}"#),
+        ]
+        .join(","),
+        "",
+    ));
+    let mut d = s.start("run", &["--verbose"]);
+    let big_lines = || {
+        let text = std::fs::read_to_string(s.results_log()).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with("{\"name\":\"big\","))
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || big_lines() >= ROWS),
+        "{} of {ROWS} lines\n{}",
+        big_lines(),
+        d.stderr_text()
+    );
+    // Two more runs of `big` (unchanged: nothing to log) while mod3 goes on.
+    let runs = |d: &daemon_support::Daemon| {
+        d.stderr_text()
+            .matches("Executing scheduled query big:")
+            .count()
+    };
+    let (seen, mod3) = (runs(&d), s.counters_of("mod3").len());
+    assert!(
+        wait_until(Duration::from_secs(60), || runs(&d) >= seen + 2
+            && s.counters_of("mod3").len() >= mod3 + 2),
+        "{}",
+        d.stderr_text()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(30)).0.code(), Some(0));
+    let lines = s.results_of("big");
+    assert_eq!(lines.len(), ROWS, "logged once, whole");
+    let replayed = replay(&lines).unwrap();
+    let dump = s.dump();
+    assert_eq!(replayed.rows, stored_rows(&dump, "big"));
+    assert_eq!(stored_counter(&dump, "big"), 0);
+    let mut values: Vec<u64> = lines
+        .iter()
+        .map(|l| l["columns"]["a"].as_str().unwrap().parse().unwrap())
+        .collect();
+    values.sort_unstable();
+    assert!(values.iter().copied().eq(1..=ROWS as u64));
+}
+
 // ---- kill -9 ----
 
 /// The issue's proof: SIGKILL the daemon at random moments, restart it on the same
