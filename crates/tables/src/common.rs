@@ -81,6 +81,20 @@ pub fn read_file(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Vec
         .ok()
 }
 
+/// The paths a query names on `column`: its `=` values as written (their bytes kept) and
+/// its LIKE patterns expanded to what `select` allows, sorted by bytes and unique.
+pub fn constrained_paths(
+    ctx: &QueryContext,
+    column: impl Into<usize> + Copy,
+    select: oxquery_sys::pattern::Select,
+) -> std::collections::BTreeSet<std::ffi::OsString> {
+    oxquery_sys::files::path_set(
+        ctx.eq_paths(column).unwrap_or_default(),
+        &ctx.patterns(column, oxquery_table::Op::Like),
+        select,
+    )
+}
+
 /// Calls `visit` with each of `paths` that is an ELF file (see
 /// `oxquery_sys::elf::for_each_file`), read through the safe opener under the query's
 /// `--read_max`; files that cannot be read (a FIFO, over the limit) are reported.

@@ -2,9 +2,8 @@
 //! `path` constraint names, in file order and without the terminating `DT_NULL`.
 
 use oxquery_sys::elf::SHT_DYNAMIC;
-use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "elf_dynamic",
@@ -19,11 +18,7 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let paths = path_set(
-        ctx.eq_paths(Col::path).unwrap_or_default(),
-        &ctx.patterns(Col::path, Op::Like),
-        Select::All,
-    );
+    let paths = crate::common::constrained_paths(ctx, Col::path, Select::All);
     crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
         for sh in elf
             .sections()?
@@ -46,6 +41,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxquery_table::Op;
 
     use crate::testing::rows_of;
     use oxquery_table::{Host, Value};

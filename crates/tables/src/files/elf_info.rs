@@ -5,9 +5,8 @@
 //! `dyn`/`core`; any other value shows as `(elfosabi)0x..` or `(et)0x..` in hex.
 
 use oxquery_sys::elf;
-use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
 
 table! {
@@ -50,11 +49,7 @@ fn type_name(t: u16) -> String {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let paths = path_set(
-        ctx.eq_paths(Col::path).unwrap_or_default(),
-        &ctx.patterns(Col::path, Op::Like),
-        Select::All,
-    );
+    let paths = crate::common::constrained_paths(ctx, Col::path, Select::All);
     let policy = crate::common::user_file_policy(ctx);
     for path in &paths {
         let header = match elf::read_header(Path::new(path), &policy) {
@@ -87,6 +82,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxquery_table::Op;
 
     use crate::testing::rows_of;
     use oxquery_table::{Host, Value};

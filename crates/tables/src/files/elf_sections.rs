@@ -5,9 +5,8 @@
 //! `(shf)0x..`; `link` is the linked section's index as text. `vaddr` is the section's
 //! address in memory (sh_addr).
 
-use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "elf_sections",
@@ -53,11 +52,7 @@ fn flags_text(flags: u64) -> String {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let paths = path_set(
-        ctx.eq_paths(Col::path).unwrap_or_default(),
-        &ctx.patterns(Col::path, Op::Like),
-        Select::All,
-    );
+    let paths = crate::common::constrained_paths(ctx, Col::path, Select::All);
     let want_name = ctx.is_used(Col::name);
     crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
         let sections = elf.sections()?;
@@ -84,6 +79,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxquery_table::Op;
 
     use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};

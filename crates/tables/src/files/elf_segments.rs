@@ -5,9 +5,8 @@
 //! `GNU_EH_FRAME`, `GNU_STACK`, `GNU_RELRO`; any other type is `(pt)0x..`. Flags are
 //! `x`, `w`, `r` joined with `|` in that order (`(pf)0x0` when none is set).
 
-use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "elf_segments",
@@ -68,11 +67,7 @@ fn flags_text(flags: u32) -> String {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let paths = path_set(
-        ctx.eq_paths(Col::path).unwrap_or_default(),
-        &ctx.patterns(Col::path, Op::Like),
-        Select::All,
-    );
+    let paths = crate::common::constrained_paths(ctx, Col::path, Select::All);
     crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
         for ph in &elf.segments()? {
             let mut row = rows.row();
@@ -93,6 +88,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxquery_table::Op;
 
     use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};

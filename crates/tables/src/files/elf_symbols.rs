@@ -7,9 +7,8 @@
 //! up in the string table only when the query reads `name`.
 
 use oxquery_sys::elf::{SHT_DYNSYM, SHT_SYMTAB};
-use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "elf_symbols",
@@ -48,11 +47,7 @@ fn binding_name(b: u8) -> String {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let paths = path_set(
-        ctx.eq_paths(Col::path).unwrap_or_default(),
-        &ctx.patterns(Col::path, Op::Like),
-        Select::All,
-    );
+    let paths = crate::common::constrained_paths(ctx, Col::path, Select::All);
     let want_names = ctx.is_used(Col::name);
     let want_table = ctx.is_used(Col::table);
     crate::common::for_each_elf_file(ctx, &paths, |path, elf| {
@@ -101,6 +96,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxquery_table::Op;
 
     use crate::testing::rows_of;
     use crate::testing::{rows_in_dir, write_cut_copies};

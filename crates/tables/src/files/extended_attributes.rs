@@ -9,10 +9,9 @@
 //! base64-encoded (standard alphabet, padded) with `base64` = 1.
 
 use base64::Engine as _;
-use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::{self, Select};
 use oxquery_sys::xattr;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, Value, table};
+use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
@@ -79,11 +78,7 @@ fn add_rows(rows: &mut Rows, path: &Path) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let paths = path_set(
-        ctx.eq_paths(Col::path).unwrap_or_default(),
-        &ctx.patterns(Col::path, Op::Like),
-        Select::All,
-    );
+    let paths = crate::common::constrained_paths(ctx, Col::path, Select::All);
     for path in &paths {
         let path = Path::new(path);
         // Files and folders (after following links) have attributes worth listing.
@@ -93,11 +88,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         }
     }
 
-    let dirs = path_set(
-        ctx.eq_paths(Col::directory).unwrap_or_default(),
-        &ctx.patterns(Col::directory, Op::Like),
-        Select::Folders,
-    );
+    let dirs = crate::common::constrained_paths(ctx, Col::directory, Select::Folders);
     for dir in &dirs {
         if !fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
             continue;
@@ -126,6 +117,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::testing::rows_of;
+    use oxquery_table::Op;
     use oxquery_table::{Host, Value};
     use std::collections::BTreeMap;
     use std::process::Command;

@@ -9,9 +9,8 @@
 //! database between queries.
 
 use magic::cookie::{Cookie, DatabasePaths, Flags, Load};
-use oxquery_sys::files::path_set;
 use oxquery_sys::pattern::Select;
-use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::cell::RefCell;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -71,11 +70,7 @@ fn identify(cookie: &Cookie<Load>, flags: Flags, path: &Path) -> Option<String> 
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let paths = path_set(
-        ctx.eq_paths(Col::path).unwrap_or_default(),
-        &ctx.patterns(Col::path, Op::Like),
-        Select::All,
-    );
+    let paths = crate::common::constrained_paths(ctx, Col::path, Select::All);
     if paths.is_empty() {
         return Ok(());
     }
@@ -131,6 +126,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::testing::rows_of;
+    use oxquery_table::Op;
     use oxquery_table::{Host, Value};
     use std::process::Command;
 
