@@ -426,6 +426,30 @@ fn recover_and_stop(s: &Sandbox, d: &mut daemon_support::Daemon) -> String {
 /// What the daemon says once when a sink writes again after failing.
 const RECOVERED: &str = "Logger plugin filesystem writes again after";
 
+/// Stops the daemon (SIGSTOP) and returns once every one of its threads is stopped:
+/// kill(2) only queues the stop, and on a busy machine a running thread goes on for
+/// a while before the thread that takes the signal stops the others.
+fn pause(d: &daemon_support::Daemon) {
+    d.signal(libc::SIGSTOP);
+    let tasks = format!("/proc/{}/task", d.pid());
+    let stopped = |stat: String| {
+        // The state follows the command name's closing parenthesis.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with(['T', 't']))
+    };
+    let all_stopped = || {
+        std::fs::read_dir(&tasks).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|task| std::fs::read_to_string(task.path().join("stat")).is_ok_and(stopped))
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), all_stopped),
+        "the daemon's threads did not all stop"
+    );
+}
+
 struct Immutable(PathBuf);
 
 impl Immutable {
@@ -468,9 +492,10 @@ fn an_unwritable_log_directory_after_a_rename_delays_the_results_without_loss() 
     assert!(wait_until(LONG, || len(&s.results_log()) > 0));
     // logrotate renames the file, then nothing can be created in the directory: the new
     // file cannot be made, and the daemon does not go back to the renamed one. The daemon
-    // is stopped meanwhile, so that it cannot make the new file between the two steps.
+    // is stopped meanwhile (every thread), so that it cannot make the new file between
+    // the two steps.
     let rotated = s.logs().join("osqueryd.results.log.1");
-    d.signal(libc::SIGSTOP);
+    pause(&d);
     fs::rename(s.results_log(), &rotated).unwrap();
     let immutable = Immutable::set(&s.logs());
     d.signal(libc::SIGCONT);
