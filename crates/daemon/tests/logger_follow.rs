@@ -307,66 +307,13 @@ fn a_batch_written_into_a_deleted_file_goes_again_whole_into_the_new_one() {
 
 // ---- a full disk ----
 
-/// A small tmpfs mounted on a temp dir, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> io::Result<Tmpfs> {
-        let dir = tempfile::tempdir()?;
-        let c = |s: &str| std::ffi::CString::new(s).unwrap();
-        let target = c(dir.path().to_str().unwrap());
-        let options = c(&format!("size={size},mode=0755"));
-        // SAFETY: valid NUL-terminated strings that outlive the call.
-        let rc = unsafe {
-            libc::mount(
-                c("tmpfs").as_ptr(),
-                target.as_ptr(),
-                c("tmpfs").as_ptr(),
-                0,
-                options.as_ptr().cast(),
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the filesystem with one file until a write fails with ENOSPC.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.path().join("filler");
-        let mut f = fs::File::create(&path).unwrap();
-        let chunk = vec![b'x'; 4096];
-        loop {
-            match f.write(&chunk) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-                Err(e) => panic!("filling: {e}"),
-            }
-        }
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let target = std::ffi::CString::new(self.path().to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; MNT_DETACH so a file still open cannot keep it mounted.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    }
-}
-
 #[test]
 fn a_full_disk_leaves_one_status_file_and_one_line_counting_the_lost() {
-    let Some(fs_) = require("a 1 MiB tmpfs (root)", Tmpfs::mount("1m")) else {
+    let mount_point = tempfile::tempdir().unwrap();
+    let Some(fs_) = require(
+        "a 1 MiB tmpfs (root)",
+        oxquery_test_support::Tmpfs::mount(mount_point.path(), "size=1m,mode=0755"),
+    ) else {
         return;
     };
     let dir = fs_.path().join("logs");

@@ -9,7 +9,6 @@ use daemon_support::{Sandbox, replay, stored_counter, stored_rows, wait_until};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fs;
-use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -264,56 +263,6 @@ fn rm_rf_of_the_log_directory_brings_it_back_with_results_and_status_files() {
 
 // ---- a full disk ----
 
-/// A small tmpfs mounted on `dir` (which must exist), unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, options: &str) -> io::Result<Tmpfs> {
-        let c = |s: &str| std::ffi::CString::new(s).unwrap();
-        let target = c(dir.to_str().unwrap());
-        let options = c(options);
-        // SAFETY: valid NUL-terminated strings that outlive the call.
-        let rc = unsafe {
-            libc::mount(
-                c("tmpfs").as_ptr(),
-                target.as_ptr(),
-                c("tmpfs").as_ptr(),
-                0,
-                options.as_ptr().cast(),
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Tmpfs(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let target = std::ffi::CString::new(self.0.to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; MNT_DETACH so a file still open cannot keep it mounted.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    }
-}
-
-/// Fills the filesystem holding `dir` with one file until a write fails with ENOSPC.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = fs::File::create(&path).unwrap();
-    let chunk = vec![b'x'; 4096];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-            Err(e) => panic!("filling: {e}"),
-        }
-    }
-    path
-}
-
 fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
@@ -343,9 +292,9 @@ fn warning_files(dir: &Path) -> Vec<String> {
 #[test]
 fn a_full_disk_makes_one_warning_file_and_logs_the_recovery_once() {
     let s = Sandbox::new();
-    let Some(_tmpfs) = oxquery_test_support::require(
+    let Some(tmpfs) = oxquery_test_support::require(
         "a 1 MiB tmpfs on the log directory (root)",
-        Tmpfs::mount(&s.logs(), "size=1m,mode=0750"),
+        oxquery_test_support::Tmpfs::mount(&s.logs(), "size=1m,mode=0750"),
     ) else {
         return;
     };
@@ -353,7 +302,7 @@ fn a_full_disk_makes_one_warning_file_and_logs_the_recovery_once() {
     s.write_config(&config(&differential_queries(false)));
     let mut d = s.start("run", &[]);
     assert!(wait_until(LONG, || len(&s.results_log()) > 0));
-    let filler = fill(&s.logs());
+    let filler = tmpfs.fill();
     // Retries back off 1, 2, 4 s: wait for four failures, each with its warnings.
     let failure = "Logger plugin filesystem failed to write results lines";
     assert!(

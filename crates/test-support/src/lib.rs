@@ -97,6 +97,65 @@ pub fn seed(var: &str) -> u64 {
     seed
 }
 
+/// A small tmpfs mounted on an existing directory, unmounted when dropped: a file system
+/// a test can fill (a full disk). Mounting needs root (`CAP_SYS_ADMIN`).
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs with `options` (`size=1m,mode=0750`) on `dir`.
+    pub fn mount(dir: &std::path::Path, options: &str) -> std::io::Result<Tmpfs> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |s: &[u8]| std::ffi::CString::new(s).expect("no NUL");
+        let target = c(dir.as_os_str().as_bytes());
+        let options = c(options.as_bytes());
+        let tmpfs = c(b"tmpfs");
+        // SAFETY: valid NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                tmpfs.as_ptr(),
+                target.as_ptr(),
+                tmpfs.as_ptr(),
+                0,
+                options.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Tmpfs(dir.to_owned()))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// Fills the file system with one file until a write fails with ENOSPC; returns it.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("create the filler");
+        let chunk = vec![b'x'; 4096];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling: {e}"),
+            }
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        use std::os::unix::ffi::OsStrExt;
+        let target = std::ffi::CString::new(self.0.as_os_str().as_bytes()).expect("no NUL");
+        // SAFETY: a valid path; MNT_DETACH so a file still open cannot keep it mounted.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
