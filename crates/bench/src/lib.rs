@@ -262,6 +262,18 @@ pub fn run_measuring_rss(program: &Path, args: &[&str]) -> i64 {
     usage.ru_maxrss
 }
 
+/// A `kB` field of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`), in KiB, while the process
+/// lives.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

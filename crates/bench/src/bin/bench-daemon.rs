@@ -4,7 +4,7 @@
 //! Usage: `cargo build --release -p oxquery && cargo run --release -p oxquery-bench --bin
 //! bench-daemon -- [--seconds 600]`. Everything lives in a temporary directory.
 
-use oxquery_bench::{arg, find_program, today};
+use oxquery_bench::{arg, find_program, status_kib, today};
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
@@ -37,16 +37,6 @@ const PACK: &str = r#"{
     "memory": { "query": "SELECT memory_total, memory_free FROM memory_info;", "interval": 60 }
   }
 }"#;
-
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
 
 /// utime + stime of the process in clock ticks.
 fn cpu_ticks(pid: u32) -> Option<u64> {

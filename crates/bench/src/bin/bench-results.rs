@@ -11,7 +11,7 @@
 //! `--osqueryd` measures another build (the previous commit's, for a before/after
 //! figure). Everything lives in a temporary directory.
 
-use oxquery_bench::{arg, find_program, today};
+use oxquery_bench::{arg, find_program, status_kib, today};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -37,16 +37,6 @@ fn string_arg(name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
-}
-
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn unix_now_f64() -> f64 {
