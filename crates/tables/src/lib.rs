@@ -4,15 +4,21 @@
 //! * [`network`]: sockets and listening ports.
 //! * [`utility`]: osquery about itself.
 //! * [`files`]: paths and their contents (`file`, `hash`).
+//! * [`packages`]: installed software and package sources.
+//! * [`apps`]: browser extensions and editor plugins.
+//! * [`hardware`]: devices, firmware and drive health.
 //!
 //! A table file holds its `table!` declaration, its `generate` function and its tests.
 //! Shared mechanisms come from `oxquery-sys` (OS readers) and `oxquery-table` (framework);
 //! one table file never imports another.
 
+pub mod apps;
 pub(crate) mod common;
 pub mod docs;
 pub mod files;
+pub mod hardware;
 pub mod network;
+pub mod packages;
 pub mod system;
 #[cfg(test)]
 mod testing;
@@ -29,6 +35,9 @@ pub fn all() -> Vec<&'static TableDef> {
     tables.extend(network::tables());
     tables.extend(utility::tables());
     tables.extend(files::tables());
+    tables.extend(packages::tables());
+    tables.extend(apps::tables());
+    tables.extend(hardware::tables());
     tables
 }
 

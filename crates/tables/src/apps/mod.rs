@@ -1,0 +1,14 @@
+//! Tables of the `apps` domain: browser extensions and editor plugins in every user's
+//! profiles, and third-party agents' own state files.
+//!
+//! Everything here lives in files users control, so it is read only through
+//! `oxquery_sys::safe_read` (via `common`).
+
+use oxquery_table::TableDef;
+
+/// The tables of this domain.
+pub fn tables() -> Vec<&'static TableDef> {
+    #[allow(unused_mut)]
+    let mut tables: Vec<&'static TableDef> = Vec::new();
+    tables
+}

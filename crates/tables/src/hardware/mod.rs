@@ -1,0 +1,14 @@
+//! Tables of the `hardware` domain: buses and devices (PCI, USB, block, RAID), firmware
+//! (SMBIOS, ACPI, EFI), CPU registers and drive health.
+//!
+//! Where the hardware or firmware is absent (a VM without SMART, MSR, EFI), a table gives
+//! no rows and says why at verbose level.
+
+use oxquery_table::TableDef;
+
+/// The tables of this domain.
+pub fn tables() -> Vec<&'static TableDef> {
+    #[allow(unused_mut)]
+    let mut tables: Vec<&'static TableDef> = Vec::new();
+    tables
+}
