@@ -34,6 +34,7 @@
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod cgroup;
 pub mod digest;
 pub mod disk;
 pub mod elf;

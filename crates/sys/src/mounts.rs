@@ -90,6 +90,8 @@ pub struct FsStats {
     pub blocks_available: u64,
     pub inodes: u64,
     pub inodes_free: u64,
+    /// The file system's type number (`f_type`: `CGROUP2_SUPER_MAGIC`, ...).
+    pub magic: u64,
 }
 
 /// `statfs(2)` of the file system holding `path`.
@@ -109,6 +111,8 @@ pub fn statfs(path: impl AsRef<Path>) -> io::Result<FsStats> {
         blocks_available: st.f_bavail,
         inodes: st.f_files,
         inodes_free: st.f_ffree,
+        // f_type is signed on some targets; type numbers are 32-bit magic values.
+        magic: st.f_type as u64,
     })
 }
 

@@ -291,6 +291,43 @@ pub fn parse_io(text: &[u8]) -> Option<Io> {
     })
 }
 
+/// Every counter of `/proc/<pid>/io`: characters moved through read/write calls, the
+/// calls themselves, and the bytes that reached (or were spared) storage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    pub rchar: Option<i64>,
+    pub wchar: Option<i64>,
+    pub syscr: Option<i64>,
+    pub syscw: Option<i64>,
+    pub read_bytes: Option<i64>,
+    pub write_bytes: Option<i64>,
+    pub cancelled_write_bytes: Option<i64>,
+}
+
+/// Parses every `name: value` line of `/proc/<pid>/io`; a line missing or unreadable
+/// leaves its counter `None` (kernels without task I/O accounting list only some).
+pub fn parse_io_counters(text: &[u8]) -> IoCounters {
+    let mut io = IoCounters::default();
+    for line in text.split(|b| *b == b'\n') {
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let value = parse_i64(trim(&line[colon + 1..]));
+        let slot = match &line[..colon] {
+            b"rchar" => &mut io.rchar,
+            b"wchar" => &mut io.wchar,
+            b"syscr" => &mut io.syscr,
+            b"syscw" => &mut io.syscw,
+            b"read_bytes" => &mut io.read_bytes,
+            b"write_bytes" => &mut io.write_bytes,
+            b"cancelled_write_bytes" => &mut io.cancelled_write_bytes,
+            _ => continue,
+        };
+        *slot = value;
+    }
+    io
+}
+
 /// The cgroup path of `/proc/<pid>/cgroup`: the unified (v2) `0::` entry, or, on a
 /// v1-only host, the path of the first hierarchy listed.
 pub fn parse_cgroup(text: &[u8]) -> Option<&[u8]> {

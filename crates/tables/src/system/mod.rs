@@ -15,7 +15,9 @@ pub mod memory_map;
 pub mod mounts;
 pub mod os_version;
 pub mod platform_info;
+pub mod pressure_stall;
 pub mod process_envs;
+pub mod process_io;
 pub mod process_memory_map;
 pub mod process_namespaces;
 pub mod process_open_files;
@@ -57,6 +59,8 @@ pub fn tables() -> Vec<&'static TableDef> {
         &selinux_settings::TABLE,
         &system_controls::TABLE,
         &process_envs::TABLE,
+        &process_io::TABLE,
+        &pressure_stall::TABLE,
         &process_memory_map::TABLE,
         &process_namespaces::TABLE,
         &process_open_files::TABLE,

@@ -42,6 +42,7 @@ fn emit(entries: Vec<MountEntry>, rows: &mut Rows) {
                 blocks_available: 0,
                 inodes: 0,
                 inodes_free: 0,
+                magic: 0,
             });
             let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             row.set(Col::blocks_size, int(st.block_size));
