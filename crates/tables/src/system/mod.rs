@@ -1,6 +1,7 @@
 //! Tables of the `system` domain.
 
 pub mod apparmor_profiles;
+pub mod cgroups;
 pub mod cpu_info;
 pub mod cpu_time;
 pub mod cpuid;
@@ -60,6 +61,7 @@ pub fn tables() -> Vec<&'static TableDef> {
         &system_controls::TABLE,
         &process_envs::TABLE,
         &process_io::TABLE,
+        &cgroups::TABLE,
         &pressure_stall::TABLE,
         &process_memory_map::TABLE,
         &process_namespaces::TABLE,
