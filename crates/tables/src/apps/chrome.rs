@@ -16,6 +16,12 @@
 //! - the profile's name is `profile.name` of the preferences; a profile without one is
 //!   skipped, except Opera's, which has none.
 //!
+//! Where this differs from osquery, on purpose: a profile with only one of its two
+//! preferences files is read (osquery drops a profile unless both can be read, which
+//! loses profiles written by older browsers); Edge (stable, beta, dev) and Yandex's
+//! stable channel are searched on Linux too; and a non-scalar item of a permissions
+//! array (an object) is left out of the joined text instead of becoming an empty item.
+//!
 //! Every file here is under a user's control (a FIFO, a link to a device, a huge or
 //! corrupted file): it is read through the safe opener with the account's permissions,
 //! and a file that cannot be read or parsed drops its profile (the preferences) or its
@@ -331,21 +337,28 @@ impl<'u> Profile<'u> {
         })
     }
 
-    /// The settings of the extension in `dir`, from `Preferences` first, then `Secure
-    /// Preferences` (the first whose entry names that directory).
-    fn settings_of(&self, dir: &Path) -> Option<Settings> {
-        self.preferences.iter().find_map(|prefs| {
-            let (id, entry) = extension_settings(prefs)?
-                .iter()
-                .find(|(_, entry)| settings_path(&self.path, entry).as_deref() == Some(dir))?;
-            let field = |name: &str| entry.get(name).and_then(scalar_text);
-            Some(Settings {
-                id: id.clone(),
-                from_webstore: field("from_webstore"),
-                state: field("state"),
-                install_time: field("install_time"),
-            })
-        })
+    /// The extension directories the preferences name, each with its settings: from
+    /// `Preferences` first, then `Secure Preferences` (the first entry naming a
+    /// directory gives its settings). One pass, so each path is resolved once.
+    fn referenced(&self) -> BTreeMap<PathBuf, Settings> {
+        let mut named = BTreeMap::new();
+        for settings in self.preferences.iter().filter_map(extension_settings) {
+            for (id, entry) in settings {
+                let Some(dir) = settings_path(&self.path, entry) else {
+                    continue;
+                };
+                named.entry(dir).or_insert_with(|| {
+                    let field = |name: &str| entry.get(name).and_then(scalar_text);
+                    Settings {
+                        id: id.clone(),
+                        from_webstore: field("from_webstore"),
+                        state: field("state"),
+                        install_time: field("install_time"),
+                    }
+                });
+            }
+        }
+        named
     }
 
     /// The profile's extensions: the unreferenced ones by path, then the referenced ones
@@ -368,19 +381,10 @@ impl<'u> Profile<'u> {
                 listed.insert(dir, extension);
             }
         }
-        let mut referenced: BTreeMap<PathBuf, Extension> = BTreeMap::new();
-        let named = self
-            .preferences
-            .iter()
-            .filter_map(extension_settings)
-            .flat_map(|settings| settings.values())
-            .filter_map(|entry| settings_path(&self.path, entry));
-        for dir in named {
+        let mut referenced: Vec<Extension> = Vec::new();
+        for (dir, settings) in self.referenced() {
             if ctx.is_stopped() {
                 return Vec::new();
-            }
-            if referenced.contains_key(&dir) {
-                continue;
             }
             let extension = match listed.remove(&dir) {
                 Some(e) => e,
@@ -388,7 +392,7 @@ impl<'u> Profile<'u> {
                 // browser have no manifest on disk and are silently absent.
                 None => match read_manifest(ctx, &dir, &policy) {
                     Some((manifest_bytes, manifest)) => Extension {
-                        path: dir.clone(),
+                        path: dir,
                         manifest_bytes,
                         manifest,
                         referenced: false,
@@ -397,20 +401,13 @@ impl<'u> Profile<'u> {
                     None => continue,
                 },
             };
-            let settings = self.settings_of(&dir);
-            referenced.insert(
-                dir,
-                Extension {
-                    referenced: true,
-                    settings,
-                    ..extension
-                },
-            );
+            referenced.push(Extension {
+                referenced: true,
+                settings: Some(settings),
+                ..extension
+            });
         }
-        listed
-            .into_values()
-            .chain(referenced.into_values())
-            .collect()
+        listed.into_values().chain(referenced).collect()
     }
 }
 
