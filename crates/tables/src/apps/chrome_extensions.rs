@@ -460,6 +460,23 @@ mod tests {
         hostile_manifest(|p| fs::write(p, "[1, 2]").unwrap(), "not a JSON object");
     }
 
+    /// Link loops among the extension directories (a user's own to make) and a version
+    /// linked to `/` end the walk normally: no hang, the other extensions stay.
+    #[test]
+    fn link_loops_in_the_extensions_folder_end() {
+        let home = chrome_home();
+        let extensions = home
+            .dir
+            .path()
+            .join(".config/google-chrome/Default/Extensions");
+        std::os::unix::fs::symlink("loop", extensions.join("loop")).unwrap();
+        fs::create_dir(extensions.join("deep")).unwrap();
+        std::os::unix::fs::symlink("..", extensions.join("deep/up")).unwrap();
+        std::os::unix::fs::symlink("/", extensions.join("deep/root")).unwrap();
+        let (rows, logged) = testing::generate_for_home(&SPEC, home.dir.path(), generate_for);
+        assert_eq!(rows.len(), 4, "{logged:?}");
+    }
+
     /// A preferences file that cannot be read or parsed drops its profile (osquery's
     /// choice: its references and settings are unknown); the other profiles stay.
     #[test]
