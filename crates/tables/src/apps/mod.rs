@@ -4,11 +4,23 @@
 //! Everything here lives in files users control, so it is read only through
 //! `oxquery_sys::safe_read` (via `common`).
 
+mod chrome;
+pub mod chrome_extension_content_scripts;
+pub mod chrome_extensions;
+pub mod firefox_addons;
+pub mod opera_extensions;
+
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
     #[allow(unused_mut)]
     let mut tables: Vec<&'static TableDef> = Vec::new();
+    tables.extend([
+        &chrome_extensions::TABLE,
+        &chrome_extension_content_scripts::TABLE,
+        &firefox_addons::TABLE,
+        &opera_extensions::TABLE,
+    ]);
     tables
 }
