@@ -1,10 +1,13 @@
 //! Operating-system readers that tables share.
 //!
+//! * [`block`]: block devices in sysfs and what their first bytes hold (`blkid`'s type,
+//!   UUID and label).
 //! * [`digest`]: MD5, SHA-1 and SHA-256 of a stream in one pass, under a byte limit.
 //! * [`disk`]: partition tables (MBR, GPT) of a block device or image file, read-only.
 //! * [`extfs`]: a read-only ext2/3/4 reader for file systems inside a [`disk::Disk`].
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
 //!   buffer, the measured hot path of every process table.
+//! * [`hwids`]: the host's `pci.ids` and `usb.ids` (vendor, device and class names).
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
 //! * [`lines`]: the lines of the text files and program output tables parse, overlong
 //!   lines skipped, and the fields/comment split of the classic `/etc` databases.
@@ -34,6 +37,7 @@
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod block;
 pub mod digest;
 pub mod disk;
 pub mod elf;
@@ -42,6 +46,7 @@ pub mod extfs;
 pub mod files;
 pub mod fs;
 pub mod host;
+pub mod hwids;
 pub mod lines;
 pub mod mounts;
 pub mod net;
