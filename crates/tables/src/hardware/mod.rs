@@ -4,11 +4,15 @@
 //! Where the hardware or firmware is absent (a VM without SMART, MSR, EFI), a table gives
 //! no rows and says why at verbose level.
 
+pub mod pci_devices;
+pub mod usb_devices;
+
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
     #[allow(unused_mut)]
     let mut tables: Vec<&'static TableDef> = Vec::new();
+    tables.extend([&pci_devices::TABLE, &usb_devices::TABLE]);
     tables
 }
