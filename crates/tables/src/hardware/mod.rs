@@ -4,6 +4,7 @@
 //! Where the hardware or firmware is absent (a VM without SMART, MSR, EFI), a table gives
 //! no rows and says why at verbose level.
 
+pub mod block_devices;
 pub mod pci_devices;
 pub mod usb_devices;
 
@@ -13,6 +14,10 @@ use oxquery_table::TableDef;
 pub fn tables() -> Vec<&'static TableDef> {
     #[allow(unused_mut)]
     let mut tables: Vec<&'static TableDef> = Vec::new();
-    tables.extend([&pci_devices::TABLE, &usb_devices::TABLE]);
+    tables.extend([
+        &block_devices::TABLE,
+        &pci_devices::TABLE,
+        &usb_devices::TABLE,
+    ]);
     tables
 }
