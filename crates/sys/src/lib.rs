@@ -11,6 +11,7 @@
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
 //! * [`lines`]: the lines of the text files and program output tables parse, overlong
 //!   lines skipped, and the fields/comment split of the classic `/etc` databases.
+//! * [`mdstat`]: software RAID status from `/proc/mdstat` and `/sys/block/<md>/md`.
 //! * [`mounts`]: the mount table (`/proc/self/mounts`, octal escapes undone) and `statfs(2)`.
 //! * [`pattern`]: osquery's `LIKE` path patterns (`%`, `%%`) expanded with glob(3) and a
 //!   loop-safe recursive walk, for `file`, `hash` and every other path table.
@@ -48,6 +49,7 @@ pub mod fs;
 pub mod host;
 pub mod hwids;
 pub mod lines;
+pub mod mdstat;
 pub mod mounts;
 pub mod net;
 pub mod netlink;

@@ -5,6 +5,9 @@
 //! no rows and says why at verbose level.
 
 pub mod block_devices;
+pub mod md_devices;
+pub mod md_drives;
+pub mod md_personalities;
 pub mod pci_devices;
 pub mod usb_devices;
 
@@ -16,6 +19,9 @@ pub fn tables() -> Vec<&'static TableDef> {
     let mut tables: Vec<&'static TableDef> = Vec::new();
     tables.extend([
         &block_devices::TABLE,
+        &md_devices::TABLE,
+        &md_drives::TABLE,
+        &md_personalities::TABLE,
         &pci_devices::TABLE,
         &usb_devices::TABLE,
     ]);
