@@ -5,6 +5,7 @@
 //! no rows and says why at verbose level.
 
 pub mod block_devices;
+pub mod disk_encryption;
 pub mod md_devices;
 pub mod md_drives;
 pub mod md_personalities;
@@ -19,6 +20,7 @@ pub fn tables() -> Vec<&'static TableDef> {
     let mut tables: Vec<&'static TableDef> = Vec::new();
     tables.extend([
         &block_devices::TABLE,
+        &disk_encryption::TABLE,
         &md_devices::TABLE,
         &md_drives::TABLE,
         &md_personalities::TABLE,
