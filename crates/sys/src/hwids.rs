@@ -139,17 +139,16 @@ impl IdDatabase {
                         let name = text.get(9..)?.trim();
                         (!name.is_empty()).then_some(((sv, sd), name))
                     });
-                    if let Some((key, name)) = sub {
-                        if let Some(device) = db
+                    if let Some((key, name)) = sub
+                        && let Some(device) = db
                             .vendors
                             .get_mut(&v)
                             .and_then(|vendor| vendor.devices.get_mut(&d))
-                        {
-                            device
-                                .subsystems
-                                .entry(key)
-                                .or_insert_with(|| name.to_owned());
-                        }
+                    {
+                        device
+                            .subsystems
+                            .entry(key)
+                            .or_insert_with(|| name.to_owned());
                     }
                     section
                 }
@@ -167,17 +166,16 @@ impl IdDatabase {
                     None => Section::Class(c),
                 },
                 (2, Section::Subclass(c, s)) => {
-                    if let Some((p, name)) = id_and_name(text, 2) {
-                        if let Some(subclass) = db
+                    if let Some((p, name)) = id_and_name(text, 2)
+                        && let Some(subclass) = db
                             .classes
                             .get_mut(&c)
                             .and_then(|class| class.subclasses.get_mut(&s))
-                        {
-                            subclass
-                                .interfaces
-                                .entry(p as u8)
-                                .or_insert_with(|| name.to_owned());
-                        }
+                    {
+                        subclass
+                            .interfaces
+                            .entry(p as u8)
+                            .or_insert_with(|| name.to_owned());
                     }
                     section
                 }
