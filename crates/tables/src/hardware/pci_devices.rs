@@ -225,6 +225,31 @@ mod tests {
         assert!(scan_dir(&dir.path().join("nothing"), &[&ids]).is_empty());
     }
 
+    /// The database is opened only when a name column is used: the "no readable
+    /// pci.ids" note appears only then.
+    #[test]
+    fn ids_database_is_read_only_for_name_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let devices = dir.path().join("devices");
+        write_device(&devices, "0000:00:01.0", &[("vendor", "0x8086\n")]);
+        let missing = dir.path().join("missing.ids");
+        let host = Host::default();
+        let looked_up = |cols: &[Col]| {
+            let ((), logged) = crate::common::testing::capture_log(|| {
+                let ctx = QueryContext::everything(&SPEC, &host).using(cols.iter().copied());
+                let mut rows = Rows::for_context(&ctx);
+                scan(&ctx, &mut rows, &devices, &[&missing]).unwrap();
+            });
+            logged.iter().any(|(_, m)| m.contains("pci.ids"))
+        };
+        assert!(!looked_up(&[
+            Col::pci_slot,
+            Col::vendor_id,
+            Col::pci_class_id
+        ]));
+        assert!(looked_up(&[Col::pci_slot, Col::vendor]));
+    }
+
     /// Fields of `lspci -mm` lines: the quoted and unquoted words, quotes removed.
     fn lspci_fields(line: &str) -> Vec<String> {
         let mut out = Vec::new();
