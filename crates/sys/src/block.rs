@@ -439,10 +439,14 @@ mod tests {
         true
     }
 
-    /// Images made by mkfs.ext4, mkswap and cryptsetup probe as blkid probes them.
+    /// Images made by mkfs.ext4/ext2, mkswap and cryptsetup (LUKS1, LUKS2) probe as
+    /// blkid probes them.
     #[test]
     fn agrees_with_blkid_on_images() {
         let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "passphrase").unwrap();
+        let key = key.to_str().unwrap().to_owned();
         let made: Vec<(PathBuf, bool)> = [
             (
                 "ext4",
@@ -458,11 +462,47 @@ mod tests {
             ),
             ("ext2", "mkfs.ext2", vec!["-q", "-F"]),
             ("swap", "mkswap", vec!["-L", "oxq-swap"]),
+            (
+                "luks2",
+                "cryptsetup",
+                vec![
+                    "luksFormat",
+                    "--batch-mode",
+                    "--type",
+                    "luks2",
+                    "--pbkdf",
+                    "pbkdf2",
+                    "--pbkdf-force-iterations",
+                    "1000",
+                    "--label",
+                    "oxq-luks",
+                    "--key-file",
+                    &key,
+                ],
+            ),
+            (
+                "luks1",
+                "cryptsetup",
+                vec![
+                    "luksFormat",
+                    "--batch-mode",
+                    "--type",
+                    "luks1",
+                    "--pbkdf-force-iterations",
+                    "1000",
+                    "--key-file",
+                    &key,
+                ],
+            ),
         ]
         .into_iter()
         .map(|(name, tool, args)| {
             let image = dir.path().join(name);
-            std::fs::write(&image, vec![0u8; 4 << 20]).unwrap();
+            // A LUKS2 header takes 16 MiB; sparse, so the size costs nothing.
+            std::fs::File::create(&image)
+                .unwrap()
+                .set_len(20 << 20)
+                .unwrap();
             let made = run(tool, &args, &image);
             (image, made)
         })
@@ -482,7 +522,7 @@ mod tests {
             compared += 1;
         }
         if std::env::var_os("CI").is_some_and(|v| v == "true") {
-            assert_eq!(compared, 3);
+            assert_eq!(compared, 5);
         }
     }
 }

@@ -256,6 +256,30 @@ pub(crate) mod tests {
         assert!(scan_fixture(&f.devices, Some(&node("nope"))).is_empty());
     }
 
+    /// Through SQL: each device's name fed back as `name =` (a join on the index
+    /// column) finds exactly its own row, and the engine hands that constraint over.
+    #[test]
+    fn name_constraint_through_sql() {
+        let engine = crate::testing::engine(&[&TABLE]);
+        let all = engine
+            .query("SELECT name, size FROM block_devices")
+            .unwrap();
+        let joined = engine
+            .query(
+                "SELECT b2.name, b2.size FROM block_devices b1 \
+                 JOIN block_devices b2 ON b2.name = b1.name",
+            )
+            .unwrap();
+        assert_eq!(joined.rows, all.rows);
+        assert!(
+            engine
+                .query("SELECT * FROM block_devices WHERE name = '/dev/no-such-device'")
+                .unwrap()
+                .rows
+                .is_empty()
+        );
+    }
+
     /// Every device `lsblk` shows is a row with the same size (ours in sectors), parent,
     /// vendor, model, serial, and probed type, UUID and label where lsblk has them.
     #[test]
