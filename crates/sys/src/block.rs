@@ -67,21 +67,31 @@ impl BlockDevices {
         dir.exists().then(|| BlockDevice {
             name: name.to_owned(),
             dir,
-            node: self.dev_dir.join(name),
+            node: PathBuf::from(node_path(&self.dev_dir, name)),
         })
     }
 
-    /// The device a node path such as `/dev/vda1` names (its last component under the
-    /// configured `/dev`).
+    /// The device a node path such as `/dev/vda1` names. Sysfs spells a `/` in a node
+    /// name as `!` (`/dev/cciss/c0d0` is `cciss!c0d0`).
     pub fn device_for_node(&self, node: &str) -> Option<BlockDevice> {
         let rest = Path::new(node).strip_prefix(&self.dev_dir).ok()?;
-        self.device(rest.to_str()?)
+        let name = rest.to_str()?.replace('/', "!");
+        self.device(&name)
     }
 
-    /// The node path of a kernel name, as the tables print it (`/dev/vda1`).
+    /// The node path of a kernel name, as the tables print it (`/dev/vda1`,
+    /// `/dev/cciss/c0d0` for `cciss!c0d0`).
     pub fn node_of(&self, name: &str) -> String {
-        self.dev_dir.join(name).to_string_lossy().into_owned()
+        node_path(&self.dev_dir, name)
     }
+}
+
+/// The node of kernel name `name` under `dev_dir` (sysfs's `!` is the node's `/`).
+fn node_path(dev_dir: &Path, name: &str) -> String {
+    dev_dir
+        .join(name.replace('!', "/"))
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// One block device in sysfs.
@@ -402,6 +412,12 @@ mod tests {
         assert!(devices.device("a/b").is_none());
         let node = devices.node_of("vdz1");
         assert_eq!(devices.device_for_node(&node).unwrap().name, "vdz1");
+        std::fs::create_dir_all(class.join("cciss!c0d0")).unwrap();
+        let node = devices.node_of("cciss!c0d0");
+        assert!(node.ends_with("dev/cciss/c0d0"), "{node}");
+        let dev = devices.device_for_node(&node).unwrap();
+        assert_eq!(dev.name, "cciss!c0d0");
+        assert_eq!(dev.node, dir.path().join("dev/cciss/c0d0"));
         assert!(part.read_start().is_err(), "no node in the fixture");
     }
 

@@ -156,7 +156,10 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Pat
         for d in drives {
             let mut row = rows.row();
             row.set(Col::md_device_name, array.name.clone());
-            row.set(Col::drive_name, format!("/dev/{}", d.name));
+            row.set(
+                Col::drive_name,
+                format!("/dev/{}", d.name.replace('!', "/")),
+            );
             row.set(Col::slot, d.slot);
             row.set(Col::state, d.state);
         }
