@@ -175,6 +175,21 @@ impl BlockDevice {
     pub fn read_start(&self) -> std::io::Result<Vec<u8>> {
         read_start(&self.node)
     }
+
+    /// What the device holds (see [`probe`]). An empty device (a loop device with no
+    /// file, a disconnected network block device, an empty drive) is not opened.
+    pub fn signature(&self) -> Option<Signature> {
+        if self.size_sectors() == Some(0) {
+            return None;
+        }
+        match self.read_start() {
+            Ok(start) => probe(&start),
+            Err(e) => {
+                log::debug!("cannot read {}: {e}", self.node.display());
+                None
+            }
+        }
+    }
 }
 
 /// Reads up to [`PROBE_BYTES`] from the start of a device node or image file.

@@ -11,7 +11,7 @@
 //! root: without it the probed columns stay NULL. A `name = '/dev/...'` constraint
 //! reads only those devices.
 
-use oxquery_sys::block::{self, BlockDevice, BlockDevices};
+use oxquery_sys::block::{BlockDevice, BlockDevices};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -83,17 +83,7 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, devices: &BlockDevices) -> TableRes
         .any(|&c| ctx.is_used(c));
     for dev in selected {
         ctx.check()?;
-        let signature = if probing {
-            match dev.read_start() {
-                Ok(start) => block::probe(&start),
-                Err(e) => {
-                    log::debug!("block_devices: cannot read {}: {e}", dev.node.display());
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let signature = if probing { dev.signature() } else { None };
         let mut row = rows.row();
         row.set(Col::name, devices.node_of(&dev.name));
         row.set_with(Col::parent, || {
@@ -219,6 +209,16 @@ pub(crate) mod tests {
                 .status()
                 .unwrap();
             assert!(ok.success());
+            // An empty device (size 0) is not opened, whatever its node would give.
+            f.add_device(
+                &f.dir.path().join("sys/devices/virtual/block/loop5"),
+                &[("size", "0\n")],
+            );
+            fs::copy(f.node("vdz1"), f.node("loop5")).unwrap();
+            let empty = scan_fixture(&f.devices, Some(&f.devices.node_of("loop5")));
+            assert_eq!(empty[0][Col::r#type as usize], Value::Null);
+            assert_eq!(empty[0][Col::size as usize], Value::Integer(0));
+            fs::remove_file(f.devices.class_dir.join("loop5")).unwrap();
         }
         let rows = scan_fixture(&f.devices, None);
         assert_eq!(rows.len(), 3);

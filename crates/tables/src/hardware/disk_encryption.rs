@@ -13,7 +13,7 @@
 //! devices.
 
 use super::block_devices::{parent_name, select_devices};
-use oxquery_sys::block::{self, BlockDevice, BlockDevices, LUKS_MAGIC, c_text};
+use oxquery_sys::block::{BlockDevice, BlockDevices, LUKS_MAGIC, c_text};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
@@ -120,12 +120,7 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, devices: &BlockDevices) -> TableRes
         let kind = encryption_of(&dev, devices);
         let mut row = rows.row();
         row.set(Col::name, devices.node_of(&dev.name));
-        row.set_with(Col::uuid, || {
-            dev.read_start()
-                .ok()
-                .and_then(|start| block::probe(&start))
-                .and_then(|sig| sig.uuid)
-        });
+        row.set_with(Col::uuid, || dev.signature().and_then(|sig| sig.uuid));
         row.set(Col::encrypted, i64::from(kind.is_some()));
         row.set(
             Col::encryption_status,
@@ -145,6 +140,7 @@ mod tests {
     use super::*;
     use crate::hardware::block_devices::tests::Fixture;
     use crate::testing::{text, tool_stdout};
+    use oxquery_sys::block;
     use oxquery_table::{Host, Op, Value};
     use oxquery_test_support::require_tool;
     use std::path::Path;
