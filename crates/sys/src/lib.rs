@@ -1,13 +1,17 @@
 //! Operating-system readers that tables share.
 //!
+//! * [`block`]: block devices in sysfs and what their first bytes hold (`blkid`'s type,
+//!   UUID and label).
 //! * [`digest`]: MD5, SHA-1 and SHA-256 of a stream in one pass, under a byte limit.
 //! * [`disk`]: partition tables (MBR, GPT) of a block device or image file, read-only.
 //! * [`extfs`]: a read-only ext2/3/4 reader for file systems inside a [`disk::Disk`].
 //! * [`fs`]: reading small kernel files (`/proc`, `/sys`) with one `read` into a reused
 //!   buffer, the measured hot path of every process table.
+//! * [`hwids`]: the host's `pci.ids` and `usb.ids` (vendor, device and class names).
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
 //! * [`lines`]: the lines of the text files and program output tables parse, overlong
 //!   lines skipped, and the fields/comment split of the classic `/etc` databases.
+//! * [`mdstat`]: software RAID status from `/proc/mdstat` and `/sys/block/<md>/md`.
 //! * [`mounts`]: the mount table (`/proc/self/mounts`, octal escapes undone) and `statfs(2)`.
 //! * [`pattern`]: osquery's `LIKE` path patterns (`%`, `%%`) expanded with glob(3) and a
 //!   loop-safe recursive walk, for `file`, `hash` and every other path table.
@@ -34,6 +38,7 @@
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod block;
 pub mod cgroup;
 pub mod digest;
 pub mod disk;
@@ -43,7 +48,9 @@ pub mod extfs;
 pub mod files;
 pub mod fs;
 pub mod host;
+pub mod hwids;
 pub mod lines;
+pub mod mdstat;
 pub mod mounts;
 pub mod net;
 pub mod netlink;
