@@ -305,4 +305,71 @@ mod tests {
             "cannot parse",
         );
     }
+
+    /// The rows for our uid are the entries of our own extensions.json files as
+    /// Python's json module reads them (no files: no rows).
+    #[test]
+    fn live_uid_constraint_agrees_with_python_json() {
+        let Some(python) = oxquery_test_support::require_tool("python3") else {
+            return;
+        };
+        let (rows, me) = testing::live_rows_for_my_uid(&SPEC, Col::uid, generate);
+        let files: Vec<std::path::PathBuf> =
+            INDEXES.iter().map(|(rel, _)| me.home().join(rel)).collect();
+        let probe = r#"
+import json, sys
+out = []
+for path, edition in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        doc = json.load(open(path))
+    except (FileNotFoundError, NotADirectoryError):
+        continue
+    for e in doc:
+        if not all(isinstance(e.get(k), dict) for k in ("identifier", "metadata", "location")):
+            continue
+        s = lambda d, k: d.get(k) if isinstance(d.get(k), str) else None
+        m = e["metadata"]
+        ts = m.get("installedTimestamp")
+        pre = m.get("isPreReleaseVersion")
+        out.append([s(e["identifier"], "id"), s(e["identifier"], "uuid"), s(e, "version"),
+                    s(e["location"], "path"), s(m, "publisherDisplayName"), s(m, "publisherId"),
+                    ts if type(ts) is int else None, int(pre) if type(pre) is bool else None,
+                    edition])
+print(json.dumps(out))
+"#;
+        let mut args = vec!["-c".to_owned(), probe.to_owned()];
+        for (file, (_, edition)) in files.iter().zip(INDEXES) {
+            args.push(file.to_str().unwrap().to_owned());
+            args.push(edition.to_owned());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = crate::testing::tool_stdout(python.to_str().unwrap(), &args);
+        let expected: Vec<Vec<serde_json::Value>> = serde_json::from_str(&out).unwrap();
+        let got: Vec<Vec<serde_json::Value>> = rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r[Col::uid as usize], Value::from(me.uid));
+                [
+                    Col::name,
+                    Col::uuid,
+                    Col::version,
+                    Col::path,
+                    Col::publisher,
+                    Col::publisher_id,
+                    Col::installed_at,
+                    Col::prerelease,
+                    Col::vscode_edition,
+                ]
+                .iter()
+                .map(|&c| match &r[c as usize] {
+                    Value::Null => serde_json::Value::Null,
+                    Value::Integer(i) => serde_json::Value::from(*i),
+                    v => serde_json::Value::from(crate::testing::text(v)),
+                })
+                .collect()
+            })
+            .collect();
+        assert_eq!(got, expected);
+        testing::note_live("vscode_extensions", rows.len(), &files);
+    }
 }

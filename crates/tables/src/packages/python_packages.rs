@@ -534,6 +534,29 @@ print(json.dumps(out))
         testing::assert_logged(&logged, log::Level::Warn, &huge, "read limit");
     }
 
+    /// `uid = <fixture uid>` scans that user's directories only: no system directory
+    /// (uid 0) is listed, though this host has some.
+    #[test]
+    fn a_uid_constraint_skips_the_system_directories() {
+        let home = tempfile::tempdir().unwrap();
+        let local = home.path().join(".local/lib/python3.12/site-packages");
+        write_dist(&local, "mine-1.0.dist-info", b"Name: mine\nVersion: 1.0\n");
+        let user = testing::fixture_account("fixture", testing::FIXTURE_UID, home.path());
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::uid,
+            Op::Eq,
+            i64::from(testing::FIXTURE_UID),
+        );
+        let mut rows = Rows::for_context(&ctx);
+        generate_for(&ctx, &[user], &mut rows);
+        assert_eq!(rows.column(Col::name), [&Value::from("mine")]);
+        assert_eq!(
+            rows.column(Col::directory),
+            [&Value::from(local.to_str().unwrap())]
+        );
+    }
+
     /// A METADATA whose header line runs for megabytes is read up to the line bound,
     /// within `--read_max`: a row, no hang.
     #[test]
