@@ -131,7 +131,12 @@ fn read_metadata(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Met
         if n == 0 {
             break;
         }
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let Some(text) = line.strip_suffix(b"\n") else {
+            // The end of the file, or a line cut at the bound: its value is kept cut, and
+            // the rest is not read (what follows the cut is no header line).
+            meta.take_line(&line);
+            break;
+        };
         if !meta.take_line(text) {
             break;
         }
@@ -557,13 +562,15 @@ print(json.dumps(out))
         );
     }
 
-    /// A METADATA whose header line runs for megabytes is read up to the line bound,
-    /// within `--read_max`: a row, no hang.
+    /// A METADATA whose header line runs for megabytes is read up to the line bound and
+    /// no further (text past the cut is not taken for headers): a row, no hang.
     #[test]
-    fn a_metadata_without_newlines_is_read_within_bounds() {
+    fn an_overlong_header_line_is_cut_and_ends_the_headers() {
         let site = tempfile::tempdir().unwrap();
         let mut long = b"Name: long\nSummary: ".to_vec();
         long.extend(std::iter::repeat_n(b'x', 3 << 20));
+        // Past the cut, text that looks like a header must not be taken for one.
+        long.extend_from_slice(b"\nAuthor: not a header\n");
         write_dist(site.path(), "long-1.dist-info", &long);
         let rows = testing::within_10s({
             let dir = site.path().to_owned();
@@ -571,6 +578,13 @@ print(json.dumps(out))
         });
         assert_eq!(rows.len(), 1);
         assert_eq!(text(&rows[0][Col::name as usize]).as_deref(), Some("long"));
+        assert_eq!(rows[0][Col::author as usize], Value::Null);
+        let summary = text(&rows[0][Col::summary as usize]).unwrap();
+        assert!(
+            summary.len() < oxquery_sys::safe_read::MAX_LINE,
+            "{}",
+            summary.len()
+        );
     }
 
     /// The rows of `uid = getuid()` (the system directories when that is root, and our
