@@ -24,7 +24,7 @@ table! {
 
 const MEMORY_ARRAY_MAPPED_ADDRESS: u8 = 19;
 
-fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
+pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
     let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
         return;
     };

@@ -69,7 +69,7 @@ fn max_capacity_gb(s: &Structure) -> Option<i64> {
     }
 }
 
-fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
+pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
     let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
         return;
     };

@@ -26,7 +26,7 @@ table! {
 
 const MEMORY_DEVICE_MAPPED_ADDRESS: u8 = 20;
 
-fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
+pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
     let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
         return;
     };

@@ -150,7 +150,7 @@ fn speed(s: &Structure, word_at: usize, extended_at: usize) -> Option<i64> {
     (speed != 0).then_some(i64::from(speed))
 }
 
-fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
+pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
     let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
         return;
     };

@@ -57,7 +57,7 @@ const OPERATIONS: &[(u8, &str)] = &[
 /// The value SMBIOS uses for an unknown address or resolution.
 const UNKNOWN: u32 = 0x8000_0000;
 
-fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
+pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
     let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
         return;
     };

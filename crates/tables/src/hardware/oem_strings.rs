@@ -18,7 +18,7 @@ table! {
 
 const OEM_STRINGS: u8 = 11;
 
-fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
+pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
     let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
         return;
     };

@@ -366,12 +366,14 @@ pub mod testing {
     /// `dmidecode --from-dump` of the fixture, parsed; `None` when the test skips (no
     /// dmidecode outside CI).
     pub fn dmidecode(f: &Fixture) -> Option<Vec<Record>> {
-        let tool = oxquery_test_support::require_tool("dmidecode")?;
         let dump = f.dump();
-        let out = crate::testing::tool_stdout(
-            tool.to_str().unwrap(),
-            &["--from-dump", dump.to_str().unwrap()],
-        );
+        dmidecode_with(&["--from-dump", dump.to_str().unwrap()])
+    }
+
+    /// `dmidecode args`, parsed; `None` when the test skips (no dmidecode outside CI).
+    pub fn dmidecode_with(args: &[&str]) -> Option<Vec<Record>> {
+        let tool = oxquery_test_support::require_tool("dmidecode")?;
+        let out = crate::testing::tool_stdout(tool.to_str().unwrap(), args);
         let mut records: Vec<Record> = Vec::new();
         for line in out.lines() {
             if let Some(rest) = line.strip_prefix("Handle 0x") {
@@ -431,5 +433,106 @@ pub mod testing {
             Value::Integer(i) => Some(i.to_string()),
             v => panic!("{v:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use oxquery_table::{QueryContext, Rows, TableSpec};
+
+    type GenerateAt = fn(&Path, &QueryContext, &mut Rows);
+
+    /// Every SMBIOS table with its generator over a tables directory.
+    const TABLES: [(&TableSpec, GenerateAt); 7] = [
+        (
+            &super::super::smbios_tables::SPEC,
+            super::super::smbios_tables::generate_at,
+        ),
+        (
+            &super::super::oem_strings::SPEC,
+            super::super::oem_strings::generate_at,
+        ),
+        (
+            &super::super::memory_devices::SPEC,
+            super::super::memory_devices::generate_at,
+        ),
+        (
+            &super::super::memory_arrays::SPEC,
+            super::super::memory_arrays::generate_at,
+        ),
+        (
+            &super::super::memory_array_mapped_addresses::SPEC,
+            super::super::memory_array_mapped_addresses::generate_at,
+        ),
+        (
+            &super::super::memory_device_mapped_addresses::SPEC,
+            super::super::memory_device_mapped_addresses::generate_at,
+        ),
+        (
+            &super::super::memory_error_info::SPEC,
+            super::super::memory_error_info::generate_at,
+        ),
+    ];
+
+    #[test]
+    fn every_table_survives_random_truncations_and_byte_flips() {
+        let seed = oxquery_test_support::seed("SMBIOS_FUZZ_SEED");
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let f = fixture(&sample_machine(), true);
+        for round in 0..300 {
+            let mut table = f.table.clone();
+            table.truncate((next() as usize) % (table.len() + 1));
+            for _ in 0..(round % 16) {
+                if let Some(len) = std::num::NonZeroUsize::new(table.len()) {
+                    let at = (next() as usize) % len.get();
+                    table[at] = next() as u8;
+                }
+            }
+            std::fs::write(f.sysfs().join("DMI"), &table).unwrap();
+            let counts: Vec<usize> = TABLES
+                .iter()
+                .map(|(spec, generate_at)| rows_from(spec, &f.sysfs(), *generate_at).len())
+                .collect();
+            // A structure takes at least 6 bytes (header and two NULs); each gives at
+            // most one row, or 255 OEM strings.
+            let structures = counts[0];
+            assert!(
+                structures <= table.len() / 6,
+                "{structures} of {} bytes",
+                table.len()
+            );
+            assert!(counts[1] <= 255 * structures);
+            assert!(counts[2..].iter().all(|n| *n <= structures), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn live_tables_agree_with_dmidecode_where_the_host_has_smbios() {
+        let dir = Path::new(SYSFS_DMI_DIR);
+        let rows = rows_from(
+            &super::super::smbios_tables::SPEC,
+            dir,
+            super::super::smbios_tables::generate_at,
+        );
+        let Ok(smbios) = Smbios::read(dir) else {
+            // No DMI (this project's dev VM) or not root: no rows.
+            assert!(rows.is_empty());
+            return;
+        };
+        let Some(records) = dmidecode_with(&[]) else {
+            return;
+        };
+        let ours: Vec<(u16, u8)> = smbios.structures().map(|s| (s.handle, s.kind)).collect();
+        let theirs: Vec<(u16, u8)> = records.iter().map(|r| (r.handle, r.kind)).collect();
+        assert_eq!(ours, theirs);
+        assert_eq!(rows.len(), ours.len());
     }
 }

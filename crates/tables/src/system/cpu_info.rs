@@ -244,7 +244,9 @@ fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::smbios::testing::{cell_text, dmidecode, fixture, sample_machine};
+    use crate::hardware::smbios::testing::{
+        cell_text, dmidecode, dmidecode_with, fixture, sample_machine,
+    };
     use oxquery_table::{Host, Value};
 
     const TWO_SOCKETS: &str = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Xeon A\n\
@@ -389,8 +391,17 @@ mod tests {
         let rows = Rows::collect(&ctx, generate).unwrap();
         // With readable SMBIOS the rows are its sockets (empty ones included), which
         // lscpu does not count; the fixture tests above cover that source.
-        if std::fs::read(Path::new(smbios::SYSFS_DMI_DIR).join("DMI")).is_ok() {
-            assert!(!rows.is_empty());
+        let smbios_processors = oxquery_sys::smbios::Smbios::read(Path::new(smbios::SYSFS_DMI_DIR))
+            .map(|t| t.structures().filter(|s| s.kind == PROCESSOR).count())
+            .unwrap_or(0);
+        if smbios_processors > 0 {
+            assert_eq!(rows.len(), smbios_processors);
+            if let Some(records) = dmidecode_with(&["-t", "4"]) {
+                assert_eq!(
+                    rows.len(),
+                    records.iter().filter(|r| r.kind == PROCESSOR).count()
+                );
+            }
             return;
         }
         let out = std::process::Command::new("lscpu")
