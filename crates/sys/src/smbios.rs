@@ -459,6 +459,24 @@ mod tests {
         assert!(EntryPoint::parse(b"_SM3_\x05\xff").is_err());
     }
 
+    #[test]
+    fn reads_legacy_dmi_and_short_2x_entry_points() {
+        let table = sample_table();
+        // A legacy 15-byte _DMI_ entry point (BCD revision 2.1), from a 2.x one.
+        let legacy = entry_point_2(&table, 4, 0xE0000)[0x10..0x1F].to_vec();
+        let ep = EntryPoint::parse(&legacy).unwrap();
+        assert_eq!(ep.version, (2, 8));
+        assert_eq!(ep.table_length as usize, table.len());
+        assert_eq!(ep.table_address, 0xE0000);
+        // A 2.x entry point whose length byte says 0x1E, checksummed over 0x1E bytes.
+        let mut short = entry_point_2(&table, 4, 0);
+        short[0x05] = 0x1E;
+        short[0x04] = 0;
+        let sum = short[..0x1E].iter().fold(0u8, |s, b| s.wrapping_add(*b));
+        short[0x04] = 0u8.wrapping_sub(sum);
+        assert_eq!(EntryPoint::parse(&short).unwrap().structure_count, Some(4));
+    }
+
     /// A small xorshift generator: reproducible pseudo-random cuts and flips.
     fn xorshift(state: &mut u64) -> u64 {
         *state ^= *state << 13;
