@@ -34,6 +34,8 @@
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
 //! * [`xattr`]: extended attribute names and values of a path.
+//! * [`smbios`]: the firmware's SMBIOS (DMI) tables from `/sys/firmware/dmi/tables`:
+//!   entry point, structures and their strings, bounds-checked.
 //! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
@@ -58,6 +60,7 @@ pub mod pattern;
 pub mod proc;
 pub mod procmem;
 pub mod safe_read;
+pub mod smbios;
 pub mod systemd;
 pub mod users;
 pub mod xattr;

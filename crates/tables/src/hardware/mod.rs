@@ -9,15 +9,23 @@ pub mod disk_encryption;
 pub mod md_devices;
 pub mod md_drives;
 pub mod md_personalities;
+pub mod memory_array_mapped_addresses;
+pub mod memory_arrays;
+pub mod memory_device_mapped_addresses;
+pub mod memory_devices;
+pub mod memory_error_info;
+pub mod oem_strings;
 pub mod pci_devices;
+pub(crate) mod smbios;
+pub mod smbios_tables;
 pub mod usb_devices;
 
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    #[allow(unused_mut)]
     let mut tables: Vec<&'static TableDef> = Vec::new();
+    // Buses and devices.
     tables.extend([
         &block_devices::TABLE,
         &disk_encryption::TABLE,
@@ -26,6 +34,16 @@ pub fn tables() -> Vec<&'static TableDef> {
         &md_personalities::TABLE,
         &pci_devices::TABLE,
         &usb_devices::TABLE,
+    ]);
+    // SMBIOS (firmware) tables.
+    tables.extend([
+        &memory_array_mapped_addresses::TABLE,
+        &memory_arrays::TABLE,
+        &memory_device_mapped_addresses::TABLE,
+        &memory_devices::TABLE,
+        &memory_error_info::TABLE,
+        &oem_strings::TABLE,
+        &smbios_tables::TABLE,
     ]);
     tables
 }

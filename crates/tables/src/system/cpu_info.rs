@@ -1,31 +1,36 @@
-//! `cpu_info`: one row per physical processor package, from `/proc/cpuinfo` and the
-//! CPU frequency limits in `/sys/devices/system/cpu`.
+//! `cpu_info`: one row per processor socket.
 //!
-//! osquery reads the SMBIOS processor records instead; many virtual machines (this
-//! project's CI among them) export no SMBIOS, while the kernel's own view is always
-//! there. The SMBIOS-only columns are filled with the kernel's equivalent where one
-//! exists (see each column) and left NULL where none does.
-
+//! Like osquery on Linux, rows come from the SMBIOS Processor Information structures
+//! (type 4), one per socket, populated or not. Many virtual machines (this project's CI
+//! among them) and non-x86 boards export no SMBIOS; there the rows come from
+//! `/proc/cpuinfo` and the CPU frequency limits in `/sys/devices/system/cpu`, one per
+//! physical package, with what the kernel truly knows: model, vendor, cores, logical
+//! CPUs, current speed, the cpufreq maximum where cpufreq exists, processor type 3 (the
+//! kernel lists only central processors) and status 65/64 from the CPUs' online state.
+//! The columns only SMBIOS knows (`socket_designation`, and `max_clock_speed` without
+//! cpufreq) are NULL there, never '' in an INTEGER column.
+use crate::hardware::smbios;
 use oxquery_sys::fs::FileReader;
+use oxquery_sys::smbios::Structure;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 table! {
     name: "cpu_info",
-    description: "Processor packages (sockets) with their model, vendor, core and thread counts and clock speeds, from /proc/cpuinfo and sysfs.",
+    description: "Processor sockets with their model, vendor, core and thread counts and clock speeds: from the SMBIOS processor structures (type 4) like osquery, or, on hosts without SMBIOS (many VMs), from /proc/cpuinfo and sysfs with the SMBIOS-only columns NULL.",
     columns: {
-        device_id: Text [] "Identifier of the package: CPU followed by its physical package number",
-        model: Text [] "Processor model name",
-        manufacturer: Text [] "Processor vendor identifier, such as GenuineIntel or AuthenticAMD",
-        processor_type: Text [] "SMBIOS processor type code; 3 (central processor) for every row",
-        cpu_status: Integer [] "SMBIOS-style status: 65 (socket populated, CPU enabled) when a CPU of the package is online",
-        number_of_cores: Text [] "Physical cores in the package",
-        logical_processors: Integer [] "Hardware threads the package runs (online logical CPUs)",
+        device_id: Text [] "CPU, MATH, DSP or GPU (from the processor type) followed by a counter over the sockets (SMBIOS); CPU followed by the physical package number (/proc/cpuinfo)",
+        model: Text [] "Processor model: the SMBIOS processor version string, or the kernel's model name",
+        manufacturer: Text [] "Processor manufacturer from SMBIOS, or the kernel's vendor identifier (GenuineIntel, AuthenticAMD)",
+        processor_type: Text [] "SMBIOS processor type code (3 central, 4 math, 5 DSP, 6 video); 3 from /proc/cpuinfo",
+        cpu_status: Integer [] "SMBIOS status byte: 65 socket populated and CPU enabled, 64 populated but disabled, 0 empty socket; from /proc/cpuinfo 65 when a CPU of the package is online, else 64",
+        number_of_cores: Text [] "Cores in the socket",
+        logical_processors: Integer [] "Hardware threads of the socket (SMBIOS thread count, or the package's online logical CPUs)",
         address_width: Text [] "Width of addresses in bits: 64 for a 64-bit capable processor, else 32",
-        current_clock_speed: Integer [] "Current clock speed in MHz",
-        max_clock_speed: Integer [] "Highest clock speed in MHz from cpufreq, NULL without cpufreq",
-        socket_designation: Text [] "Socket label from SMBIOS; the kernel does not know it, so NULL",
+        current_clock_speed: Integer [] "Current clock speed in MHz (SMBIOS: at boot)",
+        max_clock_speed: Integer [] "Highest clock speed in MHz (SMBIOS: the socket's supported maximum); without SMBIOS the cpufreq maximum, NULL without cpufreq",
+        socket_designation: Text [] "Label of the socket on the board (SMBIOS); NULL without SMBIOS",
         availability: Text [OTHER_PLATFORM] "Windows only: availability and status of the processor",
         load_percentage: Integer [OTHER_PLATFORM] "Windows only: load of the processor averaged over the last second",
         number_of_efficiency_cores: Integer [OTHER_PLATFORM] "macOS only: number of efficiency cores",
@@ -35,6 +40,62 @@ table! {
 }
 
 const PROC_CPUINFO: &str = "/proc/cpuinfo";
+const PROCESSOR: u8 = 4;
+
+/// The `device_id` prefix of each SMBIOS processor type (osquery's names).
+const DEVICE_PREFIXES: &[(u8, &str)] = &[(3, "CPU"), (4, "MATH"), (5, "DSP"), (6, "GPU")];
+
+/// A count byte, or the SMBIOS 3.0 word at `word_at` when the byte says 0xFF ("see
+/// the word").
+fn count(s: &Structure, byte_at: usize, word_at: usize) -> Option<u16> {
+    match s.byte(byte_at)? {
+        0xFF => s.word(word_at).or(Some(0xFF)),
+        n => Some(u16::from(n)),
+    }
+}
+
+/// One row per SMBIOS processor structure; false when there is none.
+fn rows_from_smbios(dir: &Path, rows: &mut Rows) -> bool {
+    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
+        return false;
+    };
+    let mut found = false;
+    let mut counter = 0;
+    for s in tables.structures().filter(|s| s.kind == PROCESSOR) {
+        found = true;
+        let kind = s.byte(0x05);
+        let mut row = rows.row();
+        // The counter runs over the processors of known type, as osquery's does.
+        if let Some(prefix) = kind.and_then(|k| smbios::name(DEVICE_PREFIXES, k)) {
+            row.set(Col::device_id, format!("{prefix}{counter}"));
+            counter += 1;
+        }
+        row.set(Col::socket_designation, s.text(0x04).unwrap_or_default());
+        row.set(Col::manufacturer, s.text(0x07).unwrap_or_default());
+        row.set(Col::model, s.text(0x10).unwrap_or_default());
+        row.set(Col::processor_type, kind.map(|k| k.to_string()));
+        row.set(Col::cpu_status, s.byte(0x18).map(i64::from));
+        row.set(
+            Col::number_of_cores,
+            count(&s, 0x23, 0x2A).map(|n| n.to_string()),
+        );
+        row.set(
+            Col::logical_processors,
+            count(&s, 0x25, 0x2E).map(i64::from),
+        );
+        // Characteristics bit 2: 64-bit capable.
+        row.set(
+            Col::address_width,
+            s.word(0x26).map(|c| if c & 0x4 != 0 { "64" } else { "32" }),
+        );
+        row.set(Col::max_clock_speed, s.word(0x14).map(i64::from));
+        row.set(Col::current_clock_speed, s.word(0x16).map(i64::from));
+    }
+    if !found {
+        log::info!("cpu_info: the SMBIOS tables hold no processor structure");
+    }
+    found
+}
 const SYS_CPU: &str = "/sys/devices/system/cpu";
 
 /// One processor package, summarised from its logical CPUs' blocks.
@@ -118,7 +179,8 @@ fn any_online(sys_cpu: &Path, cpus: &[u32], reader: &mut FileReader) -> bool {
     )
 }
 
-fn generate_at(cpuinfo: &str, sys_cpu: &Path, rows: &mut Rows) {
+/// One row per physical package of `/proc/cpuinfo`.
+fn rows_from_cpuinfo(cpuinfo: &str, sys_cpu: &Path, rows: &mut Rows) {
     let mut reader = FileReader::new();
     let is_64bit_arch = cfg!(target_pointer_width = "64");
     for p in parse_cpuinfo(cpuinfo) {
@@ -154,17 +216,37 @@ fn generate_at(cpuinfo: &str, sys_cpu: &Path, rows: &mut Rows) {
     }
 }
 
-fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    match std::fs::read(PROC_CPUINFO) {
-        Ok(bytes) => generate_at(&String::from_utf8_lossy(&bytes), Path::new(SYS_CPU), rows),
-        Err(e) => log::info!("cpu_info: cannot read {PROC_CPUINFO}: {e}"),
+/// SMBIOS in `dmi_dir` first, else the kernel's view.
+fn generate_at(dmi_dir: &Path, cpuinfo: &Path, sys_cpu: &Path, rows: &mut Rows) {
+    if rows_from_smbios(dmi_dir, rows) {
+        return;
     }
+    log::info!(
+        "cpu_info: rows from {} instead of SMBIOS",
+        cpuinfo.display()
+    );
+    match std::fs::read(cpuinfo) {
+        Ok(bytes) => rows_from_cpuinfo(&String::from_utf8_lossy(&bytes), sys_cpu, rows),
+        Err(e) => log::info!("cpu_info: cannot read {}: {e}", cpuinfo.display()),
+    }
+}
+
+fn generate(_ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    generate_at(
+        Path::new(smbios::SYSFS_DMI_DIR),
+        Path::new(PROC_CPUINFO),
+        Path::new(SYS_CPU),
+        rows,
+    );
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hardware::smbios::testing::{
+        cell_text, dmidecode, dmidecode_with, fixture, sample_machine,
+    };
     use oxquery_table::{Host, Value};
 
     const TWO_SOCKETS: &str = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Xeon A\n\
@@ -202,7 +284,7 @@ mod tests {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        generate_at(TWO_SOCKETS, sys.path(), &mut rows);
+        rows_from_cpuinfo(TWO_SOCKETS, sys.path(), &mut rows);
         assert_eq!(rows.len(), 2);
         let r0 = rows.get(0).unwrap();
         assert_eq!(r0[Col::device_id as usize], Value::Text("CPU0".into()));
@@ -228,11 +310,100 @@ mod tests {
         })
     }
 
+    /// Every row `generate_at` gives for these sources.
+    fn rows_at(dmi_dir: &Path, cpuinfo: &Path, sys_cpu: &Path) -> Vec<Vec<Value>> {
+        let host = Host::default();
+        let ctx = QueryContext::everything(&SPEC, &host);
+        let mut rows = Rows::for_context(&ctx);
+        generate_at(dmi_dir, cpuinfo, sys_cpu, &mut rows);
+        rows.iter().map(<[Value]>::to_vec).collect()
+    }
+
+    #[test]
+    fn smbios_processors_agree_with_dmidecode() {
+        let f = fixture(&sample_machine(), true);
+        let nowhere = Path::new("/nonexistent");
+        let rows = rows_at(&f.sysfs(), nowhere, nowhere);
+        assert_eq!(rows.len(), 2);
+        let c = |r: usize, col: Col| cell_text(&rows[r], col as usize);
+        assert_eq!(c(0, Col::device_id).as_deref(), Some("CPU0"));
+        assert_eq!(c(1, Col::device_id).as_deref(), Some("CPU1"));
+        assert_eq!(c(0, Col::model).as_deref(), Some("Xeon(R) Gold 6338"));
+        assert_eq!(c(1, Col::number_of_cores).as_deref(), Some("300"));
+        assert_eq!(rows[1][Col::logical_processors as usize], Value::from(600));
+        let Some(records) = dmidecode(&f) else { return };
+        let theirs: Vec<_> = records.iter().filter(|r| r.kind == PROCESSOR).collect();
+        assert_eq!(theirs.len(), rows.len());
+        for (i, rec) in theirs.iter().enumerate() {
+            let get = |k: &str| rec.get(k).unwrap_or_else(|| panic!("{k} in {rec:?}"));
+            let mhz = |k: &str| get(k).trim_end_matches(" MHz").to_owned();
+            assert_eq!(
+                c(i, Col::socket_designation).unwrap(),
+                get("Socket Designation")
+            );
+            assert_eq!(c(i, Col::manufacturer).unwrap(), get("Manufacturer"));
+            assert_eq!(c(i, Col::model).unwrap(), get("Version").trim_end());
+            assert_eq!(get("Type"), "Central Processor");
+            assert_eq!(c(i, Col::processor_type).as_deref(), Some("3"));
+            assert_eq!(get("Status"), "Populated, Enabled");
+            assert_eq!(c(i, Col::cpu_status).as_deref(), Some("65"));
+            assert_eq!(c(i, Col::number_of_cores).unwrap(), get("Core Count"));
+            assert_eq!(c(i, Col::logical_processors).unwrap(), get("Thread Count"));
+            assert_eq!(c(i, Col::max_clock_speed).unwrap(), mhz("Max Speed"));
+            assert_eq!(
+                c(i, Col::current_clock_speed).unwrap(),
+                mhz("Current Speed")
+            );
+            let is_64 = get("Characteristics")
+                .split('|')
+                .any(|c| c == "64-bit capable");
+            assert_eq!(
+                c(i, Col::address_width).unwrap(),
+                if is_64 { "64" } else { "32" }
+            );
+        }
+    }
+
+    #[test]
+    fn without_smbios_processors_the_kernel_view_leaves_smbios_columns_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let cpuinfo = dir.path().join("cpuinfo");
+        std::fs::write(&cpuinfo, TWO_SOCKETS).unwrap();
+        // No SMBIOS at all, then SMBIOS tables without a processor structure.
+        let empty = fixture(&[sample_machine()[0].clone()], true);
+        for dmi in [dir.path().join("no-dmi"), empty.sysfs()] {
+            let rows = rows_at(&dmi, &cpuinfo, dir.path());
+            assert_eq!(rows.len(), 2);
+            assert_eq!(rows[0][Col::model as usize], Value::from("Xeon A"));
+            assert_eq!(rows[0][Col::socket_designation as usize], Value::Null);
+            assert_eq!(rows[0][Col::max_clock_speed as usize], Value::Null);
+            assert_eq!(
+                rows[0][Col::current_clock_speed as usize],
+                Value::from(2300)
+            );
+        }
+    }
+
     #[test]
     fn agrees_with_lscpu_and_nproc() {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let rows = Rows::collect(&ctx, generate).unwrap();
+        // With readable SMBIOS the rows are its sockets (empty ones included), which
+        // lscpu does not count; the fixture tests above cover that source.
+        let smbios_processors = oxquery_sys::smbios::Smbios::read(Path::new(smbios::SYSFS_DMI_DIR))
+            .map(|t| t.structures().filter(|s| s.kind == PROCESSOR).count())
+            .unwrap_or(0);
+        if smbios_processors > 0 {
+            assert_eq!(rows.len(), smbios_processors);
+            if let Some(records) = dmidecode_with(&["-t", "4"]) {
+                assert_eq!(
+                    rows.len(),
+                    records.iter().filter(|r| r.kind == PROCESSOR).count()
+                );
+            }
+            return;
+        }
         let out = std::process::Command::new("lscpu")
             .env("LC_ALL", "C")
             .output()
