@@ -30,6 +30,10 @@
 //! * [`files`]: the path set behind `path =`/`LIKE` constraints, and reading regular
 //!   files whole or in part.
 //! * [`xattr`]: extended attribute names and values of a path.
+//! * [`rpmdb`]: the RPM package database (SQLite or Berkeley DB) and its package headers,
+//!   read without librpm.
+//! * [`sqlite_file`]: read-only queries of an SQLite file another program owns and may be
+//!   writing (rusqlite, the engine's build of SQLite).
 //! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
@@ -49,7 +53,9 @@ pub mod netlink;
 pub mod pattern;
 pub mod proc;
 pub mod procmem;
+pub mod rpmdb;
 pub mod safe_read;
+pub mod sqlite_file;
 pub mod systemd;
 pub mod users;
 pub mod xattr;

@@ -2,11 +2,12 @@
 //! portage) and language ecosystems (Python, npm), and where packages come from (apt and
 //! yum sources).
 
+pub mod rpm_package_files;
+pub mod rpm_packages;
+
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    #[allow(unused_mut)]
-    let mut tables: Vec<&'static TableDef> = Vec::new();
-    tables
+    vec![&rpm_packages::TABLE, &rpm_package_files::TABLE]
 }
