@@ -33,7 +33,7 @@ fn crate_names() -> Vec<String> {
 }
 
 #[test]
-fn only_the_engine_and_the_store_use_rusqlite() {
+fn only_the_engine_the_store_and_sys_use_rusqlite() {
     let names = crate_names();
     assert!(names.len() > 8, "found the crates: {names:?}");
     let mut offenders = Vec::new();
