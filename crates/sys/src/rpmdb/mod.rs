@@ -4,12 +4,12 @@
 //!
 //! * `rpmdb.sqlite`: rpm ≥ 4.16's SQLite database, table `Packages(hnum, blob)`, with
 //!   a `Name(key, hnum)` index that a lookup by name uses;
+//! * `Packages.db`: rpm's own NDB format, openSUSE's default ([`ndb`]);
 //! * `Packages`: the Berkeley DB hash file of older rpm ([`bdb`]).
-//!
-//! rpm's NDB backend (`Packages.db`, SUSE) is not read yet.
 
 pub mod bdb;
 pub mod header;
+pub mod ndb;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,7 @@ pub const MAX_FILES: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Ndb,
     BerkeleyDb,
 }
 
@@ -44,6 +45,8 @@ pub struct Database {
 pub enum RpmDbError {
     #[error(transparent)]
     Sqlite(#[from] crate::sqlite_file::SqliteFileError),
+    #[error(transparent)]
+    Ndb(#[from] ndb::NdbError),
     #[error(transparent)]
     BerkeleyDb(#[from] bdb::BdbError),
 }
@@ -101,6 +104,7 @@ impl Database {
         };
         let result = match self.backend {
             Backend::Sqlite => sqlite_headers(&self.path, names, &mut each),
+            Backend::Ndb => ndb::for_each_record(&self.path, &mut each).map_err(Into::into),
             Backend::BerkeleyDb => bdb::for_each_record(&self.path, &mut each).map_err(Into::into),
         };
         if bad > 0 {

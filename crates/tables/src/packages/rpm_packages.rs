@@ -1,6 +1,7 @@
 //! `rpm_packages`: the packages in the RPM database, one row per installed header, read
-//! without librpm (`oxquery_sys::rpmdb`: rpm's SQLite `rpmdb.sqlite` or the Berkeley DB
-//! `Packages` of older rpm, from `/var/lib/rpm` or `/usr/lib/sysimage/rpm`).
+//! without librpm (`oxquery_sys::rpmdb`: rpm's SQLite `rpmdb.sqlite`, its NDB
+//! `Packages.db` or the Berkeley DB `Packages` of older rpm, from `/var/lib/rpm` or
+//! `/usr/lib/sysimage/rpm`).
 //!
 //! As osquery: every value comes from the package's header (`%{NAME}`, `%{VERSION}`,
 //! `%{RELEASE}`, `%{SOURCERPM}`, `%{SIZE}`, `%{SHA1HEADER}`, `%{ARCH}`, `%{EPOCH}`,
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 table! {
     name: "rpm_packages",
-    description: "RPM packages installed on the host, one row per package in the RPM database (rpmdb.sqlite or the older Berkeley DB Packages file, under /var/lib/rpm or /usr/lib/sysimage/rpm), read without librpm. No rows, and a verbose log, where there is no RPM database.",
+    description: "RPM packages installed on the host, one row per package in the RPM database (rpmdb.sqlite, the NDB Packages.db or the older Berkeley DB Packages file, under /var/lib/rpm or /usr/lib/sysimage/rpm), read without librpm. No rows, and a verbose log, where there is no RPM database.",
     attributes: [CACHEABLE],
     columns: {
         name: Text [INDEX | OPTIMIZED] "Package name; name = reads only the named packages",
