@@ -256,6 +256,32 @@ echo x=1 > %{buildroot}/etc/oxq-plain.conf
                 .arg(statements));
         }
 
+        /// The header blob of package `name`.
+        pub fn blob(&self, name: &str) -> Vec<u8> {
+            let mut blob = Vec::new();
+            oxquery_sys::sqlite_file::for_each_blob(
+                &self.dir().join("rpmdb.sqlite"),
+                "SELECT blob FROM Packages WHERE hnum IN (SELECT hnum FROM Name WHERE key = ?1)",
+                &[name],
+                |b| {
+                    blob = b.to_vec();
+                    ControlFlow::Break(())
+                },
+            )
+            .unwrap();
+            assert!(!blob.is_empty(), "no package {name}");
+            blob
+        }
+
+        /// Replaces the header blob of package `name`.
+        pub fn set_blob(&self, name: &str, blob: &[u8]) {
+            let hex: String = blob.iter().map(|b| format!("{b:02x}")).collect();
+            self.sql(&format!(
+                "UPDATE Packages SET blob = x'{hex}' \
+                 WHERE hnum IN (SELECT hnum FROM Name WHERE key = '{name}')"
+            ));
+        }
+
         /// The same headers in a Berkeley DB hash `Packages` file (as rpm < 4.16 kept
         /// them: key = package number, little-endian here; key 0 = the next number), made
         /// by Berkeley DB's own `db_load` with small pages so that headers span overflow

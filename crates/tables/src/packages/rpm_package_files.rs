@@ -110,6 +110,7 @@ fn add_package(rows: &mut Rows, h: &Header<'_>, paths: Option<&[std::ffi::OsStri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::testing::capture_log;
     use crate::testing::rpm::{TestDb, rpm_query};
     use oxquery_table::{Host, Op};
 
@@ -167,6 +168,19 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    /// `blob` with the count of `tag`'s index entry (bytes 12..16 of the entry,
+    /// big-endian) raised by one.
+    fn bump_count(mut blob: Vec<u8>, tag: u32) -> Vec<u8> {
+        let entries = u32::from_be_bytes(blob[..4].try_into().unwrap()) as usize;
+        let at = (0..entries)
+            .map(|i| 8 + 16 * i)
+            .find(|&e| blob[e..e + 4] == tag.to_be_bytes())
+            .unwrap();
+        let count = u32::from_be_bytes(blob[at + 12..at + 16].try_into().unwrap());
+        blob[at + 12..at + 16].copy_from_slice(&(count + 1).to_be_bytes());
+        blob
     }
 
     const PACKAGES: [&str; 4] = ["oxq-hello", "oxq-tool", "oxq-meta", "oxq-plain"];
@@ -232,13 +246,25 @@ mod tests {
             dumped(&test_db.dir(), None, Some("oxq-hello"))
         );
         assert_eq!(rows.len(), 5);
-        // Only the named package's header is decoded: another header, corrupted so that
-        // its file list cannot be read, does not matter to this query.
-        test_db.sql(
-            "UPDATE Packages SET blob = substr(blob, 1, 8 + 16 * 20) || zeroblob(length(blob) - 8 - 16 * 20) \
-             WHERE hnum IN (SELECT hnum FROM Name WHERE key = 'oxq-plain')",
+        // Only the named package's file list is decoded: give oxq-plain's header one file
+        // mode too many (its name still reads), and only a scan that decodes its file
+        // list reports it.
+        test_db.set_blob(
+            "oxq-plain",
+            &bump_count(test_db.blob("oxq-plain"), tag::FILEMODES),
         );
-        assert_eq!(scan(&db, &ctx).len(), 5);
+        let complaint = |log: &[(log::Level, String)]| {
+            log.iter().any(|(_, m)| {
+                m.contains("package oxq-plain: file tag 1030 has 2 values for 1 files")
+            })
+        };
+        let (rows, log) = capture_log(|| scan(&db, &ctx));
+        assert_eq!(rows.len(), 5);
+        assert!(!complaint(&log), "{log:?}");
+        let everything = QueryContext::everything(&SPEC, &host);
+        let (rows, log) = capture_log(|| scan(&db, &everything));
+        assert_eq!(rows.len(), 6, "oxq-plain's file is left out");
+        assert!(complaint(&log), "{log:?}");
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
             Col::path,
             Op::Eq,
@@ -259,32 +285,16 @@ mod tests {
         let ctx = QueryContext::everything(&SPEC, &host);
         let good = scan(&db, &ctx).len();
         // Flip bytes all through oxq-hello's header, one database per round.
-        let mut blob = Vec::new();
-        oxquery_sys::sqlite_file::for_each_blob(
-            &test_db.dir().join("rpmdb.sqlite"),
-            "SELECT blob FROM Packages WHERE hnum IN (SELECT hnum FROM Name WHERE key = 'oxq-hello')",
-            &[],
-            |b| {
-                blob = b.to_vec();
-                ControlFlow::Break(())
-            },
-        )
-        .unwrap();
-        assert!(!blob.is_empty());
+        let blob = test_db.blob("oxq-hello");
         let step = (blob.len() / 40).max(1);
         for at in (0..blob.len()).step_by(step) {
-            test_db.sql(&format!(
-                "UPDATE Packages SET blob = substr(blob, 1, {at}) || x'ff' || substr(blob, {}) \
-                 WHERE hnum IN (SELECT hnum FROM Name WHERE key = 'oxq-hello')",
-                at + 2
-            ));
+            let mut bad = blob.clone();
+            bad[at] ^= 0xff;
+            test_db.set_blob("oxq-hello", &bad);
             let rows = scan(&db, &ctx);
             assert!(rows.len() <= good + 64, "at {at}: {} rows", rows.len());
-            test_db.sql(&format!(
-                "UPDATE Packages SET blob = x'{}' WHERE hnum IN (SELECT hnum FROM Name WHERE key = 'oxq-hello')",
-                blob.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ));
         }
+        test_db.set_blob("oxq-hello", &blob);
         assert_eq!(scan(&db, &ctx).len(), good);
     }
 }
