@@ -74,22 +74,23 @@ impl Database {
             .find_map(|d| Database::in_dir(Path::new(d)))
     }
 
-    /// Calls `visit` with each installed package's header, or only with those named in
-    /// `names` (found through the name index where the backend has one; the name is
-    /// checked either way). Records that are not valid headers are skipped and counted
-    /// in the log. `visit` may stop the walk with `Break`.
+    /// Calls `visit` with the installed packages' headers that `lookup` selects.
+    /// Records that are not valid headers are skipped and counted in the log. `visit`
+    /// may stop the walk with `Break`.
     pub fn for_each_header(
         &self,
-        names: Option<&[String]>,
+        lookup: Lookup<'_>,
         mut visit: impl FnMut(&Header<'_>) -> ControlFlow<()>,
     ) -> Result<(), RpmDbError> {
         let mut bad = 0usize;
         let mut each = |blob: &[u8]| match Header::parse(blob) {
             Ok(h) => {
-                let wanted = names.is_none_or(|names| {
-                    h.string(tag::NAME)
-                        .is_some_and(|n| names.iter().any(|w| w.as_bytes() == n))
-                });
+                let wanted = match lookup {
+                    Lookup::Names(names) => h
+                        .string(tag::NAME)
+                        .is_some_and(|n| names.iter().any(|w| w.as_bytes() == n)),
+                    Lookup::All | Lookup::Basenames(_) => true,
+                };
                 if wanted {
                     visit(&h)
                 } else {
@@ -103,7 +104,7 @@ impl Database {
             }
         };
         let result = match self.backend {
-            Backend::Sqlite => sqlite_headers(&self.path, names, &mut each),
+            Backend::Sqlite => sqlite_headers(&self.path, lookup, &mut each),
             Backend::Ndb => ndb::for_each_record(&self.path, &mut each).map_err(Into::into),
             Backend::BerkeleyDb => bdb::for_each_record(&self.path, &mut each).map_err(Into::into),
         };
@@ -117,38 +118,57 @@ impl Database {
     }
 }
 
+/// Which headers [`Database::for_each_header`] hands over.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup<'a> {
+    /// Every package.
+    All,
+    /// The packages with these names, found through rpm's name index where the
+    /// backend has one; the name is checked either way.
+    Names(&'a [String]),
+    /// At least the packages with a file of one of these base names (rpm's base-name
+    /// index where the backend has one, else every package): a superset the caller
+    /// filters.
+    Basenames(&'a [String]),
+}
+
 fn sqlite_headers(
     path: &Path,
-    names: Option<&[String]>,
+    lookup: Lookup<'_>,
     each: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
 ) -> Result<(), RpmDbError> {
     use crate::sqlite_file::for_each_blob;
     const ALL: &str = "SELECT blob FROM Packages ORDER BY hnum";
-    let Some(names) = names else {
-        for_each_blob(path, ALL, &[], each)?;
-        return Ok(());
+    // rpm's index tables: (key TEXT, hnum, idx).
+    let (index, keys) = match lookup {
+        Lookup::All => {
+            for_each_blob(path, ALL, &[], each)?;
+            return Ok(());
+        }
+        Lookup::Names(names) => ("Name", names),
+        Lookup::Basenames(names) => ("Basenames", names),
     };
-    if names.is_empty() {
+    if keys.is_empty() {
         return Ok(());
     }
-    let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-    let by_name = format!(
+    let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("?{i}")).collect();
+    let by_key = format!(
         "SELECT blob FROM Packages WHERE hnum IN \
-         (SELECT hnum FROM Name WHERE key IN ({})) ORDER BY hnum",
+         (SELECT hnum FROM {index} WHERE key IN ({})) ORDER BY hnum",
         placeholders.join(", ")
     );
-    let params: Vec<&str> = names.iter().map(String::as_str).collect();
+    let params: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut delivered = false;
-    let looked_up = for_each_blob(path, &by_name, &params, |b| {
+    let looked_up = for_each_blob(path, &by_key, &params, |b| {
         delivered = true;
         each(b)
     });
     match looked_up {
         Err(e) if !delivered => {
-            // No usable name index (a damaged or partial database): every header, the
-            // caller's name check picks the packages.
+            // No usable index (a damaged or partial database): every header; the
+            // caller's check picks the packages.
             log::debug!(
-                "{}: name lookup failed ({e}); reading every package",
+                "{}: {index} lookup failed ({e}); reading every package",
                 path.display()
             );
             for_each_blob(path, ALL, &[], each)?;

@@ -7,11 +7,14 @@
 //! SHA-1 packages), and all zeros for entries without content (directories, links), as
 //! rpm prints them; owner names are '' where the header has none. A package without files,
 //! or with more than 65536 (osquery's limit), gives no rows (logged at verbose level).
-//! `package =` decodes only the named packages' file lists.
+//! `package =` decodes only the named packages' file lists; `path =` alone reads only the
+//! packages rpm's base-name index lists for that file name (SQLite databases; the other
+//! formats have no index we read, so every package is decoded).
 
-use oxquery_sys::rpmdb::{self, Database, Header, tag};
+use oxquery_sys::rpmdb::{self, Database, Header, Lookup, tag};
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::ops::ControlFlow;
+use std::path::Path;
 
 table! {
     name: "rpm_package_files",
@@ -35,10 +38,12 @@ table! {
 const SHA256: u64 = 8;
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let dirs = rpmdb::DEFAULT_DIRS;
-    match dirs.iter().find_map(|d| Database::in_dir(d.as_ref())) {
+    match Database::find() {
         Some(db) => generate_from(ctx, rows, &db),
-        None => log::info!("rpm_package_files: no RPM database in {dirs:?}"),
+        None => log::info!(
+            "rpm_package_files: no RPM database in {:?}",
+            rpmdb::DEFAULT_DIRS
+        ),
     }
     Ok(())
 }
@@ -51,7 +56,19 @@ fn text(bytes: Option<&[u8]>) -> Value {
 pub(crate) fn generate_from(ctx: &QueryContext, rows: &mut Rows, db: &Database) {
     let names = ctx.eq_texts(Col::package);
     let paths = ctx.eq_paths(Col::path);
-    let walk = db.for_each_header(names.as_deref(), |h| {
+    // `path =` alone: the packages with a file of that base name (rpm's index keys are
+    // text, so a path that is not UTF-8 gets a full scan).
+    let basenames: Option<Vec<String>> = paths.as_ref().and_then(|ps| {
+        ps.iter()
+            .map(|p| Some(Path::new(p).file_name()?.to_str()?.to_owned()))
+            .collect()
+    });
+    let lookup = match (&names, &basenames) {
+        (Some(names), _) => Lookup::Names(names),
+        (None, Some(basenames)) => Lookup::Basenames(basenames),
+        (None, None) => Lookup::All,
+    };
+    let walk = db.for_each_header(lookup, |h| {
         if ctx.is_stopped() {
             return ControlFlow::Break(());
         }
@@ -273,6 +290,12 @@ mod tests {
         let rows = scan(&db, &ctx);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows.column(Col::package)[0].to_string(), "oxq-tool");
+        // `path =` went through rpm's base-name index: emptied, it finds nothing; gone,
+        // a full scan finds the file again.
+        test_db.sql("DELETE FROM Basenames");
+        assert!(scan(&db, &ctx).is_empty());
+        test_db.sql("DROP TABLE Basenames");
+        assert_eq!(scan(&db, &ctx).len(), 1);
     }
 
     #[test]

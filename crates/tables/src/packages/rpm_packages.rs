@@ -11,7 +11,7 @@
 //! `name =` reads only the named packages (rpm's name index); `pid_with_namespace = N`
 //! reads the database process N sees, through `/proc/N/root`.
 
-use oxquery_sys::rpmdb::{DEFAULT_DIRS, Database, Header, tag};
+use oxquery_sys::rpmdb::{DEFAULT_DIRS, Database, Header, Lookup, tag};
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -75,7 +75,8 @@ fn text(h: &Header<'_>, t: u32) -> Value {
 /// The rows of the packages in `db` (all, or those the query names), tagged with `pid`.
 pub(crate) fn generate_from(ctx: &QueryContext, rows: &mut Rows, db: &Database, pid: i64) {
     let names = ctx.eq_texts(Col::name);
-    let walk = db.for_each_header(names.as_deref(), |h| {
+    let lookup = names.as_deref().map_or(Lookup::All, Lookup::Names);
+    let walk = db.for_each_header(lookup, |h| {
         if ctx.is_stopped() {
             return ControlFlow::Break(());
         }
