@@ -51,6 +51,8 @@ fn open(path: &Path) -> Result<Connection, SqliteFileError> {
     if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Err(SqliteFileError::NotAFile(path.display().to_string()));
     }
+    // (A file swapped for a FIFO between this check and SQLite's open would still block;
+    // that needs a race won inside the directory, which only its owner can write.)
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;

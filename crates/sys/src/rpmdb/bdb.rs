@@ -11,6 +11,7 @@
 //! at +4, total length at +8), each of which holds `hf_offset` bytes after its header.
 //! Pages are read in file order; rpm's record order does not matter to callers.
 
+use super::open;
 use std::fs::File;
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
@@ -104,10 +105,7 @@ pub fn for_each_record(
     path: &Path,
     visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
 ) -> Result<(), BdbError> {
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(BdbError::Io(std::io::Error::other("not a regular file")));
-    }
-    let file = File::open(path)?;
+    let file = open(path)?;
     let mut meta = [0u8; 72];
     file.read_exact_at(&mut meta, 0)
         .map_err(|_| BdbError::NotHash)?;

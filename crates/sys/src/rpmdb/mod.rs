@@ -118,6 +118,14 @@ impl Database {
     }
 }
 
+/// Opens a database file without blocking: a FIFO or device put in its place (inside
+/// a container whose database `pid_with_namespace` reads) is refused, not waited on.
+/// Readers bound what they read themselves.
+fn open(path: &Path) -> std::io::Result<std::fs::File> {
+    use crate::safe_read::{Policy, SafeFile};
+    Ok(SafeFile::open(path, &Policy::user_file(u64::MAX))?.into_file())
+}
+
 /// Which headers [`Database::for_each_header`] hands over.
 #[derive(Debug, Clone, Copy)]
 pub enum Lookup<'a> {
@@ -383,6 +391,19 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("Packages");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(Database::in_dir(dir.path()), None);
+        let mut visit = |_: &[u8]| ControlFlow::Continue(());
+        assert!(bdb::for_each_record(&fifo, &mut visit).is_err());
+        assert!(ndb::for_each_record(&fifo, &mut visit).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! one when we can get it promptly, and check each blob's magics, lengths and checksum
 //! either way, so a blob being rewritten is skipped, never misread.
 
+use super::open;
 use std::fs::File;
 use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
@@ -120,11 +121,7 @@ pub fn for_each_record(
     path: &Path,
     visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
 ) -> Result<(), NdbError> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(NdbError::Io(std::io::Error::other("not a regular file")));
-    }
-    let file = File::open(path)?;
+    let file = open(path)?;
     let _lock = SharedLock::take(&file);
     let mut header = [0u8; HEADER_SIZE];
     file.read_exact_at(&mut header, 0)
