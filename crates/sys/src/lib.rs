@@ -36,6 +36,10 @@
 //! * [`xattr`]: extended attribute names and values of a path.
 //! * [`smbios`]: the firmware's SMBIOS (DMI) tables from `/sys/firmware/dmi/tables`:
 //!   entry point, structures and their strings, bounds-checked.
+//! * [`rpmdb`]: the RPM package database (SQLite or Berkeley DB) and its package headers,
+//!   read without librpm.
+//! * [`sqlite_file`]: read-only queries of an SQLite file another program owns and may be
+//!   writing (rusqlite, the engine's build of SQLite).
 //! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
@@ -59,8 +63,10 @@ pub mod netlink;
 pub mod pattern;
 pub mod proc;
 pub mod procmem;
+pub mod rpmdb;
 pub mod safe_read;
 pub mod smbios;
+pub mod sqlite_file;
 pub mod systemd;
 pub mod users;
 pub mod xattr;

@@ -112,3 +112,236 @@ pub fn files_named(dir: &Path, names: &[&[u8]]) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// A throwaway RPM database built by Debian's `rpm` tools, for the `rpm_*` tables' tests.
+pub mod rpm {
+    use oxquery_test_support::require_tool;
+    use std::ops::ControlFlow;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// What `rpm --queryformat` prints for a tag the header lacks.
+    pub const NONE: &str = "(none)";
+
+    /// A package with an epoch, a vendor and a group, its files (a directory, a file
+    /// with mode 0640, a link, a subdirectory, a SUID file of another owner), and a
+    /// subpackage without files.
+    const FULL_SPEC: &str = r#"
+Name: oxq-hello
+Version: 1.2.3
+Release: 4.el9
+Epoch: 7
+Summary: oxquery test package
+License: MIT
+Group: Applications/Test
+Vendor: oxquery tests
+BuildArch: noarch
+%description
+A package the oxquery tests build.
+%package -n oxq-tool
+Summary: A tool
+%description -n oxq-tool
+A tool.
+%package -n oxq-meta
+Summary: No files
+%description -n oxq-meta
+No files.
+%install
+mkdir -p %{buildroot}/usr/share/oxq-hello/sub %{buildroot}/usr/bin
+echo hello > %{buildroot}/usr/share/oxq-hello/a.txt
+printf abc > %{buildroot}/usr/share/oxq-hello/sub/b.bin
+ln -s a.txt %{buildroot}/usr/share/oxq-hello/link
+printf '#!/bin/sh\necho tool\n' > %{buildroot}/usr/bin/oxq-tool
+%files
+%dir /usr/share/oxq-hello
+%attr(0640,root,root) /usr/share/oxq-hello/a.txt
+/usr/share/oxq-hello/sub
+/usr/share/oxq-hello/link
+%files -n oxq-tool
+%attr(4755,nobody,nogroup) /usr/bin/oxq-tool
+%files -n oxq-meta
+"#;
+
+    /// A package without epoch, vendor or group.
+    const PLAIN_SPEC: &str = r#"
+Name: oxq-plain
+Version: 0.9~rc1
+Release: 1
+Summary: oxquery test package
+License: MIT
+BuildArch: noarch
+%description
+Plain.
+%install
+mkdir -p %{buildroot}/etc
+echo x=1 > %{buildroot}/etc/oxq-plain.conf
+%files
+%config(noreplace) /etc/oxq-plain.conf
+"#;
+
+    /// A temp directory holding the database (`db/`) of the four test packages.
+    pub struct TestDb {
+        dir: tempfile::TempDir,
+        rpm: PathBuf,
+    }
+
+    fn run(cmd: &mut Command) {
+        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    impl TestDb {
+        /// Builds the packages with `rpmbuild` and installs them (`--justdb`) into a fresh
+        /// SQLite database; `None` (a failure under CI) without the rpm tools.
+        pub fn build() -> Option<TestDb> {
+            let rpmbuild = require_tool("rpmbuild")?;
+            let rpm = require_tool("rpm")?;
+            let dir = tempfile::tempdir().unwrap();
+            let top = dir.path().join("top");
+            let db = dir.path().join("db");
+            std::fs::create_dir_all(&db).unwrap();
+            let mut packages = Vec::new();
+            for (name, spec) in [("full", FULL_SPEC), ("plain", PLAIN_SPEC)] {
+                let spec_path = dir.path().join(format!("{name}.spec"));
+                std::fs::write(&spec_path, spec).unwrap();
+                run(Command::new(&rpmbuild)
+                    .env("HOME", dir.path())
+                    .arg("--define")
+                    .arg(format!("_topdir {}", top.display()))
+                    .args(["--quiet", "-bb"])
+                    .arg(&spec_path));
+            }
+            for entry in std::fs::read_dir(top.join("RPMS/noarch")).unwrap() {
+                packages.push(entry.unwrap().path());
+            }
+            assert_eq!(packages.len(), 4, "{packages:?}");
+            let test_db = TestDb { dir, rpm };
+            run(test_db.rpm_command(&db, None).arg("--initdb"));
+            run(test_db
+                .rpm_command(&db, None)
+                .args(["-i", "--justdb", "--nodeps", "--noscripts"])
+                .args(&packages));
+            Some(test_db)
+        }
+
+        /// The database directory.
+        pub fn dir(&self) -> PathBuf {
+            self.dir.path().join("db")
+        }
+
+        fn rpm_command(&self, dbpath: &Path, backend: Option<&str>) -> Command {
+            let mut cmd = Command::new(&self.rpm);
+            cmd.env("HOME", self.dir.path())
+                .arg("--dbpath")
+                .arg(dbpath)
+                .arg("--define")
+                .arg(format!("_db_backend {}", backend.unwrap_or("sqlite")));
+            cmd
+        }
+
+        /// Runs SQL statements on the SQLite database (python3's sqlite3: the tests
+        /// damage the database with it).
+        pub fn sql(&self, statements: &str) {
+            let python = require_tool("python3").expect("python3");
+            run(Command::new(python)
+                .args([
+                    "-c",
+                    "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.commit()",
+                ])
+                .arg(self.dir().join("rpmdb.sqlite"))
+                .arg(statements));
+        }
+
+        /// The header blob of package `name`.
+        pub fn blob(&self, name: &str) -> Vec<u8> {
+            let mut blob = Vec::new();
+            oxquery_sys::sqlite_file::for_each_blob(
+                &self.dir().join("rpmdb.sqlite"),
+                "SELECT blob FROM Packages WHERE hnum IN (SELECT hnum FROM Name WHERE key = ?1)",
+                &[name],
+                |b| {
+                    blob = b.to_vec();
+                    ControlFlow::Break(())
+                },
+            )
+            .unwrap();
+            assert!(!blob.is_empty(), "no package {name}");
+            blob
+        }
+
+        /// Replaces the header blob of package `name`.
+        pub fn set_blob(&self, name: &str, blob: &[u8]) {
+            let hex: String = blob.iter().map(|b| format!("{b:02x}")).collect();
+            self.sql(&format!(
+                "UPDATE Packages SET blob = x'{hex}' \
+                 WHERE hnum IN (SELECT hnum FROM Name WHERE key = '{name}')"
+            ));
+        }
+
+        /// The same headers in a Berkeley DB hash `Packages` file (as rpm < 4.16 kept
+        /// them: key = package number, little-endian here; key 0 = the next number), made
+        /// by Berkeley DB's own `db_load` with small pages so that headers span overflow
+        /// pages. `None` (a failure under CI) without `db5.3_load`.
+        pub fn berkeley_db_copy(&self) -> Option<PathBuf> {
+            let db_load = require_tool("db5.3_load")?;
+            let mut blobs = Vec::new();
+            oxquery_sys::sqlite_file::for_each_blob(
+                &self.dir().join("rpmdb.sqlite"),
+                "SELECT blob FROM Packages ORDER BY hnum",
+                &[],
+                |b| {
+                    blobs.push(b.to_vec());
+                    ControlFlow::Continue(())
+                },
+            )
+            .unwrap();
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+            let mut dump = String::from(
+                "VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize=1024\nHEADER=END\n",
+            );
+            let next = blobs.len() as u32 + 1;
+            dump += &format!(
+                " {}\n {}\n",
+                hex(&0u32.to_le_bytes()),
+                hex(&next.to_le_bytes())
+            );
+            for (i, blob) in blobs.iter().enumerate() {
+                let key = (i as u32 + 1).to_le_bytes();
+                dump += &format!(" {}\n {}\n", hex(&key), hex(blob));
+            }
+            dump += "DATA=END\n";
+            let out = self.dir.path().join("bdb");
+            std::fs::create_dir_all(&out).unwrap();
+            let input = self.dir.path().join("dump.txt");
+            std::fs::write(&input, dump).unwrap();
+            run(Command::new(db_load)
+                .arg("-f")
+                .arg(&input)
+                .arg(out.join("Packages")));
+            Some(out)
+        }
+    }
+
+    /// `rpm --dbpath <dbpath> <args>` (with `backend`, default sqlite); its output.
+    pub fn rpm_query(dbpath: &Path, backend: Option<&str>, args: &[&str]) -> String {
+        let rpm = require_tool("rpm").expect("rpm");
+        let out = Command::new(rpm)
+            .arg("--dbpath")
+            .arg(dbpath)
+            .arg("--define")
+            .arg(format!("_db_backend {}", backend.unwrap_or("sqlite")))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rpm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}

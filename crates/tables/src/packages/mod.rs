@@ -4,13 +4,17 @@
 
 pub mod npm_packages;
 pub mod python_packages;
+pub mod rpm_package_files;
+pub mod rpm_packages;
 
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    #[allow(unused_mut)]
-    let mut tables: Vec<&'static TableDef> = Vec::new();
-    tables.extend([&python_packages::TABLE, &npm_packages::TABLE]);
-    tables
+    vec![
+        &python_packages::TABLE,
+        &npm_packages::TABLE,
+        &rpm_packages::TABLE,
+        &rpm_package_files::TABLE,
+    ]
 }
