@@ -6,9 +6,14 @@
 
 use oxquery_table::TableDef;
 
+pub mod certificates;
+/// X.509 facts shared by `certificates` and `secureboot_certificates`.
+mod x509;
+
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
     #[allow(unused_mut)]
     let mut tables: Vec<&'static TableDef> = Vec::new();
+    tables.extend([&certificates::TABLE]);
     tables
 }
