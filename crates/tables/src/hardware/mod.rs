@@ -6,7 +6,10 @@
 
 use oxquery_table::TableDef;
 
+pub mod acpi_tables;
 pub mod certificates;
+pub mod intel_me_info;
+pub mod msr;
 /// X.509 facts shared by `certificates` and `secureboot_certificates`.
 mod x509;
 
@@ -14,6 +17,11 @@ mod x509;
 pub fn tables() -> Vec<&'static TableDef> {
     #[allow(unused_mut)]
     let mut tables: Vec<&'static TableDef> = Vec::new();
-    tables.extend([&certificates::TABLE]);
+    tables.extend([
+        &acpi_tables::TABLE,
+        &certificates::TABLE,
+        &intel_me_info::TABLE,
+        &msr::TABLE,
+    ]);
     tables
 }
