@@ -8,8 +8,12 @@ use oxquery_table::TableDef;
 
 pub mod acpi_tables;
 pub mod certificates;
+/// EFI variables, shared by `secureboot` and `secureboot_certificates`.
+mod efivars;
 pub mod intel_me_info;
 pub mod msr;
+pub mod secureboot;
+pub mod secureboot_certificates;
 /// X.509 facts shared by `certificates` and `secureboot_certificates`.
 mod x509;
 
@@ -22,6 +26,8 @@ pub fn tables() -> Vec<&'static TableDef> {
         &certificates::TABLE,
         &intel_me_info::TABLE,
         &msr::TABLE,
+        &secureboot::TABLE,
+        &secureboot_certificates::TABLE,
     ]);
     tables
 }
