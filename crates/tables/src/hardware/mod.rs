@@ -14,6 +14,7 @@ pub mod intel_me_info;
 pub mod msr;
 pub mod secureboot;
 pub mod secureboot_certificates;
+pub mod smart_drive_info;
 /// X.509 facts shared by `certificates` and `secureboot_certificates`.
 mod x509;
 
@@ -28,6 +29,7 @@ pub fn tables() -> Vec<&'static TableDef> {
         &msr::TABLE,
         &secureboot::TABLE,
         &secureboot_certificates::TABLE,
+        &smart_drive_info::TABLE,
     ]);
     tables
 }
