@@ -130,7 +130,7 @@ fn add_row(rows: &mut Rows, f: &CertFacts, path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{rows_of, text};
+    use crate::testing::{rows_of, text, tool_stdout};
     use oxquery_table::{Host, Op};
     use std::process::Command;
 
@@ -160,8 +160,8 @@ mod tests {
         subject_oneline: String,
         subject_compat: String,
         issuer_oneline: String,
-        not_before: i64,
-        not_after: i64,
+        not_before: String,
+        not_after: String,
         serial: String,
         sha1: String,
         signature: String,
@@ -200,6 +200,9 @@ mod tests {
             "-nameopt",
             "oneline",
             "-dates",
+            "-text",
+            "-certopt",
+            "no_sigdump",
         ]);
         for line in fields.lines() {
             if let Some(v) = line.strip_prefix("subject=") {
@@ -211,9 +214,9 @@ mod tests {
             } else if let Some(v) = line.strip_prefix("sha1 Fingerprint=") {
                 o.sha1 = v.replace(':', "").to_lowercase();
             } else if let Some(v) = line.strip_prefix("notBefore=") {
-                o.not_before = epoch(v);
+                o.not_before = v.to_owned();
             } else if let Some(v) = line.strip_prefix("notAfter=") {
-                o.not_after = epoch(v);
+                o.not_after = v.to_owned();
             }
         }
         o.subject_compat = run(&["-noout", "-subject", "-nameopt", "compat"])
@@ -221,8 +224,7 @@ mod tests {
             .strip_prefix("subject=")
             .unwrap()
             .to_owned();
-        let text = run(&["-noout", "-text", "-certopt", "no_sigdump"]);
-        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let lines: Vec<&str> = fields.lines().map(str::trim).collect();
         for (i, line) in lines.iter().enumerate() {
             let next = lines.get(i + 1).copied().unwrap_or("");
             if let Some(v) = line.strip_prefix("Signature Algorithm: ") {
@@ -251,17 +253,13 @@ mod tests {
         o
     }
 
-    /// `date -d` of an `openssl -dates` time (`Jan  2 03:04:05 2030 GMT`).
-    fn epoch(openssl_date: &str) -> i64 {
-        let out = Command::new("date")
-            .args(["-u", "-d", openssl_date, "+%s"])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+    /// Unix times of `openssl -dates` times (`Jan  2 03:04:05 2030 GMT`), by one
+    /// `date -f` over all of them.
+    fn epochs(dates: &[&str]) -> Vec<String> {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), dates.join("\n") + "\n").unwrap();
+        let out = tool_stdout("date", &["-u", "-f", tmp.path().to_str().unwrap(), "+%s"]);
+        out.lines().map(str::to_owned).collect()
     }
 
     /// The key usage names OpenSSL's `-text` prints, in osquery's order and words.
@@ -299,6 +297,8 @@ mod tests {
             .collect();
         assert_eq!(rows.len(), blocks.len(), "{}", file.display());
         let tmp = tempfile::tempdir().unwrap();
+        // (ours, openssl's text): converted by `date` at the end, in one run.
+        let mut dates = Vec::new();
         for (row, pem) in rows.iter().zip(&blocks) {
             let o = openssl(tool, pem.as_bytes(), tmp.path());
             let name = cell(row, Col::subject2);
@@ -325,8 +325,8 @@ mod tests {
                 o.serial,
                 "serial of {name}"
             );
-            assert_eq!(cell(row, Col::not_valid_before), o.not_before.to_string());
-            assert_eq!(cell(row, Col::not_valid_after), o.not_after.to_string());
+            dates.push((cell(row, Col::not_valid_before), o.not_before.clone()));
+            dates.push((cell(row, Col::not_valid_after), o.not_after.clone()));
             assert_eq!(
                 cell(row, Col::signing_algorithm),
                 o.signature,
@@ -371,6 +371,9 @@ mod tests {
             );
             assert_eq!(cell(row, Col::path), file.to_str().unwrap());
         }
+        let texts: Vec<&str> = dates.iter().map(|(_, t)| t.as_str()).collect();
+        let ours: Vec<String> = dates.iter().map(|(o, _)| o.clone()).collect();
+        assert_eq!(ours, epochs(&texts), "validity dates");
         rows.len()
     }
 
