@@ -203,6 +203,7 @@ mod tests {
             "-text",
             "-certopt",
             "no_sigdump",
+            "-purpose",
         ]);
         for line in fields.lines() {
             if let Some(v) = line.strip_prefix("subject=") {
@@ -246,8 +247,9 @@ mod tests {
                 if id.contains(':') || id.len() == 2 {
                     o.aki = id.replace(':', "").to_lowercase();
                 }
-            } else if line.starts_with("X509v3 Basic Constraints") {
-                o.ca = next.contains("CA:TRUE");
+            } else if let Some(v) = line.strip_prefix("CRL signing CA : ") {
+                // OpenSSL's CRL-signing CA purpose is X509_check_ca(cert) != 0.
+                o.ca = v.starts_with("Yes");
             }
         }
         o
@@ -352,9 +354,11 @@ mod tests {
             );
             assert_eq!(cell(row, Col::subject_key_id), o.ski, "ski of {name}");
             assert_eq!(cell(row, Col::authority_key_id), o.aki, "aki of {name}");
-            if o.ca {
-                assert_eq!(cell(row, Col::ca), "1", "ca of {name}");
-            }
+            assert_eq!(
+                cell(row, Col::ca),
+                if o.ca { "1" } else { "0" },
+                "ca of {name}"
+            );
             // The common name is the subject's (checked above) CN, unescaped.
             let cn = cell(row, Col::common_name);
             let escaped: String = cn
@@ -412,7 +416,7 @@ mod tests {
     }
 
     /// Certificates the test makes: an RSA CA, an EC leaf it signs (not a CA, not
-    /// self-signed), an EC self-signed non-CA and an Ed25519 CA, in a PEM bundle; the
+    /// self-signed), an EC self-signed non-CA, an Ed25519 CA and a version 1 root, in a PEM bundle; the
     /// leaf also as a DER file.
     #[test]
     fn test_made_certificates_match_openssl() {
@@ -527,13 +531,42 @@ mod tests {
                 "/O=Ed/CN=ed",
             ],
         );
+        // A version 1 certificate signed by its own (EC) key: no extensions at all.
+        openssl_make(
+            &tool,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &p("ec.key"),
+                "-subj",
+                "/CN=v1 root",
+                "-out",
+                &p("v1.csr"),
+            ],
+        );
+        openssl_make(
+            &tool,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &p("v1.csr"),
+                "-signkey",
+                &p("ec.key"),
+                "-days",
+                "2",
+                "-out",
+                &p("v1.pem"),
+            ],
+        );
         let mut bundle = Vec::new();
-        for f in ["ca.pem", "leaf.pem", "ec.pem", "ed.pem"] {
+        for f in ["ca.pem", "leaf.pem", "ec.pem", "ed.pem", "v1.pem"] {
             bundle.extend(std::fs::read(p(f)).unwrap());
         }
         let bundle_path = dir.path().join("bundle.pem");
         std::fs::write(&bundle_path, &bundle).unwrap();
-        assert_eq!(compare_with_openssl(&tool, &bundle_path), 4);
+        assert_eq!(compare_with_openssl(&tool, &bundle_path), 5);
 
         let rows = rows_for(&bundle_path);
         let flags: Vec<(String, String)> = rows
@@ -541,8 +574,18 @@ mod tests {
             .map(|r| (cell(r, Col::ca), cell(r, Col::self_signed)))
             .collect();
         let f = |a: &str, b: &str| (a.to_owned(), b.to_owned());
-        // The Ed25519 one has `openssl req`'s default v3_ca extensions (CA:TRUE).
-        assert_eq!(flags, [f("1", "1"), f("0", "0"), f("0", "1"), f("1", "1")]);
+        // The Ed25519 one has `openssl req`'s default v3_ca extensions (CA:TRUE); the
+        // version 1 self-signed one is a CA by OpenSSL's rule for v1 roots.
+        assert_eq!(
+            flags,
+            [
+                f("1", "1"),
+                f("0", "0"),
+                f("0", "1"),
+                f("1", "1"),
+                f("1", "1")
+            ]
+        );
         assert_eq!(
             cell(&rows[1], Col::authority_key_id),
             cell(&rows[0], Col::subject_key_id)
