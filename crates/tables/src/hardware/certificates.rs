@@ -172,6 +172,8 @@ mod tests {
         ski: String,
         aki: String,
         ca: bool,
+        /// `openssl verify` accepts the certificate as its own issuer.
+        self_verifies: bool,
     }
 
     fn openssl(tool: &Path, pem: &[u8], dir: &Path) -> Openssl {
@@ -190,6 +192,22 @@ mod tests {
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         let mut o = Openssl::default();
+        // Verified with itself as the only trust anchor: passes exactly when it is issued
+        // by its own key (the validity period and purposes left out of the check).
+        let file_arg = file.to_str().unwrap();
+        o.self_verifies = Command::new(tool)
+            .args([
+                "verify",
+                "-no-CApath",
+                "-no-CAstore",
+                "-no_check_time",
+                "-CAfile",
+            ])
+            .args([file_arg, file_arg])
+            .output()
+            .unwrap()
+            .status
+            .success();
         let fields = run(&[
             "-noout",
             "-subject",
@@ -358,6 +376,11 @@ mod tests {
                 cell(row, Col::ca),
                 if o.ca { "1" } else { "0" },
                 "ca of {name}"
+            );
+            assert_eq!(
+                cell(row, Col::self_signed),
+                if o.self_verifies { "1" } else { "0" },
+                "self_signed of {name}"
             );
             // The common name is the subject's (checked above) CN, unescaped.
             let cn = cell(row, Col::common_name);

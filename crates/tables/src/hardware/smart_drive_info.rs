@@ -698,6 +698,18 @@ mod tests {
                     .any(|(l, m)| *l == log::Level::Info && m.contains("smart_drive_info"))
             );
         }
+        // A drive that answered: hdparm -I asks it again, independently.
+        if !rows.is_empty() {
+            let tool = oxquery_test_support::require_tool("hdparm").expect("hdparm");
+            for row in &rows {
+                let device = crate::testing::text(&row[Col::device_name as usize]);
+                let h = crate::testing::tool_stdout(tool.to_str().unwrap(), &["-I", &device]);
+                let model = crate::testing::text(&row[Col::device_model as usize]);
+                assert_eq!(model, field(&h, "Model Number:"), "{device}");
+                let serial = crate::testing::text(&row[Col::serial_number as usize]);
+                assert_eq!(serial, field(&h, "Serial Number:"), "{device}");
+            }
+        }
         let virtio: Vec<_> = disks.iter().filter(|d| d.starts_with("/dev/vd")).collect();
         for d in virtio {
             assert!(
