@@ -498,12 +498,17 @@ fn common_name(name: &X509Name) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// `X509_NAME_oneline` (OpenSSL 3): `/SN=value` for each attribute, bytes outside
+/// `X509_NAME_oneline` (OpenSSL 3): `/SN=value` for each RDN (`+SN=value` for the
+/// further members of a multi-valued one), bytes outside
 /// ' '..='~' as `\xHH`, a `/` inside a value as `\/`.
 fn name_oneline(name: &X509Name) -> Vec<u8> {
     let mut out = Vec::new();
-    for attr in name.iter_attributes() {
-        out.push(b'/');
+    let attributes = name
+        .iter_rdn()
+        .flat_map(|rdn| rdn.iter().enumerate().map(|(i, attr)| (i > 0, attr)));
+    for (same_rdn, attr) in attributes {
+        // Members of one multi-valued RDN are joined with '+'.
+        out.push(if same_rdn { b'+' } else { b'/' });
         out.extend_from_slice(attribute_name(attr.attr_type()).as_bytes());
         out.push(b'=');
         for &b in attr.attr_value().data {
