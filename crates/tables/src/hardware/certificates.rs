@@ -662,6 +662,19 @@ mod tests {
             "/C=FR/O=Ox, Query \"Test\"/CN=Test CA \\xC3\\xA9t\\xC3\\xA9"
         );
 
+        // Through SQL: `path =` reaches the generator (only that file is read, not the
+        // system bundles), and the rows come back in the file's order.
+        let engine = crate::testing::engine(&[&TABLE]);
+        let r = engine
+            .query(&format!(
+                "SELECT sha1 FROM certificates WHERE path = '{}'",
+                bundle_path.display()
+            ))
+            .unwrap();
+        let via_sql: Vec<String> = r.rows.iter().map(|row| text(&row[0])).collect();
+        let direct: Vec<String> = rows.iter().map(|row| cell(row, Col::sha1)).collect();
+        assert_eq!(via_sql, direct);
+
         // The leaf as DER: the same facts.
         let der_path = dir.path().join("leaf.der");
         openssl_make(
