@@ -1,11 +1,16 @@
 //! Tables of the `hardware` domain: buses and devices (PCI, USB, block, RAID), firmware
-//! (SMBIOS, ACPI, EFI), CPU registers and drive health.
+//! (SMBIOS, ACPI, EFI), CPU registers, drive health and the system's certificates.
 //!
 //! Where the hardware or firmware is absent (a VM without SMART, MSR, EFI), a table gives
 //! no rows and says why at verbose level.
 
+pub mod acpi_tables;
 pub mod block_devices;
+pub mod certificates;
 pub mod disk_encryption;
+/// EFI variables, shared by `secureboot` and `secureboot_certificates`.
+mod efivars;
+pub mod intel_me_info;
 pub mod md_devices;
 pub mod md_drives;
 pub mod md_personalities;
@@ -14,11 +19,17 @@ pub mod memory_arrays;
 pub mod memory_device_mapped_addresses;
 pub mod memory_devices;
 pub mod memory_error_info;
+pub mod msr;
 pub mod oem_strings;
 pub mod pci_devices;
+pub mod secureboot;
+pub mod secureboot_certificates;
+pub mod smart_drive_info;
 pub(crate) mod smbios;
 pub mod smbios_tables;
 pub mod usb_devices;
+/// X.509 facts shared by `certificates` and `secureboot_certificates`.
+mod x509;
 
 use oxquery_table::TableDef;
 
@@ -33,6 +44,7 @@ pub fn tables() -> Vec<&'static TableDef> {
         &md_drives::TABLE,
         &md_personalities::TABLE,
         &pci_devices::TABLE,
+        &smart_drive_info::TABLE,
         &usb_devices::TABLE,
     ]);
     // SMBIOS (firmware) tables.
@@ -44,6 +56,15 @@ pub fn tables() -> Vec<&'static TableDef> {
         &memory_error_info::TABLE,
         &oem_strings::TABLE,
         &smbios_tables::TABLE,
+    ]);
+    // Other firmware, CPU registers and trust stores.
+    tables.extend([
+        &acpi_tables::TABLE,
+        &certificates::TABLE,
+        &intel_me_info::TABLE,
+        &msr::TABLE,
+        &secureboot::TABLE,
+        &secureboot_certificates::TABLE,
     ]);
     tables
 }
