@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 table! {
     name: "cgroups",
-    description: "Control groups of the v2 unified hierarchy and of each mounted v1 controller hierarchy, with their processes and CPU, memory, I/O and pid usage.",
+    description: "oxquery's own table, not in osquery. Control groups of the v2 unified hierarchy and of each mounted v1 controller hierarchy, with their processes and CPU, memory, I/O and pid usage.",
     columns: {
         path: Text [INDEX] "Directory of the cgroup in the cgroup file system",
         hierarchy: Text [] "unified for the v2 hierarchy; for v1, its controllers as /proc/<pid>/cgroup names them (cpu,cpuacct or name=systemd)",

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 table! {
     name: "pressure_stall",
-    description: "Pressure-stall information: the share of time tasks were stalled waiting for CPU, memory, I/O or IRQ handling, system-wide or for one cgroup v2.",
+    description: "oxquery's own table, not in osquery. Pressure-stall information: the share of time tasks were stalled waiting for CPU, memory, I/O or IRQ handling, system-wide or for one cgroup v2.",
     columns: {
         path: Text [ADDITIONAL] "Directory the figures come from: /proc/pressure (system-wide, the default) or a cgroup v2 directory named in the query",
         resource: Text [] "cpu, memory, io or irq",

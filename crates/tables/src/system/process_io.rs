@@ -13,7 +13,7 @@ use oxquery_table::{QueryContext, Rows, TableError, TableResult, table};
 
 table! {
     name: "process_io",
-    description: "I/O counters of each process from /proc/<pid>/io: bytes through read and write calls, the calls, and bytes that reached storage.",
+    description: "oxquery's own table, not in osquery. I/O counters of each process from /proc/<pid>/io: bytes through read and write calls, the calls, and bytes that reached storage.",
     columns: {
         pid: Integer [INDEX | OPTIMIZED] "Process identifier",
         rchar: BigInt [] "Bytes the process read through read-like system calls, from any source (page cache, pipes, terminals)",
