@@ -5,10 +5,12 @@ use oxquery_flags::{Flags, flag};
 use oxquery_table::{InstanceInfo, TableSettings};
 
 /// The settings tables act on, from the flags (at start-up, and after a reload's
-/// `options` changed them: osquery reads `--read_max` at each use).
+/// `options` changed them: osquery reads `--read_max` and the hash cache's flags at each use).
 pub fn table_settings(flags: &Flags) -> TableSettings {
     TableSettings {
         read_max: flags.get(flag::read_max),
+        hash_cache_max: flags.get(flag::hash_cache_max),
+        disable_hash_cache: flags.get(flag::disable_hash_cache),
     }
 }
 

@@ -47,6 +47,7 @@ mod instance;
 mod model;
 mod options;
 mod parse;
+mod program_tables;
 mod source;
 mod splay;
 mod startup;
@@ -64,6 +65,7 @@ pub use model::{
 };
 pub use options::{CUSTOM_PREFIX, apply_options, option_text};
 pub use parse::{check_query_name, full_query_name};
+pub use program_tables::{ForeignTables, ProgramTables};
 pub use source::{
     MAX_CONFIG_DEPTH, MAX_CONFIG_SIZE, MAX_SOURCE_FILE_SIZE, Source, combined_hash, read_sources,
     sha1_hex, strip_comments,

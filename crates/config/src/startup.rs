@@ -3,12 +3,12 @@
 //! config that cannot be read is not fatal), and what `osquery_packs` shows.
 
 use crate::{
-    Config, ConfigError, EXIT_CONFIG_ERROR, MAIN_PACK, ScheduledQuery, Settings, platform_matches,
-    read_sources, source,
+    Config, ConfigError, EXIT_CONFIG_ERROR, MAIN_PACK, ProgramTables, ScheduledQuery, Settings,
+    platform_matches, read_sources, source,
 };
-use oxquery_engine::{Engine, TableFilter};
+use oxquery_engine::TableFilter;
 use oxquery_flags::{FlagKind, Flags, flag};
-use oxquery_table::{PackEntry, TableDef};
+use oxquery_table::PackEntry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -69,7 +69,7 @@ impl OneShot {
 /// twice, an ignored option) are logged, as the program's status log shows them.
 /// `--config_dump` prints each source raw, as `{"<path>": <text>}`, even if it is not
 /// valid JSON.
-pub fn one_shot(flags: &Flags, tables: &[&'static TableDef]) -> Option<OneShot> {
+pub fn one_shot(flags: &Flags, tables: &ProgramTables) -> Option<OneShot> {
     if flags.get(flag::config_check) {
         return Some(config_check(flags, tables, &[]));
     }
@@ -86,11 +86,7 @@ pub fn one_shot(flags: &Flags, tables: &[&'static TableDef]) -> Option<OneShot> 
 /// `--config_check` (see [`one_shot`]), with `program_warnings`: what the program itself
 /// found wrong in its flags (osqueryd: an empty `--logger_plugin`), logged here and
 /// counted for `--config_check_strict` with the config's own.
-pub fn config_check(
-    flags: &Flags,
-    tables: &[&'static TableDef],
-    program_warnings: &[String],
-) -> OneShot {
+pub fn config_check(flags: &Flags, tables: &ProgramTables, program_warnings: &[String]) -> OneShot {
     for warning in program_warnings {
         log::warn!("{warning}");
     }
@@ -124,14 +120,14 @@ fn strict_failure(warnings: usize) -> String {
 /// `options` filter them, with the config's automatic tables and views in place.
 /// Returns one line per query that cannot run (a syntax error, an unknown table or
 /// column, a missing required constraint), naming it.
-pub fn check_queries(config: &Config, flags: &Flags, tables: &[&'static TableDef]) -> Vec<String> {
+pub fn check_queries(config: &Config, flags: &Flags, tables: &ProgramTables) -> Vec<String> {
     let mut flags = flags.clone();
     config.apply_options(&mut flags);
     let filter = TableFilter::from_flags(
         flags.get(flag::enable_tables),
         flags.get(flag::disable_tables),
     );
-    let engine = match Engine::new(tables, &filter, crate::instance_info()) {
+    let engine = match tables.engine(&filter, crate::instance_info(), Arc::default()) {
         Ok(engine) => engine,
         Err(e) => return vec![format!("Cannot check the queries: {e}")],
     };

@@ -852,7 +852,7 @@ fn check_and_dump() {
     f.write("osquery.conf.d/extra.conf", "not json");
     let mut check = f.flags();
     check.set("config_check", "true").unwrap();
-    let failure = one_shot(&check, NO_TABLES).unwrap();
+    let failure = one_shot(&check, &crate::ProgramTables::builtin(NO_TABLES)).unwrap();
     assert_eq!(failure.exit_code, 1);
     assert!(failure.stdout.is_empty());
     assert!(
@@ -868,7 +868,7 @@ fn check_and_dump() {
     // Dump prints raw sources, valid or not, in source order.
     let mut dump = f.flags();
     dump.set("config_dump", "true").unwrap();
-    let dumped = one_shot(&dump, NO_TABLES).unwrap();
+    let dumped = one_shot(&dump, &crate::ProgramTables::builtin(NO_TABLES)).unwrap();
     assert_eq!(dumped.exit_code, 0);
     assert_eq!(
         dumped.stdout,
@@ -879,16 +879,24 @@ fn check_and_dump() {
         )
     );
     std::fs::remove_file(f.path("osquery.conf.d/extra.conf")).unwrap();
-    assert_eq!(one_shot(&check, NO_TABLES).unwrap().exit_code, 0);
+    assert_eq!(
+        one_shot(&check, &crate::ProgramTables::builtin(NO_TABLES))
+            .unwrap()
+            .exit_code,
+        0
+    );
     // Neither flag: nothing to do.
-    assert_eq!(one_shot(&f.flags(), NO_TABLES), None);
+    assert_eq!(
+        one_shot(&f.flags(), &crate::ProgramTables::builtin(NO_TABLES)),
+        None
+    );
 
     let mut flags = Flags::new();
     flags
         .set("config_path", "/nonexistent/osquery.conf")
         .unwrap();
     flags.set("config_check", "true").unwrap();
-    let failure = one_shot(&flags, NO_TABLES).unwrap();
+    let failure = one_shot(&flags, &crate::ProgramTables::builtin(NO_TABLES)).unwrap();
     assert_eq!(
         failure.stderr,
         "Error reading config: config file does not exist: /nonexistent/osquery.conf\n"
@@ -897,7 +905,9 @@ fn check_and_dump() {
     flags.set("config_check", "false").unwrap();
     flags.set("config_dump", "true").unwrap();
     assert_eq!(
-        one_shot(&flags, NO_TABLES).unwrap().exit_code,
+        one_shot(&flags, &crate::ProgramTables::builtin(NO_TABLES))
+            .unwrap()
+            .exit_code,
         EXIT_CONFIG_ERROR
     );
 }
@@ -1278,7 +1288,7 @@ fn checked(f: &Fixture, strict: bool) -> OneShot {
     flags
         .set("config_check_strict", &strict.to_string())
         .unwrap();
-    one_shot(&flags, CHECK_TABLES).unwrap()
+    one_shot(&flags, &crate::ProgramTables::builtin(CHECK_TABLES)).unwrap()
 }
 
 #[test]
@@ -1341,7 +1351,7 @@ fn config_check_names_each_query_that_cannot_run() {
     let mut flags = f.flags();
     flags.set("config_check", "true").unwrap();
     flags.set("disable_tables", "needs_path").unwrap();
-    let out = one_shot(&flags, CHECK_TABLES).unwrap();
+    let out = one_shot(&flags, &crate::ProgramTables::builtin(CHECK_TABLES)).unwrap();
     assert!(
         out.stderr
             .ends_with("cannot run: no such table: needs_path\n"),
@@ -1376,7 +1386,11 @@ fn config_check_strict_fails_only_for_warnings() {
     let mut flags = clean.flags();
     flags.set("config_check", "true").unwrap();
     flags.set("config_check_strict", "true").unwrap();
-    let out = config_check(&flags, CHECK_TABLES, &["the program's own".to_owned()]);
+    let out = config_check(
+        &flags,
+        &crate::ProgramTables::builtin(CHECK_TABLES),
+        &["the program's own".to_owned()],
+    );
     assert_eq!(
         (out.exit_code, out.stderr.as_str()),
         (

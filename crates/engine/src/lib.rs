@@ -150,6 +150,7 @@ impl Engine {
             tables: registry,
             filter: filter.clone(),
             settings: TableSettings::default(),
+            state: Default::default(),
         })
     }
 
@@ -219,7 +220,7 @@ impl Engine {
         for (name, table) in &attached.tables {
             let keep = wanted.get(name).is_some_and(|t| Arc::ptr_eq(t, table));
             if !keep {
-                for alias in table.spec().aliases {
+                for alias in table.spec().aliases.iter() {
                     self.conn
                         .execute_batch(&format!("DROP VIEW IF EXISTS temp.{alias}"))?;
                 }
@@ -244,7 +245,7 @@ impl Engine {
                     shared: Arc::clone(&self.shared),
                 }),
             )?;
-            for alias in table.spec().aliases {
+            for alias in table.spec().aliases.iter() {
                 self.conn.execute_batch(&format!(
                     "CREATE TEMP VIEW IF NOT EXISTS {alias} AS SELECT * FROM {name}"
                 ))?;

@@ -38,9 +38,12 @@ pub const IMPLEMENTED: &[&str] = &[
     "pack_refresh_interval",
     "schedule_default_interval",
     "schedule_splay_percent",
+    "disable_hash_cache",
     "disable_tables",
+    "enable_foreign",
     "enable_tables",
     "flagfile",
+    "hash_cache_max",
     "help",
     "read_max",
     "verbose",
@@ -94,7 +97,7 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 /// `pack_refresh_interval`) shape the new schedule, and the result settings
 /// (`schedule_epoch`, `logger_event_type`, `logger_snapshot_event_type`,
 /// `logger_numerics`, `decorations_top_level`, `nullvalue`, `disable_logging`) the next
-/// results logged, `read_max` the next scans, `verbose`/`logger_min_status`/
+/// results logged, `read_max`, `hash_cache_max` and `disable_hash_cache` the next scans, `verbose`/`logger_min_status`/
 /// `logger_min_stderr` the status log at once, and `buffered_log_max` the next flush.
 pub const STARTUP_ONLY: &[&str] = &[
     "disable_database",

@@ -49,8 +49,10 @@ pub fn main_entry() -> i32 {
     let args: Vec<OsString> = argv.collect();
     let tables = oxquery_tables::all();
     match role(&argv0, &args) {
-        Role::Shell => oxquery_shell::run(&tables, &args),
-        Role::Daemon => oxquery_daemon::runtime::run(&args, &tables),
+        Role::Shell => oxquery_shell::run(&tables, oxquery_tables::foreign::tables, &args),
+        Role::Daemon => {
+            oxquery_daemon::runtime::run(&args, &tables, oxquery_tables::foreign::tables)
+        }
     }
 }
 

@@ -313,12 +313,16 @@ fn features_lists_disable_and_enable_flags() {
         "not a Linux flag"
     );
     // Reported as set, with a note at verbose level that it does nothing yet.
-    let r = run(&["--verbose", "--enable_foreign", ".features"]);
-    assert!(r.stdout.contains("enable_foreign: true\n"), "{}", r.stdout);
+    let r = run(&["--verbose", "--enable_numeric_monitoring", ".features"]);
+    assert!(
+        r.stdout.contains("enable_numeric_monitoring: true\n"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         flag_notices(&r.stderr),
         [
-            "Flag --enable_foreign is accepted but has no effect yet: oxquery does not implement its feature"
+            "Flag --enable_numeric_monitoring is accepted but has no effect yet: oxquery does not implement its feature"
         ]
     );
 }

@@ -69,8 +69,13 @@ fn apply_shell_overrides(flags: &mut Flags, interactive: bool) {
     }
 }
 
-/// Runs the shell with `args` (without argv\[0\]) and returns the process exit code.
-pub fn run(tables: &[&'static TableDef], args: &[OsString]) -> i32 {
+/// Runs the shell with `args` (without argv\[0\]) over the built-in `tables` (and, with
+/// `--enable_foreign`, the tables `foreign` builds); returns the process exit code.
+pub fn run(
+    tables: &[&'static TableDef],
+    foreign: oxquery_config::ForeignTables,
+    args: &[OsString],
+) -> i32 {
     let command_line = match flags::parse_command_line_with(
         shell_defaults(),
         args,
@@ -118,7 +123,9 @@ pub fn run(tables: &[&'static TableDef], args: &[OsString]) -> i32 {
         eprintln!("{message}");
         return oxquery_config::EXIT_CATASTROPHIC;
     }
-    if let Some(done) = oxquery_config::one_shot(&flags, tables) {
+    // `--enable_foreign` is read once, at start-up, as osquery registers tables once.
+    let tables = oxquery_config::ProgramTables::from_flags(tables, foreign, &flags);
+    if let Some(done) = oxquery_config::one_shot(&flags, &tables) {
         print!("{}", done.stdout);
         eprint!("{}", done.stderr);
         return done.exit_code;
@@ -173,7 +180,7 @@ pub fn run(tables: &[&'static TableDef], args: &[OsString]) -> i32 {
     let mut instance = oxquery_config::instance_info();
     instance.flags = oxquery_config::flag_rows(&flags);
     let live = Arc::new(RwLock::new(LiveState::default()));
-    let engine = match Engine::with_live(tables, &filter, instance, Arc::clone(&live)) {
+    let engine = match tables.engine(&filter, instance, Arc::clone(&live)) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: {e}");

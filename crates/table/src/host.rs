@@ -107,6 +107,8 @@ pub struct Host {
     /// Which of them the engine attaches.
     pub filter: crate::TableFilter,
     pub settings: crate::TableSettings,
+    /// State tables keep between this engine's scans (caches).
+    pub state: crate::TableState,
 }
 
 impl Host {

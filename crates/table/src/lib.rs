@@ -46,6 +46,7 @@ mod registry;
 mod rows;
 mod settings;
 mod spec;
+mod state;
 mod value;
 
 pub use cancel::{Cancel, Interrupt, StopReason};
@@ -55,9 +56,10 @@ pub use host::{FlagValue, Host, InstanceInfo, LiveState, PackEntry, RegistryItem
 pub use macros::column_name;
 pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
 pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};
-pub use settings::{DEFAULT_READ_MAX, TableSettings};
+pub use settings::{DEFAULT_HASH_CACHE_MAX, DEFAULT_READ_MAX, TableSettings};
 pub use spec::{
     Attributes, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator, Table,
     TableDef, TableSpec,
 };
+pub use state::TableState;
 pub use value::Value;

@@ -76,7 +76,7 @@ macro_rules! table {
             column_aliases: &[$($(
                 $crate::ColumnAlias { alias: stringify!($alias), target: stringify!($target) }
             ),*)?],
-            aliases: &[$($($table_alias),*)?],
+            aliases: ::std::borrow::Cow::Borrowed(&[$($(::std::borrow::Cow::Borrowed($table_alias)),*)?]),
             examples: &[$($($example),*)?],
         };
 

@@ -3,18 +3,27 @@
 /// osquery's default `--read_max`: 50 MiB.
 pub const DEFAULT_READ_MAX: u64 = 50 * 1024 * 1024;
 
+/// osquery's default `--hash_cache_max`.
+pub const DEFAULT_HASH_CACHE_MAX: u32 = 500;
+
 /// What generators may read from the command line (through [`crate::QueryContext::settings`]).
 /// Plain data: the program builds it from its flags at start-up and again on reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSettings {
-    /// The most bytes a table reads from one file (`--read_max`).
+    /// The most bytes a table reads from one file (`--read_max`, the hash cache's flags).
     pub read_max: u64,
+    /// The most files whose digests the `hash` table keeps (`--hash_cache_max`).
+    pub hash_cache_max: u32,
+    /// Digest every file at every scan (`--disable_hash_cache`).
+    pub disable_hash_cache: bool,
 }
 
 impl TableSettings {
     /// osquery's defaults.
     pub const DEFAULT: TableSettings = TableSettings {
         read_max: DEFAULT_READ_MAX,
+        hash_cache_max: DEFAULT_HASH_CACHE_MAX,
+        disable_hash_cache: false,
     };
 }
 

@@ -216,13 +216,14 @@ pub struct TableSpec {
     pub attributes: Attributes,
     pub column_aliases: &'static [ColumnAlias],
     /// Other names for the whole table, created as views.
-    pub aliases: &'static [&'static str],
+    pub aliases: Cow<'static, [Cow<'static, str>]>,
     /// Queries that document the table; each must prepare.
     pub examples: &'static [&'static str],
 }
 
 impl TableSpec {
-    /// A spec built at run time: no column aliases, table aliases or examples.
+    /// A spec built at run time: no column aliases, table aliases or examples (add table
+    /// aliases with [`TableSpec::with_aliases`]).
     pub fn new(
         name: impl Into<Cow<'static, str>>,
         description: impl Into<Cow<'static, str>>,
@@ -235,7 +236,7 @@ impl TableSpec {
             columns: Cow::Owned(columns),
             attributes,
             column_aliases: &[],
-            aliases: &[],
+            aliases: Cow::Borrowed(&[]),
             examples: &[],
         }
     }
@@ -282,6 +283,12 @@ impl Table for &'static TableDef {
 }
 
 impl TableSpec {
+    /// The spec with `aliases` as other names of the table (views over it).
+    pub fn with_aliases(mut self, aliases: Vec<String>) -> Self {
+        self.aliases = Cow::Owned(aliases.into_iter().map(Cow::Owned).collect());
+        self
+    }
+
     /// Index of a column by name, aliases included (aliases follow the real columns).
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns
@@ -509,7 +516,7 @@ mod tests {
         assert_eq!(spec.resolve(4), Some(aliased::Col::pid as usize));
         assert_eq!(spec.resolve(1), Some(1));
         assert_eq!(spec.resolve(5), None);
-        assert_eq!(spec.aliases, ["aliased_view"]);
+        assert_eq!(*spec.aliases, ["aliased_view"]);
         assert_eq!(spec.examples, ["select * from aliased"]);
         assert_eq!(aliased::TABLE.spec().name, "aliased");
     }

@@ -237,7 +237,10 @@ pub mod testing {
         let (values, logged) = within_10s(move || {
             capture_log(|| {
                 let host = Host {
-                    settings: TableSettings { read_max },
+                    settings: TableSettings {
+                        read_max,
+                        ..TableSettings::DEFAULT
+                    },
                     ..Host::default()
                 };
                 let ctx = QueryContext::everything(spec, &host);
@@ -428,7 +431,10 @@ pub mod testing {
         within_10s(move || {
             capture_log(|| {
                 let host = Host {
-                    settings: TableSettings { read_max },
+                    settings: TableSettings {
+                        read_max,
+                        ..TableSettings::DEFAULT
+                    },
                     ..Host::default()
                 };
                 let ctx = QueryContext::everything(spec, &host).with_constraint(

@@ -7,6 +7,8 @@
 //! * [`packages`]: installed software and package sources.
 //! * [`apps`]: browser extensions and editor plugins.
 //! * [`hardware`]: devices, firmware and drive health.
+//! * [`foreign`]: other platforms' tables, declared from osquery's data, for
+//!   `--enable_foreign` (not in [`all`]).
 //!
 //! A table file holds its `table!` declaration, its `generate` function and its tests.
 //! Shared mechanisms come from `oxquery-sys` (OS readers) and `oxquery-table` (framework);
@@ -16,6 +18,7 @@ pub mod apps;
 pub(crate) mod common;
 pub mod docs;
 pub mod files;
+pub mod foreign;
 pub mod hardware;
 pub mod network;
 pub mod packages;
@@ -111,7 +114,10 @@ mod registry_tests {
         .unwrap();
         // The `hash` examples digest whole directories: a small read limit keeps this
         // test's cost (unoptimised digests) low without skipping any code path.
-        engine.set_settings(oxquery_table::TableSettings { read_max: 1 << 20 });
+        engine.set_settings(oxquery_table::TableSettings {
+            read_max: 1 << 20,
+            ..oxquery_table::TableSettings::DEFAULT
+        });
         let mut failures = Vec::new();
         let mut ran = 0;
         for def in all() {

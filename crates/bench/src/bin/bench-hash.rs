@@ -82,8 +82,13 @@ fn main() {
     warm(&path);
 
     // osquery's default --read_max (50 MiB) would refuse this file; lift it as the flag can.
+    // The digest cache would answer every run after the first: this measures digesting.
     let engine = engine();
-    engine.set_settings(oxquery_table::TableSettings { read_max: u64::MAX });
+    engine.set_settings(oxquery_table::TableSettings {
+        read_max: u64::MAX,
+        disable_hash_cache: true,
+        ..oxquery_table::TableSettings::DEFAULT
+    });
     let sql = format!(
         "SELECT sha256 FROM hash WHERE path = '{}'",
         path.to_str().expect("UTF-8 temp path")

@@ -44,7 +44,7 @@ impl Daemon {
         let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
         self.run_decorators(&engine, &config.decorators.load);
 
-        let workers = match Workers::start(WORKERS, &self, tables, &filter, &instance) {
+        let workers = match Workers::start(WORKERS, &self, &tables, &filter, &instance) {
             Ok(w) => w,
             Err(e) => {
                 log::error!("Cannot start query workers: {e}");

@@ -4,7 +4,7 @@
 
 use super::settings::{DaemonSettings, ResultSettings};
 use super::{Daemon, EXIT_CATASTROPHIC, backup};
-use crate::config::{self, Config};
+use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
 use crate::logger::{self, LoggerSettings, StatusLogger, StatusOptions};
 use crate::pidfile::Pidfile;
@@ -30,7 +30,7 @@ pub(super) struct Started<'t> {
     pub(super) settings: DaemonSettings,
     pub(super) config: Config,
     pub(super) engine: Engine,
-    pub(super) tables: &'t [&'static TableDef],
+    pub(super) tables: ProgramTables<'t>,
     pub(super) filter: TableFilter,
     pub(super) instance: InstanceInfo,
     pub(super) sinks: Vec<Box<dyn Sink>>,
@@ -42,9 +42,10 @@ pub(super) struct Started<'t> {
     pub(super) status: Option<crate::logger::StatusControl>,
 }
 
-/// Runs `osqueryd` with `args` (without argv\[0\]) over `tables`; returns the exit code.
-pub fn run(args: &[OsString], tables: &[&'static TableDef]) -> i32 {
-    match start(args, tables) {
+/// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
+/// `--enable_foreign`, the tables `foreign` builds); returns the exit code.
+pub fn run(args: &[OsString], tables: &[&'static TableDef], foreign: ForeignTables) -> i32 {
+    match start(args, tables, foreign) {
         Ok((daemon, started)) => daemon.run(started),
         Err(code) => code,
     }
@@ -55,6 +56,7 @@ pub fn run(args: &[OsString], tables: &[&'static TableDef]) -> i32 {
 fn start<'t>(
     args: &[OsString],
     tables: &'t [&'static TableDef],
+    foreign: ForeignTables,
 ) -> Result<(Daemon, Started<'t>), i32> {
     let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
     {
@@ -77,10 +79,12 @@ fn start<'t>(
         eprintln!("{message}");
         return Err(EXIT_CATASTROPHIC);
     }
+    // `--enable_foreign` is read once, at start-up, as osquery registers tables once.
+    let tables = ProgramTables::from_flags(tables, foreign, &flags);
     if flags.get(flag::config_check) {
-        return Err(config_check(&flags, tables));
+        return Err(config_check(&flags, &tables));
     }
-    if let Some(done) = config::one_shot(&flags, tables) {
+    if let Some(done) = config::one_shot(&flags, &tables) {
         print!("{}", done.stdout);
         eprint!("{}", done.stderr);
         return Err(done.exit_code);
@@ -230,14 +234,13 @@ fn start<'t>(
     instance.instance_id = instance_id;
     instance.flags = config::flag_rows(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
-    let engine =
-        match Engine::with_live(tables, &filter, instance.clone(), Arc::clone(&daemon.live)) {
-            Ok(e) => e,
-            Err(e) => {
-                log::error!("Cannot start the SQL engine: {e}");
-                return Err(EXIT_CATASTROPHIC);
-            }
-        };
+    let engine = match tables.engine(&filter, instance.clone(), Arc::clone(&daemon.live)) {
+        Ok(e) => e,
+        Err(e) => {
+            log::error!("Cannot start the SQL engine: {e}");
+            return Err(EXIT_CATASTROPHIC);
+        }
+    };
     let started = Started {
         flags,
         settings,
@@ -260,7 +263,7 @@ fn start<'t>(
 /// not exist: 78), since a config that checks fine must not give a daemon that stops at
 /// once. Warnings go to stderr as status lines, as osquery's status log shows them
 /// during a check.
-fn config_check(flags: &Flags, tables: &[&'static TableDef]) -> i32 {
+fn config_check(flags: &Flags, tables: &ProgramTables) -> i32 {
     let logger_settings = match LoggerSettings::from_flags(flags) {
         Ok(s) => s,
         // The daemon refuses a bad --logger_mode this way, before its status log starts.

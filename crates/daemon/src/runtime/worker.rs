@@ -3,13 +3,13 @@
 //! log lines together, update the statistics.
 
 use super::{Daemon, unix_now};
-use crate::config::{self, ScheduledQuery};
+use crate::config::{self, ProgramTables, ScheduledQuery};
 use crate::item::{Decorations, Row};
 use crate::logger::format_item;
 use crate::outbox::{self, Lines};
 use crate::results::{self, EncodedRows, RowsBuilder, Run, performance};
 use oxquery_engine::{CancelHandle, Engine, TableFilter};
-use oxquery_table::{InstanceInfo, TableDef};
+use oxquery_table::InstanceInfo;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -58,7 +58,7 @@ impl Workers {
     pub(super) fn start(
         count: usize,
         daemon: &Daemon,
-        tables: &[&'static TableDef],
+        tables: &ProgramTables,
         filter: &TableFilter,
         instance: &InstanceInfo,
     ) -> Result<Workers, oxquery_engine::EngineError> {
@@ -68,8 +68,7 @@ impl Workers {
         let mut threads = Vec::with_capacity(count);
         let mut cancels = Vec::with_capacity(count);
         for i in 0..count {
-            let mut engine =
-                Engine::with_live(tables, filter, instance.clone(), Arc::clone(&daemon.live))?;
+            let mut engine = tables.engine(filter, instance.clone(), Arc::clone(&daemon.live))?;
             cancels.push(engine.cancel_handle());
             let daemon = daemon.clone();
             let receiver = Arc::clone(&receiver);

@@ -12,17 +12,28 @@
 //! (`/proc/self/pagemap`) stops there too. An unreadable file, one truncated while it was
 //! read, or a kernel file that would wait for more (`/proc/kmsg`) gives empty digests and
 //! a warning as well. A FIFO, socket or device named by `path` gives no row and a warning.
+//!
+//! Digests are cached between scans as in osquery (`--hash_cache_max` files, 500 by
+//! default; `--disable_hash_cache` turns it off): a file's digests are reused while its
+//! path, device, inode, size and modification time are those it had when it was read,
+//! so a rewrite that keeps all of them (content changed, size and mtime restored) keeps
+//! the old digests, as in osquery. Unlike osquery, the modification time is compared to
+//! the nanosecond (osquery: seconds), so two same-size writes in one second are seen.
+//! At the limit, the least recently used file is dropped. The cache belongs to the
+//! engine (`Host::state`), not the process; failed reads are never cached.
 
 use oxquery_sys::digest::{self, Digests, Wanted};
 use oxquery_sys::pattern::{self, Select};
 use oxquery_sys::safe_read::{self, Policy};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, Value, table};
-use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Mutex;
 
 table! {
     name: "hash",
@@ -44,6 +55,9 @@ table! {
 
 const CHUNK: usize = 1 << 20;
 
+/// Where an engine keeps this table's [`DigestCache`] (in `Host::state`).
+const CACHE_KEY: &str = "hash";
+
 /// What to compute for each file of a scan.
 #[derive(Clone, Copy)]
 struct Job<'a> {
@@ -52,29 +66,166 @@ struct Job<'a> {
     policy: Policy,
     /// The query's stop check, polled between reads of a file.
     stop: &'a dyn Fn() -> bool,
+    /// The engine's digest cache and its size limit; `None` with `--disable_hash_cache`.
+    cache: Option<(&'a Mutex<DigestCache>, usize)>,
+}
+
+/// What says a file's content is the one digested, without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl Stamp {
+    /// The stamp of what `path` names now (links followed, as the file is read).
+    fn of(path: &Path) -> Option<Stamp> {
+        let m = fs::metadata(path).ok()?;
+        Some(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        })
+    }
+}
+
+struct Cached {
+    stamp: Stamp,
+    /// The digests computed so far for this stamp (a query may want only some).
+    digests: Digests,
+    /// When it was last used, on the cache's own clock (the key of `by_use`).
+    used: u64,
+}
+
+/// osquery's hash cache: digests by path, reused while the file's [`Stamp`] is unchanged;
+/// at the limit the least recently used path goes. One per engine.
+#[derive(Default)]
+struct DigestCache {
+    entries: HashMap<OsString, Cached>,
+    /// Paths by last use, oldest first.
+    by_use: BTreeMap<u64, OsString>,
+    clock: u64,
+    /// Files read to digest them (what the cache saves; for tests).
+    computed: u64,
+}
+
+impl DigestCache {
+    /// The digests kept for `path` when it still has `stamp` (some may be missing).
+    fn get(&mut self, path: &OsStr, stamp: Stamp) -> Option<Digests> {
+        self.clock += 1;
+        let entry = self.entries.get_mut(path).filter(|e| e.stamp == stamp)?;
+        self.by_use.remove(&entry.used);
+        entry.used = self.clock;
+        self.by_use.insert(self.clock, path.to_owned());
+        Some(entry.digests.clone())
+    }
+
+    /// Keeps `digests` of `path` read at `stamp` (with those already kept for that
+    /// stamp), then drops the least recently used paths beyond `max`.
+    fn put(&mut self, path: &OsStr, stamp: Stamp, mut digests: Digests, max: usize) {
+        self.clock += 1;
+        if let Some(old) = self.entries.remove(path) {
+            self.by_use.remove(&old.used);
+            if old.stamp == stamp {
+                digests.md5 = digests.md5.or(old.digests.md5);
+                digests.sha1 = digests.sha1.or(old.digests.sha1);
+                digests.sha256 = digests.sha256.or(old.digests.sha256);
+            }
+        }
+        let cached = Cached {
+            stamp,
+            digests,
+            used: self.clock,
+        };
+        self.entries.insert(path.to_owned(), cached);
+        self.by_use.insert(self.clock, path.to_owned());
+        while self.entries.len() > max {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+    }
+}
+
+/// The digests `job` wants of the file at `path`, from the cache when its stamp is
+/// unchanged; otherwise read (see [`hash_path`]) and, when the read succeeded and the
+/// file did not change meanwhile, kept.
+fn cached_hash(path: &Path, job: Job, buf: &mut Vec<u8>) -> Digests {
+    let Some((cache, max)) = job.cache else {
+        return hash_path(path, job, buf);
+    };
+    let Some(stamp) = Stamp::of(path) else {
+        return hash_path(path, job, buf);
+    };
+    let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+    let have = lock().get(path.as_os_str(), stamp).unwrap_or_default();
+    let missing = Wanted {
+        md5: job.wanted.md5 && have.md5.is_none(),
+        sha1: job.wanted.sha1 && have.sha1.is_none(),
+        sha256: job.wanted.sha256 && have.sha256.is_none(),
+    };
+    let mut digests = have;
+    if missing.any() {
+        lock().computed += 1;
+        // Not holding the lock while reading: another scan of this engine may go on.
+        let Some(fresh) = try_hash(
+            path,
+            Job {
+                wanted: missing,
+                ..job
+            },
+            buf,
+        ) else {
+            return Digests::empty(job.wanted);
+        };
+        // Changed while it was read: these digests are of neither version; not kept.
+        if Stamp::of(path) == Some(stamp) {
+            lock().put(path.as_os_str(), stamp, fresh.clone(), max);
+        }
+        digests.md5 = digests.md5.or(fresh.md5);
+        digests.sha1 = digests.sha1.or(fresh.sha1);
+        digests.sha256 = digests.sha256.or(fresh.sha256);
+    }
+    // Only what the query asked for (the cache may hold more).
+    Digests {
+        md5: digests.md5.filter(|_| job.wanted.md5),
+        sha1: digests.sha1.filter(|_| job.wanted.sha1),
+        sha256: digests.sha256.filter(|_| job.wanted.sha256),
+    }
 }
 
 /// Digests of the file at `path`, or empty strings, with a warning, when it is larger
 /// than the limit (by its size, or by what reading it gave), shrank while it was read,
 /// cannot be read, or the query stopped.
 fn hash_path(path: &Path, job: Job, buf: &mut Vec<u8>) -> Digests {
+    try_hash(path, job, buf).unwrap_or_else(|| Digests::empty(job.wanted))
+}
+
+/// [`hash_path`], `None` (after the warning) when the file could not be digested.
+fn try_hash(path: &Path, job: Job, buf: &mut Vec<u8>) -> Option<Digests> {
     if buf.is_empty() {
         buf.resize(CHUNK, 0);
     }
     match digest::hash_file(path, &job.policy, job.wanted, job.stop, buf) {
-        Ok(d) => d,
+        Ok(d) => Some(d),
         // The scan ends at its next check; the row is not read.
-        Err(digest::Error::Stopped) => Digests::empty(job.wanted),
+        Err(digest::Error::Stopped) => None,
         Err(e @ digest::Error::TooLarge { .. }) => {
             log::warn!(
                 "Cannot read file that exceeds size limit: {} ({e})",
                 path.display()
             );
-            Digests::empty(job.wanted)
+            None
         }
         Err(e) => {
             log::warn!("Failed to hash {}: {e}", path.display());
-            Digests::empty(job.wanted)
+            None
         }
     }
 }
@@ -96,10 +247,19 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let mut paths: BTreeSet<OsString> = BTreeSet::new();
     paths.extend(ctx.eq_paths(Col::path).unwrap_or_default());
     let stop = || ctx.is_stopped();
+    let settings = ctx.settings();
+    let cache = (!settings.disable_hash_cache && settings.hash_cache_max > 0).then(|| {
+        ctx.host()
+            .state
+            .get_or_insert_with(CACHE_KEY, || Mutex::new(DigestCache::default()))
+    });
     let job = Job {
         wanted,
         policy,
         stop: &stop,
+        cache: cache
+            .as_deref()
+            .map(|c| (c, settings.hash_cache_max as usize)),
     };
     for like in ctx.patterns(Col::path, Op::Like) {
         pattern::expand_like_until(&like, Select::Files, &stop, |found| {
@@ -165,7 +325,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 
 fn add_row(rows: &mut Rows, path: &Path, dir: &[u8], job: Job, buf: &mut Vec<u8>) {
     let digests = if job.wanted.any() {
-        hash_path(path, job, buf)
+        cached_hash(path, job, buf)
     } else {
         Digests::default()
     };
@@ -350,6 +510,7 @@ mod tests {
             wanted: ALL,
             policy: Policy::user_file(limit),
             stop: &|| false,
+            cache: None,
         };
         assert_eq!(hash_path(&path, job(4095), &mut buf), empty);
         let exact = hash_path(&path, job(4096), &mut buf);
@@ -462,5 +623,191 @@ mod tests {
             .map(|row| (row[0].clone(), row[1].clone()))
             .collect();
         assert_eq!(got, expected);
+    }
+
+    // ---- the digest cache ----
+
+    /// A host whose engine has the cache with these flags.
+    fn host_with(hash_cache_max: u32, disable_hash_cache: bool) -> Host {
+        Host {
+            settings: oxquery_table::TableSettings {
+                hash_cache_max,
+                disable_hash_cache,
+                ..oxquery_table::TableSettings::DEFAULT
+            },
+            ..Host::default()
+        }
+    }
+
+    /// The `sha256` the table gives for `path` on `host`'s engine.
+    fn sha256_on(host: &Host, path: &Path) -> Value {
+        let ctx = QueryContext::everything(&SPEC, host)
+            .with_constraint(Col::path, Op::Eq, path.to_str().unwrap())
+            .using([Col::path, Col::sha256]);
+        let rows = rows_of(&ctx, generate);
+        assert_eq!(rows.len(), 1, "{}", path.display());
+        rows[0][Col::sha256 as usize].clone()
+    }
+
+    /// Files `host`'s engine has read to digest them.
+    fn computed(host: &Host) -> u64 {
+        let cache = host
+            .state
+            .get_or_insert_with(CACHE_KEY, || Mutex::new(DigestCache::default()));
+        let cache = cache.lock().unwrap();
+        cache.computed
+    }
+
+    /// Overwrites `path` in place (same inode) with `content`, then gives it back the
+    /// modification time it had.
+    fn rewrite_keeping_mtime(path: &Path, content: &[u8]) {
+        let mtime = fs::metadata(path).unwrap().modified().unwrap();
+        fs::write(path, content).unwrap();
+        set_mtime(path, mtime);
+    }
+
+    fn set_mtime(path: &Path, mtime: std::time::SystemTime) {
+        let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.set_times(fs::FileTimes::new().set_modified(mtime))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_digest_is_reused_while_inode_size_and_mtime_hold() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        fs::write(&path, b"first content").unwrap();
+        let host = Host::default();
+        let first = t(&coreutils("sha256sum", &path));
+        assert_eq!(sha256_on(&host, &path), first);
+        assert_eq!(computed(&host), 1);
+
+        // New content, same size, mtime restored: osquery keeps the old digest, and so
+        // does this engine without reading the file; another engine reads it.
+        rewrite_keeping_mtime(&path, b"other content");
+        let second = t(&coreutils("sha256sum", &path));
+        assert_ne!(first, second);
+        assert_eq!(sha256_on(&host, &path), first);
+        assert_eq!(computed(&host), 1);
+        assert_eq!(sha256_on(&Host::default(), &path), second);
+
+        // A later mtime: read again.
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        set_mtime(&path, mtime + std::time::Duration::from_secs(1));
+        assert_eq!(sha256_on(&host, &path), second);
+        assert_eq!(computed(&host), 2);
+        assert_eq!(sha256_on(&host, &path), second);
+        assert_eq!(computed(&host), 2);
+
+        // Another size, mtime restored: read again.
+        rewrite_keeping_mtime(&path, b"longer content than before");
+        assert_eq!(sha256_on(&host, &path), t(&coreutils("sha256sum", &path)));
+        assert_eq!(computed(&host), 3);
+
+        // Another inode (a new file renamed over it), same size and mtime: read again.
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        let next = tmp.path().join("f.new");
+        fs::write(&next, b"LONGER CONTENT THAN BEFORE").unwrap();
+        set_mtime(&next, mtime);
+        fs::rename(&next, &path).unwrap();
+        assert_eq!(sha256_on(&host, &path), t(&coreutils("sha256sum", &path)));
+        assert_eq!(computed(&host), 4);
+    }
+
+    #[test]
+    fn only_missing_digests_are_computed_and_each_matches_coreutils() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        fs::write(&path, b"some bytes").unwrap();
+        let host = Host::default();
+        sha256_on(&host, &path);
+        assert_eq!(computed(&host), 1);
+        // md5 was not computed: this query reads the file again, for md5 only.
+        let everything = QueryContext::everything(&SPEC, &host).with_constraint(
+            Col::path,
+            Op::Eq,
+            path.to_str().unwrap(),
+        );
+        let row = rows_of(&everything, generate).remove(0);
+        assert_eq!(computed(&host), 2);
+        assert_eq!(row[Col::md5 as usize], t(&coreutils("md5sum", &path)));
+        assert_eq!(row[Col::sha1 as usize], t(&coreutils("sha1sum", &path)));
+        assert_eq!(row[Col::sha256 as usize], t(&coreutils("sha256sum", &path)));
+        // Now all three are kept.
+        assert_eq!(rows_of(&everything, generate).remove(0), row);
+        assert_eq!(computed(&host), 2);
+    }
+
+    #[test]
+    fn at_the_max_the_least_recently_used_file_is_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let [a, b, c] = ["a", "b", "c"].map(|n| tmp.path().join(n));
+        for p in [&a, &b, &c] {
+            fs::write(p, p.file_name().unwrap().as_bytes()).unwrap();
+        }
+        let host = host_with(2, false);
+        let old_a = sha256_on(&host, &a);
+        sha256_on(&host, &b);
+        sha256_on(&host, &a); // a is now the most recently used
+        assert_eq!(computed(&host), 2);
+        sha256_on(&host, &c); // over the max: b goes
+        assert_eq!(computed(&host), 3);
+        let kept = {
+            let cache = host
+                .state
+                .get_or_insert_with(CACHE_KEY, || Mutex::new(DigestCache::default()));
+            let cache = cache.lock().unwrap();
+            let mut kept: Vec<_> = cache.entries.keys().cloned().collect();
+            kept.sort();
+            assert_eq!(cache.by_use.len(), kept.len());
+            kept
+        };
+        assert_eq!(
+            kept,
+            [a.clone().into_os_string(), c.clone().into_os_string()]
+        );
+
+        // Seen through the table: a still answers from the cache, b is read again.
+        rewrite_keeping_mtime(&a, b"A");
+        rewrite_keeping_mtime(&b, b"B");
+        assert_eq!(sha256_on(&host, &a), old_a);
+        assert_eq!(sha256_on(&host, &b), t(&coreutils("sha256sum", &b)));
+        assert_eq!(computed(&host), 4);
+    }
+
+    #[test]
+    fn disabled_or_zero_sized_the_cache_never_answers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        for host in [host_with(500, true), host_with(0, false)] {
+            fs::write(&path, b"version one").unwrap();
+            assert_eq!(sha256_on(&host, &path), t(&coreutils("sha256sum", &path)));
+            rewrite_keeping_mtime(&path, b"version two");
+            assert_eq!(sha256_on(&host, &path), t(&coreutils("sha256sum", &path)));
+            assert_eq!(computed(&host), 0, "nothing went through a cache");
+        }
+    }
+
+    #[test]
+    fn a_file_that_could_not_be_read_is_not_cached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("big");
+        fs::write(&path, vec![7u8; 4096]).unwrap();
+        let small = Host {
+            settings: oxquery_table::TableSettings {
+                read_max: 100,
+                ..oxquery_table::TableSettings::DEFAULT
+            },
+            ..Host::default()
+        };
+        let (empty, _) = crate::common::testing::capture_log(|| sha256_on(&small, &path));
+        assert_eq!(empty, t(""));
+        // The same engine once the limit is raised (a reload): read, not the empty value.
+        let raised = Host {
+            settings: oxquery_table::TableSettings::DEFAULT,
+            ..small.clone()
+        };
+        assert_eq!(sha256_on(&raised, &path), t(&coreutils("sha256sum", &path)));
+        assert_eq!(computed(&raised), 2);
     }
 }
