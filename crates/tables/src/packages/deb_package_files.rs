@@ -6,7 +6,7 @@
 //! `not-installed`). `package = 'x'` reads the status database and then only x's list;
 //! `admindir = '<dir>'` reads another dpkg database, as in `deb_packages`.
 
-use super::deb_packages::{Database, DpkgRecord, installed_records};
+use super::deb_packages::{Database, DpkgRecord};
 use crate::common;
 use oxquery_sys::safe_read;
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
@@ -63,10 +63,10 @@ fn list_paths(ctx: &QueryContext, path: &Path, mut f: impl FnMut(&[u8])) -> io::
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let wanted = ctx.eq_texts(Col::package);
     for db in Database::for_query(ctx, Col::admindir, None) {
-        let Some(status) = db.read_status(ctx) else {
+        let Some(database) = db.read(ctx) else {
             continue;
         };
-        for r in installed_records(&status) {
+        for r in database.installed() {
             if wanted
                 .as_ref()
                 .is_some_and(|w| w.binary_search_by(|p| p.as_str().cmp(r.name)).is_err())
@@ -111,6 +111,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packages::deb_packages::installed_records;
     use crate::packages::deb_packages::testing::{admindir, paragraph};
     use crate::testing::{rows_of, text, tool_stdout};
     use oxquery_table::{Host, Op};

@@ -7,8 +7,10 @@
 //! writes it unambiguously (an epoch of 0 dropped), `revision` is the Debian revision
 //! (after the last `-`), `status` the three words `want eflag status`, and `source`,
 //! `maintainer`, `section`, `priority` the fields as the database holds them (empty when
-//! absent). dpkg refuses a whole database with one bad paragraph; here a paragraph
-//! without a valid `Package` name or `Status` is skipped and the rest listed.
+//! absent). As dpkg, the journal of an unfinished dpkg run (`<admindir>/updates/NNNN`)
+//! is applied over the status file. dpkg refuses a whole database with one bad
+//! paragraph; here a paragraph without a valid `Package` name or `Status` is skipped and
+//! the rest listed.
 //!
 //! `admindir = '<dir>'` reads another dpkg database (a chroot's, a fixture's) and rows
 //! carry the directory; `pid_with_namespace = N` reads it as process N sees it, through
@@ -18,6 +20,7 @@ use super::deb822;
 use crate::common;
 use oxquery_sys::safe_read;
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -138,10 +141,54 @@ fn record(paragraph: deb822::Paragraph<'_>) -> Option<DpkgRecord<'_>> {
 }
 
 /// Every package of a status database that is not `not-installed`.
+#[cfg(test)]
 pub(crate) fn installed_records(text: &[u8]) -> impl Iterator<Item = DpkgRecord<'_>> {
-    deb822::paragraphs(text)
-        .filter_map(record)
-        .filter(|r| r.status[2] != "not-installed")
+    installed(text, &[])
+}
+
+/// Every package of a status database, with the journal of a dpkg run applied, that is
+/// not `not-installed`. dpkg writes each package it changes to `updates/<NNNN>` (one
+/// paragraph each) and folds them into `status` only from time to time; it reads them
+/// over `status` (later files win), and so does this.
+pub(crate) fn installed<'a>(
+    status: &'a [u8],
+    updates: &'a [Vec<u8>],
+) -> impl Iterator<Item = DpkgRecord<'a>> {
+    let key = |r: &DpkgRecord<'a>| (r.name, r.arch.unwrap_or_default());
+    let mut journal: HashMap<(&'a str, &'a [u8]), (DpkgRecord<'a>, bool)> = HashMap::new();
+    for text in updates {
+        for r in deb822::paragraphs(text).filter_map(record) {
+            journal.insert(key(&r), (r, false));
+        }
+    }
+    let mut from_status = deb822::paragraphs(status).filter_map(record);
+    let mut leftover: Option<std::vec::IntoIter<DpkgRecord<'a>>> = None;
+    std::iter::from_fn(move || {
+        if leftover.is_none() {
+            if let Some(r) = from_status.next() {
+                if journal.is_empty() {
+                    return Some(r);
+                }
+                return Some(match journal.get_mut(&key(&r)) {
+                    Some((newer, used)) => {
+                        *used = true;
+                        newer.clone()
+                    }
+                    None => r,
+                });
+            }
+            // Packages the journal adds come after those of the status file.
+            let mut added: Vec<DpkgRecord<'a>> = journal
+                .drain()
+                .filter(|(_, (_, used))| !used)
+                .map(|(_, (r, _))| r)
+                .collect();
+            added.sort_by(|a, b| key(a).cmp(&key(b)));
+            leftover = Some(added.into_iter());
+        }
+        leftover.as_mut()?.next()
+    })
+    .filter(|r| r.status[2] != "not-installed")
 }
 
 /// A version as dpkg describes it unambiguously: a zero epoch is dropped unless the
@@ -226,24 +273,60 @@ impl Database {
         path
     }
 
-    /// The status database's text; `None`, logged, when it cannot be read.
-    pub(crate) fn read_status(&self, ctx: &QueryContext) -> Option<Vec<u8>> {
+    /// The status database's text and its journal; `None`, logged, when the status
+    /// file cannot be read.
+    pub(crate) fn read(&self, ctx: &QueryContext) -> Option<StatusDb> {
         let path = self.path("status");
-        match safe_read::read_bounded(&path, &common::user_file_policy(ctx)) {
-            Ok(text) => Some(text),
+        let policy = common::user_file_policy(ctx);
+        let status = match safe_read::read_bounded(&path, &policy) {
+            Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 log::info!(
                     "Table {}: no dpkg database at {} (not a dpkg system?)",
                     ctx.spec().name,
                     path.display()
                 );
-                None
+                return None;
             }
             Err(e) => {
                 common::report_read_error(ctx, &path, &e);
-                None
+                return None;
             }
-        }
+        };
+        // The journal's files are named by number (0000, 0001...); dpkg's temporary
+        // files there (tmp.i) are not part of it.
+        let mut names: Vec<OsString> = std::fs::read_dir(self.path("updates"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.file_name()))
+                    .filter(|n| !n.is_empty() && n.as_bytes().iter().all(u8::is_ascii_digit))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        let updates = names
+            .iter()
+            .filter_map(|n| {
+                let path = self.path("updates").join(n);
+                safe_read::read_bounded(&path, &policy)
+                    .map_err(|e| common::report_read_error(ctx, &path, &e))
+                    .ok()
+            })
+            .collect();
+        Some(StatusDb { status, updates })
+    }
+}
+
+/// A dpkg database as read: the status file and the journal files of a dpkg run.
+pub(crate) struct StatusDb {
+    pub status: Vec<u8>,
+    pub updates: Vec<Vec<u8>>,
+}
+
+impl StatusDb {
+    /// The packages that are not `not-installed` (see [`installed`]).
+    pub(crate) fn installed(&self) -> impl Iterator<Item = DpkgRecord<'_>> {
+        installed(&self.status, &self.updates)
     }
 }
 
@@ -258,7 +341,7 @@ fn mount_namespace(pid: i64) -> Option<String> {
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for db in Database::for_query(ctx, Col::admindir, Some(Col::pid_with_namespace.into())) {
         ctx.check()?;
-        let Some(text) = db.read_status(ctx) else {
+        let Some(database) = db.read(ctx) else {
             continue;
         };
         let namespace = if db.pid > 0 && ctx.is_used(Col::mount_namespace_id) {
@@ -266,7 +349,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         } else {
             None
         };
-        for r in installed_records(&text) {
+        for r in database.installed() {
             let mut row = rows.row();
             row.set(Col::name, r.name);
             let version = r.version.unwrap_or_default();
@@ -429,6 +512,58 @@ mod tests {
         );
         if let Some(theirs) = dpkg_query(dir.path()) {
             assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn journal_of_a_dpkg_run_is_applied_as_dpkg_query_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut status = String::new();
+        status += &paragraph("alpha", "amd64", "1.0-1", "install ok installed");
+        status += &paragraph("beta", "amd64", "1.0-1", "install ok installed");
+        status += &paragraph("gamma", "amd64", "1.0-1", "install ok installed");
+        admindir(dir.path(), status.as_bytes());
+        let updates = dir.path().join("updates");
+        // An upgrade of alpha in two steps, beta purged, a new package; a temporary file
+        // that is not part of the journal.
+        let write = |name: &str, text: String| std::fs::write(updates.join(name), text).unwrap();
+        write(
+            "0000",
+            paragraph("alpha", "amd64", "2.0-1", "install ok unpacked"),
+        );
+        write(
+            "0001",
+            paragraph("beta", "amd64", "1.0-1", "purge ok not-installed"),
+        );
+        write(
+            "0002",
+            paragraph("alpha", "amd64", "2.0-1", "install ok installed"),
+        );
+        write(
+            "0003",
+            paragraph("new", "all", "0.1", "install ok installed"),
+        );
+        write(
+            "tmp.i",
+            paragraph("gamma", "amd64", "9", "install ok installed"),
+        );
+        let got = ours(Some(dir.path()));
+        let want: BTreeMap<(String, String), (String, String)> = [
+            ("alpha", "amd64", "2.0-1"),
+            ("gamma", "amd64", "1.0-1"),
+            ("new", "all", "0.1"),
+        ]
+        .iter()
+        .map(|(n, a, v)| {
+            (
+                (n.to_string(), a.to_string()),
+                (v.to_string(), "install ok installed".to_string()),
+            )
+        })
+        .collect();
+        assert_eq!(got, want);
+        if let Some(theirs) = dpkg_query(dir.path()) {
+            assert_eq!(got, theirs);
         }
     }
 
