@@ -209,7 +209,9 @@ struct ReleaseInfo {
 fn parse_release(text: &[u8]) -> ReleaseInfo {
     let mut info = ReleaseInfo::default();
     for p in deb822::paragraphs(text) {
-        if p.starts_with(b"-----BEGIN") {
+        // An InRelease file's armour header ("-----BEGIN PGP SIGNED MESSAGE-----",
+        // which is no field, and its Hash: lines) is a paragraph of its own.
+        if p.fields.iter().all(|(n, _)| *n == b"Hash") {
             continue;
         }
         let get = |name| p.get(name).map(|v| String::from_utf8_lossy(v).into_owned());

@@ -66,13 +66,16 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         let Some(database) = db.read(ctx) else {
             continue;
         };
-        for r in database.installed() {
-            if wanted
+        let mut packages = Vec::new();
+        database.for_each_installed(|r| {
+            let listed = wanted
                 .as_ref()
-                .is_some_and(|w| w.binary_search_by(|p| p.as_str().cmp(r.name)).is_err())
-            {
-                continue;
+                .is_none_or(|w| w.binary_search_by(|p| p.as_str().cmp(r.name)).is_ok());
+            if listed {
+                packages.push(r);
             }
+        });
+        for r in packages {
             ctx.check()?;
             let mut found = false;
             for name in list_names(&r) {
@@ -158,7 +161,10 @@ mod tests {
             .into_iter()
             .map(str::to_owned)
             .collect();
-        if let Some(r) = installed_records(&text).find(|r| r.multi_arch == Some(b"same")) {
+        if let Some(r) = installed_records(&text)
+            .into_iter()
+            .find(|r| r.multi_arch == Some(b"same"))
+        {
             packages.push(r.name.to_owned());
         }
         let host = Host::default();

@@ -105,24 +105,23 @@ fn parse_status(value: &[u8]) -> Option<[&str; 3]> {
     Some([want, eflag, state])
 }
 
-/// One paragraph as a record; `None` when it lacks a valid `Package` name or `Status`.
-fn record(paragraph: deb822::Paragraph<'_>) -> Option<DpkgRecord<'_>> {
-    let mut r = DpkgRecord::default();
-    let mut name = None;
-    let mut status = None;
-    for (field, value) in paragraph.fields() {
+/// A record being read from a paragraph's fields.
+#[derive(Default)]
+struct RecordBuilder<'a> {
+    record: DpkgRecord<'a>,
+    name: Option<&'a [u8]>,
+    status: Option<&'a [u8]>,
+}
+
+impl<'a> RecordBuilder<'a> {
+    fn field(&mut self, field: &[u8], value: &'a [u8]) {
+        let r = &mut self.record;
         // Field names are case-insensitive; dispatch on length first (most fields of a
         // paragraph are ones we skip: Description, Depends, Conffiles...).
         let slot = match field.len() {
-            6 if field.eq_ignore_ascii_case(b"Status") => {
-                status = Some(value);
-                continue;
-            }
+            6 if field.eq_ignore_ascii_case(b"Status") => &mut self.status,
             6 if field.eq_ignore_ascii_case(b"Source") => &mut r.source,
-            7 if field.eq_ignore_ascii_case(b"Package") => {
-                name = Some(value);
-                continue;
-            }
+            7 if field.eq_ignore_ascii_case(b"Package") => &mut self.name,
             7 if field.eq_ignore_ascii_case(b"Version") => &mut r.version,
             7 if field.eq_ignore_ascii_case(b"Section") => &mut r.section,
             8 if field.eq_ignore_ascii_case(b"Priority") => &mut r.priority,
@@ -130,65 +129,83 @@ fn record(paragraph: deb822::Paragraph<'_>) -> Option<DpkgRecord<'_>> {
             10 if field.eq_ignore_ascii_case(b"Multi-Arch") => &mut r.multi_arch,
             12 if field.eq_ignore_ascii_case(b"Architecture") => &mut r.arch,
             14 if field.eq_ignore_ascii_case(b"Installed-Size") => &mut r.installed_size,
-            _ => continue,
+            _ => return,
         };
         *slot = Some(value);
     }
-    let name = name.filter(|n| valid_package_name(n))?;
-    r.name = std::str::from_utf8(name).ok()?;
-    r.status = parse_status(status?)?;
-    Some(r)
+
+    /// The paragraph's record; `None` when it lacks a valid `Package` name or `Status`.
+    fn finish(self) -> Option<DpkgRecord<'a>> {
+        let mut r = self.record;
+        let name = self.name.filter(|n| valid_package_name(n))?;
+        r.name = std::str::from_utf8(name).ok()?;
+        r.status = parse_status(self.status?)?;
+        Some(r)
+    }
+}
+
+/// Calls `f` with every well-formed record of a status database text, in file order.
+fn for_each_record<'a>(text: &'a [u8], mut f: impl FnMut(DpkgRecord<'a>)) {
+    let mut builder = RecordBuilder::default();
+    deb822::scan(text, |event| match event {
+        deb822::Event::Field { name, value } => builder.field(name, value),
+        deb822::Event::End => {
+            if let Some(r) = std::mem::take(&mut builder).finish() {
+                f(r);
+            }
+        }
+    });
 }
 
 /// Every package of a status database that is not `not-installed`.
 #[cfg(test)]
-pub(crate) fn installed_records(text: &[u8]) -> impl Iterator<Item = DpkgRecord<'_>> {
-    installed(text, &[])
+pub(crate) fn installed_records(text: &[u8]) -> Vec<DpkgRecord<'_>> {
+    let mut out = Vec::new();
+    for_each_installed(text, &[], |r| out.push(r));
+    out
 }
 
-/// Every package of a status database, with the journal of a dpkg run applied, that is
-/// not `not-installed`. dpkg writes each package it changes to `updates/<NNNN>` (one
-/// paragraph each) and folds them into `status` only from time to time; it reads them
-/// over `status` (later files win), and so does this.
-pub(crate) fn installed<'a>(
+/// Calls `f` with every package of a status database, with the journal of a dpkg run
+/// applied, that is not `not-installed`. dpkg writes each package it changes to
+/// `updates/<NNNN>` (one paragraph each) and folds them into `status` only from time to
+/// time; it reads them over `status` (later files win), and so does this.
+pub(crate) fn for_each_installed<'a>(
     status: &'a [u8],
     updates: &'a [Vec<u8>],
-) -> impl Iterator<Item = DpkgRecord<'a>> {
+    mut f: impl FnMut(DpkgRecord<'a>),
+) {
     let key = |r: &DpkgRecord<'a>| (r.name, r.arch.unwrap_or_default());
     let mut journal: HashMap<(&'a str, &'a [u8]), (DpkgRecord<'a>, bool)> = HashMap::new();
     for text in updates {
-        for r in deb822::paragraphs(text).filter_map(record) {
+        for_each_record(text, |r| {
             journal.insert(key(&r), (r, false));
-        }
+        });
     }
-    let mut from_status = deb822::paragraphs(status).filter_map(record);
-    let mut leftover: Option<std::vec::IntoIter<DpkgRecord<'a>>> = None;
-    std::iter::from_fn(move || {
-        if leftover.is_none() {
-            if let Some(r) = from_status.next() {
-                if journal.is_empty() {
-                    return Some(r);
-                }
-                return Some(match journal.get_mut(&key(&r)) {
-                    Some((newer, used)) => {
-                        *used = true;
-                        newer.clone()
-                    }
-                    None => r,
-                });
-            }
-            // Packages the journal adds come after those of the status file.
-            let mut added: Vec<DpkgRecord<'a>> = journal
-                .drain()
-                .filter(|(_, (_, used))| !used)
-                .map(|(_, (r, _))| r)
-                .collect();
-            added.sort_by(|a, b| key(a).cmp(&key(b)));
-            leftover = Some(added.into_iter());
+    let mut give = |r: DpkgRecord<'a>| {
+        if r.status[2] != "not-installed" {
+            f(r);
         }
-        leftover.as_mut()?.next()
-    })
-    .filter(|r| r.status[2] != "not-installed")
+    };
+    for_each_record(status, |r| {
+        if journal.is_empty() {
+            return give(r);
+        }
+        match journal.get_mut(&key(&r)) {
+            Some((newer, used)) => {
+                *used = true;
+                give(newer.clone());
+            }
+            None => give(r),
+        }
+    });
+    // Packages the journal adds come after those of the status file.
+    let mut added: Vec<DpkgRecord<'a>> = journal
+        .into_values()
+        .filter(|(_, used)| !used)
+        .map(|(r, _)| r)
+        .collect();
+    added.sort_by(|a, b| key(a).cmp(&key(b)));
+    added.into_iter().for_each(give);
 }
 
 /// A version as dpkg describes it unambiguously: a zero epoch is dropped unless the
@@ -324,9 +341,10 @@ pub(crate) struct StatusDb {
 }
 
 impl StatusDb {
-    /// The packages that are not `not-installed` (see [`installed`]).
-    pub(crate) fn installed(&self) -> impl Iterator<Item = DpkgRecord<'_>> {
-        installed(&self.status, &self.updates)
+    /// Calls `f` with each package that is not `not-installed` (see
+    /// [`for_each_installed`]).
+    pub(crate) fn for_each_installed<'a>(&'a self, f: impl FnMut(DpkgRecord<'a>)) {
+        for_each_installed(&self.status, &self.updates, f);
     }
 }
 
@@ -349,7 +367,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         } else {
             None
         };
-        for r in database.installed() {
+        database.for_each_installed(|r| {
             let mut row = rows.row();
             row.set(Col::name, r.name);
             let version = r.version.unwrap_or_default();
@@ -372,7 +390,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             if let Some(ns) = &namespace {
                 row.set(Col::mount_namespace_id, ns.as_str());
             }
-        }
+        });
     }
     Ok(())
 }
@@ -616,7 +634,10 @@ mod tests {
         // each record whose paragraph is complete is listed.
         for len in (0..good.len()).step_by(7) {
             let cut = &good.as_bytes()[..len];
-            let got: Vec<_> = installed_records(cut).map(|r| r.name.to_owned()).collect();
+            let got: Vec<_> = installed_records(cut)
+                .into_iter()
+                .map(|r| r.name.to_owned())
+                .collect();
             let complete = cut.windows(2).filter(|w| w == b"\n\n").count();
             assert!(got.len() >= complete && got.len() <= complete + 1, "{len}");
             for (i, name) in got.iter().enumerate() {
@@ -640,7 +661,7 @@ mod tests {
         assert_eq!(names, ["first", "last"]);
         // Binary garbage.
         let garbage: Vec<u8> = (0..300_000u32).map(|i| (i * 7919 % 253) as u8).collect();
-        assert_eq!(installed_records(&garbage).count(), 0);
+        assert_eq!(installed_records(&garbage).len(), 0);
     }
 
     #[test]
