@@ -85,7 +85,11 @@ mod tests {
     /// `augeas`) are listed in the README, so builds with other features skip it.
     #[test]
     fn docs_tables_md_is_current() {
-        if cfg!(any(feature = "magic", feature = "augeas", not(feature = "yara"))) {
+        if cfg!(any(
+            feature = "magic",
+            feature = "augeas",
+            not(feature = "yara")
+        )) {
             return;
         }
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/tables.md");
