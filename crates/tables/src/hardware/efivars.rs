@@ -18,6 +18,19 @@ pub const GLOBAL_GUID: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 /// `EFI_IMAGE_SECURITY_DATABASE_GUID`: db, dbx.
 pub const IMAGE_SECURITY_GUID: &str = "d719b2cb-3d3a-4596-a3bc-dad00e67656f";
 
+/// The variables' directory under `efi` (normally [`EFI_DIR`]), or `None` with a log
+/// naming `table` when the system was not booted through EFI (no `efi`).
+pub fn efivars_dir(table: &str, efi: &Path) -> Option<PathBuf> {
+    if !efi.is_dir() {
+        log::info!(
+            "Table {table}: no {}: the system was not booted through EFI",
+            efi.display()
+        );
+        return None;
+    }
+    Some(efi.join(EFIVARS))
+}
+
 /// The file of variable `name` in vendor `guid`'s namespace.
 pub fn var_path(efivars: &Path, name: &str, guid: &str) -> PathBuf {
     efivars.join(format!("{name}-{guid}"))
@@ -36,4 +49,40 @@ pub fn read_var(path: &Path, policy: &Policy) -> io::Result<Vec<u8>> {
     }
     bytes.drain(..4);
     Ok(bytes)
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! Fixture EFI directories for the EFI tables' tests.
+
+    use oxquery_table::{Host, QueryContext, Rows, TableResult, TableSpec, Value};
+    use std::path::{Path, PathBuf};
+
+    /// A table's generator over an EFI directory.
+    pub type GenerateUnder = fn(&QueryContext, &Path, &mut Rows) -> TableResult;
+
+    /// Every row `generate_under` gives for `efi`, every column used, and what it logged.
+    pub fn rows_under(
+        spec: &TableSpec,
+        generate_under: GenerateUnder,
+        efi: &Path,
+    ) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>) {
+        crate::common::testing::capture_log(|| {
+            let host = Host::default();
+            let ctx = QueryContext::everything(spec, &host);
+            let mut rows = Rows::for_context(&ctx);
+            generate_under(&ctx, efi, &mut rows).unwrap();
+            rows.iter().map(<[Value]>::to_vec).collect()
+        })
+    }
+
+    /// Writes variable `name` of vendor `guid` under `efi` as efivarfs shows it: `bytes`
+    /// are the file's whole content, attributes included.
+    pub fn write_var_file(efi: &Path, name: &str, guid: &str, bytes: &[u8]) -> PathBuf {
+        let dir = efi.join(super::EFIVARS);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = super::var_path(&dir, name, guid);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
 }

@@ -25,21 +25,15 @@ table! {
 const MEMORY_ARRAY_MAPPED_ADDRESS: u8 = 19;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables
-        .structures()
-        .filter(|s| s.kind == MEMORY_ARRAY_MAPPED_ADDRESS)
-    {
-        let range = smbios::range_kb(&s, 0x04, 0x0F);
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_ARRAY_MAPPED_ADDRESS, |s| {
+        let range = smbios::range_kb(s, 0x04, 0x0F);
         let mut row = rows.row();
         row.set(Col::handle, smbios::handle(s.handle));
         row.set(Col::memory_array_handle, s.word(0x0C).map(smbios::handle));
         row.set(Col::starting_address, range.map(|r| smbios::hex(r.0, 8)));
         row.set(Col::ending_address, range.map(|r| smbios::hex(r.1, 8)));
         row.set(Col::partition_width, s.byte(0x0E).map(i64::from));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {

@@ -27,14 +27,8 @@ table! {
 const MEMORY_DEVICE_MAPPED_ADDRESS: u8 = 20;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables
-        .structures()
-        .filter(|s| s.kind == MEMORY_DEVICE_MAPPED_ADDRESS)
-    {
-        let range = smbios::range_kb(&s, 0x04, 0x13);
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_DEVICE_MAPPED_ADDRESS, |s| {
+        let range = smbios::range_kb(s, 0x04, 0x13);
         let byte = |at| s.byte(at).map(i64::from);
         let mut row = rows.row();
         row.set(Col::handle, smbios::handle(s.handle));
@@ -48,7 +42,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
         row.set(Col::partition_row_position, byte(0x10));
         row.set(Col::interleave_position, byte(0x11));
         row.set(Col::interleave_data_depth, byte(0x12));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {

@@ -58,10 +58,7 @@ const OPERATIONS: &[(u8, &str)] = &[
 const UNKNOWN: u32 = 0x8000_0000;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures().filter(|s| s.kind == MEMORY_ERROR) {
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_ERROR, |s| {
         let known = |at, unknown| {
             s.dword(at)
                 .filter(|v| *v != unknown)
@@ -85,7 +82,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
         row.set(Col::memory_array_error_address, known(0x0B, UNKNOWN));
         row.set(Col::device_error_address, known(0x0F, UNKNOWN));
         row.set(Col::error_resolution, known(0x13, UNKNOWN));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {

@@ -6,6 +6,8 @@
 
 pub mod acpi_tables;
 pub mod block_devices;
+/// The sysfs bus walk and id naming shared by `pci_devices` and `usb_devices`.
+mod bus_devices;
 pub mod certificates;
 pub mod disk_encryption;
 /// EFI variables, shared by `secureboot` and `secureboot_certificates`.

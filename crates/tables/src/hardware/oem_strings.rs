@@ -19,12 +19,9 @@ table! {
 const OEM_STRINGS: u8 = 11;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures().filter(|s| s.kind == OEM_STRINGS) {
+    smbios::for_each_structure_of(&SPEC, dir, OEM_STRINGS, |s| {
         // The count byte says how many strings there are (osquery trusts it too).
-        let Some(count) = s.byte(0x04) else { continue };
+        let Some(count) = s.byte(0x04) else { return };
         for number in 1..=count {
             let mut row = rows.row();
             row.set(Col::handle, smbios::handle(s.handle));
@@ -34,7 +31,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
                 s.string(number).map(text_of).unwrap_or_default(),
             );
         }
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {

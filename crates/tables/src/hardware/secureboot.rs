@@ -30,14 +30,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 }
 
 fn generate_under(ctx: &QueryContext, efi: &Path, rows: &mut Rows) -> TableResult {
-    if !efi.is_dir() {
-        log::info!(
-            "Table secureboot: no {}: the system was not booted through EFI",
-            efi.display()
-        );
+    let Some(dir) = efivars::efivars_dir(SPEC.name.as_ref(), efi) else {
         return Ok(());
-    }
-    let dir = efi.join(efivars::EFIVARS);
+    };
     let policy = crate::common::user_file_policy(ctx);
     let mut row = rows.row();
     row.set(Col::secure_boot, bool_var(&dir, "SecureBoot", &policy));
@@ -73,22 +68,14 @@ fn bool_var(dir: &Path, name: &str, policy: &oxquery_sys::safe_read::Policy) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Value};
+    use oxquery_table::Value;
 
     fn rows_under(efi: &Path) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>) {
-        crate::common::testing::capture_log(|| {
-            let host = Host::default();
-            let ctx = QueryContext::everything(&SPEC, &host);
-            let mut rows = Rows::for_context(&ctx);
-            generate_under(&ctx, efi, &mut rows).unwrap();
-            rows.iter().map(<[Value]>::to_vec).collect()
-        })
+        efivars::testing::rows_under(&SPEC, generate_under, efi)
     }
 
     fn write_var(efi: &Path, name: &str, bytes: &[u8]) {
-        let dir = efi.join("efivars");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(efivars::var_path(&dir, name, GLOBAL_GUID), bytes).unwrap();
+        efivars::testing::write_var_file(efi, name, GLOBAL_GUID, bytes);
     }
 
     #[test]

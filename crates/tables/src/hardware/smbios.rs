@@ -4,6 +4,7 @@
 //! of them.
 
 use oxquery_sys::smbios::{Smbios, Structure};
+use oxquery_table::TableSpec;
 use std::path::Path;
 
 pub use oxquery_sys::smbios::SYSFS_DMI_DIR;
@@ -26,6 +27,31 @@ pub fn load(table: &str, dir: &Path) -> Option<Smbios> {
             None
         }
     }
+}
+
+/// Calls `each` with every structure of the tables in `dir`, in table order; no calls
+/// (and `load`'s log, naming `table`) when there are none.
+pub fn for_each_structure(table: &TableSpec, dir: &Path, mut each: impl FnMut(&Structure<'_>)) {
+    let Some(tables) = load(table.name.as_ref(), dir) else {
+        return;
+    };
+    for s in tables.structures() {
+        each(&s);
+    }
+}
+
+/// [`for_each_structure`] for the structures of type `kind` only.
+pub fn for_each_structure_of(
+    table: &TableSpec,
+    dir: &Path,
+    kind: u8,
+    mut each: impl FnMut(&Structure<'_>),
+) {
+    for_each_structure(table, dir, |s| {
+        if s.kind == kind {
+            each(s);
+        }
+    });
 }
 
 /// A handle as osquery writes it: `0x` and four lowercase hex digits.

@@ -72,10 +72,7 @@ const TYPE_NAMES: &[(u8, &str)] = &[
 ];
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures() {
+    smbios::for_each_structure(&SPEC, dir, |s| {
         let mut row = rows.row();
         row.set(Col::number, s.index);
         row.set(Col::r#type, i64::from(s.kind));
@@ -94,7 +91,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
             h.update(s.raw);
             h.finish().md5
         });
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
