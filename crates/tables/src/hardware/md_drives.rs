@@ -8,6 +8,7 @@
 //! and state `removed`. States use osquery's words: `active sync`, `faulty`, `spare`,
 //! `writemostly`, `failfast`, `journal`, and `recovering` for a member being rebuilt.
 
+use super::md;
 use oxquery_sys::mdstat::{self, Array, SysArray};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
@@ -24,14 +25,12 @@ table! {
     examples: ["select * from md_drives where state != 'active sync'"],
 }
 
-const SYS_BLOCK: &str = "/sys/block";
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     scan(
         ctx,
         rows,
-        Path::new(super::md_personalities::PROC_MDSTAT),
-        Path::new(SYS_BLOCK),
+        Path::new(md::PROC_MDSTAT),
+        Path::new(md::SYS_BLOCK),
     )
 }
 
@@ -114,15 +113,8 @@ fn drives(array: &Array, sys: Option<&SysArray>) -> Vec<Drive> {
 /// The rows for the mdstat file and sysfs `block` directory given (tests point them at
 /// fixtures).
 fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Path) -> TableResult {
-    let stat = match mdstat::read(mdstat_path) {
-        Ok(stat) => stat,
-        Err(e) => {
-            log::info!(
-                "md_drives: cannot read {} ({e}): md driver not loaded",
-                mdstat_path.display()
-            );
-            return Ok(());
-        }
+    let Some(stat) = md::read_mdstat(SPEC.name.as_ref(), mdstat_path) else {
+        return Ok(());
     };
     for array in &stat.arrays {
         ctx.check()?;
@@ -177,7 +169,7 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Pat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::md_devices::tests::{MDSTAT, write_sys};
+    use crate::hardware::md::testing::{MDSTAT, write_sys};
     use crate::testing::text;
     use oxquery_table::{Host, Value};
     use std::fs;

@@ -13,6 +13,8 @@ pub mod disk_encryption;
 /// EFI variables, shared by `secureboot` and `secureboot_certificates`.
 mod efivars;
 pub mod intel_me_info;
+/// `/proc/mdstat` reading shared by the md (software RAID) tables.
+mod md;
 pub mod md_devices;
 pub mod md_drives;
 pub mod md_personalities;
