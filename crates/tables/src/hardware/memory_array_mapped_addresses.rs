@@ -37,8 +37,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -54,11 +53,9 @@ mod tests {
         let c = |r: usize, col: Col| cell_text(&rows[r], col as usize).unwrap();
         assert_eq!(c(0, Col::ending_address), "0x04ffffff");
         assert_eq!(c(1, Col::starting_address), "0x40000000");
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records
-            .iter()
-            .filter(|r| r.kind == MEMORY_ARRAY_MAPPED_ADDRESS)
-            .collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_ARRAY_MAPPED_ADDRESS) else {
+            return;
+        };
         assert_eq!(theirs.len(), rows.len());
         for (i, rec) in theirs.iter().enumerate() {
             assert_eq!(hex_value(&c(i, Col::handle)), u64::from(rec.handle));

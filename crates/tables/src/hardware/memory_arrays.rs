@@ -94,8 +94,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -110,8 +109,9 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0][Col::max_capacity as usize].as_i64(), Some(512));
         assert_eq!(rows[1][Col::max_capacity as usize].as_i64(), Some(8192));
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records.iter().filter(|r| r.kind == MEMORY_ARRAY).collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_ARRAY) else {
+            return;
+        };
         assert_eq!(theirs.len(), rows.len());
         let lower = |v: Option<String>| v.map(|s| s.to_lowercase());
         for (row, rec) in rows.iter().zip(theirs) {

@@ -46,8 +46,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -62,11 +61,9 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let c = |r: usize, col: Col| cell_text(&rows[r], col as usize).unwrap();
         assert_eq!(c(1, Col::ending_address), "0x43ffffff");
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records
-            .iter()
-            .filter(|r| r.kind == MEMORY_DEVICE_MAPPED_ADDRESS)
-            .collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_DEVICE_MAPPED_ADDRESS) else {
+            return;
+        };
         assert_eq!(theirs.len(), rows.len());
         for (i, rec) in theirs.iter().enumerate() {
             let get = |k: &str| rec.get(k).unwrap_or_else(|| panic!("{k} in {rec:?}"));

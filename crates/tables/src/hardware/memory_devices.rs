@@ -186,8 +186,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -229,8 +228,9 @@ mod tests {
                 None,
                 "2.3 layout has no such field"
             );
-            let Some(records) = dmidecode(&f) else { return };
-            let theirs: Vec<_> = records.iter().filter(|r| r.kind == MEMORY_DEVICE).collect();
+            let Some(theirs) = dmidecode_of(&f, MEMORY_DEVICE) else {
+                return;
+            };
             assert_eq!(theirs.len(), rows.len());
             for (row, rec) in rows.iter().zip(theirs) {
                 let get = |k: &str| rec.get(k);

@@ -86,8 +86,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -103,10 +102,11 @@ mod tests {
         let c = |col: Col| cell_text(&rows[0], col as usize);
         assert_eq!(c(Col::vendor_syndrome).as_deref(), Some("0xdeadbeef"));
         assert_eq!(c(Col::memory_array_error_address), None);
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records.iter().filter(|r| r.kind == MEMORY_ERROR).collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_ERROR) else {
+            return;
+        };
         assert_eq!(theirs.len(), 1);
-        let rec = theirs[0];
+        let rec = &theirs[0];
         assert_eq!(hex_value(&c(Col::handle).unwrap()), u64::from(rec.handle));
         for (col, key) in [
             (Col::error_type, "Type"),

@@ -35,8 +35,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -62,9 +61,11 @@ mod tests {
             .collect();
         assert_eq!(got.len(), 3);
         assert_eq!(got[2], ("0x000b".into(), 3, "padded value".into()));
-        let Some(records) = dmidecode(&f) else { return };
+        let Some(records) = dmidecode_of(&f, OEM_STRINGS) else {
+            return;
+        };
         let mut theirs = Vec::new();
-        for rec in records.iter().filter(|r| r.kind == OEM_STRINGS) {
+        for rec in &records {
             for (k, v) in &rec.fields {
                 let n: i64 = k.trim_start_matches("String ").parse().unwrap();
                 theirs.push((format!("0x{:04x}", rec.handle), n, v.trim_end().to_owned()));

@@ -95,8 +95,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
