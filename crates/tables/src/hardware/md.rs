@@ -3,6 +3,7 @@
 //! fixture of arrays.
 
 use oxquery_sys::mdstat::{self, MdStat};
+use oxquery_table::{QueryContext, Rows, TableResult};
 use std::path::Path;
 
 /// The md driver's status file: personalities, arrays and their members.
@@ -10,6 +11,14 @@ pub const PROC_MDSTAT: &str = "/proc/mdstat";
 
 /// Where each array's sysfs directory (`<md>/md`) is.
 pub const SYS_BLOCK: &str = "/sys/block";
+
+/// An array table's scan over an mdstat file and a `/sys/block` (tests give it fixtures).
+pub type Scan = fn(&QueryContext, &mut Rows, &Path, &Path) -> TableResult;
+
+/// A table's scan run over the host's [`PROC_MDSTAT`] and [`SYS_BLOCK`].
+pub fn scan_host(scan: Scan, ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    scan(ctx, rows, Path::new(PROC_MDSTAT), Path::new(SYS_BLOCK))
+}
 
 /// The mdstat file at `path`, or `None` with a log naming `table` when it cannot be read
 /// (the md driver is not loaded).
@@ -56,6 +65,14 @@ md2 : inactive sdj[0](S)
 
 unused devices: <none>
 ";
+
+    /// A directory holding `mdstat` ([`MDSTAT`]) and `block` ([`write_sys`]).
+    pub fn write_fixture() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("mdstat"), MDSTAT).unwrap();
+        write_sys(&dir.path().join("block"));
+        dir
+    }
 
     /// A fixture `/sys/block` with md1's sysfs directory: sdc in slot 1, sdd recovering
     /// into slot 2, sdb failed.

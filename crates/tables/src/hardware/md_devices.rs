@@ -55,12 +55,7 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    scan(
-        ctx,
-        rows,
-        Path::new(md::PROC_MDSTAT),
-        Path::new(md::SYS_BLOCK),
-    )
+    md::scan_host(scan, ctx, rows)
 }
 
 /// Member counts: nr, working, active, failed, spare.
@@ -201,7 +196,7 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Pat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::md::testing::{MDSTAT, write_sys};
+    use crate::hardware::md::testing::{MDSTAT, write_fixture};
     use crate::testing::text;
     use oxquery_table::{Host, Op, Value};
     use std::fs;
@@ -219,9 +214,7 @@ mod tests {
 
     #[test]
     fn fixture_arrays() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("mdstat"), MDSTAT).unwrap();
-        write_sys(&dir.path().join("block"));
+        let dir = write_fixture();
         let rows = scan_fixture(dir.path(), None);
         assert_eq!(rows.len(), 4);
         let get = |r: &Vec<Value>, c: Col| r[c as usize].clone();

@@ -26,12 +26,7 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    scan(
-        ctx,
-        rows,
-        Path::new(md::PROC_MDSTAT),
-        Path::new(md::SYS_BLOCK),
-    )
+    md::scan_host(scan, ctx, rows)
 }
 
 /// osquery's words for the kernel's member flags, in its order.
@@ -169,7 +164,7 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Pat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::md::testing::{MDSTAT, write_sys};
+    use crate::hardware::md::testing::write_fixture;
     use crate::testing::text;
     use oxquery_table::{Host, Value};
     use std::fs;
@@ -192,9 +187,7 @@ mod tests {
 
     #[test]
     fn fixture_members_and_empty_slots() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("mdstat"), MDSTAT).unwrap();
-        write_sys(&dir.path().join("block"));
+        let dir = write_fixture();
         let got = rows_for(dir.path());
         let want = |a: &str, d: &str, s: Option<i64>, st: &str| {
             (a.to_owned(), d.to_owned(), s, st.to_owned())
