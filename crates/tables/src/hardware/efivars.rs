@@ -3,6 +3,7 @@
 //! `secureboot_certificates`.
 
 use oxquery_sys::safe_read::{self, Policy};
+use oxquery_table::QueryContext;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -18,17 +19,39 @@ pub const GLOBAL_GUID: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 /// `EFI_IMAGE_SECURITY_DATABASE_GUID`: db, dbx.
 pub const IMAGE_SECURITY_GUID: &str = "d719b2cb-3d3a-4596-a3bc-dad00e67656f";
 
-/// The variables' directory under `efi` (normally [`EFI_DIR`]), or `None` with a log
-/// naming `table` when the system was not booted through EFI (no `efi`).
-pub fn efivars_dir(table: &str, efi: &Path) -> Option<PathBuf> {
-    if !efi.is_dir() {
-        log::info!(
-            "Table {table}: no {}: the system was not booted through EFI",
-            efi.display()
-        );
-        return None;
+/// The variables of a system booted through EFI, read under the query's policy for
+/// files users control.
+pub struct EfiVars {
+    dir: PathBuf,
+    policy: Policy,
+}
+
+impl EfiVars {
+    /// The variables under `efi` (normally [`EFI_DIR`]), or `None` with a log naming
+    /// `table` when the system was not booted through EFI (no `efi`).
+    pub fn open(table: &str, efi: &Path, ctx: &QueryContext) -> Option<EfiVars> {
+        if !efi.is_dir() {
+            log::info!(
+                "Table {table}: no {}: the system was not booted through EFI",
+                efi.display()
+            );
+            return None;
+        }
+        Some(EfiVars {
+            dir: efi.join(EFIVARS),
+            policy: crate::common::user_file_policy(ctx),
+        })
     }
-    Some(efi.join(EFIVARS))
+
+    /// The file of variable `name` in vendor `guid`'s namespace.
+    pub fn path(&self, name: &str, guid: &str) -> PathBuf {
+        var_path(&self.dir, name, guid)
+    }
+
+    /// The data of the variable in `path` ([`read_var`] under the query's policy).
+    pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        read_var(path, &self.policy)
+    }
 }
 
 /// The file of variable `name` in vendor `guid`'s namespace.

@@ -7,7 +7,7 @@
 //! `/sys/firmware/efi`: BIOS boot, most VMs and containers) gives no rows and a verbose
 //! log, as every table here does when the firmware is absent.
 
-use super::efivars::{self, GLOBAL_GUID};
+use super::efivars::{self, EfiVars, GLOBAL_GUID};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
 
@@ -30,21 +30,20 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 }
 
 fn generate_under(ctx: &QueryContext, efi: &Path, rows: &mut Rows) -> TableResult {
-    let Some(dir) = efivars::efivars_dir(SPEC.name.as_ref(), efi) else {
+    let Some(vars) = EfiVars::open(SPEC.name.as_ref(), efi, ctx) else {
         return Ok(());
     };
-    let policy = crate::common::user_file_policy(ctx);
     let mut row = rows.row();
-    row.set(Col::secure_boot, bool_var(&dir, "SecureBoot", &policy));
-    row.set(Col::setup_mode, bool_var(&dir, "SetupMode", &policy));
+    row.set(Col::secure_boot, bool_var(&vars, "SecureBoot"));
+    row.set(Col::setup_mode, bool_var(&vars, "SetupMode"));
     Ok(())
 }
 
 /// A one-byte boolean variable: 0, 1, -1 for another value, `None` when missing,
 /// unreadable or empty.
-fn bool_var(dir: &Path, name: &str, policy: &oxquery_sys::safe_read::Policy) -> Option<i64> {
-    let path = efivars::var_path(dir, name, GLOBAL_GUID);
-    let data = match efivars::read_var(&path, policy) {
+fn bool_var(vars: &EfiVars, name: &str) -> Option<i64> {
+    let path = vars.path(name, GLOBAL_GUID);
+    let data = match vars.read(&path) {
         Ok(data) => data,
         Err(e) => {
             log::info!("Table secureboot: cannot read {}: {e}", path.display());

@@ -16,7 +16,7 @@
 //! OpenSSL's one-line form). Without EFI (no `/sys/firmware/efi`): no rows and a verbose
 //! log.
 
-use super::efivars::{self, GLOBAL_GUID, IMAGE_SECURITY_GUID};
+use super::efivars::{self, EfiVars, GLOBAL_GUID, IMAGE_SECURITY_GUID};
 use super::x509::{self, CertFacts};
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::path::Path;
@@ -68,14 +68,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 }
 
 fn generate_under(ctx: &QueryContext, efi: &Path, rows: &mut Rows) -> TableResult {
-    let Some(dir) = efivars::efivars_dir(SPEC.name.as_ref(), efi) else {
+    let Some(vars) = EfiVars::open(SPEC.name.as_ref(), efi, ctx) else {
         return Ok(());
     };
-    let policy = crate::common::user_file_policy(ctx);
     for (name, guid, revoked) in DATABASES {
         ctx.check()?;
-        let path = efivars::var_path(&dir, name, guid);
-        let data = match efivars::read_var(&path, &policy) {
+        let path = vars.path(name, guid);
+        let data = match vars.read(&path) {
             Ok(data) => data,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
