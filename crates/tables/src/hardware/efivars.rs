@@ -99,6 +99,18 @@ pub mod testing {
         })
     }
 
+    /// Asserts that `generate_under` gives no rows, and logs why at info level, where the
+    /// system was not booted through EFI.
+    pub fn assert_no_efi_gives_no_rows(spec: &TableSpec, generate_under: GenerateUnder) {
+        let (rows, logged) = rows_under(spec, generate_under, Path::new("/nonexistent/efi"));
+        assert!(rows.is_empty());
+        assert!(
+            logged
+                .iter()
+                .any(|(l, m)| *l == log::Level::Info && m.contains("not booted through EFI"))
+        );
+    }
+
     /// Writes variable `name` of vendor `guid` under `efi` as efivarfs shows it: `bytes`
     /// are the file's whole content, attributes included.
     pub fn write_var_file(efi: &Path, name: &str, guid: &str, bytes: &[u8]) -> PathBuf {

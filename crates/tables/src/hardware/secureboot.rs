@@ -105,13 +105,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0][Col::secure_boot as usize], Value::Null);
 
-        let (rows, logged) = rows_under(Path::new("/nonexistent/efi"));
-        assert!(rows.is_empty());
-        assert!(
-            logged
-                .iter()
-                .any(|(l, m)| *l == log::Level::Info && m.contains("not booted through EFI"))
-        );
+        efivars::testing::assert_no_efi_gives_no_rows(&SPEC, generate_under);
     }
 
     /// The host: a row exactly when it booted through EFI, agreeing with the variable's

@@ -353,12 +353,6 @@ mod tests {
 
     #[test]
     fn no_efi_no_rows() {
-        let (rows, logged) = rows_under(Path::new("/nonexistent/efi"));
-        assert!(rows.is_empty());
-        assert!(
-            logged
-                .iter()
-                .any(|(l, m)| *l == log::Level::Info && m.contains("not booted through EFI"))
-        );
+        efivars::testing::assert_no_efi_gives_no_rows(&SPEC, generate_under);
     }
 }
