@@ -442,6 +442,46 @@ mod tests {
         assert!(out.status.success(), "openssl {args:?}: {out:?}");
     }
 
+    /// A self-signed P-256 certificate valid 5 days: its key written to `key`, itself to
+    /// `out`, with `extra` arguments of `openssl req` (extensions).
+    fn openssl_p256_self_signed(tool: &Path, key: &str, out: &str, subj: &str, extra: &[&str]) {
+        let mut args = vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            out,
+            "-days",
+            "5",
+            "-subj",
+            subj,
+        ];
+        args.extend_from_slice(extra);
+        openssl_make(tool, &args);
+    }
+
+    /// The certificate in the PEM file `pem` written as DER to `der`.
+    fn openssl_to_der(tool: &Path, pem: &str, der: &Path) {
+        openssl_make(
+            tool,
+            &[
+                "x509",
+                "-in",
+                pem,
+                "-outform",
+                "DER",
+                "-out",
+                der.to_str().unwrap(),
+            ],
+        );
+    }
+
     /// Certificates the test makes: an RSA CA, an EC leaf it signs (not a CA, not
     /// self-signed), an EC self-signed non-CA, an Ed25519 CA and a version 1 root, in a PEM bundle; the
     /// leaf also as a DER file.
@@ -518,27 +558,12 @@ mod tests {
                 &p("ext.cnf"),
             ],
         );
-        openssl_make(
+        openssl_p256_self_signed(
             &tool,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &p("ec.key"),
-                "-out",
-                &p("ec.pem"),
-                "-days",
-                "5",
-                "-subj",
-                "/CN= spaced ",
-                "-addext",
-                "basicConstraints=CA:FALSE",
-            ],
+            &p("ec.key"),
+            &p("ec.pem"),
+            "/CN= spaced ",
+            &["-addext", "basicConstraints=CA:FALSE"],
         );
         openssl_make(
             &tool,
@@ -677,18 +702,7 @@ mod tests {
 
         // The leaf as DER: the same facts.
         let der_path = dir.path().join("leaf.der");
-        openssl_make(
-            &tool,
-            &[
-                "x509",
-                "-in",
-                &p("leaf.pem"),
-                "-outform",
-                "DER",
-                "-out",
-                der_path.to_str().unwrap(),
-            ],
-        );
+        openssl_to_der(&tool, &p("leaf.pem"), &der_path);
         let der_rows = rows_for(&der_path);
         assert_eq!(der_rows.len(), 1);
         assert_eq!(
@@ -705,40 +719,10 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-        openssl_make(
-            &tool,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &p("k"),
-                "-out",
-                &p("c.pem"),
-                "-days",
-                "5",
-                "-subj",
-                "/CN=x",
-            ],
-        );
+        openssl_p256_self_signed(&tool, &p("k"), &p("c.pem"), "/CN=x", &[]);
         let pem = std::fs::read(p("c.pem")).unwrap();
         let der_path = dir.path().join("c.der");
-        openssl_make(
-            &tool,
-            &[
-                "x509",
-                "-in",
-                &p("c.pem"),
-                "-outform",
-                "DER",
-                "-out",
-                der_path.to_str().unwrap(),
-            ],
-        );
+        openssl_to_der(&tool, &p("c.pem"), &der_path);
         let der = std::fs::read(&der_path).unwrap();
         for (source, name) in [(&pem, "pem"), (&der, "der")] {
             for len in 0..source.len() {

@@ -10,6 +10,7 @@
 //! columns keep mdstat's words (`8.5% (83120512/976630272)`, `120.3min`,
 //! `123456K/sec`). A `device_name =` constraint reads only those arrays' sysfs.
 
+use super::md;
 use oxquery_sys::mdstat::{self, Array, SysArray};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
@@ -53,15 +54,8 @@ table! {
     examples: ["select device_name, raid_level, active_disks, raid_disks from md_devices where active_disks < raid_disks"],
 }
 
-const SYS_BLOCK: &str = "/sys/block";
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    scan(
-        ctx,
-        rows,
-        Path::new(super::md_personalities::PROC_MDSTAT),
-        Path::new(SYS_BLOCK),
-    )
+    md::scan_host(scan, ctx, rows)
 }
 
 /// Member counts: nr, working, active, failed, spare.
@@ -104,15 +98,8 @@ fn counts(array: &Array, sys: Option<&SysArray>) -> [i64; 5] {
 /// The rows for the mdstat file and sysfs `block` directory given (tests point them at
 /// fixtures).
 fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Path) -> TableResult {
-    let stat = match mdstat::read(mdstat_path) {
-        Ok(stat) => stat,
-        Err(e) => {
-            log::info!(
-                "md_devices: cannot read {} ({e}): md driver not loaded",
-                mdstat_path.display()
-            );
-            return Ok(());
-        }
+    let Some(stat) = md::read_mdstat(SPEC.name.as_ref(), mdstat_path) else {
+        return Ok(());
     };
     let wanted = ctx.eq_texts(Col::device_name);
     for array in &stat.arrays {
@@ -207,58 +194,12 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Pat
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::hardware::md::testing::{MDSTAT, write_fixture};
     use crate::testing::text;
     use oxquery_table::{Host, Op, Value};
     use std::fs;
-
-    /// A raid5 recovering with a failed member, a raid1 with a pending resync and a
-    /// bitmap, a degraded raid1 being resynced, and an inactive array.
-    pub(crate) const MDSTAT: &str = "\
-Personalities : [raid1] [raid6] [raid5] [raid4]
-md1 : active raid5 sdd[3] sdc[1] sdb[0](F)
-      1953260544 blocks super 1.2 level 5, 512k chunk, algorithm 2 [3/2] [_U_]
-      [=>...................]  recovery =  8.5% (83120512/976630272) finish=120.3min speed=123456K/sec
-      bitmap: 1/8 pages [4KB], 65536KB chunk
-
-md0 : active (auto-read-only) raid1 sdf1[1] sde1[0]
-      976630464 blocks super 1.2 [2/2] [UU]
-        resync=PENDING
-      bitmap: 0/8 pages [0KB], 65536KB chunk, file: /var/md0.bitmap
-
-md3 : active raid1 sdh[1] sdg[0] sdi[2](S)
-      104320 blocks [2/2] [UU]
-      [==>..................]  resync = 12.5% (13040/104320) finish=0.5min speed=2608K/sec
-
-md2 : inactive sdj[0](S)
-      1046528 blocks super 1.2
-
-unused devices: <none>
-";
-
-    /// A fixture `/sys/block` with md1's sysfs directory: sdc in slot 1, sdd recovering
-    /// into slot 2, sdb failed.
-    pub(crate) fn write_sys(root: &Path) {
-        let md = root.join("md1/md");
-        for (attr, value) in [
-            ("level", "raid5"),
-            ("raid_disks", "3"),
-            ("chunk_size", "524288"),
-            ("array_state", "clean"),
-            ("metadata_version", "1.2"),
-            ("dev-sdc/slot", "1"),
-            ("dev-sdc/state", "in_sync"),
-            ("dev-sdd/slot", "2"),
-            ("dev-sdd/state", ""),
-            ("dev-sdb/slot", "none"),
-            ("dev-sdb/state", "faulty"),
-        ] {
-            let path = md.join(attr);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, format!("{value}\n")).unwrap();
-        }
-    }
 
     fn scan_fixture(dir: &Path, name: Option<&str>) -> Vec<Vec<Value>> {
         let host = Host::default();
@@ -273,9 +214,7 @@ unused devices: <none>
 
     #[test]
     fn fixture_arrays() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("mdstat"), MDSTAT).unwrap();
-        write_sys(&dir.path().join("block"));
+        let dir = write_fixture();
         let rows = scan_fixture(dir.path(), None);
         assert_eq!(rows.len(), 4);
         let get = |r: &Vec<Value>, c: Col| r[c as usize].clone();
@@ -355,13 +294,12 @@ unused devices: <none>
             .into_iter()
             .map(text)
             .collect();
-        let theirs: Vec<String> =
-            std::fs::read_to_string(super::super::md_personalities::PROC_MDSTAT)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.starts_with("md"))
-                .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-                .collect();
+        let theirs: Vec<String> = std::fs::read_to_string(md::PROC_MDSTAT)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("md"))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect();
         assert_eq!(ours, theirs);
     }
 }

@@ -8,6 +8,7 @@
 //! and state `removed`. States use osquery's words: `active sync`, `faulty`, `spare`,
 //! `writemostly`, `failfast`, `journal`, and `recovering` for a member being rebuilt.
 
+use super::md;
 use oxquery_sys::mdstat::{self, Array, SysArray};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
@@ -24,15 +25,8 @@ table! {
     examples: ["select * from md_drives where state != 'active sync'"],
 }
 
-const SYS_BLOCK: &str = "/sys/block";
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    scan(
-        ctx,
-        rows,
-        Path::new(super::md_personalities::PROC_MDSTAT),
-        Path::new(SYS_BLOCK),
-    )
+    md::scan_host(scan, ctx, rows)
 }
 
 /// osquery's words for the kernel's member flags, in its order.
@@ -114,15 +108,8 @@ fn drives(array: &Array, sys: Option<&SysArray>) -> Vec<Drive> {
 /// The rows for the mdstat file and sysfs `block` directory given (tests point them at
 /// fixtures).
 fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Path) -> TableResult {
-    let stat = match mdstat::read(mdstat_path) {
-        Ok(stat) => stat,
-        Err(e) => {
-            log::info!(
-                "md_drives: cannot read {} ({e}): md driver not loaded",
-                mdstat_path.display()
-            );
-            return Ok(());
-        }
+    let Some(stat) = md::read_mdstat(SPEC.name.as_ref(), mdstat_path) else {
+        return Ok(());
     };
     for array in &stat.arrays {
         ctx.check()?;
@@ -177,7 +164,7 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, mdstat_path: &Path, sys_block: &Pat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::md_devices::tests::{MDSTAT, write_sys};
+    use crate::hardware::md::testing::write_fixture;
     use crate::testing::text;
     use oxquery_table::{Host, Value};
     use std::fs;
@@ -200,9 +187,7 @@ mod tests {
 
     #[test]
     fn fixture_members_and_empty_slots() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("mdstat"), MDSTAT).unwrap();
-        write_sys(&dir.path().join("block"));
+        let dir = write_fixture();
         let got = rows_for(dir.path());
         let want = |a: &str, d: &str, s: Option<i64>, st: &str| {
             (a.to_owned(), d.to_owned(), s, st.to_owned())

@@ -1,7 +1,7 @@
 //! `md_personalities`: the software RAID personalities (levels) the kernel has loaded, from
 //! the `Personalities :` line of `/proc/mdstat`.
 
-use oxquery_sys::mdstat;
+use super::md;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
 
@@ -14,23 +14,14 @@ table! {
     examples: ["select * from md_personalities"],
 }
 
-pub(crate) const PROC_MDSTAT: &str = "/proc/mdstat";
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    scan(ctx, rows, Path::new(PROC_MDSTAT))
+    scan(ctx, rows, Path::new(md::PROC_MDSTAT))
 }
 
 /// The rows for the mdstat file at `path` (tests point it at fixtures).
 fn scan(_ctx: &QueryContext, rows: &mut Rows, path: &Path) -> TableResult {
-    let stat = match mdstat::read(path) {
-        Ok(stat) => stat,
-        Err(e) => {
-            log::info!(
-                "md_personalities: cannot read {} ({e}): md driver not loaded",
-                path.display()
-            );
-            return Ok(());
-        }
+    let Some(stat) = md::read_mdstat(SPEC.name.as_ref(), path) else {
+        return Ok(());
     };
     for name in stat.personalities {
         rows.row().set(Col::name, name);
@@ -77,7 +68,7 @@ mod tests {
             .into_iter()
             .map(|v: &Value| text(v))
             .collect();
-        let theirs: Vec<String> = match std::fs::read_to_string(PROC_MDSTAT) {
+        let theirs: Vec<String> = match std::fs::read_to_string(md::PROC_MDSTAT) {
             Ok(t) => t
                 .lines()
                 .next()

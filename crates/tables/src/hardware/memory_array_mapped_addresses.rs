@@ -25,26 +25,19 @@ table! {
 const MEMORY_ARRAY_MAPPED_ADDRESS: u8 = 19;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables
-        .structures()
-        .filter(|s| s.kind == MEMORY_ARRAY_MAPPED_ADDRESS)
-    {
-        let range = smbios::range_kb(&s, 0x04, 0x0F);
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_ARRAY_MAPPED_ADDRESS, |s| {
+        let range = smbios::range_kb(s, 0x04, 0x0F);
         let mut row = rows.row();
         row.set(Col::handle, smbios::handle(s.handle));
         row.set(Col::memory_array_handle, s.word(0x0C).map(smbios::handle));
         row.set(Col::starting_address, range.map(|r| smbios::hex(r.0, 8)));
         row.set(Col::ending_address, range.map(|r| smbios::hex(r.1, 8)));
         row.set(Col::partition_width, s.byte(0x0E).map(i64::from));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -60,11 +53,9 @@ mod tests {
         let c = |r: usize, col: Col| cell_text(&rows[r], col as usize).unwrap();
         assert_eq!(c(0, Col::ending_address), "0x04ffffff");
         assert_eq!(c(1, Col::starting_address), "0x40000000");
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records
-            .iter()
-            .filter(|r| r.kind == MEMORY_ARRAY_MAPPED_ADDRESS)
-            .collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_ARRAY_MAPPED_ADDRESS) else {
+            return;
+        };
         assert_eq!(theirs.len(), rows.len());
         for (i, rec) in theirs.iter().enumerate() {
             assert_eq!(hex_value(&c(i, Col::handle)), u64::from(rec.handle));

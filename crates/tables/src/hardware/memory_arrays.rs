@@ -70,10 +70,7 @@ fn max_capacity_gb(s: &Structure) -> Option<i64> {
 }
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures().filter(|s| s.kind == MEMORY_ARRAY) {
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_ARRAY, |s| {
         let mut row = rows.row();
         row.set(Col::handle, smbios::handle(s.handle));
         row.set(
@@ -86,19 +83,18 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
             s.byte(0x06)
                 .and_then(|c| smbios::name(ERROR_CORRECTIONS, c)),
         );
-        row.set(Col::max_capacity, max_capacity_gb(&s));
+        row.set(Col::max_capacity, max_capacity_gb(s));
         // 0xFFFE: not provided; 0xFFFF: no error detected.
         row.set(
             Col::memory_error_info_handle,
             s.word(0x0B).filter(|h| *h < 0xFFFE).map(smbios::handle),
         );
         row.set(Col::number_memory_devices, s.word(0x0D).map(i64::from));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -113,8 +109,9 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0][Col::max_capacity as usize].as_i64(), Some(512));
         assert_eq!(rows[1][Col::max_capacity as usize].as_i64(), Some(8192));
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records.iter().filter(|r| r.kind == MEMORY_ARRAY).collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_ARRAY) else {
+            return;
+        };
         assert_eq!(theirs.len(), rows.len());
         let lower = |v: Option<String>| v.map(|s| s.to_lowercase());
         for (row, rec) in rows.iter().zip(theirs) {

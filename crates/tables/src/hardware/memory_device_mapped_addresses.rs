@@ -27,14 +27,8 @@ table! {
 const MEMORY_DEVICE_MAPPED_ADDRESS: u8 = 20;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables
-        .structures()
-        .filter(|s| s.kind == MEMORY_DEVICE_MAPPED_ADDRESS)
-    {
-        let range = smbios::range_kb(&s, 0x04, 0x13);
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_DEVICE_MAPPED_ADDRESS, |s| {
+        let range = smbios::range_kb(s, 0x04, 0x13);
         let byte = |at| s.byte(at).map(i64::from);
         let mut row = rows.row();
         row.set(Col::handle, smbios::handle(s.handle));
@@ -48,12 +42,11 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
         row.set(Col::partition_row_position, byte(0x10));
         row.set(Col::interleave_position, byte(0x11));
         row.set(Col::interleave_data_depth, byte(0x12));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -68,11 +61,9 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let c = |r: usize, col: Col| cell_text(&rows[r], col as usize).unwrap();
         assert_eq!(c(1, Col::ending_address), "0x43ffffff");
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records
-            .iter()
-            .filter(|r| r.kind == MEMORY_DEVICE_MAPPED_ADDRESS)
-            .collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_DEVICE_MAPPED_ADDRESS) else {
+            return;
+        };
         assert_eq!(theirs.len(), rows.len());
         for (i, rec) in theirs.iter().enumerate() {
             let get = |k: &str| rec.get(k).unwrap_or_else(|| panic!("{k} in {rec:?}"));

@@ -151,10 +151,7 @@ fn speed(s: &Structure, word_at: usize, extended_at: usize) -> Option<i64> {
 }
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures().filter(|s| s.kind == MEMORY_DEVICE) {
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_DEVICE, |s| {
         let text = |at| s.text(at).unwrap_or_default();
         let width = |at| s.word(at).filter(|w| *w != 0xFFFF).map(i64::from);
         let millivolts = |at| s.word(at).filter(|v| *v != 0).map(i64::from);
@@ -167,7 +164,7 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
         );
         row.set(Col::total_width, width(0x08));
         row.set(Col::data_width, width(0x0A));
-        row.set(Col::size, size_mb(&s));
+        row.set(Col::size, size_mb(s));
         row.set(Col::set, s.byte(0x0F).filter(|b| *b != 0xFF).map(i64::from));
         row.set(Col::device_locator, text(0x10));
         row.set(Col::bank_locator, text(0x11));
@@ -176,8 +173,8 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
             s.byte(0x12).and_then(|c| smbios::name(MEMORY_TYPES, c)),
         );
         row.set(Col::memory_type_details, s.word(0x13).map(type_details));
-        row.set(Col::max_speed, speed(&s, 0x15, 0x54));
-        row.set(Col::configured_clock_speed, speed(&s, 0x20, 0x58));
+        row.set(Col::max_speed, speed(s, 0x15, 0x54));
+        row.set(Col::configured_clock_speed, speed(s, 0x20, 0x58));
         row.set(Col::manufacturer, text(0x17));
         row.set(Col::serial_number, text(0x18));
         row.set(Col::asset_tag, text(0x19));
@@ -185,12 +182,11 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
         row.set(Col::min_voltage, millivolts(0x22));
         row.set(Col::max_voltage, millivolts(0x24));
         row.set(Col::configured_voltage, millivolts(0x26));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -232,8 +228,9 @@ mod tests {
                 None,
                 "2.3 layout has no such field"
             );
-            let Some(records) = dmidecode(&f) else { return };
-            let theirs: Vec<_> = records.iter().filter(|r| r.kind == MEMORY_DEVICE).collect();
+            let Some(theirs) = dmidecode_of(&f, MEMORY_DEVICE) else {
+                return;
+            };
             assert_eq!(theirs.len(), rows.len());
             for (row, rec) in rows.iter().zip(theirs) {
                 let get = |k: &str| rec.get(k);

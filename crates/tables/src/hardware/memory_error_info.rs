@@ -58,10 +58,7 @@ const OPERATIONS: &[(u8, &str)] = &[
 const UNKNOWN: u32 = 0x8000_0000;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures().filter(|s| s.kind == MEMORY_ERROR) {
+    smbios::for_each_structure_of(&SPEC, dir, MEMORY_ERROR, |s| {
         let known = |at, unknown| {
             s.dword(at)
                 .filter(|v| *v != unknown)
@@ -85,12 +82,11 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
         row.set(Col::memory_array_error_address, known(0x0B, UNKNOWN));
         row.set(Col::device_error_address, known(0x0F, UNKNOWN));
         row.set(Col::error_resolution, known(0x13, UNKNOWN));
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -106,10 +102,11 @@ mod tests {
         let c = |col: Col| cell_text(&rows[0], col as usize);
         assert_eq!(c(Col::vendor_syndrome).as_deref(), Some("0xdeadbeef"));
         assert_eq!(c(Col::memory_array_error_address), None);
-        let Some(records) = dmidecode(&f) else { return };
-        let theirs: Vec<_> = records.iter().filter(|r| r.kind == MEMORY_ERROR).collect();
+        let Some(theirs) = dmidecode_of(&f, MEMORY_ERROR) else {
+            return;
+        };
         assert_eq!(theirs.len(), 1);
-        let rec = theirs[0];
+        let rec = &theirs[0];
         assert_eq!(hex_value(&c(Col::handle).unwrap()), u64::from(rec.handle));
         for (col, key) in [
             (Col::error_type, "Type"),

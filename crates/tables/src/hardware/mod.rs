@@ -6,11 +6,15 @@
 
 pub mod acpi_tables;
 pub mod block_devices;
+/// The sysfs bus walk and id naming shared by `pci_devices` and `usb_devices`.
+mod bus_devices;
 pub mod certificates;
 pub mod disk_encryption;
 /// EFI variables, shared by `secureboot` and `secureboot_certificates`.
 mod efivars;
 pub mod intel_me_info;
+/// `/proc/mdstat` reading shared by the md (software RAID) tables.
+mod md;
 pub mod md_devices;
 pub mod md_drives;
 pub mod md_personalities;

@@ -19,12 +19,9 @@ table! {
 const OEM_STRINGS: u8 = 11;
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures().filter(|s| s.kind == OEM_STRINGS) {
+    smbios::for_each_structure_of(&SPEC, dir, OEM_STRINGS, |s| {
         // The count byte says how many strings there are (osquery trusts it too).
-        let Some(count) = s.byte(0x04) else { continue };
+        let Some(count) = s.byte(0x04) else { return };
         for number in 1..=count {
             let mut row = rows.row();
             row.set(Col::handle, smbios::handle(s.handle));
@@ -34,12 +31,11 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
                 s.string(number).map(text_of).unwrap_or_default(),
             );
         }
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]
@@ -65,9 +61,11 @@ mod tests {
             .collect();
         assert_eq!(got.len(), 3);
         assert_eq!(got[2], ("0x000b".into(), 3, "padded value".into()));
-        let Some(records) = dmidecode(&f) else { return };
+        let Some(records) = dmidecode_of(&f, OEM_STRINGS) else {
+            return;
+        };
         let mut theirs = Vec::new();
-        for rec in records.iter().filter(|r| r.kind == OEM_STRINGS) {
+        for rec in &records {
             for (k, v) in &rec.fields {
                 let n: i64 = k.trim_start_matches("String ").parse().unwrap();
                 theirs.push((format!("0x{:04x}", rec.handle), n, v.trim_end().to_owned()));

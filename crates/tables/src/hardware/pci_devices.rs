@@ -7,7 +7,7 @@
 //! then); an id the database does not know gives an empty name, as udev's empty property
 //! did. Ids are `0x`-prefixed lowercase hex, as osquery prints them.
 
-use oxquery_sys::block::read_attr;
+use super::bus_devices::{self, BusDevice};
 use oxquery_sys::hwids::{IdDatabase, PCI_IDS_PATHS};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
@@ -50,8 +50,8 @@ const NAME_COLUMNS: [Col; 6] = [
 ];
 
 /// A sysfs id attribute (`0x8086`) as a number; `None` when missing or corrupted.
-fn hex_attr(dir: &Path, name: &str) -> Option<u32> {
-    let text = read_attr(&dir.join(name))?;
+fn hex_attr(device: &BusDevice, name: &str) -> Option<u32> {
+    let text = device.attr(name)?;
     u32::from_str_radix(text.strip_prefix("0x")?, 16).ok()
 }
 
@@ -67,35 +67,30 @@ fn scan(
     devices_dir: &Path,
     ids_paths: &[impl AsRef<Path>],
 ) -> TableResult {
-    let Ok(entries) = std::fs::read_dir(devices_dir) else {
-        log::info!(
-            "pci_devices: no {} (no PCI bus, or sysfs not mounted)",
-            devices_dir.display()
-        );
+    let Some(slots) = bus_devices::list(
+        devices_dir,
+        SPEC.name.as_ref(),
+        "no PCI bus, or sysfs not mounted",
+    ) else {
         return Ok(());
     };
-    let mut slots: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
-    slots.sort();
     let db = if NAME_COLUMNS.iter().any(|&c| ctx.is_used(c)) {
-        let db = IdDatabase::load_first(ids_paths).map(|(_, db)| db);
-        if db.is_none() {
-            log::info!("pci_devices: no readable pci.ids, names are NULL");
-        }
-        db
+        bus_devices::load_ids(
+            ids_paths,
+            "pci_devices: no readable pci.ids, names are NULL",
+        )
     } else {
         None
     };
     for slot in slots {
         ctx.check()?;
-        let dir = devices_dir.join(&slot);
-        let vendor = hex_attr(&dir, "vendor").and_then(|v| u16::try_from(v).ok());
-        let device = hex_attr(&dir, "device").and_then(|v| u16::try_from(v).ok());
-        let sub_vendor = hex_attr(&dir, "subsystem_vendor").and_then(|v| u16::try_from(v).ok());
-        let sub_device = hex_attr(&dir, "subsystem_device").and_then(|v| u16::try_from(v).ok());
+        let id16 = |name| hex_attr(&slot, name).and_then(|v| u16::try_from(v).ok());
+        let vendor = id16("vendor");
+        let device = id16("device");
+        let sub_vendor = id16("subsystem_vendor");
+        let sub_device = id16("subsystem_device");
         // `class` is 0xCCSSPP: class, subclass, programming interface.
-        let class = hex_attr(&dir, "class").filter(|&c| c <= 0xff_ffff);
+        let class = hex_attr(&slot, "class").filter(|&c| c <= 0xff_ffff);
         let class_id = class.map(|c| (c >> 16) as u8);
         let subclass_id = class.map(|c| (c >> 8) as u8);
         let hex16 = |v: Option<u16>| v.map(|v| format!("0x{v:04x}"));
@@ -106,9 +101,9 @@ fn scan(
         };
 
         let mut row = rows.row();
-        row.set_with(Col::pci_slot, || slot.clone());
+        row.set_with(Col::pci_slot, || slot.name.clone());
         row.set_with(Col::driver, || {
-            std::fs::read_link(dir.join("driver"))
+            std::fs::read_link(slot.dir.join("driver"))
                 .ok()
                 .and_then(|p| p.file_name()?.to_str().map(str::to_owned))
                 .unwrap_or_default()
@@ -140,6 +135,7 @@ fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hardware::bus_devices::testing::write_device;
     use crate::testing::{text, tool_stdout};
     use oxquery_table::{Host, Value};
     use oxquery_test_support::require_tool;
@@ -147,19 +143,9 @@ mod tests {
     use std::fs;
 
     fn scan_dir(devices: &Path, ids: &[&Path]) -> Vec<Vec<Value>> {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        scan(&ctx, &mut rows, devices, ids).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
-
-    fn write_device(dir: &Path, slot: &str, attrs: &[(&str, &str)]) {
-        let d = dir.join(slot);
-        fs::create_dir_all(&d).unwrap();
-        for (name, value) in attrs {
-            fs::write(d.join(name), value).unwrap();
-        }
+        crate::hardware::bus_devices::testing::scan_rows(&SPEC, |ctx, rows| {
+            scan(ctx, rows, devices, ids)
+        })
     }
 
     const IDS: &str = "8086  Intel Corporation\n\t1234  Test NIC\n\t\t1af4 1100  QEMU board\n\

@@ -7,7 +7,7 @@
 //! `/sys/firmware/efi`: BIOS boot, most VMs and containers) gives no rows and a verbose
 //! log, as every table here does when the firmware is absent.
 
-use super::efivars::{self, GLOBAL_GUID};
+use super::efivars::{self, EfiVars, GLOBAL_GUID};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
 
@@ -30,26 +30,20 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 }
 
 fn generate_under(ctx: &QueryContext, efi: &Path, rows: &mut Rows) -> TableResult {
-    if !efi.is_dir() {
-        log::info!(
-            "Table secureboot: no {}: the system was not booted through EFI",
-            efi.display()
-        );
+    let Some(vars) = EfiVars::open(SPEC.name.as_ref(), efi, ctx) else {
         return Ok(());
-    }
-    let dir = efi.join(efivars::EFIVARS);
-    let policy = crate::common::user_file_policy(ctx);
+    };
     let mut row = rows.row();
-    row.set(Col::secure_boot, bool_var(&dir, "SecureBoot", &policy));
-    row.set(Col::setup_mode, bool_var(&dir, "SetupMode", &policy));
+    row.set(Col::secure_boot, bool_var(&vars, "SecureBoot"));
+    row.set(Col::setup_mode, bool_var(&vars, "SetupMode"));
     Ok(())
 }
 
 /// A one-byte boolean variable: 0, 1, -1 for another value, `None` when missing,
 /// unreadable or empty.
-fn bool_var(dir: &Path, name: &str, policy: &oxquery_sys::safe_read::Policy) -> Option<i64> {
-    let path = efivars::var_path(dir, name, GLOBAL_GUID);
-    let data = match efivars::read_var(&path, policy) {
+fn bool_var(vars: &EfiVars, name: &str) -> Option<i64> {
+    let path = vars.path(name, GLOBAL_GUID);
+    let data = match vars.read(&path) {
         Ok(data) => data,
         Err(e) => {
             log::info!("Table secureboot: cannot read {}: {e}", path.display());
@@ -73,22 +67,14 @@ fn bool_var(dir: &Path, name: &str, policy: &oxquery_sys::safe_read::Policy) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Value};
+    use oxquery_table::Value;
 
     fn rows_under(efi: &Path) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>) {
-        crate::common::testing::capture_log(|| {
-            let host = Host::default();
-            let ctx = QueryContext::everything(&SPEC, &host);
-            let mut rows = Rows::for_context(&ctx);
-            generate_under(&ctx, efi, &mut rows).unwrap();
-            rows.iter().map(<[Value]>::to_vec).collect()
-        })
+        efivars::testing::rows_under(&SPEC, generate_under, efi)
     }
 
     fn write_var(efi: &Path, name: &str, bytes: &[u8]) {
-        let dir = efi.join("efivars");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(efivars::var_path(&dir, name, GLOBAL_GUID), bytes).unwrap();
+        efivars::testing::write_var_file(efi, name, GLOBAL_GUID, bytes);
     }
 
     #[test]
@@ -119,13 +105,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0][Col::secure_boot as usize], Value::Null);
 
-        let (rows, logged) = rows_under(Path::new("/nonexistent/efi"));
-        assert!(rows.is_empty());
-        assert!(
-            logged
-                .iter()
-                .any(|(l, m)| *l == log::Level::Info && m.contains("not booted through EFI"))
-        );
+        efivars::testing::assert_no_efi_gives_no_rows(&SPEC, generate_under);
     }
 
     /// The host: a row exactly when it booted through EFI, agreeing with the variable's

@@ -16,7 +16,7 @@
 //! OpenSSL's one-line form). Without EFI (no `/sys/firmware/efi`): no rows and a verbose
 //! log.
 
-use super::efivars::{self, GLOBAL_GUID, IMAGE_SECURITY_GUID};
+use super::efivars::{self, EfiVars, GLOBAL_GUID, IMAGE_SECURITY_GUID};
 use super::x509::{self, CertFacts};
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::path::Path;
@@ -68,19 +68,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 }
 
 fn generate_under(ctx: &QueryContext, efi: &Path, rows: &mut Rows) -> TableResult {
-    if !efi.is_dir() {
-        log::info!(
-            "Table secureboot_certificates: no {}: the system was not booted through EFI",
-            efi.display()
-        );
+    let Some(vars) = EfiVars::open(SPEC.name.as_ref(), efi, ctx) else {
         return Ok(());
-    }
-    let dir = efi.join(efivars::EFIVARS);
-    let policy = crate::common::user_file_policy(ctx);
+    };
     for (name, guid, revoked) in DATABASES {
         ctx.check()?;
-        let path = efivars::var_path(&dir, name, guid);
-        let data = match efivars::read_var(&path, &policy) {
+        let path = vars.path(name, guid);
+        let data = match vars.read(&path) {
             Ok(data) => data,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -170,17 +164,10 @@ fn add_row(rows: &mut Rows, f: &CertFacts, revoked: bool, path: &Path) {
 mod tests {
     use super::*;
     use crate::testing::text;
-    use oxquery_table::Host;
     use std::process::Command;
 
     fn rows_under(efi: &Path) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>) {
-        crate::common::testing::capture_log(|| {
-            let host = Host::default();
-            let ctx = QueryContext::everything(&SPEC, &host);
-            let mut rows = Rows::for_context(&ctx);
-            generate_under(&ctx, efi, &mut rows).unwrap();
-            rows.iter().map(<[Value]>::to_vec).collect()
-        })
+        efivars::testing::rows_under(&SPEC, generate_under, efi)
     }
 
     fn run(tool: &Path, args: &[&str]) -> String {
@@ -249,14 +236,12 @@ mod tests {
         list
     }
 
+    /// The variable holding `esl`, with attributes NV+BS+RT+time-based authenticated
+    /// write (0x27) as the firmware sets them for the key databases.
     fn write_var(efi: &Path, name: &str, guid: &str, esl: &[u8]) -> std::path::PathBuf {
-        let dir = efi.join("efivars");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = efivars::var_path(&dir, name, guid);
         let mut bytes = vec![0x27, 0, 0, 0];
         bytes.extend_from_slice(esl);
-        std::fs::write(&path, bytes).unwrap();
-        path
+        efivars::testing::write_var_file(efi, name, guid, &bytes)
     }
 
     /// Signature lists built by efitools from certificates openssl made: every
@@ -368,12 +353,6 @@ mod tests {
 
     #[test]
     fn no_efi_no_rows() {
-        let (rows, logged) = rows_under(Path::new("/nonexistent/efi"));
-        assert!(rows.is_empty());
-        assert!(
-            logged
-                .iter()
-                .any(|(l, m)| *l == log::Level::Info && m.contains("not booted through EFI"))
-        );
+        efivars::testing::assert_no_efi_gives_no_rows(&SPEC, generate_under);
     }
 }

@@ -4,6 +4,7 @@
 //! of them.
 
 use oxquery_sys::smbios::{Smbios, Structure};
+use oxquery_table::{QueryContext, Rows, TableResult, TableSpec};
 use std::path::Path;
 
 pub use oxquery_sys::smbios::SYSFS_DMI_DIR;
@@ -26,6 +27,44 @@ pub fn load(table: &str, dir: &Path) -> Option<Smbios> {
             None
         }
     }
+}
+
+/// A table's generator over the tables in a directory (tests give it fixtures).
+pub type GenerateAt = fn(&Path, &QueryContext, &mut Rows);
+
+/// A table's generator run over the firmware's own tables ([`SYSFS_DMI_DIR`]).
+pub fn generate_from_firmware(
+    generate_at: GenerateAt,
+    ctx: &QueryContext,
+    rows: &mut Rows,
+) -> TableResult {
+    generate_at(Path::new(SYSFS_DMI_DIR), ctx, rows);
+    Ok(())
+}
+
+/// Calls `each` with every structure of the tables in `dir`, in table order; no calls
+/// (and `load`'s log, naming `table`) when there are none.
+pub fn for_each_structure(table: &TableSpec, dir: &Path, mut each: impl FnMut(&Structure<'_>)) {
+    let Some(tables) = load(table.name.as_ref(), dir) else {
+        return;
+    };
+    for s in tables.structures() {
+        each(&s);
+    }
+}
+
+/// [`for_each_structure`] for the structures of type `kind` only.
+pub fn for_each_structure_of(
+    table: &TableSpec,
+    dir: &Path,
+    kind: u8,
+    mut each: impl FnMut(&Structure<'_>),
+) {
+    for_each_structure(table, dir, |s| {
+        if s.kind == kind {
+            each(s);
+        }
+    });
 }
 
 /// A handle as osquery writes it: `0x` and four lowercase hex digits.
@@ -334,7 +373,7 @@ pub mod testing {
     pub fn rows_from(
         spec: &oxquery_table::TableSpec,
         dir: &Path,
-        generate_at: fn(&Path, &QueryContext, &mut Rows),
+        generate_at: super::GenerateAt,
     ) -> Vec<Vec<Value>> {
         let host = Host::default();
         let ctx = QueryContext::everything(spec, &host);
@@ -368,6 +407,14 @@ pub mod testing {
     pub fn dmidecode(f: &Fixture) -> Option<Vec<Record>> {
         let dump = f.dump();
         dmidecode_with(&["--from-dump", dump.to_str().unwrap()])
+    }
+
+    /// The records of type `kind` in `dmidecode --from-dump` of the fixture, in table
+    /// order; `None` when the test skips (no dmidecode outside CI).
+    pub fn dmidecode_of(f: &Fixture, kind: u8) -> Option<Vec<Record>> {
+        let mut records = dmidecode(f)?;
+        records.retain(|r| r.kind == kind);
+        Some(records)
     }
 
     /// `dmidecode args`, parsed; `None` when the test skips (no dmidecode outside CI).
@@ -440,9 +487,7 @@ pub mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
-    use oxquery_table::{QueryContext, Rows, TableSpec};
-
-    type GenerateAt = fn(&Path, &QueryContext, &mut Rows);
+    use oxquery_table::TableSpec;
 
     /// Every SMBIOS table with its generator over a tables directory.
     const TABLES: [(&TableSpec, GenerateAt); 7] = [

@@ -72,10 +72,7 @@ const TYPE_NAMES: &[(u8, &str)] = &[
 ];
 
 pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
-    let Some(tables) = smbios::load(SPEC.name.as_ref(), dir) else {
-        return;
-    };
-    for s in tables.structures() {
+    smbios::for_each_structure(&SPEC, dir, |s| {
         let mut row = rows.row();
         row.set(Col::number, s.index);
         row.set(Col::r#type, i64::from(s.kind));
@@ -94,12 +91,11 @@ pub(super) fn generate_at(dir: &Path, _ctx: &QueryContext, rows: &mut Rows) {
             h.update(s.raw);
             h.finish().md5
         });
-    }
+    });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new(smbios::SYSFS_DMI_DIR), ctx, rows);
-    Ok(())
+    smbios::generate_from_firmware(generate_at, ctx, rows)
 }
 
 #[cfg(test)]

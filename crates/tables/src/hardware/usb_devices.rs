@@ -9,7 +9,7 @@
 //! `ID_MODEL` fallback was. `removable` is 1 for a removable port, 0 for a fixed one and
 //! -1 when the hub does not say (osquery printed 1 for fixed ones too).
 
-use oxquery_sys::block::read_attr;
+use super::bus_devices::{self, BusDevice};
 use oxquery_sys::hwids::{IdDatabase, USB_IDS_PATHS};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::Path;
@@ -43,8 +43,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 }
 
 /// A sysfs hex attribute (`09`, `1d6b`) as a number.
-fn hex_attr(dir: &Path, name: &str) -> Option<u32> {
-    u32::from_str_radix(&read_attr(&dir.join(name))?, 16).ok()
+fn hex_attr(device: &BusDevice, name: &str) -> Option<u32> {
+    u32::from_str_radix(&device.attr(name)?, 16).ok()
 }
 
 /// The rows for the devices under `devices_dir`, named from the first readable of
@@ -55,40 +55,34 @@ fn scan(
     devices_dir: &Path,
     ids_paths: &[impl AsRef<Path>],
 ) -> TableResult {
-    let Ok(entries) = std::fs::read_dir(devices_dir) else {
-        log::info!(
-            "usb_devices: no {} (no USB controller, or sysfs not mounted)",
-            devices_dir.display()
-        );
+    let Some(devices) = bus_devices::list(
+        devices_dir,
+        SPEC.name.as_ref(),
+        "no USB controller, or sysfs not mounted",
+    ) else {
         return Ok(());
     };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
-    names.sort();
     let mut db: Option<Option<IdDatabase>> = None;
-    for name in names {
+    for device in devices {
         ctx.check()?;
-        let dir = devices_dir.join(&name);
         // Devices have a bus and device number; interfaces (`1-1:1.0`) do not.
         let (Some(bus), Some(devnum)) = (
-            read_attr(&dir.join("busnum")).and_then(|v| v.parse::<i64>().ok()),
-            read_attr(&dir.join("devnum")).and_then(|v| v.parse::<i64>().ok()),
+            device.attr("busnum").and_then(|v| v.parse::<i64>().ok()),
+            device.attr("devnum").and_then(|v| v.parse::<i64>().ok()),
         ) else {
             continue;
         };
-        let vendor_id = read_attr(&dir.join("idVendor"));
-        let product_id = read_attr(&dir.join("idProduct"));
+        let vendor_id = device.attr("idVendor");
+        let product_id = device.attr("idProduct");
         let mut row = rows.row();
         row.set(Col::usb_address, bus);
         row.set(Col::usb_port, devnum);
         if NAME_COLUMNS.iter().any(|&c| row.wants(c)) {
             let db = db.get_or_insert_with(|| {
-                let db = IdDatabase::load_first(ids_paths).map(|(_, db)| db);
-                if db.is_none() {
-                    log::info!("usb_devices: no readable usb.ids, names from the devices only");
-                }
-                db
+                bus_devices::load_ids(
+                    ids_paths,
+                    "usb_devices: no readable usb.ids, names from the devices only",
+                )
             });
             let vendor = vendor_id
                 .as_deref()
@@ -105,29 +99,27 @@ fn scan(
                 Col::vendor,
                 known_vendor
                     .map(str::to_owned)
-                    .or_else(|| read_attr(&dir.join("manufacturer")))
+                    .or_else(|| device.attr("manufacturer"))
                     .unwrap_or_default(),
             );
             row.set(
                 Col::model,
                 known_model
                     .map(str::to_owned)
-                    .or_else(|| read_attr(&dir.join("product")))
+                    .or_else(|| device.attr("product"))
                     .unwrap_or_default(),
             );
         }
         row.set(Col::vendor_id, vendor_id);
         row.set(Col::model_id, product_id);
-        row.set_with(Col::version, || read_attr(&dir.join("bcdDevice")));
-        row.set_with(Col::serial, || {
-            read_attr(&dir.join("serial")).unwrap_or_default()
-        });
-        let decimal = |attr: &str| hex_attr(&dir, attr).map(|v| v.to_string());
+        row.set_with(Col::version, || device.attr("bcdDevice"));
+        row.set_with(Col::serial, || device.attr("serial").unwrap_or_default());
+        let decimal = |attr: &str| hex_attr(&device, attr).map(|v| v.to_string());
         row.set_with(Col::class, || decimal("bDeviceClass"));
         row.set_with(Col::subclass, || decimal("bDeviceSubClass"));
         row.set_with(Col::protocol, || decimal("bDeviceProtocol"));
         row.set_with(Col::removable, || {
-            match read_attr(&dir.join("removable")).as_deref() {
+            match device.attr("removable").as_deref() {
                 Some("removable") => 1i64,
                 Some("fixed") => 0,
                 _ => -1,
@@ -140,25 +132,16 @@ fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hardware::bus_devices::testing::write_device;
     use crate::testing::text;
-    use oxquery_table::{Host, Value};
+    use oxquery_table::Value;
     use oxquery_test_support::require_tool;
     use std::fs;
 
     fn scan_dir(devices: &Path, ids: &[&Path]) -> Vec<Vec<Value>> {
-        let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host);
-        let mut rows = Rows::for_context(&ctx);
-        scan(&ctx, &mut rows, devices, ids).unwrap();
-        rows.iter().map(<[Value]>::to_vec).collect()
-    }
-
-    fn write_device(dir: &Path, name: &str, attrs: &[(&str, &str)]) {
-        let d = dir.join(name);
-        fs::create_dir_all(&d).unwrap();
-        for (attr, value) in attrs {
-            fs::write(d.join(attr), value).unwrap();
-        }
+        crate::hardware::bus_devices::testing::scan_rows(&SPEC, |ctx, rows| {
+            scan(ctx, rows, devices, ids)
+        })
     }
 
     #[test]
