@@ -231,6 +231,35 @@ pub mod testing {
         generate_for: PerUser,
         read_max: u64,
     ) -> (Rows<'static>, Vec<(log::Level, String)>) {
+        run_for_home(spec, home, generate_for, read_max, None)
+    }
+
+    /// [`generate_for_home`] for a query that uses only `columns` (the others are NULL):
+    /// for tests that a generator skips the work of unused columns.
+    pub fn generate_for_home_using<C: Into<usize>>(
+        spec: &'static TableSpec,
+        home: &Path,
+        generate_for: PerUser,
+        columns: impl IntoIterator<Item = C>,
+    ) -> (Rows<'static>, Vec<(log::Level, String)>) {
+        let used = columns.into_iter().map(Into::into).collect();
+        run_for_home(
+            spec,
+            home,
+            generate_for,
+            oxquery_table::DEFAULT_READ_MAX,
+            Some(used),
+        )
+    }
+
+    /// Runs `generate_for` over the fixture account, using every column or only `used`.
+    fn run_for_home(
+        spec: &'static TableSpec,
+        home: &Path,
+        generate_for: PerUser,
+        read_max: u64,
+        used: Option<Vec<usize>>,
+    ) -> (Rows<'static>, Vec<(log::Level, String)>) {
         let user = fixture_account("fixture", FIXTURE_UID, home);
         let width = spec.columns.len();
         // Rows may hold a non-Send sink, so the values cross the thread, not the buffer.
@@ -243,7 +272,10 @@ pub mod testing {
                     },
                     ..Host::default()
                 };
-                let ctx = QueryContext::everything(spec, &host);
+                let mut ctx = QueryContext::everything(spec, &host);
+                if let Some(used) = used {
+                    ctx = ctx.using(used);
+                }
                 let mut rows = Rows::for_context(&ctx);
                 generate_for(&ctx, &[user], &mut rows);
                 rows.into_values()
@@ -259,6 +291,11 @@ pub mod testing {
         (rows, logged)
     }
 
+    /// The values of one column, as text (NULL as ''), in row order.
+    pub fn column_texts(rows: &Rows, column: impl Into<usize>) -> Vec<String> {
+        rows.column(column).iter().map(|v| v.to_string()).collect()
+    }
+
     /// Asserts that a record at `level` names `path` and says `why`.
     pub fn assert_logged(
         logged: &[(log::Level, String)],
@@ -272,6 +309,14 @@ pub mod testing {
                 .iter()
                 .any(|(l, m)| *l == level && m.contains(path.as_ref()) && m.contains(why)),
             "no {level} record about {path} saying {why:?} in {logged:?}"
+        );
+    }
+
+    /// Asserts that nothing was logged at warning level or above.
+    pub fn assert_no_warnings(logged: &[(log::Level, String)]) {
+        assert!(
+            logged.iter().all(|(l, _)| *l > log::Level::Warn),
+            "{logged:?}"
         );
     }
 

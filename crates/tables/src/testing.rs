@@ -87,6 +87,23 @@ pub fn text(v: &Value) -> String {
     }
 }
 
+/// A cell that must be text or NULL (`None`).
+pub fn text_or_null(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        v => Some(text(v)),
+    }
+}
+
+/// The cells of `columns` in `row`, each text or NULL: a row to compare with what an
+/// independent tool printed.
+pub fn texts_or_null<C: Copy + Into<usize>>(row: &[Value], columns: &[C]) -> Vec<Option<String>> {
+    columns
+        .iter()
+        .map(|&c| text_or_null(&row[c.into()]))
+        .collect()
+}
+
 /// An engine serving just `tables`, for tests that go through SQL (joins, constraints
 /// as SQLite hands them over, LIMIT).
 pub fn engine(tables: &[&'static oxquery_table::TableDef]) -> oxquery_engine::Engine {
@@ -231,6 +248,11 @@ echo x=1 > %{buildroot}/etc/oxq-plain.conf
         /// The database directory.
         pub fn dir(&self) -> PathBuf {
             self.dir.path().join("db")
+        }
+
+        /// The database rpm made in [`TestDb::dir`], as the tables find it.
+        pub fn database(&self) -> oxquery_sys::rpmdb::Database {
+            oxquery_sys::rpmdb::Database::in_dir(&self.dir()).expect("rpm made no database")
         }
 
         fn rpm_command(&self, dbpath: &Path, backend: Option<&str>) -> Command {

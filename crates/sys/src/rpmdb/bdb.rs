@@ -11,7 +11,7 @@
 //! at +4, total length at +8), each of which holds `hf_offset` bytes after its header.
 //! Pages are read in file order; rpm's record order does not matter to callers.
 
-use super::open;
+use super::{MAX_HEADER_BYTES, open};
 use std::fs::File;
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
@@ -24,8 +24,6 @@ const P_OVERFLOW: u8 = 7;
 const P_HASH: u8 = 13;
 const H_KEYDATA: u8 = 1;
 const H_OFFPAGE: u8 = 3;
-/// The largest record rpm writes (its header data limit plus the index).
-const MAX_RECORD: usize = 0x1100_0000;
 
 /// Why the file cannot be read as a hash database.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +70,7 @@ impl Db {
     /// The bytes of an overflow chain starting at `first`, `None` when the chain is
     /// broken, loops or does not add up to `total`.
     fn overflow(&self, first: u32, total: usize) -> Option<Vec<u8>> {
-        if total > MAX_RECORD {
+        if total > MAX_HEADER_BYTES {
             return None;
         }
         let mut out = Vec::with_capacity(total.min(1 << 20));
@@ -253,12 +251,7 @@ mod tests {
     }
 
     fn records(path: &Path) -> Result<Vec<Vec<u8>>, BdbError> {
-        let mut out = Vec::new();
-        for_each_record(path, &mut |v| {
-            out.push(v.to_vec());
-            ControlFlow::Continue(())
-        })?;
-        Ok(out)
+        super::super::all_records(for_each_record, path)
     }
 
     #[test]

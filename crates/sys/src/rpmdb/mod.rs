@@ -24,6 +24,26 @@ pub const DEFAULT_DIRS: [&str; 2] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm"];
 /// with more files is skipped (osquery's `MAX_RPM_FILES`).
 pub const MAX_FILES: usize = 64 * 1024;
 
+/// A file backend's reader: calls `visit` with each record of the file at the path.
+#[cfg(test)]
+type ForEachRecord<E> = fn(&Path, &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<(), E>;
+
+/// Every record `for_each_record` reads from `path`, in file order (the file backends'
+/// tests compare them with what their fixtures wrote).
+#[cfg(test)]
+fn all_records<E>(for_each_record: ForEachRecord<E>, path: &Path) -> Result<Vec<Vec<u8>>, E> {
+    let mut out = Vec::new();
+    for_each_record(path, &mut |v| {
+        out.push(v.to_vec());
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// The largest record either file backend holds: rpm's limit on a header's data plus its
+/// index. A longer length in a file is damage, refused before anything is allocated.
+const MAX_HEADER_BYTES: usize = 0x1100_0000;
+
 /// How the database stores its headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -14,7 +14,7 @@
 //! one when we can get it promptly, and check each blob's magics, lengths and checksum
 //! either way, so a blob being rewritten is skipped, never misread.
 
-use super::open;
+use super::{MAX_HEADER_BYTES, open};
 use std::fs::File;
 use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
@@ -32,8 +32,6 @@ const BLOCK: u64 = 16;
 const PAGE: usize = 4096;
 const HEAD: usize = 16;
 const TAIL: usize = 12;
-/// The largest blob rpm writes (its header data limit plus the index), in bytes.
-const MAX_BLOB: u64 = 0x1100_0000;
 
 /// Why the file cannot be read as an NDB package database.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +95,7 @@ impl Drop for SharedLock<'_> {
 /// `None` when anything does not match.
 fn read_blob(file: &File, index: u32, offset: u64, blocks: u64) -> Option<Vec<u8>> {
     let len = blocks.checked_mul(BLOCK)?;
-    if len < (HEAD + TAIL) as u64 || len > MAX_BLOB {
+    if len < (HEAD + TAIL) as u64 || len > MAX_HEADER_BYTES as u64 {
         return None;
     }
     let mut raw = vec![0u8; len as usize];
@@ -220,12 +218,7 @@ mod tests {
     use super::*;
 
     fn records(path: &Path) -> Result<Vec<Vec<u8>>, NdbError> {
-        let mut out = Vec::new();
-        for_each_record(path, &mut |v| {
-            out.push(v.to_vec());
-            ControlFlow::Continue(())
-        })?;
-        Ok(out)
+        super::super::all_records(for_each_record, path)
     }
 
     #[test]

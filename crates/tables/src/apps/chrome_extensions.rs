@@ -154,7 +154,7 @@ mod tests {
     use super::super::chrome::fixtures;
     use super::*;
     use crate::common::testing;
-    use oxquery_table::{Host, Value as V};
+    use oxquery_table::Value as V;
     use std::fs;
     use std::path::{Path, PathBuf};
     use std::process::Command;
@@ -267,11 +267,7 @@ mod tests {
         let (rows, logged) = testing::generate_for_home(&SPEC, home.dir.path(), generate_for);
         // Chrome: the unreferenced one, then the two referenced (by path); Opera's one.
         // The nameless Chromium profile and the component without a manifest give none.
-        let paths: Vec<String> = rows
-            .column(Col::path)
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
+        let paths = testing::column_texts(&rows, Col::path);
         let mut referenced = [home.store.clone(), home.unpacked.clone()];
         referenced.sort();
         let want: Vec<String> = [&home.plain, &referenced[0], &referenced[1], &home.opera]
@@ -359,32 +355,6 @@ mod tests {
         assert_eq!(text(opera, Col::state), "1");
     }
 
-    /// Runs `generate_for` on the fixture account over `home` reading only `columns`.
-    fn rows_using(
-        home: &Path,
-        columns: &'static [Col],
-    ) -> (Rows<'static>, Vec<(log::Level, String)>) {
-        let user = testing::fixture_account("fixture", testing::FIXTURE_UID, home);
-        let (values, logged) = testing::within_10s(move || {
-            testing::capture_log(|| {
-                let host = Host::default();
-                let ctx = QueryContext::everything(&SPEC, &host).using(columns.iter().copied());
-                let mut rows = Rows::for_context(&ctx);
-                generate_for(&ctx, &[user], &mut rows);
-                rows.into_values()
-            })
-        });
-        let width = SPEC.columns.len();
-        let mut rows = Rows::new(width, oxquery_table::ColumnSet::all(width));
-        for cells in values.chunks(width) {
-            let mut row = rows.row();
-            for (c, v) in cells.iter().enumerate() {
-                row.set(c, v.clone());
-            }
-        }
-        (rows, logged)
-    }
-
     /// The locale file is read only for the columns that show localized text: with a
     /// FIFO as messages.json, a query of `path` says nothing about it, one of `name`
     /// reports it (and keeps the unlocalized name).
@@ -394,13 +364,19 @@ mod tests {
         let messages = home.store.join("_locales/fr/messages.json");
         fs::remove_file(&messages).unwrap();
         testing::mkfifo(&messages);
-        let (rows, logged) = rows_using(home.dir.path(), &[Col::path]);
+        let (rows, logged) =
+            testing::generate_for_home_using(&SPEC, home.dir.path(), generate_for, [Col::path]);
         assert_eq!(rows.len(), 4);
         assert!(
             !logged.iter().any(|(_, m)| m.contains("messages.json")),
             "{logged:?}"
         );
-        let (rows, logged) = rows_using(home.dir.path(), &[Col::path, Col::name]);
+        let (rows, logged) = testing::generate_for_home_using(
+            &SPEC,
+            home.dir.path(),
+            generate_for,
+            [Col::path, Col::name],
+        );
         testing::assert_logged(&logged, log::Level::Warn, &messages, "FIFO");
         assert_eq!(
             text(row_at(&rows, &home.store), Col::name),
@@ -416,11 +392,7 @@ mod tests {
         fs::remove_file(&manifest).unwrap();
         make(&manifest);
         let (rows, logged) = testing::generate_for_home(&SPEC, home.dir.path(), generate_for);
-        let paths: Vec<String> = rows
-            .column(Col::path)
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
+        let paths = testing::column_texts(&rows, Col::path);
         assert_eq!(paths.len(), 3, "{paths:?}");
         assert!(!paths.contains(&home.plain.to_string_lossy().into_owned()));
         testing::assert_logged(&logged, log::Level::Warn, &manifest, why);
@@ -501,11 +473,7 @@ mod tests {
             fs::remove_file(&prefs).unwrap();
             make(&prefs);
             let (rows, logged) = testing::generate_for_home(&SPEC, home.dir.path(), generate_for);
-            let types: Vec<String> = rows
-                .column(Col::browser_type)
-                .iter()
-                .map(|v| v.to_string())
-                .collect();
+            let types = testing::column_texts(&rows, Col::browser_type);
             assert_eq!(types, ["opera"], "{why}");
             testing::assert_logged(&logged, log::Level::Warn, &prefs, why);
         }

@@ -171,10 +171,7 @@ mod tests {
     fn rows_are_the_addons_of_extensions_json() {
         let (home, profile) = firefox_home();
         let (rows, logged) = testing::generate_for_home(&SPEC, home.path(), generate_for);
-        assert!(
-            logged.iter().all(|(l, _)| *l > log::Level::Warn),
-            "{logged:?}"
-        );
+        testing::assert_no_warnings(&logged);
         let db: serde_json::Value =
             serde_json::from_slice(&fs::read(profile.join(DATABASE)).unwrap()).unwrap();
         let addons: Vec<&serde_json::Value> = db["addons"]
@@ -246,10 +243,7 @@ mod tests {
             );
             let mut rows = Rows::for_context(&ctx);
             generate_for(&ctx, &[user], &mut rows);
-            rows.column(Col::identifier)
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
+            testing::column_texts(&rows, Col::identifier)
         });
         assert_eq!(ids, ["blocked@example.com"]);
     }

@@ -465,10 +465,7 @@ mod tests {
             ],
         ];
         assert_eq!(rows_as_text(&rows), expected);
-        assert!(
-            logged.iter().all(|(l, _)| *l > log::Level::Warn),
-            "{logged:?}"
-        );
+        testing::assert_no_warnings(&logged);
     }
 
     /// Hostile jars: a FIFO, a link to /dev/zero, a 10 GiB sparse file, a truncated

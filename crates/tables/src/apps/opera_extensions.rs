@@ -152,17 +152,10 @@ mod tests {
                     .with_constraint(Col::identifier, Op::Eq, "../opera/Extensions/cccc");
                 let mut rows = Rows::for_context(&ctx);
                 generate_for(&ctx, &[user], &mut rows);
-                let ids: Vec<String> = rows
-                    .column(Col::identifier)
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect();
-                let paths: Vec<String> = rows
-                    .column(Col::path)
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect();
-                (ids, paths)
+                (
+                    testing::column_texts(&rows, Col::identifier),
+                    testing::column_texts(&rows, Col::path),
+                )
             })
         });
         assert_eq!(ids, ["bbbb"]);

@@ -235,10 +235,7 @@ mod tests {
         expected.extend(server.iter().map(|e| expected_row(e, "vscode")));
         let got: Vec<Vec<Value>> = rows.iter().map(<[Value]>::to_vec).collect();
         assert_eq!(got, expected);
-        assert!(
-            logged.iter().all(|(l, _)| *l > log::Level::Warn),
-            "{logged:?}"
-        );
+        testing::assert_no_warnings(&logged);
     }
 
     /// Entries missing pieces: skipped when an object is missing, NULL cells when a

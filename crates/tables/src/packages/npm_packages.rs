@@ -147,18 +147,19 @@ fn manifests(folder: &Path) -> Vec<PathBuf> {
     plain
 }
 
+/// The columns whose values come from a package's `package.json`.
+const MANIFEST_COLUMNS: [Col; 6] = [
+    Col::name,
+    Col::version,
+    Col::description,
+    Col::author,
+    Col::license,
+    Col::homepage,
+];
+
 /// Rows for every package under `site`, breadth first, down to `max_depth` (-1: all).
 fn scan_site(ctx: &QueryContext, site: &Site, max_depth: i64, rows: &mut Rows) {
-    let wants_manifest = [
-        Col::name,
-        Col::version,
-        Col::description,
-        Col::author,
-        Col::license,
-        Col::homepage,
-    ]
-    .into_iter()
-    .any(|c| ctx.is_used(c));
+    let wants_manifest = MANIFEST_COLUMNS.into_iter().any(|c| ctx.is_used(c));
     let mut visited = HashSet::new();
     let mut queue = VecDeque::from([(site.dir.clone(), 0i64)]);
     while let Some((folder, depth)) = queue.pop_front() {
@@ -222,14 +223,17 @@ fn user_prefixes(user: &Passwd) -> Vec<PathBuf> {
     out
 }
 
+/// A folder outside any home (a system prefix, or one the query names): its files are
+/// opened as files users control.
+fn scan_system_site(ctx: &QueryContext, dir: PathBuf, max_depth: i64, rows: &mut Rows) {
+    let policy = common::user_file_policy(ctx);
+    scan_site(ctx, &Site { dir, policy }, max_depth, rows);
+}
+
 /// The default scan: the system prefixes, then each of `users`' own.
 fn generate_for(ctx: &QueryContext, users: &[Passwd], max_depth: i64, rows: &mut Rows) {
     for prefix in SYSTEM_PREFIXES {
-        let site = Site {
-            dir: PathBuf::from(prefix),
-            policy: common::user_file_policy(ctx),
-        };
-        scan_site(ctx, &site, max_depth, rows);
+        scan_system_site(ctx, PathBuf::from(prefix), max_depth, rows);
     }
     scan_user_prefixes(ctx, users, max_depth, rows);
 }
@@ -259,11 +263,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         .unwrap_or(DEFAULT_MAX_DEPTH);
     if let Some(dirs) = ctx.eq_paths(Col::directory) {
         for dir in dirs {
-            let site = Site {
-                dir: PathBuf::from(dir),
-                policy: common::user_file_policy(ctx),
-            };
-            scan_site(ctx, &site, max_depth, rows);
+            scan_system_site(ctx, PathBuf::from(dir), max_depth, rows);
         }
         return Ok(());
     }
@@ -276,6 +276,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::common::testing;
+    use crate::testing::{text_or_null, texts_or_null};
     use oxquery_table::{Host, Op, Value};
     use std::fs;
 
@@ -304,13 +305,6 @@ mod tests {
 
     fn rows_for(dir: &Path, max_depth: Option<i64>) -> Vec<Vec<Value>> {
         rows_logged(dir, max_depth).0
-    }
-
-    fn text(v: &Value) -> Option<String> {
-        match v {
-            Value::Null => None,
-            v => Some(crate::testing::text(v)),
-        }
     }
 
     fn write_pkg(dir: &Path, json: &str) {
@@ -391,21 +385,10 @@ mod tests {
         let mut got: Vec<Vec<Option<String>>> = rows
             .iter()
             .map(|r| {
-                let path = text(&r[Col::path as usize]).unwrap();
+                let path = text_or_null(&r[Col::path as usize]).unwrap();
                 let folder = path.strip_suffix("/package.json").unwrap().to_owned();
                 let mut v = vec![Some(folder)];
-                v.extend(
-                    [
-                        Col::name,
-                        Col::version,
-                        Col::description,
-                        Col::author,
-                        Col::license,
-                        Col::homepage,
-                    ]
-                    .iter()
-                    .map(|&c| text(&r[c as usize])),
-                );
+                v.extend(texts_or_null(r, &MANIFEST_COLUMNS));
                 v
             })
             .collect();
@@ -427,7 +410,7 @@ mod tests {
                     let Value::Integer(m) = r[Col::max_depth as usize] else {
                         panic!()
                     };
-                    (text(&r[Col::name as usize]).unwrap(), d, m)
+                    (text_or_null(&r[Col::name as usize]).unwrap(), d, m)
                 })
                 .collect()
         };
@@ -446,7 +429,7 @@ mod tests {
         assert_eq!(depths(Some(-1)).len(), 4);
         let r = &rows_for(tmp.path(), None)[0];
         assert_eq!(
-            text(&r[Col::directory as usize]).unwrap(),
+            text_or_null(&r[Col::directory as usize]).unwrap(),
             tmp.path().to_str().unwrap()
         );
     }
@@ -473,8 +456,8 @@ mod tests {
         let names: Vec<(String, Option<String>)> = rows
             .iter()
             .map(|r| {
-                let p = text(&r[Col::path as usize]).unwrap();
-                (p, text(&r[Col::name as usize]))
+                let p = text_or_null(&r[Col::path as usize]).unwrap();
+                (p, text_or_null(&r[Col::name as usize]))
             })
             .filter(|(p, _)| !p.contains("/loop/"))
             .map(|(p, n)| (p.rsplit('/').nth(1).unwrap().to_owned(), n))
@@ -493,7 +476,7 @@ mod tests {
         // entered already: nothing below the link.
         let looped: Vec<String> = rows
             .iter()
-            .map(|r| text(&r[Col::path as usize]).unwrap())
+            .map(|r| text_or_null(&r[Col::path as usize]).unwrap())
             .filter(|p| p.contains("/loop/"))
             .collect();
         assert_eq!(looped, [loop_link.join("package.json").to_str().unwrap()]);
@@ -535,8 +518,8 @@ mod tests {
             .iter()
             .map(|r| {
                 (
-                    text(&r[Col::name as usize]),
-                    text(&r[Col::directory as usize]).unwrap(),
+                    text_or_null(&r[Col::name as usize]),
+                    text_or_null(&r[Col::directory as usize]).unwrap(),
                 )
             })
             .collect();

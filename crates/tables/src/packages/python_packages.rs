@@ -253,6 +253,21 @@ fn user_sites(user: &Passwd) -> Vec<PathBuf> {
     sites
 }
 
+/// A site directory outside any home (a system one, or one the query names): its rows
+/// have uid 0 and its files are opened as files users control.
+fn scan_system_site(ctx: &QueryContext, dir: PathBuf, rows: &mut Rows) {
+    let policy = common::user_file_policy(ctx);
+    scan_site(
+        ctx,
+        &Site {
+            dir,
+            uid: 0,
+            policy,
+        },
+        rows,
+    );
+}
+
 /// The default scan: system site directories when uid 0 is wanted, then `users`' own.
 fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
     let wants_system = ctx
@@ -270,16 +285,7 @@ fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
                 if id.is_ok_and(|id| !seen.insert(id)) {
                     continue;
                 }
-                let policy = common::user_file_policy(ctx);
-                scan_site(
-                    ctx,
-                    &Site {
-                        dir,
-                        uid: 0,
-                        policy,
-                    },
-                    rows,
-                );
+                scan_system_site(ctx, dir, rows);
             }
         }
     }
@@ -297,18 +303,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         return Ok(());
     }
     if let Some(dirs) = ctx.eq_paths(Col::directory) {
-        let policy = common::user_file_policy(ctx);
         for dir in dirs {
-            let dir = PathBuf::from(dir);
-            scan_site(
-                ctx,
-                &Site {
-                    dir,
-                    uid: 0,
-                    policy,
-                },
-                rows,
-            );
+            scan_system_site(ctx, PathBuf::from(dir), rows);
         }
         return Ok(());
     }
@@ -320,6 +316,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::common::testing;
+    use crate::testing::{text_or_null, texts_or_null};
     use oxquery_table::{Host, Op, Value};
     use std::fs;
     use std::process::Command;
@@ -333,13 +330,6 @@ mod tests {
             dir.to_str().unwrap(),
         );
         crate::testing::rows_of(&ctx, generate)
-    }
-
-    fn text(v: &Value) -> Option<String> {
-        match v {
-            Value::Null => None,
-            v => Some(crate::testing::text(v)),
-        }
     }
 
     #[test]
@@ -446,20 +436,20 @@ print(json.dumps(out))
             .map(|r| {
                 assert_eq!(r[Col::uid as usize], Value::from(0));
                 assert_eq!(
-                    text(&r[Col::directory as usize]).unwrap(),
+                    text_or_null(&r[Col::directory as usize]).unwrap(),
                     site.to_str().unwrap()
                 );
-                [
-                    Col::path,
-                    Col::name,
-                    Col::version,
-                    Col::summary,
-                    Col::author,
-                    Col::license,
-                ]
-                .iter()
-                .map(|&c| text(&r[c as usize]))
-                .collect()
+                texts_or_null(
+                    r,
+                    &[
+                        Col::path,
+                        Col::name,
+                        Col::version,
+                        Col::summary,
+                        Col::author,
+                        Col::license,
+                    ],
+                )
             })
             .collect();
         got.sort();
@@ -516,9 +506,9 @@ print(json.dumps(out))
             .iter()
             .filter(|r| r[Col::uid as usize] == Value::from(testing::FIXTURE_UID))
             .map(|r| {
-                let path = text(&r[Col::path as usize]).unwrap();
+                let path = text_or_null(&r[Col::path as usize]).unwrap();
                 let name = path.rsplit('/').next().unwrap().to_owned();
-                (name, text(&r[Col::name as usize]))
+                (name, text_or_null(&r[Col::name as usize]))
             })
             .collect();
         assert_eq!(
@@ -577,9 +567,12 @@ print(json.dumps(out))
             move || rows_for_directory(&dir)
         });
         assert_eq!(rows.len(), 1);
-        assert_eq!(text(&rows[0][Col::name as usize]).as_deref(), Some("long"));
+        assert_eq!(
+            text_or_null(&rows[0][Col::name as usize]).as_deref(),
+            Some("long")
+        );
         assert_eq!(rows[0][Col::author as usize], Value::Null);
-        let summary = text(&rows[0][Col::summary as usize]).unwrap();
+        let summary = text_or_null(&rows[0][Col::summary as usize]).unwrap();
         assert!(
             summary.len() < oxquery_sys::safe_read::MAX_LINE,
             "{}",
@@ -621,12 +614,7 @@ print(json.dumps(out))
         expected.sort();
         let mut got: Vec<Vec<Option<String>>> = rows
             .iter()
-            .map(|r| {
-                [Col::path, Col::name, Col::version]
-                    .iter()
-                    .map(|&c| text(&r[c as usize]))
-                    .collect()
-            })
+            .map(|r| texts_or_null(r, &[Col::path, Col::name, Col::version]))
             .collect();
         got.sort();
         assert_eq!(got, expected);

@@ -209,7 +209,7 @@ mod tests {
         };
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        let db = Database::in_dir(&test_db.dir()).unwrap();
+        let db = test_db.database();
         let rows = scan(&db, &ctx);
         let mut total = 0;
         for package in PACKAGES {
@@ -250,7 +250,7 @@ mod tests {
         let Some(test_db) = TestDb::build() else {
             return;
         };
-        let db = Database::in_dir(&test_db.dir()).unwrap();
+        let db = test_db.database();
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
             Col::package,
@@ -303,7 +303,7 @@ mod tests {
         let Some(test_db) = TestDb::build() else {
             return;
         };
-        let db = Database::in_dir(&test_db.dir()).unwrap();
+        let db = test_db.database();
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let good = scan(&db, &ctx).len();

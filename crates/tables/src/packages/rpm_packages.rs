@@ -173,7 +173,7 @@ mod tests {
                 .collect();
         expected.sort();
         assert_eq!(expected.len(), 4, "{expected:?}");
-        let db = Database::in_dir(&test_db.dir()).unwrap();
+        let db = test_db.database();
         assert_eq!(db.backend, oxquery_sys::rpmdb::Backend::Sqlite);
         assert_eq!(as_rpm_prints(&scan(&db, &ctx)), expected);
 
@@ -201,7 +201,7 @@ mod tests {
         let Some(test_db) = TestDb::build() else {
             return;
         };
-        let db = Database::in_dir(&test_db.dir()).unwrap();
+        let db = test_db.database();
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host)
             .with_constraint(Col::name, Op::Eq, "oxq-tool")
@@ -226,7 +226,7 @@ mod tests {
         let Some(test_db) = TestDb::build() else {
             return;
         };
-        let db = Database::in_dir(&test_db.dir()).unwrap();
+        let db = test_db.database();
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         // Cut one header short and fill another with garbage: the other two still read.
