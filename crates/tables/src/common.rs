@@ -95,6 +95,29 @@ pub fn constrained_paths(
     )
 }
 
+/// The file-system roots a query names through a `pid_with_namespace` column: `(pid,
+/// /proc/<pid>/root)` for each pid it asks about (the files as that process's mount
+/// namespace sees them), or `(0, /)` when it asks about none. A pid that is not positive
+/// names our own root.
+pub fn namespace_roots(
+    ctx: &QueryContext,
+    pid_with_namespace: impl Into<usize>,
+) -> Vec<(i64, std::path::PathBuf)> {
+    let pids = ctx
+        .eq_integers(pid_with_namespace)
+        .unwrap_or_else(|| vec![0]);
+    pids.into_iter()
+        .map(|pid| {
+            let root = if pid > 0 {
+                std::path::PathBuf::from(format!("/proc/{pid}/root"))
+            } else {
+                std::path::PathBuf::from("/")
+            };
+            (pid, root)
+        })
+        .collect()
+}
+
 /// Calls `visit` with each of `paths` that is an ELF file (see
 /// `oxquery_sys::elf::for_each_file`), read through the safe opener under the query's
 /// `--read_max`; files that cannot be read (a FIFO, over the limit) are reported.

@@ -145,15 +145,7 @@ fn sources_under(ctx: &QueryContext, root: &Path, pid: i64, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let pids = ctx
-        .eq_integers(Col::pid_with_namespace)
-        .unwrap_or_else(|| vec![0]);
-    for pid in pids {
-        let root = if pid > 0 {
-            PathBuf::from(format!("/proc/{pid}/root"))
-        } else {
-            PathBuf::from("/")
-        };
+    for (pid, root) in common::namespace_roots(ctx, Col::pid_with_namespace) {
         sources_under(ctx, &root, pid, rows);
     }
     Ok(())
