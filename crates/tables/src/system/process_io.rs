@@ -49,12 +49,19 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for pid in pids {
         ctx.check()?;
         let path = ProcPath::new(pid);
-        let io = match path.read(&mut reader, "io") {
-            Ok(text) if counters_used => proc::parse_io_counters(text),
-            Ok(_) => proc::IoCounters::default(),
-            // A process that exited since it was listed, or a pid that does not exist.
-            Err(_) if !listed || path.stat("").is_err() => continue,
-            Err(_) => proc::IoCounters::default(),
+        let io = if counters_used {
+            match path.read(&mut reader, "io") {
+                Ok(text) => proc::parse_io_counters(text),
+                // A process that exited since it was listed, or a pid that does not exist.
+                Err(_) if !listed || path.stat("").is_err() => continue,
+                Err(_) => proc::IoCounters::default(),
+            }
+        } else {
+            // Only `pid` is read: a listed pid needs nothing more; a named one must exist.
+            if !listed && path.stat("").is_err() {
+                continue;
+            }
+            proc::IoCounters::default()
         };
         let mut row = rows.row();
         row.set(Col::pid, pid);
@@ -147,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn only_pid_used_reads_no_counter() {
+    fn a_pid_only_query_finds_the_named_pid_with_null_counters() {
         let host = Host::default();
         let me = i64::from(std::process::id());
         let ctx = QueryContext::everything(&SPEC, &host)
