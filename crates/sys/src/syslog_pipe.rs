@@ -29,9 +29,10 @@
 //!   publisher, runs being ~200 ms apart, and leaves the rest in the pipe; under a flood
 //!   the pipe fills and rsyslog's writes stall. Here at most `rate_limit` lines are handed
 //!   out per [`RATE_WINDOW`] (200 ms) too, but the pipe is always drained so rsyslog never
-//!   stalls: lines above the limit wait in a backlog of at most
-//!   [`PipeConfig::backlog_max`] bytes (a burst is delivered late, not lost), and the
-//!   lines that do not fit are dropped and counted as `rate_limited`.
+//!   stalls: lines above the limit wait in a backlog of about [`PipeConfig::backlog_max`]
+//!   bytes (a burst is delivered late, not lost), and the lines read while the window's
+//!   lines are all out and the backlog is full are dropped and counted as `rate_limited`.
+//!   Without a limit nothing is dropped: reading pauses while the backlog is full.
 //!
 //! What is lost, and where it is counted ([`PipeStats`]): lines longer than [`MAX_LINE`]
 //! (`overlong`, dropped whole: a cut CSV line would not parse), lines that are not six CSV
@@ -360,7 +361,9 @@ pub struct PipeConfig {
     /// At most this many lines are handed out per [`RATE_WINDOW`]; `None`: no limit.
     /// `--syslog_rate_limit` maps here with [`rate_limit_from_flag`].
     pub rate_limit: Option<NonZeroU64>,
-    /// Bytes of lines waiting above the rate limit before new lines are dropped.
+    /// Bytes of lines (and their events) waiting above the rate limit before new lines
+    /// are dropped. Passed by at most the lines of one read ([`MAX_LINE`] bytes) when
+    /// lines may still be handed out.
     pub backlog_max: usize,
 }
 
@@ -434,7 +437,14 @@ struct Intake {
 }
 
 impl Intake {
-    fn line(&mut self, line: &[u8], received: i64) {
+    fn full(&self) -> bool {
+        !self.waiting.is_empty() && self.waiting_bytes >= self.max_bytes
+    }
+
+    /// Takes one line in. `over_limit`: no line may be handed out before the next rate
+    /// window, so a line that finds the backlog full is dropped (rather than left in the
+    /// pipe, where it would stall rsyslog).
+    fn line(&mut self, line: &[u8], received: i64, over_limit: bool) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if trim(line).is_empty() {
             // Nothing was sent, so nothing is lost (osquery skips these too).
@@ -443,7 +453,7 @@ impl Intake {
         match parse_line(line, received) {
             Ok(event) => {
                 let size = line.len() + std::mem::size_of::<SyslogEvent>();
-                if self.waiting_bytes + size > self.max_bytes {
+                if over_limit && self.waiting_bytes + size > self.max_bytes {
                     self.stats.rate_limited += 1;
                 } else {
                     self.waiting_bytes += size;
@@ -565,8 +575,8 @@ impl SyslogPipe {
     pub fn next_batch(&mut self, timeout: Duration) -> io::Result<Vec<SyslogEvent>> {
         let deadline = Instant::now() + timeout;
         loop {
-            self.drain()?;
             let now = Instant::now();
+            self.drain(now)?;
             let batch = self.take_allowed(now);
             if !batch.is_empty() || now >= deadline {
                 self.report_losses(now);
@@ -582,10 +592,19 @@ impl SyslogPipe {
     }
 
     /// Reads what the pipe holds now (up to [`DRAIN_MAX`] bytes) into the backlog.
-    fn drain(&mut self) -> io::Result<()> {
+    ///
+    /// While lines may still be handed out in this rate window, reading stops once the
+    /// backlog is full (they are handed out first; the backlog's bound is passed by at
+    /// most the lines of one read). Once the window's lines are all out, what is read
+    /// fills the backlog and the rest is dropped.
+    fn drain(&mut self, now: Instant) -> io::Result<()> {
         let received = unix_now();
+        let over_limit = self.window_left(now) == 0;
         let mut total = 0;
         while total < DRAIN_MAX {
+            if !over_limit && self.intake.full() {
+                return Ok(());
+            }
             // SAFETY: reads into our own buffer of chunk.len() bytes.
             let n = unsafe {
                 libc::read(
@@ -609,27 +628,31 @@ impl SyslogPipe {
             let n = n as usize;
             total += n;
             let intake = &mut self.intake;
-            intake.stats.overlong += self
-                .splitter
-                .feed(&self.chunk[..n], |line| intake.line(line, received));
+            intake.stats.overlong += self.splitter.feed(&self.chunk[..n], |line| {
+                intake.line(line, received, over_limit)
+            });
         }
         Ok(())
+    }
+
+    /// How many more lines the rate limit lets out now (`u64::MAX`: no limit). Starts
+    /// a new rate window when the last one is over.
+    fn window_left(&mut self, now: Instant) -> u64 {
+        let Some(limit) = self.rate_limit else {
+            return u64::MAX;
+        };
+        if now.duration_since(self.window_start) >= RATE_WINDOW {
+            self.window_start = now;
+            self.window_used = 0;
+        }
+        limit.get() - self.window_used
     }
 
     /// The waiting events the rate limit lets out now.
     fn take_allowed(&mut self, now: Instant) -> Vec<SyslogEvent> {
         let waiting = self.intake.waiting.len();
-        let count = match self.rate_limit {
-            None => waiting,
-            Some(limit) => {
-                if now.duration_since(self.window_start) >= RATE_WINDOW {
-                    self.window_start = now;
-                    self.window_used = 0;
-                }
-                let left = limit.get() - self.window_used;
-                usize::try_from(left).map_or(waiting, |left| left.min(waiting))
-            }
-        };
+        let count =
+            usize::try_from(self.window_left(now)).map_or(waiting, |left| left.min(waiting));
         self.window_used += count as u64;
         self.intake.stats.events += count as u64;
         self.intake
@@ -1442,11 +1465,20 @@ mod tests {
         cfg.backlog_max = 12 * (line(0).len() - 1 + std::mem::size_of::<SyslogEvent>());
         let mut pipe = SyslogPipe::open(cfg.clone()).unwrap();
         let mut w = writer(&cfg.path);
-        // 40 short lines fit in the pipe's buffer: all are there before the first read.
+        // 40 short lines fit in the pipe's buffer, so one read takes them all, and lines
+        // may be handed out then: all 40 wait (one read may pass the bound).
         for i in 0..40 {
             w.write_all(line(i).as_bytes()).unwrap();
         }
-        let mut delivered = Vec::new();
+        let first = pipe.next_batch(Duration::from_secs(5)).unwrap();
+        assert_eq!(first.len(), 5);
+        // 35 wait, over the room for 12: lines read while the window's five are out and
+        // the backlog is full are dropped, so these 40 are lost (the backlog stays full
+        // for the next five windows, and every read in that time drops).
+        for i in 40..80 {
+            w.write_all(line(i).as_bytes()).unwrap();
+        }
+        let mut delivered: Vec<String> = first.into_iter().map(|e| e.message).collect();
         loop {
             let batch = pipe.next_batch(Duration::from_millis(500)).unwrap();
             if batch.is_empty() {
@@ -1459,17 +1491,47 @@ mod tests {
             );
             delivered.extend(batch.into_iter().map(|e| e.message));
         }
-        // The first twelve waited their turn; the other 28 found the backlog full.
-        let want: Vec<String> = (0..12).map(|i| format!("{i:04}")).collect();
+        let want: Vec<String> = (0..40).map(|i| format!("{i:04}")).collect();
         assert_eq!(delivered, want);
         assert_eq!(
             pipe.stats(),
             PipeStats {
-                events: 12,
-                rate_limited: 28,
+                events: 40,
+                rate_limited: 40,
                 ..PipeStats::default()
             }
         );
+    }
+
+    #[test]
+    fn without_a_rate_limit_a_full_backlog_pauses_reading_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.rate_limit = None;
+        cfg.backlog_max = 1;
+        let mut pipe = SyslogPipe::open(cfg.clone()).unwrap();
+        let path = cfg.path.clone();
+        let n = 20_000;
+        // More than the pipe holds, so the writer blocks whenever the reader pauses.
+        let sender = thread::spawn(move || {
+            let mut w = std::io::BufWriter::new(writer(&path));
+            for i in 0..n {
+                let msg = format!("line {i}");
+                w.write_all(
+                    rsyslog_line("2026-01-01T00:00:00Z", "h", 6, "user", "t:", &msg).as_bytes(),
+                )
+                .unwrap();
+            }
+        });
+        let events = read_events(&mut pipe, n);
+        sender.join().unwrap();
+        assert!(
+            events
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.message == format!("line {i}"))
+        );
+        assert_eq!(pipe.stats().lost(), 0);
     }
 
     #[test]
