@@ -315,7 +315,9 @@ impl EventReader for EventHub {
             (None, None, true) => run.query(),
             _ => None,
         };
-        run.touched_events();
+        if self.inner.settings.optimize {
+            run.touched_events();
+        }
         let after_eid = match &query {
             Some(q) => {
                 let store = lock(&self.inner.store);

@@ -69,6 +69,8 @@ pub struct EventsConfig {
     pub exclude_paths: BTreeMap<String, Vec<String>>,
     /// `file_accesses`: categories that also report opens and reads.
     pub file_accesses: Vec<String>,
+    /// `yara`: signature groups and the file categories they scan (`yara_events`).
+    pub yara: Option<serde_json::Value>,
 }
 
 /// Builds every publisher that has an enabled subscriber under these flags and config.

@@ -32,6 +32,7 @@ impl Daemon {
             hup,
             pidfile: _pidfile,
             status,
+            events,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -150,6 +151,9 @@ impl Daemon {
         }
         log::info!("osqueryd stopping");
         workers.shutdown(settings.alarm_timeout);
+        if let Some(hub) = events {
+            hub.stop();
+        }
         // One last drain, after the workers, so everything they recorded reaches the
         // sinks.
         self.stop_logger(logger);
