@@ -115,6 +115,9 @@ impl Daemon {
                 Ok(Reload::Changed(new)) => {
                     log::info!("Configuration changed; reloading the schedule");
                     config = *new;
+                    if let Some(hub) = &events {
+                        hub.update_config(config::events_config(&config));
+                    }
                     if settings.config_enable_backup {
                         backup::save(&mut self.lock_store(), &config);
                     }
