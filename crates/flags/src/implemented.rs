@@ -47,6 +47,12 @@ pub const IMPLEMENTED: &[&str] = &[
     "events_expiry",
     "events_max",
     "events_optimize",
+    // The syslog publisher and syslog_events.
+    "enable_syslog",
+    "syslog_events_expiry",
+    "syslog_events_max",
+    "syslog_pipe_path",
+    "syslog_rate_limit",
     "flagfile",
     "hash_cache_max",
     "help",
@@ -121,6 +127,11 @@ pub const STARTUP_ONLY: &[&str] = &[
     "logger_syslog_facility",
     "logger_syslog_prepend_cee",
     "specified_identifier",
+    "enable_syslog",
+    "syslog_events_expiry",
+    "syslog_events_max",
+    "syslog_pipe_path",
+    "syslog_rate_limit",
 ];
 
 /// Which program is asking: some flags only have an effect in one of them.

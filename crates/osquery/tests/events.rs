@@ -137,3 +137,69 @@ fn osquery_events_shows_the_publisher_and_its_subscriber() {
     let _ = d.terminate(Duration::from_secs(10));
     assert!(shown, "{:?}", s.lines(&s.snapshots_log()));
 }
+
+/// Opens the syslog pipe for writing once a daemon reads it (as rsyslog's `ompipe`
+/// would); non-blocking, so no reader means "not yet" rather than a hang.
+fn syslog_writer(pipe: &Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut writer = None;
+    let opened = wait_until(LONG, || {
+        writer = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(pipe)
+            .ok();
+        writer.is_some()
+    });
+    assert!(opened, "no daemon ever read {}", pipe.display());
+    writer.unwrap()
+}
+
+/// How many times each syslog message was logged by the query `syslog`.
+fn syslog_logged(s: &Sandbox) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for line in s.results_of("syslog") {
+        assert_eq!(line["action"], "added", "{line:?}");
+        assert_eq!(line["columns"]["tag"], "oxquery-test[7]", "{line:?}");
+        let message = line["columns"]["message"].as_str().unwrap().to_owned();
+        *seen.entry(message).or_default() += 1;
+    }
+    seen
+}
+
+#[test]
+fn each_syslog_line_written_into_the_pipe_is_logged_once_across_a_restart() {
+    use std::io::Write;
+    let s = Sandbox::new();
+    let pipe = s.path().join("syslog/pipe");
+    s.write_config(
+        r#"{ "schedule": { "syslog": { "query": "SELECT tag, message FROM syslog_events", "interval": 1 } } }"#,
+    );
+    let pipe_flag = format!("--syslog_pipe_path={}", pipe.display());
+    let args = [
+        "--disable_events=false",
+        "--enable_syslog=true",
+        pipe_flag.as_str(),
+    ];
+    for run in ["first", "second"] {
+        let mut d = s.start(run, &args);
+        let message = format!("{run} run, with \"quotes\", and commas");
+        let line = format!(
+            "\"2026-12-06T14:00:00.5+00:00\",\"host\",\"5\",\"user\",\"oxquery-test[7]:\",\"{}\"\n",
+            message.replace('"', "\"\"")
+        );
+        syslog_writer(&pipe).write_all(line.as_bytes()).unwrap();
+        assert!(
+            wait_until(LONG, || syslog_logged(&s).contains_key(&message)),
+            "{message:?} was not logged: {:?}\n{}",
+            syslog_logged(&s),
+            d.stderr_text()
+        );
+        // A few more scheduled runs: nothing is logged again.
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(d.terminate(Duration::from_secs(10)).0.code(), Some(0));
+    }
+    let counts = syslog_logged(&s);
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
