@@ -488,7 +488,7 @@ pub struct ExecFacts {
     /// The arguments as `/proc/<pid>/cmdline` holds them: each one NUL-terminated.
     pub cmdline: Option<Vec<u8>>,
     pub cwd: Option<Vec<u8>>,
-    /// Real, effective and saved uids and gids (`status`).
+    /// Real, effective, saved and file-system uids and gids (`status`).
     pub ids: Option<Ids>,
     /// The parent's pid (`stat`).
     pub ppid: Option<i64>,
@@ -899,6 +899,9 @@ mod tests {
         // SAFETY: getuid/getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         assert_eq!((ids.uid[0], ids.gid[0]), (i64::from(uid), i64::from(gid)));
+        // No set-id bits on sleep: every id is the real one.
+        assert_eq!(ids.uid, [i64::from(uid); 4]);
+        assert_eq!(ids.gid, [i64::from(gid); 4]);
         let my_auid = std::fs::read_to_string("/proc/self/loginuid").unwrap();
         assert_eq!(facts.auid, my_auid.trim().parse().ok());
         let st = std::fs::metadata(&exe).unwrap();
