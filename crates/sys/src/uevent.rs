@@ -552,23 +552,6 @@ SUBSYSTEM=block\0DEVNAME=sdb\0DEVTYPE=disk\0",
         assert_eq!(hex_u16(b"+1"), None);
     }
 
-    /// Detaches the loop device the test attached, also when the test fails.
-    struct LoopDevice {
-        losetup: PathBuf,
-        dev: String,
-    }
-
-    impl Drop for LoopDevice {
-        fn drop(&mut self) {
-            let status = std::process::Command::new(&self.losetup)
-                .args(["--detach", &self.dev])
-                .status();
-            if !status.is_ok_and(|s| s.success()) {
-                eprintln!("could not detach {}", self.dev);
-            }
-        }
-    }
-
     /// Reads uevents until one for the block device `name` comes, or 20 s pass.
     fn next_for(reader: &mut UeventReader, name: &[u8]) -> Option<Uevent> {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -600,30 +583,13 @@ SUBSYSTEM=block\0DEVNAME=sdb\0DEVTYPE=disk\0",
             .unwrap()
             .set_len(1 << 20)
             .unwrap();
-        let out = std::process::Command::new(&losetup)
-            .arg("--find")
-            .arg("--show")
-            .arg(&backing)
-            .output()
-            .unwrap();
-        let Some(_) = oxquery_test_support::require(
+        let Some(device) = oxquery_test_support::require(
             "losetup attaching a loop device",
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(String::from_utf8_lossy(&out.stderr).into_owned())
-            },
+            oxquery_test_support::LoopDevice::attach(&losetup, &backing),
         ) else {
             return;
         };
-        let dev = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        let device = LoopDevice { losetup, dev };
-        let name = device
-            .dev
-            .strip_prefix("/dev/")
-            .unwrap()
-            .as_bytes()
-            .to_vec();
+        let name = device.name().as_bytes().to_vec();
 
         // Attaching announces the new size: a change (or an add, when losetup had to
         // create the device).
@@ -633,22 +599,18 @@ SUBSYSTEM=block\0DEVNAME=sdb\0DEVTYPE=disk\0",
             "{attached:?}"
         );
         use std::os::unix::fs::MetadataExt;
-        let rdev = std::fs::metadata(&device.dev).unwrap().rdev();
+        let rdev = std::fs::metadata(device.path()).unwrap().rdev();
         assert_eq!(
             attached.dev_numbers(),
             Some((libc::major(rdev), libc::minor(rdev)))
         );
-        let sys_dev = std::fs::read_to_string(format!(
-            "/sys/block/{}/dev",
-            device.dev.trim_start_matches("/dev/")
-        ))
-        .unwrap();
+        let sys_dev = std::fs::read_to_string(format!("/sys/block/{}/dev", device.name())).unwrap();
         assert_eq!(
             sys_dev.trim(),
             format!("{}:{}", libc::major(rdev), libc::minor(rdev))
         );
         let facts = hardware_facts(&attached, Path::new("/sys"), &IdNames::load());
-        assert_eq!(facts.path, device.dev.as_bytes());
+        assert_eq!(facts.path, device.path().as_bytes());
         assert_eq!(facts.devtype, b"disk");
         assert_eq!(facts.action, attached.action);
         // A virtual device: no bus, so no ids or names.

@@ -2,7 +2,9 @@
 
 use oxquery_table::TableDef;
 
+pub mod hardware_events;
+
 /// Every evented table.
 pub fn all() -> Vec<&'static TableDef> {
-    Vec::new()
+    vec![&hardware_events::TABLE]
 }
