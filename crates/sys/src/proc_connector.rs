@@ -22,6 +22,9 @@
 //! event's union at offset 16.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use netlink_sys::protocols::NETLINK_CONNECTOR;
@@ -466,7 +469,8 @@ impl Drop for ProcConnector {
     }
 }
 
-/// The executable file of a process: its `stat(2)` through `/proc/<pid>/exe`.
+/// The executable file of a process: its `statx(2)` through `/proc/<pid>/exe` (the
+/// file the process runs, even when its path was since replaced).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExeFile {
     pub mode: u32,
@@ -475,6 +479,8 @@ pub struct ExeFile {
     pub atime: i64,
     pub mtime: i64,
     pub ctime: i64,
+    /// Creation time, when the file system keeps it.
+    pub btime: Option<i64>,
 }
 
 /// What `/proc/<pid>` shows of a process just after its exec. Every field is `None` when
@@ -527,14 +533,22 @@ pub fn read_exec_facts(tgid: u32, uptime_ns: u64, reader: &mut FileReader) -> Ex
         facts.ppid = Some(stat.ppid);
     }
     facts.exe = path.read_link(reader, "exe").ok().map(<[u8]>::to_vec);
-    facts.exe_file = path.stat("exe").ok().map(|st| ExeFile {
-        mode: st.st_mode,
-        uid: st.st_uid,
-        gid: st.st_gid,
-        atime: st.st_atime,
-        mtime: st.st_mtime,
-        ctime: st.st_ctime,
-    });
+    let exe_path = std::ffi::OsStr::from_bytes(path.prefix()).as_ref();
+    facts.exe_file = std::fs::metadata(Path::join(exe_path, "exe"))
+        .ok()
+        .map(|m| ExeFile {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            atime: m.atime(),
+            mtime: m.mtime(),
+            ctime: m.ctime(),
+            btime: m
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64),
+        });
     facts.cwd = path.read_link(reader, "cwd").ok().map(<[u8]>::to_vec);
     // A zombie's cmdline reads empty: nothing shown, not an empty command.
     facts.cmdline = path

@@ -1,3 +1,4 @@
 //! The publishers, one file each.
 
+pub mod proc_connector;
 pub mod udev;
