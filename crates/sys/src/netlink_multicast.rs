@@ -5,7 +5,7 @@
 //! The kernel multicasts into each listener's receive queue; when that queue is full it
 //! drops the message and the next `recv` fails with `ENOBUFS`. Nothing says how many were
 //! lost, so each `ENOBUFS` is counted as one overrun (at least one message gone), logged as
-//! a warning once per burst, and reading goes on: the socket stays usable. A large receive
+//! a warning with the running count (at most once per [`WARN_EVERY`]), and reading goes on: the socket stays usable. A large receive
 //! buffer (`SO_RCVBUFFORCE` as root, past `rmem_max`; else `SO_RCVBUF`) makes overruns rare.
 //!
 //! Only the kernel's own messages count: a datagram whose sender port is not 0 (another
@@ -13,13 +13,17 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netlink_sys::{Socket, SocketAddr};
 
 /// Most datagrams one [`MulticastSocket::drain`] reads before it returns, so a caller
 /// under a flood still gets back to check its stop flag.
 pub const MAX_DATAGRAMS_PER_DRAIN: usize = 4096;
+
+/// The shortest time between two overrun warnings: a sustained overload warns (with the
+/// running count) every so often, not at each overrun.
+pub const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Every way a netlink event reader loses or refuses a message, counted since it opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,8 +46,8 @@ pub struct MulticastSocket {
     pub(crate) loss: LossCounters,
     /// What the socket is, for log messages (`"process connector"`).
     label: &'static str,
-    /// Set at an overrun, cleared by the next good read: one warning per burst.
-    in_overrun: bool,
+    /// When the last overrun warning was logged: at most one per [`WARN_EVERY`].
+    last_warning: Option<Instant>,
     /// The receive buffer the kernel granted, in bytes.
     rcvbuf: usize,
 }
@@ -72,7 +76,7 @@ impl MulticastSocket {
             buf: Vec::with_capacity(max_datagram),
             loss: LossCounters::default(),
             label,
-            in_overrun: false,
+            last_warning: None,
             rcvbuf,
         })
     }
@@ -113,7 +117,6 @@ impl MulticastSocket {
             {
                 Ok((len, sender)) => {
                     count += 1;
-                    self.in_overrun = false;
                     if len > capacity {
                         self.loss.truncated += 1;
                         log::warn!(
@@ -134,6 +137,7 @@ impl MulticastSocket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    count += 1;
                     self.note_overrun();
                 }
                 Err(e) => return Err(e),
@@ -144,8 +148,12 @@ impl MulticastSocket {
 
     fn note_overrun(&mut self) {
         self.loss.overruns += 1;
-        if !self.in_overrun {
-            self.in_overrun = true;
+        let now = Instant::now();
+        if self
+            .last_warning
+            .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+        {
+            self.last_warning = Some(now);
             log::warn!(
                 "{}: the kernel dropped events because they were read too slowly (ENOBUFS); {} overrun(s) so far",
                 self.label,

@@ -403,7 +403,9 @@ impl ProcConnector {
         match answer {
             Some(0) => {}
             Some(err) => return Err(io::Error::from_raw_os_error(err as i32)),
-            None => log::debug!("process events connector: no acknowledgement of the subscription"),
+            None => log::warn!(
+                "process events connector: the kernel did not acknowledge the subscription within {ACK_TIMEOUT:?}; events may not arrive"
+            ),
         }
         log::debug!(
             "process events connector: listening, receive buffer {} bytes",
