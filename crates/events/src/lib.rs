@@ -81,8 +81,10 @@ pub fn publishers(
     config: &EventsConfig,
 ) -> Vec<Box<dyn Publisher>> {
     let _ = config;
-    [publishers::syslog::new(hub, flags)]
-        .into_iter()
-        .flatten()
-        .collect()
+    let mut out: Vec<Box<dyn Publisher>> = Vec::new();
+    out.extend(publishers::syslog::new(hub, flags));
+    if let Some(p) = publishers::udev::UdevPublisher::new(hub, flags) {
+        out.push(Box::new(p));
+    }
+    out
 }

@@ -47,6 +47,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "events_expiry",
     "events_max",
     "events_optimize",
+    // hardware_events (the udev publisher).
+    "hardware_disabled_types",
     // The syslog publisher and syslog_events.
     "enable_syslog",
     "syslog_events_expiry",
@@ -100,8 +102,8 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 ///   `logger_syslog_facility`, `logger_syslog_prepend_cee`: plugins are set up once);
 /// * `host_identifier` / `specified_identifier` (osquery caches the identifier on first
 ///   use);
-/// * the event machinery (`disable_events`, `events_*`: publishers and their bounds are
-///   set up once);
+/// * the event machinery (`disable_events`, `events_*`, `hardware_disabled_types`:
+///   publishers and their bounds are set up once);
 /// * `disable_logging` turned off when it was on at start (no logger plugin was
 ///   started); turning it on stops logging at once.
 ///
@@ -118,6 +120,7 @@ pub const STARTUP_ONLY: &[&str] = &[
     "events_expiry",
     "events_max",
     "events_optimize",
+    "hardware_disabled_types",
     "ephemeral",
     "host_identifier",
     "logger_path",

@@ -24,6 +24,12 @@
 //!   read once per namespace.
 //! * [`netlink`]: synchronous `NETLINK_ROUTE` dumps (links, addresses, routes,
 //!   neighbours) as plain structs.
+//! * [`netlink_multicast`]: a kernel multicast netlink socket read in bounded batches
+//!   with a timeout, `ENOBUFS` overruns counted: the base of the netlink event readers.
+//! * [`proc_connector`]: process events (exec, fork, exit, uid/gid...) from the kernel's
+//!   connector, and what `/proc/<pid>` shows right after an exec.
+//! * [`uevent`]: kernel uevents (devices added, removed, changed) and the
+//!   `hardware_events` facts of each (sysfs ids, `usb.ids`/`pci.ids` names).
 //! * [`users`]: accounts and groups (passwd/group files and NSS), the per-user home
 //!   iteration of user-data tables, and utmp/wtmp login records.
 //! * [`safe_read`]: the one way to open files users control (FIFOs, device links, huge or
@@ -62,8 +68,10 @@ pub mod mdstat;
 pub mod mounts;
 pub mod net;
 pub mod netlink;
+pub mod netlink_multicast;
 pub mod pattern;
 pub mod proc;
+pub mod proc_connector;
 pub mod procmem;
 pub mod rpmdb;
 pub mod safe_read;
@@ -71,6 +79,7 @@ pub mod smbios;
 pub mod sqlite_file;
 pub mod syslog_pipe;
 pub mod systemd;
+pub mod uevent;
 pub mod users;
 pub mod xattr;
 #[cfg(feature = "yara")]

@@ -212,12 +212,12 @@ pub fn parse_stat(text: &[u8]) -> Option<(&[u8], Stat)> {
     ))
 }
 
-/// Real, effective and saved user and group ids from `/proc/<pid>/status`.
+/// Real, effective, saved and file-system user and group ids from `/proc/<pid>/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ids {
-    /// `[real, effective, saved]`
-    pub uid: [i64; 3],
-    pub gid: [i64; 3],
+    /// `[real, effective, saved, filesystem]`
+    pub uid: [i64; 4],
+    pub gid: [i64; 4],
 }
 
 /// Parses the `Uid:` and `Gid:` lines (`Uid:\t0\t0\t0\t0`); `None` unless both are whole.
@@ -226,9 +226,9 @@ pub fn parse_status_ids(text: &[u8]) -> Option<Ids> {
     let mut gid = None;
     for line in text.split(|b| *b == b'\n') {
         if let Some(v) = line.strip_prefix(b"Uid:") {
-            uid = Some(three_ids(v)?);
+            uid = Some(four_ids(v)?);
         } else if let Some(v) = line.strip_prefix(b"Gid:") {
-            gid = Some(three_ids(v)?);
+            gid = Some(four_ids(v)?);
             // Gid follows Uid; nothing after it is needed.
             break;
         }
@@ -239,11 +239,11 @@ pub fn parse_status_ids(text: &[u8]) -> Option<Ids> {
     })
 }
 
-fn three_ids(v: &[u8]) -> Option<[i64; 3]> {
+fn four_ids(v: &[u8]) -> Option<[i64; 4]> {
     let mut it = v
         .split(|b| *b == b'\t' || *b == b' ')
         .filter(|f| !f.is_empty());
-    let mut out = [0i64; 3];
+    let mut out = [0i64; 4];
     for slot in &mut out {
         let f = it.next()?;
         if !f.iter().all(u8::is_ascii_digit) {
@@ -658,11 +658,11 @@ mod tests {
         assert_eq!(
             parse_status_ids(text),
             Some(Ids {
-                uid: [1000, 1001, 1002],
-                gid: [10, 11, 12]
+                uid: [1000, 1001, 1002, 1003],
+                gid: [10, 11, 12, 13]
             })
         );
-        assert_eq!(parse_status_ids(b"Uid:\t1\t2\n"), None);
+        assert_eq!(parse_status_ids(b"Uid:\t1\t2\t3\n"), None);
         assert_eq!(parse_status_ids(b"Uid:\t1\t2\t3\t4\n"), None);
         assert_eq!(
             parse_status_ids(b"Uid:\tx\ty\tz\t0\nGid:\t1\t1\t1\t1\n"),

@@ -156,6 +156,54 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A loop device attached to a file with `losetup`, detached when dropped (also when
+/// the test fails): a block device a test can make the kernel announce (a uevent).
+pub struct LoopDevice {
+    losetup: PathBuf,
+    dev: String,
+}
+
+impl LoopDevice {
+    /// Attaches the first free loop device to `file` with the `losetup` at `losetup`.
+    pub fn attach(losetup: &std::path::Path, file: &std::path::Path) -> Result<LoopDevice, String> {
+        let out = std::process::Command::new(losetup)
+            .arg("--find")
+            .arg("--show")
+            .arg(file)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let dev = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Ok(LoopDevice {
+            losetup: losetup.to_owned(),
+            dev,
+        })
+    }
+
+    /// `/dev/loopN`.
+    pub fn path(&self) -> &str {
+        &self.dev
+    }
+
+    /// `loopN`, the kernel's name (a uevent's `DEVNAME`).
+    pub fn name(&self) -> &str {
+        self.dev.strip_prefix("/dev/").unwrap_or(&self.dev)
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let status = std::process::Command::new(&self.losetup)
+            .args(["--detach", &self.dev])
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("could not detach {}", self.dev);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,3 +1,5 @@
 //! The publishers, one file each.
 
+pub mod proc_connector;
 pub mod syslog;
+pub mod udev;
