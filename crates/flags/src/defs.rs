@@ -387,7 +387,7 @@ flag_table! {
     osq(syslog_events_expiry, U64, "2592000", Config, "Seconds syslog events are kept"),
     osq(syslog_events_max, U64, "100000", Config, "Most syslog events kept (events, not batches, as --events_max)"),
     osq(syslog_pipe_path, Path, "/var/osquery/syslog_pipe", Config, "Named pipe rsyslog writes syslog lines into"),
-    osq(syslog_rate_limit, U64, "100", Config, "Most syslog lines read per collection round"),
+    osq(syslog_rate_limit, U64, "100", Config, "Most syslog lines taken per 200 ms (0: no limit); more wait in a bounded backlog, then are dropped and counted"),
     osq(table_delay, U64, "0", Config, "Milliseconds to wait between scans of the same table in one query"),
     osq(thrift_string_size_limit, I32, "0", Config, "Largest string the extension protocol accepts (0 = no limit)"),
     osq(thrift_timeout, U32, "300", Config, "Seconds before an extension socket read or write times out"),

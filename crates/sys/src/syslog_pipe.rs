@@ -59,8 +59,6 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// osquery's default `--syslog_pipe_path`.
-pub const DEFAULT_PIPE_PATH: &str = "/var/osquery/syslog_pipe";
 /// The FIFO's mode as osquery makes it: the owner (root) reads, the group (rsyslog's)
 /// reads and writes, nobody else.
 pub const PIPE_MODE: u32 = 0o460;
@@ -362,8 +360,8 @@ pub struct PipeConfig {
     /// `--syslog_rate_limit` maps here with [`rate_limit_from_flag`].
     pub rate_limit: Option<NonZeroU64>,
     /// Bytes of lines (and their events) waiting above the rate limit before new lines
-    /// are dropped. Passed by at most the lines of one read ([`MAX_LINE`] bytes) when
-    /// lines may still be handed out.
+    /// are dropped. Passed by at most the lines of one 64 KiB read when lines may still
+    /// be handed out.
     pub backlog_max: usize,
 }
 
