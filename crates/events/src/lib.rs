@@ -29,6 +29,7 @@
 mod buffer;
 mod hub;
 mod publisher;
+pub mod publishers;
 mod row;
 pub mod tables;
 
@@ -79,6 +80,8 @@ pub fn publishers(
     flags: &oxquery_flags::Flags,
     config: &EventsConfig,
 ) -> Vec<Box<dyn Publisher>> {
-    let _ = (hub, flags, config);
-    Vec::new()
+    let _ = config;
+    let mut all = Vec::new();
+    all.extend(publishers::audit::publisher(hub, flags));
+    all
 }

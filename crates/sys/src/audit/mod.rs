@@ -47,7 +47,7 @@ pub use assemble::{
 pub use owner::{AUDIT_DAEMONS, AuditOwner, daemon_name, describe_owner};
 pub use reader::{AuditReader, AuditStats, EVENT_TIMEOUT, MAX_BATCH_RECORDS, STATUS_INTERVAL};
 pub use record::{AuditTime, SockAddr};
-pub use rules::{AuditRule, NATIVE_ARCH, RULE_KEY, SyscallSet};
+pub use rules::{AuditRule, NATIVE_ARCH, RULE_KEY, SyscallSet, syscall_name};
 pub use session::{AuditSession, Ownership, TakeOver};
 pub use socket::{AuditSocket, AuditStatus, RawRecord};
 

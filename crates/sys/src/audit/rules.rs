@@ -91,6 +91,30 @@ impl SyscallSet {
     }
 }
 
+/// The name of a syscall of the [`SyscallSet`]s (`execve`, `connect`...), for the
+/// tables' `syscall`/`action` columns.
+pub fn syscall_name(number: u32) -> Option<&'static str> {
+    let n = libc::c_long::from(number);
+    let names: &[(libc::c_long, &str)] = &[
+        (libc::SYS_execve, "execve"),
+        (libc::SYS_execveat, "execveat"),
+        (libc::SYS_clone, "clone"),
+        (libc::SYS_clone3, "clone3"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_fork, "fork"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_vfork, "vfork"),
+        (libc::SYS_kill, "kill"),
+        (libc::SYS_tkill, "tkill"),
+        (libc::SYS_tgkill, "tgkill"),
+        (libc::SYS_connect, "connect"),
+        (libc::SYS_bind, "bind"),
+        (libc::SYS_accept, "accept"),
+        (libc::SYS_accept4, "accept4"),
+    ];
+    names.iter().find(|(k, _)| *k == n).map(|(_, name)| *name)
+}
+
 /// An audit rule as the kernel holds it. Equality is the kernel's: a rule is deleted by
 /// sending back an identical one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +186,9 @@ mod tests {
         assert_eq!(rule.syscalls(), want);
         assert_eq!(rule.key(), Some(RULE_KEY));
         assert!(rule.is_exit_filter());
+        assert_eq!(syscall_name(libc::SYS_execve as u32), Some("execve"));
+        assert_eq!(syscall_name(libc::SYS_accept4 as u32), Some("accept4"));
+        assert_eq!(syscall_name(u32::MAX), None);
         // Each set is distinct and non-empty.
         let sets = [
             SyscallSet::Exec,

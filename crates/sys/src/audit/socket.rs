@@ -240,6 +240,23 @@ impl AuditSocket {
             .map(drop)
     }
 
+    /// Sends a user-space audit message (`kind` 1100-1199 such as `AUDIT_USER_AUTH`, or
+    /// 2100-2999), as libaudit's `audit_log_user_message` does: the kernel prefixes
+    /// the sender's pid, uids and session and passes it to the audit daemon.
+    pub fn send_user_message(&mut self, kind: u16, text: &str) -> io::Result<()> {
+        if !(1100..=1199).contains(&kind) && !(2100..=2999).contains(&kind) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "audit: not a user message type",
+            ));
+        }
+        self.request(
+            AuditMessage::Other((kind, text.to_owned())),
+            Expect::AckOnly,
+        )
+        .map(drop)
+    }
+
     /// Takes the records queued while a request waited, then reads every datagram
     /// available now without blocking (at most `max` records). `ENOBUFS` (the kernel
     /// dropped datagrams because the receive buffer was full) is counted in the returned
