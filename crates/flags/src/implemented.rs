@@ -47,6 +47,22 @@ pub const IMPLEMENTED: &[&str] = &[
     "events_expiry",
     "events_max",
     "events_optimize",
+    // Events: the audit publisher and its tables (process_events, socket_events,
+    // user_events).
+    "audit_allow_accept_socket_events",
+    "audit_allow_config",
+    "audit_allow_failed_socket_events",
+    "audit_allow_fork_process_events",
+    "audit_allow_kill_process_events",
+    "audit_allow_null_accept_socket_events",
+    "audit_allow_process_events",
+    "audit_allow_sockets",
+    "audit_allow_unix",
+    "audit_allow_user_events",
+    "audit_backlog_limit",
+    "audit_backlog_wait_time",
+    "audit_persist",
+    "disable_audit",
     "flagfile",
     "hash_cache_max",
     "help",
@@ -94,8 +110,8 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 ///   `logger_syslog_facility`, `logger_syslog_prepend_cee`: plugins are set up once);
 /// * `host_identifier` / `specified_identifier` (osquery caches the identifier on first
 ///   use);
-/// * the event machinery (`disable_events`, `events_*`: publishers and their bounds are
-///   set up once);
+/// * the event machinery (`disable_events`, `events_*`, `disable_audit`, `audit_*`:
+///   publishers, their settings and bounds are set up once);
 /// * `disable_logging` turned off when it was on at start (no logger plugin was
 ///   started); turning it on stops logging at once.
 ///
@@ -107,6 +123,19 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 /// results logged, `read_max`, `hash_cache_max` and `disable_hash_cache` the next scans, `verbose`/`logger_min_status`/
 /// `logger_min_stderr` the status log at once, and `buffered_log_max` the next flush.
 pub const STARTUP_ONLY: &[&str] = &[
+    "audit_allow_accept_socket_events",
+    "audit_allow_config",
+    "audit_allow_failed_socket_events",
+    "audit_allow_fork_process_events",
+    "audit_allow_kill_process_events",
+    "audit_allow_null_accept_socket_events",
+    "audit_allow_process_events",
+    "audit_allow_sockets",
+    "audit_allow_user_events",
+    "audit_backlog_limit",
+    "audit_backlog_wait_time",
+    "audit_persist",
+    "disable_audit",
     "disable_database",
     "disable_events",
     "events_expiry",
