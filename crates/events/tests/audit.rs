@@ -1,7 +1,11 @@
 //! The audit publisher end to end, on this machine's kernel (root): it takes the audit
 //! socket, installs its rules, and process_events, socket_events and user_events answer
 //! through SQL with an exec, a loopback connect and a user message the test caused; when
-//! the hub stops, the kernel's audit status and rules are as before.
+//! the hub stops, the kernel's audit status and rules are as before. And with a
+//! stand-in audit daemon (this test binary re-executed as `.../auditd`) holding the
+//! socket, the publisher leaves it, says so, and takes it only once the daemon is gone.
+//!
+//! The tests change the kernel's global audit state, so they hold [`AUDIT_STATE`].
 
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_events::publishers::audit::{AuditPublisher, AuditSettings};
@@ -11,8 +15,10 @@ use oxquery_store::Store;
 use oxquery_sys::audit::{AuditSession, AuditSocket, AuditStatus, TakeOver};
 use oxquery_table::{InstanceInfo, TableDef, Value};
 use oxquery_test_support::{missing, require};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 static TABLES: [&TableDef; 3] = [
@@ -21,6 +27,15 @@ static TABLES: [&TableDef; 3] = [
     &user_events::TABLE,
 ];
 
+static AUDIT_STATE: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    AUDIT_STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Set in the environment of the stand-in audit daemon.
+const STAND_IN_ENV: &str = "OXQUERY_EVENTS_AUDIT_STAND_IN";
+
 struct StopOnDrop(EventHub);
 
 impl Drop for StopOnDrop {
@@ -28,6 +43,13 @@ impl Drop for StopOnDrop {
         self.0.stop();
     }
 }
+
+const SOCKETS: socket_events::SocketOptions = socket_events::SocketOptions {
+    failed: false,
+    accept: true,
+    null_accept: false,
+    unix: false,
+};
 
 fn settings(s: &AuditStatus) -> (u32, u32, u32, u32) {
     (s.enabled, s.pid, s.backlog_limit, s.backlog_wait_time)
@@ -40,16 +62,14 @@ fn first_row(engine: &Engine, sql: &str) -> Vec<Value> {
         if let Some(row) = engine.query(sql).unwrap().rows.into_iter().next() {
             return row;
         }
-        if Instant::now() >= deadline {
-            let all = engine.query("select * from socket_events").unwrap().rows;
-            panic!("no row for {sql}; socket_events: {all:?}");
-        }
+        assert!(Instant::now() < deadline, "no row for {sql}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 #[test]
 fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
+    let _guard = lock();
     let Some(mut before) = require(
         "audit netlink socket (root, initial namespaces)",
         AuditSession::open(),
@@ -84,12 +104,8 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
         persist: true,
         take_over: TakeOver::NonDaemons,
         process: process_events::ProcessOptions::default(),
-        sockets: socket_events::SocketOptions {
-            failed: false,
-            accept: true,
-            null_accept: false,
-            unix: false,
-        },
+        sockets: SOCKETS,
+        retry_every: Duration::from_millis(200),
     };
     let publisher = AuditPublisher::new(
         settings_,
@@ -203,6 +219,212 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
             Value::from("pts/9"),
         ]
     );
+
+    drop(hub);
+    assert_eq!(
+        settings(&observer.status().unwrap()),
+        settings(&status_before)
+    );
+    assert_eq!(observer.rules().unwrap(), rules_before);
+}
+
+/// Messages (debug and up) logged by the code under test, to see what the publisher said.
+struct Captured(Mutex<Vec<String>>);
+
+impl log::Log for Captured {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Debug
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURED: Captured = Captured(Mutex::new(Vec::new()));
+
+fn warnings() -> Vec<String> {
+    let _ = log::set_logger(&CAPTURED);
+    log::set_max_level(log::LevelFilter::Debug);
+    CAPTURED.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The stand-in audit daemon: this binary re-executed as `<dir>/auditd`; it holds the
+/// audit socket until its stdin closes.
+struct StandIn {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl StandIn {
+    fn start() -> StandIn {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe
+            .parent()
+            .unwrap()
+            .join(format!("events-audit-stand-in-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let link = dir.join("auditd");
+        if std::fs::hard_link(&exe, &link).is_err() {
+            std::fs::copy(&exe, &link).unwrap();
+        }
+        let child = Command::new(&link)
+            .args([
+                "--exact",
+                "live_publisher_leaves_the_socket_to_a_live_audit_daemon",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(STAND_IN_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        StandIn { child, dir }
+    }
+
+    /// Closes its stdin and waits for it to release the socket and exit.
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        let exited = oxquery_test_support::wait_until(Duration::from_secs(10), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The stand-in's role, through the public API: take the free socket, hold it until
+/// stdin closes, then the session's drop gives it back.
+fn stand_in_main() {
+    let mut session = AuditSession::open().expect("stand-in session");
+    match session.take_socket(TakeOver::Never).expect("stand-in take") {
+        oxquery_sys::audit::Ownership::Taken { .. } => {}
+        other => panic!("the stand-in could not take the socket: {other:?}"),
+    }
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
+
+#[test]
+fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
+    if std::env::var_os(STAND_IN_ENV).is_some() {
+        stand_in_main();
+        return;
+    }
+    let _guard = lock();
+    let Some(mut observer) = require(
+        "audit netlink socket (root, initial namespaces)",
+        AuditSession::open(),
+    ) else {
+        return;
+    };
+    if let Some(owner) = observer.owner().unwrap()
+        && owner.alive
+    {
+        missing::<()>(&format!(
+            "the audit socket is held by live pid {}",
+            owner.pid
+        ));
+        return;
+    }
+    let status_before = observer.status().unwrap();
+    let rules_before = observer.rules().unwrap();
+    let _ = warnings();
+
+    let mut stand_in = StandIn::start();
+    let stand_in_pid = stand_in.child.id();
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
+            .status()
+            .is_ok_and(|s| s.pid == stand_in_pid)),
+        "the stand-in never registered"
+    );
+
+    let hub = EventHub::new(
+        Arc::new(Mutex::new(Store::in_memory().unwrap())),
+        HubSettings::default(),
+    );
+    let settings_ = AuditSettings {
+        allow_config: true,
+        backlog_limit: 0,
+        backlog_wait_time: 0,
+        persist: true,
+        take_over: TakeOver::NonDaemons,
+        process: process_events::ProcessOptions::default(),
+        sockets: SOCKETS,
+        retry_every: Duration::from_millis(200),
+    };
+    let publisher = AuditPublisher::new(
+        settings_,
+        hub.subscribe(&process_events::SPEC, process_events::PUBLISHER, None),
+        None,
+        None,
+    );
+    hub.start(vec![Box::new(publisher)]);
+    let hub = StopOnDrop(hub);
+    let engine =
+        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
+    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+
+    // The publisher says once that it leaves the socket to the daemon...
+    let said = format!("belongs to pid {stand_in_pid}");
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || warnings()
+            .iter()
+            .any(|w| w.contains(&said) && w.contains("an audit daemon"))),
+        "no warning naming the daemon; warnings: {:?}",
+        warnings()
+    );
+    // ...by its own choice (the kernel was never asked, so never refused)...
+    assert!(!warnings().iter().any(|w| w.contains("refused")));
+    // ...and has neither taken it nor installed rules.
+    assert_eq!(observer.status().unwrap().pid, stand_in_pid);
+    assert_eq!(observer.rules().unwrap(), rules_before);
+    // Looking again (every 200 ms here) it does not say it again. (A slow machine makes
+    // this check weaker, never wrong.)
+    let looks = |w: &Vec<String>| w.iter().filter(|w| w.contains(&said)).count();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(looks(&warnings()), 1);
+
+    // The daemon goes: the publisher takes the free socket and events flow.
+    stand_in.stop();
+    let me = std::process::id();
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
+            .status()
+            .is_ok_and(|s| s.pid == me)),
+        "the publisher never took the freed socket"
+    );
+    assert!(oxquery_test_support::wait_until(
+        Duration::from_secs(20),
+        || observer
+            .rules()
+            .is_ok_and(|r| r.len() == rules_before.len() + 1)
+    ));
+    let marker = format!("oxquery-after-daemon-{me}");
+    let mut child = Command::new("/bin/true").arg(&marker).spawn().unwrap();
+    let child_pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let row = first_row(
+        &engine,
+        &format!("select pid from process_events where cmdline like '%{marker}'"),
+    );
+    assert_eq!(row, [Value::from(child_pid)]);
 
     drop(hub);
     assert_eq!(

@@ -48,6 +48,8 @@ pub struct AuditSettings {
     pub take_over: TakeOver,
     pub process: process_events::ProcessOptions,
     pub sockets: socket_events::SocketOptions,
+    /// How often to look again at a socket left to its holder ([`RETRY_EVERY`]).
+    pub retry_every: Duration,
 }
 
 impl AuditSettings {
@@ -69,6 +71,7 @@ impl AuditSettings {
                 null_accept: flags.get(flag::audit_allow_null_accept_socket_events),
                 unix: flags.get(flag::audit_allow_unix),
             },
+            retry_every: RETRY_EVERY,
         }
     }
 }
@@ -297,7 +300,7 @@ impl Publisher for AuditPublisher {
         let mut policy = self.settings.take_over;
         while !ctx.stopping() {
             let Some(mut session) = self.acquire(policy)? else {
-                if !ctx.sleep(RETRY_EVERY) {
+                if !ctx.sleep(self.settings.retry_every) {
                     return Ok(());
                 }
                 continue;
@@ -316,7 +319,7 @@ impl Publisher for AuditPublisher {
             if !self.settings.persist {
                 policy = TakeOver::Never;
             }
-            if !ctx.sleep(RETRY_EVERY) {
+            if !ctx.sleep(self.settings.retry_every) {
                 return Ok(());
             }
         }
