@@ -9,7 +9,7 @@
 
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_events::publishers::audit::{AuditPublisher, AuditSettings};
-use oxquery_events::tables::{process_events, socket_events, user_events};
+use oxquery_events::tables::{process_events, seccomp_events, socket_events, user_events};
 use oxquery_events::{EventHub, HubSettings};
 use oxquery_store::Store;
 use oxquery_sys::audit::{AuditSession, AuditSocket, AuditStatus, TakeOver};
@@ -21,10 +21,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-static TABLES: [&TableDef; 3] = [
+static TABLES: [&TableDef; 4] = [
     &process_events::TABLE,
     &socket_events::TABLE,
     &user_events::TABLE,
+    &seccomp_events::TABLE,
 ];
 
 static AUDIT_STATE: Mutex<()> = Mutex::new(());
@@ -425,6 +426,147 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
         &format!("select pid from process_events where cmdline like '%{marker}'"),
     );
     assert_eq!(row, [Value::from(child_pid)]);
+
+    drop(hub);
+    assert_eq!(
+        settings(&observer.status().unwrap()),
+        settings(&status_before)
+    );
+    assert_eq!(observer.rules().unwrap(), rules_before);
+}
+
+/// Set in the environment of the child that installs a logging seccomp filter.
+const SECCOMP_CHILD_ENV: &str = "OXQUERY_EVENTS_SECCOMP_CHILD";
+
+/// The child's role: a seccomp filter that logs (`SECCOMP_RET_LOG`) `getppid` and allows
+/// everything, then one `getppid`.
+fn seccomp_child_main() {
+    // Classic BPF, as <linux/filter.h> and <linux/seccomp.h> define it.
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JMP_JEQ_K: u16 = 0x15;
+    const BPF_RET_K: u16 = 0x06;
+    const SECCOMP_RET_LOG: u32 = 0x7ffc_0000;
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+    let insn = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let mut filter = [
+        // seccomp_data.nr is at offset 0.
+        insn(BPF_LD_W_ABS, 0, 0, 0),
+        insn(BPF_JMP_JEQ_K, 0, 1, libc::SYS_getppid as u32),
+        insn(BPF_RET_K, 0, 0, SECCOMP_RET_LOG),
+        insn(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl and seccomp with a valid filter program that outlives the calls.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                0,
+                &program as *const libc::sock_fprog
+            ),
+            0,
+            "seccomp: {}",
+            std::io::Error::last_os_error()
+        );
+        libc::syscall(libc::SYS_getppid);
+    }
+}
+
+#[test]
+fn live_seccomp_log_reaches_seccomp_events() {
+    if std::env::var_os(SECCOMP_CHILD_ENV).is_some() {
+        seccomp_child_main();
+        return;
+    }
+    let _guard = lock();
+    let Some(mut observer) = require(
+        "audit netlink socket (root, initial namespaces)",
+        AuditSession::open(),
+    ) else {
+        return;
+    };
+    if let Some(owner) = observer.owner().unwrap()
+        && owner.alive
+    {
+        missing::<()>(&format!(
+            "the audit socket is held by live pid {}",
+            owner.pid
+        ));
+        return;
+    }
+    let status_before = observer.status().unwrap();
+    let rules_before = observer.rules().unwrap();
+
+    let hub = EventHub::new(
+        Arc::new(Mutex::new(Store::in_memory().unwrap())),
+        HubSettings::default(),
+    );
+    let settings_ = AuditSettings {
+        allow_config: true,
+        backlog_limit: 0,
+        backlog_wait_time: 0,
+        persist: true,
+        take_over: TakeOver::NonDaemons,
+        process: process_events::ProcessOptions::default(),
+        sockets: SOCKETS,
+        retry_every: Duration::from_millis(200),
+    };
+    let mut publisher = AuditPublisher::new(settings_, None, None, None);
+    publisher.seccomp = hub.subscribe(&seccomp_events::SPEC, seccomp_events::PUBLISHER, None);
+    hub.start(vec![Box::new(publisher)]);
+    let hub = StopOnDrop(hub);
+    let engine =
+        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
+    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+    let me = std::process::id();
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
+            .status()
+            .is_ok_and(|s| s.pid == me && s.enabled == 1)),
+        "the publisher never took the socket"
+    );
+
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(&exe)
+        .args([
+            "--exact",
+            "live_seccomp_log_reaches_seccomp_events",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SECCOMP_CHILD_ENV, "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child_pid = child.id();
+    assert!(child.wait().unwrap().success(), "the seccomp child failed");
+
+    let row = first_row(
+        &engine,
+        &format!(
+            "select syscall, code, arch, exe, uid from seccomp_events where pid = {child_pid}"
+        ),
+    );
+    assert_eq!(
+        row,
+        [
+            Value::from(libc::SYS_getppid.to_string()),
+            Value::from("0x7ffc0000"),
+            Value::from(if cfg!(target_arch = "aarch64") {
+                "aarch64"
+            } else {
+                "x86_64"
+            }),
+            Value::from(exe.as_path()),
+            Value::from(unsafe { libc::getuid() }),
+        ]
+    );
 
     drop(hub);
     assert_eq!(

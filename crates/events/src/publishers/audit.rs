@@ -1,6 +1,8 @@
 //! The audit publisher (osquery's `auditeventpublisher`): holds the kernel's audit socket,
 //! installs the rules its subscribers need, and turns assembled audit events into rows of
-//! process_events, socket_events and user_events.
+//! process_events, socket_events, user_events, selinux_events, apparmor_events and
+//! seccomp_events (the last three need no rules: the kernel logs those records whenever
+//! auditing is on).
 //!
 //! Coexistence (the issue's §3): the socket is taken only when nobody holds it, its holder
 //! is dead, or the holder is a live process that is not an audit daemon
@@ -28,7 +30,9 @@ use oxquery_sys::audit::{
     AuditEvent, AuditReader, AuditRule, AuditSession, AuditStats, Ownership, SyscallSet, TakeOver,
 };
 
-use crate::tables::{process_events, socket_events, user_events};
+use crate::tables::{
+    apparmor_events, process_events, seccomp_events, selinux_events, socket_events, user_events,
+};
 use crate::{EventHub, Publisher, PublisherContext, READ_TIMEOUT, Subscriber};
 
 /// osquery's name for the publisher.
@@ -96,6 +100,18 @@ pub fn publisher(hub: &EventHub, flags: &Flags) -> Option<Box<dyn Publisher>> {
         ),
         socket: subscribe(flags.get(flag::audit_allow_sockets), &socket_events::SPEC),
         user: subscribe(flags.get(flag::audit_allow_user_events), &user_events::SPEC),
+        selinux: subscribe(
+            flags.get(flag::audit_allow_selinux_events),
+            &selinux_events::SPEC,
+        ),
+        apparmor: subscribe(
+            flags.get(flag::audit_allow_apparmor_events),
+            &apparmor_events::SPEC,
+        ),
+        seccomp: subscribe(
+            flags.get(flag::audit_allow_seccomp_events),
+            &seccomp_events::SPEC,
+        ),
         said_left_to: None,
     };
     if publisher.subscribers().is_empty() {
@@ -110,12 +126,16 @@ pub struct AuditPublisher {
     pub process: Option<Subscriber>,
     pub socket: Option<Subscriber>,
     pub user: Option<Subscriber>,
+    pub selinux: Option<Subscriber>,
+    pub apparmor: Option<Subscriber>,
+    pub seccomp: Option<Subscriber>,
     /// The holder we last said we leave the socket to, to say it once.
     said_left_to: Option<u32>,
 }
 
 impl AuditPublisher {
-    /// A publisher over explicit subscribers (tests, or a program wiring its own flags).
+    /// A publisher over explicit subscribers (tests, or a program wiring its own flags);
+    /// add the security tables' subscribers to the public fields.
     pub fn new(
         settings: AuditSettings,
         process: Option<Subscriber>,
@@ -127,6 +147,9 @@ impl AuditPublisher {
             process,
             socket,
             user,
+            selinux: None,
+            apparmor: None,
+            seccomp: None,
             said_left_to: None,
         }
     }
@@ -252,6 +275,21 @@ impl AuditPublisher {
             {
                 s.add(row.into_values());
             }
+            let security = [
+                (
+                    &self.selinux,
+                    selinux_events::rows as fn(&AuditEvent, i64) -> _,
+                ),
+                (&self.apparmor, apparmor_events::rows),
+                (&self.seccomp, seccomp_events::rows),
+            ];
+            for (subscriber, rows) in security {
+                if let Some(s) = subscriber {
+                    for row in rows(event, uptime) {
+                        s.add(row.into_values());
+                    }
+                }
+            }
         }
     }
 
@@ -289,11 +327,18 @@ impl Publisher for AuditPublisher {
     }
 
     fn subscribers(&self) -> Vec<String> {
-        [&self.process, &self.socket, &self.user]
-            .into_iter()
-            .flatten()
-            .map(|s| s.name().to_owned())
-            .collect()
+        [
+            &self.process,
+            &self.socket,
+            &self.user,
+            &self.selinux,
+            &self.apparmor,
+            &self.seccomp,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.name().to_owned())
+        .collect()
     }
 
     fn run(&mut self, ctx: &PublisherContext) -> Result<(), String> {

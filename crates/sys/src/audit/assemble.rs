@@ -78,6 +78,44 @@ pub fn classify(kind: u16, body: &[u8]) -> RecordClass {
     }
 }
 
+/// The audit name of a record type (`AVC`, `USER_AVC`, `APPARMOR_DENIED`, `SECCOMP`...)
+/// for the security tables' `type` column; `None` for types they never see.
+pub fn record_type_name(kind: u16) -> Option<&'static str> {
+    Some(match kind {
+        AUDIT_USER_AVC => "USER_AVC",
+        AUDIT_SECCOMP => "SECCOMP",
+        1400 => "AVC",
+        1401 => "SELINUX_ERR",
+        1402 => "AVC_PATH",
+        1403 => "MAC_POLICY_LOAD",
+        1404 => "MAC_STATUS",
+        1405 => "MAC_CONFIG_CHANGE",
+        1406 => "MAC_UNLBL_ALLOW",
+        1407 => "MAC_CIPSOV4_ADD",
+        1408 => "MAC_CIPSOV4_DEL",
+        1409 => "MAC_MAP_ADD",
+        1410 => "MAC_MAP_DEL",
+        1411 => "MAC_IPSEC_ADDSA",
+        1412 => "MAC_IPSEC_DELSA",
+        1413 => "MAC_IPSEC_ADDSPD",
+        1414 => "MAC_IPSEC_DELSPD",
+        1415 => "MAC_IPSEC_EVENT",
+        1416 => "MAC_UNLBL_STCADD",
+        1417 => "MAC_UNLBL_STCDEL",
+        1418 => "MAC_CALIPSO_ADD",
+        1419 => "MAC_CALIPSO_DEL",
+        1500 => "APPARMOR",
+        1501 => "APPARMOR_AUDIT",
+        1502 => "APPARMOR_ALLOWED",
+        1503 => "APPARMOR_DENIED",
+        1504 => "APPARMOR_HINT",
+        1505 => "APPARMOR_STATUS",
+        1506 => "APPARMOR_ERROR",
+        1507 => "APPARMOR_KILL",
+        _ => return None,
+    })
+}
+
 /// Whether a record type is an event by itself (no EOE follows).
 fn is_single_record(kind: u16) -> bool {
     matches!(kind, 1005 | 1100..=1199 | 1700..=1799 | 2100..=2999)
@@ -775,6 +813,9 @@ mod tests {
         assert_eq!(classify(1112, b"pid=1"), RecordClass::UserMessage);
         assert_eq!(classify(AUDIT_SECCOMP, b"pid=1"), RecordClass::Seccomp);
         assert_eq!(classify(1305, b"op=add_rule"), RecordClass::Other);
+        assert_eq!(record_type_name(AUDIT_AVC), Some("AVC"));
+        assert_eq!(record_type_name(1503), Some("APPARMOR_DENIED"));
+        assert_eq!(record_type_name(1300), None);
     }
 
     #[test]

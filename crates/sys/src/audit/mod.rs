@@ -42,7 +42,7 @@ mod socket;
 
 pub use assemble::{
     Assembler, AssemblerStats, AuditEvent, Ending, Execve, MAX_EVENT_BYTES, MAX_PENDING,
-    MAX_RECORDS, PathRecord, Record, RecordClass, Syscall, classify,
+    MAX_RECORDS, PathRecord, Record, RecordClass, Syscall, classify, record_type_name,
 };
 pub use owner::{AUDIT_DAEMONS, AuditOwner, daemon_name, describe_owner};
 pub use reader::{AuditReader, AuditStats, EVENT_TIMEOUT, MAX_BATCH_RECORDS, STATUS_INTERVAL};
