@@ -9,7 +9,9 @@
 
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_events::publishers::audit::{AuditPublisher, AuditSettings};
-use oxquery_events::tables::{process_events, seccomp_events, socket_events, user_events};
+use oxquery_events::tables::{
+    process_events, process_file_events, seccomp_events, socket_events, user_events,
+};
 use oxquery_events::{EventHub, HubSettings};
 use oxquery_store::Store;
 use oxquery_sys::audit::{AuditSession, AuditSocket, AuditStatus, TakeOver};
@@ -21,8 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-static TABLES: [&TableDef; 4] = [
+static TABLES: [&TableDef; 5] = [
     &process_events::TABLE,
+    &process_file_events::TABLE,
     &socket_events::TABLE,
     &user_events::TABLE,
     &seccomp_events::TABLE,
@@ -106,6 +109,7 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
         take_over: TakeOver::NonDaemons,
         process: process_events::ProcessOptions::default(),
         sockets: SOCKETS,
+        files: process_file_events::FileOptions::default(),
         retry_every: Duration::from_millis(200),
     };
     let publisher = AuditPublisher::new(
@@ -368,6 +372,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
         take_over: TakeOver::NonDaemons,
         process: process_events::ProcessOptions::default(),
         sockets: SOCKETS,
+        files: process_file_events::FileOptions::default(),
         retry_every: Duration::from_millis(200),
     };
     let publisher = AuditPublisher::new(
@@ -515,6 +520,7 @@ fn live_seccomp_log_reaches_seccomp_events() {
         take_over: TakeOver::NonDaemons,
         process: process_events::ProcessOptions::default(),
         sockets: SOCKETS,
+        files: process_file_events::FileOptions::default(),
         retry_every: Duration::from_millis(200),
     };
     let mut publisher = AuditPublisher::new(settings_, None, None, None);
@@ -565,6 +571,117 @@ fn live_seccomp_log_reaches_seccomp_events() {
             }),
             Value::from(exe.as_path()),
             Value::from(unsafe { libc::getuid() }),
+        ]
+    );
+
+    drop(hub);
+    assert_eq!(
+        settings(&observer.status().unwrap()),
+        settings(&status_before)
+    );
+    assert_eq!(observer.rules().unwrap(), rules_before);
+}
+
+#[test]
+fn live_file_operations_reach_process_file_events() {
+    let _guard = lock();
+    let Some(mut observer) = require(
+        "audit netlink socket (root, initial namespaces)",
+        AuditSession::open(),
+    ) else {
+        return;
+    };
+    if let Some(owner) = observer.owner().unwrap()
+        && owner.alive
+    {
+        missing::<()>(&format!(
+            "the audit socket is held by live pid {}",
+            owner.pid
+        ));
+        return;
+    }
+    let Some(bash) = oxquery_test_support::require_tool("bash") else {
+        return;
+    };
+    let Some(mv) = oxquery_test_support::require_tool("mv") else {
+        return;
+    };
+    let status_before = observer.status().unwrap();
+    let rules_before = observer.rules().unwrap();
+
+    let hub = EventHub::new(
+        Arc::new(Mutex::new(Store::in_memory().unwrap())),
+        HubSettings::default(),
+    );
+    let settings_ = AuditSettings {
+        allow_config: true,
+        backlog_limit: 0,
+        backlog_wait_time: 0,
+        persist: true,
+        take_over: TakeOver::NonDaemons,
+        process: process_events::ProcessOptions::default(),
+        sockets: SOCKETS,
+        files: process_file_events::FileOptions::default(),
+        retry_every: Duration::from_millis(200),
+    };
+    let mut publisher = AuditPublisher::new(settings_, None, None, None);
+    publisher.files = hub.subscribe(
+        &process_file_events::SPEC,
+        process_file_events::PUBLISHER,
+        None,
+    );
+    hub.start(vec![Box::new(publisher)]);
+    let hub = StopOnDrop(hub);
+    let engine =
+        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
+    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
+            .rules()
+            .is_ok_and(|r| r.len() == rules_before.len() + 1)),
+        "the publisher never installed its rule"
+    );
+
+    // A child (this process, the audit daemon, is not audited) creates a file and
+    // renames it, from a directory of the test's own.
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().canonicalize().unwrap();
+    let status = Command::new(&bash)
+        .args([
+            "-c",
+            &format!("echo x > created && {} created renamed", mv.display()),
+        ])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let created = dir.join("created");
+    let renamed = dir.join("renamed");
+    let row = first_row(
+        &engine,
+        &format!(
+            "select operation, dest_path, partial from process_file_events where path = '{}' and operation = 'open'",
+            created.display()
+        ),
+    );
+    assert_eq!(
+        row,
+        [Value::from("open"), Value::from(""), Value::from("false")]
+    );
+    let row = first_row(
+        &engine,
+        &format!(
+            "select executable, dest_path, cwd from process_file_events where path = '{}' and operation = 'rename'",
+            created.display()
+        ),
+    );
+    assert_eq!(
+        row,
+        [
+            Value::from(std::fs::canonicalize(&mv).unwrap().as_path()),
+            Value::from(renamed.as_path()),
+            Value::from(dir.as_path()),
         ]
     );
 

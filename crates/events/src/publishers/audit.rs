@@ -1,6 +1,7 @@
 //! The audit publisher (osquery's `auditeventpublisher`): holds the kernel's audit socket,
 //! installs the rules its subscribers need, and turns assembled audit events into rows of
-//! process_events, socket_events, user_events, selinux_events, apparmor_events and
+//! process_events, socket_events, process_file_events, user_events, selinux_events,
+//! apparmor_events and
 //! seccomp_events (the last three need no rules: the kernel logs those records whenever
 //! auditing is on).
 //!
@@ -31,7 +32,8 @@ use oxquery_sys::audit::{
 };
 
 use crate::tables::{
-    apparmor_events, process_events, seccomp_events, selinux_events, socket_events, user_events,
+    apparmor_events, process_events, process_file_events, seccomp_events, selinux_events,
+    socket_events, user_events,
 };
 use crate::{EventHub, Publisher, PublisherContext, READ_TIMEOUT, Subscriber};
 
@@ -52,6 +54,7 @@ pub struct AuditSettings {
     pub take_over: TakeOver,
     pub process: process_events::ProcessOptions,
     pub sockets: socket_events::SocketOptions,
+    pub files: process_file_events::FileOptions,
     /// How often to look again at a socket left to its holder ([`RETRY_EVERY`]).
     pub retry_every: Duration,
 }
@@ -74,6 +77,9 @@ impl AuditSettings {
                 accept: flags.get(flag::audit_allow_accept_socket_events),
                 null_accept: flags.get(flag::audit_allow_null_accept_socket_events),
                 unix: flags.get(flag::audit_allow_unix),
+            },
+            files: process_file_events::FileOptions {
+                show_accesses: flags.get(flag::audit_fim_show_accesses),
             },
             retry_every: RETRY_EVERY,
         }
@@ -99,6 +105,10 @@ pub fn publisher(hub: &EventHub, flags: &Flags) -> Option<Box<dyn Publisher>> {
             &process_events::SPEC,
         ),
         socket: subscribe(flags.get(flag::audit_allow_sockets), &socket_events::SPEC),
+        files: subscribe(
+            flags.get(flag::audit_allow_fim_events),
+            &process_file_events::SPEC,
+        ),
         user: subscribe(flags.get(flag::audit_allow_user_events), &user_events::SPEC),
         selinux: subscribe(
             flags.get(flag::audit_allow_selinux_events),
@@ -125,6 +135,7 @@ pub struct AuditPublisher {
     pub settings: AuditSettings,
     pub process: Option<Subscriber>,
     pub socket: Option<Subscriber>,
+    pub files: Option<Subscriber>,
     pub user: Option<Subscriber>,
     pub selinux: Option<Subscriber>,
     pub apparmor: Option<Subscriber>,
@@ -146,6 +157,7 @@ impl AuditPublisher {
             settings,
             process,
             socket,
+            files: None,
             user,
             selinux: None,
             apparmor: None,
@@ -168,6 +180,9 @@ impl AuditPublisher {
         }
         if self.socket.is_some() {
             sets.push(SyscallSet::Socket);
+        }
+        if self.files.is_some() {
+            sets.push(SyscallSet::FileAccess);
         }
         sets
     }
@@ -270,6 +285,11 @@ impl AuditPublisher {
             {
                 s.add(row.into_values());
             }
+            if let Some(s) = &self.files
+                && let Some(row) = process_file_events::row(event, self.settings.files, uptime)
+            {
+                s.add(row.into_values());
+            }
             if let Some(s) = &self.user
                 && let Some(row) = user_events::row(event, uptime)
             {
@@ -330,6 +350,7 @@ impl Publisher for AuditPublisher {
         [
             &self.process,
             &self.socket,
+            &self.files,
             &self.user,
             &self.selinux,
             &self.apparmor,

@@ -4,6 +4,7 @@ use oxquery_table::TableDef;
 
 pub mod apparmor_events;
 pub mod process_events;
+pub mod process_file_events;
 pub mod seccomp_events;
 pub mod selinux_events;
 pub mod socket_events;
@@ -14,6 +15,7 @@ pub fn all() -> Vec<&'static TableDef> {
     vec![
         &apparmor_events::TABLE,
         &process_events::TABLE,
+        &process_file_events::TABLE,
         &seccomp_events::TABLE,
         &selinux_events::TABLE,
         &socket_events::TABLE,

@@ -111,6 +111,36 @@ pub fn syscall_name(number: u32) -> Option<&'static str> {
         (libc::SYS_bind, "bind"),
         (libc::SYS_accept, "accept"),
         (libc::SYS_accept4, "accept4"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_open, "open"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_creat, "creat"),
+        (libc::SYS_openat, "openat"),
+        (libc::SYS_openat2, "openat2"),
+        (libc::SYS_open_by_handle_at, "open_by_handle_at"),
+        (libc::SYS_truncate, "truncate"),
+        (libc::SYS_ftruncate, "ftruncate"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_rename, "rename"),
+        (libc::SYS_renameat, "renameat"),
+        (libc::SYS_renameat2, "renameat2"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_unlink, "unlink"),
+        (libc::SYS_unlinkat, "unlinkat"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_link, "link"),
+        (libc::SYS_linkat, "linkat"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_symlink, "symlink"),
+        (libc::SYS_symlinkat, "symlinkat"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_mkdir, "mkdir"),
+        (libc::SYS_mkdirat, "mkdirat"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_rmdir, "rmdir"),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_mknod, "mknod"),
+        (libc::SYS_mknodat, "mknodat"),
     ];
     names.iter().find(|(k, _)| *k == n).map(|(_, name)| *name)
 }
@@ -189,6 +219,18 @@ mod tests {
         assert_eq!(syscall_name(libc::SYS_execve as u32), Some("execve"));
         assert_eq!(syscall_name(libc::SYS_accept4 as u32), Some("accept4"));
         assert_eq!(syscall_name(u32::MAX), None);
+        // Every syscall of every set has a name.
+        for set in [
+            SyscallSet::Exec,
+            SyscallSet::Fork,
+            SyscallSet::Kill,
+            SyscallSet::Socket,
+            SyscallSet::FileAccess,
+        ] {
+            for n in set.syscalls() {
+                assert!(syscall_name(n).is_some(), "{set:?} {n}");
+            }
+        }
         // Each set is distinct and non-empty.
         let sets = [
             SyscallSet::Exec,
