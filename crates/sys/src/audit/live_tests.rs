@@ -300,3 +300,52 @@ fn live_ownership_with_a_stand_in_daemon() {
     let mut after = AuditSession::open().expect("open");
     assert_eq!(settings(&after.status().unwrap()), settings(&before));
 }
+
+#[test]
+fn live_kernel_losses_are_counted() {
+    let _guard = lock();
+    let Some(mut session) = free_session() else {
+        return;
+    };
+    let before = session.status().expect("status");
+    match session.take_socket(TakeOver::Never).expect("take") {
+        Ownership::Taken { .. } | Ownership::AlreadyOurs => {}
+        other => panic!("could not take a free audit socket: {other:?}"),
+    }
+    session.set_enabled(true).expect("enable");
+    // A backlog of one record, and no waiting for room: the records of an exec burst
+    // beyond it are lost in the kernel (counted in its `lost`).
+    session.set_backlog_limit(1).expect("backlog limit");
+    session.set_backlog_wait_time(0).expect("backlog wait");
+    assert!(
+        session
+            .add_rule(&AuditRule::syscall_exit(SyscallSet::Exec))
+            .expect("rule")
+    );
+    let mut reader = AuditReader::new(session);
+    // The window the reader counts in lies inside [lost_before, lost_after]: its first
+    // batch reads its baseline after this.
+    let lost_before = reader.session_mut().status().unwrap().lost;
+    reader.next_batch(Duration::ZERO).expect("baseline");
+    for _ in 0..20 {
+        assert!(Command::new("/bin/true").status().unwrap().success());
+    }
+    let deadline = Instant::now() + STATUS_INTERVAL * 10;
+    while reader.stats().kernel_lost == 0 && Instant::now() < deadline {
+        reader
+            .next_batch(Duration::from_millis(200))
+            .expect("next_batch");
+    }
+    let lost_after = reader.session_mut().status().unwrap().lost;
+    let stats = reader.stats();
+    assert!(stats.kernel_lost > 0, "no loss counted: {stats:?}");
+    // The count is the kernel's own counter's growth (kernel-wide, so other processes'
+    // records count too), never more than it grew while we watched.
+    assert!(
+        stats.kernel_lost <= u64::from(lost_after.wrapping_sub(lost_before)),
+        "{stats:?}, kernel lost {lost_before} -> {lost_after}"
+    );
+    drop(reader);
+    let mut after = AuditSession::open().expect("open");
+    assert_eq!(settings(&after.status().unwrap()), settings(&before));
+}
