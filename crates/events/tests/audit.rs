@@ -103,6 +103,7 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
     let subscribe = |spec| hub.subscribe(spec, process_events::PUBLISHER, None);
     let settings_ = AuditSettings {
         allow_config: true,
+        force_reconfigure: false,
         backlog_limit: 8192,
         backlog_wait_time: 0,
         persist: true,
@@ -366,6 +367,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
     );
     let settings_ = AuditSettings {
         allow_config: true,
+        force_reconfigure: false,
         backlog_limit: 0,
         backlog_wait_time: 0,
         persist: true,
@@ -514,6 +516,7 @@ fn live_seccomp_log_reaches_seccomp_events() {
     );
     let settings_ = AuditSettings {
         allow_config: true,
+        force_reconfigure: false,
         backlog_limit: 0,
         backlog_wait_time: 0,
         persist: true,
@@ -615,6 +618,7 @@ fn live_file_operations_reach_process_file_events() {
     );
     let settings_ = AuditSettings {
         allow_config: true,
+        force_reconfigure: false,
         backlog_limit: 0,
         backlog_wait_time: 0,
         persist: true,

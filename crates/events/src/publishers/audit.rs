@@ -16,7 +16,8 @@
 //!
 //! Kernel state: with `--audit_allow_config` it turns auditing on, sets
 //! `--audit_backlog_limit` and `--audit_backlog_wait_time` (0 leaves it), and adds one
-//! rule per syscall set its subscribers need. Whatever it changed is put back when it
+//! rule per syscall set its subscribers need; with `--audit_force_reconfigure` it first
+//! removes the rules already there. Whatever it changed is put back when it
 //! stops or loses the socket (the session's restore), whatever
 //! `--audit_force_unconfigure` says: leaving rules behind for nobody is what the issue
 //! forbids.
@@ -46,6 +47,9 @@ pub const RETRY_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy)]
 pub struct AuditSettings {
     pub allow_config: bool,
+    /// `--audit_force_reconfigure`: remove the rules already there (put back on
+    /// restore).
+    pub force_reconfigure: bool,
     pub backlog_limit: u32,
     pub backlog_wait_time: u32,
     pub persist: bool,
@@ -64,6 +68,7 @@ impl AuditSettings {
         let nonneg = |v: i32| u32::try_from(v).unwrap_or(0);
         AuditSettings {
             allow_config: flags.get(flag::audit_allow_config),
+            force_reconfigure: flags.get(flag::audit_force_reconfigure),
             backlog_limit: nonneg(flags.get(flag::audit_backlog_limit)),
             backlog_wait_time: nonneg(flags.get(flag::audit_backlog_wait_time)),
             persist: flags.get(flag::audit_persist),
@@ -259,6 +264,12 @@ impl AuditPublisher {
             session
                 .set_backlog_wait_time(self.settings.backlog_wait_time)
                 .map_err(|e| format!("setting the audit backlog wait time: {e}"))?;
+        }
+        if self.settings.force_reconfigure {
+            let removed = session
+                .remove_existing_rules()
+                .map_err(|e| format!("removing the existing audit rules: {e}"))?;
+            log::info!("Audit: removed {removed} existing rule(s); they are put back at stop");
         }
         for set in self.rule_sets() {
             session

@@ -349,3 +349,55 @@ fn live_kernel_losses_are_counted() {
     let mut after = AuditSession::open().expect("open");
     assert_eq!(settings(&after.status().unwrap()), settings(&before));
 }
+
+/// A rule added behind any session's back (as `auditctl -a` would), deleted on drop.
+struct ForeignRule(AuditRule);
+
+impl ForeignRule {
+    fn add(rule: AuditRule) -> ForeignRule {
+        AuditSocket::open()
+            .unwrap()
+            .add_rule(rule.message())
+            .expect("add the foreign rule");
+        ForeignRule(rule)
+    }
+}
+
+impl Drop for ForeignRule {
+    fn drop(&mut self) {
+        if let Ok(mut s) = AuditSocket::open() {
+            let _ = s.delete_rule(self.0.message());
+        }
+    }
+}
+
+#[test]
+fn live_force_reconfigure_removes_foreign_rules_and_restore_puts_them_back() {
+    let _guard = lock();
+    let Some(mut observer) = free_session() else {
+        return;
+    };
+    let rules_before = observer.rules().unwrap();
+    let foreign = ForeignRule::add(AuditRule::syscall_exit_numbers(
+        &[libc::SYS_getppid as u32],
+        "oxquery-foreign-test",
+    ));
+    let with_foreign = observer.rules().unwrap();
+    assert_eq!(with_foreign.len(), rules_before.len() + 1);
+    assert!(with_foreign.contains(&foreign.0));
+
+    let mut session = AuditSession::open().unwrap();
+    let ours = AuditRule::syscall_exit(SyscallSet::Exec);
+    assert!(session.add_rule(&ours).unwrap());
+    assert_eq!(
+        session.remove_existing_rules().unwrap(),
+        rules_before.len() + 1
+    );
+    assert_eq!(observer.rules().unwrap(), [ours]);
+    session.restore().unwrap();
+    // Everything back, in the order it was in.
+    assert_eq!(observer.rules().unwrap(), with_foreign);
+    drop(session);
+    drop(foreign);
+    assert_eq!(observer.rules().unwrap(), rules_before);
+}

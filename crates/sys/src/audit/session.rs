@@ -48,8 +48,11 @@ pub struct AuditSession {
     changed_enabled: bool,
     changed_backlog_limit: bool,
     changed_backlog_wait_time: bool,
-    /// Rules this session added, in order; others' rules are never deleted.
+    /// Rules this session added, in order.
     added: Vec<AuditRule>,
+    /// Others' rules this session removed ([`AuditSession::remove_existing_rules`]), put
+    /// back on restore.
+    removed: Vec<AuditRule>,
 }
 
 impl AuditSession {
@@ -66,6 +69,7 @@ impl AuditSession {
             changed_backlog_limit: false,
             changed_backlog_wait_time: false,
             added: Vec::new(),
+            removed: Vec::new(),
         })
     }
 
@@ -210,12 +214,29 @@ impl AuditSession {
         Ok(())
     }
 
+    /// Deletes every rule in the kernel that this session did not add (osquery's
+    /// `--audit_force_reconfigure`), remembering them so [`AuditSession::restore`] puts
+    /// them back. Returns how many it removed.
+    pub fn remove_existing_rules(&mut self) -> io::Result<usize> {
+        let mut count = 0;
+        for rule in self.rules()? {
+            if self.added.contains(&rule) {
+                continue;
+            }
+            delete_tolerating_absence(&mut self.socket, &rule)?;
+            self.removed.push(rule);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// The rules this session added and has not deleted.
     pub fn added_rules(&self) -> &[AuditRule] {
         &self.added
     }
 
-    /// Undoes this session's changes: deletes the rules it added, puts back the backlog
+    /// Undoes this session's changes: deletes the rules it added, puts back the rules it
+    /// removed, puts back the backlog
     /// settings and `enabled`, and gives up the audit pid if we still hold it (the kernel
     /// only lets a process register itself, so a previous holder, dead by the time we
     /// took over, cannot be put back). Runs every step even when one fails; returns the
@@ -230,6 +251,13 @@ impl AuditSession {
         };
         while let Some(rule) = self.added.pop() {
             note(delete_tolerating_absence(&mut self.socket, &rule));
+        }
+        // Others' rules back, in their original order.
+        for rule in std::mem::take(&mut self.removed) {
+            match self.socket.add_rule(rule.message()) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                other => note(other),
+            }
         }
         if self.changed_backlog_limit {
             note(self.socket.set_status(STATUS_BACKLOG_LIMIT, &self.before));
