@@ -25,7 +25,8 @@ pub struct AuditStats {
     /// Events delivered.
     pub events: u64,
     /// `ENOBUFS` on the netlink socket: the kernel dropped records because our receive
-    /// buffer was full (each count is at least one record).
+    /// buffer was full (each count is at least one record); also records beyond the
+    /// bounded queue kept while a status request waited (one count each).
     pub socket_overflows: u64,
     /// Growth of the kernel's own `lost` counter while we held the socket (backlog full,
     /// rate limit). Kernel-wide, so it includes records meant for nobody else too.

@@ -42,6 +42,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Receive buffer asked for (root may exceed `rmem_max` with `SO_RCVBUFFORCE`): bursts of
 /// records wait here while the reader is busy; overflowing it is an `ENOBUFS`.
 const RECEIVE_BUFFER: libc::c_int = 8 << 20;
+/// Records kept while a control request waits for its answer; beyond it they are
+/// dropped and counted with the overflows.
+const MAX_QUEUED: usize = 65536;
 /// Large enough for the longest record (`MAX_AUDIT_MESSAGE_LENGTH`, 8970) and a rule.
 const DATAGRAM_BUFFER: usize = 64 << 10;
 
@@ -369,7 +372,11 @@ impl AuditSocket {
         let (mut acked, mut answered) = (false, false);
         for m in split_datagram(datagram) {
             if let Some(record) = as_record(&m) {
-                self.queued.push_back(record);
+                if self.queued.len() < MAX_QUEUED {
+                    self.queued.push_back(record);
+                } else {
+                    self.queued_overflows += 1;
+                }
                 continue;
             }
             if m.sequence != sequence {
