@@ -896,6 +896,39 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_and_random_corruption_of_real_records_is_survived() {
+        let mut a = Assembler::new(Duration::from_secs(1));
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for (kind, text) in EXEC {
+            for cut in 0..=text.len() {
+                a.push(*kind, &text.as_bytes()[..cut], now, &mut out);
+            }
+        }
+        // Seeded byte corruption (replay with AUDIT_FUZZ_SEED).
+        let mut state = oxquery_test_support::seed("AUDIT_FUZZ_SEED") | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2000 {
+            let (kind, text) = EXEC[next() as usize % EXEC.len()];
+            let mut bytes = text.as_bytes().to_vec();
+            for _ in 0..(next() % 8) {
+                let at = next() as usize % bytes.len().max(1);
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = next() as u8;
+                }
+            }
+            a.push(kind, &bytes, now, &mut out);
+        }
+        a.flush_all(&mut out);
+        assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
     fn hostile_records_never_panic() {
         let mut a = Assembler::new(Duration::from_secs(1));
         let now = Instant::now();
