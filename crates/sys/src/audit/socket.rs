@@ -219,8 +219,9 @@ impl AuditSocket {
             .map(drop)
     }
 
-    /// The kernel's rules, in its order.
-    pub fn rules(&mut self) -> io::Result<Vec<RuleMessage>> {
+    /// The kernel's rules, in its order ([`super::AuditSession::rules`] is the public
+    /// form, without netlink types).
+    pub(crate) fn rules(&mut self) -> io::Result<Vec<RuleMessage>> {
         let replies = self.request(AuditMessage::ListRules(None), Expect::UntilDone)?;
         Ok(replies
             .into_iter()
@@ -232,13 +233,13 @@ impl AuditSocket {
     }
 
     /// Adds a rule; `EEXIST` when an identical rule is there already.
-    pub fn add_rule(&mut self, rule: &RuleMessage) -> io::Result<()> {
+    pub(crate) fn add_rule(&mut self, rule: &RuleMessage) -> io::Result<()> {
         self.request(AuditMessage::AddRule(rule.clone()), Expect::AckOnly)
             .map(drop)
     }
 
     /// Deletes the rule identical to `rule`; `ENOENT` when there is none.
-    pub fn delete_rule(&mut self, rule: &RuleMessage) -> io::Result<()> {
+    pub(crate) fn delete_rule(&mut self, rule: &RuleMessage) -> io::Result<()> {
         self.request(AuditMessage::DelRule(rule.clone()), Expect::AckOnly)
             .map(drop)
     }
