@@ -383,6 +383,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
         None,
         None,
     );
+    let serving = publisher.serving();
     hub.start(vec![Box::new(publisher)]);
     let hub = StopOnDrop(hub);
     let engine =
@@ -400,7 +401,8 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
     );
     // ...by its own choice (the kernel was never asked, so never refused)...
     assert!(!warnings().iter().any(|w| w.contains("refused")));
-    // ...and has neither taken it nor installed rules.
+    // ...and has neither taken it nor installed rules, nor says it serves events.
+    assert!(!serving.load(std::sync::atomic::Ordering::SeqCst));
     assert_eq!(observer.status().unwrap().pid, stand_in_pid);
     assert_eq!(observer.rules().unwrap(), rules_before);
     // Looking again (every 200 ms here) it does not say it again. (A slow machine makes
@@ -424,6 +426,10 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
             .rules()
             .is_ok_and(|r| r.len() == rules_before.len() + 1)
     ));
+    assert!(oxquery_test_support::wait_until(
+        Duration::from_secs(20),
+        || serving.load(std::sync::atomic::Ordering::SeqCst)
+    ));
     let marker = format!("oxquery-after-daemon-{me}");
     let mut child = Command::new("/bin/true").arg(&marker).spawn().unwrap();
     let child_pid = child.id();
@@ -435,6 +441,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
     assert_eq!(row, [Value::from(child_pid)]);
 
     drop(hub);
+    assert!(!serving.load(std::sync::atomic::Ordering::SeqCst));
     assert_eq!(
         settings(&observer.status().unwrap()),
         settings(&status_before)

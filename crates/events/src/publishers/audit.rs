@@ -12,7 +12,8 @@
 //! [`RETRY_EVERY`]. When it loses the socket later it restores the kernel state it changed
 //! (so its rules do not flood the new holder) and waits the same way; with
 //! `--audit_persist=false` it takes the socket back only when it is free or its holder
-//! dead.
+//! dead. [`AuditPublisher::serving`] tells whether it reads events now, for the process
+//! connector's fallback to fill in while it does not.
 //!
 //! Kernel state: with `--audit_allow_config` it turns auditing on, sets
 //! `--audit_backlog_limit` and `--audit_backlog_wait_time` (0 leaves it), and adds one
@@ -25,6 +26,8 @@
 //! Losses reach `osquery_events` through [`PublisherContext::lost`]: netlink ENOBUFS, the
 //! kernel's lost counter, records dropped by the assembler's limits, unreadable records.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use oxquery_flags::{Flags, flag};
@@ -128,6 +131,7 @@ pub fn publisher(hub: &EventHub, flags: &Flags) -> Option<Box<dyn Publisher>> {
             &seccomp_events::SPEC,
         ),
         said_left_to: None,
+        serving: Arc::default(),
     };
     if publisher.subscribers().is_empty() {
         return None;
@@ -147,6 +151,8 @@ pub struct AuditPublisher {
     pub seccomp: Option<Subscriber>,
     /// The holder we last said we leave the socket to, to say it once.
     said_left_to: Option<u32>,
+    /// True while this publisher holds the audit socket and reads events.
+    serving: Arc<AtomicBool>,
 }
 
 impl AuditPublisher {
@@ -168,7 +174,16 @@ impl AuditPublisher {
             apparmor: None,
             seccomp: None,
             said_left_to: None,
+            serving: Arc::default(),
         }
+    }
+
+    /// A flag that is true while the publisher holds the audit socket and reads events,
+    /// false while it leaves the socket to another holder or is stopped: what a fallback
+    /// source of process events (the process connector) looks at to fill in, and stop,
+    /// without duplicating.
+    pub fn serving(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.serving)
     }
 
     /// The syscall sets the subscribers need.
@@ -385,7 +400,10 @@ impl Publisher for AuditPublisher {
             // On failure the session's drop undoes what was done.
             self.configure(&mut session)?;
             let mut reader = AuditReader::new(session);
-            let stopped = self.read(&mut reader, ctx)?;
+            self.serving.store(true, Ordering::SeqCst);
+            let outcome = self.read(&mut reader, ctx);
+            self.serving.store(false, Ordering::SeqCst);
+            let stopped = outcome?;
             reader
                 .session_mut()
                 .restore()
