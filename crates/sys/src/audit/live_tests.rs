@@ -293,6 +293,44 @@ fn live_ownership_with_a_stand_in_daemon() {
     }
     assert_eq!(observer.status().unwrap().pid, stand_in_pid);
 
+    // Beside the daemon, the read-only log group still sees records: a user message.
+    let mut log_session = AuditSession::open().unwrap();
+    log_session.set_enabled(true).expect("enable");
+    let mut log = AuditReader::read_log(log_session).expect("read-only log socket");
+    let marker = format!("oxquery-read-log-{}", std::process::id());
+    AuditSocket::open()
+        .unwrap()
+        .send_user_message(1100, &format!("op=test acct=\"{marker}\" res=success"))
+        .expect("user message");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let batch = log
+            .next_batch(Duration::from_millis(200))
+            .expect("read log");
+        if let Some(r) = batch.iter().find_map(|e| {
+            e.record(RecordClass::UserMessage)
+                .filter(|r| {
+                    r.field("acct").and_then(|v| v.string()) == Some(marker.clone().into_bytes())
+                })
+                .cloned()
+        }) {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the read-only log saw no user message"
+        );
+    };
+    assert_eq!(seen.kind, 1100);
+    assert_eq!(
+        seen.field("pid").and_then(|v| v.decimal()),
+        Some(i64::from(std::process::id()))
+    );
+    // Reading the log took nothing from the daemon.
+    assert!(log.lost_socket_to().is_none());
+    assert_eq!(observer.status().unwrap().pid, stand_in_pid);
+    drop(log);
+
     // The stand-in releases and exits; everything is as before.
     drop(stand_in);
     drop(reader);

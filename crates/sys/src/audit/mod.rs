@@ -18,7 +18,9 @@
 //! * [`AuditReader`]: the event reader. `next_batch(timeout)` polls the socket, reads all
 //!   records available, groups them into [`AuditEvent`]s (module `assemble`: by the
 //!   serial of `audit(TIME:SERIAL)`, closed by EOE; user messages alone; others after a
-//!   timeout) and returns at the latest after the timeout.
+//!   timeout) and returns at the latest after the timeout. [`AuditReader::read_log`]
+//!   reads the kernel's read-only copy of the records instead (`AUDIT_NLGRP_READLOG`):
+//!   beside an audit daemon, without taking anything from it.
 //! * Pure parsers for record text in [`record`] (fields, hex and quoted values, socket
 //!   addresses) and netlink datagrams in `socket` (the kernel stamps event records with
 //!   the payload length as `nlmsg_len`; the datagram's size is used instead). Records are

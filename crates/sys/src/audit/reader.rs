@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::assemble::{Assembler, AuditEvent};
 use super::owner::AuditOwner;
 use super::session::AuditSession;
-use super::socket::{RawRecord, wait_readable};
+use super::socket::{AuditSocket, RawRecord, wait_readable};
 
 /// Groups that see no EOE are delivered this long after their first record.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -46,6 +46,9 @@ pub struct AuditStats {
 /// Reads audit events from a session that holds the audit socket.
 pub struct AuditReader {
     session: AuditSession,
+    /// The read-only log socket ([`AuditReader::read_log`]); `None` when the records
+    /// come to the session's socket as the audit daemon.
+    log: Option<AuditSocket>,
     assembler: Assembler,
     stats: AuditStats,
     records: Vec<RawRecord>,
@@ -62,6 +65,7 @@ impl AuditReader {
     pub fn new(session: AuditSession) -> AuditReader {
         AuditReader {
             session,
+            log: None,
             assembler: Assembler::new(EVENT_TIMEOUT),
             stats: AuditStats::default(),
             records: Vec::new(),
@@ -72,6 +76,25 @@ impl AuditReader {
         }
     }
 
+    /// A reader of the kernel's read-only copy of every record (the `AUDIT_NLGRP_READLOG`
+    /// group), for when another process holds the audit socket: it sees what that
+    /// daemon's rules (and user space, SELinux, AppArmor, seccomp) produce, changes
+    /// nothing and takes nothing from anyone. `session` only reads the status (the
+    /// kernel's `lost` counter); [`AuditReader::lost_socket_to`] stays `None`.
+    pub fn read_log(session: AuditSession) -> io::Result<AuditReader> {
+        let mut reader = AuditReader::new(session);
+        reader.log = Some(AuditSocket::open_read_log()?);
+        Ok(reader)
+    }
+
+    /// The socket records come from.
+    fn source(&mut self) -> &mut AuditSocket {
+        match &mut self.log {
+            Some(log) => log,
+            None => self.session.socket_mut(),
+        }
+    }
+
     /// Waits up to `timeout` for events and returns those ready (possibly none). Never
     /// blocks longer; reads everything available (up to [`MAX_BATCH_RECORDS`]).
     pub fn next_batch(&mut self, timeout: Duration) -> io::Result<Vec<AuditEvent>> {
@@ -79,10 +102,10 @@ impl AuditReader {
         let mut events = Vec::new();
         loop {
             self.records.clear();
-            let overflows = self
-                .session
-                .socket_mut()
-                .recv_records(MAX_BATCH_RECORDS, &mut self.records)?;
+            let mut records = std::mem::take(&mut self.records);
+            let received = self.source().recv_records(MAX_BATCH_RECORDS, &mut records);
+            self.records = records;
+            let overflows = received?;
             self.stats.socket_overflows += overflows;
             let now = Instant::now();
             for r in &self.records {
@@ -97,17 +120,15 @@ impl AuditReader {
             if !events.is_empty() || now >= deadline {
                 break;
             }
-            if self.session.socket_mut().has_queued() {
+            if self.source().has_queued() {
                 continue;
             }
             let mut wake = deadline.min(self.next_status);
             if let Some(expiry) = self.assembler.next_expiry() {
                 wake = wake.min(expiry);
             }
-            wait_readable(
-                self.session.socket_mut().fd(),
-                wake.saturating_duration_since(now),
-            )?;
+            let fd = self.source().fd();
+            wait_readable(fd, wake.saturating_duration_since(now))?;
         }
         self.stats.events += events.len() as u64;
         self.sync_assembler_stats();
@@ -140,7 +161,7 @@ impl AuditReader {
 
     fn read_status(&mut self) -> io::Result<()> {
         let status = self.session.status()?;
-        if status.pid == self.session.our_pid() {
+        if status.pid == self.session.our_pid() || self.log.is_some() {
             if let Some(last) = self.last_lost {
                 // The counter is a u32 that wraps.
                 self.stats.kernel_lost += u64::from(status.lost.wrapping_sub(last));

@@ -165,6 +165,20 @@ impl AuditSocket {
         let mut socket = Socket::new(NETLINK_AUDIT)?;
         socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(Self::with_buffer(socket))
+    }
+
+    /// Opens a socket in the kernel's read-only log group (`AUDIT_NLGRP_READLOG`, needs
+    /// `CAP_AUDIT_READ`): a copy of every record, whoever holds the audit socket, without
+    /// registering as its holder.
+    pub fn open_read_log() -> io::Result<AuditSocket> {
+        const AUDIT_NLGRP_READLOG: u32 = 1;
+        let mut socket = Socket::new(NETLINK_AUDIT)?;
+        socket.bind(&SocketAddr::new(0, 1 << (AUDIT_NLGRP_READLOG - 1)))?;
+        Ok(Self::with_buffer(socket))
+    }
+
+    fn with_buffer(socket: Socket) -> AuditSocket {
         // Best effort: the larger buffer needs CAP_NET_ADMIN; the default still works.
         let fd = socket.as_raw_fd();
         let size = RECEIVE_BUFFER;
@@ -181,13 +195,13 @@ impl AuditSocket {
         if rc != 0 {
             let _ = socket.set_rx_buf_sz(size);
         }
-        Ok(AuditSocket {
+        AuditSocket {
             socket,
             sequence: 0,
             queued: VecDeque::new(),
             queued_overflows: 0,
             buf: vec![0; DATAGRAM_BUFFER],
-        })
+        }
     }
 
     /// The socket's descriptor, for poll(2).
