@@ -82,6 +82,22 @@ pub fn publishers(
 ) -> Vec<Box<dyn Publisher>> {
     let _ = config;
     let mut out: Vec<Box<dyn Publisher>> = Vec::new();
+    if let Some(audit) = publishers::audit::publisher(hub, flags) {
+        // While another audit daemon keeps the audit socket (or audit fails), the
+        // process-events connector serves process_events instead (never both at once).
+        if audit.process.is_some() {
+            let gate = publishers::proc_connector::ConnectorGate::unless(audit.serving());
+            if let Some(connector) = publishers::proc_connector::ConnectorPublisher::new(
+                hub,
+                &tables::process_events::SPEC,
+                flags,
+                gate,
+            ) {
+                out.push(Box::new(connector));
+            }
+        }
+        out.push(Box::new(audit));
+    }
     out.extend(publishers::syslog::new(hub, flags));
     if let Some(p) = publishers::udev::UdevPublisher::new(hub, flags) {
         out.push(Box::new(p));

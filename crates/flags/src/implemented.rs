@@ -47,6 +47,28 @@ pub const IMPLEMENTED: &[&str] = &[
     "events_expiry",
     "events_max",
     "events_optimize",
+    // Events: the audit publisher and its tables (process_events, socket_events,
+    // process_file_events, user_events, selinux_events, apparmor_events, seccomp_events).
+    "audit_allow_accept_socket_events",
+    "audit_allow_apparmor_events",
+    "audit_allow_config",
+    "audit_allow_failed_socket_events",
+    "audit_allow_fim_events",
+    "audit_allow_fork_process_events",
+    "audit_allow_kill_process_events",
+    "audit_allow_null_accept_socket_events",
+    "audit_allow_process_events",
+    "audit_allow_seccomp_events",
+    "audit_allow_selinux_events",
+    "audit_allow_sockets",
+    "audit_allow_unix",
+    "audit_allow_user_events",
+    "audit_backlog_limit",
+    "audit_backlog_wait_time",
+    "audit_fim_show_accesses",
+    "audit_force_reconfigure",
+    "audit_persist",
+    "disable_audit",
     // hardware_events (the udev publisher).
     "hardware_disabled_types",
     // The syslog publisher and syslog_events.
@@ -102,8 +124,9 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 ///   `logger_syslog_facility`, `logger_syslog_prepend_cee`: plugins are set up once);
 /// * `host_identifier` / `specified_identifier` (osquery caches the identifier on first
 ///   use);
-/// * the event machinery (`disable_events`, `events_*`, `hardware_disabled_types`:
-///   publishers and their bounds are set up once);
+/// * the event machinery (`disable_events`, `events_*`, `disable_audit`, `audit_*`,
+///   `hardware_disabled_types`, `syslog_*`: publishers, their settings and bounds are
+///   set up once);
 /// * `disable_logging` turned off when it was on at start (no logger plugin was
 ///   started); turning it on stops logging at once.
 ///
@@ -115,6 +138,24 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 /// results logged, `read_max`, `hash_cache_max` and `disable_hash_cache` the next scans, `verbose`/`logger_min_status`/
 /// `logger_min_stderr` the status log at once, and `buffered_log_max` the next flush.
 pub const STARTUP_ONLY: &[&str] = &[
+    "audit_allow_accept_socket_events",
+    "audit_allow_apparmor_events",
+    "audit_allow_config",
+    "audit_allow_failed_socket_events",
+    "audit_allow_fim_events",
+    "audit_allow_fork_process_events",
+    "audit_allow_kill_process_events",
+    "audit_allow_null_accept_socket_events",
+    "audit_allow_process_events",
+    "audit_allow_seccomp_events",
+    "audit_allow_selinux_events",
+    "audit_allow_sockets",
+    "audit_allow_user_events",
+    "audit_backlog_limit",
+    "audit_backlog_wait_time",
+    "audit_force_reconfigure",
+    "audit_persist",
+    "disable_audit",
     "disable_database",
     "disable_events",
     "events_expiry",

@@ -1,5 +1,7 @@
 //! Operating-system readers that tables share.
 //!
+//! * [`audit`]: the audit netlink socket: status, rules and taking the socket without
+//!   fighting an audit daemon, and the event reader that assembles records into events.
 //! * [`block`]: block devices in sysfs and what their first bytes hold (`blkid`'s type,
 //!   UUID and label).
 //! * [`digest`]: MD5, SHA-1 and SHA-256 of a stream in one pass, under a byte limit.
@@ -52,6 +54,7 @@
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
+pub mod audit;
 pub mod block;
 pub mod cgroup;
 pub mod digest;

@@ -1,5 +1,6 @@
 //! The publishers, one file each.
 
+pub mod audit;
 pub mod proc_connector;
 pub mod syslog;
 pub mod udev;

@@ -42,7 +42,11 @@ pub const NAME: &str = "proc_connector";
 
 /// Whether the connector serves `process_events` now. Clones share one switch.
 #[derive(Debug, Clone, Default)]
-pub struct ConnectorGate(Arc<AtomicBool>);
+pub struct ConnectorGate {
+    switch: Arc<AtomicBool>,
+    /// Open while the switch is off (it is the audit publisher's "serving" flag).
+    inverted: bool,
+}
 
 impl ConnectorGate {
     /// A closed gate.
@@ -50,13 +54,23 @@ impl ConnectorGate {
         ConnectorGate::default()
     }
 
+    /// A gate open whenever `serving` is false: the audit publisher's flag, so the
+    /// connector fills in exactly while audit does not read events (another audit
+    /// daemon holds the socket, or audit failed).
+    pub fn unless(serving: Arc<AtomicBool>) -> ConnectorGate {
+        ConnectorGate {
+            switch: serving,
+            inverted: true,
+        }
+    }
+
     /// Opens (true) or closes (false) the gate.
     pub fn set(&self, open: bool) {
-        self.0.store(open, Ordering::SeqCst);
+        self.switch.store(open != self.inverted, Ordering::SeqCst);
     }
 
     pub fn is_open(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.switch.load(Ordering::SeqCst) != self.inverted
     }
 }
 

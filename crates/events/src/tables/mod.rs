@@ -1,11 +1,28 @@
 //! The evented tables, one file each.
 
+pub mod apparmor_events;
 pub mod hardware_events;
+pub mod process_events;
+pub mod process_file_events;
+pub mod seccomp_events;
+pub mod selinux_events;
+pub mod socket_events;
 pub mod syslog_events;
+pub mod user_events;
 
 use oxquery_table::TableDef;
 
 /// Every evented table.
 pub fn all() -> Vec<&'static TableDef> {
-    vec![&hardware_events::TABLE, &syslog_events::TABLE]
+    vec![
+        &apparmor_events::TABLE,
+        &hardware_events::TABLE,
+        &process_events::TABLE,
+        &process_file_events::TABLE,
+        &seccomp_events::TABLE,
+        &selinux_events::TABLE,
+        &socket_events::TABLE,
+        &syslog_events::TABLE,
+        &user_events::TABLE,
+    ]
 }
