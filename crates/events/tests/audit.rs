@@ -9,6 +9,7 @@
 
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_events::publishers::audit::{AuditPublisher, AuditSettings};
+use oxquery_events::publishers::proc_connector::{ConnectorGate, ConnectorPublisher};
 use oxquery_events::tables::{
     process_events, process_file_events, seccomp_events, socket_events, user_events,
 };
@@ -384,7 +385,16 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
         None,
     );
     let serving = publisher.serving();
-    hub.start(vec![Box::new(publisher)]);
+    // The process-events connector fills in while audit does not serve (the issue's
+    // coexistence rule), as `oxquery_events::publishers` wires it.
+    let connector = ConnectorPublisher::new(
+        &hub,
+        &process_events::SPEC,
+        &oxquery_flags::Flags::new(),
+        ConnectorGate::unless(publisher.serving()),
+    )
+    .expect("the connector fills process_events");
+    hub.start(vec![Box::new(publisher), Box::new(connector)]);
     let hub = StopOnDrop(hub);
     let engine =
         Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
@@ -410,6 +420,29 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
     let looks = |w: &Vec<String>| w.iter().filter(|w| w.contains(&said)).count();
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(looks(&warnings()), 1);
+
+    // Meanwhile process events still arrive, from the kernel's process connector: a
+    // child that sleeps a little, so /proc still shows its command line when read.
+    let marker = format!("0.{}", 300 + std::process::id() % 600);
+    let mut child = Command::new("/bin/sleep").arg(&marker).spawn().unwrap();
+    let child_pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let query = format!(
+        "select pid, cmdline from process_events where pid = {child_pid} and cmdline like '%sleep {marker}'"
+    );
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || !engine
+            .query(&query)
+            .unwrap()
+            .rows
+            .is_empty()),
+        "no process event for the child {child_pid} while the daemon holds the socket"
+    );
+    assert_eq!(
+        observer.status().unwrap().pid,
+        stand_in_pid,
+        "the socket stayed the daemon's"
+    );
 
     // The daemon goes: the publisher takes the free socket and events flow.
     stand_in.stop();
