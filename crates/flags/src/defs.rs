@@ -175,6 +175,7 @@ flag_table! {
     osq(audit_persist, Bool, "true", Config, "Try to take the audit netlink handle back if another process grabs it"),
     osq(audit_show_partial_fim_events, Bool, "false", Hidden, "Report file events whose tracking state is incomplete"),
     osq(audit_show_untracked_res_warnings, Bool, "false", Hidden, "Warn about file descriptors whose origin was not tracked"),
+    oxquery_cli(audit_take_over_daemons, Bool, "false", "Ask the kernel for the audit socket even while an audit daemon (auditd, systemd-journald) holds it, as osquery does; the kernel still refuses while that daemon answers. Off: leave it to the daemon and serve process_events from the process connector"),
     osq(augeas_lenses, Path, "/opt/osquery/share/osquery/lenses", Config, "Directory of Augeas lenses used by the augeas table"),
     osq(aws_access_key_id, Str, "", Config, "AWS access key id for the AWS loggers"),
     osq(aws_debug, Bool, "false", Config, "Log AWS SDK diagnostics"),

@@ -68,6 +68,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "audit_fim_show_accesses",
     "audit_force_reconfigure",
     "audit_persist",
+    "audit_take_over_daemons",
     "disable_audit",
     // hardware_events (the udev publisher).
     "hardware_disabled_types",

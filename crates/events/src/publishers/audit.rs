@@ -75,7 +75,11 @@ impl AuditSettings {
             backlog_limit: nonneg(flags.get(flag::audit_backlog_limit)),
             backlog_wait_time: nonneg(flags.get(flag::audit_backlog_wait_time)),
             persist: flags.get(flag::audit_persist),
-            take_over: TakeOver::NonDaemons,
+            take_over: if flags.get(flag::audit_take_over_daemons) {
+                TakeOver::Always
+            } else {
+                TakeOver::NonDaemons
+            },
             process: process_events::ProcessOptions {
                 fork: flags.get(flag::audit_allow_fork_process_events),
                 kill: flags.get(flag::audit_allow_kill_process_events),
