@@ -32,8 +32,8 @@
 //!
 //! What can be lost, and how it is counted in [`FileWatchStats`] and warned about:
 //! * the kernel's queue overflowing (`IN_Q_OVERFLOW`, past `fs.inotify.max_queued_events`):
-//!   counted per overflow record; afterwards the watched trees are walked again so
-//!   directories created during the gap get their watches;
+//!   counted per overflow record; afterwards the watched trees are walked again (at
+//!   most once a minute) so directories created during the gap get their watches;
 //! * the watch limit (`ENOSPC`, past `fs.inotify.max_user_watches`): directories not
 //!   watched are counted, with one warning per configuration or batch that says which
 //!   sysctl to raise;
@@ -55,7 +55,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::inotify::{Inotify, WatchDescriptor, WatchMask};
 
@@ -276,8 +276,15 @@ pub struct FileWatcher {
     scanned: HashSet<(i32, Vec<u8>)>,
     /// Losses since the last warning, for one warning per burst.
     unwarned: Unwarned,
+    /// An overflow asked for the trees to be walked again; `last_rescan` keeps that to
+    /// once per [`RESCAN_INTERVAL`]: walking opens every directory, which in a
+    /// `file_accesses` tree queues events of its own and could overflow again.
     rescan: bool,
+    last_rescan: Option<Instant>,
 }
+
+/// Least time between two walks after overflows.
+const RESCAN_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct Unwarned {
@@ -302,6 +309,7 @@ impl FileWatcher {
             scanned: HashSet::new(),
             unwarned: Unwarned::default(),
             rescan: false,
+            last_rescan: None,
         };
         watcher.reconfigure(config);
         Ok(watcher)
@@ -733,9 +741,9 @@ impl FileWatcher {
             if !visited.insert(ident) {
                 continue;
             }
-            let Some(wd) = self.watch_dir(&dir, &wanted, follow) else {
-                continue;
-            };
+            // Below a directory that could not be watched (the limit reached) the walk
+            // goes on, so every directory left unwatched is counted.
+            let wd = self.watch_dir(&dir, &wanted, follow);
             let mut entries: Vec<(Vec<u8>, bool)> = Vec::new();
             let listed = pattern::children(Path::new(OsStr::from_bytes(&dir)), |p, t| {
                 let is_dir = t.is_some_and(|t| t.is_dir());
@@ -746,7 +754,7 @@ impl FileWatcher {
                 log::debug!("Cannot list {}: {e}", String::from_utf8_lossy(&dir));
             }
             for (path, is_dir) in entries {
-                if let Some((now, out)) = report.as_mut() {
+                if let (Some((now, out)), Some(wd)) = (report.as_mut(), wd) {
                     let name = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
                     let mask = libc::IN_CREATE | if is_dir { libc::IN_ISDIR } else { 0 };
                     self.deliver(wd, name, mask, 0, *now, true, out);
@@ -795,7 +803,12 @@ impl FileWatcher {
                 unwarned.first_failure.as_deref().unwrap_or("?"),
             );
         }
-        if std::mem::take(&mut self.rescan) {
+        let due = self
+            .last_rescan
+            .is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL);
+        if self.rescan && due {
+            self.rescan = false;
+            self.last_rescan = Some(Instant::now());
             let config = self.config.clone();
             self.reconfigure(&config);
         }
@@ -965,7 +978,6 @@ mod tests {
     use std::fs::File;
     use std::io::{Read, Write};
     use std::os::unix::fs::{PermissionsExt, symlink};
-    use std::time::Instant;
 
     fn config(paths: Vec<(&str, Vec<String>)>) -> WatchConfig {
         WatchConfig {
@@ -1476,5 +1488,82 @@ mod tests {
             events.iter().all(|e| e.path.starts_with(root.join("b"))),
             "{events:#?}"
         );
+    }
+
+    /// The watch limit, lowered in a private user namespace (inotify's limits are per
+    /// user namespace since Linux 5.11), so the host's limit is untouched: the
+    /// directories past it are counted and the warning names the sysctl.
+    #[test]
+    fn watch_limit_exhaustion_is_counted_and_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for d in ["a/b", "c/d", "e"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let cfg = config(vec![("t", vec![like(root, "%%")])]);
+        // SAFETY: the child runs only this code and leaves with _exit; glibc's malloc
+        // stays usable after fork.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let code = limit_child(&cfg);
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "child died: {status:#x}");
+        let code = libc::WEXITSTATUS(status);
+        let why = [
+            "ok",
+            "unshare(CLONE_NEWUSER) failed",
+            "cannot set user.max_inotify_watches",
+            "watches or misses differ from the limit",
+            "no warning naming fs.inotify.max_user_watches",
+        ];
+        assert_eq!(code, 0, "{}", why.get(code as usize).unwrap_or(&"?"));
+    }
+
+    static CHILD_LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    struct ChildLogger;
+
+    impl log::Log for ChildLogger {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record) {
+            if let Ok(mut lines) = CHILD_LOG.lock() {
+                lines.push(record.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    /// In the forked child: a user namespace whose watch limit is 3, then a tree of six
+    /// directories.
+    fn limit_child(cfg: &WatchConfig) -> i32 {
+        // SAFETY: the child is single-threaded, as unshare(CLONE_NEWUSER) requires.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+            return 1;
+        }
+        if fs::write("/proc/sys/user/max_inotify_watches", "3").is_err() {
+            return 2;
+        }
+        let _ = log::set_logger(&ChildLogger);
+        log::set_max_level(log::LevelFilter::Warn);
+        let Ok(w) = FileWatcher::new(cfg) else {
+            return 3;
+        };
+        let stats = w.stats();
+        if stats.watches != 3 || stats.watch_limit_misses != 3 || stats.watch_failures != 0 {
+            return 3;
+        }
+        let lines = CHILD_LOG.lock().map(|l| l.clone()).unwrap_or_default();
+        let named = lines.iter().any(|l| {
+            l.contains("fs.inotify.max_user_watches") && l.contains("3 directories are not watched")
+        });
+        if named { 0 } else { 4 }
     }
 }
