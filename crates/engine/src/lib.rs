@@ -151,6 +151,8 @@ impl Engine {
             filter: filter.clone(),
             settings: TableSettings::default(),
             state: Default::default(),
+            events: None,
+            run: Default::default(),
         })
     }
 
@@ -366,6 +368,19 @@ impl Engine {
         let mut next = Host::clone(&host);
         next.settings = settings;
         *host = Arc::new(next);
+    }
+
+    /// Where this engine's evented tables read their events (the program's event hub).
+    pub fn set_event_reader(&self, reader: Option<Arc<dyn oxquery_table::EventReader>>) {
+        let mut host = self.shared.host.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = Host::clone(&host);
+        next.events = reader;
+        *host = Arc::new(next);
+    }
+
+    /// The record of the scheduled query this engine runs (evented tables' marks).
+    pub fn query_run(&self) -> oxquery_table::QueryRun {
+        self.shared.host().run.clone()
     }
 
     /// `--planner`: print the constraints and columns each generator is given.

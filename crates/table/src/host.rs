@@ -109,6 +109,10 @@ pub struct Host {
     pub settings: crate::TableSettings,
     /// State tables keep between this engine's scans (caches).
     pub state: crate::TableState,
+    /// Where evented tables read their events; `None` when events are disabled.
+    pub events: Option<std::sync::Arc<dyn crate::EventReader>>,
+    /// The scheduled query this engine is running, if any (evented tables' marks).
+    pub run: crate::QueryRun,
 }
 
 impl Host {

@@ -40,6 +40,7 @@
 mod cancel;
 mod context;
 mod error;
+mod events;
 mod host;
 mod macros;
 mod registry;
@@ -52,6 +53,7 @@ mod value;
 pub use cancel::{Cancel, Interrupt, StopReason};
 pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
+pub use events::{EventReader, EventStatus, QueryRun, RunMarks, scan_events};
 pub use host::{FlagValue, Host, InstanceInfo, LiveState, PackEntry, RegistryItem, ScheduleEntry};
 pub use macros::column_name;
 pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};

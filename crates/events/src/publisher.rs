@@ -1,0 +1,118 @@
+//! What a publisher is: a loop on its own thread that reads one OS event source (an
+//! `oxquery-sys` reader), turns each event into rows of its subscribers' tables and adds
+//! them. The hub starts it, restarts it when it fails, and stops it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a publisher waits for its source before looking at the stop flag again.
+pub const READ_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// An event source on a thread of its own.
+pub trait Publisher: Send {
+    /// osquery's name for it (`inotify`, `auditeventpublisher`, `udev`, `syslog`).
+    fn name(&self) -> &'static str;
+    /// The subscribers it feeds (for `osquery_events`).
+    fn subscribers(&self) -> Vec<String>;
+    /// Reads and publishes until [`PublisherContext::stopping`]; waits at most
+    /// [`READ_TIMEOUT`] between looks at it. An error ends this run; the hub starts it
+    /// again after a pause.
+    fn run(&mut self, ctx: &PublisherContext) -> Result<(), String>;
+}
+
+/// A publisher's counters, shown in `osquery_events`.
+#[derive(Debug, Default)]
+pub struct PublisherStats {
+    pub(crate) events: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) active: AtomicI64,
+    lost: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl PublisherStats {
+    /// Total events lost and the reasons with their counts.
+    pub(crate) fn losses(&self) -> (i64, String) {
+        let lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        let counts: Vec<(&str, u64)> = lost.iter().map(|(k, v)| (*k, *v)).collect();
+        (
+            counts.iter().map(|(_, n)| *n as i64).sum(),
+            reasons(&counts),
+        )
+    }
+}
+
+/// `reason: n, reason: n` for the non-zero counts.
+pub(crate) fn reasons(counts: &[(&str, u64)]) -> String {
+    counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(reason, n)| format!("{reason}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a running publisher is given.
+pub struct PublisherContext {
+    name: &'static str,
+    stop: Arc<AtomicBool>,
+    pub(crate) stats: Arc<PublisherStats>,
+}
+
+impl PublisherContext {
+    pub(crate) fn new(
+        name: &'static str,
+        stop: Arc<AtomicBool>,
+        stats: Arc<PublisherStats>,
+    ) -> PublisherContext {
+        PublisherContext { name, stop, stats }
+    }
+
+    /// A context for a publisher driven by a test, with its own stop flag.
+    pub fn detached(name: &'static str) -> (PublisherContext, Arc<AtomicBool>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ctx = PublisherContext::new(name, Arc::clone(&stop), Arc::default());
+        (ctx, stop)
+    }
+
+    /// Whether the publisher must return.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` events read from the source.
+    pub fn published(&self, n: u64) {
+        self.stats.events.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records `n` events lost for `reason` (a kernel queue overflow, ENOBUFS) and warns
+    /// with the running total.
+    pub fn lost(&self, reason: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let total = {
+            let mut lost = self.stats.lost.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = lost.entry(reason).or_default();
+            *slot += n;
+            *slot
+        };
+        log::warn!(
+            "Event publisher {}: {n} events lost ({reason}; {total} in all)",
+            self.name
+        );
+    }
+
+    /// Sleeps up to `pause`, returning early (false) when stopping.
+    pub fn sleep(&self, pause: Duration) -> bool {
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            if self.stopping() {
+                return false;
+            }
+            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+        }
+        !self.stopping()
+    }
+}
