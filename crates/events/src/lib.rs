@@ -29,6 +29,7 @@
 mod buffer;
 mod hub;
 mod publisher;
+pub mod publishers;
 mod row;
 pub mod tables;
 
@@ -77,6 +78,9 @@ pub fn publishers(
     flags: &oxquery_flags::Flags,
     config: &EventsConfig,
 ) -> Vec<Box<dyn Publisher>> {
-    let _ = (hub, flags, config);
-    Vec::new()
+    let mut out: Vec<Box<dyn Publisher>> = Vec::new();
+    if let Some(p) = publishers::inotify::InotifyPublisher::new(hub, flags, config) {
+        out.push(Box::new(p));
+    }
+    out
 }

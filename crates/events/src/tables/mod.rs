@@ -2,7 +2,9 @@
 
 use oxquery_table::TableDef;
 
+pub mod file_events;
+
 /// Every evented table.
 pub fn all() -> Vec<&'static TableDef> {
-    Vec::new()
+    vec![&file_events::TABLE]
 }

@@ -1,0 +1,291 @@
+//! The `inotify` publisher: drives an [`oxquery_sys::inotify::FileWatcher`] over the
+//! config's `file_paths`, `exclude_paths` and `file_accesses`, and feeds `file_events`.
+//! Runs only with `--enable_file_events` (as osquery) and when `file_paths` names
+//! something. The reader's loss counters (kernel queue overflows, directories left
+//! unwatched at the watch limit or for other reasons, unparsable reads) are handed to
+//! `osquery_events` as they grow.
+
+use crate::tables::file_events::{self, Decoration};
+use crate::{EventHub, EventsConfig, Publisher, PublisherContext, READ_TIMEOUT, Subscriber};
+use oxquery_flags::{Flags, flag};
+use oxquery_sys::inotify::{FileWatchStats, FileWatcher, WatchConfig};
+
+/// Hashing buffer size.
+const HASH_BUFFER: usize = 64 * 1024;
+
+pub struct InotifyPublisher {
+    config: WatchConfig,
+    watcher: Option<FileWatcher>,
+    file_events: Subscriber,
+    read_max: u64,
+    /// The reader's counters already handed to `osquery_events`.
+    reported: FileWatchStats,
+    buf: Vec<u8>,
+}
+
+impl InotifyPublisher {
+    /// The publisher, or `None` when file events are off, unsubscribed or name no path.
+    pub fn new(hub: &EventHub, flags: &Flags, config: &EventsConfig) -> Option<InotifyPublisher> {
+        if !flags.get(flag::enable_file_events) {
+            log::debug!("File events are off (--enable_file_events)");
+            return None;
+        }
+        let file_events = hub.subscribe(&file_events::SPEC, file_events::PUBLISHER, None)?;
+        if config.file_paths.values().all(|p| p.is_empty()) {
+            log::info!("No file_paths in the config: the inotify publisher is not started");
+            return None;
+        }
+        Some(InotifyPublisher {
+            config: watch_config(config),
+            watcher: None,
+            file_events,
+            read_max: flags.get(flag::read_max),
+            reported: FileWatchStats::default(),
+            buf: vec![0; HASH_BUFFER],
+        })
+    }
+
+    /// Hands the growth of the reader's loss counters to `osquery_events`.
+    fn report_losses(&mut self, ctx: &PublisherContext, now: FileWatchStats) {
+        let was = self.reported;
+        ctx.lost("inotify queue overflow", now.overflows - was.overflows);
+        ctx.lost(
+            "directories unwatched: fs.inotify.max_user_watches reached",
+            now.watch_limit_misses - was.watch_limit_misses,
+        );
+        ctx.lost(
+            "directories unwatched: watch failed",
+            now.watch_failures - was.watch_failures,
+        );
+        ctx.lost(
+            "unparsable inotify read",
+            now.malformed_reads - was.malformed_reads,
+        );
+        self.reported = now;
+    }
+}
+
+/// The reader's configuration from the publishers' view of the config.
+pub fn watch_config(config: &EventsConfig) -> WatchConfig {
+    WatchConfig {
+        file_paths: config.file_paths.clone(),
+        exclude_paths: config.exclude_paths.clone(),
+        file_accesses: config.file_accesses.clone(),
+    }
+}
+
+impl Publisher for InotifyPublisher {
+    fn name(&self) -> &'static str {
+        file_events::PUBLISHER
+    }
+
+    fn subscribers(&self) -> Vec<String> {
+        vec![self.file_events.name().to_owned()]
+    }
+
+    fn run(&mut self, ctx: &PublisherContext) -> Result<(), String> {
+        if self.watcher.is_none() {
+            let watcher =
+                FileWatcher::new(&self.config).map_err(|e| format!("cannot start inotify: {e}"))?;
+            log::info!(
+                "inotify publisher watching {} directories",
+                watcher.stats().watches
+            );
+            self.watcher = Some(watcher);
+        }
+        while !ctx.stopping() {
+            let Some(watcher) = self.watcher.as_mut() else {
+                return Ok(());
+            };
+            let batch = watcher.next_batch(READ_TIMEOUT);
+            let stats = watcher.stats();
+            self.report_losses(ctx, stats);
+            let events = batch.map_err(|e| {
+                // A broken descriptor is made anew on the next run.
+                self.watcher = None;
+                format!("reading inotify: {e}")
+            })?;
+            if events.is_empty() {
+                continue;
+            }
+            ctx.published(events.len() as u64);
+            for event in &events {
+                let decoration = Decoration {
+                    hash: !self
+                        .config
+                        .file_accesses
+                        .iter()
+                        .any(|c| **c == *event.category),
+                    read_max: self.read_max,
+                };
+                let row = file_events::row(event, decoration, &mut self.buf);
+                self.file_events.add(row.into_values());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HubSettings;
+    use oxquery_store::Store;
+    use oxquery_table::{Host, QueryContext, Rows, Value};
+    use std::collections::BTreeMap;
+    use std::fs;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    fn hub() -> EventHub {
+        let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+        EventHub::new(store, HubSettings::default())
+    }
+
+    fn flags(enabled: bool) -> Flags {
+        let mut flags = Flags::new();
+        flags
+            .set("enable_file_events", if enabled { "true" } else { "false" })
+            .unwrap();
+        flags
+    }
+
+    fn config(paths: &[(&str, String)], accesses: &[&str]) -> EventsConfig {
+        let mut file_paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (category, like) in paths {
+            file_paths
+                .entry(category.to_string())
+                .or_default()
+                .push(like.clone());
+        }
+        EventsConfig {
+            file_paths,
+            exclude_paths: BTreeMap::new(),
+            file_accesses: accesses.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// Every stored `file_events` row as (path, category, action, hashed, sha256).
+    fn table(hub: &EventHub) -> Vec<(Value, String, String, i64, Value)> {
+        let host = Host {
+            events: Some(Arc::new(hub.clone())),
+            ..Host::default()
+        };
+        let ctx = QueryContext::everything(&file_events::SPEC, &host);
+        let rows = Rows::collect(&ctx, file_events::TABLE.generate).unwrap();
+        use file_events::Col;
+        rows.iter()
+            .map(|r| {
+                (
+                    r[Col::target_path as usize].clone(),
+                    r[Col::category as usize].to_string(),
+                    r[Col::action as usize].to_string(),
+                    r[Col::hashed as usize].as_i64().unwrap(),
+                    r[Col::sha256 as usize].clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn off_without_the_flag_or_without_paths() {
+        let hub = hub();
+        let cfg = config(&[("t", "/tmp/%%".into())], &[]);
+        assert!(InotifyPublisher::new(&hub, &flags(false), &cfg).is_none());
+        assert!(InotifyPublisher::new(&hub, &flags(true), &EventsConfig::default()).is_none());
+        assert!(InotifyPublisher::new(&hub, &flags(true), &cfg).is_some());
+        assert_eq!(crate::publishers(&hub, &flags(true), &cfg).len(), 1);
+        assert!(crate::publishers(&hub, &flags(false), &cfg).is_empty());
+    }
+
+    /// The publisher on its thread, a file written under a watched tree: the table shows
+    /// its rows with the hash `sha256sum` computes; a file_accesses category gets its
+    /// OPENED rows, unhashed.
+    #[test]
+    fn file_changes_reach_the_table_through_the_hub() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir(root.join("watched")).unwrap();
+        fs::create_dir(root.join("read")).unwrap();
+        let cfg = config(
+            &[
+                ("tree", format!("{}/watched/%%", root.display())),
+                ("reads", format!("{}/read/%", root.display())),
+            ],
+            &["reads"],
+        );
+        let hub = hub();
+        let publisher = InotifyPublisher::new(&hub, &flags(true), &cfg).unwrap();
+        hub.start(vec![Box::new(publisher)]);
+        // Wait for the watches: the publisher adds them on its thread.
+        let probe = root.join("watched/probe");
+        let ready = oxquery_test_support::wait_until(Duration::from_secs(10), || {
+            fs::write(&probe, b"").unwrap();
+            table(&hub)
+                .iter()
+                .any(|r| r.0 == Value::from(probe.as_path()))
+        });
+        assert!(ready, "the publisher never reported the probe");
+        let f = root.join("watched/new/deep.txt");
+        fs::create_dir(root.join("watched/new")).unwrap();
+        fs::write(&f, b"content to hash\n").unwrap();
+        let r = root.join("read/r.txt");
+        fs::write(&r, b"x").unwrap();
+        let _ = fs::read(&r).unwrap();
+        let want = Value::from(f.as_path());
+        let read_path = Value::from(r.as_path());
+        let out = std::process::Command::new("sha256sum")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let sha = String::from_utf8(out.stdout).unwrap();
+        let sha = Value::from(sha.split_whitespace().next().unwrap());
+        // The file was written before the new directory's watch existed: it comes from
+        // the directory's listing as CREATED (or, if the listing saw it before the write,
+        // from the kernel's UPDATED after it), hashed.
+        let rows = oxquery_test_support::poll(Duration::from_secs(10), || {
+            let rows = table(&hub);
+            let done = rows.iter().any(|x| x.0 == want && x.3 == 1 && x.4 == sha)
+                && rows.iter().any(|x| x.0 == read_path && x.2 == "ACCESSED");
+            done.then_some(rows)
+        })
+        .expect("rows for the written and the read file");
+        hub.stop();
+        let written: Vec<_> = rows.iter().filter(|x| x.0 == want).collect();
+        assert!(written.iter().all(|x| x.1 == "tree"), "{written:?}");
+        assert_eq!(written[0].2, "CREATED", "{written:?}");
+        let reads: Vec<_> = rows.iter().filter(|x| x.0 == read_path).collect();
+        assert!(
+            reads.iter().all(|x| x.1 == "reads" && x.3 == 0),
+            "{reads:?}"
+        );
+        assert!(reads.iter().any(|x| x.2 == "ACCESSED"));
+        assert!(reads.iter().any(|x| x.2 == "OPENED"));
+        let status = oxquery_table::EventReader::status(&hub);
+        let publisher = status.iter().find(|s| s.name == "inotify").unwrap();
+        assert_eq!(publisher.kind, "publisher");
+        assert!(publisher.events >= rows.len() as i64);
+        assert_eq!(publisher.dropped, 0);
+    }
+
+    /// The reader's counters become `osquery_events` losses, each growth once.
+    #[test]
+    fn reader_losses_are_handed_on_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hub = hub();
+        let cfg = config(&[("t", format!("{}/%", tmp.path().display()))], &[]);
+        let mut publisher = InotifyPublisher::new(&hub, &flags(true), &cfg).unwrap();
+        let (ctx, _stop) = PublisherContext::detached("inotify");
+        let grown = FileWatchStats {
+            overflows: 2,
+            watch_limit_misses: 5,
+            ..FileWatchStats::default()
+        };
+        publisher.report_losses(&ctx, grown);
+        publisher.report_losses(&ctx, grown);
+        let (total, reasons) = ctx.stats.losses();
+        assert_eq!(total, 7);
+        assert!(reasons.contains("inotify queue overflow: 2"), "{reasons}");
+        assert!(reasons.contains("max_user_watches reached: 5"), "{reasons}");
+    }
+}

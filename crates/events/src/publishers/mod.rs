@@ -1,0 +1,3 @@
+//! The publishers, one file each.
+
+pub mod inotify;
