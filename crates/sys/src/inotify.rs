@@ -37,7 +37,8 @@
 //! * the watch limit (`ENOSPC`, past `fs.inotify.max_user_watches`): directories not
 //!   watched are counted, with one warning per configuration or batch that says which
 //!   sysctl to raise;
-//! * any other failure to add a watch (permissions, a path that vanished): counted.
+//! * any other failure to add a watch (permissions, a configured path that is missing):
+//!   counted (a directory found by walking that vanished before its watch is not).
 //!
 //! A watch the kernel drops (its directory deleted or unmounted: `IN_IGNORED`) leaves
 //! the watch map; a watched directory moved out of its tree takes its sub-watches along.
@@ -667,9 +668,14 @@ impl FileWatcher {
         {
             Ok(wd) => wd,
             Err(e) => {
+                let gone = matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR));
                 if e.raw_os_error() == Some(libc::ENOSPC) {
                     self.stats.watch_limit_misses += 1;
                     self.unwarned.limit += 1;
+                } else if gone && !follow {
+                    // A directory found by walking that was removed (or replaced by a
+                    // link) before its watch: nothing there to miss.
+                    log::debug!("Not watching {}: {e}", path.display());
                 } else {
                     self.stats.watch_failures += 1;
                     self.unwarned.failures += 1;
