@@ -70,6 +70,11 @@ pub struct EventsConfig {
     pub exclude_paths: BTreeMap<String, Vec<String>>,
     /// `file_accesses`: categories that also report opens and reads.
     pub file_accesses: Vec<String>,
+    /// `yara.signatures`: signature group → rule files (`yara_events`).
+    pub yara_signatures: BTreeMap<String, Vec<String>>,
+    /// `yara.file_paths`: `file_paths` category → the signature groups its changed files
+    /// are scanned with (`yara_events`).
+    pub yara_file_paths: BTreeMap<String, Vec<String>>,
 }
 
 /// Builds every publisher that has an enabled subscriber under these flags and config.

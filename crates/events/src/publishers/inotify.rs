@@ -1,11 +1,14 @@
 //! The `inotify` publisher: drives an [`oxquery_sys::inotify::FileWatcher`] over the
-//! config's `file_paths`, `exclude_paths` and `file_accesses`, and feeds `file_events`.
-//! Runs only with `--enable_file_events` (as osquery) and when `file_paths` names
-//! something. The reader's loss counters (kernel queue overflows, directories left
+//! config's `file_paths`, `exclude_paths` and `file_accesses`, and feeds `file_events`
+//! and `yara_events` (the files of `yara.file_paths` categories, scanned). Runs only with
+//! `--enable_file_events` (as osquery), when `file_paths` names something and one of
+//! its subscribers is enabled. The reader's loss counters (kernel queue overflows, directories left
 //! unwatched at the watch limit or for other reasons, unparsable reads) are handed to
 //! `osquery_events` as they grow.
 
 use crate::tables::file_events::{self, Decoration};
+#[cfg(feature = "yara")]
+use crate::tables::yara_events;
 use crate::{EventHub, EventsConfig, Publisher, PublisherContext, READ_TIMEOUT, Subscriber};
 use oxquery_flags::{Flags, flag};
 use oxquery_sys::inotify::{FileWatchStats, FileWatcher, WatchConfig};
@@ -16,7 +19,9 @@ const HASH_BUFFER: usize = 64 * 1024;
 pub struct InotifyPublisher {
     config: WatchConfig,
     watcher: Option<FileWatcher>,
-    file_events: Subscriber,
+    file_events: Option<Subscriber>,
+    #[cfg(feature = "yara")]
+    yara_events: Option<(Subscriber, yara_events::CategoryRules)>,
     read_max: u64,
     /// The reader's counters already handed to `osquery_events`.
     reported: FileWatchStats,
@@ -30,16 +35,35 @@ impl InotifyPublisher {
             log::debug!("File events are off (--enable_file_events)");
             return None;
         }
-        let file_events = hub.subscribe(&file_events::SPEC, file_events::PUBLISHER, None)?;
         if config.file_paths.values().all(|p| p.is_empty()) {
             log::info!("No file_paths in the config: the inotify publisher is not started");
+            return None;
+        }
+        let read_max = flags.get(flag::read_max);
+        let file_events = hub.subscribe(&file_events::SPEC, file_events::PUBLISHER, None);
+        #[cfg(feature = "yara")]
+        let yara_events = if config.yara_file_paths.is_empty() {
+            None
+        } else {
+            let rules = yara_events::CategoryRules::compile(config, read_max);
+            hub.subscribe(&yara_events::SPEC, yara_events::PUBLISHER, None)
+                .filter(|_| !rules.is_empty())
+                .map(|s| (s, rules))
+        };
+        #[cfg(feature = "yara")]
+        let none = file_events.is_none() && yara_events.is_none();
+        #[cfg(not(feature = "yara"))]
+        let none = file_events.is_none();
+        if none {
             return None;
         }
         Some(InotifyPublisher {
             config: watch_config(config),
             watcher: None,
             file_events,
-            read_max: flags.get(flag::read_max),
+            #[cfg(feature = "yara")]
+            yara_events,
+            read_max,
             reported: FileWatchStats::default(),
             buf: vec![0; HASH_BUFFER],
         })
@@ -80,7 +104,10 @@ impl Publisher for InotifyPublisher {
     }
 
     fn subscribers(&self) -> Vec<String> {
-        vec![self.file_events.name().to_owned()]
+        let names = self.file_events.iter();
+        #[cfg(feature = "yara")]
+        let names = names.chain(self.yara_events.iter().map(|(s, _)| s));
+        names.map(|s| s.name().to_owned()).collect()
     }
 
     fn run(&mut self, ctx: &PublisherContext) -> Result<(), String> {
@@ -110,16 +137,24 @@ impl Publisher for InotifyPublisher {
             }
             ctx.published(events.len() as u64);
             for event in &events {
-                let decoration = Decoration {
-                    hash: !self
-                        .config
-                        .file_accesses
-                        .iter()
-                        .any(|c| **c == *event.category),
-                    read_max: self.read_max,
-                };
-                let row = file_events::row(event, decoration, &mut self.buf);
-                self.file_events.add(row.into_values());
+                if let Some(file_events) = &self.file_events {
+                    let decoration = Decoration {
+                        hash: !self
+                            .config
+                            .file_accesses
+                            .iter()
+                            .any(|c| **c == *event.category),
+                        read_max: self.read_max,
+                    };
+                    let row = file_events::row(event, decoration, &mut self.buf);
+                    file_events.add(row.into_values());
+                }
+                #[cfg(feature = "yara")]
+                if let Some((yara_events, rules)) = &self.yara_events
+                    && let Some(row) = rules.row(event)
+                {
+                    yara_events.add(row.into_values());
+                }
             }
         }
         Ok(())
@@ -130,6 +165,8 @@ impl Publisher for InotifyPublisher {
 mod tests {
     use super::*;
     use crate::HubSettings;
+    #[cfg(feature = "yara")]
+    use crate::tables::yara_events;
     use oxquery_store::Store;
     use oxquery_table::{Host, QueryContext, Rows, Value};
     use std::collections::BTreeMap;
@@ -162,6 +199,7 @@ mod tests {
             file_paths,
             exclude_paths: BTreeMap::new(),
             file_accesses: accesses.iter().map(|a| a.to_string()).collect(),
+            ..EventsConfig::default()
         }
     }
 
@@ -287,5 +325,75 @@ mod tests {
         assert_eq!(total, 7);
         assert!(reasons.contains("inotify queue overflow: 2"), "{reasons}");
         assert!(reasons.contains("max_user_watches reached: 5"), "{reasons}");
+    }
+
+    /// A file matching a rule, written under a category that `yara.file_paths` maps to
+    /// a signature group: `yara_events` shows the match; a file matching nothing gets a
+    /// row with count 0.
+    #[cfg(feature = "yara")]
+    #[test]
+    fn written_files_are_scanned_into_yara_events() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir(root.join("w")).unwrap();
+        let rule = root.join("r.yar");
+        fs::write(
+            &rule,
+            "rule planted { strings: $p = \"PLANTED-42\" condition: $p }",
+        )
+        .unwrap();
+        let mut cfg = config(&[("scanned", format!("{}/w/%", root.display()))], &[]);
+        cfg.yara_signatures
+            .insert("sigs".into(), vec![rule.display().to_string()]);
+        cfg.yara_file_paths
+            .insert("scanned".into(), vec!["sigs".into()]);
+        let hub = hub();
+        let publisher = InotifyPublisher::new(&hub, &flags(true), &cfg).unwrap();
+        assert_eq!(publisher.subscribers(), ["file_events", "yara_events"]);
+        hub.start(vec![Box::new(publisher)]);
+        let host = Host {
+            events: Some(Arc::new(hub.clone())),
+            ..Host::default()
+        };
+        let scan = || -> Vec<(Value, i64, String)> {
+            let ctx = QueryContext::everything(&yara_events::SPEC, &host);
+            let rows = Rows::collect(&ctx, yara_events::TABLE.generate).unwrap();
+            use yara_events::Col;
+            rows.iter()
+                .map(|r| {
+                    (
+                        r[Col::target_path as usize].clone(),
+                        r[Col::count as usize].as_i64().unwrap(),
+                        r[Col::matches as usize].to_string(),
+                    )
+                })
+                .collect()
+        };
+        let bad = root.join("w/bad.bin");
+        let clean = root.join("w/clean.txt");
+        let ready = oxquery_test_support::wait_until(Duration::from_secs(10), || {
+            fs::write(&clean, b"nothing here").unwrap();
+            scan().iter().any(|r| r.0 == Value::from(clean.as_path()))
+        });
+        assert!(ready, "the publisher never scanned the probe");
+        fs::write(&bad, b"xx PLANTED-42 xx").unwrap();
+        let rows = oxquery_test_support::poll(Duration::from_secs(10), || {
+            let rows = scan();
+            rows.iter()
+                .any(|r| r.0 == Value::from(bad.as_path()) && r.1 == 1)
+                .then_some(rows)
+        })
+        .expect("a yara_events row for the planted file");
+        hub.stop();
+        let hit = rows
+            .iter()
+            .find(|r| r.0 == Value::from(bad.as_path()) && r.1 == 1)
+            .unwrap();
+        assert_eq!(hit.2, "planted");
+        assert!(
+            rows.iter()
+                .filter(|r| r.0 == Value::from(clean.as_path()))
+                .all(|r| r.1 == 0 && r.2.is_empty())
+        );
     }
 }
