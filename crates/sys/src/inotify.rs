@@ -1531,6 +1531,8 @@ mod tests {
         assert_eq!(code, 0, "{}", why.get(code as usize).unwrap_or(&"?"));
     }
 
+    // The forked child's log lines: a logger must be a static, and only that
+    // single-threaded child installs it.
     static CHILD_LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
     struct ChildLogger;
