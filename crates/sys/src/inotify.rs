@@ -458,11 +458,17 @@ impl FileWatcher {
             self.moved_self(event.wd);
             return;
         }
-        if event.mask & libc::IN_CREATE != 0
-            && !self.scanned.is_empty()
-            && self.scanned.remove(&(event.wd, event.name.clone()))
-        {
-            return;
+        if !self.scanned.is_empty() {
+            // The kernel's CREATE of an entry already reported from a listing is a
+            // duplicate; once the entry is deleted or moved away, a CREATE of the same
+            // name is a new file.
+            let key = (event.wd, event.name.clone());
+            if event.mask & libc::IN_CREATE != 0 && self.scanned.remove(&key) {
+                return;
+            }
+            if event.mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
+                self.scanned.remove(&key);
+            }
         }
         let watch_path = watch.path.clone();
         self.deliver(
@@ -1573,5 +1579,58 @@ mod tests {
             l.contains("fs.inotify.max_user_watches") && l.contains("3 directories are not watched")
         });
         if named { 0 } else { 4 }
+    }
+
+    /// The duplicate filter after a listing, fed records by hand: the kernel's CREATE of
+    /// a listed entry is dropped once; after a DELETE of it, a new CREATE is reported.
+    #[test]
+    fn listed_entries_are_not_reported_twice_but_recreated_ones_are() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut w = FileWatcher::new(&config(vec![("t", vec![like(root, "%%")])])).unwrap();
+        let root_wd = *w.watches.keys().next().unwrap();
+        fs::create_dir(root.join("n")).unwrap();
+        fs::write(root.join("n/f"), b"").unwrap();
+        fs::write(root.join("n/g"), b"").unwrap();
+        let record = |wd, mask, name: &str| RawEvent {
+            wd,
+            mask,
+            cookie: 0,
+            name: name.as_bytes().to_vec(),
+        };
+        let out = w.handle_events([&record(root_wd, libc::IN_CREATE | libc::IN_ISDIR, "n")], 5);
+        let listed: Vec<&Path> = out
+            .iter()
+            .filter(|e| e.from_scan)
+            .map(|e| e.path.as_path())
+            .collect();
+        let (f, g) = (root.join("n/f"), root.join("n/g"));
+        assert_eq!(listed.len(), 2, "{out:#?}");
+        assert!(listed.contains(&f.as_path()) && listed.contains(&g.as_path()));
+        let n_wd = *w
+            .watches
+            .iter()
+            .find(|(_, v)| v.path == root.join("n").as_os_str().as_bytes())
+            .unwrap()
+            .0;
+        let out = w.handle_events(
+            [
+                &record(n_wd, libc::IN_CREATE, "f"),
+                &record(n_wd, libc::IN_DELETE, "g"),
+                &record(n_wd, libc::IN_CREATE, "g"),
+                &record(n_wd, libc::IN_CREATE, "f"),
+            ],
+            6,
+        );
+        let got: Vec<(&Path, FileAction)> =
+            out.iter().map(|e| (e.path.as_path(), e.action)).collect();
+        assert_eq!(
+            got,
+            [
+                (g.as_path(), FileAction::Deleted),
+                (g.as_path(), FileAction::Created),
+                (f.as_path(), FileAction::Created),
+            ]
+        );
     }
 }
