@@ -42,6 +42,7 @@
 
 pub mod atc;
 mod duplicates;
+mod events;
 mod filter;
 mod instance;
 mod model;
@@ -55,6 +56,7 @@ mod startup;
 #[cfg(test)]
 mod tests;
 
+pub use events::{events_config, hub_settings, start_events};
 pub use filter::{
     BUILD_PLATFORM, DiscoveryCache, HostFacts, QueryRunner, engine_runner, machine_shard,
     platform_matches, shard_includes, version_satisfied,
@@ -179,7 +181,7 @@ pub struct Config {
     /// `views`: name → SQL of a view to create.
     pub views: BTreeMap<String, String>,
     pub auto_table_construction: BTreeMap<String, AutoTable>,
-    /// Parsed for the file-event and YARA issues; nothing reads them yet.
+    /// What the event publishers read (`events_config`).
     pub file_paths: Categories,
     pub file_paths_query: Categories,
     pub file_accesses: Vec<String>,

@@ -5,7 +5,7 @@
 
 use oxquery_engine::{Engine, EngineError, TableFilter};
 use oxquery_flags::{Flags, flag};
-use oxquery_table::{InstanceInfo, LiveState, Owner, Table, TableDef};
+use oxquery_table::{EventReader, InstanceInfo, LiveState, Owner, Table, TableDef};
 use std::sync::{Arc, RwLock};
 
 /// Builds the other platforms' tables (`oxquery_tables::foreign::tables`). The programs
@@ -17,6 +17,8 @@ pub type ForeignTables = fn() -> Vec<Arc<dyn Table>>;
 pub struct ProgramTables<'a> {
     builtin: &'a [&'static TableDef],
     foreign: Vec<Arc<dyn Table>>,
+    /// Where evented tables read their events; `None` with events disabled.
+    events: Option<Arc<dyn EventReader>>,
 }
 
 impl<'a> ProgramTables<'a> {
@@ -25,6 +27,7 @@ impl<'a> ProgramTables<'a> {
         ProgramTables {
             builtin,
             foreign: Vec::new(),
+            events: None,
         }
     }
 
@@ -42,7 +45,13 @@ impl<'a> ProgramTables<'a> {
             } else {
                 Vec::new()
             },
+            events: None,
         }
+    }
+
+    /// Engines made from now on read evented tables from `events` (the program's hub).
+    pub fn set_events(&mut self, events: Option<Arc<dyn EventReader>>) {
+        self.events = events;
     }
 
     /// The built-in tables.
@@ -59,6 +68,7 @@ impl<'a> ProgramTables<'a> {
         live: Arc<RwLock<LiveState>>,
     ) -> Result<Engine, EngineError> {
         let engine = Engine::with_live(self.builtin, filter, instance, live)?;
+        engine.set_event_reader(self.events.clone());
         let registry = engine.registry();
         for table in &self.foreign {
             if let Err(taken) = registry.add(Arc::clone(table), Owner::BuiltIn) {

@@ -2,7 +2,7 @@
 //! [`EventReader`] evented tables scan through.
 
 use crate::buffer::{FLUSH_EVERY, Limits, Range, SubscriberLog};
-use crate::publisher::{Publisher, PublisherContext, PublisherStats};
+use crate::publisher::{ConfigSlot, Publisher, PublisherContext, PublisherStats};
 use oxquery_store::{Domain, Store};
 use oxquery_table::{EventReader, EventStatus, Op, QueryContext, Rows, TableResult, TableSpec};
 use std::collections::BTreeSet;
@@ -77,6 +77,7 @@ struct Inner {
     stop: Arc<AtomicBool>,
     wake: Arc<(Mutex<bool>, Condvar)>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    config: Arc<ConfigSlot>,
 }
 
 /// The program's event machinery. Cheap to clone; [`EventHub::stop`] ends its threads.
@@ -103,6 +104,7 @@ impl EventHub {
                 stop: Arc::new(AtomicBool::new(false)),
                 wake: Arc::new((Mutex::new(false), Condvar::new())),
                 flusher: Mutex::new(None),
+                config: Arc::default(),
             }),
         }
     }
@@ -148,7 +150,12 @@ impl EventHub {
             let name = publisher.name();
             let stats = Arc::new(PublisherStats::default());
             let subscribers = publisher.subscribers();
-            let ctx = PublisherContext::new(name, Arc::clone(&self.inner.stop), Arc::clone(&stats));
+            let ctx = PublisherContext::new(
+                name,
+                Arc::clone(&self.inner.stop),
+                Arc::clone(&stats),
+                Arc::clone(&self.inner.config),
+            );
             let thread = std::thread::Builder::new()
                 .name(format!("events-{name}"))
                 .spawn(move || run_publisher(publisher.as_mut(), &ctx))
@@ -193,6 +200,14 @@ impl EventHub {
             let _ = t.join();
         }
         self.flush();
+    }
+
+    /// Hands running publishers a reloaded config; each picks it up within its read
+    /// timeout ([`PublisherContext::config_update`]).
+    pub fn update_config(&self, config: crate::EventsConfig) {
+        let slot = &self.inner.config;
+        *lock(&slot.config) = config;
+        slot.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Writes every subscriber's queued events.
@@ -315,7 +330,9 @@ impl EventReader for EventHub {
             (None, None, true) => run.query(),
             _ => None,
         };
-        run.touched_events();
+        if self.inner.settings.optimize {
+            run.touched_events();
+        }
         let after_eid = match &query {
             Some(q) => {
                 let store = lock(&self.inner.store);

@@ -70,11 +70,8 @@ pub struct EventsConfig {
     pub exclude_paths: BTreeMap<String, Vec<String>>,
     /// `file_accesses`: categories that also report opens and reads.
     pub file_accesses: Vec<String>,
-    /// `yara.signatures`: signature group → rule files (`yara_events`).
-    pub yara_signatures: BTreeMap<String, Vec<String>>,
-    /// `yara.file_paths`: `file_paths` category → the signature groups its changed files
-    /// are scanned with (`yara_events`).
-    pub yara_file_paths: BTreeMap<String, Vec<String>>,
+    /// `yara`: signature groups and the file categories they scan (`yara_events`).
+    pub yara: Option<serde_json::Value>,
 }
 
 /// Builds every publisher that has an enabled subscriber under these flags and config.
@@ -83,9 +80,11 @@ pub fn publishers(
     flags: &oxquery_flags::Flags,
     config: &EventsConfig,
 ) -> Vec<Box<dyn Publisher>> {
-    let mut out: Vec<Box<dyn Publisher>> = Vec::new();
-    if let Some(p) = publishers::inotify::InotifyPublisher::new(hub, flags, config) {
-        out.push(Box::new(p));
-    }
-    out
+    [
+        publishers::syslog::new(hub, flags),
+        publishers::inotify::new(hub, flags, config),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }

@@ -53,11 +53,20 @@ pub(crate) fn reasons(counts: &[(&str, u64)]) -> String {
         .join(", ")
 }
 
+/// The config a reload hands publishers, with a number that changes on every update.
+#[derive(Debug, Default)]
+pub(crate) struct ConfigSlot {
+    pub(crate) generation: AtomicU64,
+    pub(crate) config: Mutex<crate::EventsConfig>,
+}
+
 /// What a running publisher is given.
 pub struct PublisherContext {
     name: &'static str,
     stop: Arc<AtomicBool>,
     pub(crate) stats: Arc<PublisherStats>,
+    config: Arc<ConfigSlot>,
+    seen_generation: AtomicU64,
 }
 
 impl PublisherContext {
@@ -65,15 +74,39 @@ impl PublisherContext {
         name: &'static str,
         stop: Arc<AtomicBool>,
         stats: Arc<PublisherStats>,
+        config: Arc<ConfigSlot>,
     ) -> PublisherContext {
-        PublisherContext { name, stop, stats }
+        let seen_generation = AtomicU64::new(config.generation.load(Ordering::SeqCst));
+        PublisherContext {
+            name,
+            stop,
+            stats,
+            config,
+            seen_generation,
+        }
     }
 
     /// A context for a publisher driven by a test, with its own stop flag.
     pub fn detached(name: &'static str) -> (PublisherContext, Arc<AtomicBool>) {
         let stop = Arc::new(AtomicBool::new(false));
-        let ctx = PublisherContext::new(name, Arc::clone(&stop), Arc::default());
+        let ctx = PublisherContext::new(name, Arc::clone(&stop), Arc::default(), Arc::default());
         (ctx, stop)
+    }
+
+    /// The config a reload brought since the last call, if any (`file_paths` changed:
+    /// the inotify publisher adds and removes watches).
+    pub fn config_update(&self) -> Option<crate::EventsConfig> {
+        let now = self.config.generation.load(Ordering::SeqCst);
+        if self.seen_generation.swap(now, Ordering::SeqCst) == now {
+            return None;
+        }
+        Some(
+            self.config
+                .config
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
     }
 
     /// Whether the publisher must return.
@@ -114,5 +147,38 @@ impl PublisherContext {
             std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
         }
         !self.stopping()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reloaded_config_is_handed_over_once() {
+        let slot = Arc::new(ConfigSlot::default());
+        let ctx = PublisherContext::new("t", Arc::default(), Arc::default(), Arc::clone(&slot));
+        assert_eq!(ctx.config_update(), None);
+        let mut config = crate::EventsConfig::default();
+        config.file_accesses.push("etc".into());
+        *slot.config.lock().unwrap() = config.clone();
+        slot.generation.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(ctx.config_update(), Some(config));
+        assert_eq!(ctx.config_update(), None);
+    }
+
+    #[test]
+    fn losses_are_summed_and_named() {
+        let (ctx, _) = PublisherContext::detached("t");
+        ctx.lost("inotify queue overflow", 3);
+        ctx.lost("netlink ENOBUFS", 2);
+        ctx.lost("inotify queue overflow", 1);
+        assert_eq!(
+            ctx.stats.losses(),
+            (
+                6,
+                "inotify queue overflow: 4, netlink ENOBUFS: 2".to_owned()
+            )
+        );
     }
 }

@@ -42,6 +42,17 @@ pub const IMPLEMENTED: &[&str] = &[
     "disable_tables",
     "enable_foreign",
     "enable_tables",
+    // Events: the hub, its bounds, and scheduled queries' marks.
+    "disable_events",
+    "events_expiry",
+    "events_max",
+    "events_optimize",
+    // The syslog publisher and syslog_events.
+    "enable_syslog",
+    "syslog_events_expiry",
+    "syslog_events_max",
+    "syslog_pipe_path",
+    "syslog_rate_limit",
     "flagfile",
     "hash_cache_max",
     "help",
@@ -89,6 +100,8 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 ///   `logger_syslog_facility`, `logger_syslog_prepend_cee`: plugins are set up once);
 /// * `host_identifier` / `specified_identifier` (osquery caches the identifier on first
 ///   use);
+/// * the event machinery (`disable_events`, `events_*`: publishers and their bounds are
+///   set up once);
 /// * `disable_logging` turned off when it was on at start (no logger plugin was
 ///   started); turning it on stops logging at once.
 ///
@@ -101,6 +114,10 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 /// `logger_min_stderr` the status log at once, and `buffered_log_max` the next flush.
 pub const STARTUP_ONLY: &[&str] = &[
     "disable_database",
+    "disable_events",
+    "events_expiry",
+    "events_max",
+    "events_optimize",
     "ephemeral",
     "host_identifier",
     "logger_path",
@@ -110,6 +127,11 @@ pub const STARTUP_ONLY: &[&str] = &[
     "logger_syslog_facility",
     "logger_syslog_prepend_cee",
     "specified_identifier",
+    "enable_syslog",
+    "syslog_events_expiry",
+    "syslog_events_max",
+    "syslog_pipe_path",
+    "syslog_rate_limit",
 ];
 
 /// Which program is asking: some flags only have an effect in one of them.

@@ -124,7 +124,7 @@ pub fn run(
         return oxquery_config::EXIT_CATASTROPHIC;
     }
     // `--enable_foreign` is read once, at start-up, as osquery registers tables once.
-    let tables = oxquery_config::ProgramTables::from_flags(tables, foreign, &flags);
+    let mut tables = oxquery_config::ProgramTables::from_flags(tables, foreign, &flags);
     if let Some(done) = oxquery_config::one_shot(&flags, &tables) {
         print!("{}", done.stdout);
         eprint!("{}", done.stderr);
@@ -163,6 +163,14 @@ pub fn run(
             _ => 0,
         };
     }
+    let store = Arc::new(std::sync::Mutex::new(store));
+    // With `--disable_events=false` the shell runs publishers too, as osquery's does.
+    let events = oxquery_config::start_events(&flags, &config, Arc::clone(&store));
+    tables.set_events(
+        events
+            .clone()
+            .map(|hub| Arc::new(hub) as Arc<dyn oxquery_table::EventReader>),
+    );
     let output = match flags.get(flag::output) {
         path if path.as_os_str().is_empty() || path == Path::new("-") => Output::Stdout,
         path => match std::fs::File::create(path) {
@@ -200,13 +208,23 @@ pub fn run(
         eprintln!("Error: cannot attach the automatic tables: {e}");
     }
     engine.set_config_views(&config.views);
-    publish_config(&config, load_error.is_none(), &engine, &store, &live);
+    publish_config(
+        &config,
+        load_error.is_none(),
+        &engine,
+        &store.lock().unwrap_or_else(|p| p.into_inner()),
+        &live,
+    );
     let loaded = match &load_error {
         None => Ok(&config),
         Some(e) => Err(e),
     };
     let mut shell = Shell::with_output(engine, flags.clone(), output);
-    match dispatch(&mut shell, &flags, loaded, &command_line.positional) {
+    let outcome = dispatch(&mut shell, &flags, loaded, &command_line.positional);
+    if let Some(hub) = events {
+        hub.stop();
+    }
+    match outcome {
         Ok(code) => code,
         // `osqueryi ... | head` closes our stdout early; that is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,

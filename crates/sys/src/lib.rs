@@ -43,6 +43,8 @@
 //! * [`sqlite_file`]: read-only queries of an SQLite file another program owns and may be
 //!   writing (rusqlite, the engine's build of SQLite).
 //! * [`systemd`]: systemd's manager over D-Bus (zbus): the unit list and unit properties.
+//! * [`syslog_pipe`]: the named pipe rsyslog writes CSV syslog lines into (`syslog_events`):
+//!   created safely, read under a rate limit, every dropped line counted.
 //!
 //! Invariant: nothing here knows about tables or SQL; these are plain functions over the OS.
 
@@ -70,6 +72,7 @@ pub mod rpmdb;
 pub mod safe_read;
 pub mod smbios;
 pub mod sqlite_file;
+pub mod syslog_pipe;
 pub mod systemd;
 pub mod users;
 pub mod xattr;

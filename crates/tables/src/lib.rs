@@ -41,6 +41,8 @@ pub fn all() -> Vec<&'static TableDef> {
     tables.extend(packages::tables());
     tables.extend(apps::tables());
     tables.extend(hardware::tables());
+    // The evented tables live with the event framework that fills them.
+    tables.extend(oxquery_events::tables());
     tables
 }
 

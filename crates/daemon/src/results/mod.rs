@@ -54,6 +54,8 @@ pub struct ScheduledQuery<'a> {
     pub snapshot: bool,
     /// `false` drops removed rows from the log (the config's `"removed": false`).
     pub removed: bool,
+    /// The run read evented tables with `--events_optimize`: only new events, no diff.
+    pub evented: bool,
 }
 
 impl<'a> ScheduledQuery<'a> {
@@ -64,6 +66,7 @@ impl<'a> ScheduledQuery<'a> {
             sql,
             snapshot: false,
             removed: true,
+            evented: false,
         }
     }
 }
@@ -105,6 +108,9 @@ pub struct StateUpdate {
     sql: Option<String>,
     /// Run time for expiry; `None` for snapshots, which keep no state.
     executed_at: Option<i64>,
+    /// Evented tables' marks (`events` domain key, last event id read): stored with the
+    /// results they produced, so each event is logged once per query.
+    event_marks: Vec<(String, u64)>,
 }
 
 impl StateUpdate {
@@ -115,7 +121,16 @@ impl StateUpdate {
 
     /// Whether applying writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.results.is_none() && self.sql.is_none() && self.executed_at.is_none()
+        self.results.is_none()
+            && self.sql.is_none()
+            && self.executed_at.is_none()
+            && self.event_marks.is_empty()
+    }
+
+    /// Adds the marks of the evented tables the run read (see `oxquery_events`).
+    pub fn with_event_marks(mut self, marks: Vec<(String, u64)>) -> Self {
+        self.event_marks = marks;
+        self
     }
 
     /// Performs the writes inside `tx`. Fails with [`StoreError::Conflict`] when the stored
@@ -151,6 +166,9 @@ impl StateUpdate {
                 &format!("timestamp.{name}"),
                 t.to_string().as_bytes(),
             )?;
+        }
+        for (key, eid) in &self.event_marks {
+            tx.put(Domain::Events, key, eid.to_string().as_bytes())?;
         }
         Ok(())
     }
@@ -309,6 +327,7 @@ pub fn snapshot(query: &ScheduledQuery<'_>, rows: Vec<Row>, run: Run) -> QueryOu
             results: None,
             sql: None,
             executed_at: None,
+            event_marks: Vec::new(),
         },
     }
 }
@@ -359,7 +378,30 @@ pub fn changes(
         results: None,
         sql,
         executed_at: Some(run.unix_time),
+        event_marks: Vec::new(),
     };
+    if query.evented {
+        // osquery: a query over evented tables reads only new events, so its rows are
+        // all added and nothing is diffed or kept; the counter counts runs with rows.
+        let counter = match (stored.counter, stored.epoch == Some(run.epoch)) {
+            (None, _) => 0,
+            (Some(_), false) => 1,
+            (Some(c), true) => c + 1,
+        };
+        let logs = !current.is_empty();
+        if logs {
+            state.results = Some((EncodedRows::default().into_text(), run.epoch, counter));
+        }
+        return Changes {
+            head: logs.then(|| head(counter)),
+            added: (0..current.len()).collect(),
+            current,
+            previous: EncodedRows::default(),
+            removed: Vec::new(),
+            store_rows: false,
+            state,
+        };
+    }
     let Some(previous) = previous else {
         state.results = Some((String::new(), run.epoch, 0));
         return Changes {

@@ -247,3 +247,49 @@ fn stale_unscheduled_results_expire() {
     assert!(store.get(Domain::Queries, "kept").unwrap().is_some());
     assert!(store.get(Domain::Queries, "recent").unwrap().is_some());
 }
+
+#[test]
+fn evented_runs_log_every_row_as_added_keep_no_rows_and_count_runs_with_rows() {
+    let mut store = Store::in_memory().unwrap();
+    let q = ScheduledQuery {
+        evented: true,
+        ..ScheduledQuery::new("fim", "select * from file_events")
+    };
+    let o = run(&mut store, &q, vec![row(1, "a")], 0);
+    assert_eq!(diff_of(&o), (0, vec![row(1, "a")], vec![]));
+    // The same row again is a new event, not an unchanged result.
+    let o = run(&mut store, &q, vec![row(1, "a")], 0);
+    assert_eq!(diff_of(&o), (1, vec![row(1, "a")], vec![]));
+    let o = run(&mut store, &q, vec![], 0);
+    assert!(o.item.is_none(), "no new events, nothing logged");
+    assert_eq!(
+        store.get_text(Domain::Queries, "fim").unwrap().unwrap(),
+        "[]",
+        "no rows are kept to diff against"
+    );
+    let o = run(&mut store, &q, vec![row(2, "b")], 0);
+    assert_eq!(diff_of(&o).0, 2);
+    let o = run(&mut store, &q, vec![row(3, "c")], 7);
+    assert_eq!(diff_of(&o).0, 1, "a new epoch starts the counter at 1");
+}
+
+#[test]
+fn event_marks_are_written_with_the_state() {
+    let mut store = Store::in_memory().unwrap();
+    let q = ScheduledQuery {
+        evented: true,
+        ..ScheduledQuery::new("fim", "select * from file_events")
+    };
+    let outcome = compute(&store, &q, vec![], Run::default()).unwrap();
+    let state = outcome
+        .state
+        .with_event_marks(vec![("optimize_eid.fim.file_events".into(), 41)]);
+    state.commit(&mut store).unwrap();
+    assert_eq!(
+        store
+            .get_text(Domain::Events, "optimize_eid.fim.file_events")
+            .unwrap()
+            .as_deref(),
+        Some("41")
+    );
+}

@@ -32,6 +32,7 @@ impl Daemon {
             hup,
             pidfile: _pidfile,
             status,
+            events,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -114,6 +115,9 @@ impl Daemon {
                 Ok(Reload::Changed(new)) => {
                     log::info!("Configuration changed; reloading the schedule");
                     config = *new;
+                    if let Some(hub) = &events {
+                        hub.update_config(config::events_config(&config));
+                    }
                     if settings.config_enable_backup {
                         backup::save(&mut self.lock_store(), &config);
                     }
@@ -150,6 +154,9 @@ impl Daemon {
         }
         log::info!("osqueryd stopping");
         workers.shutdown(settings.alarm_timeout);
+        if let Some(hub) = events {
+            hub.stop();
+        }
         // One last drain, after the workers, so everything they recorded reaches the
         // sinks.
         self.stop_logger(logger);

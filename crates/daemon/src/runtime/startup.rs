@@ -40,6 +40,8 @@ pub(super) struct Started<'t> {
     /// Changes the status log's filter when a reload changes `--verbose` or
     /// `--logger_min_status` (none if the status log could not be installed).
     pub(super) status: Option<crate::logger::StatusControl>,
+    /// The event publishers and buffer (none under `--disable_events`).
+    pub(super) events: Option<oxquery_events::EventHub>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -80,7 +82,7 @@ fn start<'t>(
         return Err(EXIT_CATASTROPHIC);
     }
     // `--enable_foreign` is read once, at start-up, as osquery registers tables once.
-    let tables = ProgramTables::from_flags(tables, foreign, &flags);
+    let mut tables = ProgramTables::from_flags(tables, foreign, &flags);
     if flags.get(flag::config_check) {
         return Err(config_check(&flags, &tables));
     }
@@ -234,6 +236,12 @@ fn start<'t>(
     instance.instance_id = instance_id;
     instance.flags = config::flag_rows(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
+    let events = config::start_events(&flags, &config, Arc::clone(&daemon.store));
+    tables.set_events(
+        events
+            .clone()
+            .map(|hub| Arc::new(hub) as Arc<dyn oxquery_table::EventReader>),
+    );
     let engine = match tables.engine(&filter, instance.clone(), Arc::clone(&daemon.live)) {
         Ok(e) => e,
         Err(e) => {
@@ -253,6 +261,7 @@ fn start<'t>(
         hup,
         pidfile,
         status,
+        events,
     };
     Ok((daemon, started))
 }

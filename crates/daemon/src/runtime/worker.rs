@@ -211,15 +211,22 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     let output_size = Cell::new(0u64);
     daemon.start_executing(&job.name);
     log::debug!("Executing scheduled query {}: {}", job.name, job.sql);
+    // Evented tables read only the events after this query's marks, and say how far
+    // they read; the marks are stored with the results.
+    let run = engine.query_run();
+    run.begin(&job.name);
     if job.snapshot {
-        match engine.query(&job.sql) {
+        let result = engine.query(&job.sql);
+        let marks = run.end().unwrap_or_default();
+        match result {
             Ok(r) => {
                 let rows = r
                     .rows
                     .into_iter()
                     .map(|values| r.columns.iter().cloned().zip(values).collect())
                     .collect();
-                record_snapshot(daemon, engine, job, rows, unix_time, &output_size);
+                let events = event_marks(&job.name, marks);
+                record_snapshot(daemon, engine, job, rows, unix_time, events, &output_size);
             }
             Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
         }
@@ -227,14 +234,26 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         // Each row is escaped and encoded as SQLite produces it: the result exists once,
         // in its stored form, never as a map per row.
         let mut rows = RowsBuilder::new();
-        match engine.for_each_row(&job.sql, |values| {
+        let result = engine.for_each_row(&job.sql, |values| {
             rows.push(values);
             ControlFlow::Continue(())
-        }) {
+        });
+        let marks = run.end().unwrap_or_default();
+        match result {
             Ok(columns) => {
                 let current = rows.finish(&columns);
                 let queried = started.elapsed();
-                record_differential(daemon, engine, job, current, unix_time, &output_size);
+                let evented = marks.evented;
+                let events = event_marks(&job.name, marks);
+                record_differential(
+                    daemon,
+                    engine,
+                    (job, evented),
+                    current,
+                    unix_time,
+                    events,
+                    &output_size,
+                );
                 log::debug!(
                     "Scheduled query {}: ran in {} ms, recorded in {} ms",
                     job.name,
@@ -295,13 +314,23 @@ fn run_facts(daemon: &Daemon, engine: &Engine, job: &Job, unix_time: i64, epoch:
     }
 }
 
-fn query_of(job: &Job) -> results::ScheduledQuery<'_> {
+fn query_of(job: &Job, evented: bool) -> results::ScheduledQuery<'_> {
     results::ScheduledQuery {
         name: &job.name,
         sql: &job.sql,
         snapshot: job.snapshot,
         removed: job.removed,
+        evented,
     }
+}
+
+/// The store keys and event ids of what a run's evented scans read.
+fn event_marks(query: &str, marks: oxquery_table::RunMarks) -> Vec<(String, u64)> {
+    marks
+        .read_through
+        .into_iter()
+        .map(|(subscriber, eid)| (oxquery_events::EventHub::mark_key(query, &subscriber), eid))
+        .collect()
 }
 
 /// Diffs `current` against the stored rows and records the new state with its log
@@ -311,9 +340,10 @@ fn query_of(job: &Job) -> results::ScheduledQuery<'_> {
 fn record_differential(
     daemon: &Daemon,
     engine: &Engine,
-    job: &Job,
+    (job, evented): (&Job, bool),
     current: EncodedRows,
     unix_time: i64,
+    event_marks: Vec<(String, u64)>,
     output_size: &Cell<u64>,
 ) {
     let settings = daemon.result_settings();
@@ -327,7 +357,7 @@ fn record_differential(
         }
     };
     let loaded = Instant::now();
-    let changes = results::changes(&query_of(job), current, stored, run);
+    let changes = results::changes(&query_of(job, evented), current, stored, run);
     let diffed = Instant::now();
     let mut lines = if settings.disable_logging {
         Lines::new()
@@ -339,7 +369,7 @@ fn record_differential(
     };
     lines.finish();
     output_size.set(lines.output_size());
-    let state = changes.into_state();
+    let state = changes.into_state().with_event_marks(event_marks);
     let formatted = Instant::now();
     write(daemon, job, &state, &lines);
     log::debug!(
@@ -359,11 +389,12 @@ fn record_snapshot(
     job: &Job,
     rows: Vec<Row>,
     unix_time: i64,
+    event_marks: Vec<(String, u64)>,
     output_size: &Cell<u64>,
 ) {
     let settings = daemon.result_settings();
     let run = run_facts(daemon, engine, job, unix_time, settings.epoch);
-    let outcome = results::snapshot(&query_of(job), rows, run);
+    let outcome = results::snapshot(&query_of(job, false), rows, run);
     let mut lines = Lines::new();
     if !settings.disable_logging
         && let Some(item) = &outcome.item
@@ -372,7 +403,8 @@ fn record_snapshot(
     }
     lines.finish();
     output_size.set(lines.output_size());
-    write(daemon, job, &outcome.state, &lines);
+    let state = outcome.state.with_event_marks(event_marks);
+    write(daemon, job, &state, &lines);
 }
 
 /// The one write of a run: new state and lines in one transaction.

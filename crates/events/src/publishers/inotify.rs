@@ -29,33 +29,28 @@ pub struct InotifyPublisher {
 }
 
 impl InotifyPublisher {
-    /// The publisher, or `None` when file events are off, unsubscribed or name no path.
+    /// The publisher, or `None` when file events are off or both subscribers are
+    /// disabled. It starts even when `file_paths` is empty: a reload may add paths.
     pub fn new(hub: &EventHub, flags: &Flags, config: &EventsConfig) -> Option<InotifyPublisher> {
         if !flags.get(flag::enable_file_events) {
             log::debug!("File events are off (--enable_file_events)");
             return None;
         }
-        if config.file_paths.values().all(|p| p.is_empty()) {
-            log::info!("No file_paths in the config: the inotify publisher is not started");
-            return None;
-        }
         let read_max = flags.get(flag::read_max);
         let file_events = hub.subscribe(&file_events::SPEC, file_events::PUBLISHER, None);
         #[cfg(feature = "yara")]
-        let yara_events = if config.yara_file_paths.is_empty() {
-            None
-        } else {
-            let rules = yara_events::CategoryRules::compile(config, read_max);
-            hub.subscribe(&yara_events::SPEC, yara_events::PUBLISHER, None)
-                .filter(|_| !rules.is_empty())
-                .map(|s| (s, rules))
-        };
+        let yara_events = hub
+            .subscribe(&yara_events::SPEC, yara_events::PUBLISHER, None)
+            .map(|s| (s, yara_events::CategoryRules::compile(config, read_max)));
         #[cfg(feature = "yara")]
         let none = file_events.is_none() && yara_events.is_none();
         #[cfg(not(feature = "yara"))]
         let none = file_events.is_none();
         if none {
             return None;
+        }
+        if config.file_paths.values().all(|p| p.is_empty()) {
+            log::info!("No file_paths in the config: file events wait for a reload");
         }
         Some(InotifyPublisher {
             config: watch_config(config),
@@ -67,6 +62,19 @@ impl InotifyPublisher {
             reported: FileWatchStats::default(),
             buf: vec![0; HASH_BUFFER],
         })
+    }
+
+    /// A reloaded config: new watches (those in both keep theirs) and, for
+    /// `yara_events`, the rules compiled again.
+    fn reload(&mut self, config: &EventsConfig) {
+        self.config = watch_config(config);
+        if let Some(watcher) = self.watcher.as_mut() {
+            watcher.reconfigure(&self.config);
+        }
+        #[cfg(feature = "yara")]
+        if let Some((_, rules)) = self.yara_events.as_mut() {
+            *rules = yara_events::CategoryRules::compile(config, self.read_max);
+        }
     }
 
     /// Hands the growth of the reader's loss counters to `osquery_events`.
@@ -87,6 +95,11 @@ impl InotifyPublisher {
         );
         self.reported = now;
     }
+}
+
+/// The publisher as the hub takes it, or `None` (see [`InotifyPublisher::new`]).
+pub fn new(hub: &EventHub, flags: &Flags, config: &EventsConfig) -> Option<Box<dyn Publisher>> {
+    InotifyPublisher::new(hub, flags, config).map(|p| Box::new(p) as Box<dyn Publisher>)
 }
 
 /// The reader's configuration from the publishers' view of the config.
@@ -121,6 +134,9 @@ impl Publisher for InotifyPublisher {
             self.watcher = Some(watcher);
         }
         while !ctx.stopping() {
+            if let Some(config) = ctx.config_update() {
+                self.reload(&config);
+            }
             let Some(watcher) = self.watcher.as_mut() else {
                 return Ok(());
             };
@@ -226,14 +242,44 @@ mod tests {
     }
 
     #[test]
-    fn off_without_the_flag_or_without_paths() {
+    fn off_without_the_flag_or_without_subscribers() {
         let hub = hub();
         let cfg = config(&[("t", "/tmp/%%".into())], &[]);
         assert!(InotifyPublisher::new(&hub, &flags(false), &cfg).is_none());
-        assert!(InotifyPublisher::new(&hub, &flags(true), &EventsConfig::default()).is_none());
+        assert!(crate::publishers(&hub, &flags(false), &cfg).is_empty());
         assert!(InotifyPublisher::new(&hub, &flags(true), &cfg).is_some());
         assert_eq!(crate::publishers(&hub, &flags(true), &cfg).len(), 1);
-        assert!(crate::publishers(&hub, &flags(false), &cfg).is_empty());
+        // No paths yet: started anyway, a reload may bring some.
+        assert!(InotifyPublisher::new(&hub, &flags(true), &EventsConfig::default()).is_some());
+        let disabled = HubSettings {
+            disabled: ["file_events", "yara_events"].map(String::from).into(),
+            ..HubSettings::default()
+        };
+        let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+        let hub = EventHub::new(store, disabled);
+        assert!(InotifyPublisher::new(&hub, &flags(true), &cfg).is_none());
+    }
+
+    /// Started with no paths, then a reload names a directory: its changes arrive.
+    #[test]
+    fn a_reload_brings_new_watches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hub = hub();
+        let publisher =
+            InotifyPublisher::new(&hub, &flags(true), &EventsConfig::default()).unwrap();
+        hub.start(vec![Box::new(publisher)]);
+        hub.update_config(config(
+            &[("late", format!("{}/%", tmp.path().display()))],
+            &[],
+        ));
+        let f = tmp.path().join("after-reload");
+        let want = Value::from(f.as_path());
+        let seen = oxquery_test_support::wait_until(Duration::from_secs(10), || {
+            fs::write(&f, b"").unwrap();
+            table(&hub).iter().any(|r| r.0 == want && r.1 == "late")
+        });
+        hub.stop();
+        assert!(seen, "no event after the reload");
     }
 
     /// The publisher on its thread, a file written under a watched tree: the table shows
@@ -343,10 +389,10 @@ mod tests {
         )
         .unwrap();
         let mut cfg = config(&[("scanned", format!("{}/w/%", root.display()))], &[]);
-        cfg.yara_signatures
-            .insert("sigs".into(), vec![rule.display().to_string()]);
-        cfg.yara_file_paths
-            .insert("scanned".into(), vec!["sigs".into()]);
+        cfg.yara = Some(serde_json::json!({
+            "signatures": {"sigs": [rule.display().to_string()]},
+            "file_paths": {"scanned": ["sigs"]},
+        }));
         let hub = hub();
         let publisher = InotifyPublisher::new(&hub, &flags(true), &cfg).unwrap();
         assert_eq!(publisher.subscribers(), ["file_events", "yara_events"]);

@@ -1,3 +1,4 @@
 //! The publishers, one file each.
 
 pub mod inotify;
+pub mod syslog;

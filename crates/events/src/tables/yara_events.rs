@@ -11,7 +11,7 @@ use oxquery_sys::safe_read::Policy;
 use oxquery_sys::yara::{self, NamedRules, RuleSource, Rules, Summary};
 pub use oxquery_table::scan_events as generate;
 use oxquery_table::table;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 table! {
@@ -49,10 +49,12 @@ impl CategoryRules {
     pub fn compile(config: &EventsConfig, read_max: u64) -> CategoryRules {
         let mut rules = HashMap::new();
         let policy = Policy::user_file(read_max);
-        for (category, groups) in &config.yara_file_paths {
+        let yara = config.yara.as_ref();
+        let signatures = string_lists(yara.and_then(|y| y.get("signatures")));
+        for (category, groups) in string_lists(yara.and_then(|y| y.get("file_paths"))) {
             let mut files: Vec<PathBuf> = Vec::new();
-            for group in groups {
-                match config.yara_signatures.get(group) {
+            for group in &groups {
+                match signatures.get(group) {
                     Some(names) => files.extend(names.iter().filter_map(|n| {
                         match NamedRules::SigFile(n.clone()).source() {
                             RuleSource::File(path) => Some(path),
@@ -76,6 +78,13 @@ impl CategoryRules {
             }
         }
         CategoryRules { rules, read_max }
+    }
+
+    /// The categories that have rules, sorted.
+    pub fn categories(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.rules.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Whether any category has rules.
@@ -116,11 +125,29 @@ impl CategoryRules {
     }
 }
 
+/// An object of string lists (`{"key": ["a", "b"]}`) from the `yara` config; other
+/// shapes are skipped with a log line.
+fn string_lists(value: Option<&serde_json::Value>) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let Some(object) = value.and_then(|v| v.as_object()) else {
+        return out;
+    };
+    for (key, list) in object {
+        match list.as_array() {
+            Some(items) => {
+                let strings = items.iter().filter_map(|i| i.as_str()).map(String::from);
+                out.insert(key.clone(), strings.collect());
+            }
+            None => log::warn!("yara config: {key} is not a list"),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use oxquery_table::Value;
-    use std::collections::BTreeMap;
     use std::fs;
     use std::path::Path;
     use std::sync::Arc;
@@ -146,20 +173,22 @@ mod tests {
         )
         .unwrap();
         fs::write(&b, "rule marker { strings: $m = \"MARK\" condition: $m }").unwrap();
+        let yara = serde_json::json!({
+            "signatures": {
+                "g1": [a.display().to_string()],
+                "g2": [b.display().to_string()],
+                "broken": [rules_dir.join("missing.yar").display().to_string()],
+                "odd": "not a list",
+            },
+            "file_paths": {
+                "both": ["g1", "g2"],
+                "one": ["g2"],
+                "bad": ["broken"],
+                "unknown": ["nope"],
+            },
+        });
         EventsConfig {
-            yara_signatures: BTreeMap::from([
-                ("g1".into(), vec![a.display().to_string()]),
-                ("g2".into(), vec![b.display().to_string()]),
-                (
-                    "broken".into(),
-                    vec![rules_dir.join("missing.yar").display().to_string()],
-                ),
-            ]),
-            yara_file_paths: BTreeMap::from([
-                ("both".into(), vec!["g1".into(), "g2".into()]),
-                ("one".into(), vec!["g2".into()]),
-                ("bad".into(), vec!["broken".into()]),
-            ]),
+            yara: Some(yara),
             ..EventsConfig::default()
         }
     }
@@ -168,6 +197,7 @@ mod tests {
     fn categories_scan_with_their_groups_rules() {
         let tmp = tempfile::tempdir().unwrap();
         let rules = CategoryRules::compile(&config(tmp.path()), 1 << 20);
+        assert_eq!(rules.categories(), ["both", "one"]);
         let f = tmp.path().join("f");
         fs::write(&f, b"..EVIL..MARK").unwrap();
         let row = rules

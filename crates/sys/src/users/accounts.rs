@@ -5,10 +5,10 @@
 //! * [`local_users`]: the accounts of `/etc/passwd` only (osquery's default for `users`,
 //!   which avoids asking LDAP/SSSD directories).
 //! * [`nss_users`], [`nss_user_by_uid`], [`nss_user_by_name`], [`nss_groups`],
-//!   [`nss_group_by_gid`]: the Name Service Switch (`getpwent_r`, `getpwuid_r`, ...), i.e.
-//!   every source `nsswitch.conf` lists. Enumerations (`setpwent`/`getpwent_r`/`endpwent`
-//!   and the group equivalents) share process-wide iterator state in glibc, so each runs
-//!   under a global mutex.
+//!   [`nss_group_by_gid`], [`nss_group_by_name`]: the Name Service Switch (`getpwent_r`,
+//!   `getpwuid_r`, ...), i.e. every source `nsswitch.conf` lists. Enumerations
+//!   (`setpwent`/`getpwent_r`/`endpwent` and the group equivalents) share process-wide
+//!   iterator state in glibc, so each runs under a global mutex.
 //! * [`group_list`]: `getgrouplist(3)`, the groups an account belongs to.
 
 use std::ffi::{CStr, CString};
@@ -274,6 +274,19 @@ pub fn nss_group_by_gid(gid: u32) -> Option<Group> {
     })
 }
 
+/// Looks a group name up through NSS (`getgrnam_r`).
+pub fn nss_group_by_name(name: &str) -> Option<Group> {
+    let cname = CString::new(name).ok()?;
+    with_growing_buffer(|buf, len| {
+        // SAFETY: as in nss_group_by_gid.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut gr, buf, len, &mut result) };
+        let found = (!result.is_null()).then(|| unsafe { from_group(&gr) });
+        (rc, found)
+    })
+}
+
 /// Every group NSS enumerates (`setgrent`/`getgrent_r`/`endgrent`), duplicates included.
 pub fn nss_groups() -> Vec<Group> {
     let _guard = GRP_ENUMERATION.lock().unwrap_or_else(|e| e.into_inner());
@@ -366,6 +379,8 @@ mod tests {
         assert!(nss_users().iter().any(|p| p.uid == 0));
         assert!(nss_groups().iter().any(|g| g.gid == 0));
         assert_eq!(nss_group_by_gid(0).unwrap().gid, 0);
+        assert_eq!(nss_group_by_name("root").unwrap().gid, 0);
+        assert!(nss_group_by_name("no\0such").is_none());
         assert_eq!(group_list("root", 0).first(), Some(&0));
         assert!(nss_user_by_name("no\0such").is_none());
     }

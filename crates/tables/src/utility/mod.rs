@@ -1,5 +1,6 @@
 //! Tables of the `utility` domain.
 
+pub mod osquery_events;
 pub mod osquery_flags;
 pub mod osquery_info;
 pub mod osquery_packs;
@@ -12,6 +13,7 @@ use oxquery_table::TableDef;
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
     vec![
+        &osquery_events::TABLE,
         &osquery_flags::TABLE,
         &osquery_info::TABLE,
         &osquery_packs::TABLE,
