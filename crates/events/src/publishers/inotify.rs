@@ -1,8 +1,8 @@
 //! The `inotify` publisher: drives an [`oxquery_sys::inotify::FileWatcher`] over the
 //! config's `file_paths`, `exclude_paths` and `file_accesses`, and feeds `file_events`
-//! and `yara_events` (the files of `yara.file_paths` categories, scanned). Runs only with
-//! `--enable_file_events` (as osquery), when `file_paths` names something and one of
-//! its subscribers is enabled. The reader's loss counters (kernel queue overflows, directories left
+//! and `yara_events` (the files of `yara.file_paths` categories, scanned). Runs with
+//! `--enable_file_events` (as osquery) when one of its subscribers is enabled, and follows
+//! config reloads. The reader's loss counters (kernel queue overflows, directories left
 //! unwatched at the watch limit or for other reasons, unparsable reads) are handed to
 //! `osquery_events` as they grow.
 
@@ -80,18 +80,22 @@ impl InotifyPublisher {
     /// Hands the growth of the reader's loss counters to `osquery_events`.
     fn report_losses(&mut self, ctx: &PublisherContext, now: FileWatchStats) {
         let was = self.reported;
-        ctx.lost("inotify queue overflow", now.overflows - was.overflows);
+        let grown = |now: u64, was: u64| now.saturating_sub(was);
+        ctx.lost(
+            "inotify queue overflow",
+            grown(now.overflows, was.overflows),
+        );
         ctx.lost(
             "directories unwatched: fs.inotify.max_user_watches reached",
-            now.watch_limit_misses - was.watch_limit_misses,
+            grown(now.watch_limit_misses, was.watch_limit_misses),
         );
         ctx.lost(
             "directories unwatched: watch failed",
-            now.watch_failures - was.watch_failures,
+            grown(now.watch_failures, was.watch_failures),
         );
         ctx.lost(
             "unparsable inotify read",
-            now.malformed_reads - was.malformed_reads,
+            grown(now.malformed_reads, was.malformed_reads),
         );
         self.reported = now;
     }
@@ -131,6 +135,8 @@ impl Publisher for InotifyPublisher {
                 "inotify publisher watching {} directories",
                 watcher.stats().watches
             );
+            // A new reader counts from zero.
+            self.reported = FileWatchStats::default();
             self.watcher = Some(watcher);
         }
         while !ctx.stopping() {
