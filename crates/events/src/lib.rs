@@ -80,7 +80,6 @@ pub fn publishers(
     flags: &oxquery_flags::Flags,
     config: &EventsConfig,
 ) -> Vec<Box<dyn Publisher>> {
-    let _ = config;
     let mut out: Vec<Box<dyn Publisher>> = Vec::new();
     if let Some(audit) = publishers::audit::publisher(hub, flags) {
         // While another audit daemon keeps the audit socket (or audit fails), the
@@ -99,6 +98,7 @@ pub fn publishers(
         out.push(Box::new(audit));
     }
     out.extend(publishers::syslog::new(hub, flags));
+    out.extend(publishers::inotify::new(hub, flags, config));
     if let Some(p) = publishers::udev::UdevPublisher::new(hub, flags) {
         out.push(Box::new(p));
     }

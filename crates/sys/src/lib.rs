@@ -11,6 +11,8 @@
 //!   buffer, the measured hot path of every process table.
 //! * [`hwids`]: the host's `pci.ids` and `usb.ids` (vendor, device and class names).
 //! * [`host`]: host names, `uname`, and the host UUID every part of the process shares.
+//! * [`inotify`]: file changes under osquery's `file_paths` patterns (the `file_events`
+//!   reader): recursive and wildcard watches, exclusions, counted losses.
 //! * [`lines`]: the lines of the text files and program output tables parse, overlong
 //!   lines skipped, and the fields/comment split of the classic `/etc` databases.
 //! * [`mdstat`]: software RAID status from `/proc/mdstat` and `/sys/block/<md>/md`.
@@ -66,6 +68,7 @@ pub mod files;
 pub mod fs;
 pub mod host;
 pub mod hwids;
+pub mod inotify;
 pub mod lines;
 pub mod mdstat;
 pub mod mounts;

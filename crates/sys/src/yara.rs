@@ -1,4 +1,5 @@
-//! YARA scanning with yara-x, for the `yara` (`yara_file`) and `yara_process` tables.
+//! YARA scanning with yara-x, for the `yara` (`yara_file`) and `yara_process` tables and
+//! `yara_events` ([`compile_files`]: a signature group's rule files as one rule set).
 //!
 //! Rules come from rule files or from rule text; a [`RuleCache`] compiles each distinct
 //! source once and is meant to live for one table scan. A scan's outcome is summarised as
@@ -18,7 +19,10 @@ use crate::procmem::ProcessMemory;
 use crate::safe_read::{self, Policy};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use yara_x::{Compiler, Rules, ScanResults, Scanner, SourceCode, blocks};
+use yara_x::{Compiler, ScanResults, Scanner, SourceCode, blocks};
+
+/// A compiled rule set (yara-x's), for callers that keep one.
+pub use yara_x::Rules;
 
 /// Where a rule set comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -136,18 +140,31 @@ pub fn compile(source: &RuleSource, rule_files: &Policy) -> Result<Rules, String
                 .add_source(text.as_str())
                 .map_err(|e| format!("inline rule: {e}"))?;
         }
-        RuleSource::File(path) => {
-            let bytes = safe_read::read_bounded(path, rule_files)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
-            let origin = path.to_string_lossy().into_owned();
-            compiler
-                .add_source(SourceCode::from(text.as_str()).with_origin(origin))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
+        RuleSource::File(path) => add_file(&mut compiler, path, rule_files)?,
     }
     Ok(compiler.build())
+}
+
+/// Compiles several rule files into one rule set (a `yara_events` signature group),
+/// each read under `rule_files`; fails on the first file that does not compile.
+pub fn compile_files(paths: &[PathBuf], rule_files: &Policy) -> Result<Rules, String> {
+    let mut compiler = Compiler::new();
+    for path in paths {
+        add_file(&mut compiler, path, rule_files)?;
+    }
+    Ok(compiler.build())
+}
+
+fn add_file(compiler: &mut Compiler<'_>, path: &Path, rule_files: &Policy) -> Result<(), String> {
+    let bytes = safe_read::read_bounded(path, rule_files)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+    let origin = path.to_string_lossy().into_owned();
+    compiler
+        .add_source(SourceCode::from(text.as_str()).with_origin(origin))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// One scan's outcome, in osquery's column formats.

@@ -1,6 +1,7 @@
 //! The evented tables, one file each.
 
 pub mod apparmor_events;
+pub mod file_events;
 pub mod hardware_events;
 pub mod process_events;
 pub mod process_file_events;
@@ -9,6 +10,8 @@ pub mod selinux_events;
 pub mod socket_events;
 pub mod syslog_events;
 pub mod user_events;
+#[cfg(feature = "yara")]
+pub mod yara_events;
 
 use oxquery_table::TableDef;
 
@@ -16,6 +19,7 @@ use oxquery_table::TableDef;
 pub fn all() -> Vec<&'static TableDef> {
     vec![
         &apparmor_events::TABLE,
+        &file_events::TABLE,
         &hardware_events::TABLE,
         &process_events::TABLE,
         &process_file_events::TABLE,
@@ -24,5 +28,7 @@ pub fn all() -> Vec<&'static TableDef> {
         &socket_events::TABLE,
         &syslog_events::TABLE,
         &user_events::TABLE,
+        #[cfg(feature = "yara")]
+        &yara_events::TABLE,
     ]
 }
