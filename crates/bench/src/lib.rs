@@ -238,6 +238,44 @@ pub fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// `--name value` from the command line as text, or `default`.
+pub fn text_arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// utime + stime of a process in clock ticks, while it lives.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Starts `osqueryd` with everything it writes under `dir` (config `dir/osquery.conf`,
+/// database, `dir/logs`, pidfile), no flagfile of the host's, and `extra` flags; its
+/// output is discarded.
+pub fn spawn_osqueryd(osqueryd: &Path, dir: &Path, extra: &[String]) -> std::process::Child {
+    let arg_of = |name: &str, p: &Path| format!("--{name}={}", p.display());
+    Command::new(osqueryd)
+        .args([
+            arg_of("config_path", &dir.join("osquery.conf")),
+            arg_of("database_path", &dir.join("osquery.db")),
+            arg_of("logger_path", &dir.join("logs")),
+            arg_of("pidfile", &dir.join("osqueryd.pid")),
+            "--flagfile=/dev/null".to_owned(),
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", osqueryd.display()))
+}
+
 /// Runs the command to its end and returns its peak resident set size in KiB (from
 /// wait4's rusage of that one child).
 // The child is reaped by wait4 itself, which clippy cannot see.

@@ -4,11 +4,10 @@
 //! Usage: `cargo build --release -p oxquery && cargo run --release -p oxquery-bench --bin
 //! bench-daemon -- [--seconds 600]`. Everything lives in a temporary directory.
 
-use oxquery_bench::{arg, find_program, status_kib, today};
+use oxquery_bench::{arg, cpu_ticks, find_program, spawn_osqueryd, status_kib, today};
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"{
@@ -38,14 +37,6 @@ const PACK: &str = r#"{
   }
 }"#;
 
-/// utime + stime of the process in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
 fn main() {
     let seconds = arg("--seconds", 600) as u64;
     let Some(osqueryd) = find_program("osqueryd") else {
@@ -57,25 +48,12 @@ fn main() {
     fs::create_dir_all(dir.join("logs")).unwrap();
     let pack = dir.join("monitoring.conf");
     fs::write(&pack, PACK).unwrap();
-    let config = dir.join("osquery.conf");
     fs::write(
-        &config,
+        dir.join("osquery.conf"),
         CONFIG.replace("PACK_PATH", &pack.display().to_string()),
     )
     .unwrap();
-    let arg_of = |name: &str, p: &Path| format!("--{name}={}", p.display());
-    let mut child = Command::new(&osqueryd)
-        .args([
-            arg_of("config_path", &config),
-            arg_of("database_path", &dir.join("osquery.db")),
-            arg_of("logger_path", &dir.join("logs")),
-            arg_of("pidfile", &dir.join("osqueryd.pid")),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("osqueryd starts");
+    let mut child = spawn_osqueryd(&osqueryd, &dir, &[]);
     let pid = child.id();
     // Start-up runs the first queries; measure from a settled state.
     std::thread::sleep(Duration::from_secs(5));

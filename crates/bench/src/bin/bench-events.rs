@@ -10,7 +10,7 @@
 //! Everything lives in a temporary directory; audit rules the daemon adds are removed
 //! when it stops.
 
-use oxquery_bench::{arg, find_program, status_kib, today};
+use oxquery_bench::{arg, cpu_ticks, find_program, spawn_osqueryd, status_kib, text_arg, today};
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -23,22 +23,6 @@ use std::time::{Duration, Instant};
 const FILES: usize = 256;
 /// How often the daemon's scheduled queries read the new events (seconds).
 const INTERVAL: u64 = 5;
-
-fn text_arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-/// utime + stime of the process in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
 
 /// Paces `op` at `rate` calls per second for `seconds`; returns how many ran.
 fn generate(rate: u64, seconds: u64, mut op: impl FnMut(u64)) -> u64 {
@@ -129,14 +113,8 @@ fn main() {
             }
         }
     });
-    let config_path = dir.join("osquery.conf");
-    fs::write(&config_path, config.to_string()).unwrap();
-    let arg_of = |name: &str, p: &Path| format!("--{name}={}", p.display());
+    fs::write(dir.join("osquery.conf"), config.to_string()).unwrap();
     let mut args = vec![
-        arg_of("config_path", &config_path),
-        arg_of("database_path", &dir.join("osquery.db")),
-        arg_of("logger_path", &dir.join("logs")),
-        arg_of("pidfile", &dir.join("osqueryd.pid")),
         "--disable_events=false".to_owned(),
         "--schedule_splay_percent=0".to_owned(),
     ];
@@ -150,13 +128,7 @@ fn main() {
     if events_max > 0 {
         args.push(format!("--events_max={events_max}"));
     }
-    let mut child = Command::new(&osqueryd)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("osqueryd starts");
+    let mut child = spawn_osqueryd(&osqueryd, &dir, &args);
     let pid = child.id();
     // Publishers start and watches are placed before the load begins.
     std::thread::sleep(Duration::from_secs(3));

@@ -11,12 +11,11 @@
 //! `--osqueryd` measures another build (the previous commit's, for a before/after
 //! figure). Everything lives in a temporary directory.
 
-use oxquery_bench::{arg, find_program, status_kib, today};
+use oxquery_bench::{arg, find_program, spawn_osqueryd, status_kib, today};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The big query: `rows` rows of an integer and a 42-character text.
@@ -124,24 +123,9 @@ fn main() {
 }}"#,
         big = big_sql(rows)
     );
-    let config_path = dir.join("osquery.conf");
-    fs::write(&config_path, config).unwrap();
-    let arg_of = |name: &str, p: &Path| format!("--{name}={}", p.display());
+    fs::write(dir.join("osquery.conf"), config).unwrap();
     let started = Instant::now();
-    let mut child = Command::new(&osqueryd)
-        .args([
-            arg_of("config_path", &config_path),
-            arg_of("database_path", &dir.join("osquery.db")),
-            arg_of("logger_path", &dir.join("logs")),
-            arg_of("pidfile", &dir.join("osqueryd.pid")),
-            "--schedule_splay_percent=0".into(),
-            "--flagfile=/dev/null".into(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("osqueryd starts");
+    let mut child = spawn_osqueryd(&osqueryd, &dir, &["--schedule_splay_percent=0".into()]);
     let pid = child.id();
     let mut results = Tail::new(dir.join("logs").join("osqueryd.results.log"));
     let mut info = Tail::new(dir.join("logs").join("osqueryd.INFO"));
