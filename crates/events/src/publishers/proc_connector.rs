@@ -350,60 +350,13 @@ impl Publisher for ConnectorPublisher {
 mod tests {
     use super::*;
     use crate::HubSettings;
+    use crate::tables::process_events::{Col, SPEC, TABLE};
     use oxquery_store::Store;
     use oxquery_sys::proc::Ids;
     use oxquery_sys::proc_connector::ExeFile;
     use oxquery_table::{Host, QueryContext, Rows};
     use std::sync::Mutex;
     use std::time::Duration;
-
-    /// `process_events` as the reference schema has it (the real declaration lives with
-    /// the audit path's table).
-    mod reference {
-        pub use oxquery_table::scan_events as generate;
-        use oxquery_table::table;
-
-        table! {
-            name: "process_events",
-            description: "Test copy of the process_events schema.",
-            attributes: [EVENT_BASED],
-            columns: {
-                pid: BigInt [] "pid",
-                path: Text [] "path",
-                mode: Text [] "mode",
-                cmdline: Text [] "cmdline",
-                cmdline_size: BigInt [HIDDEN] "cmdline_size",
-                env: Text [HIDDEN] "env",
-                env_count: BigInt [HIDDEN] "env_count",
-                env_size: BigInt [HIDDEN] "env_size",
-                cwd: Text [] "cwd",
-                auid: BigInt [] "auid",
-                uid: BigInt [] "uid",
-                euid: BigInt [] "euid",
-                gid: BigInt [] "gid",
-                egid: BigInt [] "egid",
-                owner_uid: BigInt [] "owner_uid",
-                owner_gid: BigInt [] "owner_gid",
-                atime: BigInt [] "atime",
-                mtime: BigInt [] "mtime",
-                ctime: BigInt [] "ctime",
-                btime: BigInt [] "btime",
-                overflows: Text [HIDDEN] "overflows",
-                parent: BigInt [] "parent",
-                time: BigInt [ADDITIONAL] "time",
-                uptime: BigInt [] "uptime",
-                eid: Text [HIDDEN] "eid",
-                status: BigInt [OTHER_PLATFORM | HIDDEN] "status",
-                fsuid: BigInt [] "fsuid",
-                suid: BigInt [] "suid",
-                fsgid: BigInt [] "fsgid",
-                sgid: BigInt [] "sgid",
-                syscall: Text [] "syscall",
-            },
-            examples: [],
-        }
-    }
-    use reference::{Col, SPEC, TABLE};
 
     fn event(kind: ProcEventKind) -> ProcEvent {
         ProcEvent {
