@@ -35,6 +35,7 @@ use oxquery_sys::proc_connector::{
 };
 use oxquery_table::{TableSpec, Value};
 
+use crate::publisher::NetlinkLossReasons;
 use crate::{EventHub, EventRow, Publisher, PublisherContext, READ_TIMEOUT, Subscriber};
 
 /// The publisher's name in `osquery_events`.
@@ -289,19 +290,12 @@ impl ConnectorPublisher {
     }
 }
 
-/// Hands the growth of the reader's loss counters since `reported` to `osquery_events`.
-fn report_losses(ctx: &PublisherContext, reported: &mut LossCounters, now: LossCounters) {
-    let was = *reported;
-    ctx.lost(
-        "netlink ENOBUFS (process events dropped by the kernel)",
-        now.overruns - was.overruns,
-    );
-    ctx.lost(
-        "unparsable process event",
-        (now.malformed + now.truncated) - (was.malformed + was.truncated),
-    );
-    *reported = now;
-}
+/// How the reader's losses are named in `osquery_events`.
+const LOSS_REASONS: NetlinkLossReasons = NetlinkLossReasons {
+    overruns: "netlink ENOBUFS (process events dropped by the kernel)",
+    truncated: "unparsable process event",
+    malformed: "unparsable process event",
+};
 
 impl Publisher for ConnectorPublisher {
     fn name(&self) -> &'static str {
@@ -332,7 +326,7 @@ impl Publisher for ConnectorPublisher {
                 continue;
             };
             let batch = reader.next_batch(READ_TIMEOUT);
-            report_losses(ctx, &mut self.reported, reader.loss());
+            ctx.lost_from_netlink(&mut self.reported, reader.loss(), &LOSS_REASONS);
             let events = batch.map_err(|e| {
                 self.reader = None;
                 format!("reading process events: {e}")
@@ -559,8 +553,8 @@ mod tests {
             overruns: 4,
             ..LossCounters::default()
         };
-        report_losses(&ctx, &mut reported, grown);
-        report_losses(&ctx, &mut reported, grown);
+        ctx.lost_from_netlink(&mut reported, grown, &LOSS_REASONS);
+        ctx.lost_from_netlink(&mut reported, grown, &LOSS_REASONS);
         let (total, reasons) = ctx.stats.losses();
         assert_eq!(total, 4);
         assert!(
