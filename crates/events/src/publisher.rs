@@ -2,6 +2,7 @@
 //! `oxquery-sys` reader), turns each event into rows of its subscribers' tables and adds
 //! them. The hub starts it, restarts it when it fails, and stops it.
 
+use oxquery_sys::netlink_multicast::LossCounters;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,16 @@ pub(crate) fn reasons(counts: &[(&str, u64)]) -> String {
 pub(crate) struct ConfigSlot {
     pub(crate) generation: AtomicU64,
     pub(crate) config: Mutex<crate::EventsConfig>,
+}
+
+/// The `osquery_events` loss reasons for a netlink reader's [`LossCounters`].
+pub(crate) struct NetlinkLossReasons {
+    /// `ENOBUFS`: the kernel dropped messages.
+    pub overruns: &'static str,
+    /// Messages longer than the read buffer.
+    pub truncated: &'static str,
+    /// Messages that did not parse.
+    pub malformed: &'static str,
 }
 
 /// What a running publisher is given.
@@ -137,6 +148,33 @@ impl PublisherContext {
         );
     }
 
+    /// Hands the growth of a netlink reader's loss counters since `reported` to
+    /// `osquery_events`, each under its reason in `reasons` (counters given the same
+    /// reason as one loss), and remembers `now` as reported. Foreign datagrams are not
+    /// counted: they were never events.
+    pub(crate) fn lost_from_netlink(
+        &self,
+        reported: &mut LossCounters,
+        now: LossCounters,
+        reasons: &NetlinkLossReasons,
+    ) {
+        let was = std::mem::replace(reported, now);
+        let grown = [
+            (reasons.overruns, now.overruns - was.overruns),
+            (reasons.truncated, now.truncated - was.truncated),
+            (reasons.malformed, now.malformed - was.malformed),
+        ];
+        for (i, (reason, _)) in grown.iter().enumerate() {
+            if grown[..i].iter().all(|(r, _)| r != reason) {
+                let n = grown[i..]
+                    .iter()
+                    .filter(|(r, _)| r == reason)
+                    .map(|(_, n)| n);
+                self.lost(reason, n.sum());
+            }
+        }
+    }
+
     /// Sleeps up to `pause`, returning early (false) when stopping.
     pub fn sleep(&self, pause: Duration) -> bool {
         let until = Instant::now() + pause;
@@ -165,6 +203,31 @@ mod tests {
         slot.generation.fetch_add(1, Ordering::SeqCst);
         assert_eq!(ctx.config_update(), Some(config));
         assert_eq!(ctx.config_update(), None);
+    }
+
+    /// Each counter's growth once, under its reason; counters sharing a reason as one.
+    #[test]
+    fn netlink_losses_are_handed_on_once_by_reason() {
+        let (ctx, _) = PublisherContext::detached("t");
+        let reasons = NetlinkLossReasons {
+            overruns: "ENOBUFS",
+            truncated: "unparsable",
+            malformed: "unparsable",
+        };
+        let mut reported = LossCounters::default();
+        let grown = LossCounters {
+            overruns: 1,
+            truncated: 2,
+            malformed: 3,
+            foreign: 4,
+        };
+        ctx.lost_from_netlink(&mut reported, grown, &reasons);
+        ctx.lost_from_netlink(&mut reported, grown, &reasons);
+        assert_eq!(reported, grown);
+        assert_eq!(
+            ctx.stats.losses(),
+            (6, "ENOBUFS: 1, unparsable: 5".to_owned())
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! stand-in audit daemon (this test binary re-executed as `.../auditd`) holding the
 //! socket, the publisher leaves it, says so, and takes it only once the daemon is gone.
 //!
-//! The tests change the kernel's global audit state, so they hold [`AUDIT_STATE`].
+//! The tests change the kernel's global audit state, so they hold [`lock`].
 
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_events::publishers::audit::{AuditPublisher, AuditSettings};
@@ -13,15 +13,14 @@ use oxquery_events::publishers::proc_connector::{ConnectorGate, ConnectorPublish
 use oxquery_events::tables::{
     process_events, process_file_events, seccomp_events, socket_events, user_events,
 };
-use oxquery_events::{EventHub, HubSettings};
+use oxquery_events::{EventHub, HubSettings, Publisher};
 use oxquery_store::Store;
-use oxquery_sys::audit::{AuditSession, AuditSocket, AuditStatus, TakeOver};
+use oxquery_sys::audit::testing::{StandIn, free_session, is_stand_in, lock, rerun_test, settings};
+use oxquery_sys::audit::{AuditRule, AuditSession, AuditSocket, AuditStatus, TakeOver};
 use oxquery_table::{InstanceInfo, TableDef, Value};
-use oxquery_test_support::{missing, require};
 use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static TABLES: [&TableDef; 5] = [
@@ -31,15 +30,6 @@ static TABLES: [&TableDef; 5] = [
     &user_events::TABLE,
     &seccomp_events::TABLE,
 ];
-
-static AUDIT_STATE: Mutex<()> = Mutex::new(());
-
-fn lock() -> MutexGuard<'static, ()> {
-    AUDIT_STATE.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Set in the environment of the stand-in audit daemon.
-const STAND_IN_ENV: &str = "OXQUERY_EVENTS_AUDIT_STAND_IN";
 
 struct StopOnDrop(EventHub);
 
@@ -56,8 +46,63 @@ const SOCKETS: socket_events::SocketOptions = socket_events::SocketOptions {
     unix: false,
 };
 
-fn settings(s: &AuditStatus) -> (u32, u32, u32, u32) {
-    (s.enabled, s.pid, s.backlog_limit, s.backlog_wait_time)
+/// The publisher's settings here: it may configure audit, with `backlog_limit`.
+fn audit_settings(backlog_limit: u32) -> AuditSettings {
+    AuditSettings {
+        allow_config: true,
+        force_reconfigure: false,
+        backlog_limit,
+        backlog_wait_time: 0,
+        persist: true,
+        take_over: TakeOver::NonDaemons,
+        process: process_events::ProcessOptions::default(),
+        sockets: SOCKETS,
+        files: process_file_events::FileOptions::default(),
+        retry_every: Duration::from_millis(200),
+    }
+}
+
+fn new_hub() -> EventHub {
+    EventHub::new(
+        Arc::new(Mutex::new(Store::in_memory().unwrap())),
+        HubSettings::default(),
+    )
+}
+
+/// Starts `publishers` on `hub`, and an engine over the evented tables that reads it.
+/// Stopping the hub (when the guard drops) joins the publishers, whose sessions restore
+/// the kernel state: also when an assertion fails.
+fn start(hub: EventHub, publishers: Vec<Box<dyn Publisher>>) -> (StopOnDrop, Engine) {
+    hub.start(publishers);
+    let hub = StopOnDrop(hub);
+    let engine =
+        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
+    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+    (hub, engine)
+}
+
+/// The kernel's audit settings and rules before a test.
+struct AuditBefore {
+    status: AuditStatus,
+    rules: Vec<AuditRule>,
+}
+
+impl AuditBefore {
+    fn read(session: &mut AuditSession) -> AuditBefore {
+        AuditBefore {
+            status: session.status().unwrap(),
+            rules: session.rules().unwrap(),
+        }
+    }
+
+    /// Asserts that `observer` sees them again.
+    fn assert_restored(&self, observer: &mut AuditSession) {
+        assert_eq!(
+            settings(&observer.status().unwrap()),
+            settings(&self.status)
+        );
+        assert_eq!(observer.rules().unwrap(), self.rules);
+    }
 }
 
 /// Polls `sql` until it returns a row, for up to 20 s.
@@ -75,58 +120,24 @@ fn first_row(engine: &Engine, sql: &str) -> Vec<Value> {
 #[test]
 fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
     let _guard = lock();
-    let Some(mut before) = require(
-        "audit netlink socket (root, initial namespaces)",
-        AuditSession::open(),
-    ) else {
+    let Some(mut session) = free_session() else {
         return;
     };
-    if let Some(owner) = before.owner().unwrap()
-        && owner.alive
-    {
-        missing::<()>(&format!(
-            "the audit socket is held by live pid {}",
-            owner.pid
-        ));
-        return;
-    }
     let Some(bash) = oxquery_test_support::require_tool("bash") else {
         return;
     };
-    let status_before = before.status().unwrap();
-    let rules_before = before.rules().unwrap();
-    drop(before);
+    let before = AuditBefore::read(&mut session);
+    drop(session);
 
-    let hub = EventHub::new(
-        Arc::new(Mutex::new(Store::in_memory().unwrap())),
-        HubSettings::default(),
-    );
+    let hub = new_hub();
     let subscribe = |spec| hub.subscribe(spec, process_events::PUBLISHER, None);
-    let settings_ = AuditSettings {
-        allow_config: true,
-        force_reconfigure: false,
-        backlog_limit: 8192,
-        backlog_wait_time: 0,
-        persist: true,
-        take_over: TakeOver::NonDaemons,
-        process: process_events::ProcessOptions::default(),
-        sockets: SOCKETS,
-        files: process_file_events::FileOptions::default(),
-        retry_every: Duration::from_millis(200),
-    };
     let publisher = AuditPublisher::new(
-        settings_,
+        audit_settings(8192),
         subscribe(&process_events::SPEC),
         subscribe(&socket_events::SPEC),
         subscribe(&user_events::SPEC),
     );
-    hub.start(vec![Box::new(publisher)]);
-    // Stopping the hub joins the publisher, whose session restores the kernel state:
-    // also when an assertion below fails.
-    let hub = StopOnDrop(hub);
-    let engine =
-        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
-    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+    let (hub, engine) = start(hub, vec![Box::new(publisher)]);
 
     // Wait until the publisher holds the socket and its rules are in.
     let mut observer = AuditSession::open().unwrap();
@@ -134,7 +145,7 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
         oxquery_test_support::wait_until(Duration::from_secs(20), || {
             observer
                 .rules()
-                .is_ok_and(|r| r.len() == rules_before.len() + 2)
+                .is_ok_and(|r| r.len() == before.rules.len() + 2)
         }),
         "the publisher never installed its rules"
     );
@@ -228,11 +239,7 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
     );
 
     drop(hub);
-    assert_eq!(
-        settings(&observer.status().unwrap()),
-        settings(&status_before)
-    );
-    assert_eq!(observer.rules().unwrap(), rules_before);
+    before.assert_restored(&mut observer);
 }
 
 /// Messages (debug and up) logged by the code under test, to see what the publisher said.
@@ -261,61 +268,6 @@ fn warnings() -> Vec<String> {
     CAPTURED.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// The stand-in audit daemon: this binary re-executed as `<dir>/auditd`; it holds the
-/// audit socket until its stdin closes.
-struct StandIn {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl StandIn {
-    fn start() -> StandIn {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe
-            .parent()
-            .unwrap()
-            .join(format!("events-audit-stand-in-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        let link = dir.join("auditd");
-        if std::fs::hard_link(&exe, &link).is_err() {
-            std::fs::copy(&exe, &link).unwrap();
-        }
-        let child = Command::new(&link)
-            .args([
-                "--exact",
-                "live_publisher_leaves_the_socket_to_a_live_audit_daemon",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(STAND_IN_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        StandIn { child, dir }
-    }
-
-    /// Closes its stdin and waits for it to release the socket and exit.
-    fn stop(&mut self) {
-        drop(self.child.stdin.take());
-        let exited = oxquery_test_support::wait_until(Duration::from_secs(10), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        if !exited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The stand-in's role, through the public API: take the free socket, hold it until
 /// stdin closes, then the session's drop gives it back.
 fn stand_in_main() {
@@ -329,32 +281,19 @@ fn stand_in_main() {
 
 #[test]
 fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
-    if std::env::var_os(STAND_IN_ENV).is_some() {
+    if is_stand_in() {
         stand_in_main();
         return;
     }
     let _guard = lock();
-    let Some(mut observer) = require(
-        "audit netlink socket (root, initial namespaces)",
-        AuditSession::open(),
-    ) else {
+    let Some(mut observer) = free_session() else {
         return;
     };
-    if let Some(owner) = observer.owner().unwrap()
-        && owner.alive
-    {
-        missing::<()>(&format!(
-            "the audit socket is held by live pid {}",
-            owner.pid
-        ));
-        return;
-    }
-    let status_before = observer.status().unwrap();
-    let rules_before = observer.rules().unwrap();
+    let before = AuditBefore::read(&mut observer);
     let _ = warnings();
 
-    let mut stand_in = StandIn::start();
-    let stand_in_pid = stand_in.child.id();
+    let mut stand_in = StandIn::start("live_publisher_leaves_the_socket_to_a_live_audit_daemon");
+    let stand_in_pid = stand_in.pid();
     assert!(
         oxquery_test_support::wait_until(Duration::from_secs(20), || observer
             .status()
@@ -362,24 +301,9 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
         "the stand-in never registered"
     );
 
-    let hub = EventHub::new(
-        Arc::new(Mutex::new(Store::in_memory().unwrap())),
-        HubSettings::default(),
-    );
-    let settings_ = AuditSettings {
-        allow_config: true,
-        force_reconfigure: false,
-        backlog_limit: 0,
-        backlog_wait_time: 0,
-        persist: true,
-        take_over: TakeOver::NonDaemons,
-        process: process_events::ProcessOptions::default(),
-        sockets: SOCKETS,
-        files: process_file_events::FileOptions::default(),
-        retry_every: Duration::from_millis(200),
-    };
+    let hub = new_hub();
     let publisher = AuditPublisher::new(
-        settings_,
+        audit_settings(0),
         hub.subscribe(&process_events::SPEC, process_events::PUBLISHER, None),
         None,
         None,
@@ -394,11 +318,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
         ConnectorGate::unless(publisher.serving()),
     )
     .expect("the connector fills process_events");
-    hub.start(vec![Box::new(publisher), Box::new(connector)]);
-    let hub = StopOnDrop(hub);
-    let engine =
-        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
-    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+    let (hub, engine) = start(hub, vec![Box::new(publisher), Box::new(connector)]);
 
     // The publisher says once that it leaves the socket to the daemon...
     let said = format!("belongs to pid {stand_in_pid}");
@@ -414,7 +334,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
     // ...and has neither taken it nor installed rules, nor says it serves events.
     assert!(!serving.load(std::sync::atomic::Ordering::SeqCst));
     assert_eq!(observer.status().unwrap().pid, stand_in_pid);
-    assert_eq!(observer.rules().unwrap(), rules_before);
+    assert_eq!(observer.rules().unwrap(), before.rules);
     // Looking again (every 200 ms here) it does not say it again. (A slow machine makes
     // this check weaker, never wrong.)
     let looks = |w: &Vec<String>| w.iter().filter(|w| w.contains(&said)).count();
@@ -457,7 +377,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
         Duration::from_secs(20),
         || observer
             .rules()
-            .is_ok_and(|r| r.len() == rules_before.len() + 1)
+            .is_ok_and(|r| r.len() == before.rules.len() + 1)
     ));
     assert!(oxquery_test_support::wait_until(
         Duration::from_secs(20),
@@ -475,11 +395,7 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
 
     drop(hub);
     assert!(!serving.load(std::sync::atomic::Ordering::SeqCst));
-    assert_eq!(
-        settings(&observer.status().unwrap()),
-        settings(&status_before)
-    );
-    assert_eq!(observer.rules().unwrap(), rules_before);
+    before.assert_restored(&mut observer);
 }
 
 /// Set in the environment of the child that installs a logging seccomp filter.
@@ -532,47 +448,15 @@ fn live_seccomp_log_reaches_seccomp_events() {
         return;
     }
     let _guard = lock();
-    let Some(mut observer) = require(
-        "audit netlink socket (root, initial namespaces)",
-        AuditSession::open(),
-    ) else {
+    let Some(mut observer) = free_session() else {
         return;
     };
-    if let Some(owner) = observer.owner().unwrap()
-        && owner.alive
-    {
-        missing::<()>(&format!(
-            "the audit socket is held by live pid {}",
-            owner.pid
-        ));
-        return;
-    }
-    let status_before = observer.status().unwrap();
-    let rules_before = observer.rules().unwrap();
+    let before = AuditBefore::read(&mut observer);
 
-    let hub = EventHub::new(
-        Arc::new(Mutex::new(Store::in_memory().unwrap())),
-        HubSettings::default(),
-    );
-    let settings_ = AuditSettings {
-        allow_config: true,
-        force_reconfigure: false,
-        backlog_limit: 0,
-        backlog_wait_time: 0,
-        persist: true,
-        take_over: TakeOver::NonDaemons,
-        process: process_events::ProcessOptions::default(),
-        sockets: SOCKETS,
-        files: process_file_events::FileOptions::default(),
-        retry_every: Duration::from_millis(200),
-    };
-    let mut publisher = AuditPublisher::new(settings_, None, None, None);
+    let hub = new_hub();
+    let mut publisher = AuditPublisher::new(audit_settings(0), None, None, None);
     publisher.seccomp = hub.subscribe(&seccomp_events::SPEC, seccomp_events::PUBLISHER, None);
-    hub.start(vec![Box::new(publisher)]);
-    let hub = StopOnDrop(hub);
-    let engine =
-        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
-    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+    let (hub, engine) = start(hub, vec![Box::new(publisher)]);
     let me = std::process::id();
     assert!(
         oxquery_test_support::wait_until(Duration::from_secs(20), || observer
@@ -582,17 +466,13 @@ fn live_seccomp_log_reaches_seccomp_events() {
     );
 
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(&exe)
-        .args([
-            "--exact",
-            "live_seccomp_log_reaches_seccomp_events",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SECCOMP_CHILD_ENV, "1")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = rerun_test(
+        &exe,
+        "live_seccomp_log_reaches_seccomp_events",
+        SECCOMP_CHILD_ENV,
+    )
+    .spawn()
+    .unwrap();
     let child_pid = child.id();
     assert!(child.wait().unwrap().success(), "the seccomp child failed");
 
@@ -618,71 +498,35 @@ fn live_seccomp_log_reaches_seccomp_events() {
     );
 
     drop(hub);
-    assert_eq!(
-        settings(&observer.status().unwrap()),
-        settings(&status_before)
-    );
-    assert_eq!(observer.rules().unwrap(), rules_before);
+    before.assert_restored(&mut observer);
 }
 
 #[test]
 fn live_file_operations_reach_process_file_events() {
     let _guard = lock();
-    let Some(mut observer) = require(
-        "audit netlink socket (root, initial namespaces)",
-        AuditSession::open(),
-    ) else {
+    let Some(mut observer) = free_session() else {
         return;
     };
-    if let Some(owner) = observer.owner().unwrap()
-        && owner.alive
-    {
-        missing::<()>(&format!(
-            "the audit socket is held by live pid {}",
-            owner.pid
-        ));
-        return;
-    }
     let Some(bash) = oxquery_test_support::require_tool("bash") else {
         return;
     };
     let Some(mv) = oxquery_test_support::require_tool("mv") else {
         return;
     };
-    let status_before = observer.status().unwrap();
-    let rules_before = observer.rules().unwrap();
+    let before = AuditBefore::read(&mut observer);
 
-    let hub = EventHub::new(
-        Arc::new(Mutex::new(Store::in_memory().unwrap())),
-        HubSettings::default(),
-    );
-    let settings_ = AuditSettings {
-        allow_config: true,
-        force_reconfigure: false,
-        backlog_limit: 0,
-        backlog_wait_time: 0,
-        persist: true,
-        take_over: TakeOver::NonDaemons,
-        process: process_events::ProcessOptions::default(),
-        sockets: SOCKETS,
-        files: process_file_events::FileOptions::default(),
-        retry_every: Duration::from_millis(200),
-    };
-    let mut publisher = AuditPublisher::new(settings_, None, None, None);
+    let hub = new_hub();
+    let mut publisher = AuditPublisher::new(audit_settings(0), None, None, None);
     publisher.files = hub.subscribe(
         &process_file_events::SPEC,
         process_file_events::PUBLISHER,
         None,
     );
-    hub.start(vec![Box::new(publisher)]);
-    let hub = StopOnDrop(hub);
-    let engine =
-        Engine::new(&TABLES, &TableFilter::default(), InstanceInfo::default()).expect("engine");
-    engine.set_event_reader(Some(Arc::new(hub.0.clone())));
+    let (hub, engine) = start(hub, vec![Box::new(publisher)]);
     assert!(
         oxquery_test_support::wait_until(Duration::from_secs(20), || observer
             .rules()
-            .is_ok_and(|r| r.len() == rules_before.len() + 1)),
+            .is_ok_and(|r| r.len() == before.rules.len() + 1)),
         "the publisher never installed its rule"
     );
 
@@ -730,9 +574,5 @@ fn live_file_operations_reach_process_file_events() {
     );
 
     drop(hub);
-    assert_eq!(
-        settings(&observer.status().unwrap()),
-        settings(&status_before)
-    );
-    assert_eq!(observer.rules().unwrap(), rules_before);
+    before.assert_restored(&mut observer);
 }

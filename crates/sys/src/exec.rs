@@ -566,7 +566,8 @@ mod tests {
         );
     }
 
-    /// Whether the parent module declares `path` under `#[cfg(test)]`.
+    /// Whether the parent module declares `path` under `#[cfg(test)]` or
+    /// `#[cfg(any(test, ...))]` (a feature that lends test code to other crates' tests).
     fn is_test_only_file(path: &Path) -> bool {
         let stem = path.file_stem().unwrap().to_str().unwrap();
         let dir = path.parent().unwrap();
@@ -578,8 +579,12 @@ mod tests {
         ];
         parents.iter().any(|parent| {
             std::fs::read_to_string(parent).is_ok_and(|t| {
-                t.contains(&format!("#[cfg(test)]\nmod {stem};"))
-                    || t.contains(&format!("#[cfg(test)]\npub(crate) mod {stem};"))
+                t.lines().zip(t.lines().skip(1)).any(|(attr, decl)| {
+                    (attr == "#[cfg(test)]" || attr.starts_with("#[cfg(any(test, "))
+                        && ["mod", "pub(crate) mod", "pub mod"]
+                            .iter()
+                            .any(|m| decl == format!("{m} {stem};"))
+                })
             })
         })
     }

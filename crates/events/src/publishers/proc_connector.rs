@@ -35,6 +35,7 @@ use oxquery_sys::proc_connector::{
 };
 use oxquery_table::{TableSpec, Value};
 
+use crate::publisher::NetlinkLossReasons;
 use crate::{EventHub, EventRow, Publisher, PublisherContext, READ_TIMEOUT, Subscriber};
 
 /// The publisher's name in `osquery_events`.
@@ -289,19 +290,12 @@ impl ConnectorPublisher {
     }
 }
 
-/// Hands the growth of the reader's loss counters since `reported` to `osquery_events`.
-fn report_losses(ctx: &PublisherContext, reported: &mut LossCounters, now: LossCounters) {
-    let was = *reported;
-    ctx.lost(
-        "netlink ENOBUFS (process events dropped by the kernel)",
-        now.overruns - was.overruns,
-    );
-    ctx.lost(
-        "unparsable process event",
-        (now.malformed + now.truncated) - (was.malformed + was.truncated),
-    );
-    *reported = now;
-}
+/// How the reader's losses are named in `osquery_events`.
+const LOSS_REASONS: NetlinkLossReasons = NetlinkLossReasons {
+    overruns: "netlink ENOBUFS (process events dropped by the kernel)",
+    truncated: "unparsable process event",
+    malformed: "unparsable process event",
+};
 
 impl Publisher for ConnectorPublisher {
     fn name(&self) -> &'static str {
@@ -332,7 +326,7 @@ impl Publisher for ConnectorPublisher {
                 continue;
             };
             let batch = reader.next_batch(READ_TIMEOUT);
-            report_losses(ctx, &mut self.reported, reader.loss());
+            ctx.lost_from_netlink(&mut self.reported, reader.loss(), &LOSS_REASONS);
             let events = batch.map_err(|e| {
                 self.reader = None;
                 format!("reading process events: {e}")
@@ -350,60 +344,13 @@ impl Publisher for ConnectorPublisher {
 mod tests {
     use super::*;
     use crate::HubSettings;
+    use crate::tables::process_events::{Col, SPEC, TABLE};
     use oxquery_store::Store;
     use oxquery_sys::proc::Ids;
     use oxquery_sys::proc_connector::ExeFile;
     use oxquery_table::{Host, QueryContext, Rows};
     use std::sync::Mutex;
     use std::time::Duration;
-
-    /// `process_events` as the reference schema has it (the real declaration lives with
-    /// the audit path's table).
-    mod reference {
-        pub use oxquery_table::scan_events as generate;
-        use oxquery_table::table;
-
-        table! {
-            name: "process_events",
-            description: "Test copy of the process_events schema.",
-            attributes: [EVENT_BASED],
-            columns: {
-                pid: BigInt [] "pid",
-                path: Text [] "path",
-                mode: Text [] "mode",
-                cmdline: Text [] "cmdline",
-                cmdline_size: BigInt [HIDDEN] "cmdline_size",
-                env: Text [HIDDEN] "env",
-                env_count: BigInt [HIDDEN] "env_count",
-                env_size: BigInt [HIDDEN] "env_size",
-                cwd: Text [] "cwd",
-                auid: BigInt [] "auid",
-                uid: BigInt [] "uid",
-                euid: BigInt [] "euid",
-                gid: BigInt [] "gid",
-                egid: BigInt [] "egid",
-                owner_uid: BigInt [] "owner_uid",
-                owner_gid: BigInt [] "owner_gid",
-                atime: BigInt [] "atime",
-                mtime: BigInt [] "mtime",
-                ctime: BigInt [] "ctime",
-                btime: BigInt [] "btime",
-                overflows: Text [HIDDEN] "overflows",
-                parent: BigInt [] "parent",
-                time: BigInt [ADDITIONAL] "time",
-                uptime: BigInt [] "uptime",
-                eid: Text [HIDDEN] "eid",
-                status: BigInt [OTHER_PLATFORM | HIDDEN] "status",
-                fsuid: BigInt [] "fsuid",
-                suid: BigInt [] "suid",
-                fsgid: BigInt [] "fsgid",
-                sgid: BigInt [] "sgid",
-                syscall: Text [] "syscall",
-            },
-            examples: [],
-        }
-    }
-    use reference::{Col, SPEC, TABLE};
 
     fn event(kind: ProcEventKind) -> ProcEvent {
         ProcEvent {
@@ -606,8 +553,8 @@ mod tests {
             overruns: 4,
             ..LossCounters::default()
         };
-        report_losses(&ctx, &mut reported, grown);
-        report_losses(&ctx, &mut reported, grown);
+        ctx.lost_from_netlink(&mut reported, grown, &LOSS_REASONS);
+        ctx.lost_from_netlink(&mut reported, grown, &LOSS_REASONS);
         let (total, reasons) = ctx.stats.losses();
         assert_eq!(total, 4);
         assert!(

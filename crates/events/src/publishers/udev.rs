@@ -4,6 +4,7 @@
 //! from `usb.ids`/`pci.ids` itself. The reader's loss counters (netlink overruns,
 //! oversize and unparsable messages) are handed to `osquery_events` as they grow.
 
+use crate::publisher::NetlinkLossReasons;
 use crate::tables::hardware_events;
 use crate::{EventHub, Publisher, PublisherContext, READ_TIMEOUT, Subscriber};
 use oxquery_flags::{Flags, flag};
@@ -38,20 +39,12 @@ impl UdevPublisher {
     }
 }
 
-/// Hands the growth of the reader's loss counters since `reported` to `osquery_events`.
-fn report_losses(ctx: &PublisherContext, reported: &mut LossCounters, now: LossCounters) {
-    let was = *reported;
-    ctx.lost(
-        "netlink ENOBUFS (uevents dropped by the kernel)",
-        now.overruns - was.overruns,
-    );
-    ctx.lost(
-        "uevent larger than the read buffer",
-        now.truncated - was.truncated,
-    );
-    ctx.lost("unparsable uevent", now.malformed - was.malformed);
-    *reported = now;
-}
+/// How the reader's losses are named in `osquery_events`.
+const LOSS_REASONS: NetlinkLossReasons = NetlinkLossReasons {
+    overruns: "netlink ENOBUFS (uevents dropped by the kernel)",
+    truncated: "uevent larger than the read buffer",
+    malformed: "unparsable uevent",
+};
 
 impl Publisher for UdevPublisher {
     fn name(&self) -> &'static str {
@@ -74,7 +67,7 @@ impl Publisher for UdevPublisher {
                 return Ok(());
             };
             let batch = reader.next_batch(READ_TIMEOUT);
-            report_losses(ctx, &mut self.reported, reader.loss());
+            ctx.lost_from_netlink(&mut self.reported, reader.loss(), &LOSS_REASONS);
             let events = batch.map_err(|e| {
                 // A broken socket is opened anew on the next run.
                 self.reader = None;
@@ -168,8 +161,8 @@ mod tests {
             malformed: 1,
             ..LossCounters::default()
         };
-        report_losses(&ctx, &mut reported, grown);
-        report_losses(&ctx, &mut reported, grown);
+        ctx.lost_from_netlink(&mut reported, grown, &LOSS_REASONS);
+        ctx.lost_from_netlink(&mut reported, grown, &LOSS_REASONS);
         let (total, reasons) = ctx.stats.losses();
         assert_eq!(total, 3);
         assert!(

@@ -32,3 +32,15 @@ pub fn all() -> Vec<&'static TableDef> {
         &yara_events::TABLE,
     ]
 }
+
+/// The last audit event that `records` (record type, text) complete, for the audit
+/// tables' tests.
+#[cfg(test)]
+pub(crate) fn assemble(records: &[(u16, impl AsRef<[u8]>)]) -> oxquery_sys::audit::AuditEvent {
+    let mut a = oxquery_sys::audit::Assembler::new(std::time::Duration::from_secs(1));
+    let mut out = Vec::new();
+    for (kind, text) in records {
+        a.push(*kind, text.as_ref(), std::time::Instant::now(), &mut out);
+    }
+    out.pop().expect("an event")
+}

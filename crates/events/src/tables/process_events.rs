@@ -171,18 +171,8 @@ pub fn row(event: &AuditEvent, options: ProcessOptions, uptime: i64) -> Option<E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_sys::audit::Assembler;
+    use crate::tables::assemble;
     use oxquery_table::Value;
-    use std::time::{Duration, Instant};
-
-    fn assemble(records: &[(u16, &str)]) -> AuditEvent {
-        let mut a = Assembler::new(Duration::from_secs(1));
-        let mut out = Vec::new();
-        for (kind, text) in records {
-            a.push(*kind, text.as_bytes(), Instant::now(), &mut out);
-        }
-        out.pop().expect("an event")
-    }
 
     fn cell(row: &EventRow, col: Col) -> Value {
         row.clone().into_values()[usize::from(col)].clone()

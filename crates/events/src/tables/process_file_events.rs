@@ -171,17 +171,7 @@ pub fn row(event: &AuditEvent, options: FileOptions, uptime: i64) -> Option<Even
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_sys::audit::Assembler;
-    use std::time::{Duration, Instant};
-
-    fn assemble(records: &[(u16, String)]) -> AuditEvent {
-        let mut a = Assembler::new(Duration::from_secs(1));
-        let mut out = Vec::new();
-        for (kind, text) in records {
-            a.push(*kind, text.as_bytes(), Instant::now(), &mut out);
-        }
-        out.pop().expect("an event")
-    }
+    use crate::tables::assemble;
 
     /// A file syscall event with `args`, cwd `/work` and PATH records (name, nametype).
     fn event(syscall: i64, args: &str, paths: &[(&str, &str)]) -> AuditEvent {

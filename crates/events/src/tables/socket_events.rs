@@ -120,17 +120,7 @@ pub fn row(event: &AuditEvent, options: SocketOptions, uptime: i64) -> Option<Ev
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_sys::audit::Assembler;
-    use std::time::{Duration, Instant};
-
-    fn assemble(records: &[(u16, String)]) -> AuditEvent {
-        let mut a = Assembler::new(Duration::from_secs(1));
-        let mut out = Vec::new();
-        for (kind, text) in records {
-            a.push(*kind, text.as_bytes(), Instant::now(), &mut out);
-        }
-        out.pop().expect("an event")
-    }
+    use crate::tables::assemble;
 
     /// A socket syscall event: `syscall` number, result, `saddr` hex.
     fn event(syscall: i64, success: &str, exit: i64, saddr: Option<&str>) -> AuditEvent {

@@ -1,48 +1,22 @@
 //! Live tests against the kernel's audit subsystem (root, initial namespaces). They change
-//! global state (rules, the audit pid), so they hold [`AUDIT_STATE`] and restore through
+//! global state (rules, the audit pid), so they hold [`lock`] and restore through
 //! the session's `Drop` even when an assertion fails.
 
 use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use oxquery_test_support::{missing, require, wait_until};
+use oxquery_test_support::wait_until;
 
+use super::testing::{StandIn, free_session, is_stand_in, lock, settings};
 use super::*;
 
-/// Serialises the tests that touch the kernel's audit state.
-static AUDIT_STATE: Mutex<()> = Mutex::new(());
-
-/// Set in the environment of the stand-in audit daemon (this test binary re-executed).
-const STAND_IN_ENV: &str = "OXQUERY_AUDIT_STAND_IN";
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    AUDIT_STATE.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A session, when this machine lets us use audit and nobody live holds the socket.
-fn free_session() -> Option<AuditSession> {
-    let mut session = require(
-        "audit netlink socket (root, initial namespaces)",
-        AuditSession::open(),
-    )?;
-    if let Some(owner) = session.owner().expect("owner")
-        && owner.alive
-        && owner.pid != session.our_pid()
-    {
-        return missing(&format!(
-            "the audit socket is held by live pid {} ({:?})",
-            owner.pid, owner.exe
-        ));
+/// Takes the free audit socket for `session` (or finds it is ours already).
+fn take_free_socket(session: &mut AuditSession, policy: TakeOver) {
+    match session.take_socket(policy).expect("take") {
+        Ownership::Taken { .. } | Ownership::AlreadyOurs => {}
+        other => panic!("could not take a free audit socket: {other:?}"),
     }
-    Some(session)
-}
-
-/// Settings the sessions may change, to compare before and after.
-fn settings(s: &AuditStatus) -> (u32, u32, u32, u32) {
-    (s.enabled, s.pid, s.backlog_limit, s.backlog_wait_time)
 }
 
 #[test]
@@ -54,10 +28,7 @@ fn live_execve_event_is_assembled_and_state_restored() {
     let status_before = session.status().expect("status");
     let rules_before = session.rules().expect("rules");
 
-    match session.take_socket(TakeOver::NonDaemons).expect("take") {
-        Ownership::Taken { .. } | Ownership::AlreadyOurs => {}
-        other => panic!("could not take a free audit socket: {other:?}"),
-    }
+    take_free_socket(&mut session, TakeOver::NonDaemons);
     session.set_enabled(true).expect("enable");
     session
         .set_backlog_limit(status_before.backlog_limit + 1024)
@@ -156,61 +127,6 @@ fn live_execve_event_is_assembled_and_state_restored() {
     }
 }
 
-/// The stand-in audit daemon: this test binary re-executed as `.../auditd`, holding the
-/// audit socket until its stdin closes.
-struct StandIn {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl StandIn {
-    fn start() -> StandIn {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe
-            .parent()
-            .unwrap()
-            .join(format!("audit-stand-in-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        let link = dir.join("auditd");
-        if std::fs::hard_link(&exe, &link).is_err() {
-            std::fs::copy(&exe, &link).unwrap();
-        }
-        let child = Command::new(&link)
-            .args([
-                "--exact",
-                "audit::live_tests::live_ownership_with_a_stand_in_daemon",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(STAND_IN_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        StandIn { child, dir }
-    }
-
-    fn exe(&self) -> PathBuf {
-        self.dir.join("auditd")
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        // Closing stdin tells it to release the socket and exit.
-        drop(self.child.stdin.take());
-        let exited = wait_until(Duration::from_secs(10), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        if !exited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The stand-in's role: register as the audit daemon, wait for stdin to close, release.
 fn stand_in_main() {
     let mut socket = AuditSocket::open().expect("stand-in socket");
@@ -227,7 +143,7 @@ fn stand_in_main() {
 
 #[test]
 fn live_ownership_with_a_stand_in_daemon() {
-    if std::env::var_os(STAND_IN_ENV).is_some() {
+    if is_stand_in() {
         stand_in_main();
         return;
     }
@@ -238,10 +154,7 @@ fn live_ownership_with_a_stand_in_daemon() {
     let before = session.status().expect("status");
 
     // We hold the socket, then give it up and a daemon takes it: the reader notices.
-    match session.take_socket(TakeOver::Never).expect("take") {
-        Ownership::Taken { .. } | Ownership::AlreadyOurs => {}
-        other => panic!("could not take a free audit socket: {other:?}"),
-    }
+    take_free_socket(&mut session, TakeOver::Never);
     let mut reader = AuditReader::new(session);
     reader
         .next_batch(Duration::ZERO)
@@ -249,8 +162,8 @@ fn live_ownership_with_a_stand_in_daemon() {
     assert!(reader.lost_socket_to().is_none());
     reader.session_mut().release_socket().expect("release");
 
-    let stand_in = StandIn::start();
-    let stand_in_pid = stand_in.child.id();
+    let stand_in = StandIn::start("audit::live_tests::live_ownership_with_a_stand_in_daemon");
+    let stand_in_pid = stand_in.pid();
     let mut observer = AuditSession::open().expect("observer session");
     assert!(
         wait_until(Duration::from_secs(20), || observer
@@ -346,10 +259,7 @@ fn live_kernel_losses_are_counted() {
         return;
     };
     let before = session.status().expect("status");
-    match session.take_socket(TakeOver::Never).expect("take") {
-        Ownership::Taken { .. } | Ownership::AlreadyOurs => {}
-        other => panic!("could not take a free audit socket: {other:?}"),
-    }
+    take_free_socket(&mut session, TakeOver::Never);
     session.set_enabled(true).expect("enable");
     // A backlog of one record, and no waiting for room: the records of an exec burst
     // beyond it are lost in the kernel (counted in its `lost`).

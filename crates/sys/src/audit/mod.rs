@@ -55,3 +55,5 @@ pub use socket::{AuditSocket, AuditStatus, RawRecord};
 
 #[cfg(test)]
 mod live_tests;
+#[cfg(any(test, feature = "audit-testing"))]
+pub mod testing;
