@@ -45,7 +45,7 @@ pub struct Limits {
 /// Why events were dropped, counted per subscriber.
 #[derive(Debug, Default)]
 pub struct DropCounters {
-    /// Pushed out by the `--events_max` cap before they expired.
+    /// Pushed out by the `--events_max` cap before any query read them.
     pub cap: AtomicU64,
     /// The in-memory queue was full (the store could not keep up).
     pub queue: AtomicU64,
@@ -65,6 +65,9 @@ pub struct SubscriberLog {
     state: Mutex<LogState>,
     /// Events added since start.
     pub(crate) added: AtomicU64,
+    /// One past the highest eid a scan has returned: events below it were read by some
+    /// query, so the cap pushing them out loses nothing.
+    read_up_to: AtomicU64,
     pub(crate) dropped: DropCounters,
 }
 
@@ -117,6 +120,7 @@ impl SubscriberLog {
             limits,
             state: Mutex::new(LogState::default()),
             added: AtomicU64::new(0),
+            read_up_to: AtomicU64::new(0),
             dropped: DropCounters::default(),
         };
         let store = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -233,7 +237,13 @@ impl SubscriberLog {
         if self.limits.max > 0 && index.len() as u64 > self.limits.max {
             cut = index.len() - self.limits.max as usize;
         }
-        let capped = cut;
+        // Pushed out by the cap before any query read them: those are lost.
+        let read_up_to = self.read_up_to.load(Ordering::Relaxed);
+        let capped = index
+            .iter()
+            .take(cut)
+            .filter(|&&(eid, _)| eid >= read_up_to)
+            .count();
         if self.limits.expiry > 0 {
             let oldest = now.saturating_sub(self.limits.expiry as i64);
             // The newest event stays, as osquery keeps its newest time bucket.
@@ -264,7 +274,7 @@ impl SubscriberLog {
                     let total = self.dropped.cap.fetch_add(capped as u64, Ordering::Relaxed)
                         + capped as u64;
                     log::warn!(
-                        "{}: {capped} events dropped by --events_max={} before they expired ({total} so far)",
+                        "{}: {capped} events dropped by --events_max={} before a query read them ({total} so far)",
                         self.name,
                         self.limits.max
                     );
@@ -341,9 +351,13 @@ impl SubscriberLog {
                     values[c] = Value::Text(format!("{eid:010}"));
                 }
                 if !each(eid, values) {
+                    self.read_up_to.fetch_max(eid + 1, Ordering::Relaxed);
                     return Ok(seen);
                 }
             }
+        }
+        if let Some(eid) = seen {
+            self.read_up_to.fetch_max(eid + 1, Ordering::Relaxed);
         }
         Ok(seen)
     }
@@ -475,6 +489,16 @@ mod tests {
             .collect();
         assert_eq!(got, ["e2", "e3", "e4"]);
         assert_eq!(log.dropped.cap.load(Ordering::Relaxed), 2);
+        // Events a query has read are not lost when the cap pushes them out...
+        for t in 5..8 {
+            log.add(vec![Value::from(format!("e{t}")), Value::Integer(t)], 1_000);
+        }
+        log.flush(&store, 1_000);
+        assert_eq!(log.dropped.cap.load(Ordering::Relaxed), 2);
+        // ...unread ones are.
+        log.add(vec![Value::from("e8"), Value::Integer(8)], 1_000);
+        log.flush(&store, 1_000);
+        assert_eq!(log.dropped.cap.load(Ordering::Relaxed), 3);
         let keys = store.lock().unwrap().keys(Domain::Events, "data.").unwrap();
         assert_eq!(
             keys.len(),
