@@ -4,8 +4,15 @@
 //! how many the daemon recorded, how many it counted as dropped, and what is left
 //! unaccounted (the silent loss; goal: none), with the daemon's CPU and peak RSS.
 //!
+//! `--kind connector` measures the other source of `process_events`: a stand-in audit
+//! daemon (this program, copied as `auditd`) holds the audit socket, so the daemon leaves
+//! it and reads the kernel's process connector instead. Its count is every exec row
+//! (a process that has already exited has no path left to filter on), so other programs
+//! the host runs meanwhile add a few.
+//!
 //! Usage: `cargo build --release -p oxquery && cargo run --release -p oxquery-bench --bin
-//! bench-events -- [--kind file|process] [--rate 20000] [--seconds 60] [--events-max N]`.
+//! bench-events -- [--kind file|process|connector] [--rate 20000] [--seconds 60]
+//! [--events-max N]`.
 //! Run as root (process events need the audit socket or the process connector).
 //! Everything lives in a temporary directory; audit rules the daemon adds are removed
 //! when it stops.
@@ -68,7 +75,48 @@ fn health(log: &Path, subscriber: &str) -> (u64, u64, String) {
     last
 }
 
+/// The argument that makes this program the stand-in audit daemon.
+const HOLD_AUDIT_SOCKET: &str = "--hold-audit-socket";
+
+/// The stand-in audit daemon: holds the audit socket until stdin closes, then gives it
+/// back (the session restores the audit status it found).
+fn hold_audit_socket() {
+    let mut session = oxquery_sys::audit::AuditSession::open().expect("audit socket (root)");
+    let taken = session
+        .take_socket(oxquery_sys::audit::TakeOver::Never)
+        .expect("audit status");
+    eprintln!("stand-in audit daemon: {taken:?}");
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
+    let _ = session.restore();
+}
+
+/// Starts the stand-in as `<dir>/auditd` and waits until it holds the audit socket.
+fn start_stand_in(dir: &Path) -> std::process::Child {
+    let exe = dir.join("auditd");
+    fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    let child = Command::new(&exe)
+        .arg(HOLD_AUDIT_SOCKET)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the stand-in audit daemon starts");
+    let mut observer = oxquery_sys::audit::AuditSession::open().expect("audit socket (root)");
+    let start = Instant::now();
+    while observer.status().ok().map(|s| s.pid) != Some(child.id()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the stand-in never took the socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(HOLD_AUDIT_SOCKET) {
+        hold_audit_socket();
+        return;
+    }
     let kind = text_arg("--kind", "file");
     let rate = arg("--rate", if kind == "file" { 20_000 } else { 2_000 }) as u64;
     let seconds = arg("--seconds", 60) as u64;
@@ -86,7 +134,7 @@ fn main() {
     for f in &files {
         fs::write(f, b"x").unwrap();
     }
-    let (table, subscriber, counted) = match kind.as_str() {
+    let (table, subscriber, counted): (&str, &str, &str) = match kind.as_str() {
         "file" => (
             "file_events",
             "file_events",
@@ -97,8 +145,13 @@ fn main() {
             "process_events",
             "select count(*) as n from process_events where path in ('/bin/true', '/usr/bin/true')",
         ),
+        "connector" => (
+            "process_events (process connector)",
+            "process_events",
+            "select count(*) as n from process_events where syscall = 'execve'",
+        ),
         other => {
-            eprintln!("--kind is file or process, not {other}");
+            eprintln!("--kind is file, process or connector, not {other}");
             std::process::exit(2);
         }
     };
@@ -128,6 +181,7 @@ fn main() {
     if events_max > 0 {
         args.push(format!("--events_max={events_max}"));
     }
+    let stand_in = (kind == "connector").then(|| start_stand_in(&dir));
     let mut child = spawn_osqueryd(&osqueryd, &dir, &args);
     let pid = child.id();
     // Publishers start and watches are placed before the load begins.
@@ -159,6 +213,10 @@ fn main() {
     // SAFETY: signals our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let status = child.wait().expect("osqueryd exits");
+    if let Some(mut stand_in) = stand_in {
+        drop(stand_in.stdin.take());
+        let _ = stand_in.wait();
+    }
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let cpu_percent = ticks as f64 / hz / elapsed * 100.0;
