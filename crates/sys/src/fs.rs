@@ -12,6 +12,7 @@
 
 use std::ffi::CStr;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -98,6 +99,45 @@ impl FileReader {
         self.path.push(0);
     }
 
+    /// Reads `name` in the directory `dir` (a file rendered in one piece, as
+    /// [`FileReader::read_generated_parts`]); resolving only the last component saves
+    /// the walk of the directory's path on every read.
+    pub fn read_generated_at(&mut self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<&[u8]> {
+        // SAFETY: name is NUL-terminated and dir is an open descriptor.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.read_fd(fd, true)
+    }
+
+    /// Reads the symbolic link `name` in the directory `dir`.
+    pub fn read_link_at(&mut self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<&[u8]> {
+        self.buf.clear();
+        self.buf.reserve(libc::PATH_MAX as usize);
+        // SAFETY: name is NUL-terminated; buf has PATH_MAX bytes of spare capacity.
+        let n = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                self.buf.as_mut_ptr().cast(),
+                self.buf.capacity(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel wrote n bytes.
+        unsafe { self.buf.set_len(n as usize) };
+        Ok(&self.buf)
+    }
+
     fn read_current(&mut self, short_read_is_end: bool) -> io::Result<&[u8]> {
         let cpath = CStr::from_bytes_with_nul(&self.path)
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -106,6 +146,11 @@ impl FileReader {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
+        self.read_fd(fd, short_read_is_end)
+    }
+
+    /// Reads the open `fd` to its end (or its first short read) and closes it.
+    fn read_fd(&mut self, fd: libc::c_int, short_read_is_end: bool) -> io::Result<&[u8]> {
         self.buf.clear();
         let result = loop {
             if self.buf.capacity() - self.buf.len() < 4096 {

@@ -21,6 +21,9 @@ use netlink_sys::{Socket, SocketAddr};
 /// under a flood still gets back to check its stop flag.
 pub const MAX_DATAGRAMS_PER_DRAIN: usize = 4096;
 
+/// `SO_ATTACH_FILTER` (asm-generic and x86; the libc crate does not export it for Linux).
+const SO_ATTACH_FILTER: libc::c_int = 26;
+
 /// The shortest time between two overrun warnings: a sustained overload warns (with the
 /// running count) every so often, not at each overrun.
 pub const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -91,6 +94,34 @@ impl MulticastSocket {
     /// The receive buffer size the kernel granted (doubled for its bookkeeping).
     pub fn rcvbuf(&self) -> usize {
         self.rcvbuf
+    }
+
+    /// Attaches a classic BPF program that the kernel runs on each message before queueing
+    /// it: a message the program rejects never reaches this socket, costs no wake-up and
+    /// cannot overrun the queue.
+    pub fn attach_filter(&self, program: &[libc::sock_filter]) -> io::Result<()> {
+        let len = libc::c_ushort::try_from(program.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let fprog = libc::sock_fprog {
+            len,
+            // The kernel copies the program and never writes through this pointer.
+            filter: program.as_ptr().cast_mut(),
+        };
+        // SAFETY: fprog points at `len` instructions that live for the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_ATTACH_FILTER,
+                (&fprog as *const libc::sock_fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// Sends `bytes` to the kernel (port 0).

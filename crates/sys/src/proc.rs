@@ -8,6 +8,7 @@
 use crate::fs::{FileReader, parse_i64, parse_u64};
 use std::ffi::CStr;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 /// Kernel clock ticks per second (`_SC_CLK_TCK`), the unit of times in `stat`.
@@ -137,6 +138,66 @@ impl ProcPath {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: cpath is NUL-terminated and st is writable.
         if unsafe { libc::stat(cpath.as_ptr(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st)
+    }
+}
+
+/// An open `/proc/<pid>` directory. Files read through it resolve one name instead of
+/// the whole path, and all belong to the process it was opened for: once that process is
+/// gone, reads fail (`ESRCH`) rather than reach a newer process that reused the pid.
+#[derive(Debug)]
+pub struct ProcDir {
+    fd: OwnedFd,
+}
+
+impl ProcDir {
+    pub fn open(pid: u32) -> io::Result<ProcDir> {
+        let path = std::ffi::CString::new(format!("/proc/{pid}"))
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: path is NUL-terminated.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd was just opened and is owned by nothing else.
+        Ok(ProcDir {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Reads `<name>`, a file rendered in one piece (`stat`, `status`, `cmdline`...).
+    pub fn read<'r>(&self, reader: &'r mut FileReader, name: &CStr) -> io::Result<&'r [u8]> {
+        reader.read_generated_at(self.fd.as_fd(), name)
+    }
+
+    /// Reads the link `<name>` (`exe`, `cwd`).
+    pub fn read_link<'r>(&self, reader: &'r mut FileReader, name: &CStr) -> io::Result<&'r [u8]> {
+        reader.read_link_at(self.fd.as_fd(), name)
+    }
+
+    /// `statx(2)` of `<name>` with the basic fields and the creation time, following
+    /// links (`exe` gives the program file's).
+    pub fn statx(&self, name: &CStr) -> io::Result<libc::statx> {
+        // SAFETY: an all-zero statx is a valid value to be overwritten.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: name is NUL-terminated, the descriptor is open and st is writable.
+        let rc = unsafe {
+            libc::statx(
+                self.fd.as_raw_fd(),
+                name.as_ptr(),
+                0,
+                libc::STATX_BASIC_STATS | libc::STATX_BTIME,
+                &mut st,
+            )
+        };
+        if rc != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(st)

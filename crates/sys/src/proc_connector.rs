@@ -22,16 +22,13 @@
 //! event's union at offset 16.
 
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use netlink_sys::protocols::NETLINK_CONNECTOR;
 
 use crate::fs::{FileReader, parse_i64};
 use crate::netlink_multicast::{LossCounters, MulticastSocket, ne_u16, ne_u32, ne_u64};
-use crate::proc::{self, Ids, ProcPath};
+use crate::proc::{self, Ids, ProcDir};
 
 /// The connector's id of process events (`CN_IDX_PROC`, `CN_VAL_PROC`); the index is
 /// also the multicast group.
@@ -353,6 +350,70 @@ fn mcast_request(port: u32, ack: u32, op: u32) -> [u8; NLMSG_HDRLEN + CN_MSG_LEN
     m
 }
 
+/// Which event kinds a subscription delivers. The others are dropped by a socket filter
+/// in the kernel before they are queued, so they cost no wake-up, no copy and no queue
+/// space: a loop of `/bin/true` makes a fork, an exec and an exit per run, and
+/// `process_events` wants only the exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventKinds(u32);
+
+impl EventKinds {
+    /// Every kind: no filter.
+    pub const ALL: EventKinds = EventKinds(u32::MAX);
+    pub const FORK: EventKinds = EventKinds(PROC_EVENT_FORK);
+    pub const EXEC: EventKinds = EventKinds(PROC_EVENT_EXEC);
+    pub const EXIT: EventKinds = EventKinds(PROC_EVENT_EXIT);
+
+    /// These kinds and `other`'s.
+    pub const fn and(self, other: EventKinds) -> EventKinds {
+        EventKinds(self.0 | other.0)
+    }
+
+    /// The classic BPF program passing these kinds and the subscription's acknowledgement
+    /// (`PROC_EVENT_NONE`), or `None` for every kind.
+    fn filter(self) -> Option<Vec<libc::sock_filter>> {
+        const KINDS: [u32; 9] = [
+            PROC_EVENT_FORK,
+            PROC_EVENT_EXEC,
+            PROC_EVENT_UID,
+            PROC_EVENT_GID,
+            PROC_EVENT_SID,
+            PROC_EVENT_PTRACE,
+            PROC_EVENT_COMM,
+            PROC_EVENT_COREDUMP,
+            PROC_EVENT_EXIT,
+        ];
+        if KINDS.iter().all(|k| self.0 & k != 0) {
+            return None;
+        }
+        // Opcodes of <linux/filter.h>: ld word absolute, jump if equal to k, return k.
+        const LD_W_ABS: u16 = 0x20;
+        const JEQ_K: u16 = 0x15;
+        const RET_K: u16 = 0x06;
+        let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+        let passed: Vec<u32> = std::iter::once(PROC_EVENT_NONE)
+            .chain(KINDS.into_iter().filter(|k| self.0 & k != 0))
+            .collect();
+        // `what` follows the netlink and connector headers. Absolute loads read network
+        // byte order, so each constant is compared as the bytes the kernel wrote read
+        // big-endian. A message too short to hold `what` fails the load and is dropped.
+        let mut program = vec![op(LD_W_ABS, 0, 0, (NLMSG_HDRLEN + CN_MSG_LEN) as u32)];
+        let n = passed.len();
+        for (i, kind) in passed.into_iter().enumerate() {
+            let to_accept = u8::try_from(n - i).unwrap_or(u8::MAX);
+            program.push(op(
+                JEQ_K,
+                to_accept,
+                0,
+                u32::from_be_bytes(kind.to_ne_bytes()),
+            ));
+        }
+        program.push(op(RET_K, 0, 0, 0));
+        program.push(op(RET_K, 0, 0, u32::MAX));
+        Some(program)
+    }
+}
+
 /// A subscription to the process-events connector.
 pub struct ProcConnector {
     socket: MulticastSocket,
@@ -362,15 +423,15 @@ pub struct ProcConnector {
 }
 
 impl ProcConnector {
-    /// Subscribes to process events (needs `CAP_NET_ADMIN` in the initial namespaces).
-    /// Fails when the kernel refuses the subscription.
-    pub fn open() -> io::Result<ProcConnector> {
-        ProcConnector::open_with_receive_buffer(RECEIVE_BUFFER)
+    /// Subscribes to the process events of `kinds` (needs `CAP_NET_ADMIN` in the initial
+    /// namespaces). Fails when the kernel refuses the subscription.
+    pub fn open(kinds: EventKinds) -> io::Result<ProcConnector> {
+        ProcConnector::open_with_receive_buffer(kinds, RECEIVE_BUFFER)
     }
 
     /// [`ProcConnector::open`] with a receive buffer of about `bytes` (the kernel keeps
     /// it within its bounds).
-    pub fn open_with_receive_buffer(bytes: usize) -> io::Result<ProcConnector> {
+    pub fn open_with_receive_buffer(kinds: EventKinds, bytes: usize) -> io::Result<ProcConnector> {
         let socket = MulticastSocket::open(
             NETLINK_CONNECTOR,
             CN_IDX_PROC,
@@ -378,6 +439,9 @@ impl ProcConnector {
             MAX_DATAGRAM,
             "process events connector",
         )?;
+        if let Some(program) = kinds.filter() {
+            socket.attach_filter(&program)?;
+        }
         let port = socket.port()?;
         let mut connector = ProcConnector {
             socket,
@@ -520,9 +584,13 @@ impl ExecFacts {
 /// The read races with the process: it may exit (partial facts, fields `None`) or exec
 /// again (the later program's facts) before we look.
 pub fn read_exec_facts(tgid: u32, uptime_ns: u64, reader: &mut FileReader) -> ExecFacts {
-    let path = ProcPath::new(tgid);
     let mut facts = ExecFacts::default();
-    if let Some((comm, stat)) = path.read(reader, "stat").ok().and_then(proc::parse_stat) {
+    // Every read below goes through the one directory: it resolves a name, not a path,
+    // and stays with this process if the pid is reused meanwhile.
+    let Ok(dir) = ProcDir::open(tgid) else {
+        return facts;
+    };
+    if let Some((comm, stat)) = dir.read(reader, c"stat").ok().and_then(proc::parse_stat) {
         // starttime is in clock ticks of CLOCK_BOOTTIME; the event's time is monotonic.
         let boot_offset = clock_ns(libc::CLOCK_BOOTTIME) - clock_ns(libc::CLOCK_MONOTONIC);
         let tick_ns = 1_000_000_000 / i128::from(proc::clock_ticks().max(1));
@@ -534,36 +602,29 @@ pub fn read_exec_facts(tgid: u32, uptime_ns: u64, reader: &mut FileReader) -> Ex
         facts.comm = Some(comm.to_vec());
         facts.ppid = Some(stat.ppid);
     }
-    facts.exe = path.read_link(reader, "exe").ok().map(<[u8]>::to_vec);
-    let exe_path = std::ffi::OsStr::from_bytes(path.prefix()).as_ref();
-    facts.exe_file = std::fs::metadata(Path::join(exe_path, "exe"))
-        .ok()
-        .map(|m| ExeFile {
-            mode: m.mode(),
-            uid: m.uid(),
-            gid: m.gid(),
-            atime: m.atime(),
-            mtime: m.mtime(),
-            ctime: m.ctime(),
-            btime: m
-                .created()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64),
-        });
-    facts.cwd = path.read_link(reader, "cwd").ok().map(<[u8]>::to_vec);
+    facts.exe = dir.read_link(reader, c"exe").ok().map(<[u8]>::to_vec);
+    facts.exe_file = dir.statx(c"exe").ok().map(|st| ExeFile {
+        mode: u32::from(st.stx_mode),
+        uid: st.stx_uid,
+        gid: st.stx_gid,
+        atime: st.stx_atime.tv_sec,
+        mtime: st.stx_mtime.tv_sec,
+        ctime: st.stx_ctime.tv_sec,
+        btime: (st.stx_mask & libc::STATX_BTIME != 0).then_some(st.stx_btime.tv_sec),
+    });
+    facts.cwd = dir.read_link(reader, c"cwd").ok().map(<[u8]>::to_vec);
     // A zombie's cmdline reads empty: nothing shown, not an empty command.
-    facts.cmdline = path
-        .read(reader, "cmdline")
+    facts.cmdline = dir
+        .read(reader, c"cmdline")
         .ok()
         .filter(|c| !c.is_empty())
         .map(<[u8]>::to_vec);
-    facts.ids = path
-        .read(reader, "status")
+    facts.ids = dir
+        .read(reader, c"status")
         .ok()
         .and_then(proc::parse_status_ids);
-    facts.auid = path
-        .read(reader, "loginuid")
+    facts.auid = dir
+        .read(reader, c"loginuid")
         .ok()
         .and_then(|t| parse_i64(t.trim_ascii()));
     facts
@@ -856,7 +917,7 @@ mod tests {
     fn open_or_skip() -> Option<ProcConnector> {
         oxquery_test_support::require(
             "the process events connector (needs root)",
-            ProcConnector::open(),
+            ProcConnector::open(EventKinds::ALL),
         )
     }
 
@@ -947,6 +1008,37 @@ mod tests {
     }
 
     #[test]
+    fn live_filter_delivers_only_the_kinds_asked_for() {
+        let Some(mut conn) = oxquery_test_support::require(
+            "the process events connector (needs root)",
+            ProcConnector::open(EventKinds::EXEC),
+        ) else {
+            return;
+        };
+        let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id();
+        assert!(child.wait().unwrap().success());
+        let mut kinds = Vec::new();
+        let seen = read_until(&mut conn, |e| {
+            kinds.push(std::mem::discriminant(&e.kind));
+            matches!(e.kind, ProcEventKind::Exec { tgid, .. } if tgid == pid)
+        });
+        assert!(seen, "the child's exec did not arrive");
+        // Every process on the host forks and exits meanwhile; none of it gets through.
+        let exec = std::mem::discriminant(&ProcEventKind::Exec { pid: 0, tgid: 0 });
+        assert!(kinds.iter().all(|k| *k == exec), "{kinds:?}");
+        // With forks asked for too, the child's fork arrives as well.
+        let mut conn = ProcConnector::open(EventKinds::EXEC.and(EventKinds::FORK)).unwrap();
+        let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id();
+        assert!(child.wait().unwrap().success());
+        assert!(read_until(&mut conn, |e| matches!(
+            e.kind,
+            ProcEventKind::Fork { child_tgid, .. } if child_tgid == pid
+        )));
+    }
+
+    #[test]
     fn live_facts_of_an_exited_child_are_partial_or_empty() {
         let Some(mut conn) = open_or_skip() else {
             return;
@@ -984,7 +1076,7 @@ mod tests {
     fn live_overrun_of_a_small_buffer_is_counted() {
         let Some(mut conn) = oxquery_test_support::require(
             "the process events connector (needs root)",
-            ProcConnector::open_with_receive_buffer(1),
+            ProcConnector::open_with_receive_buffer(EventKinds::ALL, 1),
         ) else {
             return;
         };

@@ -31,7 +31,7 @@ use oxquery_sys::fs::FileReader;
 use oxquery_sys::netlink_multicast::LossCounters;
 use oxquery_sys::proc::cmdline_text;
 use oxquery_sys::proc_connector::{
-    ExecFacts, ProcConnector, ProcEvent, ProcEventKind, read_exec_facts,
+    EventKinds, ExecFacts, ProcConnector, ProcEvent, ProcEventKind, read_exec_facts,
 };
 use oxquery_table::{TableSpec, Value};
 
@@ -316,7 +316,12 @@ impl Publisher for ConnectorPublisher {
                 continue;
             }
             if self.reader.is_none() {
-                let reader = ProcConnector::open()
+                let kinds = if self.forks {
+                    EventKinds::EXEC.and(EventKinds::FORK)
+                } else {
+                    EventKinds::EXEC
+                };
+                let reader = ProcConnector::open(kinds)
                     .map_err(|e| format!("cannot subscribe to process events: {e}"))?;
                 log::info!("Process events come from the kernel's process-events connector");
                 self.reader = Some(reader);

@@ -41,6 +41,7 @@ pub mod record;
 mod rules;
 mod session;
 mod socket;
+mod syscalls_x86_64;
 
 pub use assemble::{
     Assembler, AssemblerStats, AuditEvent, Ending, Execve, MAX_EVENT_BYTES, MAX_PENDING,
@@ -52,6 +53,7 @@ pub use record::{AuditTime, SockAddr};
 pub use rules::{AuditRule, NATIVE_ARCH, RULE_KEY, SyscallSet, syscall_name};
 pub use session::{AuditSession, Ownership, TakeOver};
 pub use socket::{AuditSocket, AuditStatus, RawRecord};
+pub use syscalls_x86_64::x86_64_syscall_name;
 
 #[cfg(test)]
 mod live_tests;
