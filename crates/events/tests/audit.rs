@@ -51,11 +51,15 @@ fn audit_settings(backlog_limit: u32) -> AuditSettings {
     AuditSettings {
         allow_config: true,
         force_reconfigure: false,
+        force_unconfigure: false,
         backlog_limit,
         backlog_wait_time: 0,
         persist: true,
         take_over: TakeOver::NonDaemons,
-        process: process_events::ProcessOptions::default(),
+        process: process_events::ProcessOptions {
+            env: true,
+            ..Default::default()
+        },
         sockets: SOCKETS,
         files: process_file_events::FileOptions::default(),
         retry_every: Duration::from_millis(200),
@@ -204,6 +208,31 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
         ]
     );
 
+    // With --process_events_env, a program still running when its exec is read shows the
+    // environment it was given.
+    let mut sleeper = Command::new("/bin/sleep")
+        .arg("0.4")
+        .env_clear()
+        .env("OXQUERY_ENV_MARK", &marker)
+        .spawn()
+        .unwrap();
+    let sleeper_pid = sleeper.id();
+    assert!(sleeper.wait().unwrap().success());
+    let env = format!("OXQUERY_ENV_MARK={marker}");
+    assert_eq!(
+        first_row(
+            &engine,
+            &format!(
+                "select env, env_count, env_size from process_events where pid = {sleeper_pid}"
+            ),
+        ),
+        [
+            Value::from(env.as_str()),
+            Value::from(1),
+            Value::from(env.len())
+        ]
+    );
+
     let row = first_row(
         &engine,
         &format!(
@@ -311,10 +340,12 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
     let serving = publisher.serving();
     // The process-events connector fills in while audit does not serve (the issue's
     // coexistence rule), as `oxquery_events::publishers` wires it.
+    let mut flags = oxquery_flags::Flags::new();
+    flags.force(oxquery_flags::flag::process_events_env, true);
     let connector = ConnectorPublisher::new(
         &hub,
         &process_events::SPEC,
-        &oxquery_flags::Flags::new(),
+        &flags,
         ConnectorGate::unless(publisher.serving()),
     )
     .expect("the connector fills process_events");
@@ -344,11 +375,17 @@ fn live_publisher_leaves_the_socket_to_a_live_audit_daemon() {
     // Meanwhile process events still arrive, from the kernel's process connector: a
     // child that sleeps a little, so /proc still shows its command line when read.
     let marker = format!("0.{}", 300 + std::process::id() % 600);
-    let mut child = Command::new("/bin/sleep").arg(&marker).spawn().unwrap();
+    let mut child = Command::new("/bin/sleep")
+        .arg(&marker)
+        .env_clear()
+        .env("OXQUERY_ENV_MARK", &marker)
+        .spawn()
+        .unwrap();
     let child_pid = child.id();
     assert!(child.wait().unwrap().success());
+    // With --process_events_env, the connector path reads the environment too.
     let query = format!(
-        "select pid, cmdline from process_events where pid = {child_pid} and cmdline like '%sleep {marker}'"
+        "select pid, cmdline from process_events where pid = {child_pid} and cmdline like '%sleep {marker}' and env = 'OXQUERY_ENV_MARK={marker}' and env_count = 1"
     );
     assert!(
         oxquery_test_support::wait_until(Duration::from_secs(20), || !engine

@@ -422,6 +422,14 @@ pub fn cmdline_text(raw: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// `/proc/<pid>/environ` (each `NAME=value` NUL-terminated) as one line of variables
+/// joined by spaces, as [`cmdline_text`] joins arguments, with the number of variables.
+/// A block cut short (no final NUL) keeps its last variable.
+pub fn environ_text(raw: &[u8]) -> (Vec<u8>, usize) {
+    let vars: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|v| !v.is_empty()).collect();
+    (vars.join(&b' '), vars.len())
+}
+
 /// The kernel's marker on the `exe` link of a process whose executable was unlinked.
 pub const DELETED_SUFFIX: &[u8] = b" (deleted)";
 
@@ -779,6 +787,16 @@ mod tests {
         assert_eq!(cmdline_text(b"sleep\x00600\x00"), b"sleep 600");
         assert_eq!(cmdline_text(b""), b"");
         assert_eq!(cmdline_text(b"a b\x00\xffc\x00"), b"a b \xffc");
+    }
+
+    #[test]
+    fn environ_joins_variables() {
+        assert_eq!(
+            environ_text(b"A=1\0PATH=/bin:/usr/bin\0E=\0"),
+            (b"A=1 PATH=/bin:/usr/bin E=".to_vec(), 3)
+        );
+        assert_eq!(environ_text(b""), (Vec::new(), 0));
+        assert_eq!(environ_text(b"A=1\0B"), (b"A=1 B".to_vec(), 2));
     }
 
     #[test]

@@ -568,6 +568,9 @@ pub struct ExecFacts {
     pub comm: Option<Vec<u8>>,
     /// The audit login uid (`loginuid`; 4294967295 when unset).
     pub auid: Option<i64>,
+    /// The environment as `/proc/<pid>/environ` holds it (each `NAME=value`
+    /// NUL-terminated), when asked for.
+    pub environ: Option<Vec<u8>>,
 }
 
 impl ExecFacts {
@@ -583,7 +586,12 @@ impl ExecFacts {
 ///
 /// The read races with the process: it may exit (partial facts, fields `None`) or exec
 /// again (the later program's facts) before we look.
-pub fn read_exec_facts(tgid: u32, uptime_ns: u64, reader: &mut FileReader) -> ExecFacts {
+pub fn read_exec_facts(
+    tgid: u32,
+    uptime_ns: u64,
+    with_environ: bool,
+    reader: &mut FileReader,
+) -> ExecFacts {
     let mut facts = ExecFacts::default();
     // Every read below goes through the one directory: it resolves a name, not a path,
     // and stays with this process if the pid is reused meanwhile.
@@ -627,7 +635,21 @@ pub fn read_exec_facts(tgid: u32, uptime_ns: u64, reader: &mut FileReader) -> Ex
         .read(reader, c"loginuid")
         .ok()
         .and_then(|t| parse_i64(t.trim_ascii()));
+    if with_environ {
+        facts.environ = dir.read(reader, c"environ").ok().map(<[u8]>::to_vec);
+    }
     facts
+}
+
+/// The environment of process `pid` if it still runs the program `exe` (the path an
+/// audit record names), read just after its exec; `None` once it exited or runs
+/// something else (a later exec, or a newer process that reused the pid).
+pub fn read_exec_environ(pid: u32, exe: &[u8], reader: &mut FileReader) -> Option<Vec<u8>> {
+    let dir = ProcDir::open(pid).ok()?;
+    if dir.read_link(reader, c"exe").ok()? != exe {
+        return None;
+    }
+    dir.read(reader, c"environ").ok().map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
@@ -893,7 +915,7 @@ mod tests {
     fn facts_of_a_pid_that_does_not_exist_are_empty() {
         let mut reader = FileReader::new();
         // pid_max is at most 4194304.
-        assert!(read_exec_facts(4_194_305, u64::MAX / 2, &mut reader).is_empty());
+        assert!(read_exec_facts(4_194_305, u64::MAX / 2, true, &mut reader).is_empty());
     }
 
     /// Reads events until `f` has seen what it waits for (returns true), or 20 s pass.
@@ -930,6 +952,8 @@ mod tests {
         let before = unix_now();
         let mut child = std::process::Command::new("/bin/sleep")
             .arg("0.5")
+            .env_clear()
+            .env("OXQUERY_EXEC_MARK", "a b")
             .spawn()
             .unwrap();
         let pid = child.id();
@@ -945,7 +969,7 @@ mod tests {
                 } if child_pid == pid && child_tgid == pid => forked_by = Some(parent_tgid),
                 ProcEventKind::Exec { pid: p, tgid } if tgid == pid => {
                     assert_eq!(p, pid);
-                    let facts = read_exec_facts(tgid, e.uptime_ns, &mut reader);
+                    let facts = read_exec_facts(tgid, e.uptime_ns, true, &mut reader);
                     exec = Some((e.clone(), facts));
                 }
                 _ => {}
@@ -972,6 +996,15 @@ mod tests {
             Some(cwd.as_os_str().as_encoded_bytes())
         );
         assert_eq!(facts.comm.as_deref(), Some(&b"sleep"[..]));
+        assert_eq!(
+            facts.environ.as_deref(),
+            Some(&b"OXQUERY_EXEC_MARK=a b\0"[..])
+        );
+        assert_eq!(
+            read_exec_environ(pid, facts.exe.as_deref().unwrap(), &mut reader).as_deref(),
+            Some(&b"OXQUERY_EXEC_MARK=a b\0"[..])
+        );
+        assert_eq!(read_exec_environ(pid, b"/bin/other", &mut reader), None);
         let ids = facts.ids.unwrap();
         // SAFETY: getuid/getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -1064,12 +1097,12 @@ mod tests {
                     == Some(b'Z')
             }
         ));
-        let zombie = read_exec_facts(pid, uptime, &mut reader);
+        let zombie = read_exec_facts(pid, uptime, true, &mut reader);
         assert_eq!(zombie.ppid, Some(i64::from(std::process::id())));
         assert_eq!((zombie.exe, zombie.cmdline, zombie.cwd), (None, None, None));
         // Reaped: nothing left (or a newer process on the pid, refused).
         child.wait().unwrap();
-        assert!(read_exec_facts(pid, uptime, &mut reader).is_empty());
+        assert!(read_exec_facts(pid, uptime, true, &mut reader).is_empty());
     }
 
     #[test]

@@ -19,9 +19,10 @@
 //! `--audit_backlog_limit` and `--audit_backlog_wait_time` (0 leaves it), and adds one
 //! rule per syscall set its subscribers need; with `--audit_force_reconfigure` it first
 //! removes the rules already there. Whatever it changed is put back when it
-//! stops or loses the socket (the session's restore), whatever
-//! `--audit_force_unconfigure` says: leaving rules behind for nobody is what the issue
-//! forbids.
+//! stops or loses the socket (the session's restore) even without
+//! `--audit_force_unconfigure`: leaving rules behind for nobody is what the issue
+//! forbids. That flag keeps osquery's meaning: a rule identical to one we need that was
+//! there before we started is removed at stop as well.
 //!
 //! Losses reach `osquery_events` through [`PublisherContext::lost`]: netlink ENOBUFS, the
 //! kernel's lost counter, records dropped by the assembler's limits, unreadable records.
@@ -34,6 +35,8 @@ use oxquery_flags::{Flags, flag};
 use oxquery_sys::audit::{
     AuditEvent, AuditReader, AuditRule, AuditSession, AuditStats, Ownership, SyscallSet, TakeOver,
 };
+use oxquery_sys::fs::FileReader;
+use oxquery_sys::proc_connector::read_exec_environ;
 
 use crate::tables::{
     apparmor_events, process_events, process_file_events, seccomp_events, selinux_events,
@@ -53,6 +56,9 @@ pub struct AuditSettings {
     /// `--audit_force_reconfigure`: remove the rules already there (put back on
     /// restore).
     pub force_reconfigure: bool,
+    /// `--audit_force_unconfigure`: a rule identical to one we need that was there
+    /// already is removed at stop too (osquery's meaning), not left to its unknown owner.
+    pub force_unconfigure: bool,
     pub backlog_limit: u32,
     pub backlog_wait_time: u32,
     pub persist: bool,
@@ -72,6 +78,7 @@ impl AuditSettings {
         AuditSettings {
             allow_config: flags.get(flag::audit_allow_config),
             force_reconfigure: flags.get(flag::audit_force_reconfigure),
+            force_unconfigure: flags.get(flag::audit_force_unconfigure),
             backlog_limit: nonneg(flags.get(flag::audit_backlog_limit)),
             backlog_wait_time: nonneg(flags.get(flag::audit_backlog_wait_time)),
             persist: flags.get(flag::audit_persist),
@@ -83,6 +90,7 @@ impl AuditSettings {
             process: process_events::ProcessOptions {
                 fork: flags.get(flag::audit_allow_fork_process_events),
                 kill: flags.get(flag::audit_allow_kill_process_events),
+                env: flags.get(flag::process_events_env),
             },
             sockets: socket_events::SocketOptions {
                 failed: flags.get(flag::audit_allow_failed_socket_events),
@@ -291,9 +299,13 @@ impl AuditPublisher {
             log::info!("Audit: removed {removed} existing rule(s); they are put back at stop");
         }
         for set in self.rule_sets() {
-            session
-                .add_rule(&AuditRule::syscall_exit(set))
-                .map_err(|e| format!("adding the audit rule for {set:?}: {e}"))?;
+            let rule = AuditRule::syscall_exit(set);
+            let added = if self.settings.force_unconfigure {
+                session.claim_rule(&rule)
+            } else {
+                session.add_rule(&rule)
+            };
+            added.map_err(|e| format!("adding the audit rule for {set:?}: {e}"))?;
         }
         Ok(())
     }
@@ -304,10 +316,20 @@ impl AuditPublisher {
         }
         ctx.published(events.len() as u64);
         let uptime = uptime();
+        // Only `--process_events_env` reads /proc here.
+        let mut files = self.settings.process.env.then(FileReader::new);
         for event in events {
             if let Some(s) = &self.process
-                && let Some(row) = process_events::row(event, self.settings.process, uptime)
+                && let Some(mut row) = process_events::row(event, self.settings.process, uptime)
             {
+                if let Some(files) = files.as_mut()
+                    && event.execve.is_some()
+                    && let Some(sc) = &event.syscall
+                    && let Some(exe) = &sc.exe
+                    && let Some(environ) = read_exec_environ(sc.pid, exe, files)
+                {
+                    process_events::set_env(&mut row, &environ);
+                }
                 s.add(row.into_values());
             }
             if let Some(s) = &self.socket

@@ -18,8 +18,8 @@
 //! executable, its file's mode, owner and times, the command line, cwd, ids and parent.
 //! A process that exited before it was read gives a row with its pid and time and NULL
 //! for what was gone. The connector does not tell `execve` from `execveat` (`syscall` is
-//! `execve`), nor `fork` from `vfork`/`clone` (`fork`); it has no kill events and no
-//! environment (`env` is empty, as on the audit path).
+//! `execve`), nor `fork` from `vfork`/`clone` (`fork`); it has no kill events. The
+//! environment is read only with `--process_events_env`.
 //!
 //! Losses reach `osquery_events`: netlink `ENOBUFS` overruns and unparsable messages.
 
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use oxquery_flags::{Flags, flag};
 use oxquery_sys::fs::FileReader;
 use oxquery_sys::netlink_multicast::LossCounters;
-use oxquery_sys::proc::cmdline_text;
+use oxquery_sys::proc::{cmdline_text, environ_text};
 use oxquery_sys::proc_connector::{
     EventKinds, ExecFacts, ProcConnector, ProcEvent, ProcEventKind, read_exec_facts,
 };
@@ -180,6 +180,12 @@ impl RowBuilder {
         row.set(c.cmdline, cmdline.map(Value::from_bytes));
         row.set(c.cwd, facts.cwd.clone().map(Value::from_bytes));
         row.set(c.auid, facts.auid);
+        if let Some(environ) = &facts.environ {
+            let (text, count) = environ_text(environ);
+            row.set(c.env_size, text.len() as i64);
+            row.set(c.env, Value::from_bytes(text));
+            row.set(c.env_count, count as i64);
+        }
         if let Some(ids) = facts.ids {
             for (col, id) in [
                 (c.uid, ids.uid[0]),
@@ -235,6 +241,8 @@ pub struct ConnectorPublisher {
     gate: ConnectorGate,
     /// `--audit_allow_fork_process_events`: new processes make rows too.
     forks: bool,
+    /// `--process_events_env`: read each exec's environment.
+    env: bool,
     reader: Option<ProcConnector>,
     /// The reader's counters already handed to `osquery_events` (a new reader starts
     /// from zero).
@@ -260,6 +268,7 @@ impl ConnectorPublisher {
             process_events,
             gate,
             forks: flags.get(flag::audit_allow_fork_process_events),
+            env: flags.get(flag::process_events_env),
             reader: None,
             reported: LossCounters::default(),
             files: FileReader::new(),
@@ -271,7 +280,7 @@ impl ConnectorPublisher {
         for event in events {
             let row = match event.kind {
                 ProcEventKind::Exec { tgid, .. } => {
-                    let facts = read_exec_facts(tgid, event.uptime_ns, &mut self.files);
+                    let facts = read_exec_facts(tgid, event.uptime_ns, self.env, &mut self.files);
                     self.rows.exec_row(event, tgid, &facts)
                 }
                 // A new process, not a thread of an existing one.
@@ -400,6 +409,7 @@ mod tests {
             ppid: Some(77),
             comm: Some(b"sleep".to_vec()),
             auid: Some(1000),
+            environ: Some(b"A=1\0B=x y\0".to_vec()),
         };
         let row = cells(rows.exec_row(&event(ProcEventKind::Exec { pid: 5, tgid: 5 }), 5, &facts));
         let want: &[(Col, Value)] = &[
@@ -428,8 +438,9 @@ mod tests {
             (Col::time, 1_700_000_000.into()),
             (Col::uptime, 42.into()),
             (Col::syscall, "execve".into()),
-            (Col::env, "".into()),
-            (Col::env_count, 0.into()),
+            (Col::env, "A=1 B=x y".into()),
+            (Col::env_count, 2.into()),
+            (Col::env_size, 9.into()),
             (Col::overflows, "".into()),
             (Col::eid, Value::Null),
             (Col::status, Value::Null),

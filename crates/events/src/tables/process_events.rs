@@ -9,14 +9,16 @@
 //! `fork`/`vfork`/`clone`/`clone3` row names the new process (`pid`, the syscall's return
 //! value) and its parent (the caller); thread creations (`clone` with `CLONE_THREAD`) are
 //! left out. With `--audit_allow_kill_process_events`, a `kill`/`tkill`/`tgkill` row names
-//! the caller. The environment is not collected (osquery's audit path does not either):
-//! `env` is empty.
+//! the caller. The environment is not in audit records (osquery's audit path leaves `env`
+//! empty); with `--process_events_env` (ours) an exec's `env` is what
+//! `/proc/<pid>/environ` shows just after it, when the process still runs that program.
 
 pub use oxquery_table::scan_events as generate;
 use oxquery_table::table;
 
 use crate::EventRow;
 use oxquery_sys::audit::{AuditEvent, syscall_name};
+use oxquery_sys::proc::environ_text;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -31,9 +33,9 @@ table! {
         mode: Text [] "File mode of the executed file, octal as audit prints it",
         cmdline: Text [] "Command line arguments joined by spaces (argv[0] included)",
         cmdline_size: BigInt [HIDDEN] "Length of cmdline in bytes",
-        env: Text [HIDDEN] "Environment variables: not collected from audit, always empty",
-        env_count: BigInt [HIDDEN] "Number of environment variables: always 0",
-        env_size: BigInt [HIDDEN] "Size of the environment: always 0",
+        env: Text [HIDDEN] "Environment variables joined by spaces (only with --process_events_env, else empty)",
+        env_count: BigInt [HIDDEN] "Number of environment variables (0 without --process_events_env)",
+        env_size: BigInt [HIDDEN] "Size of env in bytes (0 without --process_events_env)",
         cwd: Text [] "The process's current working directory at exec time",
         auid: BigInt [] "Audit user ID (the login user) of the process",
         uid: BigInt [] "User ID at process start",
@@ -80,6 +82,16 @@ pub const PUBLISHER: &str = crate::publishers::audit::NAME;
 pub struct ProcessOptions {
     pub fork: bool,
     pub kill: bool,
+    /// `--process_events_env`: fill `env` from `/proc/<pid>/environ`.
+    pub env: bool,
+}
+
+/// Sets the environment columns of an exec row.
+pub fn set_env(row: &mut EventRow, environ: &[u8]) {
+    let (text, count) = environ_text(environ);
+    row.set(Col::env_size, text.len());
+    row.set(Col::env, oxquery_table::Value::from_bytes(text));
+    row.set(Col::env_count, count);
 }
 
 const CLONE_THREAD: u64 = 0x0001_0000;
@@ -253,7 +265,7 @@ mod tests {
             &event,
             ProcessOptions {
                 fork: true,
-                kill: false,
+                ..Default::default()
             },
             0,
         )
@@ -277,6 +289,7 @@ mod tests {
         let all = ProcessOptions {
             fork: true,
             kill: true,
+            env: true,
         };
         assert!(row(&assemble(&thread), all, 0).is_none());
     }

@@ -349,3 +349,27 @@ fn live_force_reconfigure_removes_foreign_rules_and_restore_puts_them_back() {
     drop(foreign);
     assert_eq!(observer.rules().unwrap(), rules_before);
 }
+
+#[test]
+fn live_a_claimed_rule_that_was_there_already_is_removed_on_restore() {
+    let _guard = lock();
+    let Some(mut observer) = free_session() else {
+        return;
+    };
+    let rules_before = observer.rules().unwrap();
+    let rule = AuditRule::syscall_exit_numbers(&[libc::SYS_getppid as u32], "oxquery-claim-test");
+    // Someone else's identical rule: a plain add leaves it to them.
+    let foreign = ForeignRule::add(rule.clone());
+    let mut session = AuditSession::open().unwrap();
+    assert!(!session.add_rule(&rule).unwrap());
+    session.restore().unwrap();
+    assert!(observer.rules().unwrap().contains(&rule));
+    // Claimed (--audit_force_unconfigure), it goes with our restore.
+    let mut session = AuditSession::open().unwrap();
+    assert!(!session.claim_rule(&rule).unwrap());
+    assert_eq!(session.added_rules(), std::slice::from_ref(&rule));
+    session.restore().unwrap();
+    assert!(!observer.rules().unwrap().contains(&rule));
+    assert_eq!(observer.rules().unwrap(), rules_before);
+    drop(foreign);
+}

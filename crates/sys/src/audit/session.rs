@@ -205,6 +205,17 @@ impl AuditSession {
         }
     }
 
+    /// Adds `rule` like [`AuditSession::add_rule`], but an identical rule already there is
+    /// taken as this session's too, so [`AuditSession::restore`] deletes it: osquery's
+    /// `--audit_force_unconfigure`, for hosts where a crashed agent left its rules behind.
+    pub fn claim_rule(&mut self, rule: &AuditRule) -> io::Result<bool> {
+        let added = self.add_rule(rule)?;
+        if !added && !self.added.contains(rule) {
+            self.added.push(rule.clone());
+        }
+        Ok(added)
+    }
+
     /// Deletes a rule this session added (no-op for others).
     pub fn delete_rule(&mut self, rule: &AuditRule) -> io::Result<()> {
         if let Some(i) = self.added.iter().position(|r| r == rule) {
