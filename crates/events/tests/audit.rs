@@ -11,7 +11,8 @@ use oxquery_engine::{Engine, TableFilter};
 use oxquery_events::publishers::audit::{AuditPublisher, AuditSettings};
 use oxquery_events::publishers::proc_connector::{ConnectorGate, ConnectorPublisher};
 use oxquery_events::tables::{
-    process_events, process_file_events, seccomp_events, socket_events, user_events,
+    apparmor_events, process_events, process_file_events, seccomp_events, selinux_events,
+    socket_events, user_events,
 };
 use oxquery_events::{EventHub, HubSettings, Publisher};
 use oxquery_store::Store;
@@ -23,7 +24,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-static TABLES: [&TableDef; 5] = [
+static TABLES: [&TableDef; 7] = [
+    &apparmor_events::TABLE,
+    &selinux_events::TABLE,
     &process_events::TABLE,
     &process_file_events::TABLE,
     &socket_events::TABLE,
@@ -613,6 +616,89 @@ fn live_file_operations_reach_process_file_events() {
             Value::from(renamed.as_path()),
             Value::from(dir.as_path()),
         ]
+    );
+
+    drop(hub);
+    before.assert_restored(&mut observer);
+}
+
+/// This kernel runs neither SELinux nor AppArmor, so no kernel `AVC` can be caused; the
+/// user-space object managers' path is real, though: D-Bus and systemd report their
+/// SELinux and AppArmor decisions as `USER_AVC` records through the kernel's audit
+/// user-message API, which is what this test sends.
+#[test]
+fn live_user_space_avc_decisions_reach_selinux_and_apparmor_events() {
+    let _guard = lock();
+    let Some(mut observer) = free_session() else {
+        return;
+    };
+    let before = AuditBefore::read(&mut observer);
+
+    let hub = new_hub();
+    let mut publisher = AuditPublisher::new(audit_settings(0), None, None, None);
+    publisher.selinux = hub.subscribe(&selinux_events::SPEC, selinux_events::PUBLISHER, None);
+    publisher.apparmor = hub.subscribe(&apparmor_events::SPEC, apparmor_events::PUBLISHER, None);
+    let (hub, engine) = start(hub, vec![Box::new(publisher)]);
+    let me = std::process::id();
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
+            .status()
+            .is_ok_and(|s| s.pid == me && s.enabled == 1)),
+        "the publisher never took the socket"
+    );
+
+    let marker = format!("oxquery_avc_{me}");
+    // The publisher holds the socket; a user message is sent on another one, as a
+    // user-space object manager does.
+    let mut sender = AuditSocket::open().unwrap();
+    sender
+        .send_user_message(
+            1107,
+            &format!(
+                "avc:  denied  {{ send_msg }} for msgtype=method_call interface={marker} member=Hello scontext=system_u:system_r:a_t:s0 tcontext=system_u:system_r:b_t:s0 tclass=dbus permissive=0"
+            ),
+        )
+        .unwrap();
+    sender
+        .send_user_message(
+            1107,
+            &format!(
+                "apparmor=\"DENIED\" operation=\"dbus_method_call\" bus=\"system\" path=\"/org/x\" interface=\"org.x\" member=\"Hello\" mask=\"send\" name=\"org.x\" pid={me} label=\"{marker}\" peer_label=\"unconfined\""
+            ),
+        )
+        .unwrap();
+
+    let row = first_row(
+        &engine,
+        &format!(
+            "select type, message like '%denied%send_msg%' from selinux_events where message like '%interface={marker} %'"
+        ),
+    );
+    assert_eq!(row, [Value::from("USER_AVC"), Value::from(1)]);
+    let row = first_row(
+        &engine,
+        &format!(
+            "select apparmor, operation, pid, label from apparmor_events where label = '{marker}'"
+        ),
+    );
+    assert_eq!(
+        row,
+        [
+            Value::from("DENIED"),
+            Value::from("dbus_method_call"),
+            Value::from(me),
+            Value::from(marker.as_str()),
+        ]
+    );
+    // Each went to its own table only.
+    assert!(
+        engine
+            .query(&format!(
+                "select 1 from selinux_events where message like '%label=\"{marker}\"%'"
+            ))
+            .unwrap()
+            .rows
+            .is_empty()
     );
 
     drop(hub);

@@ -47,11 +47,12 @@ pub enum RecordClass {
     /// User-space messages (1100-1199): logins, authentication, sudo... (user_events);
     /// except `USER_AVC`, which is SELinux's.
     UserMessage,
-    /// SELinux access decisions: `AVC` (1400) without an `apparmor=` field, `USER_AVC`
-    /// (1107), and the other 1400-1499 records.
+    /// SELinux access decisions: `AVC` (1400) and `USER_AVC` (1107) without an
+    /// `apparmor=` field, and the other 1400-1499 records.
     Selinux,
     /// AppArmor: 1500-1599, and `AVC` records with an `apparmor=` field (how current
-    /// kernels report AppArmor decisions).
+    /// kernels report AppArmor decisions), and `USER_AVC` ones (user-space mediation such
+    /// as D-Bus's; osquery drops those).
     AppArmor,
     /// `SECCOMP` (1326): a seccomp filter's logged decision.
     Seccomp,
@@ -69,13 +70,20 @@ pub fn classify(kind: u16, body: &[u8]) -> RecordClass {
         AUDIT_SOCKADDR => RecordClass::Sockaddr,
         AUDIT_EOE => RecordClass::Eoe,
         AUDIT_SECCOMP => RecordClass::Seccomp,
+        AUDIT_AVC | AUDIT_USER_AVC if names_apparmor(body) => RecordClass::AppArmor,
         AUDIT_USER_AVC => RecordClass::Selinux,
-        AUDIT_AVC if record::field(body, "apparmor").is_some() => RecordClass::AppArmor,
         1100..=1199 => RecordClass::UserMessage,
         1400..=1499 => RecordClass::Selinux,
         1500..=1599 => RecordClass::AppArmor,
         _ => RecordClass::Other,
     }
+}
+
+/// Whether a record carries an `apparmor=` field, in its body or (for a user-space
+/// `USER_AVC`, such as D-Bus's AppArmor mediation) inside its `msg='...'`.
+fn names_apparmor(body: &[u8]) -> bool {
+    record::field(body, "apparmor").is_some()
+        || record::field(body, "msg").is_some_and(|m| record::field(m.raw, "apparmor").is_some())
 }
 
 /// The audit name of a record type (`AVC`, `USER_AVC`, `APPARMOR_DENIED`, `SECCOMP`...)
@@ -816,6 +824,9 @@ mod tests {
         assert_eq!(classify(AUDIT_AVC, aa), RecordClass::AppArmor);
         assert_eq!(classify(1503, aa), RecordClass::AppArmor);
         assert_eq!(classify(AUDIT_USER_AVC, b"pid=1"), RecordClass::Selinux);
+        let dbus =
+            b"pid=1 uid=0 msg='apparmor=\"DENIED\" operation=\"dbus_method_call\" label=\"x\"'";
+        assert_eq!(classify(AUDIT_USER_AVC, dbus), RecordClass::AppArmor);
         assert_eq!(classify(1112, b"pid=1"), RecordClass::UserMessage);
         assert_eq!(classify(AUDIT_SECCOMP, b"pid=1"), RecordClass::Seccomp);
         assert_eq!(classify(1305, b"op=add_rule"), RecordClass::Other);
