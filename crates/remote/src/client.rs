@@ -1,0 +1,339 @@
+//! One HTTPS client for every TLS plugin: osquery's request shape (JSON POST, its
+//! headers, optional gzip), its server verification (`--tls_server_certs`, or the system
+//! bundle), client certificates, and its reading of answers: the status code is not
+//! looked at, the body must be a JSON object, and `node_invalid` / `error` in it fail
+//! the request.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oxquery_flags::{Flags, flag};
+use serde_json::Value;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+/// osquery's timeout for one request, connection included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(16);
+/// The largest answer read: a hostile or broken server cannot make the agent buffer
+/// without bound (a config of this size is already far beyond any real one).
+pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+/// Where Debian and Red Hat keep the system's CA bundle, used when
+/// `--tls_server_certs` names no readable file (osquery then uses the system store).
+const SYSTEM_BUNDLES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+/// What the TLS flags say about reaching the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `--tls_hostname`: `host[:port]`.
+    pub hostname: String,
+    /// `--tls_server_certs`: the CA bundle that verifies the server.
+    pub server_certs: PathBuf,
+    /// `--tls_client_cert` and `--tls_client_key`.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// `--tls_accept_gzip`.
+    pub accept_gzip: bool,
+    /// `--tls_dump`: print every request and answer body.
+    pub dump: bool,
+    pub timeout: Duration,
+    /// The `User-Agent` version (`osquery/<version>`).
+    pub version: String,
+}
+
+impl TlsSettings {
+    pub fn from_flags(flags: &Flags, version: &str) -> TlsSettings {
+        let cert = flags.get(flag::tls_client_cert);
+        let key = flags.get(flag::tls_client_key);
+        TlsSettings {
+            hostname: flags.get(flag::tls_hostname).to_owned(),
+            server_certs: flags.get(flag::tls_server_certs).to_owned(),
+            client_cert: (!cert.as_os_str().is_empty() && !key.as_os_str().is_empty())
+                .then(|| (cert.to_owned(), key.to_owned())),
+            accept_gzip: flags.get(flag::tls_accept_gzip),
+            dump: flags.get(flag::tls_dump),
+            timeout: REQUEST_TIMEOUT,
+            version: version.to_owned(),
+        }
+    }
+}
+
+/// Why a request failed, worded as osquery's status log words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// No answer: connection, TLS or timeout.
+    Transport(String),
+    /// An answer that is not a JSON object.
+    Malformed(String),
+    /// `"node_invalid": true`: the node key must go (unless re-enrollment is disabled).
+    NodeInvalid(Option<String>),
+    /// A top-level `"error"` in the answer.
+    Server(String),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Transport(e) => write!(f, "Request failed: {e}"),
+            RequestError::Malformed(e) => write!(f, "Request failed: the answer is not JSON: {e}"),
+            RequestError::NodeInvalid(None) => write!(f, "Request failed: Invalid node key"),
+            RequestError::NodeInvalid(Some(e)) => {
+                write!(f, "Request failed: Invalid node key: {e}")
+            }
+            RequestError::Server(e) => write!(f, "Request failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// The client of one TLS server. Cheap to share: requests may run from several threads.
+#[derive(Clone)]
+pub struct TlsClient {
+    agent: ureq::Agent,
+    settings: TlsSettings,
+}
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("hostname", &self.settings.hostname)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsClient {
+    /// A client for `settings`; fails when the certificates given cannot be read.
+    pub fn new(settings: TlsSettings) -> Result<TlsClient, String> {
+        if settings.hostname.is_empty() {
+            return Err("no TLS server: --tls_hostname is empty".to_owned());
+        }
+        let mut tls = TlsConfig::builder().root_certs(root_certs(&settings.server_certs)?);
+        if let Some((cert, key)) = &settings.client_cert {
+            tls = tls.client_cert(Some(client_cert(cert, key)?));
+        }
+        let config = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .timeout_global(Some(settings.timeout))
+            // osquery reads the body whatever the status: fleet servers answer
+            // node_invalid with a 401 and a JSON body.
+            .http_status_as_error(false)
+            .max_redirects(10)
+            .user_agent(format!("osquery/{}", settings.version))
+            .build();
+        Ok(TlsClient {
+            agent: config.new_agent(),
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &TlsSettings {
+        &self.settings
+    }
+
+    /// The URL of `endpoint` (a path such as `/api/v1/osquery/enroll`, with its query).
+    pub fn url(&self, endpoint: &str) -> String {
+        let slash = if endpoint.starts_with('/') { "" } else { "/" };
+        format!("https://{}{slash}{endpoint}", self.settings.hostname)
+    }
+
+    /// POSTs `body` as JSON to `endpoint` (gzip-compressed when `gzip`), with
+    /// `Authorization: NodeKey` when a key is given, and returns the answer's JSON object.
+    pub fn post(
+        &self,
+        endpoint: &str,
+        body: &Value,
+        gzip: bool,
+        node_key: Option<&str>,
+    ) -> Result<Value, RequestError> {
+        let text = serde_json::to_vec(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
+        if self.settings.dump {
+            eprintln!(
+                "TLS request to {endpoint}: {}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        let mut request = self
+            .agent
+            .post(self.url(endpoint))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
+        if let Some(key) = node_key.filter(|k| !k.is_empty()) {
+            request = request.header("Authorization", format!("NodeKey {key}"));
+        }
+        if self.settings.accept_gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        let sent = if gzip {
+            request
+                .header("Content-Encoding", "gzip")
+                .send(&gzip_bytes(&text)[..])
+        } else {
+            request.send(&text[..])
+        };
+        let mut answer = sent.map_err(|e| RequestError::Transport(e.to_string()))?;
+        let bytes = answer
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| RequestError::Transport(e.to_string()))?;
+        if self.settings.dump {
+            eprintln!(
+                "TLS answer from {endpoint}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        parse_answer(&bytes)
+    }
+}
+
+/// Reads an answer as osquery does: a JSON object, failing on `node_invalid` or `error`.
+pub fn parse_answer(bytes: &[u8]) -> Result<Value, RequestError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| RequestError::Malformed(e.to_string()))?;
+    if !value.is_object() {
+        return Err(RequestError::Malformed("not a JSON object".to_owned()));
+    }
+    if value.get("node_invalid").and_then(Value::as_bool) == Some(true) {
+        let error = value
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        return Err(RequestError::NodeInvalid(error));
+    }
+    if let Some(error) = value.get("error") {
+        let text = error
+            .as_str()
+            .map_or_else(|| error.to_string(), str::to_owned);
+        return Err(RequestError::Server(text));
+    }
+    Ok(value)
+}
+
+fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// The roots that verify the server: the `--tls_server_certs` bundle when it is there
+/// (and then only it), else the system's bundle, else the compiled-in Mozilla list.
+fn root_certs(server_certs: &Path) -> Result<RootCerts, String> {
+    if !server_certs.as_os_str().is_empty() && server_certs.exists() {
+        let certs = read_certs(server_certs)?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--tls_server_certs {}: no certificate in it",
+                server_certs.display()
+            ));
+        }
+        return Ok(RootCerts::new_with_certs(&certs));
+    }
+    for bundle in SYSTEM_BUNDLES {
+        if let Ok(certs) = read_certs(Path::new(bundle))
+            && !certs.is_empty()
+        {
+            return Ok(RootCerts::new_with_certs(&certs));
+        }
+    }
+    Ok(RootCerts::WebPki)
+}
+
+fn read_certs(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(certs)
+}
+
+fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert, String> {
+    let chain = read_certs(cert)?;
+    if chain.is_empty() {
+        return Err(format!(
+            "--tls_client_cert {}: no certificate in it",
+            cert.display()
+        ));
+    }
+    let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let key = PrivateKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
+    Ok(ClientCert::new_with_certs(&chain, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answers_are_read_as_osquery_reads_them() {
+        assert_eq!(
+            parse_answer(br#"{"node_key":"k"}"#),
+            Ok(json!({"node_key": "k"}))
+        );
+        // Extra keys such as node_invalid: false are fine.
+        assert!(parse_answer(br#"{"node_invalid":false,"schedule":{}}"#).is_ok());
+        assert_eq!(
+            parse_answer(br#"{"node_invalid":true}"#),
+            Err(RequestError::NodeInvalid(None))
+        );
+        assert_eq!(
+            parse_answer(br#"{"node_invalid":true,"error":"gone"}"#)
+                .unwrap_err()
+                .to_string(),
+            "Request failed: Invalid node key: gone"
+        );
+        assert_eq!(
+            parse_answer(br#"{"error":"bad secret"}"#)
+                .unwrap_err()
+                .to_string(),
+            "Request failed: bad secret"
+        );
+        for bad in [&b"[1]"[..], b"", b"{\"a\":", b"\xff\xfe", b"null"] {
+            assert!(
+                matches!(parse_answer(bad), Err(RequestError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&gzip_bytes(b"{\"a\":1}")[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "{\"a\":1}");
+    }
+
+    #[test]
+    fn urls_join_host_and_endpoint() {
+        let settings = TlsSettings {
+            hostname: "fleet.example:8443".to_owned(),
+            server_certs: PathBuf::new(),
+            client_cert: None,
+            accept_gzip: false,
+            dump: false,
+            timeout: REQUEST_TIMEOUT,
+            version: "5.23.0".to_owned(),
+        };
+        let client = TlsClient::new(settings).unwrap();
+        assert_eq!(
+            client.url("/api/enroll"),
+            "https://fleet.example:8443/api/enroll"
+        );
+        assert_eq!(
+            client.url("config?x=1"),
+            "https://fleet.example:8443/config?x=1"
+        );
+    }
+}

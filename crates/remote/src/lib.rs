@@ -1,0 +1,11 @@
+//! osquery's TLS remote API, as fleet servers (Fleet, Kolide, Zentral...) speak it:
+//! [`client`] makes the requests (osquery's headers, verification and answer rules),
+//! [`enroll`] keeps the node key.
+
+pub mod client;
+pub mod enroll;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use client::{RequestError, TlsClient, TlsSettings};
+pub use enroll::{EnrollSettings, NodeKeys};
