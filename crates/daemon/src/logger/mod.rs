@@ -18,6 +18,7 @@ pub mod host;
 pub mod status;
 pub mod stdout;
 pub mod syslog;
+pub mod tls;
 
 pub use filesystem::{FilesystemOptions, FilesystemSink, GlogFiles};
 pub use format::{FormatOptions, calendar_time, escape_nonprintable, format_item};

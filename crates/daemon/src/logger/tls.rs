@@ -1,0 +1,210 @@
+//! The `tls` logger plugin: result lines POSTed to `--logger_tls_endpoint` as osquery
+//! sends them (`{"node_key", "log_type": "result", "data": [<each line as JSON>]}`), at
+//! most `--logger_tls_max_lines` per request, gzip-compressed with
+//! `--logger_tls_compress`. A line longer than `--logger_tls_max_linesize` is dropped with
+//! a warning, as osquery drops it.
+//!
+//! Delivery rides on the outbox: a batch stays in the store until the server accepted
+//! every request of it, so an outage loses nothing below `--buffered_log_max`, and a
+//! failed batch is sent again at the next drain. The server cannot tell a repeated
+//! request from a new one, so a batch interrupted by a crash after the server accepted
+//! part of it is sent whole again (at-least-once, like the stdout and syslog sinks).
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use oxquery_remote::NodeKeys;
+use serde_json::Value;
+
+use crate::item::Stream;
+use crate::sink::Sink;
+
+/// What the TLS logger flags say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsLoggerSettings {
+    /// `--logger_tls_endpoint`.
+    pub endpoint: String,
+    /// `--logger_tls_max_lines` (at least 1).
+    pub max_lines: usize,
+    /// `--logger_tls_max_linesize` in bytes.
+    pub max_linesize: usize,
+    /// `--logger_tls_compress`.
+    pub compress: bool,
+}
+
+pub struct TlsSink {
+    keys: Arc<NodeKeys>,
+    settings: TlsLoggerSettings,
+    stop: Arc<AtomicBool>,
+}
+
+impl TlsSink {
+    pub fn new(keys: Arc<NodeKeys>, settings: TlsLoggerSettings, stop: Arc<AtomicBool>) -> TlsSink {
+        TlsSink {
+            keys,
+            settings,
+            stop,
+        }
+    }
+
+    /// The request's `data`: each line parsed as JSON (bytes that are not UTF-8 are
+    /// replaced, as a JSON body must be UTF-8), oversized lines left out.
+    fn data(&self, lines: &[Vec<u8>]) -> Vec<Value> {
+        let mut data = Vec::with_capacity(lines.len());
+        for line in lines {
+            if line.len() > self.settings.max_linesize {
+                log::warn!(
+                    "Linesize exceeds TLS logger maximum: {} bytes (--logger_tls_max_linesize {}); the line is dropped",
+                    line.len(),
+                    self.settings.max_linesize
+                );
+                continue;
+            }
+            let text = String::from_utf8_lossy(line);
+            match serde_json::from_str::<Value>(&text) {
+                Ok(v) => data.push(v),
+                // Every line the formatter makes is JSON; anything else goes as text.
+                Err(_) => data.push(Value::from(text.into_owned())),
+            }
+        }
+        data
+    }
+}
+
+impl Sink for TlsSink {
+    fn name(&self) -> &'static str {
+        "tls"
+    }
+
+    fn checkpoint(&mut self, _stream: Stream) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+
+    fn write(&mut self, _stream: Stream, lines: &[Vec<u8>]) -> io::Result<()> {
+        for chunk in lines.chunks(self.settings.max_lines.max(1)) {
+            let data = self.data(chunk);
+            if data.is_empty() {
+                continue;
+            }
+            let body = serde_json::json!({"log_type": "result", "data": data});
+            // One attempt per drain: the outbox sends the batch again at the next one,
+            // and meanwhile the logger thread stays free to stop.
+            self.keys
+                .post_with_key(
+                    &self.settings.endpoint,
+                    body,
+                    self.settings.compress,
+                    1,
+                    &self.stop,
+                )
+                .map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
+        self.write(stream, lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxquery_remote::testing::{Response, TestServer};
+    use oxquery_remote::{EnrollSettings, TlsClient, TlsSettings};
+    use oxquery_store::Store;
+    use serde_json::json;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    fn sink(server: &TestServer, settings: TlsLoggerSettings) -> TlsSink {
+        let client = TlsClient::new(TlsSettings {
+            hostname: server.hostname(),
+            server_certs: server.ca_path().to_owned(),
+            client_cert: None,
+            accept_gzip: false,
+            dump: false,
+            timeout: Duration::from_secs(5),
+            version: "5.23.0".to_owned(),
+        })
+        .unwrap();
+        let enroll = EnrollSettings {
+            endpoint: "/enroll".to_owned(),
+            secret_path: Default::default(),
+            secret_env: String::new(),
+            secret_field: "enroll_secret".to_owned(),
+            max_attempts: 1,
+            max_interval: 1,
+            disabled: false,
+            keep_invalid_key: false,
+            always: false,
+            host_identifier: "h".to_owned(),
+        };
+        let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+        let keys = NodeKeys::new(client, enroll, store, Box::new(|| json!({})));
+        TlsSink::new(Arc::new(keys), settings, Arc::new(AtomicBool::new(false)))
+    }
+
+    fn settings() -> TlsLoggerSettings {
+        TlsLoggerSettings {
+            endpoint: "/log".to_owned(),
+            max_lines: 2,
+            max_linesize: 40,
+            compress: true,
+        }
+    }
+
+    #[test]
+    fn lines_go_in_requests_of_max_lines_and_oversized_ones_are_dropped() {
+        let server = TestServer::start(|r| match r.path.as_str() {
+            "/enroll" => Response::Json(json!({"node_key": "k"})),
+            _ => Response::Json(json!({})),
+        });
+        let mut sink = sink(&server, settings());
+        let lines: Vec<Vec<u8>> = vec![
+            br#"{"name":"a","n":1}"#.to_vec(),
+            br#"{"name":"b","n":2}"#.to_vec(),
+            br#"{"name":"c","n":3}"#.to_vec(),
+            format!(r#"{{"name":"{}"}}"#, "x".repeat(100)).into_bytes(),
+        ];
+        sink.write(Stream::Results, &lines).unwrap();
+        let sent: Vec<Value> = server
+            .requests_to("/log")
+            .iter()
+            .map(|r| r.json())
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                json!({"log_type": "result", "data": [{"name":"a","n":1}, {"name":"b","n":2}], "node_key": "k"}),
+                json!({"log_type": "result", "data": [{"name":"c","n":3}], "node_key": "k"}),
+            ]
+        );
+        assert!(
+            server
+                .requests_to("/log")
+                .iter()
+                .all(|r| r.header("content-encoding") == Some("gzip"))
+        );
+    }
+
+    #[test]
+    fn a_server_error_fails_the_batch_for_the_outbox_to_retry() {
+        let up = Arc::new(AtomicBool::new(false));
+        let state = Arc::clone(&up);
+        let server = TestServer::start(move |r| match r.path.as_str() {
+            "/enroll" => Response::Json(json!({"node_key": "k"})),
+            _ if state.load(Ordering::SeqCst) => Response::Json(json!({})),
+            _ => Response::Body(503, b"<html>down</html>".to_vec()),
+        });
+        let mut sink = sink(&server, settings());
+        let lines = vec![br#"{"n":1}"#.to_vec()];
+        assert!(sink.write(Stream::Results, &lines).is_err());
+        up.store(true, Ordering::SeqCst);
+        sink.resume(Stream::Results, "", &lines).unwrap();
+        let accepted = server.requests_to("/log").len();
+        assert_eq!(accepted, 2);
+    }
+}
