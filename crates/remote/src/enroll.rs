@@ -158,13 +158,14 @@ impl NodeKeys {
         &self.client
     }
 
-    fn lock_store(&self) -> std::sync::MutexGuard<'_, Store> {
+    /// The store the key (and the config backup) live in.
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The stored key, if any.
     pub fn stored(&self) -> Option<String> {
-        match self.lock_store().get_text(Domain::Configurations, NODE_KEY) {
+        match self.store().get_text(Domain::Configurations, NODE_KEY) {
             Ok(key) => key.filter(|k| !k.is_empty()),
             Err(e) => {
                 log::warn!("Cannot read the node key: {e}");
@@ -175,7 +176,7 @@ impl NodeKeys {
 
     /// Deletes the stored key (the next request enrolls again).
     pub fn forget(&self) {
-        let store = self.lock_store();
+        let store = self.store();
         for key in [NODE_KEY, NODE_KEY_TIME] {
             if let Err(e) = store.delete(Domain::Configurations, key) {
                 log::warn!("Cannot delete the node key: {e}");
@@ -248,7 +249,7 @@ impl NodeKeys {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let store = self.lock_store();
+        let store = self.store();
         store
             .put(Domain::Configurations, NODE_KEY, key.as_bytes())
             .and_then(|()| {

@@ -3,6 +3,7 @@
 //! [`enroll`] keeps the node key.
 
 pub mod client;
+pub mod config;
 pub mod distributed;
 pub mod enroll;
 #[cfg(feature = "testing")]

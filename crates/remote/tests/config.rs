@@ -1,0 +1,87 @@
+//! The tls config plugin against the test HTTPS server.
+
+use oxquery_remote::config::{ConfigSettings, Fetched, fetch_config};
+use oxquery_remote::enroll::{EnrollSettings, NodeKeys};
+use oxquery_remote::testing::{Response, TestServer};
+use oxquery_remote::{TlsClient, TlsSettings};
+use oxquery_store::Store;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn keys(server: &TestServer, store: Arc<Mutex<Store>>) -> NodeKeys {
+    let client = TlsClient::new(TlsSettings {
+        hostname: server.hostname(),
+        server_certs: server.ca_path().to_owned(),
+        client_cert: None,
+        accept_gzip: false,
+        dump: false,
+        timeout: Duration::from_secs(5),
+        version: "5.23.0".to_owned(),
+    })
+    .unwrap();
+    let enroll = EnrollSettings {
+        endpoint: "/enroll".to_owned(),
+        secret_path: Default::default(),
+        secret_env: String::new(),
+        secret_field: "enroll_secret".to_owned(),
+        max_attempts: 1,
+        max_interval: 1,
+        disabled: false,
+        keep_invalid_key: false,
+        always: false,
+        host_identifier: "h".to_owned(),
+    };
+    NodeKeys::new(client, enroll, store, Box::new(|| json!({})))
+}
+
+#[test]
+fn the_config_is_the_answer_and_the_backup_serves_an_outage() {
+    let up = Arc::new(AtomicBool::new(true));
+    let state = Arc::clone(&up);
+    let server = TestServer::start(move |r| match r.path.as_str() {
+        "/enroll" => Response::Json(json!({"node_key": "k"})),
+        "/config" if state.load(Ordering::SeqCst) => Response::Json(
+            json!({"schedule": {"q": {"query": "select 1", "interval": 10}}, "node_invalid": false}),
+        ),
+        _ => Response::Close,
+    });
+    let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+    let keys = keys(&server, store);
+    let settings = ConfigSettings {
+        endpoint: "/config".to_owned(),
+        max_attempts: 2,
+        backup: true,
+    };
+    let stop = AtomicBool::new(false);
+    let Fetched::Server(text) = fetch_config(&keys, &settings, &stop).unwrap() else {
+        panic!("not from the server");
+    };
+    let config: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        config,
+        json!({"schedule": {"q": {"query": "select 1", "interval": 10}}})
+    );
+    assert_eq!(
+        server.requests_to("/config")[0].json(),
+        json!({"node_key": "k"})
+    );
+
+    up.store(false, Ordering::SeqCst);
+    match fetch_config(&keys, &settings, &stop).unwrap() {
+        Fetched::Backup(backup, error) => {
+            assert_eq!(backup, text);
+            assert!(error.starts_with("Request failed"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two attempts were made before falling back.
+    assert_eq!(server.requests_to("/config").len(), 3);
+    // Without backups, an outage is an error.
+    let no_backup = ConfigSettings {
+        backup: false,
+        ..settings
+    };
+    assert!(fetch_config(&keys, &no_backup, &stop).is_err());
+}
