@@ -18,12 +18,14 @@
 //! * [`pidfile`]: the lock that keeps a second daemon off the same pidfile.
 //! * [`runtime`]: osqueryd itself: start-up, the schedule loop, signals, reloads.
 //! * [`outbox`]: diff state and log lines committed together; draining them to the sinks.
+//! * [`distributed`]: live queries from a fleet server (the `tls` distributed plugin).
 //!
 //! Invariant: a differential result and the log lines it produces are committed to the
 //! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
 //! moment neither loses nor duplicates a logged row.
 
 pub use oxquery_config as config;
+pub mod distributed;
 pub mod item;
 pub mod logger;
 pub mod outbox;
