@@ -299,6 +299,10 @@ impl ConnectorPublisher {
     }
 }
 
+/// How long execs gather while busy: short, since what `/proc` shows of a process is
+/// read only when its event is (a process that exits meanwhile loses its facts).
+const GATHER: std::time::Duration = std::time::Duration::from_millis(4);
+
 /// How the reader's losses are named in `osquery_events`.
 const LOSS_REASONS: NetlinkLossReasons = NetlinkLossReasons {
     overruns: "netlink ENOBUFS (process events dropped by the kernel)",
@@ -316,6 +320,7 @@ impl Publisher for ConnectorPublisher {
     }
 
     fn run(&mut self, ctx: &PublisherContext) -> Result<(), String> {
+        let mut last_events: Option<std::time::Instant> = None;
         while !ctx.stopping() {
             if !self.gate.is_open() {
                 if self.reader.take().is_some() {
@@ -348,6 +353,18 @@ impl Publisher for ConnectorPublisher {
             if !events.is_empty() {
                 ctx.published(events.len() as u64);
                 self.publish(&events);
+            }
+            // Under load (events again within GATHER of the last ones), let a few
+            // milliseconds of execs gather before the next read: one wake-up then serves
+            // many, where waking for each cost a fifth of this thread's CPU at 1,000
+            // execs/s. A quiet host is served at once.
+            if !events.is_empty() {
+                let now = std::time::Instant::now();
+                let busy = last_events.is_some_and(|t| now.duration_since(t) < GATHER);
+                last_events = Some(now);
+                if busy {
+                    ctx.sleep(GATHER);
+                }
             }
         }
         Ok(())
