@@ -183,6 +183,10 @@ impl Distributed {
             } else {
                 self.run_query(id, sql, engine)
             };
+            // A query cut short by the daemon stopping is not answered.
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
             let body = write_request(std::slice::from_ref(&outcome));
             if let Err(e) = self.keys.post_with_key(
                 &self.settings.write_endpoint,

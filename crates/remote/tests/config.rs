@@ -1,6 +1,6 @@
 //! The tls config plugin against the test HTTPS server.
 
-use oxquery_remote::config::{ConfigSettings, Fetched, fetch_config};
+use oxquery_remote::config::{ConfigSettings, fetch_config};
 use oxquery_remote::enroll::{EnrollSettings, NodeKeys};
 use oxquery_remote::testing::{Response, TestServer};
 use oxquery_remote::{TlsClient, TlsSettings};
@@ -37,7 +37,7 @@ fn keys(server: &TestServer, store: Arc<Mutex<Store>>) -> NodeKeys {
 }
 
 #[test]
-fn the_config_is_the_answer_and_the_backup_serves_an_outage() {
+fn the_config_is_the_answer_and_an_outage_an_error() {
     let up = Arc::new(AtomicBool::new(true));
     let state = Arc::clone(&up);
     let server = TestServer::start(move |r| match r.path.as_str() {
@@ -52,12 +52,9 @@ fn the_config_is_the_answer_and_the_backup_serves_an_outage() {
     let settings = ConfigSettings {
         endpoint: "/config".to_owned(),
         max_attempts: 2,
-        backup: true,
     };
     let stop = AtomicBool::new(false);
-    let Fetched::Server(text) = fetch_config(&keys, &settings, &stop).unwrap() else {
-        panic!("not from the server");
-    };
+    let text = fetch_config(&keys, &settings, &stop).unwrap();
     let config: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         config,
@@ -69,19 +66,8 @@ fn the_config_is_the_answer_and_the_backup_serves_an_outage() {
     );
 
     up.store(false, Ordering::SeqCst);
-    match fetch_config(&keys, &settings, &stop).unwrap() {
-        Fetched::Backup(backup, error) => {
-            assert_eq!(backup, text);
-            assert!(error.starts_with("Request failed"), "{error}");
-        }
-        other => panic!("{other:?}"),
-    }
-    // Two attempts were made before falling back.
+    let error = fetch_config(&keys, &settings, &stop).unwrap_err();
+    assert!(error.starts_with("Request failed"), "{error}");
+    // Two attempts were made.
     assert_eq!(server.requests_to("/config").len(), 3);
-    // Without backups, an outage is an error.
-    let no_backup = ConfigSettings {
-        backup: false,
-        ..settings
-    };
-    assert!(fetch_config(&keys, &no_backup, &stop).is_err());
 }

@@ -237,7 +237,8 @@ pub fn parse_mode(text: &str) -> Result<u32, LoggerError> {
     }
 }
 
-const KNOWN_PLUGINS: [&str; 4] = ["filesystem", "stdout", "syslog", "none"];
+/// `tls` is built by the daemon's remote set-up (it needs the node key), not here.
+const KNOWN_PLUGINS: [&str; 5] = ["filesystem", "stdout", "syslog", "tls", "none"];
 
 fn parse_plugins(list: &str) -> Result<Vec<&'static str>, LoggerError> {
     let mut out = Vec::new();

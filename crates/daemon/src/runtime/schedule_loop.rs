@@ -33,6 +33,7 @@ impl Daemon {
             pidfile: _pidfile,
             status,
             events,
+            remote,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -52,6 +53,24 @@ impl Daemon {
                 self.stop.store(true, Ordering::SeqCst);
                 self.stop_logger(logger);
                 return EXIT_CATASTROPHIC;
+            }
+        };
+        // Live queries from the fleet server, on an engine of their own.
+        let distributed = match tables.engine(&filter, instance.clone(), Arc::clone(&self.live)) {
+            Ok(engine) => {
+                let cancel = engine.cancel_handle();
+                super::remote::start_distributed(
+                    remote.as_ref(),
+                    &flags,
+                    &self.store,
+                    engine,
+                    &self.stop,
+                )
+                .map(|thread| (thread, cancel))
+            }
+            Err(e) => {
+                log::error!("Cannot start the distributed plugin's engine: {e}");
+                None
             }
         };
         let started_at = unix_now();
@@ -108,7 +127,15 @@ impl Daemon {
             if !reload_now {
                 continue;
             }
-            match config.reload(&flags) {
+            let reloaded = match &remote {
+                Some(keys) if super::remote::config_over_tls(&flags) => {
+                    super::remote::config_sources(keys, &flags, &self.stop).and_then(|sources| {
+                        config.reload_from(sources, &config::Settings::from_flags(&flags))
+                    })
+                }
+                _ => config.reload(&flags),
+            };
+            match reloaded {
                 Ok(Reload::Unchanged) => {
                     next_refresh = (refresh > 0).then(|| now + refresh as i64);
                 }
@@ -153,6 +180,10 @@ impl Daemon {
             }
         }
         log::info!("osqueryd stopping");
+        if let Some((thread, cancel)) = distributed {
+            cancel.cancel();
+            let _ = thread.join();
+        }
         workers.shutdown(settings.alarm_timeout);
         if let Some(hub) = events {
             hub.stop();

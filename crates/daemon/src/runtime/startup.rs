@@ -3,14 +3,15 @@
 //! engine, in osquery's order. Every early exit says why.
 
 use super::settings::{DaemonSettings, ResultSettings};
-use super::{Daemon, EXIT_CATASTROPHIC, backup};
+use super::{Daemon, EXIT_CATASTROPHIC, backup, remote};
 use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
-use crate::logger::{self, LoggerSettings, StatusLogger, StatusOptions};
+use crate::logger::{self, HostIdentifier, LoggerSettings, StatusLogger, StatusOptions};
 use crate::pidfile::Pidfile;
 use crate::sink::Sink;
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_flags::{Flags, flag};
+use oxquery_remote::NodeKeys;
 use oxquery_store::{Domain, Store};
 use oxquery_table::{InstanceInfo, TableDef};
 use std::ffi::OsString;
@@ -42,6 +43,8 @@ pub(super) struct Started<'t> {
     pub(super) status: Option<crate::logger::StatusControl>,
     /// The event publishers and buffer (none under `--disable_events`).
     pub(super) events: Option<oxquery_events::EventHub>,
+    /// The TLS plugins' node key (none without a TLS plugin).
+    pub(super) remote: Option<Arc<NodeKeys>>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -77,7 +80,9 @@ fn start<'t>(
         println!("osqueryd version {version}");
         return Err(0);
     }
-    if let Err(message) = config::check_plugin(&flags) {
+    if !remote::config_over_tls(&flags)
+        && let Err(message) = config::check_plugin(&flags)
+    {
         eprintln!("{message}");
         return Err(EXIT_CATASTROPHIC);
     }
@@ -113,7 +118,39 @@ fn start<'t>(
     // config that cannot be read is a warning (logged once the status log runs), and
     // the daemon starts from the backup or with an empty config, as osquery does.
     let backup_enabled = flags.get(flag::config_enable_backup);
-    let (config, load_error) = config::load_or_empty(&flags);
+    // A config over TLS needs the node key, which lives in the store: open it first (its
+    // path is a command-line flag, so the config cannot move it).
+    let mut early: Option<(Arc<Mutex<Store>>, Arc<NodeKeys>)> = None;
+    let (config, load_error) = if remote::config_over_tls(&flags) {
+        let store = match open_store(&DaemonSettings::from_flags(&flags)) {
+            Ok(s) => Arc::new(Mutex::new(s)),
+            Err(e) => {
+                eprintln!("Cannot open the database: {e}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        };
+        let keys = match remote_keys(&flags, &tables, &store) {
+            Ok(Some(keys)) => keys,
+            Ok(None) => unreachable!("the tls config plugin is a TLS plugin"),
+            Err(e) => {
+                eprintln!("Cannot activate tls config plugin: {e}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        };
+        let loaded = remote::config_sources(&keys, &flags, &stop).and_then(|sources| {
+            Config::from_sources(sources, &config::Settings::from_flags(&flags))
+        });
+        early = Some((store, keys));
+        match loaded {
+            Ok(c) => (c, None),
+            Err(e) => (
+                Config::empty(&config::Settings::from_flags(&flags)),
+                Some(e),
+            ),
+        }
+    } else {
+        config::load_or_empty(&flags)
+    };
     let mut restored = false;
     let (config, load_warning) = match load_error {
         None => (config, None),
@@ -188,27 +225,45 @@ fn start<'t>(
     {
         log::info!("{note}");
     }
-    let store = match &settings.database_path {
-        None => Store::in_memory(),
-        Some(path) => Store::open(path),
+    let (store, early_keys) = match early {
+        Some((store, keys)) => (store, Some(keys)),
+        None => match open_store(&settings) {
+            Ok(s) => (Arc::new(Mutex::new(s)), None),
+            Err(e) => {
+                log::error!("Cannot open the database: {e}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        },
     };
-    let mut store = match store {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("Cannot open the database: {e}");
-            return Err(EXIT_CATASTROPHIC);
-        }
-    };
-    let instance_id = instance_id(&mut store);
+    let instance_id = instance_id(&mut store.lock().unwrap_or_else(|p| p.into_inner()));
     if backup_enabled && !restored && load_warning.is_none() {
-        backup::save(&mut store, &config);
+        backup::save(
+            &mut store.lock().unwrap_or_else(|p| p.into_inner()),
+            &config,
+        );
     }
+    // The TLS plugins' node key: set up once, shared by config, logger and distributed.
+    let remote = match early_keys {
+        Some(keys) => Some(keys),
+        None => match remote_keys(&flags, &tables, &store) {
+            Ok(keys) => keys,
+            Err(e) => {
+                log::error!("Cannot reach the TLS server: {e}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        },
+    };
     // `--disable_logging` starts no logger plugin: nothing is opened for results.
     let sinks = if settings.disable_logging {
         Vec::new()
     } else {
         match logger::build_sinks(&logger_settings) {
-            Ok(s) => s,
+            Ok(mut s) => {
+                if let Some(tls) = remote::logger_sink(remote.as_ref(), &flags, &stop) {
+                    s.push(Box::new(tls));
+                }
+                s
+            }
             Err(e) => {
                 log::error!("{}", logger_refusal(&e));
                 return Err(EXIT_CATASTROPHIC);
@@ -218,7 +273,7 @@ fn start<'t>(
 
     let host_identifier = logger_settings.format_options(&instance_id).host_identifier;
     let daemon = Daemon {
-        store: Arc::new(Mutex::new(store)),
+        store,
         live: Arc::default(),
         host_identifier: host_identifier.clone(),
         results: Arc::new(RwLock::new(ResultSettings::from_flags(
@@ -262,6 +317,7 @@ fn start<'t>(
         pidfile,
         status,
         events,
+        remote,
     };
     Ok((daemon, started))
 }
@@ -378,6 +434,41 @@ fn database_dump(settings: &DaemonSettings) -> i32 {
     // A closed stdout (`| head`) ends the dump; that is not a failure.
     let _ = store.dump(&mut std::io::stdout().lock());
     0
+}
+
+fn open_store(settings: &DaemonSettings) -> oxquery_store::Result<Store> {
+    match &settings.database_path {
+        None => Store::in_memory(),
+        Some(path) => Store::open(path),
+    }
+}
+
+/// The TLS plugins' node keys (`None` when no TLS plugin is active). Enrollment sends
+/// the host's details, read once here through an engine of the program's tables.
+fn remote_keys(
+    flags: &Flags,
+    tables: &ProgramTables,
+    store: &Arc<Mutex<Store>>,
+) -> Result<Option<Arc<NodeKeys>>, String> {
+    if !remote::wanted(flags) {
+        return Ok(None);
+    }
+    let engine = tables
+        .engine(
+            &TableFilter::default(),
+            oxquery_config::instance_info(),
+            Arc::default(),
+        )
+        .map_err(|e| e.to_string())?;
+    let details = remote::host_details(&engine);
+    let instance = instance_id(&mut store.lock().unwrap_or_else(|p| p.into_inner()));
+    let identifier = HostIdentifier::resolve(
+        flags.get(flag::host_identifier),
+        flags.get(flag::specified_identifier),
+        &instance,
+    )
+    .current();
+    remote::setup(flags, store, &identifier, details)
 }
 
 /// The instance identifier kept in the store, made on first start.
