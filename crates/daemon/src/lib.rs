@@ -26,6 +26,7 @@
 pub use oxquery_config as config;
 pub mod item;
 pub mod logger;
+pub(crate) mod monitoring;
 pub mod outbox;
 pub mod pidfile;
 pub mod results;
