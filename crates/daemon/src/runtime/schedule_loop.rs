@@ -100,18 +100,20 @@ impl Daemon {
             } else if steps.behind > 0 {
                 log::debug!("The scheduler fell {} s behind: catching up", steps.behind);
             }
-            // A catch-up runs each query due in the missed seconds once, not once per
-            // missed turn.
-            for q in schedule.due_within(steps.seconds.clone()) {
-                workers.submit(Job::from(q), &config.decorators.always);
-            }
-            for (interval, queries) in &config.decorators.interval {
-                if *interval > 0 && due_within(*interval, &steps.seconds) {
-                    self.run_decorators(&engine, queries);
+            if let Some(seconds) = steps.seconds {
+                // A catch-up runs each query due in the missed seconds once, not once per
+                // missed turn.
+                for q in schedule.due_within(seconds.clone()) {
+                    workers.submit(Job::from(q), &config.decorators.always);
                 }
-            }
-            if run.store_maintenance > 0 && due_within(run.store_maintenance, &steps.seconds) {
-                self.maintain_store();
+                for (interval, queries) in &config.decorators.interval {
+                    if *interval > 0 && due_within(*interval, &seconds) {
+                        self.run_decorators(&engine, queries);
+                    }
+                }
+                if run.store_maintenance > 0 && due_within(run.store_maintenance, &seconds) {
+                    self.maintain_store();
+                }
             }
             if let Some(monitor) = &self.monitor {
                 monitor.flush_if_due(now);
@@ -229,18 +231,6 @@ impl Daemon {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_interval_is_due_within_a_range_holding_one_of_its_multiples() {
-        assert!(super::due_within(60, &(60..=60)));
-        assert!(super::due_within(60, &(1..=120)));
-        assert!(!super::due_within(60, &(61..=119)));
-        assert!(super::due_within(60, &(61..=120)));
-        assert!(!super::due_within(60, &(5..=4)));
-    }
-}
-
 /// Sleeps until just after the next whole second (or until a stop is requested).
 fn sleep_to_next_second(stop: &AtomicBool) {
     let now = SystemTime::now()
@@ -254,5 +244,17 @@ fn sleep_to_next_second(stop: &AtomicBool) {
         let step = left.min(Duration::from_millis(100));
         std::thread::sleep(step);
         left -= step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_interval_is_due_within_a_range_holding_one_of_its_multiples() {
+        assert!(super::due_within(60, &(60..=60)));
+        assert!(super::due_within(60, &(1..=120)));
+        assert!(!super::due_within(60, &(61..=119)));
+        assert!(super::due_within(60, &(61..=120)));
+        assert!(!super::due_within(60, &std::ops::RangeInclusive::new(5, 4)));
     }
 }

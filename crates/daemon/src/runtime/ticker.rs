@@ -20,8 +20,8 @@ pub(super) struct Ticker {
 /// What a tick runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Steps {
-    /// The seconds whose due queries run now (empty: nothing yet).
-    pub(super) seconds: RangeInclusive<i64>,
+    /// The seconds whose due queries run now (`None`: nothing yet).
+    pub(super) seconds: Option<RangeInclusive<i64>>,
     /// Seconds the loop was late by (0 on time).
     pub(super) behind: u64,
     /// Whether the missed seconds were given up (late by more than the drift allowed).
@@ -31,8 +31,7 @@ pub(super) struct Steps {
 impl Steps {
     fn none() -> Steps {
         Steps {
-            // An empty range: start after end.
-            seconds: 1..=0,
+            seconds: None,
             behind: 0,
             skipped: false,
         }
@@ -52,7 +51,7 @@ impl Ticker {
                 // The clock was set back: follow it rather than wait for the old time.
                 self.next = now + 1;
                 return Steps {
-                    seconds: now..=now,
+                    seconds: Some(now..=now),
                     behind: 0,
                     skipped: false,
                 };
@@ -63,13 +62,13 @@ impl Ticker {
         self.next = now + 1;
         if behind > max_drift {
             Steps {
-                seconds: now..=now,
+                seconds: Some(now..=now),
                 behind,
                 skipped: true,
             }
         } else {
             Steps {
-                seconds: (now - behind as i64)..=now,
+                seconds: Some((now - behind as i64)..=now),
                 behind,
                 skipped: false,
             }
@@ -86,11 +85,14 @@ mod tests {
         let mut t = Ticker::new(100);
         assert_eq!(t.advance(100, 60), Steps::none());
         let s = t.advance(101, 60);
-        assert_eq!((s.seconds, s.behind, s.skipped), (101..=101, 0, false));
+        assert_eq!(
+            (s.seconds, s.behind, s.skipped),
+            (Some(101..=101), 0, false)
+        );
         let s = t.advance(102, 60);
-        assert_eq!(s.seconds, 102..=102);
+        assert_eq!(s.seconds, Some(102..=102));
         // Woken twice in one second: the second wake runs nothing.
-        assert!(t.advance(102, 60).seconds.is_empty());
+        assert_eq!(t.advance(102, 60).seconds, None);
     }
 
     #[test]
@@ -98,23 +100,32 @@ mod tests {
         let mut t = Ticker::new(100);
         t.advance(101, 60);
         let s = t.advance(111, 60);
-        assert_eq!((s.seconds, s.behind, s.skipped), (102..=111, 9, false));
+        assert_eq!(
+            (s.seconds, s.behind, s.skipped),
+            (Some(102..=111), 9, false)
+        );
         // Back on time after.
-        assert_eq!(t.advance(112, 60).seconds, 112..=112);
+        assert_eq!(t.advance(112, 60).seconds, Some(112..=112));
         // Exactly the drift allowed still catches up.
         let s = t.advance(173, 60);
-        assert_eq!((s.seconds, s.behind, s.skipped), (113..=173, 60, false));
+        assert_eq!(
+            (s.seconds, s.behind, s.skipped),
+            (Some(113..=173), 60, false)
+        );
     }
 
     #[test]
     fn a_stall_beyond_the_drift_gives_up_the_missed_seconds() {
         let mut t = Ticker::new(100);
         let s = t.advance(200, 60);
-        assert_eq!((s.seconds, s.behind, s.skipped), (200..=200, 99, true));
-        assert_eq!(t.advance(201, 60).seconds, 201..=201);
+        assert_eq!(
+            (s.seconds, s.behind, s.skipped),
+            (Some(200..=200), 99, true)
+        );
+        assert_eq!(t.advance(201, 60).seconds, Some(201..=201));
         // --schedule_max_drift=0: never catch up.
         let s = t.advance(203, 0);
-        assert_eq!((s.seconds, s.behind, s.skipped), (203..=203, 1, true));
+        assert_eq!((s.seconds, s.behind, s.skipped), (Some(203..=203), 1, true));
     }
 
     #[test]
@@ -122,7 +133,7 @@ mod tests {
         let mut t = Ticker::new(1000);
         t.advance(1001, 60);
         let s = t.advance(500, 60);
-        assert_eq!((s.seconds, s.skipped), (500..=500, false));
-        assert_eq!(t.advance(501, 60).seconds, 501..=501);
+        assert_eq!((s.seconds, s.skipped), (Some(500..=500), false));
+        assert_eq!(t.advance(501, 60).seconds, Some(501..=501));
     }
 }

@@ -489,3 +489,18 @@ fn write(daemon: &Daemon, job: &Job, state: &results::StateUpdate, lines: &Lines
         Err(e) => log::error!("Cannot record the results of {}: {e}", job.name),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_is_trimmed_only_over_the_threshold() {
+        let resident = resident_bytes();
+        assert!(resident > 0);
+        assert!(!trim_heap_above(resident, resident));
+        assert!(!trim_heap_above(u64::MAX, resident));
+        assert!(trim_heap_above(resident - 1, resident));
+        assert!(peak_resident_bytes() >= resident / 2);
+    }
+}
