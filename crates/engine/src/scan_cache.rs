@@ -53,20 +53,21 @@ impl ScanCache {
         (fresh && covers).then(|| Arc::clone(&cached.cells))
     }
 
-    /// Stores the rows a complete scan of `table` at `at` produced.
+    /// Stores the rows a complete scan of `table` at `at` produced, and forgets the rows
+    /// of every table that expired by then (a table no query reads any more keeps no
+    /// memory).
     pub(crate) fn store(&self, table: &str, at: CacheStep, used: ColumnSet, cells: Vec<Value>) {
-        self.tables
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                table.to_owned(),
-                Cached {
-                    step: at.step,
-                    interval: at.interval,
-                    used,
-                    cells: Arc::new(cells),
-                },
-            );
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        tables.retain(|_, c| at.step < c.step.saturating_add(c.interval));
+        tables.insert(
+            table.to_owned(),
+            Cached {
+                step: at.step,
+                interval: at.interval,
+                used,
+                cells: Arc::new(cells),
+            },
+        );
     }
 
     /// Forgets every table's rows.
@@ -126,6 +127,12 @@ mod tests {
         );
         assert!(cache.lookup("u", at(120), &cols(3, &[0])).is_none());
         assert_eq!(cache.len(), 1);
+        // Storing another table's rows later forgets the expired ones.
+        cache.store("u", at(130), cols(3, &[0]), Vec::new());
+        assert_eq!(cache.len(), 2);
+        cache.store("u", at(200), cols(3, &[0]), Vec::new());
+        assert_eq!(cache.len(), 1);
+        assert!(cache.lookup("u", at(200), &cols(3, &[0])).is_some());
         cache.clear();
         assert!(cache.is_empty());
     }

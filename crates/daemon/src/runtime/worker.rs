@@ -251,8 +251,9 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     } else if run_settings.lognames {
         log::info!("Executing scheduled query {}", job.name);
     }
-    // Scans of cacheable tables may reuse what another scheduled run stored within its
-    // interval (osquery's cache step and interval), unless --disable_caching.
+    // The query's scans of cacheable tables may reuse what another scheduled run stored
+    // within its interval (osquery's cache step and interval), unless
+    // --disable_caching; the `always` decorators that follow never do.
     engine.set_cache_step(
         (!run_settings.disable_caching).then(|| oxquery_engine::CacheStep {
             step: u64::try_from(unix_time).unwrap_or(0),
@@ -265,6 +266,7 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     run.begin(&job.name);
     if job.snapshot {
         let result = engine.query(&job.sql);
+        engine.set_cache_step(None);
         let marks = run.end().unwrap_or_default();
         match result {
             Ok(r) => {
@@ -289,6 +291,7 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
             rows_found.set(rows_found.get() + 1);
             ControlFlow::Continue(())
         });
+        engine.set_cache_step(None);
         let marks = run.end().unwrap_or_default();
         match result {
             Ok(columns) => {
@@ -318,7 +321,6 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
             Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
         }
     }
-    engine.set_cache_step(None);
     let (user1, system1) = thread_cpu();
     let memory1 = resident_bytes();
     let execution = performance::Execution {
