@@ -341,6 +341,37 @@ mod tests {
     }
 
     #[test]
+    fn the_flags_choose_the_plugin_its_file_and_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nm.log");
+        let flags = |args: &[String]| {
+            let mut f = Flags::new();
+            for a in args {
+                let (name, value) = a.split_once('=').unwrap();
+                f.set(name, value).unwrap();
+            }
+            f
+        };
+        let file = format!("numeric_monitoring_filesystem_path={}", path.display());
+        assert!(
+            Monitor::from_flags(&flags(std::slice::from_ref(&file)), 0).is_none(),
+            "off by default"
+        );
+        assert!(!path.exists());
+        let on = "enable_numeric_monitoring=true".to_owned();
+        let unknown = "numeric_monitoring_plugins=statsd".to_owned();
+        assert!(Monitor::from_flags(&flags(&[on.clone(), file.clone(), unknown]), 0).is_none());
+        let window = "numeric_monitoring_pre_aggregation_time=5".to_owned();
+        let m = Monitor::from_flags(&flags(&[on, file, window]), 100).unwrap();
+        assert_eq!((m.path.as_path(), m.window_seconds), (path.as_path(), 5));
+        assert_eq!(*m.window_end.lock().unwrap(), 105);
+        assert!(
+            path.exists(),
+            "opened (created) at start, as osquery's plugin does"
+        );
+    }
+
+    #[test]
     fn an_unwritable_path_disables_monitoring() {
         assert!(Monitor::open(Path::new("/nonexistent-dir/x/nm.log"), 0, 0).is_none());
     }
