@@ -11,6 +11,7 @@ pub fn table_settings(flags: &Flags) -> TableSettings {
         read_max: flags.get(flag::read_max),
         hash_cache_max: flags.get(flag::hash_cache_max),
         disable_hash_cache: flags.get(flag::disable_hash_cache),
+        table_delay_ms: flags.get(flag::table_delay),
     }
 }
 

@@ -28,6 +28,7 @@ pub use oxquery_config as config;
 pub mod distributed;
 pub mod item;
 pub mod logger;
+pub(crate) mod monitoring;
 pub mod outbox;
 pub mod pidfile;
 pub mod results;

@@ -17,12 +17,14 @@ mod functions;
 pub mod instance;
 mod plan;
 mod planner;
+mod scan_cache;
 pub mod sqlite_file;
 mod vtab;
 
 pub use batch::{SqlFailure, is_complete, sqlite_version};
 pub use format::format_real;
 pub use oxquery_table::TableFilter;
+pub use scan_cache::{CacheStep, ScanCache};
 
 use corosensei::stack::DefaultStack;
 use oxquery_table::{
@@ -56,6 +58,12 @@ pub struct Shared {
     /// Coroutine stacks of finished scans, reused by the next ones (joins nest scans).
     stacks: Mutex<Vec<DefaultStack>>,
     planner_trace: AtomicBool,
+    /// Where cacheable tables' rows are kept (see `scan_cache`).
+    scan_cache: Mutex<ScanCache>,
+    /// Set while a scheduled run executes: its scans may use the cache.
+    cache_step: Mutex<Option<CacheStep>>,
+    /// Tables the running query has scanned (`--table_delay` waits before the next).
+    scanned: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A generator's stack: room for deep parsers; pages are only committed when touched.
@@ -81,6 +89,24 @@ impl Shared {
     }
     fn planner_trace(&self) -> bool {
         self.planner_trace.load(Ordering::Relaxed)
+    }
+    /// The cache and the run's step when the running query may use the cache.
+    fn cache(&self) -> Option<(ScanCache, CacheStep)> {
+        let step = (*self.cache_step.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let cache = self
+            .scan_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Some((cache, step))
+    }
+    /// Notes that the running query scans `table`; whether it had scanned it already.
+    fn scanned_before(&self, table: &str) -> bool {
+        !self
+            .scanned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table.to_owned())
     }
 }
 
@@ -176,6 +202,9 @@ impl Engine {
                 cancel,
                 stacks: Mutex::new(Vec::new()),
                 planner_trace: AtomicBool::new(false),
+                scan_cache: Mutex::default(),
+                cache_step: Mutex::new(None),
+                scanned: Mutex::default(),
             }),
             attached: RefCell::new(Attached::default()),
             config_views: RefCell::default(),
@@ -393,6 +422,26 @@ impl Engine {
         Arc::clone(&self.shared.host().live)
     }
 
+    /// Makes `cache` the store of this engine's cacheable scans (engines given clones of
+    /// one cache share it).
+    pub fn set_scan_cache(&self, cache: ScanCache) {
+        *self
+            .shared
+            .scan_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = cache;
+    }
+
+    /// Marks the queries that follow as one scheduled run at `step` (their scans of
+    /// cacheable tables use the cache), or, with `None`, as ordinary queries.
+    pub fn set_cache_step(&self, step: Option<CacheStep>) {
+        *self
+            .shared
+            .cache_step
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = step;
+    }
+
     /// A handle another thread uses to stop this engine's running query.
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle {
@@ -404,6 +453,11 @@ impl Engine {
     /// Starts a query's cancellation window: clears an earlier cancel and sets the
     /// deadline (none: run to the end unless cancelled).
     pub fn begin_query(&self, deadline: Option<Instant>) {
+        self.shared
+            .scanned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.shared.cancel.reset();
         self.shared.cancel.set_deadline(deadline);
     }

@@ -10,12 +10,13 @@
 //! error naming it.
 
 use crate::plan::{Plan, PlanArg};
+use crate::scan_cache::{CacheStep, ScanCache};
 use crate::{Shared, planner};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use oxquery_table::{
-    ColumnOptions, ColumnSet, Constraint, Interrupt, Op, QueryContext, Rows, StopReason, Table,
-    TableError, TableSpec, Value,
+    Attributes, ColumnOptions, ColumnSet, Constraint, Interrupt, Op, QueryContext, Rows,
+    StopReason, Table, TableError, TableSpec, Value,
 };
 use rusqlite::ffi;
 use rusqlite::types::{Null, ToSqlOutput, ValueRef};
@@ -266,6 +267,22 @@ impl OsqueryCursor {
         Ok(constraints)
     }
 
+    /// `--table_delay`: waits before a further scan of a table in the same query, as
+    /// osquery does, stopping early if the query is cancelled.
+    fn pause(&self, delay: std::time::Duration) -> Result<()> {
+        let until = std::time::Instant::now() + delay;
+        loop {
+            if let Some(reason) = self.shared.cancel.status() {
+                return Err(interrupted(reason));
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+        }
+    }
+
     fn width(&self) -> usize {
         self.table.spec().columns.len().max(1)
     }
@@ -274,24 +291,53 @@ impl OsqueryCursor {
         self.batch.len() / self.width()
     }
 
-    /// Starts the generator on a coroutine (its stack from the engine's pool).
-    fn start(&mut self, constraints: Vec<Constraint>, used: ColumnSet) {
+    /// Starts the generator on a coroutine (its stack from the engine's pool). With
+    /// `cache`, a scan that runs to its end stores its rows there.
+    fn start(
+        &mut self,
+        constraints: Vec<Constraint>,
+        used: ColumnSet,
+        cache: Option<(ScanCache, CacheStep)>,
+    ) {
         let table = Arc::clone(&self.table);
         let host = self.shared.host();
         let closed = Arc::new(AtomicBool::new(false));
         let interrupt = Interrupt::new(self.shared.cancel.clone(), Some(Arc::clone(&closed)));
         let trace = self.shared.planner_trace();
+        let reader_left = Arc::clone(&closed);
         let body = move |yielder: &Yielder<Resume, Vec<Value>>, _first: Resume| -> ScanEnd {
             let spec = table.spec();
+            let cached_columns = cache.as_ref().map(|_| used.clone());
             let ctx = QueryContext::new(spec, constraints, used, &host).with_interrupt(interrupt);
             if trace {
                 planner::trace(&ctx);
             }
-            let mut sink = |batch: Vec<Value>| yielder.suspend(batch);
+            // A copy of every batch, for the cache; kept only if the scan completes.
+            let recorded = std::cell::RefCell::new(Vec::new());
+            let refused = std::cell::Cell::new(false);
+            let mut sink = |batch: Vec<Value>| {
+                if cache.is_some() {
+                    recorded.borrow_mut().extend_from_slice(&batch);
+                }
+                let emptied = yielder.suspend(batch);
+                refused.set(refused.get() || emptied.is_none());
+                emptied
+            };
             let mut rows = Rows::streaming(spec.columns.len(), ctx.used().clone(), &mut sink);
             let outcome = catch_unwind(AssertUnwindSafe(|| table.generate(&ctx, &mut rows)));
             match outcome {
-                Ok(Ok(())) => ScanEnd::Finished(rows.into_values()),
+                Ok(Ok(())) => {
+                    let rest = rows.into_values();
+                    if let (Some((cache, at)), Some(columns)) = (&cache, cached_columns)
+                        && !refused.get()
+                        && !reader_left.load(Ordering::Acquire)
+                    {
+                        let mut cells = recorded.take();
+                        cells.extend_from_slice(&rest);
+                        cache.store(&spec.name, *at, columns, cells);
+                    }
+                    ScanEnd::Finished(rest)
+                }
                 Ok(Err(TableError::Interrupted(reason))) => ScanEnd::Interrupted(reason),
                 Ok(Err(e)) => ScanEnd::Failed(format!("Error generating table {}: {e}", spec.name)),
                 Err(payload) => ScanEnd::Failed(format!(
@@ -388,9 +434,25 @@ unsafe impl VTabCursor for OsqueryCursor {
         if let Some(reason) = self.shared.cancel.status() {
             return Err(interrupted(reason));
         }
+        let delay = self.shared.host().settings.table_delay_ms;
+        if delay > 0 && self.shared.scanned_before(&spec.name) {
+            self.pause(std::time::Duration::from_millis(delay))?;
+        }
         let constraints = self.constraints(&plan, args)?;
         let used = used_columns(spec, plan.col_used);
-        self.start(constraints, used);
+        // osquery's rule: only a scheduled run's unconstrained scans use the cache.
+        let cache = (spec.attributes.contains(Attributes::CACHEABLE) && constraints.is_empty())
+            .then(|| self.shared.cache())
+            .flatten();
+        if let Some((cache, at)) = &cache
+            && let Some(cells) = cache.lookup(&spec.name, *at, &used)
+        {
+            log::debug!("Retrieving results from cache for table: {}", spec.name);
+            self.batch = Vec::clone(&cells);
+            self.done = true;
+            return Ok(());
+        }
+        self.start(constraints, used, cache);
         self.advance()
     }
 

@@ -41,6 +41,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "schedule_splay_percent",
     "disable_hash_cache",
     "disable_tables",
+    // Engine: a pause before each repeated scan of a table within one query.
+    "table_delay",
     "enable_foreign",
     "enable_tables",
     // Events: the hub, its bounds, and scheduled queries' marks.
@@ -97,7 +99,9 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "config_enable_backup",
     "config_refresh",
     "decorations_top_level",
+    "disable_caching",
     "disable_logging",
+    "enable_numeric_monitoring",
     "ephemeral",
     "host_identifier",
     "logger_event_type",
@@ -114,8 +118,16 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "logger_stderr",
     "logger_syslog_facility",
     "logger_syslog_prepend_cee",
+    "malloc_trim_threshold",
+    "numeric_monitoring_filesystem_path",
+    "numeric_monitoring_plugins",
+    "numeric_monitoring_pre_aggregation_time",
     "pidfile",
     "schedule_epoch",
+    "schedule_lognames",
+    "schedule_max_drift",
+    "schedule_reload",
+    "schedule_timeout",
     "specified_identifier",
 ];
 
@@ -130,6 +142,9 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 /// * the event machinery (`disable_events`, `events_*`, `disable_audit`, `audit_*`,
 ///   `hardware_disabled_types`, `syslog_*`: publishers, their settings and bounds are
 ///   set up once);
+/// * numeric monitoring (`enable_numeric_monitoring`, `numeric_monitoring_*`: the plugin
+///   and its buffer are set up once) and `schedule_timeout` (the scheduler's end is
+///   fixed when it starts);
 /// * `disable_logging` turned off when it was on at start (no logger plugin was
 ///   started); turning it on stops logging at once.
 ///
@@ -139,7 +154,9 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 /// (`schedule_epoch`, `logger_event_type`, `logger_snapshot_event_type`,
 /// `logger_numerics`, `decorations_top_level`, `nullvalue`, `disable_logging`) the next
 /// results logged, `read_max`, `hash_cache_max` and `disable_hash_cache` the next scans, `verbose`/`logger_min_status`/
-/// `logger_min_stderr` the status log at once, and `buffered_log_max` the next flush.
+/// `logger_min_stderr` the status log at once, `buffered_log_max` the next flush, and
+/// the scheduler's own (`schedule_lognames`, `schedule_max_drift`, `schedule_reload`,
+/// `disable_caching`, `table_delay`, `malloc_trim_threshold`) the next tick or run.
 pub const STARTUP_ONLY: &[&str] = &[
     "audit_allow_accept_socket_events",
     "audit_allow_apparmor_events",
@@ -174,6 +191,11 @@ pub const STARTUP_ONLY: &[&str] = &[
     "logger_rotate_size",
     "logger_syslog_facility",
     "logger_syslog_prepend_cee",
+    "enable_numeric_monitoring",
+    "numeric_monitoring_filesystem_path",
+    "numeric_monitoring_plugins",
+    "numeric_monitoring_pre_aggregation_time",
+    "schedule_timeout",
     "specified_identifier",
     "enable_syslog",
     "syslog_events_expiry",

@@ -186,8 +186,11 @@ impl Store {
             let _ = std::fs::create_dir_all(dir);
         }
         let conn = Connection::open(path).map_err(wrap)?;
+        // Incremental auto-vacuum (takes effect only in a new file): free pages can then
+        // be handed back to the file system by `maintain` without rewriting the file.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )
         .map_err(wrap)?;
         let ok: String = conn
@@ -386,6 +389,85 @@ impl Store {
         queue_item_at(&self.conn, queue, seq)
     }
 
+    /// Periodic upkeep (`--schedule_reload`; osquery reopens its RocksDB there to free
+    /// memory and compact): returns the pages that deletions freed to the file system,
+    /// checkpoints the write-ahead log into the database and truncates it, and releases
+    /// the connection's page cache. A store that predates incremental auto-vacuum is
+    /// rewritten once (`VACUUM`) when over half of its file is free pages.
+    pub fn maintain(&self) -> Result<Maintenance> {
+        let pages = |conn: &Connection| -> Result<(u64, u64)> {
+            let count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            Ok((count.max(0) as u64, free.max(0) as u64))
+        };
+        let (pages_before, free_before) = pages(&self.conn)?;
+        let wal_before = self.wal_bytes();
+        let cache_before = self.cache_bytes();
+        let auto_vacuum: i64 = self
+            .conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+        const INCREMENTAL: i64 = 2;
+        if auto_vacuum == INCREMENTAL {
+            // The pragma returns a row per page freed; step it to the end.
+            let mut stmt = self.conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+        } else if self.path.is_some() && free_before * 2 > pages_before {
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+        }
+        if self.path.is_some() {
+            // (busy, log frames, checkpointed frames); busy only while another
+            // connection reads, and the next maintenance catches up.
+            let _: (i64, i64, i64) =
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?;
+        }
+        self.conn.execute_batch("PRAGMA shrink_memory")?;
+        let (pages_after, free_after) = pages(&self.conn)?;
+        Ok(Maintenance {
+            wal_before,
+            wal_after: self.wal_bytes(),
+            pages_before,
+            pages_after,
+            free_pages_before: free_before,
+            free_pages_after: free_after,
+            cache_before,
+            cache_after: self.cache_bytes(),
+        })
+    }
+
+    /// Bytes of the write-ahead log file (0 when ephemeral or absent).
+    fn wal_bytes(&self) -> u64 {
+        self.path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(format!("{}-wal", p.display())).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// Bytes of page cache the connection holds.
+    fn cache_bytes(&self) -> u64 {
+        let (mut current, mut high) = (0, 0);
+        // SAFETY: the handle is this store's open connection; sqlite3_db_status only
+        // writes the two integers it is given.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                self.conn.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+                &mut current,
+                &mut high,
+                0,
+            )
+        };
+        if rc == rusqlite::ffi::SQLITE_OK {
+            u64::try_from(current).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
     /// Runs `f` in one transaction: every write inside commits together or not at all.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let tx = self
@@ -395,6 +477,22 @@ impl Store {
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// What [`Store::maintain`] did, for the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Bytes of the write-ahead log before and after.
+    pub wal_before: u64,
+    pub wal_after: u64,
+    /// Pages of the database file, and of them free, before and after.
+    pub pages_before: u64,
+    pub pages_after: u64,
+    pub free_pages_before: u64,
+    pub free_pages_after: u64,
+    /// Bytes of page cache held before and after.
+    pub cache_before: u64,
+    pub cache_after: u64,
 }
 
 /// Writes inside [`Store::transaction`].
@@ -857,6 +955,73 @@ mod tests {
             store.keys(Domain::Queries, "q1").unwrap(),
             ["q1", "q1counter"]
         );
+    }
+
+    #[test]
+    fn maintenance_returns_freed_pages_and_truncates_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("osquery.db");
+        let store = Store::open(&path).unwrap();
+        let value = vec![0x5a_u8; 64 * 1024];
+        for i in 0..100 {
+            store
+                .put(Domain::Events, &format!("data.{i}"), &value)
+                .unwrap();
+        }
+        let first = store.maintain().unwrap();
+        let full = std::fs::metadata(&path).unwrap().len();
+        assert!(full > 100 * 64 * 1024, "{full}");
+        assert_eq!(first.wal_after, 0, "{first:?}");
+        store
+            .delete_range(Domain::Events, "data.", "data/")
+            .unwrap();
+        let m = store.maintain().unwrap();
+        assert!(m.wal_before > 0, "the deletion went to the log: {m:?}");
+        assert_eq!(m.wal_after, 0, "{m:?}");
+        assert!(m.free_pages_before > 1000, "{m:?}");
+        assert_eq!(m.free_pages_after, 0, "{m:?}");
+        assert!(m.pages_after * 10 < m.pages_before, "{m:?}");
+        let shrunk = std::fs::metadata(&path).unwrap().len();
+        assert!(shrunk * 10 < full, "{shrunk} vs {full}");
+        // The data left is intact, and an ephemeral store maintains too.
+        assert!(
+            store
+                .get(Domain::Configurations, "results_version")
+                .unwrap()
+                .is_some()
+        );
+        Store::in_memory().unwrap().maintain().unwrap();
+    }
+
+    #[test]
+    fn a_store_without_auto_vacuum_is_rewritten_once_mostly_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("osquery.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let mode: i64 = store
+            .conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 0, "a file made before keeps its mode");
+        let value = vec![1_u8; 64 * 1024];
+        for i in 0..50 {
+            store
+                .put(Domain::Queries, &format!("q{i}"), &value)
+                .unwrap();
+        }
+        store.delete_range(Domain::Queries, "q", "r").unwrap();
+        let m = store.maintain().unwrap();
+        assert_eq!(m.free_pages_after, 0, "{m:?}");
+        assert!(m.pages_after * 10 < m.pages_before, "{m:?}");
+        let mode: i64 = store
+            .conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 2, "incremental from now on");
     }
 
     #[test]

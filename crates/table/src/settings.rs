@@ -16,6 +16,9 @@ pub struct TableSettings {
     pub hash_cache_max: u32,
     /// Digest every file at every scan (`--disable_hash_cache`).
     pub disable_hash_cache: bool,
+    /// Milliseconds to wait before a further scan of a table the same query already
+    /// scanned (`--table_delay`; the engine applies it).
+    pub table_delay_ms: u64,
 }
 
 impl TableSettings {
@@ -24,6 +27,7 @@ impl TableSettings {
         read_max: DEFAULT_READ_MAX,
         hash_cache_max: DEFAULT_HASH_CACHE_MAX,
         disable_hash_cache: false,
+        table_delay_ms: 0,
     };
 }
 

@@ -17,6 +17,7 @@ mod schedule;
 mod schedule_loop;
 mod settings;
 mod startup;
+mod ticker;
 mod worker;
 
 pub use startup::run;
@@ -29,7 +30,7 @@ use oxquery_engine::Engine;
 use oxquery_store::{Domain, Store};
 use oxquery_table::LiveState;
 use schedule::Schedule;
-use settings::ResultSettings;
+use settings::{ResultSettings, RunSettings};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -71,6 +72,13 @@ pub(crate) struct Daemon {
     /// the store as `configurations/executing_query.<name>` so that a crash is pinned on
     /// every query in flight when it happened.
     pub(crate) executing: Arc<Mutex<Vec<String>>>,
+    /// How queries are run (`--schedule_lognames`, caching, ...); replaced on reload.
+    pub(crate) run: Arc<RwLock<RunSettings>>,
+    /// `--enable_numeric_monitoring`: where the workers record each run's figures.
+    pub(crate) monitor: Option<Arc<crate::monitoring::Monitor>>,
+    /// Rows of cacheable tables that scheduled scans stored, shared by the workers'
+    /// engines as osquery's one table cache is shared by its scheduler.
+    pub(crate) scan_cache: oxquery_engine::ScanCache,
 }
 
 /// The config's `views` and `auto_table_construction` tables, with a generation that
@@ -101,6 +109,11 @@ pub(crate) fn apply_config_objects(engine: &Engine, views: &Views) {
 impl Daemon {
     pub(crate) fn lock_store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The run settings now (read once per tick and per run).
+    pub(crate) fn run_settings(&self) -> RunSettings {
+        self.run.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The result settings now (a worker takes one copy per result it records).

@@ -108,10 +108,22 @@ impl Schedule {
 
     /// The queries whose turn is unix second `second`: those whose splayed interval
     /// divides it, as osquery's scheduler decides.
+    #[cfg(test)]
     pub(super) fn due(&self, second: i64) -> impl Iterator<Item = &ScheduledQuery> {
+        self.due_within(second..=second)
+    }
+
+    /// The queries due at some second of `seconds` (a catch-up after the loop fell
+    /// behind), each once however many of those seconds are its turn.
+    pub(super) fn due_within(
+        &self,
+        seconds: std::ops::RangeInclusive<i64>,
+    ) -> impl Iterator<Item = &ScheduledQuery> {
+        let (first, last) = (*seconds.start(), *seconds.end());
         self.queries.iter().filter(move |q| {
             let interval = q.splayed_interval.max(1) as i64;
-            second % interval == 0 && !self.is_denylisted(q, second)
+            let turn = first + (interval - first.rem_euclid(interval)) % interval;
+            first <= last && turn <= last && !self.is_denylisted(q, last)
         })
     }
 
@@ -186,6 +198,21 @@ mod tests {
         assert_eq!(due(30), ["a", "b", "c"]);
         assert_eq!(due(20), ["a", "c"]);
         assert_eq!(due(7), ["c"]);
+    }
+
+    #[test]
+    fn a_catch_up_runs_each_due_query_once() {
+        let s = Schedule::new(
+            vec![query("a", 10), query("b", 15), query("c", 1)],
+            BTreeMap::new(),
+        );
+        let due = |r| s.due_within(r).map(|q| q.name.clone()).collect::<Vec<_>>();
+        assert_eq!(due(21..=29), ["c"]);
+        assert_eq!(due(21..=30), ["a", "b", "c"]);
+        assert_eq!(due(30..=30), ["a", "b", "c"]);
+        assert_eq!(due(1..=44), ["a", "b", "c"]);
+        assert_eq!(due(31..=44), ["a", "c"]);
+        assert!(due(std::ops::RangeInclusive::new(5, 4)).is_empty());
     }
 
     #[test]

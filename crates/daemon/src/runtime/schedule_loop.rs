@@ -8,8 +8,9 @@
 //! ([`ResultSettings`]); settings osquery reads only at start-up
 //! (`oxquery_flags::implemented::STARTUP_ONLY`) keep their start-up value.
 
-use super::settings::ResultSettings;
+use super::settings::{ResultSettings, RunSettings};
 use super::startup::Started;
+use super::ticker::Ticker;
 use super::worker::{Job, Workers};
 use super::{Daemon, EXIT_CATASTROPHIC, WORKERS, backup, schedule, unix_now};
 use crate::config::{self, DiscoveryCache, HostFacts, Reload};
@@ -89,23 +90,53 @@ impl Daemon {
         let refresh = settings.config_refresh;
         let accelerated = settings.config_accelerated_refresh;
         let mut next_refresh = (refresh > 0).then(|| unix_now() + refresh as i64);
-        let mut last_tick = unix_now();
+        let mut ticker = Ticker::new(started_at);
+        // osquery's --schedule_timeout: the scheduler, and the daemon with it, ends this
+        // many seconds after it started.
+        let ends_at = (settings.schedule_timeout > 0)
+            .then(|| started_at.saturating_add(settings.schedule_timeout as i64));
         while !self.stop.load(Ordering::SeqCst) {
             sleep_to_next_second(&self.stop);
             let now = unix_now();
-            // Every second between the last tick and now gets its turn, so a busy or
-            // suspended moment does not skip a query's slot.
-            for second in (last_tick + 1)..=now.max(last_tick + 1).min(last_tick + 60) {
-                for q in schedule.due(second) {
+            if let Some(end) = ends_at
+                && now > end
+            {
+                log::info!(
+                    "The scheduler ended after {} seconds",
+                    settings.schedule_timeout
+                );
+                break;
+            }
+            let run = self.run_settings();
+            let steps = ticker.advance(now, run.max_drift);
+            if steps.skipped {
+                log::warn!(
+                    "The scheduler fell {} s behind, more than --schedule_max_drift ({} s): \
+                     skipping the missed seconds",
+                    steps.behind,
+                    run.max_drift
+                );
+            } else if steps.behind > 0 {
+                log::debug!("The scheduler fell {} s behind: catching up", steps.behind);
+            }
+            if let Some(seconds) = steps.seconds {
+                // A catch-up runs each query due in the missed seconds once, not once per
+                // missed turn.
+                for q in schedule.due_within(seconds.clone()) {
                     workers.submit(Job::from(q), &config.decorators.always);
                 }
                 for (interval, queries) in &config.decorators.interval {
-                    if *interval > 0 && second % (*interval as i64) == 0 {
+                    if *interval > 0 && due_within(*interval, &seconds) {
                         self.run_decorators(&engine, queries);
                     }
                 }
+                if run.store_maintenance > 0 && due_within(run.store_maintenance, &seconds) {
+                    self.maintain_store();
+                }
             }
-            last_tick = now;
+            if let Some(monitor) = &self.monitor {
+                monitor.flush_if_due(now);
+            }
             if schedule.expire(now) {
                 let store = self.lock_store();
                 schedule::save_denylist(&store, schedule.denylist());
@@ -167,6 +198,8 @@ impl Daemon {
                     // No logger plugin was started: there is nowhere to log to.
                     results.disable_logging |= settings.disable_logging;
                     *self.results.write().unwrap_or_else(|p| p.into_inner()) = results;
+                    *self.run.write().unwrap_or_else(|p| p.into_inner()) =
+                        RunSettings::from_flags(&flags);
                     self.publish_views(&engine, &config, &flags);
                     discovery = DiscoveryCache::new();
                     schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
@@ -188,10 +221,44 @@ impl Daemon {
         if let Some(hub) = events {
             hub.stop();
         }
+        if let Some(monitor) = &self.monitor {
+            monitor.flush();
+        }
         // One last drain, after the workers, so everything they recorded reaches the
         // sinks.
         self.stop_logger(logger);
         0
+    }
+}
+
+/// Whether some second of `seconds` is a multiple of `interval`.
+fn due_within(interval: u64, seconds: &std::ops::RangeInclusive<i64>) -> bool {
+    let interval = interval.max(1) as i64;
+    let (first, last) = (*seconds.start(), *seconds.end());
+    first <= last && first + (interval - first.rem_euclid(interval)) % interval <= last
+}
+
+impl Daemon {
+    /// `--schedule_reload`: the store's upkeep, with what it did at verbose.
+    fn maintain_store(&self) {
+        let started = std::time::Instant::now();
+        let done = self.lock_store().maintain();
+        match done {
+            Ok(m) => log::debug!(
+                "Database maintenance in {} ms: write-ahead log {} -> {} bytes, \
+                 {} -> {} pages ({} -> {} free), page cache {} -> {} bytes",
+                started.elapsed().as_millis(),
+                m.wal_before,
+                m.wal_after,
+                m.pages_before,
+                m.pages_after,
+                m.free_pages_before,
+                m.free_pages_after,
+                m.cache_before,
+                m.cache_after
+            ),
+            Err(e) => log::warn!("Database maintenance failed: {e}"),
+        }
     }
 }
 
@@ -208,5 +275,17 @@ fn sleep_to_next_second(stop: &AtomicBool) {
         let step = left.min(Duration::from_millis(100));
         std::thread::sleep(step);
         left -= step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_interval_is_due_within_a_range_holding_one_of_its_multiples() {
+        assert!(super::due_within(60, &(60..=60)));
+        assert!(super::due_within(60, &(1..=120)));
+        assert!(!super::due_within(60, &(61..=119)));
+        assert!(super::due_within(60, &(61..=120)));
+        assert!(!super::due_within(60, &std::ops::RangeInclusive::new(5, 4)));
     }
 }

@@ -25,6 +25,9 @@ pub(crate) struct DaemonSettings {
     /// How long a shutdown waits for the query workers: `--alarm_timeout`, at least 10 s
     /// as in osquery.
     pub(crate) alarm_timeout: std::time::Duration,
+    /// `--schedule_timeout`: seconds after which the scheduler, and the daemon, stop;
+    /// 0 = never.
+    pub(crate) schedule_timeout: u64,
 }
 
 impl DaemonSettings {
@@ -44,6 +47,7 @@ impl DaemonSettings {
             enable_tables: flags.get(flag::enable_tables).to_owned(),
             disable_tables: flags.get(flag::disable_tables).to_owned(),
             alarm_timeout: std::time::Duration::from_secs(flags.get(flag::alarm_timeout).max(10)),
+            schedule_timeout: flags.get(flag::schedule_timeout),
         }
     }
 }
@@ -79,5 +83,102 @@ impl ResultSettings {
             },
             buffered_log_max: flags.get(flag::buffered_log_max),
         }
+    }
+}
+
+/// How the scheduler and the workers run each query: flags osquery reads at every tick
+/// or run, so a reload that changes them through `options` applies at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunSettings {
+    /// `--schedule_lognames`: "Executing scheduled query <name>" at INFO.
+    pub(crate) lognames: bool,
+    /// `--schedule_max_drift` (seconds).
+    pub(crate) max_drift: u64,
+    /// `--schedule_reload`: seconds between store maintenance runs; 0 = never.
+    pub(crate) store_maintenance: u64,
+    /// `--disable_caching`: scheduled scans of cacheable tables never reuse rows.
+    pub(crate) disable_caching: bool,
+    /// Resident bytes above which a worker calls `malloc_trim` after a query; `None`
+    /// with `--malloc_trim_threshold=0`.
+    pub(crate) malloc_trim_above: Option<u64>,
+}
+
+impl RunSettings {
+    pub(crate) fn from_flags(flags: &Flags) -> RunSettings {
+        RunSettings {
+            lognames: flags.get(flag::schedule_lognames),
+            max_drift: flags.get(flag::schedule_max_drift),
+            store_maintenance: flags.get(flag::schedule_reload),
+            disable_caching: flags.get(flag::disable_caching),
+            malloc_trim_above: malloc_trim_above(flags),
+        }
+    }
+}
+
+/// osquery's rule for `--malloc_trim_threshold` (MB): a value given is used as is (0
+/// turns trimming off); left at its default with the watchdog on, the threshold is 80 %
+/// of the watchdog's memory limit, so memory is handed back before the watchdog acts.
+fn malloc_trim_above(flags: &Flags) -> Option<u64> {
+    const MB: u64 = 1000 * 1000;
+    let threshold_mb = if flags.is_set(flag::malloc_trim_threshold) {
+        flags.get(flag::malloc_trim_threshold)
+    } else if !flags.get(flag::disable_watchdog) {
+        watchdog_memory_limit_mb(flags) * 80 / 100
+    } else {
+        flags.get(flag::malloc_trim_threshold)
+    };
+    (threshold_mb > 0).then(|| threshold_mb.saturating_mul(MB))
+}
+
+/// The worker memory limit osquery's watchdog applies (MB): the override, else the
+/// level's (200 normal, 100 restrictive; with the watchdog off, the normal one).
+fn watchdog_memory_limit_mb(flags: &Flags) -> u64 {
+    match flags.get(flag::watchdog_memory_limit) {
+        0 if flags.get(flag::watchdog_level) == 1 => 100,
+        0 => 200,
+        limit => limit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        let mut f = Flags::new();
+        for a in args {
+            let (name, value) = a.split_once('=').unwrap();
+            f.set(name, value).unwrap();
+        }
+        f
+    }
+
+    #[test]
+    fn malloc_trim_threshold_follows_osquery_rule() {
+        const MB: u64 = 1000 * 1000;
+        // Default with the watchdog on: 80 % of its memory limit.
+        assert_eq!(malloc_trim_above(&flags(&[])), Some(160 * MB));
+        assert_eq!(
+            malloc_trim_above(&flags(&["watchdog_level=1"])),
+            Some(80 * MB)
+        );
+        assert_eq!(
+            malloc_trim_above(&flags(&["watchdog_memory_limit=500"])),
+            Some(400 * MB)
+        );
+        // Default without the watchdog: the flag's own 200 MB.
+        assert_eq!(
+            malloc_trim_above(&flags(&["disable_watchdog=true"])),
+            Some(200 * MB)
+        );
+        // Given: used as is, 0 turns it off.
+        assert_eq!(
+            malloc_trim_above(&flags(&["malloc_trim_threshold=50"])),
+            Some(50 * MB)
+        );
+        assert_eq!(
+            malloc_trim_above(&flags(&["malloc_trim_threshold=0"])),
+            None
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! `--database_dump`), then the config, pidfile, status log, store, loggers and the
 //! engine, in osquery's order. Every early exit says why.
 
-use super::settings::{DaemonSettings, ResultSettings};
+use super::settings::{DaemonSettings, ResultSettings, RunSettings};
 use super::{Daemon, EXIT_CATASTROPHIC, backup, remote};
 use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
@@ -286,6 +286,9 @@ fn start<'t>(
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
         executing: Arc::default(),
+        run: Arc::new(RwLock::new(RunSettings::from_flags(&flags))),
+        monitor: crate::monitoring::Monitor::from_flags(&flags, super::unix_now()).map(Arc::new),
+        scan_cache: oxquery_engine::ScanCache::default(),
     };
     let mut instance = oxquery_config::instance_info();
     instance.instance_id = instance_id;

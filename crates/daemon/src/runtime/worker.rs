@@ -69,6 +69,7 @@ impl Workers {
         let mut cancels = Vec::with_capacity(count);
         for i in 0..count {
             let mut engine = tables.engine(filter, instance.clone(), Arc::clone(&daemon.live))?;
+            engine.set_scan_cache(daemon.scan_cache.clone());
             cancels.push(engine.cancel_handle());
             let daemon = daemon.clone();
             let receiver = Arc::clone(&receiver);
@@ -203,23 +204,74 @@ fn resident_bytes() -> u64 {
     pages * page
 }
 
+/// The process's peak resident memory in bytes (`ru_maxrss`).
+fn peak_resident_bytes() -> u64 {
+    // SAFETY: rusage is plain data that getrusage fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024
+}
+
+/// `--malloc_trim_threshold`: after a query, when the process's resident memory
+/// (`resident`, bytes) is over `threshold`, hands the heap's free memory back to the
+/// system (glibc keeps freed memory in its arenas, so a query's peak would otherwise
+/// stay resident). Returns whether it trimmed.
+fn trim_heap_above(threshold: u64, resident: u64) -> bool {
+    if resident <= threshold {
+        return false;
+    }
+    // SAFETY: malloc_trim only walks glibc's own arenas; 0 keeps no padding.
+    unsafe { libc::malloc_trim(0) };
+    log::debug!(
+        "Resident memory {} MB is over --malloc_trim_threshold ({} MB): returned free \
+         heap memory to the system, now {} MB",
+        resident / 1_000_000,
+        threshold / 1_000_000,
+        resident_bytes() / 1_000_000
+    );
+    true
+}
+
 fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     let unix_time = unix_now();
     let started = Instant::now();
     let (user0, system0) = thread_cpu();
     let memory0 = resident_bytes();
     let output_size = Cell::new(0u64);
+    let rows_found = Cell::new(0u64);
+    let mut succeeded = false;
+    let run_settings = daemon.run_settings();
     daemon.start_executing(&job.name);
-    log::debug!("Executing scheduled query {}: {}", job.name, job.sql);
+    // osquery's messages: the SQL at verbose, else the name with --schedule_lognames.
+    if log::log_enabled!(log::Level::Debug) {
+        log::debug!("Executing scheduled query {}: {}", job.name, job.sql);
+    } else if run_settings.lognames {
+        log::info!("Executing scheduled query {}", job.name);
+    }
+    // The query's scans of cacheable tables may reuse what another scheduled run stored
+    // within its interval (osquery's cache step and interval), unless
+    // --disable_caching; the `always` decorators that follow never do.
+    engine.set_cache_step(
+        (!run_settings.disable_caching).then(|| oxquery_engine::CacheStep {
+            step: u64::try_from(unix_time).unwrap_or(0),
+            interval: job.query.splayed_interval.max(1),
+        }),
+    );
     // Evented tables read only the events after this query's marks, and say how far
     // they read; the marks are stored with the results.
     let run = engine.query_run();
     run.begin(&job.name);
     if job.snapshot {
         let result = engine.query(&job.sql);
+        engine.set_cache_step(None);
         let marks = run.end().unwrap_or_default();
         match result {
             Ok(r) => {
+                succeeded = true;
+                rows_found.set(r.rows.len() as u64);
                 let rows = r
                     .rows
                     .into_iter()
@@ -236,11 +288,14 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         let mut rows = RowsBuilder::new();
         let result = engine.for_each_row(&job.sql, |values| {
             rows.push(values);
+            rows_found.set(rows_found.get() + 1);
             ControlFlow::Continue(())
         });
+        engine.set_cache_step(None);
         let marks = run.end().unwrap_or_default();
         match result {
             Ok(columns) => {
+                succeeded = true;
                 let current = rows.finish(&columns);
                 let queried = started.elapsed();
                 let evented = marks.evented;
@@ -267,14 +322,34 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         }
     }
     let (user1, system1) = thread_cpu();
+    let memory1 = resident_bytes();
     let execution = performance::Execution {
         unix_time,
         wall_time: started.elapsed(),
         user_time: user1.saturating_sub(user0),
         system_time: system1.saturating_sub(system0),
-        memory: resident_bytes().saturating_sub(memory0),
+        memory: memory1.saturating_sub(memory0),
         output_size: output_size.get(),
     };
+    if let Some(monitor) = &daemon.monitor {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        monitor.record_run(
+            &job.query.pack,
+            &job.name,
+            &crate::monitoring::RunFigures {
+                wall_ms: ms(execution.wall_time),
+                user_ms: ms(execution.user_time),
+                system_ms: ms(execution.system_time),
+                memory_increase: execution.memory,
+                memory_peak: peak_resident_bytes(),
+                rows: rows_found.get(),
+                succeeded,
+            },
+        );
+    }
+    if let Some(threshold) = run_settings.malloc_trim_above {
+        trim_heap_above(threshold, memory1);
+    }
     let mut store = daemon.lock_store();
     let perf = performance::record_execution(&mut store, &job.name, &execution);
     drop(store);
@@ -414,5 +489,20 @@ fn write(daemon: &Daemon, job: &Job, state: &results::StateUpdate, lines: &Lines
         Ok(n) if n > 0 => daemon.wake_logger(),
         Ok(_) => {}
         Err(e) => log::error!("Cannot record the results of {}: {e}", job.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_is_trimmed_only_over_the_threshold() {
+        let resident = resident_bytes();
+        assert!(resident > 0);
+        assert!(!trim_heap_above(resident, resident));
+        assert!(!trim_heap_above(u64::MAX, resident));
+        assert!(trim_heap_above(resident - 1, resident));
+        assert!(peak_resident_bytes() >= resident / 2);
     }
 }
