@@ -1,0 +1,206 @@
+//! osqueryd against a fleet server speaking osquery's TLS API (the test HTTPS server on
+//! loopback): it enrolls with the secret and host details, takes its schedule from the
+//! config endpoint, logs results to the logger endpoint, answers live queries, survives
+//! the server going away, and keeps its node key across a restart.
+
+#[allow(dead_code)]
+mod daemon_support;
+
+use daemon_support::{Sandbox, wait_until};
+use oxquery_remote::testing::{Request, Response, TestServer};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// A fleet server: enrolls with the right secret, hands out a config with one query,
+/// accepts logs, and offers one live query once.
+struct Fleet {
+    server: TestServer,
+    up: Arc<AtomicBool>,
+    enrolled: Arc<AtomicU32>,
+}
+
+fn fleet() -> Fleet {
+    let up = Arc::new(AtomicBool::new(true));
+    let enrolled = Arc::new(AtomicU32::new(0));
+    let live_given = Arc::new(Mutex::new(false));
+    let (u, e) = (Arc::clone(&up), Arc::clone(&enrolled));
+    let server = TestServer::start(move |r: &Request| {
+        if !u.load(Ordering::SeqCst) {
+            return Response::Close;
+        }
+        let body = r.json();
+        let known = body["node_key"] == "fleet-key";
+        match r.path.as_str() {
+            "/enroll" if body["enroll_secret"] == "s3cret" => {
+                e.fetch_add(1, Ordering::SeqCst);
+                Response::Json(json!({"node_key": "fleet-key"}))
+            }
+            "/enroll" => Response::Json(json!({"error": "bad secret"})),
+            _ if !known => Response::Body(401, br#"{"node_invalid": true}"#.to_vec()),
+            "/config" => Response::Json(json!({
+                "options": {"schedule_splay_percent": 0},
+                "schedule": {"fleet_q": {"query": "select 'from fleet' as source, unix_time as t from time", "interval": 1}}
+            })),
+            "/log" => Response::Json(json!({})),
+            "/read" => {
+                let mut given = live_given.lock().unwrap();
+                if *given {
+                    Response::Json(json!({"queries": {}}))
+                } else {
+                    *given = true;
+                    Response::Json(json!({"queries": {"live1": "select 40 + 2 as answer"}}))
+                }
+            }
+            "/write" => Response::Json(json!({})),
+            _ => Response::Body(404, b"{}".to_vec()),
+        }
+    });
+    Fleet {
+        server,
+        up,
+        enrolled,
+    }
+}
+
+fn tls_args(s: &Sandbox, fleet: &Fleet) -> Vec<String> {
+    let secret = s.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    vec![
+        "--disable_watchdog".into(),
+        format!("--tls_hostname={}", fleet.server.hostname()),
+        format!("--tls_server_certs={}", fleet.server.ca_path().display()),
+        format!("--enroll_secret_path={}", secret.display()),
+        "--enroll_tls_endpoint=/enroll".into(),
+        "--config_plugin=tls".into(),
+        "--config_tls_endpoint=/config".into(),
+        "--config_refresh=2".into(),
+        "--logger_plugin=filesystem,tls".into(),
+        "--logger_tls_endpoint=/log".into(),
+        "--disable_distributed=false".into(),
+        "--distributed_tls_read_endpoint=/read".into(),
+        "--distributed_tls_write_endpoint=/write".into(),
+        "--distributed_interval=1".into(),
+    ]
+}
+
+/// Every result line the server received.
+fn logged(fleet: &Fleet) -> Vec<Value> {
+    fleet
+        .server
+        .requests_to("/log")
+        .iter()
+        .flat_map(|r| r.json()["data"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn enrolls_fetches_its_config_logs_and_answers_live_queries() {
+    let fleet = fleet();
+    let s = Sandbox::new();
+    let args = tls_args(&s, &fleet);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = s.start("tls", &args);
+
+    // Results of the fleet's query reach the logger endpoint with the node key.
+    assert!(
+        wait_until(LONG, || logged(&fleet)
+            .iter()
+            .any(|l| l["name"] == "fleet_q")),
+        "no result reached the server\n{}",
+        d.stderr_text()
+    );
+    let log = &fleet.server.requests_to("/log")[0];
+    assert_eq!(log.json()["node_key"], "fleet-key");
+    assert_eq!(log.json()["log_type"], "result");
+    assert_eq!(log.header("authorization"), Some("NodeKey fleet-key"));
+    let line = logged(&fleet)
+        .into_iter()
+        .find(|l| l["name"] == "fleet_q")
+        .unwrap();
+    assert_eq!(line["columns"]["source"], "from fleet");
+    // The filesystem logger got the same line.
+    assert!(!s.results_of("fleet_q").is_empty());
+
+    // Enrollment: once, with the host's details.
+    let enroll = &fleet.server.requests_to("/enroll")[0].json();
+    assert_eq!(enroll["platform_type"], "9");
+    assert!(
+        enroll["host_details"]["os_version"]["name"].is_string(),
+        "{enroll}"
+    );
+    assert!(
+        enroll["host_details"]["osquery_info"]["version"].is_string(),
+        "{enroll}"
+    );
+    assert_eq!(fleet.enrolled.load(Ordering::SeqCst), 1);
+
+    // The live query's answer.
+    assert!(
+        wait_until(LONG, || !fleet.server.requests_to("/write").is_empty()),
+        "no live query answer\n{}",
+        d.stderr_text()
+    );
+    let write = fleet.server.requests_to("/write")[0].json();
+    assert_eq!(write["queries"]["live1"], json!([{"answer": "42"}]));
+    assert_eq!(write["statuses"]["live1"], 0);
+    assert_eq!(write["node_key"], "fleet-key");
+
+    // The server goes away: the daemon keeps running and keeps its results.
+    fleet.up.store(false, Ordering::SeqCst);
+    let before = s.results_of("fleet_q").len();
+    assert!(wait_until(LONG, || s.results_of("fleet_q").len() >= before + 3));
+    assert!(
+        d.exited().is_none(),
+        "the daemon stopped\n{}",
+        d.stderr_text()
+    );
+    fleet.up.store(true, Ordering::SeqCst);
+    // Every line logged to the file meanwhile reaches the server once it is back.
+    let recorded = s.results_of("fleet_q").len();
+    let at_server = || {
+        logged(&fleet)
+            .iter()
+            .filter(|l| l["name"] == "fleet_q")
+            .count()
+    };
+    assert!(
+        wait_until(LONG, || at_server() >= recorded),
+        "{} of {recorded} lines reached the server\n{}",
+        at_server(),
+        d.stderr_text()
+    );
+    d.terminate(LONG);
+
+    // A restart keeps the node key: no new enrollment.
+    let mut d = s.start("tls2", &args);
+    let requests = fleet.server.requests().len();
+    assert!(wait_until(LONG, || fleet.server.requests().len() > requests + 2));
+    assert_eq!(
+        fleet.enrolled.load(Ordering::SeqCst),
+        1,
+        "{}",
+        d.stderr_text()
+    );
+    d.terminate(LONG);
+}
+
+#[test]
+fn a_wrong_secret_is_a_clear_failure() {
+    let fleet = fleet();
+    let s = Sandbox::new();
+    let mut args = tls_args(&s, &fleet);
+    std::fs::write(s.path().join("secret"), "wrong").unwrap();
+    args.push("--tls_enroll_max_attempts=1".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = s.spawn("wrong", &args);
+    assert!(
+        wait_until(LONG, || d.stderr_text().contains("bad secret")),
+        "{}",
+        d.stderr_text()
+    );
+    d.terminate(LONG);
+}
