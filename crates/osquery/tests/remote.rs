@@ -80,6 +80,7 @@ fn tls_args(s: &Sandbox, fleet: &Fleet) -> Vec<String> {
         "--config_refresh=2".into(),
         "--logger_plugin=filesystem,tls".into(),
         "--logger_tls_endpoint=/log".into(),
+        "--logger_tls_period=1".into(),
         "--disable_distributed=false".into(),
         "--distributed_tls_read_endpoint=/read".into(),
         "--distributed_tls_write_endpoint=/write".into(),
@@ -124,6 +125,35 @@ fn enrolls_fetches_its_config_logs_and_answers_live_queries() {
     assert_eq!(line["columns"]["source"], "from fleet");
     // The filesystem logger got the same line.
     assert!(!s.results_of("fleet_q").is_empty());
+
+    // The status log goes there too, in osquery's status shape.
+    let statuses = || {
+        fleet
+            .server
+            .requests_to("/log")
+            .iter()
+            .filter(|r| r.json()["log_type"] == "status")
+            .flat_map(|r| r.json()["data"].as_array().cloned().unwrap_or_default())
+            .collect::<Vec<Value>>()
+    };
+    assert!(
+        wait_until(LONG, || !statuses().is_empty()),
+        "{}",
+        d.stderr_text()
+    );
+    let status = &statuses()[0];
+    for key in [
+        "hostIdentifier",
+        "calendarTime",
+        "unixTime",
+        "severity",
+        "filename",
+        "line",
+        "message",
+        "version",
+    ] {
+        assert!(status.get(key).is_some(), "{key} missing: {status}");
+    }
 
     // Enrollment: once, with the host's details.
     let enroll = &fleet.server.requests_to("/enroll")[0].json();

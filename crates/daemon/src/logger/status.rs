@@ -209,6 +209,15 @@ impl StatusControl {
         self.filter.min_stderr.store(min, Ordering::Relaxed);
     }
 
+    /// Adds an output to the installed logger (one set up after it, such as the TLS
+    /// logger's, which needs the node key from the store).
+    pub fn add_output(&self, output: Box<dyn StatusOutput>) {
+        self.outputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(output);
+    }
+
     /// Closes and reopens every output's files (SIGHUP). Failures are logged once the
     /// outputs are free again.
     pub fn reopen(&self) {

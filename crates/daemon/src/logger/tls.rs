@@ -4,20 +4,29 @@
 //! `--logger_tls_compress`. A line longer than `--logger_tls_max_linesize` is dropped with
 //! a warning, as osquery drops it.
 //!
-//! Delivery rides on the outbox: a batch stays in the store until the server accepted
+//! Status lines (`log_type: "status"`, osquery's JSON status shape) wait in a bounded
+//! queue in memory and go every `--logger_tls_period` seconds, unless
+//! `--tls_disable_status_log`; when the queue is full the oldest go, counted in a warning.
+//! Unlike results they are not kept in the store: a crash loses the few seconds queued.
+//!
+//! Delivery of results rides on the outbox: a batch stays in the store until the server accepted
 //! every request of it, so an outage loses nothing below `--buffered_log_max`, and a
 //! failed batch is sent again at the next drain. The server cannot tell a repeated
 //! request from a new one, so a batch interrupted by a crash after the server accepted
 //! part of it is sent whole again (at-least-once, like the stdout and syslog sinks).
 
+use std::collections::VecDeque;
 use std::io;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use oxquery_remote::NodeKeys;
 use serde_json::Value;
 
-use crate::item::Stream;
+use crate::item::{Decorations, Stream};
+use crate::logger::format::status_json_line;
+use crate::logger::{HostIdentifier, StatusOutput, StatusRecord};
 use crate::sink::Sink;
 
 /// What the TLS logger flags say.
@@ -108,6 +117,146 @@ impl Sink for TlsSink {
     }
 }
 
+/// Status lines waiting for the server, at most `max` (the oldest go first).
+pub struct StatusQueue {
+    lines: Mutex<VecDeque<String>>,
+    max: usize,
+    dropped: AtomicU64,
+}
+
+impl StatusQueue {
+    pub fn new(max: usize) -> Arc<StatusQueue> {
+        Arc::new(StatusQueue {
+            lines: Mutex::new(VecDeque::new()),
+            max: max.max(1),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push_back(&self, line: String) {
+        let mut lines = self.lock();
+        lines.push_back(line);
+        while lines.len() > self.max {
+            lines.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes up to `n` of the oldest lines.
+    fn take(&self, n: usize) -> Vec<String> {
+        let mut lines = self.lock();
+        let n = n.min(lines.len());
+        lines.drain(..n).collect()
+    }
+
+    /// Puts lines a failed request carried back in front, as far as room allows.
+    fn put_back(&self, taken: Vec<String>) {
+        let mut lines = self.lock();
+        for line in taken.into_iter().rev() {
+            if lines.len() >= self.max {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            lines.push_front(line);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The status log's output into a [`StatusQueue`].
+pub struct TlsStatusOutput {
+    queue: Arc<StatusQueue>,
+    host: HostIdentifier,
+    decorations: Arc<Mutex<Decorations>>,
+}
+
+impl TlsStatusOutput {
+    pub fn new(
+        queue: Arc<StatusQueue>,
+        host: HostIdentifier,
+        decorations: Arc<Mutex<Decorations>>,
+    ) -> TlsStatusOutput {
+        TlsStatusOutput {
+            queue,
+            host,
+            decorations,
+        }
+    }
+}
+
+impl StatusOutput for TlsStatusOutput {
+    fn write(&mut self, record: &StatusRecord) -> io::Result<()> {
+        let unix_time = record
+            .time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let decorations = self
+            .decorations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.queue.push_back(status_json_line(
+            &self.host.current(),
+            unix_time,
+            record.severity,
+            &record.file,
+            record.line,
+            &record.message,
+            oxquery_engine::instance::VERSION,
+            &decorations,
+        ));
+        Ok(())
+    }
+}
+
+/// Sends the queued status lines every `period` until `stop`.
+pub fn spawn_status_sender(
+    keys: Arc<NodeKeys>,
+    settings: TlsLoggerSettings,
+    period: Duration,
+    queue: Arc<StatusQueue>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tls-status".into())
+        .spawn(move || {
+            let mut reported = 0;
+            while oxquery_remote::enroll::sleep_unless_stopped(period, &stop) {
+                // Never log while holding the queue: the status log writes into it.
+                let dropped = queue.dropped.load(Ordering::Relaxed);
+                if dropped > reported {
+                    log::warn!("TLS logger: {} status line(s) dropped while the server was away; {dropped} so far", dropped - reported);
+                    reported = dropped;
+                }
+                while !queue.is_empty() && !stop.load(Ordering::SeqCst) {
+                    let lines = queue.take(settings.max_lines.max(1));
+                    let data: Vec<Value> = lines
+                        .iter()
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect();
+                    let body = serde_json::json!({"log_type": "status", "data": data});
+                    let sent =
+                        keys.post_with_key(&settings.endpoint, body, settings.compress, 1, &stop);
+                    if sent.is_err() {
+                        queue.put_back(lines);
+                        break;
+                    }
+                }
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,9 +264,6 @@ mod tests {
     use oxquery_remote::{EnrollSettings, TlsClient, TlsSettings};
     use oxquery_store::Store;
     use serde_json::json;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
 
     fn sink(server: &TestServer, settings: TlsLoggerSettings) -> TlsSink {
         let client = TlsClient::new(TlsSettings {
@@ -206,5 +352,26 @@ mod tests {
         sink.resume(Stream::Results, "", &lines).unwrap();
         let accepted = server.requests_to("/log").len();
         assert_eq!(accepted, 2);
+    }
+
+    #[test]
+    fn the_status_queue_keeps_the_newest_and_counts_what_it_drops() {
+        let q = StatusQueue::new(3);
+        for i in 0..5 {
+            q.push_back(format!("{i}"));
+        }
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 2);
+        let taken = q.take(2);
+        assert_eq!(taken, ["2", "3"]);
+        // A failed request's lines go back in front, in order, while there is room.
+        q.put_back(taken);
+        assert_eq!(q.take(10), ["2", "3", "4"]);
+        // Without room, they are dropped and counted.
+        for i in 5..8 {
+            q.push_back(format!("{i}"));
+        }
+        q.put_back(vec!["x".into()]);
+        assert_eq!(q.take(10), ["5", "6", "7"]);
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 3);
     }
 }

@@ -15,7 +15,11 @@ use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, Source};
 use crate::distributed::{Distributed, DistributedSettings};
-use crate::logger::tls::{TlsLoggerSettings, TlsSink};
+use crate::item::Decorations;
+use crate::logger::tls::{
+    StatusQueue, TlsLoggerSettings, TlsSink, TlsStatusOutput, spawn_status_sender,
+};
+use crate::logger::{HostIdentifier, StatusControl};
 
 /// Whether `--config_plugin` is `tls`.
 pub(super) fn config_over_tls(flags: &Flags) -> bool {
@@ -116,14 +120,58 @@ pub(super) fn logger_sink(
         return None;
     }
     let keys = keys?;
-    let settings = TlsLoggerSettings {
+    Some(TlsSink::new(
+        Arc::clone(keys),
+        tls_logger_settings(flags),
+        Arc::clone(stop),
+    ))
+}
+
+fn tls_logger_settings(flags: &Flags) -> TlsLoggerSettings {
+    TlsLoggerSettings {
         endpoint: flags.get(flag::logger_tls_endpoint).to_owned(),
         max_lines: usize::try_from(flags.get(flag::logger_tls_max_lines)).unwrap_or(usize::MAX),
         max_linesize: usize::try_from(flags.get(flag::logger_tls_max_linesize))
             .unwrap_or(usize::MAX),
         compress: flags.get(flag::logger_tls_compress),
+    }
+}
+
+/// The most status lines kept for the server while it is away.
+const STATUS_QUEUE_MAX: usize = 10_000;
+
+/// Sends the status log to the TLS logger too (unless `--tls_disable_status_log`), every
+/// `--logger_tls_period` seconds.
+pub(super) fn start_status(
+    keys: Option<&Arc<NodeKeys>>,
+    flags: &Flags,
+    control: Option<&StatusControl>,
+    host: HostIdentifier,
+    decorations: Arc<Mutex<Decorations>>,
+    stop: &Arc<AtomicBool>,
+) {
+    let (Some(keys), Some(control)) = (keys, control) else {
+        return;
     };
-    Some(TlsSink::new(Arc::clone(keys), settings, Arc::clone(stop)))
+    if !logger_over_tls(flags) || flags.get(flag::tls_disable_status_log) {
+        return;
+    }
+    let queue = StatusQueue::new(STATUS_QUEUE_MAX);
+    control.add_output(Box::new(TlsStatusOutput::new(
+        Arc::clone(&queue),
+        host,
+        decorations,
+    )));
+    let period = std::time::Duration::from_secs(flags.get(flag::logger_tls_period).max(1));
+    if let Err(e) = spawn_status_sender(
+        Arc::clone(keys),
+        tls_logger_settings(flags),
+        period,
+        queue,
+        Arc::clone(stop),
+    ) {
+        log::error!("Cannot start the TLS status logger: {e}");
+    }
 }
 
 /// Starts the distributed plugin's thread over its own `engine`, when active.

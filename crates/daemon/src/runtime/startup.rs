@@ -290,6 +290,14 @@ fn start<'t>(
         monitor: crate::monitoring::Monitor::from_flags(&flags, super::unix_now()).map(Arc::new),
         scan_cache: oxquery_engine::ScanCache::default(),
     };
+    remote::start_status(
+        remote.as_ref(),
+        &flags,
+        status.as_ref(),
+        daemon.host_identifier.clone(),
+        Arc::clone(&daemon.decorations),
+        &daemon.stop,
+    );
     let mut instance = oxquery_config::instance_info();
     instance.instance_id = instance_id;
     instance.flags = config::flag_rows(&flags);
