@@ -9,6 +9,7 @@ use crate::item::Decorations;
 use crate::logger::{self, LoggerSettings, StatusLogger, StatusOptions};
 use crate::pidfile::Pidfile;
 use crate::sink::Sink;
+use crate::watchdog::{self, Role, WatchdogSettings, worker::WorkerLink};
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_flags::{Flags, flag};
 use oxquery_store::{Domain, Store};
@@ -42,6 +43,8 @@ pub(super) struct Started<'t> {
     pub(super) status: Option<crate::logger::StatusControl>,
     /// The event publishers and buffer (none under `--disable_events`).
     pub(super) events: Option<oxquery_events::EventHub>,
+    /// The watcher that started this worker (none with `--disable_watchdog`).
+    pub(super) watcher: Option<WorkerLink>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -95,10 +98,29 @@ fn start<'t>(
         return Err(database_dump(&DaemonSettings::from_flags(&flags)));
     }
 
+    // Unless --disable_watchdog, this process is the watcher (which starts the worker
+    // and returns only when the daemon stops) or the worker it started.
+    let watcher = match Role::from_flags(&flags) {
+        Role::Watcher => return Err(run_watcher(args, &flags)),
+        Role::Worker(link) => {
+            if !link.bind() {
+                // The watcher died before the worker could ask to follow it.
+                return Err(0);
+            }
+            watchdog::worker::hide_arguments();
+            Some(link)
+        }
+        Role::Alone => None,
+    };
+
     // Handlers before anything slow: until they are in place, a SIGHUP or SIGTERM sent
     // right after start (a reload by a config tool) would kill the daemon outright.
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
+    let limit_hit = Arc::new(AtomicBool::new(false));
+    if let Some(link) = &watcher {
+        link.on_limit_hit(&limit_hit);
+    }
     for (signal, flag) in [
         (signal_hook::consts::SIGTERM, &stop),
         (signal_hook::consts::SIGINT, &stop),
@@ -139,7 +161,11 @@ fn start<'t>(
         Some(e) => (config, Some(format!("Error reading config: {e}"))),
     };
     let option_warnings = config.apply_options(&mut flags);
-    let settings = DaemonSettings::from_flags(&flags);
+    let mut settings = DaemonSettings::from_flags(&flags);
+    if watcher.is_some() {
+        // The watcher holds it.
+        settings.pidfile = None;
+    }
 
     let pidfile = match &settings.pidfile {
         None => None,
@@ -231,9 +257,13 @@ fn start<'t>(
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
         executing: Arc::default(),
+        limit_hit,
     };
     let mut instance = oxquery_config::instance_info();
     instance.instance_id = instance_id;
+    if let Some(link) = &watcher {
+        instance.watcher = i64::from(link.watcher);
+    }
     instance.flags = config::flag_rows(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
     let events = config::start_events(&flags, &config, Arc::clone(&daemon.store));
@@ -262,8 +292,37 @@ fn start<'t>(
         pidfile,
         status,
         events,
+        watcher,
     };
     Ok((daemon, started))
+}
+
+/// The watcher: status lines to stderr only (it starts no logger plugin and writes no
+/// glog file, so the `osqueryd.INFO`-style links stay the worker's), the pidfile from
+/// the command line (osquery's watcher takes it before any config is read), then the
+/// watch loop.
+fn run_watcher(args: &[OsString], flags: &Flags) -> i32 {
+    // A logger flag the worker would refuse: the worker says so and exits, and the
+    // watcher ends with its status.
+    if let Ok(logger_settings) = LoggerSettings::from_flags(flags) {
+        let stderr_only = StatusOptions {
+            glog_dir: None,
+            stdout: false,
+            syslog: false,
+            ..logger_settings.status_options()
+        };
+        if let Err(e) = StatusLogger::new(stderr_only).install() {
+            eprintln!("Could not start the status log: {e}");
+        }
+    }
+    let pidfile = DaemonSettings::from_flags(flags).pidfile;
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    watchdog::watcher::run(
+        &argv0,
+        args,
+        &WatchdogSettings::from_flags(flags),
+        pidfile.as_deref(),
+    )
 }
 
 /// `--config_check` in the daemon: the config's own check ([`config::config_check`],
