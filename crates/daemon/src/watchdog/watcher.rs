@@ -147,12 +147,12 @@ pub fn run(
                 }
                 ExitStatus::Code(code) => {
                     let why = format!("worker exited with status {code}");
-                    log::warn!("osqueryd worker ({pid}) {why}; restarting it");
+                    log::warn!("osqueryd worker ({pid}) ended: {why}; restarting it");
                     reason = Some(why);
                 }
                 ExitStatus::Signal(signal) => {
                     let why = format!("worker killed by {} ({signal})", signal_name(signal));
-                    log::warn!("osqueryd worker ({pid}) {why}; restarting it");
+                    log::warn!("osqueryd worker ({pid}) ended: {why}; restarting it");
                     reason = Some(why);
                 }
             },
