@@ -136,22 +136,14 @@ pub fn run(
                 return EXIT_CATASTROPHIC;
             }
             End::OverLimit(why) => reason = Some(why),
-            End::Exited { status, started } => match status {
-                // A worker that fails during its start-up would fail again: end with its
-                // status, as the single process would have.
-                ExitStatus::Code(code) if !started => return code,
-                ExitStatus::Code(0) => return 0,
-                ExitStatus::Code(EXIT_CATASTROPHIC) => {
-                    log::error!("Worker returned exit status");
-                    return EXIT_CATASTROPHIC;
+            End::Exited { status, started } => match after_exit(status, started) {
+                Next::Exit(code) => {
+                    if code == EXIT_CATASTROPHIC && started {
+                        log::error!("Worker returned exit status");
+                    }
+                    return code;
                 }
-                ExitStatus::Code(code) => {
-                    let why = format!("worker exited with status {code}");
-                    log::warn!("osqueryd worker ({pid}) ended: {why}; restarting it");
-                    reason = Some(why);
-                }
-                ExitStatus::Signal(signal) => {
-                    let why = format!("worker killed by {} ({signal})", signal_name(signal));
+                Next::Restart(why) => {
                     log::warn!("osqueryd worker ({pid}) ended: {why}; restarting it");
                     reason = Some(why);
                 }
@@ -164,12 +156,7 @@ pub fn run(
         if born.elapsed() < Duration::from_secs(settings.limits.respawn_limit) {
             restarts += 1;
             log::warn!("osqueryd worker respawning too quickly: {restarts} times");
-            let backoff = settings
-                .limits
-                .respawn_delay_s
-                .saturating_add(1u64 << restarts.min(32));
-            let backoff = Duration::from_secs(backoff).min(settings.max_delay);
-            let until = Instant::now() + backoff;
+            let until = Instant::now() + backoff(restarts, settings);
             while Instant::now() < until {
                 if signals.stop().is_some() {
                     return 0;
@@ -178,6 +165,41 @@ pub fn run(
             }
         }
     }
+}
+
+/// What the watcher does once a worker ended by itself.
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// End the watcher with this status.
+    Exit(i32),
+    /// Start a new worker; the reason goes to it.
+    Restart(String),
+}
+
+/// osquery's rules: a worker that exits 0 (a normal stop) or 78 (catastrophic) ends the
+/// watcher with that status; so does any exit during the worker's start-up, which would
+/// recur (a refused flag, an unusable logger). Another status, or a signal, is a crash:
+/// restart.
+fn after_exit(status: ExitStatus, started: bool) -> Next {
+    match status {
+        ExitStatus::Code(code) if !started => Next::Exit(code),
+        ExitStatus::Code(code @ (0 | EXIT_CATASTROPHIC)) => Next::Exit(code),
+        ExitStatus::Code(code) => Next::Restart(format!("worker exited with status {code}")),
+        ExitStatus::Signal(signal) => Next::Restart(format!(
+            "worker killed by {} ({signal})",
+            signal_name(signal)
+        )),
+    }
+}
+
+/// The wait before the `restarts`-th quick restart: the level's respawn delay plus
+/// 2^restarts seconds, at most `--watchdog_max_delay`.
+fn backoff(restarts: u64, settings: &WatchdogSettings) -> Duration {
+    let seconds = settings
+        .limits
+        .respawn_delay_s
+        .saturating_add(1u64 << restarts.min(32));
+    Duration::from_secs(seconds).min(settings.max_delay)
 }
 
 /// Milliseconds since the watcher started, the time base of its samples.
@@ -408,6 +430,40 @@ unsafe fn write_decimal(at: *mut u8, n: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_ending_by_itself_ends_the_watcher_or_is_restarted_as_in_osquery() {
+        use ExitStatus::{Code, Signal};
+        assert_eq!(after_exit(Code(0), true), Next::Exit(0));
+        assert_eq!(after_exit(Code(78), true), Next::Exit(78));
+        // A start-up failure would recur: no restart loop, the worker's own status.
+        assert_eq!(after_exit(Code(1), false), Next::Exit(1));
+        assert_eq!(
+            after_exit(Code(101), true),
+            Next::Restart("worker exited with status 101".into())
+        );
+        assert_eq!(
+            after_exit(Signal(libc::SIGSEGV), true),
+            Next::Restart("worker killed by SIGSEGV (11)".into())
+        );
+        // A crash during start-up is still a crash (the respawn limit ends a loop).
+        assert_eq!(
+            after_exit(Signal(libc::SIGKILL), false),
+            Next::Restart("worker killed by SIGKILL (9)".into())
+        );
+    }
+
+    #[test]
+    fn quick_restarts_back_off_exponentially_up_to_the_maximum() {
+        let mut settings = WatchdogSettings::from_flags(&oxquery_flags::Flags::new());
+        // Level 0: 5 s plus 2^n.
+        let waits: Vec<u64> = (1..=4).map(|n| backoff(n, &settings).as_secs()).collect();
+        assert_eq!(waits, [7, 9, 13, 21]);
+        assert_eq!(backoff(20, &settings), Duration::from_secs(600));
+        assert_eq!(backoff(u64::MAX, &settings), Duration::from_secs(600));
+        settings.max_delay = Duration::from_secs(10);
+        assert_eq!(backoff(4, &settings), Duration::from_secs(10));
+    }
 
     #[test]
     fn decimal_digits_are_written_in_place() {
