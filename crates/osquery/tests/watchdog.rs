@@ -22,6 +22,9 @@ const ALIVE: &str = r#""alive": {"query": "SELECT pid, watcher FROM osquery_info
 const WHY: &str = r#""why": {"query": "SELECT name, denylisted, denylist_reason FROM osquery_schedule WHERE denylisted = 1", "interval": 1, "denylist": false}"#;
 /// Allocates 1 MB a row up to 1 GB, held until the aggregate ends.
 const HOG: &str = r#""hog": {"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT length(group_concat(randomblob(1000000))) FROM c", "interval": 1}"#;
+/// A differential result that changes every second (replayed after a kill).
+const MOD3: &str =
+    r#""mod3": {"query": "SELECT unix_time % 3 AS m FROM time", "interval": 1, "denylist": false}"#;
 /// Burns CPU until stopped.
 const BURN: &str = r#""burn": {"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", "interval": 2}"#;
 
@@ -243,9 +246,9 @@ fn a_worker_burning_cpu_is_restarted_and_its_query_denylisted() {
 #[test]
 fn a_worker_killed_by_a_signal_is_restarted_and_its_query_denylisted() {
     let s = Sandbox::new();
-    s.write_config(&config(&[ALIVE, WHY, BURN]));
+    s.write_config(&config(&[ALIVE, WHY, BURN, MOD3]));
     // Default limits: the watchdog itself stops nothing within the test.
-    let d = s.start("run", &["--verbose"]);
+    let mut d = s.start("run", &["--verbose"]);
     let first = d.wait_for_worker(None, LONG).expect("a worker");
     assert!(
         wait_until(LONG, || d
@@ -260,4 +263,15 @@ fn a_worker_killed_by_a_signal_is_restarted_and_its_query_denylisted() {
     assert_eq!(unsafe { libc::kill(first, libc::SIGKILL) }, 0);
     let reason = assert_restarted_and_denylisted(&s, &d, first, "burn", "");
     assert_eq!(reason, "worker killed by SIGKILL (9)");
+    // kill -9 of the worker lost and duplicated nothing: the differential lines replay
+    // to what the store holds after a graceful stop.
+    let (status, _) = d.terminate(LONG);
+    assert_eq!(status.code(), Some(0), "{}", d.stderr_text());
+    let replayed = daemon_support::replay(&s.results_of("mod3")).unwrap();
+    let dump = s.dump();
+    assert_eq!(replayed.rows, daemon_support::stored_rows(&dump, "mod3"));
+    assert_eq!(
+        replayed.last_counter,
+        Some(daemon_support::stored_counter(&dump, "mod3"))
+    );
 }
