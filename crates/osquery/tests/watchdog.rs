@@ -20,8 +20,9 @@ const LONG: Duration = Duration::from_secs(60);
 const ALIVE: &str = r#""alive": {"query": "SELECT pid, watcher FROM osquery_info", "interval": 1, "snapshot": true, "denylist": false}"#;
 /// Logs each deny-listed query with its reason.
 const WHY: &str = r#""why": {"query": "SELECT name, denylisted, denylist_reason FROM osquery_schedule WHERE denylisted = 1", "interval": 1, "denylist": false}"#;
-/// Allocates 1 MB a row up to 1 GB, held until the aggregate ends.
-const HOG: &str = r#""hog": {"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT length(group_concat(randomblob(1000000))) FROM c", "interval": 1}"#;
+/// Allocates 1 MB a row up to 300 MB, held until the aggregate ends; runs again each
+/// second, so a check every 3 s finds it high.
+const HOG: &str = r#""hog": {"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300) SELECT length(group_concat(randomblob(1000000))) FROM c", "interval": 1}"#;
 /// A differential result that changes every second (replayed after a kill).
 const MOD3: &str =
     r#""mod3": {"query": "SELECT unix_time % 3 AS m FROM time", "interval": 1, "denylist": false}"#;
