@@ -19,6 +19,7 @@
 //! * [`runtime`]: osqueryd itself: start-up, the schedule loop, signals, reloads.
 //! * [`outbox`]: diff state and log lines committed together; draining them to the sinks.
 //! * [`distributed`]: live queries from a fleet server (the `tls` distributed plugin).
+//! * [`watchdog`]: osquery's watcher process and the limits it holds the worker to.
 //!
 //! Invariant: a differential result and the log lines it produces are committed to the
 //! store in one transaction (the outbox); sinks drain the outbox. A `kill -9` at any
@@ -34,3 +35,4 @@ pub mod pidfile;
 pub mod results;
 pub mod runtime;
 pub mod sink;
+pub mod watchdog;

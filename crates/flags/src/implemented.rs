@@ -160,6 +160,17 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "tls_enroll_override",
     "tls_hostname",
     "tls_server_certs",
+    // The watchdog: the watcher process and its limits.
+    "disable_watchdog",
+    "enable_extensions_watchdog",
+    "enable_watchdog_debug",
+    "watchdog_delay",
+    "watchdog_forced_shutdown_delay",
+    "watchdog_latency_limit",
+    "watchdog_level",
+    "watchdog_max_delay",
+    "watchdog_memory_limit",
+    "watchdog_utilization_limit",
 ];
 
 /// Config options (flags the config's `options` may set) that osquery reads only at

@@ -159,6 +159,8 @@ fn schedule_logs_results_snapshots_and_stops_on_sigterm() {
   "views": {"sevens": "SELECT 7 AS seven"}"#,
     ));
     let mut d = s.start("run", &[]);
+    // The worker writes the status log (the watcher writes only to stderr).
+    let worker = d.worker_pid().expect("a worker");
     assert!(
         wait_until(LONG, || s.counters_of("mod3").len() >= 3
             && s.lines(&s.snapshots_log()).len() >= 2),
@@ -220,7 +222,7 @@ fn schedule_logs_results_snapshots_and_stops_on_sigterm() {
     let info = std::fs::read_link(s.logs().join("osqueryd.INFO")).expect("INFO symlink");
     let info = info.to_string_lossy();
     assert!(
-        info.starts_with("osqueryd.INFO.") && info.ends_with(&format!(".{}", d.pid())),
+        info.starts_with("osqueryd.INFO.") && info.ends_with(&format!(".{worker}")),
         "{info}"
     );
     assert!(s.status_log("INFO").contains("osqueryd started"));
@@ -804,27 +806,40 @@ fn a_sighup_during_start_up_does_not_kill_the_daemon() {
         &query("mod3", MOD3),
         &format!(r#", "padding": [{padding}]"#),
     ));
-    let mut d = s.spawn("run", &[]);
-    assert!(
-        wait_until(LONG, || catches(d.pid(), libc::SIGHUP)
-            || d.exited().is_some()),
-        "SIGHUP never handled"
-    );
-    // The handlers are in place before the config is read, not only once running.
-    assert_ne!(
-        std::fs::read_to_string(s.pidfile()).unwrap_or_default(),
-        d.pid().to_string(),
-        "the handler came after the pidfile"
-    );
-    d.signal(libc::SIGHUP);
-    assert!(
-        wait_until(LONG, || s.counters_of("mod3").len() >= 2
-            || d.exited().is_some()),
-        "{}",
-        d.stderr_text()
-    );
-    assert!(d.exited().is_none(), "the daemon died: {}", d.stderr_text());
-    assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    // One process, and the watcher with its worker: the watcher catches the SIGHUP at
+    // once and hands it on only when the worker, parsing the config meanwhile, has
+    // its handlers.
+    for (tag, extra) in [("alone", &["--disable_watchdog"][..]), ("watched", &[][..])] {
+        let mut d = s.spawn(tag, extra);
+        assert!(
+            wait_until(LONG, || catches(d.pid(), libc::SIGHUP)
+                || d.exited().is_some()),
+            "{tag}: SIGHUP never handled"
+        );
+        if tag == "alone" {
+            // The handlers are in place before the config is read, not only once
+            // running.
+            assert_ne!(
+                std::fs::read_to_string(s.pidfile()).unwrap_or_default(),
+                d.pid().to_string(),
+                "the handler came after the pidfile"
+            );
+        }
+        let before = s.counters_of("mod3").len();
+        d.signal(libc::SIGHUP);
+        assert!(
+            wait_until(LONG, || s.counters_of("mod3").len() >= before + 2
+                || d.exited().is_some()),
+            "{tag}: {}",
+            d.stderr_text()
+        );
+        assert!(
+            d.exited().is_none(),
+            "{tag}: the daemon died: {}",
+            d.stderr_text()
+        );
+        assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    }
 }
 
 #[test]

@@ -379,8 +379,10 @@ const RECOVERED: &str = "Logger plugin filesystem writes again after";
 /// kill(2) only queues the stop, and on a busy machine a running thread goes on for
 /// a while before the thread that takes the signal stops the others.
 fn pause(d: &daemon_support::Daemon) {
-    d.signal(libc::SIGSTOP);
-    let tasks = format!("/proc/{}/task", d.pid());
+    // The worker does the logging; the watcher stops too, so it sees nothing odd.
+    let worker = d.worker_pid().expect("a worker");
+    d.signal_group(libc::SIGSTOP);
+    let tasks = format!("/proc/{worker}/task");
     let stopped = |stat: String| {
         // The state follows the command name's closing parenthesis.
         stat.rsplit_once(") ")
@@ -447,7 +449,7 @@ fn an_unwritable_log_directory_after_a_rename_delays_the_results_without_loss() 
     pause(&d);
     fs::rename(s.results_log(), &rotated).unwrap();
     let immutable = Immutable::set(&s.logs());
-    d.signal(libc::SIGCONT);
+    d.signal_group(libc::SIGCONT);
     let Some(immutable) = oxquery_test_support::require(
         "chattr +i on the log directory (root, a filesystem with the flag)",
         immutable,

@@ -70,6 +70,9 @@ pub struct ScheduleEntry {
     /// Bytes of memory the runs used, average and last.
     pub average_memory: i64,
     pub last_memory: i64,
+    /// Why the query is deny-listed (which limit and the figures, or how the worker
+    /// died); `None` when it is not.
+    pub denylist_reason: Option<String>,
 }
 
 /// One configured pack, as `osquery_packs` shows it.

@@ -370,8 +370,8 @@ mod tests {
             parse_plugins("filesystem, syslog,,filesystem").unwrap(),
             ["filesystem", "syslog"]
         );
-        let err = parse_plugins("filesystem,tls").unwrap_err();
-        assert_eq!(err.to_string(), "unknown logger plugin: tls");
+        let err = parse_plugins("filesystem,kafka_producer").unwrap_err();
+        assert_eq!(err.to_string(), "unknown logger plugin: kafka_producer");
         assert!(parse_plugins("").unwrap().is_empty());
     }
 

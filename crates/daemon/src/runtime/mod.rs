@@ -79,6 +79,10 @@ pub(crate) struct Daemon {
     /// Rows of cacheable tables that scheduled scans stored, shared by the workers'
     /// engines as osquery's one table cache is shared by its scheduler.
     pub(crate) scan_cache: oxquery_engine::ScanCache,
+    /// Set by the watcher's SIGUSR1 ("resource limit hit") before it stops this worker:
+    /// from then on a query that ends stays recorded as executing, so the next worker
+    /// deny-lists it.
+    pub(crate) limit_hit: Arc<AtomicBool>,
 }
 
 /// The config's `views` and `auto_table_construction` tables, with a generation that
@@ -144,7 +148,11 @@ impl Daemon {
     /// Records that `name` finished (after its results and statistics are stored).
     pub(crate) fn finish_executing(&self, name: &str) {
         let key = format!("{}{name}", schedule::EXECUTING_PREFIX);
-        if let Err(e) = self.lock_store().delete(Domain::Configurations, &key) {
+        if self.limit_hit.load(std::sync::atomic::Ordering::SeqCst) {
+            log::warn!(
+                "Scheduled query {name} was running when the watchdog stopped this worker; it stays recorded for deny-listing"
+            );
+        } else if let Err(e) = self.lock_store().delete(Domain::Configurations, &key) {
             log::warn!("Cannot clear the executing query {name}: {e}");
         }
         let mut executing = self.executing.lock().unwrap_or_else(|p| p.into_inner());
@@ -164,9 +172,10 @@ impl Daemon {
 
     /// At start: the queries still recorded as executing were running when the previous
     /// process died. Each is deny-listed for a day unless its config says
-    /// `"denylist": false`. osquery's single `executing_query` key (a store from an
-    /// earlier version) counts as one more.
-    fn denylist_crashed_queries(&self, config: &Config) {
+    /// `"denylist": false`, with `reason` (from the watcher: which limit, or how the
+    /// worker died) stored beside it and logged once. osquery's single `executing_query`
+    /// key (a store from an earlier version) counts as one more.
+    fn denylist_crashed_queries(&self, config: &Config, reason: Option<&str>) {
         let store = self.lock_store();
         let mut crashed: Vec<String> = Vec::new();
         let found = (|| -> oxquery_store::Result<()> {
@@ -200,6 +209,7 @@ impl Daemon {
         }
         let mut denylist = schedule::load_denylist(&store);
         let expiry = unix_now() + schedule::DENYLIST_SECONDS;
+        let reason = reason.unwrap_or(schedule::UNKNOWN_STOP);
         for name in &crashed {
             let allows = config
                 .packs
@@ -210,15 +220,18 @@ impl Daemon {
             match allows {
                 Some(true) => {
                     denylist.insert(name.clone(), expiry);
+                    schedule::save_denylist_reason(&store, name, reason);
                     log::warn!(
-                        "Scheduled query may have failed: {name}; deny-listed until {expiry}"
+                        "Scheduled query may have failed: {name}; deny-listed until {expiry}: {reason}"
                     );
                 }
                 Some(false) => log::warn!(
-                    "Scheduled query may have failed: {name}; not deny-listed (\"denylist\": false)"
+                    "Scheduled query may have failed: {name}; not deny-listed (\"denylist\": false): {reason}"
                 ),
                 None => {
-                    log::warn!("Scheduled query may have failed: {name} (no longer scheduled)")
+                    log::warn!(
+                        "Scheduled query may have failed: {name} (no longer scheduled): {reason}"
+                    )
                 }
             }
         }
@@ -283,7 +296,11 @@ impl Daemon {
         };
         let packs = config::pack_entries(config, &queries);
         let store = self.lock_store();
-        let schedule = Schedule::new(queries, schedule::load_denylist(&store));
+        let schedule = Schedule::new(
+            queries,
+            schedule::load_denylist(&store),
+            schedule::load_denylist_reasons(&store),
+        );
         {
             let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
             live.config_hash = config.hash();

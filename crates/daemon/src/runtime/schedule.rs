@@ -16,6 +16,12 @@ pub(super) const EXECUTING_PREFIX: &str = "executing_query.";
 pub(super) const FAILED_QUERIES: &str = "failed_queries";
 /// How long a query that was running when the process died stays deny-listed.
 pub(super) const DENYLIST_SECONDS: i64 = 86400;
+/// `configurations/denylist_reason.<name>`: why a deny-listed query is (oxquery's; the
+/// `failed_queries` value keeps osquery's format).
+pub(super) const DENYLIST_REASON_PREFIX: &str = "denylist_reason.";
+/// The reason when no watcher said why the previous process ended (`kill -9` of the
+/// whole daemon, `--disable_watchdog`, a power cut).
+pub(super) const UNKNOWN_STOP: &str = "osqueryd stopped while the query ran";
 
 /// The queries of the current config, with their splayed intervals.
 #[derive(Debug, Default)]
@@ -23,6 +29,8 @@ pub(super) struct Schedule {
     queries: Vec<ScheduledQuery>,
     /// Deny-listed query name → unix expiry.
     denylist: BTreeMap<String, i64>,
+    /// Deny-listed query name → why.
+    reasons: BTreeMap<String, String>,
 }
 
 /// Parses osquery's `name:expiry:name:expiry...` (a pair that does not parse is dropped).
@@ -76,9 +84,48 @@ pub(super) fn save_denylist(store: &Store, denylist: &BTreeMap<String, i64>) {
     }
 }
 
+/// The stored reasons of deny-listed queries.
+pub(super) fn load_denylist_reasons(store: &Store) -> BTreeMap<String, String> {
+    let read = || -> oxquery_store::Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for key in store.keys(Domain::Configurations, DENYLIST_REASON_PREFIX)? {
+            if let Some(reason) = store.get_text(Domain::Configurations, &key)? {
+                out.insert(key[DENYLIST_REASON_PREFIX.len()..].to_owned(), reason);
+            }
+        }
+        Ok(out)
+    };
+    read().unwrap_or_else(|e| {
+        log::warn!("Cannot read the deny-list reasons: {e}");
+        BTreeMap::new()
+    })
+}
+
+pub(super) fn save_denylist_reason(store: &Store, name: &str, reason: &str) {
+    let key = format!("{DENYLIST_REASON_PREFIX}{name}");
+    if let Err(e) = store.put(Domain::Configurations, &key, reason.as_bytes()) {
+        log::warn!("Cannot store why {name} is deny-listed: {e}");
+    }
+}
+
+pub(super) fn delete_denylist_reason(store: &Store, name: &str) {
+    let key = format!("{DENYLIST_REASON_PREFIX}{name}");
+    if let Err(e) = store.delete(Domain::Configurations, &key) {
+        log::warn!("Cannot delete why {name} was deny-listed: {e}");
+    }
+}
+
 impl Schedule {
-    pub(super) fn new(queries: Vec<ScheduledQuery>, denylist: BTreeMap<String, i64>) -> Schedule {
-        Schedule { queries, denylist }
+    pub(super) fn new(
+        queries: Vec<ScheduledQuery>,
+        denylist: BTreeMap<String, i64>,
+        reasons: BTreeMap<String, String>,
+    ) -> Schedule {
+        Schedule {
+            queries,
+            denylist,
+            reasons,
+        }
     }
 
     /// Whether `q` is skipped at unix time `now`: deny-listed, not yet expired, and its
@@ -91,11 +138,23 @@ impl Schedule {
                 .is_some_and(|&expiry| expiry > now)
     }
 
-    /// Forgets expired entries; returns whether anything was removed (to be saved).
-    pub(super) fn expire(&mut self, now: i64) -> bool {
-        let before = self.denylist.len();
-        self.denylist.retain(|_, expiry| *expiry > now);
-        self.denylist.len() != before
+    /// Forgets expired entries; returns the queries released, each with why it was
+    /// deny-listed (to be saved and logged).
+    pub(super) fn expire(&mut self, now: i64) -> Vec<(String, Option<String>)> {
+        let expired: Vec<String> = self
+            .denylist
+            .iter()
+            .filter(|(_, expiry)| **expiry <= now)
+            .map(|(name, _)| name.clone())
+            .collect();
+        expired
+            .into_iter()
+            .map(|name| {
+                self.denylist.remove(&name);
+                let reason = self.reasons.remove(&name);
+                (name, reason)
+            })
+            .collect()
     }
 
     pub(super) fn denylist(&self) -> &BTreeMap<String, i64> {
@@ -137,7 +196,17 @@ impl Schedule {
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                entry(q, &perf, self.is_denylisted(q, now))
+                let denylisted = self.is_denylisted(q, now);
+                let mut e = entry(q, &perf, denylisted);
+                if denylisted {
+                    e.denylist_reason = Some(
+                        self.reasons
+                            .get(&q.name)
+                            .cloned()
+                            .unwrap_or_else(|| UNKNOWN_STOP.to_owned()),
+                    );
+                }
+                e
             })
             .collect()
     }
@@ -167,6 +236,7 @@ pub(super) fn entry(
         last_system_time: int(perf.last_system_time),
         average_memory: int(perf.average_memory),
         last_memory: int(perf.last_memory),
+        denylist_reason: None,
     }
 }
 
@@ -193,6 +263,7 @@ mod tests {
         let s = Schedule::new(
             vec![query("a", 10), query("b", 15), query("c", 0)],
             BTreeMap::new(),
+            BTreeMap::new(),
         );
         let due = |t| s.due(t).map(|q| q.name.clone()).collect::<Vec<_>>();
         assert_eq!(due(30), ["a", "b", "c"]);
@@ -204,6 +275,7 @@ mod tests {
     fn a_catch_up_runs_each_due_query_once() {
         let s = Schedule::new(
             vec![query("a", 10), query("b", 15), query("c", 1)],
+            BTreeMap::new(),
             BTreeMap::new(),
         );
         let due = |r| s.due_within(r).map(|q| q.name.clone()).collect::<Vec<_>>();
@@ -234,12 +306,61 @@ mod tests {
         let mut optout = query("b", 1);
         optout.denylist = false;
         let denylist = BTreeMap::from([("a".to_owned(), 100), ("b".to_owned(), 100)]);
-        let mut s = Schedule::new(vec![query("a", 1), optout], denylist);
+        let reasons =
+            BTreeMap::from([("a".to_owned(), "memory 300 MB over limit 200 MB".to_owned())]);
+        let mut s = Schedule::new(vec![query("a", 1), optout], denylist, reasons);
         let due = |s: &Schedule, t| s.due(t).map(|q| q.name.clone()).collect::<Vec<_>>();
         assert_eq!(due(&s, 50), ["b"]);
         assert_eq!(due(&s, 100), ["a", "b"]);
-        assert!(!s.expire(99));
-        assert!(s.expire(100));
+        assert!(s.expire(99).is_empty());
+        // Released once, each with why it was deny-listed.
+        assert_eq!(
+            s.expire(100),
+            [
+                (
+                    "a".to_owned(),
+                    Some("memory 300 MB over limit 200 MB".to_owned())
+                ),
+                ("b".to_owned(), None)
+            ]
+        );
+        assert!(s.expire(100).is_empty());
         assert!(s.denylist().is_empty());
+    }
+
+    #[test]
+    fn a_denylisted_entry_shows_its_reason_and_others_none() {
+        let store = Store::in_memory().unwrap();
+        save_denylist_reason(&store, "a", "CPU 92% over 10% for 12 s");
+        save_denylist_reason(&store, "gone", "worker killed by SIGSEGV (11)");
+        let reasons = load_denylist_reasons(&store);
+        assert_eq!(reasons.len(), 2);
+        let now = super::super::unix_now();
+        let denylist = BTreeMap::from([("a".to_owned(), now + 100), ("c".to_owned(), now + 100)]);
+        let s = Schedule::new(
+            vec![query("a", 1), query("b", 1), query("c", 1)],
+            denylist,
+            reasons,
+        );
+        let shown: Vec<_> = s
+            .entries(&store)
+            .into_iter()
+            .map(|e| (e.name, e.denylisted, e.denylist_reason))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "a".to_owned(),
+                    true,
+                    Some("CPU 92% over 10% for 12 s".to_owned())
+                ),
+                ("b".to_owned(), false, None),
+                // Deny-listed by an earlier version that kept no reason.
+                ("c".to_owned(), true, Some(UNKNOWN_STOP.to_owned())),
+            ]
+        );
+        delete_denylist_reason(&store, "gone");
+        assert_eq!(load_denylist_reasons(&store).len(), 1);
     }
 }

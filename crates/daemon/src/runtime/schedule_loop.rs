@@ -35,6 +35,7 @@ impl Daemon {
             status,
             events,
             remote,
+            watcher,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -42,7 +43,13 @@ impl Daemon {
 
         let host = HostFacts::current();
         let mut discovery = DiscoveryCache::new();
-        self.denylist_crashed_queries(&config);
+        let restart_reason = watcher.as_ref().and_then(|w| w.restart_reason.as_deref());
+        if let Some(reason) = restart_reason {
+            log::warn!(
+                "osqueryd worker restarted by its watcher; the previous one ended: {reason}"
+            );
+        }
+        self.denylist_crashed_queries(&config, restart_reason);
         self.publish_views(&engine, &config, &flags);
         let mut schedule = self.load_schedule(&config, &engine, &host, &mut discovery);
         self.run_decorators(&engine, &config.decorators.load);
@@ -86,6 +93,9 @@ impl Daemon {
             schedule.queries().len(),
             std::process::id()
         );
+        if let Some(link) = &watcher {
+            link.report_started();
+        }
 
         let refresh = settings.config_refresh;
         let accelerated = settings.config_accelerated_refresh;
@@ -137,9 +147,17 @@ impl Daemon {
             if let Some(monitor) = &self.monitor {
                 monitor.flush_if_due(now);
             }
-            if schedule.expire(now) {
+            let released = schedule.expire(now);
+            if !released.is_empty() {
                 let store = self.lock_store();
                 schedule::save_denylist(&store, schedule.denylist());
+                for (name, reason) in released {
+                    schedule::delete_denylist_reason(&store, &name);
+                    log::warn!(
+                        "Scheduled query {name} is no longer deny-listed (it was for: {})",
+                        reason.as_deref().unwrap_or(schedule::UNKNOWN_STOP)
+                    );
+                }
                 self.live
                     .write()
                     .unwrap_or_else(|p| p.into_inner())

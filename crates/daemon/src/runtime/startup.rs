@@ -9,6 +9,7 @@ use crate::item::Decorations;
 use crate::logger::{self, HostIdentifier, LoggerSettings, StatusLogger, StatusOptions};
 use crate::pidfile::Pidfile;
 use crate::sink::Sink;
+use crate::watchdog::{self, Role, WatchdogSettings, worker::WorkerLink};
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_flags::{Flags, flag};
 use oxquery_remote::NodeKeys;
@@ -45,6 +46,8 @@ pub(super) struct Started<'t> {
     pub(super) events: Option<oxquery_events::EventHub>,
     /// The TLS plugins' node key (none without a TLS plugin).
     pub(super) remote: Option<Arc<NodeKeys>>,
+    /// The watcher that started this worker (none with `--disable_watchdog`).
+    pub(super) watcher: Option<WorkerLink>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -100,10 +103,29 @@ fn start<'t>(
         return Err(database_dump(&DaemonSettings::from_flags(&flags)));
     }
 
+    // Unless --disable_watchdog, this process is the watcher (which starts the worker
+    // and returns only when the daemon stops) or the worker it started.
+    let watcher = match Role::from_flags(&flags) {
+        Role::Watcher => return Err(run_watcher(args, &flags)),
+        Role::Worker(link) => {
+            if !link.bind() {
+                // The watcher died before the worker could ask to follow it.
+                return Err(0);
+            }
+            watchdog::worker::hide_arguments();
+            Some(link)
+        }
+        Role::Alone => None,
+    };
+
     // Handlers before anything slow: until they are in place, a SIGHUP or SIGTERM sent
     // right after start (a reload by a config tool) would kill the daemon outright.
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
+    let limit_hit = Arc::new(AtomicBool::new(false));
+    if let Some(link) = &watcher {
+        link.on_limit_hit(&limit_hit);
+    }
     for (signal, flag) in [
         (signal_hook::consts::SIGTERM, &stop),
         (signal_hook::consts::SIGINT, &stop),
@@ -176,7 +198,11 @@ fn start<'t>(
         Some(e) => (config, Some(format!("Error reading config: {e}"))),
     };
     let option_warnings = config.apply_options(&mut flags);
-    let settings = DaemonSettings::from_flags(&flags);
+    let mut settings = DaemonSettings::from_flags(&flags);
+    if watcher.is_some() {
+        // The watcher holds it.
+        settings.pidfile = None;
+    }
 
     let pidfile = match &settings.pidfile {
         None => None,
@@ -289,6 +315,7 @@ fn start<'t>(
         run: Arc::new(RwLock::new(RunSettings::from_flags(&flags))),
         monitor: crate::monitoring::Monitor::from_flags(&flags, super::unix_now()).map(Arc::new),
         scan_cache: oxquery_engine::ScanCache::default(),
+        limit_hit,
     };
     remote::start_status(
         remote.as_ref(),
@@ -300,6 +327,9 @@ fn start<'t>(
     );
     let mut instance = oxquery_config::instance_info();
     instance.instance_id = instance_id;
+    if let Some(link) = &watcher {
+        instance.watcher = i64::from(link.watcher);
+    }
     instance.flags = config::flag_rows(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
     let events = config::start_events(&flags, &config, Arc::clone(&daemon.store));
@@ -329,8 +359,37 @@ fn start<'t>(
         status,
         events,
         remote,
+        watcher,
     };
     Ok((daemon, started))
+}
+
+/// The watcher: status lines to stderr only (it starts no logger plugin and writes no
+/// glog file, so the `osqueryd.INFO`-style links stay the worker's), the pidfile from
+/// the command line (osquery's watcher takes it before any config is read), then the
+/// watch loop.
+fn run_watcher(args: &[OsString], flags: &Flags) -> i32 {
+    // A logger flag the worker would refuse: the worker says so and exits, and the
+    // watcher ends with its status.
+    if let Ok(logger_settings) = LoggerSettings::from_flags(flags) {
+        let stderr_only = StatusOptions {
+            glog_dir: None,
+            stdout: false,
+            syslog: false,
+            ..logger_settings.status_options()
+        };
+        if let Err(e) = StatusLogger::new(stderr_only).install() {
+            eprintln!("Could not start the status log: {e}");
+        }
+    }
+    let pidfile = DaemonSettings::from_flags(flags).pidfile;
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    watchdog::watcher::run(
+        &argv0,
+        args,
+        &WatchdogSettings::from_flags(flags),
+        pidfile.as_deref(),
+    )
 }
 
 /// `--config_check` in the daemon: the config's own check ([`config::config_check`],

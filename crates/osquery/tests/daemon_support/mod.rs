@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -84,12 +85,14 @@ impl Sandbox {
         let out = File::create(self.path().join(format!("{tag}.stdout"))).unwrap();
         let err_path = self.path().join(format!("{tag}.stderr"));
         let err = File::create(&err_path).unwrap();
+        // Its own process group: the watcher and its worker, killed together.
         let child = Command::new(BIN)
             .args(self.args())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
+            .process_group(0)
             .spawn()
             .expect("osqueryd starts");
         Daemon {
@@ -192,6 +195,13 @@ impl Daemon {
         assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
     }
 
+    /// Sends `signal` to the watcher and its worker at once (SIGSTOP/SIGCONT).
+    #[allow(dead_code)] // Not every test binary that includes this module uses it.
+    pub fn signal_group(&self, signal: i32) {
+        // SAFETY: killpg on the process group our child leads.
+        assert_eq!(unsafe { libc::killpg(self.pid(), signal) }, 0);
+    }
+
     /// The exit status if the daemon has exited (reaping it).
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().unwrap()
@@ -225,11 +235,78 @@ impl Daemon {
         (status, asked.elapsed())
     }
 
-    /// SIGKILL and reap.
+    /// SIGKILL to the watcher and its worker (the whole process group, as a crash of
+    /// the machine would), reaps the watcher and waits until no process of the group
+    /// runs any more, so a restarted daemon never meets the old worker.
     pub fn kill9(&mut self) {
+        // SAFETY: killpg on the process group our child leads.
+        unsafe { libc::killpg(self.pid(), libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let pgrp = self.pid();
+        let gone = wait_until(Duration::from_secs(10), || group_members(pgrp).is_empty());
+        assert!(gone, "processes of group {pgrp} still running");
     }
+
+    /// The worker the watcher started (its child marked `OSQUERY_WORKER=<its pid>`),
+    /// once there is one.
+    pub fn worker_pid(&self) -> Option<i32> {
+        children(self.pid()).into_iter().find(|&pid| is_worker(pid))
+    }
+
+    /// Waits for a worker other than `not` (a restart), up to `timeout`.
+    #[allow(dead_code)] // Not every test binary that includes this module uses it.
+    pub fn wait_for_worker(&self, not: Option<i32>, timeout: Duration) -> Option<i32> {
+        let mut found = None;
+        wait_until(timeout, || {
+            found = self.worker_pid().filter(|&w| Some(w) != not);
+            found.is_some()
+        });
+        found
+    }
+}
+
+/// Fields of `/proc/<pid>/stat` after the command name: (state, ppid, pgrp).
+pub fn proc_stat(pid: i32) -> Option<(char, i32, i32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, ppid, pgrp))
+}
+
+fn live_processes() -> impl Iterator<Item = (i32, (char, i32, i32))> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+        .filter(|(_, (state, _, _))| *state != 'Z')
+}
+
+/// Running (not zombie) children of `parent`.
+pub fn children(parent: i32) -> Vec<i32> {
+    live_processes()
+        .filter(|(_, (_, ppid, _))| *ppid == parent)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Running (not zombie) members of process group `pgrp`.
+pub fn group_members(pgrp: i32) -> Vec<i32> {
+    live_processes()
+        .filter(|(_, (_, _, group))| *group == pgrp)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Whether `pid` carries osquery's worker marker with its own pid.
+pub fn is_worker(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .any(|entry| entry == format!("OSQUERY_WORKER={pid}").as_bytes())
 }
 
 impl Drop for Daemon {

@@ -4,7 +4,7 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "osquery_schedule",
-    description: "The queries this daemon runs on a schedule, with counts and timings of their runs.",
+    description: "The queries this daemon runs on a schedule, with counts and timings of their runs. Beyond osquery, the hidden column denylist_reason says why a deny-listed query is.",
     attributes: [UTILITY],
     columns: {
         name: Text [] "Full query name (pack name and query name joined by the pack delimiter)",
@@ -23,6 +23,7 @@ table! {
         last_system_time: BigInt [] "CPU milliseconds in kernel mode during the last run",
         average_memory: BigInt [] "Average growth of resident memory over a run, in bytes",
         last_memory: BigInt [] "Growth of resident memory over the last run, in bytes",
+        denylist_reason: Text [HIDDEN] "Why the query is deny-listed: the watchdog limit and the figures (memory 312 MB over limit 200 MB, CPU 92% over 10% for 12 s) or how the worker died; NULL when it is not (oxquery)",
     },
     column_aliases: { blacklisted => denylisted },
     examples: ["select name, executions, wall_time_ms from osquery_schedule"],
@@ -47,6 +48,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         row.set(Col::last_system_time, q.last_system_time);
         row.set(Col::average_memory, q.average_memory);
         row.set(Col::last_memory, q.last_memory);
+        if let Some(reason) = q.denylist_reason {
+            row.set(Col::denylist_reason, reason);
+        }
     }
     Ok(())
 }
@@ -66,6 +70,7 @@ mod tests {
             executions: 3,
             denylisted: true,
             wall_time_ms: 1500,
+            denylist_reason: Some("memory 312 MB over limit 200 MB".into()),
             ..ScheduleEntry::default()
         }];
         let ctx = QueryContext::everything(&SPEC, &host);
@@ -75,6 +80,10 @@ mod tests {
         assert_eq!(row[Col::executions as usize], Value::Integer(3));
         assert_eq!(row[Col::denylisted as usize], Value::Integer(1));
         assert_eq!(row[Col::wall_time_ms as usize], Value::Integer(1500));
+        assert_eq!(
+            row[Col::denylist_reason as usize],
+            Value::from("memory 312 MB over limit 200 MB")
+        );
         assert_eq!(rows.len(), 1);
     }
 }
