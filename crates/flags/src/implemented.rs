@@ -159,7 +159,10 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "tls_enroll_max_interval",
     "tls_enroll_override",
     "tls_hostname",
+    "tls_secret_always",
     "tls_server_certs",
+    "tls_session_reuse",
+    "tls_session_timeout",
     // The watchdog: the watcher process and its limits.
     "disable_watchdog",
     "enable_extensions_watchdog",

@@ -40,6 +40,10 @@ pub struct TlsSettings {
     pub timeout: Duration,
     /// The `User-Agent` version (`osquery/<version>`).
     pub version: String,
+    /// `--tls_session_reuse`: keep connections open between requests...
+    pub session_reuse: bool,
+    /// ...for at most `--tls_session_timeout`.
+    pub session_timeout: Duration,
 }
 
 impl TlsSettings {
@@ -55,6 +59,8 @@ impl TlsSettings {
             dump: flags.get(flag::tls_dump),
             timeout: REQUEST_TIMEOUT,
             version: version.to_owned(),
+            session_reuse: flags.get(flag::tls_session_reuse),
+            session_timeout: Duration::from_secs(u64::from(flags.get(flag::tls_session_timeout))),
         }
     }
 }
@@ -121,6 +127,8 @@ impl TlsClient {
             .http_status_as_error(false)
             .max_redirects(10)
             .user_agent(format!("osquery/{}", settings.version))
+            .max_idle_connections_per_host(usize::from(settings.session_reuse))
+            .max_idle_age(settings.session_timeout)
             .build();
         Ok(TlsClient {
             agent: config.new_agent(),
@@ -325,6 +333,8 @@ mod tests {
             dump: false,
             timeout: REQUEST_TIMEOUT,
             version: "5.23.0".to_owned(),
+            session_reuse: true,
+            session_timeout: Duration::from_secs(3600),
         };
         let client = TlsClient::new(settings).unwrap();
         assert_eq!(

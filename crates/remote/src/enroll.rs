@@ -42,6 +42,8 @@ pub struct EnrollSettings {
     pub always: bool,
     /// The host identifier sent with the request.
     pub host_identifier: String,
+    /// `--tls_secret_always`: every request's URL carries `enroll_secret=<secret>`.
+    pub secret_always: bool,
 }
 
 impl EnrollSettings {
@@ -57,6 +59,7 @@ impl EnrollSettings {
             keep_invalid_key: flags.get(flag::disable_reenrollment),
             always: flags.get(flag::enroll_always),
             host_identifier: host_identifier.to_owned(),
+            secret_always: flags.get(flag::tls_secret_always),
         }
     }
 }
@@ -276,6 +279,12 @@ impl NodeKeys {
         stop: &AtomicBool,
     ) -> Result<Value, String> {
         let attempts = attempts.max(1);
+        let endpoint = if self.settings.secret_always {
+            with_secret(endpoint, &read_secret(&self.settings)?)
+        } else {
+            endpoint.to_owned()
+        };
+        let endpoint = endpoint.as_str();
         let mut last = String::new();
         for i in 1..=attempts {
             let key = self.get(stop)?;
@@ -295,6 +304,21 @@ impl NodeKeys {
         }
         Err(last)
     }
+}
+
+/// `endpoint` with `enroll_secret=<secret>` added to its query (the secret
+/// percent-encoded).
+fn with_secret(endpoint: &str, secret: &str) -> String {
+    let mut encoded = String::with_capacity(secret.len());
+    for b in secret.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let joiner = if endpoint.contains('?') { '&' } else { '?' };
+    format!("{endpoint}{joiner}enroll_secret={encoded}")
 }
 
 /// The first row of a table as strings, the shape of each `host_details` member.
@@ -335,7 +359,17 @@ mod tests {
             keep_invalid_key: false,
             always: false,
             host_identifier: "host-a".to_owned(),
+            secret_always: false,
         }
+    }
+
+    #[test]
+    fn the_secret_joins_the_query_encoded() {
+        assert_eq!(
+            with_secret("/config", "a b&c"),
+            "/config?enroll_secret=a%20b%26c"
+        );
+        assert_eq!(with_secret("/log?x=1", "s"), "/log?x=1&enroll_secret=s");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,6 +63,7 @@ pub struct TestServer {
     addr: SocketAddr,
     ca_pem: String,
     requests: Arc<Mutex<Vec<Request>>>,
+    connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     _dir: tempfile::TempDir,
     ca_path: PathBuf,
@@ -134,13 +135,16 @@ impl TestServer {
         let addr = listener.local_addr().expect("address");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
         let handler: Arc<Handler> = Arc::new(handler);
         {
             let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
+            let connections = Arc::clone(&connections);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((stream, _)) => {
+                            connections.fetch_add(1, Ordering::SeqCst);
                             let (config, handler, requests) = (
                                 Arc::clone(&config),
                                 Arc::clone(&handler),
@@ -159,6 +163,7 @@ impl TestServer {
             addr,
             ca_pem: ca.pem(),
             requests,
+            connections,
             stop,
             _dir: dir,
             ca_path,
@@ -183,6 +188,11 @@ impl TestServer {
     /// A client certificate and key signed by the CA.
     pub fn client_cert(&self) -> (&Path, &Path) {
         (&self.client.0, &self.client.1)
+    }
+
+    /// How many connections the server accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Every request read so far.

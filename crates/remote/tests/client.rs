@@ -15,6 +15,8 @@ fn settings(server: &TestServer) -> TlsSettings {
         dump: false,
         timeout: Duration::from_secs(5),
         version: "5.23.0".to_owned(),
+        session_reuse: true,
+        session_timeout: Duration::from_secs(3600),
     }
 }
 
@@ -127,4 +129,21 @@ fn broken_answers_are_errors_never_hangs() {
     assert_eq!(post("/invalid"), RequestError::NodeInvalid(None));
     // The 5 s timeout of these settings ends the wait for an 8 s answer.
     assert!(matches!(post("/slow"), RequestError::Transport(_)));
+}
+
+#[test]
+fn connections_are_reused_unless_session_reuse_is_off() {
+    let server = TestServer::start(|_| Response::Json(json!({})));
+    let client = TlsClient::new(settings(&server)).unwrap();
+    for _ in 0..3 {
+        client.post("/x", &json!({}), false, None).unwrap();
+    }
+    assert_eq!(server.connections(), 1);
+    let mut fresh = settings(&server);
+    fresh.session_reuse = false;
+    let client = TlsClient::new(fresh).unwrap();
+    for _ in 0..3 {
+        client.post("/x", &json!({}), false, None).unwrap();
+    }
+    assert_eq!(server.connections(), 4);
 }

@@ -19,6 +19,8 @@ fn keys(server: &TestServer, store: Arc<Mutex<Store>>) -> NodeKeys {
         dump: false,
         timeout: Duration::from_secs(5),
         version: "5.23.0".to_owned(),
+        session_reuse: true,
+        session_timeout: Duration::from_secs(3600),
     })
     .unwrap();
     let enroll = EnrollSettings {
@@ -32,6 +34,7 @@ fn keys(server: &TestServer, store: Arc<Mutex<Store>>) -> NodeKeys {
         keep_invalid_key: false,
         always: false,
         host_identifier: "h".to_owned(),
+        secret_always: false,
     };
     NodeKeys::new(client, enroll, store, Box::new(|| json!({})))
 }

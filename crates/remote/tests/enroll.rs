@@ -19,6 +19,8 @@ fn client(server: &TestServer) -> TlsClient {
         dump: false,
         timeout: Duration::from_secs(5),
         version: "5.23.0".to_owned(),
+        session_reuse: true,
+        session_timeout: Duration::from_secs(3600),
     })
     .unwrap()
 }
@@ -35,6 +37,7 @@ fn settings(secret: &std::path::Path) -> EnrollSettings {
         keep_invalid_key: false,
         always: false,
         host_identifier: "host-a".to_owned(),
+        secret_always: false,
     }
 }
 

@@ -274,6 +274,8 @@ mod tests {
             dump: false,
             timeout: Duration::from_secs(5),
             version: "5.23.0".to_owned(),
+            session_reuse: true,
+            session_timeout: Duration::from_secs(3600),
         })
         .unwrap();
         let enroll = EnrollSettings {
@@ -287,6 +289,7 @@ mod tests {
             keep_invalid_key: false,
             always: false,
             host_identifier: "h".to_owned(),
+            secret_always: false,
         };
         let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
         let keys = NodeKeys::new(client, enroll, store, Box::new(|| json!({})));
