@@ -84,6 +84,25 @@ const fn oxquery_cli(
     }
 }
 
+/// oxquery's own flags that the config's `options` may set too.
+const fn oxquery_config(
+    name: &'static str,
+    ty: crate::FlagType,
+    default: &'static str,
+    description: &'static str,
+) -> FlagDef {
+    FlagDef {
+        name,
+        ty,
+        default,
+        kind: Config,
+        description,
+        origin: FlagOrigin::Oxquery,
+        on_linux: true,
+        choices: &[],
+    }
+}
+
 /// oxquery's own shell flags.
 const fn oxquery(
     name: &'static str,
@@ -378,6 +397,8 @@ flag_table! {
     osq(schedule_epoch, U64, "0", Config, "Epoch written into result logs; changing it resets differential results"),
     osq(schedule_lognames, Bool, "false", Config, "Log the name of each scheduled query as it runs"),
     osq(schedule_max_drift, U64, "60", Config, "Most seconds the scheduler catches up after falling behind"),
+    oxquery_config(schedule_query_memory_limit, U64, "1024", "MiB a scheduled query may allocate (SQLite's memory for it, the rows its tables build, its result) before it is stopped and logged as over budget; the worker carries on. A query's \"memory_limit\" overrides it; 0 = no budget"),
+    oxquery_config(schedule_query_timeout, U64, "600", "Seconds a scheduled query may run before it is stopped and logged as timed out, without its results; the worker carries on. A query's \"timeout\" overrides it; 0 = no limit. (--schedule_timeout is osquery's: it stops the whole scheduler)"),
     osq(schedule_reload, U64, "3600", Config, "Seconds between resets of the SQL database used by the scheduler"),
     osq(schedule_reload_sql, Bool, "false", Hidden, "Also reload SQL state when the scheduler resets"),
     osq(schedule_splay_percent, U64, "10", Config, "Percentage by which scheduled intervals are randomised"),
