@@ -238,3 +238,66 @@ fn a_generator_in_a_long_read_is_stopped_by_its_timeout() {
         took.as_millis()
     );
 }
+
+#[test]
+fn a_stopped_evented_query_does_not_move_its_event_marks() {
+    let s = Sandbox::new();
+    let watched = s.path().join("watched");
+    std::fs::create_dir(&watched).unwrap();
+    // `created` logs the events (and shows the watches work); `stuck` reads the same
+    // events, then spins on each row (the subquery runs only once a row exists) until
+    // its timeout.
+    s.write_config(&format!(
+        r#"{{
+  "options": {{"schedule_splay_percent": 0}},
+  "file_paths": {{ "sandbox": ["{}/%%"] }},
+  "schedule": {{
+    "created": {{"query": "SELECT target_path FROM file_events WHERE action = 'CREATED'", "interval": 1}},
+    "stuck": {{"query": "SELECT target_path, (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c) AS n FROM file_events WHERE action = 'CREATED'", "interval": 1, "timeout": 1}}
+  }}
+}}"#,
+        watched.display()
+    ));
+    let mut d = s.start(
+        "events",
+        &[
+            "--disable_watchdog",
+            "--disable_events=false",
+            "--enable_file_events=true",
+        ],
+    );
+    let mut n = 0;
+    let logged = wait_until(LONG, || {
+        n += 1;
+        std::fs::write(watched.join(format!("probe-{n}")), b"").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        !s.results_of("created").is_empty()
+    });
+    assert!(logged, "no file event logged:\n{}", d.stderr_text());
+    assert!(
+        wait_until(LONG, || d.stderr_text().matches("stuck stopped").count()
+            >= 2),
+        "{}",
+        d.stderr_text()
+    );
+    assert_eq!(d.terminate(Duration::from_secs(30)).0.code(), Some(0));
+    assert!(s.results_of("stuck").is_empty());
+    let dump = s.dump();
+    let events = dump.get("events").cloned().unwrap_or_default();
+    assert!(
+        events.contains_key("optimize_eid.created.file_events"),
+        "the query that completed keeps its mark: {:?}",
+        events
+            .keys()
+            .filter(|k| k.starts_with("optimize"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        !events.keys().any(|k| k.starts_with("optimize_eid.stuck.")),
+        "a stopped run moved its mark: {:?}",
+        events
+            .keys()
+            .filter(|k| k.starts_with("optimize"))
+            .collect::<Vec<_>>()
+    );
+}
