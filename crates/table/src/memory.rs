@@ -83,7 +83,7 @@ pub fn live_bytes() -> isize {
 }
 
 /// The accounting of one query on the current thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Window {
     base: isize,
 }
@@ -108,8 +108,14 @@ impl Window {
 
     /// Ends the budget (the counters keep running); returns the peak growth.
     pub fn close(self) -> u64 {
-        LIMIT.set(NO_BUDGET);
         self.peak()
+    }
+}
+
+impl Drop for Window {
+    /// A budget never outlives its query, even one that unwound.
+    fn drop(&mut self) {
+        LIMIT.set(NO_BUDGET);
     }
 }
 

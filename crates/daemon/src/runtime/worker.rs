@@ -225,7 +225,7 @@ fn log_stop(job: &Job, reason: StopReason, elapsed: Duration, peak: u64) {
             job.query.timeout
         ),
         StopReason::Memory => log::warn!(
-            "Scheduled query {name} stopped: it went over its memory budget of {} MiB (peak {peak_mib:.1} MiB, after {ms} ms); no results logged. Raise its \"memory_limit\" or --schedule_query_memory_limit if it needs more",
+            "Scheduled query {name} stopped: it needed more than its memory budget of {} MiB (peak {peak_mib:.1} MiB, after {ms} ms); no results logged. Raise its \"memory_limit\" or --schedule_query_memory_limit if it needs more",
             job.query.memory_limit
         ),
         StopReason::Cancelled | StopReason::Closed => log::info!(
