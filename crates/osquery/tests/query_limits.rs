@@ -271,10 +271,13 @@ fn a_stopped_evented_query_does_not_move_its_event_marks() {
     let logged = wait_until(LONG, || {
         n += 1;
         std::fs::write(watched.join(format!("probe-{n}")), b"").unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(500));
         !s.results_of("created").is_empty()
     });
     assert!(logged, "no file event logged:\n{}", d.stderr_text());
+    // Fewer events than a first batch (16 rows): `stuck`'s scan reads them all, and so
+    // records how far it read, before its first row starts the spin.
+    assert!(n < 16, "{n} probe files before the first was logged");
     assert!(
         wait_until(LONG, || d.stderr_text().matches("stuck stopped").count()
             >= 2),
