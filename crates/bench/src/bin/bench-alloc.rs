@@ -100,6 +100,52 @@ fn child(counting: bool, iters: usize) {
     }
 }
 
+/// Nanoseconds per allocation and free of 64 bytes through `alloc`, over `n` pairs.
+fn pair_cost(alloc: &dyn GlobalAlloc, n: usize) -> f64 {
+    let layout = Layout::from_size_align(64, 8).unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: a non-zero layout, freed with the same layout right away.
+        unsafe {
+            let p = alloc.alloc(std::hint::black_box(layout));
+            std::hint::black_box(p);
+            alloc.dealloc(p, layout);
+        }
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// The allocator call itself, in this process: the counting wrapper against the
+/// system allocator, alternated.
+fn per_call(rounds: usize) {
+    let counting = CountingAllocator::SYSTEM;
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let n = 2_000_000;
+        if round % 2 == 0 {
+            ours.push(pair_cost(&counting, n));
+            base.push(pair_cost(&System, n));
+        } else {
+            base.push(pair_cost(&System, n));
+            ours.push(pair_cost(&counting, n));
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let min = |v: &[f64]| v.iter().cloned().fold(f64::MAX, f64::min);
+    println!("one malloc+free of 64 bytes ({rounds} rounds of 2,000,000)");
+    println!(
+        "  counting  {:7.2} ns mean, {:7.2} ns best",
+        mean(&ours),
+        min(&ours)
+    );
+    println!(
+        "  system    {:7.2} ns mean, {:7.2} ns best",
+        mean(&base),
+        min(&base)
+    );
+    println!("  ratio     {:7.3}× (means)\n", mean(&ours) / mean(&base));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let iters = arg("--iters", 20);
@@ -111,6 +157,7 @@ fn main() {
         return;
     }
     let rounds = arg("--rounds", 10);
+    per_call(rounds);
     let exe = std::env::current_exe().expect("own path");
     let mut samples: Vec<(Vec<Duration>, Vec<Duration>)> = vec![Default::default(); QUERIES.len()];
     let mut peaks = vec![0u64; QUERIES.len()];
