@@ -123,6 +123,12 @@ pub struct Settings {
     pub splay_percent: u64,
     /// `--pack_refresh_interval`: seconds a discovery verdict is reused.
     pub pack_refresh_interval: u64,
+    /// `--schedule_query_timeout`: seconds a scheduled run may take (0 = no limit) when
+    /// its query gives no `"timeout"`.
+    pub query_timeout: u64,
+    /// `--schedule_query_memory_limit`: MiB a scheduled run may allocate (0 = no budget)
+    /// when its query gives no `"memory_limit"`.
+    pub query_memory_limit: u64,
 }
 
 impl Settings {
@@ -134,6 +140,8 @@ impl Settings {
             pack_delimiter: flags.get(flag::pack_delimiter).to_owned(),
             splay_percent: flags.get(flag::schedule_splay_percent),
             pack_refresh_interval: flags.get(flag::pack_refresh_interval),
+            query_timeout: flags.get(flag::schedule_query_timeout),
+            query_memory_limit: flags.get(flag::schedule_query_memory_limit),
         }
     }
 
@@ -156,6 +164,12 @@ impl Settings {
         }
         if let Some(v) = number("pack_refresh_interval") {
             out.pack_refresh_interval = v;
+        }
+        if let Some(v) = number("schedule_query_timeout") {
+            out.query_timeout = v;
+        }
+        if let Some(v) = number("schedule_query_memory_limit") {
+            out.query_memory_limit = v;
         }
         if let Some(v) = options.get("pack_delimiter").and_then(option_text) {
             out.pack_delimiter = v;
@@ -218,6 +232,12 @@ pub struct ScheduledQuery {
     pub removed: bool,
     pub denylist: bool,
     pub startup_priority: Option<u64>,
+    /// Seconds a run may take before it is stopped; 0 = no limit. The query's
+    /// `"timeout"`, else `--schedule_query_timeout`.
+    pub timeout: u64,
+    /// MiB a run may allocate before it is stopped; 0 = no budget. The query's
+    /// `"memory_limit"`, else `--schedule_query_memory_limit`.
+    pub memory_limit: u64,
 }
 
 impl Config {
@@ -405,6 +425,8 @@ impl Config {
                     removed: q.removed,
                     denylist: q.denylist,
                     startup_priority: q.startup_priority,
+                    timeout: q.timeout.unwrap_or(self.settings.query_timeout),
+                    memory_limit: q.memory_limit.unwrap_or(self.settings.query_memory_limit),
                 });
             }
         }

@@ -53,6 +53,12 @@ pub struct Query {
     pub shard: u64,
     /// Run once at start-up, lowest value first, before the interval schedule begins.
     pub startup_priority: Option<u64>,
+    /// `"timeout"`: seconds a run may take before it is stopped (0 = no limit); `None`
+    /// takes `--schedule_query_timeout`.
+    pub timeout: Option<u64>,
+    /// `"memory_limit"`: MiB a run may allocate before it is stopped (0 = no budget);
+    /// `None` takes `--schedule_query_memory_limit`.
+    pub memory_limit: Option<u64>,
 }
 
 /// `decorators`: queries whose first row's columns are added to every log line.

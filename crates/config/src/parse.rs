@@ -289,6 +289,15 @@ fn parse_query(
             Some(v) => Some(size(ctx, &format!("{path}.startup_priority"), v)?),
             None => None,
         },
+        // oxquery's per-query limits (osquery ignores keys it does not know).
+        timeout: match field("timeout") {
+            Some(v) => Some(size(ctx, &format!("{path}.timeout"), v)?),
+            None => None,
+        },
+        memory_limit: match field("memory_limit") {
+            Some(v) => Some(size(ctx, &format!("{path}.memory_limit"), v)?),
+            None => None,
+        },
     })
 }
 

@@ -565,6 +565,60 @@ fn query_defaults_and_flags() {
 }
 
 #[test]
+fn per_query_limits_come_from_the_query_or_the_flags() {
+    let config = load_text(
+        r#"{"options": {"schedule_query_timeout": 30},
+            "schedule": {"own": {"query": "SELECT 1;", "timeout": "5", "memory_limit": 64},
+                         "off": {"query": "SELECT 1;", "timeout": 0, "memory_limit": 0},
+                         "plain": {"query": "SELECT 1;"}},
+            "packs": {"p": {"queries": {"q": {"query": "SELECT 1;", "timeout": 7}}}}}"#,
+    )
+    .unwrap();
+    let main = &config.packs[0].queries;
+    assert_eq!(
+        main.iter()
+            .map(|q| (q.name.as_str(), q.timeout, q.memory_limit))
+            .collect::<Vec<_>>(),
+        [
+            ("off", Some(0), Some(0)),
+            ("own", Some(5), Some(64)),
+            ("plain", None, None)
+        ]
+    );
+    let schedule = schedule_all(&config, &host(0));
+    let limits: BTreeMap<&str, (u64, u64)> = schedule
+        .iter()
+        .map(|q| (q.name.as_str(), (q.timeout, q.memory_limit)))
+        .collect();
+    // The config's own `options` set the default timeout; the memory budget keeps the
+    // flag's default.
+    let memory_default = Flags::new().get(flag::schedule_query_memory_limit);
+    assert_eq!(
+        limits,
+        BTreeMap::from([
+            ("off", (0, 0)),
+            ("own", (5, 64)),
+            ("plain", (30, memory_default)),
+            ("pack_p_q", (7, memory_default)),
+        ])
+    );
+    for bad in [
+        r#""timeout": -1"#,
+        r#""timeout": "soon""#,
+        r#""memory_limit": 1.5"#,
+    ] {
+        let err = err_text(&format!(
+            r#"{{"schedule": {{"q": {{"query": "SELECT 1;", {bad}}}}}}}"#
+        ));
+        let key = bad.split('"').nth(1).unwrap();
+        assert!(
+            err.contains(&format!("schedule.q.{key}")) && err.contains("non-negative integer"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn interval_bounds() {
     for bad in [
         "0",

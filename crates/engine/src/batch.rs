@@ -37,6 +37,10 @@ impl From<EngineError> for SqlFailure {
     fn from(e: EngineError) -> SqlFailure {
         match e {
             EngineError::Sqlite(e) => SqlFailure::of(e, ""),
+            EngineError::Stopped(reason) => SqlFailure {
+                code: rusqlite::ffi::SQLITE_INTERRUPT,
+                message: format!("interrupted: {reason}"),
+            },
             other => SqlFailure {
                 code: 1,
                 message: other.to_string(),

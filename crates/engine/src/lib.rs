@@ -15,6 +15,7 @@ mod collation;
 mod format;
 mod functions;
 pub mod instance;
+mod memory;
 mod plan;
 mod planner;
 mod scan_cache;
@@ -23,19 +24,20 @@ mod vtab;
 
 pub use batch::{SqlFailure, is_complete, sqlite_version};
 pub use format::format_real;
+pub use memory::account_sqlite_memory;
 pub use oxquery_table::TableFilter;
 pub use scan_cache::{CacheStep, ScanCache};
 
 use corosensei::stack::DefaultStack;
 use oxquery_table::{
-    Cancel, Host, InstanceInfo, LiveState, Registry, Table, TableDef, TableSettings,
+    Cancel, Host, InstanceInfo, LiveState, Registry, StopReason, Table, TableDef, TableSettings,
 };
 use rusqlite::Connection;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use vtab::{OsqueryTab, TableAux};
 
 /// Why the engine could not start or run a statement.
@@ -47,6 +49,31 @@ pub enum EngineError {
     DuplicateTable(#[from] oxquery_table::DuplicateTable),
     #[error("{0} is not a regular file")]
     NotAFile(String),
+    /// The query was stopped before its end: cancelled, past its deadline, or over its
+    /// memory budget (whatever SQLite or the generator reported on the way).
+    #[error("interrupted: {0}")]
+    Stopped(StopReason),
+}
+
+impl EngineError {
+    /// Why the query was stopped, when it was.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        match self {
+            EngineError::Stopped(reason) => Some(*reason),
+            _ => None,
+        }
+    }
+}
+
+/// What one query may use; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time from the start of the statement.
+    pub timeout: Option<Duration>,
+    /// Bytes the query's thread may grow by: SQLite's memory for the statement, the
+    /// rows the generators build and the result the caller collects
+    /// (see [`oxquery_table::memory`] for what the accounting cannot see).
+    pub memory: Option<u64>,
 }
 
 /// State the engine's modules and scans share.
@@ -131,6 +158,8 @@ pub struct Engine {
     /// The configuration's views this engine created (TEMP views live in one
     /// connection; the tables' alias views are never here).
     config_views: RefCell<std::collections::BTreeSet<String>>,
+    /// The most the last query grew its thread's memory by, in bytes.
+    last_peak_memory: Cell<u64>,
 }
 
 const MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
@@ -187,6 +216,8 @@ impl Engine {
     /// `live` state (the daemon's workers) serve the same tables and report the same
     /// schedule.
     pub fn open(host: Host) -> Result<Engine, EngineError> {
+        // Too late when something opened SQLite first; the programs call it at start.
+        memory::account_sqlite_memory();
         let mut conn = Connection::open_in_memory()?;
         collation::register(&conn)?;
         functions::register(&conn)?;
@@ -208,6 +239,7 @@ impl Engine {
             }),
             attached: RefCell::new(Attached::default()),
             config_views: RefCell::default(),
+            last_peak_memory: Cell::new(0),
         };
         engine.sync()?;
         Ok(engine)
@@ -462,9 +494,39 @@ impl Engine {
         self.shared.cancel.set_deadline(deadline);
     }
 
+    /// Runs `body` as one query under `limits`: the deadline and the memory window are
+    /// set around it, and an error while a limit (or a cancel) stopped it becomes
+    /// [`EngineError::Stopped`] with the reason, whatever SQLite said on the way
+    /// (SQLITE_INTERRUPT, or SQLITE_NOMEM for a refused allocation). A query that ended
+    /// but went over its memory budget on the way fails as well: a budget is a limit,
+    /// not a hint.
+    fn limited<T>(
+        &self,
+        limits: Limits,
+        body: impl FnOnce() -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        self.begin_query(limits.timeout.map(|t| Instant::now() + t));
+        let window = oxquery_table::memory::Window::open(limits.memory);
+        let result = body();
+        let stopped = self.shared.cancel.status();
+        self.last_peak_memory.set(window.close());
+        self.shared.cancel.set_deadline(None);
+        match (result, stopped) {
+            (Err(_), Some(reason)) | (Ok(_), Some(reason @ StopReason::Memory)) => {
+                Err(EngineError::Stopped(reason))
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// The most the last query grew its thread's memory by, in bytes (its peak).
+    pub fn last_peak_memory(&self) -> u64 {
+        self.last_peak_memory.get()
+    }
+
     /// Runs one statement and returns its column names and rows as typed values.
     pub fn query(&self, sql: &str) -> Result<QueryResult, EngineError> {
-        self.query_until(sql, None)
+        self.query_limited(sql, Limits::default())
     }
 
     /// Like [`Engine::query`], stopped with SQLITE_INTERRUPT once `deadline` passes.
@@ -473,10 +535,20 @@ impl Engine {
         sql: &str,
         deadline: Option<Instant>,
     ) -> Result<QueryResult, EngineError> {
-        self.begin_query(deadline);
-        let result = self.run(sql);
-        self.shared.cancel.set_deadline(None);
-        result
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.query_limited(
+            sql,
+            Limits {
+                timeout,
+                memory: None,
+            },
+        )
+    }
+
+    /// Like [`Engine::query`], under `limits` (see [`Engine::last_peak_memory`] for
+    /// what it used).
+    pub fn query_limited(&self, sql: &str, limits: Limits) -> Result<QueryResult, EngineError> {
+        self.limited(limits, || self.run(sql))
     }
 
     /// Runs one statement and hands each row to `row` as SQLite produces it (stop early
@@ -484,13 +556,25 @@ impl Engine {
     pub fn for_each_row(
         &self,
         sql: &str,
+        row: impl FnMut(&[oxquery_table::Value]) -> std::ops::ControlFlow<()>,
+    ) -> Result<Vec<String>, EngineError> {
+        self.for_each_row_limited(sql, Limits::default(), row)
+    }
+
+    /// Like [`Engine::for_each_row`], under `limits`; what `row` keeps counts against
+    /// the memory budget.
+    pub fn for_each_row_limited(
+        &self,
+        sql: &str,
+        limits: Limits,
         mut row: impl FnMut(&[oxquery_table::Value]) -> std::ops::ControlFlow<()>,
     ) -> Result<Vec<String>, EngineError> {
-        self.begin_query(None);
-        let mut stmt = self.connection().prepare(sql)?;
-        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        step_rows(&mut stmt, &mut row)?;
-        Ok(columns)
+        self.limited(limits, || {
+            let mut stmt = self.connection().prepare(sql)?;
+            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+            step_rows(&mut stmt, &mut row)?;
+            Ok(columns)
+        })
     }
 
     fn run(&self, sql: &str) -> Result<QueryResult, EngineError> {

@@ -72,6 +72,8 @@ fn engine_with(tables: Vec<Arc<dyn Table>>) -> (Engine, Registry) {
 fn error_code(e: &EngineError) -> Option<i32> {
     match e {
         EngineError::Sqlite(e) => e.sqlite_error().map(|f| f.extended_code),
+        // What SQLite reported as SQLITE_INTERRUPT (or NOMEM, for a budget), with why.
+        EngineError::Stopped(_) => Some(9),
         _ => None,
     }
 }

@@ -84,6 +84,25 @@ const fn oxquery_cli(
     }
 }
 
+/// oxquery's own flags that the config's `options` may set too.
+const fn oxquery_config(
+    name: &'static str,
+    ty: crate::FlagType,
+    default: &'static str,
+    description: &'static str,
+) -> FlagDef {
+    FlagDef {
+        name,
+        ty,
+        default,
+        kind: Config,
+        description,
+        origin: FlagOrigin::Oxquery,
+        on_linux: true,
+        choices: &[],
+    }
+}
+
 /// oxquery's own shell flags.
 const fn oxquery(
     name: &'static str,
@@ -380,6 +399,8 @@ flag_table! {
     osq(schedule_lognames, Bool, "false", Config, "Log \"Executing scheduled query <name>\" at INFO for each run (with --verbose the SQL is logged as well)"),
     osq(schedule_max_drift, U64, "60", Config, "Most seconds the scheduler catches up after falling behind (missed seconds run once, back to back); beyond it the missed seconds are skipped"),
     osq(schedule_reload, U64, "3600", Config, "Seconds between maintenance of the database (WAL checkpoint, free pages returned, caches released); 0 = never"),
+    oxquery_config(schedule_query_memory_limit, U64, "1024", "MiB a scheduled query may allocate (SQLite's memory for it, the rows its tables build, its result) before it is stopped and logged as over budget; the worker carries on. A query's \"memory_limit\" overrides it; 0 = no budget"),
+    oxquery_config(schedule_query_timeout, U64, "600", "Seconds a scheduled query may run before it is stopped and logged as timed out, without its results; the worker carries on. A query's \"timeout\" overrides it; 0 = no limit. (--schedule_timeout is osquery's: it stops the whole scheduler)"),
     osq(schedule_reload_sql, Bool, "false", Hidden, "Also reload SQL state when the scheduler resets"),
     osq(schedule_splay_percent, U64, "10", Config, "Percentage by which scheduled intervals are randomised"),
     osq(schedule_timeout, U64, "0", Config, "Stop the scheduler, and the daemon with it, this many seconds after start (0 = run forever)"),

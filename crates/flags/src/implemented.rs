@@ -38,6 +38,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "pack_delimiter",
     "pack_refresh_interval",
     "schedule_default_interval",
+    "schedule_query_memory_limit",
+    "schedule_query_timeout",
     "schedule_splay_percent",
     "disable_hash_cache",
     "disable_tables",

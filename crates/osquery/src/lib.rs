@@ -5,6 +5,8 @@
 //! Arguments are read as the bytes the kernel passed (`args_os`): a path may hold any,
 //! and the flag parser and the shell say which other arguments must be UTF-8.
 
+pub use oxquery_table::memory::CountingAllocator;
+
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
@@ -44,6 +46,9 @@ pub fn role(argv0: &OsStr, args: &[OsString]) -> Role {
 
 /// Runs the program chosen by [`role`] and returns its exit code.
 pub fn main_entry() -> i32 {
+    // Before anything opens SQLite (the store, a host database): SQLite's allocator can
+    // only be replaced before it initialises.
+    oxquery_engine::account_sqlite_memory();
     let mut argv = std::env::args_os();
     let argv0 = argv.next().unwrap_or_default();
     let args: Vec<OsString> = argv.collect();

@@ -18,6 +18,32 @@ pub enum StopReason {
     Cancelled,
     /// The query ran past its deadline.
     Deadline,
+    /// The query's thread grew past its memory budget (see [`crate::memory`]).
+    Memory,
+}
+
+impl StopReason {
+    /// A short word for logs and tables: `closed`, `cancelled`, `timeout`, `memory`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            StopReason::Closed => "closed",
+            StopReason::Cancelled => "cancelled",
+            StopReason::Deadline => "timeout",
+            StopReason::Memory => "memory",
+        }
+    }
+
+    /// The reason a [`StopReason::keyword`] names.
+    pub fn from_keyword(word: &str) -> Option<StopReason> {
+        [
+            StopReason::Closed,
+            StopReason::Cancelled,
+            StopReason::Deadline,
+            StopReason::Memory,
+        ]
+        .into_iter()
+        .find(|r| r.keyword() == word)
+    }
 }
 
 impl std::fmt::Display for StopReason {
@@ -26,6 +52,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Closed => "the query stopped reading",
             StopReason::Cancelled => "the query was cancelled",
             StopReason::Deadline => "the query ran past its deadline",
+            StopReason::Memory => "the query went over its memory budget",
         })
     }
 }
@@ -91,11 +118,15 @@ impl Cancel {
         self.inner.deadline.store(NO_DEADLINE, Ordering::Release);
     }
 
-    /// Why work under this token must stop, if it must.
+    /// Why work under this token must stop, if it must. The memory budget is the
+    /// calling thread's (the query's thread; see [`crate::memory::Window`]).
     #[inline]
     pub fn status(&self) -> Option<StopReason> {
         if self.inner.cancelled.load(Ordering::Acquire) {
             return Some(StopReason::Cancelled);
+        }
+        if crate::memory::over_budget() {
+            return Some(StopReason::Memory);
         }
         let deadline = self.inner.deadline.load(Ordering::Acquire);
         if deadline != NO_DEADLINE && self.inner.origin.elapsed().as_nanos() >= u128::from(deadline)
@@ -148,6 +179,12 @@ mod tests {
         token.clone().cancel();
         assert_eq!(token.status(), Some(StopReason::Cancelled));
         token.reset();
+        let window = crate::memory::Window::open(Some(10));
+        crate::memory::note_alloc(11);
+        assert_eq!(token.status(), Some(StopReason::Memory));
+        crate::memory::note_free(11);
+        window.close();
+        assert_eq!(token.status(), None);
         let closed = Arc::new(AtomicBool::new(false));
         let scan = Interrupt::new(token.clone(), Some(Arc::clone(&closed)));
         assert_eq!(scan.status(), None);

@@ -73,6 +73,18 @@ pub struct ScheduleEntry {
     /// Why the query is deny-listed (which limit and the figures, or how the worker
     /// died); `None` when it is not.
     pub denylist_reason: Option<String>,
+    /// Rows the last run returned (up to its stop, when it was stopped).
+    pub last_rows: i64,
+    /// The most the last run allocated, in bytes (per-query accounting).
+    pub last_peak_memory: i64,
+    /// Why the last run was stopped (`timeout`, `memory`, `cancelled`); empty when it
+    /// ran to its end.
+    pub last_stop_reason: String,
+    /// Runs stopped by a limit or a cancel, in total.
+    pub stopped_runs: i64,
+    /// The limits in force: seconds (0 = none) and MiB (0 = none).
+    pub timeout: i64,
+    pub memory_limit: i64,
 }
 
 /// One configured pack, as `osquery_packs` shows it.

@@ -43,6 +43,7 @@ mod error;
 mod events;
 mod host;
 mod macros;
+pub mod memory;
 mod registry;
 mod rows;
 mod settings;

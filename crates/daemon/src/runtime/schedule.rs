@@ -237,6 +237,12 @@ pub(super) fn entry(
         average_memory: int(perf.average_memory),
         last_memory: int(perf.last_memory),
         denylist_reason: None,
+        last_rows: int(perf.last_rows),
+        last_peak_memory: int(perf.last_peak_memory),
+        last_stop_reason: perf.last_stop_reason.map_or("", |r| r.keyword()).to_owned(),
+        stopped_runs: int(perf.stopped_runs),
+        timeout: int(q.timeout),
+        memory_limit: int(q.memory_limit),
     }
 }
 
@@ -255,6 +261,8 @@ mod tests {
             removed: true,
             denylist: true,
             startup_priority: None,
+            timeout: 0,
+            memory_limit: 0,
         }
     }
 

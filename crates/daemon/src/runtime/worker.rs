@@ -8,8 +8,8 @@ use crate::item::{Decorations, Row};
 use crate::logger::format_item;
 use crate::outbox::{self, Lines};
 use crate::results::{self, EncodedRows, RowsBuilder, Run, performance};
-use oxquery_engine::{CancelHandle, Engine, TableFilter};
-use oxquery_table::InstanceInfo;
+use oxquery_engine::{CancelHandle, Engine, EngineError, Limits, TableFilter};
+use oxquery_table::{InstanceInfo, StopReason};
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -235,14 +235,47 @@ fn trim_heap_above(threshold: u64, resident: u64) -> bool {
     true
 }
 
+/// The limits a run of `job` is under (its config's, else the flags' defaults).
+fn limits_of(job: &Job) -> Limits {
+    Limits {
+        timeout: (job.query.timeout > 0).then(|| Duration::from_secs(job.query.timeout)),
+        memory: (job.query.memory_limit > 0).then(|| job.query.memory_limit.saturating_mul(MIB)),
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Says which query was stopped, by which limit, and the figures. A stopped run logs
+/// no results and leaves the stored state (and event marks) as they were.
+fn log_stop(job: &Job, reason: StopReason, elapsed: Duration, peak: u64) {
+    let name = &job.name;
+    let ms = elapsed.as_millis();
+    let peak_mib = peak as f64 / MIB as f64;
+    match reason {
+        StopReason::Deadline => log::warn!(
+            "Scheduled query {name} stopped: it ran past its timeout of {} s (after {ms} ms, peak memory {peak_mib:.1} MiB); no results logged. Raise its \"timeout\" or --schedule_query_timeout if it needs longer",
+            job.query.timeout
+        ),
+        StopReason::Memory => log::warn!(
+            "Scheduled query {name} stopped: it needed more than its memory budget of {} MiB (peak {peak_mib:.1} MiB, after {ms} ms); no results logged. Raise its \"memory_limit\" or --schedule_query_memory_limit if it needs more",
+            job.query.memory_limit
+        ),
+        StopReason::Cancelled | StopReason::Closed => log::info!(
+            "Scheduled query {name} cancelled after {ms} ms (the daemon is stopping); no results logged"
+        ),
+    }
+}
+
 fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     let unix_time = unix_now();
     let started = Instant::now();
     let (user0, system0) = thread_cpu();
     let memory0 = resident_bytes();
     let output_size = Cell::new(0u64);
-    let rows_found = Cell::new(0u64);
-    let mut succeeded = false;
+    let limits = limits_of(job);
+    let mut row_count = 0u64;
+    // Read right after the query: the `always` decorators run queries on this engine.
+    let peak_memory;
     let run_settings = daemon.run_settings();
     daemon.start_executing(&job.name);
     // osquery's messages: the SQL at verbose, else the name with --schedule_lognames.
@@ -264,14 +297,14 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
     // they read; the marks are stored with the results.
     let run = engine.query_run();
     run.begin(&job.name);
-    if job.snapshot {
-        let result = engine.query(&job.sql);
+    let failure: Option<EngineError> = if job.snapshot {
+        let result = engine.query_limited(&job.sql, limits);
+        peak_memory = engine.last_peak_memory();
         engine.set_cache_step(None);
         let marks = run.end().unwrap_or_default();
         match result {
             Ok(r) => {
-                succeeded = true;
-                rows_found.set(r.rows.len() as u64);
+                row_count = r.rows.len() as u64;
                 let rows = r
                     .rows
                     .into_iter()
@@ -279,23 +312,24 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
                     .collect();
                 let events = event_marks(&job.name, marks);
                 record_snapshot(daemon, engine, job, rows, unix_time, events, &output_size);
+                None
             }
-            Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
+            Err(e) => Some(e),
         }
     } else {
         // Each row is escaped and encoded as SQLite produces it: the result exists once,
         // in its stored form, never as a map per row.
         let mut rows = RowsBuilder::new();
-        let result = engine.for_each_row(&job.sql, |values| {
+        let result = engine.for_each_row_limited(&job.sql, limits, |values| {
             rows.push(values);
-            rows_found.set(rows_found.get() + 1);
+            row_count += 1;
             ControlFlow::Continue(())
         });
+        peak_memory = engine.last_peak_memory();
         engine.set_cache_step(None);
         let marks = run.end().unwrap_or_default();
         match result {
             Ok(columns) => {
-                succeeded = true;
                 let current = rows.finish(&columns);
                 let queried = started.elapsed();
                 let evented = marks.evented;
@@ -315,11 +349,18 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
                     queried.as_millis(),
                     (started.elapsed() - queried).as_millis()
                 );
+                None
             }
             // As osquery: a failed run (an SQL error, or the statement interrupted at
             // shutdown) is not an empty result; diffing it would log every row removed.
-            Err(e) => log::error!("Error executing scheduled query {}: {e}", job.name),
+            Err(e) => Some(e),
         }
+    };
+    let stop = failure.as_ref().and_then(EngineError::stop_reason);
+    match (&failure, stop) {
+        (Some(_), Some(reason)) => log_stop(job, reason, started.elapsed(), peak_memory),
+        (Some(e), None) => log::error!("Error executing scheduled query {}: {e}", job.name),
+        (None, _) => {}
     }
     let (user1, system1) = thread_cpu();
     let memory1 = resident_bytes();
@@ -330,6 +371,9 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
         system_time: system1.saturating_sub(system0),
         memory: memory1.saturating_sub(memory0),
         output_size: output_size.get(),
+        rows: row_count,
+        peak_memory,
+        stop,
     };
     if let Some(monitor) = &daemon.monitor {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -342,8 +386,8 @@ fn execute(daemon: &Daemon, engine: &Engine, job: &Job) {
                 system_ms: ms(execution.system_time),
                 memory_increase: execution.memory,
                 memory_peak: peak_resident_bytes(),
-                rows: rows_found.get(),
-                succeeded,
+                rows: row_count,
+                succeeded: failure.is_none(),
             },
         );
     }

@@ -4,7 +4,7 @@ use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "osquery_schedule",
-    description: "The queries this daemon runs on a schedule, with counts and timings of their runs. Beyond osquery, the hidden column denylist_reason says why a deny-listed query is.",
+    description: "The queries this daemon runs on a schedule, with counts and timings of their runs. Beyond osquery, hidden columns say why a deny-listed query is (denylist_reason), give the per-query limits in force (timeout, memory_limit) and the last run's rows, peak memory and stop reason, with a count of stopped runs.",
     attributes: [UTILITY],
     columns: {
         name: Text [] "Full query name (pack name and query name joined by the pack delimiter)",
@@ -24,9 +24,18 @@ table! {
         average_memory: BigInt [] "Average growth of resident memory over a run, in bytes",
         last_memory: BigInt [] "Growth of resident memory over the last run, in bytes",
         denylist_reason: Text [HIDDEN] "Why the query is deny-listed: the watchdog limit and the figures (memory 312 MB over limit 200 MB, CPU 92% over 10% for 12 s) or how the worker died; NULL when it is not (oxquery)",
+        last_rows: BigInt [HIDDEN] "Rows the last run returned (up to its stop, if it was stopped) (oxquery)",
+        last_peak_memory: BigInt [HIDDEN] "The most the last run allocated, in bytes (SQLite's memory for it, the rows its tables built, its result) (oxquery)",
+        last_stop_reason: Text [HIDDEN] "Why the last run was stopped (timeout, memory, cancelled); empty when it ran to its end (oxquery)",
+        stopped_runs: BigInt [HIDDEN] "Runs stopped by a limit or a cancel, in total (oxquery)",
+        timeout: BigInt [HIDDEN] "Seconds a run may take before it is stopped (the query's \"timeout\" or --schedule_query_timeout); 0 = no limit (oxquery)",
+        memory_limit: BigInt [HIDDEN] "MiB a run may allocate before it is stopped (the query's \"memory_limit\" or --schedule_query_memory_limit); 0 = no budget (oxquery)",
     },
     column_aliases: { blacklisted => denylisted },
-    examples: ["select name, executions, wall_time_ms from osquery_schedule"],
+    examples: [
+        "select name, executions, wall_time_ms from osquery_schedule",
+        "select name, last_stop_reason, stopped_runs, last_peak_memory, timeout from osquery_schedule",
+    ],
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
@@ -51,6 +60,12 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         if let Some(reason) = q.denylist_reason {
             row.set(Col::denylist_reason, reason);
         }
+        row.set(Col::last_rows, q.last_rows);
+        row.set(Col::last_peak_memory, q.last_peak_memory);
+        row.set(Col::last_stop_reason, q.last_stop_reason);
+        row.set(Col::stopped_runs, q.stopped_runs);
+        row.set(Col::timeout, q.timeout);
+        row.set(Col::memory_limit, q.memory_limit);
     }
     Ok(())
 }
@@ -71,6 +86,9 @@ mod tests {
             denylisted: true,
             wall_time_ms: 1500,
             denylist_reason: Some("memory 312 MB over limit 200 MB".into()),
+            last_stop_reason: "timeout".into(),
+            stopped_runs: 2,
+            timeout: 30,
             ..ScheduleEntry::default()
         }];
         let ctx = QueryContext::everything(&SPEC, &host);
@@ -84,6 +102,9 @@ mod tests {
             row[Col::denylist_reason as usize],
             Value::from("memory 312 MB over limit 200 MB")
         );
+        assert_eq!(row[Col::last_stop_reason as usize], Value::from("timeout"));
+        assert_eq!(row[Col::stopped_runs as usize], Value::Integer(2));
+        assert_eq!(row[Col::timeout as usize], Value::Integer(30));
         assert_eq!(rows.len(), 1);
     }
 }
