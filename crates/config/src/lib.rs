@@ -131,6 +131,36 @@ pub struct Settings {
     pub query_memory_limit: u64,
 }
 
+/// The worker memory limit the watchdog holds the worker to (MB: the override, else the
+/// level's: 200 normal, 100 restrictive, 10,000 off), `None` without a watchdog.
+pub fn watchdog_memory_limit_mb(flags: &Flags) -> Option<u64> {
+    if flags.get(flag::disable_watchdog) {
+        return None;
+    }
+    Some(match flags.get(flag::watchdog_memory_limit) {
+        0 => match flags.get(flag::watchdog_level) {
+            1 => 100,
+            -1 => 10_000,
+            _ => 200,
+        },
+        limit => limit,
+    })
+}
+
+/// `--schedule_query_memory_limit` (MiB). Left at its default while a watchdog runs, it
+/// is at most 80 % of the watchdog's memory limit: a query over budget must be stopped
+/// before the watchdog would stop the whole worker for it.
+fn query_memory_limit(flags: &Flags) -> u64 {
+    let given = flags.get(flag::schedule_query_memory_limit);
+    if flags.is_set(flag::schedule_query_memory_limit) {
+        return given;
+    }
+    match watchdog_memory_limit_mb(flags) {
+        Some(mb) => given.min(mb * 1_000_000 * 8 / 10 / (1 << 20)),
+        None => given,
+    }
+}
+
 impl Settings {
     /// The settings given by `flags` alone.
     pub fn from_flags(flags: &Flags) -> Settings {
@@ -141,7 +171,7 @@ impl Settings {
             splay_percent: flags.get(flag::schedule_splay_percent),
             pack_refresh_interval: flags.get(flag::pack_refresh_interval),
             query_timeout: flags.get(flag::schedule_query_timeout),
-            query_memory_limit: flags.get(flag::schedule_query_memory_limit),
+            query_memory_limit: query_memory_limit(flags),
         }
     }
 

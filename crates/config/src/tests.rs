@@ -591,8 +591,8 @@ fn per_query_limits_come_from_the_query_or_the_flags() {
         .map(|q| (q.name.as_str(), (q.timeout, q.memory_limit)))
         .collect();
     // The config's own `options` set the default timeout; the memory budget keeps the
-    // flag's default.
-    let memory_default = Flags::new().get(flag::schedule_query_memory_limit);
+    // default, which under the default watchdog (200 MB) is 80 % of it: 152 MiB.
+    let memory_default = 152;
     assert_eq!(
         limits,
         BTreeMap::from([
@@ -1484,4 +1484,21 @@ fn the_duplicate_scan_reads_strings_and_nesting_as_json_does() {
         duplicate_keys("[1, {\"x\": [], \"y\": {\"z\": 1,\n\"z\": 2}, \"x\": 3}]"),
         [dup("[1].y.z", 1, 2), dup("[1].x", 1, 2)]
     );
+}
+
+#[test]
+fn the_default_query_budget_stays_under_the_watchdog() {
+    let budget = |args: &[(&str, &str)]| {
+        let mut flags = Flags::new();
+        for (name, value) in args {
+            flags.set(name, value).unwrap();
+        }
+        Settings::from_flags(&flags).query_memory_limit
+    };
+    assert_eq!(budget(&[]), 152);
+    assert_eq!(budget(&[("watchdog_level", "1")]), 76);
+    assert_eq!(budget(&[("watchdog_memory_limit", "2000")]), 1024);
+    assert_eq!(budget(&[("disable_watchdog", "true")]), 1024);
+    // A value given is used as is.
+    assert_eq!(budget(&[("schedule_query_memory_limit", "500")]), 500);
 }

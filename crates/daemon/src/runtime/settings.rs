@@ -122,22 +122,12 @@ fn malloc_trim_above(flags: &Flags) -> Option<u64> {
     const MB: u64 = 1000 * 1000;
     let threshold_mb = if flags.is_set(flag::malloc_trim_threshold) {
         flags.get(flag::malloc_trim_threshold)
-    } else if !flags.get(flag::disable_watchdog) {
-        watchdog_memory_limit_mb(flags) * 80 / 100
+    } else if let Some(limit) = crate::config::watchdog_memory_limit_mb(flags) {
+        limit * 80 / 100
     } else {
         flags.get(flag::malloc_trim_threshold)
     };
     (threshold_mb > 0).then(|| threshold_mb.saturating_mul(MB))
-}
-
-/// The worker memory limit osquery's watchdog applies (MB): the override, else the
-/// level's (200 normal, 100 restrictive; with the watchdog off, the normal one).
-fn watchdog_memory_limit_mb(flags: &Flags) -> u64 {
-    match flags.get(flag::watchdog_memory_limit) {
-        0 if flags.get(flag::watchdog_level) == 1 => 100,
-        0 => 200,
-        limit => limit,
-    }
 }
 
 #[cfg(test)]
