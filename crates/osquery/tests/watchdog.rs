@@ -199,6 +199,8 @@ fn a_worker_over_its_memory_limit_is_restarted_and_its_query_denylisted() {
             "--watchdog_memory_limit=50",
             "--watchdog_delay=1",
             "--enable_watchdog_debug",
+            // Per-query limits off: the worker-level watchdog is what acts here.
+            "--schedule_query_memory_limit=0",
         ],
     );
     let first = d.wait_for_worker(None, LONG).expect("a worker");
