@@ -315,36 +315,10 @@ fn resident_bytes() -> u64 {
 mod tests {
     use super::*;
     use oxquery_remote::testing::{Response, TestServer};
-    use oxquery_remote::{EnrollSettings, TlsClient, TlsSettings};
     use serde_json::json;
 
     fn plugin(server: &TestServer, store: Arc<Mutex<Store>>) -> Distributed {
-        let client = TlsClient::new(TlsSettings {
-            hostname: server.hostname(),
-            server_certs: server.ca_path().to_owned(),
-            client_cert: None,
-            accept_gzip: false,
-            dump: false,
-            timeout: Duration::from_secs(5),
-            version: "5.23.0".to_owned(),
-            session_reuse: true,
-            session_timeout: Duration::from_secs(3600),
-        })
-        .unwrap();
-        let enroll = EnrollSettings {
-            endpoint: "/enroll".to_owned(),
-            secret_path: Default::default(),
-            secret_env: String::new(),
-            secret_field: "enroll_secret".to_owned(),
-            max_attempts: 1,
-            max_interval: 1,
-            disabled: false,
-            keep_invalid_key: false,
-            always: false,
-            host_identifier: "h".to_owned(),
-            secret_always: false,
-        };
-        let keys = NodeKeys::new(client, enroll, Arc::clone(&store), Box::new(|| json!({})));
+        let keys = server.node_keys(Arc::clone(&store));
         let settings = DistributedSettings {
             read_endpoint: "/read".to_owned(),
             write_endpoint: "/write".to_owned(),

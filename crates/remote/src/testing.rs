@@ -190,6 +190,49 @@ impl TestServer {
         (&self.client.0, &self.client.1)
     }
 
+    /// Client settings that trust this server (5 s timeout, connections reused).
+    pub fn tls_settings(&self) -> crate::TlsSettings {
+        crate::TlsSettings {
+            hostname: self.hostname(),
+            server_certs: self.ca_path().to_owned(),
+            client_cert: None,
+            accept_gzip: false,
+            dump: false,
+            timeout: Duration::from_secs(5),
+            version: "5.23.0".to_owned(),
+            session_reuse: true,
+            session_timeout: Duration::from_secs(3600),
+        }
+    }
+
+    /// Enrollment settings for this server: `/enroll`, no secret, one attempt.
+    pub fn enroll_settings(&self) -> crate::EnrollSettings {
+        crate::EnrollSettings {
+            endpoint: "/enroll".to_owned(),
+            secret_path: PathBuf::new(),
+            secret_env: String::new(),
+            secret_field: "enroll_secret".to_owned(),
+            max_attempts: 1,
+            max_interval: 1,
+            disabled: false,
+            keep_invalid_key: false,
+            always: false,
+            host_identifier: "h".to_owned(),
+            secret_always: false,
+        }
+    }
+
+    /// Node keys over `store` for this server, with [`TestServer::enroll_settings`].
+    pub fn node_keys(&self, store: Arc<Mutex<oxquery_store::Store>>) -> crate::NodeKeys {
+        let client = crate::TlsClient::new(self.tls_settings()).expect("a client");
+        crate::NodeKeys::new(
+            client,
+            self.enroll_settings(),
+            store,
+            Box::new(|| serde_json::json!({})),
+        )
+    }
+
     /// How many connections the server accepted.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)

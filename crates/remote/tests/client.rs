@@ -7,17 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn settings(server: &TestServer) -> TlsSettings {
-    TlsSettings {
-        hostname: server.hostname(),
-        server_certs: server.ca_path().to_owned(),
-        client_cert: None,
-        accept_gzip: false,
-        dump: false,
-        timeout: Duration::from_secs(5),
-        version: "5.23.0".to_owned(),
-        session_reuse: true,
-        session_timeout: Duration::from_secs(3600),
-    }
+    server.tls_settings()
 }
 
 #[test]

@@ -1,43 +1,11 @@
 //! The tls config plugin against the test HTTPS server.
 
 use oxquery_remote::config::{ConfigSettings, fetch_config};
-use oxquery_remote::enroll::{EnrollSettings, NodeKeys};
 use oxquery_remote::testing::{Response, TestServer};
-use oxquery_remote::{TlsClient, TlsSettings};
 use oxquery_store::Store;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-fn keys(server: &TestServer, store: Arc<Mutex<Store>>) -> NodeKeys {
-    let client = TlsClient::new(TlsSettings {
-        hostname: server.hostname(),
-        server_certs: server.ca_path().to_owned(),
-        client_cert: None,
-        accept_gzip: false,
-        dump: false,
-        timeout: Duration::from_secs(5),
-        version: "5.23.0".to_owned(),
-        session_reuse: true,
-        session_timeout: Duration::from_secs(3600),
-    })
-    .unwrap();
-    let enroll = EnrollSettings {
-        endpoint: "/enroll".to_owned(),
-        secret_path: Default::default(),
-        secret_env: String::new(),
-        secret_field: "enroll_secret".to_owned(),
-        max_attempts: 1,
-        max_interval: 1,
-        disabled: false,
-        keep_invalid_key: false,
-        always: false,
-        host_identifier: "h".to_owned(),
-        secret_always: false,
-    };
-    NodeKeys::new(client, enroll, store, Box::new(|| json!({})))
-}
 
 #[test]
 fn the_config_is_the_answer_and_an_outage_an_error() {
@@ -51,7 +19,7 @@ fn the_config_is_the_answer_and_an_outage_an_error() {
         _ => Response::Close,
     });
     let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
-    let keys = keys(&server, store);
+    let keys = server.node_keys(store);
     let settings = ConfigSettings {
         endpoint: "/config".to_owned(),
         max_attempts: 2,

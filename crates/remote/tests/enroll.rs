@@ -2,43 +2,29 @@
 
 use oxquery_remote::enroll::{EnrollSettings, NODE_KEY, NodeKeys};
 use oxquery_remote::testing::{Response, TestServer};
-use oxquery_remote::{TlsClient, TlsSettings};
+use oxquery_remote::TlsClient;
 use oxquery_store::{Domain, Store};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 fn client(server: &TestServer) -> TlsClient {
-    TlsClient::new(TlsSettings {
-        hostname: server.hostname(),
-        server_certs: server.ca_path().to_owned(),
-        client_cert: None,
-        accept_gzip: false,
-        dump: false,
-        timeout: Duration::from_secs(5),
-        version: "5.23.0".to_owned(),
-        session_reuse: true,
-        session_timeout: Duration::from_secs(3600),
-    })
-    .unwrap()
+    TlsClient::new(server.tls_settings()).unwrap()
 }
 
 fn settings(secret: &std::path::Path) -> EnrollSettings {
     EnrollSettings {
-        endpoint: "/enroll".to_owned(),
         secret_path: secret.to_owned(),
-        secret_env: String::new(),
-        secret_field: "enroll_secret".to_owned(),
         max_attempts: 3,
-        max_interval: 1,
-        disabled: false,
-        keep_invalid_key: false,
-        always: false,
         host_identifier: "host-a".to_owned(),
-        secret_always: false,
+        ..fleet_enroll()
     }
+}
+
+fn fleet_enroll() -> EnrollSettings {
+    // Only the settings, from a server that is never asked.
+    TestServer::start(|_| Response::Close).enroll_settings()
 }
 
 fn details() -> Box<dyn Fn() -> Value + Send + Sync> {

@@ -261,38 +261,12 @@ pub fn spawn_status_sender(
 mod tests {
     use super::*;
     use oxquery_remote::testing::{Response, TestServer};
-    use oxquery_remote::{EnrollSettings, TlsClient, TlsSettings};
     use oxquery_store::Store;
     use serde_json::json;
 
     fn sink(server: &TestServer, settings: TlsLoggerSettings) -> TlsSink {
-        let client = TlsClient::new(TlsSettings {
-            hostname: server.hostname(),
-            server_certs: server.ca_path().to_owned(),
-            client_cert: None,
-            accept_gzip: false,
-            dump: false,
-            timeout: Duration::from_secs(5),
-            version: "5.23.0".to_owned(),
-            session_reuse: true,
-            session_timeout: Duration::from_secs(3600),
-        })
-        .unwrap();
-        let enroll = EnrollSettings {
-            endpoint: "/enroll".to_owned(),
-            secret_path: Default::default(),
-            secret_env: String::new(),
-            secret_field: "enroll_secret".to_owned(),
-            max_attempts: 1,
-            max_interval: 1,
-            disabled: false,
-            keep_invalid_key: false,
-            always: false,
-            host_identifier: "h".to_owned(),
-            secret_always: false,
-        };
         let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
-        let keys = NodeKeys::new(client, enroll, store, Box::new(|| json!({})));
+        let keys = server.node_keys(store);
         TlsSink::new(Arc::new(keys), settings, Arc::new(AtomicBool::new(false)))
     }
 
