@@ -1,8 +1,8 @@
 //! Enrollment and node-key requests against the test HTTPS server.
 
+use oxquery_remote::TlsClient;
 use oxquery_remote::enroll::{EnrollSettings, NODE_KEY, NodeKeys};
 use oxquery_remote::testing::{Response, TestServer};
-use oxquery_remote::TlsClient;
 use oxquery_store::{Domain, Store};
 use serde_json::{Value, json};
 use std::path::PathBuf;

@@ -75,21 +75,7 @@ impl FileReader {
         self.path.push(0);
         let cpath = CStr::from_bytes_with_nul(&self.path)
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        self.buf.clear();
-        self.buf.reserve(libc::PATH_MAX as usize);
-        // SAFETY: cpath is NUL-terminated; buf has PATH_MAX bytes of spare capacity.
-        let n = unsafe {
-            libc::readlink(
-                cpath.as_ptr(),
-                self.buf.as_mut_ptr().cast(),
-                self.buf.capacity(),
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel wrote n bytes.
-        unsafe { self.buf.set_len(n as usize) };
+        read_link_into(&mut self.buf, libc::AT_FDCWD, cpath)?;
         Ok(&self.buf)
     }
 
@@ -119,22 +105,7 @@ impl FileReader {
 
     /// Reads the symbolic link `name` in the directory `dir`.
     pub fn read_link_at(&mut self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<&[u8]> {
-        self.buf.clear();
-        self.buf.reserve(libc::PATH_MAX as usize);
-        // SAFETY: name is NUL-terminated; buf has PATH_MAX bytes of spare capacity.
-        let n = unsafe {
-            libc::readlinkat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                self.buf.as_mut_ptr().cast(),
-                self.buf.capacity(),
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel wrote n bytes.
-        unsafe { self.buf.set_len(n as usize) };
+        read_link_into(&mut self.buf, dir.as_raw_fd(), name)?;
         Ok(&self.buf)
     }
 
@@ -180,6 +151,21 @@ impl FileReader {
         unsafe { libc::close(fd) };
         result.map(|()| &self.buf[..])
     }
+}
+
+/// `readlinkat(dir, name)` into `buf` (`AT_FDCWD` for a path).
+fn read_link_into(buf: &mut Vec<u8>, dir: libc::c_int, name: &CStr) -> io::Result<()> {
+    buf.clear();
+    buf.reserve(libc::PATH_MAX as usize);
+    // SAFETY: name is NUL-terminated; buf has PATH_MAX bytes of spare capacity.
+    let n =
+        unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.capacity()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel wrote n bytes.
+    unsafe { buf.set_len(n as usize) };
+    Ok(())
 }
 
 /// Parses an unsigned decimal integer prefix of `bytes` (`None` if there is none).
