@@ -35,6 +35,12 @@ pub trait Sink: Send {
         Ok(true)
     }
 
+    /// The longest wait between retries after failures, when the sink has its own
+    /// (the TLS logger's `--logger_tls_backoff_max`); `None` takes the outbox's.
+    fn retry_max(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Closes and reopens what the sink writes to (SIGHUP, after an outside log rotation).
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())

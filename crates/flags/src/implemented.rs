@@ -136,6 +136,7 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "logger_stderr",
     "logger_syslog_facility",
     "logger_syslog_prepend_cee",
+    "logger_tls_backoff_max",
     "logger_tls_compress",
     "logger_tls_endpoint",
     "logger_tls_max_lines",

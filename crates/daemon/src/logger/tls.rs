@@ -40,6 +40,8 @@ pub struct TlsLoggerSettings {
     pub max_linesize: usize,
     /// `--logger_tls_compress`.
     pub compress: bool,
+    /// `--logger_tls_backoff_max`: the longest wait between retries of a failed batch.
+    pub backoff_max: Duration,
 }
 
 pub struct TlsSink {
@@ -114,6 +116,10 @@ impl Sink for TlsSink {
 
     fn resume(&mut self, stream: Stream, _checkpoint: &str, lines: &[Vec<u8>]) -> io::Result<()> {
         self.write(stream, lines)
+    }
+
+    fn retry_max(&self) -> Option<Duration> {
+        Some(self.settings.backoff_max)
     }
 }
 
@@ -276,6 +282,7 @@ mod tests {
             max_lines: 2,
             max_linesize: 40,
             compress: true,
+            backoff_max: Duration::from_secs(3600),
         }
     }
 

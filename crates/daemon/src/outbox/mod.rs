@@ -470,8 +470,12 @@ impl Outbox {
                                 slot.backoff
                             );
                             report.failed.push((slot.sink.name(), e.to_string()));
-                            slot.retry_at = Some(now + slot.backoff);
-                            slot.backoff = (slot.backoff * 2).min(self.config.retry_max);
+                            // A sink's own cap bounds even the first wait.
+                            let own = slot.sink.retry_max();
+                            slot.retry_at =
+                                Some(now + own.map_or(slot.backoff, |m| slot.backoff.min(m)));
+                            slot.backoff =
+                                (slot.backoff * 2).min(own.unwrap_or(self.config.retry_max));
                             slot.failures = slot.failures.saturating_add(1);
                         }
                     }

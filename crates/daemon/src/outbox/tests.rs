@@ -13,6 +13,8 @@ struct MemState {
     /// Lines `write` accepts before failing; `None` = never fails.
     budget: Option<usize>,
     resumes: usize,
+    /// The sink's own cap on retry waits.
+    retry_max: Option<Duration>,
 }
 
 #[derive(Clone, Default)]
@@ -47,6 +49,9 @@ struct MemSink {
 impl Sink for MemSink {
     fn name(&self) -> &'static str {
         self.name
+    }
+    fn retry_max(&self) -> Option<Duration> {
+        self.mem.0.lock().unwrap().retry_max
     }
     fn checkpoint(&mut self, stream: Stream) -> io::Result<Option<String>> {
         Ok(Some(self.mem.lines(stream).len().to_string()))
@@ -260,6 +265,25 @@ fn a_failing_sink_waits_out_its_backoff() {
         report.failed.is_empty() && report.delivered == 0,
         "not retried yet"
     );
+}
+
+#[test]
+fn a_sink_with_its_own_backoff_cap_is_retried_sooner() {
+    let mut store = Store::in_memory().unwrap();
+    let tls = Mem::default();
+    tls.0.lock().unwrap().retry_max = Some(Duration::ZERO);
+    let config = OutboxConfig {
+        retry_min: Duration::from_secs(3600),
+        ..quick()
+    };
+    let mut outbox = Outbox::new(vec![tls.sink("tls")], config);
+    run(&mut store, "q", &[1]);
+    tls.set_budget(Some(0));
+    assert_eq!(outbox.drain(&mut store).unwrap().failed.len(), 1);
+    tls.set_budget(None);
+    // The outbox's hour does not apply: the sink's cap of zero lets the next drain retry.
+    outbox.drain(&mut store).unwrap();
+    assert_eq!(tls.lines(Stream::Results).len(), 1);
 }
 
 #[test]

@@ -134,6 +134,7 @@ fn tls_logger_settings(flags: &Flags) -> TlsLoggerSettings {
         max_linesize: usize::try_from(flags.get(flag::logger_tls_max_linesize))
             .unwrap_or(usize::MAX),
         compress: flags.get(flag::logger_tls_compress),
+        backoff_max: std::time::Duration::from_secs(flags.get(flag::logger_tls_backoff_max).max(1)),
     }
 }
 
