@@ -14,6 +14,8 @@ use std::time::Duration;
 const LONG: Duration = Duration::from_secs(20);
 const EVENTS: [&str; 2] = ["--disable_events=false", "--enable_file_events=true"];
 
+/// The query runs every second, so a `kill -9` may land while it runs; `"denylist":
+/// false` keeps the crash from deny-listing it (what this test checks is delivery).
 fn file_events_config(watched: &Path) -> String {
     format!(
         r#"{{
@@ -21,7 +23,8 @@ fn file_events_config(watched: &Path) -> String {
   "schedule": {{
     "created": {{
       "query": "SELECT target_path, category FROM file_events WHERE action = 'CREATED'",
-      "interval": 1
+      "interval": 1,
+      "denylist": false
     }}
   }}
 }}"#,
