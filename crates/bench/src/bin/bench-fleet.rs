@@ -47,7 +47,9 @@ fn main() {
             })),
             "/read" => {
                 if asked_by_server.lock().unwrap().insert(key) {
-                    Response::Json(json!({"queries": {"live": "select count(*) as n from processes"}}))
+                    Response::Json(
+                        json!({"queries": {"live": "select count(*) as n from processes"}}),
+                    )
                 } else {
                     Response::Json(json!({"queries": {}}))
                 }
@@ -146,7 +148,10 @@ fn main() {
         osqueryd.display()
     );
     println!("  still running at the end     {running} of {hosts}");
-    println!("  hosts enrolled               {} of {hosts}", enrolled.len());
+    println!(
+        "  hosts enrolled               {} of {hosts}",
+        enrolled.len()
+    );
     println!(
         "  server requests              {} ({:.1}/s)",
         requests.len(),
@@ -157,7 +162,10 @@ fn main() {
     }
     println!("  result lines received        {}", lines("result"));
     println!("  status lines received        {}", lines("status"));
-    println!("  live query answered by       {} of {hosts}", live_answers.len());
+    println!(
+        "  live query answered by       {} of {hosts}",
+        live_answers.len()
+    );
     println!("  daemon CPU (% of one core)   avg {cpu_avg:.2}  max {cpu_max:.2}");
     println!("  daemon RSS peak (MB)         avg {rss_avg:.1}  max {rss_max:.1}");
     let _ = std::fs::remove_dir_all(&root);
