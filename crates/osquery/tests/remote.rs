@@ -234,3 +234,36 @@ fn a_wrong_secret_is_a_clear_failure() {
     );
     d.terminate(LONG);
 }
+
+#[test]
+fn with_config_backup_a_restart_during_an_outage_runs_the_last_fetched_schedule() {
+    let fleet = fleet();
+    let s = Sandbox::new();
+    let mut args = tls_args(&s, &fleet);
+    args.push("--config_enable_backup".into());
+    args.push("--config_tls_max_attempts=1".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = s.start("backup1", &args);
+    assert!(
+        wait_until(LONG, || !s.results_of("fleet_q").is_empty()),
+        "{}",
+        d.stderr_text()
+    );
+    d.terminate(LONG);
+
+    // The server is gone; the daemon starts from the config it fetched last time.
+    fleet.up.store(false, Ordering::SeqCst);
+    let before = s.results_of("fleet_q").len();
+    let mut d = s.start("backup2", &args);
+    assert!(
+        wait_until(LONG, || s.results_of("fleet_q").len() > before),
+        "the backed-up schedule did not run\n{}",
+        d.stderr_text()
+    );
+    assert!(
+        d.stderr_text().contains("starting from the backup"),
+        "{}",
+        d.stderr_text()
+    );
+    d.terminate(LONG);
+}
