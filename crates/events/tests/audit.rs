@@ -274,6 +274,17 @@ fn live_exec_connect_and_user_message_reach_the_tables_and_audit_is_restored() {
     before.assert_restored(&mut observer);
 }
 
+/// Waits until this process's publisher holds the audit socket with auditing on.
+fn wait_for_the_socket(observer: &mut AuditSession) {
+    let me = std::process::id();
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
+            .status()
+            .is_ok_and(|s| s.pid == me && s.enabled == 1)),
+        "the publisher never took the socket"
+    );
+}
+
 /// Messages (debug and up) logged by the code under test, to see what the publisher said.
 struct Captured(Mutex<Vec<String>>);
 
@@ -497,13 +508,7 @@ fn live_seccomp_log_reaches_seccomp_events() {
     let mut publisher = AuditPublisher::new(audit_settings(0), None, None, None);
     publisher.seccomp = hub.subscribe(&seccomp_events::SPEC, seccomp_events::PUBLISHER, None);
     let (hub, engine) = start(hub, vec![Box::new(publisher)]);
-    let me = std::process::id();
-    assert!(
-        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
-            .status()
-            .is_ok_and(|s| s.pid == me && s.enabled == 1)),
-        "the publisher never took the socket"
-    );
+    wait_for_the_socket(&mut observer);
 
     let exe = std::env::current_exe().unwrap();
     let mut child = rerun_test(
@@ -639,13 +644,8 @@ fn live_user_space_avc_decisions_reach_selinux_and_apparmor_events() {
     publisher.selinux = hub.subscribe(&selinux_events::SPEC, selinux_events::PUBLISHER, None);
     publisher.apparmor = hub.subscribe(&apparmor_events::SPEC, apparmor_events::PUBLISHER, None);
     let (hub, engine) = start(hub, vec![Box::new(publisher)]);
+    wait_for_the_socket(&mut observer);
     let me = std::process::id();
-    assert!(
-        oxquery_test_support::wait_until(Duration::from_secs(20), || observer
-            .status()
-            .is_ok_and(|s| s.pid == me && s.enabled == 1)),
-        "the publisher never took the socket"
-    );
 
     let marker = format!("oxquery_avc_{me}");
     // The publisher holds the socket; a user message is sent on another one, as a

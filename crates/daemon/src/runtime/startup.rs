@@ -151,9 +151,13 @@ fn start<'t>(
                 return Err(EXIT_CATASTROPHIC);
             }
         };
+        // The tls config plugin is one of the TLS plugins, so keys are set up (or fail).
         let keys = match remote_keys(&flags, &tables, &store) {
             Ok(Some(keys)) => keys,
-            Ok(None) => unreachable!("the tls config plugin is a TLS plugin"),
+            Ok(None) => {
+                eprintln!("Cannot activate tls config plugin: no TLS settings");
+                return Err(EXIT_CATASTROPHIC);
+            }
             Err(e) => {
                 eprintln!("Cannot activate tls config plugin: {e}");
                 return Err(EXIT_CATASTROPHIC);
