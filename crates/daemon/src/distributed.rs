@@ -21,6 +21,8 @@ use oxquery_remote::NodeKeys;
 use oxquery_remote::distributed::{QueryOutcome, QueryStats, Work, parse_work, write_request};
 use oxquery_remote::enroll::sleep_unless_stopped;
 use oxquery_store::{Domain, Store};
+
+use crate::usage::{resident_bytes, thread_cpu};
 use serde_json::Value;
 
 /// While accelerated, the read endpoint is polled this often (osquery's figure).
@@ -268,47 +270,29 @@ fn discovered(engine: &Engine, sql: &str) -> bool {
 /// Wall clock, this thread's CPU and the process's resident memory at one moment.
 struct Usage {
     wall: Instant,
-    user_ms: u64,
-    system_ms: u64,
+    cpu: (Duration, Duration),
     resident: u64,
 }
 
 impl Usage {
     fn now() -> Usage {
-        // SAFETY: an all-zero rusage is valid to be overwritten.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: ru is writable.
-        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-        let ms = |t: libc::timeval| (t.tv_sec as u64) * 1000 + (t.tv_usec as u64) / 1000;
         Usage {
             wall: Instant::now(),
-            user_ms: ms(ru.ru_utime),
-            system_ms: ms(ru.ru_stime),
+            cpu: thread_cpu(),
             resident: resident_bytes(),
         }
     }
 
     fn since(&self) -> QueryStats {
         let now = Usage::now();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         QueryStats {
-            wall_time_ms: now.wall.duration_since(self.wall).as_millis() as u64,
-            user_time: now.user_ms.saturating_sub(self.user_ms),
-            system_time: now.system_ms.saturating_sub(self.system_ms),
+            wall_time_ms: ms(now.wall.duration_since(self.wall)),
+            user_time: ms(now.cpu.0.saturating_sub(self.cpu.0)),
+            system_time: ms(now.cpu.1.saturating_sub(self.cpu.1)),
             memory: now.resident.saturating_sub(self.resident),
         }
     }
-}
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-    pages * page
 }
 
 #[cfg(test)]

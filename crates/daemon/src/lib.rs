@@ -35,4 +35,5 @@ pub mod pidfile;
 pub mod results;
 pub mod runtime;
 pub mod sink;
+mod usage;
 pub mod watchdog;

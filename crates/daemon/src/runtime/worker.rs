@@ -8,6 +8,7 @@ use crate::item::{Decorations, Row};
 use crate::logger::format_item;
 use crate::outbox::{self, Lines};
 use crate::results::{self, EncodedRows, RowsBuilder, Run, performance};
+use crate::usage::{peak_resident_bytes, resident_bytes, thread_cpu};
 use oxquery_engine::{CancelHandle, Engine, EngineError, Limits, TableFilter};
 use oxquery_table::{InstanceInfo, StopReason};
 use std::cell::Cell;
@@ -175,44 +176,6 @@ fn worker_loop(
             .unwrap_or_else(|p| p.into_inner())
             .remove(&job.name);
     }
-}
-
-/// CPU time this thread has used.
-fn thread_cpu() -> (Duration, Duration) {
-    // SAFETY: rusage is plain data that getrusage fills.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_THREAD with a valid pointer.
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
-        return (Duration::ZERO, Duration::ZERO);
-    }
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    (tv(usage.ru_utime), tv(usage.ru_stime))
-}
-
-/// Resident memory of the process in bytes (`/proc/self/statm`).
-fn resident_bytes() -> u64 {
-    let text = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
-    pages * page
-}
-
-/// The process's peak resident memory in bytes (`ru_maxrss`).
-fn peak_resident_bytes() -> u64 {
-    // SAFETY: rusage is plain data that getrusage fills.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid pointer.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0;
-    }
-    u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024
 }
 
 /// `--malloc_trim_threshold`: after a query, when the process's resident memory
