@@ -232,6 +232,9 @@ pub struct Config {
     pub exclude_paths: Categories,
     pub yara: Option<Json>,
     pub events: Events,
+    /// `kafka_topics`, merged over all sources: topic → query names the
+    /// `kafka_producer` logger sends there (read at start-up, as osquery does).
+    pub kafka_topics: Categories,
     /// What loading warned about (also logged): ignored options, name clashes, empty
     /// pack globs. `--config_check` may print them.
     pub warnings: Vec<String>,
@@ -311,6 +314,7 @@ impl Config {
             exclude_paths: Categories::new(),
             yara: None,
             events: Events::default(),
+            kafka_topics: Categories::new(),
             warnings: Vec::new(),
             sources: Vec::new(),
         };
@@ -364,6 +368,7 @@ impl Config {
             (&mut self.file_paths, parsed.file_paths),
             (&mut self.file_paths_query, parsed.file_paths_query),
             (&mut self.exclude_paths, parsed.exclude_paths),
+            (&mut self.kafka_topics, parsed.kafka_topics),
         ] {
             for (category, paths) in from {
                 into.entry(category).or_default().extend(paths);

@@ -114,4 +114,6 @@ pub struct Parsed {
     pub exclude_paths: Categories,
     pub yara: Option<Json>,
     pub events: Events,
+    /// `kafka_topics`: Kafka topic → the query names whose results go there.
+    pub kafka_topics: Categories,
 }

@@ -116,6 +116,7 @@ pub(crate) fn parse_document(
         ("file_paths", &mut parsed.file_paths),
         ("file_paths_query", &mut parsed.file_paths_query),
         ("exclude_paths", &mut parsed.exclude_paths),
+        ("kafka_topics", &mut parsed.kafka_topics),
     ] {
         if let Some(value) = present(doc.get(key)) {
             *target = categories(ctx, key, value)?;

@@ -727,11 +727,13 @@ fn other_keys_are_kept() {
             "exclude_paths": {"etc": ["/etc/secret"]},
             "yara": {"signatures": {"g": ["/r.yar"]}},
             "events": {"disable_subscribers": ["file_events"]},
+            "kafka_topics": {"results": ["pack_a_q1"], "audit": ["q2"]},
             "feature_vectors": {"ignored": true}}"#,
     );
     f.write(
         "osquery.conf.d/x.conf",
-        r#"{"file_paths": {"etc": ["/usr/etc/%"]}, "file_accesses": ["etc", "bin"], "views": {"v": "SELECT 2"}}"#,
+        r#"{"file_paths": {"etc": ["/usr/etc/%"]}, "file_accesses": ["etc", "bin"], "views": {"v": "SELECT 2"},
+            "kafka_topics": {"results": ["q3"]}}"#,
     );
     let c = f.load().unwrap();
     assert_eq!(c.views["v"], "SELECT 2");
@@ -742,6 +744,9 @@ fn other_keys_are_kept() {
     assert_eq!(c.exclude_paths["etc"], ["/etc/secret"]);
     assert!(c.yara.is_some());
     assert_eq!(c.events.disable_subscribers, ["file_events"]);
+    // Topics of several sources merge, as file_paths do.
+    assert_eq!(c.kafka_topics["results"], ["pack_a_q1", "q3"]);
+    assert_eq!(c.kafka_topics["audit"], ["q2"]);
     let e = err_text(r#"{"auto_table_construction": {"t": {"path": "/x"}}}"#);
     assert!(
         e.contains("auto_table_construction.t: has no \"query\""),
@@ -1032,6 +1037,7 @@ fn hostile_input_is_an_error_never_a_panic() {
         r#"{"file_paths": {"a": "/etc"}}"#.into(),
         r#"{"file_accesses": {"a": 1}}"#.into(),
         r#"{"yara": []}"#.into(),
+        r#"{"kafka_topics": {"t": "q"}}"#.into(),
         r#"{"events": {"enable_subscribers": "x"}}"#.into(),
     ];
     for text in &cases {
