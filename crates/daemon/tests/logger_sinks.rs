@@ -358,7 +358,7 @@ fn build_sinks_from_plugin_list() {
     let sinks = logger::build_sinks(&s).unwrap();
     let names: Vec<_> = sinks.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["filesystem"]);
-    s.plugins = "filesystem,kafka_producer".into();
+    s.plugins = "filesystem,scribe".into();
     let err = logger::build_sinks(&s).err().unwrap();
-    assert_eq!(err.to_string(), "unknown logger plugin: kafka_producer");
+    assert_eq!(err.to_string(), "unknown logger plugin: scribe");
 }

@@ -179,6 +179,19 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "watchdog_utilization_limit",
 ];
 
+/// The `kafka_producer` logger's flags: the daemon acts on them only when built with its
+/// `kafka` feature, which turns on this crate's `kafka` feature. Other builds refuse
+/// the plugin, so there the flags keep their "no effect" warning.
+#[cfg(feature = "kafka")]
+pub const IMPLEMENTED_WITH_KAFKA: &[&str] = &[
+    "logger_kafka_acks",
+    "logger_kafka_brokers",
+    "logger_kafka_compression",
+    "logger_kafka_topic",
+];
+#[cfg(not(feature = "kafka"))]
+pub const IMPLEMENTED_WITH_KAFKA: &[&str] = &[];
+
 /// Config options (flags the config's `options` may set) that osquery reads only at
 /// start-up: a reload changes the flag's value (`osquery_flags` shows it) but not what
 /// the running process does. Among the options oxquery acts on:
@@ -271,7 +284,9 @@ pub fn is_implemented(name: &str) -> bool {
 
 /// Whether setting `name` has an effect in `tool` today.
 pub fn is_implemented_in(name: &str, tool: Tool) -> bool {
-    is_implemented(name) || (tool == Tool::Daemon && IMPLEMENTED_IN_DAEMON.contains(&name))
+    is_implemented(name)
+        || (tool == Tool::Daemon
+            && (IMPLEMENTED_IN_DAEMON.contains(&name) || IMPLEMENTED_WITH_KAFKA.contains(&name)))
 }
 
 /// Whether using `name` is an error in oxquery today.

@@ -287,6 +287,7 @@ fn notices_for_flags_without_effect() {
     for name in implemented::IMPLEMENTED
         .iter()
         .chain(implemented::IMPLEMENTED_IN_DAEMON)
+        .chain(implemented::IMPLEMENTED_WITH_KAFKA)
         .chain(implemented::REFUSED)
     {
         assert!(find(name).is_some(), "{name} is not a flag");

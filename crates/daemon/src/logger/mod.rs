@@ -2,7 +2,8 @@
 //! (`filesystem`, `stdout`, `syslog`, several at once), and the status log.
 //!
 //! * [`format`](mod@format): `ResultItem` → `LogLine`s (event, batch, snapshot formats).
-//! * [`filesystem`], [`stdout`], [`syslog`]: [`Sink`] implementations.
+//! * [`filesystem`], [`stdout`], [`syslog`]: [`Sink`] implementations; `kafka`
+//!   (the `kafka` feature) the `kafka_producer` plugin, built by [`kafka_sink`].
 //! * [`status`]: the `log` crate logger the daemon installs, writing to a list of
 //!   status outputs; [`StatusOptions`] picks them from the plugins (glog files from
 //!   `filesystem`, stdout, syslog, and the stderr copy).
@@ -15,6 +16,8 @@
 pub mod filesystem;
 pub mod format;
 pub mod host;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod status;
 pub mod stdout;
 pub mod syslog;
@@ -40,6 +43,13 @@ use std::path::PathBuf;
 pub enum LoggerError {
     #[error("unknown logger plugin: {0}")]
     UnknownPlugin(String),
+    #[error(
+        "logger plugin kafka_producer is not in this build: osqueryd was built without Kafka support (the kafka cargo feature)"
+    )]
+    NoKafka,
+    #[cfg(feature = "kafka")]
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaSetupError),
     #[error("invalid --logger_mode {0:?}: expected octal permission bits such as 0640")]
     BadMode(String),
     #[error("cannot open the filesystem logger in {path}: {source}")]
@@ -237,12 +247,23 @@ pub fn parse_mode(text: &str) -> Result<u32, LoggerError> {
     }
 }
 
-/// `tls` is built by the daemon's remote set-up (it needs the node key), not here.
-const KNOWN_PLUGINS: [&str; 5] = ["filesystem", "stdout", "syslog", "tls", "none"];
+/// `tls` is built by the daemon's remote set-up (it needs the node key), not here;
+/// `kafka_producer` by [`kafka_sink`].
+const KNOWN_PLUGINS: [&str; 6] = [
+    "filesystem",
+    "stdout",
+    "syslog",
+    "tls",
+    "kafka_producer",
+    "none",
+];
 
 fn parse_plugins(list: &str) -> Result<Vec<&'static str>, LoggerError> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name == "kafka_producer" && !cfg!(feature = "kafka") {
+            return Err(LoggerError::NoKafka);
+        }
         let known = KNOWN_PLUGINS
             .iter()
             .find(|k| **k == name)
@@ -286,6 +307,32 @@ pub fn build_sinks(settings: &LoggerSettings) -> Result<Vec<Box<dyn Sink>>, Logg
         }
     }
     Ok(sinks)
+}
+
+/// The `kafka_producer` sink when `--logger_plugin` names it. Built apart from
+/// [`build_sinks`] since it needs the config's `kafka_topics` (topic → query names) and
+/// the daemon's `stop` flag, which bounds its waits. Without the `kafka` feature, naming
+/// the plugin is [`LoggerError::NoKafka`].
+pub fn kafka_sink(
+    settings: &LoggerSettings,
+    flags: &Flags,
+    kafka_topics: &std::collections::BTreeMap<String, Vec<String>>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Option<Box<dyn Sink>>, LoggerError> {
+    if !settings.plugin_names()?.contains(&"kafka_producer") {
+        return Ok(None);
+    }
+    #[cfg(feature = "kafka")]
+    {
+        let kafka = kafka::KafkaSettings::from_flags(flags, kafka_topics);
+        let sink = kafka::KafkaSink::new(&kafka, std::sync::Arc::clone(stop))?;
+        Ok(Some(Box::new(sink)))
+    }
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = (flags, kafka_topics, stop);
+        Err(LoggerError::NoKafka)
+    }
 }
 
 /// Several sinks behind one: a batch goes to each in turn. The checkpoint is a JSON
@@ -370,8 +417,15 @@ mod tests {
             parse_plugins("filesystem, syslog,,filesystem").unwrap(),
             ["filesystem", "syslog"]
         );
-        let err = parse_plugins("filesystem,kafka_producer").unwrap_err();
-        assert_eq!(err.to_string(), "unknown logger plugin: kafka_producer");
+        let err = parse_plugins("filesystem,scribe").unwrap_err();
+        assert_eq!(err.to_string(), "unknown logger plugin: scribe");
+        match parse_plugins("filesystem,kafka_producer") {
+            Ok(names) if cfg!(feature = "kafka") => {
+                assert_eq!(names, ["filesystem", "kafka_producer"])
+            }
+            Err(LoggerError::NoKafka) if !cfg!(feature = "kafka") => {}
+            other => panic!("{other:?}"),
+        }
         assert!(parse_plugins("").unwrap().is_empty());
     }
 

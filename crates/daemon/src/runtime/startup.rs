@@ -292,6 +292,13 @@ fn start<'t>(
                 if let Some(tls) = remote::logger_sink(remote.as_ref(), &flags, &stop) {
                     s.push(Box::new(tls));
                 }
+                match logger::kafka_sink(&logger_settings, &flags, &config.kafka_topics, &stop) {
+                    Ok(kafka) => s.extend(kafka),
+                    Err(e) => {
+                        log::error!("{}", logger_refusal(&e));
+                        return Err(EXIT_CATASTROPHIC);
+                    }
+                }
                 s
             }
             Err(e) => {
