@@ -7,11 +7,6 @@
 mod daemon_support;
 
 use daemon_support::Sandbox;
-#[cfg(feature = "kafka")]
-use daemon_support::wait_until;
-use std::time::Duration;
-
-const LONG: Duration = Duration::from_secs(30);
 
 #[cfg(not(feature = "kafka"))]
 #[test]
@@ -30,6 +25,10 @@ fn a_build_without_kafka_refuses_the_plugin_and_says_why() {
 #[cfg(feature = "kafka")]
 mod with_kafka {
     use super::*;
+    use daemon_support::wait_until;
+    use std::time::Duration;
+
+    const LONG: Duration = Duration::from_secs(30);
     use oxquery_daemon::logger::kafka::rdkafka;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;

@@ -749,6 +749,89 @@ mod tests {
         assert_eq!(b, want("qb"));
     }
 
+    /// Counts what a consumer received from the brokers, from its statistics.
+    #[derive(Default)]
+    struct Received {
+        bytes: std::sync::atomic::AtomicU64,
+        reports: std::sync::atomic::AtomicU64,
+    }
+
+    impl ClientContext for Received {
+        fn stats_raw(&self, statistics: &[u8]) {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(statistics) else {
+                return;
+            };
+            let bytes: u64 = v["brokers"]
+                .as_object()
+                .map(|b| b.values().filter_map(|b| b["rxbytes"].as_u64()).sum())
+                .unwrap_or(0);
+            self.bytes.store(bytes, Ordering::SeqCst);
+            self.reports.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl rdkafka::consumer::ConsumerContext for Received {}
+
+    /// Bytes a consumer receives from the broker to read the `n` messages on `base`.
+    fn bytes_to_fetch(cluster: &Cluster, n: usize) -> u64 {
+        let consumer: BaseConsumer<Received> = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("group.id", "test")
+            .set("enable.auto.commit", "false")
+            .set("statistics.interval.ms", "100")
+            .create_with_context(Received::default())
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("base", 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let mut got = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got < n && Instant::now() < deadline {
+            if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+                got += 1;
+            }
+        }
+        assert_eq!(got, n);
+        // Statistics made after the last message arrived.
+        let seen = consumer.context().reports.load(Ordering::SeqCst);
+        while consumer.context().reports.load(Ordering::SeqCst) < seen + 2
+            && Instant::now() < deadline
+        {
+            consumer.poll(Duration::from_millis(100));
+        }
+        consumer.context().bytes.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn gzip_compression_shrinks_what_goes_over_the_wire() {
+        // Lines alike, as a query's rows are: gzip takes them to a fraction. The mock
+        // broker stores batches as the producer compressed them and hands them out so.
+        let lines: Vec<Vec<u8>> = (0..200)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"q","columns":{{"i":"{i}","path":"/usr/lib/x86_64-linux-gnu/{}"}}}}"#,
+                    "lib".repeat(300)
+                )
+                .into_bytes()
+            })
+            .collect();
+        let fetched = |compression: &str| {
+            let cluster = cluster(&["base"]);
+            let mut sink = sink(&KafkaSettings {
+                compression: compression.to_owned(),
+                ..settings(&cluster, "base", &[])
+            });
+            sink.write(Stream::Results, &lines).unwrap();
+            bytes_to_fetch(&cluster, lines.len())
+        };
+        let plain = fetched("none");
+        let gzip = fetched("gzip");
+        let raw: usize = lines.iter().map(Vec::len).sum();
+        assert!(plain as usize > raw, "plain {plain}, lines {raw}");
+        assert!(gzip * 5 < plain, "gzip {gzip}, plain {plain}");
+    }
+
     /// Results of query `name`, one JSON line per row, through the outbox as the daemon
     /// records them.
     fn record_run(store: &mut Store, name: &str, rows: std::ops::Range<i64>) -> Vec<String> {
