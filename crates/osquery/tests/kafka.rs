@@ -165,6 +165,42 @@ mod with_kafka {
             want.len() >= 6 && got.len() >= want.len()
         });
         assert!(complete, "topic files {got:?}\n{}", d.stderr_text());
+
+        // Away again, and the daemon is stopped meanwhile: it does not wait for the
+        // broker (SIGTERM cuts a write's wait short), and the lines stay in the database
+        // for the next daemon, which delivers them once the broker is back.
+        cluster.broker_down(-1).unwrap();
+        for i in 1..=3 {
+            std::fs::write(watched.join(format!("c{i}")), b"").unwrap();
+        }
+        assert!(
+            wait_until(LONG, || file_lines(&results, "files").len() >= 9),
+            "{}",
+            d.stderr_text()
+        );
+        let (status, took) = d.terminate(LONG);
+        assert!(status.success(), "{}", d.stderr_text());
+        eprintln!("SIGTERM to exit with the broker down: {took:?}");
+        assert_eq!(
+            files.payloads().len(),
+            6,
+            "delivered while the broker was down"
+        );
+        cluster.broker_up(-1).unwrap();
+        let mut d = s.start(
+            "kafka-again",
+            &[
+                "--disable_watchdog",
+                "--logger_plugin=filesystem,kafka_producer",
+                &format!("--logger_kafka_brokers={bootstrap}"),
+                "--logger_kafka_topic=base",
+            ],
+        );
+        let complete = wait_until(LONG, || {
+            got = files.payloads();
+            got.len() >= 9
+        });
+        assert!(complete, "topic files {got:?}\n{}", d.stderr_text());
         let (status, _) = d.terminate(LONG);
         assert!(status.success(), "{}", d.stderr_text());
 
