@@ -425,7 +425,7 @@ flag_table! {
     osq(tls_enroll_max_interval, U64, "600", Cli, "Most seconds between enrollment attempts"),
     osq(tls_enroll_override, Str, "enroll_secret", Hidden, "Name of the request field carrying the enrollment secret"),
     osq(tls_hostname, Str, "", Cli, "TLS server as host[:port]"),
-    osq(tls_node_api, Bool, "false", Hidden, "Put the node key in the URL of TLS requests instead of the body"),
+    osq(tls_node_api, Bool, "false", Hidden, "Address TLS endpoints under the node key (/<node_key><endpoint>); fetch the config with a GET"),
     osq(tls_secret_always, Bool, "false", Hidden, "Send the enrollment secret with every TLS request"),
     osq(tls_server_certs, Path, "/opt/osquery/share/osquery/certs/certs.pem", Cli, "CA bundle used to verify the TLS server"),
     osq(tls_session_reuse, Bool, "true", Cli, "Keep TLS connections open between requests"),

@@ -162,6 +162,7 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "tls_enroll_max_interval",
     "tls_enroll_override",
     "tls_hostname",
+    "tls_node_api",
     "tls_secret_always",
     "tls_server_certs",
     "tls_session_reuse",

@@ -180,6 +180,34 @@ impl TlsClient {
         } else {
             request.send(&text[..])
         };
+        self.read_answer(endpoint, sent)
+    }
+
+    /// GETs `endpoint` (osquery's node API config request: no body), with
+    /// `Authorization: NodeKey`, and returns the answer's JSON object.
+    pub fn get(&self, endpoint: &str, node_key: Option<&str>) -> Result<Value, RequestError> {
+        if self.settings.dump {
+            eprintln!("TLS request to {endpoint}: GET");
+        }
+        let mut request = self
+            .agent
+            .get(self.url(endpoint))
+            .header("Accept", "application/json");
+        if let Some(key) = node_key.filter(|k| !k.is_empty()) {
+            request = request.header("Authorization", format!("NodeKey {key}"));
+        }
+        if self.settings.accept_gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        self.read_answer(endpoint, request.call())
+    }
+
+    /// Reads a bounded answer body and parses it as osquery does.
+    fn read_answer(
+        &self,
+        endpoint: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, RequestError> {
         let mut answer = sent.map_err(|e| RequestError::Transport(e.to_string()))?;
         let bytes = answer
             .body_mut()

@@ -219,6 +219,7 @@ impl TestServer {
             always: false,
             host_identifier: "h".to_owned(),
             secret_always: false,
+            node_api: false,
         }
     }
 
