@@ -30,7 +30,7 @@ table! {
     description: "File carves of osqueryd: each archive of files scheduled for upload to the fleet server, its state and digest. `WHERE path LIKE ... AND carve = 1` (with `--disable_carver=false`) schedules a new carve of the regular files the path constraints name; the carver packs them into a tar archive (zstd with `--carver_compression`), each file at most `--read_max` bytes, and uploads it in `--carver_block_size` blocks. Empty in osqueryi, which never uploads.",
     columns: {
         time: BigInt [] "Unix time the carve was scheduled",
-        sha256: Text [COLLATE_NOCASE] "SHA-256 of the uploaded archive; empty until it is made, -1 when the archive is over --read_max",
+        sha256: Text [COLLATE_NOCASE] "SHA-256 of the uploaded archive (after compression) in lowercase hex; empty until it is made",
         size: BigInt [] "Bytes of the uploaded archive (after compression); -1 until it is made",
         path: Text [ADDITIONAL] "The carved paths, joined by commas; constrained with carve = 1 it names what to carve (= as written, LIKE patterns expanded, %% recursing)",
         status: Text [] "SCHEDULED, STARTING, PENDING (archiving and uploading), SUCCESS, or what failed: CREATE PATHS FAILED, ARCHIVE FAILED, COMPRESS FAILED, DATA POST FAILED",
