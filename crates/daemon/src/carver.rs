@@ -993,6 +993,41 @@ mod tests {
     }
 
     #[test]
+    fn a_carve_cut_short_by_a_stop_is_scheduled_again() {
+        let carves = Arc::new(CarveServer::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (answer, stop_at_first_block) = (Arc::clone(&carves), Arc::clone(&stop));
+        let server = TestServer::start(move |r| {
+            if r.path == "/enroll" {
+                return Response::Json(json!({"node_key": "nk"}));
+            }
+            // The daemon is asked to stop while its first block is being sent.
+            if r.path == CarveServer::CONTINUE {
+                stop_at_first_block.store(true, Ordering::SeqCst);
+            }
+            answer
+                .answer(r)
+                .unwrap_or(Response::Json(json!({"error": "unexpected"})))
+        });
+        let fx = Fixture::new();
+        let src = tempfile::tempdir().unwrap();
+        let f = src.path().join("f");
+        std::fs::write(&f, content(6, 5000)).unwrap();
+        let book = CarveBook::new(Arc::clone(&fx.store), fx.settings(false, 1 << 20));
+        book.schedule(&[f.to_str().unwrap().to_owned()], "")
+            .unwrap();
+        let keys = Arc::new(server.node_keys(Arc::clone(&fx.store)));
+        Carver::new(book.clone(), Some(keys)).run_pending(&stop);
+        let record = &book.list().unwrap()[0];
+        assert_eq!(record.status, SCHEDULED, "{record:?}");
+        assert_eq!((record.size, record.sha256.as_str()), (-1, ""));
+        // One block went out, then the upload stopped; the directory is gone.
+        assert_eq!(carves.sessions()[0].blocks.len(), 1);
+        assert!(!carves.sessions()[0].complete());
+        assert_eq!(std::fs::read_dir(fx.work.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn records_read_back_including_osquery_string_numbers() {
         let osquery = br#"{"carve_guid":"g","time":"1700000000","status":"SUCCESS","sha256":"ab","size":"42","path":"/a,/b","request_id":"r"}"#;
         let carve = StoredCarve::from_json(osquery).unwrap();
