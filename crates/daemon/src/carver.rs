@@ -10,7 +10,8 @@
 //!    on a name a local user made first: the daemon runs as root and `/tmp` is everyone's)
 //!    and marks it `PENDING` (`CREATE PATHS FAILED` if it cannot);
 //! 2. packs the regular files into `carve_<guid>.tar` (POSIX ustar, a GNU long-name
-//!    entry for names over 100 bytes), each opened only through the safe opener
+//!    entry for names over 100 bytes; each named by its path without the leading `/`,
+//!    and a path with a `..` component is skipped), each opened only through the safe opener
 //!    (`oxquery_sys::safe_read`): a FIFO, socket, device, directory or missing path is
 //!    skipped with a warning; links are followed to what they point at, which must be a
 //!    regular file. Bounds: a file over `--read_max` is skipped (osquery carves any
@@ -23,7 +24,8 @@
 //! 4. stores the uploaded file's `size` and `sha256`, uploads it
 //!    ([`oxquery_remote::carve::upload`]) and marks the carve `SUCCESS`, or
 //!    `DATA POST FAILED`. A carve cut short by the daemon stopping goes back to
-//!    `SCHEDULED`, to be carved again by the next start;
+//!    `SCHEDULED`, to be carved again by the next start (one left `STARTING` or
+//!    `PENDING` by a crash stays so until it expires);
 //! 5. removes the directory.
 //!
 //! Records older than `--carver_expiry` seconds are deleted, whatever their state
@@ -394,6 +396,13 @@ impl Carver {
                 return;
             }
         };
+        if stop.load(Ordering::SeqCst) {
+            log::info!(
+                "Carve {guid} interrupted by the daemon stopping; it runs again at the next start"
+            );
+            set_status(&mut carve, SCHEDULED);
+            return;
+        }
         let upload_path = if settings.compression {
             let zst_path = dir.path().join(format!("carve_{guid}.tar.zst"));
             if let Err(e) = compress(&tar_path, &zst_path) {
@@ -470,6 +479,15 @@ fn archive(
         if stop.load(Ordering::SeqCst) {
             break;
         }
+        let name = path.trim_start_matches('/');
+        if Path::new(name)
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            // A `..` in an archive name would unpack outside the server's directory.
+            log::warn!("Not carving {path}: the path has a .. component");
+            continue;
+        }
         let file = match SafeFile::open(Path::new(path), &policy) {
             Ok(f) => f,
             Err(e) => {
@@ -498,7 +516,6 @@ fn archive(
         header.set_uid(u64::from(meta.uid()));
         header.set_gid(u64::from(meta.gid()));
         header.set_entry_type(tar::EntryType::Regular);
-        let name = path.trim_start_matches('/');
         let mut content = Exactly::new(file, size, path);
         builder.append_data(&mut header, name, &mut content)?;
         total += size;
@@ -824,11 +841,21 @@ mod tests {
         let big = src.path().join("big");
         std::fs::write(&big, content(4, 20_000)).unwrap();
         let missing = src.path().join("missing");
+        std::fs::create_dir(src.path().join("sub")).unwrap();
+        let dotdot = src.path().join("sub/../good");
         let book = CarveBook::new(Arc::clone(&fx.store), fx.settings(true, 10_000));
-        let paths: Vec<String> = [&good, &fifo, &zero, &big, &missing, &src.path().to_owned()]
-            .iter()
-            .map(|p| p.to_str().unwrap().to_owned())
-            .collect();
+        let paths: Vec<String> = [
+            &good,
+            &fifo,
+            &zero,
+            &big,
+            &missing,
+            &dotdot,
+            &src.path().to_owned(),
+        ]
+        .iter()
+        .map(|p| p.to_str().unwrap().to_owned())
+        .collect();
         book.schedule(&paths, "r1").unwrap();
 
         run_carver(fx.carver(&book));
