@@ -1,7 +1,8 @@
 //! osquery's TLS remote API, as fleet servers (Fleet, Kolide, Zentral...) speak it:
 //! [`client`] makes the requests (osquery's headers, verification and answer rules),
-//! [`enroll`] keeps the node key.
+//! [`enroll`] keeps the node key, [`carve`] uploads carve archives.
 
+pub mod carve;
 pub mod client;
 pub mod config;
 pub mod distributed;

@@ -256,6 +256,94 @@ impl TestServer {
     }
 }
 
+/// A fleet server's carve endpoints ([`CarveServer::START`], [`CarveServer::CONTINUE`]):
+/// each start opens a session, each block is decoded and kept by its `block_id`, so a
+/// test compares the reassembled archive with what it carved. Call
+/// [`CarveServer::answer`] from the [`TestServer`] handler.
+#[derive(Debug, Default)]
+pub struct CarveServer {
+    sessions: Mutex<Vec<CarveSession>>,
+}
+
+/// One upload as the server saw it.
+#[derive(Debug, Clone, Default)]
+pub struct CarveSession {
+    pub session_id: String,
+    /// The start request's body.
+    pub start: Value,
+    /// Decoded blocks by `block_id`.
+    pub blocks: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// The `request_id` of every block request, in arrival order.
+    pub block_request_ids: Vec<String>,
+}
+
+impl CarveSession {
+    /// The blocks joined in `block_id` order.
+    pub fn data(&self) -> Vec<u8> {
+        self.blocks.values().flatten().copied().collect()
+    }
+
+    /// Whether every announced block arrived (and no other).
+    pub fn complete(&self) -> bool {
+        let count = self.start["block_count"].as_u64().unwrap_or(0);
+        self.blocks.len() as u64 == count && self.blocks.keys().all(|id| *id < count)
+    }
+}
+
+impl CarveServer {
+    pub const START: &'static str = "/carve/start";
+    pub const CONTINUE: &'static str = "/carve/continue";
+
+    /// The answer to a carve request, `None` for any other path. A block for an unknown
+    /// session or with data that is not base64 is answered with an `error`.
+    pub fn answer(&self, request: &Request) -> Option<Response> {
+        use base64::Engine as _;
+        let path = request.path.split('?').next().unwrap_or_default();
+        let body = request.json();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if path == Self::START {
+            let session_id = format!("session-{}", sessions.len() + 1);
+            sessions.push(CarveSession {
+                session_id: session_id.clone(),
+                start: body,
+                ..CarveSession::default()
+            });
+            return Some(Response::Json(
+                serde_json::json!({ "session_id": session_id }),
+            ));
+        }
+        if path != Self::CONTINUE {
+            return None;
+        }
+        let refuse = |why: &str| Some(Response::Json(serde_json::json!({ "error": why })));
+        let Some(session) = sessions
+            .iter_mut()
+            .find(|s| Some(s.session_id.as_str()) == body["session_id"].as_str())
+        else {
+            return refuse("unknown session_id");
+        };
+        let (Some(id), Some(data)) = (body["block_id"].as_u64(), body["data"].as_str()) else {
+            return refuse("block_id and data are required");
+        };
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+            return refuse("data is not base64");
+        };
+        session.blocks.insert(id, bytes);
+        session
+            .block_request_ids
+            .push(body["request_id"].as_str().unwrap_or_default().to_owned());
+        Some(Response::Json(serde_json::json!({ "success": true })))
+    }
+
+    /// Every session so far, in start order.
+    pub fn sessions(&self) -> Vec<CarveSession> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);

@@ -48,6 +48,8 @@ pub(super) struct Started<'t> {
     pub(super) remote: Option<Arc<NodeKeys>>,
     /// The watcher that started this worker (none with `--disable_watchdog`).
     pub(super) watcher: Option<WorkerLink>,
+    /// The carves the engines' `carves` table and `carve()` keep.
+    pub(super) carves: crate::carver::CarveBook,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -342,6 +344,13 @@ fn start<'t>(
             .clone()
             .map(|hub| Arc::new(hub) as Arc<dyn oxquery_table::EventReader>),
     );
+    let carves = crate::carver::CarveBook::new(
+        Arc::clone(&daemon.store),
+        crate::carver::CarverSettings::from_flags(&flags),
+    );
+    tables.set_carves(Some(
+        Arc::new(carves.clone()) as Arc<dyn oxquery_table::Carves>
+    ));
     let engine = match tables.engine(&filter, instance.clone(), Arc::clone(&daemon.live)) {
         Ok(e) => e,
         Err(e) => {
@@ -364,6 +373,7 @@ fn start<'t>(
         events,
         remote,
         watcher,
+        carves,
     };
     Ok((daemon, started))
 }
