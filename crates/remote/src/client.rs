@@ -1,16 +1,18 @@
 //! One HTTPS client for every TLS plugin: osquery's request shape (JSON POST, its
 //! headers, optional gzip), its server verification (`--tls_server_certs`, or the system
-//! bundle), client certificates, and its reading of answers: the status code is not
-//! looked at, the body must be a JSON object, and `node_invalid` / `error` in it fail
-//! the request.
+//! bundle; `verify.rs` for certificates named only by their CN), client certificates,
+//! and its reading of answers: the status code is not looked at, the body must be a
+//! JSON object, and `node_invalid` / `error` in it fail the request.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oxquery_flags::{Flags, flag};
+use rustls::RootCertStore;
 use serde_json::Value;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+use crate::connector;
 
 /// osquery's timeout for one request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(16);
@@ -115,12 +117,12 @@ impl TlsClient {
         if settings.hostname.is_empty() {
             return Err("no TLS server: --tls_hostname is empty".to_owned());
         }
-        let mut tls = TlsConfig::builder().root_certs(root_certs(&settings.server_certs)?);
-        if let Some((cert, key)) = &settings.client_cert {
-            tls = tls.client_cert(Some(client_cert(cert, key)?));
-        }
+        let client_cert = match &settings.client_cert {
+            Some((cert, key)) => Some(client_cert(cert, key)?),
+            None => None,
+        };
+        let tls = connector::client_config(root_certs(&settings.server_certs)?, client_cert)?;
         let config = ureq::Agent::config_builder()
-            .tls_config(tls.build())
             .timeout_global(Some(settings.timeout))
             // osquery reads the body whatever the status: fleet servers answer
             // node_invalid with a 401 and a JSON body.
@@ -131,7 +133,7 @@ impl TlsClient {
             .max_idle_age(settings.session_timeout)
             .build();
         Ok(TlsClient {
-            agent: config.new_agent(),
+            agent: connector::agent(config, tls),
             settings,
         })
     }
@@ -257,51 +259,42 @@ fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
 
 /// The roots that verify the server: the `--tls_server_certs` bundle when it is there
 /// (and then only it), else the system's bundle, else the compiled-in Mozilla list.
-fn root_certs(server_certs: &Path) -> Result<RootCerts, String> {
+fn root_certs(server_certs: &Path) -> Result<RootCertStore, String> {
     if !server_certs.as_os_str().is_empty() && server_certs.exists() {
-        let certs = read_certs(server_certs)?;
-        if certs.is_empty() {
+        let certs = connector::read_certs(server_certs)?;
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(certs);
+        if roots.is_empty() {
             return Err(format!(
                 "--tls_server_certs {}: no certificate in it",
                 server_certs.display()
             ));
         }
-        return Ok(RootCerts::new_with_certs(&certs));
+        return Ok(roots);
     }
     for bundle in SYSTEM_BUNDLES {
-        if let Ok(certs) = read_certs(Path::new(bundle))
-            && !certs.is_empty()
-        {
-            return Ok(RootCerts::new_with_certs(&certs));
+        if let Ok(certs) = connector::read_certs(Path::new(bundle)) {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(certs);
+            if !roots.is_empty() {
+                return Ok(roots);
+            }
         }
     }
-    Ok(RootCerts::WebPki)
+    Ok(RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
 }
 
-fn read_certs(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-            Ok(_) => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
-    }
-    Ok(certs)
-}
-
-fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert, String> {
-    let chain = read_certs(cert)?;
+fn client_cert(cert: &Path, key: &Path) -> Result<connector::ClientIdentity, String> {
+    let chain = connector::read_certs(cert)?;
     if chain.is_empty() {
         return Err(format!(
             "--tls_client_cert {}: no certificate in it",
             cert.display()
         ));
     }
-    let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let key = PrivateKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
-    Ok(ClientCert::new_with_certs(&chain, key))
+    Ok((chain, connector::read_key(key)?))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! An HTTPS server on loopback for tests: a fresh CA (rcgen) signs a certificate for
-//! `localhost` and `127.0.0.1`; every request is recorded (gzip bodies decoded) and
-//! answered by the test's handler, which can also misbehave (truncated bodies, slow or
-//! no answers) to test the client's side of outages.
+//! `localhost` and `127.0.0.1` (or the names a [`ServerCert`] gives); every request is
+//! recorded (gzip bodies decoded) and answered by the test's handler, which can also
+//! misbehave (truncated bodies, slow or no answers) to test the client's side of
+//! outages.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,6 +59,36 @@ pub enum Response {
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
+/// The names in the server's certificate.
+#[derive(Debug, Clone)]
+pub struct ServerCert {
+    /// subjectAltName entries (DNS names or IP addresses); none means no
+    /// subjectAltName extension at all.
+    pub alt_names: Vec<String>,
+    /// The subject's common name, if any.
+    pub common_name: Option<String>,
+}
+
+impl Default for ServerCert {
+    /// `localhost` and `127.0.0.1` as subjectAltNames, no CN.
+    fn default() -> ServerCert {
+        ServerCert {
+            alt_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            common_name: None,
+        }
+    }
+}
+
+impl ServerCert {
+    /// A legacy certificate: `cn` as the subject's CN and no subjectAltName.
+    pub fn cn_only(cn: &str) -> ServerCert {
+        ServerCert {
+            alt_names: Vec::new(),
+            common_name: Some(cn.to_owned()),
+        }
+    }
+}
+
 /// The running server; it stops when dropped.
 pub struct TestServer {
     addr: SocketAddr,
@@ -68,11 +99,20 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
     ca_path: PathBuf,
     client: (PathBuf, PathBuf),
+    leaf_der: Vec<u8>,
 }
 
 impl TestServer {
     /// Starts a server answering with `handler`.
     pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> TestServer {
+        TestServer::start_with(ServerCert::default(), handler)
+    }
+
+    /// Starts a server whose certificate has the names of `cert`.
+    pub fn start_with(
+        cert: ServerCert,
+        handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> TestServer {
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -82,9 +122,13 @@ impl TestServer {
         let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let leaf_key = rcgen::KeyPair::generate().expect("server key");
-        let leaf_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("server params");
+        let mut leaf_params = rcgen::CertificateParams::new(cert.alt_names).expect("server params");
+        leaf_params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = cert.common_name {
+            leaf_params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+        }
         let leaf = leaf_params
             .signed_by(&leaf_key, &issuer)
             .expect("server certificate");
@@ -168,10 +212,21 @@ impl TestServer {
             _dir: dir,
             ca_path,
             client: (client_cert, client_key_path),
+            leaf_der: leaf.der().to_vec(),
         }
     }
 
-    /// `127.0.0.1:<port>`, for `--tls_hostname`.
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The server's own certificate (DER), for tests that check what it names.
+    pub fn leaf_der(&self) -> &[u8] {
+        &self.leaf_der
+    }
+
+    /// `localhost:<port>`, for `--tls_hostname`.
     pub fn hostname(&self) -> String {
         format!("localhost:{}", self.addr.port())
     }
