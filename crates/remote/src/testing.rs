@@ -2,7 +2,8 @@
 //! `localhost` and `127.0.0.1` (or the names a [`ServerCert`] gives); every request is
 //! recorded (gzip bodies decoded) and answered by the test's handler, which can also
 //! misbehave (truncated bodies, slow or no answers) to test the client's side of
-//! outages.
+//! outages. [`ConnectProxy`] is an HTTP CONNECT proxy on loopback that records what
+//! went through it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -251,6 +252,7 @@ impl TestServer {
             hostname: self.hostname(),
             server_certs: self.ca_path().to_owned(),
             client_cert: None,
+            proxy: None,
             accept_gzip: false,
             dump: false,
             timeout: Duration::from_secs(5),
@@ -434,4 +436,112 @@ fn read_request(stream: &mut impl Read) -> Option<Request> {
         body,
         client_certified: false,
     })
+}
+
+/// An HTTP CONNECT proxy on loopback: it records each request line it reads (such as
+/// `CONNECT 127.0.0.1:443 HTTP/1.1`), tunnels to loopback targets only (anything else
+/// gets a 403) and pipes bytes both ways. It stops accepting when dropped.
+pub struct ConnectProxy {
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (lines, stop) = (Arc::clone(&lines), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            let lines = Arc::clone(&lines);
+                            std::thread::spawn(move || tunnel(client, &lines));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            });
+        }
+        ConnectProxy { addr, lines, stop }
+    }
+
+    /// `127.0.0.1:<port>`, for `--proxy_hostname`.
+    pub fn host_port(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The request lines read so far, one per connection.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Serves one proxy connection: reads the request head byte by byte (so no byte of the
+/// tunnelled stream is read ahead), connects, answers 200 and pipes.
+fn tunnel(mut client: TcpStream, lines: &Mutex<Vec<String>>) {
+    let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 << 10 || !matches!(client.read(&mut byte), Ok(1)) {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let line = head.lines().next().unwrap_or_default().to_owned();
+    lines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(line.clone());
+    let mut parts = line.split_whitespace();
+    let target = match (parts.next(), parts.next()) {
+        (Some("CONNECT"), Some(target)) => target.to_owned(),
+        _ => {
+            let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+            return;
+        }
+    };
+    let loopback = target
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback())
+        || target.starts_with("localhost:");
+    let upstream = loopback.then(|| TcpStream::connect(&target).ok()).flatten();
+    let Some(upstream) = upstream else {
+        let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n");
+        return;
+    };
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let _ = client.set_read_timeout(None);
+    let (Ok(mut client_reader), Ok(mut upstream_writer)) =
+        (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    let forward = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_reader, &mut upstream_writer);
+        let _ = upstream_writer.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut upstream_reader, mut client_writer) = (upstream, client);
+    let _ = std::io::copy(&mut upstream_reader, &mut client_writer);
+    let _ = client_writer.shutdown(std::net::Shutdown::Write);
+    let _ = forward.join();
 }
