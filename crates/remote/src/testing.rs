@@ -27,6 +27,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the client presented a certificate the CA signed.
     pub client_certified: bool,
+    /// Whether the connection's TLS session was resumed rather than negotiated afresh.
+    pub resumed: bool,
 }
 
 impl Request {
@@ -337,6 +339,7 @@ fn serve(
             return;
         };
         request.client_certified = tls.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+        request.resumed = tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
         requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -435,6 +438,7 @@ fn read_request(stream: &mut impl Read) -> Option<Request> {
         headers,
         body,
         client_certified: false,
+        resumed: false,
     })
 }
 
