@@ -155,6 +155,7 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "numeric_monitoring_plugins",
     "numeric_monitoring_pre_aggregation_time",
     "pidfile",
+    "proxy_hostname",
     "schedule_epoch",
     "schedule_lognames",
     "schedule_max_drift",

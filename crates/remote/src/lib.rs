@@ -5,10 +5,12 @@
 pub mod carve;
 pub mod client;
 pub mod config;
+mod connector;
 pub mod distributed;
 pub mod enroll;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod verify;
 
 pub use client::{RequestError, TlsClient, TlsSettings};
 pub use enroll::{EnrollSettings, NodeKeys};
