@@ -92,7 +92,7 @@ fn push_row(out: &mut String, row: &Row) {
 }
 
 /// A result set as osquery stored it under `queries/<name>` (a JSON array of objects;
-/// integers and reals as JSON numbers since osquery 4, text as strings), in this store's
+/// integers and reals as JSON numbers in current osquery, text as strings), in this store's
 /// canonical form, so the first diff after a switch from osquery compares equal rows as
 /// equal. Values are escaped as a run's rows are (osquery stored them escaped alike, so
 /// this changes nothing there). `None` when `bytes` is not such an array.
