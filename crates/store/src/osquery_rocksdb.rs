@@ -202,6 +202,23 @@ mod tests {
         assert_eq!(read[2], (Domain::Logs, Vec::new()));
     }
 
+    /// As with osquery still running: the database is open for writing (its `LOCK`
+    /// held; a second writable open would fail), and a read-only open, which takes no
+    /// lock, still reads what was written.
+    #[test]
+    fn a_database_held_open_for_writing_is_still_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&opts, tmp.path(), OSQUERY_DOMAINS).unwrap();
+        db.put_cf(db.cf_handle("configurations").unwrap(), "nodeKey", "k")
+            .unwrap();
+        let read = read_domains(tmp.path(), &[Domain::Configurations]).unwrap();
+        assert_eq!(read[0].1, vec![(b"nodeKey".to_vec(), b"k".to_vec())]);
+        drop(db);
+    }
+
     #[test]
     fn a_missing_column_family_reads_as_empty() {
         let tmp = tempfile::tempdir().unwrap();
