@@ -247,7 +247,7 @@ flag_table! {
     osq(csv, Bool, "false", Shell, "Print results as comma-separated values"),
     osq(daemonize, Bool, "false", Cli, "Detach into the background when running as the daemon"),
     osq(database_dump, Bool, "false", Cli, "Print the contents of the backing database, then exit"),
-    osq(database_path, Path, "/var/osquery/osquery.db", Cli, "Directory of the backing RocksDB database"),
+    osq(database_path, Path, "/var/osquery/osquery.db", Cli, "The state database (one SQLite file). osquery's RocksDB directory here is left unchanged, read once to take over its node key, instance identity and differential results (rocksdb feature), and the database goes beside it as <path>.oxquery"),
     osq(decorations_top_level, Bool, "false", Config, "Put decorations at the top level of log lines instead of under 'decorations'"),
     osq(disable_audit, Bool, "true", Config, "Turn off the Linux audit publisher"),
     osq(disable_caching, Bool, "false", Config, "Never reuse a cacheable table's rows: without it, a scheduled query reuses the rows a scheduled scan of the same table stored within that scan's query interval"),
