@@ -5,7 +5,7 @@
 
 use oxquery_engine::{Engine, EngineError, TableFilter};
 use oxquery_flags::{Flags, flag};
-use oxquery_table::{EventReader, InstanceInfo, LiveState, Owner, Table, TableDef};
+use oxquery_table::{Carves, EventReader, InstanceInfo, LiveState, Owner, Table, TableDef};
 use std::sync::{Arc, RwLock};
 
 /// Builds the other platforms' tables (`oxquery_tables::foreign::tables`). The programs
@@ -19,6 +19,8 @@ pub struct ProgramTables<'a> {
     foreign: Vec<Arc<dyn Table>>,
     /// Where evented tables read their events; `None` with events disabled.
     events: Option<Arc<dyn EventReader>>,
+    /// Where the `carves` table and `carve()` keep carves; `None` outside the daemon.
+    carves: Option<Arc<dyn Carves>>,
 }
 
 impl<'a> ProgramTables<'a> {
@@ -28,6 +30,7 @@ impl<'a> ProgramTables<'a> {
             builtin,
             foreign: Vec::new(),
             events: None,
+            carves: None,
         }
     }
 
@@ -46,12 +49,18 @@ impl<'a> ProgramTables<'a> {
                 Vec::new()
             },
             events: None,
+            carves: None,
         }
     }
 
     /// Engines made from now on read evented tables from `events` (the program's hub).
     pub fn set_events(&mut self, events: Option<Arc<dyn EventReader>>) {
         self.events = events;
+    }
+
+    /// Engines made from now on keep carves in `carves` (the daemon's carver).
+    pub fn set_carves(&mut self, carves: Option<Arc<dyn Carves>>) {
+        self.carves = carves;
     }
 
     /// The built-in tables.
@@ -69,6 +78,7 @@ impl<'a> ProgramTables<'a> {
     ) -> Result<Engine, EngineError> {
         let engine = Engine::with_live(self.builtin, filter, instance, live)?;
         engine.set_event_reader(self.events.clone());
+        engine.set_carves(self.carves.clone());
         let registry = engine.registry();
         for table in &self.foreign {
             if let Err(taken) = registry.add(Arc::clone(table), Owner::BuiltIn) {

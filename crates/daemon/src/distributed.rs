@@ -214,7 +214,11 @@ impl Distributed {
             log::warn!("Cannot record distributed query {id}: {e}");
         }
         let before = Usage::now();
+        // A carve this query starts records its id (`request_id`).
+        let request = engine.distributed_request();
+        request.begin(id);
         let result = engine.query(sql);
+        request.end();
         let stats = before.since();
         let _ = self.lock_store().delete(Domain::Configurations, &running);
         match result {

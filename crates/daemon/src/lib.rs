@@ -18,6 +18,7 @@
 //! * [`pidfile`]: the lock that keeps a second daemon off the same pidfile.
 //! * [`runtime`]: osqueryd itself: start-up, the schedule loop, signals, reloads.
 //! * [`outbox`]: diff state and log lines committed together; draining them to the sinks.
+//! * [`carver`]: file carving: the `carves` records and their archive and upload.
 //! * [`distributed`]: live queries from a fleet server (the `tls` distributed plugin).
 //! * [`watchdog`]: osquery's watcher process and the limits it holds the worker to.
 //!
@@ -26,6 +27,7 @@
 //! moment neither loses nor duplicates a logged row.
 
 pub use oxquery_config as config;
+pub mod carver;
 pub mod distributed;
 pub mod item;
 pub mod logger;

@@ -208,6 +208,8 @@ impl Engine {
             state: Default::default(),
             events: None,
             run: Default::default(),
+            carves: None,
+            request: Default::default(),
         })
     }
 
@@ -241,6 +243,8 @@ impl Engine {
             config_views: RefCell::default(),
             last_peak_memory: Cell::new(0),
         };
+        // `carve()` needs the host's carves, which live in the shared state.
+        functions::carve::register(&engine.conn, Arc::clone(&engine.shared))?;
         engine.sync()?;
         Ok(engine)
     }
@@ -437,6 +441,20 @@ impl Engine {
         let mut next = Host::clone(&host);
         next.events = reader;
         *host = Arc::new(next);
+    }
+
+    /// Where this engine's `carves` table and `carve()` function keep carves (the
+    /// daemon's carver; `None` in the shell).
+    pub fn set_carves(&self, carves: Option<Arc<dyn oxquery_table::Carves>>) {
+        let mut host = self.shared.host.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = Host::clone(&host);
+        next.carves = carves;
+        *host = Arc::new(next);
+    }
+
+    /// The mark of the distributed query this engine runs (a carve's `request_id`).
+    pub fn distributed_request(&self) -> oxquery_table::DistributedRequest {
+        self.shared.host().request.clone()
     }
 
     /// The record of the scheduled query this engine runs (evented tables' marks).

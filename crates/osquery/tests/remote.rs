@@ -1,7 +1,8 @@
 //! osqueryd against a fleet server speaking osquery's TLS API (the test HTTPS server on
 //! loopback): it enrolls with the secret and host details, takes its schedule from the
 //! config endpoint, logs results to the logger endpoint, answers live queries, survives
-//! the server going away, and keeps its node key across a restart.
+//! the server going away or answering garbage, loses no line to a `kill -9` mid-request,
+//! and keeps its node key across a restart.
 
 #[allow(dead_code)]
 mod daemon_support;
@@ -9,6 +10,7 @@ mod daemon_support;
 use daemon_support::{Sandbox, wait_until};
 use oxquery_remote::testing::{Request, Response, TestServer};
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,13 +23,20 @@ struct Fleet {
     server: TestServer,
     up: Arc<AtomicBool>,
     enrolled: Arc<AtomicU32>,
+    /// Answers the logger endpoint gives, in turn, before it answers normally again.
+    log_script: Arc<Mutex<VecDeque<Response>>>,
 }
 
 fn fleet() -> Fleet {
     let up = Arc::new(AtomicBool::new(true));
     let enrolled = Arc::new(AtomicU32::new(0));
     let live_given = Arc::new(Mutex::new(false));
-    let (u, e) = (Arc::clone(&up), Arc::clone(&enrolled));
+    let log_script = Arc::new(Mutex::new(VecDeque::new()));
+    let (u, e, script) = (
+        Arc::clone(&up),
+        Arc::clone(&enrolled),
+        Arc::clone(&log_script),
+    );
     let server = TestServer::start(move |r: &Request| {
         if !u.load(Ordering::SeqCst) {
             return Response::Close;
@@ -45,7 +54,11 @@ fn fleet() -> Fleet {
                 "options": {"schedule_splay_percent": 0},
                 "schedule": {"fleet_q": {"query": "select 'from fleet' as source, unix_time as t from time", "interval": 1}}
             })),
-            "/log" => Response::Json(json!({})),
+            "/log" => script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Response::Json(json!({}))),
             "/read" => {
                 let mut given = live_given.lock().unwrap();
                 if *given {
@@ -63,6 +76,7 @@ fn fleet() -> Fleet {
         server,
         up,
         enrolled,
+        log_script,
     }
 }
 
@@ -265,5 +279,123 @@ fn with_config_backup_a_restart_during_an_outage_runs_the_last_fetched_schedule(
         "{}",
         d.stderr_text()
     );
+    d.terminate(LONG);
+}
+
+/// The result lines of `fleet_q` the filesystem logger wrote that the server never got.
+fn undelivered(s: &Sandbox, fleet: &Fleet) -> Vec<Value> {
+    let at_server = logged(fleet);
+    s.results_of("fleet_q")
+        .into_iter()
+        .map(Value::Object)
+        .filter(|line| !at_server.contains(line))
+        .collect()
+}
+
+#[test]
+fn a_hostile_logger_endpoint_delays_delivery_but_loses_nothing() {
+    let fleet = fleet();
+    // Garbage, a cut-off body, an HTML error page, a revoked key (enroll again), a slow
+    // answer, a dropped connection, JSON that is not an object: then normal answers.
+    fleet.log_script.lock().unwrap().extend([
+        Response::Body(200, b"{not json".to_vec()),
+        Response::Truncated(br#"{"ok":"#.to_vec()),
+        Response::Body(500, b"<html>oops</html>".to_vec()),
+        Response::Body(401, br#"{"node_invalid": true}"#.to_vec()),
+        Response::Delayed(Duration::from_secs(3), Box::new(Response::Json(json!({})))),
+        Response::Close,
+        Response::Json(json!([1, 2])),
+    ]);
+    let s = Sandbox::new();
+    let args = tls_args(&s, &fleet);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = s.start("hostile", &args);
+    assert!(
+        wait_until(LONG, || fleet.log_script.lock().unwrap().is_empty()),
+        "the script was not played\n{}",
+        d.stderr_text()
+    );
+    // Lines logged after the script too: the sender is still running.
+    let played = s.results_of("fleet_q").len();
+    assert!(wait_until(LONG, || s.results_of("fleet_q").len() >= played + 2));
+    assert!(
+        wait_until(LONG, || undelivered(&s, &fleet).is_empty()),
+        "lines never reached the server: {:?}\n{}",
+        undelivered(&s, &fleet),
+        d.stderr_text()
+    );
+    assert!(
+        d.exited().is_none(),
+        "the daemon stopped\n{}",
+        d.stderr_text()
+    );
+    // The revoked key was replaced by enrolling again.
+    assert_eq!(
+        fleet.enrolled.load(Ordering::SeqCst),
+        2,
+        "{}",
+        d.stderr_text()
+    );
+    let warnings = s.status_log("WARNING") + &s.status_log("ERROR") + &d.stderr_text();
+    assert!(warnings.contains("Request failed"), "{warnings}");
+    d.terminate(LONG);
+}
+
+#[test]
+fn kill_9_while_a_batch_is_in_flight_loses_no_line() {
+    let fleet = fleet();
+    let s = Sandbox::new();
+    let args = tls_args(&s, &fleet);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = s.start("inflight1", &args);
+    assert!(
+        wait_until(LONG, || !logged(&fleet).is_empty()),
+        "{}",
+        d.stderr_text()
+    );
+    // The next batch is received but its answer never comes back: the daemon dies
+    // waiting for it.
+    let before = fleet.server.requests_to("/log").len();
+    fleet
+        .log_script
+        .lock()
+        .unwrap()
+        .push_back(Response::Delayed(
+            Duration::from_secs(20),
+            Box::new(Response::Json(json!({}))),
+        ));
+    assert!(wait_until(LONG, || fleet
+        .log_script
+        .lock()
+        .unwrap()
+        .is_empty()));
+    // Results and statuses are sent from two threads: every request from `before` on may
+    // have been in flight at the kill.
+    let in_flight: Vec<Value> = fleet.server.requests_to("/log")[before..]
+        .iter()
+        .flat_map(|r| r.json()["data"].as_array().cloned().unwrap_or_default())
+        .collect();
+    d.kill9();
+
+    let mut d = s.start("inflight2", &args);
+    let recorded = s.results_of("fleet_q").len();
+    assert!(wait_until(LONG, || s.results_of("fleet_q").len() >= recorded + 2));
+    assert!(
+        wait_until(LONG, || undelivered(&s, &fleet).is_empty()),
+        "lines lost: {:?}\n{}",
+        undelivered(&s, &fleet),
+        d.stderr_text()
+    );
+    // At least once: the only lines the server got twice are those of the batches in
+    // flight when the daemon died.
+    let lines = logged(&fleet);
+    for (i, line) in lines.iter().enumerate() {
+        if lines[..i].contains(line) {
+            assert!(
+                in_flight.contains(line),
+                "a line outside the in-flight batch came twice: {line}"
+            );
+        }
+    }
     d.terminate(LONG);
 }

@@ -1,16 +1,19 @@
 //! One HTTPS client for every TLS plugin: osquery's request shape (JSON POST, its
 //! headers, optional gzip), its server verification (`--tls_server_certs`, or the system
-//! bundle), client certificates, and its reading of answers: the status code is not
-//! looked at, the body must be a JSON object, and `node_invalid` / `error` in it fail
-//! the request.
+//! bundle; `verify.rs` for certificates named only by their CN), client
+//! certificates, `--proxy_hostname` (and no proxy from the environment, as osquery
+//! reads none), and its reading of answers: the status code is not looked at, the body
+//! must be a JSON object, and `node_invalid` / `error` in it fail the request.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oxquery_flags::{Flags, flag};
+use rustls::RootCertStore;
 use serde_json::Value;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+use crate::connector;
 
 /// osquery's timeout for one request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(16);
@@ -23,6 +26,8 @@ const SYSTEM_BUNDLES: [&str; 2] = [
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
 ];
+/// osquery's proxy port when `--proxy_hostname` names none.
+const DEFAULT_PROXY_PORT: u16 = 3128;
 
 /// What the TLS flags say about reaching the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,9 @@ pub struct TlsSettings {
     pub server_certs: PathBuf,
     /// `--tls_client_cert` and `--tls_client_key`.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// `--proxy_hostname`: the `host[:port]` of an HTTP proxy that every request goes
+    /// through (CONNECT); none means a direct connection whatever the environment says.
+    pub proxy: Option<String>,
     /// `--tls_accept_gzip`.
     pub accept_gzip: bool,
     /// `--tls_dump`: print every request and answer body.
@@ -55,6 +63,9 @@ impl TlsSettings {
             server_certs: flags.get(flag::tls_server_certs).to_owned(),
             client_cert: (!cert.as_os_str().is_empty() && !key.as_os_str().is_empty())
                 .then(|| (cert.to_owned(), key.to_owned())),
+            proxy: Some(flags.get(flag::proxy_hostname))
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
             accept_gzip: flags.get(flag::tls_accept_gzip),
             dump: flags.get(flag::tls_dump),
             timeout: REQUEST_TIMEOUT,
@@ -115,12 +126,18 @@ impl TlsClient {
         if settings.hostname.is_empty() {
             return Err("no TLS server: --tls_hostname is empty".to_owned());
         }
-        let mut tls = TlsConfig::builder().root_certs(root_certs(&settings.server_certs)?);
-        if let Some((cert, key)) = &settings.client_cert {
-            tls = tls.client_cert(Some(client_cert(cert, key)?));
-        }
+        let client_cert = match &settings.client_cert {
+            Some((cert, key)) => Some(client_cert(cert, key)?),
+            None => None,
+        };
+        let tls = connector::client_config(root_certs(&settings.server_certs)?, client_cert)?;
+        let proxy = match &settings.proxy {
+            Some(proxy) => Some(proxy_url(proxy)?),
+            None => None,
+        };
         let config = ureq::Agent::config_builder()
-            .tls_config(tls.build())
+            // Set either way: ureq's default reads HTTPS_PROXY and friends.
+            .proxy(proxy)
             .timeout_global(Some(settings.timeout))
             // osquery reads the body whatever the status: fleet servers answer
             // node_invalid with a 401 and a JSON body.
@@ -131,13 +148,21 @@ impl TlsClient {
             .max_idle_age(settings.session_timeout)
             .build();
         Ok(TlsClient {
-            agent: config.new_agent(),
+            agent: connector::agent(config, tls),
             settings,
         })
     }
 
     pub fn settings(&self) -> &TlsSettings {
         &self.settings
+    }
+
+    /// The proxy requests go through (`http://host:port`), if any.
+    pub fn proxy(&self) -> Option<String> {
+        self.agent
+            .config()
+            .proxy()
+            .map(|p| format!("http://{}:{}", p.host(), p.port()))
     }
 
     /// The URL of `endpoint` (a path such as `/api/v1/osquery/enroll`, with its query).
@@ -180,6 +205,34 @@ impl TlsClient {
         } else {
             request.send(&text[..])
         };
+        self.read_answer(endpoint, sent)
+    }
+
+    /// GETs `endpoint` (osquery's node API config request: no body), with
+    /// `Authorization: NodeKey`, and returns the answer's JSON object.
+    pub fn get(&self, endpoint: &str, node_key: Option<&str>) -> Result<Value, RequestError> {
+        if self.settings.dump {
+            eprintln!("TLS request to {endpoint}: GET");
+        }
+        let mut request = self
+            .agent
+            .get(self.url(endpoint))
+            .header("Accept", "application/json");
+        if let Some(key) = node_key.filter(|k| !k.is_empty()) {
+            request = request.header("Authorization", format!("NodeKey {key}"));
+        }
+        if self.settings.accept_gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        self.read_answer(endpoint, request.call())
+    }
+
+    /// Reads a bounded answer body and parses it as osquery does.
+    fn read_answer(
+        &self,
+        endpoint: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, RequestError> {
         let mut answer = sent.map_err(|e| RequestError::Transport(e.to_string()))?;
         let bytes = answer
             .body_mut()
@@ -227,53 +280,64 @@ fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
+/// `--proxy_hostname`'s `host[:port]` as ureq's CONNECT proxy (port 3128 when none is
+/// given, as osquery does). Anything else (a scheme, a path, credentials) is refused
+/// rather than guessed at.
+fn proxy_url(host_port: &str) -> Result<ureq::Proxy, String> {
+    let invalid = || format!("--proxy_hostname {host_port}: not host[:port]");
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().map_err(|_| invalid())?),
+        None => (host_port, DEFAULT_PROXY_PORT),
+    };
+    let host_valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if !host_valid {
+        return Err(invalid());
+    }
+    ureq::Proxy::new(&format!("http://{host}:{port}"))
+        .map_err(|e| format!("--proxy_hostname {host_port}: {e}"))
+}
+
 /// The roots that verify the server: the `--tls_server_certs` bundle when it is there
 /// (and then only it), else the system's bundle, else the compiled-in Mozilla list.
-fn root_certs(server_certs: &Path) -> Result<RootCerts, String> {
+fn root_certs(server_certs: &Path) -> Result<RootCertStore, String> {
     if !server_certs.as_os_str().is_empty() && server_certs.exists() {
-        let certs = read_certs(server_certs)?;
-        if certs.is_empty() {
+        let certs = connector::read_certs(server_certs)?;
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(certs);
+        if roots.is_empty() {
             return Err(format!(
                 "--tls_server_certs {}: no certificate in it",
                 server_certs.display()
             ));
         }
-        return Ok(RootCerts::new_with_certs(&certs));
+        return Ok(roots);
     }
     for bundle in SYSTEM_BUNDLES {
-        if let Ok(certs) = read_certs(Path::new(bundle))
-            && !certs.is_empty()
-        {
-            return Ok(RootCerts::new_with_certs(&certs));
+        if let Ok(certs) = connector::read_certs(Path::new(bundle)) {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(certs);
+            if !roots.is_empty() {
+                return Ok(roots);
+            }
         }
     }
-    Ok(RootCerts::WebPki)
+    Ok(RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
 }
 
-fn read_certs(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-            Ok(_) => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
-    }
-    Ok(certs)
-}
-
-fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert, String> {
-    let chain = read_certs(cert)?;
+fn client_cert(cert: &Path, key: &Path) -> Result<connector::ClientIdentity, String> {
+    let chain = connector::read_certs(cert)?;
     if chain.is_empty() {
         return Err(format!(
             "--tls_client_cert {}: no certificate in it",
             cert.display()
         ));
     }
-    let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let key = PrivateKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
-    Ok(ClientCert::new_with_certs(&chain, key))
+    Ok((chain, connector::read_key(key)?))
 }
 
 #[cfg(test)]
@@ -324,11 +388,45 @@ mod tests {
     }
 
     #[test]
+    fn proxy_hostname_is_read_from_its_flag() {
+        let settings = |args: &[&str]| {
+            let flags = oxquery_flags::parse_command_line(args, None).unwrap().flags;
+            TlsSettings::from_flags(&flags, "5.23.0")
+        };
+        assert_eq!(settings(&[]).proxy, None);
+        assert_eq!(
+            settings(&["--proxy_hostname=proxy.corp:8080"])
+                .proxy
+                .as_deref(),
+            Some("proxy.corp:8080")
+        );
+    }
+
+    #[test]
+    fn proxy_urls_get_osquerys_default_port() {
+        let url = |p: &str| proxy_url(p).map(|p| format!("{}:{}", p.host(), p.port()));
+        assert_eq!(url("proxy.corp"), Ok("proxy.corp:3128".to_owned()));
+        assert_eq!(url("proxy.corp:8080"), Ok("proxy.corp:8080".to_owned()));
+        assert_eq!(url("10.0.0.1:3129"), Ok("10.0.0.1:3129".to_owned()));
+        for bad in [
+            "",
+            ":8080",
+            "proxy.corp:x",
+            "http://proxy.corp",
+            "u@proxy.corp",
+            "p/x",
+        ] {
+            assert!(url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn urls_join_host_and_endpoint() {
         let settings = TlsSettings {
             hostname: "fleet.example:8443".to_owned(),
             server_certs: PathBuf::new(),
             client_cert: None,
+            proxy: None,
             accept_gzip: false,
             dump: false,
             timeout: REQUEST_TIMEOUT,

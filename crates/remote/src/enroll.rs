@@ -42,8 +42,11 @@ pub struct EnrollSettings {
     pub always: bool,
     /// The host identifier sent with the request.
     pub host_identifier: String,
-    /// `--tls_secret_always`: every request's URL carries `enroll_secret=<secret>`.
+    /// `--tls_secret_always`: every request's URL carries `<secret_field>=<secret>`.
     pub secret_always: bool,
+    /// `--tls_node_api`: endpoints hang under the node (`/<node_key><endpoint>`) and the
+    /// config is fetched with a GET.
+    pub node_api: bool,
 }
 
 impl EnrollSettings {
@@ -60,6 +63,7 @@ impl EnrollSettings {
             always: flags.get(flag::enroll_always),
             host_identifier: host_identifier.to_owned(),
             secret_always: flags.get(flag::tls_secret_always),
+            node_api: flags.get(flag::tls_node_api),
         }
     }
 }
@@ -273,25 +277,56 @@ impl NodeKeys {
     pub fn post_with_key(
         &self,
         endpoint: &str,
-        mut body: Value,
+        body: Value,
         gzip: bool,
         attempts: u64,
         stop: &AtomicBool,
     ) -> Result<Value, String> {
+        self.call_with_key(endpoint, Some((body, gzip)), attempts, stop)
+    }
+
+    /// As [`NodeKeys::post_with_key`], a GET without a body (the node API's config).
+    pub fn get_with_key(
+        &self,
+        endpoint: &str,
+        attempts: u64,
+        stop: &AtomicBool,
+    ) -> Result<Value, String> {
+        self.call_with_key(endpoint, None, attempts, stop)
+    }
+
+    /// Whether `--tls_node_api` is on.
+    pub fn node_api(&self) -> bool {
+        self.settings.node_api
+    }
+
+    fn call_with_key(
+        &self,
+        endpoint: &str,
+        mut post: Option<(Value, bool)>,
+        attempts: u64,
+        stop: &AtomicBool,
+    ) -> Result<Value, String> {
         let attempts = attempts.max(1);
-        let endpoint = if self.settings.secret_always {
-            with_secret(endpoint, &read_secret(&self.settings)?)
+        let secret = if self.settings.secret_always {
+            Some(read_secret(&self.settings)?)
         } else {
-            endpoint.to_owned()
+            None
         };
-        let endpoint = endpoint.as_str();
         let mut last = String::new();
         for i in 1..=attempts {
             let key = self.get(stop)?;
-            if let Some(map) = body.as_object_mut() {
-                map.insert("node_key".to_owned(), Value::from(key.as_str()));
-            }
-            match self.client.post(endpoint, &body, gzip, Some(&key)) {
+            let path = self.path_for(endpoint, &key, secret.as_deref());
+            let answer = match &mut post {
+                Some((body, gzip)) => {
+                    if let Some(map) = body.as_object_mut() {
+                        map.insert("node_key".to_owned(), Value::from(key.as_str()));
+                    }
+                    self.client.post(&path, body, *gzip, Some(&key))
+                }
+                None => self.client.get(&path, Some(&key)),
+            };
+            match answer {
                 Ok(answer) => return Ok(answer),
                 Err(e) => {
                     self.after_failure(&e);
@@ -304,11 +339,30 @@ impl NodeKeys {
         }
         Err(last)
     }
+
+    /// The request path of `endpoint` for a node holding `key`: under the node with
+    /// `--tls_node_api`, with the secret in the query with `--tls_secret_always`.
+    fn path_for(&self, endpoint: &str, key: &str, secret: Option<&str>) -> String {
+        let mut path = if self.settings.node_api {
+            let slash = if endpoint.starts_with('/') || endpoint.is_empty() {
+                ""
+            } else {
+                "/"
+            };
+            format!("/{key}{slash}{endpoint}")
+        } else {
+            endpoint.to_owned()
+        };
+        if let Some(secret) = secret {
+            path = with_secret(&path, &self.settings.secret_field, secret);
+        }
+        path
+    }
 }
 
-/// `endpoint` with `enroll_secret=<secret>` added to its query (the secret
-/// percent-encoded).
-fn with_secret(endpoint: &str, secret: &str) -> String {
+/// `endpoint` with `<field>=<secret>` added to its query (the secret percent-encoded;
+/// the field is `--tls_enroll_override`, as in the enroll request).
+fn with_secret(endpoint: &str, field: &str, secret: &str) -> String {
     let mut encoded = String::with_capacity(secret.len());
     for b in secret.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -318,7 +372,7 @@ fn with_secret(endpoint: &str, secret: &str) -> String {
         }
     }
     let joiner = if endpoint.contains('?') { '&' } else { '?' };
-    format!("{endpoint}{joiner}enroll_secret={encoded}")
+    format!("{endpoint}{joiner}{field}={encoded}")
 }
 
 /// The first row of a table as strings, the shape of each `host_details` member.
@@ -360,16 +414,17 @@ mod tests {
             always: false,
             host_identifier: "host-a".to_owned(),
             secret_always: false,
+            node_api: false,
         }
     }
 
     #[test]
     fn the_secret_joins_the_query_encoded() {
         assert_eq!(
-            with_secret("/config", "a b&c"),
+            with_secret("/config", "enroll_secret", "a b&c"),
             "/config?enroll_secret=a%20b%26c"
         );
-        assert_eq!(with_secret("/log?x=1", "s"), "/log?x=1&enroll_secret=s");
+        assert_eq!(with_secret("/log?x=1", "secret", "s"), "/log?x=1&secret=s");
     }
 
     #[test]

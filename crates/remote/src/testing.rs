@@ -1,7 +1,9 @@
 //! An HTTPS server on loopback for tests: a fresh CA (rcgen) signs a certificate for
-//! `localhost` and `127.0.0.1`; every request is recorded (gzip bodies decoded) and
-//! answered by the test's handler, which can also misbehave (truncated bodies, slow or
-//! no answers) to test the client's side of outages.
+//! `localhost` and `127.0.0.1` (or the names a [`ServerCert`] gives); every request is
+//! recorded (gzip bodies decoded) and answered by the test's handler, which can also
+//! misbehave (truncated bodies, slow or no answers) to test the client's side of
+//! outages. [`ConnectProxy`] is an HTTP CONNECT proxy on loopback that records what
+//! went through it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,6 +27,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the client presented a certificate the CA signed.
     pub client_certified: bool,
+    /// Whether the connection's TLS session was resumed rather than negotiated afresh.
+    pub resumed: bool,
 }
 
 impl Request {
@@ -58,6 +62,36 @@ pub enum Response {
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
+/// The names in the server's certificate.
+#[derive(Debug, Clone)]
+pub struct ServerCert {
+    /// subjectAltName entries (DNS names or IP addresses); none means no
+    /// subjectAltName extension at all.
+    pub alt_names: Vec<String>,
+    /// The subject's common name, if any.
+    pub common_name: Option<String>,
+}
+
+impl Default for ServerCert {
+    /// `localhost` and `127.0.0.1` as subjectAltNames, no CN.
+    fn default() -> ServerCert {
+        ServerCert {
+            alt_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            common_name: None,
+        }
+    }
+}
+
+impl ServerCert {
+    /// A legacy certificate: `cn` as the subject's CN and no subjectAltName.
+    pub fn cn_only(cn: &str) -> ServerCert {
+        ServerCert {
+            alt_names: Vec::new(),
+            common_name: Some(cn.to_owned()),
+        }
+    }
+}
+
 /// The running server; it stops when dropped.
 pub struct TestServer {
     addr: SocketAddr,
@@ -68,11 +102,20 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
     ca_path: PathBuf,
     client: (PathBuf, PathBuf),
+    leaf_der: Vec<u8>,
 }
 
 impl TestServer {
     /// Starts a server answering with `handler`.
     pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> TestServer {
+        TestServer::start_with(ServerCert::default(), handler)
+    }
+
+    /// Starts a server whose certificate has the names of `cert`.
+    pub fn start_with(
+        cert: ServerCert,
+        handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> TestServer {
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -82,9 +125,13 @@ impl TestServer {
         let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let leaf_key = rcgen::KeyPair::generate().expect("server key");
-        let leaf_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("server params");
+        let mut leaf_params = rcgen::CertificateParams::new(cert.alt_names).expect("server params");
+        leaf_params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = cert.common_name {
+            leaf_params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+        }
         let leaf = leaf_params
             .signed_by(&leaf_key, &issuer)
             .expect("server certificate");
@@ -168,10 +215,21 @@ impl TestServer {
             _dir: dir,
             ca_path,
             client: (client_cert, client_key_path),
+            leaf_der: leaf.der().to_vec(),
         }
     }
 
-    /// `127.0.0.1:<port>`, for `--tls_hostname`.
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The server's own certificate (DER), for tests that check what it names.
+    pub fn leaf_der(&self) -> &[u8] {
+        &self.leaf_der
+    }
+
+    /// `localhost:<port>`, for `--tls_hostname`.
     pub fn hostname(&self) -> String {
         format!("localhost:{}", self.addr.port())
     }
@@ -196,6 +254,7 @@ impl TestServer {
             hostname: self.hostname(),
             server_certs: self.ca_path().to_owned(),
             client_cert: None,
+            proxy: None,
             accept_gzip: false,
             dump: false,
             timeout: Duration::from_secs(5),
@@ -219,6 +278,7 @@ impl TestServer {
             always: false,
             host_identifier: "h".to_owned(),
             secret_always: false,
+            node_api: false,
         }
     }
 
@@ -255,6 +315,94 @@ impl TestServer {
     }
 }
 
+/// A fleet server's carve endpoints ([`CarveServer::START`], [`CarveServer::CONTINUE`]):
+/// each start opens a session, each block is decoded and kept by its `block_id`, so a
+/// test compares the reassembled archive with what it carved. Call
+/// [`CarveServer::answer`] from the [`TestServer`] handler.
+#[derive(Debug, Default)]
+pub struct CarveServer {
+    sessions: Mutex<Vec<CarveSession>>,
+}
+
+/// One upload as the server saw it.
+#[derive(Debug, Clone, Default)]
+pub struct CarveSession {
+    pub session_id: String,
+    /// The start request's body.
+    pub start: Value,
+    /// Decoded blocks by `block_id`.
+    pub blocks: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// The `request_id` of every block request, in arrival order.
+    pub block_request_ids: Vec<String>,
+}
+
+impl CarveSession {
+    /// The blocks joined in `block_id` order.
+    pub fn data(&self) -> Vec<u8> {
+        self.blocks.values().flatten().copied().collect()
+    }
+
+    /// Whether every announced block arrived (and no other).
+    pub fn complete(&self) -> bool {
+        let count = self.start["block_count"].as_u64().unwrap_or(0);
+        self.blocks.len() as u64 == count && self.blocks.keys().all(|id| *id < count)
+    }
+}
+
+impl CarveServer {
+    pub const START: &'static str = "/carve/start";
+    pub const CONTINUE: &'static str = "/carve/continue";
+
+    /// The answer to a carve request, `None` for any other path. A block for an unknown
+    /// session or with data that is not base64 is answered with an `error`.
+    pub fn answer(&self, request: &Request) -> Option<Response> {
+        use base64::Engine as _;
+        let path = request.path.split('?').next().unwrap_or_default();
+        let body = request.json();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if path == Self::START {
+            let session_id = format!("session-{}", sessions.len() + 1);
+            sessions.push(CarveSession {
+                session_id: session_id.clone(),
+                start: body,
+                ..CarveSession::default()
+            });
+            return Some(Response::Json(
+                serde_json::json!({ "session_id": session_id }),
+            ));
+        }
+        if path != Self::CONTINUE {
+            return None;
+        }
+        let refuse = |why: &str| Some(Response::Json(serde_json::json!({ "error": why })));
+        let Some(session) = sessions
+            .iter_mut()
+            .find(|s| Some(s.session_id.as_str()) == body["session_id"].as_str())
+        else {
+            return refuse("unknown session_id");
+        };
+        let (Some(id), Some(data)) = (body["block_id"].as_u64(), body["data"].as_str()) else {
+            return refuse("block_id and data are required");
+        };
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+            return refuse("data is not base64");
+        };
+        session.blocks.insert(id, bytes);
+        session
+            .block_request_ids
+            .push(body["request_id"].as_str().unwrap_or_default().to_owned());
+        Some(Response::Json(serde_json::json!({ "success": true })))
+    }
+
+    /// Every session so far, in start order.
+    pub fn sessions(&self) -> Vec<CarveSession> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -279,6 +427,7 @@ fn serve(
             return;
         };
         request.client_certified = tls.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+        request.resumed = tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
         requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -377,5 +526,114 @@ fn read_request(stream: &mut impl Read) -> Option<Request> {
         headers,
         body,
         client_certified: false,
+        resumed: false,
     })
+}
+
+/// An HTTP CONNECT proxy on loopback: it records each request line it reads (such as
+/// `CONNECT 127.0.0.1:443 HTTP/1.1`), tunnels to loopback targets only (anything else
+/// gets a 403) and pipes bytes both ways. It stops accepting when dropped.
+pub struct ConnectProxy {
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (lines, stop) = (Arc::clone(&lines), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            let lines = Arc::clone(&lines);
+                            std::thread::spawn(move || tunnel(client, &lines));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            });
+        }
+        ConnectProxy { addr, lines, stop }
+    }
+
+    /// `127.0.0.1:<port>`, for `--proxy_hostname`.
+    pub fn host_port(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The request lines read so far, one per connection.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Serves one proxy connection: reads the request head byte by byte (so no byte of the
+/// tunnelled stream is read ahead), connects, answers 200 and pipes.
+fn tunnel(mut client: TcpStream, lines: &Mutex<Vec<String>>) {
+    let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 << 10 || !matches!(client.read(&mut byte), Ok(1)) {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let line = head.lines().next().unwrap_or_default().to_owned();
+    lines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(line.clone());
+    let mut parts = line.split_whitespace();
+    let target = match (parts.next(), parts.next()) {
+        (Some("CONNECT"), Some(target)) => target.to_owned(),
+        _ => {
+            let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+            return;
+        }
+    };
+    let loopback = target
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback())
+        || target.starts_with("localhost:");
+    let upstream = loopback.then(|| TcpStream::connect(&target).ok()).flatten();
+    let Some(upstream) = upstream else {
+        let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n");
+        return;
+    };
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let _ = client.set_read_timeout(None);
+    let (Ok(mut client_reader), Ok(mut upstream_writer)) =
+        (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    let forward = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_reader, &mut upstream_writer);
+        let _ = upstream_writer.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut upstream_reader, mut client_writer) = (upstream, client);
+    let _ = std::io::copy(&mut upstream_reader, &mut client_writer);
+    let _ = client_writer.shutdown(std::net::Shutdown::Write);
+    let _ = forward.join();
 }

@@ -136,4 +136,8 @@ fn connections_are_reused_unless_session_reuse_is_off() {
         client.post("/x", &json!({}), false, None).unwrap();
     }
     assert_eq!(server.connections(), 4);
+    // The second client's later connections resume the TLS session of its first (the
+    // session cache belongs to a client).
+    let resumed: Vec<bool> = server.requests().iter().map(|r| r.resumed).collect();
+    assert_eq!(resumed, [false, false, false, false, true, true]);
 }

@@ -18,6 +18,8 @@
 //!
 //! Invariant: all persistent daemon state lives here; nothing else writes files for state.
 
+pub mod osquery_rocksdb;
+
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};

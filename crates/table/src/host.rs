@@ -128,6 +128,11 @@ pub struct Host {
     pub events: Option<std::sync::Arc<dyn crate::EventReader>>,
     /// The scheduled query this engine is running, if any (evented tables' marks).
     pub run: crate::QueryRun,
+    /// The daemon's carves (`carves` table, `carve()`); `None` where nothing uploads
+    /// them (the shell).
+    pub carves: Option<std::sync::Arc<dyn crate::Carves>>,
+    /// The distributed query this engine is running, if any (a carve's `request_id`).
+    pub request: crate::DistributedRequest,
 }
 
 impl Host {

@@ -38,6 +38,7 @@
 //! calls into a `QueryContext`, and tables stay plain Rust that unit tests can call directly.
 
 mod cancel;
+mod carves;
 mod context;
 mod error;
 mod events;
@@ -52,6 +53,7 @@ mod state;
 mod value;
 
 pub use cancel::{Cancel, Interrupt, StopReason};
+pub use carves::{CarveRecord, Carves, DistributedRequest};
 pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
 pub use events::{EventReader, EventStatus, QueryRun, RunMarks, scan_events};

@@ -61,6 +61,55 @@ pub fn require<T, E: Display>(what: &str, result: Result<T, E>) -> Option<T> {
     }
 }
 
+/// osquery's RocksDB column families (its domains), as osquery creates them.
+pub const OSQUERY_DOMAINS: [&str; 8] = [
+    "configurations",
+    "queries",
+    "events",
+    "logs",
+    "carves",
+    "distributed",
+    "distributed_running",
+    "query_performance",
+];
+
+/// Builds a RocksDB database at `dir` in osquery's layout (its column families) holding
+/// `pairs` of (column family, key, value), with RocksDB's own `ldb` tool: an independent
+/// writer for tests of oxquery's reader. `ldb` comes from [`require_tool`].
+pub fn write_osquery_rocksdb(
+    ldb: &std::path::Path,
+    dir: &std::path::Path,
+    pairs: &[(&str, &str, &str)],
+) -> Result<(), String> {
+    let db = format!("--db={}", dir.display());
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new(ldb)
+            .arg(&db)
+            .args(args)
+            .output()
+            .map_err(|e| format!("ldb: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ldb {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    // Only `put` creates a database: a key in `default`, deleted again.
+    run(&["--create_if_missing", "put", "oxquery-test", "x"])?;
+    run(&["delete", "oxquery-test"])?;
+    for family in OSQUERY_DOMAINS {
+        run(&["create_column_family", family])?;
+    }
+    for (family, key, value) in pairs {
+        run(&[&format!("--column_family={family}"), "put", key, value])?;
+    }
+    Ok(())
+}
+
 /// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     poll(timeout, || cond().then_some(())).is_some()

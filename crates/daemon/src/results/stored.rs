@@ -91,6 +91,30 @@ fn push_row(out: &mut String, row: &Row) {
     out.push('}');
 }
 
+/// A result set as osquery stored it under `queries/<name>` (a JSON array of objects;
+/// integers and reals as JSON numbers in current osquery, text as strings), in this store's
+/// canonical form, so the first diff after a switch from osquery compares equal rows as
+/// equal. Values are escaped as a run's rows are (osquery stored them escaped alike, so
+/// this changes nothing there). `None` when `bytes` is not such an array.
+pub fn from_osquery(bytes: &[u8]) -> Option<EncodedRows> {
+    let Json::Array(items) = serde_json::from_slice(bytes).ok()? else {
+        return None;
+    };
+    let mut rows = Vec::with_capacity(items.len());
+    for item in items {
+        let Json::Object(map) = item else {
+            return None;
+        };
+        let mut row = Row::new();
+        for (name, value) in map {
+            row.insert(name, from_json(value)?);
+        }
+        super::escape::escape_row(&mut row);
+        rows.push(row);
+    }
+    Some(EncodedRows::from_rows(&rows))
+}
+
 /// A result set in its stored form: the text of `queries/<name>` (`[row,row,...]`) and
 /// where each row's object lies in it.
 #[derive(Debug, Clone, PartialEq, Eq)]

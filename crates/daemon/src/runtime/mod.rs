@@ -12,6 +12,7 @@
 
 mod backup;
 mod logger_thread;
+mod osquery_import;
 mod remote;
 mod schedule;
 mod schedule_loop;

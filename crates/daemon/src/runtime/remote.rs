@@ -37,9 +37,17 @@ fn distributed_over_tls(flags: &Flags) -> bool {
     !flags.get(flag::disable_distributed) && flags.get(flag::distributed_plugin) == "tls"
 }
 
+/// Whether the carver uploads (to the TLS server, with the node key).
+fn carver_uploads(flags: &Flags) -> bool {
+    !flags.get(flag::disable_carver) && !flags.get(flag::carver_start_endpoint).is_empty()
+}
+
 /// Whether any plugin needs the TLS server.
 pub(super) fn wanted(flags: &Flags) -> bool {
-    config_over_tls(flags) || logger_over_tls(flags) || distributed_over_tls(flags)
+    config_over_tls(flags)
+        || logger_over_tls(flags)
+        || distributed_over_tls(flags)
+        || carver_uploads(flags)
 }
 
 /// The first row of each table osquery sends as `host_details`, values as strings.

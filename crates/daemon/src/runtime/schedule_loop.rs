@@ -36,6 +36,7 @@ impl Daemon {
             events,
             remote,
             watcher,
+            carves,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -81,6 +82,13 @@ impl Daemon {
                 None
             }
         };
+        // Its own stop flag, set whichever way the loop ends (a signal or
+        // --schedule_timeout); set from a signal, the loop ends within a second.
+        let carver_stop = Arc::new(AtomicBool::new(false));
+        let carver = crate::carver::Carver::new(carves.clone(), remote.clone())
+            .spawn(Arc::clone(&carver_stop))
+            .map_err(|e| log::error!("Cannot start the carver: {e}"))
+            .ok();
         let started_at = unix_now();
         for q in config::startup_order(schedule.queries())
             .into_iter()
@@ -139,6 +147,10 @@ impl Daemon {
                     if *interval > 0 && due_within(*interval, &seconds) {
                         self.run_decorators(&engine, queries);
                     }
+                }
+                // osquery looks for scheduled carves once a minute.
+                if due_within(crate::carver::CARVE_INTERVAL, &seconds) {
+                    carves.wake();
                 }
                 if run.store_maintenance > 0 && due_within(run.store_maintenance, &seconds) {
                     self.maintain_store();
@@ -233,6 +245,10 @@ impl Daemon {
         log::info!("osqueryd stopping");
         if let Some((thread, cancel)) = distributed {
             cancel.cancel();
+            let _ = thread.join();
+        }
+        carver_stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = carver {
             let _ = thread.join();
         }
         workers.shutdown(settings.alarm_timeout);

@@ -3,7 +3,7 @@
 //! engine, in osquery's order. Every early exit says why.
 
 use super::settings::{DaemonSettings, ResultSettings, RunSettings};
-use super::{Daemon, EXIT_CATASTROPHIC, backup, remote};
+use super::{Daemon, EXIT_CATASTROPHIC, backup, osquery_import, remote};
 use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
 use crate::logger::{self, HostIdentifier, LoggerSettings, StatusLogger, StatusOptions};
@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 const DEFAULT_FLAGFILE: &str = "/etc/osquery/osquery.flags.default";
 /// The store key of the persistent instance identifier.
-const INSTANCE_KEY: &str = "instance_uuid_v1";
+pub(crate) const INSTANCE_KEY: &str = "instance_uuid_v1";
 
 /// Everything the schedule loop starts from.
 pub(super) struct Started<'t> {
@@ -48,6 +48,8 @@ pub(super) struct Started<'t> {
     pub(super) remote: Option<Arc<NodeKeys>>,
     /// The watcher that started this worker (none with `--disable_watchdog`).
     pub(super) watcher: Option<WorkerLink>,
+    /// The carves the engines' `carves` table and `carve()` keep.
+    pub(super) carves: crate::carver::CarveBook,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -143,9 +145,15 @@ fn start<'t>(
     // A config over TLS needs the node key, which lives in the store: open it first (its
     // path is a command-line flag, so the config cannot move it).
     let mut early: Option<(Arc<Mutex<Store>>, Arc<NodeKeys>)> = None;
+    // What opening the store had to say (the import from osquery's database), logged
+    // once the status log runs.
+    let mut store_notes = Vec::new();
     let (config, load_error) = if remote::config_over_tls(&flags) {
-        let store = match open_store(&DaemonSettings::from_flags(&flags)) {
-            Ok(s) => Arc::new(Mutex::new(s)),
+        let store = match open_store(&DaemonSettings::from_flags(&flags), &flags) {
+            Ok((s, notes)) => {
+                store_notes = notes;
+                Arc::new(Mutex::new(s))
+            }
             Err(e) => {
                 eprintln!("Cannot open the database: {e}");
                 return Err(EXIT_CATASTROPHIC);
@@ -255,10 +263,18 @@ fn start<'t>(
     {
         log::info!("{note}");
     }
+    for (level, line) in store_notes {
+        log::log!(level, "{line}");
+    }
     let (store, early_keys) = match early {
         Some((store, keys)) => (store, Some(keys)),
-        None => match open_store(&settings) {
-            Ok(s) => (Arc::new(Mutex::new(s)), None),
+        None => match open_store(&settings, &flags) {
+            Ok((s, notes)) => {
+                for (level, line) in notes {
+                    log::log!(level, "{line}");
+                }
+                (Arc::new(Mutex::new(s)), None)
+            }
             Err(e) => {
                 log::error!("Cannot open the database: {e}");
                 return Err(EXIT_CATASTROPHIC);
@@ -349,6 +365,13 @@ fn start<'t>(
             .clone()
             .map(|hub| Arc::new(hub) as Arc<dyn oxquery_table::EventReader>),
     );
+    let carves = crate::carver::CarveBook::new(
+        Arc::clone(&daemon.store),
+        crate::carver::CarverSettings::from_flags(&flags),
+    );
+    tables.set_carves(Some(
+        Arc::new(carves.clone()) as Arc<dyn oxquery_table::Carves>
+    ));
     let engine = match tables.engine(&filter, instance.clone(), Arc::clone(&daemon.live)) {
         Ok(e) => e,
         Err(e) => {
@@ -371,6 +394,7 @@ fn start<'t>(
         events,
         remote,
         watcher,
+        carves,
     };
     Ok((daemon, started))
 }
@@ -517,11 +541,22 @@ fn database_dump(settings: &DaemonSettings) -> i32 {
     0
 }
 
-fn open_store(settings: &DaemonSettings) -> oxquery_store::Result<Store> {
-    match &settings.database_path {
-        None => Store::in_memory(),
-        Some(path) => Store::open(path),
-    }
+/// The store, and the lines to log about taking over osquery's database when
+/// `--database_path` is the RocksDB directory osquery left (see `osquery_import`).
+fn open_store(
+    settings: &DaemonSettings,
+    flags: &Flags,
+) -> oxquery_store::Result<(Store, Vec<osquery_import::Note>)> {
+    let Some(path) = &settings.database_path else {
+        return Ok((Store::in_memory()?, Vec::new()));
+    };
+    let mut store = Store::open(path)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let notes =
+        osquery_import::import_once(&mut store, Path::new(flags.get(flag::database_path)), now);
+    Ok((store, notes))
 }
 
 /// The TLS plugins' node keys (`None` when no TLS plugin is active). Enrollment sends

@@ -5,6 +5,7 @@
 //! match osquery for mixed-type input too. Every failure is an SQL error with
 //! osquery's message; nothing here panics on user input.
 
+pub(crate) mod carve;
 mod community_id;
 mod encoding;
 mod filesystem;

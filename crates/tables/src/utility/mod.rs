@@ -1,5 +1,6 @@
 //! Tables of the `utility` domain.
 
+pub mod carves;
 pub mod osquery_events;
 pub mod osquery_flags;
 pub mod osquery_info;
@@ -13,6 +14,7 @@ use oxquery_table::TableDef;
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
     vec![
+        &carves::TABLE,
         &osquery_events::TABLE,
         &osquery_flags::TABLE,
         &osquery_info::TABLE,
