@@ -197,6 +197,28 @@ impl TlsClient {
     }
 }
 
+/// An agent for plain HTTPS APIs (AWS, the EC2 metadata service): the same ureq/rustls
+/// stack as [`TlsClient`], verifying servers with the system's CA bundle, reading any
+/// status as an answer, within `timeout`, through `proxy` when one is given (never through
+/// a proxy named by the environment: only the flags choose one).
+pub fn plain_agent(
+    timeout: Duration,
+    user_agent: &str,
+    proxy: Option<ureq::Proxy>,
+) -> Result<ureq::Agent, String> {
+    let tls = TlsConfig::builder()
+        .root_certs(root_certs(Path::new(""))?)
+        .build();
+    let config = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .user_agent(user_agent)
+        .proxy(proxy)
+        .build();
+    Ok(config.new_agent())
+}
+
 /// Reads an answer as osquery does: a JSON object, failing on `node_invalid` or `error`.
 pub fn parse_answer(bytes: &[u8]) -> Result<Value, RequestError> {
     let value: Value =
