@@ -17,6 +17,8 @@ pub mod firehose;
 pub mod imds;
 pub mod kinesis;
 pub mod sign;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
