@@ -170,3 +170,58 @@ fn a_stopping_agent_stops_waiting_for_a_token() {
     assert_eq!(*result.lock().unwrap(), Some(None));
     assert_eq!(server.requests().len(), 1);
 }
+
+/// `--aws_enable_proxy` with `--aws_proxy_*`: requests go through the proxy (a CONNECT
+/// tunnel with the credentials), and the records still reach moto behind it.
+#[test]
+fn the_proxy_flags_send_requests_through_the_proxy() {
+    use oxquery_remote::aws::kinesis::{Kinesis, PartitionKey};
+    use oxquery_remote::aws::testing::forward;
+    use oxquery_remote::aws::{AwsClient, RecordStream, proxy_url};
+    let Some(moto) = moto() else { return };
+    moto.boto(&["create-kinesis", "via-proxy"]);
+    let url = moto.url();
+    let proxy = PlainServer::start(move |r| {
+        if r.method == "CONNECT" {
+            return Response::Body(200, Vec::new());
+        }
+        forward(&url, r, &r.body)
+    });
+    let mut credentials = no_credentials();
+    credentials.access_key_id = "AKIDPROXY".to_owned();
+    credentials.secret_access_key = "s".to_owned();
+    let mut s = settings(credentials, imds_at("http://127.0.0.1:9", 1, true));
+    let port: u32 = proxy.url().rsplit(':').next().unwrap().parse().unwrap();
+    s.proxy = Some(proxy_url("http", "127.0.0.1", port, "me", "pw"));
+    let http = AwsHttp::new(&s, "test").unwrap();
+    let chain = Arc::new(CredentialChain::new(s, AwsEnv::default(), http.clone()));
+    let client = AwsClient::new(http, chain, moto.url(), "us-east-1".to_owned(), "kinesis");
+    let stream = Kinesis::new(
+        client,
+        "via-proxy".to_owned(),
+        PartitionKey::Fixed("h".into()),
+    );
+    let answer = stream
+        .put(&[b"one".to_vec(), b"two".to_vec()], &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(answer, [None, None]);
+    let requests = proxy.requests();
+    let connect = &requests[0];
+    assert_eq!(connect.method, "CONNECT");
+    assert_eq!(connect.path, moto.url().trim_start_matches("http://"));
+    assert_eq!(
+        connect.header("proxy-authorization"),
+        Some("Basic bWU6cHc=")
+    );
+    assert!(
+        requests[1..]
+            .iter()
+            .any(|r| r.header("x-amz-target") == Some("Kinesis_20131202.PutRecords"))
+    );
+    let data: Vec<String> = moto
+        .kinesis_records("via-proxy")
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(data, ["one", "two"]);
+}
