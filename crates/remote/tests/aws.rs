@@ -225,3 +225,26 @@ fn the_proxy_flags_send_requests_through_the_proxy() {
         .collect();
     assert_eq!(data, ["one", "two"]);
 }
+
+#[test]
+fn assumed_role_credentials_are_fetched_again_before_they_expire() {
+    let Some(moto) = moto() else { return };
+    let mut credentials = no_credentials();
+    credentials.access_key_id = "AKIDBASE".to_owned();
+    credentials.secret_access_key = "base-secret".to_owned();
+    credentials.sts_arn_role = "arn:aws:iam::123456789012:role/short".to_owned();
+    // Two seconds: fetched again once a quarter of that is left.
+    credentials.sts_timeout = Duration::from_secs(2);
+    let url = moto.url();
+    let env = AwsEnv::from_pairs([("AWS_ENDPOINT_URL_STS", url.as_str())]);
+    let s = settings(credentials, imds_at("http://127.0.0.1:9", 1, true));
+    let chain = CredentialChain::new(s.clone(), env, AwsHttp::new(&s, "test").unwrap());
+    let stop = AtomicBool::new(false);
+    let first = chain.get(&stop).unwrap();
+    assert!(
+        oxquery_test_support::wait_until(Duration::from_secs(30), || {
+            chain.get(&stop).unwrap().access_key_id != first.access_key_id
+        }),
+        "the assumed role's credentials were never renewed"
+    );
+}
