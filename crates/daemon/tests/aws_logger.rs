@@ -226,8 +226,8 @@ fn throttling_and_partial_failures_lose_and_repeat_nothing() {
     assert_eq!(got, expected);
 }
 
-/// AWS away for longer than one write's retries: the batch fails, and once AWS is back
-/// the outbox's retry of it completes it without repeating what was accepted.
+/// AWS goes away in the middle of a batch: the write fails at once, and once AWS is
+/// back the outbox's retry of the batch completes it without repeating what was accepted.
 #[test]
 fn an_outage_fails_the_batch_and_the_retry_sends_only_the_rest() {
     let Some(moto) = moto() else { return };

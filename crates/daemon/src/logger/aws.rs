@@ -9,7 +9,8 @@
 //! accepted every record of the batch, so while AWS is unreachable, throttling or refusing,
 //! the lines stay in the store (bounded by `--buffered_log_max`) and the batch is sent
 //! again after the outbox's back-off. Within one `write`, throttling and AWS's own
-//! failures are retried a few times with a growing wait, and a partial failure (Kinesis'
+//! failures are retried a few times with a growing wait (no answer at all is left to the
+//! outbox's back-off at once, as the TLS logger does), and a partial failure (Kinesis'
 //! `FailedRecordCount`, Firehose's `FailedPutCount`) sends again only the records that
 //! failed. The sink remembers which records of a failed batch were accepted, so the
 //! outbox's retry of the same batch does not send them again.
@@ -159,8 +160,12 @@ pub fn put_all(
                 Err(e) => e,
             };
             // A per-record refusal is worth a retry whatever its code: AWS gives only
-            // throttling and internal failures per record.
-            let retry = error.retryable() || matches!(error, AwsError::Service { status: 200, .. });
+            // throttling and internal failures per record. No answer at all (or no
+            // credentials) goes back to the outbox at once: each attempt could take the
+            // whole request timeout, and the logger thread serves the other sinks too.
+            let answered = matches!(error, AwsError::Service { .. });
+            let retry = answered
+                && (error.retryable() || matches!(error, AwsError::Service { status: 200, .. }));
             if !retry || attempt >= ATTEMPTS {
                 return Err(error);
             }
