@@ -143,3 +143,57 @@ fn a_missing_stream_name_is_osquery_s_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn results_logged_while_aws_is_unreachable_arrive_once_it_answers() {
+    // Only to learn whether moto is there: the test's own moto starts later.
+    if moto().is_none() {
+        return;
+    }
+    let port = oxquery_remote::aws::testing::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let s = Sandbox::new();
+    s.write_config(
+        &json!({"schedule": {"late_q": {"query": "select 'queued' as source, unix_time as t from time", "interval": 1}}})
+            .to_string(),
+    );
+    let args = [
+        "--disable_watchdog".to_owned(),
+        "--logger_plugin=filesystem,aws_kinesis".to_owned(),
+        "--aws_access_key_id=AKIDOXQUERYTEST".to_owned(),
+        "--aws_secret_access_key=test-secret".to_owned(),
+        "--aws_kinesis_stream=osq-late".to_owned(),
+        format!("--aws_kinesis_endpoint={url}"),
+        "--aws_kinesis_period=1".to_owned(),
+        "--aws_kinesis_disable_log_status".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = s.start("late", &args);
+    // Results pile up while nothing listens on the endpoint.
+    assert!(
+        wait_until(LONG, || s.results_of("late_q").len() >= 3),
+        "no results\n{}",
+        d.stderr_text()
+    );
+    assert!(
+        d.stderr_text().contains("cannot check stream osq-late now"),
+        "{}",
+        d.stderr_text()
+    );
+    let moto = Moto::start_on(port).expect("moto on the chosen port");
+    moto.boto(&["create-kinesis", "osq-late"]);
+    let delivered = || moto.kinesis_records("osq-late").len();
+    assert!(
+        wait_until(LONG, || delivered() >= 3),
+        "nothing delivered after AWS came back\n{}",
+        d.stderr_text()
+    );
+    d.terminate(LONG);
+    let written: Vec<Value> = s.results().into_iter().map(Value::Object).collect();
+    let (results, statuses) = by_type(moto.kinesis_records("osq-late").into_iter().map(|(d, _)| d));
+    assert!(statuses.is_empty(), "--aws_kinesis_disable_log_status");
+    assert_eq!(
+        results, written,
+        "Kinesis results differ from the results log"
+    );
+}

@@ -94,6 +94,11 @@ impl Moto {
 
     /// Starts moto; `Err` says what is missing (the caller skips or, under CI, fails).
     pub fn start() -> Result<Moto, String> {
+        Moto::start_on(free_port())
+    }
+
+    /// Starts moto on `port` (a test that has a client wait for AWS picks it first).
+    pub fn start_on(port: u16) -> Result<Moto, String> {
         let venv = Moto::venv();
         let server = venv.join("bin/moto_server");
         let python = venv.join("bin/python3");
@@ -103,7 +108,6 @@ impl Moto {
                 venv.display()
             ));
         }
-        let port = free_port();
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
