@@ -12,6 +12,7 @@
 //! [`build_sinks`], [`LoggerSettings::format_options`] and
 //! [`LoggerSettings::status_options`]. Nothing here reads global flag state.
 
+pub mod aws;
 pub mod filesystem;
 pub mod format;
 pub mod host;
@@ -237,8 +238,17 @@ pub fn parse_mode(text: &str) -> Result<u32, LoggerError> {
     }
 }
 
-/// `tls` is built by the daemon's remote set-up (it needs the node key), not here.
-const KNOWN_PLUGINS: [&str; 5] = ["filesystem", "stdout", "syslog", "tls", "none"];
+/// `tls` is built by the daemon's remote set-up (it needs the node key), `aws_kinesis`
+/// and `aws_firehose` by its AWS set-up, not here.
+const KNOWN_PLUGINS: [&str; 7] = [
+    "filesystem",
+    "stdout",
+    "syslog",
+    "tls",
+    "aws_kinesis",
+    "aws_firehose",
+    "none",
+];
 
 fn parse_plugins(list: &str) -> Result<Vec<&'static str>, LoggerError> {
     let mut out = Vec::new();
