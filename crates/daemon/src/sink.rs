@@ -41,6 +41,12 @@ pub trait Sink: Send {
         None
     }
 
+    /// Whether the sink takes a batch now (the AWS loggers send at most once per
+    /// `--aws_*_period`); a sink not due is skipped by this drain and keeps its lines.
+    fn due(&self, _now: std::time::Instant) -> bool {
+        true
+    }
+
     /// Closes and reopens what the sink writes to (SIGHUP, after an outside log rotation).
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())

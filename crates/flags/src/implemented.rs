@@ -187,6 +187,38 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "watchdog_max_delay",
     "watchdog_memory_limit",
     "watchdog_utilization_limit",
+    // The aws_kinesis and aws_firehose loggers and their AWS clients (credentials, STS,
+    // IMDS, endpoints, proxy).
+    "aws_access_key_id",
+    "aws_debug",
+    "aws_disable_imdsv1_fallback",
+    "aws_enable_proxy",
+    "aws_enforce_fips",
+    "aws_firehose_endpoint",
+    "aws_firehose_period",
+    "aws_firehose_region",
+    "aws_firehose_stream",
+    "aws_imdsv2_request_attempts",
+    "aws_imdsv2_request_interval",
+    "aws_kinesis_disable_log_status",
+    "aws_kinesis_endpoint",
+    "aws_kinesis_period",
+    "aws_kinesis_random_partition_key",
+    "aws_kinesis_region",
+    "aws_kinesis_stream",
+    "aws_profile_name",
+    "aws_proxy_host",
+    "aws_proxy_password",
+    "aws_proxy_port",
+    "aws_proxy_scheme",
+    "aws_proxy_username",
+    "aws_region",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_sts_arn_role",
+    "aws_sts_region",
+    "aws_sts_session_name",
+    "aws_sts_timeout",
 ];
 
 /// The `kafka_producer` logger's flags: the daemon acts on them only when built with its
@@ -216,6 +248,7 @@ pub const IMPLEMENTED_WITH_KAFKA: &[&str] = &[];
 /// * numeric monitoring (`enable_numeric_monitoring`, `numeric_monitoring_*`: the plugin
 ///   and its buffer are set up once) and `schedule_timeout` (the scheduler's end is
 ///   fixed when it starts);
+/// * the AWS loggers' settings (`aws_*`: their clients and streams are set up once);
 /// * `disable_logging` turned off when it was on at start (no logger plugin was
 ///   started); turning it on stops logging at once.
 ///
@@ -273,6 +306,36 @@ pub const STARTUP_ONLY: &[&str] = &[
     "syslog_events_max",
     "syslog_pipe_path",
     "syslog_rate_limit",
+    // The AWS loggers' clients and streams are set up once.
+    "aws_access_key_id",
+    "aws_debug",
+    "aws_disable_imdsv1_fallback",
+    "aws_enable_proxy",
+    "aws_firehose_endpoint",
+    "aws_firehose_period",
+    "aws_firehose_region",
+    "aws_firehose_stream",
+    "aws_imdsv2_request_attempts",
+    "aws_imdsv2_request_interval",
+    "aws_kinesis_disable_log_status",
+    "aws_kinesis_endpoint",
+    "aws_kinesis_period",
+    "aws_kinesis_random_partition_key",
+    "aws_kinesis_region",
+    "aws_kinesis_stream",
+    "aws_profile_name",
+    "aws_proxy_host",
+    "aws_proxy_password",
+    "aws_proxy_port",
+    "aws_proxy_scheme",
+    "aws_proxy_username",
+    "aws_region",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_sts_arn_role",
+    "aws_sts_region",
+    "aws_sts_session_name",
+    "aws_sts_timeout",
 ];
 
 /// Which program is asking: some flags only have an effect in one of them.

@@ -250,6 +250,25 @@ impl TlsClient {
     }
 }
 
+/// An agent for plain HTTPS APIs (AWS, the EC2 metadata service): the same ureq/rustls
+/// stack as [`TlsClient`], verifying servers with the system's CA bundle, reading any
+/// status as an answer, within `timeout`, through `proxy` when one is given (never through
+/// a proxy named by the environment: only the flags choose one).
+pub fn plain_agent(
+    timeout: Duration,
+    user_agent: &str,
+    proxy: Option<ureq::Proxy>,
+) -> Result<ureq::Agent, String> {
+    let tls = connector::client_config(root_certs(Path::new(""))?, None)?;
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .user_agent(user_agent)
+        .proxy(proxy)
+        .build();
+    Ok(connector::agent(config, tls))
+}
+
 /// Reads an answer as osquery does: a JSON object, failing on `node_invalid` or `error`.
 pub fn parse_answer(bytes: &[u8]) -> Result<Value, RequestError> {
     let value: Value =

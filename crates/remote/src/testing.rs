@@ -439,7 +439,7 @@ fn serve(
 }
 
 /// Writes `response`; false when the connection must close.
-fn answer(out: &mut impl Write, response: Response) -> bool {
+pub(crate) fn answer(out: &mut impl Write, response: Response) -> bool {
     let (status, body, declared) = match response {
         Response::Body(status, body) => {
             let n = body.len();
@@ -468,7 +468,7 @@ fn answer(out: &mut impl Write, response: Response) -> bool {
     ok && declared == body.len()
 }
 
-fn read_request(stream: &mut impl Read) -> Option<Request> {
+pub(crate) fn read_request(stream: &mut impl Read) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;

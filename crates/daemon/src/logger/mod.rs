@@ -13,6 +13,7 @@
 //! [`build_sinks`], [`LoggerSettings::format_options`] and
 //! [`LoggerSettings::status_options`]. Nothing here reads global flag state.
 
+pub mod aws;
 pub mod filesystem;
 pub mod format;
 pub mod host;
@@ -247,14 +248,16 @@ pub fn parse_mode(text: &str) -> Result<u32, LoggerError> {
     }
 }
 
-/// `tls` is built by the daemon's remote set-up (it needs the node key), not here;
-/// `kafka_producer` by [`kafka_sink`].
-const KNOWN_PLUGINS: [&str; 6] = [
+/// `tls` is built by the daemon's remote set-up (it needs the node key), `aws_kinesis`
+/// and `aws_firehose` by its AWS set-up, `kafka_producer` by [`kafka_sink`], not here.
+const KNOWN_PLUGINS: [&str; 8] = [
     "filesystem",
     "stdout",
     "syslog",
     "tls",
     "kafka_producer",
+    "aws_kinesis",
+    "aws_firehose",
     "none",
 ];
 

@@ -226,41 +226,55 @@ impl StatusOutput for TlsStatusOutput {
     }
 }
 
-/// Sends the queued status lines every `period` until `stop`.
+/// Sends the queued status lines every `period` until `stop`, at most `batch` per
+/// `send` (the TLS logger's request, the Kinesis logger's records); lines of a failed
+/// `send` go back to the queue for the next period. `name` names the thread and the
+/// plugin in the drop warning.
 pub fn spawn_status_sender(
-    keys: Arc<NodeKeys>,
-    settings: TlsLoggerSettings,
+    name: &'static str,
     period: Duration,
+    batch: usize,
     queue: Arc<StatusQueue>,
     stop: Arc<AtomicBool>,
+    mut send: impl FnMut(&[String]) -> Result<(), String> + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
-        .name("tls-status".into())
+        .name(format!("{name}-status"))
         .spawn(move || {
             let mut reported = 0;
             while oxquery_remote::enroll::sleep_unless_stopped(period, &stop) {
                 // Never log while holding the queue: the status log writes into it.
                 let dropped = queue.dropped.load(Ordering::Relaxed);
                 if dropped > reported {
-                    log::warn!("TLS logger: {} status line(s) dropped while the server was away; {dropped} so far", dropped - reported);
+                    log::warn!("{name} logger: {} status line(s) dropped while the server was away; {dropped} so far", dropped - reported);
                     reported = dropped;
                 }
                 while !queue.is_empty() && !stop.load(Ordering::SeqCst) {
-                    let lines = queue.take(settings.max_lines.max(1));
-                    let data: Vec<Value> = lines
-                        .iter()
-                        .filter_map(|l| serde_json::from_str(l).ok())
-                        .collect();
-                    let body = serde_json::json!({"log_type": "status", "data": data});
-                    let sent =
-                        keys.post_with_key(&settings.endpoint, body, settings.compress, 1, &stop);
-                    if sent.is_err() {
+                    let lines = queue.take(batch.max(1));
+                    if send(&lines).is_err() {
                         queue.put_back(lines);
                         break;
                     }
                 }
             }
         })
+}
+
+/// The TLS logger's status request: `{"log_type": "status", "data": [...]}`.
+pub fn post_status(
+    keys: &NodeKeys,
+    settings: &TlsLoggerSettings,
+    lines: &[String],
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let data: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let body = serde_json::json!({"log_type": "status", "data": data});
+    keys.post_with_key(&settings.endpoint, body, settings.compress, 1, stop)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -455,7 +455,7 @@ impl Outbox {
         for stream in STREAMS {
             let mut cursors = store.with(|s| self.prepare(s, stream, &mut report))?;
             for i in 0..self.slots.len() {
-                if self.slots[i].retry_at.is_some_and(|t| now < t) {
+                if self.slots[i].retry_at.is_some_and(|t| now < t) || !self.slots[i].sink.due(now) {
                     continue;
                 }
                 if let Err(e) = self.deliver(&mut store, stream, i, &mut cursors, &mut report) {

@@ -10,6 +10,7 @@
 //! logger thread drains the outbox to the sinks. All share one store behind a mutex;
 //! its transactions are short.
 
+mod aws;
 mod backup;
 mod logger_thread;
 mod osquery_import;

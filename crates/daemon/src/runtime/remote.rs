@@ -17,7 +17,7 @@ use crate::config::{ConfigError, Source};
 use crate::distributed::{Distributed, DistributedSettings};
 use crate::item::Decorations;
 use crate::logger::tls::{
-    StatusQueue, TlsLoggerSettings, TlsSink, TlsStatusOutput, spawn_status_sender,
+    StatusQueue, TlsLoggerSettings, TlsSink, TlsStatusOutput, post_status, spawn_status_sender,
 };
 use crate::logger::{HostIdentifier, StatusControl};
 
@@ -172,12 +172,15 @@ pub(super) fn start_status(
         decorations,
     )));
     let period = std::time::Duration::from_secs(flags.get(flag::logger_tls_period).max(1));
+    let settings = tls_logger_settings(flags);
+    let (keys, sender_stop) = (Arc::clone(keys), Arc::clone(stop));
     if let Err(e) = spawn_status_sender(
-        Arc::clone(keys),
-        tls_logger_settings(flags),
+        "tls",
         period,
+        settings.max_lines,
         queue,
         Arc::clone(stop),
+        move |lines| post_status(&keys, &settings, lines, &sender_stop),
     ) {
         log::error!("Cannot start the TLS status logger: {e}");
     }

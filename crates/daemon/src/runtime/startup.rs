@@ -3,7 +3,7 @@
 //! engine, in osquery's order. Every early exit says why.
 
 use super::settings::{DaemonSettings, ResultSettings, RunSettings};
-use super::{Daemon, EXIT_CATASTROPHIC, backup, osquery_import, remote};
+use super::{Daemon, EXIT_CATASTROPHIC, aws, backup, osquery_import, remote};
 use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
 use crate::logger::{self, HostIdentifier, LoggerSettings, StatusLogger, StatusOptions};
@@ -300,6 +300,7 @@ fn start<'t>(
         },
     };
     // `--disable_logging` starts no logger plugin: nothing is opened for results.
+    let mut aws_loggers = None;
     let sinks = if settings.disable_logging {
         Vec::new()
     } else {
@@ -312,6 +313,17 @@ fn start<'t>(
                     Ok(kafka) => s.extend(kafka),
                     Err(e) => {
                         log::error!("{}", logger_refusal(&e));
+                        return Err(EXIT_CATASTROPHIC);
+                    }
+                }
+                let host = logger_settings.format_options(&instance_id).host_identifier;
+                match aws::loggers(&flags, &host.current(), &stop) {
+                    Ok(mut loggers) => {
+                        s.append(&mut loggers.sinks);
+                        aws_loggers = Some(loggers);
+                    }
+                    Err(e) => {
+                        log::error!("{e}");
                         return Err(EXIT_CATASTROPHIC);
                     }
                 }
@@ -352,6 +364,16 @@ fn start<'t>(
         Arc::clone(&daemon.decorations),
         &daemon.stop,
     );
+    if let Some(loggers) = &aws_loggers {
+        aws::start_status(
+            loggers,
+            &flags,
+            status.as_ref(),
+            daemon.host_identifier.clone(),
+            Arc::clone(&daemon.decorations),
+            &daemon.stop,
+        );
+    }
     let mut instance = oxquery_config::instance_info();
     instance.instance_id = instance_id;
     if let Some(link) = &watcher {
