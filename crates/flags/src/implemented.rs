@@ -222,17 +222,26 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
 ];
 
 /// The `kafka_producer` logger's flags: the daemon acts on them only when built with its
-/// `kafka` feature, which turns on this crate's `kafka` feature. Other builds refuse
-/// the plugin, so there the flags keep their "no effect" warning.
-#[cfg(feature = "kafka")]
-pub const IMPLEMENTED_WITH_KAFKA: &[&str] = &[
+/// `kafka` feature, which turns on this crate's `kafka` feature. Other builds refuse the
+/// plugin, and their help and warnings say the build lacks the feature.
+pub const KAFKA_FLAGS: &[&str] = &[
     "logger_kafka_acks",
     "logger_kafka_brokers",
     "logger_kafka_compression",
     "logger_kafka_topic",
 ];
-#[cfg(not(feature = "kafka"))]
-pub const IMPLEMENTED_WITH_KAFKA: &[&str] = &[];
+/// [`KAFKA_FLAGS`] when this build acts on them, else nothing.
+pub const IMPLEMENTED_WITH_KAFKA: &[&str] = if cfg!(feature = "kafka") {
+    KAFKA_FLAGS
+} else {
+    &[]
+};
+
+/// The cargo feature `name` needs when this build lacks it (`kafka` for the
+/// `kafka_producer` flags without it).
+pub fn missing_feature(name: &str) -> Option<&'static str> {
+    (!cfg!(feature = "kafka") && KAFKA_FLAGS.contains(&name)).then_some("kafka")
+}
 
 /// Config options (flags the config's `options` may set) that osquery reads only at
 /// start-up: a reload changes the flag's value (`osquery_flags` shows it) but not what

@@ -579,6 +579,13 @@ impl Flags {
                 || self.values[i] == self.baseline[i]
             {
                 continue;
+            } else if let Some(feature) = implemented::missing_feature(def.name)
+                && tool == implemented::Tool::Daemon
+            {
+                format!(
+                    "Flag --{} has no effect: this build lacks the {feature} cargo feature",
+                    def.name
+                )
             } else {
                 format!(
                     "Flag --{} is accepted but has no effect yet: oxquery does not implement its feature",
@@ -824,11 +831,15 @@ pub fn usage(binary: &str, version: &str) -> String {
                 _ => def.default.to_owned(),
             };
             let status = if implemented::is_implemented_in(def.name, tool) {
-                ""
+                String::new()
             } else if implemented::is_refused(def.name) {
-                " [not supported yet]"
+                " [not supported yet]".to_owned()
+            } else if let Some(feature) = implemented::missing_feature(def.name)
+                && tool == implemented::Tool::Daemon
+            {
+                format!(" [not in this build: {feature} feature]")
             } else {
-                " [no effect yet]"
+                " [no effect yet]".to_owned()
             };
             text.push_str(&format!(
                 "    {:<30}  {} (type: {}, default: {default}){status}\n",
