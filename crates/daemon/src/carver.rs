@@ -24,8 +24,9 @@
 //! 4. stores the uploaded file's `size` and `sha256`, uploads it
 //!    ([`oxquery_remote::carve::upload`]) and marks the carve `SUCCESS`, or
 //!    `DATA POST FAILED`. A carve cut short by the daemon stopping goes back to
-//!    `SCHEDULED`, to be carved again by the next start (one left `STARTING` or
-//!    `PENDING` by a crash stays so until it expires);
+//!    `SCHEDULED`, to be carved again by the next start; so does one a crash left
+//!    `STARTING` or `PENDING` ([`Carver::recover`], when the next carver starts), whose
+//!    directory (kept in the record while the carve runs) is removed then;
 //! 5. removes the directory.
 //!
 //! Records older than `--carver_expiry` seconds are deleted, whatever their state
@@ -54,6 +55,9 @@ pub const KEY_PREFIX: &str = "carves.";
 pub const MAX_CARVE_BYTES: u64 = 1 << 30;
 /// How often the scheduler wakes the carver (osquery's carve interval).
 pub const CARVE_INTERVAL: u64 = 60;
+
+/// How the carver's private directories start.
+const WORK_DIR_PREFIX: &str = "oxquery_carve_";
 
 pub const SCHEDULED: &str = "SCHEDULED";
 pub const STARTING: &str = "STARTING";
@@ -125,6 +129,9 @@ pub struct CarveBook {
 pub struct StoredCarve {
     pub record: CarveRecord,
     pub paths: Vec<String>,
+    /// The carve's private directory while it runs, so a carver starting after a crash
+    /// can remove it.
+    pub work_dir: Option<PathBuf>,
 }
 
 impl StoredCarve {
@@ -139,6 +146,7 @@ impl StoredCarve {
             "request_id": r.request_id,
             "path": r.path,
             "paths": self.paths,
+            "work_dir": self.work_dir,
         })
         .to_string()
         .into_bytes()
@@ -183,6 +191,7 @@ impl StoredCarve {
                 request_id: text("request_id"),
             },
             paths,
+            work_dir: v.get("work_dir").and_then(Value::as_str).map(PathBuf::from),
         })
     }
 }
@@ -280,6 +289,7 @@ impl Carves for CarveBook {
                 request_id: request_id.to_owned(),
             },
             paths: paths.to_vec(),
+            work_dir: None,
         };
         let key = format!("{KEY_PREFIX}{}", carve.record.carve_guid);
         self.lock_store()
@@ -312,6 +322,7 @@ impl Carver {
         std::thread::Builder::new()
             .name("carver".into())
             .spawn(move || {
+                self.recover();
                 loop {
                     self.run_pending(&stop);
                     if !self.book.wait(&stop) {
@@ -319,6 +330,56 @@ impl Carver {
                     }
                 }
             })
+    }
+
+    /// Schedules again the carves a previous process left `STARTING` or `PENDING` (it
+    /// died mid-carve: only one carver uses a store) and removes their directories.
+    pub fn recover(&self) {
+        let stored = match self.book.stored() {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("Cannot read the stored carves: {e}");
+                return;
+            }
+        };
+        for mut carve in stored {
+            let status = carve.record.status.as_str();
+            if status != STARTING && status != PENDING {
+                continue;
+            }
+            log::info!(
+                "Carve {} was interrupted ({status}); it runs again",
+                carve.record.carve_guid
+            );
+            if let Some(dir) = carve.work_dir.take() {
+                self.remove_work_dir(&dir);
+            }
+            carve.record.status = SCHEDULED.to_owned();
+            carve.record.sha256.clear();
+            carve.record.size = -1;
+            self.book.save(&carve);
+        }
+    }
+
+    /// Removes a dead carve's directory: only one of ours (a directory, not a link, named
+    /// as the carver names them, directly in the work directory, owned by this user),
+    /// whatever the stored record says.
+    fn remove_work_dir(&self, dir: &Path) {
+        let ours = dir.parent() == Some(self.book.settings.work_dir.as_path())
+            && dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(WORK_DIR_PREFIX))
+            && std::fs::symlink_metadata(dir).is_ok_and(|m| {
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                m.is_dir() && m.uid() == unsafe { libc::geteuid() }
+            });
+        if !ours {
+            return;
+        }
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            log::warn!("Cannot remove {}: {e}", dir.display());
+        }
     }
 
     /// Expires old records, then carves every scheduled one, oldest first.
@@ -360,6 +421,9 @@ impl Carver {
         let guid = carve.record.carve_guid.clone();
         let set_status = |carve: &mut StoredCarve, status: &str| {
             carve.record.status = status.to_owned();
+            if status != PENDING {
+                carve.work_dir = None;
+            }
             self.book.save(carve);
         };
         set_status(&mut carve, STARTING);
@@ -373,7 +437,7 @@ impl Carver {
         };
         let settings = &self.book.settings;
         let dir = match tempfile::Builder::new()
-            .prefix("oxquery_carve_")
+            .prefix(WORK_DIR_PREFIX)
             .tempdir_in(&settings.work_dir)
         {
             Ok(dir) => dir,
@@ -386,6 +450,7 @@ impl Carver {
                 return;
             }
         };
+        carve.work_dir = Some(dir.path().to_owned());
         set_status(&mut carve, PENDING);
         let tar_path = dir.path().join(format!("carve_{guid}.tar"));
         let packed = match archive(&carve.paths, &tar_path, settings, stop) {
@@ -991,6 +1056,7 @@ mod tests {
                 ..CarveRecord::default()
             },
             paths: Vec::new(),
+            work_dir: None,
         };
         book.save(&old("old-success", SUCCESS, 90_000));
         book.save(&old("old-failure", DATA_POST_FAILED, 90_000));
@@ -1065,5 +1131,54 @@ mod tests {
         assert_eq!(again, carve);
         assert!(StoredCarve::from_json(b"[1]").is_none());
         assert!(StoredCarve::from_json(b"{\"status\":\"SUCCESS\"}").is_none());
+    }
+
+    #[test]
+    fn a_carve_a_crash_left_running_is_scheduled_again_and_its_directory_removed() {
+        let fx = Fixture::new();
+        let src = tempfile::tempdir().unwrap();
+        let f = src.path().join("f");
+        std::fs::write(&f, content(7, 3000)).unwrap();
+        let book = CarveBook::new(Arc::clone(&fx.store), fx.settings(false, 1 << 20));
+        let mut carve = StoredCarve::from_json(
+            &json!({"carve_guid": "dead", "time": unix_now(), "status": PENDING,
+                    "sha256": "", "size": -1, "request_id": "", "path": ""})
+            .to_string()
+            .into_bytes(),
+        )
+        .unwrap();
+        carve.paths = vec![f.to_str().unwrap().to_owned()];
+        // What the dead carver left: its directory with a partial archive, and a
+        // directory of the same shape it did not make (named elsewhere in the record).
+        let left = fx.work.path().join("oxquery_carve_dead");
+        std::fs::create_dir(&left).unwrap();
+        std::fs::write(left.join("carve_dead.tar"), b"partial").unwrap();
+        carve.work_dir = Some(left.clone());
+        book.save(&carve);
+        let elsewhere = tempfile::tempdir().unwrap();
+        let foreign = elsewhere.path().join("oxquery_carve_other");
+        std::fs::create_dir(&foreign).unwrap();
+        let mut other = carve.clone();
+        other.record.carve_guid = "other".to_owned();
+        other.record.status = STARTING.to_owned();
+        other.work_dir = Some(foreign.clone());
+        book.save(&other);
+
+        let carver = fx.carver(&book);
+        carver.recover();
+        assert!(!left.exists());
+        assert!(
+            foreign.exists(),
+            "a directory outside the work directory is left"
+        );
+        for record in book.list().unwrap() {
+            assert_eq!(record.status, SCHEDULED, "{record:?}");
+        }
+        run_carver(carver);
+        for record in book.list().unwrap() {
+            assert_eq!(record.status, SUCCESS, "{record:?}");
+        }
+        assert_eq!(fx.carves.sessions().len(), 2);
+        assert_eq!(std::fs::read_dir(fx.work.path()).unwrap().count(), 0);
     }
 }
