@@ -123,6 +123,25 @@ impl Sink for TlsSink {
     }
 }
 
+/// The most status lines a remote logger keeps while its server is away.
+pub const STATUS_QUEUE_MAX: usize = 10_000;
+
+/// A queue of [`STATUS_QUEUE_MAX`] lines that receives the status log from now on, as
+/// osquery's status JSON, for a sender thread to drain.
+pub fn attach_status_queue(
+    control: &crate::logger::StatusControl,
+    host: HostIdentifier,
+    decorations: Arc<Mutex<Decorations>>,
+) -> Arc<StatusQueue> {
+    let queue = StatusQueue::new(STATUS_QUEUE_MAX);
+    control.add_output(Box::new(TlsStatusOutput::new(
+        Arc::clone(&queue),
+        host,
+        decorations,
+    )));
+    queue
+}
+
 /// Status lines waiting for the server, at most `max` (the oldest go first).
 pub struct StatusQueue {
     lines: Mutex<VecDeque<String>>,

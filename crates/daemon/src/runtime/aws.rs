@@ -15,7 +15,7 @@ use oxquery_remote::aws::{
 
 use crate::item::Decorations;
 use crate::logger::aws::{AwsSink, send_status};
-use crate::logger::tls::{StatusQueue, TlsStatusOutput, spawn_status_sender};
+use crate::logger::tls::{attach_status_queue, spawn_status_sender};
 use crate::logger::{HostIdentifier, StatusControl};
 use crate::sink::Sink;
 
@@ -148,9 +148,6 @@ fn check(stream: &dyn RecordStream, stop: &AtomicBool) -> Result<(), String> {
     }
 }
 
-/// The most status lines kept for Kinesis while it is away.
-const STATUS_QUEUE_MAX: usize = 10_000;
-
 /// Sends the status log to Kinesis too, every `--aws_kinesis_period` seconds.
 pub(super) fn start_status(
     loggers: &AwsLoggers,
@@ -163,12 +160,7 @@ pub(super) fn start_status(
     let (Some(stream), Some(control)) = (&loggers.status, control) else {
         return;
     };
-    let queue = StatusQueue::new(STATUS_QUEUE_MAX);
-    control.add_output(Box::new(TlsStatusOutput::new(
-        Arc::clone(&queue),
-        host,
-        decorations,
-    )));
+    let queue = attach_status_queue(control, host, decorations);
     let period = Duration::from_secs(flags.get(flag::aws_kinesis_period).max(1));
     let (stream, sender_stop) = (Arc::clone(stream), Arc::clone(stop));
     let batch = stream.limits().records;

@@ -17,7 +17,7 @@ use crate::config::{ConfigError, Source};
 use crate::distributed::{Distributed, DistributedSettings};
 use crate::item::Decorations;
 use crate::logger::tls::{
-    StatusQueue, TlsLoggerSettings, TlsSink, TlsStatusOutput, post_status, spawn_status_sender,
+    TlsLoggerSettings, TlsSink, attach_status_queue, post_status, spawn_status_sender,
 };
 use crate::logger::{HostIdentifier, StatusControl};
 
@@ -146,9 +146,6 @@ fn tls_logger_settings(flags: &Flags) -> TlsLoggerSettings {
     }
 }
 
-/// The most status lines kept for the server while it is away.
-const STATUS_QUEUE_MAX: usize = 10_000;
-
 /// Sends the status log to the TLS logger too (unless `--tls_disable_status_log`), every
 /// `--logger_tls_period` seconds.
 pub(super) fn start_status(
@@ -165,12 +162,7 @@ pub(super) fn start_status(
     if !logger_over_tls(flags) || flags.get(flag::tls_disable_status_log) {
         return;
     }
-    let queue = StatusQueue::new(STATUS_QUEUE_MAX);
-    control.add_output(Box::new(TlsStatusOutput::new(
-        Arc::clone(&queue),
-        host,
-        decorations,
-    )));
+    let queue = attach_status_queue(control, host, decorations);
     let period = std::time::Duration::from_secs(flags.get(flag::logger_tls_period).max(1));
     let settings = tls_logger_settings(flags);
     let (keys, sender_stop) = (Arc::clone(keys), Arc::clone(stop));
