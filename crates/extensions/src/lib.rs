@@ -1,0 +1,47 @@
+//! osquery's extension protocol: the `Extension` and `ExtensionManager` Thrift services
+//! spoken over a unix socket, as the osquery SDKs (Python, Go, C++) speak them.
+//!
+//! Wire format: Thrift's binary protocol over a buffered (unframed) stream; we write
+//! strict messages and read non-strict ones too, as osquery does.
+
+pub mod client;
+#[allow(clippy::all, clippy::pedantic, unused_qualifications, dead_code)]
+pub mod generated;
+
+pub use client::{Client, ClientError};
+
+use std::collections::BTreeMap;
+
+/// A plugin call's request (`ExtensionPluginRequest`).
+pub type PluginRequest = BTreeMap<String, String>;
+/// A plugin call's rows (`ExtensionPluginResponse`).
+pub type PluginResponse = Vec<BTreeMap<String, String>>;
+
+/// Why a call routed to an extension's plugin did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No registered extension offers `registry`/`item`.
+    #[error("no extension provides the {registry} plugin {item}")]
+    NoRoute { registry: String, item: String },
+    /// The extension answered with a non-zero status.
+    #[error("extension plugin failed: {message}")]
+    Failed { code: i32, message: String },
+    /// The socket could not be reached, or the exchange broke (timeout, bad frame).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Routes plugin calls (`Extension.call`) to whichever registered extension provides the
+/// plugin. The manager implements it; the daemon's config and logger plugins backed by
+/// an extension hold one.
+pub trait PluginCaller: Send + Sync {
+    /// Whether a registered extension currently provides `registry`/`item`.
+    fn provides(&self, registry: &str, item: &str) -> bool;
+    /// Calls `registry`/`item` with `request`; the rows of a successful answer.
+    fn call(
+        &self,
+        registry: &str,
+        item: &str,
+        request: &PluginRequest,
+    ) -> Result<PluginResponse, CallError>;
+}
