@@ -7,6 +7,7 @@
 pub mod client;
 #[allow(clippy::all, clippy::pedantic, unused_qualifications, dead_code)]
 pub mod generated;
+pub mod launch;
 
 pub use client::{Client, ClientError};
 
