@@ -84,6 +84,13 @@ pub const IMPLEMENTED: &[&str] = &[
     "syslog_events_max",
     "syslog_pipe_path",
     "syslog_rate_limit",
+    // Starting extensions (the shell's and the daemon's launcher).
+    "allow_unsafe",
+    "extension",
+    "extensions_autoload",
+    "extensions_interval",
+    "extensions_require",
+    "extensions_timeout",
     "flagfile",
     "hash_cache_max",
     "help",

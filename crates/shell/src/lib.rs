@@ -219,8 +219,14 @@ pub fn run(
         None => Ok(&config),
         Some(e) => Err(e),
     };
+    // The extension manager must be started before this point: the extensions connect to
+    // its socket. Then `--extensions_require` is waited for (`wait_for_required`).
+    let extensions = start_extensions(&flags);
     let mut shell = Shell::with_output(engine, flags.clone(), output);
     let outcome = dispatch(&mut shell, &flags, loaded, &command_line.positional);
+    if let Some(extensions) = extensions {
+        extensions.stop();
+    }
     if let Some(hub) = events {
         hub.stop();
     }
@@ -233,6 +239,18 @@ pub fn run(
             1
         }
     }
+}
+
+/// Starts the extensions `--extension` and `--extensions_autoload` name (none under
+/// `--disable_extensions`, the default when the shell is not interactive), on a thread
+/// of the shell, as osquery's shell does; they are stopped when the shell ends.
+fn start_extensions(flags: &Flags) -> Option<oxquery_extensions::launch::Launcher> {
+    use oxquery_extensions::launch::{LaunchSettings, Launcher, binaries_from_flags};
+    Launcher::start(
+        binaries_from_flags(flags).binaries,
+        LaunchSettings::from_flags(flags),
+        None,
+    )
 }
 
 /// Puts the config's packs and the queries it schedules on this host where

@@ -37,6 +37,8 @@ impl Daemon {
             remote,
             watcher,
             carves,
+            // Dropped as `run` returns, after its own shutdown: stops the extensions.
+            extensions: _extensions,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));

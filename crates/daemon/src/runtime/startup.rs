@@ -11,6 +11,7 @@ use crate::pidfile::Pidfile;
 use crate::sink::Sink;
 use crate::watchdog::{self, Role, WatchdogSettings, worker::WorkerLink};
 use oxquery_engine::{Engine, TableFilter};
+use oxquery_extensions::launch::{self, LaunchSettings, Launcher};
 use oxquery_flags::{Flags, flag};
 use oxquery_remote::NodeKeys;
 use oxquery_store::{Domain, Store};
@@ -50,6 +51,9 @@ pub(super) struct Started<'t> {
     pub(super) watcher: Option<WorkerLink>,
     /// The carves the engines' `carves` table and `carve()` keep.
     pub(super) carves: crate::carver::CarveBook,
+    /// The extensions this process started (with `--disable_watchdog`; otherwise the
+    /// watcher starts them). Dropped last when the daemon ends, which stops them.
+    pub(super) extensions: Option<Launcher>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -401,6 +405,14 @@ fn start<'t>(
             return Err(EXIT_CATASTROPHIC);
         }
     };
+    // The extension manager must be started before this point: the extensions connect to
+    // its socket (they wait `--extensions_timeout` seconds for it). Then, once both run,
+    // `--extensions_require` is waited for (`launch::wait_for_required`).
+    let extensions = match &watcher {
+        None => start_extensions(&flags),
+        // The watcher started them and keeps them running across worker restarts.
+        Some(_) => None,
+    };
     let started = Started {
         flags,
         settings,
@@ -417,6 +429,7 @@ fn start<'t>(
         remote,
         watcher,
         carves,
+        extensions,
     };
     Ok((daemon, started))
 }
@@ -441,11 +454,38 @@ fn run_watcher(args: &[OsString], flags: &Flags) -> i32 {
     }
     let pidfile = DaemonSettings::from_flags(flags).pidfile;
     let argv0 = std::env::args_os().next().unwrap_or_default();
-    watchdog::watcher::run(
+    // As osquery's watcher: it starts the extensions and keeps them running while
+    // workers come and go; they are stopped once the watcher is done.
+    let extensions = start_extensions(flags);
+    let code = watchdog::watcher::run(
         &argv0,
         args,
         &WatchdogSettings::from_flags(flags),
         pidfile.as_deref(),
+    );
+    drop(extensions);
+    code
+}
+
+/// Starts the extensions `--extensions_autoload` and `--extension` name (none under
+/// `--disable_extensions`), watched with the worker's limits under
+/// `--enable_extensions_watchdog`; `None` when there are none. In the watcher this also
+/// tells the workers it will start that extensions are managed (osquery's
+/// `OSQUERY_EXTENSIONS`), so they wait for plugins extensions provide.
+fn start_extensions(flags: &Flags) -> Option<Launcher> {
+    let binaries = launch::binaries_from_flags(flags).binaries;
+    if binaries.is_empty() {
+        return None;
+    }
+    if matches!(Role::from_flags(flags), Role::Watcher) {
+        // SAFETY: the watcher has a single thread here (the launcher starts below and
+        // the worker after), so nothing reads the environment meanwhile.
+        unsafe { std::env::set_var(launch::MANAGED_ENV, "true") };
+    }
+    Launcher::start(
+        binaries,
+        LaunchSettings::from_flags(flags),
+        watchdog::extensions::watch_factory(&WatchdogSettings::from_flags(flags)),
     )
 }
 

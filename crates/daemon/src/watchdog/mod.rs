@@ -15,11 +15,13 @@
 //! watcher, and works with `--disable_database`.
 //!
 //! * [`limits`]: the limits per level and [`ProcessWatch`], a process's samples to a
-//!   verdict (reusable for extensions).
+//!   verdict (for the worker and, with `--enable_extensions_watchdog`, extensions).
+//! * [`extensions`]: that watch for the extensions the daemon starts.
 //! * [`watcher`]: the watcher process.
 //! * [`worker`]: the worker's side: staying bound to the watcher, the "resource limit
 //!   hit" signal, reporting that start-up is over.
 
+pub mod extensions;
 pub mod limits;
 pub mod watcher;
 pub mod worker;
@@ -72,8 +74,8 @@ pub struct WatchdogSettings {
     pub max_delay: Duration,
     /// `--enable_watchdog_debug`: log every check's figures.
     pub debug: bool,
-    /// `--enable_extensions_watchdog`: watch extensions too (they come in a later issue;
-    /// they will be watched with [`ProcessWatch`]).
+    /// `--enable_extensions_watchdog`: watch the extensions the daemon starts too, with
+    /// [`ProcessWatch`] (see [`extensions`]).
     pub extensions: bool,
     /// How long a stop forwarded to the worker may take before it is killed: the
     /// worker's own shutdown bound (`--alarm_timeout`, at least 10 s) plus time to flush.
