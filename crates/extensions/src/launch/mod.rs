@@ -33,8 +33,7 @@ pub const MANAGED_ENV: &str = "OSQUERY_EXTENSIONS";
 /// How often a dead extension is noticed and reaped (restarts wait for the check
 /// interval, as in osquery).
 const REAP_POLL: Duration = Duration::from_millis(100);
-/// osquery's pause between two looks at the manager while waiting for a required
-/// extension.
+/// osquery's pause between two looks while waiting for an extension or its plugin.
 const REQUIRE_POLL: Duration = Duration::from_millis(20);
 
 /// How extensions are started, from the flags.
@@ -448,19 +447,35 @@ pub fn wait_for_required(
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     for name in required {
-        loop {
-            if is_registered(name) {
-                break;
-            }
-            if Instant::now() >= deadline || stopping() {
-                let message = format!("Required extension not found or not loaded: {name}");
-                log::warn!("{message}");
-                return Err(message);
-            }
-            std::thread::sleep(REQUIRE_POLL);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !wait_until_ready(left, || is_registered(name), &stopping) {
+            let message = format!("Required extension not found or not loaded: {name}");
+            log::warn!("{message}");
+            return Err(message);
         }
     }
     Ok(())
+}
+
+/// osquery's `applyExtensionDelay`: looks at `ready` every 20 ms until it holds, for at
+/// most `timeout` ([`startup_timeout`]), or until `stopping`; whether it held. osquery
+/// waits this way for a config, logger or distributed plugin an extension provides when
+/// extensions are managed ([`has_managed_extensions`]), and for a required extension.
+pub fn wait_until_ready(
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+    stopping: impl Fn() -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= deadline || stopping() {
+            return false;
+        }
+        std::thread::sleep(REQUIRE_POLL);
+    }
 }
 
 /// Whether this process has extensions to wait for: it started some, or it is a worker
