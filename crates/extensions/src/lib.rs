@@ -7,6 +7,8 @@
 pub mod client;
 #[allow(clippy::all, clippy::pedantic, unused_qualifications, dead_code)]
 pub mod generated;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use client::{Client, ClientError};
 
