@@ -84,26 +84,16 @@ impl TestManager {
         let connections = Arc::new(Mutex::new(Vec::new()));
         let received = Arc::new(Mutex::new(Vec::new()));
         let answer: Arc<AnswerFn> = Arc::new(answer);
-        // Polled rather than blocked on, so `stop` needs no connection to wake it (the
-        // socket file may already be gone with its directory).
-        listener.set_nonblocking(true)?;
         let accept_loop = {
             let stopping = Arc::clone(&stopping);
             let connections = Arc::clone(&connections);
             let received = Arc::clone(&received);
             std::thread::spawn(move || {
-                while !stopping.load(Ordering::SeqCst) {
-                    let stream = match listener.accept() {
-                        Ok((stream, _)) => stream,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(std::time::Duration::from_millis(2));
-                            continue;
-                        }
-                        Err(_) => continue,
-                    };
-                    if stream.set_nonblocking(false).is_err() {
-                        continue;
+                for stream in listener.incoming() {
+                    if stopping.load(Ordering::SeqCst) {
+                        break;
                     }
+                    let Ok(stream) = stream else { continue };
                     if let Ok(copy) = stream.try_clone() {
                         lock(&connections).push(copy);
                     }
@@ -141,7 +131,12 @@ impl TestManager {
             return;
         };
         self.stopping.store(true, Ordering::SeqCst);
-        let _ = accept_loop.join();
+        // A connection wakes the accept loop, which then sees `stopping`. When the socket
+        // file is already gone (its directory was removed first) nothing can reach the
+        // loop: it is left blocked, with its listener, until the process ends.
+        if UnixStream::connect(&self.path).is_ok() {
+            let _ = accept_loop.join();
+        }
         for stream in lock(&self.connections).drain(..) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
