@@ -117,9 +117,13 @@ fn one_shot_results_print_as_local_ones_in_every_mode() {
         remote_args.push("select * from fixed");
         let remote = s.run(&remote_args, "");
         assert_eq!(remote.code, 0, "{mode:?}: {}", remote.stderr);
-        assert_eq!(remote.stdout, local.stdout, "{mode:?}");
-        // Not on a terminal, the notice stays off stdout.
-        assert_eq!(remote.stderr, notice, "{mode:?}");
+        // osquery's notice, then exactly what the local engine printed.
+        assert_eq!(
+            remote.stdout,
+            format!("{notice}{}", local.stdout),
+            "{mode:?}"
+        );
+        assert_eq!(remote.stderr, "", "{mode:?}");
     }
     // The columns come in getQueryColumns' order, not the rows' (alphabetical) one.
     let pretty = s.run(&[&connect, "select * from fixed"], "").stdout;
@@ -148,7 +152,13 @@ fn a_failed_status_is_the_error_and_its_code_the_exit_status() {
         "{}",
         r.stderr
     );
-    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "Connected to extension socket {} for debugging\n",
+            s.socket.display()
+        )
+    );
     let r = s.run(&[&connect, "select fail 19"], "");
     assert_eq!(
         (r.code, r.stderr.ends_with("Error: failure 19\n")),
@@ -162,8 +172,9 @@ fn a_failed_status_is_the_error_and_its_code_the_exit_status() {
     // `-A` is `.all`, which runs remotely too.
     let r = s.run(&[&connect, "-A", "fixed", "--csv"], "");
     assert_eq!(r.code, 0, "{}", r.stderr);
+    let body = r.stdout.split_once('\n').unwrap().1;
     assert_eq!(
-        r.stdout,
+        body,
         "name,pid,ratio,note\n\"a,b\",42,0.5,\"say \"\"hi\"\"\"\nzeta,-7,12.25,\"\"\n"
     );
 }
@@ -179,7 +190,13 @@ fn a_missing_socket_fails_each_statement_clearly() {
     let connect = format!("--connect={}", missing.display());
     let r = run_in(home.path(), &[&own, &connect, "select 1"], "");
     assert_eq!(r.code, 1);
-    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "Connected to extension socket {} for debugging\n",
+            missing.display()
+        )
+    );
     assert!(
         r.stderr.ends_with(&format!(
             "Error: Extension call failed: cannot connect to {}: No such file or directory (os error 2)\n",
@@ -217,11 +234,13 @@ fn connect_and_disconnect_from_piped_input() {
         r.stdout,
         format!(
             "w\nhere\n\
+             Connected to extension socket {path} for debugging\n\
              name|pid|ratio|note\na,b|42|0.5|say \"hi\"\nzeta|-7|12.25|\n\
              {} (connected to {path})\n\
              name|type\nname|TEXT\npid|BIGINT\nratio|DOUBLE\nnote|TEXT\n\
              \x20name = a,b\n  pid = 42\nratio = 0.5\n note = say \"hi\"\n\n\
              \x20name = zeta\n  pid = -7\nratio = 12.25\n note = \n\
+             Disconnected from extension socket {path}\n\
              \x20   w = here again\n",
             own.display()
         )
@@ -229,31 +248,23 @@ fn connect_and_disconnect_from_piped_input() {
     let stderr: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(
         stderr[0],
-        format!("Connected to extension socket {path} for debugging")
-    );
-    assert_eq!(
-        stderr[1],
         "Error: Please disconnect from the current socket"
     );
     // The manager hung up during the call: that statement fails, the next ones run.
     assert!(
-        stderr[2].starts_with("Error: near line 7: Extension call failed: "),
+        stderr[1].starts_with("Error: near line 7: Extension call failed: "),
         "{stderr:?}"
     );
     assert_eq!(
-        stderr[3],
+        stderr[2],
         "Error: near line 8: no such table in: select * from fixed where 1"
     );
     assert_eq!(
-        stderr[4],
+        stderr[3],
         "Error: near line 9: no such table in: select name from fixed"
     );
-    assert_eq!(
-        stderr[5],
-        format!("Disconnected from extension socket {path}")
-    );
-    assert_eq!(stderr[6], "Error: Not connected to a socket");
-    assert_eq!(stderr.len(), 7, "{stderr:?}");
+    assert_eq!(stderr[4], "Error: Not connected to a socket");
+    assert_eq!(stderr.len(), 5, "{stderr:?}");
 }
 
 fn pty(home: &Path, args: &[&str]) -> rexpect::session::PtySession {

@@ -538,21 +538,21 @@ impl Shell {
         self.notice(&["Disconnected from extension socket ", &path, "\n"])
     }
 
-    /// A connection notice. On a terminal it is written to stdout as osquery writes it,
-    /// each piece in bold. Otherwise it goes to stderr: osquery writes it to stdout in
-    /// every case, which puts a line that is no result before `--json` or `--csv`
-    /// output; we keep stdout for results.
+    /// A connection notice, as osquery writes it: on stdout (not the `--output` file),
+    /// each piece in bold when stdin is a terminal. It comes before the results of a
+    /// one-shot `--connect` query, as in osquery.
     fn notice(&mut self, pieces: &[&str]) -> io::Result<MetaOutcome> {
         self.out.flush()?;
-        if io::stdin().is_terminal() {
-            let mut stdout = io::stdout().lock();
-            for piece in pieces {
+        let bold = io::stdin().is_terminal();
+        let mut stdout = io::stdout().lock();
+        for piece in pieces {
+            if bold {
                 write!(stdout, "\x1b[1m{piece}\x1b[0m")?;
+            } else {
+                stdout.write_all(piece.as_bytes())?;
             }
-            stdout.flush()?;
-        } else {
-            eprint!("{}", pieces.concat());
         }
+        stdout.flush()?;
         Ok(MetaOutcome::Ok)
     }
 
