@@ -8,6 +8,8 @@ pub mod client;
 #[allow(clippy::all, clippy::pedantic, unused_qualifications, dead_code)]
 pub mod generated;
 pub mod launch;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use client::{Client, ClientError};
 

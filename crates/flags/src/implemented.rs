@@ -8,6 +8,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "A",
     "L",
     "S",
+    "connect",
     "csv",
     "header",
     "json",
@@ -25,6 +26,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "query",
     "query_file",
     "separator",
+    // The shell's `--connect` client waits this long for a read or write.
+    "thrift_timeout",
     // Process-wide: both programs load the config and open the database.
     "config_check",
     "config_check_strict",
@@ -364,7 +367,7 @@ pub enum Tool {
 /// Flags that oxquery rejects with an explicit error when used, because their feature
 /// is missing and carrying on would do something else than asked (run no queries,
 /// query the wrong process). They need no "no effect" warning.
-pub const REFUSED: &[&str] = &["connect"];
+pub const REFUSED: &[&str] = &[];
 
 /// Whether setting `name` has an effect in the shell today.
 pub fn is_implemented(name: &str) -> bool {

@@ -265,32 +265,6 @@ fn pack_runs_every_query_of_a_config_pack() {
     );
 }
 
-#[test]
-fn connect_fails_clearly() {
-    let r = run(&["--connect=/tmp/other.em", "select 1"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.ends_with(
-            "Error: --connect needs extension sockets, which oxquery does not support yet\n"
-        ),
-        "{}",
-        r.stderr
-    );
-    let home = tempfile::tempdir().unwrap();
-    let r = run_in(
-        home.path(),
-        &[],
-        ".connect /tmp/x.em\n.disconnect\n.c /tmp/y.em\n",
-    );
-    assert_eq!(r.code, 1);
-    assert_eq!(
-        r.stderr,
-        "Error: cannot connect to /tmp/x.em: extensions are not supported by oxquery yet\n\
-         Error: not connected to an extension socket (extensions are not supported by oxquery yet)\n\
-         Error: cannot connect to /tmp/y.em: extensions are not supported by oxquery yet\n"
-    );
-}
-
 // ---- dot commands ----
 
 #[test]

@@ -10,6 +10,7 @@ mod input;
 pub mod logger;
 mod meta;
 pub mod output;
+mod remote;
 mod repl;
 mod shell;
 pub mod statements;
@@ -111,11 +112,6 @@ pub fn run(
     // Flags that do nothing yet are worth a line only when asked for details.
     for notice in flags.notices() {
         log::debug!("{}", notice.message);
-    }
-    // Refused rather than ignored: carrying on would run no query or the wrong one.
-    if !flags.get(flag::connect).as_os_str().is_empty() {
-        eprintln!("Error: --connect needs extension sockets, which oxquery does not support yet");
-        return 1;
     }
     // The config, as osqueryd loads it: `osquery_schedule`, `osquery_packs` and `--pack`
     // read it, and its `options` set flags.
@@ -223,6 +219,13 @@ pub fn run(
     // its socket. Then `--extensions_require` is waited for (`wait_for_required`).
     let extensions = start_extensions(&flags);
     let mut shell = Shell::with_output(engine, flags.clone(), output);
+    let connect = flags.get(flag::connect);
+    if !connect.as_os_str().is_empty()
+        && let Err(e) = shell.connect(connect)
+    {
+        eprintln!("Error: {e}");
+        return 1;
+    }
     let outcome = dispatch(&mut shell, &flags, loaded, &command_line.positional);
     if let Some(extensions) = extensions {
         extensions.stop();

@@ -4,9 +4,10 @@
 
 use crate::flags::{FlagType, FlagValue, Key, flag};
 use crate::output::{Cell, Expand, Mode};
-use crate::shell::{MetaOutcome, Shell};
-use std::io::{self, Write};
-use std::path::PathBuf;
+use crate::remote::Connection;
+use crate::shell::{MetaOutcome, Shell, SqlError};
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Which commands exist, in matching order.
@@ -233,7 +234,7 @@ You are connected to a transient 'in-memory' virtual database.
 
 .all [TABLE]     Select all from a table
 .bail ON|OFF     Stop after the first error when reading input
-.connect PATH    Query another osquery through its extension socket (not supported yet)
+.connect PATH    Query another osquery through its extension socket
 .disconnect      Go back to querying this process
 .echo ON|OFF     Print each statement before running it
 .exit [CODE]     Exit this program (a non-zero CODE exits with that status)
@@ -297,20 +298,8 @@ impl Shell {
                 self.bail = boolean_value(arg(1));
                 Ok(MetaOutcome::Ok)
             }
-            Command::Connect => {
-                let message = format!(
-                    "Error: cannot connect to {}: extensions are not supported by oxquery yet",
-                    arg(1)
-                );
-                self.error_line(&message)?;
-                Ok(MetaOutcome::Error)
-            }
-            Command::Disconnect => {
-                self.error_line(
-                    "Error: not connected to an extension socket (extensions are not supported by oxquery yet)",
-                )?;
-                Ok(MetaOutcome::Error)
-            }
+            Command::Connect => self.connect(std::path::Path::new(arg(1))),
+            Command::Disconnect => self.disconnect(),
             Command::Expand => match Expand::parse(arg(1)) {
                 Some(expand) => {
                     self.format.expand = expand;
@@ -322,7 +311,15 @@ impl Shell {
                 }
             },
             Command::Socket => {
-                let text = format!("{}\n", self.flags.get(flag::extensions_socket).display());
+                let mut text = self
+                    .flags
+                    .get(flag::extensions_socket)
+                    .display()
+                    .to_string();
+                if let Some(connection) = &self.connected {
+                    text.push_str(&format!(" (connected to {})", connection.path().display()));
+                }
+                text.push('\n');
                 self.write(&text)
             }
             Command::Timeout => {
@@ -516,12 +513,63 @@ impl Shell {
         text
     }
 
+    /// `--connect PATH`/`.connect PATH`: from now on statements (and `.all`, `.types`)
+    /// run in the process serving the extension manager socket at `path`. Nothing is
+    /// sent yet: each statement connects, as in osquery, so a missing socket is the
+    /// first statement's error.
+    pub fn connect(&mut self, path: &Path) -> io::Result<MetaOutcome> {
+        if self.connected.is_some() {
+            self.error_line("Error: Please disconnect from the current socket")?;
+            return Ok(MetaOutcome::Error);
+        }
+        let timeout = Duration::from_secs(u64::from(self.flags.get(flag::thrift_timeout)));
+        self.connected = Some(Connection::new(path, timeout));
+        let path = path.display().to_string();
+        self.notice(&["Connected to extension socket ", &path, " for debugging\n"])
+    }
+
+    /// `.disconnect`: statements run in this process again.
+    fn disconnect(&mut self) -> io::Result<MetaOutcome> {
+        let Some(connection) = self.connected.take() else {
+            self.error_line("Error: Not connected to a socket")?;
+            return Ok(MetaOutcome::Error);
+        };
+        let path = connection.path().display().to_string();
+        self.notice(&["Disconnected from extension socket ", &path, "\n"])
+    }
+
+    /// A connection notice, as osquery writes it: on stdout (not the `--output` file),
+    /// each piece in bold when stdin is a terminal. It comes before the results of a
+    /// one-shot `--connect` query, as in osquery.
+    fn notice(&mut self, pieces: &[&str]) -> io::Result<MetaOutcome> {
+        self.out.flush()?;
+        let bold = io::stdin().is_terminal();
+        let mut stdout = io::stdout().lock();
+        for piece in pieces {
+            if bold {
+                write!(stdout, "\x1b[1m{piece}\x1b[0m")?;
+            } else {
+                stdout.write_all(piece.as_bytes())?;
+            }
+        }
+        stdout.flush()?;
+        Ok(MetaOutcome::Ok)
+    }
+
     /// `.types SQL`: the name and type of every column the first statement of `sql`
-    /// returns, without running it.
+    /// returns, without running it (connected: as the other process's `getQueryColumns`
+    /// says).
     pub(crate) fn types(&mut self, sql: &str) -> io::Result<MetaOutcome> {
-        let columns = match self.engine.column_types(sql) {
+        let columns = match &self.connected {
+            Some(connection) => connection.column_types(sql),
+            None => self.engine.column_types(sql).map_err(|failure| SqlError {
+                code: failure.code,
+                message: failure.message,
+            }),
+        };
+        let columns = match columns {
             Ok(columns) => columns,
-            Err(oxquery_engine::SqlFailure { message, .. }) => {
+            Err(SqlError { message, .. }) => {
                 self.error_line(&format!("Error: {message}"))?;
                 return Ok(MetaOutcome::Error);
             }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 const PROMPT: &str = "osquery> ";
 const CONTINUATION: &str = "    ...> ";
+const CONNECTED_MARK: &str = "[*]";
 /// osquery keeps this many history entries.
 const HISTORY_SIZE: usize = 100;
 
@@ -53,15 +54,21 @@ fn shell_home() -> Option<PathBuf> {
     Some(dir)
 }
 
-/// The prompt, coloured as osquery does on 256-colour xterms.
-fn styled(prompt: &'static str) -> (&'static str, String) {
+/// The prompt, coloured as osquery does on 256-colour xterms, with osquery's `[*]` in
+/// front while connected to another process's socket; and the columns it takes.
+fn styled(prompt: &'static str, connected: bool) -> (String, usize) {
     let colour = std::env::var("TERM").is_ok_and(|t| t.contains("xterm-256color"));
-    let shown = if colour {
+    let mut shown = if colour {
         format!("\x1b[38;5;147m{prompt}\x1b[0m")
     } else {
         prompt.to_owned()
     };
-    (prompt, shown)
+    let mut width = prompt.len();
+    if connected {
+        shown.insert_str(0, CONNECTED_MARK);
+        width += CONNECTED_MARK.len();
+    }
+    (shown, width)
 }
 
 impl Shell {
@@ -86,16 +93,16 @@ impl Shell {
             let _ = history.load(path);
         }
         println!("Using a \x1b[1mvirtual database\x1b[0m. Need help, type '.help'");
-        let prompts = (styled(PROMPT), styled(CONTINUATION));
         let mut pending = Accumulator::default();
         let mut number = 0;
         let code = loop {
-            let (plain, shown) = if pending.is_empty() {
-                &prompts.0
+            let prompt = if pending.is_empty() {
+                PROMPT
             } else {
-                &prompts.1
+                CONTINUATION
             };
-            let line = match editor::read_line(shown, plain.len(), &history, &complete)? {
+            let (shown, width) = styled(prompt, self.connected.is_some());
+            let line = match editor::read_line(&shown, width, &history, &complete)? {
                 Input::Line(line) => line,
                 // Ctrl-C abandons the statement being typed, as in sqlite3.
                 Input::Interrupted => {

@@ -3,6 +3,7 @@
 
 use crate::flags::{Flags, flag};
 use crate::output::{self, Cell, Expand, Format, Printed, Table};
+use crate::remote::Connection;
 use crate::statements::{self, InputError, StatementReader};
 use oxquery_engine::Engine;
 use oxquery_engine::SqlFailure;
@@ -47,6 +48,8 @@ pub struct Shell {
     pub(crate) echo: bool,
     pub(crate) bail: bool,
     pub(crate) timer: bool,
+    /// Set by `--connect`/`.connect`: statements run in that process instead of `engine`.
+    pub(crate) connected: Option<Connection>,
 }
 
 impl Shell {
@@ -71,6 +74,7 @@ impl Shell {
             echo: false,
             bail: false,
             timer: false,
+            connected: None,
         }
     }
 
@@ -151,6 +155,18 @@ impl Shell {
     }
 
     fn execute_one(&mut self, sql: &str) -> io::Result<Result<(), SqlError>> {
+        if let Some(connection) = &self.connected {
+            if crate::input::is_blank(sql) {
+                return Ok(Ok(()));
+            }
+            return match connection.query(sql) {
+                Ok(answer) => {
+                    self.print_table(&answer.columns, &answer.rows)?;
+                    Ok(Ok(()))
+                }
+                Err(e) => Ok(Err(e)),
+            };
+        }
         let Shell {
             engine,
             out,
@@ -195,6 +211,16 @@ impl Shell {
     pub fn profile(&mut self, sql: &str, times: i32) -> io::Result<i32> {
         for _ in 0..times {
             for statement in statements::split(sql) {
+                if let Some(connection) = &self.connected {
+                    if crate::input::is_blank(statement) {
+                        continue;
+                    }
+                    if let Err(failure) = connection.query(statement) {
+                        self.error_line(&format!("Error: {}", failure.message))?;
+                        return Ok(failure.code);
+                    }
+                    continue;
+                }
                 let done: Result<_, io::Error> = self.engine.run_batch(statement, |_| Ok(()));
                 if let Err(failure) = done? {
                     self.error_line(&format!("Error: {}", failure.message))?;
