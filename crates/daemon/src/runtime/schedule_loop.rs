@@ -37,6 +37,7 @@ impl Daemon {
             remote,
             watcher,
             carves,
+            extension_config,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -188,8 +189,9 @@ impl Daemon {
             if !reload_now {
                 continue;
             }
-            let reloaded = match &remote {
-                Some(keys) if super::remote::config_over_tls(&flags) => {
+            let reloaded = match (&extension_config, &remote) {
+                (Some(plugin), _) => plugin.reload(&config, &config::Settings::from_flags(&flags)),
+                (None, Some(keys)) if super::remote::config_over_tls(&flags) => {
                     super::remote::config_sources(keys, &flags, &self.stop).and_then(|sources| {
                         config.reload_from(sources, &config::Settings::from_flags(&flags))
                     })
