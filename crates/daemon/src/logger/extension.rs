@@ -138,15 +138,22 @@ impl ExtensionLogger {
             STATUS_BATCH,
             queue,
             Arc::clone(stop),
-            move |lines| {
-                caller
-                    .call(REGISTRY, name, &status_request(lines))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            },
+            move |lines| send_status(caller.as_ref(), name, lines),
         ) {
             log::error!("Cannot start the status sender of logger plugin {name}: {e}");
         }
+    }
+}
+
+/// Sends status `lines` to plugin `name`. `Err` (the extension is away) has the sender
+/// offer them again next period. A plugin that answered and refused them (the Python
+/// SDK's plugins answer "Use Glog for status logging") is done with them: osquery drops
+/// them, and so do we, rather than offer them forever. Not logged: that would feed the
+/// same queue.
+pub fn send_status(caller: &dyn PluginCaller, name: &str, lines: &[String]) -> Result<(), String> {
+    match caller.call(REGISTRY, name, &status_request(lines)) {
+        Ok(_) | Err(CallError::Failed { .. }) => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

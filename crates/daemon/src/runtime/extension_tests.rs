@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::item::{LogLine, Payload, ResultItem, Stream};
-use crate::logger::extension::{ExtensionSink, status_entry, status_request};
+use crate::logger::extension::{ExtensionSink, send_status, status_entry, status_request};
 use crate::logger::{LoggerSettings, StatusRecord};
 use crate::outbox::{Outbox, OutboxConfig, record};
 use crate::results::{Run, ScheduledQuery, compute};
@@ -132,6 +132,9 @@ impl PluginCaller for TestPlugins {
                 let line = request.get("string").or(request.get("snapshot"));
                 self.taken.lock().unwrap().extend(line.cloned());
                 Ok(Vec::new())
+            }
+            ("logger", _) if item == "refuses" && request.contains_key("status") => {
+                Err(failed(1, "Use Glog for status logging"))
             }
             ("logger", _) if request.contains_key("status") => Ok(Vec::new()),
             _ => Err(failed(1, "unsupported")),
@@ -416,6 +419,24 @@ fn status_lines_are_serialised_as_osquery_serialises_them() {
     assert_eq!(log.as_array().unwrap().len(), 2);
     assert_eq!(log[0]["m"], "a \"quoted\" warning");
     assert_eq!(req.len(), 2);
+}
+
+#[test]
+fn status_lines_a_plugin_refuses_are_dropped_and_those_it_missed_kept() {
+    let plugins = Arc::new(TestPlugins::providing(&["logger/ext_log"]));
+    let lines = vec![r#"{"s":0}"#.to_owned()];
+    // The test logger takes status lines.
+    assert_eq!(send_status(plugins.as_ref(), "ext_log", &lines), Ok(()));
+    assert_eq!(
+        plugins.calls()[0].2,
+        request(&[("status", "true"), ("log", r#"[{"s":0}]"#)])
+    );
+    // A plugin that answers with a failure (as the Python SDK's do) is done with them.
+    plugins.provide(&["logger/refuses"]);
+    assert_eq!(send_status(plugins.as_ref(), "refuses", &lines), Ok(()));
+    // An extension that is away keeps them for the next period.
+    plugins.down.store(true, Ordering::SeqCst);
+    assert!(send_status(plugins.as_ref(), "ext_log", &lines).is_err());
 }
 
 /// Each added row as a line `<name> <i>`.
