@@ -101,9 +101,13 @@ fn start<'t>(
         return Err(0);
     }
     // A config plugin oxquery does not have may come from an extension: that check
-    // waits for the extension manager, below.
+    // waits for the extension manager, below. The one-shot modes run before any
+    // extension could register (osquery disables extensions for them), so they check now.
+    let one_shot = flags.get(flag::config_check)
+        || flags.get(flag::config_dump)
+        || flags.get(flag::database_dump);
     if !remote::config_over_tls(&flags)
-        && !extension::config_check_waits(&flags)
+        && (one_shot || !extension::config_check_waits(&flags))
         && let Err(message) = config::check_plugin(&flags)
     {
         eprintln!("{message}");
