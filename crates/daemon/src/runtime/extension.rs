@@ -11,8 +11,10 @@
 //!
 //! Start-up waits, as osquery does, for an extension to provide each such plugin, at
 //! most `--extensions_timeout` seconds (at least 200 ms); after that the daemon stops
-//! with osquery's message ("Cannot activate X config plugin: Unknown registry plugin:
-//! X") and status 78. osquery waits only while it manages autoloaded extensions and
+//! with status 78 and osquery's message for a config plugin ("Cannot activate X config
+//! plugin: Unknown registry plugin: X"), or the daemon's own for a logger plugin
+//! ("Cannot start the logger: unknown logger plugin: X", the words `--config_check`
+//! uses too). osquery waits only while it manages autoloaded extensions and
 //! fails at once otherwise; here an extension started by hand may register within the
 //! timeout too.
 
@@ -24,8 +26,8 @@ use oxquery_extensions::{PluginCaller, PluginRequest};
 use oxquery_flags::{Flags, flag};
 
 use crate::config::{self, Config, ConfigError, PackPlugin, Reload, Settings, Source};
-use crate::logger::LoggerSettings;
 use crate::logger::extension::ExtensionLogger;
+use crate::logger::{LoggerError, LoggerSettings};
 
 /// The registry config plugins live in.
 const CONFIG_REGISTRY: &str = "config";
@@ -112,15 +114,15 @@ pub(super) fn activate_config(
 
 /// Activates the logger plugins of `--logger_plugin` that are not built in: waits for an
 /// extension to provide each, calls `init` and `features`, and takes them out of
-/// `settings` so that the built-in sinks are started from what is left. `Err` is the
-/// line the daemon stops with. Without an extension manager, nothing changes here and
+/// `settings` so that the built-in sinks are started from what is left. `Err` names the
+/// first plugin no extension provided in time. Without an extension manager, nothing changes here and
 /// the built-in set-up refuses the unknown names as before.
 pub(super) fn activate_loggers(
     flags: &Flags,
     settings: &mut LoggerSettings,
     caller: Option<&Arc<dyn PluginCaller>>,
     stop: &AtomicBool,
-) -> Result<Vec<ExtensionLogger>, String> {
+) -> Result<Vec<ExtensionLogger>, LoggerError> {
     let external = settings.external_plugins();
     let Some(caller) = caller else {
         return Ok(Vec::new());
@@ -135,13 +137,8 @@ pub(super) fn activate_loggers(
         extensions_timeout(flags),
         stop,
     )
-    .map_err(|missing| {
-        activation_failure(
-            crate::logger::extension::REGISTRY,
-            flags.get(flag::logger_plugin),
-            &missing,
-        )
-    })?;
+    // The words the daemon (and `--config_check`) use for a logger plugin nobody has.
+    .map_err(LoggerError::UnknownPlugin)?;
     *settings = settings.without_plugins(&external);
     Ok(external
         .iter()

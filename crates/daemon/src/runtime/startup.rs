@@ -354,8 +354,8 @@ fn start<'t>(
             &stop,
         ) {
             Ok(loggers) => loggers,
-            Err(message) => {
-                log::error!("{message}");
+            Err(e) => {
+                log::error!("{}", logger_refusal(&e));
                 return Err(EXIT_CATASTROPHIC);
             }
         }
