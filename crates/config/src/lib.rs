@@ -66,7 +66,7 @@ pub use model::{
     AutoTable, Categories, Decorators, Events, MAIN_PACK, MAX_QUERY_INTERVAL, Pack, Query,
 };
 pub use options::{CUSTOM_PREFIX, apply_options, option_text};
-pub use parse::{check_query_name, full_query_name};
+pub use parse::{PackPlugin, check_query_name, full_query_name};
 pub use program_tables::{ForeignTables, ProgramTables};
 pub use source::{
     MAX_CONFIG_DEPTH, MAX_CONFIG_SIZE, MAX_SOURCE_FILE_SIZE, Source, combined_hash, read_sources,
@@ -289,6 +289,25 @@ impl Config {
 
     /// Builds a config from sources already read (applied in the given order).
     pub fn from_sources(sources: Vec<Source>, settings: &Settings) -> Result<Config, ConfigError> {
+        Config::build(sources, settings, None)
+    }
+
+    /// [`Config::from_sources`] for sources a config plugin other than the filesystem's
+    /// gave: packs given as strings are asked of `packs` (osquery's `genPack`) instead of
+    /// being read as files.
+    pub fn from_plugin_sources(
+        sources: Vec<Source>,
+        settings: &Settings,
+        packs: &mut dyn PackPlugin,
+    ) -> Result<Config, ConfigError> {
+        Config::build(sources, settings, Some(packs))
+    }
+
+    fn build(
+        sources: Vec<Source>,
+        settings: &Settings,
+        mut pack_plugin: Option<&mut dyn PackPlugin>,
+    ) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();
         let mut docs = Vec::with_capacity(sources.len());
         let mut merged_options = BTreeMap::new();
@@ -323,6 +342,7 @@ impl Config {
                 origin: &src.name,
                 settings: &effective,
                 warnings: &mut warnings,
+                pack_plugin: pack_plugin.as_deref_mut().map(|p| p as &mut dyn PackPlugin),
             };
             let parsed = parse::parse_document(&mut ctx, doc)?;
             config.merge(parsed, &mut warnings);
@@ -405,15 +425,32 @@ impl Config {
         sources: Vec<Source>,
         settings: &Settings,
     ) -> Result<Reload, ConfigError> {
-        let same = sources.len() == self.sources.len()
-            && sources
-                .iter()
-                .zip(&self.sources)
-                .all(|(a, b)| a.name == b.name && a.sha1 == b.sha1);
-        if same {
+        if self.same_sources(&sources) {
             return Ok(Reload::Unchanged);
         }
         Config::from_sources(sources, settings).map(|c| Reload::Changed(Box::new(c)))
+    }
+
+    /// [`Config::reload_from`] for a config plugin that resolves string packs (see
+    /// [`Config::from_plugin_sources`]).
+    pub fn reload_from_plugin(
+        &self,
+        sources: Vec<Source>,
+        settings: &Settings,
+        packs: &mut dyn PackPlugin,
+    ) -> Result<Reload, ConfigError> {
+        if self.same_sources(&sources) {
+            return Ok(Reload::Unchanged);
+        }
+        Config::from_plugin_sources(sources, settings, packs).map(|c| Reload::Changed(Box::new(c)))
+    }
+
+    fn same_sources(&self, sources: &[Source]) -> bool {
+        sources.len() == self.sources.len()
+            && sources
+                .iter()
+                .zip(&self.sources)
+                .all(|(a, b)| a.name == b.name && a.sha1 == b.sha1)
     }
 
     /// The combined hash of the sources (`osquery_info.config_hash`); changes exactly

@@ -14,6 +14,17 @@ pub(crate) struct Ctx<'a> {
     pub origin: &'a str,
     pub settings: &'a Settings,
     pub warnings: &'a mut Vec<String>,
+    /// Where packs given as strings come from when the config plugin is not the
+    /// filesystem's (an extension answering `genPack`); `None` reads them as files.
+    pub pack_plugin: Option<&'a mut dyn PackPlugin>,
+}
+
+/// A config plugin that resolves the packs its config gives as strings
+/// (`"packs": {"<name>": "<value>"}`), as osquery asks the active config plugin
+/// (`{"action": "genPack", "name", "value"}`); the filesystem plugin reads a file instead.
+pub trait PackPlugin {
+    /// The JSON text of pack `name` (for `*`, an object of packs by name), or why not.
+    fn gen_pack(&mut self, name: &str, value: &str) -> Result<String, String>;
 }
 
 impl Ctx<'_> {
@@ -45,6 +56,12 @@ pub(crate) fn parse_document(
     if let Some(packs) = present(doc.get("packs")) {
         for (name, value) in object(ctx, "packs", packs)? {
             let path = format!("packs.{name}");
+            if let Json::String(value) = value
+                && ctx.pack_plugin.is_some()
+            {
+                parsed.packs.extend(plugin_packs(ctx, name, value));
+                continue;
+            }
             match value {
                 Json::Object(body) if name != "*" => {
                     parsed.packs.push(parse_pack(ctx, name, &path, body)?)
@@ -168,10 +185,69 @@ fn pack_file(ctx: &mut Ctx<'_>, name: &str, file: &Path) -> Result<Pack, ConfigE
         origin: &origin,
         settings: ctx.settings,
         warnings: ctx.warnings,
+        pack_plugin: None,
     };
     let mut pack = parse_pack(&mut inner, name, "pack", &doc)?;
     pack.source = ctx.origin.to_owned();
     Ok(pack)
+}
+
+/// The packs the config plugin gives for `"<name>": "<value>"`. As in osquery, a pack the
+/// plugin cannot give, gives empty or gives as something that is not a valid pack is
+/// left out with a warning naming it; the rest of the config still loads.
+fn plugin_packs(ctx: &mut Ctx<'_>, name: &str, value: &str) -> Vec<Pack> {
+    let Some(plugin) = ctx.pack_plugin.as_deref_mut() else {
+        return Vec::new();
+    };
+    let text = match plugin.gen_pack(name, value) {
+        Ok(text) if text.trim().is_empty() => {
+            ctx.warn(format!(
+                "Error reading the query pack named: {name} (the config plugin gave nothing)"
+            ));
+            return Vec::new();
+        }
+        Ok(text) => text,
+        Err(why) => {
+            ctx.warn(format!("Error reading the query pack named: {name}: {why}"));
+            return Vec::new();
+        }
+    };
+    let origin = format!("{} (pack {name} from the config plugin)", ctx.origin);
+    let source_name = ctx.origin.to_owned();
+    let doc = match source::parse_document(&origin, &text, ctx.warnings) {
+        Ok(doc) => doc,
+        Err(e) => {
+            ctx.warn(format!("Error parsing the \"{name}\" pack JSON: {e}"));
+            return Vec::new();
+        }
+    };
+    // `*` is a multi-pack: an object of packs by name, as a config's `packs` holds them.
+    let bodies: Vec<(String, Json)> = if name == "*" {
+        doc.into_iter().collect()
+    } else {
+        vec![(name.to_owned(), Json::Object(doc))]
+    };
+    let mut packs = Vec::with_capacity(bodies.len());
+    for (pack_name, body) in bodies {
+        let mut inner = Ctx {
+            origin: &origin,
+            settings: ctx.settings,
+            warnings: ctx.warnings,
+            pack_plugin: None,
+        };
+        let parsed = match &body {
+            Json::Object(body) => parse_pack(&mut inner, &pack_name, "pack", body),
+            other => Err(inner.err("pack", format!("must be an object, not {}", kind(other)))),
+        };
+        match parsed {
+            Ok(mut pack) => {
+                pack.source = source_name.clone();
+                packs.push(pack);
+            }
+            Err(e) => ctx.warn(format!("Error adding pack: {pack_name}: {e}")),
+        }
+    }
+    packs
 }
 
 fn parse_pack(

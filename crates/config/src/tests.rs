@@ -1508,3 +1508,92 @@ fn the_default_query_budget_stays_under_the_watchdog() {
     // A value given is used as is.
     assert_eq!(budget(&[("schedule_query_memory_limit", "500")]), 500);
 }
+
+/// A config plugin's `genPack` answers, by pack name, recording what it was asked.
+struct TestPacks {
+    answers: BTreeMap<String, Result<String, String>>,
+    asked: Vec<(String, String)>,
+}
+
+impl PackPlugin for TestPacks {
+    fn gen_pack(&mut self, name: &str, value: &str) -> Result<String, String> {
+        self.asked.push((name.to_owned(), value.to_owned()));
+        self.answers
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Err("no such pack".to_owned()))
+    }
+}
+
+#[test]
+fn a_plugin_config_asks_the_plugin_for_packs_given_as_strings() {
+    let mut packs = TestPacks {
+        answers: BTreeMap::from([
+            (
+                "net".to_owned(),
+                Ok(r#"{"queries": {"ports": {"query": "select 1", "interval": 60}}}"#.to_owned()),
+            ),
+            (
+                "*".to_owned(),
+                Ok(
+                    r#"{"a": {"queries": {"qa": {"query": "select 2", "interval": 10}}},
+                       "b": {"queries": {"qb": {"query": "select 3", "interval": 20}}}}"#
+                        .to_owned(),
+                ),
+            ),
+            ("empty".to_owned(), Ok(String::new())),
+            ("broken".to_owned(), Ok("{not json".to_owned())),
+        ]),
+        asked: Vec::new(),
+    };
+    let text = r#"{"schedule": {"s": {"query": "select 0", "interval": 5}},
+        "packs": {"net": "net-pack", "*": "/packs/%", "empty": "e", "broken": "b",
+                  "gone": "g", "inline": {"queries": {"qi": {"query": "select 4"}}}}}"#;
+    let config = Config::from_plugin_sources(
+        vec![Source::new("ext_source", text)],
+        &Settings::from_flags(&Flags::new()),
+        &mut packs,
+    )
+    .unwrap();
+    // Each string pack was asked for once, with its name and value, as osquery asks.
+    let mut asked = packs.asked.clone();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            ("*", "/packs/%"),
+            ("broken", "b"),
+            ("empty", "e"),
+            ("gone", "g"),
+            ("net", "net-pack")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let mut names: Vec<String> = config
+        .packs
+        .iter()
+        .flat_map(|p| p.queries.iter().map(|q| q.full_name.clone()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pack_a_qa",
+            "pack_b_qb",
+            "pack_inline_qi",
+            "pack_net_ports",
+            "s"
+        ]
+    );
+    assert!(config.packs.iter().all(|p| p.source == "ext_source"));
+    // The packs the plugin could not give are left out, each with a warning naming it.
+    for name in ["empty", "broken", "gone"] {
+        assert!(
+            config.warnings.iter().any(
+                |w| w.contains(&format!("\"{name}\"")) || w.contains(&format!("named: {name}"))
+            ),
+            "{name}: {:?}",
+            config.warnings
+        );
+    }
+}

@@ -1306,7 +1306,9 @@ fn an_unreadable_config_is_a_warning_and_the_daemon_runs_empty() {
 fn an_unknown_config_plugin_cannot_be_activated() {
     let s = Sandbox::new();
     s.write_config(&config(&query("mod3", MOD3), ""));
-    let out = s.run(&["--config_plugin=nope"]);
+    // With extensions enabled the worker would first wait --extensions_timeout for an
+    // extension to provide the plugin; disabled, the check refuses it before anything.
+    let out = s.run(&["--config_plugin=nope", "--disable_extensions"]);
     assert_eq!(out.status.code(), Some(78), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Cannot activate nope config plugin"),

@@ -14,6 +14,7 @@
 //! [`LoggerSettings::status_options`]. Nothing here reads global flag state.
 
 pub mod aws;
+pub mod extension;
 pub mod filesystem;
 pub mod format;
 pub mod host;
@@ -111,6 +112,34 @@ impl LoggerSettings {
     /// The plugins named in `--logger_plugin`, validated, without duplicates.
     pub fn plugin_names(&self) -> Result<Vec<&'static str>, LoggerError> {
         parse_plugins(&self.plugins)
+    }
+
+    /// The names in `--logger_plugin` that are not built in (an extension may provide
+    /// them), in order, once each.
+    pub fn external_plugins(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for name in self.plugins.split(',').map(str::trim) {
+            if !name.is_empty() && !KNOWN_PLUGINS.contains(&name) && !out.iter().any(|n| n == name)
+            {
+                out.push(name.to_owned());
+            }
+        }
+        out
+    }
+
+    /// These settings with `names` left out of `--logger_plugin` (the plugins an
+    /// extension provides: the built-in set-up starts the rest).
+    pub fn without_plugins(&self, names: &[String]) -> LoggerSettings {
+        let plugins = self
+            .plugins
+            .split(',')
+            .filter(|p| !names.iter().any(|n| n == p.trim()))
+            .collect::<Vec<_>>()
+            .join(",");
+        LoggerSettings {
+            plugins,
+            ..self.clone()
+        }
     }
 
     /// How result items are formatted. `instance_id` is the daemon's persistent instance
@@ -430,6 +459,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_plugins("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn plugins_an_extension_may_provide_are_told_apart_from_built_in_ones() {
+        let mut s = LoggerSettings::from_flags(&Flags::new()).unwrap();
+        s.plugins = "filesystem, ext_a,stdout,ext_b,ext_a".to_owned();
+        assert_eq!(s.external_plugins(), ["ext_a", "ext_b"]);
+        let rest = s.without_plugins(&s.external_plugins());
+        assert_eq!(rest.plugin_names().unwrap(), ["filesystem", "stdout"]);
+        assert!(rest.external_plugins().is_empty());
     }
 
     #[test]

@@ -162,7 +162,7 @@ impl StatusQueue {
         self.lines.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push_back(&self, line: String) {
+    pub(crate) fn push_back(&self, line: String) {
         let mut lines = self.lock();
         lines.push_back(line);
         while lines.len() > self.max {

@@ -51,8 +51,13 @@ pub(super) fn sources(store: &Store) -> Vec<Source> {
 }
 
 /// The config kept in the database `settings` name, if there is a usable one; `flags`
-/// shape how it is read.
-pub(super) fn restore(settings: &DaemonSettings, flags: &Flags) -> Result<Config, String> {
+/// shape how it is read, and a config plugin in an extension (`plugin`) gives the packs
+/// its sources name, as it does for a fresh load.
+pub(super) fn restore(
+    settings: &DaemonSettings,
+    flags: &Flags,
+    plugin: Option<&super::extension::ExtensionConfig>,
+) -> Result<Config, String> {
     let Some(path) = &settings.database_path else {
         return Err("the database is disabled".into());
     };
@@ -64,5 +69,10 @@ pub(super) fn restore(settings: &DaemonSettings, flags: &Flags) -> Result<Config
     if sources.is_empty() {
         return Err("no config backup in the database".into());
     }
-    Config::from_sources(sources, &Settings::from_flags(flags)).map_err(|e| e.to_string())
+    let settings = Settings::from_flags(flags);
+    match plugin {
+        Some(plugin) => plugin.config_of(sources, &settings),
+        None => Config::from_sources(sources, &settings),
+    }
+    .map_err(|e| e.to_string())
 }

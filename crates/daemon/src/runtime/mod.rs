@@ -12,6 +12,7 @@
 
 mod aws;
 mod backup;
+mod extension;
 mod logger_thread;
 mod osquery_import;
 mod remote;

@@ -39,6 +39,7 @@ impl Daemon {
             carves,
             // Dropped as `run` returns, after its own shutdown: stops the extensions.
             extensions: _extensions,
+            extension_config,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -190,8 +191,9 @@ impl Daemon {
             if !reload_now {
                 continue;
             }
-            let reloaded = match &remote {
-                Some(keys) if super::remote::config_over_tls(&flags) => {
+            let reloaded = match (&extension_config, &remote) {
+                (Some(plugin), _) => plugin.reload(&config, &config::Settings::from_flags(&flags)),
+                (None, Some(keys)) if super::remote::config_over_tls(&flags) => {
                     super::remote::config_sources(keys, &flags, &self.stop).and_then(|sources| {
                         config.reload_from(sources, &config::Settings::from_flags(&flags))
                     })

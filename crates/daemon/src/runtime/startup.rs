@@ -3,7 +3,7 @@
 //! engine, in osquery's order. Every early exit says why.
 
 use super::settings::{DaemonSettings, ResultSettings, RunSettings};
-use super::{Daemon, EXIT_CATASTROPHIC, aws, backup, osquery_import, remote};
+use super::{Daemon, EXIT_CATASTROPHIC, aws, backup, extension, osquery_import, remote};
 use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
 use crate::logger::{self, HostIdentifier, LoggerSettings, StatusLogger, StatusOptions};
@@ -12,6 +12,7 @@ use crate::sink::Sink;
 use crate::watchdog::{self, Role, WatchdogSettings, worker::WorkerLink};
 use oxquery_engine::{Engine, TableFilter};
 use oxquery_extensions::launch::{self, LaunchSettings, Launcher};
+use oxquery_extensions::PluginCaller;
 use oxquery_flags::{Flags, flag};
 use oxquery_remote::NodeKeys;
 use oxquery_store::{Domain, Store};
@@ -54,12 +55,25 @@ pub(super) struct Started<'t> {
     /// The extensions this process started (with `--disable_watchdog`; otherwise the
     /// watcher starts them). Dropped last when the daemon ends, which stops them.
     pub(super) extensions: Option<Launcher>,
+    /// The config plugin, when an extension provides it (refreshes call it).
+    pub(super) extension_config: Option<extension::ExtensionConfig>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
 /// `--enable_foreign`, the tables `foreign` builds); returns the exit code.
 pub fn run(args: &[OsString], tables: &[&'static TableDef], foreign: ForeignTables) -> i32 {
-    match start(args, tables, foreign) {
+    run_with_plugins(args, tables, foreign, None)
+}
+
+/// [`run`] with `plugins`: how config and logger plugins that extensions provide are
+/// called (`None`: no extension can provide any).
+pub(crate) fn run_with_plugins(
+    args: &[OsString],
+    tables: &[&'static TableDef],
+    foreign: ForeignTables,
+    plugins: Option<Arc<dyn PluginCaller>>,
+) -> i32 {
+    match start(args, tables, foreign, plugins) {
         Ok((daemon, started)) => daemon.run(started),
         Err(code) => code,
     }
@@ -71,6 +85,7 @@ fn start<'t>(
     args: &[OsString],
     tables: &'t [&'static TableDef],
     foreign: ForeignTables,
+    plugins: Option<Arc<dyn PluginCaller>>,
 ) -> Result<(Daemon, Started<'t>), i32> {
     let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
     {
@@ -89,7 +104,14 @@ fn start<'t>(
         println!("osqueryd version {version}");
         return Err(0);
     }
+    // A config plugin oxquery does not have may come from an extension: that check
+    // waits for the extension manager, below. The one-shot modes run before any
+    // extension could register (osquery disables extensions for them), so they check now.
+    let one_shot = flags.get(flag::config_check)
+        || flags.get(flag::config_dump)
+        || flags.get(flag::database_dump);
     if !remote::config_over_tls(&flags)
+        && (one_shot || !extension::config_check_waits(&flags))
         && let Err(message) = config::check_plugin(&flags)
     {
         eprintln!("{message}");
@@ -142,6 +164,18 @@ fn start<'t>(
         }
     }
 
+    // How plugins that extensions provide are called. The extension manager, started
+    // here, hands over its caller (`PluginCaller`) in `extension_plugins`.
+    let extension_plugins: Option<Arc<dyn PluginCaller>> = plugins;
+    let extension_config =
+        match extension::activate_config(&flags, extension_plugins.as_ref(), &stop) {
+            Ok(found) => found,
+            Err(message) => {
+                eprintln!("{message}");
+                return Err(EXIT_CATASTROPHIC);
+            }
+        };
+
     // The config's `options` set flags, logger flags among them: load it first. A
     // config that cannot be read is a warning (logged once the status log runs), and
     // the daemon starts from the backup or with an empty config, as osquery does.
@@ -186,6 +220,12 @@ fn start<'t>(
                 Some(e),
             ),
         }
+    } else if let Some(plugin) = &extension_config {
+        let settings = config::Settings::from_flags(&flags);
+        match plugin.load(&settings) {
+            Ok(c) => (c, None),
+            Err(e) => (Config::empty(&settings), Some(e)),
+        }
     } else {
         config::load_or_empty(&flags)
     };
@@ -193,7 +233,11 @@ fn start<'t>(
     let (config, load_warning) = match load_error {
         None => (config, None),
         Some(e) if backup_enabled => {
-            match backup::restore(&DaemonSettings::from_flags(&flags), &flags) {
+            match backup::restore(
+                &DaemonSettings::from_flags(&flags),
+                &flags,
+                extension_config.as_ref(),
+            ) {
                 Ok(c) => {
                     restored = true;
                     (
@@ -232,7 +276,7 @@ fn start<'t>(
             }
         },
     };
-    let logger_settings = match LoggerSettings::from_flags(&flags) {
+    let mut logger_settings = match LoggerSettings::from_flags(&flags) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -304,12 +348,33 @@ fn start<'t>(
         },
     };
     // `--disable_logging` starts no logger plugin: nothing is opened for results.
+    let extension_loggers = if settings.disable_logging {
+        Vec::new()
+    } else {
+        match extension::activate_loggers(
+            &flags,
+            &mut logger_settings,
+            extension_plugins.as_ref(),
+            &stop,
+        ) {
+            Ok(loggers) => loggers,
+            Err(e) => {
+                log::error!("{}", logger_refusal(&e));
+                return Err(EXIT_CATASTROPHIC);
+            }
+        }
+    };
     let mut aws_loggers = None;
     let sinks = if settings.disable_logging {
         Vec::new()
     } else {
         match logger::build_sinks(&logger_settings) {
             Ok(mut s) => {
+                s.extend(
+                    extension_loggers
+                        .iter()
+                        .map(|l| Box::new(l.sink()) as Box<dyn Sink>),
+                );
                 if let Some(tls) = remote::logger_sink(remote.as_ref(), &flags, &stop) {
                     s.push(Box::new(tls));
                 }
@@ -368,6 +433,11 @@ fn start<'t>(
         Arc::clone(&daemon.decorations),
         &daemon.stop,
     );
+    if let Some(control) = &status {
+        for logger in &extension_loggers {
+            logger.start_status(control, daemon.host_identifier.clone(), &daemon.stop);
+        }
+    }
     if let Some(loggers) = &aws_loggers {
         aws::start_status(
             loggers,
@@ -430,6 +500,7 @@ fn start<'t>(
         watcher,
         carves,
         extensions,
+        extension_config,
     };
     Ok((daemon, started))
 }
