@@ -219,8 +219,14 @@ pub fn run(
         None => Ok(&config),
         Some(e) => Err(e),
     };
+    // Interactive shells serve `--extensions_socket` (others default to
+    // `--disable_extensions`, as osquery's do).
+    let extensions = oxquery_extensions::Manager::start_from_flags(&flags, &engine);
     let mut shell = Shell::with_output(engine, flags.clone(), output);
     let outcome = dispatch(&mut shell, &flags, loaded, &command_line.positional);
+    if let Some(manager) = extensions {
+        manager.stop();
+    }
     if let Some(hub) = events {
         hub.stop();
     }

@@ -37,6 +37,7 @@ impl Daemon {
             remote,
             watcher,
             carves,
+            extensions,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -243,6 +244,10 @@ impl Daemon {
             }
         }
         log::info!("osqueryd stopping");
+        // No new query or registration from the socket while the rest stops.
+        if let Some(manager) = extensions {
+            manager.stop();
+        }
         if let Some((thread, cancel)) = distributed {
             cancel.cancel();
             let _ = thread.join();

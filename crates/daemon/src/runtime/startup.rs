@@ -50,6 +50,8 @@ pub(super) struct Started<'t> {
     pub(super) watcher: Option<WorkerLink>,
     /// The carves the engines' `carves` table and `carve()` keep.
     pub(super) carves: crate::carver::CarveBook,
+    /// The extension manager (none under `--disable_extensions`).
+    pub(super) extensions: Option<oxquery_extensions::Manager>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -401,6 +403,9 @@ fn start<'t>(
             return Err(EXIT_CATASTROPHIC);
         }
     };
+    // Before the workers' engines are made: they report it too.
+    let extensions = oxquery_extensions::Manager::start_from_flags(&flags, &engine);
+    tables.set_extensions(extensions.as_ref().map(|m| m.extensions()));
     let started = Started {
         flags,
         settings,
@@ -417,6 +422,7 @@ fn start<'t>(
         remote,
         watcher,
         carves,
+        extensions,
     };
     Ok((daemon, started))
 }
