@@ -456,6 +456,60 @@ fn failed(message: String) -> ExtensionResponse {
     ExtensionResponse::new(status(1, &message, 0), Vec::new())
 }
 
+impl Connection {
+    /// `call("table", name, ...)` on one of the program's tables, as osquery's table
+    /// plugins answer it: `columns` gives the column routes, `generate` the rows for the
+    /// context JSON (constraints and used columns) as strings, a NULL cell left out.
+    fn table_call(&self, name: &str, request: &PluginRequest) -> ExtensionResponse {
+        let Some(table) = self.host.tables.get(name) else {
+            return failed(format!("No table registry item: {name}"));
+        };
+        let spec = table.spec();
+        match request.get("action").map(String::as_str) {
+            Some("columns") => {
+                let routes: PluginResponse = spec
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        BTreeMap::from([
+                            ("id".to_owned(), "column".to_owned()),
+                            ("name".to_owned(), c.name.to_string()),
+                            ("type".to_owned(), c.ty.sql_name().to_owned()),
+                            ("op".to_owned(), c.options.osquery_bits().to_string()),
+                        ])
+                    })
+                    .collect();
+                ExtensionResponse::new(status(0, "OK", 0), routes)
+            }
+            Some("generate") => {
+                let ctx = crate::table::context_from_json(
+                    spec,
+                    request.get("context").map_or("", String::as_str),
+                    &self.host,
+                );
+                match oxquery_table::Rows::collect_table(&ctx, &*table) {
+                    Ok(found) => {
+                        let rows = (0..found.len())
+                            .filter_map(|i| found.get(i))
+                            .map(|cells| {
+                                spec.columns
+                                    .iter()
+                                    .zip(cells)
+                                    .filter(|(_, v)| !v.is_null())
+                                    .map(|(c, v)| (c.name.to_string(), self.text_of(v)))
+                                    .collect()
+                            })
+                            .collect::<PluginResponse>();
+                        ExtensionResponse::new(status(0, "OK", 0), rows)
+                    }
+                    Err(e) => failed(e.to_string()),
+                }
+            }
+            _ => failed("Unknown table plugin action".to_owned()),
+        }
+    }
+}
+
 impl ExtensionSyncHandler for Connection {
     fn handle_ping(&self) -> thrift::Result<ExtensionStatus> {
         Ok(status(0, "pong", 0))
@@ -467,8 +521,12 @@ impl ExtensionSyncHandler for Connection {
         item: String,
         request: ExtensionPluginRequest,
     ) -> thrift::Result<ExtensionResponse> {
-        // osquery sends the call to its own registry; of that, an extension's plugin is
-        // reachable here (the core's own plugins are not offered over the socket yet).
+        // osquery sends the call to its own registry: a table (its own or an
+        // extension's) or an extension's plugin. Its other built-in plugins (config,
+        // logger, ...) are not offered over the socket.
+        if registry == "table" && !self.roster.provides("table", &item) {
+            return Ok(self.table_call(&item, &request));
+        }
         Ok(match self.roster.call(&registry, &item, &request) {
             Ok(rows) => ExtensionResponse::new(status(0, "OK", 0), rows),
             Err(CallError::Failed { code, message }) => {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use oxquery_table::{
-    Attributes, Column, ColumnOptions, ColumnType, QueryContext, Rows, Table, TableError,
-    TableResult, TableSpec, Value,
+    Attributes, Column, ColumnOptions, ColumnSet, ColumnType, Constraint, Host, Op, QueryContext,
+    Rows, Table, TableError, TableResult, TableSpec, Value,
 };
 use serde_json::{Value as Json, json};
 
@@ -186,6 +186,50 @@ pub fn context_json(ctx: &QueryContext<'_>) -> String {
     json!({"constraints": constraints, "colsUsed": used, "colsUsedBitset": bitset}).to_string()
 }
 
+/// The [`QueryContext`] a context JSON (as [`context_json`] writes it, and the SDKs
+/// send it to the core) describes for `spec`: its constraints on known columns and
+/// operators (values with the column's affinity), and its used columns (all when it names
+/// none). Anything unreadable is left out.
+pub fn context_from_json<'a>(spec: &'a TableSpec, text: &str, host: &'a Host) -> QueryContext<'a> {
+    let json: Json = serde_json::from_str(text).unwrap_or(Json::Null);
+    let mut constraints = Vec::new();
+    for entry in json["constraints"].as_array().into_iter().flatten() {
+        let Some(column) = entry["name"].as_str().and_then(|n| spec.column_index(n)) else {
+            continue;
+        };
+        let Some(column) = spec.resolve(column) else {
+            continue;
+        };
+        for item in entry["list"].as_array().into_iter().flatten() {
+            let op = item["op"].as_u64().and_then(|o| u8::try_from(o).ok());
+            let (Some(op), Some(expr)) = (op.and_then(Op::from_code), item["expr"].as_str()) else {
+                continue;
+            };
+            let value = if spec.columns[column].ty.is_integer() {
+                expr.trim()
+                    .parse::<i64>()
+                    .map_or_else(|_| Value::from(expr), Value::Integer)
+            } else {
+                Value::from(expr)
+            };
+            constraints.push(Constraint { column, op, value });
+        }
+    }
+    let used = match json["colsUsed"].as_array() {
+        Some(names) => {
+            let mut used = ColumnSet::none(spec.columns.len());
+            for name in names.iter().filter_map(Json::as_str) {
+                if let Some(c) = spec.column_index(name).and_then(|c| spec.resolve(c)) {
+                    used.insert(c);
+                }
+            }
+            used
+        }
+        None => ColumnSet::all(spec.columns.len()),
+    };
+    QueryContext::new(spec, constraints, used, host)
+}
+
 /// C's `strtoll(text, &end, 0)` over the whole text: optional leading white space and
 /// sign, `0x` hexadecimal, a leading `0` octal; `None` when anything is left over or
 /// the value does not fit.
@@ -260,6 +304,57 @@ impl Table for ExtensionTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec() -> TableSpec {
+        let routes: PluginResponse = [
+            ("pid", "BIGINT", "0"),
+            ("name", "TEXT", "16"),
+            ("a", "DOUBLE", "1"),
+        ]
+        .iter()
+        .map(|(n, t, o)| {
+            [("id", "column"), ("name", n), ("type", t), ("op", o)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect();
+        let link = Arc::new(Link::new(
+            "/nonexistent".into(),
+            std::time::Duration::from_secs(1),
+        ));
+        ExtensionTable::from_routes("t", &routes, true, "test", link)
+            .unwrap()
+            .spec
+    }
+
+    #[test]
+    fn the_context_is_osquerys_json_and_reads_back() {
+        let spec = spec();
+        // Default columns become INDEX; HIDDEN stays as declared.
+        assert!(spec.columns[0].options.contains(ColumnOptions::INDEX));
+        assert!(!spec.columns[1].options.contains(ColumnOptions::INDEX));
+        let host = Host::default();
+        let ctx = QueryContext::everything(&spec, &host)
+            .with_constraint(0usize, Op::Eq, 42_i64)
+            .with_constraint(0usize, Op::Gt, 7_i64)
+            .with_constraint(1usize, Op::Like, "")
+            .with_constraint(2usize, Op::Lt, 1.5)
+            .using([0usize, 2]);
+        let text = context_json(&ctx);
+        assert_eq!(
+            text,
+            r#"{"constraints":[{"name":"a","list":[{"op":16,"expr":"1.5"}],"affinity":"DOUBLE"},"#
+                .to_owned()
+                + r#"{"name":"name","list":[],"affinity":"TEXT"},"#
+                + r#"{"name":"pid","list":[{"op":2,"expr":"42"},{"op":4,"expr":"7"}],"affinity":"BIGINT"}],"#
+                + r#""colsUsed":["a","pid"],"colsUsedBitset":5}"#
+        );
+        let back = context_from_json(&spec, &text, &host);
+        assert_eq!(back.constraints().len(), 3);
+        assert_eq!(back.eq_integers(0usize), Some(vec![42]));
+        assert!(back.is_used(0usize) && back.is_used(2usize) && !back.is_used(1usize));
+    }
 
     #[test]
     fn numbers_follow_osquerys_base_0_and_full_consumption_rules() {

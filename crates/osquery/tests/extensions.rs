@@ -152,6 +152,38 @@ fn the_sdk_client_queries_the_daemon() {
     assert_eq!(options["thrift_timeout"]["type"], "uint32");
     assert_eq!(options["disable_extensions"]["default_value"], "false");
 
+    // `call` reaches the core's own tables, as osquery's table plugins answer it.
+    let generated = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "call",
+            "table",
+            "osquery_info",
+            r#"{"action": "generate", "context": "{\"constraints\":[],\"colsUsed\":[\"pid\"]}"}"#,
+        ],
+    ));
+    assert_eq!(generated.len(), 1);
+    assert_eq!(generated[0]["pid"], d.pid().to_string());
+    assert_eq!(generated[0].len(), 1, "only the used column: {generated:?}");
+    let columns = rows(&sdk(
+        &python,
+        &socket,
+        &["call", "table", "osquery_info", r#"{"action": "columns"}"#],
+    ));
+    assert!(
+        columns
+            .iter()
+            .any(|c| c["name"] == "pid" && c["type"] == "INTEGER" && c["id"] == "column"),
+        "{columns:?}"
+    );
+    let unknown = sdk(
+        &python,
+        &socket,
+        &["call", "table", "no_such_table", r#"{"action": "columns"}"#],
+    );
+    assert_eq!(unknown["status"]["code"], 1);
+
     assert_eq!(
         sdk(&python, &socket, &["extensions"]),
         serde_json::json!({})

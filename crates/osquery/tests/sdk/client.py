@@ -3,6 +3,7 @@
 Usage: client.py SOCKET METHOD [ARGS...]
   query SQL | columns SQL | ping | extensions | options
   register NAME SDK_VERSION REGISTRY_JSON | deregister UUID
+  call REGISTRY ITEM REQUEST_JSON
 """
 import json
 import sys
@@ -43,6 +44,9 @@ def main():
         info = InternalExtensionInfo(name=args[0], version="1.0", sdk_version=args[1],
                                      min_sdk_version="1.0.0")
         out = status(c.registerExtension(info, json.loads(args[2])))
+    elif method == "call":
+        r = c.call(args[0], args[1], json.loads(args[2]))
+        out = {"status": status(r.status), "response": r.response}
     elif method == "deregister":
         out = status(c.deregisterExtension(int(args[0])))
     else:

@@ -1,0 +1,131 @@
+//! The extension manager's costs: `query("select 1")` through our socket (the Thrift
+//! round trip a client such as the Python SDK's pays; goal ≤ 1 ms) against the same
+//! query on an engine in process, and rows per second from a Python extension's table
+//! with the share of the time spent in our process (goal: under 10 %; the rest is the
+//! extension).
+//!
+//! Usage: `cargo run --release -p oxquery-bench --bin bench-extensions -- [--iters 2000]
+//! [--rows 20000] [--scans 5]`. The Python part needs the PyPI osquery SDK in
+//! `target/osquery-sdk-venv` (or `$OXQUERY_SDK_VENV`; `.ci/run` makes it) and is
+//! skipped without it.
+
+use oxquery_bench::{arg, compare, engine, write_csv};
+use oxquery_extensions::Client;
+use oxquery_extensions::generated::TExtensionManagerSyncClient;
+use oxquery_extensions::manager::{Manager, Settings};
+use oxquery_extensions::server::Limits;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn main() {
+    let iters = arg("--iters", 2000);
+    let rows = arg("--rows", 20000);
+    let scans = arg("--scans", 5);
+    let dir = std::env::temp_dir().join(format!("bench-extensions-{}", std::process::id()));
+    let _ = std::fs::create_dir(&dir);
+    let socket = dir.join("osquery.em");
+    let engine = engine();
+    let manager = Manager::start(
+        Settings {
+            socket: socket.clone(),
+            limits: Limits {
+                timeout: Duration::from_secs(30),
+                string_limit: 0,
+                verbose: false,
+            },
+            interval: Duration::from_secs(3),
+            default_index: true,
+            nullvalue: String::new(),
+        },
+        &engine.host(),
+    )
+    .expect("the manager starts");
+    let mut client = Client::connect(&socket, Duration::from_secs(30)).expect("connects");
+
+    let results = vec![compare(
+        "query(\"select 1\")",
+        (
+            "through the manager socket (Thrift client, one connection)",
+            || {
+                black_box(client.calls().query("select 1".to_owned()).expect("query"));
+            },
+        ),
+        ("engine.query in process", || {
+            black_box(engine.query("select 1").expect("query"));
+        }),
+        50,
+        iters,
+        // The goal is absolute (≤ 1 ms a round trip); the ratio shows the protocol's part.
+        f64::INFINITY,
+    )];
+    results[0].report();
+    let mean = oxquery_bench::stats(&results[0].ours).0;
+    println!(
+        "  round trip {mean:.3} ms  goal ≤ 1 ms  {}\n",
+        if mean <= 1.0 { "MET" } else { "MISSED" }
+    );
+
+    let venv = std::env::var_os("OXQUERY_SDK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/osquery-sdk-venv")
+        });
+    let python = venv.join("bin/python3");
+    if python.exists() {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/rows_extension.py");
+        let mut child = Command::new(&python)
+            .arg(script)
+            .arg("--socket")
+            .arg(&socket)
+            .env("ROWS", rows.to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting the Python extension");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while engine.table("bench_rows").is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sql = "select id, name, path, size from bench_rows";
+        let got = engine.query(sql).expect("the extension's table").rows.len();
+        assert_eq!(got, rows);
+        let (mut wall, mut ours) = (Duration::ZERO, Duration::ZERO);
+        for _ in 0..scans {
+            let (t, c) = (Instant::now(), cpu_time());
+            black_box(engine.query(sql).expect("query"));
+            wall += t.elapsed();
+            ours += cpu_time() - c;
+        }
+        let per_second = (rows * scans) as f64 / wall.as_secs_f64();
+        let share = ours.as_secs_f64() / wall.as_secs_f64() * 100.0;
+        println!("Python extension table, {rows} rows × {scans} scans");
+        println!(
+            "  {per_second:.0} rows/s; our process's CPU time is {share:.1} % of the wall time  goal < 10 %  {}",
+            if share < 10.0 { "MET" } else { "MISSED" }
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    } else {
+        println!(
+            "(no osquery SDK at {}: the Python extension part is skipped)",
+            venv.display()
+        );
+    }
+    manager.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Ok(path) = write_csv("extensions", &results) {
+        println!("raw samples: {}", path.display());
+    }
+}
