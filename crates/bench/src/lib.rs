@@ -266,6 +266,7 @@ pub fn spawn_osqueryd(osqueryd: &Path, dir: &Path, extra: &[String]) -> std::pro
             arg_of("database_path", &dir.join("osquery.db")),
             arg_of("logger_path", &dir.join("logs")),
             arg_of("pidfile", &dir.join("osqueryd.pid")),
+            arg_of("extensions_socket", &dir.join("osquery.em")),
             "--flagfile=/dev/null".to_owned(),
         ])
         .args(extra)

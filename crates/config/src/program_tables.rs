@@ -1,11 +1,15 @@
 //! The tables a program serves: its built-ins and, with `--enable_foreign`, the other
 //! platforms' tables (declared from osquery's data, no rows). Every engine the shell and
 //! the daemon open (the shell's, the daemon's scheduler and workers, `--config_check`'s)
-//! is made here, so all of them serve the same set.
+//! is made here over one shared [`Registry`], so all of them serve the same set, and a
+//! table registered while the program runs (an extension's) reaches every engine.
 
 use oxquery_engine::{Engine, EngineError, TableFilter};
 use oxquery_flags::{Flags, flag};
-use oxquery_table::{Carves, EventReader, InstanceInfo, LiveState, Owner, Table, TableDef};
+use oxquery_table::{
+    Carves, EventReader, Extensions, Host, InstanceInfo, LiveState, Owner, Registry, Table,
+    TableDef,
+};
 use std::sync::{Arc, RwLock};
 
 /// Builds the other platforms' tables (`oxquery_tables::foreign::tables`). The programs
@@ -16,22 +20,21 @@ pub type ForeignTables = fn() -> Vec<Arc<dyn Table>>;
 #[derive(Clone)]
 pub struct ProgramTables<'a> {
     builtin: &'a [&'static TableDef],
-    foreign: Vec<Arc<dyn Table>>,
+    /// Every table of the program, shared by all its engines (clones of this value
+    /// share it too).
+    registry: Registry,
     /// Where evented tables read their events; `None` with events disabled.
     events: Option<Arc<dyn EventReader>>,
     /// Where the `carves` table and `carve()` keep carves; `None` outside the daemon.
     carves: Option<Arc<dyn Carves>>,
+    /// The extension manager; `None` when none runs.
+    extensions: Option<Arc<dyn Extensions>>,
 }
 
 impl<'a> ProgramTables<'a> {
     /// The built-in tables alone (as with `--enable_foreign` off).
     pub fn builtin(builtin: &'a [&'static TableDef]) -> Self {
-        ProgramTables {
-            builtin,
-            foreign: Vec::new(),
-            events: None,
-            carves: None,
-        }
+        Self::with_foreign(builtin, Vec::new())
     }
 
     /// The built-in tables and, when `flags` set `--enable_foreign`, the tables
@@ -41,15 +44,38 @@ impl<'a> ProgramTables<'a> {
         foreign: ForeignTables,
         flags: &Flags,
     ) -> Self {
+        let foreign = if flags.get(flag::enable_foreign) {
+            foreign()
+        } else {
+            Vec::new()
+        };
+        Self::with_foreign(builtin, foreign)
+    }
+
+    /// The registry of `builtin` and `foreign` tables. A foreign table named like a
+    /// built-in one is left out: the Linux table stays.
+    fn with_foreign(builtin: &'a [&'static TableDef], foreign: Vec<Arc<dyn Table>>) -> Self {
+        let registry = Registry::new();
+        for table in builtin {
+            if let Err(taken) = registry.add(Arc::new(*table), Owner::BuiltIn) {
+                // The tables crate's tests keep built-in names unique.
+                log::error!("Two built-in tables are named {}", taken.0);
+            }
+        }
+        for table in foreign {
+            if let Err(taken) = registry.add(table, Owner::BuiltIn) {
+                log::debug!(
+                    "Not registering the foreign table {}: a Linux table has the name",
+                    taken.0
+                );
+            }
+        }
         ProgramTables {
             builtin,
-            foreign: if flags.get(flag::enable_foreign) {
-                foreign()
-            } else {
-                Vec::new()
-            },
+            registry,
             events: None,
             carves: None,
+            extensions: None,
         }
     }
 
@@ -63,31 +89,37 @@ impl<'a> ProgramTables<'a> {
         self.carves = carves;
     }
 
+    /// Engines made from now on report the extension manager `extensions`.
+    pub fn set_extensions(&mut self, extensions: Option<Arc<dyn Extensions>>) {
+        self.extensions = extensions;
+    }
+
+    /// Every table the program's engines serve (shared with them).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The built-in tables.
     pub fn builtin_tables(&self) -> &'a [&'static TableDef] {
         self.builtin
     }
 
-    /// An engine serving these tables (those `filter` allows), sharing `live`. A foreign
-    /// table named like a built-in one is left out: the Linux table stays.
+    /// An engine serving these tables (those `filter` allows), sharing `live`.
     pub fn engine(
         &self,
         filter: &TableFilter,
         instance: InstanceInfo,
         live: Arc<RwLock<LiveState>>,
     ) -> Result<Engine, EngineError> {
-        let engine = Engine::with_live(self.builtin, filter, instance, live)?;
-        engine.set_event_reader(self.events.clone());
-        engine.set_carves(self.carves.clone());
-        let registry = engine.registry();
-        for table in &self.foreign {
-            if let Err(taken) = registry.add(Arc::clone(table), Owner::BuiltIn) {
-                log::debug!(
-                    "Not registering the foreign table {}: a Linux table has the name",
-                    taken.0
-                );
-            }
-        }
-        Ok(engine)
+        Engine::open(Host {
+            instance,
+            live,
+            tables: self.registry.clone(),
+            filter: filter.clone(),
+            events: self.events.clone(),
+            carves: self.carves.clone(),
+            extensions: self.extensions.clone(),
+            ..Host::default()
+        })
     }
 }

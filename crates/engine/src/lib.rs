@@ -210,6 +210,7 @@ impl Engine {
             run: Default::default(),
             carves: None,
             request: Default::default(),
+            extensions: None,
         })
     }
 
@@ -449,6 +450,15 @@ impl Engine {
         let mut host = self.shared.host.write().unwrap_or_else(|p| p.into_inner());
         let mut next = Host::clone(&host);
         next.carves = carves;
+        *host = Arc::new(next);
+    }
+
+    /// The extension manager this engine's `osquery_extensions` and `osquery_registry`
+    /// report (`None` when none runs).
+    pub fn set_extensions(&self, extensions: Option<Arc<dyn oxquery_table::Extensions>>) {
+        let mut host = self.shared.host.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = Host::clone(&host);
+        next.extensions = extensions;
         *host = Arc::new(next);
     }
 

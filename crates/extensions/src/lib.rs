@@ -3,15 +3,27 @@
 //!
 //! Wire format: Thrift's binary protocol over a buffered (unframed) stream; we write
 //! strict messages and read non-strict ones too, as osquery does.
+//!
+//! - [`manager`]: the extension manager a program serves on `--extensions_socket`
+//!   ([`Manager`]), its registered extensions ([`Roster`]), their health checks.
+//! - [`server`]: the socket and the accept loop, messages read bounded.
+//! - [`table`]: an extension's table ([`ExtensionTable`]), its context JSON and cells.
+//! - [`client`]: a connection to a manager's or an extension's socket.
 
 pub mod client;
 #[allow(clippy::all, clippy::pedantic, unused_qualifications, dead_code)]
 pub mod generated;
 pub mod launch;
+mod link;
+pub mod manager;
+pub mod server;
+pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use client::{Client, ClientError};
+pub use manager::{Manager, Roster, Settings};
+pub use table::ExtensionTable;
 
 use std::collections::BTreeMap;
 

@@ -94,6 +94,13 @@ pub const IMPLEMENTED: &[&str] = &[
     "extensions_interval",
     "extensions_require",
     "extensions_timeout",
+    // The extension manager (oxquery-extensions) in both programs.
+    "disable_extensions",
+    "extensions_default_index",
+    "extensions_socket",
+    "thrift_string_size_limit",
+    "thrift_timeout",
+    "thrift_verbose",
     "flagfile",
     "hash_cache_max",
     "help",

@@ -224,6 +224,10 @@ fn a_daemon_logs_into_the_exact_directory_it_was_given() {
         .arg(flag("logger_path", logs.as_os_str()))
         .arg(flag("database_path", database.as_os_str()))
         .arg(flag("pidfile", pidfile.as_os_str()))
+        .arg(flag(
+            "extensions_socket",
+            dir.path().join("osquery.em").as_os_str(),
+        ))
         .args(["--schedule_splay_percent=0", "--flagfile=/dev/null"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -215,9 +215,21 @@ pub fn run(
         None => Ok(&config),
         Some(e) => Err(e),
     };
-    // The extension manager must be started before this point: the extensions connect to
-    // its socket. Then `--extensions_require` is waited for (`wait_for_required`).
-    let extensions = start_extensions(&flags);
+    // Interactive shells serve `--extensions_socket` (others default to
+    // `--disable_extensions`, as osquery's do), then start the extensions
+    // `--extension`/`--extensions_autoload` name and wait for `--extensions_require`.
+    let manager = oxquery_extensions::Manager::start_from_flags(
+        &flags,
+        tables.registry(),
+        oxquery_config::flag_rows(&flags),
+    );
+    if let Some(manager) = &manager {
+        manager.serve_queries(&engine);
+    }
+    let launcher = start_extensions(&flags);
+    if let Some(manager) = &manager {
+        wait_for_required_extensions(&flags, manager, launcher.as_ref());
+    }
     let mut shell = Shell::with_output(engine, flags.clone(), output);
     let connect = flags.get(flag::connect);
     if !connect.as_os_str().is_empty()
@@ -227,8 +239,13 @@ pub fn run(
         return 1;
     }
     let outcome = dispatch(&mut shell, &flags, loaded, &command_line.positional);
-    if let Some(extensions) = extensions {
-        extensions.stop();
+    // The manager first: it asks each extension to shut down; the launcher then stops
+    // and reaps what is left.
+    if let Some(manager) = manager {
+        manager.stop();
+    }
+    if let Some(launcher) = launcher {
+        launcher.stop();
     }
     if let Some(hub) = events {
         hub.stop();
@@ -254,6 +271,30 @@ fn start_extensions(flags: &Flags) -> Option<oxquery_extensions::launch::Launche
         LaunchSettings::from_flags(flags),
         None,
     )
+}
+
+/// Waits up to `--extensions_timeout` for the extensions `--extensions_require` names to
+/// register; as in osquery, the shell carries on without them, with a message.
+fn wait_for_required_extensions(
+    flags: &Flags,
+    manager: &oxquery_extensions::Manager,
+    launcher: Option<&oxquery_extensions::launch::Launcher>,
+) {
+    use oxquery_extensions::launch;
+    let roster = manager.roster();
+    let waited = launch::wait_for_required(
+        &launch::required_names(flags.get(flag::extensions_require)),
+        launch::startup_timeout(flags.get(flag::extensions_timeout)),
+        |name| roster.names().iter().any(|n| n == name),
+        || false,
+    );
+    if let Err(message) = waited {
+        if launch::has_managed_extensions(launcher) {
+            log::error!("Cannot start extension manager: {message}");
+        } else {
+            log::info!("Cannot start extension manager: {message}");
+        }
+    }
 }
 
 /// Puts the config's packs and the queries it schedules on this host where

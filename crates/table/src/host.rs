@@ -133,6 +133,9 @@ pub struct Host {
     pub carves: Option<std::sync::Arc<dyn crate::Carves>>,
     /// The distributed query this engine is running, if any (a carve's `request_id`).
     pub request: crate::DistributedRequest,
+    /// The extension manager (`osquery_extensions`, extensions' plugins in
+    /// `osquery_registry`); `None` when none runs.
+    pub extensions: Option<std::sync::Arc<dyn crate::Extensions>>,
 }
 
 impl Host {
@@ -157,6 +160,9 @@ impl Host {
             internal: true,
             active: true,
         });
+        if let Some(extensions) = &self.extensions {
+            items.extend(extensions.plugins());
+        }
         items
     }
 

@@ -129,6 +129,33 @@ pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
     }
 }
 
+/// The `osquery` SDK version `.ci/run` installs from PyPI (with the `thrift` it pulls).
+pub const OSQUERY_SDK_VERSION: &str = "3.1.1";
+
+/// The Python of the virtualenv holding the PyPI `osquery` SDK (the real client and
+/// extension library osquery users run): `$OXQUERY_SDK_VENV`, else
+/// `target/osquery-sdk-venv` of the workspace, where `.ci/run` makes it. When it is
+/// missing or lacks the SDK, [`missing`] decides (a failure under CI).
+pub fn osquery_sdk_python() -> Option<PathBuf> {
+    let venv = match std::env::var_os("OXQUERY_SDK_VENV") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/osquery-sdk-venv"),
+    };
+    let python = venv.join("bin/python3");
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import osquery, thrift"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        Some(python)
+    } else {
+        missing(&format!(
+            "the osquery SDK (pip install 'osquery=={OSQUERY_SDK_VERSION}' into {}; .ci/run does)",
+            venv.display()
+        ))
+    }
+}
+
 /// A random seed from the environment variable `var` (to replay a failure) or else from
 /// the clock, printed with how to replay it.
 pub fn seed(var: &str) -> u64 {

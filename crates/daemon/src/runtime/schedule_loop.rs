@@ -37,9 +37,10 @@ impl Daemon {
             remote,
             watcher,
             carves,
-            // Dropped as `run` returns, after its own shutdown: stops the extensions.
-            extensions: _extensions,
+            // Dropped as `run` returns, after the manager's stop: stops the extensions.
+            launcher: _launcher,
             extension_config,
+            extensions,
         } = started;
         // Deliver what a previous run left in the outbox before anything new.
         let reopen_logs = Arc::new(AtomicBool::new(false));
@@ -247,6 +248,10 @@ impl Daemon {
             }
         }
         log::info!("osqueryd stopping");
+        // No new query or registration from the socket while the rest stops.
+        if let Some(manager) = extensions {
+            manager.stop();
+        }
         if let Some((thread, cancel)) = distributed {
             cancel.cancel();
             let _ = thread.join();

@@ -11,8 +11,8 @@ use crate::pidfile::Pidfile;
 use crate::sink::Sink;
 use crate::watchdog::{self, Role, WatchdogSettings, worker::WorkerLink};
 use oxquery_engine::{Engine, TableFilter};
-use oxquery_extensions::launch::{self, LaunchSettings, Launcher};
 use oxquery_extensions::PluginCaller;
+use oxquery_extensions::launch::{self, LaunchSettings, Launcher};
 use oxquery_flags::{Flags, flag};
 use oxquery_remote::NodeKeys;
 use oxquery_store::{Domain, Store};
@@ -54,9 +54,11 @@ pub(super) struct Started<'t> {
     pub(super) carves: crate::carver::CarveBook,
     /// The extensions this process started (with `--disable_watchdog`; otherwise the
     /// watcher starts them). Dropped last when the daemon ends, which stops them.
-    pub(super) extensions: Option<Launcher>,
+    pub(super) launcher: Option<Launcher>,
     /// The config plugin, when an extension provides it (refreshes call it).
     pub(super) extension_config: Option<extension::ExtensionConfig>,
+    /// The extension manager (none under `--disable_extensions`).
+    pub(super) extensions: Option<oxquery_extensions::Manager>,
 }
 
 /// Runs `osqueryd` with `args` (without argv\[0\]) over the built-in `tables` (and, with
@@ -164,9 +166,45 @@ fn start<'t>(
         }
     }
 
-    // How plugins that extensions provide are called. The extension manager, started
-    // here, hands over its caller (`PluginCaller`) in `extension_plugins`.
-    let extension_plugins: Option<Arc<dyn PluginCaller>> = plugins;
+    // The extension manager serves its socket before the config is loaded, so an
+    // extension's config or logger plugin can serve this start-up; it answers queries
+    // once the engines exist (`serve_queries` below). Then the extensions this process
+    // starts itself (with the watchdog, the watcher starts them and keeps them across
+    // worker restarts), and `--extensions_require` is waited for.
+    let manager = match plugins {
+        // In-process tests hand their own caller and run no manager.
+        Some(_) => None,
+        None => oxquery_extensions::Manager::start_from_flags(
+            &flags,
+            tables.registry(),
+            config::flag_rows(&flags),
+        ),
+    };
+    let launcher = match &watcher {
+        None => start_extensions(&flags),
+        Some(_) => None,
+    };
+    if let Some(manager) = &manager {
+        let roster = manager.roster();
+        let required = launch::required_names(flags.get(flag::extensions_require));
+        let waited = launch::wait_for_required(
+            &required,
+            launch::startup_timeout(flags.get(flag::extensions_timeout)),
+            |name| roster.names().iter().any(|n| n == name),
+            || stop.load(std::sync::atomic::Ordering::SeqCst),
+        );
+        if let Err(message) = waited {
+            // As osquery: the daemon carries on without them.
+            if launch::has_managed_extensions(launcher.as_ref()) {
+                log::error!("Cannot start extension manager: {message}");
+            } else {
+                log::info!("Cannot start extension manager: {message}");
+            }
+        }
+    }
+    // How plugins that extensions provide are called.
+    let extension_plugins: Option<Arc<dyn PluginCaller>> =
+        plugins.or_else(|| manager.as_ref().map(|m| m.caller()));
     let extension_config =
         match extension::activate_config(&flags, extension_plugins.as_ref(), &stop) {
             Ok(found) => found,
@@ -475,14 +513,11 @@ fn start<'t>(
             return Err(EXIT_CATASTROPHIC);
         }
     };
-    // The extension manager must be started before this point: the extensions connect to
-    // its socket (they wait `--extensions_timeout` seconds for it). Then, once both run,
-    // `--extensions_require` is waited for (`launch::wait_for_required`).
-    let extensions = match &watcher {
-        None => start_extensions(&flags),
-        // The watcher started them and keeps them running across worker restarts.
-        Some(_) => None,
-    };
+    // Before the workers' engines are made: they report the manager too.
+    if let Some(manager) = &manager {
+        manager.serve_queries(&engine);
+    }
+    tables.set_extensions(manager.as_ref().map(|m| m.extensions()));
     let started = Started {
         flags,
         settings,
@@ -499,7 +534,8 @@ fn start<'t>(
         remote,
         watcher,
         carves,
-        extensions,
+        extensions: manager,
+        launcher,
         extension_config,
     };
     Ok((daemon, started))

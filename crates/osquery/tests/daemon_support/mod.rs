@@ -41,6 +41,10 @@ impl Sandbox {
     pub fn pidfile(&self) -> PathBuf {
         self.path().join("osqueryd.pidfile")
     }
+    /// The extension manager's socket (never the shared /var/osquery/osquery.em).
+    pub fn extensions_socket(&self) -> PathBuf {
+        self.path().join("osquery.em")
+    }
     pub fn results_log(&self) -> PathBuf {
         self.logs().join("osqueryd.results.log")
     }
@@ -63,6 +67,7 @@ impl Sandbox {
             format!("--database_path={}", self.database().display()),
             format!("--logger_path={}", self.logs().display()),
             format!("--pidfile={}", self.pidfile().display()),
+            format!("--extensions_socket={}", self.extensions_socket().display()),
             // Intervals exact, whatever the config says.
             "--schedule_splay_percent=0".to_owned(),
             // Naming a flagfile keeps the host's default one under /etc out of the test.

@@ -2,6 +2,7 @@
 
 pub mod carves;
 pub mod osquery_events;
+pub mod osquery_extensions;
 pub mod osquery_flags;
 pub mod osquery_info;
 pub mod osquery_packs;
@@ -16,6 +17,7 @@ pub fn tables() -> Vec<&'static TableDef> {
     vec![
         &carves::TABLE,
         &osquery_events::TABLE,
+        &osquery_extensions::TABLE,
         &osquery_flags::TABLE,
         &osquery_info::TABLE,
         &osquery_packs::TABLE,

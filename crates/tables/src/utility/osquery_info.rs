@@ -33,7 +33,12 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     row.set(Col::version, info.version.as_str());
     row.set(Col::config_hash, live.config_hash);
     row.set(Col::config_valid, live.config_valid);
-    row.set(Col::extensions, info.extensions.as_str());
+    // `active` while this process serves its extension manager socket.
+    if ctx.host().extensions.is_some() {
+        row.set(Col::extensions, "active");
+    } else {
+        row.set(Col::extensions, info.extensions.as_str());
+    }
     row.set(Col::build_platform, info.build_platform.as_str());
     row.set(Col::build_distro, info.build_distro.as_str());
     row.set(Col::start_time, info.start_time);

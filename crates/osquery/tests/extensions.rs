@@ -1,0 +1,530 @@
+//! The extension manager of `osqueryd` and `osqueryi`, driven by the real PyPI `osquery`
+//! SDK (the library osquery users write clients and extensions with), unchanged: its
+//! client's calls, a Python table extension our SQL queries and joins, extensions that
+//! die or never answer, and clients that send garbage.
+
+#[allow(dead_code)]
+mod daemon_support;
+
+use daemon_support::Sandbox;
+use oxquery_test_support::{osquery_sdk_python, poll, wait_until};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SHELL: &str = env!("CARGO_BIN_EXE_osqueryi");
+/// Generous: nothing here is timed, only bounded.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(name)
+}
+
+/// One call through the SDK's client; its answer as JSON.
+fn sdk(python: &Path, socket: &Path, args: &[&str]) -> Value {
+    let out = Command::new(python)
+        .arg(script("client.py"))
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("running the SDK client");
+    assert!(
+        out.status.success(),
+        "client.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client.py prints JSON")
+}
+
+fn rows(answer: &Value) -> Vec<serde_json::Map<String, Value>> {
+    assert_eq!(answer["status"]["code"], 0, "{answer}");
+    answer["response"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_object().unwrap().clone())
+        .collect()
+}
+
+/// A daemon serving its manager at the sandbox's socket, extension checks every second.
+fn daemon(sandbox: &Sandbox, extra: &[&str]) -> daemon_support::Daemon {
+    sandbox.write_config("{}");
+    let mut args = vec![
+        "--disable_watchdog",
+        "--extensions_interval=1",
+        "--thrift_timeout=2",
+    ];
+    args.extend_from_slice(extra);
+    let d = sandbox.start("osqueryd", &args);
+    let socket = sandbox.extensions_socket();
+    assert!(
+        wait_until(PATIENCE, || socket.exists()),
+        "no manager socket\n{}",
+        d.stderr_text()
+    );
+    d
+}
+
+/// Kills and reaps a child when dropped.
+struct Reaped(Child);
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_sdk_client_queries_the_daemon() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let d = daemon(&sandbox, &[]);
+    let socket = sandbox.extensions_socket();
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is owner-only");
+
+    let ping = sdk(&python, &socket, &["ping"]);
+    assert_eq!(
+        ping,
+        serde_json::json!({"code": 0, "message": "pong", "uuid": 0})
+    );
+
+    // The daemon's own pid, through SQL over the socket.
+    let info = rows(&sdk(
+        &python,
+        &socket,
+        &["query", "select pid, extensions from osquery_info"],
+    ));
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0]["pid"], d.pid().to_string());
+    assert_eq!(info[0]["extensions"], "active");
+
+    // Types as strings: integers decimal, reals osquery's way, NULL as --nullvalue.
+    let typed = rows(&sdk(
+        &python,
+        &socket,
+        &["query", "select 1 as i, 2.5 as r, null as n, 'x' as t"],
+    ));
+    assert_eq!(
+        typed,
+        vec![serde_json::from_str(r#"{"i":"1","r":"2.5","n":"","t":"x"}"#).unwrap()]
+    );
+    let bad = sdk(&python, &socket, &["query", "select * from no_such_table"]);
+    assert_eq!(bad["status"]["code"], 1);
+    assert_eq!(bad["status"]["message"], "no such table: no_such_table");
+
+    let columns = rows(&sdk(
+        &python,
+        &socket,
+        &["columns", "select 1, pid, name from processes"],
+    ));
+    let columns: Vec<(String, String)> = columns
+        .iter()
+        .map(|c| {
+            let (k, v) = c.iter().next().unwrap();
+            (k.clone(), v.as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("1".to_owned(), "INTEGER".to_owned()),
+            ("pid".to_owned(), "BIGINT".to_owned()),
+            ("name".to_owned(), "TEXT".to_owned())
+        ]
+    );
+
+    // Every flag, with its value as given on the command line.
+    let options = sdk(&python, &socket, &["options"]);
+    assert_eq!(
+        options["extensions_socket"]["value"],
+        socket.display().to_string()
+    );
+    assert_eq!(options["extensions_interval"]["value"], "1");
+    assert_eq!(options["thrift_timeout"]["type"], "uint32");
+    assert_eq!(options["disable_extensions"]["default_value"], "false");
+
+    // `call` reaches the core's own tables, as osquery's table plugins answer it.
+    let generated = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "call",
+            "table",
+            "osquery_info",
+            r#"{"action": "generate", "context": "{\"constraints\":[],\"colsUsed\":[\"pid\"]}"}"#,
+        ],
+    ));
+    assert_eq!(generated.len(), 1);
+    assert_eq!(generated[0]["pid"], d.pid().to_string());
+    assert_eq!(generated[0].len(), 1, "only the used column: {generated:?}");
+    let columns = rows(&sdk(
+        &python,
+        &socket,
+        &["call", "table", "osquery_info", r#"{"action": "columns"}"#],
+    ));
+    assert!(
+        columns
+            .iter()
+            .any(|c| c["name"] == "pid" && c["type"] == "INTEGER" && c["id"] == "column"),
+        "{columns:?}"
+    );
+    let unknown = sdk(
+        &python,
+        &socket,
+        &["call", "table", "no_such_table", r#"{"action": "columns"}"#],
+    );
+    assert_eq!(unknown["status"]["code"], 1);
+
+    assert_eq!(
+        sdk(&python, &socket, &["extensions"]),
+        serde_json::json!({})
+    );
+    let core = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "query",
+            "select uuid, name, path, type from osquery_extensions",
+        ],
+    ));
+    assert_eq!(core.len(), 1);
+    assert_eq!(core[0]["uuid"], "0");
+    assert_eq!(core[0]["type"], "core");
+    assert_eq!(core[0]["path"], socket.display().to_string());
+}
+
+#[test]
+fn a_python_table_extension_is_queried_joined_and_sees_its_constraints() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let d = daemon(&sandbox, &[]);
+    let socket = sandbox.extensions_socket();
+    let contexts = sandbox.path().join("contexts.jsonl");
+    let extension = Reaped(
+        Command::new(&python)
+            .arg(script("table_extension.py"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--interval", "1"])
+            .env("PROBE_CONTEXT_LOG", &contexts)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting the Python extension"),
+    );
+    let ext_pid = extension.0.id().to_string();
+
+    // Registered: listed by the manager, in osquery_extensions and osquery_registry.
+    let listed = poll(PATIENCE, || {
+        let list = sdk(&python, &socket, &["extensions"]);
+        let (uuid, info) = list.as_object()?.iter().next()?;
+        Some((uuid.clone(), info.clone()))
+    })
+    .unwrap_or_else(|| panic!("the extension never registered\n{}", d.stderr_text()));
+    let (uuid, info) = listed;
+    assert_eq!(info["name"], "py_probe_ext");
+    assert_eq!(info["version"], "1.2.3");
+    assert_eq!(info["sdk_version"], "3.0.7");
+    let ext_socket = format!("{}.{uuid}", socket.display());
+    assert!(Path::new(&ext_socket).exists());
+    let listed = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "query",
+            "select uuid, name, version, path, type from osquery_extensions where type = 'extension'",
+        ],
+    ));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["uuid"], uuid);
+    assert_eq!(listed[0]["path"], ext_socket);
+    let registry = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "query",
+            "select owner_uuid, internal, active from osquery_registry where registry = 'table' and name = 'py_probe'",
+        ],
+    ));
+    assert_eq!(registry.len(), 1, "{registry:?}");
+    assert_eq!(registry[0]["owner_uuid"], uuid);
+    assert_eq!(registry[0]["internal"], "0");
+
+    // Its rows, typed by its declared columns: the extension's own pid, found again in
+    // `processes` (an independent reader of /proc) by a join.
+    let joined = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "query",
+            "select p.pid, p.parent, e.ratio from py_probe e join processes p on p.pid = e.pid where e.label = 'self'",
+        ],
+    ));
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert_eq!(joined[0]["pid"], ext_pid);
+    assert_eq!(joined[0]["parent"], std::process::id().to_string());
+    assert_eq!(joined[0]["ratio"], "0.5");
+    // An empty numeric value is NULL, a missing column too.
+    let nulls = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "query",
+            "select label, ratio is null as no_ratio, typeof(pid) as t from py_probe order by label",
+        ],
+    ));
+    assert_eq!(nulls.len(), 3);
+    assert_eq!(nulls[0]["label"], "init");
+    assert_eq!(nulls[0]["no_ratio"], "1");
+    assert_eq!(nulls[1]["label"], "parent");
+    assert_eq!(nulls[1]["no_ratio"], "1");
+    assert_eq!(nulls[2]["no_ratio"], "0");
+    assert_eq!(nulls[2]["t"], "integer");
+
+    // The WHERE constraint reached the extension in osquery's context JSON (with
+    // --extensions_default_index, every column is an index).
+    let seen: Vec<Value> = std::fs::read_to_string(&contexts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let constrained = seen
+        .iter()
+        .find(|c| {
+            c["constraints"].as_array().unwrap().iter().any(|k| {
+                k["name"] == "label" && k["list"] == serde_json::json!([{"op": 2, "expr": "self"}])
+            })
+        })
+        .unwrap_or_else(|| panic!("no context with label = 'self': {seen:?}"));
+    let names: Vec<&str> = constrained["constraints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["label", "pid", "ratio"],
+        "one entry per column, by name"
+    );
+    assert_eq!(constrained["constraints"][1]["affinity"], "INTEGER");
+    assert_eq!(
+        constrained["colsUsed"],
+        serde_json::json!(["label", "pid", "ratio"])
+    );
+    assert_eq!(constrained["colsUsedBitset"], 7);
+
+    // A second extension with the same name is refused, as osquery refuses it.
+    let again = sdk(
+        &python,
+        &socket,
+        &["register", "py_probe_ext", "3.0.7", r#"{"table": {}}"#],
+    );
+    assert_eq!(again["code"], 1);
+    assert_eq!(again["message"], "Duplicate extension registered");
+    let old = sdk(&python, &socket, &["register", "old", "1.5.0", "{}"]);
+    assert_eq!(old["message"], "Incompatible extension SDK version");
+    let clash = sdk(
+        &python,
+        &socket,
+        &[
+            "register",
+            "clash",
+            "3.0.7",
+            r#"{"table": {"processes": [{"id": "column", "name": "x", "type": "TEXT", "op": "0"}]}}"#,
+        ],
+    );
+    assert_eq!(
+        clash["message"],
+        "Failed adding registry: Duplicate registry item: processes"
+    );
+}
+
+#[test]
+fn a_dead_extension_and_a_silent_one_are_removed_and_the_daemon_keeps_serving() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let d = daemon(&sandbox, &[]);
+    let socket = sandbox.extensions_socket();
+    let contexts = sandbox.path().join("contexts.jsonl");
+    let mut extension = Reaped(
+        Command::new(&python)
+            .arg(script("table_extension.py"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--interval", "1"])
+            .env("PROBE_CONTEXT_LOG", &contexts)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting the Python extension"),
+    );
+    let tables = |python: &Path| {
+        rows(&sdk(
+            python,
+            &socket,
+            &[
+                "query",
+                "select name from osquery_registry where registry = 'table' and owner_uuid != 0",
+            ],
+        ))
+        .len()
+    };
+    assert!(
+        wait_until(PATIENCE, || tables(&python) == 1),
+        "the extension's table never appeared\n{}",
+        d.stderr_text()
+    );
+    // kill -9: its socket file stays, but nothing answers there any more.
+    extension.0.kill().unwrap();
+    extension.0.wait().unwrap();
+    assert!(
+        wait_until(PATIENCE, || tables(&python) == 0),
+        "the dead extension's table stayed\n{}",
+        d.stderr_text()
+    );
+    assert_eq!(
+        sdk(&python, &socket, &["extensions"]),
+        serde_json::json!({})
+    );
+
+    // An extension that registers, then serves a socket that accepts and never answers.
+    let registered = sdk(
+        &python,
+        &socket,
+        &[
+            "register",
+            "silent",
+            "3.0.7",
+            r#"{"table": {"silent_t": [{"id": "column", "name": "a", "type": "TEXT", "op": "0"}]}}"#,
+        ],
+    );
+    assert_eq!(registered["code"], 0, "{registered}");
+    let uuid = registered["uuid"].as_i64().unwrap();
+    let silent = UnixListener::bind(format!("{}.{uuid}", socket.display())).unwrap();
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection without a byte in reply.
+        let mut kept = Vec::new();
+        for stream in silent.incoming() {
+            match stream {
+                Ok(s) => kept.push(s),
+                Err(_) => break,
+            }
+            if kept.len() > 8 {
+                break;
+            }
+        }
+        kept
+    });
+    assert!(
+        wait_until(PATIENCE, || tables(&python) == 0),
+        "the silent extension's table stayed\n{}",
+        d.stderr_text()
+    );
+    let deregistered = sdk(&python, &socket, &["deregister", &uuid.to_string()]);
+    assert_eq!(deregistered["message"], "No extension UUID found");
+    drop(held);
+    // Still serving.
+    let one = rows(&sdk(&python, &socket, &["query", "select 1 as one"]));
+    assert_eq!(one[0]["one"], "1");
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_only_their_connection() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let _d = daemon(&sandbox, &["--thrift_string_size_limit=1000"]);
+    let socket = sandbox.extensions_socket();
+    let closed = |bytes: &[u8]| {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(bytes).unwrap();
+        let mut answer = Vec::new();
+        // The server closes the connection: the read ends (an exception reply may come
+        // first for an unknown method).
+        let _ = stream.read_to_end(&mut answer);
+        answer
+    };
+    // A text protocol's request.
+    closed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // A strict header whose name claims 2 GiB.
+    closed(b"\x80\x01\x00\x01\x7f\xff\xff\xff");
+    // A query whose SQL string is over --thrift_string_size_limit.
+    let mut big = b"\x80\x01\x00\x01\x00\x00\x00\x05query\x00\x00\x00\x00\x0b\x00\x01".to_vec();
+    big.extend_from_slice(&5000u32.to_be_bytes());
+    big.extend(std::iter::repeat_n(b'x', 5000));
+    closed(&big);
+    // An unknown method gets an exception and the connection is closed.
+    let answer = closed(b"\x80\x01\x00\x01\x00\x00\x00\x04nope\x00\x00\x00\x00\x00");
+    assert!(
+        answer.windows(4).any(|w| w == b"nope"),
+        "an exception naming the method: {answer:?}"
+    );
+    // The next client is served.
+    let one = rows(&sdk(&python, &socket, &["query", "select 1 as one"]));
+    assert_eq!(one[0]["one"], "1");
+}
+
+#[test]
+fn the_interactive_shell_serves_its_socket_and_removes_it_at_exit() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("shell.em");
+    // stdin is a pipe, so the shell defaults to --disable_extensions; asked explicitly.
+    let mut shell = Reaped(
+        Command::new(SHELL)
+            .arg("--flagfile=/dev/null")
+            .arg("--disable_extensions=false")
+            .arg(format!("--extensions_socket={}", socket.display()))
+            .env("HOME", dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_until(PATIENCE, || socket.exists()), "no shell socket");
+    let info = rows(&sdk(
+        &python,
+        &socket,
+        &["query", "select pid from osquery_info"],
+    ));
+    assert_eq!(info[0]["pid"], shell.0.id().to_string());
+    assert_eq!(sdk(&python, &socket, &["ping"])["message"], "pong");
+    drop(shell.0.stdin.take());
+    let status = shell.0.wait().unwrap();
+    assert!(status.success());
+    assert!(!socket.exists(), "the socket is removed at exit");
+}
+
+#[test]
+fn a_socket_path_that_is_not_a_socket_leaves_extensions_disabled() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.extensions_socket(), b"not a socket").unwrap();
+    sandbox.write_config("{}");
+    let d = sandbox.start("osqueryd", &["--disable_watchdog"]);
+    let said = wait_until(PATIENCE, || {
+        d.stderr_text()
+            .contains("Extensions disabled: cannot start extension manager")
+    });
+    assert!(said, "{}", d.stderr_text());
+    assert_eq!(
+        std::fs::read(sandbox.extensions_socket()).unwrap(),
+        b"not a socket"
+    );
+}
