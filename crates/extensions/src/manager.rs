@@ -755,29 +755,27 @@ impl Manager {
     }
 
     /// What both programs do at start: unless `--disable_extensions`, serve
-    /// `--extensions_socket` for `engine`'s program and have `engine` report the manager.
-    /// A socket that cannot be served leaves extensions disabled, with a warning, as in
-    /// osquery.
+    /// `--extensions_socket` for the program whose registry is `tables`. A socket that
+    /// cannot be served leaves extensions disabled: the error is the warning to log (the
+    /// daemon logs it once its status log runs), as in osquery.
     pub fn start_from_flags(
         flags: &Flags,
         tables: &Registry,
         flag_rows: Vec<oxquery_table::FlagValue>,
-    ) -> Option<Manager> {
+    ) -> Result<Option<Manager>, String> {
         if flags.get(flag::disable_extensions) {
-            return None;
+            return Ok(None);
         }
         let settings = Settings::from_flags(flags);
         let socket = settings.socket.clone();
-        match Manager::start(settings, tables.clone(), flag_rows) {
-            Ok(manager) => Some(manager),
-            Err(e) => {
-                log::warn!(
+        Manager::start(settings, tables.clone(), flag_rows)
+            .map(Some)
+            .map_err(|e| {
+                format!(
                     "Extensions disabled: cannot start extension manager ({}) ({e})",
                     socket.display()
-                );
-                None
-            }
-        }
+                )
+            })
     }
 
     /// Answers `query`, `getQueryColumns` and table calls from now on, with engines like

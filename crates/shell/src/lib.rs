@@ -222,7 +222,11 @@ pub fn run(
         &flags,
         tables.registry(),
         oxquery_config::flag_rows(&flags),
-    );
+    )
+    .unwrap_or_else(|warning| {
+        log::warn!("{warning}");
+        None
+    });
     if let Some(manager) = &manager {
         manager.serve_queries(&engine);
     }

@@ -171,6 +171,8 @@ fn start<'t>(
     // once the engines exist (`serve_queries` below). Then the extensions this process
     // starts itself (with the watchdog, the watcher starts them and keeps them across
     // worker restarts), and `--extensions_require` is waited for.
+    // What start-up has to say before the status log runs (logged once it does).
+    let mut early_notes: Vec<(log::Level, String)> = Vec::new();
     let manager = match plugins {
         // In-process tests hand their own caller and run no manager.
         Some(_) => None,
@@ -178,7 +180,11 @@ fn start<'t>(
             &flags,
             tables.registry(),
             config::flag_rows(&flags),
-        ),
+        )
+        .unwrap_or_else(|warning| {
+            early_notes.push((log::Level::Warn, warning));
+            None
+        }),
     };
     let launcher = match &watcher {
         None => start_extensions(&flags),
@@ -195,11 +201,12 @@ fn start<'t>(
         );
         if let Err(message) = waited {
             // As osquery: the daemon carries on without them.
-            if launch::has_managed_extensions(launcher.as_ref()) {
-                log::error!("Cannot start extension manager: {message}");
+            let level = if launch::has_managed_extensions(launcher.as_ref()) {
+                log::Level::Error
             } else {
-                log::info!("Cannot start extension manager: {message}");
-            }
+                log::Level::Info
+            };
+            early_notes.push((level, format!("Cannot start extension manager: {message}")));
         }
     }
     // How plugins that extensions provide are called.
@@ -349,7 +356,7 @@ fn start<'t>(
     {
         log::info!("{note}");
     }
-    for (level, line) in store_notes {
+    for (level, line) in early_notes.into_iter().chain(store_notes) {
         log::log!(level, "{line}");
     }
     let (store, early_keys) = match early {
