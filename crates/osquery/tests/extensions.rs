@@ -528,3 +528,131 @@ fn a_socket_path_that_is_not_a_socket_leaves_extensions_disabled() {
         b"not a socket"
     );
 }
+
+/// A wrapper the daemon starts as an extension: runs one of the SDK plugin scripts
+/// (tests/extensions/) under the SDK's Python with `env` set, passing on the daemon's
+/// `--socket`/`--timeout`/`--interval`.
+fn plugin_wrapper(dir: &Path, name: &str, python: &Path, env: &[(&str, &Path)]) -> PathBuf {
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/extensions")
+        .join(format!("{name}.py"));
+    let mut text = String::from("#!/bin/sh\n");
+    for (key, value) in env {
+        text.push_str(&format!("export {key}='{}'\n", value.display()));
+    }
+    text.push_str(&format!(
+        "exec '{}' '{}' \"$@\"\n",
+        python.display(),
+        plugin.display()
+    ));
+    let path = dir.join(format!("{name}.ext"));
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn python_config_and_logger_plugins_serve_the_daemon() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("ext");
+    std::fs::create_dir(&dir).unwrap();
+    // The schedule comes only from the Python config plugin.
+    let served = dir.join("served.conf");
+    std::fs::write(
+        &served,
+        r#"{"schedule": {"from_plugin": {"query": "select 7 as seven, 'plugin' as origin", "interval": 1}}}"#,
+    )
+    .unwrap();
+    let config_calls = dir.join("config_calls.jsonl");
+    let logger_calls = dir.join("logger_calls.jsonl");
+    let config_ext = plugin_wrapper(
+        &dir,
+        "config_plugin",
+        &python,
+        &[
+            ("OXQUERY_TEST_CONFIG_FILE", &served),
+            ("OXQUERY_TEST_CALLS", &config_calls),
+        ],
+    );
+    let logger_ext = plugin_wrapper(
+        &dir,
+        "logger_plugin",
+        &python,
+        &[("OXQUERY_TEST_LOGGER_OUT", &logger_calls)],
+    );
+    let autoload = dir.join("extensions.load");
+    std::fs::write(
+        &autoload,
+        format!("{}\n{}\n", config_ext.display(), logger_ext.display()),
+    )
+    .unwrap();
+    sandbox.write_config(r#"{"schedule": {"from_file": {"query": "select 1", "interval": 1}}}"#);
+    let d = sandbox.start(
+        "osqueryd",
+        &[
+            "--disable_watchdog",
+            "--extensions_interval=1",
+            &format!("--extensions_autoload={}", autoload.display()),
+            "--extensions_require=oxquery_test_config,oxquery_test_logger",
+            "--extensions_timeout=30",
+            "--config_plugin=test_config",
+            "--logger_plugin=filesystem,test_logger",
+        ],
+    );
+
+    // The scheduled query the plugin's config names runs, and its result line reaches
+    // the Python logger byte for byte as the filesystem logger writes it.
+    let line = poll(PATIENCE, || {
+        sandbox
+            .results_of("from_plugin")
+            .into_iter()
+            .next()
+            .map(|row| serde_json::to_string(&Value::Object(row)).unwrap())
+    })
+    .unwrap_or_else(|| panic!("no result from the plugin's schedule\n{}", d.stderr_text()));
+    assert!(sandbox.results_of("from_file").is_empty());
+    let received = poll(PATIENCE, || {
+        let text = std::fs::read_to_string(&logger_calls).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|call| call["request"]["string"].as_str().map(str::to_owned))
+            .find(|s| s.contains("from_plugin"))
+    })
+    .unwrap_or_else(|| panic!("the logger plugin got no result\n{}", d.stderr_text()));
+    let sent: Value = serde_json::from_str(&received).unwrap();
+    let written: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(sent["name"], "from_plugin");
+    assert_eq!(sent["columns"], written["columns"]);
+    assert_eq!(written["columns"]["seven"], "7");
+    assert_eq!(written["columns"]["origin"], "plugin");
+
+    // The config plugin was asked as osquery asks it.
+    let calls = std::fs::read_to_string(&config_calls).unwrap();
+    assert!(
+        calls
+            .lines()
+            .any(|l| serde_json::from_str::<Value>(l).unwrap()["action"] == "genConfig"),
+        "{calls}"
+    );
+    // Both plugins are listed as the extensions' and active.
+    let socket = sandbox.extensions_socket();
+    let registry = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "query",
+            "select registry, name, owner_uuid, active from osquery_registry \
+             where name in ('test_config', 'test_logger') order by registry",
+        ],
+    ));
+    assert_eq!(registry.len(), 2, "{registry:?}");
+    assert_eq!(registry[0]["registry"], "config");
+    assert_eq!(registry[1]["registry"], "logger");
+    for row in &registry {
+        assert_ne!(row["owner_uuid"], "0", "{row:?}");
+        assert_eq!(row["active"], "1", "{row:?}");
+    }
+}
