@@ -123,13 +123,14 @@ impl ExtensionTable {
         if columns.is_empty() {
             return None;
         }
-        let spec = TableSpec::new(
+        let mut spec = TableSpec::new(
             name.to_owned(),
             format!("Provided by the extension {owner}."),
             columns,
             attrs,
         )
         .with_aliases(aliases);
+        spec.keeps_rowid = true;
         Some(ExtensionTable { spec, link })
     }
 }

@@ -656,3 +656,26 @@ fn python_config_and_logger_plugins_serve_the_daemon() {
         assert_eq!(row["active"], "1", "{row:?}");
     }
 }
+
+#[test]
+fn the_shell_connected_to_the_daemon_runs_its_queries_there() {
+    let sandbox = Sandbox::new();
+    let d = daemon(&sandbox, &[]);
+    let out = Command::new(SHELL)
+        .arg("--disable_extensions")
+        .arg(format!(
+            "--connect={}",
+            sandbox.extensions_socket().display()
+        ))
+        .args(["--json", "select pid, extensions from osquery_info"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // osquery's shell says where it is connected first, then prints the results.
+    let json = &stdout[stdout.find('[').expect("a JSON result")..];
+    let answer: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(answer[0]["pid"], d.pid().to_string(), "{stdout}");
+    assert_eq!(answer[0]["extensions"], "active");
+}

@@ -78,6 +78,7 @@ macro_rules! table {
             ),*)?],
             aliases: ::std::borrow::Cow::Borrowed(&[$($(::std::borrow::Cow::Borrowed($table_alias)),*)?]),
             examples: &[$($($example),*)?],
+            keeps_rowid: false,
         };
 
         pub static TABLE: $crate::TableDef = $crate::TableDef {

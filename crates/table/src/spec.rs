@@ -219,6 +219,9 @@ pub struct TableSpec {
     pub aliases: Cow<'static, [Cow<'static, str>]>,
     /// Queries that document the table; each must prepare.
     pub examples: &'static [&'static str],
+    /// Declared without `WITHOUT ROWID` even when keyed, as osquery declares extensions'
+    /// tables (osquery keeps their rowid for writes).
+    pub keeps_rowid: bool,
 }
 
 impl TableSpec {
@@ -238,6 +241,7 @@ impl TableSpec {
             column_aliases: &[],
             aliases: Cow::Borrowed(&[]),
             examples: &[],
+            keeps_rowid: false,
         }
     }
 }
@@ -368,7 +372,11 @@ impl TableSpec {
                 }
                 let _ = write!(sql, "`{name}`");
             }
-            sql.push_str(")) WITHOUT ROWID");
+            sql.push_str(if self.keeps_rowid {
+                "))"
+            } else {
+                ")) WITHOUT ROWID"
+            });
         } else {
             sql.push(')');
         }
@@ -577,6 +585,13 @@ mod tests {
         assert_eq!(
             spec.create_statement(),
             "CREATE TABLE run_time(`a` TEXT, `b` BLOB, PRIMARY KEY (`a`)) WITHOUT ROWID"
+        );
+        // An extension's table keeps its key but also its rowid, as osquery declares it.
+        let mut extension = spec;
+        extension.keeps_rowid = true;
+        assert_eq!(
+            extension.create_statement(),
+            "CREATE TABLE run_time(`a` TEXT, `b` BLOB, PRIMARY KEY (`a`))"
         );
     }
 }

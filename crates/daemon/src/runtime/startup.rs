@@ -187,7 +187,7 @@ fn start<'t>(
         }),
     };
     let launcher = match &watcher {
-        None => start_extensions(&flags),
+        None => start_extensions(&flags, &mut early_notes),
         Some(_) => None,
     };
     if let Some(manager) = &manager {
@@ -570,7 +570,8 @@ fn run_watcher(args: &[OsString], flags: &Flags) -> i32 {
     let argv0 = std::env::args_os().next().unwrap_or_default();
     // As osquery's watcher: it starts the extensions and keeps them running while
     // workers come and go; they are stopped once the watcher is done.
-    let extensions = start_extensions(flags);
+    // Its status log runs already: refusals are logged as they are found.
+    let extensions = start_extensions(flags, &mut Vec::new());
     let code = watchdog::watcher::run(
         &argv0,
         args,
@@ -586,8 +587,17 @@ fn run_watcher(args: &[OsString], flags: &Flags) -> i32 {
 /// `--enable_extensions_watchdog`; `None` when there are none. In the watcher this also
 /// tells the workers it will start that extensions are managed (osquery's
 /// `OSQUERY_EXTENSIONS`), so they wait for plugins extensions provide.
-fn start_extensions(flags: &Flags) -> Option<Launcher> {
-    let binaries = launch::binaries_from_flags(flags).binaries;
+fn start_extensions(flags: &Flags, notes: &mut Vec<(log::Level, String)>) -> Option<Launcher> {
+    let autoload = launch::binaries_from_flags(flags);
+    // The worker starts them before its status log runs (extensions' config and logger
+    // plugins serve its start-up): the refusals are kept for it to log then.
+    notes.extend(
+        autoload
+            .refused
+            .into_iter()
+            .map(|refused| (log::Level::Warn, refused.message)),
+    );
+    let binaries = autoload.binaries;
     if binaries.is_empty() {
         return None;
     }
