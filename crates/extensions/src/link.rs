@@ -3,12 +3,18 @@
 //! at a time), so every call to one extension goes over this connection, one at a time;
 //! a connection that failed is dropped and the next call connects again.
 
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::generated::{ExtensionCode, TExtensionSyncClient};
-use crate::{CallError, Client, PluginRequest, PluginResponse};
+use crate::{CallError, Client, ClientError, PluginRequest, PluginResponse};
+
+/// The SDKs register an extension before its own server listens, so a call made right
+/// after the registration (a query of its table) may find no socket yet: connecting
+/// waits this long (at most the call's timeout) for it to appear.
+const LISTEN_GRACE: Duration = Duration::from_secs(2);
 
 /// How a health check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +52,7 @@ impl Link {
         f: impl FnOnce(&mut Client) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
         if slot.is_none() {
-            *slot = Some(Client::connect(&self.path, self.timeout)?);
+            *slot = Some(self.connect()?);
         }
         let client = slot.as_mut().expect("connected above");
         let result = f(client);
@@ -55,6 +61,23 @@ impl Link {
             *slot = None;
         }
         result
+    }
+
+    fn connect(&self) -> Result<Client, ClientError> {
+        let deadline = Instant::now() + LISTEN_GRACE.min(self.timeout);
+        loop {
+            match Client::connect(&self.path, self.timeout) {
+                Err(ClientError::Connect { ref source, .. })
+                    if matches!(
+                        source.kind(),
+                        ErrorKind::NotFound | ErrorKind::ConnectionRefused
+                    ) && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                connected => return connected,
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Client>> {
