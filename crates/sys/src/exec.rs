@@ -368,10 +368,44 @@ fn poll_readable(pipes: [Option<&Pipe>; 2], wait: Duration) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `n` in decimal at `at` (no allocation, so it may run between `fork` and `exec`,
+/// where a child writes its own pid into its environment).
+///
+/// # Safety
+/// `at` must be valid for writing 10 bytes.
+pub unsafe fn write_decimal(at: *mut u8, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut rest = n;
+    loop {
+        digits[len] = b'0' + (rest % 10) as u8;
+        len += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: the caller guarantees 10 writable bytes; len <= 10.
+        unsafe { *at.add(i) = digits[len - 1 - i] };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn decimal_digits_are_written_in_place() {
+        for n in [0u32, 7, 42, 1_000_000, u32::MAX] {
+            let mut buf = [0u8; 12];
+            // SAFETY: 12 writable bytes.
+            unsafe { write_decimal(buf.as_mut_ptr(), n) };
+            let end = buf.iter().position(|&b| b == 0).unwrap();
+            assert_eq!(std::str::from_utf8(&buf[..end]).unwrap(), n.to_string());
+        }
+    }
 
     /// Whether process `pid` still exists (a zombie counts: it is not reaped yet).
     fn exists(pid: &str) -> bool {

@@ -396,35 +396,16 @@ fn spawn_worker(
             if libc::getppid() != watcher {
                 libc::_exit(0);
             }
-            write_decimal(worker_entry_ptr.add(digits_at), libc::getpid() as u32);
+            oxquery_sys::exec::write_decimal(
+                worker_entry_ptr.add(digits_at),
+                libc::getpid() as u32,
+            );
             libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
             libc::_exit(127);
         }
     }
     drop(worker_entry);
     Ok(pid)
-}
-
-/// Writes `n` in decimal at `at` (no allocation: used between fork and exec).
-///
-/// # Safety
-/// `at` must be valid for writing 10 bytes.
-unsafe fn write_decimal(at: *mut u8, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    let mut rest = n;
-    loop {
-        digits[len] = b'0' + (rest % 10) as u8;
-        len += 1;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        // SAFETY: the caller guarantees 10 writable bytes; len <= 10.
-        unsafe { *at.add(i) = digits[len - 1 - i] };
-    }
 }
 
 #[cfg(test)]
@@ -463,16 +444,5 @@ mod tests {
         assert_eq!(backoff(u64::MAX, &settings), Duration::from_secs(600));
         settings.max_delay = Duration::from_secs(10);
         assert_eq!(backoff(4, &settings), Duration::from_secs(10));
-    }
-
-    #[test]
-    fn decimal_digits_are_written_in_place() {
-        for n in [0u32, 7, 42, 1_000_000, u32::MAX] {
-            let mut buf = [0u8; 12];
-            // SAFETY: 12 writable bytes.
-            unsafe { write_decimal(buf.as_mut_ptr(), n) };
-            let end = buf.iter().position(|&b| b == 0).unwrap();
-            assert_eq!(std::str::from_utf8(&buf[..end]).unwrap(), n.to_string());
-        }
     }
 }

@@ -101,7 +101,7 @@ pub(crate) fn spawn(exe: &Path, args: &[&OsStr]) -> io::Result<libc::pid_t> {
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             libc::dup2(devnull, 0);
-            write_decimal(own_entry_ptr.add(digits_at), libc::getpid() as u32);
+            oxquery_sys::exec::write_decimal(own_entry_ptr.add(digits_at), libc::getpid() as u32);
             libc::execve(exe_c.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
             let errno = *libc::__errno_location();
             let bytes = errno.to_ne_bytes();
@@ -138,26 +138,4 @@ pub(crate) fn spawn(exe: &Path, args: &[&OsStr]) -> io::Result<libc::pid_t> {
         return Err(io::Error::from_raw_os_error(errno));
     }
     Ok(pid)
-}
-
-/// Writes `n` in decimal at `at` (no allocation: used between fork and exec).
-///
-/// # Safety
-/// `at` must be valid for writing 10 bytes.
-unsafe fn write_decimal(at: *mut u8, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    let mut rest = n;
-    loop {
-        digits[len] = b'0' + (rest % 10) as u8;
-        len += 1;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        // SAFETY: the caller guarantees 10 writable bytes; len <= 10.
-        unsafe { *at.add(i) = digits[len - 1 - i] };
-    }
 }
