@@ -412,7 +412,7 @@ flag_table! {
     osq(syslog_pipe_path, Path, "/var/osquery/syslog_pipe", Config, "Named pipe rsyslog writes syslog lines into"),
     osq(syslog_rate_limit, U64, "100", Config, "Most syslog lines taken per 200 ms (0: no limit); more wait in a bounded backlog, then are dropped and counted"),
     osq(table_delay, U64, "0", Config, "Milliseconds to wait before each further scan of a table that the same query has already scanned"),
-    osq(thrift_string_size_limit, I32, "0", Config, "Largest string the extension protocol accepts (0 = no limit)"),
+    osq(thrift_string_size_limit, I32, "0", Config, "Largest string the extension protocol accepts (0: 16 MiB)"),
     osq(thrift_timeout, U32, "300", Config, "Seconds before an extension socket read or write times out"),
     osq(thrift_verbose, Bool, "false", Config, "Log extension protocol diagnostics"),
     osq(tls_accept_gzip, Bool, "false", Cli, "Ask the TLS server for gzip-compressed responses"),
