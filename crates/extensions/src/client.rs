@@ -1,16 +1,24 @@
 //! A client of an extension manager's or an extension's socket.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol};
+use thrift::protocol::{
+    TBinaryInputProtocol, TBinaryOutputProtocol, TFieldIdentifier, TInputProtocol, TMapIdentifier,
+    TMessageIdentifier, TMessageType, TSerializable, TStructIdentifier, TType,
+    verify_expected_message_type, verify_expected_sequence_number, verify_expected_service_call,
+};
 use thrift::transport::{
     ReadHalf, TBufferedReadTransport, TBufferedWriteTransport, TIoChannel, WriteHalf,
 };
+use thrift::{
+    ApplicationError, ApplicationErrorKind, ProtocolError, ProtocolErrorKind, TThriftClient,
+};
 
-use crate::generated::ExtensionManagerSyncClient;
+use crate::generated::{ExtensionManagerSyncClient, ExtensionStatus};
 
 type Input = TBinaryInputProtocol<TBufferedReadTransport<ReadHalf<UnixStream>>>;
 type Output = TBinaryOutputProtocol<TBufferedWriteTransport<WriteHalf<UnixStream>>>;
@@ -56,4 +64,158 @@ impl Client {
     pub fn calls(&mut self) -> &mut ExtensionManagerSyncClient<Input, Output> {
         &mut self.inner
     }
+}
+
+/// The status of a `call` whose rows went to a callback ([`Client::call_rows`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallStatus {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Client {
+    /// `call(registry, item, request)`, handing each row of the answer to `on_row` as it
+    /// is read (its entries in the order sent; `on_row` takes what it wants out of the
+    /// buffer, which is reused for the next row) instead of building the whole answer.
+    /// A table of many rows then costs one buffer, not a map per row. Once `on_row`
+    /// returns false the rest is read and dropped, so the connection stays in step.
+    pub fn call_rows(
+        &mut self,
+        registry: &str,
+        item: &str,
+        request: &BTreeMap<String, String>,
+        mut on_row: impl FnMut(&mut Vec<(String, String)>) -> bool,
+    ) -> thrift::Result<CallStatus> {
+        let client = &mut self.inner;
+        client.increment_sequence_number();
+        let sequence = client.sequence_number();
+        let out = client.o_prot_mut();
+        out.write_message_begin(&TMessageIdentifier::new(
+            "call",
+            TMessageType::Call,
+            sequence,
+        ))?;
+        out.write_struct_begin(&TStructIdentifier::new("Extension_call_args"))?;
+        out.write_field_begin(&TFieldIdentifier::new("registry", TType::String, 1))?;
+        out.write_string(registry)?;
+        out.write_field_end()?;
+        out.write_field_begin(&TFieldIdentifier::new("item", TType::String, 2))?;
+        out.write_string(item)?;
+        out.write_field_end()?;
+        out.write_field_begin(&TFieldIdentifier::new("request", TType::Map, 3))?;
+        out.write_map_begin(&TMapIdentifier::new(
+            TType::String,
+            TType::String,
+            i32::try_from(request.len()).unwrap_or(i32::MAX),
+        ))?;
+        for (key, value) in request {
+            out.write_string(key)?;
+            out.write_string(value)?;
+        }
+        out.write_map_end()?;
+        out.write_field_end()?;
+        out.write_field_stop()?;
+        out.write_struct_end()?;
+        out.write_message_end()?;
+        out.flush()?;
+
+        let input = client.i_prot_mut();
+        let message = input.read_message_begin()?;
+        verify_expected_sequence_number(sequence, message.sequence_number)?;
+        verify_expected_service_call("call", &message.name)?;
+        if message.message_type == TMessageType::Exception {
+            let remote = thrift::Error::read_application_error_from_in_protocol(input)?;
+            input.read_message_end()?;
+            return Err(thrift::Error::Application(remote));
+        }
+        verify_expected_message_type(TMessageType::Reply, message.message_type)?;
+        // The result struct: field 0 is the ExtensionResponse.
+        let mut status = None;
+        input.read_struct_begin()?;
+        loop {
+            let field = input.read_field_begin()?;
+            if field.field_type == TType::Stop {
+                break;
+            }
+            if field.id == Some(0) && field.field_type == TType::Struct {
+                status = Some(read_response(input, &mut on_row)?);
+            } else {
+                input.skip(field.field_type)?;
+            }
+            input.read_field_end()?;
+        }
+        input.read_struct_end()?;
+        input.read_message_end()?;
+        let status = status.ok_or_else(|| {
+            thrift::Error::Application(ApplicationError::new(
+                ApplicationErrorKind::MissingResult,
+                "call: the answer has no result",
+            ))
+        })?;
+        Ok(status)
+    }
+}
+
+/// Reads an `ExtensionResponse`, handing its rows to `on_row`; its status.
+fn read_response(
+    input: &mut dyn TInputProtocol,
+    on_row: &mut impl FnMut(&mut Vec<(String, String)>) -> bool,
+) -> thrift::Result<CallStatus> {
+    let mut status = CallStatus {
+        code: 0,
+        message: String::new(),
+    };
+    let mut entries = Vec::new();
+    let mut wanted = true;
+    input.read_struct_begin()?;
+    loop {
+        let field = input.read_field_begin()?;
+        match (field.field_type, field.id) {
+            (TType::Stop, _) => break,
+            (TType::Struct, Some(1)) => {
+                let read = ExtensionStatus::read_from_in_protocol(input)?;
+                status.code = read.code.unwrap_or(0);
+                status.message = read.message.unwrap_or_default();
+            }
+            (TType::List, Some(2)) => {
+                let list = input.read_list_begin()?;
+                if list.element_type != TType::Map {
+                    return Err(unexpected("the response is not a list of maps"));
+                }
+                for _ in 0..list.size.max(0) {
+                    let map = input.read_map_begin()?;
+                    if map.size > 0
+                        && (map.key_type != Some(TType::String)
+                            || map.value_type != Some(TType::String))
+                    {
+                        return Err(unexpected("a row is not a map of strings"));
+                    }
+                    entries.clear();
+                    for _ in 0..map.size.max(0) {
+                        let key = input.read_string()?;
+                        let value = input.read_string()?;
+                        if wanted {
+                            entries.push((key, value));
+                        }
+                    }
+                    input.read_map_end()?;
+                    if wanted {
+                        wanted = on_row(&mut entries);
+                    }
+                }
+                input.read_list_end()?;
+            }
+            (other, _) => input.skip(other)?,
+        }
+        input.read_field_end()?;
+    }
+    input.read_struct_end()?;
+    Ok(status)
+}
+
+fn unexpected(what: &str) -> thrift::Error {
+    thrift::Error::Protocol(ProtocolError::new(
+        ProtocolErrorKind::InvalidData,
+        format!("call: {what}"),
+    ))
 }

@@ -107,6 +107,30 @@ impl Link {
         })
     }
 
+    /// `call(registry, item, request)` with each row of a successful answer handed to
+    /// `on_row` as it is read ([`Client::call_rows`]); a non-zero status is the error
+    /// (rows read before it, if the extension sent them first, were handed over).
+    pub fn call_rows(
+        &self,
+        registry: &str,
+        item: &str,
+        request: &PluginRequest,
+        on_row: impl FnMut(&mut Vec<(String, String)>) -> bool,
+    ) -> Result<(), CallError> {
+        self.with_client(self.lock(), |client| {
+            let status = client
+                .call_rows(registry, item, request, on_row)
+                .map_err(|e| CallError::Client(e.into()))?;
+            match status.code {
+                0 => Ok(()),
+                code => Err(CallError::Failed {
+                    code,
+                    message: status.message,
+                }),
+            }
+        })
+    }
+
     /// A ping, unless a call is running (then the extension is answering: `Busy`).
     pub fn ping(&self) -> Health {
         let slot = match self.client.try_lock() {

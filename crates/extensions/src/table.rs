@@ -257,6 +257,14 @@ fn parse_base0(text: &str) -> Option<i64> {
 }
 
 /// One cell from an extension's text, per osquery's rules for the declared type.
+/// [`cell`] from an owned string: text moves into the cell.
+fn cell_from(ty: ColumnType, text: String) -> Value {
+    match ty {
+        ColumnType::Text | ColumnType::Blob => Value::Text(text),
+        _ => cell(ty, Some(&text)),
+    }
+}
+
 pub fn cell(ty: ColumnType, text: Option<&String>) -> Value {
     let Some(text) = text else {
         return Value::Null;
@@ -285,19 +293,34 @@ impl Table for ExtensionTable {
         let mut request = PluginRequest::new();
         request.insert("action".into(), "generate".into());
         request.insert("context".into(), context_json(ctx));
-        let response = self
-            .link
-            .call("table", &self.spec.name, &request)
-            .map_err(|e| TableError::msg(format!("extension table {}: {e}", self.spec.name)))?;
-        ctx.check()?;
-        for found in &response {
-            let mut row = rows.row();
-            for (i, column) in self.spec.columns.iter().enumerate() {
-                if row.wants(i) {
-                    row.set(i, cell(column.ty, found.get(&*column.name)));
+        // Rows are made as the answer is read: no map per row, values moved into cells.
+        let columns = &self.spec.columns;
+        let mut scanned = 0u32;
+        let mut stopped = None;
+        self.link
+            .call_rows("table", &self.spec.name, &request, |entries| {
+                scanned = scanned.wrapping_add(1);
+                if scanned.is_multiple_of(256)
+                    && let Err(e) = ctx.check()
+                {
+                    stopped = Some(e);
+                    return false;
                 }
-            }
+                let mut row = rows.row();
+                for (key, value) in entries.drain(..) {
+                    if let Some(i) = columns.iter().position(|c| *c.name == *key)
+                        && row.wants(i)
+                    {
+                        row.set(i, cell_from(columns[i].ty, value));
+                    }
+                }
+                true
+            })
+            .map_err(|e| TableError::msg(format!("extension table {}: {e}", self.spec.name)))?;
+        if let Some(e) = stopped {
+            return Err(e);
         }
+        ctx.check()?;
         Ok(())
     }
 }
