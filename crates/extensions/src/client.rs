@@ -219,3 +219,95 @@ fn unexpected(what: &str) -> thrift::Error {
         format!("call: {what}"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generated::ExtensionResponse;
+    use thrift::protocol::TOutputProtocol;
+    use thrift::transport::TBufferChannel;
+
+    fn row(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// `response` as an extension writes it, ready to be read.
+    fn input(response: &ExtensionResponse) -> TBinaryInputProtocol<TBufferChannel> {
+        let mut channel = TBufferChannel::with_capacity(0, 1 << 16);
+        let mut out = TBinaryOutputProtocol::new(&mut channel, true);
+        response.write_to_out_protocol(&mut out).unwrap();
+        out.flush().unwrap();
+        let bytes = channel.write_bytes();
+        let mut channel = TBufferChannel::with_capacity(bytes.len() + 1, 0);
+        channel.set_readable_bytes(&bytes);
+        TBinaryInputProtocol::new(channel, false)
+    }
+
+    #[test]
+    fn rows_are_handed_over_in_order_and_the_status_read() {
+        let sent = vec![row(&[("a", "1"), ("b", "x")]), row(&[]), row(&[("b", "y")])];
+        let response =
+            ExtensionResponse::new(ExtensionStatus::new(0, "OK".to_owned(), 7), sent.clone());
+        let mut got = Vec::new();
+        let status = read_response(&mut input(&response), &mut |entries| {
+            got.push(entries.drain(..).collect::<BTreeMap<_, _>>());
+            true
+        })
+        .unwrap();
+        assert_eq!(got, sent);
+        assert_eq!(
+            status,
+            CallStatus {
+                code: 0,
+                message: "OK".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn a_stop_reads_the_rest_so_the_stream_stays_in_step() {
+        let response = ExtensionResponse::new(
+            ExtensionStatus::new(1, "partial".to_owned(), 7),
+            vec![row(&[("a", "1")]), row(&[("a", "2")])],
+        );
+        let mut input = input(&response);
+        let mut calls = 0;
+        let status = read_response(&mut input, &mut |_| {
+            calls += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(calls, 1);
+        assert_eq!(status.code, 1);
+        assert_eq!(status.message, "partial");
+        // Everything was read: nothing is left for the next answer to trip on.
+        assert!(input.read_byte().is_err());
+    }
+
+    #[test]
+    fn a_list_of_something_else_is_an_error() {
+        // An ExtensionResponse whose field 2 is a list of strings.
+        let mut channel = TBufferChannel::with_capacity(0, 1024);
+        let mut out = TBinaryOutputProtocol::new(&mut channel, true);
+        out.write_struct_begin(&TStructIdentifier::new("ExtensionResponse"))
+            .unwrap();
+        out.write_field_begin(&TFieldIdentifier::new("response", TType::List, 2))
+            .unwrap();
+        out.write_list_begin(&thrift::protocol::TListIdentifier::new(TType::String, 1))
+            .unwrap();
+        out.write_string("row").unwrap();
+        out.write_list_end().unwrap();
+        out.write_field_end().unwrap();
+        out.write_field_stop().unwrap();
+        out.write_struct_end().unwrap();
+        out.flush().unwrap();
+        let bytes = channel.write_bytes();
+        let mut channel = TBufferChannel::with_capacity(bytes.len(), 0);
+        channel.set_readable_bytes(&bytes);
+        let mut input = TBinaryInputProtocol::new(channel, false);
+        assert!(read_response(&mut input, &mut |_| true).is_err());
+    }
+}
