@@ -368,12 +368,85 @@ fn poll_readable(pipes: [Option<&Pipe>; 2], wait: Duration) -> io::Result<()> {
     Ok(())
 }
 
+/// The environment of a child started by `fork` + `execve`, made before the fork: this
+/// process's variables except the ones the caller sets itself, the caller's own entries,
+/// and one `KEY=<the child's pid>` entry whose digits the child writes after the fork
+/// (osquery's `OSQUERY_WORKER` and `OSQUERY_EXTENSION`). Between fork and exec only
+/// async-signal-safe work is allowed, so nothing here allocates once it is built.
+pub struct ForkEnv {
+    entries: Vec<std::ffi::CString>,
+    /// `KEY=` followed by room for a pid's digits and the terminator.
+    own_pid: Vec<u8>,
+    digits_at: usize,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl ForkEnv {
+    /// This process's environment without the variables named in `without`, then
+    /// `extra` (`KEY=value` pairs), then `own_pid_key=<the child's pid>`. A variable that
+    /// holds a NUL byte cannot be passed and is left out; an `extra` one is an error.
+    pub fn new(without: &[&str], extra: &[(&str, &str)], own_pid_key: &str) -> io::Result<Self> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let mut entries: Vec<CString> = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            if without.iter().any(|k| key == *k) {
+                continue;
+            }
+            let mut entry = key.as_bytes().to_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            if let Ok(entry) = CString::new(entry) {
+                entries.push(entry);
+            }
+        }
+        for (key, value) in extra {
+            let entry = CString::new(format!("{key}={value}"))
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            entries.push(entry);
+        }
+        let mut own_pid = format!("{own_pid_key}=").into_bytes();
+        let digits_at = own_pid.len();
+        // A pid has at most 10 digits; the rest stays 0, the terminator.
+        own_pid.resize(digits_at + 16, 0);
+        let mut pointers: Vec<*const libc::c_char> = entries.iter().map(|e| e.as_ptr()).collect();
+        pointers.push(own_pid.as_ptr().cast());
+        pointers.push(std::ptr::null());
+        Ok(ForkEnv {
+            entries,
+            own_pid,
+            digits_at,
+            pointers,
+        })
+    }
+
+    /// The `envp` array for `execve`, valid while `self` lives.
+    pub fn as_ptr(&self) -> *const *const libc::c_char {
+        debug_assert_eq!(self.pointers.len(), self.entries.len() + 2);
+        self.pointers.as_ptr()
+    }
+
+    /// Fills in the child's pid. Allocation-free, for the child between fork and exec.
+    ///
+    /// # Safety
+    /// Call only in the forked child, before `execve`.
+    pub unsafe fn write_own_pid(&mut self) {
+        // SAFETY: getpid has no preconditions; `own_pid` has 16 writable bytes after
+        // `digits_at`, and the pointer `as_ptr` handed out points at the same buffer,
+        // which never moves.
+        unsafe {
+            let at = self.own_pid.as_mut_ptr().add(self.digits_at);
+            write_decimal(at, libc::getpid() as u32);
+        }
+    }
+}
+
 /// Writes `n` in decimal at `at` (no allocation, so it may run between `fork` and `exec`,
 /// where a child writes its own pid into its environment).
 ///
 /// # Safety
 /// `at` must be valid for writing 10 bytes.
-pub unsafe fn write_decimal(at: *mut u8, n: u32) {
+unsafe fn write_decimal(at: *mut u8, n: u32) {
     let mut digits = [0u8; 10];
     let mut len = 0;
     let mut rest = n;
@@ -395,6 +468,36 @@ pub unsafe fn write_decimal(at: *mut u8, n: u32) {
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn a_fork_env_passes_ours_minus_the_excluded_plus_the_extra_and_the_pid() {
+        let mut env = ForkEnv::new(
+            &["PATH"],
+            &[("OXQUERY_FORK_ENV_TEST_EXTRA", "y")],
+            "OXQUERY_FORK_ENV_TEST_PID",
+        )
+        .unwrap();
+        // SAFETY: not a forked child, but write_own_pid only writes our own pid into the
+        // buffer, which is what the test checks.
+        unsafe { env.write_own_pid() };
+        let mut seen = Vec::new();
+        let mut at = env.as_ptr();
+        // SAFETY: a NULL-terminated array of C strings owned by `env`.
+        unsafe {
+            while !(*at).is_null() {
+                seen.push(std::ffi::CStr::from_ptr(*at).to_string_lossy().into_owned());
+                at = at.add(1);
+            }
+        }
+        assert!(!seen.iter().any(|e| e.starts_with("PATH=")));
+        let kept = std::env::vars_os().filter(|(k, _)| k != "PATH").count();
+        assert_eq!(seen.len(), kept + 2);
+        assert!(seen.contains(&"OXQUERY_FORK_ENV_TEST_EXTRA=y".to_owned()));
+        assert_eq!(
+            seen.last().unwrap(),
+            &format!("OXQUERY_FORK_ENV_TEST_PID={}", std::process::id())
+        );
+    }
 
     #[test]
     fn decimal_digits_are_written_in_place() {

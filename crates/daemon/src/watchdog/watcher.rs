@@ -6,6 +6,7 @@
 use super::limits::{ProcessWatch, Sample, Verdict, cpus_online};
 use super::{RESTART_REASON_ENV, WATCHER_ENV, WORKER_ENV, WatchdogSettings, signal_name};
 use crate::runtime::EXIT_CATASTROPHIC;
+use oxquery_sys::exec::ForkEnv;
 use oxquery_sys::fs::FileReader;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -352,34 +353,20 @@ fn spawn_worker(
         .collect::<Result<_, _>>()?;
     // SAFETY: getpid has no preconditions.
     let watcher = unsafe { libc::getpid() };
-    let ours = [WORKER_ENV, WATCHER_ENV, RESTART_REASON_ENV];
-    let mut env: Vec<CString> = Vec::new();
-    for (key, value) in std::env::vars_os() {
-        if ours.iter().any(|k| key == *k) {
-            continue;
-        }
-        let mut entry = key.as_bytes().to_vec();
-        entry.push(b'=');
-        entry.extend_from_slice(value.as_bytes());
-        if let Ok(entry) = CString::new(entry) {
-            env.push(entry);
-        }
-    }
-    env.push(c(format!("{WATCHER_ENV}={watcher}").as_bytes())?);
+    let watcher_pid = watcher.to_string();
+    let mut extra = vec![(WATCHER_ENV, watcher_pid.as_str())];
     if let Some(reason) = reason {
-        env.push(c(format!("{RESTART_REASON_ENV}={reason}").as_bytes())?);
+        extra.push((RESTART_REASON_ENV, reason));
     }
-    // `OSQUERY_WORKER=` and room for the pid's digits plus the terminator.
-    let mut worker_entry = format!("{WORKER_ENV}=").into_bytes();
-    let digits_at = worker_entry.len();
-    worker_entry.resize(digits_at + 16, 0);
-    let worker_entry_ptr = worker_entry.as_mut_ptr();
+    // `OSQUERY_WORKER=<the worker's pid>` is written by the child.
+    let mut env = ForkEnv::new(
+        &[WORKER_ENV, WATCHER_ENV, RESTART_REASON_ENV],
+        &extra,
+        WORKER_ENV,
+    )?;
 
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
-    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
-    env_ptrs.push(worker_entry_ptr as *const libc::c_char);
-    env_ptrs.push(std::ptr::null());
     let exe = c"/proc/self/exe";
 
     // SAFETY: fork; the child below only calls async-signal-safe functions (prctl,
@@ -389,22 +376,18 @@ fn spawn_worker(
         return Err(std::io::Error::last_os_error());
     }
     if pid == 0 {
-        // SAFETY: see above; worker_entry has 16 bytes after the prefix, a pid has at
-        // most 10 digits, and the rest stays 0 (the terminator).
+        // SAFETY: see above; `env` was built before the fork.
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
             if libc::getppid() != watcher {
                 libc::_exit(0);
             }
-            oxquery_sys::exec::write_decimal(
-                worker_entry_ptr.add(digits_at),
-                libc::getpid() as u32,
-            );
-            libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+            env.write_own_pid();
+            libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), env.as_ptr());
             libc::_exit(127);
         }
     }
-    drop(worker_entry);
+    drop(env);
     Ok(pid)
 }
 

@@ -11,6 +11,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use oxquery_sys::exec::ForkEnv;
+
 /// osquery's variable telling a process it was started as an extension.
 pub const EXTENSION_ENV: &str = "OSQUERY_EXTENSION";
 
@@ -26,30 +28,11 @@ pub(crate) fn spawn(exe: &Path, args: &[&OsStr]) -> io::Result<libc::pid_t> {
     for a in args {
         argv.push(c(a.as_bytes())?);
     }
-    let mut env: Vec<CString> = Vec::new();
-    for (key, value) in std::env::vars_os() {
-        if key == EXTENSION_ENV {
-            continue;
-        }
-        let mut entry = key.as_bytes().to_vec();
-        entry.push(b'=');
-        entry.extend_from_slice(value.as_bytes());
-        if let Ok(entry) = CString::new(entry) {
-            env.push(entry);
-        }
-    }
-    // `OSQUERY_EXTENSION=` and room for the pid's digits plus the terminator, filled in
-    // by the child.
-    let mut own_entry = format!("{EXTENSION_ENV}=").into_bytes();
-    let digits_at = own_entry.len();
-    own_entry.resize(digits_at + 16, 0);
-    let own_entry_ptr = own_entry.as_mut_ptr();
+    // `OSQUERY_EXTENSION=<the child's pid>` is written by the child.
+    let mut env = ForkEnv::new(&[EXTENSION_ENV], &[], EXTENSION_ENV)?;
 
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
-    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
-    env_ptrs.push(own_entry_ptr as *const libc::c_char);
-    env_ptrs.push(std::ptr::null());
 
     let null = c(b"/dev/null")?;
     // SAFETY: open and pipe2 with valid arguments; the descriptors are closed below.
@@ -84,8 +67,7 @@ pub(crate) fn spawn(exe: &Path, args: &[&OsStr]) -> io::Result<libc::pid_t> {
         return Err(e);
     }
     if pid == 0 {
-        // SAFETY: see above; own_entry has 16 bytes after the prefix, a pid has at most
-        // 10 digits, and the rest stays 0 (the terminator).
+        // SAFETY: see above; `env` was built before the fork.
         unsafe {
             libc::setpgid(0, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
@@ -101,15 +83,15 @@ pub(crate) fn spawn(exe: &Path, args: &[&OsStr]) -> io::Result<libc::pid_t> {
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             libc::dup2(devnull, 0);
-            oxquery_sys::exec::write_decimal(own_entry_ptr.add(digits_at), libc::getpid() as u32);
-            libc::execve(exe_c.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+            env.write_own_pid();
+            libc::execve(exe_c.as_ptr(), argv_ptrs.as_ptr(), env.as_ptr());
             let errno = *libc::__errno_location();
             let bytes = errno.to_ne_bytes();
             libc::write(write_end, bytes.as_ptr().cast(), bytes.len());
             libc::_exit(127);
         }
     }
-    drop(own_entry);
+    drop(env);
     // SAFETY: our own descriptors; read into a 4-byte buffer.
     let failed = unsafe {
         libc::close(devnull);
