@@ -164,6 +164,10 @@ pub struct Engine {
 
 const MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
     rusqlite::vtab::Module::eponymous_only_module();
+/// The same module with xUpdate, for tables whose spec is writable; other tables keep
+/// SQLite's own "may not be modified" error.
+const WRITABLE_MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
+    rusqlite::vtab::Module::update_module();
 
 /// A handle that stops the engine's running query from another thread.
 #[derive(Clone)]
@@ -305,9 +309,14 @@ impl Engine {
             if unchanged {
                 continue;
             }
+            let module = if table.spec().writable {
+                &WRITABLE_MODULE
+            } else {
+                &MODULE
+            };
             self.conn.create_module(
                 name.as_str(),
-                &MODULE,
+                module,
                 Some(TableAux {
                     table: Arc::clone(table),
                     shared: Arc::clone(&self.shared),

@@ -8,6 +8,10 @@
 //! rows at a time, so memory holds one batch whatever the result's size, and a `LIMIT`
 //! (the cursor closing early) stops the generator. A failing or panicking table is an SQL
 //! error naming it.
+//!
+//! A table whose spec is writable (an extension's) also gets xUpdate: each row of an
+//! `INSERT`, `UPDATE` or `DELETE` becomes a [`RowChange`] with the values checked as
+//! osquery checks them, and the table's answer becomes osquery's SQLite error.
 
 use crate::plan::{Plan, PlanArg};
 use crate::scan_cache::{CacheStep, ScanCache};
@@ -15,13 +19,14 @@ use crate::{Shared, planner};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use oxquery_table::{
-    Attributes, ColumnOptions, ColumnSet, Constraint, Interrupt, Op, QueryContext, Rows,
-    StopReason, Table, TableError, TableSpec, Value,
+    Attributes, ChangeError, Column, ColumnOptions, ColumnSet, ColumnType, Constraint, Interrupt,
+    Op, QueryContext, RowChange, Rows, StopReason, Table, TableError, TableSpec, Value,
 };
 use rusqlite::ffi;
 use rusqlite::types::{Null, ToSqlOutput, ValueRef};
 use rusqlite::vtab::{
-    Context, Filters, IndexConstraintOp, IndexInfo, VTab, VTabConnection, VTabCursor,
+    Context, CreateVTab, Filters, IndexConstraintOp, IndexInfo, Inserts, UpdateVTab, Updates, VTab,
+    VTabConnection, VTabCursor, VTabKind,
 };
 use rusqlite::{Error, Result};
 use std::borrow::Cow;
@@ -161,6 +166,150 @@ unsafe impl<'vtab> VTab<'vtab> for OsqueryTab {
     }
 }
 
+impl CreateVTab<'_> for OsqueryTab {
+    // Every table is eponymous: it exists in SQL as soon as its module is registered.
+    const KIND: VTabKind = VTabKind::EponymousOnly;
+}
+
+/// A write's value for `column`, by osquery's rules: its SQLite type must be the
+/// column's (any integer type for integers; TEXT and BLOB exactly), and a key column
+/// (options exactly INDEX or exactly REQUIRED) takes no NULL.
+fn written_value(column: &Column, value: ValueRef<'_>) -> Result<Value, ChangeError> {
+    let fits = match value {
+        ValueRef::Null => {
+            let bits = column.options.osquery_bits();
+            bits != ColumnOptions::INDEX.bits() && bits != ColumnOptions::REQUIRED.bits()
+        }
+        ValueRef::Integer(_) => column.ty.is_integer(),
+        ValueRef::Real(_) => column.ty == ColumnType::Double,
+        ValueRef::Text(_) => column.ty == ColumnType::Text,
+        ValueRef::Blob(_) => column.ty == ColumnType::Blob,
+    };
+    if !fits {
+        return Err(ChangeError::Mismatch);
+    }
+    Ok(match value {
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        other => crate::value_from_ref(other),
+    })
+}
+
+/// The real columns' values of an INSERT or UPDATE (`args` after the two rowids: the
+/// columns, then the column aliases). A value given to an alias (`written(i)`) goes to
+/// its target.
+fn written_values<'a>(
+    spec: &TableSpec,
+    args: impl Iterator<Item = ValueRef<'a>>,
+    written: impl Fn(usize) -> bool,
+) -> Result<Vec<Value>, ChangeError> {
+    let args: Vec<ValueRef<'a>> = args.skip(2).collect();
+    let width = spec.columns.len();
+    let mut chosen: Vec<ValueRef<'a>> = args.iter().take(width).copied().collect();
+    if chosen.len() != width {
+        return Err(ChangeError::Failed(Some(format!(
+            "table {}: {} values for {width} columns",
+            spec.name,
+            chosen.len()
+        ))));
+    }
+    for (k, value) in args.iter().enumerate().skip(width) {
+        if written(k + 2)
+            && let Some(target) = spec.resolve(k)
+        {
+            chosen[target] = *value;
+        }
+    }
+    spec.columns
+        .iter()
+        .zip(chosen)
+        .map(|(column, value)| written_value(column, value))
+        .collect()
+}
+
+impl OsqueryTab {
+    /// Hands `change` to the table; its refusal as the SQLite error osquery reports.
+    fn apply(&self, change: RowChange) -> Result<Option<i64>> {
+        let spec = self.table.spec();
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.table.change(change))).unwrap_or_else(
+            |payload| {
+                Err(ChangeError::Failed(Some(format!(
+                    "table {}: the change panicked: {}",
+                    spec.name,
+                    panic_message(&*payload)
+                ))))
+            },
+        );
+        outcome.map_err(|e| change_error(spec, e))
+    }
+}
+
+/// osquery's SQLite error for a refused change: READONLY with its message, MISMATCH and
+/// CONSTRAINT with SQLite's own, ERROR with the table's message if any.
+fn change_error(spec: &TableSpec, error: ChangeError) -> Error {
+    let (code, message) = match error {
+        ChangeError::ReadOnly => (
+            ffi::SQLITE_READONLY,
+            Some(format!("table {} may not be modified", spec.name)),
+        ),
+        ChangeError::Mismatch => (ffi::SQLITE_MISMATCH, None),
+        ChangeError::Constraint => (ffi::SQLITE_CONSTRAINT, None),
+        ChangeError::Failed(message) => (ffi::SQLITE_ERROR, message),
+    };
+    Error::SqliteFailure(ffi::Error::new(code), message)
+}
+
+impl UpdateVTab<'_> for OsqueryTab {
+    fn delete(&mut self, rowid: ValueRef<'_>) -> Result<()> {
+        let rowid = match rowid {
+            ValueRef::Integer(i) => i,
+            _ => 0,
+        };
+        self.apply(RowChange::Delete { rowid }).map(drop)
+    }
+
+    fn insert(&mut self, args: &Inserts<'_>) -> Result<i64> {
+        let spec = self.table.spec();
+        let rowid = match args.iter().nth(1) {
+            Some(ValueRef::Integer(i)) => Some(i),
+            _ => None,
+        };
+        // An alias given a value (not NULL) writes its target.
+        let given: Vec<bool> = args.iter().map(|v| v != ValueRef::Null).collect();
+        let values =
+            written_values(spec, args.iter(), |i| given[i]).map_err(|e| change_error(spec, e))?;
+        let got = self.apply(RowChange::Insert { rowid, values })?;
+        got.or(rowid).ok_or_else(|| {
+            change_error(
+                spec,
+                ChangeError::Failed(Some(format!(
+                    "table {}: the insert gave no rowid",
+                    spec.name
+                ))),
+            )
+        })
+    }
+
+    fn update(&mut self, args: &Updates<'_>) -> Result<()> {
+        let spec = self.table.spec();
+        let Some(ValueRef::Integer(rowid)) = args.iter().next() else {
+            return Err(change_error(spec, ChangeError::Failed(None)));
+        };
+        let new_rowid = match args.iter().nth(1) {
+            Some(ValueRef::Integer(i)) if i != rowid => Some(i),
+            _ => None,
+        };
+        // An alias the statement did not SET arrives unchanged (xColumn left it so).
+        let values = written_values(spec, args.iter(), |i| !args.no_change(i))
+            .map_err(|e| change_error(spec, e))?;
+        self.apply(RowChange::Update {
+            rowid,
+            new_rowid,
+            values,
+        })
+        .map(drop)
+    }
+}
+
 /// What the coroutine is resumed with: an emptied batch to fill next, or `None` when the
 /// cursor wants no more rows.
 type Resume = Option<Vec<Value>>;
@@ -283,8 +432,9 @@ impl OsqueryCursor {
         }
     }
 
+    /// Cells per row in the batch (a writable table's rows end with their rowid).
     fn width(&self) -> usize {
-        self.table.spec().columns.len().max(1)
+        self.table.spec().row_width().max(1)
     }
 
     fn rows_in_batch(&self) -> usize {
@@ -323,7 +473,7 @@ impl OsqueryCursor {
                 refused.set(refused.get() || emptied.is_none());
                 emptied
             };
-            let mut rows = Rows::streaming(spec.columns.len(), ctx.used().clone(), &mut sink);
+            let mut rows = Rows::streaming(spec.row_width(), ctx.used().clone(), &mut sink);
             let outcome = catch_unwind(AssertUnwindSafe(|| table.generate(&ctx, &mut rows)));
             match outcome {
                 Ok(Ok(())) => {
@@ -471,6 +621,11 @@ unsafe impl VTabCursor for OsqueryCursor {
 
     fn column(&self, ctx: &mut Context, i: c_int) -> Result<()> {
         let spec = self.table.spec();
+        if spec.writable && i as usize >= spec.columns.len() && ctx.no_change() {
+            // An UPDATE reads a column alias it does not SET: leaving it unchanged tells
+            // xUpdate the statement wrote nothing through it.
+            return Ok(());
+        }
         let width = self.width();
         let cell = spec
             .resolve(i as usize)
@@ -488,6 +643,20 @@ unsafe impl VTabCursor for OsqueryCursor {
     }
 
     fn rowid(&self) -> Result<i64> {
-        Ok(self.rowid)
+        let spec = self.table.spec();
+        if !spec.writable {
+            return Ok(self.rowid);
+        }
+        // A writable table's row may name its rowid (osquery reads an extension's
+        // `rowid` field); otherwise it is the row's position.
+        let cell = self.position * self.width() + spec.columns.len();
+        match self.batch.get(cell) {
+            Some(Value::Integer(rowid)) => Ok(*rowid),
+            None | Some(Value::Null) => Ok(self.rowid),
+            Some(other) => Err(Error::ModuleError(format!(
+                "Table {}: invalid rowid {other:?}",
+                spec.name
+            ))),
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! An extension's table: its schema from the routes it registered, its rows from a
 //! `call("table", name, {"action": "generate", "context": ...})` on the extension's
-//! socket, converted to typed cells as osquery's virtual table converts them.
+//! socket, converted to typed cells as osquery's virtual table converts them. Its
+//! writes go to the extension as osquery sends them: `{"action": "insert" | "update" |
+//! "delete", ...}` (see [`change_request`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use oxquery_table::{
-    Attributes, Column, ColumnOptions, ColumnSet, ColumnType, Constraint, Host, Op, QueryContext,
-    Rows, Table, TableError, TableResult, TableSpec, Value,
+    Attributes, ChangeError, Column, ColumnAlias, ColumnOptions, ColumnSet, ColumnType, Constraint,
+    Host, Op, QueryContext, RowChange, Rows, Table, TableError, TableResult, TableSpec, Value,
 };
 use serde_json::{Value as Json, json};
 
@@ -79,9 +81,11 @@ fn attributes(bits: Option<&String>) -> Attributes {
 
 impl ExtensionTable {
     /// The table `name` as the extension `owner` described it in its routes (one row
-    /// per column, `alias` rows for views, an `attributes` row). With `default_index`
-    /// (`--extensions_default_index`), a column without options becomes INDEX, so every
-    /// constraint on it reaches the extension. `None` when no row declares a column.
+    /// per column, `alias` rows for views, `columnAlias` rows for hidden columns reading
+    /// another, an `attributes` row). With `default_index` (`--extensions_default_index`),
+    /// a column without options becomes INDEX, so every constraint on it reaches the
+    /// extension. `None` when no row declares a column. The table takes writes (osquery
+    /// sends them to every extension table; the extension may answer `readonly`).
     pub fn from_routes(
         name: &str,
         routes: &PluginResponse,
@@ -89,8 +93,9 @@ impl ExtensionTable {
         owner: &str,
         link: Arc<Link>,
     ) -> Option<ExtensionTable> {
-        let mut columns = Vec::new();
+        let mut columns: Vec<Column> = Vec::new();
         let mut aliases = Vec::new();
+        let mut column_aliases: Vec<ColumnAlias> = Vec::new();
         let mut attrs = Attributes::NONE;
         for route in routes {
             match route.get("id").map(String::as_str) {
@@ -112,10 +117,24 @@ impl ExtensionTable {
                 Some("alias") => aliases.extend(route.get("alias").cloned()),
                 Some("attributes") => attrs = attributes(route.get("attributes")),
                 Some("columnAlias") => {
-                    log::debug!(
-                        "Extension table {name}: column aliases are not supported; {:?} ignored",
-                        route.get("name")
-                    );
+                    let (Some(alias), Some(target)) = (route.get("name"), route.get("target"))
+                    else {
+                        continue;
+                    };
+                    // As osquery declares them: only an alias of a column declared before
+                    // it; a name already taken would make the whole schema invalid.
+                    let taken = columns.iter().any(|c| c.name.eq_ignore_ascii_case(alias))
+                        || column_aliases
+                            .iter()
+                            .any(|a| a.alias.eq_ignore_ascii_case(alias));
+                    if taken || !columns.iter().any(|c| *c.name == **target) {
+                        log::debug!(
+                            "Extension table {name}: column alias {alias} of {target} ignored \
+                             (no such column, or the name is taken)"
+                        );
+                        continue;
+                    }
+                    column_aliases.push(ColumnAlias::new(alias.clone(), target.clone()));
                 }
                 _ => {}
             }
@@ -129,10 +148,101 @@ impl ExtensionTable {
             columns,
             attrs,
         )
-        .with_aliases(aliases);
+        .with_aliases(aliases)
+        .with_column_aliases(column_aliases);
         spec.keeps_rowid = true;
+        spec.writable = true;
         Some(ExtensionTable { spec, link })
     }
+}
+
+/// The context a write carries: osquery sends an empty one.
+const WRITE_CONTEXT: &str = r#"{"constraints":[]}"#;
+
+/// A written value in `json_value_array`: numbers as JSON numbers, text (and bytes, as
+/// text) as strings, NULL as null.
+fn json_value(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Integer(i) => Json::from(*i),
+        Value::Real(r) => serde_json::Number::from_f64(*r).map_or(Json::Null, Json::Number),
+        Value::Text(t) => Json::from(t.as_str()),
+        Value::Blob(b) => Json::from(String::from_utf8_lossy(b)),
+    }
+}
+
+/// The request osquery's virtual table sends an extension for one row change: `action`,
+/// the rowid as `id` (decimal text), for an insert `auto_rowid` (`"true"` with `id`
+/// when the statement gave the rowid), for an update `new_id` when the rowid changes,
+/// the row's values as `json_value_array` (a JSON array, one entry per column in
+/// declaration order), and an empty `context`.
+pub fn change_request(change: &RowChange) -> PluginRequest {
+    let mut request = PluginRequest::new();
+    let values = |values: &[Value]| Json::from(values.iter().map(json_value).collect::<Vec<_>>());
+    match change {
+        RowChange::Delete { rowid } => {
+            request.insert("action".into(), "delete".into());
+            request.insert("id".into(), rowid.to_string());
+        }
+        RowChange::Insert { rowid, values: v } => {
+            request.insert("action".into(), "insert".into());
+            request.insert("json_value_array".into(), values(v).to_string());
+            request.insert("auto_rowid".into(), rowid.is_some().to_string());
+            if let Some(rowid) = rowid {
+                request.insert("id".into(), rowid.to_string());
+            }
+        }
+        RowChange::Update {
+            rowid,
+            new_rowid,
+            values: v,
+        } => {
+            request.insert("action".into(), "update".into());
+            request.insert("id".into(), rowid.to_string());
+            if let Some(new_rowid) = new_rowid {
+                request.insert("new_id".into(), new_rowid.to_string());
+            }
+            request.insert("json_value_array".into(), values(v).to_string());
+        }
+    }
+    request.insert("context".into(), WRITE_CONTEXT.into());
+    request
+}
+
+/// What the extension's answer to [`change_request`] means, as osquery reads it: one row
+/// whose `status` is `success` (an insert's rowid is the statement's, else the row's
+/// `id`), `readonly`, `constraint` or `failure` (with its `message`). Anything else is
+/// an error without a message, as in osquery.
+pub fn change_outcome(
+    change: &RowChange,
+    response: &PluginResponse,
+) -> Result<Option<i64>, ChangeError> {
+    let [answer] = response.as_slice() else {
+        return Err(ChangeError::Failed(None));
+    };
+    match answer.get("status").map(String::as_str) {
+        Some("success") => {}
+        Some("readonly") => return Err(ChangeError::ReadOnly),
+        Some("constraint") => return Err(ChangeError::Constraint),
+        Some("failure") => return Err(ChangeError::Failed(answer.get("message").cloned())),
+        _ => return Err(ChangeError::Failed(None)),
+    }
+    match change {
+        RowChange::Insert {
+            rowid: Some(rowid), ..
+        } => Ok(Some(*rowid)),
+        RowChange::Insert { rowid: None, .. } => answer
+            .get("id")
+            .and_then(|id| parse_rowid(id))
+            .map(Some)
+            .ok_or(ChangeError::Failed(None)),
+        _ => Ok(None),
+    }
+}
+
+/// A rowid an extension gives: decimal, as osquery reads it.
+fn parse_rowid(text: &str) -> Option<i64> {
+    text.trim_start().parse().ok()
 }
 
 /// A constraint value as SQLite's `sqlite3_value_text` gives it: what osquery sends.
@@ -308,6 +418,13 @@ impl Table for ExtensionTable {
                 }
                 let mut row = rows.row();
                 for (key, value) in entries.drain(..) {
+                    if key == "rowid" {
+                        // The row's own rowid, what its UPDATE and DELETE will name; text
+                        // that is no number makes reading it an error, as in osquery.
+                        row.set_rowid(
+                            parse_rowid(&value).map_or(Value::Text(value.clone()), Value::Integer),
+                        );
+                    }
                     if let Some(i) = columns.iter().position(|c| *c.name == *key)
                         && row.wants(i)
                     {
@@ -322,6 +439,17 @@ impl Table for ExtensionTable {
         }
         ctx.check()?;
         Ok(())
+    }
+
+    fn change(&self, change: RowChange) -> Result<Option<i64>, ChangeError> {
+        let request = change_request(&change);
+        let response = self
+            .link
+            .call("table", &self.spec.name, &request)
+            .map_err(|e| {
+                ChangeError::Failed(Some(format!("extension table {}: {e}", self.spec.name)))
+            })?;
+        change_outcome(&change, &response)
     }
 }
 
@@ -412,5 +540,175 @@ mod tests {
         );
         assert_eq!(cell(ColumnType::Double, s("1.5x").as_ref()), Value::Null);
         assert_eq!(cell(ColumnType::Text, s("").as_ref()), Value::from(""));
+    }
+
+    fn route(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn table(routes: &PluginResponse) -> Option<ExtensionTable> {
+        let link = Arc::new(Link::new(
+            "/nonexistent".into(),
+            std::time::Duration::from_secs(1),
+        ));
+        ExtensionTable::from_routes("t", routes, false, "test", link)
+    }
+
+    #[test]
+    fn column_aliases_and_table_aliases_from_routes_declare_as_built_in_ones() {
+        let column =
+            |name, ty| route(&[("id", "column"), ("name", name), ("type", ty), ("op", "0")]);
+        let alias =
+            |name, target| route(&[("id", "columnAlias"), ("name", name), ("target", target)]);
+        let routes: PluginResponse = vec![
+            column("pid", "BIGINT"),
+            column("path", "TEXT"),
+            route(&[("id", "alias"), ("alias", "t_view")]),
+            alias("process_id", "pid"),
+            // Ignored: no such target; a name a column has; a name an alias has.
+            alias("ghost", "nope"),
+            alias("PATH", "pid"),
+            alias("process_id", "path"),
+            route(&[("id", "columnAlias"), ("name", "no_target")]),
+            route(&[("id", "attributes"), ("attributes", "2")]),
+        ];
+        let spec = table(&routes).unwrap().spec;
+        assert_eq!(
+            spec.create_statement(),
+            "CREATE TABLE t(`pid` BIGINT, `path` TEXT, `process_id` BIGINT HIDDEN)"
+        );
+        assert_eq!(spec.column_index("Process_ID"), Some(2));
+        assert_eq!(spec.resolve(2), Some(0));
+        assert_eq!(*spec.aliases, ["t_view"]);
+        assert!(spec.attributes.contains(Attributes::CACHEABLE));
+        assert!(spec.writable && spec.keeps_rowid);
+        assert_eq!(spec.row_width(), 3, "two columns and the rowid");
+        // A keyed extension table keeps its rowid (writes name rows by it).
+        let keyed = vec![route(&[
+            ("id", "column"),
+            ("name", "a"),
+            ("type", "TEXT"),
+            ("op", "1"),
+        ])];
+        assert_eq!(
+            table(&keyed).unwrap().spec.create_statement(),
+            "CREATE TABLE t(`a` TEXT, PRIMARY KEY (`a`))"
+        );
+        assert!(table(&vec![alias("x", "y")]).is_none());
+    }
+
+    #[test]
+    fn writes_are_osquerys_requests() {
+        let values = vec![
+            Value::from("it's \"quoted\""),
+            Value::Integer(-3),
+            Value::Real(1.5),
+            Value::Null,
+            Value::Blob(b"raw".to_vec()),
+        ];
+        let text = |request: &PluginRequest| serde_json::to_string(request).unwrap();
+        assert_eq!(
+            text(&change_request(&RowChange::Insert {
+                rowid: None,
+                values: values.clone(),
+            })),
+            r#"{"action":"insert","auto_rowid":"false","context":"{\"constraints\":[]}","#
+                .to_owned()
+                + r#""json_value_array":"[\"it's \\\"quoted\\\"\",-3,1.5,null,\"raw\"]"}"#
+        );
+        let insert = change_request(&RowChange::Insert {
+            rowid: Some(12),
+            values: vec![Value::Integer(1)],
+        });
+        assert_eq!(insert["auto_rowid"], "true");
+        assert_eq!(insert["id"], "12");
+        assert_eq!(insert["json_value_array"], "[1]");
+        let update = change_request(&RowChange::Update {
+            rowid: 4,
+            new_rowid: Some(9),
+            values: vec![Value::from("a"), Value::Null],
+        });
+        assert_eq!(
+            update.keys().collect::<Vec<_>>(),
+            ["action", "context", "id", "json_value_array", "new_id"]
+        );
+        assert_eq!(
+            (&*update["action"], &*update["id"], &*update["new_id"]),
+            ("update", "4", "9")
+        );
+        assert_eq!(update["json_value_array"], r#"["a",null]"#);
+        let same_rowid = change_request(&RowChange::Update {
+            rowid: 4,
+            new_rowid: None,
+            values: vec![],
+        });
+        assert!(!same_rowid.contains_key("new_id"));
+        let delete = change_request(&RowChange::Delete { rowid: -7 });
+        assert_eq!(
+            text(&delete),
+            r#"{"action":"delete","context":"{\"constraints\":[]}","id":"-7"}"#
+        );
+    }
+
+    #[test]
+    fn answers_to_writes_read_as_osquery_reads_them() {
+        let insert = RowChange::Insert {
+            rowid: None,
+            values: vec![],
+        };
+        let given = RowChange::Insert {
+            rowid: Some(5),
+            values: vec![],
+        };
+        let delete = RowChange::Delete { rowid: 1 };
+        let answer = |pairs: &[(&str, &str)]| vec![route(pairs)];
+        let ok = answer(&[("status", "success"), ("id", "33")]);
+        assert_eq!(change_outcome(&insert, &ok), Ok(Some(33)));
+        // The statement's rowid wins over the answer's.
+        assert_eq!(change_outcome(&given, &ok), Ok(Some(5)));
+        assert_eq!(change_outcome(&delete, &ok), Ok(None));
+        let no_id = answer(&[("status", "success")]);
+        assert_eq!(
+            change_outcome(&insert, &no_id),
+            Err(ChangeError::Failed(None))
+        );
+        assert_eq!(
+            change_outcome(&insert, &answer(&[("status", "success"), ("id", "x1")])),
+            Err(ChangeError::Failed(None))
+        );
+        assert_eq!(
+            change_outcome(&delete, &answer(&[("status", "readonly")])),
+            Err(ChangeError::ReadOnly)
+        );
+        assert_eq!(
+            change_outcome(&delete, &answer(&[("status", "constraint")])),
+            Err(ChangeError::Constraint)
+        );
+        assert_eq!(
+            change_outcome(
+                &delete,
+                &answer(&[("status", "failure"), ("message", "disk full")])
+            ),
+            Err(ChangeError::Failed(Some("disk full".into())))
+        );
+        assert_eq!(
+            change_outcome(&delete, &answer(&[("status", "failure")])),
+            Err(ChangeError::Failed(None))
+        );
+        for odd in [
+            vec![],
+            answer(&[("status", "maybe")]),
+            answer(&[]),
+            [ok.clone(), ok].concat(),
+        ] {
+            assert_eq!(
+                change_outcome(&delete, &odd),
+                Err(ChangeError::Failed(None)),
+                "{odd:?}"
+            );
+        }
     }
 }

@@ -87,6 +87,10 @@ impl ColumnSet {
             *slot = true;
         }
     }
+    /// How many columns the set ranges over.
+    pub fn width(&self) -> usize {
+        self.used.len()
+    }
     #[inline]
     pub fn contains(&self, column: usize) -> bool {
         self.used.get(column).copied().unwrap_or(false)

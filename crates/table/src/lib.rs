@@ -65,8 +65,8 @@ pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
 pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};
 pub use settings::{DEFAULT_HASH_CACHE_MAX, DEFAULT_READ_MAX, TableSettings};
 pub use spec::{
-    Attributes, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator, Table,
-    TableDef, TableSpec,
+    Attributes, ChangeError, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator,
+    RowChange, Table, TableDef, TableSpec,
 };
 pub use state::TableState;
 pub use value::Value;

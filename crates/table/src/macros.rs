@@ -73,12 +73,16 @@ macro_rules! table {
                 }
             ),+]),
             attributes: $crate::Attributes::NONE $($(.with($crate::Attributes::$attr))*)?,
-            column_aliases: &[$($(
-                $crate::ColumnAlias { alias: stringify!($alias), target: stringify!($target) }
-            ),*)?],
+            column_aliases: ::std::borrow::Cow::Borrowed(&[$($(
+                $crate::ColumnAlias {
+                    alias: ::std::borrow::Cow::Borrowed(stringify!($alias)),
+                    target: ::std::borrow::Cow::Borrowed(stringify!($target)),
+                }
+            ),*)?]),
             aliases: ::std::borrow::Cow::Borrowed(&[$($(::std::borrow::Cow::Borrowed($table_alias)),*)?]),
             examples: &[$($($example),*)?],
             keeps_rowid: false,
+            writable: false,
         };
 
         pub static TABLE: $crate::TableDef = $crate::TableDef {

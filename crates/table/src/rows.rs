@@ -53,9 +53,10 @@ impl Rows<'static> {
         }
     }
 
-    /// An empty in-memory buffer shaped for this scan.
+    /// An empty in-memory buffer shaped for this scan (with a rowid cell per row for a
+    /// writable table).
     pub fn for_context(ctx: &QueryContext<'_>) -> Self {
-        Rows::new(ctx.spec().columns.len(), ctx.used().clone())
+        Rows::new(ctx.spec().row_width(), ctx.used().clone())
     }
 
     /// Runs `generate` for `ctx` into a fresh in-memory buffer (tests and benchmarks call
@@ -207,6 +208,15 @@ impl RowMut<'_> {
 
     pub fn get(&self, column: impl Into<usize>) -> &Value {
         &self.cells[column.into()]
+    }
+
+    /// Gives the row the rowid a writable table's rows are addressed by (an integer, or
+    /// text that is not one: reading that rowid is an error). Without it a row's rowid
+    /// is its position in the scan; rows of other tables have no rowid cell.
+    pub fn set_rowid(&mut self, rowid: impl Into<Value>) {
+        if let Some(cell) = self.cells.get_mut(self.used.width()) {
+            *cell = rowid.into();
+        }
     }
 }
 

@@ -201,10 +201,20 @@ impl Column {
 }
 
 /// A second name for a column: a hidden column that reads the target's value.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ColumnAlias {
-    pub alias: &'static str,
-    pub target: &'static str,
+    pub alias: Cow<'static, str>,
+    pub target: Cow<'static, str>,
+}
+
+impl ColumnAlias {
+    /// An alias declared at run time (an extension's `columnAlias` route).
+    pub fn new(alias: impl Into<Cow<'static, str>>, target: impl Into<Cow<'static, str>>) -> Self {
+        ColumnAlias {
+            alias: alias.into(),
+            target: target.into(),
+        }
+    }
 }
 
 /// Everything osquery's spec file says about a table.
@@ -214,7 +224,9 @@ pub struct TableSpec {
     pub description: Cow<'static, str>,
     pub columns: Cow<'static, [Column]>,
     pub attributes: Attributes,
-    pub column_aliases: &'static [ColumnAlias],
+    /// Hidden columns after the real ones, each reading its target (which must be
+    /// declared).
+    pub column_aliases: Cow<'static, [ColumnAlias]>,
     /// Other names for the whole table, created as views.
     pub aliases: Cow<'static, [Cow<'static, str>]>,
     /// Queries that document the table; each must prepare.
@@ -222,11 +234,15 @@ pub struct TableSpec {
     /// Declared without `WITHOUT ROWID` even when keyed, as osquery declares extensions'
     /// tables (osquery keeps their rowid for writes).
     pub keeps_rowid: bool,
+    /// `INSERT`, `UPDATE` and `DELETE` reach [`Table::change`] (osquery allows them on
+    /// extensions' tables only). Such a table is addressed by rowid: it keeps its rowid,
+    /// and its rows may carry one ([`RowMut::set_rowid`](crate::RowMut::set_rowid)).
+    pub writable: bool,
 }
 
 impl TableSpec {
-    /// A spec built at run time: no column aliases, table aliases or examples (add table
-    /// aliases with [`TableSpec::with_aliases`]).
+    /// A spec built at run time: no column aliases, table aliases or examples (add them
+    /// with [`TableSpec::with_column_aliases`] and [`TableSpec::with_aliases`]).
     pub fn new(
         name: impl Into<Cow<'static, str>>,
         description: impl Into<Cow<'static, str>>,
@@ -238,10 +254,11 @@ impl TableSpec {
             description: description.into(),
             columns: Cow::Owned(columns),
             attributes,
-            column_aliases: &[],
+            column_aliases: Cow::Borrowed(&[]),
             aliases: Cow::Borrowed(&[]),
             examples: &[],
             keeps_rowid: false,
+            writable: false,
         }
     }
 }
@@ -256,6 +273,53 @@ impl TableSpec {
 pub trait Table: Send + Sync {
     fn spec(&self) -> &TableSpec;
     fn generate(&self, ctx: &QueryContext<'_>, rows: &mut Rows<'_>) -> TableResult;
+
+    /// Makes one row change of an `INSERT`, `UPDATE` or `DELETE`; called only when the
+    /// spec is [`TableSpec::writable`]. An insert answers the rowid the new row got.
+    fn change(&self, change: RowChange) -> Result<Option<i64>, ChangeError> {
+        let _ = change;
+        Err(ChangeError::ReadOnly)
+    }
+}
+
+/// One row change SQLite asks a writable table to make. `values` hold every real
+/// column's value, in declaration order (a value written through a column alias is in
+/// its target's place).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowChange {
+    /// `rowid` when the statement gave one.
+    Insert {
+        rowid: Option<i64>,
+        values: Vec<crate::Value>,
+    },
+    /// The row `rowid` gets `values`; `new_rowid` when the statement changes the rowid.
+    Update {
+        rowid: i64,
+        new_rowid: Option<i64>,
+        values: Vec<crate::Value>,
+    },
+    Delete {
+        rowid: i64,
+    },
+}
+
+/// Why a row change was not made. The engine reports each as the SQLite error osquery
+/// reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    /// The table takes no writes (`SQLITE_READONLY`).
+    #[error("the table may not be modified")]
+    ReadOnly,
+    /// A value's type does not fit its column, or a key column got NULL
+    /// (`SQLITE_MISMATCH`).
+    #[error("datatype mismatch")]
+    Mismatch,
+    /// The change would break a constraint of the table (`SQLITE_CONSTRAINT`).
+    #[error("constraint failed")]
+    Constraint,
+    /// Anything else (`SQLITE_ERROR`), with the table's message if it gave one.
+    #[error("{}", .0.as_deref().unwrap_or("the change failed"))]
+    Failed(Option<String>),
 }
 
 /// Produces a table's rows for one scan.
@@ -291,6 +355,18 @@ impl TableSpec {
     pub fn with_aliases(mut self, aliases: Vec<String>) -> Self {
         self.aliases = Cow::Owned(aliases.into_iter().map(Cow::Owned).collect());
         self
+    }
+
+    /// The spec with `aliases` as hidden columns reading their targets.
+    pub fn with_column_aliases(mut self, aliases: Vec<ColumnAlias>) -> Self {
+        self.column_aliases = Cow::Owned(aliases);
+        self
+    }
+
+    /// Cells per row in a scan's buffer: one per real column, and for a writable table
+    /// one more, last, holding the row's rowid (NULL: its position in the scan).
+    pub fn row_width(&self) -> usize {
+        self.columns.len() + usize::from(self.writable)
     }
 
     /// Index of a column by name, aliases included (aliases follow the real columns).
@@ -342,13 +418,13 @@ impl TableSpec {
         for c in self.columns.iter() {
             push(&mut sql, &c.name, c.ty, c.options);
         }
-        for a in self.column_aliases {
+        for a in self.column_aliases.iter() {
             let target = self
                 .columns
                 .iter()
                 .find(|c| c.name == a.target)
                 .expect("column alias names a declared column");
-            push(&mut sql, a.alias, target.ty, ColumnOptions::HIDDEN);
+            push(&mut sql, &a.alias, target.ty, ColumnOptions::HIDDEN);
         }
         let keyed = |c: &&Column| c.options.contains(ColumnOptions::INDEX);
         let additional = |c: &&Column| c.options.contains(ColumnOptions::ADDITIONAL);
@@ -372,7 +448,7 @@ impl TableSpec {
                 }
                 let _ = write!(sql, "`{name}`");
             }
-            sql.push_str(if self.keeps_rowid {
+            sql.push_str(if self.keeps_rowid || self.writable {
                 "))"
             } else {
                 ")) WITHOUT ROWID"

@@ -58,7 +58,7 @@ pub fn markdown(tables: &[&'static TableDef]) -> String {
                 c.description.replace('|', "\\|")
             );
         }
-        for a in spec.column_aliases {
+        for a in spec.column_aliases.iter() {
             let _ = writeln!(
                 out,
                 "| `{}` | | hidden | Alias of `{}` |",

@@ -92,9 +92,9 @@ mod registry_tests {
                     assert!(c.options.contains(ColumnOptions::HIDDEN));
                 }
             }
-            for a in spec.column_aliases {
+            for a in spec.column_aliases.iter() {
                 assert!(
-                    spec.column_index(a.target).is_some(),
+                    spec.column_index(&a.target).is_some(),
                     "{}: alias {} has no target",
                     spec.name,
                     a.alias
