@@ -1,26 +1,33 @@
 //! A client of an extension manager's or an extension's socket.
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
 use thrift::protocol::{
     TBinaryInputProtocol, TBinaryOutputProtocol, TFieldIdentifier, TInputProtocol, TMapIdentifier,
-    TMessageIdentifier, TMessageType, TSerializable, TStructIdentifier, TType,
+    TMessageIdentifier, TMessageType, TOutputProtocol, TSerializable, TStructIdentifier, TType,
     verify_expected_message_type, verify_expected_sequence_number, verify_expected_service_call,
 };
-use thrift::transport::{
-    ReadHalf, TBufferedReadTransport, TBufferedWriteTransport, TIoChannel, WriteHalf,
-};
+use thrift::transport::{ReadHalf, TBufferedWriteTransport, TIoChannel, WriteHalf};
 use thrift::{
-    ApplicationError, ApplicationErrorKind, ProtocolError, ProtocolErrorKind, TThriftClient,
+    ApplicationError, ApplicationErrorKind, ProtocolError, ProtocolErrorKind, TConfiguration,
+    TThriftClient,
 };
 
-use crate::generated::{ExtensionManagerSyncClient, ExtensionStatus};
+use crate::generated::{
+    ExtensionStatus, TExtensionManagerSyncClientMarker, TExtensionSyncClientMarker,
+};
 
-type Input = TBinaryInputProtocol<TBufferedReadTransport<ReadHalf<UnixStream>>>;
+/// The read side's buffer: a table's answer arrives in large writes, so fewer reads.
+const READ_CAPACITY: usize = 64 << 10;
+/// The longest string an answer may carry: the thrift crate's default, as the
+/// generated calls read them.
+const STRING_MAX: usize = TConfiguration::DEFAULT_STRING_LIMIT;
+
+type Input = TBinaryInputProtocol<BufReader<ReadHalf<UnixStream>>>;
 type Output = TBinaryOutputProtocol<TBufferedWriteTransport<WriteHalf<UnixStream>>>;
 
 /// What a call through a socket can fail with.
@@ -35,8 +42,37 @@ pub enum ClientError {
 /// A connection to one socket. The `ExtensionManager` client speaks the `Extension`
 /// calls too (`ping`, `call`, `shutdown`), so one type serves both kinds of socket.
 pub struct Client {
-    inner: ExtensionManagerSyncClient<Input, Output>,
+    inner: Calls,
 }
+
+/// Every call of both services (`TExtensionSyncClient`, `TExtensionManagerSyncClient`)
+/// on one connection. Our own client rather than the generated one, whose input protocol
+/// is reachable only as a `dyn TInputProtocol`: [`Client::call_rows`] reads the rows'
+/// strings straight from the buffered stream.
+pub struct Calls {
+    input: Input,
+    output: Output,
+    sequence: i32,
+}
+
+impl TThriftClient for Calls {
+    fn i_prot_mut(&mut self) -> &mut dyn TInputProtocol {
+        &mut self.input
+    }
+    fn o_prot_mut(&mut self) -> &mut dyn TOutputProtocol {
+        &mut self.output
+    }
+    fn sequence_number(&self) -> i32 {
+        self.sequence
+    }
+    fn increment_sequence_number(&mut self) -> i32 {
+        self.sequence = self.sequence.wrapping_add(1);
+        self.sequence
+    }
+}
+
+impl TExtensionSyncClientMarker for Calls {}
+impl TExtensionManagerSyncClientMarker for Calls {}
 
 impl Client {
     /// Connects to `path`; every read and write then waits at most `timeout`
@@ -52,16 +88,20 @@ impl Client {
             .and_then(|()| stream.set_write_timeout(Some(timeout)))
             .map_err(connect_error)?;
         let (read, write) = stream.split()?;
-        let input = TBinaryInputProtocol::new(TBufferedReadTransport::new(read), false);
+        // Non-strict reads, as the SDKs may answer without the version header.
+        let input = TBinaryInputProtocol::new(BufReader::with_capacity(READ_CAPACITY, read), false);
         let output = TBinaryOutputProtocol::new(TBufferedWriteTransport::new(write), true);
         Ok(Client {
-            inner: ExtensionManagerSyncClient::new(input, output),
+            inner: Calls {
+                input,
+                output,
+                sequence: 0,
+            },
         })
     }
 
-    /// The generated client, with every call of both services
-    /// (`TExtensionSyncClient`, `TExtensionManagerSyncClient`).
-    pub fn calls(&mut self) -> &mut ExtensionManagerSyncClient<Input, Output> {
+    /// The calls of both services (`TExtensionSyncClient`, `TExtensionManagerSyncClient`).
+    pub fn calls(&mut self) -> &mut Calls {
         &mut self.inner
     }
 }
@@ -73,23 +113,65 @@ pub struct CallStatus {
     pub message: String,
 }
 
+/// One row of a `call` answer as it was read: its entries' keys and values as sent
+/// (bytes, not checked as UTF-8), in the order sent. One is reused for every row.
+#[derive(Debug, Default)]
+pub struct RowEntries {
+    /// Every entry's key then value, back to back.
+    bytes: Vec<u8>,
+    /// Where each entry's key ends and its value ends in `bytes`.
+    ends: Vec<(usize, usize)>,
+}
+
+impl RowEntries {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Adds an entry after the others.
+    pub fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        let key_end = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.ends.push((key_end, self.bytes.len()));
+    }
+
+    /// The entries, `(key, value)`, in the order sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(key_end, value_end)| {
+            let entry = (&self.bytes[start..key_end], &self.bytes[key_end..value_end]);
+            start = value_end;
+            entry
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
 impl Client {
     /// `call(registry, item, request)`, handing each row of the answer to `on_row` as it
-    /// is read (its entries in the order sent; `on_row` takes what it wants out of the
-    /// buffer, which is reused for the next row) instead of building the whole answer.
-    /// A table of many rows then costs one buffer, not a map per row. Once `on_row`
-    /// returns false the rest is read and dropped, so the connection stays in step.
+    /// is read instead of building the whole answer: its strings go from the stream's
+    /// buffer into one buffer reused for every row, so a table of many rows allocates
+    /// nothing per row here. Once `on_row` returns false the rest is read and dropped,
+    /// so the connection stays in step.
     pub fn call_rows(
         &mut self,
         registry: &str,
         item: &str,
         request: &BTreeMap<String, String>,
-        mut on_row: impl FnMut(&mut Vec<(String, String)>) -> bool,
+        mut on_row: impl FnMut(&RowEntries) -> bool,
     ) -> thrift::Result<CallStatus> {
         let client = &mut self.inner;
-        client.increment_sequence_number();
-        let sequence = client.sequence_number();
-        let out = client.o_prot_mut();
+        let sequence = client.increment_sequence_number();
+        let out = &mut client.output;
         out.write_message_begin(&TMessageIdentifier::new(
             "call",
             TMessageType::Call,
@@ -119,7 +201,7 @@ impl Client {
         out.write_message_end()?;
         out.flush()?;
 
-        let input = client.i_prot_mut();
+        let input = &mut client.input;
         let message = input.read_message_begin()?;
         verify_expected_sequence_number(sequence, message.sequence_number)?;
         verify_expected_service_call("call", &message.name)?;
@@ -156,16 +238,19 @@ impl Client {
     }
 }
 
-/// Reads an `ExtensionResponse`, handing its rows to `on_row`; its status.
-fn read_response(
-    input: &mut dyn TInputProtocol,
-    on_row: &mut impl FnMut(&mut Vec<(String, String)>) -> bool,
+/// Reads an `ExtensionResponse`, handing its rows to `on_row`; its status. The framing
+/// (fields, list and map headers, the status struct) goes through the protocol; the rows'
+/// strings are read from its transport directly ([`read_string_into`]), the protocol
+/// keeping no state of its own between reads.
+fn read_response<R: BufRead>(
+    input: &mut TBinaryInputProtocol<R>,
+    on_row: &mut impl FnMut(&RowEntries) -> bool,
 ) -> thrift::Result<CallStatus> {
     let mut status = CallStatus {
         code: 0,
         message: String::new(),
     };
-    let mut entries = Vec::new();
+    let mut row = RowEntries::default();
     let mut wanted = true;
     input.read_struct_begin()?;
     loop {
@@ -190,17 +275,21 @@ fn read_response(
                     {
                         return Err(unexpected("a row is not a map of strings"));
                     }
-                    entries.clear();
+                    row.clear();
                     for _ in 0..map.size.max(0) {
-                        let key = input.read_string()?;
-                        let value = input.read_string()?;
                         if wanted {
-                            entries.push((key, value));
+                            read_string_into(&mut input.transport, &mut row.bytes)?;
+                            let key_end = row.bytes.len();
+                            read_string_into(&mut input.transport, &mut row.bytes)?;
+                            row.ends.push((key_end, row.bytes.len()));
+                        } else {
+                            skip_string(&mut input.transport)?;
+                            skip_string(&mut input.transport)?;
                         }
                     }
                     input.read_map_end()?;
                     if wanted {
-                        wanted = on_row(&mut entries);
+                        wanted = on_row(&row);
                     }
                 }
                 input.read_list_end()?;
@@ -211,6 +300,58 @@ fn read_response(
     }
     input.read_struct_end()?;
     Ok(status)
+}
+
+/// A binary-protocol string's length prefix, checked as the protocol checks it.
+fn read_string_len(reader: &mut impl BufRead) -> thrift::Result<usize> {
+    let mut prefix = [0u8; 4];
+    reader.read_exact(&mut prefix)?;
+    let len = i32::from_be_bytes(prefix);
+    let len = usize::try_from(len).map_err(|_| {
+        thrift::Error::Protocol(ProtocolError::new(
+            ProtocolErrorKind::NegativeSize,
+            format!("call: a string of negative size {len}"),
+        ))
+    })?;
+    if len > STRING_MAX {
+        return Err(thrift::Error::Protocol(ProtocolError::new(
+            ProtocolErrorKind::SizeLimit,
+            format!("call: a string of {len} bytes exceeds the limit of {STRING_MAX}"),
+        )));
+    }
+    Ok(len)
+}
+
+/// Appends a length-prefixed string's bytes to `out`, copied from the reader's buffer.
+/// `out` grows only as the bytes arrive, so a lying length prefix costs no more memory
+/// than what was really sent.
+fn read_string_into(reader: &mut impl BufRead, out: &mut Vec<u8>) -> thrift::Result<()> {
+    let mut left = read_string_len(reader)?;
+    while left > 0 {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
+        let n = available.len().min(left);
+        out.extend_from_slice(&available[..n]);
+        reader.consume(n);
+        left -= n;
+    }
+    Ok(())
+}
+
+fn skip_string(reader: &mut impl BufRead) -> thrift::Result<()> {
+    let mut left = read_string_len(reader)?;
+    while left > 0 {
+        let available = reader.fill_buf()?.len();
+        if available == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
+        let n = available.min(left);
+        reader.consume(n);
+        left -= n;
+    }
+    Ok(())
 }
 
 fn unexpected(what: &str) -> thrift::Error {
@@ -224,8 +365,8 @@ fn unexpected(what: &str) -> thrift::Error {
 mod tests {
     use super::*;
     use crate::generated::ExtensionResponse;
-    use thrift::protocol::TOutputProtocol;
-    use thrift::transport::TBufferChannel;
+    use std::io::Cursor;
+    use thrift::protocol::TListIdentifier;
 
     fn row(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
         entries
@@ -234,37 +375,90 @@ mod tests {
             .collect()
     }
 
-    /// `response` as an extension writes it, ready to be read.
-    fn input(response: &ExtensionResponse) -> TBinaryInputProtocol<TBufferChannel> {
-        let mut channel = TBufferChannel::with_capacity(0, 1 << 16);
-        let mut out = TBinaryOutputProtocol::new(&mut channel, true);
-        response.write_to_out_protocol(&mut out).unwrap();
+    /// What `write` puts on the wire.
+    fn encode(write: impl FnOnce(&mut dyn TOutputProtocol)) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut out = TBinaryOutputProtocol::new(&mut bytes, true);
+        write(&mut out);
         out.flush().unwrap();
-        let bytes = channel.write_bytes();
-        let mut channel = TBufferChannel::with_capacity(bytes.len() + 1, 0);
-        channel.set_readable_bytes(&bytes);
-        TBinaryInputProtocol::new(channel, false)
+        bytes
+    }
+
+    /// `response` as an extension writes it.
+    fn response_bytes(response: &ExtensionResponse) -> Vec<u8> {
+        encode(|out| response.write_to_out_protocol(out).unwrap())
+    }
+
+    /// `bytes` to be read through a buffer of `capacity` bytes (small ones make strings
+    /// straddle refills).
+    fn input(bytes: Vec<u8>, capacity: usize) -> TBinaryInputProtocol<BufReader<Cursor<Vec<u8>>>> {
+        TBinaryInputProtocol::new(
+            BufReader::with_capacity(capacity, Cursor::new(bytes)),
+            false,
+        )
+    }
+
+    /// Every row `read_response` hands over, as maps, and the status.
+    fn read_all(
+        input: &mut TBinaryInputProtocol<impl BufRead>,
+    ) -> thrift::Result<(Vec<BTreeMap<String, String>>, CallStatus)> {
+        let mut got = Vec::new();
+        let status = read_response(input, &mut |entries: &RowEntries| {
+            let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+            got.push(entries.iter().map(|(k, v)| (text(k), text(v))).collect());
+            true
+        })?;
+        Ok((got, status))
+    }
+
+    /// An `ExtensionResponse` whose field 2 is one row, `entries` written as they are
+    /// (a length prefix may lie).
+    fn one_row_of(entries: &[(&[u8], &[u8])], length: Option<i32>) -> Vec<u8> {
+        let mut bytes = encode(|out| {
+            out.write_struct_begin(&TStructIdentifier::new("ExtensionResponse"))
+                .unwrap();
+            out.write_field_begin(&TFieldIdentifier::new("response", TType::List, 2))
+                .unwrap();
+            out.write_list_begin(&TListIdentifier::new(TType::Map, 1))
+                .unwrap();
+            out.write_map_begin(&TMapIdentifier::new(
+                TType::String,
+                TType::String,
+                entries.len() as i32,
+            ))
+            .unwrap();
+        });
+        for (key, value) in entries {
+            bytes.extend_from_slice(&length.unwrap_or(key.len() as i32).to_be_bytes());
+            bytes.extend_from_slice(key);
+            bytes.extend_from_slice(&(value.len() as i32).to_be_bytes());
+            bytes.extend_from_slice(value);
+        }
+        // Field end, stop, struct end.
+        bytes.push(0);
+        bytes
     }
 
     #[test]
     fn rows_are_handed_over_in_order_and_the_status_read() {
-        let sent = vec![row(&[("a", "1"), ("b", "x")]), row(&[]), row(&[("b", "y")])];
+        let sent = vec![
+            row(&[("a", "1"), ("b", "x")]),
+            row(&[]),
+            row(&[("b", "a longer value than the buffer"), ("c", "")]),
+        ];
         let response =
             ExtensionResponse::new(ExtensionStatus::new(0, "OK".to_owned(), 7), sent.clone());
-        let mut got = Vec::new();
-        let status = read_response(&mut input(&response), &mut |entries| {
-            got.push(entries.drain(..).collect::<BTreeMap<_, _>>());
-            true
-        })
-        .unwrap();
-        assert_eq!(got, sent);
-        assert_eq!(
-            status,
-            CallStatus {
-                code: 0,
-                message: "OK".to_owned()
-            }
-        );
+        for capacity in [1, 3, 7, 1 << 16] {
+            let (got, status) = read_all(&mut input(response_bytes(&response), capacity)).unwrap();
+            assert_eq!(got, sent, "buffer of {capacity}");
+            assert_eq!(
+                status,
+                CallStatus {
+                    code: 0,
+                    message: "OK".to_owned()
+                }
+            );
+        }
     }
 
     #[test]
@@ -273,7 +467,7 @@ mod tests {
             ExtensionStatus::new(1, "partial".to_owned(), 7),
             vec![row(&[("a", "1")]), row(&[("a", "2")])],
         );
-        let mut input = input(&response);
+        let mut input = input(response_bytes(&response), 5);
         let mut calls = 0;
         let status = read_response(&mut input, &mut |_| {
             calls += 1;
@@ -290,24 +484,70 @@ mod tests {
     #[test]
     fn a_list_of_something_else_is_an_error() {
         // An ExtensionResponse whose field 2 is a list of strings.
-        let mut channel = TBufferChannel::with_capacity(0, 1024);
-        let mut out = TBinaryOutputProtocol::new(&mut channel, true);
-        out.write_struct_begin(&TStructIdentifier::new("ExtensionResponse"))
-            .unwrap();
-        out.write_field_begin(&TFieldIdentifier::new("response", TType::List, 2))
-            .unwrap();
-        out.write_list_begin(&thrift::protocol::TListIdentifier::new(TType::String, 1))
-            .unwrap();
-        out.write_string("row").unwrap();
-        out.write_list_end().unwrap();
-        out.write_field_end().unwrap();
-        out.write_field_stop().unwrap();
-        out.write_struct_end().unwrap();
-        out.flush().unwrap();
-        let bytes = channel.write_bytes();
-        let mut channel = TBufferChannel::with_capacity(bytes.len(), 0);
-        channel.set_readable_bytes(&bytes);
-        let mut input = TBinaryInputProtocol::new(channel, false);
-        assert!(read_response(&mut input, &mut |_| true).is_err());
+        let bytes = encode(|out| {
+            out.write_struct_begin(&TStructIdentifier::new("ExtensionResponse"))
+                .unwrap();
+            out.write_field_begin(&TFieldIdentifier::new("response", TType::List, 2))
+                .unwrap();
+            out.write_list_begin(&TListIdentifier::new(TType::String, 1))
+                .unwrap();
+            out.write_string("row").unwrap();
+            out.write_list_end().unwrap();
+            out.write_field_end().unwrap();
+            out.write_field_stop().unwrap();
+            out.write_struct_end().unwrap();
+        });
+        assert!(read_response(&mut input(bytes, 64), &mut |_| true).is_err());
+    }
+
+    #[test]
+    fn a_truncated_answer_is_an_error_wherever_it_stops() {
+        let response = ExtensionResponse::new(
+            ExtensionStatus::new(0, "OK".to_owned(), 7),
+            vec![row(&[("id", "1"), ("name", "one")]), row(&[("id", "2")])],
+        );
+        let bytes = response_bytes(&response);
+        assert!(read_all(&mut input(bytes.clone(), 4)).is_ok());
+        for cut in 0..bytes.len() {
+            let read = read_all(&mut input(bytes[..cut].to_vec(), 4));
+            assert!(read.is_err(), "cut at {cut} of {}", bytes.len());
+        }
+    }
+
+    #[test]
+    fn a_string_longer_than_the_limit_or_negative_is_an_error_before_any_allocation() {
+        // Lengths claimed but never sent: the limit is checked on the prefix alone.
+        let oversized = one_row_of(&[(b"k", b"v")], Some(STRING_MAX as i32 + 1));
+        match read_all(&mut input(oversized, 64)) {
+            Err(thrift::Error::Protocol(e)) => assert_eq!(e.kind, ProtocolErrorKind::SizeLimit),
+            other => panic!("not a size error: {other:?}"),
+        }
+        let negative = one_row_of(&[(b"k", b"v")], Some(-1));
+        match read_all(&mut input(negative, 64)) {
+            Err(thrift::Error::Protocol(e)) => {
+                assert_eq!(e.kind, ProtocolErrorKind::NegativeSize)
+            }
+            other => panic!("not a size error: {other:?}"),
+        }
+        // Within the limit but longer than what was sent: the end of the stream, and the
+        // buffer holds only what came.
+        let mut short = (1i32 << 20).to_be_bytes().to_vec();
+        short.extend_from_slice(b"only this");
+        let mut buffer = Vec::new();
+        let mut reader = BufReader::with_capacity(4, Cursor::new(short));
+        assert!(read_string_into(&mut reader, &mut buffer).is_err());
+        assert_eq!(buffer, b"only this");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_handed_over_as_sent() {
+        let bytes = one_row_of(&[(b"k\xff", b"\xfe\x00v")], None);
+        let mut got = Vec::new();
+        read_response(&mut input(bytes, 64), &mut |entries: &RowEntries| {
+            got.extend(entries.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
+            true
+        })
+        .unwrap();
+        assert_eq!(got, vec![(b"k\xff".to_vec(), b"\xfe\x00v".to_vec())]);
     }
 }

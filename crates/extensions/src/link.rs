@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
+use crate::client::RowEntries;
 use crate::generated::{ExtensionCode, TExtensionSyncClient};
 use crate::{CallError, Client, ClientError, PluginRequest, PluginResponse};
 
@@ -115,7 +116,7 @@ impl Link {
         registry: &str,
         item: &str,
         request: &PluginRequest,
-        on_row: impl FnMut(&mut Vec<(String, String)>) -> bool,
+        on_row: impl FnMut(&RowEntries) -> bool,
     ) -> Result<(), CallError> {
         self.with_client(self.lock(), |client| {
             let status = client

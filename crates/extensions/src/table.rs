@@ -4,15 +4,17 @@
 //! writes go to the extension as osquery sends them: `{"action": "insert" | "update" |
 //! "delete", ...}` (see [`change_request`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use oxquery_table::{
     Attributes, ChangeError, Column, ColumnAlias, ColumnOptions, ColumnSet, ColumnType, Constraint,
-    Host, Op, QueryContext, RowChange, Rows, Table, TableError, TableResult, TableSpec, Value,
+    Host, Op, QueryContext, RowChange, RowMut, Rows, Table, TableError, TableResult, TableSpec,
+    Value,
 };
 use serde_json::{Value as Json, json};
 
+use crate::client::RowEntries;
 use crate::link::Link;
 use crate::{PluginRequest, PluginResponse};
 
@@ -366,30 +368,98 @@ fn parse_base0(text: &str) -> Option<i64> {
     i64::try_from(value).ok()
 }
 
-/// One cell from an extension's text, per osquery's rules for the declared type.
-/// [`cell`] from an owned string: text moves into the cell.
-fn cell_from(ty: ColumnType, text: String) -> Value {
+/// One cell from an extension's text, per osquery's rules for the declared type
+/// (`None`: the row has no entry for the column).
+pub fn cell(ty: ColumnType, text: Option<&String>) -> Value {
+    text.map_or(Value::Null, |text| cell_from_bytes(ty, text.as_bytes()))
+}
+
+/// [`cell`] from the bytes the extension sent: numbers are read in place, only TEXT
+/// makes a string (bytes that are not UTF-8 become U+FFFD, as SQLite would show them).
+fn cell_from_bytes(ty: ColumnType, text: &[u8]) -> Value {
+    let number = || std::str::from_utf8(text).ok();
     match ty {
-        ColumnType::Text | ColumnType::Blob => Value::Text(text),
-        _ => cell(ty, Some(&text)),
+        // from_utf8 first: its check is faster than the lossy conversion's.
+        ColumnType::Text | ColumnType::Blob => Value::Text(match std::str::from_utf8(text) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(text).into_owned(),
+        }),
+        _ if text.is_empty() => Value::Null,
+        // osquery reads INTEGER into a C int.
+        ColumnType::Integer => number()
+            .and_then(parse_base0)
+            .map_or(Value::Null, |v| Value::Integer(v as i32 as i64)),
+        ColumnType::BigInt | ColumnType::UnsignedBigInt => number()
+            .and_then(parse_base0)
+            .map_or(Value::Null, Value::Integer),
+        ColumnType::Double => number()
+            .and_then(|t| t.parse::<f64>().ok())
+            .map_or(Value::Null, Value::Real),
     }
 }
 
-pub fn cell(ty: ColumnType, text: Option<&String>) -> Value {
-    let Some(text) = text else {
-        return Value::Null;
-    };
-    match ty {
-        ColumnType::Text | ColumnType::Blob => Value::Text(text.clone()),
-        _ if text.is_empty() => Value::Null,
-        // osquery reads INTEGER into a C int.
-        ColumnType::Integer => {
-            parse_base0(text).map_or(Value::Null, |v| Value::Integer(v as i32 as i64))
+/// Finds the column an entry's key names; made once per scan. The SDKs send every row's
+/// entries in the same order, so the column found at an entry's position in the last row
+/// is tried first, and the map is asked only when that guess is wrong.
+struct ColumnLookup<'a> {
+    names: Vec<&'a [u8]>,
+    by_name: HashMap<&'a [u8], usize>,
+    /// By entry position: the column the last row's entry there named.
+    last: Vec<Option<usize>>,
+}
+
+impl<'a> ColumnLookup<'a> {
+    fn new(columns: &'a [Column]) -> ColumnLookup<'a> {
+        let names: Vec<&[u8]> = columns.iter().map(|c| c.name.as_bytes()).collect();
+        let mut by_name = HashMap::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            // A name declared twice is the first column's, as a search from the start finds.
+            by_name.entry(*name).or_insert(i);
         }
-        ColumnType::BigInt | ColumnType::UnsignedBigInt => {
-            parse_base0(text).map_or(Value::Null, Value::Integer)
+        ColumnLookup {
+            names,
+            by_name,
+            last: Vec::new(),
         }
-        ColumnType::Double => text.parse::<f64>().map_or(Value::Null, Value::Real),
+    }
+
+    fn find(&mut self, position: usize, key: &[u8]) -> Option<usize> {
+        if let Some(&Some(column)) = self.last.get(position)
+            && self.names[column] == key
+        {
+            return Some(column);
+        }
+        let found = self.by_name.get(key).copied();
+        if position >= self.last.len() {
+            self.last.resize(position + 1, None);
+        }
+        self.last[position] = found;
+        found
+    }
+}
+
+/// One row's cells from its entries: a key that names no column is skipped, a cell
+/// the query does not use is not converted.
+fn fill_row(
+    row: &mut RowMut<'_>,
+    columns: &[Column],
+    lookup: &mut ColumnLookup<'_>,
+    entries: &RowEntries,
+) {
+    for (position, (key, value)) in entries.iter().enumerate() {
+        if key == b"rowid" {
+            // The row's own rowid, what its UPDATE and DELETE will name; text that is
+            // no number makes reading it an error, as in osquery.
+            let text = String::from_utf8_lossy(value);
+            row.set_rowid(
+                parse_rowid(&text).map_or_else(|| Value::Text(text.into_owned()), Value::Integer),
+            );
+        }
+        if let Some(i) = lookup.find(position, key)
+            && row.wants(i)
+        {
+            row.set(i, cell_from_bytes(columns[i].ty, value));
+        }
     }
 }
 
@@ -403,8 +473,14 @@ impl Table for ExtensionTable {
         let mut request = PluginRequest::new();
         request.insert("action".into(), "generate".into());
         request.insert("context".into(), context_json(ctx));
-        // Rows are made as the answer is read: no map per row, values moved into cells.
+        // Rows are made as the answer is read: no map per row, no string but TEXT cells'.
+        // They reach SQLite only once the whole answer is read, as in osquery: a scan that
+        // handed rows over mid-answer would be suspended while it holds the extension's
+        // one connection, and a join of two of the extension's tables (whose inner scan
+        // runs on the same thread) would wait for that connection for ever.
+        let mut answer = rows.detached();
         let columns = &self.spec.columns;
+        let mut lookup = ColumnLookup::new(columns);
         let mut scanned = 0u32;
         let mut stopped = None;
         self.link
@@ -416,21 +492,7 @@ impl Table for ExtensionTable {
                     stopped = Some(e);
                     return false;
                 }
-                let mut row = rows.row();
-                for (key, value) in entries.drain(..) {
-                    if key == "rowid" {
-                        // The row's own rowid, what its UPDATE and DELETE will name; text
-                        // that is no number makes reading it an error, as in osquery.
-                        row.set_rowid(
-                            parse_rowid(&value).map_or(Value::Text(value.clone()), Value::Integer),
-                        );
-                    }
-                    if let Some(i) = columns.iter().position(|c| *c.name == *key)
-                        && row.wants(i)
-                    {
-                        row.set(i, cell_from(columns[i].ty, value));
-                    }
-                }
+                fill_row(&mut answer.row(), columns, &mut lookup, entries);
                 true
             })
             .map_err(|e| TableError::msg(format!("extension table {}: {e}", self.spec.name)))?;
@@ -438,6 +500,7 @@ impl Table for ExtensionTable {
             return Err(e);
         }
         ctx.check()?;
+        rows.extend(answer.into_values());
         Ok(())
     }
 
@@ -506,6 +569,63 @@ mod tests {
         assert_eq!(back.constraints().len(), 3);
         assert_eq!(back.eq_integers(0usize), Some(vec![42]));
         assert!(back.is_used(0usize) && back.is_used(2usize) && !back.is_used(1usize));
+    }
+
+    fn entries(pairs: &[(&[u8], &[u8])]) -> RowEntries {
+        let mut row = RowEntries::default();
+        for (key, value) in pairs {
+            row.push(key, value);
+        }
+        row
+    }
+
+    #[test]
+    fn cells_go_to_the_columns_their_keys_name_in_any_order() {
+        let spec = spec();
+        let mut lookup = ColumnLookup::new(&spec.columns);
+        let mut rows = Rows::new(3, ColumnSet::all(3));
+        let sent = [
+            entries(&[(b"pid", b"7"), (b"name", b"init"), (b"a", b"0.5")]),
+            // Another order, a key that names no column, a number that is not one,
+            // text that is not UTF-8, a key sent twice (the last one counts).
+            entries(&[
+                (b"a", b"1.5x"),
+                (b"nope", b"1"),
+                (b"name", b"b\xffd"),
+                (b"pid", b"0x10"),
+                (b"pid", b"12a"),
+            ]),
+            entries(&[]),
+            entries(&[(b"pid", b"8"), (b"name", b"x"), (b"a", b"")]),
+        ];
+        for row in &sent {
+            fill_row(&mut rows.row(), &spec.columns, &mut lookup, row);
+        }
+        let got: Vec<Vec<Value>> = rows.iter().map(<[Value]>::to_vec).collect();
+        assert_eq!(
+            got,
+            vec![
+                vec![Value::Integer(7), Value::from("init"), Value::Real(0.5)],
+                vec![Value::Null, Value::from("b\u{fffd}d"), Value::Null],
+                vec![Value::Null, Value::Null, Value::Null],
+                vec![Value::Integer(8), Value::from("x"), Value::Null],
+            ]
+        );
+    }
+
+    #[test]
+    fn unused_columns_are_not_filled() {
+        let spec = spec();
+        let mut lookup = ColumnLookup::new(&spec.columns);
+        let mut used = ColumnSet::none(3);
+        used.insert(1);
+        let mut rows = Rows::new(3, used);
+        let row = entries(&[(b"pid", b"7"), (b"name", b"init"), (b"a", b"0.5")]);
+        fill_row(&mut rows.row(), &spec.columns, &mut lookup, &row);
+        assert_eq!(
+            rows.get(0).unwrap(),
+            &[Value::Null, Value::from("init"), Value::Null]
+        );
     }
 
     #[test]

@@ -183,6 +183,34 @@ fn a_python_table_with_a_column_alias_is_queried_by_the_alias() {
 }
 
 #[test]
+fn two_scans_of_one_extension_in_one_query_both_finish() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let d = daemon(&sandbox);
+    let socket = sandbox.extensions_socket();
+    let _extension = Extension::start(&python, "alias_extension.py", &socket, &[]);
+    wait_for_table(&python, &socket, "py_counted", &d);
+    wait_for_table(&python, &socket, "py_aliased", &d);
+
+    // Each scan has more rows than a first batch, so the outer scan is still open while
+    // the inner one calls the same extension over its one connection.
+    let joined = rows(
+        &python,
+        &socket,
+        "select count(*) as n, sum(b.n) as total from py_counted a join py_counted b on a.n = b.n",
+    );
+    assert_eq!(joined, [json!({"n": "100", "total": "5050"})]);
+    let crossed = rows(
+        &python,
+        &socket,
+        "select count(*) as n from py_counted c cross join py_aliased a",
+    );
+    assert_eq!(crossed, [json!({"n": "200"})]);
+}
+
+#[test]
 fn a_writable_python_table_takes_inserts_updates_and_deletes() {
     let Some(python) = osquery_sdk_python() else {
         return;

@@ -129,6 +129,25 @@ impl<'s> Rows<'s> {
         }
     }
 
+    /// An empty in-memory buffer of the same shape (width, used columns), for rows a
+    /// generator must finish making before any of them is handed over; [`Rows::extend`]
+    /// moves them here afterwards.
+    pub fn detached(&self) -> Rows<'static> {
+        Rows::new(self.width, self.used.clone())
+    }
+
+    /// Appends whole rows (`values` holds rows of this buffer's width, as
+    /// [`Rows::into_values`] gives them), handing full batches over as [`Rows::row`] does.
+    pub fn extend(&mut self, values: Vec<Value>) {
+        let mut cells = values.into_iter();
+        while cells.len() >= self.width && self.width > 0 {
+            let row = self.row();
+            for (cell, value) in row.cells.iter_mut().zip(cells.by_ref()) {
+                *cell = value;
+            }
+        }
+    }
+
     /// Whether the reader has stopped reading (a streaming scan whose `LIMIT` was
     /// reached). A generator may stop early; [`QueryContext::check`] says so too.
     pub fn is_closed(&self) -> bool {
@@ -241,6 +260,31 @@ mod tests {
         seen.extend(rest.iter().filter_map(Value::as_i64));
         assert_eq!(seen, (0..5000).collect::<Vec<_>>());
         assert_eq!(largest, MAX_BATCH_ROWS);
+    }
+
+    #[test]
+    fn rows_made_detached_are_handed_over_in_batches_and_in_order() {
+        let mut seen = Vec::new();
+        let mut largest = 0;
+        let mut sink = |batch: Vec<Value>| {
+            largest = largest.max(batch.len());
+            seen.extend(batch.iter().filter_map(Value::as_i64));
+            Some(Vec::with_capacity(batch.len()))
+        };
+        let mut rows = Rows::streaming(2, ColumnSet::all(2), &mut sink);
+        let mut detached = rows.detached();
+        for i in 0..3000_i64 {
+            let mut row = detached.row();
+            row.set(0usize, i);
+            row.set(1usize, -i);
+        }
+        assert_eq!(detached.len(), 3000);
+        rows.extend(detached.into_values());
+        let rest = rows.into_values();
+        seen.extend(rest.iter().filter_map(Value::as_i64));
+        assert!(largest <= 2 * MAX_BATCH_ROWS, "{largest}");
+        let expected: Vec<i64> = (0..3000_i64).flat_map(|i| [i, -i]).collect();
+        assert_eq!(seen, expected);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The extension manager's costs: `query("select 1")` through our socket (the Thrift
 //! round trip a client such as the Python SDK's pays; goal ≤ 1 ms) against the same
 //! query on an engine in process, and rows per second from a Python extension's table
-//! with the share of the time spent in our process (goal: under 10 %; the rest is the
-//! extension).
+//! with our process's share of the CPU time both processes spend on it (goal: under
+//! 10 %; the rest is the extension's), and of the wall time.
 //!
 //! Usage: `cargo run --release -p oxquery-bench --bin bench-extensions -- [--iters 2000]
 //! [--rows 20000] [--scans 5]`. The Python part needs the PyPI osquery SDK in
@@ -28,6 +28,19 @@ fn cpu_time() -> Duration {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// The CPU time (user + system, all threads) of our child `pid` so far, from
+/// /proc/<pid>/stat (clock ticks; the scans together take far more than one).
+fn child_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 fn main() {
@@ -104,19 +117,37 @@ fn main() {
         let got = engine.query(sql).expect("the extension's table").rows.len();
         assert_eq!(got, rows);
         let (mut wall, mut ours) = (Duration::ZERO, Duration::ZERO);
+        let theirs_before = child_cpu_time(child.id());
         for _ in 0..scans {
             let (t, c) = (Instant::now(), cpu_time());
             black_box(engine.query(sql).expect("query"));
             wall += t.elapsed();
             ours += cpu_time() - c;
         }
+        let theirs = child_cpu_time(child.id())
+            .zip(theirs_before)
+            .map(|(after, before)| after - before);
         let per_second = (rows * scans) as f64 / wall.as_secs_f64();
-        let share = ours.as_secs_f64() / wall.as_secs_f64() * 100.0;
+        let wall_share = ours.as_secs_f64() / wall.as_secs_f64() * 100.0;
         println!("Python extension table, {rows} rows × {scans} scans");
         println!(
-            "  {per_second:.0} rows/s; our process's CPU time is {share:.1} % of the wall time  goal < 10 %  {}",
-            if share < 10.0 { "MET" } else { "MISSED" }
+            "  {per_second:.0} rows/s; our process's CPU time is {wall_share:.1} % of the wall time"
         );
+        // The goal's share: of the CPU time both processes spent, ours. The wall time
+        // also counts the extension's waits for a CPU, so on a busy machine it shrinks
+        // our share; both processes' CPU times do not depend on the load.
+        match theirs {
+            Some(theirs) => {
+                let share = ours.as_secs_f64() / (ours + theirs).as_secs_f64() * 100.0;
+                println!(
+                    "  our CPU {:.0} ms, the extension's {:.0} ms: ours is {share:.1} % of the total  goal < 10 %  {}",
+                    ours.as_secs_f64() * 1e3,
+                    theirs.as_secs_f64() * 1e3,
+                    if share < 10.0 { "MET" } else { "MISSED" }
+                );
+            }
+            None => println!("  (the extension's CPU time cannot be read from /proc)"),
+        }
         let _ = child.kill();
         let _ = child.wait();
     } else {

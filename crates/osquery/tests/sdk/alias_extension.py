@@ -1,7 +1,9 @@
 """A table extension written with the PyPI osquery SDK whose routes add what SDK 3.1.1
 cannot declare itself but osquery's core accepts: a column alias (`process_id`, reading
 `pid`) and a table alias (`py_aliased_view`). `py_aliased` has one row for this process
-and one for its parent.
+and one for its parent. `py_counted` has the numbers 1 to 100: more rows than a scan's
+first batch, so a join of two of this extension's scans holds one open while the other
+runs.
 
 Run as osquery runs extensions: alias_extension.py --socket PATH --interval 1
 """
@@ -33,6 +35,18 @@ class Aliased(osquery.TablePlugin):
             {"pid": str(os.getpid()), "label": "self"},
             {"pid": str(os.getppid()), "label": "parent"},
         ]
+
+
+@osquery.register_plugin
+class Counted(osquery.TablePlugin):
+    def name(self):
+        return "py_counted"
+
+    def columns(self):
+        return [osquery.TableColumn(name="n", type="BIGINT")]
+
+    def generate(self, context):
+        return [{"n": str(n)} for n in range(1, 101)]
 
 
 if __name__ == "__main__":
