@@ -3,7 +3,9 @@
 //! engine, in osquery's order. Every early exit says why.
 
 use super::settings::{DaemonSettings, ResultSettings, RunSettings};
-use super::{Daemon, EXIT_CATASTROPHIC, aws, backup, extension, osquery_import, remote};
+use super::{
+    Daemon, EXIT_CATASTROPHIC, aws, backup, extension, osquery_import, own_plugins, remote,
+};
 use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
 use crate::logger::{self, HostIdentifier, LoggerSettings, StatusLogger, StatusOptions};
@@ -451,6 +453,16 @@ fn start<'t>(
     };
 
     let host_identifier = logger_settings.format_options(&instance_id).host_identifier;
+    let flush = Arc::new((Mutex::new(false), Condvar::new()));
+    let direct_lines = Arc::new(own_plugins::DirectLines::new(Arc::clone(&flush)));
+    if let Some(manager) = &manager {
+        manager.serve_plugins(Arc::new(own_plugins::OwnPlugins {
+            config_path: flags.get(flag::config_path).to_owned(),
+            flags: config::flag_rows(&flags),
+            loggers: sinks.iter().map(|s| s.name()).collect(),
+            lines: Arc::clone(&direct_lines),
+        }));
+    }
     let daemon = Daemon {
         store,
         live: Arc::default(),
@@ -460,7 +472,7 @@ fn start<'t>(
             host_identifier,
         ))),
         decorations: Arc::new(Mutex::new(Decorations::new())),
-        flush: Arc::new((Mutex::new(false), Condvar::new())),
+        flush,
         stop,
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
@@ -469,6 +481,7 @@ fn start<'t>(
         monitor: crate::monitoring::Monitor::from_flags(&flags, super::unix_now()).map(Arc::new),
         scan_cache: oxquery_engine::ScanCache::default(),
         limit_hit,
+        direct_lines,
     };
     remote::start_status(
         remote.as_ref(),
