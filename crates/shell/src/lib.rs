@@ -161,7 +161,7 @@ pub fn run(
     }
     let store = Arc::new(std::sync::Mutex::new(store));
     // With `--disable_events=false` the shell runs publishers too, as osquery's does.
-    let events = oxquery_config::start_events(&flags, &config, Arc::clone(&store));
+    let events = oxquery_config::start_events(&flags, &config, Arc::clone(&store), None);
     tables.set_events(
         events
             .clone()

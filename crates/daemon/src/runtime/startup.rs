@@ -495,6 +495,8 @@ fn start<'t>(
         for logger in &extension_loggers {
             logger.start_status(control, daemon.host_identifier.clone(), &daemon.stop);
         }
+        // Every logger plugin is set up: nothing later needs the lines logged so far.
+        control.end_backlog();
     }
     if let Some(loggers) = &aws_loggers {
         aws::start_status(
@@ -513,7 +515,19 @@ fn start<'t>(
     }
     instance.flags = config::flag_rows(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
-    let events = config::start_events(&flags, &config, Arc::clone(&daemon.store));
+    // Event rows also go to the logger plugins of extensions that asked for them.
+    let event_queues: Vec<_> = extension_loggers
+        .iter()
+        .filter_map(|logger| logger.start_events(&daemon.stop))
+        .collect();
+    let forward = (!event_queues.is_empty()).then(|| {
+        Arc::new(move |_: &str, row: String| {
+            for queue in &event_queues {
+                queue.push_back(row.clone());
+            }
+        }) as oxquery_events::EventForward
+    });
+    let events = config::start_events(&flags, &config, Arc::clone(&daemon.store), forward);
     tables.set_events(
         events
             .clone()
@@ -711,7 +725,9 @@ fn install_status_log(
     } else {
         settings.status_options()
     };
-    match StatusLogger::new(options).install() {
+    // Kept until the logger plugins are set up: those of extensions get the lines
+    // start-up logged before them.
+    match StatusLogger::new(options).with_backlog().install() {
         Ok(control) => Some(control),
         Err(e) => {
             eprintln!("Could not start the status log: {e}");
