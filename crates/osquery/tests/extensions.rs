@@ -508,12 +508,15 @@ fn the_interactive_shell_serves_its_socket_and_removes_it_at_exit() {
     };
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("shell.em");
+    let config = dir.path().join("shell.conf");
+    std::fs::write(&config, r#"{"schedule": {}}"#).unwrap();
     // stdin is a pipe, so the shell defaults to --disable_extensions; asked explicitly.
     let mut shell = Reaped(
         Command::new(SHELL)
             .arg("--flagfile=/dev/null")
             .arg("--disable_extensions=false")
             .arg(format!("--extensions_socket={}", socket.display()))
+            .arg(format!("--config_path={}", config.display()))
             .env("HOME", dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -529,6 +532,17 @@ fn the_interactive_shell_serves_its_socket_and_removes_it_at_exit() {
     ));
     assert_eq!(info[0]["pid"], shell.0.id().to_string());
     assert_eq!(sdk(&python, &socket, &["ping"])["message"], "pong");
+    // The shell's own filesystem config plugin answers too.
+    let generated = rows(&sdk(
+        &python,
+        &socket,
+        &["call", "config", "filesystem", r#"{"action": "genConfig"}"#],
+    ));
+    assert_eq!(generated.len(), 1);
+    assert_eq!(
+        generated[0][&config.display().to_string()],
+        r#"{"schedule": {}}"#
+    );
     drop(shell.0.stdin.take());
     let status = shell.0.wait().unwrap();
     assert!(status.success());
