@@ -41,11 +41,20 @@ pub fn events_config(config: &Config) -> EventsConfig {
 
 /// Starts the events of a program whose state is in `store`, or `None` under
 /// `--disable_events` (osqueryi's default, as in osquery).
-pub fn start_events(flags: &Flags, config: &Config, store: Arc<Mutex<Store>>) -> Option<EventHub> {
+pub fn start_events(
+    flags: &Flags,
+    config: &Config,
+    store: Arc<Mutex<Store>>,
+    forward: Option<oxquery_events::EventForward>,
+) -> Option<EventHub> {
     if flags.get(flag::disable_events) {
         return None;
     }
     let hub = EventHub::new(store, hub_settings(flags, config));
+    if let Some(forward) = forward {
+        // Before the publishers start: no event misses the logger plugins asking for them.
+        hub.forward_events(forward);
+    }
     let publishers = oxquery_events::publishers(&hub, flags, &events_config(config));
     log::info!("Starting {} event publisher(s)", publishers.len());
     hub.start(publishers);

@@ -48,6 +48,7 @@ mod instance;
 mod model;
 mod options;
 mod parse;
+mod plugin_call;
 mod program_tables;
 mod source;
 mod splay;
@@ -67,6 +68,7 @@ pub use model::{
 };
 pub use options::{CUSTOM_PREFIX, apply_options, option_text};
 pub use parse::{PackPlugin, check_query_name, full_query_name};
+pub use plugin_call::{PluginRow, filesystem_config_call};
 pub use program_tables::{ForeignTables, ProgramTables};
 pub use source::{
     MAX_CONFIG_DEPTH, MAX_CONFIG_SIZE, MAX_SOURCE_FILE_SIZE, Source, combined_hash, read_sources,

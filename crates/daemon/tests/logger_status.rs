@@ -207,3 +207,62 @@ fn min_status_verbose_and_stdout() {
     assert!(verbose.enabled(&meta(log::Level::Debug)));
     assert!(verbose.enabled(&meta(log::Level::Info)));
 }
+
+/// Collects what it is given (an output added late, as an extension's logger plugin).
+struct Collect(Arc<Mutex<Vec<String>>>);
+
+impl StatusOutput for Collect {
+    fn write(&mut self, record: &StatusRecord) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(record.message.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn an_output_added_late_gets_the_lines_logged_before_it_once_each() {
+    let (stdout, stderr) = (Shared::default(), Shared::default());
+    let logger = status_logger(&options(None), &stdout, &stderr).with_backlog();
+    let control = logger.control();
+    logger.write_record(&rec(1, "before the plugin"));
+    logger.write_record(&rec(0, "still before"));
+    let late = Arc::new(Mutex::new(Vec::new()));
+    control.add_output_with_backlog(Box::new(Collect(Arc::clone(&late))));
+    logger.write_record(&rec(2, "after"));
+    assert_eq!(
+        *late.lock().unwrap(),
+        ["before the plugin", "still before", "after"]
+    );
+
+    // Once start-up is over, an output added gets only what comes next.
+    control.end_backlog();
+    let later = Arc::new(Mutex::new(Vec::new()));
+    control.add_output_with_backlog(Box::new(Collect(Arc::clone(&later))));
+    logger.write_record(&rec(0, "last"));
+    assert_eq!(*later.lock().unwrap(), ["last"]);
+    // A logger made without a backlog keeps nothing.
+    let plain = status_logger(&options(None), &stdout, &stderr);
+    plain.write_record(&rec(0, "unkept"));
+    let none = Arc::new(Mutex::new(Vec::new()));
+    plain
+        .control()
+        .add_output_with_backlog(Box::new(Collect(Arc::clone(&none))));
+    assert!(none.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_backlog_keeps_the_newest_lines_up_to_its_bound() {
+    let (stdout, stderr) = (Shared::default(), Shared::default());
+    let logger = status_logger(&options(None), &stdout, &stderr).with_backlog();
+    let total = oxquery_daemon::logger::status::BACKLOG_MAX + 5;
+    for i in 0..total {
+        logger.write_record(&rec(0, &format!("line {i}")));
+    }
+    let late = Arc::new(Mutex::new(Vec::new()));
+    logger
+        .control()
+        .add_output_with_backlog(Box::new(Collect(Arc::clone(&late))));
+    let got = late.lock().unwrap();
+    assert_eq!(got.len(), oxquery_daemon::logger::status::BACKLOG_MAX);
+    assert_eq!(got[0], "line 5");
+    assert_eq!(got.last().unwrap(), &format!("line {}", total - 1));
+}

@@ -14,6 +14,7 @@
 //! a `time` constraint or a scheduled query's mark into a range of keys, so a scan reads
 //! only the events it returns.
 
+use crate::hub::EventForward;
 use crate::row::{decode, encode};
 use oxquery_store::{Domain, Store};
 use oxquery_table::Value;
@@ -184,8 +185,9 @@ impl SubscriberLog {
     }
 
     /// Queues one event. `values` has one cell per column; the `time` cell is filled
-    /// with `now` when the publisher left it empty.
-    pub(crate) fn add(&self, mut values: Vec<Value>, now: i64) {
+    /// with `now` when the publisher left it empty. `forward`, when given, receives the
+    /// event's row as osquery forwards it to logger plugins ([`SubscriberLog::row_json`]).
+    pub(crate) fn add(&self, mut values: Vec<Value>, now: i64, forward: Option<&EventForward>) {
         values.resize(self.columns.len(), Value::Null);
         let time = match self.time_column.map(|c| &values[c]) {
             Some(v) if !v.is_null() => v.as_i64().unwrap_or(now),
@@ -217,7 +219,32 @@ impl SubscriberLog {
         let eid = state.next_eid;
         state.next_eid += 1;
         state.pending.push(Pending { eid, time, data });
+        drop(state);
         self.added.fetch_add(1, Ordering::Relaxed);
+        if let Some(forward) = forward {
+            forward(&self.name, self.row_json(&values, eid));
+        }
+    }
+
+    /// An event's row as osquery serialises it for a logger plugin (`serializeRowJSON`):
+    /// a JSON object of the row's non-NULL cells as strings, keys in name order, with
+    /// `time` and the 10-digit `eid`.
+    pub(crate) fn row_json(&self, values: &[Value], eid: u64) -> String {
+        let mut row: std::collections::BTreeMap<&str, String> = Default::default();
+        for (name, value) in self.columns.iter().zip(values) {
+            let text = match value {
+                Value::Null => continue,
+                Value::Integer(i) => i.to_string(),
+                Value::Real(r) => r.to_string(),
+                Value::Text(t) => t.clone(),
+                Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+            };
+            row.insert(name, text);
+        }
+        if self.eid_column.is_some() {
+            row.insert("eid", format!("{eid:010}"));
+        }
+        serde_json::to_string(&row).unwrap_or_default()
     }
 
     /// Writes the queued events and applies the bounds, in one transaction.
@@ -372,6 +399,7 @@ impl SubscriberLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn columns() -> Vec<String> {
         ["path", "time", "eid"].map(String::from).to_vec()
@@ -394,6 +422,50 @@ mod tests {
     const NO_LIMITS: Limits = Limits { expiry: 0, max: 0 };
 
     #[test]
+    fn a_forwarded_event_is_the_row_the_table_gives_as_osquery_serialises_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Mutex::new(Store::open(&dir.path().join("db")).unwrap());
+        let log = open(&store, NO_LIMITS);
+        let sent: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let forward: EventForward = {
+            let sent = Arc::clone(&sent);
+            Arc::new(move |name: &str, row: String| {
+                sent.lock().unwrap().push((name.to_owned(), row));
+            })
+        };
+        // A publisher's own time is kept, an empty one becomes now; NULL cells are left
+        // out.
+        log.add(
+            vec![Value::from("/tmp/a"), Value::Integer(100)],
+            1_000,
+            Some(&forward),
+        );
+        log.add(vec![Value::Null], 1_000, Some(&forward));
+        log.add(vec![Value::from("/tmp/quiet")], 1_000, None);
+        let mut stored = Vec::new();
+        log.scan(&store, Range::default(), 1_000, |_, v| {
+            stored.push(v);
+            true
+        })
+        .unwrap();
+        assert_eq!(stored.len(), 3);
+        assert_eq!(stored[0][2], Value::Text("0000000000".to_owned()));
+        assert_eq!(
+            *sent.lock().unwrap(),
+            [
+                (
+                    "sub_events".to_owned(),
+                    r#"{"eid":"0000000000","path":"/tmp/a","time":"100"}"#.to_owned()
+                ),
+                (
+                    "sub_events".to_owned(),
+                    r#"{"eid":"0000000001","time":"1000"}"#.to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn events_come_back_in_order_with_their_eid_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
@@ -403,6 +475,7 @@ mod tests {
             log.add(
                 vec![Value::from(*name), Value::Integer(100 + i as i64)],
                 1_000,
+                None,
             );
         }
         let mut eids = Vec::new();
@@ -418,7 +491,7 @@ mod tests {
 
         let store = Mutex::new(Store::open(&path).unwrap());
         let log = open(&store, NO_LIMITS);
-        log.add(vec![Value::from("d")], 1_000);
+        log.add(vec![Value::from("d")], 1_000, None);
         assert_eq!(
             paths(&log, &store, Range::default()),
             [
@@ -447,7 +520,11 @@ mod tests {
         let store = Mutex::new(Store::in_memory().unwrap());
         let log = open(&store, NO_LIMITS);
         for t in [10, 20, 30, 25, 40] {
-            log.add(vec![Value::from(format!("t{t}")), Value::Integer(t)], 1_000);
+            log.add(
+                vec![Value::from(format!("t{t}")), Value::Integer(t)],
+                1_000,
+                None,
+            );
         }
         let got = paths(
             &log,
@@ -480,7 +557,11 @@ mod tests {
         let store = Mutex::new(Store::in_memory().unwrap());
         let log = open(&store, Limits { expiry: 0, max: 3 });
         for t in 0..5 {
-            log.add(vec![Value::from(format!("e{t}")), Value::Integer(t)], 1_000);
+            log.add(
+                vec![Value::from(format!("e{t}")), Value::Integer(t)],
+                1_000,
+                None,
+            );
         }
         log.flush(&store, 1_000);
         let got: Vec<String> = paths(&log, &store, Range::default())
@@ -491,12 +572,16 @@ mod tests {
         assert_eq!(log.dropped.cap.load(Ordering::Relaxed), 2);
         // Events a query has read are not lost when the cap pushes them out...
         for t in 5..8 {
-            log.add(vec![Value::from(format!("e{t}")), Value::Integer(t)], 1_000);
+            log.add(
+                vec![Value::from(format!("e{t}")), Value::Integer(t)],
+                1_000,
+                None,
+            );
         }
         log.flush(&store, 1_000);
         assert_eq!(log.dropped.cap.load(Ordering::Relaxed), 2);
         // ...unread ones are.
-        log.add(vec![Value::from("e8"), Value::Integer(8)], 1_000);
+        log.add(vec![Value::from("e8"), Value::Integer(8)], 1_000, None);
         log.flush(&store, 1_000);
         assert_eq!(log.dropped.cap.load(Ordering::Relaxed), 3);
         let keys = store.lock().unwrap().keys(Domain::Events, "data.").unwrap();
@@ -517,7 +602,11 @@ mod tests {
             },
         );
         for t in [500, 950, 960] {
-            log.add(vec![Value::from(format!("e{t}")), Value::Integer(t)], 1_000);
+            log.add(
+                vec![Value::from(format!("e{t}")), Value::Integer(t)],
+                1_000,
+                None,
+            );
         }
         log.flush(&store, 1_000);
         let got: Vec<String> = paths(&log, &store, Range::default())
@@ -539,7 +628,7 @@ mod tests {
         let store = Mutex::new(Store::in_memory().unwrap());
         let log = open(&store, NO_LIMITS);
         for i in 0..PENDING_MAX + 5 {
-            log.add(vec![Value::Integer(i as i64)], 1_000);
+            log.add(vec![Value::Integer(i as i64)], 1_000, None);
         }
         assert_eq!(log.dropped.queue.load(Ordering::Relaxed), 5);
         let mut first = None;
@@ -555,7 +644,7 @@ mod tests {
     fn a_changed_layout_drops_the_old_events_instead_of_misreading_them() {
         let store = Mutex::new(Store::in_memory().unwrap());
         let log = open(&store, NO_LIMITS);
-        log.add(vec![Value::from("a")], 1_000);
+        log.add(vec![Value::from("a")], 1_000, None);
         log.flush(&store, 1_000);
         let wider = SubscriberLog::open(
             &store,

@@ -43,10 +43,19 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Receives every event as it is added: the subscriber's (table's) name and the row's
+/// JSON as osquery forwards it to logger plugins that ask for events (`{"event": ...}`).
+/// Called on the publisher's thread: it must only queue.
+pub type EventForward = Arc<dyn Fn(&str, String) + Send + Sync>;
+
+/// The program's [`EventForward`], once it sets one ([`EventHub::forward_events`]).
+type ForwardSlot = Arc<std::sync::RwLock<Option<EventForward>>>;
+
 /// Where a publisher hands one subscriber its events.
 #[derive(Clone)]
 pub struct Subscriber {
     log: Arc<SubscriberLog>,
+    forward: ForwardSlot,
 }
 
 impl Subscriber {
@@ -58,7 +67,12 @@ impl Subscriber {
     /// Adds one event: a row with one cell per column of the table, in declaration
     /// order (build it with [`crate::EventRow`]). An empty `time` becomes now.
     pub fn add(&self, values: Vec<oxquery_table::Value>) {
-        self.log.add(values, unix_now());
+        let forward = self
+            .forward
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.log.add(values, unix_now(), forward.as_ref());
     }
 }
 
@@ -78,6 +92,7 @@ struct Inner {
     wake: Arc<(Mutex<bool>, Condvar)>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     config: Arc<ConfigSlot>,
+    forward: ForwardSlot,
 }
 
 /// The program's event machinery. Cheap to clone; [`EventHub::stop`] ends its threads.
@@ -105,6 +120,7 @@ impl EventHub {
                 wake: Arc::new((Mutex::new(false), Condvar::new())),
                 flusher: Mutex::new(None),
                 config: Arc::default(),
+                forward: Arc::default(),
             }),
         }
     }
@@ -127,6 +143,7 @@ impl EventHub {
         if let Some(log) = logs.iter().find(|l| l.name == name) {
             return Some(Subscriber {
                 log: Arc::clone(log),
+                forward: Arc::clone(&self.inner.forward),
             });
         }
         let columns = spec.columns.iter().map(|c| c.name.to_string()).collect();
@@ -138,7 +155,10 @@ impl EventHub {
             limits.unwrap_or(self.inner.settings.limits),
         ));
         logs.push(Arc::clone(&log));
-        Some(Subscriber { log })
+        Some(Subscriber {
+            log,
+            forward: Arc::clone(&self.inner.forward),
+        })
     }
 
     /// Starts each publisher on a thread of its own, and the flusher. A publisher whose
@@ -208,6 +228,16 @@ impl EventHub {
         let slot = &self.inner.config;
         *lock(&slot.config) = config;
         slot.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Hands every event added from now on to `forward` too (osquery's
+    /// `EventFactory::forwardEvent`, for logger plugins whose features ask for events).
+    pub fn forward_events(&self, forward: EventForward) {
+        *self
+            .inner
+            .forward
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(forward);
     }
 
     /// Writes every subscriber's queued events.

@@ -36,7 +36,7 @@ pub mod tables;
 pub use tables::all as tables;
 
 pub use buffer::{Limits, PENDING_MAX};
-pub use hub::{EventHub, HubSettings, Subscriber, unix_now};
+pub use hub::{EventForward, EventHub, HubSettings, Subscriber, unix_now};
 pub use publisher::{Publisher, PublisherContext, READ_TIMEOUT};
 
 use oxquery_table::{TableSpec, Value};

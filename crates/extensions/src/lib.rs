@@ -46,6 +46,24 @@ pub enum CallError {
     Client(#[from] ClientError),
 }
 
+/// The program's own plugins other than its tables (its config and logger plugins...),
+/// which the manager's `call` reaches as osquery's manager reaches its registry's local
+/// items. The program installs them with [`Manager::serve_plugins`]; this crate knows
+/// none of them.
+pub trait LocalPlugins: Send + Sync {
+    /// Whether the program itself holds plugin `item` of `registry`.
+    fn holds(&self, registry: &str, item: &str) -> bool;
+    /// Calls `registry`/`item` (one [`LocalPlugins::holds`] says is there) with `request`:
+    /// the rows of a successful answer, [`CallError::Failed`] with osquery's status code
+    /// and message otherwise.
+    fn call(
+        &self,
+        registry: &str,
+        item: &str,
+        request: &PluginRequest,
+    ) -> Result<PluginResponse, CallError>;
+}
+
 /// Routes plugin calls (`Extension.call`) to whichever registered extension provides the
 /// plugin. The manager implements it; the daemon's config and logger plugins backed by
 /// an extension hold one.

@@ -29,7 +29,7 @@ use crate::generated::{
 use crate::link::{Health, Link};
 use crate::server::{self, BindError, Limits, Server};
 use crate::table::ExtensionTable;
-use crate::{CallError, PluginCaller, PluginRequest, PluginResponse};
+use crate::{CallError, LocalPlugins, PluginCaller, PluginRequest, PluginResponse};
 
 /// The oldest SDK osquery accepts (its `kSDKVersionChanges`).
 const MIN_SDK: &str = "1.7.7";
@@ -336,6 +336,15 @@ impl Roster {
         }
     }
 
+    /// The active plugins of `registry` (`--config_plugin`, `--logger_plugin`,
+    /// `--distributed_plugin`), as osquery's registry names them: a comma list.
+    fn active_plugin(&self, registry: &str) -> String {
+        self.active
+            .get(registry)
+            .map(|names| names.join(","))
+            .unwrap_or_default()
+    }
+
     fn route(&self, registry: &str, item: &str) -> Option<Arc<Link>> {
         self.read()
             .values()
@@ -419,11 +428,14 @@ impl PluginCaller for Roster {
 
 /// The program's engines' description, once they exist ([`Manager::serve_queries`]).
 type HostSlot = Arc<RwLock<Option<Host>>>;
+/// The program's own plugins, once it installs them ([`Manager::serve_plugins`]).
+type LocalSlot = Arc<RwLock<Option<Arc<dyn LocalPlugins>>>>;
 
 /// What a connection answers with: the roster, and an engine made on first use.
 struct Connection {
     roster: Arc<Roster>,
     host: HostSlot,
+    local: LocalSlot,
     /// The flags at start, for `options` before the engines exist.
     early_flags: Arc<Vec<oxquery_table::FlagValue>>,
     nullvalue: String,
@@ -480,7 +492,7 @@ impl Connection {
             Err(message) => return failed(message),
         };
         let Some(table) = host.tables.get(name) else {
-            return failed(format!("No table registry item: {name}"));
+            return failed(format!("Cannot call registry item: {name}"));
         };
         let spec = table.spec();
         match request.get("action").map(String::as_str) {
@@ -528,6 +540,75 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// `call(registry, item, request)` as osquery's manager answers it
+    /// (`ExtensionInterface::call`, `RegistryFactory::call`): an unknown registry and an
+    /// item nobody holds are refused with its messages; an empty item is the registry's
+    /// active plugin (`--config_plugin`, `--logger_plugin`, ...); a comma list calls each
+    /// plugin in turn and succeeds whatever they answer (a logger list).
+    fn answer_call(
+        &self,
+        registry: &str,
+        item: &str,
+        request: &PluginRequest,
+    ) -> ExtensionResponse {
+        if !REGISTRIES.contains(&registry) {
+            return failed(format!("Unknown registry requested: {registry}"));
+        }
+        let active;
+        let item = if item.is_empty() {
+            active = self.roster.active_plugin(registry);
+            active.as_str()
+        } else {
+            item
+        };
+        if !item.contains(',') {
+            return self.call_plugin(registry, item, request);
+        }
+        let mut rows = PluginResponse::new();
+        for one in item.split(',') {
+            let answer = self.call_plugin(registry, one, request);
+            if answer.status.as_ref().and_then(|s| s.code) == Some(0) {
+                rows.extend(answer.response.unwrap_or_default());
+            }
+        }
+        ExtensionResponse::new(status(0, "OK", 0), rows)
+    }
+
+    /// One plugin: the program's own first, then an extension's (osquery's registry
+    /// looks at its local items before the routes extensions broadcast).
+    fn call_plugin(
+        &self,
+        registry: &str,
+        item: &str,
+        request: &PluginRequest,
+    ) -> ExtensionResponse {
+        if registry == "table" && !self.roster.provides(registry, item) {
+            return self.table_call(item, request);
+        }
+        let local = self
+            .local
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|local| local.holds(registry, item));
+        let answer = match local {
+            Some(local) => local.call(registry, item, request),
+            None if self.roster.provides(registry, item) => {
+                self.roster.call(registry, item, request)
+            }
+            None => return failed(format!("Cannot call registry item: {item}")),
+        };
+        match answer {
+            Ok(rows) => ExtensionResponse::new(status(0, "OK", 0), rows),
+            Err(CallError::Failed { code, message }) => {
+                ExtensionResponse::new(status(code, &message, 0), Vec::new())
+            }
+            Err(e) => failed(e.to_string()),
+        }
+    }
+}
+
 impl ExtensionSyncHandler for Connection {
     fn handle_ping(&self) -> thrift::Result<ExtensionStatus> {
         Ok(status(0, "pong", 0))
@@ -539,19 +620,7 @@ impl ExtensionSyncHandler for Connection {
         item: String,
         request: ExtensionPluginRequest,
     ) -> thrift::Result<ExtensionResponse> {
-        // osquery sends the call to its own registry: a table (its own or an
-        // extension's) or an extension's plugin. Its other built-in plugins (config,
-        // logger, ...) are not offered over the socket.
-        if registry == "table" && !self.roster.provides("table", &item) {
-            return Ok(self.table_call(&item, &request));
-        }
-        Ok(match self.roster.call(&registry, &item, &request) {
-            Ok(rows) => ExtensionResponse::new(status(0, "OK", 0), rows),
-            Err(CallError::Failed { code, message }) => {
-                ExtensionResponse::new(status(code, &message, 0), Vec::new())
-            }
-            Err(e) => failed(e.to_string()),
-        })
+        Ok(self.answer_call(&registry, &item, &request))
     }
 
     fn handle_shutdown(&self) -> thrift::Result<()> {
@@ -652,6 +721,7 @@ impl ExtensionManagerSyncHandler for Connection {
 pub struct Manager {
     roster: Arc<Roster>,
     host: HostSlot,
+    local: LocalSlot,
     server: Server,
     stop: Arc<(Mutex<bool>, Condvar)>,
     health: Option<JoinHandle<()>>,
@@ -698,9 +768,11 @@ impl Manager {
             extensions: RwLock::default(),
         });
         let host: HostSlot = Arc::default();
+        let local: LocalSlot = Arc::default();
         let early_flags = Arc::new(flags);
         let server = {
             let host = Arc::clone(&host);
+            let local = Arc::clone(&local);
             let roster = Arc::clone(&roster);
             let nullvalue = settings.nullvalue.clone();
             Server::start(
@@ -710,6 +782,7 @@ impl Manager {
                 move || Connection {
                     roster: Arc::clone(&roster),
                     host: Arc::clone(&host),
+                    local: Arc::clone(&local),
                     early_flags: Arc::clone(&early_flags),
                     nullvalue: nullvalue.clone(),
                     engine: Default::default(),
@@ -748,6 +821,7 @@ impl Manager {
         Ok(Manager {
             roster,
             host,
+            local,
             server,
             stop,
             health: Some(health),
@@ -786,6 +860,14 @@ impl Manager {
         let mut host = (*engine.host()).clone();
         host.extensions = Some(self.extensions());
         *self.host.write().unwrap_or_else(|p| p.into_inner()) = Some(host);
+    }
+
+    /// Answers `call`s to the program's own plugins other than tables (its config and
+    /// logger plugins) from now on, through `plugins`: the daemon and the shell install
+    /// theirs once they are set up. Until then such a call is refused as one to a plugin
+    /// nobody holds.
+    pub fn serve_plugins(&self, plugins: Arc<dyn LocalPlugins>) {
+        *self.local.write().unwrap_or_else(|p| p.into_inner()) = Some(plugins);
     }
 
     /// The registered extensions (for `osquery_extensions`, `osquery_registry`, and the
@@ -862,6 +944,253 @@ impl Drop for Manager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Client;
+    use crate::generated::{TExtensionManagerSyncClient, TExtensionSyncClient};
+
+    /// The program's own plugins in a test: `config/filesystem` answers genConfig with
+    /// one source, `logger/filesystem` and `logger/stdout` take lines (kept here), and
+    /// anything else they refuse as osquery's plugins refuse an unknown request.
+    #[derive(Default)]
+    struct Own {
+        lines: Mutex<Vec<(String, String)>>,
+    }
+
+    impl LocalPlugins for Own {
+        fn holds(&self, registry: &str, item: &str) -> bool {
+            matches!(
+                (registry, item),
+                ("config", "filesystem") | ("logger", "filesystem") | ("logger", "stdout")
+            )
+        }
+        fn call(
+            &self,
+            registry: &str,
+            item: &str,
+            request: &PluginRequest,
+        ) -> Result<PluginResponse, CallError> {
+            match (registry, request.get("action"), request.get("string")) {
+                ("config", Some(action), _) if action == "genConfig" => {
+                    Ok(vec![BTreeMap::from([(
+                        "/etc/x.conf".to_owned(),
+                        "{}".to_owned(),
+                    )])])
+                }
+                ("logger", _, Some(line)) => {
+                    self.lines
+                        .lock()
+                        .unwrap()
+                        .push((item.to_owned(), line.clone()));
+                    Ok(Vec::new())
+                }
+                _ => Err(CallError::Failed {
+                    code: 1,
+                    message: "Unsupported call to logger plugin".to_owned(),
+                }),
+            }
+        }
+    }
+
+    fn flag(name: &str, value: &str) -> oxquery_table::FlagValue {
+        oxquery_table::FlagValue {
+            name: name.to_owned(),
+            ty: "string".to_owned(),
+            description: String::new(),
+            default_value: String::new(),
+            value: value.to_owned(),
+            shell_only: false,
+        }
+    }
+
+    fn manager(socket: &Path, flags: Vec<oxquery_table::FlagValue>) -> Manager {
+        let settings = Settings {
+            socket: socket.to_owned(),
+            limits: Limits {
+                timeout: Duration::from_secs(5),
+                string_limit: 0,
+                verbose: false,
+            },
+            interval: Duration::from_secs(3600),
+            default_index: false,
+            nullvalue: String::new(),
+        };
+        Manager::start(settings, Registry::new(), flags).expect("serving the test socket")
+    }
+
+    fn call(
+        socket: &Path,
+        registry: &str,
+        item: &str,
+        request: &[(&str, &str)],
+    ) -> ExtensionResponse {
+        let mut client = Client::connect(socket, Duration::from_secs(5)).unwrap();
+        let request = request
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        client
+            .calls()
+            .call(registry.to_owned(), item.to_owned(), request)
+            .unwrap()
+    }
+
+    fn code_and_message(answer: &ExtensionResponse) -> (i32, String) {
+        let status = answer.status.clone().unwrap();
+        (status.code.unwrap(), status.message.unwrap())
+    }
+
+    #[test]
+    fn calls_reach_the_programs_own_plugins_with_osquerys_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("em");
+        let manager = manager(
+            &socket,
+            vec![
+                flag("config_plugin", "filesystem"),
+                flag("logger_plugin", "filesystem,stdout"),
+            ],
+        );
+        // Before the program installs its plugins, nobody holds them.
+        let early = call(&socket, "config", "filesystem", &[("action", "genConfig")]);
+        assert_eq!(
+            code_and_message(&early),
+            (1, "Cannot call registry item: filesystem".to_owned())
+        );
+
+        let own = Arc::new(Own::default());
+        manager.serve_plugins(Arc::clone(&own) as Arc<dyn LocalPlugins>);
+        let config = call(&socket, "config", "filesystem", &[("action", "genConfig")]);
+        assert_eq!(code_and_message(&config), (0, "OK".to_owned()));
+        assert_eq!(
+            config.response.unwrap(),
+            vec![BTreeMap::from([(
+                "/etc/x.conf".to_owned(),
+                "{}".to_owned()
+            )])]
+        );
+        // The plugin's own refusal comes back with its code and message.
+        let refused = call(&socket, "logger", "filesystem", &[("health", "{}")]);
+        assert_eq!(
+            code_and_message(&refused),
+            (1, "Unsupported call to logger plugin".to_owned())
+        );
+
+        // osquery's words for a registry it does not have and an item nobody holds.
+        let unknown = call(&socket, "no_such_registry", "x", &[]);
+        assert_eq!(
+            code_and_message(&unknown),
+            (1, "Unknown registry requested: no_such_registry".to_owned())
+        );
+        let nobody = call(
+            &socket,
+            "config",
+            "no_such_plugin",
+            &[("action", "genConfig")],
+        );
+        assert_eq!(
+            code_and_message(&nobody),
+            (1, "Cannot call registry item: no_such_plugin".to_owned())
+        );
+        // An empty item is the active plugin: here the logger list, each plugin called
+        // in turn; a comma list succeeds whatever its members answer.
+        let active = call(&socket, "logger", "", &[("string", "line one")]);
+        assert_eq!(code_and_message(&active), (0, "OK".to_owned()));
+        let listed = call(
+            &socket,
+            "logger",
+            "stdout,no_such_logger",
+            &[("string", "line two")],
+        );
+        assert_eq!(code_and_message(&listed), (0, "OK".to_owned()));
+        assert_eq!(
+            *own.lines.lock().unwrap(),
+            [
+                ("filesystem".to_owned(), "line one".to_owned()),
+                ("stdout".to_owned(), "line one".to_owned()),
+                ("stdout".to_owned(), "line two".to_owned()),
+            ]
+        );
+        manager.stop();
+    }
+
+    #[test]
+    fn a_plugin_an_extension_registered_is_called_on_its_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("em");
+        let core = manager(&socket, Vec::new());
+        let mut client = Client::connect(&socket, Duration::from_secs(5)).unwrap();
+        let routes = ExtensionRegistry::from([(
+            "logger".to_owned(),
+            BTreeMap::from([("filesystem_copy".to_owned(), Vec::new())]),
+        )]);
+        let info = InternalExtensionInfo::new(
+            "copy".to_owned(),
+            "1.0".to_owned(),
+            "3.0.7".to_owned(),
+            "1.0.0".to_owned(),
+        );
+        let registered = client.calls().register_extension(info, routes).unwrap();
+        assert_eq!(registered.code, Some(0), "{registered:?}");
+        // A built-in plugin's name is refused to an extension.
+        let clash = client
+            .calls()
+            .register_extension(
+                InternalExtensionInfo::new(
+                    "clash".to_owned(),
+                    "1.0".to_owned(),
+                    "3.0.7".to_owned(),
+                    "1.0.0".to_owned(),
+                ),
+                ExtensionRegistry::from([(
+                    "logger".to_owned(),
+                    BTreeMap::from([("filesystem".to_owned(), Vec::new())]),
+                )]),
+            )
+            .unwrap();
+        assert_eq!(
+            clash.message.as_deref(),
+            Some("Failed adding registry: Duplicate registry item: filesystem")
+        );
+
+        // The "extension" is another manager serving the extension's socket, whose own
+        // logger plugin takes the line; it is not called under any other name.
+        let uuid = registered.uuid.unwrap();
+        let extension = manager(&core.roster().extension_socket(uuid), Vec::new());
+        let taker = Arc::new(TakesCopies::default());
+        extension.serve_plugins(Arc::clone(&taker) as Arc<dyn LocalPlugins>);
+        let answer = call(
+            &socket,
+            "logger",
+            "filesystem_copy",
+            &[("string", "a line")],
+        );
+        assert_eq!(code_and_message(&answer), (0, "OK".to_owned()));
+        assert_eq!(*taker.lines.lock().unwrap(), ["a line"]);
+        extension.stop();
+        core.stop();
+    }
+
+    #[derive(Default)]
+    struct TakesCopies {
+        lines: Mutex<Vec<String>>,
+    }
+
+    impl LocalPlugins for TakesCopies {
+        fn holds(&self, registry: &str, item: &str) -> bool {
+            (registry, item) == ("logger", "filesystem_copy")
+        }
+        fn call(
+            &self,
+            _: &str,
+            _: &str,
+            request: &PluginRequest,
+        ) -> Result<PluginResponse, CallError> {
+            self.lines
+                .lock()
+                .unwrap()
+                .push(request.get("string").cloned().unwrap_or_default());
+            Ok(Vec::new())
+        }
+    }
 
     #[test]
     fn sdk_versions_compare_by_number() {

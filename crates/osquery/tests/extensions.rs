@@ -52,6 +52,24 @@ fn rows(answer: &Value) -> Vec<serde_json::Map<String, Value>> {
         .collect()
 }
 
+/// Waits until the manager at `socket` lists an extension named `name` (as the SDK's
+/// client sees the list): its uuid and what the manager says of it.
+fn registered(
+    python: &Path,
+    socket: &Path,
+    name: &str,
+    d: &daemon_support::Daemon,
+) -> (String, Value) {
+    poll(PATIENCE, || {
+        let list = sdk(python, socket, &["extensions"]);
+        list.as_object()?
+            .iter()
+            .find(|(_, info)| info["name"] == name)
+            .map(|(uuid, info)| (uuid.clone(), info.clone()))
+    })
+    .unwrap_or_else(|| panic!("extension {name} never registered\n{}", d.stderr_text()))
+}
+
 /// A daemon serving its manager at the sandbox's socket, extension checks every second.
 fn daemon(sandbox: &Sandbox, extra: &[&str]) -> daemon_support::Daemon {
     sandbox.write_config("{}");
@@ -183,6 +201,10 @@ fn the_sdk_client_queries_the_daemon() {
         &["call", "table", "no_such_table", r#"{"action": "columns"}"#],
     );
     assert_eq!(unknown["status"]["code"], 1);
+    assert_eq!(
+        unknown["status"]["message"],
+        "Cannot call registry item: no_such_table"
+    );
 
     assert_eq!(
         sdk(&python, &socket, &["extensions"]),
@@ -225,14 +247,14 @@ fn a_python_table_extension_is_queried_joined_and_sees_its_constraints() {
     let ext_pid = extension.0.id().to_string();
 
     // Registered: listed by the manager, in osquery_extensions and osquery_registry.
-    let listed = poll(PATIENCE, || {
-        let list = sdk(&python, &socket, &["extensions"]);
-        let (uuid, info) = list.as_object()?.iter().next()?;
-        Some((uuid.clone(), info.clone()))
-    })
-    .unwrap_or_else(|| panic!("the extension never registered\n{}", d.stderr_text()));
-    let (uuid, info) = listed;
-    assert_eq!(info["name"], "py_probe_ext");
+    let (uuid, info) = registered(&python, &socket, "py_probe_ext", &d);
+    assert_eq!(
+        sdk(&python, &socket, &["extensions"])
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(info["version"], "1.2.3");
     assert_eq!(info["sdk_version"], "3.0.7");
     let ext_socket = format!("{}.{uuid}", socket.display());
@@ -381,10 +403,11 @@ fn a_dead_extension_and_a_silent_one_are_removed_and_the_daemon_keeps_serving() 
         ))
         .len()
     };
-    assert!(
-        wait_until(PATIENCE, || tables(&python) == 1),
-        "the extension's table never appeared\n{}",
-        d.stderr_text()
+    registered(&python, &socket, "py_probe_ext", &d);
+    assert_eq!(
+        tables(&python),
+        1,
+        "the extension's table is there once it is"
     );
     // kill -9: its socket file stays, but nothing answers there any more.
     extension.0.kill().unwrap();
@@ -485,12 +508,15 @@ fn the_interactive_shell_serves_its_socket_and_removes_it_at_exit() {
     };
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("shell.em");
+    let config = dir.path().join("shell.conf");
+    std::fs::write(&config, r#"{"schedule": {}}"#).unwrap();
     // stdin is a pipe, so the shell defaults to --disable_extensions; asked explicitly.
     let mut shell = Reaped(
         Command::new(SHELL)
             .arg("--flagfile=/dev/null")
             .arg("--disable_extensions=false")
             .arg(format!("--extensions_socket={}", socket.display()))
+            .arg(format!("--config_path={}", config.display()))
             .env("HOME", dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -506,6 +532,17 @@ fn the_interactive_shell_serves_its_socket_and_removes_it_at_exit() {
     ));
     assert_eq!(info[0]["pid"], shell.0.id().to_string());
     assert_eq!(sdk(&python, &socket, &["ping"])["message"], "pong");
+    // The shell's own filesystem config plugin answers too.
+    let generated = rows(&sdk(
+        &python,
+        &socket,
+        &["call", "config", "filesystem", r#"{"action": "genConfig"}"#],
+    ));
+    assert_eq!(generated.len(), 1);
+    assert_eq!(
+        generated[0][&config.display().to_string()],
+        r#"{"schedule": {}}"#
+    );
     drop(shell.0.stdin.take());
     let status = shell.0.wait().unwrap();
     assert!(status.success());
@@ -678,4 +715,252 @@ fn the_shell_connected_to_the_daemon_runs_its_queries_there() {
     let answer: Value = serde_json::from_str(json).unwrap();
     assert_eq!(answer[0]["pid"], d.pid().to_string(), "{stdout}");
     assert_eq!(answer[0]["extensions"], "active");
+}
+
+#[test]
+fn the_sdk_client_calls_the_daemons_own_config_and_logger_plugins() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let d = daemon(&sandbox, &[]);
+    let socket = sandbox.extensions_socket();
+    // The filesystem config plugin reads --config_path when asked: the text written now.
+    let config_text = r#"{"options": {"host_identifier": "hostname"}, "schedule": {}}"#;
+    std::fs::write(sandbox.config(), config_text).unwrap();
+    let config = rows(&sdk(
+        &python,
+        &socket,
+        &["call", "config", "filesystem", r#"{"action": "genConfig"}"#],
+    ));
+    let expected: serde_json::Map<String, Value> = [(
+        sandbox.config().display().to_string(),
+        Value::from(config_text),
+    )]
+    .into_iter()
+    .collect();
+    assert_eq!(config, vec![expected]);
+    let pack = sandbox.path().join("pack.conf");
+    std::fs::write(&pack, r#"{"queries": {}}"#).unwrap();
+    let packed = rows(&sdk(
+        &python,
+        &socket,
+        &[
+            "call",
+            "config",
+            "filesystem",
+            &serde_json::json!({"action": "genPack", "name": "p", "value": pack}).to_string(),
+        ],
+    ));
+    assert_eq!(packed[0]["p"], r#"{"queries": {}}"#);
+
+    // A line an extension hands the filesystem logger lands in its results log, and a
+    // snapshot line in its snapshots log; an empty item is the active logger plugin.
+    let marker = format!(r#"{{"name":"from_the_sdk","pid":{}}}"#, std::process::id());
+    let logged = sdk(
+        &python,
+        &socket,
+        &[
+            "call",
+            "logger",
+            "filesystem",
+            &serde_json::json!({ "string": marker }).to_string(),
+        ],
+    );
+    assert_eq!(logged["status"]["code"], 0, "{logged}");
+    let snapshot = marker.replace("from_the_sdk", "snapshot_from_the_sdk");
+    let active = sdk(
+        &python,
+        &socket,
+        &[
+            "call",
+            "logger",
+            "",
+            &serde_json::json!({ "snapshot": snapshot }).to_string(),
+        ],
+    );
+    assert_eq!(active["status"]["code"], 0, "{active}");
+    let file_has = |path: PathBuf, line: &str| {
+        std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l == line))
+    };
+    assert!(
+        wait_until(PATIENCE, || file_has(sandbox.results_log(), &marker)),
+        "the line never reached the results log\n{}",
+        d.stderr_text()
+    );
+    assert!(
+        wait_until(PATIENCE, || file_has(sandbox.snapshots_log(), &snapshot)),
+        "the snapshot line never reached the snapshots log\n{}",
+        d.stderr_text()
+    );
+    assert!(!file_has(sandbox.results_log(), &snapshot));
+
+    // osquery's refusals, code and message.
+    let status = |answer: Value| {
+        (
+            answer["status"]["code"].as_i64().unwrap(),
+            answer["status"]["message"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(
+        status(sdk(
+            &python,
+            &socket,
+            &["call", "no_such_registry", "x", "{}"]
+        )),
+        (1, "Unknown registry requested: no_such_registry".to_owned())
+    );
+    assert_eq!(
+        status(sdk(
+            &python,
+            &socket,
+            &[
+                "call",
+                "config",
+                "no_such_plugin",
+                r#"{"action": "genConfig"}"#
+            ]
+        )),
+        (1, "Cannot call registry item: no_such_plugin".to_owned())
+    );
+    assert_eq!(
+        status(sdk(
+            &python,
+            &socket,
+            &["call", "config", "filesystem", r#"{"action": "shout"}"#]
+        )),
+        (1, "Config plugin action unknown: shout".to_owned())
+    );
+    assert_eq!(
+        status(sdk(
+            &python,
+            &socket,
+            &["call", "logger", "filesystem", r#"{"health": "{}"}"#]
+        )),
+        (1, "Unsupported call to logger plugin".to_owned())
+    );
+}
+
+#[test]
+fn a_python_logger_plugin_gets_event_rows_and_the_status_lines_logged_before_it_started() {
+    let Some(python) = osquery_sdk_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("ext");
+    std::fs::create_dir(&dir).unwrap();
+    let watched = sandbox.path().join("watched");
+    std::fs::create_dir(&watched).unwrap();
+    let logger_calls = dir.join("logger_calls.jsonl");
+    // The plugin asks for status lines and event rows (features 1 | 2).
+    let logger_ext = plugin_wrapper(
+        &dir,
+        "logger_plugin",
+        &python,
+        &[
+            ("OXQUERY_TEST_LOGGER_OUT", &logger_calls),
+            ("OXQUERY_TEST_LOGGER_FEATURES", Path::new("3")),
+        ],
+    );
+    let autoload = dir.join("extensions.load");
+    std::fs::write(&autoload, format!("{}\n", logger_ext.display())).unwrap();
+    // A pack glob matching nothing: a warning the daemon logs while it starts, before its
+    // logger plugins are set up.
+    let no_packs = sandbox.path().join("no_packs/%.conf");
+    sandbox.write_config(
+        &serde_json::json!({
+            "file_paths": {"watched": [format!("{}/%%", watched.display())]},
+            "packs": {"*": no_packs.display().to_string()},
+        })
+        .to_string(),
+    );
+    let d = sandbox.start(
+        "osqueryd",
+        &[
+            "--disable_watchdog",
+            "--extensions_interval=1",
+            &format!("--extensions_autoload={}", autoload.display()),
+            "--extensions_require=oxquery_test_logger",
+            "--extensions_timeout=30",
+            "--logger_plugin=filesystem,test_logger",
+            "--disable_events=false",
+            "--enable_file_events=true",
+        ],
+    );
+    let socket = sandbox.extensions_socket();
+    assert!(
+        wait_until(PATIENCE, || socket.exists()),
+        "no manager socket\n{}",
+        d.stderr_text()
+    );
+    registered(&python, &socket, "oxquery_test_logger", &d);
+    let requests = || -> Vec<Value> {
+        std::fs::read_to_string(&logger_calls)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|call| call["request"].clone())
+            .collect()
+    };
+
+    // The warning logged before the plugin was set up reaches it in osquery's status
+    // shape.
+    let warned = format!("No pack files match {}", no_packs.display());
+    let entry = poll(PATIENCE, || {
+        requests()
+            .iter()
+            .filter(|r| r["status"] == "true")
+            .filter_map(|r| serde_json::from_str::<Value>(r["log"].as_str()?).ok())
+            .flat_map(|log| log.as_array().cloned().unwrap_or_default())
+            .find(|line| line["m"].as_str().is_some_and(|m| m.contains(&warned)))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the start-up warning never reached the plugin: {:?}\n{}",
+            requests(),
+            d.stderr_text()
+        )
+    });
+    assert_eq!(entry["s"], 1, "a warning: {entry}");
+    for key in ["f", "i", "h", "c", "u"] {
+        assert!(entry.get(key).is_some(), "{key} in {entry}");
+    }
+
+    // Files created in the watched directory reach the plugin as event rows, one call
+    // each, as the file_events table gives them.
+    let mut created = Vec::new();
+    let event = poll(PATIENCE, || {
+        let file = watched.join(format!("probe-{}", created.len()));
+        std::fs::write(&file, b"x").unwrap();
+        created.push(file.display().to_string());
+        std::thread::sleep(Duration::from_millis(300));
+        requests()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(r["event"].as_str()?).ok())
+            .find(|row| {
+                row["action"] == "CREATED"
+                    && row["target_path"]
+                        .as_str()
+                        .is_some_and(|p| created.iter().any(|c| c == p))
+            })
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no event row reached the plugin: {:?}\n{}",
+            requests(),
+            d.stderr_text()
+        )
+    });
+    assert_eq!(event["category"], "watched", "{event}");
+    let eid = event["eid"].as_str().unwrap();
+    assert!(
+        eid.len() == 10 && eid.bytes().all(|b| b.is_ascii_digit()),
+        "{event}"
+    );
+    let time: u64 = event["time"].as_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(time <= now && time + 600 > now, "{event}");
 }

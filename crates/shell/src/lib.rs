@@ -161,7 +161,7 @@ pub fn run(
     }
     let store = Arc::new(std::sync::Mutex::new(store));
     // With `--disable_events=false` the shell runs publishers too, as osquery's does.
-    let events = oxquery_config::start_events(&flags, &config, Arc::clone(&store));
+    let events = oxquery_config::start_events(&flags, &config, Arc::clone(&store), None);
     tables.set_events(
         events
             .clone()
@@ -229,6 +229,10 @@ pub fn run(
     });
     if let Some(manager) = &manager {
         manager.serve_queries(&engine);
+        manager.serve_plugins(Arc::new(ShellPlugins {
+            config_path: flags.get(flag::config_path).to_owned(),
+            flags: oxquery_config::flag_rows(&flags),
+        }));
     }
     let launcher = start_extensions(&flags);
     if let Some(manager) = &manager {
@@ -262,6 +266,30 @@ pub fn run(
             eprintln!("Error: {e}");
             1
         }
+    }
+}
+
+/// The shell's own plugins the extension manager's `call` reaches: its `filesystem`
+/// config plugin (`genConfig`, `genPack`, `option`, from the files as they are when
+/// asked). The shell logs no results, so it offers no logger plugin.
+struct ShellPlugins {
+    config_path: PathBuf,
+    flags: Vec<oxquery_table::FlagValue>,
+}
+
+impl oxquery_extensions::LocalPlugins for ShellPlugins {
+    fn holds(&self, registry: &str, item: &str) -> bool {
+        (registry, item) == ("config", "filesystem")
+    }
+
+    fn call(
+        &self,
+        _: &str,
+        _: &str,
+        request: &oxquery_extensions::PluginRequest,
+    ) -> Result<oxquery_extensions::PluginResponse, oxquery_extensions::CallError> {
+        oxquery_config::filesystem_config_call(&self.config_path, &self.flags, request)
+            .map_err(|message| oxquery_extensions::CallError::Failed { code: 1, message })
     }
 }
 

@@ -8,7 +8,12 @@
 //! * each result line as `{"string": <line>, "category": "event"}`, each snapshot line as
 //!   `{"snapshot": <line>}`, one call per line;
 //! * status lines, every few seconds, as `{"status": "true", "log": <JSON array of
-//!   {"s","f","i","m","h","c","u"}>}`.
+//!   {"s","f","i","m","h","c","u"}>}`, beginning with those logged during start-up
+//!   before the plugin was set up (osquery's log sink buffers them until then);
+//! * with the events feature, each event row as it is added, `{"event": <row JSON>}`
+//!   (osquery's `EventFactory::forwardEvent`: the row with `time` and `eid`, one call
+//!   per row). Rows wait in a bounded queue and go out from a thread of their own, so
+//!   a slow plugin never holds up an event publisher.
 //!
 //! Results ride on the outbox like every sink's: a line counts as delivered only once
 //! its call succeeded, so while the extension is gone its results wait in the store and
@@ -39,6 +44,10 @@ pub const FEATURE_EVENT: i32 = 2;
 pub const STATUS_PERIOD: Duration = Duration::from_secs(3);
 /// Most status lines in one call.
 const STATUS_BATCH: usize = 1024;
+/// How often queued event rows go to the plugin.
+pub const EVENT_PERIOD: Duration = Duration::from_secs(1);
+/// Most event rows waiting for a plugin (the oldest go first).
+const EVENT_QUEUE_MAX: usize = 10_000;
 
 /// `{"init": <process name>}`, the first call osquery makes to an active logger plugin.
 pub fn init_request(process: &str) -> PluginRequest {
@@ -94,11 +103,6 @@ impl ExtensionLogger {
             log::debug!("Logger plugin {name} answered init with: {e}");
         }
         let features = features_of(&caller.call(REGISTRY, name, &features_request()));
-        if features & FEATURE_EVENT != 0 {
-            log::info!(
-                "Logger plugin {name} asks for event rows as they happen; oxquery does not forward them yet (its scheduled results still reach it)"
-            );
-        }
         ExtensionLogger {
             name,
             features,
@@ -108,6 +112,35 @@ impl ExtensionLogger {
 
     pub fn wants_status(&self) -> bool {
         self.features & FEATURE_STATUS != 0
+    }
+
+    pub fn wants_events(&self) -> bool {
+        self.features & FEATURE_EVENT != 0
+    }
+
+    /// When the plugin asked for events: the queue the event rows go into, sent to the
+    /// plugin every [`EVENT_PERIOD`] until `stop`, one call per row.
+    pub fn start_events(&self, stop: &Arc<AtomicBool>) -> Option<Arc<StatusQueue>> {
+        if !self.wants_events() {
+            return None;
+        }
+        let queue = StatusQueue::new(EVENT_QUEUE_MAX);
+        let (caller, name) = (Arc::clone(&self.caller), self.name);
+        let sender = spawn_status_sender(
+            name,
+            EVENT_PERIOD,
+            1,
+            Arc::clone(&queue),
+            Arc::clone(stop),
+            move |rows| send_events(caller.as_ref(), name, rows),
+        );
+        match sender {
+            Ok(_) => Some(queue),
+            Err(e) => {
+                log::error!("Cannot start the event sender of logger plugin {name}: {e}");
+                None
+            }
+        }
     }
 
     /// The sink delivering this plugin's results.
@@ -127,7 +160,8 @@ impl ExtensionLogger {
             return;
         }
         let queue = StatusQueue::new(crate::logger::tls::STATUS_QUEUE_MAX);
-        control.add_output(Box::new(ExtensionStatusOutput {
+        // The lines start-up logged before this plugin was set up come first.
+        control.add_output_with_backlog(Box::new(ExtensionStatusOutput {
             queue: Arc::clone(&queue),
             host,
         }));
@@ -155,6 +189,24 @@ pub fn send_status(caller: &dyn PluginCaller, name: &str, lines: &[String]) -> R
         Ok(_) | Err(CallError::Failed { .. }) => Ok(()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Sends event `rows` to plugin `name`, one `{"event": row}` call each; as for status
+/// lines, `Err` (the extension is away) has the sender offer them again, and a row the
+/// plugin refused is done with.
+pub fn send_events(caller: &dyn PluginCaller, name: &str, rows: &[String]) -> Result<(), String> {
+    for row in rows {
+        match caller.call(REGISTRY, name, &event_request(row)) {
+            Ok(_) | Err(CallError::Failed { .. }) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// `{"event": <row JSON>}`.
+pub fn event_request(row: &str) -> PluginRequest {
+    PluginRequest::from([("event".to_owned(), row.to_owned())])
 }
 
 /// `{"status": "true", "log": "[<line>,...]"}` from lines made by [`status_entry`].

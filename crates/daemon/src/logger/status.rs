@@ -183,11 +183,22 @@ impl LiveFilter {
 
 type Outputs = Arc<Mutex<Vec<Box<dyn StatusOutput>>>>;
 
+/// The most records kept for outputs added after start-up (the newest are kept).
+pub const BACKLOG_MAX: usize = 10_000;
+
+/// The records written since [`StatusLogger::with_backlog`], until [`StatusControl::end_backlog`]:
+/// an output added later ([`StatusControl::add_output_with_backlog`]) gets them first,
+/// as osquery's log sink buffers status lines and relays them to a logger plugin once
+/// the plugin is set up. Only written under the outputs' lock, so an output added
+/// misses no record and gets none twice.
+type Backlog = Arc<Mutex<Option<std::collections::VecDeque<StatusRecord>>>>;
+
 /// Changes what an installed [`StatusLogger`] keeps, and reopens its files.
 #[derive(Clone)]
 pub struct StatusControl {
     filter: Arc<LiveFilter>,
     outputs: Outputs,
+    backlog: Backlog,
 }
 
 impl std::fmt::Debug for StatusControl {
@@ -218,6 +229,25 @@ impl StatusControl {
             .push(output);
     }
 
+    /// Adds an output that first receives the records written so far (those kept in the
+    /// backlog), then every new one: a logger plugin started after start-up logged, which
+    /// asked for the status log (an extension's).
+    pub fn add_output_with_backlog(&self, mut output: Box<dyn StatusOutput>) {
+        let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(backlog) = &*self.backlog.lock().unwrap_or_else(|e| e.into_inner()) {
+            for record in backlog {
+                let _ = output.write(record);
+            }
+        }
+        outputs.push(output);
+    }
+
+    /// Stops keeping records for outputs added later (start-up is over: every logger
+    /// plugin is set up) and frees those kept.
+    pub fn end_backlog(&self) {
+        *self.backlog.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Closes and reopens every output's files (SIGHUP). Failures are logged once the
     /// outputs are free again.
     pub fn reopen(&self) {
@@ -238,6 +268,7 @@ impl StatusControl {
 pub struct StatusLogger {
     filter: Arc<LiveFilter>,
     outputs: Outputs,
+    backlog: Backlog,
 }
 
 impl StatusLogger {
@@ -248,6 +279,7 @@ impl StatusLogger {
         StatusLogger {
             filter: live,
             outputs: Arc::new(Mutex::new(outputs)),
+            backlog: Arc::default(),
         }
     }
 
@@ -267,6 +299,13 @@ impl StatusLogger {
         self
     }
 
+    /// Keeps the records written from now on for outputs added later, until
+    /// [`StatusControl::end_backlog`] (at most [`BACKLOG_MAX`], the newest).
+    pub fn with_backlog(self) -> Self {
+        *self.backlog.lock().unwrap_or_else(|e| e.into_inner()) = Some(Default::default());
+        self
+    }
+
     /// Installs this logger for the process (the `log` crate has one per process) and
     /// returns the handle that changes its filter. Fails if a logger is already installed.
     pub fn install(self) -> Result<StatusControl, log::SetLoggerError> {
@@ -283,6 +322,7 @@ impl StatusLogger {
         StatusControl {
             filter: Arc::clone(&self.filter),
             outputs: Arc::clone(&self.outputs),
+            backlog: Arc::clone(&self.backlog),
         }
     }
 
@@ -290,6 +330,12 @@ impl StatusLogger {
     /// has nowhere to report its own failure.
     pub fn write_record(&self, record: &StatusRecord) {
         let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(backlog) = &mut *self.backlog.lock().unwrap_or_else(|e| e.into_inner()) {
+            if backlog.len() >= BACKLOG_MAX {
+                backlog.pop_front();
+            }
+            backlog.push_back(record.clone());
+        }
         for output in outputs.iter_mut() {
             let _ = output.write(record);
         }

@@ -423,6 +423,24 @@ impl Outbox {
         }
     }
 
+    /// Writes `lines` straight to the sink named `name`, outside any batch: lines an
+    /// extension hands one of the daemon's logger plugins through the extension manager
+    /// (osquery's `logString` to that plugin). Call it between drains: a sink that is
+    /// failing now (it may have a batch left to complete) is not written, so the lines
+    /// never land inside a batch. `None`: no such sink, or it is failing now.
+    pub fn write_direct(
+        &mut self,
+        name: &str,
+        stream: Stream,
+        lines: &[Vec<u8>],
+    ) -> Option<std::io::Result<()>> {
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.sink.name() == name && s.retry_at.is_none())?;
+        Some(slot.sink.write(stream, lines))
+    }
+
     /// Names of the configured sinks, in delivery order.
     pub fn sink_names(&self) -> Vec<&'static str> {
         self.slots.iter().map(|s| s.sink.name()).collect()

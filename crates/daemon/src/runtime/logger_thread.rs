@@ -44,6 +44,8 @@ impl Daemon {
                         }
                         Err(e) => log::error!("Cannot read the log outbox: {e}"),
                     }
+                    // Between drains: never inside a batch.
+                    daemon.direct_lines.deliver(&mut outbox);
                     if stopping {
                         break;
                     }

@@ -15,6 +15,7 @@ mod backup;
 mod extension;
 mod logger_thread;
 mod osquery_import;
+mod own_plugins;
 mod remote;
 mod schedule;
 mod schedule_loop;
@@ -86,6 +87,9 @@ pub(crate) struct Daemon {
     /// from then on a query that ends stays recorded as executing, so the next worker
     /// deny-lists it.
     pub(crate) limit_hit: Arc<AtomicBool>,
+    /// Lines extensions hand the daemon's logger plugins through the extension manager,
+    /// written by the logger thread.
+    pub(crate) direct_lines: Arc<own_plugins::DirectLines>,
 }
 
 /// The config's `views` and `auto_table_construction` tables, with a generation that

@@ -3,7 +3,9 @@
 //! engine, in osquery's order. Every early exit says why.
 
 use super::settings::{DaemonSettings, ResultSettings, RunSettings};
-use super::{Daemon, EXIT_CATASTROPHIC, aws, backup, extension, osquery_import, remote};
+use super::{
+    Daemon, EXIT_CATASTROPHIC, aws, backup, extension, osquery_import, own_plugins, remote,
+};
 use crate::config::{self, Config, ForeignTables, ProgramTables};
 use crate::item::Decorations;
 use crate::logger::{self, HostIdentifier, LoggerSettings, StatusLogger, StatusOptions};
@@ -451,6 +453,16 @@ fn start<'t>(
     };
 
     let host_identifier = logger_settings.format_options(&instance_id).host_identifier;
+    let flush = Arc::new((Mutex::new(false), Condvar::new()));
+    let direct_lines = Arc::new(own_plugins::DirectLines::new(Arc::clone(&flush)));
+    if let Some(manager) = &manager {
+        manager.serve_plugins(Arc::new(own_plugins::OwnPlugins {
+            config_path: flags.get(flag::config_path).to_owned(),
+            flags: config::flag_rows(&flags),
+            loggers: sinks.iter().map(|s| s.name()).collect(),
+            lines: Arc::clone(&direct_lines),
+        }));
+    }
     let daemon = Daemon {
         store,
         live: Arc::default(),
@@ -460,7 +472,7 @@ fn start<'t>(
             host_identifier,
         ))),
         decorations: Arc::new(Mutex::new(Decorations::new())),
-        flush: Arc::new((Mutex::new(false), Condvar::new())),
+        flush,
         stop,
         logger_stop: Arc::new(AtomicBool::new(false)),
         views: Arc::default(),
@@ -469,6 +481,7 @@ fn start<'t>(
         monitor: crate::monitoring::Monitor::from_flags(&flags, super::unix_now()).map(Arc::new),
         scan_cache: oxquery_engine::ScanCache::default(),
         limit_hit,
+        direct_lines,
     };
     remote::start_status(
         remote.as_ref(),
@@ -482,6 +495,8 @@ fn start<'t>(
         for logger in &extension_loggers {
             logger.start_status(control, daemon.host_identifier.clone(), &daemon.stop);
         }
+        // Every logger plugin is set up: nothing later needs the lines logged so far.
+        control.end_backlog();
     }
     if let Some(loggers) = &aws_loggers {
         aws::start_status(
@@ -500,7 +515,19 @@ fn start<'t>(
     }
     instance.flags = config::flag_rows(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
-    let events = config::start_events(&flags, &config, Arc::clone(&daemon.store));
+    // Event rows also go to the logger plugins of extensions that asked for them.
+    let event_queues: Vec<_> = extension_loggers
+        .iter()
+        .filter_map(|logger| logger.start_events(&daemon.stop))
+        .collect();
+    let forward = (!event_queues.is_empty()).then(|| {
+        Arc::new(move |_: &str, row: String| {
+            for queue in &event_queues {
+                queue.push_back(row.clone());
+            }
+        }) as oxquery_events::EventForward
+    });
+    let events = config::start_events(&flags, &config, Arc::clone(&daemon.store), forward);
     tables.set_events(
         events
             .clone()
@@ -698,7 +725,9 @@ fn install_status_log(
     } else {
         settings.status_options()
     };
-    match StatusLogger::new(options).install() {
+    // Kept until the logger plugins are set up: those of extensions get the lines
+    // start-up logged before them.
+    match StatusLogger::new(options).with_backlog().install() {
         Ok(control) => Some(control),
         Err(e) => {
             eprintln!("Could not start the status log: {e}");

@@ -13,17 +13,22 @@ Environment:
     OXQUERY_TEST_LOGGER_FAIL    when this file exists, result lines (`string`,
                                 `snapshot`) are refused with status 1, so a test can
                                 check that the daemon keeps them and sends them again
+    OXQUERY_TEST_LOGGER_FEATURES  when set, the plugin answers `{"action": "features"}`
+                                with this status code (osquery's bit mask: 1 status
+                                lines, 2 event rows) and takes `init`, `status` and
+                                `event` requests with status 0, as a C++ or Go logger
+                                plugin that asks for them does
 
-Every request is answered as the SDK answers it (`init` and `status` with status 1,
-"Use Glog for status logging"; `{"action": "features"}` with status 1, which osquery
-reads as "send me the status log").
+Otherwise every request is answered as the SDK answers it (`init` and `status` with
+status 1, "Use Glog for status logging"; `{"action": "features"}` with status 1, which
+osquery reads as "send me the status log").
 """
 
 import json
 import os
 
 import osquery
-from osquery.extensions.ttypes import ExtensionStatus
+from osquery.extensions.ttypes import ExtensionResponse, ExtensionStatus
 
 PLUGIN_NAME = os.environ.get("OXQUERY_TEST_LOGGER_PLUGIN", "test_logger")
 OUT = os.environ["OXQUERY_TEST_LOGGER_OUT"]
@@ -43,7 +48,17 @@ class TestLoggerPlugin(osquery.LoggerPlugin):
         return PLUGIN_NAME
 
     def call(self, context):
-        response = super().call(context)
+        features = os.environ.get("OXQUERY_TEST_LOGGER_FEATURES")
+        if features and context.get("action") == "features":
+            response = ExtensionResponse(
+                status=ExtensionStatus(code=int(features), message="OK"), response=[]
+            )
+        elif features and ("init" in context or "status" in context or "event" in context):
+            response = ExtensionResponse(
+                status=ExtensionStatus(code=0, message="OK"), response=[]
+            )
+        else:
+            response = super().call(context)
         with open(OUT, "a", encoding="utf-8") as out:
             entry = {"request": dict(context), "code": response.status.code}
             out.write(json.dumps(entry, sort_keys=True) + "\n")
