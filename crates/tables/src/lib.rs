@@ -119,8 +119,14 @@ mod registry_tests {
         .unwrap();
         // The `hash` examples digest whole directories: a small read limit keeps this
         // test's cost (unoptimised digests) low without skipping any code path.
+        // The docker_* examples ask the tests' own daemon, never the host's socket.
+        let docker_socket = oxquery_test_support::docker::shared().map_or_else(
+            || std::env::temp_dir().join("oxquery-tests-no-docker.sock"),
+            |d| d.socket.clone(),
+        );
         engine.set_settings(oxquery_table::TableSettings {
             read_max: 1 << 20,
+            docker_socket: Some(docker_socket),
             ..oxquery_table::TableSettings::DEFAULT
         });
         let mut failures = Vec::new();
