@@ -12,6 +12,7 @@ pub fn table_settings(flags: &Flags) -> TableSettings {
         hash_cache_max: flags.get(flag::hash_cache_max),
         disable_hash_cache: flags.get(flag::disable_hash_cache),
         table_delay_ms: flags.get(flag::table_delay),
+        docker_socket: Some(flags.get(flag::docker_socket).to_path_buf()),
     }
 }
 

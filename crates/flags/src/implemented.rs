@@ -45,6 +45,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "schedule_query_timeout",
     "schedule_splay_percent",
     "disable_hash_cache",
+    // The docker_* tables talk to the Docker daemon on this socket.
+    "docker_socket",
     "disable_tables",
     // Engine: a pause before each repeated scan of a table within one query.
     "table_delay",

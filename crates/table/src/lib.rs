@@ -63,7 +63,9 @@ pub use host::{FlagValue, Host, InstanceInfo, LiveState, PackEntry, RegistryItem
 pub use macros::column_name;
 pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
 pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};
-pub use settings::{DEFAULT_HASH_CACHE_MAX, DEFAULT_READ_MAX, TableSettings};
+pub use settings::{
+    DEFAULT_DOCKER_SOCKET, DEFAULT_HASH_CACHE_MAX, DEFAULT_READ_MAX, TableSettings,
+};
 pub use spec::{
     Attributes, ChangeError, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator,
     RowChange, Table, TableDef, TableSpec,

@@ -6,6 +6,9 @@ pub const DEFAULT_READ_MAX: u64 = 50 * 1024 * 1024;
 /// osquery's default `--hash_cache_max`.
 pub const DEFAULT_HASH_CACHE_MAX: u32 = 500;
 
+/// osquery's default `--docker_socket`.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
 /// What generators may read from the command line (through [`crate::QueryContext::settings`]).
 /// Plain data: the program builds it from its flags at start-up and again on reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,9 @@ pub struct TableSettings {
     /// Milliseconds to wait before a further scan of a table the same query already
     /// scanned (`--table_delay`; the engine applies it).
     pub table_delay_ms: u64,
+    /// The Docker daemon's unix socket (`--docker_socket`); `None` means osquery's
+    /// default, [`DEFAULT_DOCKER_SOCKET`].
+    pub docker_socket: Option<std::path::PathBuf>,
 }
 
 impl TableSettings {
@@ -28,7 +34,15 @@ impl TableSettings {
         hash_cache_max: DEFAULT_HASH_CACHE_MAX,
         disable_hash_cache: false,
         table_delay_ms: 0,
+        docker_socket: None,
     };
+
+    /// The Docker daemon's socket the docker_* tables talk to.
+    pub fn docker_socket(&self) -> &std::path::Path {
+        self.docker_socket
+            .as_deref()
+            .unwrap_or(std::path::Path::new(DEFAULT_DOCKER_SOCKET))
+    }
 }
 
 impl Default for TableSettings {

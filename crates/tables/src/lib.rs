@@ -7,6 +7,7 @@
 //! * [`packages`]: installed software and package sources.
 //! * [`apps`]: browser extensions and editor plugins.
 //! * [`hardware`]: devices, firmware and drive health.
+//! * [`containers`]: container engines (Docker) through their APIs.
 //! * [`foreign`]: other platforms' tables, declared from osquery's data, for
 //!   `--enable_foreign` (not in [`all`]).
 //!
@@ -16,6 +17,7 @@
 
 pub mod apps;
 pub(crate) mod common;
+pub mod containers;
 pub mod docs;
 pub mod files;
 pub mod foreign;
@@ -41,6 +43,7 @@ pub fn all() -> Vec<&'static TableDef> {
     tables.extend(packages::tables());
     tables.extend(apps::tables());
     tables.extend(hardware::tables());
+    tables.extend(containers::tables());
     // The evented tables live with the event framework that fills them.
     tables.extend(oxquery_events::tables());
     tables
@@ -116,8 +119,14 @@ mod registry_tests {
         .unwrap();
         // The `hash` examples digest whole directories: a small read limit keeps this
         // test's cost (unoptimised digests) low without skipping any code path.
+        // The docker_* examples ask the tests' own daemon, never the host's socket.
+        let docker_socket = oxquery_test_support::docker::shared().map_or_else(
+            || std::env::temp_dir().join("oxquery-tests-no-docker.sock"),
+            |d| d.socket.clone(),
+        );
         engine.set_settings(oxquery_table::TableSettings {
             read_max: 1 << 20,
+            docker_socket: Some(docker_socket),
             ..oxquery_table::TableSettings::DEFAULT
         });
         let mut failures = Vec::new();

@@ -9,6 +9,8 @@
 //! - Randomised tests take their seed from an environment variable and print it
 //!   ([`seed`]), so a failure can be replayed.
 
+pub mod docker;
+
 use std::fmt::Display;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
