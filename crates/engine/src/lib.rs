@@ -633,9 +633,7 @@ pub(crate) fn step_rows(
     let mut values = Vec::with_capacity(width);
     while let Some(r) = cursor.next()? {
         values.clear();
-        for i in 0..width {
-            values.push(value_from_ref(r.get_ref(i)?));
-        }
+        push_values(r, width, &mut values)?;
         if row(&values).is_break() {
             break;
         }
@@ -643,16 +641,31 @@ pub(crate) fn step_rows(
     Ok(())
 }
 
-/// Every result row of `stmt`.
+/// Every result row of `stmt`. Each row's values are made in the vector kept, not
+/// copied out of a reused one: a text cell is allocated once.
 pub(crate) fn collect_rows(
     stmt: &mut rusqlite::Statement<'_>,
 ) -> rusqlite::Result<Vec<Vec<oxquery_table::Value>>> {
+    let width = stmt.column_count();
+    let mut cursor = stmt.query([])?;
     let mut rows = Vec::new();
-    step_rows(stmt, &mut |values| {
-        rows.push(values.to_vec());
-        std::ops::ControlFlow::Continue(())
-    })?;
+    while let Some(r) = cursor.next()? {
+        let mut values = Vec::with_capacity(width);
+        push_values(r, width, &mut values)?;
+        rows.push(values);
+    }
     Ok(rows)
+}
+
+fn push_values(
+    row: &rusqlite::Row<'_>,
+    width: usize,
+    values: &mut Vec<oxquery_table::Value>,
+) -> rusqlite::Result<()> {
+    for i in 0..width {
+        values.push(value_from_ref(row.get_ref(i)?));
+    }
+    Ok(())
 }
 
 /// A registry of built-in tables.
