@@ -390,6 +390,12 @@ pub fn is_implemented_in(name: &str, tool: Tool) -> bool {
             && (IMPLEMENTED_IN_DAEMON.contains(&name) || IMPLEMENTED_WITH_KAFKA.contains(&name)))
 }
 
+/// Whether only the daemon acts on `name` (the shell schedules nothing, logs no results,
+/// runs no watchdog): the shell's help and notices say so instead of "no effect yet".
+pub fn is_daemon_only(name: &str) -> bool {
+    !is_implemented(name) && (IMPLEMENTED_IN_DAEMON.contains(&name) || KAFKA_FLAGS.contains(&name))
+}
+
 /// Whether using `name` is an error in oxquery today.
 pub fn is_refused(name: &str) -> bool {
     REFUSED.contains(&name)

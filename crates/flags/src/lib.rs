@@ -586,6 +586,11 @@ impl Flags {
                     "Flag --{} has no effect: this build lacks the {feature} cargo feature",
                     def.name
                 )
+            } else if tool != implemented::Tool::Daemon && implemented::is_daemon_only(def.name) {
+                format!(
+                    "Flag --{} only applies to osqueryd; osqueryi does not act on it",
+                    def.name
+                )
             } else {
                 format!(
                     "Flag --{} is accepted but has no effect yet: oxquery does not implement its feature",
@@ -838,6 +843,8 @@ pub fn usage(binary: &str, version: &str) -> String {
                 && tool == implemented::Tool::Daemon
             {
                 format!(" [not in this build: {feature} feature]")
+            } else if tool != implemented::Tool::Daemon && implemented::is_daemon_only(def.name) {
+                " [osqueryd only]".to_owned()
             } else {
                 " [no effect yet]".to_owned()
             };

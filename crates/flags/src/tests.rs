@@ -310,6 +310,24 @@ fn usage_lists_visible_flags() {
     assert!(text.contains("--events_max N"));
     assert!(text.contains("--pretty_expand=auto|always|never"));
     assert!(text.contains("[no effect yet]"));
+    // Flags only the daemon acts on say so in the shell's help, and the extension and
+    // Thrift families are acted on everywhere else.
+    let shell_line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("--{name} ")))
+            .unwrap_or_else(|| panic!("--{name} not in the help"))
+            .to_owned()
+    };
+    assert!(shell_line("config_refresh").ends_with("[osqueryd only]"));
+    assert!(shell_line("enable_extensions_watchdog").ends_with("[osqueryd only]"));
+    let daemon_help = usage("osqueryd", "5.0.0");
+    for help in [&text, &daemon_help] {
+        for line in help.lines().map(str::trim_start) {
+            if line.starts_with("--extension") || line.starts_with("--thrift_") {
+                assert!(!line.ends_with("[no effect yet]"), "{line}");
+            }
+        }
+    }
     // In the daemon's help, flags of a feature the build lacks say so instead.
     let daemon = usage("osqueryd", "5.0.0");
     let kafka = daemon

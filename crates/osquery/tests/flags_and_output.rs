@@ -126,7 +126,7 @@ fn flags_without_effect_are_accepted_and_mentioned_at_verbose_level() {
         flag_notices(&r.stderr),
         [
             "Flag --allow_handle_threads only applies to osquery on other platforms; it has no effect on Linux",
-            "Flag --config_refresh is accepted but has no effect yet: oxquery does not implement its feature",
+            "Flag --config_refresh only applies to osqueryd; osqueryi does not act on it",
             "Flag --daemonize is accepted but has no effect yet: oxquery does not implement its feature",
         ]
     );
@@ -175,10 +175,12 @@ fn help_lists_every_visible_flag_with_default_and_meaning() {
         out.lines()
             .any(|l| l.trim_start().starts_with(flag) && l.contains(rest))
     };
+    // The shell says which flags only the daemon acts on, and which none acts on yet.
     assert!(has(
         "--tls_hostname VALUE",
-        "(type: string, default: \"\") [no effect yet]"
+        "(type: string, default: \"\") [osqueryd only]"
     ));
+    assert!(has("--daemonize ", "[no effect yet]"));
     assert!(has("--events_max N", "(type: uint64, default: 50000)"));
     assert!(has("--planner ", "constraints and columns"));
     assert!(has(
@@ -286,7 +288,7 @@ fn features_lists_disable_and_enable_flags() {
         !out.contains("disable_endpointsecurity"),
         "not a Linux flag"
     );
-    // Reported as set, with a note at verbose level that it does nothing yet.
+    // Reported as set, with a note at verbose level that only the daemon acts on it.
     let r = run(&["--verbose", "--enable_numeric_monitoring", ".features"]);
     assert!(
         r.stdout.contains("enable_numeric_monitoring: true\n"),
@@ -295,9 +297,7 @@ fn features_lists_disable_and_enable_flags() {
     );
     assert_eq!(
         flag_notices(&r.stderr),
-        [
-            "Flag --enable_numeric_monitoring is accepted but has no effect yet: oxquery does not implement its feature"
-        ]
+        ["Flag --enable_numeric_monitoring only applies to osqueryd; osqueryi does not act on it"]
     );
 }
 
