@@ -198,6 +198,27 @@ fn enrolls_fetches_its_config_logs_and_answers_live_queries() {
     assert_eq!(write["statuses"]["live1"], 0);
     assert_eq!(write["node_key"], "fleet-key");
 
+    // An extension hands the tls logger plugin a line through the manager's `call`
+    // (the SDK's client, as an extension's `logString` to one plugin does).
+    if let Some(python) = oxquery_test_support::osquery_sdk_python() {
+        let line = json!({"name": "from_extension", "action": "added", "columns": {"a": "1"}});
+        let out = std::process::Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/client.py"))
+            .arg(s.extensions_socket())
+            .args(["call", "logger", "tls"])
+            .arg(json!({"string": line.to_string()}).to_string())
+            .output()
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(answer["status"]["code"], 0, "{answer}");
+        assert!(
+            wait_until(LONG, || logged(&fleet).contains(&line)),
+            "the extension's line never reached the server\n{}",
+            d.stderr_text()
+        );
+    }
+
     // The server goes away: the daemon keeps running and keeps its results.
     fleet.up.store(false, Ordering::SeqCst);
     let before = s.results_of("fleet_q").len();

@@ -5,7 +5,8 @@
 //!
 //! * `config`/`filesystem`: `genConfig`, `genPack`, `option`, answered from the files
 //!   as they are now ([`oxquery_config::filesystem_config_call`]).
-//! * `logger`/`filesystem`, `stdout`, `syslog` (those running): `{"string": line}` and
+//! * `logger`/`filesystem`, `stdout`, `syslog`, `tls`, `kafka_producer`, `aws_kinesis`,
+//!   `aws_firehose` (those running): `{"string": line}` and
 //!   `{"snapshot": line}` go to that plugin alone, as osquery's `logString` to one plugin
 //!   does. The line is queued ([`DirectLines`], bounded) and the logger thread writes it
 //!   to the sink between two drains of the outbox, so it never lands inside a batch; the
@@ -13,8 +14,8 @@
 //!   succeeds and does nothing: the plugin is running already.
 //!
 //! Other requests get osquery's "Unsupported call to logger plugin"; the daemon's other
-//! plugins (tls, kafka, aws, distributed) are not offered (a call to them is refused as
-//! one to an item nobody holds).
+//! plugins (the tls config plugin, distributed) are not offered (a call to them is
+//! refused as one to an item nobody holds).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -27,8 +28,17 @@ use crate::outbox::Outbox;
 
 /// Lines an extension handed a logger plugin, waiting for the logger thread.
 const DIRECT_LINES_MAX: usize = 10_000;
-/// The daemon's logger plugins that take a line from an extension.
-const DIRECT_LOGGERS: [&str; 3] = ["filesystem", "stdout", "syslog"];
+/// The daemon's built-in logger plugins that take a line from an extension (not the
+/// extensions' own loggers, which the manager routes to the extension itself).
+const DIRECT_LOGGERS: [&str; 7] = [
+    "filesystem",
+    "stdout",
+    "syslog",
+    "tls",
+    "kafka_producer",
+    "aws_kinesis",
+    "aws_firehose",
+];
 
 /// One line for one sink.
 struct DirectLine {
