@@ -15,6 +15,7 @@
 //! one table file never imports another.
 
 pub mod apps;
+pub mod cloud;
 pub(crate) mod common;
 pub mod docs;
 pub mod files;
@@ -41,6 +42,7 @@ pub fn all() -> Vec<&'static TableDef> {
     tables.extend(packages::tables());
     tables.extend(apps::tables());
     tables.extend(hardware::tables());
+    tables.extend(cloud::tables());
     // The evented tables live with the event framework that fills them.
     tables.extend(oxquery_events::tables());
     tables
