@@ -22,10 +22,8 @@ table! {
         serial_port_enabled: Text [] "Indicates if serial port is enabled for the VM",
         metadata_endpoint: Text [INDEX] "Endpoint used to fetch VM metadata",
     },
-    examples: [
-        "select instance_id, zone from ycloud_instance_metadata",
-        "select * from ycloud_instance_metadata where metadata_endpoint = 'http://169.254.169.254'",
-    ],
+    // No example names an endpoint: the examples run in tests, which reach no network.
+    examples: ["select instance_id, zone, metadata_endpoint from ycloud_instance_metadata"],
 }
 
 const TABLE_NAME: &str = "ycloud_instance_metadata";
