@@ -68,14 +68,14 @@ fn generate_with(ctx: &QueryContext, rows: &mut Rows, settings: &CloudSettings) 
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::instance::testing::{Reply, Seen, Server, collect, write_fixture};
+    use super::super::instance::testing::{
+        self, CLOSED, Reply, Seen, Server, collect, write_fixture,
+    };
     use super::super::instance::{AZURE_COMPUTE, CloudSettings};
     use super::*;
     use crate::common::testing::{capture_log, within_10s};
     use crate::testing::text;
-    use oxquery_remote::aws::ImdsSettings;
     use oxquery_table::{Host, Value};
-    use std::time::Duration;
 
     /// A compute object as the 2018-02-01 api-version answers it.
     pub const COMPUTE: &str = r#"{"location":"westeurope","name":"web-1","offer":"debian-12","osType":"Linux","placementGroupId":"","plan":{"name":"","product":"","publisher":""},"platformFaultDomain":"1","platformUpdateDomain":"0","publicKeys":[],"publisher":"Debian","resourceGroupName":"rg-web","sku":"12-gen2","subscriptionId":"8d1f3b56-1111-2222-3333-444455556666","tags":"env:prod;owner:ops:team;broken;role:","version":"0.20240703.1797","vmId":"02aab8a4-74ef-476e-8182-f6d2ba4166a6","vmScaleSetName":"","vmSize":"Standard_B2s","zone":"2"}"#;
@@ -96,17 +96,7 @@ pub(super) mod tests {
     }
 
     pub fn settings(root: &std::path::Path, endpoint: &str) -> CloudSettings {
-        CloudSettings {
-            root: root.to_owned(),
-            imds: ImdsSettings {
-                endpoint: "http://127.0.0.1:9".to_owned(),
-                attempts: 1,
-                interval: Duration::from_secs(0),
-                disable_v1_fallback: true,
-            },
-            azure_endpoint: endpoint.to_owned(),
-            ycloud_endpoint: "http://127.0.0.1:9".to_owned(),
-        }
+        testing::settings(root, CLOSED, endpoint, CLOSED, &[])
     }
 
     pub fn azure_root() -> tempfile::TempDir {

@@ -79,9 +79,7 @@ fn fetch(client: &ImdsClient, used: &[bool], stop: &AtomicBool) -> Answers {
     let mut out = Vec::new();
     if IDENTITY.iter().any(|(c, _)| used[*c as usize]) {
         // The document names the instance: without it there is no row.
-        let text = client.get_with("dynamic/instance-identity/document", token)?;
-        let doc =
-            instance::json_object(&text).map_err(|e| format!("instance identity document: {e}"))?;
+        let doc = instance::identity_document(client, token)?;
         for (col, key) in IDENTITY {
             out.push((*col, instance::member_text(&doc, key)));
         }
@@ -115,7 +113,7 @@ fn generate_with(ctx: &QueryContext, rows: &mut Rows, settings: &CloudSettings) 
         return Ok(());
     }
     let used: Vec<bool> = (0..SPEC.columns.len()).map(|i| ctx.is_used(i)).collect();
-    let client = ImdsClient::new(settings.imds.clone());
+    let client = ImdsClient::new(settings.aws.imds.clone());
     let answers = instance::cancellable(ctx, move |stop| fetch(&client, &used, stop));
     match answers {
         None => ctx.check(),
@@ -135,13 +133,13 @@ fn generate_with(ctx: &QueryContext, rows: &mut Rows, settings: &CloudSettings) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::instance::testing::{Reply, Seen, Server, collect, write_fixture};
+    use super::super::instance::testing::{
+        self, CLOSED, Reply, Seen, Server, collect, write_fixture,
+    };
     use super::*;
     use crate::common::testing::{capture_log, within_10s};
     use crate::testing::text;
-    use oxquery_remote::aws::ImdsSettings;
     use oxquery_table::{Host, Value};
-    use std::time::Duration;
 
     const TOKEN: &str = "AQAEAHoken==";
     const IDENTITY_DOC: &str = r#"{
@@ -187,17 +185,9 @@ mod tests {
         endpoint: &str,
         disable_v1_fallback: bool,
     ) -> CloudSettings {
-        CloudSettings {
-            root: root.to_owned(),
-            imds: ImdsSettings {
-                endpoint: endpoint.to_owned(),
-                attempts: 1,
-                interval: Duration::from_secs(0),
-                disable_v1_fallback,
-            },
-            azure_endpoint: "http://127.0.0.1:9".to_owned(),
-            ycloud_endpoint: "http://127.0.0.1:9".to_owned(),
-        }
+        let mut settings = testing::settings(root, endpoint, CLOSED, CLOSED, &[]);
+        settings.aws.imds.disable_v1_fallback = disable_v1_fallback;
+        settings
     }
 
     fn ec2_root() -> tempfile::TempDir {

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use oxquery_remote::aws::{AwsEnv, ImdsSettings};
+use oxquery_flags::{Flags, flag};
+use oxquery_remote::aws::{AwsEnv, AwsSettings};
 use oxquery_table::QueryContext;
 use serde_json::Value;
 
@@ -46,9 +47,11 @@ pub enum Cloud {
 pub struct CloudSettings {
     /// The root the identification files are read under (`/`; a fixture in tests).
     pub root: PathBuf,
-    /// The IMDS flags and endpoint (`AWS_EC2_METADATA_SERVICE_ENDPOINT`), as the AWS
-    /// loggers' credentials use them.
-    pub imds: ImdsSettings,
+    /// The `--aws_*` flags as the AWS loggers read them: the IMDS flags and endpoint
+    /// (`AWS_EC2_METADATA_SERVICE_ENDPOINT`), credentials, region, proxy.
+    pub aws: AwsSettings,
+    /// The AWS variables of the environment (credentials, `AWS_ENDPOINT_URL_EC2`).
+    pub env: AwsEnv,
     /// `--azure_metadata_endpoint` (ours).
     pub azure_endpoint: String,
     /// Yandex Cloud's service when the query names no `metadata_endpoint`.
@@ -60,41 +63,29 @@ impl CloudSettings {
     pub fn from_context(ctx: &QueryContext) -> CloudSettings {
         let host = ctx.host();
         let live = host.live().flags;
-        let flags = if live.is_empty() {
+        let values = if live.is_empty() {
             &host.instance.flags
         } else {
             &live
         };
-        let flag = |name: &str| {
-            flags
-                .iter()
-                .find(|f| f.name == name)
-                .map(|f| f.value.clone())
-        };
-        let number = |name: &str, default: u64| {
-            flag(name)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(default)
-        };
+        // The typed flags again, so the AWS settings are read exactly as the loggers
+        // read them; a scan without flag values (tests) keeps the defaults.
+        let mut flags = Flags::new();
+        for value in values {
+            let _ = flags.set(&value.name, &value.value);
+        }
         let env = AwsEnv::from_process();
-        let imds = ImdsSettings {
-            endpoint: env
-                .get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-                .unwrap_or(LINK_LOCAL)
-                .trim_end_matches('/')
-                .to_owned(),
-            attempts: u32::try_from(number("aws_imdsv2_request_attempts", 3))
-                .unwrap_or(u32::MAX)
-                .max(1),
-            interval: Duration::from_secs(number("aws_imdsv2_request_interval", 3)),
-            disable_v1_fallback: flag("aws_disable_imdsv1_fallback").is_some_and(|v| v == "true"),
-        };
+        let mut aws = AwsSettings::from_flags(&flags, &env);
+        if aws.imds.endpoint == oxquery_remote::aws::imds::DEFAULT_ENDPOINT {
+            aws.imds.endpoint = LINK_LOCAL.to_owned();
+        }
         CloudSettings {
             root: PathBuf::from("/"),
-            imds,
-            azure_endpoint: flag("azure_metadata_endpoint")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| LINK_LOCAL.to_owned())
+            aws,
+            env,
+            azure_endpoint: Some(flags.get(flag::azure_metadata_endpoint))
+                .filter(|v| !v.is_empty() && *v != "http://169.254.169.254")
+                .unwrap_or(LINK_LOCAL)
                 .trim_end_matches('/')
                 .to_owned(),
             ycloud_endpoint: LINK_LOCAL.to_owned(),
@@ -257,6 +248,16 @@ pub fn azure_compute(
     }
 }
 
+/// The EC2 instance identity document (`dynamic/instance-identity/document`): the
+/// instance's id, region, account... Without it there is no row.
+pub fn identity_document(
+    client: &oxquery_remote::aws::ImdsClient,
+    token: Option<&str>,
+) -> Result<serde_json::Map<String, Value>, String> {
+    let text = client.get_with("dynamic/instance-identity/document", token)?;
+    json_object(&text).map_err(|e| format!("instance identity document: {e}"))
+}
+
 /// Runs `work` (the requests) on a thread and waits for it while watching the query:
 /// when the query stops, the wait ends at once (`None`), `work` is told through its flag
 /// and the thread ends by itself within the requests' timeout.
@@ -310,6 +311,7 @@ pub mod testing {
         pub method: String,
         pub target: String,
         pub headers: HashMap<String, String>,
+        pub body: String,
     }
 
     /// What the server does with a request.
@@ -411,7 +413,8 @@ pub mod testing {
             }
             data.extend_from_slice(&buf[..n]);
         }
-        let text = String::from_utf8_lossy(&data).into_owned();
+        let head_end = data.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let text = String::from_utf8_lossy(&data[..head_end]).into_owned();
         let mut lines = text.split("\r\n");
         let mut first = lines.next()?.split(' ');
         let method = first.next()?.to_owned();
@@ -421,14 +424,72 @@ pub mod testing {
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect();
+        let headers: HashMap<String, String> = headers;
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = data[head_end..].to_vec();
+        while body.len() < length.min(1 << 20) {
+            let n = stream.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
         Some((
             Seen {
                 method,
                 target,
                 headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
             },
             stream,
         ))
+    }
+
+    /// A closed loopback port: the address of services a test does not serve.
+    pub const CLOSED: &str = "http://127.0.0.1:9";
+
+    /// Settings for a fixture `root` with these service addresses, one IMDSv2 attempt
+    /// and these AWS variables.
+    pub fn settings(
+        root: &Path,
+        imds: &str,
+        azure: &str,
+        ycloud: &str,
+        env: &[(&str, &str)],
+    ) -> super::CloudSettings {
+        use oxquery_remote::aws::{AwsEnv, AwsSettings, CredentialSettings, ImdsSettings};
+        super::CloudSettings {
+            root: root.to_owned(),
+            aws: AwsSettings {
+                region: String::new(),
+                profile_name: String::new(),
+                fips: false,
+                proxy: None,
+                debug: false,
+                credentials: CredentialSettings {
+                    access_key_id: String::new(),
+                    secret_access_key: String::new(),
+                    session_token: String::new(),
+                    profile_name: String::new(),
+                    sts_arn_role: String::new(),
+                    sts_region: String::new(),
+                    sts_session_name: String::new(),
+                    sts_timeout: Duration::from_secs(3600),
+                },
+                imds: ImdsSettings {
+                    endpoint: imds.to_owned(),
+                    attempts: 1,
+                    interval: Duration::ZERO,
+                    disable_v1_fallback: true,
+                },
+            },
+            env: AwsEnv::from_pairs(env.iter().copied()),
+            azure_endpoint: azure.to_owned(),
+            ycloud_endpoint: ycloud.to_owned(),
+        }
     }
 
     /// The result and rows of `generate` under `ctx`.

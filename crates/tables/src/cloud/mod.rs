@@ -7,6 +7,7 @@
 pub mod azure_instance_metadata;
 pub mod azure_instance_tags;
 pub mod ec2_instance_metadata;
+pub mod ec2_instance_tags;
 /// Identification of the cloud and the bounded, cancellable HTTP fetch the tables share.
 pub(crate) mod instance;
 pub mod ycloud_instance_metadata;
@@ -19,6 +20,7 @@ pub fn tables() -> Vec<&'static TableDef> {
         &azure_instance_metadata::TABLE,
         &azure_instance_tags::TABLE,
         &ec2_instance_metadata::TABLE,
+        &ec2_instance_tags::TABLE,
         &ycloud_instance_metadata::TABLE,
     ]
 }

@@ -103,13 +103,13 @@ fn generate_with(ctx: &QueryContext, rows: &mut Rows, settings: &CloudSettings) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::instance::testing::{Reply, Seen, Server, collect, write_fixture};
+    use super::super::instance::testing::{
+        self, CLOSED, Reply, Seen, Server, collect, write_fixture,
+    };
     use super::*;
     use crate::common::testing::{capture_log, within_10s};
     use crate::testing::text;
-    use oxquery_remote::aws::ImdsSettings;
     use oxquery_table::{Host, Op};
-    use std::time::Duration;
 
     const INSTANCE: &str = r#"{"attributes":{"serial-port-enable":"1","ssh-keys":"admin:ssh-ed25519 AAAAC3Nza admin@host"},"description":"web front","disks":[],"hostname":"web-1.ru-central1.internal","id":"fhm1a2b3c4d5e6f7g8h9","name":"web-1","networkInterfaces":[],"serviceAccounts":{},"vendor":{"cloudId":"b1gcloud0000000000","folderId":"b1gfolder000000000","identity":{}},"zone":"projects/b1gfolder000000000/zones/ru-central1-a"}"#;
 
@@ -125,17 +125,7 @@ mod tests {
     }
 
     fn settings(root: &std::path::Path, endpoint: &str) -> CloudSettings {
-        CloudSettings {
-            root: root.to_owned(),
-            imds: ImdsSettings {
-                endpoint: "http://127.0.0.1:9".to_owned(),
-                attempts: 1,
-                interval: Duration::from_secs(0),
-                disable_v1_fallback: true,
-            },
-            azure_endpoint: "http://127.0.0.1:9".to_owned(),
-            ycloud_endpoint: endpoint.to_owned(),
-        }
+        testing::settings(root, CLOSED, CLOSED, endpoint, &[])
     }
 
     fn root(vendor: &str) -> tempfile::TempDir {
@@ -202,10 +192,7 @@ mod tests {
 
         // Naming the endpoint in the query is asking for it.
         let named = format!("{}/", server.base);
-        let (rows, _) = scan(
-            settings(root.path(), "http://127.0.0.1:9"),
-            Some(named.clone()),
-        );
+        let (rows, _) = scan(settings(root.path(), CLOSED), Some(named.clone()));
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0][0], "fhm1a2b3c4d5e6f7g8h9");
         assert_eq!(rows[0][9], named);
