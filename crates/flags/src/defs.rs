@@ -226,6 +226,7 @@ flag_table! {
     osq(aws_sts_region, Str, "", Config, "Region of the STS endpoint"),
     osq(aws_sts_session_name, Str, "default", Config, "Session name used when assuming an STS role"),
     osq(aws_sts_timeout, U64, "3600", Config, "Lifetime in seconds of assumed STS credentials"),
+    oxquery_config(azure_metadata_endpoint, Str, "http://169.254.169.254", "Base URL of the Azure instance metadata service the azure_instance_* tables ask (oxquery's; tests point it at loopback)"),
     osq(buffered_log_max, U64, "1000000", Config, "Most log lines a buffered logger keeps before dropping the oldest (0 = unlimited)"),
     osq(carver_block_size, U32, "8192", Cli, "Bytes per block when uploading carved files"),
     osq(carver_compression, Bool, "false", Cli, "Compress carve archives with zstd"),

@@ -103,6 +103,11 @@ pub const IMPLEMENTED: &[&str] = &[
     "thrift_string_size_limit",
     "thrift_timeout",
     "thrift_verbose",
+    // The cloud metadata tables (ec2_*, azure_*), in both programs.
+    "aws_disable_imdsv1_fallback",
+    "aws_imdsv2_request_attempts",
+    "aws_imdsv2_request_interval",
+    "azure_metadata_endpoint",
     "flagfile",
     "hash_cache_max",
     "help",

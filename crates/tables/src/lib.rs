@@ -16,6 +16,7 @@
 //! one table file never imports another.
 
 pub mod apps;
+pub mod cloud;
 pub(crate) mod common;
 pub mod containers;
 pub mod docs;
@@ -44,6 +45,7 @@ pub fn all() -> Vec<&'static TableDef> {
     tables.extend(apps::tables());
     tables.extend(hardware::tables());
     tables.extend(containers::tables());
+    tables.extend(cloud::tables());
     // The evented tables live with the event framework that fills them.
     tables.extend(oxquery_events::tables());
     tables

@@ -314,7 +314,7 @@ impl CredentialChain {
 }
 
 /// The text of the first `<name>...</name>` element (STS answers are flat enough).
-fn xml_value(xml: &str, name: &str) -> Option<String> {
+pub fn xml_value(xml: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
     let start = xml.find(&open)? + open.len();

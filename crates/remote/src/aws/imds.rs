@@ -119,6 +119,11 @@ impl ImdsClient {
         None
     }
 
+    /// Whether GETs may go without a token (not `--aws_disable_imdsv1_fallback`).
+    pub fn v1_fallback_allowed(&self) -> bool {
+        !self.settings.disable_v1_fallback
+    }
+
     /// `GET /latest/<path>` with a token, or without one when IMDSv1 is allowed.
     pub fn get(&self, path: &str, stop: &AtomicBool) -> Result<String, String> {
         let token = self.token(stop);
@@ -131,7 +136,10 @@ impl ImdsClient {
         self.get_with(path, token.as_deref())
     }
 
-    fn get_with(&self, path: &str, token: Option<&str>) -> Result<String, String> {
+    /// `GET /latest/<path>` with a token already obtained (`None`: IMDSv1), so several
+    /// reads share one token (the ec2 tables). The caller decides on the v1 fallback
+    /// with [`ImdsClient::v1_fallback_allowed`].
+    pub fn get_with(&self, path: &str, token: Option<&str>) -> Result<String, String> {
         let url = format!(
             "{}/latest/{}",
             self.settings.endpoint,

@@ -448,6 +448,51 @@ impl AwsClient {
     }
 }
 
+impl AwsClient {
+    /// One call of the Query protocol (EC2, STS): the form `body` (`Action=...&Version=...`)
+    /// posted, signed; the answer's XML text, or the error it names (`Code`, `Message`).
+    pub fn call_query(&self, body: &str, stop: &AtomicBool) -> Result<String, AwsError> {
+        let credentials = self.credentials.get(stop).map_err(AwsError::Credentials)?;
+        let url = format!("{}/", self.endpoint);
+        let host = host_of(&url);
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let unsigned = [("host", host.as_str()), ("content-type", content_type)];
+        let signature = sign::signature_headers(
+            &sign::Unsigned {
+                method: "POST",
+                url: &url,
+                headers: &unsigned,
+                body: body.as_bytes(),
+            },
+            &credentials,
+            &self.region,
+            self.service,
+            SystemTime::now(),
+        )
+        .map_err(AwsError::Credentials)?;
+        let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
+        headers.extend(signature);
+        let answer = self
+            .http
+            .send("POST", &url, &headers, body.as_bytes())
+            .map_err(AwsError::Transport)?;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        if answer.status == 200 {
+            return Ok(text);
+        }
+        let code = credentials::xml_value(&text, "Code")
+            .unwrap_or_else(|| format!("HTTP{}", answer.status));
+        if is_expired(&code) {
+            self.credentials.invalidate();
+        }
+        Err(AwsError::Service {
+            status: answer.status,
+            code,
+            message: credentials::xml_value(&text, "Message").unwrap_or_default(),
+        })
+    }
+}
+
 /// The error an answer of the JSON protocol names: `__type` (after any `#`) and
 /// `message`/`Message`.
 fn json_error(status: u16, value: &Value, body: &[u8]) -> AwsError {
