@@ -13,6 +13,7 @@ pub fn table_settings(flags: &Flags) -> TableSettings {
         disable_hash_cache: flags.get(flag::disable_hash_cache),
         table_delay_ms: flags.get(flag::table_delay),
         docker_socket: Some(flags.get(flag::docker_socket).to_path_buf()),
+        lxd_socket: Some(flags.get(flag::lxd_socket).to_path_buf()),
     }
 }
 

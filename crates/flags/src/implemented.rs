@@ -47,6 +47,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "disable_hash_cache",
     // The docker_* tables talk to the Docker daemon on this socket.
     "docker_socket",
+    // The lxd_* tables talk to the LXD daemon on this socket.
+    "lxd_socket",
     "disable_tables",
     // Engine: a pause before each repeated scan of a table within one query.
     "table_delay",

@@ -64,7 +64,8 @@ pub use macros::column_name;
 pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
 pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};
 pub use settings::{
-    DEFAULT_DOCKER_SOCKET, DEFAULT_HASH_CACHE_MAX, DEFAULT_READ_MAX, TableSettings,
+    DEFAULT_DOCKER_SOCKET, DEFAULT_HASH_CACHE_MAX, DEFAULT_LXD_SOCKET, DEFAULT_READ_MAX,
+    TableSettings,
 };
 pub use spec::{
     Attributes, ChangeError, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator,

@@ -9,6 +9,9 @@ pub const DEFAULT_HASH_CACHE_MAX: u32 = 500;
 /// osquery's default `--docker_socket`.
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
+/// osquery's default `--lxd_socket`.
+pub const DEFAULT_LXD_SOCKET: &str = "/var/lib/lxd/unix.socket";
+
 /// What generators may read from the command line (through [`crate::QueryContext::settings`]).
 /// Plain data: the program builds it from its flags at start-up and again on reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,9 @@ pub struct TableSettings {
     /// The Docker daemon's unix socket (`--docker_socket`); `None` means osquery's
     /// default, [`DEFAULT_DOCKER_SOCKET`].
     pub docker_socket: Option<std::path::PathBuf>,
+    /// The LXD daemon's unix socket (`--lxd_socket`); `None` means osquery's default,
+    /// [`DEFAULT_LXD_SOCKET`].
+    pub lxd_socket: Option<std::path::PathBuf>,
 }
 
 impl TableSettings {
@@ -35,6 +41,7 @@ impl TableSettings {
         disable_hash_cache: false,
         table_delay_ms: 0,
         docker_socket: None,
+        lxd_socket: None,
     };
 
     /// The Docker daemon's socket the docker_* tables talk to.
@@ -42,6 +49,13 @@ impl TableSettings {
         self.docker_socket
             .as_deref()
             .unwrap_or(std::path::Path::new(DEFAULT_DOCKER_SOCKET))
+    }
+
+    /// The LXD daemon's socket the lxd_* tables talk to.
+    pub fn lxd_socket(&self) -> &std::path::Path {
+        self.lxd_socket
+            .as_deref()
+            .unwrap_or(std::path::Path::new(DEFAULT_LXD_SOCKET))
     }
 }
 

@@ -129,6 +129,8 @@ mod registry_tests {
         engine.set_settings(oxquery_table::TableSettings {
             read_max: 1 << 20,
             docker_socket: Some(docker_socket),
+            // The lxd_* examples never ask the host's LXD: a socket that does not exist.
+            lxd_socket: Some(std::env::temp_dir().join("oxquery-tests-no-lxd.socket")),
             ..oxquery_table::TableSettings::DEFAULT
         });
         let mut failures = Vec::new();
