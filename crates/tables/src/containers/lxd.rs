@@ -275,6 +275,28 @@ mod tests {
         }
     }
 
+    /// Without a cancellation, the client's idle limit (10 s) ends the wait: one table
+    /// only, and a generous guard so a hang fails the test instead of blocking it.
+    #[test]
+    fn a_silent_daemon_gives_no_rows_and_a_warning_within_the_limits() {
+        let (_dir, path) = hostile_server(None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let host = host_for(&path);
+            let _ = tx.send(scan(&super::super::lxd_certificates::TABLE, &host, None));
+        });
+        let (rows, logged) = rx
+            .recv_timeout(Limits::DEFAULT.total * 2)
+            .expect("the scan outlived the client's limits");
+        assert_eq!(rows.unwrap(), 0);
+        assert!(
+            logged
+                .iter()
+                .any(|(l, m)| *l == log::Level::Warn && m.contains("lxd_certificates")),
+            "{logged:?}"
+        );
+    }
+
     #[test]
     fn a_silent_daemon_is_left_when_the_query_is_cancelled() {
         let (_dir, path) = hostile_server(None);

@@ -56,7 +56,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::lxd::testing::daemon;
+    use crate::containers::lxd::testing::{clustered, daemon, host_for};
     use crate::testing::{rows_of, text};
     use oxquery_table::Value;
 
@@ -81,5 +81,17 @@ mod tests {
         assert!(
             text(&pool_source.unwrap()[Col::member_config_description as usize]).contains(&d.pool)
         );
+    }
+
+    #[test]
+    fn a_clustered_daemon_names_its_member() {
+        let Some(c) = clustered() else { return };
+        let host = host_for(&c.socket);
+        let rows = rows_of(&QueryContext::everything(TABLE.spec, &host), generate);
+        // No pool or network: no member-specific keys, one row.
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(text(&rows[0][Col::server_name as usize]), c.member);
+        assert_eq!(rows[0][Col::enabled as usize], Value::Integer(1));
+        assert_eq!(text(&rows[0][Col::member_config_key as usize]), "");
     }
 }

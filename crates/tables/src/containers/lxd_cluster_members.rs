@@ -41,7 +41,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::lxd::testing::{daemon, host_for, serve};
+    use crate::containers::lxd::testing::{clustered, daemon, host_for, serve};
     use crate::testing::{rows_of, text};
     use oxquery_table::Value;
 
@@ -59,9 +59,31 @@ mod tests {
         );
     }
 
+    /// The one member of the clustered test daemon, as `lxc cluster list` shows it.
+    #[test]
+    fn matches_lxc_cluster_list() {
+        let Some(c) = clustered() else { return };
+        let host = host_for(&c.socket);
+        let rows = rows_of(&QueryContext::everything(TABLE.spec, &host), generate);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let r = &rows[0];
+        let listed = c.lxc(&["cluster", "list", "--format", "json"]);
+        let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        let m = &listed[0];
+        assert_eq!(text(&r[0]), c.member);
+        assert_eq!(m["server_name"], c.member.as_str());
+        assert_eq!(text(&r[1]), c.url);
+        assert_eq!(m["url"], c.url.as_str());
+        // The only member holds the database.
+        assert_eq!(r[2], Value::Integer(1));
+        assert_eq!(text(&r[3]), m["status"].as_str().unwrap());
+        assert_eq!(text(&r[3]), "Online");
+        assert_eq!(text(&r[4]), m["message"].as_str().unwrap());
+    }
+
     /// A clustered daemon's answers, in the shapes of LXD's api.Cluster and
     /// api.ClusterMember (lxd/shared/api/cluster.go), served from the test's own socket:
-    /// a cluster needs a second daemon listening on the network, which the tests avoid.
+    /// here with a second member, offline, which the one-member test cluster cannot show.
     #[test]
     fn members_of_a_cluster_in_lxds_shapes() {
         let cluster = r#"{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":{"server_name":"node1","enabled":true,"member_config":[]}}"#;

@@ -79,7 +79,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::lxd::testing::daemon;
+    use crate::containers::lxd::testing::{daemon, host_for, serve};
     use crate::testing::{rows_of, text};
     use oxquery_table::{Op, Value};
 
@@ -132,5 +132,53 @@ mod tests {
             );
             assert!(rows_of(&ctx, generate).is_empty(), "{other}");
         }
+    }
+
+    /// A running container's state, which the tests do not make (starting one leaves
+    /// cgroups behind on the host): LXD 5.0's answers for one, as the test daemon gave
+    /// them when tried by hand, served from the test's own socket.
+    #[test]
+    fn a_running_instance_in_lxds_shapes() {
+        let envelope = |metadata: &str| {
+            format!(
+                r#"{{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":{metadata}}}"#
+            )
+        };
+        let instance = r#"{"architecture":"x86_64","config":{"image.os":"oxqos","volatile.base_image":"0798b1fa4aa52a9150b063cb17394cc761d473feb6f6a420cd7463c8b7e796af","volatile.last_state.power":"RUNNING"},"devices":{},"ephemeral":true,"profiles":["default"],"stateful":false,"description":"","created_at":"2026-12-07T03:04:39.882732615Z","expanded_config":{},"expanded_devices":{"root":{"path":"/","pool":"p","type":"disk"}},"name":"c1","status":"Running","status_code":103,"last_used_at":"2026-12-07T03:04:40.1Z","location":"none","type":"container","project":"default"}"#;
+        let metadata = r#"{"architecture":"x86_64","creation_date":1700000000,"expiry_date":0,"properties":{"os":"oxqos"},"templates":null}"#;
+        let state = r#"{"status":"Running","status_code":103,"disk":{},"memory":{"usage":335872,"usage_peak":1110016,"swap_usage":0,"swap_usage_peak":0},"network":{"lo":{"addresses":[],"counters":{"bytes_received":0,"bytes_sent":0,"packets_received":0,"packets_sent":0},"hwaddr":"","host_name":"","mtu":65536,"state":"up","type":"loopback"}},"pid":25118,"processes":1,"cpu":{"usage":1000}}"#;
+        let (_dir, socket) = serve(vec![
+            (
+                "/1.0/instances?recursion=1".to_owned(),
+                envelope(&format!("[{instance}]")),
+            ),
+            ("/1.0/instances/c1".to_owned(), envelope(instance)),
+            ("/1.0/instances/c1/metadata".to_owned(), envelope(metadata)),
+            ("/1.0/instances/c1/state".to_owned(), envelope(state)),
+        ]);
+        let host = host_for(&socket);
+        let all = rows_of(&QueryContext::everything(TABLE.spec, &host), generate);
+        let one = rows_of(
+            &QueryContext::everything(TABLE.spec, &host).with_constraint(Col::name, Op::Eq, "c1"),
+            generate,
+        );
+        assert_eq!(all, one);
+        assert_eq!(
+            all,
+            vec![vec![
+                Value::from("c1"),
+                Value::from("Running"),
+                Value::Integer(0),
+                Value::Integer(1),
+                Value::from("2026-12-07T03:04:39.882732615Z"),
+                Value::from("0798b1fa4aa52a9150b063cb17394cc761d473feb6f6a420cd7463c8b7e796af"),
+                // Properties without architecture or description: ''.
+                Value::from(""),
+                Value::from("oxqos"),
+                Value::from(""),
+                Value::Integer(25118),
+                Value::Integer(1),
+            ]]
+        );
     }
 }

@@ -11,6 +11,9 @@
 //! `metadata.yaml` gives the os, release, description and architecture), a stopped
 //! container made from it with a user config key and a read-only disk device, and a
 //! trusted client certificate made by `openssl`.
+//!
+//! [`clustered`] starts a second daemon the same way and makes it a one-member cluster
+//! listening on a loopback port, for the cluster tables.
 
 use oxquery_table::{Host, TableSettings};
 use std::path::{Path, PathBuf};
@@ -79,7 +82,10 @@ pub fn host_for(socket: &Path) -> Host {
 }
 
 static DAEMON: OnceLock<Option<TestLxd>> = OnceLock::new();
-static CHILD: Mutex<Option<(Child, PathBuf, PathBuf)>> = Mutex::new(None);
+static CLUSTERED: OnceLock<Option<Clustered>> = OnceLock::new();
+/// The daemons started, for the cleanup at exit: the process, `lxd`, and the directory
+/// holding everything of that daemon (its `LXD_DIR` is `lxd` inside).
+static CHILDREN: Mutex<Vec<(Child, PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
 /// The shared daemon, started on first use. `None` (a skip; a failure under CI) when `lxd`,
 /// `lxc` or `openssl` is missing or the daemon cannot start here; the reason is printed.
@@ -92,6 +98,94 @@ pub fn daemon() -> Option<&'static TestLxd> {
             oxquery_test_support::require("a test lxd", start(&lxd, &lxc, &openssl))
         })
         .as_ref()
+}
+
+/// A second daemon of the tests', made a one-member cluster: its API listens on a free
+/// loopback port (`core.https_address`), then `lxc cluster enable`. Apart from the first,
+/// since clustering moves member-specific keys (a pool's `source`) out of the objects.
+#[derive(Debug)]
+pub struct Clustered {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub lxc: PathBuf,
+    /// The member's name and its `https://127.0.0.1:<port>` URL.
+    pub member: String,
+    pub url: String,
+}
+
+impl Clustered {
+    /// `lxc args...` on this daemon: its standard output; it must succeed.
+    pub fn lxc(&self, args: &[&str]) -> String {
+        run(&self.lxc, &self.dir, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The clustered daemon, started on first use; `None` as for [`daemon`].
+pub fn clustered() -> Option<&'static Clustered> {
+    CLUSTERED
+        .get_or_init(|| {
+            let lxd = oxquery_test_support::require_tool("lxd")?;
+            let lxc = oxquery_test_support::require_tool("lxc")?;
+            oxquery_test_support::require("a clustered test lxd", start_clustered(&lxd, &lxc))
+        })
+        .as_ref()
+}
+
+fn start_clustered(lxd: &Path, lxc: &Path) -> Result<Clustered, String> {
+    let top = std::env::temp_dir().join(format!("oxq-lxd-cluster-{}", std::process::id()));
+    let dir = spawn(lxd, &top)?;
+    // A port the kernel just gave out and took back: free unless someone takes it now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("a loopback port: {e}"))?
+        .port();
+    let url = format!("https://127.0.0.1:{port}");
+    let member = "oxq-node".to_owned();
+    run(
+        lxc,
+        &dir,
+        &["config", "set", "core.https_address", &url[8..]],
+    )?;
+    run(lxc, &dir, &["cluster", "enable", &member])?;
+    Ok(Clustered {
+        socket: dir.join("unix.socket"),
+        dir,
+        lxc: lxc.to_owned(),
+        member,
+        url,
+    })
+}
+
+/// Starts `lxd` with `LXD_DIR` `top/lxd` (a fresh `top`), registers it for the cleanup at
+/// exit and waits until it answers: its `LXD_DIR`.
+fn spawn(lxd: &Path, top: &Path) -> Result<PathBuf, String> {
+    let _ = std::fs::remove_dir_all(top);
+    let dir = top.join("lxd");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let log = std::fs::File::create(top.join("lxd.log")).map_err(|e| e.to_string())?;
+    let child = Command::new(lxd)
+        .env("LXD_DIR", &dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", lxd.display()))?;
+    let mut children = CHILDREN.lock().unwrap();
+    if children.is_empty() {
+        // SAFETY: registers a plain extern "C" function; it runs once at exit.
+        unsafe { libc::atexit(stop_at_exit) };
+    }
+    children.push((child, lxd.to_owned(), top.to_owned()));
+    drop(children);
+    run(lxd, &dir, &["waitready", "--timeout", "60"]).map_err(|e| {
+        let log = std::fs::read_to_string(top.join("lxd.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        format!(
+            "{e}; its log ends:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    })?;
+    Ok(dir)
 }
 
 fn run(tool: &Path, lxd_dir: &Path, args: &[&str]) -> Result<String, String> {
@@ -135,28 +229,7 @@ fn tar(dir: &Path, out: &Path, what: &str) -> Result<(), String> {
 
 fn start(lxd: &Path, lxc: &Path, openssl: &Path) -> Result<TestLxd, String> {
     let top = std::env::temp_dir().join(format!("oxq-lxd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&top);
-    let dir = top.join("lxd");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let log = std::fs::File::create(top.join("lxd.log")).map_err(|e| e.to_string())?;
-    let child = Command::new(lxd)
-        .env("LXD_DIR", &dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("{}: {e}", lxd.display()))?;
-    *CHILD.lock().unwrap() = Some((child, lxd.to_owned(), dir.clone()));
-    // SAFETY: registers a plain extern "C" function; it runs once at exit.
-    unsafe { libc::atexit(stop_at_exit) };
-    run(lxd, &dir, &["waitready", "--timeout", "60"]).map_err(|e| {
-        let log = std::fs::read_to_string(top.join("lxd.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        format!(
-            "{e}; its log ends:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )
-    })?;
+    let dir = spawn(lxd, &top)?;
     let lxc_run = |args: &[&str]| run(lxc, &dir, args);
 
     let pool = "oxq-pool".to_owned();
@@ -255,28 +328,29 @@ fn start(lxd: &Path, lxc: &Path, openssl: &Path) -> Result<TestLxd, String> {
     })
 }
 
-/// Stops the daemon (`lxd shutdown` unmounts what it mounted) and deletes its directory.
+/// Stops the daemons (`lxd shutdown` unmounts what each mounted) and deletes their
+/// directories.
 extern "C" fn stop_at_exit() {
-    let Ok(mut child) = CHILD.lock() else { return };
-    let Some((mut child, lxd, dir)) = child.take() else {
+    let Ok(mut children) = CHILDREN.lock() else {
         return;
     };
-    let _ = Command::new(&lxd)
-        .args(["shutdown", "--timeout", "30"])
-        .env("LXD_DIR", &dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let stopped = oxquery_test_support::wait_until(Duration::from_secs(30), || {
-        child.try_wait().is_ok_and(|s| s.is_some())
-    });
-    if !stopped {
-        let _ = child.kill();
-        let _ = child.wait();
+    for (mut child, lxd, top) in children.drain(..) {
+        let _ = Command::new(&lxd)
+            .args(["shutdown", "--timeout", "30"])
+            .env("LXD_DIR", top.join("lxd"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let stopped = oxquery_test_support::wait_until(Duration::from_secs(30), || {
+            child.try_wait().is_ok_and(|s| s.is_some())
+        });
+        if !stopped {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Anything still mounted there (a daemon that did not stop cleanly) stays.
+        let _ = std::fs::remove_dir_all(&top);
     }
-    // Anything still mounted there (a daemon that did not stop cleanly) stays.
-    let top = std::env::temp_dir().join(format!("oxq-lxd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&top);
 }
 
 /// A server on a fresh socket in a fresh directory answering `GET target` with the body
