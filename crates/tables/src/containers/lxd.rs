@@ -13,7 +13,7 @@ use super::engine_api::{self, ApiError, Limits};
 use oxquery_table::{QueryContext, TableError};
 use serde_json::Value;
 
-pub use super::docker::{as_int, flag, int, percent_encode, text};
+pub use super::docker::{flag, int, percent_encode, text};
 
 /// `GET target` on the LXD daemon: the `metadata` of its answer. `Ok(None)` when there is
 /// no answer to use: no daemon (logged at info: a host without LXD is normal), an object
