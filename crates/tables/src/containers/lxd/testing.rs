@@ -156,6 +156,14 @@ fn start_clustered(lxd: &Path, lxc: &Path) -> Result<Clustered, String> {
     })
 }
 
+/// Proxy variables lxd's HTTP client honours, all pointing at a closed loopback port.
+const NO_TRAFFIC_PROXY: [(&str, &str); 4] = [
+    ("HTTPS_PROXY", "http://127.0.0.1:9"),
+    ("HTTP_PROXY", "http://127.0.0.1:9"),
+    ("https_proxy", "http://127.0.0.1:9"),
+    ("http_proxy", "http://127.0.0.1:9"),
+];
+
 /// Starts `lxd` with `LXD_DIR` `top/lxd` (a fresh `top`), registers it for the cleanup at
 /// exit and waits until it answers: its `LXD_DIR`.
 fn spawn(lxd: &Path, top: &Path) -> Result<PathBuf, String> {
@@ -165,6 +173,10 @@ fn spawn(lxd: &Path, top: &Path) -> Result<PathBuf, String> {
     let log = std::fs::File::create(top.join("lxd.log")).map_err(|e| e.to_string())?;
     let child = Command::new(lxd)
         .env("LXD_DIR", &dir)
+        // At start lxd refreshes its instance types from images.linuxcontainers.org. Sent
+        // through a proxy on a closed loopback port, that request fails at once and no
+        // name lookup leaves the machine (tests talk to loopback and their own sockets).
+        .envs(NO_TRAFFIC_PROXY)
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
