@@ -7,6 +7,7 @@
 
 pub(crate) mod carve;
 mod community_id;
+mod container;
 mod encoding;
 mod filesystem;
 mod math;
@@ -25,6 +26,7 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
     string::register(conn)?;
     encoding::register(conn)?;
     community_id::register(conn)?;
+    container::register(conn)?;
     network::register(conn)?;
     version::register(conn)?;
     filesystem::register(conn)?;

@@ -264,6 +264,32 @@ mod tests {
     }
 
     #[test]
+    fn a_process_names_its_container_through_container_id() {
+        let Some(d) = daemon() else { return };
+        // The container's main process, as the daemon reports it, read from /proc by
+        // `processes`: its cgroup path names the container's id.
+        let pid = d.inspect(&["--format", "{{.State.Pid}}", &d.running_id]);
+        let engine = crate::testing::engine(&[&crate::system::processes::TABLE]);
+        let id_of = |pid: &str| {
+            engine
+                .query(&format!(
+                    "select container_id(cgroup_path) as id from processes where pid = {pid}"
+                ))
+                .unwrap()
+                .rows
+        };
+        assert_eq!(
+            id_of(pid.trim()),
+            vec![vec![Value::Text(d.running_id.clone())]]
+        );
+        // This test runs in no container of the daemon's.
+        assert_ne!(
+            id_of(&std::process::id().to_string()),
+            vec![vec![Value::Text(d.running_id.clone())]]
+        );
+    }
+
+    #[test]
     fn no_daemon_means_no_rows() {
         let dir = tempfile::tempdir().unwrap();
         let host = host_for(&dir.path().join("docker.sock"));
