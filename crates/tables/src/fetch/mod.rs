@@ -5,6 +5,7 @@
 //! stops with the query (see [`http`]).
 
 pub mod curl;
+pub mod curl_certificate;
 /// The bounded, cancellable HTTP fetch these tables and the cloud tables share.
 pub(crate) mod http;
 
@@ -12,5 +13,5 @@ use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    vec![&curl::TABLE]
+    vec![&curl::TABLE, &curl_certificate::TABLE]
 }
