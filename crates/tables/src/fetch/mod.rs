@@ -8,10 +8,15 @@ pub mod curl;
 pub mod curl_certificate;
 /// The bounded, cancellable HTTP fetch these tables and the cloud tables share.
 pub(crate) mod http;
+pub mod prometheus_metrics;
 
 use oxquery_table::TableDef;
 
 /// The tables of this domain.
 pub fn tables() -> Vec<&'static TableDef> {
-    vec![&curl::TABLE, &curl_certificate::TABLE]
+    vec![
+        &curl::TABLE,
+        &curl_certificate::TABLE,
+        &prometheus_metrics::TABLE,
+    ]
 }
