@@ -102,7 +102,7 @@ fn generate_with(ctx: &QueryContext, rows: &mut Rows, bounds: Bounds) -> TableRe
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cloud::instance::testing::{CLOSED, Reply, Seen, Server, collect};
     use crate::common::testing::{capture_log, within_10s};
@@ -252,5 +252,47 @@ mod tests {
         let (rows, logged) = scan(vec![(Col::url, Op::Like, "http://%".to_owned())]);
         assert!(rows.is_empty());
         assert!(logged.iter().any(|(_, m)| m.contains("LIKE")));
+    }
+
+    #[test]
+    fn a_cancelled_query_leaves_a_silent_server() {
+        let server = Server::start(|_: &Seen| Reply::Silent);
+        let url = format!("{}/", server.base);
+        let cancel = oxquery_table::Cancel::new();
+        let result = cancel_when_asked(&server, cancel.clone(), move || {
+            let host = Host::default();
+            let ctx = QueryContext::everything(&SPEC, &host)
+                .with_interrupt(oxquery_table::Interrupt::new(cancel, None))
+                .with_constraint(Col::url, Op::Eq, url);
+            // Bounds far beyond the test's 10 s guard: only the cancel can end the wait.
+            let long = Bounds {
+                connect: Duration::from_secs(60),
+                total: Duration::from_secs(60),
+                max_body: 1024,
+            };
+            let (result, rows) = collect(&ctx, |c, r| generate_with(c, r, long));
+            (result.is_err(), rows.len())
+        });
+        assert_eq!(result, (true, 0));
+    }
+
+    /// Runs `scan` (within 10 s) and cancels `cancel` once `server` has a request.
+    pub(crate) fn cancel_when_asked<T: Send + 'static>(
+        server: &Server,
+        cancel: oxquery_table::Cancel,
+        scan: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    if !server.seen().is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                cancel.cancel();
+            });
+            within_10s(scan)
+        })
     }
 }

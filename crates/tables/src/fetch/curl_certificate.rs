@@ -1100,4 +1100,25 @@ mod tests {
         assert_eq!(asn1_time_print(1_709_251_199), "Feb 29 23:59:59 2024 GMT");
         assert_eq!(asn1_time_print(253_402_300_799), "Dec 31 23:59:59 9999 GMT");
     }
+
+    #[test]
+    fn a_stopped_query_leaves_a_silent_host() {
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = silent.local_addr().unwrap().to_string();
+        let cancel = oxquery_table::Cancel::new();
+        // The query's deadline passes while the handshake waits.
+        cancel.set_timeout(Duration::from_millis(200));
+        let result = within_10s(move || {
+            let host = Host::default();
+            let ctx = QueryContext::everything(&SPEC, &host)
+                .with_interrupt(oxquery_table::Interrupt::new(cancel, None))
+                .with_constraint(Col::hostname, Op::Eq, Value::from(address))
+                // Far beyond the test's 10 s guard: only the stop can end the wait.
+                .with_constraint(Col::timeout, Op::Eq, Value::Integer(60));
+            let (result, rows) = collect(&ctx, generate);
+            (result.is_err(), rows.len())
+        });
+        assert_eq!(result, (true, 0));
+        drop(silent);
+    }
 }

@@ -317,4 +317,24 @@ not_a_number 12abc\n";
         assert_eq!(samples("a{b=\"c\"}"), vec![]);
         assert_eq!(samples("a{b=\"c\"} 2"), vec![("a{b=\"c\"}", Some(2.0))]);
     }
+
+    #[test]
+    fn a_cancelled_query_leaves_a_silent_target() {
+        let server = Server::start(|_: &Seen| Reply::Silent);
+        let slow = Some(PrometheusTargets {
+            urls: vec![format!("{}/metrics", server.base)],
+            // Far beyond the test's 10 s guard: only the cancel can end the wait.
+            timeout_secs: 60,
+        });
+        let cancel = oxquery_table::Cancel::new();
+        let result =
+            crate::fetch::curl::tests::cancel_when_asked(&server, cancel.clone(), move || {
+                let host = Host::default();
+                let ctx = QueryContext::everything(&SPEC, &host)
+                    .with_interrupt(oxquery_table::Interrupt::new(cancel, None));
+                let (result, rows) = collect(&ctx, |c, r| generate_with(c, r, slow, 100));
+                (result.is_err(), rows.len())
+            });
+        assert_eq!(result, (true, 0));
+    }
 }
