@@ -276,6 +276,28 @@ pub(crate) mod tests {
         assert_eq!(result, (true, 0));
     }
 
+    #[test]
+    fn https_certificates_are_verified() {
+        // A self-signed certificate no root vouches for: the request fails, it is not
+        // sent to a server that might be anyone.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let address =
+            crate::fetch::curl_certificate::tests::tls_server(&cert.pem(), &key.serialize_pem());
+        let (rows, logged) = scan(vec![(Col::url, Op::Eq, format!("https://{address}/"))]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][Col::response_code as usize], Value::Null);
+        assert!(
+            logged.iter().any(|(l, m)| *l == log::Level::Warn
+                && m.contains("error making the request")
+                && m.to_lowercase().contains("certificate")),
+            "{logged:?}"
+        );
+    }
+
     /// Runs `scan` (within 10 s) and cancels `cancel` once `server` has a request.
     pub(crate) fn cancel_when_asked<T: Send + 'static>(
         server: &Server,

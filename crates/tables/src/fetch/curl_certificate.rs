@@ -746,7 +746,7 @@ fn oid_sequence(value: &[u8]) -> Option<Vec<Oid<'_>>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cloud::instance::testing::collect;
     use crate::common::testing::{capture_log, within_10s};
@@ -762,7 +762,7 @@ mod tests {
     type Logged = Vec<(log::Level, String)>;
 
     /// A TLS server on loopback presenting `cert_pem` for one connection; its address.
-    fn tls_server(cert_pem: &str, key_pem: &str) -> String {
+    pub(crate) fn tls_server(cert_pem: &str, key_pem: &str) -> String {
         let certs = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
         let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
         #[allow(deprecated)]
