@@ -233,6 +233,8 @@ pub struct Config {
     pub file_accesses: Vec<String>,
     pub exclude_paths: Categories,
     pub yara: Option<Json>,
+    /// `prometheus_targets` (the last source that has one wins, as `yara`).
+    pub prometheus_targets: Option<oxquery_table::PrometheusTargets>,
     pub events: Events,
     /// `kafka_topics`, merged over all sources: topic → query names the
     /// `kafka_producer` logger sends there (read at start-up, as osquery does).
@@ -334,6 +336,7 @@ impl Config {
             file_accesses: Vec::new(),
             exclude_paths: Categories::new(),
             yara: None,
+            prometheus_targets: None,
             events: Events::default(),
             kafka_topics: Categories::new(),
             warnings: Vec::new(),
@@ -403,6 +406,9 @@ impl Config {
         }
         if parsed.yara.is_some() {
             self.yara = parsed.yara;
+        }
+        if parsed.prometheus_targets.is_some() {
+            self.prometheus_targets = parsed.prometheus_targets;
         }
         self.events
             .enable_subscribers

@@ -113,6 +113,8 @@ pub struct Parsed {
     pub file_accesses: Vec<String>,
     pub exclude_paths: Categories,
     pub yara: Option<Json>,
+    /// `prometheus_targets`: what `prometheus_metrics` scrapes.
+    pub prometheus_targets: Option<oxquery_table::PrometheusTargets>,
     pub events: Events,
     /// `kafka_topics`: Kafka topic → the query names whose results go there.
     pub kafka_topics: Categories,

@@ -146,6 +146,27 @@ pub(crate) fn parse_document(
         object(ctx, "yara", value)?;
         parsed.yara = Some(value.clone());
     }
+    if let Some(value) = present(doc.get("prometheus_targets")) {
+        let body = object(ctx, "prometheus_targets", value)?;
+        let urls = match present(body.get("urls")) {
+            Some(v) => strings(ctx, "prometheus_targets.urls", v)?,
+            None => {
+                // osquery warns only when the section says something, but not urls.
+                if !body.is_empty() {
+                    ctx.warn(format!(
+                        "prometheus_targets has no \"urls\" (in {})",
+                        ctx.origin
+                    ));
+                }
+                Vec::new()
+            }
+        };
+        let timeout_secs = match present(body.get("timeout")) {
+            Some(v) => size(ctx, "prometheus_targets.timeout", v)?,
+            None => 1,
+        };
+        parsed.prometheus_targets = Some(oxquery_table::PrometheusTargets { urls, timeout_secs });
+    }
     if let Some(value) = present(doc.get("events")) {
         let body = object(ctx, "events", value)?;
         if let Some(v) = present(body.get("enable_subscribers")) {

@@ -728,6 +728,7 @@ fn other_keys_are_kept() {
             "yara": {"signatures": {"g": ["/r.yar"]}},
             "events": {"disable_subscribers": ["file_events"]},
             "kafka_topics": {"results": ["pack_a_q1"], "audit": ["q2"]},
+            "prometheus_targets": {"timeout": 5, "urls": ["http://127.0.0.1:9100/metrics"]},
             "feature_vectors": {"ignored": true}}"#,
     );
     f.write(
@@ -743,6 +744,9 @@ fn other_keys_are_kept() {
     assert_eq!(c.file_accesses, ["etc", "bin"]);
     assert_eq!(c.exclude_paths["etc"], ["/etc/secret"]);
     assert!(c.yara.is_some());
+    let prometheus = c.prometheus_targets.as_ref().unwrap();
+    assert_eq!(prometheus.urls, ["http://127.0.0.1:9100/metrics"]);
+    assert_eq!(prometheus.timeout_secs, 5);
     assert_eq!(c.events.disable_subscribers, ["file_events"]);
     // Topics of several sources merge, as file_paths do.
     assert_eq!(c.kafka_topics["results"], ["pack_a_q1", "q3"]);
@@ -1037,6 +1041,9 @@ fn hostile_input_is_an_error_never_a_panic() {
         r#"{"file_paths": {"a": "/etc"}}"#.into(),
         r#"{"file_accesses": {"a": 1}}"#.into(),
         r#"{"yara": []}"#.into(),
+        r#"{"prometheus_targets": []}"#.into(),
+        r#"{"prometheus_targets": {"urls": "http://x"}}"#.into(),
+        r#"{"prometheus_targets": {"urls": [], "timeout": -1}}"#.into(),
         r#"{"kafka_topics": {"t": "q"}}"#.into(),
         r#"{"events": {"enable_subscribers": "x"}}"#.into(),
     ];

@@ -358,6 +358,7 @@ fn publish_config(
     let mut state = live.write().unwrap_or_else(|p| p.into_inner());
     state.config_hash = config.hash();
     state.config_valid = valid;
+    state.prometheus_targets = config.prometheus_targets.clone();
     state.packs = oxquery_config::pack_entries(config, &scheduled);
     state.schedule = scheduled
         .iter()

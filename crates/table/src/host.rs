@@ -110,6 +110,18 @@ pub struct LiveState {
     /// The flags as a reload's `options` left them (`osquery_flags`); empty until the
     /// first reload, when the start-up values in [`InstanceInfo::flags`] hold.
     pub flags: Vec<FlagValue>,
+    /// The config's `prometheus_targets` (`prometheus_metrics`); `None` when the config
+    /// has none.
+    pub prometheus_targets: Option<PrometheusTargets>,
+}
+
+/// The config's `prometheus_targets`: the URLs `prometheus_metrics` scrapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrometheusTargets {
+    /// `urls`: empty when the section has none.
+    pub urls: Vec<String>,
+    /// `timeout`: seconds for each scrape (osquery's default 1).
+    pub timeout_secs: u64,
 }
 
 /// What the engine knows about itself and its settings; handed to every generator.

@@ -59,7 +59,10 @@ pub use context::{ColumnSet, Constraint, Op, QueryContext};
 pub use error::{TableError, TableResult};
 pub use events::{EventReader, EventStatus, QueryRun, RunMarks, scan_events};
 pub use extensions::{ExtensionRecord, Extensions};
-pub use host::{FlagValue, Host, InstanceInfo, LiveState, PackEntry, RegistryItem, ScheduleEntry};
+pub use host::{
+    FlagValue, Host, InstanceInfo, LiveState, PackEntry, PrometheusTargets, RegistryItem,
+    ScheduleEntry,
+};
 pub use macros::column_name;
 pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
 pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};

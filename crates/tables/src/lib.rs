@@ -20,6 +20,7 @@ pub mod cloud;
 pub(crate) mod common;
 pub mod containers;
 pub mod docs;
+pub mod fetch;
 pub mod files;
 pub mod foreign;
 pub mod hardware;
@@ -46,6 +47,7 @@ pub fn all() -> Vec<&'static TableDef> {
     tables.extend(hardware::tables());
     tables.extend(containers::tables());
     tables.extend(cloud::tables());
+    tables.extend(fetch::tables());
     // The evented tables live with the event framework that fills them.
     tables.extend(oxquery_events::tables());
     tables

@@ -312,6 +312,7 @@ impl Daemon {
             let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
             live.config_hash = config.hash();
             live.config_valid = true;
+            live.prometheus_targets = config.prometheus_targets.clone();
             live.packs = packs;
             live.schedule = schedule.entries(&store);
         }

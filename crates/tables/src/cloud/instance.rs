@@ -11,9 +11,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use oxquery_flags::{Flags, flag};
@@ -258,39 +255,7 @@ pub fn identity_document(
     json_object(&text).map_err(|e| format!("instance identity document: {e}"))
 }
 
-/// Runs `work` (the requests) on a thread and waits for it while watching the query:
-/// when the query stops, the wait ends at once (`None`), `work` is told through its flag
-/// and the thread ends by itself within the requests' timeout.
-pub fn cancellable<T: Send + 'static>(
-    ctx: &QueryContext,
-    work: impl FnOnce(&AtomicBool) -> T + Send + 'static,
-) -> Option<T> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let flag = Arc::clone(&stop);
-    let spawned = std::thread::Builder::new()
-        .name("cloud-metadata".to_owned())
-        .spawn(move || {
-            let _ = tx.send(work(&flag));
-        });
-    if let Err(e) = spawned {
-        log::warn!("cannot start a thread for the metadata requests: {e}");
-        return None;
-    }
-    loop {
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(answer) => return Some(answer),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if ctx.is_stopped() {
-                    stop.store(true, Ordering::SeqCst);
-                    log::info!("metadata requests abandoned: the query stopped");
-                    return None;
-                }
-            }
-        }
-    }
-}
+pub use crate::fetch::http::cancellable;
 
 #[cfg(test)]
 pub mod testing {

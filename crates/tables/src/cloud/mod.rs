@@ -8,7 +8,8 @@ pub mod azure_instance_metadata;
 pub mod azure_instance_tags;
 pub mod ec2_instance_metadata;
 pub mod ec2_instance_tags;
-/// Identification of the cloud and the bounded, cancellable HTTP fetch the tables share.
+/// Identification of the cloud and the metadata requests the tables share (the
+/// cancellable wait is [`crate::fetch::http::cancellable`]).
 pub(crate) mod instance;
 pub mod ycloud_instance_metadata;
 

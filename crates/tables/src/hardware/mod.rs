@@ -33,7 +33,7 @@ pub(crate) mod smbios;
 pub mod smbios_tables;
 pub mod usb_devices;
 /// X.509 facts shared by `certificates` and `secureboot_certificates`.
-mod x509;
+pub(crate) mod x509;
 
 use oxquery_table::TableDef;
 

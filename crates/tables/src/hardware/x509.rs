@@ -410,7 +410,7 @@ fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 /// `BN_bn2hex` of a DER INTEGER's content: uppercase, whole bytes without leading zero
 /// bytes, `0` for zero, a `-` before a negative number's magnitude.
-fn bn2hex(content: &[u8]) -> String {
+pub(crate) fn bn2hex(content: &[u8]) -> String {
     if content.first().is_some_and(|b| b & 0x80 != 0) {
         // Two's complement: the magnitude is the complement plus one.
         let mut magnitude: Vec<u8> = content.iter().map(|b| !b).collect();
@@ -501,7 +501,7 @@ fn common_name(name: &X509Name) -> Vec<u8> {
 /// `X509_NAME_oneline` (OpenSSL 3): `/SN=value` for each RDN (`+SN=value` for the
 /// further members of a multi-valued one), bytes outside
 /// ' '..='~' as `\xHH`, a `/` inside a value as `\/`.
-fn name_oneline(name: &X509Name) -> Vec<u8> {
+pub(crate) fn name_oneline(name: &X509Name) -> Vec<u8> {
     let mut out = Vec::new();
     let attributes = name
         .iter_rdn()
