@@ -81,6 +81,8 @@ pub fn host_for(socket: &Path) -> Host {
     }
 }
 
+// One test lxd (and one clustered) per test binary: starting one takes seconds, and
+// every lxd_* test reads the same objects.
 static DAEMON: OnceLock<Option<TestLxd>> = OnceLock::new();
 static CLUSTERED: OnceLock<Option<Clustered>> = OnceLock::new();
 /// The daemons started, for the cleanup at exit: the process, `lxd`, and the directory
