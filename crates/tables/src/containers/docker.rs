@@ -270,33 +270,6 @@ mod tests {
         assert_eq!(reported_id("77", None), "77");
     }
 
-    /// A server on a fresh socket answering every connection with `answer` (after reading
-    /// the request head); with `answer` `None` it accepts and never says a word.
-    fn hostile_server(answer: Option<&'static [u8]>) -> (tempfile::TempDir, std::path::PathBuf) {
-        use std::io::{BufRead, Write};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("docker.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                    line.clear();
-                }
-                match answer {
-                    Some(a) => {
-                        let _ = stream.write_all(a);
-                    }
-                    None => held.push(stream),
-                }
-            }
-        });
-        (dir, path)
-    }
-
     /// A scan of `def` with the host at `socket`; the tables whose id is required get one.
     fn scan(
         def: &oxquery_table::TableDef,
@@ -344,7 +317,7 @@ mod tests {
             ("server error", b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 20\r\n\r\n{\"message\":\"boom!\"}"),
         ];
         for (what, answer) in answers {
-            let (_dir, path) = hostile_server(Some(answer));
+            let (_dir, path) = crate::containers::hostile_server(Some(answer));
             let host = host_for(&path);
             for def in docker_tables() {
                 let (rows, logged) = scan(def, &host, None);
@@ -368,7 +341,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 37\r\n\r\n[{\"Id\":5,\"Labels\":[1],\"Ports\":\"no\"}]",
         ];
         for answer in answers {
-            let (_dir, path) = hostile_server(Some(answer));
+            let (_dir, path) = crate::containers::hostile_server(Some(answer));
             let host = host_for(&path);
             for def in docker_tables() {
                 let (rows, _) = scan(def, &host, None);
@@ -379,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_silent_daemon_is_left_when_the_query_is_cancelled() {
-        let (_dir, path) = hostile_server(None);
+        let (_dir, path) = crate::containers::hostile_server(None);
         for def in docker_tables() {
             let cancel = oxquery_table::Cancel::new();
             cancel.set_timeout(std::time::Duration::from_millis(100));

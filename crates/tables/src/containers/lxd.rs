@@ -143,33 +143,6 @@ mod tests {
         }
     }
 
-    /// A server on a fresh socket answering every connection with `answer` (after reading
-    /// the request head); with `answer` `None` it accepts and never says a word.
-    fn hostile_server(answer: Option<&'static [u8]>) -> (tempfile::TempDir, std::path::PathBuf) {
-        use std::io::{BufRead, Write};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("unix.socket");
-        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                    line.clear();
-                }
-                match answer {
-                    Some(a) => {
-                        let _ = stream.write_all(a);
-                    }
-                    None => held.push(stream),
-                }
-            }
-        });
-        (dir, path)
-    }
-
     /// A scan of `def`; the tables whose name is required get one.
     fn scan(
         def: &oxquery_table::TableDef,
@@ -226,7 +199,7 @@ mod tests {
             ),
         ];
         for (what, answer) in answers {
-            let (_dir, path) = hostile_server(Some(answer));
+            let (_dir, path) = crate::containers::hostile_server(Some(answer));
             let host = host_for(&path);
             for def in lxd_tables() {
                 let (rows, logged) = scan(def, &host, None);
@@ -251,7 +224,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 61\r\n\r\n{\"type\":\"sync\",\"metadata\":{\"config\":[1],\"expanded_devices\":7}}",
         ];
         for answer in answers {
-            let (_dir, path) = hostile_server(Some(answer));
+            let (_dir, path) = crate::containers::hostile_server(Some(answer));
             let host = host_for(&path);
             for def in lxd_tables() {
                 let (rows, _) = scan(def, &host, None);
@@ -279,7 +252,7 @@ mod tests {
     /// only, and a generous guard so a hang fails the test instead of blocking it.
     #[test]
     fn a_silent_daemon_gives_no_rows_and_a_warning_within_the_limits() {
-        let (_dir, path) = hostile_server(None);
+        let (_dir, path) = crate::containers::hostile_server(None);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let host = host_for(&path);
@@ -299,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_silent_daemon_is_left_when_the_query_is_cancelled() {
-        let (_dir, path) = hostile_server(None);
+        let (_dir, path) = crate::containers::hostile_server(None);
         for def in lxd_tables() {
             let cancel = oxquery_table::Cancel::new();
             cancel.set_timeout(std::time::Duration::from_millis(100));

@@ -74,3 +74,34 @@ pub fn tables() -> Vec<&'static TableDef> {
         &lxd_storage_pools::TABLE,
     ]
 }
+
+/// For the docker_* and lxd_* tests: a server on a fresh socket answering every connection
+/// with `answer` (after reading the request head); with `answer` `None` it accepts and
+/// never says a word.
+#[cfg(test)]
+pub(crate) fn hostile_server(
+    answer: Option<&'static [u8]>,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.socket");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            match answer {
+                Some(a) => {
+                    let _ = stream.write_all(a);
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    (dir, path)
+}
