@@ -124,7 +124,7 @@ pub(super) mod tests {
     }
 
     /// Hostile or broken answers the azure tables must survive.
-    pub fn hostile_answers() -> Vec<(&'static str, Reply)> {
+    fn hostile_answers() -> Vec<(&'static str, Reply)> {
         vec![
             ("not JSON", Reply::Answer(200, "<html>".to_owned())),
             ("not an object", Reply::Answer(200, "\"vmId\"".to_owned())),
@@ -135,6 +135,28 @@ pub(super) mod tests {
             ),
             ("silent", Reply::Silent),
         ]
+    }
+
+    /// Each of [`hostile_answers`], served to `scan` on an Azure VM, gives no rows and a
+    /// warning.
+    pub fn assert_hostile_answers_warn(
+        scan: fn(CloudSettings) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>),
+    ) {
+        let root = azure_root();
+        for (what, reply) in hostile_answers() {
+            let reply = std::sync::Mutex::new(Some(reply));
+            let server = Server::start(move |_: &Seen| {
+                reply.lock().unwrap().take().unwrap_or(Reply::Silent)
+            });
+            let (rows, logged) = scan(settings(root.path(), &server.base));
+            assert!(rows.is_empty(), "{what}: {rows:?}");
+            assert!(
+                logged
+                    .iter()
+                    .any(|(l, m)| *l == log::Level::Warn && m.contains("no rows")),
+                "{what}: {logged:?}"
+            );
+        }
     }
 
     fn scan(settings: CloudSettings) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>) {
@@ -189,20 +211,6 @@ pub(super) mod tests {
 
     #[test]
     fn hostile_answers_give_no_row_and_a_warning() {
-        let root = azure_root();
-        for (what, reply) in hostile_answers() {
-            let reply = std::sync::Mutex::new(Some(reply));
-            let server = Server::start(move |_: &Seen| {
-                reply.lock().unwrap().take().unwrap_or(Reply::Silent)
-            });
-            let (rows, logged) = scan(settings(root.path(), &server.base));
-            assert!(rows.is_empty(), "{what}: {rows:?}");
-            assert!(
-                logged
-                    .iter()
-                    .any(|(l, m)| *l == log::Level::Warn && m.contains("no rows")),
-                "{what}: {logged:?}"
-            );
-        }
+        assert_hostile_answers_warn(scan);
     }
 }

@@ -48,10 +48,10 @@ fn generate_with(ctx: &QueryContext, rows: &mut Rows, settings: &CloudSettings) 
 #[cfg(test)]
 mod tests {
     use super::super::azure_instance_metadata::tests::{
-        azure, azure_root, hostile_answers, not_azure_root, settings,
+        assert_hostile_answers_warn, azure, azure_root, not_azure_root, settings,
     };
     use super::super::instance::CloudSettings;
-    use super::super::instance::testing::{Reply, Seen, Server, collect};
+    use super::super::instance::testing::{Server, collect};
     use super::*;
     use crate::common::testing::{capture_log, within_10s};
     use crate::testing::text;
@@ -108,20 +108,6 @@ mod tests {
 
     #[test]
     fn hostile_answers_give_no_rows_and_a_warning() {
-        let root = azure_root();
-        for (what, reply) in hostile_answers() {
-            let reply = std::sync::Mutex::new(Some(reply));
-            let server = Server::start(move |_: &Seen| {
-                reply.lock().unwrap().take().unwrap_or(Reply::Silent)
-            });
-            let (rows, logged) = scan(settings(root.path(), &server.base));
-            assert!(rows.is_empty(), "{what}: {rows:?}");
-            assert!(
-                logged
-                    .iter()
-                    .any(|(l, m)| *l == log::Level::Warn && m.contains("no rows")),
-                "{what}: {logged:?}"
-            );
-        }
+        assert_hostile_answers_warn(scan);
     }
 }

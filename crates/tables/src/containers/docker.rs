@@ -316,21 +316,12 @@ mod tests {
             ("not HTTP", b"SSH-2.0-OpenSSH_9.2\r\n\r\n"),
             ("server error", b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 20\r\n\r\n{\"message\":\"boom!\"}"),
         ];
-        for (what, answer) in answers {
-            let (_dir, path) = crate::containers::hostile_server(Some(answer));
-            let host = host_for(&path);
-            for def in docker_tables() {
-                let (rows, logged) = scan(def, &host, None);
-                assert_eq!(rows.unwrap(), 0, "{} / {what}", def.spec.name);
-                assert!(
-                    logged
-                        .iter()
-                        .any(|(l, m)| *l == log::Level::Warn && m.contains(def.spec.name.as_ref())),
-                    "{} / {what}: {logged:?}",
-                    def.spec.name
-                );
-            }
-        }
+        crate::containers::assert_hostile_answers_warn(
+            &answers,
+            &docker_tables(),
+            host_for,
+            |def, host| scan(def, host, None),
+        );
     }
 
     #[test]

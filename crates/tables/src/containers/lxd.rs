@@ -198,21 +198,12 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]",
             ),
         ];
-        for (what, answer) in answers {
-            let (_dir, path) = crate::containers::hostile_server(Some(answer));
-            let host = host_for(&path);
-            for def in lxd_tables() {
-                let (rows, logged) = scan(def, &host, None);
-                assert_eq!(rows.unwrap(), 0, "{} / {what}", def.spec.name);
-                assert!(
-                    logged
-                        .iter()
-                        .any(|(l, m)| *l == log::Level::Warn && m.contains(def.spec.name.as_ref())),
-                    "{} / {what}: {logged:?}",
-                    def.spec.name
-                );
-            }
-        }
+        crate::containers::assert_hostile_answers_warn(
+            &answers,
+            &lxd_tables(),
+            host_for,
+            |def, host| scan(def, host, None),
+        );
     }
 
     #[test]

@@ -105,3 +105,35 @@ pub(crate) fn hostile_server(
     });
     (dir, path)
 }
+
+/// For the docker_* and lxd_* tests: each of `tables`, scanned (by `scan`) against a
+/// [`hostile_server`] giving each of `answers`, returns no rows and warns naming the table.
+#[cfg(test)]
+pub(crate) fn assert_hostile_answers_warn(
+    answers: &[(&str, &'static [u8])],
+    tables: &[&oxquery_table::TableDef],
+    host_for: fn(&std::path::Path) -> oxquery_table::Host,
+    scan: fn(
+        &oxquery_table::TableDef,
+        &oxquery_table::Host,
+    ) -> (
+        Result<usize, oxquery_table::TableError>,
+        Vec<(log::Level, String)>,
+    ),
+) {
+    for (what, answer) in answers {
+        let (_dir, path) = hostile_server(Some(answer));
+        let host = host_for(&path);
+        for def in tables {
+            let (rows, logged) = scan(def, &host);
+            assert_eq!(rows.unwrap(), 0, "{} / {what}", def.spec.name);
+            assert!(
+                logged
+                    .iter()
+                    .any(|(l, m)| *l == log::Level::Warn && m.contains(def.spec.name.as_ref())),
+                "{} / {what}: {logged:?}",
+                def.spec.name
+            );
+        }
+    }
+}
