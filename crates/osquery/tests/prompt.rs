@@ -224,7 +224,10 @@ fn a_first_run_teaches() {
         described.contains("| name          | type    | options | description"),
         "{described:?}"
     );
-    assert!(described.contains("| total_seconds | BIGINT  |"), "{described:?}");
+    assert!(
+        described.contains("| total_seconds | BIGINT  |"),
+        "{described:?}"
+    );
     p.send_line(".describe uptim").unwrap();
     assert_eq!(
         p.exp_string("osquery> ").unwrap(),
@@ -278,8 +281,7 @@ fn a_long_statement_shows_progress_on_a_terminal_only() {
     // Erased before the result, which follows untouched.
     assert!(progress.ends_with("\r\x1b[K"), "{out:?}");
     assert_eq!(
-        result,
-        "+---+\r\n| c |\r\n+---+\r\n| 6 |\r\n+---+\r\n",
+        result, "+---+\r\n| c |\r\n+---+\r\n| 6 |\r\n+---+\r\n",
         "{out:?}"
     );
 

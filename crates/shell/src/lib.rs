@@ -130,6 +130,9 @@ pub fn run(
         return done.exit_code;
     }
     let (config, load_error) = oxquery_config::load_or_empty(&flags);
+    // What the interactive shell says after its banner, one line each, instead of
+    // warnings: the config it could not read, the extension socket it could not serve.
+    let mut start_notes: Vec<String> = load_error.iter().map(config_note).collect();
     if let Some(e) = &load_error {
         // osqueryi mentions it only at verbose level: most shells run without a config.
         // The interactive shell says it in one line after its banner (below).
@@ -232,7 +235,12 @@ pub fn run(
         oxquery_config::flag_rows(&flags),
     )
     .unwrap_or_else(|warning| {
-        log::warn!("{warning}");
+        if interactive {
+            // Said once after the banner, a line like the config's.
+            start_notes.push(warning.to_string());
+        } else {
+            log::warn!("{warning}");
+        }
         None
     });
     if let Some(manager) = &manager {
@@ -247,8 +255,8 @@ pub fn run(
         wait_for_required_extensions(&flags, manager, launcher.as_ref());
     }
     let mut shell = Shell::with_output(engine, flags.clone(), output);
-    if let Some(e) = &load_error {
-        shell.note_on_start(config_note(e));
+    for note in start_notes {
+        shell.note_on_start(note);
     }
     let connect = flags.get(flag::connect);
     if !connect.as_os_str().is_empty()

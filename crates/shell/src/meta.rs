@@ -124,8 +124,24 @@ use Group::{Extensions, Other, Output, Settings, Tables};
 /// Every dot command, in matching order (see the module comment): the one list that
 /// `.help`, TAB completion and the generated shell completions read.
 pub const COMMANDS: &[DotCommand] = &[
-    spec("all", 1, (1, 1), Command::All, Tables, "[TABLE]", "Select all from a table"),
-    spec("bail", 3, (1, 1), Command::Bail, Settings, "ON|OFF", "Stop after hitting an error"),
+    spec(
+        "all",
+        1,
+        (1, 1),
+        Command::All,
+        Tables,
+        "[TABLE]",
+        "Select all from a table",
+    ),
+    spec(
+        "bail",
+        3,
+        (1, 1),
+        Command::Bail,
+        Settings,
+        "ON|OFF",
+        "Stop after hitting an error",
+    ),
     spec(
         "connect",
         1,
@@ -144,8 +160,24 @@ pub const COMMANDS: &[DotCommand] = &[
         "",
         "Go back to querying this process",
     ),
-    spec("echo", 1, (1, 1), Command::Echo, Settings, "ON|OFF", "Turn command echo on or off"),
-    spec("exit", 1, (0, 1), Command::Exit, Other, "[CODE]", "Exit this program"),
+    spec(
+        "echo",
+        1,
+        (1, 1),
+        Command::Echo,
+        Settings,
+        "ON|OFF",
+        "Turn command echo on or off",
+    ),
+    spec(
+        "exit",
+        1,
+        (0, 1),
+        Command::Exit,
+        Other,
+        "[CODE]",
+        "Exit this program",
+    ),
     spec(
         "features",
         1,
@@ -164,7 +196,15 @@ pub const COMMANDS: &[DotCommand] = &[
         "ON|OFF",
         "Turn display of headers on or off",
     ),
-    spec("help", 1, (0, MANY), Command::Help, Other, "", "Show this message"),
+    spec(
+        "help",
+        1,
+        (0, MANY),
+        Command::Help,
+        Other,
+        "",
+        "Show this message",
+    ),
     spec(
         "mode",
         1,
@@ -188,8 +228,24 @@ pub const COMMANDS: &[DotCommand] = &[
         "STR",
         "Use STRING in place of NULL values",
     ),
-    spec("print", 3, (0, MANY), Command::Print, Output, "STR...", "Print literal STRING"),
-    spec("quit", 1, (0, MANY), Command::Quit, Other, "", "Exit this program"),
+    spec(
+        "print",
+        3,
+        (0, MANY),
+        Command::Print,
+        Output,
+        "STR...",
+        "Print literal STRING",
+    ),
+    spec(
+        "quit",
+        1,
+        (0, MANY),
+        Command::Quit,
+        Other,
+        "",
+        "Exit this program",
+    ),
     spec(
         "schema",
         1,
@@ -235,7 +291,15 @@ pub const COMMANDS: &[DotCommand] = &[
         "",
         "Alias for the show meta command",
     ),
-    spec("tables", 1, (0, 1), Command::Tables, Tables, "[TABLE]", "List names of tables"),
+    spec(
+        "tables",
+        1,
+        (0, 1),
+        Command::Tables,
+        Tables,
+        "[TABLE]",
+        "List names of tables",
+    ),
     spec("list", 1, (0, 1), Command::Tables, Tables, "[TABLE]", ""),
     spec(
         "timeout",
@@ -264,7 +328,15 @@ pub const COMMANDS: &[DotCommand] = &[
         "[SQL]",
         "Show result of getQueryColumns for the given query",
     ),
-    spec("version", 1, (0, 0), Command::Version, Settings, "", "Show osquery and SQLite versions"),
+    spec(
+        "version",
+        1,
+        (0, 0),
+        Command::Version,
+        Settings,
+        "",
+        "Show osquery and SQLite versions",
+    ),
     spec(
         "width",
         1,
@@ -318,7 +390,10 @@ pub fn help_text() -> String {
     );
     for group in Group::ALL {
         text.push_str(&format!("\n{}:\n", group.title()));
-        for c in COMMANDS.iter().filter(|c| c.group == group && c.documented()) {
+        for c in COMMANDS
+            .iter()
+            .filter(|c| c.group == group && c.documented())
+        {
             let head = if c.usage.is_empty() {
                 format!(".{}", c.name)
             } else {
@@ -940,8 +1015,8 @@ mod tests {
         let help = help_text();
         for c in COMMANDS {
             let head = format!("\n.{} ", c.name);
-            let count = help.matches(&head).count()
-                + help.matches(&format!("\n.{}\n", c.name)).count();
+            let count =
+                help.matches(&head).count() + help.matches(&format!("\n.{}\n", c.name)).count();
             assert_eq!(count, usize::from(c.documented()), ".{}: {help}", c.name);
         }
         // Each group's heading comes before its commands and after the previous group's.
@@ -951,7 +1026,10 @@ mod tests {
                 .find(&format!("\n{}:\n", group.title()))
                 .map(|i| i + at)
                 .unwrap_or_else(|| panic!("{}: {help}", group.title()));
-            for c in COMMANDS.iter().filter(|c| c.group == group && c.documented()) {
+            for c in COMMANDS
+                .iter()
+                .filter(|c| c.group == group && c.documented())
+            {
                 let line = help.find(&format!("\n.{}", c.name)).unwrap();
                 assert!(line > heading, ".{} under {}", c.name, group.title());
             }

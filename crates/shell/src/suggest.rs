@@ -97,7 +97,11 @@ mod tests {
     #[test]
     fn far_or_exact_names_find_nothing() {
         assert_eq!(near("xyz"), None);
-        assert_eq!(near("usr"), None, "two edits are too many for three letters");
+        assert_eq!(
+            near("usr"),
+            None,
+            "two edits are too many for three letters"
+        );
         assert_eq!(near("docker_containers"), None);
         assert_eq!(near("processes"), None);
         assert_eq!(near(""), None);
@@ -105,8 +109,14 @@ mod tests {
 
     #[test]
     fn the_table_is_read_from_the_message() {
-        assert_eq!(missing_table("no such table: proccesses"), Some("proccesses"));
-        assert_eq!(missing_table("no such table: main.proccesses"), Some("proccesses"));
+        assert_eq!(
+            missing_table("no such table: proccesses"),
+            Some("proccesses")
+        );
+        assert_eq!(
+            missing_table("no such table: main.proccesses"),
+            Some("proccesses")
+        );
         assert_eq!(missing_table("near \"x\": syntax error"), None);
     }
 }
