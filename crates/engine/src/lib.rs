@@ -35,7 +35,7 @@ use oxquery_table::{
 use rusqlite::Connection;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use vtab::{OsqueryTab, TableAux};
@@ -91,6 +91,9 @@ pub struct Shared {
     cache_step: Mutex<Option<CacheStep>>,
     /// Tables the running query has scanned (`--table_delay` waits before the next).
     scanned: Mutex<std::collections::HashSet<String>>,
+    /// Rows the tables have handed to SQLite, ever: a progress indicator reads how it
+    /// grows (one addition per batch of rows, so it costs nothing when unread).
+    rows_read: Arc<AtomicU64>,
 }
 
 /// A generator's stack: room for deep parsers; pages are only committed when touched.
@@ -169,6 +172,17 @@ const MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
 const WRITABLE_MODULE: rusqlite::vtab::Module<'static, OsqueryTab> =
     rusqlite::vtab::Module::update_module();
 
+/// How many rows an engine's tables have produced since it opened, readable from any
+/// thread while a query runs.
+#[derive(Clone, Debug)]
+pub struct RowsRead(Arc<AtomicU64>);
+
+impl RowsRead {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A handle that stops the engine's running query from another thread.
 #[derive(Clone)]
 pub struct CancelHandle {
@@ -243,6 +257,7 @@ impl Engine {
                 scan_cache: Mutex::default(),
                 cache_step: Mutex::new(None),
                 scanned: Mutex::default(),
+                rows_read: Arc::default(),
             }),
             attached: RefCell::new(Attached::default()),
             config_views: RefCell::default(),
@@ -517,6 +532,12 @@ impl Engine {
             cancel: self.shared.cancel.clone(),
             interrupt: Arc::new(self.conn.get_interrupt_handle()),
         }
+    }
+
+    /// A handle another thread reads to see how many rows this engine's tables have
+    /// produced so far (a progress indicator for a long query).
+    pub fn rows_read(&self) -> RowsRead {
+        RowsRead(Arc::clone(&self.shared.rows_read))
     }
 
     /// Starts a query's cancellation window: clears an earlier cancel and sets the

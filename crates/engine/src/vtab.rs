@@ -441,6 +441,12 @@ impl OsqueryCursor {
         self.batch.len() / self.width()
     }
 
+    /// Counts the rows of the batch just received (see `Shared::rows_read`).
+    fn count_batch(&self) {
+        let rows = self.rows_in_batch() as u64;
+        self.shared.rows_read.fetch_add(rows, Ordering::Relaxed);
+    }
+
     /// Starts the generator on a coroutine (its stack from the engine's pool). With
     /// `cache`, a scan that runs to its end stores its rows there.
     fn start(
@@ -517,6 +523,7 @@ impl OsqueryCursor {
         match scan.coroutine.resume(Some(emptied)) {
             CoroutineResult::Yield(batch) => {
                 self.batch = batch;
+                self.count_batch();
                 Ok(())
             }
             CoroutineResult::Return(end) => {
@@ -525,6 +532,7 @@ impl OsqueryCursor {
                 match end {
                     ScanEnd::Finished(rest) => {
                         self.batch = rest;
+                        self.count_batch();
                         Ok(())
                     }
                     ScanEnd::Interrupted(StopReason::Closed) => Ok(()),
@@ -599,6 +607,7 @@ unsafe impl VTabCursor for OsqueryCursor {
         {
             log::debug!("Retrieving results from cache for table: {}", spec.name);
             self.batch = Vec::clone(&cells);
+            self.count_batch();
             self.done = true;
             return Ok(());
         }

@@ -267,10 +267,16 @@ fn connect_and_disconnect_from_piped_input() {
     assert_eq!(stderr.len(), 5, "{stderr:?}");
 }
 
+/// The shell in a pty, with a readable (empty) config so it says nothing about one.
 fn pty(home: &Path, args: &[&str]) -> rexpect::session::PtySession {
     use rexpect::reader::Options;
+    let config = home.join("osquery.conf");
+    std::fs::write(&config, "{}").unwrap();
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env("HOME", home).env("TERM", "xterm");
+    cmd.args(args)
+        .arg(format!("--config_path={}", config.display()))
+        .env("HOME", home)
+        .env("TERM", "xterm");
     rexpect::session::spawn_with_options(
         cmd,
         Options::new()

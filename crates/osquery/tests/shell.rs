@@ -443,6 +443,144 @@ fn positional_dot_commands() {
     assert!(r.stderr.contains(".timer ON|OFF"), "{}", r.stderr);
 }
 
+/// `.tables WORD`: osquery's prefix matches, then the other names containing WORD.
+#[test]
+fn tables_filter_by_prefix_then_by_substring() {
+    let all = ok(&[".tables"]);
+    let names: Vec<&str> = all.lines().map(|l| &l[5..]).collect();
+    let out = ok(&[".tables proc"]);
+    let listed: Vec<&str> = out
+        .lines()
+        .map(|l| l.strip_prefix("  => ").unwrap())
+        .collect();
+    let starting: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| n.starts_with("proc"))
+        .collect();
+    let containing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| n.contains("proc") && !n.starts_with("proc"))
+        .collect();
+    assert!(starting.contains(&"processes"), "{all}");
+    assert!(!containing.is_empty(), "{all}");
+    assert_eq!(listed, [starting, containing].concat());
+    assert_eq!(ok(&[".tables no_table_has_this"]), "");
+}
+
+/// `.describe` and `.schema --verbose`: the table's description above its columns, in the
+/// current mode; machine-readable modes get the rows alone.
+#[test]
+fn describe_shows_column_types_options_and_descriptions() {
+    let out = ok(&[".describe uptime"]);
+    let mut lines = out.lines();
+    let head = lines.next().unwrap();
+    assert!(
+        head.starts_with("uptime: ") && head.len() > "uptime: ".len(),
+        "{out}"
+    );
+    let cells = |line: &str| -> Vec<String> {
+        line.trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(
+        cells(rest[1]),
+        ["name", "type", "options", "description"],
+        "{out}"
+    );
+    let total = cells(rest.iter().find(|l| l.contains("total_seconds")).unwrap());
+    assert_eq!(total[..3], ["total_seconds", "BIGINT", ""], "{out}");
+    assert!(!total[3].is_empty(), "{out}");
+    // Options and hidden columns are listed.
+    let file = ok(&["--csv", ".describe file"]);
+    assert!(
+        file.starts_with("name,type,options,description\n"),
+        "{file}"
+    );
+    assert!(
+        file.contains("\npath,TEXT,\"index, required, optimized\","),
+        "{file}"
+    );
+    let processes = ok(&["--list", ".describe processes"]);
+    assert!(
+        processes.contains("\npid|BIGINT|index, optimized|"),
+        "{processes}"
+    );
+    assert!(
+        processes
+            .lines()
+            .any(|l| l.split('|').nth(2).is_some_and(|o| o.starts_with("hidden"))),
+        "{processes}"
+    );
+    let json = ok(&["--json", ".describe uptime"]);
+    assert!(json.starts_with("[\n  {\"description\":"), "{json}");
+
+    assert_eq!(ok(&[".schema --verbose uptime"]), out);
+    assert_eq!(ok(&[".schema -v uptime"]), out);
+    let r = run(&[".schema uptime extra"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "Error: unknown command or invalid arguments:  \"schema\". Enter \".help\" for help\n"
+    );
+    // Piped stderr: osquery's message, no suggestion.
+    let r = run(&[".describe uptim"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (1, "Error: no such table: uptim\n")
+    );
+}
+
+/// A script reading stderr sees osquery's error text exactly: the suggestion is for
+/// people at a terminal (`prompt.rs` checks it there).
+#[test]
+fn piped_errors_keep_osquery_text() {
+    let r = run(&["select * from proccesses"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (1, "Error: no such table: proccesses\n")
+    );
+    let r = run_with_input(&[], "select * from proccesses;\n");
+    assert_eq!(r.stderr, "Error: near line 1: no such table: proccesses\n");
+}
+
+/// `.help` groups the commands, each line in osquery's words.
+#[test]
+fn help_is_grouped() {
+    let r = run(&[".help"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    let help = r.stderr;
+    assert!(
+        help.starts_with(
+            "Welcome to the osquery shell. Please explore your OS!\n\
+             You are connected to a transient 'in-memory' virtual database.\n\nTables:\n"
+        ),
+        "{help}"
+    );
+    for group in ["Tables", "Output", "Settings", "Extensions", "Other"] {
+        assert_eq!(help.matches(&format!("\n{group}:\n")).count(), 1, "{help}");
+    }
+    for line in [
+        ".bail ON|OFF     Stop after hitting an error\n",
+        ".headers ON|OFF  Turn display of headers on or off\n",
+        ".mode MODE       Set output mode where MODE is one of:\n\
+         \x20                  csv      Comma-separated values\n",
+        ".schema [TABLE]  Show the CREATE statements\n",
+        ".timer ON|OFF    Turn the CPU timer measurement on or off\n",
+        ".width [NUM1]+   Set column widths for \"column\" mode\n",
+    ] {
+        assert!(help.contains(line), "{line:?} in {help}");
+    }
+    assert!(
+        !help.contains(".list"),
+        "an undocumented synonym, as in osquery"
+    );
+}
+
 #[test]
 fn show_reports_settings_and_non_default_flags() {
     let out = ok(&["--csv", "--nullvalue=nil", ".show"]);

@@ -213,7 +213,7 @@ impl Shell {
                 Line::Sql(sql, start) => match self.run_sql(&sql)? {
                     Ok(()) => false,
                     Err(e) => {
-                        self.error_line(&format!("Error: near line {start}: {}", e.message))?;
+                        self.sql_error_line(&format!("Error: near line {start}: "), &e.message)?;
                         true
                     }
                 },
@@ -241,7 +241,7 @@ impl Shell {
             Some(Line::Sql(sql, _)) => match self.run_sql(&sql)? {
                 Ok(()) => false,
                 Err(e) => {
-                    self.error_line(&format!("Error: {}", e.message))?;
+                    self.sql_error_line("Error: ", &e.message)?;
                     true
                 }
             },

@@ -10,11 +10,14 @@ mod input;
 pub mod logger;
 mod meta;
 pub mod output;
+mod progress;
 mod remote;
 mod repl;
 mod shell;
 pub mod statements;
+mod suggest;
 
+pub use meta::{COMMANDS, DotCommand, Group};
 pub use shell::{MetaOutcome, Output, Shell, SqlError};
 
 use flags::{Flags, flag};
@@ -127,21 +130,29 @@ pub fn run(
         return done.exit_code;
     }
     let (config, load_error) = oxquery_config::load_or_empty(&flags);
+    // What the interactive shell says after its banner, one line each, instead of
+    // warnings: the config it could not read, the extension socket it could not serve.
+    let mut start_notes: Vec<String> = load_error.iter().map(config_note).collect();
     if let Some(e) = &load_error {
         // osqueryi mentions it only at verbose level: most shells run without a config.
+        // The interactive shell says it in one line after its banner (below).
         log::debug!("Error reading config: {e}");
     }
     for warning in config.apply_options(&mut flags) {
         log::warn!("{warning}");
     }
     let store = if flags.get(flag::disable_database) {
-        Store::in_memory()
+        Store::in_memory().map_err(|e| e.to_string())
     } else {
         let file = oxquery_config::database_file(Path::new(flags.get(flag::database_path)));
         if let Some(note) = &file.note {
             log::info!("{note}");
         }
-        Store::open(&file.path)
+        Store::open(&file.path).map_err(|e| match database_access_error(&file.path) {
+            // SQLite says only "unable to open database file"; the system says why.
+            Some(why) => why,
+            None => e.to_string(),
+        })
     };
     let store = match store {
         Ok(s) => s,
@@ -224,7 +235,12 @@ pub fn run(
         oxquery_config::flag_rows(&flags),
     )
     .unwrap_or_else(|warning| {
-        log::warn!("{warning}");
+        if interactive {
+            // Said once after the banner, a line like the config's.
+            start_notes.push(warning.to_string());
+        } else {
+            log::warn!("{warning}");
+        }
         None
     });
     if let Some(manager) = &manager {
@@ -239,6 +255,9 @@ pub fn run(
         wait_for_required_extensions(&flags, manager, launcher.as_ref());
     }
     let mut shell = Shell::with_output(engine, flags.clone(), output);
+    for note in start_notes {
+        shell.note_on_start(note);
+    }
     let connect = flags.get(flag::connect);
     if !connect.as_os_str().is_empty()
         && let Err(e) = shell.connect(connect)
@@ -266,6 +285,44 @@ pub fn run(
             eprintln!("Error: {e}");
             1
         }
+    }
+}
+
+/// Why this user cannot open or create the database file at `path`, when the system
+/// says so (`PATH: Permission denied`); asked without opening anything.
+fn database_access_error(path: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let denied = |target: &Path, mode: libc::c_int| -> Option<String> {
+        let c = std::ffi::CString::new(target.as_os_str().as_bytes()).ok()?;
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
+        let failed = unsafe { libc::access(c.as_ptr(), mode) } != 0;
+        failed.then(|| format!("{}: {}", target.display(), io::Error::last_os_error()))
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => denied(path, libc::R_OK | libc::W_OK),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // The file is created: its directory must let us.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            denied(dir, libc::W_OK | libc::X_OK)
+        }
+        Err(e) => Some(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The line the interactive shell says, after its banner, about a config it could not
+/// load: what happened and what it means here, instead of osqueryd's warnings.
+fn config_note(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Missing(path) => {
+            format!("No config at {path}: every table works; the schedule and packs are empty")
+        }
+        ConfigError::Read { path, message } => {
+            format!("Cannot read the config {path} ({message}): the schedule and packs are empty")
+        }
+        ConfigError::Invalid { .. } => format!("Config not loaded: {e}"),
     }
 }
 

@@ -3,9 +3,11 @@
 //! reproduces osquery's quirks (`.h` alone is `.help`, `.h on` is `.headers on`).
 
 use crate::flags::{FlagType, FlagValue, Key, flag};
-use crate::output::{Cell, Expand, Mode};
+use crate::output::{self, Cell, Expand, Mode};
 use crate::remote::Connection;
 use crate::shell::{MetaOutcome, Shell, SqlError};
+use crate::suggest;
+use oxquery_table::TableSpec;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,55 +39,334 @@ enum Command {
     Version,
     Width,
     Expand,
+    Describe,
 }
 
-/// (name, minimum abbreviation length, accepted argument counts excluding the command).
-struct Spec {
+/// Where `.help` lists a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Tables,
+    Output,
+    Settings,
+    Extensions,
+    Other,
+}
+
+impl Group {
+    const ALL: [Group; 5] = [
+        Group::Tables,
+        Group::Output,
+        Group::Settings,
+        Group::Extensions,
+        Group::Other,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Tables => "Tables",
+            Group::Output => "Output",
+            Group::Settings => "Settings",
+            Group::Extensions => "Extensions",
+            Group::Other => "Other",
+        }
+    }
+}
+
+/// One dot command: how it is matched and how `.help` (and the shell completions
+/// generated from this table) describe it.
+pub struct DotCommand {
+    /// The full name, without the dot.
+    pub name: &'static str,
+    /// The shortest abbreviation accepted.
+    pub min_len: usize,
+    /// Accepted argument counts, excluding the command.
+    pub args: (usize, usize),
+    /// The arguments as `.help` shows them (`ON|OFF`, `[TABLE]`).
+    pub usage: &'static str,
+    /// What it does, as `.help` says it (osquery's words for osquery's commands); empty
+    /// for an undocumented synonym (`.list`).
+    pub help: &'static str,
+    pub group: Group,
+    command: Command,
+}
+
+impl DotCommand {
+    /// Listed by `.help` (synonyms kept for compatibility are not).
+    pub fn documented(&self) -> bool {
+        !self.help.is_empty()
+    }
+}
+
+const fn spec(
     name: &'static str,
     min_len: usize,
     args: (usize, usize),
     command: Command,
-}
-
-const fn spec(name: &'static str, min_len: usize, args: (usize, usize), command: Command) -> Spec {
-    Spec {
+    group: Group,
+    usage: &'static str,
+    help: &'static str,
+) -> DotCommand {
+    DotCommand {
         name,
         min_len,
         args,
+        usage,
+        help,
+        group,
         command,
     }
 }
 
 const MANY: usize = usize::MAX;
 
-const COMMANDS: &[Spec] = &[
-    spec("all", 1, (1, 1), Command::All),
-    spec("bail", 3, (1, 1), Command::Bail),
-    spec("connect", 1, (1, 1), Command::Connect),
-    spec("disconnect", 1, (0, 0), Command::Disconnect),
-    spec("echo", 1, (1, 1), Command::Echo),
-    spec("exit", 1, (0, 1), Command::Exit),
-    spec("features", 1, (0, 0), Command::Features),
-    spec("headers", 1, (1, 1), Command::Headers),
-    spec("help", 1, (0, MANY), Command::Help),
-    spec("mode", 1, (1, 1), Command::Mode),
-    spec("nullvalue", 1, (1, 1), Command::Nullvalue),
-    spec("print", 3, (0, MANY), Command::Print),
-    spec("quit", 1, (0, MANY), Command::Quit),
-    spec("schema", 1, (0, 1), Command::Schema),
-    spec("separator", 1, (1, 1), Command::Separator),
-    spec("show", 1, (0, 0), Command::Show),
-    spec("socket", 2, (0, 0), Command::Socket),
-    spec("summary", 1, (0, 0), Command::Show),
-    spec("tables", 1, (0, 1), Command::Tables),
-    spec("list", 1, (0, 1), Command::Tables),
-    spec("timeout", 5, (1, 1), Command::Timeout),
-    spec("timer", 5, (1, 1), Command::Timer),
-    spec("types", 2, (1, MANY), Command::Types),
-    spec("version", 1, (0, 0), Command::Version),
-    spec("width", 1, (1, MANY), Command::Width),
-    // oxquery's addition; last so no osquery abbreviation changes meaning.
-    spec("expand", 3, (1, 1), Command::Expand),
+use Group::{Extensions, Other, Output, Settings, Tables};
+
+/// Every dot command, in matching order (see the module comment): the one list that
+/// `.help`, TAB completion and the generated shell completions read.
+pub const COMMANDS: &[DotCommand] = &[
+    spec(
+        "all",
+        1,
+        (1, 1),
+        Command::All,
+        Tables,
+        "[TABLE]",
+        "Select all from a table",
+    ),
+    spec(
+        "bail",
+        3,
+        (1, 1),
+        Command::Bail,
+        Settings,
+        "ON|OFF",
+        "Stop after hitting an error",
+    ),
+    spec(
+        "connect",
+        1,
+        (1, 1),
+        Command::Connect,
+        Extensions,
+        "PATH",
+        "Query another osquery through its extension socket",
+    ),
+    spec(
+        "disconnect",
+        1,
+        (0, 0),
+        Command::Disconnect,
+        Extensions,
+        "",
+        "Go back to querying this process",
+    ),
+    spec(
+        "echo",
+        1,
+        (1, 1),
+        Command::Echo,
+        Settings,
+        "ON|OFF",
+        "Turn command echo on or off",
+    ),
+    spec(
+        "exit",
+        1,
+        (0, 1),
+        Command::Exit,
+        Other,
+        "[CODE]",
+        "Exit this program",
+    ),
+    spec(
+        "features",
+        1,
+        (0, 0),
+        Command::Features,
+        Settings,
+        "",
+        "List osquery's features and their statuses",
+    ),
+    spec(
+        "headers",
+        1,
+        (1, 1),
+        Command::Headers,
+        Output,
+        "ON|OFF",
+        "Turn display of headers on or off",
+    ),
+    spec(
+        "help",
+        1,
+        (0, MANY),
+        Command::Help,
+        Other,
+        "",
+        "Show this message",
+    ),
+    spec(
+        "mode",
+        1,
+        (1, 1),
+        Command::Mode,
+        Output,
+        "MODE",
+        "Set output mode where MODE is one of:\n\
+         \x20                  csv      Comma-separated values\n\
+         \x20                  column   Left-aligned columns see .width\n\
+         \x20                  line     One value per line\n\
+         \x20                  list     Values delimited by .separator string\n\
+         \x20                  pretty   Pretty printed SQL results (default)",
+    ),
+    spec(
+        "nullvalue",
+        1,
+        (1, 1),
+        Command::Nullvalue,
+        Output,
+        "STR",
+        "Use STRING in place of NULL values",
+    ),
+    spec(
+        "print",
+        3,
+        (0, MANY),
+        Command::Print,
+        Output,
+        "STR...",
+        "Print literal STRING",
+    ),
+    spec(
+        "quit",
+        1,
+        (0, MANY),
+        Command::Quit,
+        Other,
+        "",
+        "Exit this program",
+    ),
+    spec(
+        "schema",
+        1,
+        (0, 2),
+        Command::Schema,
+        Tables,
+        "[TABLE]",
+        "Show the CREATE statements",
+    ),
+    spec(
+        "separator",
+        1,
+        (1, 1),
+        Command::Separator,
+        Output,
+        "STR",
+        "Change separator used by output mode",
+    ),
+    spec(
+        "show",
+        1,
+        (0, 0),
+        Command::Show,
+        Settings,
+        "",
+        "Show the current values for various settings",
+    ),
+    spec(
+        "socket",
+        2,
+        (0, 0),
+        Command::Socket,
+        Extensions,
+        "",
+        "Show the osquery extensions socket path",
+    ),
+    spec(
+        "summary",
+        1,
+        (0, 0),
+        Command::Show,
+        Settings,
+        "",
+        "Alias for the show meta command",
+    ),
+    spec(
+        "tables",
+        1,
+        (0, 1),
+        Command::Tables,
+        Tables,
+        "[TABLE]",
+        "List names of tables",
+    ),
+    spec("list", 1, (0, 1), Command::Tables, Tables, "[TABLE]", ""),
+    spec(
+        "timeout",
+        5,
+        (1, 1),
+        Command::Timeout,
+        Settings,
+        "MS",
+        "Wait up to MS milliseconds for a locked database",
+    ),
+    spec(
+        "timer",
+        5,
+        (1, 1),
+        Command::Timer,
+        Settings,
+        "ON|OFF",
+        "Turn the CPU timer measurement on or off",
+    ),
+    spec(
+        "types",
+        2,
+        (1, MANY),
+        Command::Types,
+        Tables,
+        "[SQL]",
+        "Show result of getQueryColumns for the given query",
+    ),
+    spec(
+        "version",
+        1,
+        (0, 0),
+        Command::Version,
+        Settings,
+        "",
+        "Show osquery and SQLite versions",
+    ),
+    spec(
+        "width",
+        1,
+        (1, MANY),
+        Command::Width,
+        Output,
+        "[NUM1]+",
+        "Set column widths for \"column\" mode",
+    ),
+    // oxquery's additions; last so no osquery abbreviation changes meaning.
+    spec(
+        "expand",
+        3,
+        (1, 1),
+        Command::Expand,
+        Output,
+        "MODE",
+        "Wide pretty tables: auto (blocks when wider than the terminal),\n\
+         \x20                  always (blocks) or never (the table)",
+    ),
+    spec(
+        "describe",
+        1,
+        (1, 1),
+        Command::Describe,
+        Tables,
+        "TABLE",
+        "Show a table's columns: type, options, description\n\
+         \x20                  (.schema --verbose [TABLE] for several)",
+    ),
 ];
 
 /// If `line` is a `.types` command, the SQL after the command word.
@@ -98,6 +379,30 @@ pub fn types_sql(line: &str) -> Option<&str> {
 /// Names for TAB completion.
 pub fn command_names() -> impl Iterator<Item = &'static str> {
     COMMANDS.iter().map(|c| c.name)
+}
+
+/// `.help`'s text: osquery's welcome, then the documented commands by group, each line
+/// as osquery writes it (`.all [TABLE]     Select all from a table`).
+pub fn help_text() -> String {
+    let mut text = String::from(
+        "Welcome to the osquery shell. Please explore your OS!\n\
+         You are connected to a transient 'in-memory' virtual database.\n",
+    );
+    for group in Group::ALL {
+        text.push_str(&format!("\n{}:\n", group.title()));
+        for c in COMMANDS
+            .iter()
+            .filter(|c| c.group == group && c.documented())
+        {
+            let head = if c.usage.is_empty() {
+                format!(".{}", c.name)
+            } else {
+                format!(".{} {}", c.name, c.usage)
+            };
+            text.push_str(&format!("{head:<16} {}\n", c.help));
+        }
+    }
+    text
 }
 
 fn lookup(word: &str, nargs: usize) -> Option<Command> {
@@ -199,6 +504,11 @@ fn resolve_backslashes(s: &str) -> String {
     out
 }
 
+/// `.schema`'s switch for `.describe`'s output.
+fn is_verbose(arg: &str) -> bool {
+    matches!(arg, "--verbose" | "-v")
+}
+
 /// `ON`/`OFF` arguments: numbers, on/yes/true, off/no/false (anything else is "no").
 fn boolean_value(arg: &str) -> bool {
     if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -228,44 +538,6 @@ fn atoi(s: &str) -> i32 {
     (sign * value).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
-const HELP: &str = "\
-Welcome to the osquery shell. Please explore your OS!
-You are connected to a transient 'in-memory' virtual database.
-
-.all [TABLE]     Select all from a table
-.bail ON|OFF     Stop after the first error when reading input
-.connect PATH    Query another osquery through its extension socket
-.disconnect      Go back to querying this process
-.echo ON|OFF     Print each statement before running it
-.exit [CODE]     Exit this program (a non-zero CODE exits with that status)
-.expand MODE     Wide pretty tables: auto (blocks when wider than the terminal),
-                   always (blocks) or never (the table)
-.features        List osquery's features and their statuses
-.headers ON|OFF  Turn display of headers on or off
-.help            Show this message
-.mode MODE       Set output mode where MODE is one of:
-                   csv      Comma-separated values
-                   column   Left-aligned columns see .width
-                   line     One value per line
-                   list     Values delimited by .separator string
-                   pretty   Pretty printed SQL results (default)
-.nullvalue STR   Use STRING in place of NULL values
-.print STR...    Print literal STRING
-.quit            Exit this program
-.schema [TABLE]  Show the CREATE statements
-.separator STR   Change separator used by output mode
-.show            Show the current values for various settings
-.socket          Show the extensions socket path
-.summary         Alias for the show meta command
-.tables [TABLE]  List names of tables
-.timeout MS      Wait up to MS milliseconds for a locked database
-.types SQL       Show the names and types of the columns SQL returns
-.version         Show osquery and SQLite versions
-.width [NUM1]+   Set column widths for \"column\" mode
-";
-
-const TIMER_HELP: &str = ".timer ON|OFF    Turn the CPU timer measurement on or off\n";
-
 impl Shell {
     /// Runs one dot-command line (with its leading `.`).
     pub fn meta(&mut self, line: &str) -> io::Result<MetaOutcome> {
@@ -288,8 +560,11 @@ impl Shell {
                 let table = arg(1).to_owned();
                 match self.run_sql(&format!("SELECT * FROM {table}"))? {
                     Ok(()) => Ok(MetaOutcome::Ok),
-                    Err(_) => {
-                        self.error_line(&format!("Error querying table: {table}"))?;
+                    Err(e) => {
+                        let hint = suggest::missing_table(&e.message)
+                            .and_then(|missing| self.table_hint(missing))
+                            .unwrap_or_default();
+                        self.error_line(&format!("Error querying table: {table}{hint}"))?;
                         Ok(MetaOutcome::Error)
                     }
                 }
@@ -359,7 +634,7 @@ impl Shell {
             }
             Command::Help => {
                 self.out.flush()?;
-                eprint!("{HELP}{TIMER_HELP}");
+                eprint!("{}", help_text());
                 Ok(MetaOutcome::Ok)
             }
             Command::Mode => match Mode::parse(arg(1)) {
@@ -383,20 +658,71 @@ impl Shell {
                 let text = format!("{}\n", args[1..].join(" "));
                 self.write(&text)
             }
-            Command::Schema | Command::Tables => {
+            Command::Tables => {
+                let word = arg(1);
+                let names: Vec<String> = self
+                    .engine
+                    .tables()
+                    .iter()
+                    .map(|t| t.spec().name.to_string())
+                    .collect();
+                // osquery lists the names that start with the word; those come first, as
+                // osquery prints them, then the others that contain it (`.tables proc`
+                // finds `docker_container_processes` too).
+                let (starting, containing): (Vec<&String>, Vec<&String>) = names
+                    .iter()
+                    .filter(|n| n.contains(word))
+                    .partition(|n| n.starts_with(word));
+                let mut text = String::new();
+                for name in starting.into_iter().chain(containing) {
+                    text.push_str(&format!("  => {name}\n"));
+                }
+                self.write(&text)
+            }
+            Command::Schema if args.len() == 3 || is_verbose(arg(1)) => {
+                if !is_verbose(arg(1)) {
+                    return self.unknown(word);
+                }
+                let prefix = arg(2);
+                let tables: Vec<_> = self
+                    .engine
+                    .tables()
+                    .into_iter()
+                    .filter(|t| t.spec().name.starts_with(prefix))
+                    .collect();
+                for table in tables {
+                    self.describe(table.spec())?;
+                }
+                Ok(MetaOutcome::Ok)
+            }
+            Command::Schema => {
                 let prefix = arg(1);
                 let mut text = String::new();
                 for def in self.engine.tables() {
-                    if !def.spec().name.starts_with(prefix) {
-                        continue;
-                    }
-                    if command == Command::Tables {
-                        text.push_str(&format!("  => {}\n", def.spec().name));
-                    } else {
+                    if def.spec().name.starts_with(prefix) {
                         text.push_str(&format!("{};\n", def.spec().create_statement()));
                     }
                 }
                 self.write(&text)
+            }
+            Command::Describe => {
+                let name = arg(1);
+                let table = self.engine.tables().into_iter().find(|t| {
+                    let spec = t.spec();
+                    spec.name.eq_ignore_ascii_case(name)
+                        || spec.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+                });
+                match table {
+                    Some(table) => {
+                        self.describe(table.spec())?;
+                        Ok(MetaOutcome::Ok)
+                    }
+                    None => {
+                        let hint = self.table_hint(name).unwrap_or_default();
+                        self.error_line(&format!("Error: no such table: {name}{hint}"))?;
+                        Ok(MetaOutcome::Error)
+                    }
+                }
             }
             Command::Separator => {
                 self.format.separator = arg(1).to_owned();
@@ -419,6 +745,65 @@ impl Shell {
                 Ok(MetaOutcome::Ok)
             }
         }
+    }
+
+    /// `.describe`: the table's description (with its attributes and other names), then
+    /// one row per column (hidden ones and column aliases too) in the current output
+    /// mode: name, type, options, description.
+    fn describe(&mut self, spec: &TableSpec) -> io::Result<()> {
+        let mut head = format!("{}: {}", spec.name, spec.description.trim_end());
+        let attributes = spec.attributes.names();
+        if !attributes.is_empty() {
+            head.push_str(&format!(" [{}]", attributes.join(", ")));
+        }
+        if !spec.aliases.is_empty() {
+            head.push_str(&format!(" (also: {})", spec.aliases.join(", ")));
+        }
+        // Above a table meant for people; CSV, list and JSON stay parseable.
+        let f = &self.format;
+        let for_people = match f.mode {
+            Mode::Pretty => !(f.json || f.json_pretty || f.json_typed),
+            Mode::Line | Mode::Column => true,
+            Mode::Csv | Mode::List => false,
+        };
+        if for_people {
+            // An extension's table describes itself: on a terminal it is escaped as
+            // values are.
+            let head = if self.to_terminal {
+                output::terminal_text(head.as_bytes()).into_owned()
+            } else {
+                head
+            };
+            self.out.write_all(head.as_bytes())?;
+            self.out.write_all(b"\n")?;
+        }
+        let mut rows: Vec<Vec<Cell>> = spec
+            .columns
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::text(c.name.to_string()),
+                    Cell::text(c.ty.sql_name()),
+                    Cell::text(c.options.names().join(", ")),
+                    Cell::text(c.description.to_string()),
+                ]
+            })
+            .collect();
+        rows.extend(spec.column_aliases.iter().map(|a| {
+            let ty = spec
+                .columns
+                .iter()
+                .find(|c| c.name == a.target)
+                .map_or("", |c| c.ty.sql_name());
+            vec![
+                Cell::text(a.alias.to_string()),
+                Cell::text(ty),
+                Cell::text("hidden"),
+                Cell::text(format!("Alias of {}", a.target)),
+            ]
+        }));
+        let header = ["name", "type", "options", "description"].map(str::to_owned);
+        self.print_table(&header, &rows)
     }
 
     fn write(&mut self, text: &str) -> io::Result<MetaOutcome> {
@@ -621,6 +1006,35 @@ mod tests {
         assert_eq!(lookup("e", 1), Some(Command::Echo));
         assert_eq!(lookup("ex", 1), Some(Command::Exit));
         assert_eq!(lookup("exp", 1), Some(Command::Expand));
+        assert_eq!(lookup("d", 1), Some(Command::Describe));
+        assert_eq!(lookup("describe", 0), None);
+    }
+
+    #[test]
+    fn help_lists_every_documented_command_once_in_its_group() {
+        let help = help_text();
+        for c in COMMANDS {
+            let head = format!("\n.{} ", c.name);
+            let count =
+                help.matches(&head).count() + help.matches(&format!("\n.{}\n", c.name)).count();
+            assert_eq!(count, usize::from(c.documented()), ".{}: {help}", c.name);
+        }
+        // Each group's heading comes before its commands and after the previous group's.
+        let mut at = 0;
+        for group in Group::ALL {
+            let heading = help[at..]
+                .find(&format!("\n{}:\n", group.title()))
+                .map(|i| i + at)
+                .unwrap_or_else(|| panic!("{}: {help}", group.title()));
+            for c in COMMANDS
+                .iter()
+                .filter(|c| c.group == group && c.documented())
+            {
+                let line = help.find(&format!("\n.{}", c.name)).unwrap();
+                assert!(line > heading, ".{} under {}", c.name, group.title());
+            }
+            at = heading + 1;
+        }
     }
 
     #[test]

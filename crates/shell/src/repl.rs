@@ -93,6 +93,9 @@ impl Shell {
             let _ = history.load(path);
         }
         println!("Using a \x1b[1mvirtual database\x1b[0m. Need help, type '.help'");
+        for note in std::mem::take(&mut self.start_notes) {
+            eprintln!("{note}");
+        }
         let mut pending = Accumulator::default();
         let mut number = 0;
         let code = loop {
@@ -129,7 +132,7 @@ impl Shell {
                 },
                 Line::Sql(sql, _) => {
                     if let Err(e) = self.run_sql(&sql)? {
-                        self.error_line(&format!("Error: {}", e.message))?;
+                        self.sql_error_line("Error: ", &e.message)?;
                     }
                 }
                 Line::Types(sql, _) => {

@@ -3,8 +3,10 @@
 
 use crate::flags::{Flags, flag};
 use crate::output::{self, Cell, Expand, Format, Printed, Table};
+use crate::progress::Indicator;
 use crate::remote::Connection;
 use crate::statements::{self, InputError, StatementReader};
+use crate::suggest;
 use oxquery_engine::Engine;
 use oxquery_engine::SqlFailure;
 use oxquery_table::Value;
@@ -50,6 +52,12 @@ pub struct Shell {
     pub(crate) timer: bool,
     /// Set by `--connect`/`.connect`: statements run in that process instead of `engine`.
     pub(crate) connected: Option<Connection>,
+    /// A person reads stderr: long statements show a progress line there, and errors
+    /// about an unknown table suggest the nearest name.
+    pub(crate) stderr_terminal: bool,
+    /// Lines said once after the banner when the interactive shell starts (a config
+    /// that could not be read).
+    pub(crate) start_notes: Vec<String>,
 }
 
 impl Shell {
@@ -75,7 +83,14 @@ impl Shell {
             bail: false,
             timer: false,
             connected: None,
+            stderr_terminal: io::stderr().is_terminal(),
+            start_notes: Vec::new(),
         }
+    }
+
+    /// Says `note` on stderr after the banner, if the interactive shell starts.
+    pub fn note_on_start(&mut self, note: String) {
+        self.start_notes.push(note);
     }
 
     pub fn engine(&self) -> &Engine {
@@ -87,6 +102,47 @@ impl Shell {
         self.out.flush()?;
         eprintln!("{message}");
         Ok(())
+    }
+
+    /// Writes `prefix` and a failed statement's message to stderr. When a person reads
+    /// stderr and the message is SQLite's `no such table: NAME`, the registered table
+    /// nearest to NAME is suggested after it: `Error: no such table: proccesses (did
+    /// you mean processes?)`. Scripts that capture stderr get osquery's text unchanged,
+    /// so a script matching osquery's whole error line keeps working.
+    pub fn sql_error_line(&mut self, prefix: &str, message: &str) -> io::Result<()> {
+        let hint = suggest::missing_table(message)
+            .and_then(|table| self.table_hint(table))
+            .unwrap_or_default();
+        self.error_line(&format!("{prefix}{message}{hint}"))
+    }
+
+    /// ` (did you mean NAME?)` for a table name that does not exist, when stderr is a
+    /// terminal and a registered name is close (this process's tables: none while
+    /// connected to another).
+    pub(crate) fn table_hint(&self, typed: &str) -> Option<String> {
+        if !self.stderr_terminal || self.connected.is_some() {
+            return None;
+        }
+        let names = self.table_names();
+        let near = suggest::nearest(typed, names.iter().map(String::as_str))?;
+        Some(format!(" (did you mean {near}?)"))
+    }
+
+    /// The tables a statement can name (their aliases too), sorted.
+    pub(crate) fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .engine
+            .tables()
+            .iter()
+            .flat_map(|t| {
+                let spec = t.spec();
+                std::iter::once(spec.name.to_string())
+                    .chain(spec.aliases.iter().map(|a| a.to_string()))
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Runs every statement in `sql`, printing each result; honours `.timer`.
@@ -113,7 +169,7 @@ impl Shell {
         match self.run_sql(sql)? {
             Ok(()) => Ok(0),
             Err(e) => {
-                self.error_line(&format!("Error: {}", e.message))?;
+                self.sql_error_line("Error: ", &e.message)?;
                 Ok(e.code)
             }
         }
@@ -130,7 +186,7 @@ impl Shell {
                 Ok(Some(sql)) => match self.run_sql(&sql)? {
                     Ok(()) => continue,
                     Err(e) => {
-                        self.error_line(&format!("Error: {}", e.message))?;
+                        self.sql_error_line("Error: ", &e.message)?;
                         return Ok(e.code);
                     }
                 },
@@ -173,9 +229,15 @@ impl Shell {
             format,
             to_terminal,
             expand_noted,
+            stderr_terminal,
             ..
         } = self;
+        let mut progress = stderr_terminal.then(|| Indicator::start(engine.rows_read()));
         let done = engine.run_batch(sql, |result| {
+            // Erased before the result is printed.
+            if let Some(progress) = &mut progress {
+                progress.finish();
+            }
             let rows: Vec<Vec<Cell>> = result
                 .rows
                 .into_iter()
@@ -192,6 +254,7 @@ impl Shell {
                 },
             )
         })?;
+        drop(progress);
         Ok(done.map_err(sql_error))
     }
 

@@ -115,6 +115,21 @@ pub enum StoreError {
     Conflict(String),
 }
 
+impl StoreError {
+    /// The file is not a usable SQLite database (as opposed to one that could not be
+    /// reached).
+    fn is_corruption(&self) -> bool {
+        let source = match self {
+            StoreError::Open { source, .. } | StoreError::Sqlite(source) => source,
+            StoreError::Conflict(_) => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version osquery keeps under `configurations/results_version`.
@@ -154,10 +169,13 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `path`. A file that is not a valid store
     /// is moved aside to `<path>.corrupt-<unix time>` and a new one is created, with a
-    /// warning: losing old diff state is better than a daemon that cannot start.
+    /// warning: losing old diff state is better than a daemon that cannot start. A file
+    /// that cannot be opened (permissions, a lock, an I/O error) is an error and is left
+    /// alone: its content may be fine.
     pub fn open(path: &Path) -> Result<Store> {
         match Self::open_checked(path) {
             Ok(store) => Ok(store),
+            Err(first) if !first.is_corruption() => Err(first),
             Err(first) => {
                 let stamp = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -840,6 +858,25 @@ mod tests {
             })
             .unwrap();
         assert!(store.get(Domain::Logs, "b").unwrap().is_some());
+    }
+
+    /// A database that cannot be opened (here a directory, as a file without permission
+    /// would be for another user) is an error, and nothing is moved or created.
+    #[test]
+    fn a_file_that_cannot_be_opened_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("osquery.db");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), b"x").unwrap();
+        let e = Store::open(&path).unwrap_err();
+        assert!(!e.is_corruption(), "{e}");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["osquery.db"]);
+        assert_eq!(std::fs::read(path.join("keep")).unwrap(), b"x");
     }
 
     #[test]

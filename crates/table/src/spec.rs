@@ -95,6 +95,22 @@ impl ColumnOptions {
     pub const fn forwards_constraints(self) -> bool {
         self.0 & (Self::INDEX.0 | Self::REQUIRED.0 | Self::ADDITIONAL.0) != 0
     }
+    /// The options that tell a user how to query the column, in words, as the schema
+    /// reference and the shell's `.describe` show them (collations are left out).
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (Self::INDEX, "index"),
+            (Self::REQUIRED, "required"),
+            (Self::ADDITIONAL, "additional"),
+            (Self::OPTIMIZED, "optimized"),
+            (Self::HIDDEN, "hidden"),
+            (Self::OTHER_PLATFORM, "other platforms only (NULL)"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.contains(*bit))
+        .map(|(_, name)| name)
+        .collect()
+    }
     pub fn collation(self) -> Option<Collation> {
         Collation::ALL
             .iter()
@@ -171,6 +187,21 @@ impl Attributes {
     }
     pub const fn bits(self) -> u32 {
         self.0
+    }
+    /// The attributes set, in words, as the schema reference and the shell's
+    /// `.describe` show them.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (Self::UTILITY, "utility"),
+            (Self::CACHEABLE, "cacheable"),
+            (Self::EVENT_BASED, "event-based"),
+            (Self::USER_BASED, "user data"),
+            (Self::KERNEL_REQUIRED, "kernel required"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.contains(*bit))
+        .map(|(_, name)| name)
+        .collect()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The schema reference (`docs/tables.md`), rendered from the table declarations so it
 //! can never disagree with what the engine serves.
 
-use oxquery_table::{Attributes, ColumnOptions, TableDef};
+use oxquery_table::TableDef;
 use std::fmt::Write as _;
 
 /// Markdown describing every table in `tables` (sorted by name).
@@ -18,17 +18,7 @@ pub fn markdown(tables: &[&'static TableDef]) -> String {
     for def in &tables {
         let spec = def.spec;
         let _ = write!(out, "\n## {}\n\n{}\n", spec.name, spec.description);
-        let attributes: Vec<&str> = [
-            (Attributes::UTILITY, "utility"),
-            (Attributes::CACHEABLE, "cacheable"),
-            (Attributes::EVENT_BASED, "event-based"),
-            (Attributes::USER_BASED, "user data"),
-            (Attributes::KERNEL_REQUIRED, "kernel required"),
-        ]
-        .iter()
-        .filter(|(bit, _)| spec.attributes.contains(*bit))
-        .map(|(_, name)| *name)
-        .collect();
+        let attributes = spec.attributes.names();
         if !attributes.is_empty() {
             let _ = writeln!(out, "\nAttributes: {}.", attributes.join(", "));
         }
@@ -37,18 +27,7 @@ pub fn markdown(tables: &[&'static TableDef]) -> String {
         }
         out.push_str("\n| column | type | options | description |\n|---|---|---|---|\n");
         for c in spec.columns.iter() {
-            let options: Vec<&str> = [
-                (ColumnOptions::INDEX, "index"),
-                (ColumnOptions::REQUIRED, "required"),
-                (ColumnOptions::ADDITIONAL, "additional"),
-                (ColumnOptions::OPTIMIZED, "optimized"),
-                (ColumnOptions::HIDDEN, "hidden"),
-                (ColumnOptions::OTHER_PLATFORM, "other platforms only (NULL)"),
-            ]
-            .iter()
-            .filter(|(bit, _)| c.options.contains(*bit))
-            .map(|(_, name)| *name)
-            .collect();
+            let options = c.options.names();
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | {} |",
