@@ -53,7 +53,7 @@ printf '%s\n' "${{COMPREPLY[@]}}""#
 #[test]
 fn bash_completes_flags_and_their_values() {
     assert_eq!(
-        bash_complete("osqueryi", &["osqueryi", "--config_p"], "--config_p"),
+        bash_complete("osqueryi", &["osqueryi", "--config_pa"], "--config_pa"),
         ["--config_path"]
     );
     // `--pretty_expand=` is split at `=`: bash hands over an empty word after `=`.
@@ -177,16 +177,17 @@ fn fish_quote(text: &str) -> String {
 
 #[test]
 fn fish_completes_flags_commands_and_tables() {
-    let Some(flags) = fish_complete("osqueryi", "osqueryi --config_p") else {
+    let Some(flags) = fish_complete("osqueryi", "osqueryi --config_pa") else {
         return;
     };
     assert_eq!(flags, ["--config_path"]);
     let values = fish_complete("osqueryi", "osqueryi --pretty_expand=").unwrap();
     assert_eq!(
         values,
+        // fish sorts them.
         [
-            "--pretty_expand=auto",
             "--pretty_expand=always",
+            "--pretty_expand=auto",
             "--pretty_expand=never"
         ]
     );
@@ -200,4 +201,69 @@ fn fish_completes_flags_commands_and_tables() {
     assert_eq!(sql, ["select * from os_version"]);
     let daemon = fish_complete("osqueryd", "osqueryd --cs").unwrap();
     assert!(daemon.is_empty(), "{daemon:?}");
+}
+
+/// An interactive zsh (in a pty, `compinit` over the shipped `_osqueryi`/`_osqueryd`)
+/// completes each line: what TAB leaves on the line is found in what zsh redraws.
+#[test]
+fn zsh_completes_flags_commands_and_tables() {
+    use rexpect::reader::Options;
+    let Some(zsh) = require_tool("zsh") else {
+        return;
+    };
+    let functions = tempfile::tempdir().unwrap();
+    for name in ["_osqueryi", "_osqueryd"] {
+        std::fs::copy(script(name), functions.path().join(name)).unwrap();
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_osqueryi")).parent().unwrap();
+    let mut command = Command::new(zsh);
+    command
+        .args(["-f", "-i"])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("TERM", "dumb")
+        .env("HOME", functions.path());
+    let mut z = rexpect::session::spawn_with_options(
+        command,
+        Options::new()
+            .timeout_ms(Some(20_000))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("zsh in a pty");
+    z.send_line(&format!(
+        "PS1='ready> '; fpath=({} $fpath); autoload -Uz compinit; compinit -u -d {}/.zcompdump; print -r -- SET''UP",
+        functions.path().display(),
+        functions.path().display()
+    ))
+    .unwrap();
+    z.exp_string("SETUP").unwrap();
+    for (typed, completed) in [
+        ("osqueryi --pretty_expand=alw", "--pretty_expand=always"),
+        ("osqueryi -A os_v", "-A os_version"),
+        ("osqueryi .sch", ".schema"),
+        ("osqueryi '.schema os_v", "'.schema os_version'"),
+        ("osqueryi 'select * from os_v", "'select * from os_version'"),
+        (
+            "osqueryd --disable_tables=processes,os_v",
+            "processes,os_version",
+        ),
+        ("osqueryd --disable_watch", "--disable_watchdog"),
+    ] {
+        z.send(typed).unwrap();
+        z.send("\t").unwrap();
+        z.flush().unwrap();
+        z.exp_string(completed)
+            .unwrap_or_else(|e| panic!("{typed}: {e}"));
+        // Clear the line for the next one.
+        z.send("\x15").unwrap();
+        z.flush().unwrap();
+    }
+    z.send_line("exit").unwrap();
+    z.exp_eof().unwrap();
 }
