@@ -73,7 +73,7 @@ pub fn page(program: Program, date: &str) -> String {
     };
     let _ = writeln!(
         out,
-        ".BR {other} ,\n.BR systemctl (1),\n.BR sqlite3 (1)\n.PP\nThe table reference: \\fBosqueryi \\-\\-L\\fR lists the tables, \\fB.schema\\fR \\fITABLE\\fR shows one."
+        ".BR {other} ,\n.BR systemctl (1),\n.BR sqlite3 (1)\n.PP\nThe table reference: \\fBosqueryi \\-L\\fR lists the tables, \\fB.schema\\fR \\fITABLE\\fR shows one."
     );
     without_paragraph_after_heading(&out)
 }
@@ -288,7 +288,8 @@ fn flag_entry(def: &FlagDef, program: Program) -> String {
     out.push_str(&text(&body));
     out.push('\n');
     if let Some(note) = status(def, program.tool(), Build::Full).note() {
-        let _ = writeln!(out, "\\fB[{}]\\fR", text(&note));
+        // Kept on one line.
+        let _ = writeln!(out, "\\fB[{}]\\fR", text(&note).replace(' ', "\\ "));
     }
     out
 }
@@ -319,7 +320,7 @@ fn dot_commands() -> String {
         paragraph(
             &mut out,
             &format!(
-                "Also accepted, as osquery's shell does: {}.",
+                "Also accepted: {}.",
                 undocumented.join(", ")
             ),
         );
@@ -341,11 +342,12 @@ fn dot_entry(command: &DotCommand) -> String {
     out.push_str(&text(&description));
     out.push('\n');
     if !command.values.is_empty() {
-        out.push_str(".RS\n");
+        // A compact list, no blank line between values.
+        out.push_str(".RS\n.PD 0\n");
         for (value, meaning) in &command.values {
             let _ = writeln!(out, ".TP 10\n{}\n{}", bold(value), text(meaning));
         }
-        out.push_str(".RE\n");
+        out.push_str(".PD\n.RE\n");
     }
     out
 }
@@ -483,8 +485,16 @@ fn exit_status(program: Program) -> String {
     }
     entries.push((
         oxquery_config::EXIT_CATASTROPHIC.to_string(),
-        "Start-up failed: a plugin that does not exist was named, the database could not be \
-         opened, or another daemon holds the pidfile.",
+        match program {
+            Program::Shell => {
+                "Start-up failed: a plugin that does not exist was named, or the database \
+                 could not be opened."
+            }
+            Program::Daemon => {
+                "Start-up failed: a plugin that does not exist was named, the database could \
+                 not be opened, or another daemon holds the pidfile."
+            }
+        },
     ));
     for (code, meaning) in entries {
         let _ = writeln!(out, ".TP\n{}\n{}", bold(&code), text(meaning));
@@ -513,7 +523,7 @@ fn examples(program: Program) -> String {
             );
             example(
                 &mut out,
-                "The columns of a table, then every table whose name starts with a word:",
+                "The columns of a table, then the tables whose names match a word:",
                 "osqueryi '.schema users'\nosqueryi '.tables deb'",
             );
             example(

@@ -14,6 +14,7 @@ pub fn text(text: &str) -> String {
             _ => out.push(c),
         }
     }
+    let out = unhyphenated(&out);
     let mut lines = Vec::new();
     for line in out.split('\n') {
         if line.starts_with('.') || line.starts_with('\'') {
@@ -23,6 +24,24 @@ pub fn text(text: &str) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// Names (a word starting with a dash or holding `_` or `/`: a flag, a table, a path)
+/// marked `\%` so they are never hyphenated: a reader types them as printed.
+fn unhyphenated(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut word_start = true;
+    for (i, c) in text.char_indices() {
+        if word_start && !c.is_whitespace() {
+            let word = text[i..].split(char::is_whitespace).next().unwrap_or("");
+            if (word.starts_with('\\') && word[1..].starts_with('-')) || word.contains(['_', '/']) {
+                out.push_str("\\%");
+            }
+        }
+        word_start = c.is_whitespace();
+        out.push(c);
+    }
+    out
 }
 
 /// Whether the dash at `i` begins (or continues) an option or a negative number: at the
@@ -66,8 +85,9 @@ mod tests {
         assert_eq!(text("'quoted"), "\\&'quoted");
         assert_eq!(
             text("see --config_path, comma-separated, -1 loose"),
-            "see \\-\\-config_path, comma-separated, \\-1 loose"
+            "see \\%\\-\\-config_path, comma-separated, \\%\\-1 loose"
         );
+        assert_eq!(text("os_version in /etc"), "\\%os_version in \\%/etc");
         assert_eq!(text("a - b"), "a - b");
         assert_eq!(argument("two words"), "\"two words\"");
         assert_eq!(argument("one"), "one");
