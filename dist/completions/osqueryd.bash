@@ -56,52 +56,16 @@ _oxquery_word() {
 # Completes the value of flag $2 (no dashes) of program $1 for word $3.
 _osqueryd_value() {
     case $2 in
-        config_path)
-            _oxquery_files "$3" ;;
-        database_path)
-            _oxquery_files "$3" ;;
-        disable_tables)
-            _oxquery_tables "$1"
-            local head=
-            [[ $3 == *,* ]] && head=${3%,*},
-            _oxquery_reply "$head" "$(printf '%s\n' "${_oxquery_tables_list[@]}")" "${3##*,}"
-            compopt -o nospace 2>/dev/null ;;
-        enable_tables)
-            _oxquery_tables "$1"
-            local head=
-            [[ $3 == *,* ]] && head=${3%,*},
-            _oxquery_reply "$head" "$(printf '%s\n' "${_oxquery_tables_list[@]}")" "${3##*,}"
-            compopt -o nospace 2>/dev/null ;;
-        enroll_secret_path)
-            _oxquery_files "$3" ;;
-        extensions_autoload)
-            _oxquery_files "$3" ;;
-        extensions_socket)
-            _oxquery_files "$3" ;;
-        flagfile)
-            _oxquery_files "$3" ;;
-        pidfile)
-            _oxquery_files "$3" ;;
-        tls_client_cert)
-            _oxquery_files "$3" ;;
-        tls_client_key)
-            _oxquery_files "$3" ;;
-        tls_server_certs)
-            _oxquery_files "$3" ;;
-        augeas_lenses)
-            _oxquery_files "$3" ;;
-        docker_socket)
-            _oxquery_files "$3" ;;
-        logger_path)
-            _oxquery_files "$3" ;;
-        lxd_socket)
-            _oxquery_files "$3" ;;
-        numeric_monitoring_filesystem_path)
-            _oxquery_files "$3" ;;
-        syslog_pipe_path)
-            _oxquery_files "$3" ;;
-        alarm_timeout|carver_block_size|carver_continue_endpoint|carver_expiry|carver_start_endpoint|config_accelerated_refresh|config_plugin|config_refresh|config_tls_endpoint|config_tls_max_attempts|enroll_secret_env|enroll_tls_endpoint|extensions_interval|extensions_require|extensions_timeout|logger_mode|logger_plugin|proxy_hostname|tls_enroll_max_attempts|tls_enroll_max_interval|tls_hostname|tls_session_timeout|watchdog_delay|watchdog_forced_shutdown_delay|watchdog_latency_limit|watchdog_level|watchdog_memory_limit|watchdog_utilization_limit|audit_backlog_limit|audit_backlog_wait_time|aws_access_key_id|aws_firehose_endpoint|aws_firehose_period|aws_firehose_region|aws_firehose_stream|aws_imdsv2_request_attempts|aws_imdsv2_request_interval|aws_kinesis_endpoint|aws_kinesis_period|aws_kinesis_region|aws_kinesis_stream|aws_profile_name|aws_proxy_host|aws_proxy_password|aws_proxy_port|aws_proxy_scheme|aws_proxy_username|aws_region|aws_secret_access_key|aws_session_token|aws_sts_arn_role|aws_sts_region|aws_sts_session_name|aws_sts_timeout|azure_metadata_endpoint|buffered_log_max|distributed_denylist_duration|distributed_interval|distributed_plugin|distributed_tls_max_attempts|distributed_tls_read_endpoint|distributed_tls_write_endpoint|dns_resolver_refresh_interval|events_expiry|events_max|experiment_list|hardware_disabled_types|hash_cache_max|host_identifier|logger_kafka_acks|logger_kafka_brokers|logger_kafka_compression|logger_kafka_topic|logger_min_status|logger_min_stderr|logger_rotate_max_files|logger_rotate_size|logger_syslog_facility|logger_tls_backoff_max|logger_tls_endpoint|logger_tls_max_lines|logger_tls_max_linesize|logger_tls_period|malloc_trim_threshold|nullvalue|numeric_monitoring_plugins|numeric_monitoring_pre_aggregation_time|pack_delimiter|pack_refresh_interval|read_max|schedule_default_interval|schedule_epoch|schedule_max_drift|schedule_query_memory_limit|schedule_query_timeout|schedule_reload|schedule_splay_percent|schedule_timeout|specified_identifier|syslog_events_expiry|syslog_events_max|syslog_rate_limit|table_delay|thrift_string_size_limit|thrift_timeout|yara_delay)
+        alarm_timeout | carver_block_size | carver_continue_endpoint | carver_expiry | carver_start_endpoint | config_accelerated_refresh | config_plugin | config_refresh | config_tls_endpoint | config_tls_max_attempts | enroll_secret_env | enroll_tls_endpoint | extensions_interval | extensions_require | extensions_timeout | logger_mode | logger_plugin | proxy_hostname | tls_enroll_max_attempts | tls_enroll_max_interval | tls_hostname | tls_session_timeout | watchdog_delay | watchdog_forced_shutdown_delay | watchdog_latency_limit | watchdog_level | watchdog_memory_limit | watchdog_utilization_limit | audit_backlog_limit | audit_backlog_wait_time | aws_access_key_id | aws_firehose_endpoint | aws_firehose_period | aws_firehose_region | aws_firehose_stream | aws_imdsv2_request_attempts | aws_imdsv2_request_interval | aws_kinesis_endpoint | aws_kinesis_period | aws_kinesis_region | aws_kinesis_stream | aws_profile_name | aws_proxy_host | aws_proxy_password | aws_proxy_port | aws_proxy_scheme | aws_proxy_username | aws_region | aws_secret_access_key | aws_session_token | aws_sts_arn_role | aws_sts_region | aws_sts_session_name | aws_sts_timeout | azure_metadata_endpoint | buffered_log_max | distributed_denylist_duration | distributed_interval | distributed_plugin | distributed_tls_max_attempts | distributed_tls_read_endpoint | distributed_tls_write_endpoint | dns_resolver_refresh_interval | events_expiry | events_max | experiment_list | hardware_disabled_types | hash_cache_max | host_identifier | logger_kafka_acks | logger_kafka_brokers | logger_kafka_compression | logger_kafka_topic | logger_min_status | logger_min_stderr | logger_rotate_max_files | logger_rotate_size | logger_syslog_facility | logger_tls_backoff_max | logger_tls_endpoint | logger_tls_max_lines | logger_tls_max_linesize | logger_tls_period | malloc_trim_threshold | nullvalue | numeric_monitoring_plugins | numeric_monitoring_pre_aggregation_time | pack_delimiter | pack_refresh_interval | read_max | schedule_default_interval | schedule_epoch | schedule_max_drift | schedule_query_memory_limit | schedule_query_timeout | schedule_reload | schedule_splay_percent | schedule_timeout | specified_identifier | syslog_events_expiry | syslog_events_max | syslog_rate_limit | table_delay | thrift_string_size_limit | thrift_timeout | yara_delay)
             COMPREPLY=() ;;
+        config_path | database_path | enroll_secret_path | extensions_autoload | extensions_socket | flagfile | pidfile | tls_client_cert | tls_client_key | tls_server_certs | augeas_lenses | docker_socket | logger_path | lxd_socket | numeric_monitoring_filesystem_path | syslog_pipe_path)
+            _oxquery_files "$3" ;;
+        disable_tables | enable_tables)
+            _oxquery_tables "$1"
+            local head=
+            [[ $3 == *,* ]] && head=${3%,*},
+            _oxquery_reply "$head" "$(printf '%s\n' "${_oxquery_tables_list[@]}")" "${3##*,}"
+            compopt -o nospace 2>/dev/null ;;
         *) return 1 ;;
     esac
 }

@@ -77,15 +77,13 @@ pub fn script(program: Program) -> String {
         out,
         "\n# Completes the value of flag $2 (no dashes) of program $1 for word $3.\n{function}_value() {{\n    case $2 in"
     );
-    let mut free = Vec::new();
+    // Flags completed alike share one branch, in the order first seen.
+    let mut branches: Vec<(String, Vec<&str>)> = Vec::new();
     for flag in flags(program) {
-        let pattern = flag.def.name;
         let action = match flag.value {
             Value::None => continue,
-            Value::Free => {
-                free.push(pattern);
-                continue;
-            }
+            // Text and numbers: nothing to offer, but the flag takes the word.
+            Value::Free => "COMPREPLY=()".to_owned(),
             Value::Choice(choices) => {
                 format!("_oxquery_reply '' $'{}' \"$3\"", choices.join("\\n"))
             }
@@ -95,14 +93,16 @@ pub fn script(program: Program) -> String {
             }
             Value::Tables => "_oxquery_tables \"$1\"\n            local head=\n            [[ $3 == *,* ]] && head=${3%,*},\n            _oxquery_reply \"$head\" \"$(printf '%s\\n' \"${_oxquery_tables_list[@]}\")\" \"${3##*,}\"\n            compopt -o nospace 2>/dev/null".to_owned(),
         };
-        let _ = writeln!(out, "        {pattern})\n            {action} ;;");
+        match branches.iter_mut().find(|(a, _)| *a == action) {
+            Some((_, names)) => names.push(flag.def.name),
+            None => branches.push((action, vec![flag.def.name])),
+        }
     }
-    if !free.is_empty() {
-        // Text and numbers: nothing to offer, but the flag takes the word.
+    for (action, names) in branches {
         let _ = writeln!(
             out,
-            "        {})\n            COMPREPLY=() ;;",
-            free.join("|")
+            "        {})\n            {action} ;;",
+            names.join(" | ")
         );
     }
     let _ = writeln!(out, "        *) return 1 ;;\n    esac\n}}");
@@ -165,7 +165,7 @@ fn statement_helper() -> String {
         };
         let action = match argument {
             DotArgument::Table => "_oxquery_tables \"$1\"\n                _oxquery_reply \"$head\" \"$(printf '%s\\n' \"${_oxquery_tables_list[@]}\")\" \"$word\"".to_owned(),
-            DotArgument::Path => "compopt -o filenames 2>/dev/null\n                _oxquery_reply \"$head\" \"$(compgen -f -- \"$word\")\" \"$word\"".to_owned(),
+            DotArgument::Path => "_oxquery_reply \"$head\" \"$(compgen -f -- \"$word\")\" \"$word\"".to_owned(),
             DotArgument::Choice(values) => {
                 format!("_oxquery_reply \"$head\" $'{}' \"$word\"", values.join("\\n"))
             }

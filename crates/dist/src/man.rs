@@ -319,10 +319,7 @@ fn dot_commands() -> String {
     if !undocumented.is_empty() {
         paragraph(
             &mut out,
-            &format!(
-                "Also accepted: {}.",
-                undocumented.join(", ")
-            ),
+            &format!("Also accepted: {}.", undocumented.join(", ")),
         );
     }
     out
