@@ -77,7 +77,7 @@ fn statement() -> String {
         let description = entry.as_ref().map_or("", |e| e.description.as_str());
         let _ = writeln!(
             commands,
-            "            printf '%s\\t%s\\n' .{name} '{}'",
+            "                printf '%s\\t%s\\n' .{name} '{}'",
             quoted(description)
         );
         let argument = match &entry {
