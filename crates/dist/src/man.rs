@@ -299,7 +299,7 @@ fn dot_commands() -> String {
     paragraph(
         &mut out,
         "A line that starts with a dot is a command to the shell rather than SQL. A command \
-         may be shortened to any prefix that names it unambiguously (.sch for .schema).",
+         may be shortened to a prefix of its name, such as .sch for .schema.",
     );
     let mut group: Option<String> = None;
     for command in dot::documented() {
