@@ -198,14 +198,15 @@ fn options(program: Program) -> String {
     out
 }
 
-/// What each bracketed note on this page means (only the notes the page has).
+/// What each kind of bracketed note on this page means (only the kinds the page has).
 fn notes_explained(program: Program) -> String {
     let mut seen = Vec::new();
     for section in help_sections(program.tool()) {
         for def in section.flags() {
             let status = status(def, program.tool(), Build::Full);
-            if status != Status::Acted && !seen.contains(&status) {
-                seen.push(status);
+            let kind = std::mem::discriminant(&status);
+            if status != Status::Acted && !seen.iter().any(|(k, _)| *k == kind) {
+                seen.push((kind, status));
             }
         }
     }
@@ -217,24 +218,31 @@ fn notes_explained(program: Program) -> String {
         &mut out,
         "A note in brackets after a flag says what this program does not do with it:",
     );
-    for status in seen {
-        let meaning = match status {
+    for (_, status) in seen {
+        // The note as printed, its varying part written as "...".
+        let (shown, meaning) = match status {
             Status::Acted => continue,
-            Status::Refused => "Using it is an error: oxquery does not have its feature yet.",
-            Status::MissingFeature(_) => "Only a build with that cargo feature acts on it.",
-            Status::DaemonOnly => {
-                "Only osqueryd acts on it; the shell accepts it and does nothing."
-            }
-            Status::NoEffectYet => {
-                "Accepted, but oxquery does not implement its feature yet: setting it changes nothing."
-            }
+            Status::Refused => (
+                status.note(),
+                "Using it is an error: oxquery does not have its feature yet.",
+            ),
+            Status::MissingFeature(_) => (
+                Status::MissingFeature("...").note(),
+                "Only a build with that cargo feature acts on it.",
+            ),
+            Status::DaemonOnly => (
+                status.note(),
+                "Only osqueryd acts on it; the shell accepts it and does nothing.",
+            ),
+            Status::NoEffectYet => (
+                status.note(),
+                "Accepted, but oxquery does not implement its feature yet: setting it changes nothing.",
+            ),
         };
-        if let Some(note) = status.note() {
+        if let Some(note) = shown {
             let _ = writeln!(
                 out,
-                ".TP
-{}
-{}",
+                ".TP\n{}\n{}",
                 bold(&format!("[{note}]")),
                 text(meaning)
             );
