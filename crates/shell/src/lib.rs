@@ -17,7 +17,7 @@ mod shell;
 pub mod statements;
 mod suggest;
 
-pub use meta::{COMMANDS, DotCommand, Group};
+pub use meta::{COMMANDS, DotCommand, Group, command_names, help_text};
 pub use shell::{MetaOutcome, Output, Shell, SqlError};
 
 use flags::{Flags, flag};
