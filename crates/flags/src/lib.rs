@@ -579,8 +579,15 @@ impl Flags {
                 || self.values[i] == self.baseline[i]
             {
                 continue;
+            } else if let Some(why) = implemented::not_needed(def.name) {
+                format!("Flag --{} is not needed in oxquery: {why}", def.name)
+            } else if let Some(what) = implemented::needs_feature(def.name) {
+                format!(
+                    "Flag --{} has no effect: it modifies {what}, which oxquery does not support yet",
+                    def.name
+                )
             } else if let Some(feature) = implemented::missing_feature(def.name)
-                && tool == implemented::Tool::Daemon
+                && (tool == implemented::Tool::Daemon || !implemented::is_daemon_only(def.name))
             {
                 format!(
                     "Flag --{} has no effect: this build lacks the {feature} cargo feature",
@@ -791,6 +798,34 @@ fn read_flagfile(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// What `--help` (and the man pages, generated from the same table) says after a flag's
+/// description about what `tool` does with it: `None` for a flag it acts on, else a
+/// bracketed status (`[osqueryd only]`, `[Windows only]`, `[not in this build: augeas
+/// feature]`, ...).
+pub fn help_status(name: &str, tool: implemented::Tool) -> Option<String> {
+    let daemon_only_here =
+        tool != implemented::Tool::Daemon && implemented::is_daemon_only(name);
+    if implemented::WINDOWS_ONLY.contains(&name) {
+        Some("[Windows only]".to_owned())
+    } else if implemented::is_implemented_in(name, tool) {
+        None
+    } else if implemented::is_refused(name) {
+        Some("[not supported yet]".to_owned())
+    } else if let Some(why) = implemented::not_needed(name) {
+        Some(format!("[not needed: {why}]"))
+    } else if let Some(what) = implemented::needs_feature(name) {
+        Some(format!("[needs {what}, not supported yet]"))
+    } else if let Some(feature) = implemented::missing_feature(name)
+        && !daemon_only_here
+    {
+        Some(format!("[not in this build: {feature} feature]"))
+    } else if daemon_only_here {
+        Some("[osqueryd only]".to_owned())
+    } else {
+        Some("[no effect yet]".to_owned())
+    }
+}
+
 /// The `--help` text: usage, then every visible flag with its type, default and meaning.
 /// Flags oxquery does not act on yet say so.
 pub fn usage(binary: &str, version: &str) -> String {
@@ -835,18 +870,9 @@ pub fn usage(binary: &str, version: &str) -> String {
                 FlagType::String | FlagType::Path => format!("\"{}\"", def.default),
                 _ => def.default.to_owned(),
             };
-            let status = if implemented::is_implemented_in(def.name, tool) {
-                String::new()
-            } else if implemented::is_refused(def.name) {
-                " [not supported yet]".to_owned()
-            } else if let Some(feature) = implemented::missing_feature(def.name)
-                && tool == implemented::Tool::Daemon
-            {
-                format!(" [not in this build: {feature} feature]")
-            } else if tool != implemented::Tool::Daemon && implemented::is_daemon_only(def.name) {
-                " [osqueryd only]".to_owned()
-            } else {
-                " [no effect yet]".to_owned()
+            let status = match help_status(def.name, tool) {
+                Some(status) => format!(" {status}"),
+                None => String::new(),
             };
             text.push_str(&format!(
                 "    {:<30}  {} (type: {}, default: {default}){status}\n",
