@@ -177,7 +177,10 @@ mod tests {
             Err(PidfileError::Running { pid, .. }) => assert_eq!(pid, holder.id().to_string()),
             other => panic!("expected a refusal, got {other:?}"),
         }
-        assert!(holder.try_wait().unwrap().is_none(), "the holder was killed");
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the holder was killed"
+        );
         holder.kill().unwrap();
         holder.wait().unwrap();
     }

@@ -101,7 +101,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "syslog_events_max",
     "syslog_pipe_path",
     "syslog_rate_limit",
-    // Starting extensions (the shell's and the daemon's launcher).
+    // Starting extensions (the shell's and the daemon's launcher). `alarm_timeout` also
+    // bounds the daemon's own shutdown; in both programs it sets how long extensions
+    // get between SIGTERM and SIGKILL at exit.
+    "alarm_timeout",
     "allow_unsafe",
     "extension",
     "extensions_autoload",
@@ -131,7 +134,6 @@ pub const IMPLEMENTED: &[&str] = &[
 /// Flags only the daemon acts on (the shell schedules nothing and logs no results).
 pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "D",
-    "alarm_timeout",
     "buffered_log_max",
     // The file carver (the carves table, carve() and the uploads; the shell never carves).
     "carver_block_size",
@@ -330,7 +332,10 @@ pub const NEEDS_FEATURE: &[(&str, &str)] = &[
 
 /// Why `name` needs no implementation ([`NOT_NEEDED`]).
 pub fn not_needed(name: &str) -> Option<&'static str> {
-    NOT_NEEDED.iter().find(|(n, _)| *n == name).map(|(_, why)| *why)
+    NOT_NEEDED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
 }
 
 /// The missing feature `name` modifies ([`NEEDS_FEATURE`]).

@@ -803,8 +803,7 @@ fn read_flagfile(path: &Path) -> Result<Vec<u8>, String> {
 /// bracketed status (`[osqueryd only]`, `[Windows only]`, `[not in this build: augeas
 /// feature]`, ...).
 pub fn help_status(name: &str, tool: implemented::Tool) -> Option<String> {
-    let daemon_only_here =
-        tool != implemented::Tool::Daemon && implemented::is_daemon_only(name);
+    let daemon_only_here = tool != implemented::Tool::Daemon && implemented::is_daemon_only(name);
     if implemented::WINDOWS_ONLY.contains(&name) {
         Some("[Windows only]".to_owned())
     } else if implemented::is_implemented_in(name, tool) {

@@ -552,7 +552,10 @@ fn flags_that_cannot_act_say_why_in_help_and_notices() {
             help_status("yara_sigurl_authenticate", tool).as_deref(),
             Some("[needs the yara tables' sigurl column, not supported yet]")
         );
-        assert_eq!(help_status("install", tool).as_deref(), Some("[Windows only]"));
+        assert_eq!(
+            help_status("install", tool).as_deref(),
+            Some("[Windows only]")
+        );
         assert_eq!(help_status("yara_delay", tool), None);
     }
     assert_eq!(

@@ -295,9 +295,10 @@ fn force_takes_the_pidfile_from_a_running_daemon() {
         second.pid().to_string()
     );
     assert!(
-        second
-            .stderr_text()
-            .contains(&format!("Killing the running osqueryd (pid {})", first.pid())),
+        second.stderr_text().contains(&format!(
+            "Killing the running osqueryd (pid {})",
+            first.pid()
+        )),
         "{}",
         second.stderr_text()
     );
@@ -333,7 +334,11 @@ fn disable_decorators_leaves_every_line_undecorated() {
     );
     let before = decorated.len();
     let mut d = s.start("undecorated", &["--disable_decorators"]);
-    assert!(wait_for_lines(&s, "mod3", before + 1), "{}", d.stderr_text());
+    assert!(
+        wait_for_lines(&s, "mod3", before + 1),
+        "{}",
+        d.stderr_text()
+    );
     let (status, _) = d.terminate(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
     let lines = s.results_of("mod3");
@@ -368,7 +373,11 @@ fn daemonize_detaches_and_keeps_running_and_logging() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(out.stderr.is_empty() && out.stdout.is_empty(), "{out:?}");
-    assert!(asked.elapsed() < Duration::from_secs(10), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
 
     // The detached process takes the pidfile with its own pid.
     let mut pid = 0;

@@ -136,7 +136,11 @@ fn flags_without_effect_are_accepted_and_mentioned_at_verbose_level() {
 
 #[test]
 fn experiment_list_names_each_experiment_it_cannot_find() {
-    let r = run(&["--experiment_list=linuxevents,bogus", "--list", "select 1 as a"]);
+    let r = run(&[
+        "--experiment_list=linuxevents,bogus",
+        "--list",
+        "select 1 as a",
+    ]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "a\n1\n"), "{}", r.stderr);
     let errors: Vec<&str> = r
         .stderr

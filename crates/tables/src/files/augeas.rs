@@ -39,7 +39,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 /// The scan with the lenses of `--augeas_lenses` (as the last reload left it: it is a
 /// config option), over the file-system `root` (`None`: the real `/`).
 fn scan_under(ctx: &QueryContext, rows: &mut Rows, root: Option<&Path>) {
-    let lenses = ctx.settings().augeas_lenses().to_string_lossy().into_owned();
+    let lenses = ctx
+        .settings()
+        .augeas_lenses()
+        .to_string_lossy()
+        .into_owned();
     scan(ctx, rows, root, &lenses);
 }
 
@@ -256,12 +260,16 @@ mod tests {
             ..oxquery_table::TableSettings::DEFAULT
         });
         assert_eq!(
-            ours.get("/files/etc/oxqflagtest.conf/colour").map(String::as_str),
+            ours.get("/files/etc/oxqflagtest.conf/colour")
+                .map(String::as_str),
             Some("blue"),
             "{ours:?}"
         );
         // osquery's default directory does not exist here: the file stays unparsed.
-        assert_eq!(rows_with(oxquery_table::TableSettings::DEFAULT), BTreeMap::new());
+        assert_eq!(
+            rows_with(oxquery_table::TableSettings::DEFAULT),
+            BTreeMap::new()
+        );
     }
 
     #[test]
