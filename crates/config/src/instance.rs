@@ -14,6 +14,9 @@ pub fn table_settings(flags: &Flags) -> TableSettings {
         table_delay_ms: flags.get(flag::table_delay),
         docker_socket: Some(flags.get(flag::docker_socket).to_path_buf()),
         lxd_socket: Some(flags.get(flag::lxd_socket).to_path_buf()),
+        yara_delay_ms: flags.get(flag::yara_delay).into(),
+        augeas_lenses: Some(flags.get(flag::augeas_lenses).to_path_buf()),
+        ignore_table_exceptions: flags.get(flag::ignore_table_exceptions),
     }
 }
 

@@ -77,7 +77,7 @@ pub use source::{
 pub use splay::{restore_splay, splay_bounds, splay_key, splay_with};
 pub use startup::{
     CONFIG_PLUGINS, DatabaseFile, EXIT_CATASTROPHIC, OneShot, check_plugin, check_queries,
-    config_check, database_file, flag_rows, load_or_empty, one_shot, pack_entries,
+    config_check, database_file, experiments, flag_rows, load_or_empty, one_shot, pack_entries,
 };
 
 use oxquery_flags::{Flags, flag};

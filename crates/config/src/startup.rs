@@ -32,6 +32,40 @@ pub fn check_plugin(flags: &Flags) -> Result<(), String> {
     ))
 }
 
+/// Experiments this build can turn on with `--experiment_list`. osquery's Linux build
+/// lists none (its one experiment, `linuxevents`, was taken out of the loader), and
+/// neither does oxquery.
+const EXPERIMENTS: &[&str] = &[];
+
+/// `--experiment_list`, as osquery's loader reads it at start in both programs: the
+/// lines to log, each with its level. A list names experiments by comma; each distinct
+/// name is looked up once, in name order, and one this build does not have is an
+/// error line. Empty names (a stray comma) are skipped.
+pub fn experiments(flags: &Flags) -> Vec<(log::Level, String)> {
+    let list = flags.get(flag::experiment_list);
+    let mut names: Vec<&str> = list.split(',').filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        return vec![(log::Level::Debug, "No experiments selected".to_owned())];
+    }
+    names.sort_unstable();
+    names.dedup();
+    let mut lines = vec![(
+        log::Level::Info,
+        "Experiments are enabled. This osquery instance is not officially supported".to_owned(),
+    )];
+    for name in names {
+        lines.push(if EXPERIMENTS.contains(&name) {
+            (log::Level::Info, format!("Enabling experiment: {name}"))
+        } else {
+            (
+                log::Level::Error,
+                format!("The following experiment was not found: {name}"),
+            )
+        });
+    }
+    lines
+}
+
 /// What a one-shot config mode asks the program to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneShot {

@@ -1604,3 +1604,31 @@ fn a_plugin_config_asks_the_plugin_for_packs_given_as_strings() {
         );
     }
 }
+
+#[test]
+fn experiments_are_looked_up_once_each_in_name_order() {
+    let mut flags = Flags::new();
+    assert_eq!(
+        crate::experiments(&flags),
+        vec![(log::Level::Debug, "No experiments selected".to_owned())]
+    );
+    flags.set("experiment_list", "zeta,alpha,,zeta").unwrap();
+    assert_eq!(
+        crate::experiments(&flags),
+        vec![
+            (
+                log::Level::Info,
+                "Experiments are enabled. This osquery instance is not officially supported"
+                    .to_owned()
+            ),
+            (
+                log::Level::Error,
+                "The following experiment was not found: alpha".to_owned()
+            ),
+            (
+                log::Level::Error,
+                "The following experiment was not found: zeta".to_owned()
+            ),
+        ]
+    );
+}

@@ -75,6 +75,61 @@ impl Pidfile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// [`Pidfile::acquire`], and with `force` (`--force`), as osquery: when a running
+    /// osqueryd holds the lock, that process is killed (SIGKILL) and the lock taken once
+    /// it is gone. A holder that is not an osqueryd (its executable is neither this one
+    /// nor named like `osqueryd`) is never killed: the refusal stands.
+    pub fn acquire_forcing(path: &Path, force: bool) -> Result<Pidfile, PidfileError> {
+        let (holder, pid_text) = match Pidfile::acquire(path) {
+            Err(PidfileError::Running { pid, .. }) if force => match pid.parse::<i32>() {
+                Ok(holder) if holder > 0 && is_osqueryd(holder) => (holder, pid),
+                _ => {
+                    return Err(PidfileError::Running {
+                        path: path.to_owned(),
+                        pid,
+                    });
+                }
+            },
+            other => return other,
+        };
+        // Before the status log runs (the pidfile comes first): straight to stderr.
+        eprintln!("Killing the running osqueryd (pid {holder}) that holds the pidfile (--force)");
+        // SAFETY: kill(2) on a pid read from the locked pidfile, checked to be an osqueryd.
+        unsafe { libc::kill(holder, libc::SIGKILL) };
+        // The lock goes with the process: wait for the kernel to let go of it.
+        let deadline = std::time::Instant::now() + FORCE_WAIT;
+        loop {
+            match Pidfile::acquire(path) {
+                Err(PidfileError::Running { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(PidfileError::Running { path, .. }) => {
+                    return Err(PidfileError::Running {
+                        path,
+                        pid: pid_text,
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// How long `--force` waits for the killed daemon to release the pidfile.
+const FORCE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether `pid` runs osqueryd: this very executable, or one whose file name says
+/// osqueryd (osquery checks the process name).
+fn is_osqueryd(pid: i32) -> bool {
+    let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+        return false;
+    };
+    let ours = std::env::current_exe().ok();
+    ours.as_deref() == Some(exe.as_path())
+        || exe
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("osqueryd"))
 }
 
 #[cfg(test)]
@@ -98,6 +153,36 @@ mod tests {
         }
         drop(first);
         Pidfile::acquire(&path).unwrap();
+    }
+
+    #[test]
+    fn force_never_kills_a_holder_that_is_not_osqueryd() {
+        let Some(flock) = oxquery_test_support::require_tool("flock") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("osqueryd.pidfile");
+        // Another program holds the lock, with its pid in the file.
+        let mut holder = std::process::Command::new(flock)
+            .arg(&path)
+            .args(["sleep", "60"])
+            .spawn()
+            .unwrap();
+        let held = oxquery_test_support::wait_until(std::time::Duration::from_secs(10), || {
+            matches!(Pidfile::acquire(&path), Err(PidfileError::Running { .. }))
+        });
+        assert!(held);
+        std::fs::write(&path, holder.id().to_string()).unwrap();
+        match Pidfile::acquire_forcing(&path, true) {
+            Err(PidfileError::Running { pid, .. }) => assert_eq!(pid, holder.id().to_string()),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the holder was killed"
+        );
+        holder.kill().unwrap();
+        holder.wait().unwrap();
     }
 
     #[test]

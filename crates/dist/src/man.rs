@@ -230,6 +230,20 @@ fn notes_explained(program: Program) -> String {
                 Status::MissingFeature("...").note(),
                 "Only a build with that cargo feature acts on it.",
             ),
+            Status::WindowsOnly => (
+                status.note(),
+                "One of osquery's Windows service switches: on Linux it says so and exits with \
+                 status 1, as osquery does.",
+            ),
+            Status::NotNeeded(_) => (
+                Status::NotNeeded("...").note(),
+                "oxquery meets its purpose without it, for the reason the note gives: setting \
+                 it changes nothing.",
+            ),
+            Status::NeedsUnsupported(_) => (
+                Status::NeedsUnsupported("...").note(),
+                "It modifies a feature oxquery does not have yet, which the note names.",
+            ),
             Status::DaemonOnly => (
                 status.note(),
                 "Only osqueryd acts on it; the shell accepts it and does nothing.",

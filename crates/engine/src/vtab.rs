@@ -496,11 +496,22 @@ impl OsqueryCursor {
                 }
                 Ok(Err(TableError::Interrupted(reason))) => ScanEnd::Interrupted(reason),
                 Ok(Err(e)) => ScanEnd::Failed(format!("Error generating table {}: {e}", spec.name)),
-                Err(payload) => ScanEnd::Failed(format!(
-                    "Error generating table {}: the generator panicked: {}",
-                    spec.name,
-                    panic_message(&*payload)
-                )),
+                Err(payload) => {
+                    let message = format!(
+                        "Error generating table {}: the generator panicked: {}",
+                        spec.name,
+                        panic_message(&*payload)
+                    );
+                    if !host.settings.ignore_table_exceptions {
+                        // osquery rethrows a table's exception unless told to ignore
+                        // them, which ends the process; so does this (the watchdog then
+                        // restarts the worker and deny-lists the query, as osquery's).
+                        log::error!("{message}; ending (--ignore_table_exceptions=false)");
+                        log::logger().flush();
+                        std::process::abort();
+                    }
+                    ScanEnd::Failed(message)
+                }
             }
         };
         let stack = self.shared.take_stack();

@@ -472,6 +472,44 @@ fn a_panicking_table_is_an_error_not_a_crash() {
     );
 }
 
+/// Set in the child process [`a_panicking_table_ends_the_process_unless_exceptions_are_ignored`]
+/// starts: that child runs the query and is expected to die.
+const ABORT_CHILD: &str = "OXQUERY_TEST_TABLE_PANIC_ABORTS";
+
+#[test]
+fn a_panicking_table_ends_the_process_unless_exceptions_are_ignored() {
+    if std::env::var_os(ABORT_CHILD).is_some() {
+        let e = engine();
+        e.set_settings(oxquery_table::TableSettings {
+            ignore_table_exceptions: false,
+            ..oxquery_table::TableSettings::DEFAULT
+        });
+        let _ = e.query("SELECT * FROM boom");
+        // Reached only if the panic was turned into an error after all.
+        std::process::exit(0);
+    }
+    // This very test, alone, in a child process: `--ignore_table_exceptions=false` must
+    // end it with SIGABRT, as an uncaught exception ends osquery.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_panicking_table_ends_the_process_unless_exceptions_are_ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ABORT_CHILD, "1")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_failing_table_names_itself() {
     let e = engine();

@@ -52,10 +52,20 @@ pub const IMPLEMENTED: &[&str] = &[
     "disable_tables",
     // Engine: a pause before each repeated scan of a table within one query.
     "table_delay",
+    // Engine: whether a table's failure (a panic in its generator) fails only that query
+    // (true, osquery's effective default) or ends the process (false).
+    "ignore_table_exceptions",
+    // The yara_file and yara_process tables pause this long after each file or process.
+    "yara_delay",
     "enable_foreign",
     "enable_tables",
+    // Both programs look the named experiments up at start (osquery's Linux build has
+    // none, so each name is reported as not found).
+    "experiment_list",
     // Events: the hub, its bounds, and scheduled queries' marks.
     "disable_events",
+    // The inotify publisher (file_events, yara_events) starts only with it.
+    "enable_file_events",
     "events_expiry",
     "events_max",
     "events_optimize",
@@ -91,7 +101,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "syslog_events_max",
     "syslog_pipe_path",
     "syslog_rate_limit",
-    // Starting extensions (the shell's and the daemon's launcher).
+    // Starting extensions (the shell's and the daemon's launcher). `alarm_timeout` also
+    // bounds the daemon's own shutdown; in both programs it sets how long extensions
+    // get between SIGTERM and SIGKILL at exit.
+    "alarm_timeout",
     "allow_unsafe",
     "extension",
     "extensions_autoload",
@@ -121,7 +134,6 @@ pub const IMPLEMENTED: &[&str] = &[
 /// Flags only the daemon acts on (the shell schedules nothing and logs no results).
 pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "D",
-    "alarm_timeout",
     "buffered_log_max",
     // The file carver (the carves table, carve() and the uploads; the shell never carves).
     "carver_block_size",
@@ -135,9 +147,13 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "config_refresh",
     "config_tls_endpoint",
     "config_tls_max_attempts",
+    // Detach into the background (fork, setsid, chdir /, stdio to /dev/null).
+    "daemonize",
     "decorations_top_level",
     "disable_caching",
     "disable_carver",
+    // The config's decorators are not run, so no line carries decorations.
+    "disable_decorators",
     "disable_distributed",
     "disable_enrollment",
     "disable_logging",
@@ -155,6 +171,8 @@ pub const IMPLEMENTED_IN_DAEMON: &[&str] = &[
     "enroll_secret_path",
     "enroll_tls_endpoint",
     "ephemeral",
+    // A running osqueryd holding the pidfile is killed instead of refusing to start.
+    "force",
     "host_identifier",
     "logger_event_type",
     "logger_min_status",
@@ -264,13 +282,30 @@ pub const IMPLEMENTED_WITH_KAFKA: &[&str] = if cfg!(feature = "kafka") {
 };
 
 /// The cargo feature a build needs to act on `name`, whether or not this one has it
-/// (`kafka` for the `kafka_producer` flags).
+/// (`kafka` for the `kafka_producer` flags, `augeas` for the augeas table's lens
+/// directory).
 pub fn needed_feature(name: &str) -> Option<&'static str> {
-    KAFKA_FLAGS.contains(&name).then_some("kafka")
+    if KAFKA_FLAGS.contains(&name) {
+        Some("kafka")
+    } else if AUGEAS_FLAGS.contains(&name) {
+        Some("augeas")
+    } else {
+        None
+    }
 }
 
+/// The `augeas` table's flag: both programs act on it only when built with the table
+/// (the programs' `augeas` feature turns on this crate's).
+pub const AUGEAS_FLAGS: &[&str] = &["augeas_lenses"];
+/// [`AUGEAS_FLAGS`] when this build has the augeas table, else nothing.
+pub const IMPLEMENTED_WITH_AUGEAS: &[&str] = if cfg!(feature = "augeas") {
+    AUGEAS_FLAGS
+} else {
+    &[]
+};
+
 /// The cargo feature `name` needs when this build lacks it (`kafka` for the
-/// `kafka_producer` flags without it).
+/// `kafka_producer` flags, `augeas` for the augeas table's lens directory).
 pub fn missing_feature(name: &str) -> Option<&'static str> {
     needed_feature(name).filter(|feature| !built_with(feature))
 }
@@ -279,8 +314,74 @@ pub fn missing_feature(name: &str) -> Option<&'static str> {
 fn built_with(feature: &str) -> bool {
     match feature {
         "kafka" => cfg!(feature = "kafka"),
+        "augeas" => cfg!(feature = "augeas"),
         _ => false,
     }
+}
+
+/// osquery flags whose purpose oxquery meets without them, with why: setting them changes
+/// nothing because what they guard against cannot happen here. `--help` says "not
+/// needed" and the reason; so does the notice when one is set.
+pub const NOT_NEEDED: &[(&str, &str)] = &[
+    // osquery reads /dev/mem only to find SMBIOS tables the kernel does not export;
+    // oxquery reads them from /sys/firmware/dmi/tables only.
+    ("disable_memory", "oxquery never reads physical memory"),
+    // osquery calls res_init() every N seconds so a long-running process sees a new
+    // resolv.conf. oxquery's HTTP client resolves each name on a fresh thread, whose
+    // resolver state glibc loads from the current resolv.conf (and glibc 2.26 and later
+    // reload it whenever it changes).
+    (
+        "dns_resolver_refresh_interval",
+        "each DNS lookup reads the current resolv.conf",
+    ),
+];
+
+/// osquery flags that modify a feature oxquery does not have yet, with that feature:
+/// `--help` names it, and so does the notice when one is set.
+pub const NEEDS_FEATURE: &[(&str, &str)] = &[
+    // osquery runs a table for another process's container in a worker process inside
+    // its namespaces, which this flag keeps between queries.
+    ("keep_container_worker_open", "pid_with_namespace"),
+    // It makes the fetch of a yara `sigurl` an authenticated POST.
+    ("yara_sigurl_authenticate", "the yara tables' sigurl column"),
+];
+
+/// Why `name` needs no implementation ([`NOT_NEEDED`]).
+pub fn not_needed(name: &str) -> Option<&'static str> {
+    NOT_NEEDED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}
+
+/// The missing feature `name` modifies ([`NEEDS_FEATURE`]).
+pub fn needs_feature(name: &str) -> Option<&'static str> {
+    NEEDS_FEATURE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, what)| *what)
+}
+
+/// osquery's Windows service switches. osquery defines them on Linux too, where both
+/// programs answer them by saying they only apply to Windows and exiting with 1;
+/// oxquery does the same ([`windows_service_request`]).
+pub const WINDOWS_ONLY: &[&str] = &["install", "uninstall"];
+
+/// What `--install` / `--uninstall` make a Linux osquery do: the lines it prints and its
+/// exit status (1: no service was installed or removed). `None` when neither is set.
+pub fn windows_service_request(install: bool, uninstall: bool) -> Option<(Vec<String>, i32)> {
+    let (name, verb) = match (install, uninstall) {
+        (true, _) => ("install", "install"),
+        (false, true) => ("uninstall", "uninstall"),
+        (false, false) => return None,
+    };
+    Some((
+        vec![
+            format!("The --{name} service flag only applies to Windows platforms"),
+            format!("Unable to {verb} the osqueryd service"),
+        ],
+        1,
+    ))
 }
 
 /// Config options (flags the config's `options` may set) that osquery reads only at
@@ -291,7 +392,8 @@ fn built_with(feature: &str) -> bool {
 ///   `logger_syslog_facility`, `logger_syslog_prepend_cee`: plugins are set up once);
 /// * `host_identifier` / `specified_identifier` (osquery caches the identifier on first
 ///   use);
-/// * the event machinery (`disable_events`, `events_*`, `disable_audit`, `audit_*`,
+/// * the event machinery (`disable_events`, `enable_file_events`, `events_*`,
+///   `disable_audit`, `audit_*`,
 ///   `hardware_disabled_types`, `syslog_*`: publishers, their settings and bounds are
 ///   set up once);
 /// * numeric monitoring (`enable_numeric_monitoring`, `numeric_monitoring_*`: the plugin
@@ -306,7 +408,9 @@ fn built_with(feature: &str) -> bool {
 /// `pack_refresh_interval`) shape the new schedule, and the result settings
 /// (`schedule_epoch`, `logger_event_type`, `logger_snapshot_event_type`,
 /// `logger_numerics`, `decorations_top_level`, `nullvalue`, `disable_logging`) the next
-/// results logged, `read_max`, `hash_cache_max` and `disable_hash_cache` the next scans, `verbose`/`logger_min_status`/
+/// results logged, `disable_decorators` the next decorator run, `read_max`,
+/// `hash_cache_max`, `disable_hash_cache`, `yara_delay`, `augeas_lenses` and
+/// `ignore_table_exceptions` the next scans, `verbose`/`logger_min_status`/
 /// `logger_min_stderr` the status log at once, `buffered_log_max` the next flush, and
 /// the scheduler's own (`schedule_lognames`, `schedule_max_drift`, `schedule_reload`,
 /// `disable_caching`, `table_delay`, `malloc_trim_threshold`) the next tick or run.
@@ -332,6 +436,7 @@ pub const STARTUP_ONLY: &[&str] = &[
     "disable_audit",
     "disable_database",
     "disable_events",
+    "enable_file_events",
     "events_expiry",
     "events_max",
     "events_optimize",
@@ -402,6 +507,8 @@ pub const REFUSED: &[&str] = &[];
 /// Whether setting `name` has an effect in the shell today.
 pub fn is_implemented(name: &str) -> bool {
     IMPLEMENTED.contains(&name)
+        || IMPLEMENTED_WITH_AUGEAS.contains(&name)
+        || WINDOWS_ONLY.contains(&name)
 }
 
 /// Whether setting `name` has an effect in `tool` today.

@@ -579,8 +579,15 @@ impl Flags {
                 || self.values[i] == self.baseline[i]
             {
                 continue;
+            } else if let Some(why) = implemented::not_needed(def.name) {
+                format!("Flag --{} is not needed in oxquery: {why}", def.name)
+            } else if let Some(what) = implemented::needs_feature(def.name) {
+                format!(
+                    "Flag --{} has no effect: it modifies {what}, which oxquery does not support yet",
+                    def.name
+                )
             } else if let Some(feature) = implemented::missing_feature(def.name)
-                && tool == implemented::Tool::Daemon
+                && (tool == implemented::Tool::Daemon || !implemented::is_daemon_only(def.name))
             {
                 format!(
                     "Flag --{} has no effect: this build lacks the {feature} cargo feature",
@@ -811,6 +818,13 @@ pub enum Status {
     Refused,
     /// Only a build with this cargo feature acts on it, and this one lacks it.
     MissingFeature(&'static str),
+    /// osquery's Windows service switches ([`implemented::WINDOWS_ONLY`]).
+    WindowsOnly,
+    /// Its purpose is met without it, for this reason ([`implemented::NOT_NEEDED`]).
+    NotNeeded(&'static str),
+    /// It modifies this feature, which oxquery does not have yet
+    /// ([`implemented::NEEDS_FEATURE`]).
+    NeedsUnsupported(&'static str),
     /// Only osqueryd acts on it (asked of the shell).
     DaemonOnly,
     /// Accepted, but oxquery does not implement its feature.
@@ -825,6 +839,9 @@ impl Status {
             Status::Acted => return None,
             Status::Refused => "not supported yet".to_owned(),
             Status::MissingFeature(feature) => format!("not in this build: {feature} feature"),
+            Status::WindowsOnly => "Windows only".to_owned(),
+            Status::NotNeeded(why) => format!("not needed: {why}"),
+            Status::NeedsUnsupported(what) => format!("needs {what}, not supported yet"),
             Status::DaemonOnly => "osqueryd only".to_owned(),
             Status::NoEffectYet => "no effect yet".to_owned(),
         })
@@ -836,24 +853,39 @@ impl Status {
 pub fn status(def: &FlagDef, tool: implemented::Tool, build: Build) -> Status {
     let name = def.name;
     let daemon = tool == implemented::Tool::Daemon;
+    let daemon_only_here = !daemon && implemented::is_daemon_only(name);
     // A full build has every feature, so a flag that needs one is acted on wherever the
     // feature makes it so (the kafka logger's flags in the daemon only).
-    let feature_acts = build == Build::Full
-        && implemented::needed_feature(name).is_some()
-        && (daemon || !implemented::is_daemon_only(name));
-    if implemented::is_implemented_in(name, tool) || feature_acts {
+    let feature_acts =
+        build == Build::Full && implemented::needed_feature(name).is_some() && !daemon_only_here;
+    if implemented::WINDOWS_ONLY.contains(&name) {
+        Status::WindowsOnly
+    } else if implemented::is_implemented_in(name, tool) || feature_acts {
         Status::Acted
     } else if implemented::is_refused(name) {
         Status::Refused
+    } else if let Some(why) = implemented::not_needed(name) {
+        Status::NotNeeded(why)
+    } else if let Some(what) = implemented::needs_feature(name) {
+        Status::NeedsUnsupported(what)
     } else if let Some(feature) = implemented::missing_feature(name)
-        && daemon
+        && !daemon_only_here
     {
         Status::MissingFeature(feature)
-    } else if !daemon && implemented::is_daemon_only(name) {
+    } else if daemon_only_here {
         Status::DaemonOnly
     } else {
         Status::NoEffectYet
     }
+}
+
+/// [`status`] of the flag `name` in this build as `--help` prints it, brackets included;
+/// `None` for a flag `tool` acts on (or no such flag).
+pub fn help_status(name: &str, tool: implemented::Tool) -> Option<String> {
+    let (_, def) = find(name)?;
+    status(def, tool, Build::This)
+        .note()
+        .map(|note| format!("[{note}]"))
 }
 
 /// One group of flags in `--help` (and in the man pages' OPTIONS).

@@ -278,7 +278,14 @@ fn notices_for_flags_without_effect() {
     );
     assert_eq!(
         notices[2].message,
-        "Flag --daemonize is accepted but has no effect yet: oxquery does not implement its feature"
+        "Flag --daemonize only applies to osqueryd; osqueryi does not act on it"
+    );
+    // The daemon detaches: nothing to say.
+    assert!(
+        cl.flags
+            .notices_for(implemented::Tool::Daemon)
+            .iter()
+            .all(|n| n.flag != "daemonize")
     );
     assert_eq!(
         notices[0].message,
@@ -309,7 +316,24 @@ fn usage_lists_visible_flags() {
     assert!(text.contains("--flagfile VALUE"));
     assert!(text.contains("--events_max N"));
     assert!(text.contains("--pretty_expand=auto|always|never"));
-    assert!(text.contains("[no effect yet]"));
+    // Every osquery Linux flag is acted on, or its status says why not.
+    for tool in ["osqueryi", "osqueryd"] {
+        let help = usage(tool, "5.0.0");
+        assert!(!help.contains("[no effect yet]"), "{tool}: {help}");
+        let line = |name: &str| {
+            help.lines()
+                .find(|l| l.trim_start().starts_with(&format!("--{name} ")))
+                .unwrap_or_else(|| panic!("--{name} not in the help"))
+                .to_owned()
+        };
+        assert!(line("install").ends_with("[Windows only]"));
+        assert!(line("uninstall").ends_with("[Windows only]"));
+        assert_eq!(
+            line("augeas_lenses").ends_with("[not in this build: augeas feature]"),
+            !cfg!(feature = "augeas"),
+            "{tool}"
+        );
+    }
     // Flags only the daemon acts on say so in the shell's help, and the extension and
     // Thrift families are acted on everywhere else.
     let shell_line = |name: &str| {
@@ -551,4 +575,78 @@ fn tool_defaults_take_paths_and_check_choices() {
         refused.is_err(),
         "a forced value outside the choices is a bug"
     );
+}
+
+#[test]
+fn flags_that_cannot_act_say_why_in_help_and_notices() {
+    let cl = parse(&[
+        "--disable_memory",
+        "--keep_container_worker_open",
+        "--dns_resolver_refresh_interval=5",
+    ])
+    .unwrap();
+    let notices = cl.flags.notices_for(implemented::Tool::Daemon);
+    let messages: Vec<&str> = notices.iter().map(|n| n.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "Flag --disable_memory is not needed in oxquery: oxquery never reads physical memory",
+            "Flag --dns_resolver_refresh_interval is not needed in oxquery: each DNS lookup reads the current resolv.conf",
+            "Flag --keep_container_worker_open has no effect: it modifies pid_with_namespace, which oxquery does not support yet",
+        ]
+    );
+    for tool in [implemented::Tool::Shell, implemented::Tool::Daemon] {
+        assert_eq!(
+            help_status("disable_memory", tool).as_deref(),
+            Some("[not needed: oxquery never reads physical memory]")
+        );
+        assert_eq!(
+            help_status("yara_sigurl_authenticate", tool).as_deref(),
+            Some("[needs the yara tables' sigurl column, not supported yet]")
+        );
+        assert_eq!(
+            help_status("install", tool).as_deref(),
+            Some("[Windows only]")
+        );
+        assert_eq!(help_status("yara_delay", tool), None);
+    }
+    assert_eq!(
+        help_status("daemonize", implemented::Tool::Shell).as_deref(),
+        Some("[osqueryd only]")
+    );
+    assert_eq!(help_status("daemonize", implemented::Tool::Daemon), None);
+    // Every table of reasons names real flags, each in one table only.
+    let explained: Vec<&str> = implemented::NOT_NEEDED
+        .iter()
+        .chain(implemented::NEEDS_FEATURE)
+        .map(|(n, _)| *n)
+        .chain(implemented::WINDOWS_ONLY.iter().copied())
+        .chain(implemented::AUGEAS_FLAGS.iter().copied())
+        .collect();
+    for name in &explained {
+        assert!(find(name).is_some(), "{name} is not a flag");
+        assert!(
+            !implemented::IMPLEMENTED.contains(name)
+                && !implemented::IMPLEMENTED_IN_DAEMON.contains(name),
+            "{name} is both acted on and explained"
+        );
+    }
+}
+
+#[test]
+fn windows_service_switches_answer_as_osquery_on_linux() {
+    assert_eq!(implemented::windows_service_request(false, false), None);
+    assert_eq!(
+        implemented::windows_service_request(true, false),
+        Some((
+            vec![
+                "The --install service flag only applies to Windows platforms".to_owned(),
+                "Unable to install the osqueryd service".to_owned()
+            ],
+            1
+        ))
+    );
+    let (lines, code) = implemented::windows_service_request(false, true).unwrap();
+    assert_eq!(code, 1);
+    assert_eq!(lines[1], "Unable to uninstall the osqueryd service");
 }

@@ -277,6 +277,175 @@ fn a_second_daemon_on_the_same_pidfile_is_refused() {
     assert_eq!(status.code(), Some(0));
 }
 
+#[test]
+fn force_takes_the_pidfile_from_a_running_daemon() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let mut first = s.start("first", &[]);
+    // As osquery: the daemon holding the pidfile is killed and the new one runs.
+    let mut second = s.start("second", &["--force"]);
+    assert!(
+        wait_until(LONG, || first.exited().is_some()),
+        "the first daemon kept running"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(first.exited().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(
+        std::fs::read_to_string(s.pidfile()).unwrap(),
+        second.pid().to_string()
+    );
+    assert!(
+        second.stderr_text().contains(&format!(
+            "Killing the running osqueryd (pid {})",
+            first.pid()
+        )),
+        "{}",
+        second.stderr_text()
+    );
+    // Its worker followed its watcher out.
+    let pgrp = first.pid();
+    assert!(wait_until(LONG, || daemon_support::group_members(pgrp).is_empty()));
+    let (status, _) = second.terminate(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{}", second.stderr_text());
+}
+
+#[test]
+fn disable_decorators_leaves_every_line_undecorated() {
+    let s = Sandbox::new();
+    s.write_config(&config(
+        &query("mod3", MOD3),
+        r#", "decorators": {
+    "load": ["SELECT 'oxq' AS deco_load"],
+    "always": ["SELECT 'oxq' AS deco_always"],
+    "interval": {"60": ["SELECT 'oxq' AS deco_interval"]}
+  }"#,
+    ));
+    // The same config decorates every line without the flag.
+    let mut d = s.start("decorated", &[]);
+    assert!(wait_for_lines(&s, "mod3", 1), "{}", d.stderr_text());
+    let _ = d.terminate(Duration::from_secs(5));
+    let decorated = s.results_of("mod3");
+    assert!(
+        decorated
+            .iter()
+            .all(|l| l["decorations"]["deco_load"] == "oxq"
+                && l["decorations"]["deco_always"] == "oxq"),
+        "{decorated:?}"
+    );
+    let before = decorated.len();
+    let mut d = s.start("undecorated", &["--disable_decorators"]);
+    assert!(
+        wait_for_lines(&s, "mod3", before + 1),
+        "{}",
+        d.stderr_text()
+    );
+    let (status, _) = d.terminate(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    let lines = s.results_of("mod3");
+    for line in &lines[before..] {
+        assert!(!line.contains_key("decorations"), "{line:?}");
+    }
+}
+
+/// A daemon that detached: killed with its whole session if the test fails before it
+/// stops it.
+struct Detached(i32);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        // SAFETY: killpg on the session (and group) the detached daemon leads.
+        unsafe { libc::killpg(self.0, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn daemonize_detaches_and_keeps_running_and_logging() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    let asked = std::time::Instant::now();
+    // `output` waits for stdout and stderr to close: it returns only if the daemon let
+    // go of them.
+    let out = std::process::Command::new(daemon_support::BIN)
+        .args(s.args())
+        .arg("--daemonize")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stderr.is_empty() && out.stdout.is_empty(), "{out:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    // The detached process takes the pidfile with its own pid.
+    let mut pid = 0;
+    assert!(
+        wait_until(LONG, || {
+            pid = std::fs::read_to_string(s.pidfile())
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            pid > 0
+        }),
+        "no pidfile"
+    );
+    let _guard = Detached(pid);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // It leads its own session (setsid), so no terminal's hang-up reaches it.
+    assert_eq!(fields[3], pid.to_string(), "session of {pid}: {stat}");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        std::path::Path::new("/")
+    );
+    for fd in 0..3 {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap(),
+            std::path::Path::new("/dev/null"),
+            "fd {fd}"
+        );
+    }
+    // The watchdog still starts its worker, and the daemon keeps logging.
+    assert!(
+        wait_until(LONG, || daemon_support::children(pid)
+            .into_iter()
+            .any(daemon_support::is_worker)),
+        "no worker"
+    );
+    assert!(wait_for_lines(&s, "mod3", 2), "{:?}", s.results());
+    assert!(s.status_log("INFO").contains("osqueryd started"));
+
+    // SIGTERM stops it as any daemon: the session empties and the pidfile is free.
+    // SAFETY: kill(2) on the daemon's pid, read from its pidfile.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert!(
+        wait_until(LONG, || daemon_support::group_members(pid).is_empty()),
+        "the detached daemon did not stop"
+    );
+}
+
+#[test]
+fn install_and_uninstall_say_they_are_windows_only() {
+    let s = Sandbox::new();
+    s.write_config(&config(&query("mod3", MOD3), ""));
+    for (flag, verb) in [("--install", "install"), ("--uninstall", "uninstall")] {
+        let out = s.run(&[flag]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "The {flag} service flag only applies to Windows platforms\n\
+                 Unable to {verb} the osqueryd service\n"
+            )
+        );
+    }
+    // Nothing was started: no pidfile, no log.
+    assert!(!s.pidfile().exists());
+    assert!(s.results().is_empty());
+}
+
 /// Waits until `name` has logged more than `n` lines.
 fn wait_for_lines(s: &Sandbox, name: &str, n: usize) -> bool {
     wait_until(LONG, || s.results_of(name).len() > n)
@@ -1379,11 +1548,12 @@ fn database_dump_creates_a_new_database_and_ignores_a_disabled_one() {
 fn flags_without_effect_are_mentioned_only_at_verbose_level() {
     let s = Sandbox::new();
     s.write_config(&config(&query("mod3", MOD3), ""));
-    let notice = "Flag --daemonize is accepted but has no effect yet";
-    let mut d = s.start("plain", &["--daemonize"]);
+    let notice = "Flag --allow_handle_threads only applies to osquery on other platforms";
+    let flag = "--allow_handle_threads=false";
+    let mut d = s.start("plain", &[flag]);
     assert!(!d.stderr_text().contains(notice), "{}", d.stderr_text());
     assert_eq!(d.terminate(Duration::from_secs(5)).0.code(), Some(0));
-    let mut d = s.start("verbose", &["--daemonize", "--verbose"]);
+    let mut d = s.start("verbose", &[flag, "--verbose"]);
     assert_eq!(
         d.stderr_text().matches(notice).count(),
         1,

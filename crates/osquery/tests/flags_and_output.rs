@@ -127,11 +127,55 @@ fn flags_without_effect_are_accepted_and_mentioned_at_verbose_level() {
         [
             "Flag --allow_handle_threads only applies to osquery on other platforms; it has no effect on Linux",
             "Flag --config_refresh only applies to osqueryd; osqueryi does not act on it",
-            "Flag --daemonize is accepted but has no effect yet: oxquery does not implement its feature",
+            "Flag --daemonize only applies to osqueryd; osqueryi does not act on it",
         ]
     );
     // Implemented flags, and flags set to what the shell uses anyway, say nothing.
     ok(&["--disable_events", "--csv", "--verbose=false", "select 1"]);
+}
+
+#[test]
+fn experiment_list_names_each_experiment_it_cannot_find() {
+    let r = run(&[
+        "--experiment_list=linuxevents,bogus",
+        "--list",
+        "select 1 as a",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "a\n1\n"), "{}", r.stderr);
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('E'))
+        .map(|l| l.split_once("] ").expect("glog line").1)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "The following experiment was not found: bogus",
+            "The following experiment was not found: linuxevents",
+        ],
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn install_and_uninstall_say_they_are_windows_only() {
+    for (flag, verb) in [("--install", "install"), ("--uninstall", "uninstall")] {
+        let r = run(&[flag, "select 1"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (
+                1,
+                "",
+                format!(
+                    "The {flag} service flag only applies to Windows platforms\n\
+                     Unable to {verb} the osqueryd service\n"
+                )
+                .as_str()
+            )
+        );
+    }
 }
 
 #[test]
@@ -180,7 +224,16 @@ fn help_lists_every_visible_flag_with_default_and_meaning() {
         "--tls_hostname VALUE",
         "(type: string, default: \"\") [osqueryd only]"
     ));
-    assert!(has("--daemonize ", "[no effect yet]"));
+    assert!(has("--daemonize ", "[osqueryd only]"));
+    // Every osquery Linux flag is acted on or says why not: none "has no effect yet".
+    assert!(!out.contains("[no effect yet]"), "{out}");
+    assert!(has("--install ", "[Windows only]"));
+    assert!(has("--uninstall ", "[Windows only]"));
+    // Acted on in both programs: no status at all.
+    assert!(out.lines().any(|l| {
+        l.trim_start().starts_with("--enable_file_events ")
+            && l.ends_with("(type: bool, default: false)")
+    }));
     assert!(has("--events_max N", "(type: uint64, default: 50000)"));
     assert!(has("--planner ", "constraints and columns"));
     assert!(has(

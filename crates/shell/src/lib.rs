@@ -101,6 +101,16 @@ pub fn run(
         println!("osqueryi version {version}");
         return 0;
     }
+    // osquery answers its Windows service switches in both programs.
+    if let Some((lines, code)) = flags::implemented::windows_service_request(
+        flags.get(flag::install),
+        flags.get(flag::uninstall),
+    ) {
+        for line in lines {
+            eprintln!("{line}");
+        }
+        return code;
+    }
     let interactive = command_line.positional.is_empty()
         && [flag::query, flag::A, flag::pack]
             .into_iter()
@@ -115,6 +125,9 @@ pub fn run(
     // Flags that do nothing yet are worth a line only when asked for details.
     for notice in flags.notices() {
         log::debug!("{}", notice.message);
+    }
+    for (level, line) in oxquery_config::experiments(&flags) {
+        log::log!(level, "{line}");
     }
     // The config, as osqueryd loads it: `osquery_schedule`, `osquery_packs` and `--pack`
     // read it, and its `options` set flags.

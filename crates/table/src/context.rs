@@ -196,6 +196,21 @@ impl<'a> QueryContext<'a> {
         }
     }
 
+    /// Waits `delay` (a pacing flag such as `--yara_delay`), returning early with the
+    /// error of [`QueryContext::check`] when the scan should stop meanwhile.
+    pub fn pause(&self, delay: std::time::Duration) -> Result<(), TableError> {
+        let until = std::time::Instant::now() + delay;
+        loop {
+            self.check()?;
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            // Short steps, so a cancelled query is not held for the whole delay.
+            std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+        }
+    }
+
     /// Whether the scan should stop (see [`QueryContext::check`]).
     #[inline]
     pub fn is_stopped(&self) -> bool {

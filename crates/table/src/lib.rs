@@ -67,8 +67,8 @@ pub use macros::column_name;
 pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};
 pub use rows::{MAX_BATCH_ROWS, RowMut, Rows, Sink};
 pub use settings::{
-    DEFAULT_DOCKER_SOCKET, DEFAULT_HASH_CACHE_MAX, DEFAULT_LXD_SOCKET, DEFAULT_READ_MAX,
-    TableSettings,
+    DEFAULT_AUGEAS_LENSES, DEFAULT_DOCKER_SOCKET, DEFAULT_HASH_CACHE_MAX, DEFAULT_LXD_SOCKET,
+    DEFAULT_READ_MAX, DEFAULT_YARA_DELAY_MS, TableSettings,
 };
 pub use spec::{
     Attributes, ChangeError, Collation, Column, ColumnAlias, ColumnOptions, ColumnType, Generator,

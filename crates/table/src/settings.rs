@@ -12,6 +12,12 @@ pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// osquery's default `--lxd_socket`.
 pub const DEFAULT_LXD_SOCKET: &str = "/var/lib/lxd/unix.socket";
 
+/// osquery's default `--yara_delay`, in milliseconds.
+pub const DEFAULT_YARA_DELAY_MS: u64 = 50;
+
+/// osquery's default `--augeas_lenses` on Linux.
+pub const DEFAULT_AUGEAS_LENSES: &str = "/opt/osquery/share/osquery/lenses";
+
 /// What generators may read from the command line (through [`crate::QueryContext::settings`]).
 /// Plain data: the program builds it from its flags at start-up and again on reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +37,16 @@ pub struct TableSettings {
     /// The LXD daemon's unix socket (`--lxd_socket`); `None` means osquery's default,
     /// [`DEFAULT_LXD_SOCKET`].
     pub lxd_socket: Option<std::path::PathBuf>,
+    /// Milliseconds the yara tables pause after scanning each file or process
+    /// (`--yara_delay`), to spread a large scan's memory and CPU over time.
+    pub yara_delay_ms: u64,
+    /// Where the augeas table finds its lenses (`--augeas_lenses`); `None` means
+    /// osquery's default, [`DEFAULT_AUGEAS_LENSES`].
+    pub augeas_lenses: Option<std::path::PathBuf>,
+    /// Whether a generator's panic fails only its query (`--ignore_table_exceptions`,
+    /// true as osquery sets it at start) or ends the process, as an uncaught exception
+    /// ends osquery's.
+    pub ignore_table_exceptions: bool,
 }
 
 impl TableSettings {
@@ -42,6 +58,9 @@ impl TableSettings {
         table_delay_ms: 0,
         docker_socket: None,
         lxd_socket: None,
+        yara_delay_ms: DEFAULT_YARA_DELAY_MS,
+        augeas_lenses: None,
+        ignore_table_exceptions: true,
     };
 
     /// The Docker daemon's socket the docker_* tables talk to.
@@ -56,6 +75,15 @@ impl TableSettings {
         self.lxd_socket
             .as_deref()
             .unwrap_or(std::path::Path::new(DEFAULT_LXD_SOCKET))
+    }
+}
+
+impl TableSettings {
+    /// The directory of Augeas lenses the augeas table loads.
+    pub fn augeas_lenses(&self) -> &std::path::Path {
+        self.augeas_lenses
+            .as_deref()
+            .unwrap_or(std::path::Path::new(DEFAULT_AUGEAS_LENSES))
     }
 }
 

@@ -267,7 +267,7 @@ impl Daemon {
     }
 
     fn run_decorators(&self, engine: &Engine, queries: &[String]) {
-        if queries.is_empty() {
+        if queries.is_empty() || self.run_settings().disable_decorators {
             return;
         }
         let found = query_decorators(engine, queries);
@@ -277,7 +277,12 @@ impl Daemon {
     /// Replaces the decorations with the new config's `load` results in one step, so a
     /// worker recording meanwhile sees the old set or the new one, never an empty one.
     fn reload_decorators(&self, engine: &Engine, load: &[String]) {
-        let found = query_decorators(engine, load);
+        // A reload that turns `--disable_decorators` on drops the decorations at once.
+        let found = if self.run_settings().disable_decorators {
+            Decorations::default()
+        } else {
+            query_decorators(engine, load)
+        };
         *self.lock_decorations() = found;
     }
 

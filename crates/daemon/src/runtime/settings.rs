@@ -11,6 +11,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub(crate) struct DaemonSettings {
     pub(crate) pidfile: Option<PathBuf>,
+    /// `--force`: a running osqueryd holding the pidfile is killed rather than refusing
+    /// to start.
+    pub(crate) force: bool,
     /// `None` with `--disable_database`.
     pub(crate) database_path: Option<PathBuf>,
     pub(crate) config_enable_backup: bool,
@@ -34,6 +37,7 @@ impl DaemonSettings {
     pub(crate) fn from_flags(flags: &Flags) -> DaemonSettings {
         DaemonSettings {
             pidfile: (!flags.get(flag::ephemeral)).then(|| PathBuf::from(flags.get(flag::pidfile))),
+            force: flags.get(flag::force),
             database_path: (!flags.get(flag::disable_database)).then(|| {
                 // osquery's RocksDB directory there is left alone: see database_file.
                 crate::config::database_file(std::path::Path::new(flags.get(flag::database_path)))
@@ -101,6 +105,9 @@ pub(crate) struct RunSettings {
     /// Resident bytes above which a worker calls `malloc_trim` after a query; `None`
     /// with `--malloc_trim_threshold=0`.
     pub(crate) malloc_trim_above: Option<u64>,
+    /// `--disable_decorators`: the config's decorators do not run, so result and status
+    /// lines carry no decorations.
+    pub(crate) disable_decorators: bool,
 }
 
 impl RunSettings {
@@ -111,6 +118,7 @@ impl RunSettings {
             store_maintenance: flags.get(flag::schedule_reload),
             disable_caching: flags.get(flag::disable_caching),
             malloc_trim_above: malloc_trim_above(flags),
+            disable_decorators: flags.get(flag::disable_decorators),
         }
     }
 }

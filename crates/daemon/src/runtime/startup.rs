@@ -91,8 +91,11 @@ fn start<'t>(
     foreign: ForeignTables,
     plugins: Option<Arc<dyn PluginCaller>>,
 ) -> Result<(Daemon, Started<'t>), i32> {
-    let mut flags = match oxquery_flags::parse_command_line(args, Some(Path::new(DEFAULT_FLAGFILE)))
-    {
+    let mut flags = match oxquery_flags::parse_command_line_with(
+        daemon_defaults(),
+        args,
+        Some(Path::new(DEFAULT_FLAGFILE)),
+    ) {
         Ok(cl) => cl.flags,
         Err(e) => {
             eprintln!("{e}");
@@ -107,6 +110,15 @@ fn start<'t>(
     if flags.get(flag::version) {
         println!("osqueryd version {version}");
         return Err(0);
+    }
+    if let Some((lines, code)) = oxquery_flags::implemented::windows_service_request(
+        flags.get(flag::install),
+        flags.get(flag::uninstall),
+    ) {
+        for line in lines {
+            eprintln!("{line}");
+        }
+        return Err(code);
     }
     // A config plugin oxquery does not have may come from an extension: that check
     // waits for the extension manager, below. The one-shot modes run before any
@@ -136,8 +148,18 @@ fn start<'t>(
     }
 
     // Unless --disable_watchdog, this process is the watcher (which starts the worker
-    // and returns only when the daemon stops) or the worker it started.
-    let watcher = match Role::from_flags(&flags) {
+    // and returns only when the daemon stops) or the worker it started. `--daemonize`
+    // detaches first, as osquery does before taking the pidfile: the worker a detached
+    // watcher starts is already in the background.
+    let role = Role::from_flags(&flags);
+    if flags.get(flag::daemonize)
+        && !matches!(role, Role::Worker(_))
+        && let Err(e) = daemonize()
+    {
+        eprintln!("Cannot daemonize: {e}");
+        return Err(1);
+    }
+    let watcher = match role {
         Role::Watcher => return Err(run_watcher(args, &flags)),
         Role::Worker(link) => {
             if !link.bind() {
@@ -313,7 +335,7 @@ fn start<'t>(
 
     let pidfile = match &settings.pidfile {
         None => None,
-        Some(path) => match Pidfile::acquire(path) {
+        Some(path) => match Pidfile::acquire_forcing(path, settings.force) {
             Ok(p) => Some(p),
             Err(e) => {
                 // Before the status log starts: a refused daemon must not touch the
@@ -350,6 +372,9 @@ fn start<'t>(
     // Flags that do nothing yet are worth a line only when asked for details.
     for notice in flags.notices_for(oxquery_flags::implemented::Tool::Daemon) {
         log::debug!("{}", notice.message);
+    }
+    for (level, line) in oxquery_config::experiments(&flags) {
+        log::log!(level, "{line}");
     }
 
     // Settings hold where the store goes; this says why when that is not the flag's path.
@@ -575,6 +600,36 @@ fn start<'t>(
     Ok((daemon, started))
 }
 
+/// The flags osqueryd starts from: osquery's defaults, with the two it changes at start
+/// in both programs (a failing table fails its query, not the process).
+fn daemon_defaults() -> Flags {
+    let mut flags = Flags::new();
+    flags.set_tool_default(flag::ignore_table_exceptions, true);
+    flags.set_tool_default(flag::ignore_registry_exceptions, true);
+    flags
+}
+
+/// `--daemonize`: detaches as osquery does with daemon(3): the parent exits 0 at once;
+/// the child leads a new session (no controlling terminal), works from `/` (so relative
+/// paths in flags no longer name what they did) and has stdin, stdout and stderr on
+/// `/dev/null` (status lines go to the logger plugins' files only). Called while the
+/// process has one thread, before the pidfile is taken, so the pidfile holds the
+/// daemon's own pid.
+fn daemonize() -> std::io::Result<()> {
+    // A thread started before this point would not exist in the child.
+    debug_assert_eq!(
+        std::fs::read_dir("/proc/self/task").map_or(1, |tasks| tasks.count()),
+        1,
+        "--daemonize must fork a single-threaded process"
+    );
+    // SAFETY: daemon(3) forks; the process is single-threaded here, and the parent
+    // leaves with _exit without running anything else.
+    if unsafe { libc::daemon(0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The watcher: status lines to stderr only (it starts no logger plugin and writes no
 /// glog file, so the `osqueryd.INFO`-style links stay the worker's), the pidfile from
 /// the command line (osquery's watcher takes it before any config is read), then the
@@ -593,7 +648,7 @@ fn run_watcher(args: &[OsString], flags: &Flags) -> i32 {
             eprintln!("Could not start the status log: {e}");
         }
     }
-    let pidfile = DaemonSettings::from_flags(flags).pidfile;
+    let DaemonSettings { pidfile, force, .. } = DaemonSettings::from_flags(flags);
     let argv0 = std::env::args_os().next().unwrap_or_default();
     // As osquery's watcher: it starts the extensions and keeps them running while
     // workers come and go; they are stopped once the watcher is done.
@@ -604,6 +659,7 @@ fn run_watcher(args: &[OsString], flags: &Flags) -> i32 {
         args,
         &WatchdogSettings::from_flags(flags),
         pidfile.as_deref(),
+        force,
     );
     drop(extensions);
     code

@@ -382,7 +382,7 @@ fn run_facts(daemon: &Daemon, engine: &Engine, job: &Job, unix_time: i64, epoch:
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    if !job.always.is_empty() {
+    if !job.always.is_empty() && !daemon.run_settings().disable_decorators {
         config::run_decorators(
             &job.always,
             &mut |sql| engine.query(sql).map_err(|e| e.to_string()),

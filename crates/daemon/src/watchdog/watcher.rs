@@ -88,17 +88,19 @@ impl ExitStatus {
 }
 
 /// Runs the watcher until the daemon stops; returns the exit code. `args` are the
-/// arguments without `argv[0]`; `settings_pidfile` is the pidfile the flags name.
+/// arguments without `argv[0]`; `pidfile` is the pidfile the flags name, taken from a
+/// running osqueryd with `force` (`--force`).
 pub fn run(
     argv0: &OsStr,
     args: &[OsString],
     settings: &WatchdogSettings,
     pidfile: Option<&std::path::Path>,
+    force: bool,
 ) -> i32 {
     // Handlers first: a SIGTERM right after start must not kill the watcher outright
     // and leave a worker behind.
     let signals = Signals::install();
-    let _pidfile = match pidfile.map(crate::pidfile::Pidfile::acquire) {
+    let _pidfile = match pidfile.map(|p| crate::pidfile::Pidfile::acquire_forcing(p, force)) {
         Some(Err(e)) => {
             eprintln!("{e}");
             return EXIT_CATASTROPHIC;

@@ -434,3 +434,19 @@ fn the_require_wait_times_out_with_osquerys_message_or_returns_once_registered()
     assert!(wait_for_required(&names, Duration::from_secs(3600), |_| false, || true).is_err());
     assert_eq!(wait_for_required(&[], timeout, |_| false, || false), Ok(()));
 }
+
+#[test]
+fn alarm_timeout_sets_the_grace_extensions_get_at_exit() {
+    // osquery gives extensions `--alarm_timeout` less 4 s between SIGTERM and SIGKILL
+    // when the shell or the daemon exits.
+    let mut flags = Flags::new();
+    assert_eq!(
+        LaunchSettings::from_flags(&flags).stop_grace,
+        Duration::from_secs(11)
+    );
+    flags.set("alarm_timeout", "30").unwrap();
+    assert_eq!(
+        LaunchSettings::from_flags(&flags).stop_grace,
+        Duration::from_secs(26)
+    );
+}

@@ -31,21 +31,20 @@ table! {
     ],
 }
 
-/// osquery's default lens directory when the flag is not known.
-const DEFAULT_LENSES: &str = "/opt/osquery/share/osquery/lenses";
-
-fn lens_dir(ctx: &QueryContext) -> String {
-    ctx.host()
-        .instance
-        .flags
-        .iter()
-        .find(|f| f.name == "augeas_lenses")
-        .map_or_else(|| DEFAULT_LENSES.to_owned(), |f| f.value.clone())
+fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    scan_under(ctx, rows, None);
+    Ok(())
 }
 
-fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    scan(ctx, rows, None, &lens_dir(ctx));
-    Ok(())
+/// The scan with the lenses of `--augeas_lenses` (as the last reload left it: it is a
+/// config option), over the file-system `root` (`None`: the real `/`).
+fn scan_under(ctx: &QueryContext, rows: &mut Rows, root: Option<&Path>) {
+    let lenses = ctx
+        .settings()
+        .augeas_lenses()
+        .to_string_lossy()
+        .into_owned();
+    scan(ctx, rows, root, &lenses);
 }
 
 /// The scan, with Augeas' file-system root (`None`: the real `/`) and lens directory.
@@ -227,6 +226,50 @@ mod tests {
                 Value::Text("/etc/resolv.conf".into())
             );
         }
+    }
+
+    #[test]
+    fn lenses_come_from_the_augeas_lenses_flag() {
+        // A lens of our own for a file no distribution lens knows: only a scan that loads
+        // the flag's directory parses it.
+        let lenses = tempfile::tempdir().unwrap();
+        std::fs::write(
+            lenses.path().join("oxqflagtest.aug"),
+            "module Oxqflagtest =\n  autoload xfm\n  let lns = Simplevars.lns\n  \
+             let xfm = transform lns (incl \"/etc/oxqflagtest.conf\")\n",
+        )
+        .unwrap();
+        let root = fixture();
+        std::fs::write(root.path().join("etc/oxqflagtest.conf"), "colour = blue\n").unwrap();
+        let rows_with = |settings: oxquery_table::TableSettings| {
+            let host = Host {
+                settings,
+                ..Host::default()
+            };
+            let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
+                Col::path,
+                Op::Eq,
+                "/etc/oxqflagtest.conf",
+            );
+            let mut rows = Rows::for_context(&ctx);
+            scan_under(&ctx, &mut rows, Some(root.path()));
+            as_map(&rows.iter().map(<[Value]>::to_vec).collect::<Vec<_>>())
+        };
+        let ours = rows_with(oxquery_table::TableSettings {
+            augeas_lenses: Some(lenses.path().to_owned()),
+            ..oxquery_table::TableSettings::DEFAULT
+        });
+        assert_eq!(
+            ours.get("/files/etc/oxqflagtest.conf/colour")
+                .map(String::as_str),
+            Some("blue"),
+            "{ours:?}"
+        );
+        // osquery's default directory does not exist here: the file stays unparsed.
+        assert_eq!(
+            rows_with(oxquery_table::TableSettings::DEFAULT),
+            BTreeMap::new()
+        );
     }
 
     #[test]

@@ -43,6 +43,11 @@ table! {
     ],
 }
 
+/// The pause after each scan (`--yara_delay`).
+pub(crate) fn yara_delay(ctx: &QueryContext) -> std::time::Duration {
+    std::time::Duration::from_millis(ctx.settings().yara_delay_ms)
+}
+
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
@@ -107,6 +112,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
             row.set(Col::sigurl, "");
+            // `--yara_delay`: osquery pauses after each file it scans, so a sweep of many
+            // files spreads its reads and memory peaks out.
+            ctx.pause(yara_delay(ctx))?;
         }
     }
     Ok(())
@@ -129,6 +137,35 @@ mod tests {
 
     fn t(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    #[test]
+    fn each_file_scan_is_followed_by_the_yara_delay() {
+        let tmp = tempfile::tempdir().unwrap();
+        for name in ["a", "b", "c"] {
+            fs::write(tmp.path().join(name), b"needle-7f3a").unwrap();
+        }
+        let like = format!("{}/%", tmp.path().to_str().unwrap());
+        let timed = |delay_ms: u64| {
+            let host = Host {
+                settings: oxquery_table::TableSettings {
+                    yara_delay_ms: delay_ms,
+                    ..oxquery_table::TableSettings::DEFAULT
+                },
+                ..Host::default()
+            };
+            let ctx = QueryContext::everything(&SPEC, &host)
+                .with_constraint(Col::path, Op::Like, like.as_str())
+                .with_constraint(Col::sigrule, Op::Eq, RULE);
+            let started = std::time::Instant::now();
+            let rows = Rows::collect(&ctx, generate).unwrap();
+            assert_eq!(rows.len(), 3);
+            started.elapsed()
+        };
+        // Three files, a pause after each: at least three delays (a lower bound, so a
+        // slow machine cannot fail it).
+        let paced = timed(400);
+        assert!(paced >= std::time::Duration::from_millis(1200), "{paced:?}");
     }
 
     const RULE: &str = r#"rule needle_rule : red blue { strings: $n = "needle-7f3a" $unused = "absent-pattern" condition: $n or $unused }"#;

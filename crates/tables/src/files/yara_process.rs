@@ -86,6 +86,8 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
             row.set(Col::sigurl, "");
+            // `--yara_delay`, after each process as after each file in `yara`.
+            ctx.pause(crate::files::yara_file::yara_delay(ctx))?;
         }
     }
     Ok(())
