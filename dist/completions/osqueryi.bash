@@ -94,7 +94,7 @@ _osqueryi() {
         _oxquery_reply '' "${flags// /$'\n'}" "$cur"
         return 0
     fi
-    _osqueryi_statement "$1" "$cur" '.all .bail .connect .disconnect .echo .exit .features .headers .help .mode .nullvalue .print .quit .schema .separator .show .socket .summary .tables .list .timeout .timer .types .version .width .expand'
+    _osqueryi_statement "$1" "$cur" '.all .bail .connect .disconnect .echo .exit .features .headers .help .mode .nullvalue .print .quit .schema .separator .show .socket .summary .tables .list .timeout .timer .types .version .width .expand .describe'
 }
 complete -F _osqueryi osqueryi
 
@@ -131,6 +131,9 @@ _osqueryi_statement() {
                 _oxquery_reply "$head" $'on\noff' "$word" ;;
             .expand)
                 _oxquery_reply "$head" $'auto\nalways\nnever' "$word" ;;
+            .describe)
+                _oxquery_tables "$1"
+                _oxquery_reply "$head" "$(printf '%s\n' "${_oxquery_tables_list[@]}")" "$word" ;;
         esac
         ;;
     .*)

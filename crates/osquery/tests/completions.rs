@@ -76,7 +76,7 @@ fn bash_completes_flags_and_their_values() {
     let expected = format!("{}/osquery.conf", dir.path().display());
     assert_eq!(
         bash_complete("osqueryd", &["osqueryd", "--config_path", &prefix], &prefix),
-        [expected.clone()]
+        std::slice::from_ref(&expected)
     );
     assert_eq!(
         bash_complete(

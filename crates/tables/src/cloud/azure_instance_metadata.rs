@@ -137,11 +137,12 @@ pub(super) mod tests {
         ]
     }
 
+    /// What a test scan gives: the rows and what was logged.
+    pub type Scanned = (Vec<Vec<Value>>, Vec<(log::Level, String)>);
+
     /// Each of [`hostile_answers`], served to `scan` on an Azure VM, gives no rows and a
     /// warning.
-    pub fn assert_hostile_answers_warn(
-        scan: fn(CloudSettings) -> (Vec<Vec<Value>>, Vec<(log::Level, String)>),
-    ) {
+    pub fn assert_hostile_answers_warn(scan: fn(CloudSettings) -> Scanned) {
         let root = azure_root();
         for (what, reply) in hostile_answers() {
             let reply = std::sync::Mutex::new(Some(reply));

@@ -106,6 +106,13 @@ pub(crate) fn hostile_server(
     (dir, path)
 }
 
+/// What a test scan of one table gives: its row count or error, and what it logged.
+#[cfg(test)]
+pub(crate) type ScanOutcome = (
+    Result<usize, oxquery_table::TableError>,
+    Vec<(log::Level, String)>,
+);
+
 /// For the docker_* and lxd_* tests: each of `tables`, scanned (by `scan`) against a
 /// [`hostile_server`] giving each of `answers`, returns no rows and warns naming the table.
 #[cfg(test)]
@@ -113,13 +120,7 @@ pub(crate) fn assert_hostile_answers_warn(
     answers: &[(&str, &'static [u8])],
     tables: &[&oxquery_table::TableDef],
     host_for: fn(&std::path::Path) -> oxquery_table::Host,
-    scan: fn(
-        &oxquery_table::TableDef,
-        &oxquery_table::Host,
-    ) -> (
-        Result<usize, oxquery_table::TableError>,
-        Vec<(log::Level, String)>,
-    ),
+    scan: fn(&oxquery_table::TableDef, &oxquery_table::Host) -> ScanOutcome,
 ) {
     for (what, answer) in answers {
         let (_dir, path) = hostile_server(Some(answer));
