@@ -346,26 +346,44 @@ pub fn context_from_json<'a>(spec: &'a TableSpec, text: &str, host: &'a Host) ->
 /// C's `strtoll(text, &end, 0)` over the whole text: optional leading white space and
 /// sign, `0x` hexadecimal, a leading `0` octal; `None` when anything is left over or
 /// the value does not fit.
-fn parse_base0(text: &str) -> Option<i64> {
-    let t = text.trim_start();
-    let (negative, t) = match t.as_bytes().first() {
+fn parse_base0(text: &[u8]) -> Option<i64> {
+    // Leading white space as `str::trim_start` sees it. Text that starts with any other
+    // ASCII byte needs no UTF-8 check: digits are ASCII, so any other byte fails below.
+    let t = match text.first() {
+        Some(&b) if b.is_ascii() && !char::from(b).is_whitespace() => text,
+        _ => std::str::from_utf8(text).ok()?.trim_start().as_bytes(),
+    };
+    let (negative, t) = match t.first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let (radix, digits) = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+    let (radix, digits) = if let Some(hex) = t.strip_prefix(b"0x").or_else(|| t.strip_prefix(b"0X"))
+    {
         (16, hex)
-    } else if t.len() > 1 && t.starts_with('0') {
+    } else if t.len() > 1 && t[0] == b'0' {
         (8, &t[1..])
     } else {
         (10, t)
     };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+    if digits.is_empty() {
         return None;
     }
-    let magnitude = i128::from_str_radix(digits, radix).ok()?;
-    let value = if negative { -magnitude } else { magnitude };
-    i64::try_from(value).ok()
+    // Digit by digit in a u64 (no UTF-8 check, no i128): every i64 magnitude fits, and
+    // an overflow is no number.
+    let mut magnitude: u64 = 0;
+    for &b in digits {
+        let digit = char::from(b).to_digit(radix)?;
+        magnitude = magnitude
+            .checked_mul(u64::from(radix))?
+            .checked_add(u64::from(digit))?;
+    }
+    if negative {
+        // Down to i64::MIN, whose magnitude is one more than i64::MAX.
+        (magnitude <= i64::MIN.unsigned_abs()).then(|| 0i64.wrapping_sub_unsigned(magnitude))
+    } else {
+        i64::try_from(magnitude).ok()
+    }
 }
 
 /// One cell from an extension's text, per osquery's rules for the declared type
@@ -377,7 +395,6 @@ pub fn cell(ty: ColumnType, text: Option<&String>) -> Value {
 /// [`cell`] from the bytes the extension sent: numbers are read in place, only TEXT
 /// makes a string (bytes that are not UTF-8 become U+FFFD, as SQLite would show them).
 fn cell_from_bytes(ty: ColumnType, text: &[u8]) -> Value {
-    let number = || std::str::from_utf8(text).ok();
     match ty {
         // from_utf8 first: its check is faster than the lossy conversion's.
         ColumnType::Text | ColumnType::Blob => Value::Text(match std::str::from_utf8(text) {
@@ -386,13 +403,14 @@ fn cell_from_bytes(ty: ColumnType, text: &[u8]) -> Value {
         }),
         _ if text.is_empty() => Value::Null,
         // osquery reads INTEGER into a C int.
-        ColumnType::Integer => number()
-            .and_then(parse_base0)
-            .map_or(Value::Null, |v| Value::Integer(v as i32 as i64)),
-        ColumnType::BigInt | ColumnType::UnsignedBigInt => number()
-            .and_then(parse_base0)
-            .map_or(Value::Null, Value::Integer),
-        ColumnType::Double => number()
+        ColumnType::Integer => {
+            parse_base0(text).map_or(Value::Null, |v| Value::Integer(v as i32 as i64))
+        }
+        ColumnType::BigInt | ColumnType::UnsignedBigInt => {
+            parse_base0(text).map_or(Value::Null, Value::Integer)
+        }
+        ColumnType::Double => std::str::from_utf8(text)
+            .ok()
             .and_then(|t| t.parse::<f64>().ok())
             .map_or(Value::Null, Value::Real),
     }
@@ -650,6 +668,25 @@ mod tests {
             cell(ColumnType::BigInt, s("99999999999999999999").as_ref()),
             Value::Null
         );
+        // The ends of i64, and one past them; white space as `str::trim_start` sees it.
+        for (text, value) in [
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("0x7fffffffffffffff", Some(i64::MAX)),
+            ("-0x8000000000000000", Some(i64::MIN)),
+            ("9223372036854775808", None),
+            ("-9223372036854775809", None),
+            ("18446744073709551616", None),
+            ("  +017", Some(15)),
+            ("0x", None),
+            ("08", None),
+            ("\u{a0}\u{b}12", Some(12)),
+            ("12\u{a0}", None),
+        ] {
+            assert_eq!(parse_base0(text.as_bytes()), value, "{text}");
+        }
+        assert_eq!(parse_base0(b"\xff12"), None);
+        assert_eq!(parse_base0(b"12\xff"), None);
         assert_eq!(
             cell(ColumnType::Integer, s("4294967297").as_ref()),
             Value::Integer(1)
