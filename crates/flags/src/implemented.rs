@@ -263,10 +263,24 @@ pub const IMPLEMENTED_WITH_KAFKA: &[&str] = if cfg!(feature = "kafka") {
     &[]
 };
 
+/// The cargo feature a build needs to act on `name`, whether or not this one has it
+/// (`kafka` for the `kafka_producer` flags).
+pub fn needed_feature(name: &str) -> Option<&'static str> {
+    KAFKA_FLAGS.contains(&name).then_some("kafka")
+}
+
 /// The cargo feature `name` needs when this build lacks it (`kafka` for the
 /// `kafka_producer` flags without it).
 pub fn missing_feature(name: &str) -> Option<&'static str> {
-    (!cfg!(feature = "kafka") && KAFKA_FLAGS.contains(&name)).then_some("kafka")
+    needed_feature(name).filter(|feature| !built_with(feature))
+}
+
+/// Whether this build has the cargo feature `feature` (of those flags need).
+fn built_with(feature: &str) -> bool {
+    match feature {
+        "kafka" => cfg!(feature = "kafka"),
+        _ => false,
+    }
 }
 
 /// Config options (flags the config's `options` may set) that osquery reads only at

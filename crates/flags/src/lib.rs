@@ -791,68 +791,180 @@ fn read_flagfile(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// The `--help` text: usage, then every visible flag with its type, default and meaning.
-/// Flags oxquery does not act on yet say so.
-pub fn usage(binary: &str, version: &str) -> String {
-    let tool = if binary.contains("osqueryd") {
+/// Which build a flag's status describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// This binary, with the cargo features it was built with (`--help`).
+    This,
+    /// A build with every optional cargo feature, as the packages are built: what the
+    /// man pages, installed by those packages, describe.
+    Full,
+}
+
+/// What a program does with a flag it accepts: `--help` and the man pages say it in a
+/// note after the flag's description ([`Status::note`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The program acts on it.
+    Acted,
+    /// Using it is an error ([`implemented::REFUSED`]).
+    Refused,
+    /// Only a build with this cargo feature acts on it, and this one lacks it.
+    MissingFeature(&'static str),
+    /// Only osqueryd acts on it (asked of the shell).
+    DaemonOnly,
+    /// Accepted, but oxquery does not implement its feature.
+    NoEffectYet,
+}
+
+impl Status {
+    /// The bracketed note `--help` ends the flag's line with, without its brackets;
+    /// `None` for a flag the program acts on.
+    pub fn note(self) -> Option<String> {
+        Some(match self {
+            Status::Acted => return None,
+            Status::Refused => "not supported yet".to_owned(),
+            Status::MissingFeature(feature) => format!("not in this build: {feature} feature"),
+            Status::DaemonOnly => "osqueryd only".to_owned(),
+            Status::NoEffectYet => "no effect yet".to_owned(),
+        })
+    }
+}
+
+/// What `tool` does with the flag `def` in `build`: the one status `--help` and the man
+/// pages show.
+pub fn status(def: &FlagDef, tool: implemented::Tool, build: Build) -> Status {
+    let name = def.name;
+    let daemon = tool == implemented::Tool::Daemon;
+    // A full build has every feature, so a flag that needs one is acted on wherever the
+    // feature makes it so (the kafka logger's flags in the daemon only).
+    let feature_acts = build == Build::Full
+        && implemented::needed_feature(name).is_some()
+        && (daemon || !implemented::is_daemon_only(name));
+    if implemented::is_implemented_in(name, tool) || feature_acts {
+        Status::Acted
+    } else if implemented::is_refused(name) {
+        Status::Refused
+    } else if let Some(feature) = implemented::missing_feature(name)
+        && daemon
+    {
+        Status::MissingFeature(feature)
+    } else if !daemon && implemented::is_daemon_only(name) {
+        Status::DaemonOnly
+    } else {
+        Status::NoEffectYet
+    }
+}
+
+/// One group of flags in `--help` (and in the man pages' OPTIONS).
+#[derive(Debug, Clone, Copy)]
+pub struct HelpSection {
+    /// The heading, as osquery prints it.
+    pub title: &'static str,
+    kinds: &'static [FlagKind],
+}
+
+impl HelpSection {
+    /// The flags of this group that `--help` shows, in name order.
+    pub fn flags(&self) -> impl Iterator<Item = &'static FlagDef> + use<> {
+        let kinds = self.kinds;
+        FLAGS
+            .iter()
+            .filter(move |f| f.in_help() && kinds.contains(&f.kind))
+    }
+}
+
+/// The groups of `--help` for `tool`, in order. As osquery's, the daemon's help leaves
+/// out the shell-only flags.
+pub fn help_sections(tool: implemented::Tool) -> &'static [HelpSection] {
+    const SECTIONS: &[HelpSection] = &[
+        HelpSection {
+            title: "osquery command line flags:",
+            kinds: &[FlagKind::Cli, FlagKind::Builtin],
+        },
+        HelpSection {
+            title: "osquery configuration options (set by config or CLI flags):",
+            kinds: &[FlagKind::Config],
+        },
+        HelpSection {
+            title: "osquery shell-only CLI flags:",
+            kinds: &[FlagKind::Shell],
+        },
+    ];
+    match tool {
+        implemented::Tool::Shell => SECTIONS,
+        implemented::Tool::Daemon => &SECTIONS[..2],
+    }
+}
+
+impl FlagDef {
+    /// How `--help` shows the flag's name: `-A` for the one-letter flags osquery has,
+    /// `--name` for the rest.
+    pub fn help_name(&self) -> String {
+        let dash = if self.name.len() == 1 { "-" } else { "--" };
+        format!("{dash}{}", self.name)
+    }
+
+    /// How `--help` shows the flag's argument after its name: nothing for a boolean,
+    /// `=a|b|c` for a choice, ` VALUE` for text and paths (osquery's word), ` N` for a
+    /// number.
+    pub fn help_argument(&self) -> String {
+        match self.ty {
+            FlagType::Bool => String::new(),
+            FlagType::String if !self.choices.is_empty() => {
+                format!("={}", self.choices.join("|"))
+            }
+            FlagType::String | FlagType::Path => " VALUE".to_owned(),
+            _ => " N".to_owned(),
+        }
+    }
+
+    /// The default as `--help` shows it: text quoted, numbers and booleans bare.
+    pub fn help_default(&self) -> String {
+        match self.ty {
+            FlagType::String | FlagType::Path => format!("\"{}\"", self.default),
+            _ => self.default.to_owned(),
+        }
+    }
+}
+
+/// The program `binary` names: the daemon if its name says so, as osquery decides.
+pub fn tool_of(binary: &str) -> implemented::Tool {
+    if binary.contains("osqueryd") {
         implemented::Tool::Daemon
     } else {
         implemented::Tool::Shell
+    }
+}
+
+/// The `--help` text: usage, then every visible flag with its type, default and meaning.
+/// Flags oxquery does not act on yet say so.
+pub fn usage(binary: &str, version: &str) -> String {
+    let tool = tool_of(binary);
+    // The shell runs an SQL statement given as an argument; the daemon takes none (and
+    // osquery's line keeps the space before the missing word).
+    let statement = match tool {
+        implemented::Tool::Shell => "[SQL STATEMENT]",
+        implemented::Tool::Daemon => "",
     };
     let mut text = format!(
         "osquery {version}, your OS as a high-performance relational database\n\
-         Usage: {binary} [OPTION]... [SQL STATEMENT]\n\n"
+         Usage: {binary} [OPTION]... {statement}\n\n"
     );
-    let sections: [(&str, &[FlagKind]); 3] = [
-        (
-            "osquery command line flags:",
-            &[FlagKind::Cli, FlagKind::Builtin],
-        ),
-        (
-            "osquery configuration options (set by config or CLI flags):",
-            &[FlagKind::Config],
-        ),
-        ("osquery shell-only CLI flags:", &[FlagKind::Shell]),
-    ];
-    for (title, kinds) in sections {
-        text.push_str(title);
+    for section in help_sections(tool) {
+        text.push_str(section.title);
         text.push('\n');
-        for def in FLAGS
-            .iter()
-            .filter(|f| f.in_help() && kinds.contains(&f.kind))
-        {
-            let dash = if def.name.len() == 1 { "-" } else { "--" };
-            let arg = match def.ty {
-                FlagType::Bool => String::new(),
-                FlagType::String if !def.choices.is_empty() => {
-                    format!("={}", def.choices.join("|"))
-                }
-                // osquery's help says VALUE for paths too.
-                FlagType::String | FlagType::Path => " VALUE".to_owned(),
-                _ => " N".to_owned(),
-            };
-            let default = match def.ty {
-                FlagType::String | FlagType::Path => format!("\"{}\"", def.default),
-                _ => def.default.to_owned(),
-            };
-            let status = if implemented::is_implemented_in(def.name, tool) {
-                String::new()
-            } else if implemented::is_refused(def.name) {
-                " [not supported yet]".to_owned()
-            } else if let Some(feature) = implemented::missing_feature(def.name)
-                && tool == implemented::Tool::Daemon
-            {
-                format!(" [not in this build: {feature} feature]")
-            } else if tool != implemented::Tool::Daemon && implemented::is_daemon_only(def.name) {
-                " [osqueryd only]".to_owned()
-            } else {
-                " [no effect yet]".to_owned()
-            };
+        for def in section.flags() {
+            let note = status(def, tool, Build::This)
+                .note()
+                .map(|note| format!(" [{note}]"))
+                .unwrap_or_default();
             text.push_str(&format!(
-                "    {:<30}  {} (type: {}, default: {default}){status}\n",
-                format!("{dash}{}{arg}", def.name),
+                "    {:<30}  {} (type: {}, default: {}){note}\n",
+                format!("{}{}", def.help_name(), def.help_argument()),
                 def.description,
-                def.ty.name()
+                def.ty.name(),
+                def.help_default(),
             ));
         }
         text.push('\n');

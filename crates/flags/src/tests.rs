@@ -344,6 +344,56 @@ fn usage_lists_visible_flags() {
 }
 
 #[test]
+fn daemon_usage_leaves_out_the_shell_flags_as_osquery_does() {
+    let daemon = usage("osqueryd", "5.0.0");
+    assert!(
+        daemon.contains("\nUsage: osqueryd [OPTION]... \n"),
+        "{daemon}"
+    );
+    assert!(!daemon.contains("shell-only"));
+    assert!(!daemon.contains("--csv"));
+    assert!(daemon.contains("--config_path VALUE"));
+    assert!(usage("osqueryi", "5.0.0").contains("osquery shell-only CLI flags:\n    --csv"));
+}
+
+#[test]
+fn a_full_build_acts_on_the_flags_of_its_features() {
+    use implemented::Tool::{Daemon, Shell};
+    let topic = find("logger_kafka_topic").unwrap().1;
+    assert_eq!(status(topic, Daemon, Build::Full), Status::Acted);
+    // The kafka logger is the daemon's: the shell's page says so in any build.
+    assert_eq!(status(topic, Shell, Build::Full), Status::DaemonOnly);
+    assert_eq!(status(topic, Shell, Build::This), Status::DaemonOnly);
+    assert_eq!(
+        status(topic, Daemon, Build::This),
+        if cfg!(feature = "kafka") {
+            Status::Acted
+        } else {
+            Status::MissingFeature("kafka")
+        }
+    );
+    // Flags without a feature read the same whichever build is described.
+    for def in FLAGS
+        .iter()
+        .filter(|f| implemented::needed_feature(f.name).is_none())
+    {
+        for tool in [Shell, Daemon] {
+            assert_eq!(
+                status(def, tool, Build::Full),
+                status(def, tool, Build::This),
+                "{}",
+                def.name
+            );
+        }
+    }
+    assert_eq!(
+        Status::MissingFeature("kafka").note().as_deref(),
+        Some("not in this build: kafka feature")
+    );
+    assert_eq!(Status::Acted.note(), None);
+}
+
+#[test]
 fn each_typed_key_reads_the_row_of_the_same_name() {
     // The keys are generated from the rows; spot-check the first, the last and each type.
     assert_eq!(flag::A.name(), FLAGS[0].name);

@@ -15,6 +15,7 @@ mod repl;
 mod shell;
 pub mod statements;
 
+pub use meta::{command_names, help_text};
 pub use shell::{MetaOutcome, Output, Shell, SqlError};
 
 use flags::{Flags, flag};

@@ -266,6 +266,11 @@ You are connected to a transient 'in-memory' virtual database.
 
 const TIMER_HELP: &str = ".timer ON|OFF    Turn the CPU timer measurement on or off\n";
 
+/// What `.help` prints: the man page's list of commands is rendered from it.
+pub fn help_text() -> String {
+    format!("{HELP}{TIMER_HELP}")
+}
+
 impl Shell {
     /// Runs one dot-command line (with its leading `.`).
     pub fn meta(&mut self, line: &str) -> io::Result<MetaOutcome> {
@@ -359,7 +364,7 @@ impl Shell {
             }
             Command::Help => {
                 self.out.flush()?;
-                eprint!("{HELP}{TIMER_HELP}");
+                eprint!("{}", help_text());
                 Ok(MetaOutcome::Ok)
             }
             Command::Mode => match Mode::parse(arg(1)) {

@@ -26,6 +26,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, in `.help`'s order.
+    pub const ALL: [Mode; 5] = [
+        Mode::Csv,
+        Mode::Column,
+        Mode::Line,
+        Mode::List,
+        Mode::Pretty,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Mode::Pretty => "pretty",
