@@ -79,7 +79,10 @@ fn every_pack_query_runs_on_our_tables() {
     for name in PACKS {
         let pack = read_pack(name);
         for key in pack.keys() {
-            assert!(PACK_KEYS.contains(&key.as_str()), "{name}: unknown key {key}");
+            assert!(
+                PACK_KEYS.contains(&key.as_str()),
+                "{name}: unknown key {key}"
+            );
         }
         if let Some(platform) = pack.get("platform") {
             assert_eq!(platform, "linux", "{name}: platform");
@@ -97,7 +100,10 @@ fn every_pack_query_runs_on_our_tables() {
             let interval = q["interval"].as_u64().unwrap_or(0);
             assert!(interval > 0, "{name}/{query_name}: interval {interval}");
             let description = q["description"].as_str().unwrap_or("");
-            assert!(!description.is_empty(), "{name}/{query_name}: no description");
+            assert!(
+                !description.is_empty(),
+                "{name}/{query_name}: no description"
+            );
             let sql = q["query"].as_str().expect("query is a string");
             let out = Command::new(shell_support::BIN)
                 .args(["--flagfile=/dev/null", "--json", sql])
@@ -166,11 +172,7 @@ fn the_example_config_names_every_shipped_pack_at_its_installed_path() {
         assert!(pack_path(name).is_file(), "{name}");
     }
     // The daemon's own health is on as shipped; the rest are the administrator's choice.
-    let enabled: Vec<&str> = lines
-        .iter()
-        .filter(|l| l.2)
-        .map(|l| l.0.as_str())
-        .collect();
+    let enabled: Vec<&str> = lines.iter().filter(|l| l.2).map(|l| l.0.as_str()).collect();
     assert_eq!(enabled, ["osquery-monitoring"]);
 }
 
