@@ -137,17 +137,32 @@ impl Moto {
 
     /// Runs one boto3 command (see `PEER`) and returns its JSON answer.
     pub fn boto(&self, args: &[&str]) -> Value {
-        let out = Command::new(&self.python)
-            .arg("-c")
-            .arg(PEER)
-            .args(args)
-            .env("MOTO_URL", self.url())
-            // boto3 must reach moto directly, whatever the machine's proxy settings.
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .output()
-            .expect("running the venv's python");
+        let run = || {
+            Command::new(&self.python)
+                .arg("-c")
+                .arg(PEER)
+                .args(args)
+                .env("MOTO_URL", self.url())
+                // boto3 must reach moto directly, whatever the machine's proxy settings.
+                .env("NO_PROXY", "127.0.0.1")
+                .env_remove("HTTP_PROXY")
+                .env_remove("HTTPS_PROXY")
+                .output()
+                .expect("running the venv's python")
+        };
+        let mut out = run();
+        // On a loaded machine moto has been seen refusing a connection just after it
+        // first accepted one (CI under load): a refused connection is tried again a few
+        // times, anything else fails at once.
+        for _ in 0..5 {
+            if out.status.success()
+                || !String::from_utf8_lossy(&out.stderr).contains("Connection refused")
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            out = run();
+        }
         assert!(
             out.status.success(),
             "boto3 {args:?}: {}",
