@@ -9,7 +9,7 @@
 //! rest needs `oxquery-sys`, which `oxquery-table` does not depend on.
 
 use oxquery_sys::elf;
-use oxquery_sys::safe_read::{self, Account, Policy};
+use oxquery_sys::safe_read::{self, Account, Policy, Root};
 use oxquery_sys::users::{self, Passwd, UserSelection};
 use oxquery_table::QueryContext;
 use std::io;
@@ -62,22 +62,44 @@ pub fn report_read_error(ctx: &QueryContext, path: &Path, e: &io::Error) {
 /// `oxquery_sys::safe_read::for_each_line`), reporting failures and skipped overlong
 /// lines in the log.
 pub fn file_lines(ctx: &QueryContext, path: &Path, policy: &Policy, f: impl FnMut(&[u8])) {
-    match safe_read::for_each_line(path, policy, safe_read::MAX_LINE, f) {
+    file_lines_in(ctx, &Root::host(), path, policy, f)
+}
+
+/// [`file_lines`] with `path` resolved inside `root`.
+pub fn file_lines_in(
+    ctx: &QueryContext,
+    root: &Root,
+    path: &Path,
+    policy: &Policy,
+    f: impl FnMut(&[u8]),
+) {
+    let shown = root.display(path);
+    match safe_read::for_each_line_in(root, path, policy, safe_read::MAX_LINE, f) {
         Ok(0) => {}
         Ok(n) => log::info!(
             "Table {}: skipped {n} overlong lines of {}",
             ctx.spec().name,
-            path.display()
+            shown.display()
         ),
-        Err(e) => report_read_error(ctx, path, &e),
+        Err(e) => report_read_error(ctx, &shown, &e),
     }
 }
 
 /// Reads a whole file under `policy`; `None`, with the failure reported, when it cannot
 /// be read.
 pub fn read_file(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Vec<u8>> {
-    safe_read::read_bounded(path, policy)
-        .map_err(|e| report_read_error(ctx, path, &e))
+    read_file_in(ctx, &Root::host(), path, policy)
+}
+
+/// [`read_file`] with `path` resolved inside `root`.
+pub fn read_file_in(
+    ctx: &QueryContext,
+    root: &Root,
+    path: &Path,
+    policy: &Policy,
+) -> Option<Vec<u8>> {
+    safe_read::read_bounded_in(root, path, policy)
+        .map_err(|e| report_read_error(ctx, &root.display(path), &e))
         .ok()
 }
 
@@ -95,25 +117,28 @@ pub fn constrained_paths(
     )
 }
 
-/// The file-system roots a query names through a `pid_with_namespace` column: `(pid,
-/// /proc/<pid>/root)` for each pid it asks about (the files as that process's mount
-/// namespace sees them), or `(0, /)` when it asks about none. A pid that is not positive
-/// names our own root.
-pub fn namespace_roots(
-    ctx: &QueryContext,
-    pid_with_namespace: impl Into<usize>,
-) -> Vec<(i64, std::path::PathBuf)> {
-    let pids = ctx
-        .eq_integers(pid_with_namespace)
-        .unwrap_or_else(|| vec![0]);
+/// The file-system roots a query names through a `pid_with_namespace` column: each pid
+/// it asks about gives that process's root (its files as its mount namespace sees them,
+/// resolved safely: see `oxquery_sys::safe_read::Root`), or ours (pid 0) when it asks
+/// about none. A pid that is not positive names ours. A process whose root cannot be
+/// opened (gone, or a kernel without `openat2`) gives no rows, with a warning.
+pub fn namespace_roots(ctx: &QueryContext, pid_with_namespace: impl Into<usize>) -> Vec<Root> {
+    let Some(pids) = ctx.eq_integers(pid_with_namespace) else {
+        return vec![Root::host()];
+    };
     pids.into_iter()
-        .map(|pid| {
-            let root = if pid > 0 {
-                std::path::PathBuf::from(format!("/proc/{pid}/root"))
-            } else {
-                std::path::PathBuf::from("/")
-            };
-            (pid, root)
+        .filter_map(|pid| {
+            if pid <= 0 {
+                return Some(Root::host());
+            }
+            Root::process(pid)
+                .map_err(|e| {
+                    log::warn!(
+                        "Table {}: cannot read inside the mount namespace of pid {pid}: {e}",
+                        ctx.spec().name
+                    )
+                })
+                .ok()
         })
         .collect()
 }
@@ -134,20 +159,6 @@ pub fn for_each_elf_file<'p>(
         visit,
         |path, e| report_read_error(ctx, path, e),
     );
-}
-
-/// The guard of tables with a `pid_with_namespace` column that cannot yet read inside
-/// another process's namespaces: `true` (after a warning) when the query constrains that
-/// column, and the generator then returns no rows rather than the host's.
-pub fn namespace_unsupported(ctx: &QueryContext, pid_with_namespace: impl Into<usize>) -> bool {
-    if !ctx.is_constrained(pid_with_namespace) {
-        return false;
-    }
-    log::warn!(
-        "Table {}: pid_with_namespace is not supported yet; no rows",
-        ctx.spec().name
-    );
-    true
 }
 
 /// Test support: capture what this thread logs, and run a read that must not hang.
