@@ -242,6 +242,17 @@ impl Root {
         self.pid
     }
 
+    /// The inode number of the process's mount namespace, as text (`None` for ours).
+    pub fn mount_namespace_id(&self) -> Option<String> {
+        if self.pid <= 0 {
+            return None;
+        }
+        let link = std::fs::read_link(format!("/proc/{}/ns/mnt", self.pid)).ok()?;
+        let link = link.to_str()?;
+        let inode = link.strip_prefix("mnt:[")?.strip_suffix(']')?;
+        Some(inode.to_owned())
+    }
+
     /// `path` as messages show it: unchanged for our root, under `/proc/<pid>/root`
     /// (or the directory) for another.
     pub fn display(&self, path: &Path) -> PathBuf {
@@ -296,11 +307,17 @@ impl Root {
 
     /// The followed `stat` of `path` inside this root.
     pub fn metadata(&self, path: &Path) -> io::Result<std::fs::Metadata> {
+        if self.dir.is_none() {
+            return std::fs::metadata(path);
+        }
         self.open_flags(path, libc::O_PATH)?.metadata()
     }
 
     /// The `lstat` of `path` inside this root (a link's own).
     pub fn symlink_metadata(&self, path: &Path) -> io::Result<std::fs::Metadata> {
+        if self.dir.is_none() {
+            return std::fs::symlink_metadata(path);
+        }
         self.open_flags(path, libc::O_PATH | libc::O_NOFOLLOW)?
             .metadata()
     }

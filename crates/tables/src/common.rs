@@ -143,6 +143,23 @@ pub fn namespace_roots(ctx: &QueryContext, pid_with_namespace: impl Into<usize>)
         .collect()
 }
 
+/// Inside another process's mount namespace, paths are named with `=` only: LIKE
+/// patterns are expanded by walking our own file system. Says so (a warning) when the
+/// query gives any on `columns`, whose patterns then match nothing there.
+pub fn no_patterns_inside(ctx: &QueryContext, root: &Root, columns: &[usize]) {
+    if columns
+        .iter()
+        .any(|&c| !ctx.patterns(c, oxquery_table::Op::Like).is_empty())
+    {
+        log::warn!(
+            "Table {}: LIKE patterns are not expanded inside the mount namespace of pid {}; \
+             name paths with =",
+            ctx.spec().name,
+            root.pid()
+        );
+    }
+}
+
 /// Calls `visit` with each of `paths` that is an ELF file (see
 /// `oxquery_sys::elf::for_each_file`), read through the safe opener under the query's
 /// `--read_max`; files that cannot be read (a FIFO, over the limit) are reported.
@@ -159,6 +176,20 @@ pub fn for_each_elf_file<'p>(
         visit,
         |path, e| report_read_error(ctx, path, e),
     );
+}
+
+/// The guard of tables with a `pid_with_namespace` column that cannot yet read inside
+/// another process's namespaces: `true` (after a warning) when the query constrains that
+/// column, and the generator then returns no rows rather than the host's.
+pub fn namespace_unsupported(ctx: &QueryContext, pid_with_namespace: impl Into<usize>) -> bool {
+    if !ctx.is_constrained(pid_with_namespace) {
+        return false;
+    }
+    log::warn!(
+        "Table {}: pid_with_namespace is not supported yet; no rows",
+        ctx.spec().name
+    );
+    true
 }
 
 /// Test support: capture what this thread logs, and run a read that must not hang.
