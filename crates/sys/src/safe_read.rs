@@ -305,6 +305,17 @@ impl Root {
         }
     }
 
+    /// `path` resolved inside this root, for code that can only take a path (SQLite):
+    /// see [`Resolved`]. Fails as the resolution does (not found, a link out of it).
+    pub fn resolve(&self, path: &Path) -> io::Result<Resolved> {
+        let fd = self.open_flags(path, libc::O_PATH)?;
+        let path = match self.dir {
+            None => path.to_owned(),
+            Some(_) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        };
+        Ok(Resolved { _fd: fd, path })
+    }
+
     /// The followed `stat` of `path` inside this root.
     pub fn metadata(&self, path: &Path) -> io::Result<std::fs::Metadata> {
         if self.dir.is_none() {
@@ -356,6 +367,21 @@ impl Root {
             .collect();
         drop(dir);
         Ok(names)
+    }
+}
+
+/// A path resolved inside a [`Root`]: for another process's, `/proc/self/fd/N` of an
+/// `O_PATH` descriptor held here, so opening [`Resolved::path`] reaches the file found
+/// inside that root and nothing a link would lead to outside it. Valid while this lives.
+#[derive(Debug)]
+pub struct Resolved {
+    _fd: File,
+    path: PathBuf,
+}
+
+impl Resolved {
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
