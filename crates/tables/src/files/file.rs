@@ -54,7 +54,7 @@ table! {
         shortcut_run: Text [OTHER_PLATFORM] "Windows only: window state a shortcut opens with",
         shortcut_comment: Text [OTHER_PLATFORM] "Windows only: comment text of a shortcut",
         bsd_flags: Text [OTHER_PLATFORM] "macOS only: chflags(2) flags set on the file",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Look up the paths inside this process's mount namespace (paths named with =; LIKE patterns are not expanded there); 0 in rows from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the row came from; NULL while only the host's is read",
     },
     examples: [

@@ -44,7 +44,7 @@ table! {
         md5: Text [COLLATE_NOCASE] "MD5 of the content in lowercase hex; empty if unreadable or over --read_max",
         sha1: Text [COLLATE_NOCASE] "SHA-1 of the content in lowercase hex; empty if unreadable or over --read_max",
         sha256: Text [COLLATE_NOCASE] "SHA-256 of the content in lowercase hex; empty if unreadable or over --read_max",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows)",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Hash the files inside this process's mount namespace (paths named with =; LIKE patterns are not expanded there); 0 in rows from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the row came from; NULL while only the host's is read",
     },
     examples: [

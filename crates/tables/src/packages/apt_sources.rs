@@ -30,7 +30,7 @@ table! {
         maintainer: Text [] "Origin of the release (who publishes it), from its Release file",
         components: Text [] "Components the release offers, space-separated, from its Release file",
         architectures: Text [] "Architectures the release offers, space-separated, from its Release file",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace; 0 in rows read from the host's",
     },
     examples: [
         "select name, base_uri, release from apt_sources",

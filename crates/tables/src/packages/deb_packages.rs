@@ -42,7 +42,7 @@ table! {
         section: Text [] "Section field (e.g. admin, libs)",
         priority: Text [] "Priority field (required, important, standard, optional, extra)",
         admindir: Text [ADDITIONAL | OPTIMIZED] "dpkg administrative directory the row was read from; constrain it to read another database (default /var/lib/dpkg)",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the database inside this process's mount namespace (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the database inside this process's mount namespace; 0 in rows read from the host's",
         mount_namespace_id: Text [HIDDEN] "Inode of the mount namespace the row was read in; NULL for the host's",
     },
     examples: [

@@ -33,7 +33,7 @@ table! {
         install_time: Integer [] "Unix time the package was installed",
         vendor: Text [] "Vendor of the package; '' when the header names none",
         package_group: Text [] "Package group (e.g. System Environment/Base); '' when none",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the RPM database this process sees (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the RPM database inside this process's mount namespace; 0 in rows read from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the row came from; NULL (not filled in yet)",
     },
     examples: [

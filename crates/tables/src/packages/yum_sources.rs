@@ -23,7 +23,7 @@ table! {
         enabled: Text [] "Whether the repository is used (1 or 0, as written)",
         gpgcheck: Text [] "Whether packages' GPG signatures are checked (1 or 0, as written)",
         gpgkey: Text [] "URL(s) of the repository's GPG keys",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace; 0 in rows read from the host's",
     },
     examples: [
         "select name, baseurl, enabled, gpgcheck from yum_sources",

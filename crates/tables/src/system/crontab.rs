@@ -18,7 +18,7 @@ table! {
         day_of_week: Text [] "Day-of-week field of the schedule",
         command: Text [] "Rest of the line: the command (led by the user name in system crontabs)",
         path: Text [] "File the entry was read from",
-        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Process whose mount namespace to read; not supported yet (constraining it gives no row), 0 in rows",
+        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Read the crontabs inside this process's mount namespace; 0 in rows read from the host's",
     },
     examples: ["select command, path from crontab where event = '@reboot'"],
 }

@@ -22,7 +22,7 @@ table! {
         extra: Text [OTHER_PLATFORM] "macOS only: supplemental version suffix",
         install_date: BigInt [OTHER_PLATFORM] "Windows only: when the system was installed",
         revision: Integer [OTHER_PLATFORM] "Windows only: update build revision number",
-        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Process whose mount namespace to read; not supported yet (constraining it gives no row), 0 in rows",
+        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Read the release files inside this process's mount namespace; 0 in the row read from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the files came from; NULL while only the host's is read",
     },
     examples: ["select * from os_version"],

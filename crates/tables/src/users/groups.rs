@@ -14,7 +14,7 @@ table! {
         group_sid: Text [INDEX | OTHER_PLATFORM] "Windows group security identifier; NULL here",
         comment: Text [OTHER_PLATFORM] "Windows group comment; NULL here",
         is_hidden: Integer [OTHER_PLATFORM] "macOS hidden-group flag; NULL here",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose namespaces to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read this process's /etc/group, inside its mount namespace (not NSS); 0 in rows read from the host's",
     },
     examples: ["select * from groups", "select * from groups where gid = 0"],
 }

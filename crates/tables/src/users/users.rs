@@ -18,7 +18,7 @@ table! {
         uuid: Text [INDEX | COLLATE_NOCASE] "Account UUID; Linux accounts have none (NULL)",
         r#type: Text [OTHER_PLATFORM] "Windows account type; NULL here",
         is_hidden: Integer [OTHER_PLATFORM] "macOS hidden-account flag; NULL here",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose namespaces to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read this process's /etc/passwd, inside its mount namespace (not NSS); 0 in rows read from the host's",
         include_remote: Integer [ADDITIONAL | HIDDEN] "1 to ask every name service (may query remote directories), 0 (default) for /etc/passwd only",
     },
     examples: [
