@@ -339,7 +339,7 @@ pub const NOT_NEEDED: &[(&str, &str)] = &[
     // oxquery's tables resolve paths inside /proc/<pid>/root with openat2(RESOLVE_IN_ROOT).
     (
         "keep_container_worker_open",
-        "no worker: tables read a process's mount namespace through /proc/PID/root",
+        "no worker: tables read through /proc/PID/root",
     ),
 ];
 

@@ -40,6 +40,24 @@ pub fn users_by_uid(ctx: &QueryContext, uid: impl Into<usize>) -> Vec<Passwd> {
     })
 }
 
+/// The accounts a per-user query covers as `root` sees them: ours as
+/// [`users_by_uid`] finds them, or those of the root's /etc/passwd (read safely inside
+/// it; our NSS modules answer for the host) with the query's `uid` values.
+pub fn users_in(ctx: &QueryContext, root: &Root, uid: impl Into<usize>) -> Vec<Passwd> {
+    if root.pid() == 0 {
+        return users_by_uid(ctx, uid);
+    }
+    let uids = ctx.eq_integers(uid);
+    let policy = user_file_policy(ctx);
+    let Some(text) = read_file_in(ctx, root, Path::new(users::PASSWD_PATH), &policy) else {
+        return Vec::new();
+    };
+    users::parse_passwd(&text)
+        .into_iter()
+        .filter(|p| uids.as_ref().is_none_or(|u| u.contains(&i64::from(p.uid))))
+        .collect()
+}
+
 /// Logs why a user's file gave no (or only some) rows: a missing file is normal and
 /// silent; a permission denied is common (accounts whose home they cannot read) and
 /// logged at info level; anything else (a FIFO, a device, over `--read_max`) is a
