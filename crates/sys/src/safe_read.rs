@@ -226,7 +226,12 @@ impl Root {
         // Probe once: an old kernel answers ENOSYS (no openat2) or EINVAL (no flag).
         match root.open_flags(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY) {
             Ok(_) => Ok(root),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)
+                ) =>
+            {
                 Err(io::Error::new(
                     io::ErrorKind::Unsupported,
                     "the kernel lacks openat2 with RESOLVE_IN_ROOT (Linux 5.6 or later), \
@@ -1060,7 +1065,11 @@ mod tests {
             let e = read(hostile).expect_err("a link out of the root was followed");
             assert_eq!(e.kind(), io::ErrorKind::NotFound, "{hostile}: {e}");
         }
-        assert!(root.symlink_metadata(Path::new("/etc/hosts")).unwrap().is_symlink());
+        assert!(
+            root.symlink_metadata(Path::new("/etc/hosts"))
+                .unwrap()
+                .is_symlink()
+        );
         assert!(root.metadata(Path::new("/etc/hosts")).is_err());
         assert!(root.metadata(Path::new("/etc/name")).unwrap().is_file());
         let mut names = root.read_dir_names(Path::new("/etc")).unwrap();

@@ -379,7 +379,8 @@ pub struct Container {
 impl Container {
     /// What the fixture's files say, for the tests to compare with.
     pub const HOSTS: &str = "10.1.2.3 inside-the-container alias\n";
-    pub const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\ncontained:x:4242:4343:Contained:/home/contained:/bin/sh\n";
+    pub const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/sh\ncontained:x:4242:4343:Contained:/home/contained:/bin/sh\n";
     pub const GROUP: &str = "root:x:0:\ncontained:x:4343:\n";
     pub const OS_RELEASE: &str = "NAME=\"Contained Linux\"\nID=contained\nVERSION_ID=\"7.8.9\"\nVERSION=\"7.8.9 (Boxed)\"\nVERSION_CODENAME=boxed\n";
     pub const RESOLV_CONF: &str = "nameserver 192.0.2.53\nsearch contained.example\n";
@@ -434,10 +435,6 @@ impl Container {
         host: &'h Host,
         pid_with_namespace: usize,
     ) -> QueryContext<'h> {
-        QueryContext::everything(spec, host).with_constraint(
-            pid_with_namespace,
-            Op::Eq,
-            self.pid(),
-        )
+        QueryContext::everything(spec, host).with_constraint(pid_with_namespace, Op::Eq, self.pid())
     }
 }

@@ -291,9 +291,9 @@ fn kind(m: &Metadata) -> &'static str {
 mod tests {
     use super::*;
     use crate::testing::rows_of;
-    use std::fs;
     use oxquery_table::{Host, Op, Value};
     use std::ffi::CString;
+    use std::fs;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     fn by_path(host: &Host, path: &str) -> Vec<Vec<Value>> {
@@ -357,11 +357,24 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         let inside = fs::metadata(c.root().join("data/file.txt")).unwrap();
-        assert_eq!(row[Col::size as usize], Value::Integer(crate::testing::Container::DATA.len() as i64));
-        assert_eq!(row[Col::inode as usize], Value::Integer(inside.ino() as i64));
-        assert_eq!(row[Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+        assert_eq!(
+            row[Col::size as usize],
+            Value::Integer(crate::testing::Container::DATA.len() as i64)
+        );
+        assert_eq!(
+            row[Col::inode as usize],
+            Value::Integer(inside.ino() as i64)
+        );
+        assert_eq!(
+            row[Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
         let ns = fs::read_link(format!("/proc/{}/ns/mnt", c.pid())).unwrap();
-        let ns = ns.to_str().unwrap().trim_start_matches("mnt:[").trim_end_matches(']');
+        let ns = ns
+            .to_str()
+            .unwrap()
+            .trim_start_matches("mnt:[")
+            .trim_end_matches(']');
         assert_eq!(row[Col::mount_namespace_id as usize], Value::from(ns));
         // directory = lists it there.
         let names: Vec<Value> = q(Col::directory, "/data")

@@ -257,11 +257,12 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
     paths.extend(ctx.eq_paths(Col::path).unwrap_or_default());
     let stop = || ctx.is_stopped();
     let settings = ctx.settings();
-    let cache = (!inside && !settings.disable_hash_cache && settings.hash_cache_max > 0).then(|| {
-        ctx.host()
-            .state
-            .get_or_insert_with(CACHE_KEY, || Mutex::new(DigestCache::default()))
-    });
+    let cache =
+        (!inside && !settings.disable_hash_cache && settings.hash_cache_max > 0).then(|| {
+            ctx.host()
+                .state
+                .get_or_insert_with(CACHE_KEY, || Mutex::new(DigestCache::default()))
+        });
     let job = Job {
         wanted,
         policy,
@@ -274,7 +275,11 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
     if inside {
         crate::common::no_patterns_inside(ctx, root, &[Col::path.into(), Col::directory.into()]);
     }
-    for like in ctx.patterns(Col::path, Op::Like).into_iter().filter(|_| !inside) {
+    for like in ctx
+        .patterns(Col::path, Op::Like)
+        .into_iter()
+        .filter(|_| !inside)
+    {
         pattern::expand_like_until(&like, Select::Files, &stop, |found| {
             paths.insert(found.as_os_str().to_owned());
             ControlFlow::Continue(())
@@ -306,7 +311,11 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
     dirs.extend(ctx.eq_paths(Col::directory).unwrap_or_default());
-    for like in ctx.patterns(Col::directory, Op::Like).into_iter().filter(|_| !inside) {
+    for like in ctx
+        .patterns(Col::directory, Op::Like)
+        .into_iter()
+        .filter(|_| !inside)
+    {
         pattern::expand_like_until(&like, Select::Folders, &stop, |found| {
             dirs.insert(found.as_os_str().to_owned());
             ControlFlow::Continue(())
@@ -408,15 +417,28 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let want = digest::hash_reader(
             &mut crate::testing::Container::DATA.as_bytes(),
-            Wanted { md5: true, sha1: true, sha256: true },
+            Wanted {
+                md5: true,
+                sha1: true,
+                sha256: true,
+            },
             u64::MAX,
             &|| false,
             &mut vec![0; 4096],
         )
         .unwrap();
-        assert_eq!(rows[0][Col::sha256 as usize], Value::from(want.sha256.unwrap().as_str()));
-        assert_eq!(rows[0][Col::md5 as usize], Value::from(want.md5.unwrap().as_str()));
-        assert_eq!(rows[0][Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+        assert_eq!(
+            rows[0][Col::sha256 as usize],
+            Value::from(want.sha256.unwrap().as_str())
+        );
+        assert_eq!(
+            rows[0][Col::md5 as usize],
+            Value::from(want.md5.unwrap().as_str())
+        );
+        assert_eq!(
+            rows[0][Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
         // The link to the host file resolves to nothing inside the root: no row.
         assert!(q("/etc/hostile").is_empty());
     }

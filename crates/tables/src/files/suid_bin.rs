@@ -11,7 +11,6 @@ use oxquery_sys::safe_read::Root;
 use oxquery_sys::users::{self, nss_group_by_gid, nss_user_by_uid};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -59,10 +58,20 @@ impl Names {
         let policy = crate::common::user_file_policy(ctx);
         let read = |p: &str| crate::common::read_file_in(ctx, root, Path::new(p), &policy);
         let users = read("/etc/passwd")
-            .map(|t| users::parse_passwd(&t).into_iter().map(|p| (p.uid, p.name)).collect())
+            .map(|t| {
+                users::parse_passwd(&t)
+                    .into_iter()
+                    .map(|p| (p.uid, p.name))
+                    .collect()
+            })
             .unwrap_or_default();
         let groups = read("/etc/group")
-            .map(|t| users::parse_group(&t).into_iter().map(|g| (g.gid, g.name)).collect())
+            .map(|t| {
+                users::parse_group(&t)
+                    .into_iter()
+                    .map(|g| (g.gid, g.name))
+                    .collect()
+            })
             .unwrap_or_default();
         Names {
             users,
@@ -187,6 +196,7 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use oxquery_table::{Host, Value};
     use std::collections::BTreeSet;
     use std::os::unix::fs::{PermissionsExt, symlink};

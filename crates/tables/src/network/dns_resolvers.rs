@@ -16,10 +16,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use oxquery_sys::safe_read;
-use std::path::Path;
 use oxquery_sys::lines;
+use oxquery_sys::safe_read;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
 
 table! {
     name: "dns_resolvers",
@@ -279,7 +279,12 @@ mod tests {
         let rows = crate::testing::rows_of(&ctx, generate);
         let got: Vec<(Value, Value)> = rows
             .iter()
-            .map(|r| (r[Col::r#type as usize].clone(), r[Col::address as usize].clone()))
+            .map(|r| {
+                (
+                    r[Col::r#type as usize].clone(),
+                    r[Col::address as usize].clone(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -288,7 +293,10 @@ mod tests {
                 (Value::from("search"), Value::from("contained.example"))
             ]
         );
-        assert!(rows.iter().all(|r| r[Col::pid_with_namespace as usize] == Value::Integer(c.pid())));
+        assert!(
+            rows.iter()
+                .all(|r| r[Col::pid_with_namespace as usize] == Value::Integer(c.pid()))
+        );
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! `pid_with_namespace = N` reads the file as process N sees it (through
 //! `/proc/N/root`), and rows then carry N.
 
-use oxquery_sys::safe_read;
-use std::path::Path;
 use oxquery_sys::lines;
+use oxquery_sys::safe_read;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
 
 table! {
     name: "etc_hosts",
@@ -63,7 +63,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         let text = match safe_read::read_bounded_in(&root, path, &policy) {
             Ok(t) => t,
             Err(e) => {
-                log::warn!("etc_hosts: cannot read {}: {e}", root.display(path).display());
+                log::warn!(
+                    "etc_hosts: cannot read {}: {e}",
+                    root.display(path).display()
+                );
                 continue;
             }
         };

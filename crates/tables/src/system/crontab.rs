@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(text(&rows[0][Col::command as usize]), "root inside-job");
         assert_eq!(text(&rows[0][Col::path as usize]), "/etc/crontab");
-        assert_eq!(rows[0][Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+        assert_eq!(
+            rows[0][Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
     }
 
     #[test]

@@ -325,7 +325,10 @@ mod tests {
         assert_eq!(row[Col::minor as usize], Value::Integer(8));
         assert_eq!(row[Col::patch as usize], Value::Integer(9));
         assert_eq!(row[Col::codename as usize], Value::from("boxed"));
-        assert_eq!(row[Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+        assert_eq!(
+            row[Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
     }
 
     #[test]
@@ -504,7 +507,9 @@ mod tests {
         let (rows, logged) = crate::common::testing::capture_log(|| run(&ctx));
         assert!(rows.is_empty());
         assert!(
-            logged.iter().any(|(_, m)| m.contains("mount namespace of pid")),
+            logged
+                .iter()
+                .any(|(_, m)| m.contains("mount namespace of pid")),
             "{logged:?}"
         );
     }

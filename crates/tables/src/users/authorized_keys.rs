@@ -195,7 +195,10 @@ mod tests {
         let ssh = c.root().join("home/contained/.ssh");
         fs::create_dir_all(&ssh).unwrap();
         fs::write(ssh.join("authorized_keys"), "ssh-ed25519 INSIDE in@box\n").unwrap();
-        c.make_hostile("home/contained/.ssh/authorized_keys2", "ssh-rsa HOSTSECRET host\n");
+        c.make_hostile(
+            "home/contained/.ssh/authorized_keys2",
+            "ssh-rsa HOSTSECRET host\n",
+        );
         let host = Host::default();
         let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
         let rows = crate::testing::rows_of(&ctx, generate);
@@ -207,7 +210,10 @@ mod tests {
             row[Col::key_file as usize],
             Value::from("/home/contained/.ssh/authorized_keys")
         );
-        assert_eq!(row[Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+        assert_eq!(
+            row[Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ fn namespace_groups(ctx: &QueryContext, rows: &mut Rows) {
             continue;
         };
         for g in sysusers::parse_group(&text) {
-            if gids.as_ref().is_none_or(|gids| gids.contains(&i64::from(g.gid))) {
+            if gids
+                .as_ref()
+                .is_none_or(|gids| gids.contains(&i64::from(g.gid)))
+            {
                 add_row(rows, &g, root.pid());
             }
         }
@@ -111,7 +114,12 @@ mod tests {
         let rows = crate::testing::rows_of(&ctx, generate);
         let got: Vec<(Value, Value)> = rows
             .iter()
-            .map(|r| (r[Col::gid as usize].clone(), r[Col::groupname as usize].clone()))
+            .map(|r| {
+                (
+                    r[Col::gid as usize].clone(),
+                    r[Col::groupname as usize].clone(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -125,7 +133,10 @@ mod tests {
             .with_constraint(Col::gid, Op::Eq, 4343);
         let rows = crate::testing::rows_of(&by_gid, generate);
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0][Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+        assert_eq!(
+            rows[0][Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
     }
 
     #[test]

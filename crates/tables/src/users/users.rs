@@ -174,8 +174,14 @@ mod tests {
         let contained = &rows[1];
         assert_eq!(contained[Col::uid as usize], Value::Integer(4242));
         assert_eq!(contained[Col::gid as usize], Value::Integer(4343));
-        assert_eq!(contained[Col::directory as usize], Value::from("/home/contained"));
-        assert!(rows.iter().all(|r| r[Col::pid_with_namespace as usize] == Value::Integer(c.pid())));
+        assert_eq!(
+            contained[Col::directory as usize],
+            Value::from("/home/contained")
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r[Col::pid_with_namespace as usize] == Value::Integer(c.pid()))
+        );
         // The other constraints still select inside the namespace.
         let by_uid = c
             .query(&SPEC, &host, Col::pid_with_namespace.into())
