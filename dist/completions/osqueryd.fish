@@ -68,7 +68,7 @@ complete -c osqueryd -l extensions_timeout -x -d 'Seconds to wait for extension 
 complete -c osqueryd -l flagfile -r -F -d 'Read more flags from this file, one per line (# starts a comment)'
 complete -c osqueryd -l force -d 'Kill a running osqueryd that holds the pidfile, then start'
 complete -c osqueryd -l install -d 'Windows: install osqueryd as a service (elsewhere: says so and exits 1) [Windows only]'
-complete -c osqueryd -l keep_container_worker_open -d 'Keep the container-table helper process running between queries [needs pid_with_namespace, not supported yet]'
+complete -c osqueryd -l keep_container_worker_open -d 'Keep the container-table helper process running between queries [not needed: no worker: tables read through /proc/PID/root]'
 complete -c osqueryd -l logger_mode -x -d 'Octal permissions of the filesystem logger\'s files'
 complete -c osqueryd -l logger_plugin -x -d 'Comma-separated logger plugins receiving results and status lines'
 complete -c osqueryd -l logger_stderr -d 'Write status lines to stderr'

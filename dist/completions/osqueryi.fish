@@ -142,7 +142,7 @@ complete -c osqueryi -l extensions_timeout -x -d 'Seconds to wait for extension 
 complete -c osqueryi -l flagfile -r -F -d 'Read more flags from this file, one per line (# starts a comment)'
 complete -c osqueryi -l force -d 'Kill a running osqueryd that holds the pidfile, then start [osqueryd only]'
 complete -c osqueryi -l install -d 'Windows: install osqueryd as a service (elsewhere: says so and exits 1) [Windows only]'
-complete -c osqueryi -l keep_container_worker_open -d 'Keep the container-table helper process running between queries [needs pid_with_namespace, not supported yet]'
+complete -c osqueryi -l keep_container_worker_open -d 'Keep the container-table helper process running between queries [not needed: no worker: tables read through /proc/PID/root]'
 complete -c osqueryi -l logger_mode -x -d 'Octal permissions of the filesystem logger\'s files [osqueryd only]'
 complete -c osqueryi -l logger_plugin -x -d 'Comma-separated logger plugins receiving results and status lines [osqueryd only]'
 complete -c osqueryi -l logger_stderr -d 'Write status lines to stderr [osqueryd only]'

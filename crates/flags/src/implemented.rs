@@ -334,14 +334,18 @@ pub const NOT_NEEDED: &[(&str, &str)] = &[
         "dns_resolver_refresh_interval",
         "each DNS lookup reads the current resolv.conf",
     ),
+    // osquery runs a table for another process's container in a worker process that
+    // enters its mount namespace, and this flag keeps that worker between queries.
+    // oxquery's tables resolve paths inside /proc/<pid>/root with openat2(RESOLVE_IN_ROOT).
+    (
+        "keep_container_worker_open",
+        "no worker: tables read through /proc/PID/root",
+    ),
 ];
 
 /// osquery flags that modify a feature oxquery does not have yet, with that feature:
 /// `--help` names it, and so does the notice when one is set.
 pub const NEEDS_FEATURE: &[(&str, &str)] = &[
-    // osquery runs a table for another process's container in a worker process inside
-    // its namespaces, which this flag keeps between queries.
-    ("keep_container_worker_open", "pid_with_namespace"),
     // It makes the fetch of a yara `sigurl` an authenticated POST.
     ("yara_sigurl_authenticate", "the yara tables' sigurl column"),
 ];

@@ -592,7 +592,7 @@ fn flags_that_cannot_act_say_why_in_help_and_notices() {
         [
             "Flag --disable_memory is not needed in oxquery: oxquery never reads physical memory",
             "Flag --dns_resolver_refresh_interval is not needed in oxquery: each DNS lookup reads the current resolv.conf",
-            "Flag --keep_container_worker_open has no effect: it modifies pid_with_namespace, which oxquery does not support yet",
+            "Flag --keep_container_worker_open is not needed in oxquery: no worker: tables read through /proc/PID/root",
         ]
     );
     for tool in [implemented::Tool::Shell, implemented::Tool::Daemon] {

@@ -8,7 +8,7 @@
 //! read. [`Hasher`] is the same computation fed piece by piece, for readers that hand
 //! out chunks through a callback.
 
-use crate::safe_read::{Policy, SafeFile};
+use crate::safe_read::{Policy, Root, SafeFile};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -136,12 +136,24 @@ pub fn hash_file(
     stop: &dyn Fn() -> bool,
     buf: &mut [u8],
 ) -> Result<Digests, Error> {
+    hash_file_in(&Root::host(), path, policy, wanted, stop, buf)
+}
+
+/// [`hash_file`] with `path` resolved inside `root` (another process's mount namespace).
+pub fn hash_file_in(
+    root: &Root,
+    path: &std::path::Path,
+    policy: &Policy,
+    wanted: Wanted,
+    stop: &dyn Fn() -> bool,
+    buf: &mut [u8],
+) -> Result<Digests, Error> {
     let limit = policy.limit;
     let too_large = |e: io::Error| match e.kind() {
         io::ErrorKind::FileTooLarge => Error::TooLarge { limit },
         _ => Error::Io(e),
     };
-    let file = SafeFile::open(path, policy).map_err(too_large)?;
+    let file = SafeFile::open_in(root, path, policy).map_err(too_large)?;
     let counted = match file.size() {
         Some(expected) => {
             let (digests, read) =

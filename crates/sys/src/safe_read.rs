@@ -37,14 +37,24 @@
 //! `user_ssh_keys`, and what bash and ssh themselves see. Root's supplementary groups
 //! stay in effect during that open (changing them is process-wide).
 //!
+//! Another process's files: a [`Root`] made by [`Root::process`] resolves paths as that
+//! process's mount namespace sees them, through `/proc/<pid>/root`, with `openat2(2)` and
+//! `RESOLVE_IN_ROOT`: `..` and absolute symbolic links inside stay inside that root. A
+//! plain open of `/proc/<pid>/root/etc/hosts` would follow a container's
+//! `/etc/hosts -> /etc/shadow` to the host's `/etc/shadow`. Without `openat2` (Linux
+//! before 5.6) [`Root::process`] fails rather than read unsafely.
+//!
 //! On top of the opener: [`read_bounded`] (a whole file into memory) and
 //! [`for_each_line`] (lines streamed in bounded memory, overlong lines skipped).
 
+use std::ffi::{CString, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Longest line [`for_each_line`] hands out by default; longer lines are skipped.
 pub const MAX_LINE: usize = 1 << 20;
@@ -160,6 +170,226 @@ impl Drop for FsIdentity {
     }
 }
 
+/// Where paths are resolved: our own root, or another process's as its mount namespace
+/// sees it (see the module documentation). Cloning shares the open directory.
+#[derive(Debug, Clone)]
+pub struct Root {
+    /// The process whose root this is; 0 for ours.
+    pid: i64,
+    /// `/proc/<pid>/root` (or another directory), opened `O_PATH`; `None` for ours.
+    dir: Option<Arc<OwnedFd>>,
+    /// Where that directory is, for messages.
+    base: PathBuf,
+}
+
+impl Root {
+    /// Our own root: paths are opened as they are.
+    pub fn host() -> Root {
+        Root {
+            pid: 0,
+            dir: None,
+            base: PathBuf::from("/"),
+        }
+    }
+
+    /// Process `pid`'s root. Fails when the process is gone or not ours to look into, and
+    /// with [`io::ErrorKind::Unsupported`] when the kernel lacks `openat2` with
+    /// `RESOLVE_IN_ROOT` (Linux before 5.6): its files are then not read at all.
+    pub fn process(pid: i64) -> io::Result<Root> {
+        let mut root = Root::directory(Path::new(&format!("/proc/{pid}/root")))?;
+        root.pid = pid;
+        Ok(root)
+    }
+
+    /// A directory taken as the root (a fixture of a system's files, a mounted image):
+    /// paths resolve inside it as [`Root::process`]'s do; rows say pid 0.
+    pub fn directory(base: &Path) -> io::Result<Root> {
+        let path = CString::new(base.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the path"))?;
+        // SAFETY: a NUL-terminated path; the descriptor returned is ours to own.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and nothing else owns it.
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        let root = Root {
+            pid: 0,
+            dir: Some(Arc::new(dir)),
+            base: base.to_owned(),
+        };
+        // Probe once: an old kernel answers ENOSYS (no openat2) or EINVAL (no flag).
+        match root.open_flags(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(_) => Ok(root),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)
+                ) =>
+            {
+                Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the kernel lacks openat2 with RESOLVE_IN_ROOT (Linux 5.6 or later), \
+                     needed to read another mount namespace's files safely",
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The process this root is of; 0 for ours.
+    pub fn pid(&self) -> i64 {
+        self.pid
+    }
+
+    /// The inode number of the process's mount namespace, as text (`None` for ours).
+    pub fn mount_namespace_id(&self) -> Option<String> {
+        if self.pid <= 0 {
+            return None;
+        }
+        let link = std::fs::read_link(format!("/proc/{}/ns/mnt", self.pid)).ok()?;
+        let link = link.to_str()?;
+        let inode = link.strip_prefix("mnt:[")?.strip_suffix(']')?;
+        Some(inode.to_owned())
+    }
+
+    /// `path` as messages show it: unchanged for our root, under `/proc/<pid>/root`
+    /// (or the directory) for another.
+    pub fn display(&self, path: &Path) -> PathBuf {
+        self.base.join(path.strip_prefix("/").unwrap_or(path))
+    }
+
+    /// Opens `path` with `flags` (`O_CLOEXEC` is added) resolved inside this root.
+    pub fn open_flags(&self, path: &Path, flags: libc::c_int) -> io::Result<File> {
+        let Some(dir) = &self.dir else {
+            // std adds O_CLOEXEC to every open.
+            let mut options = OpenOptions::new();
+            if flags & libc::O_PATH != 0 {
+                options.custom_flags(flags);
+                // O_PATH ignores the access mode; std insists on one.
+                options.read(true);
+            } else {
+                options.read(true).custom_flags(flags);
+            }
+            return options.open(path);
+        };
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the path"))?;
+        // SAFETY: open_how is plain data.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (flags | libc::O_CLOEXEC) as u64;
+        // Absolute links and `..` stay inside the root; the kernel's "magic" links
+        // (`/proc/self/root`, `/proc/<pid>/fd/N` inside the container) could leave it.
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        loop {
+            // SAFETY: the syscall reads `c_path` and `how`, both alive for the call; it
+            // returns a new descriptor or -1.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    dir.as_raw_fd(),
+                    c_path.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: a descriptor the kernel just gave us.
+                return Ok(unsafe { File::from_raw_fd(fd as libc::c_int) });
+            }
+            let e = io::Error::last_os_error();
+            // EAGAIN: a rename raced the resolution (the kernel's own advice is to retry).
+            if !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) {
+                return Err(e);
+            }
+        }
+    }
+
+    /// `path` resolved inside this root, for code that can only take a path (SQLite):
+    /// see [`Resolved`]. Fails as the resolution does (not found, a link out of it).
+    pub fn resolve(&self, path: &Path) -> io::Result<Resolved> {
+        let fd = self.open_flags(path, libc::O_PATH)?;
+        let path = match self.dir {
+            None => path.to_owned(),
+            Some(_) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        };
+        Ok(Resolved { _fd: fd, path })
+    }
+
+    /// The followed `stat` of `path` inside this root.
+    pub fn metadata(&self, path: &Path) -> io::Result<std::fs::Metadata> {
+        if self.dir.is_none() {
+            return std::fs::metadata(path);
+        }
+        self.open_flags(path, libc::O_PATH)?.metadata()
+    }
+
+    /// The `lstat` of `path` inside this root (a link's own).
+    pub fn symlink_metadata(&self, path: &Path) -> io::Result<std::fs::Metadata> {
+        if self.dir.is_none() {
+            return std::fs::symlink_metadata(path);
+        }
+        self.open_flags(path, libc::O_PATH | libc::O_NOFOLLOW)?
+            .metadata()
+    }
+
+    /// The target of the link `path` inside this root, as written.
+    pub fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        if self.dir.is_none() {
+            return std::fs::read_link(path);
+        }
+        let link = self.open_flags(path, libc::O_PATH | libc::O_NOFOLLOW)?;
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        // SAFETY: readlinkat writes at most `buf.len()` bytes; "" with an O_PATH
+        // descriptor names the link itself.
+        let n = unsafe {
+            libc::readlinkat(
+                link.as_raw_fd(),
+                c"".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        buf.truncate(n as usize);
+        Ok(PathBuf::from(OsString::from_vec(buf)))
+    }
+
+    /// The names in directory `path` inside this root (without `.` and `..`).
+    pub fn read_dir_names(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        let dir = self.open_flags(path, libc::O_RDONLY | libc::O_DIRECTORY)?;
+        // The directory is resolved already: listing it through its descriptor's
+        // /proc/self/fd entry follows nothing else.
+        let names = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        drop(dir);
+        Ok(names)
+    }
+}
+
+/// A path resolved inside a [`Root`]: for another process's, `/proc/self/fd/N` of an
+/// `O_PATH` descriptor held here, so opening [`Resolved::path`] reaches the file found
+/// inside that root and nothing a link would lead to outside it. Valid while this lives.
+#[derive(Debug)]
+pub struct Resolved {
+    _fd: File,
+    path: PathBuf,
+}
+
+impl Resolved {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// An open file that passed the [`Policy`] checks; reading it stops at the limit.
 #[derive(Debug)]
 pub struct SafeFile {
@@ -241,6 +471,11 @@ impl SafeFile {
     /// [`io::ErrorKind::InvalidInput`] for another kind of file (the message names it),
     /// and [`io::ErrorKind::FileTooLarge`] for a regular file already over a failing limit.
     pub fn open(path: &Path, policy: &Policy) -> io::Result<SafeFile> {
+        SafeFile::open_in(&Root::host(), path, policy)
+    }
+
+    /// [`SafeFile::open`] with `path` resolved inside `root`.
+    pub fn open_in(root: &Root, path: &Path, policy: &Policy) -> io::Result<SafeFile> {
         let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
         if !policy.follow_symlinks {
             flags |= libc::O_NOFOLLOW;
@@ -249,8 +484,7 @@ impl SafeFile {
             Some(account) => FsIdentity::assume(account)?,
             None => None,
         };
-        // std adds O_CLOEXEC to every open.
-        let file = OpenOptions::new().read(true).custom_flags(flags).open(path);
+        let file = root.open_flags(path, flags);
         // Only the open needs the account's permissions; reads go through the descriptor.
         drop(identity);
         let file = file?;
@@ -380,7 +614,12 @@ impl Read for SafeFile {
 
 /// Reads a whole file under `policy` (see the module documentation).
 pub fn read_bounded(path: &Path, policy: &Policy) -> io::Result<Vec<u8>> {
-    let mut file = SafeFile::open(path, policy)?;
+    read_bounded_in(&Root::host(), path, policy)
+}
+
+/// [`read_bounded`] with `path` resolved inside `root`.
+pub fn read_bounded_in(root: &Root, path: &Path, policy: &Policy) -> io::Result<Vec<u8>> {
+    let mut file = SafeFile::open_in(root, path, policy)?;
     // Trust st_size only as far as the limit; one more byte avoids a regrowth at the end.
     let capacity = file.size_hint().min(policy.limit).saturating_add(1);
     let mut out = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
@@ -398,9 +637,20 @@ pub fn for_each_line(
     path: &Path,
     policy: &Policy,
     max_line: usize,
+    f: impl FnMut(&[u8]),
+) -> io::Result<usize> {
+    for_each_line_in(&Root::host(), path, policy, max_line, f)
+}
+
+/// [`for_each_line`] with `path` resolved inside `root`.
+pub fn for_each_line_in(
+    root: &Root,
+    path: &Path,
+    policy: &Policy,
+    max_line: usize,
     mut f: impl FnMut(&[u8]),
 ) -> io::Result<usize> {
-    let file = SafeFile::open(path, policy)?;
+    let file = SafeFile::open_in(root, path, policy)?;
     let mut reader = io::BufReader::with_capacity(64 * 1024, file);
     let mut line = Vec::new();
     let mut overlong = false;
@@ -789,5 +1039,74 @@ mod tests {
         assert!(bytes.ends_with(b"\n"));
         let err = read_bounded(Path::new("/proc/self/status"), &Policy::user_file(10));
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::FileTooLarge);
+    }
+
+    /// A root whose `/etc/hosts` is an absolute link to a host file the test wrote
+    /// outside it, and whose `/etc/up` climbs out with `..`: neither reaches the host
+    /// file, while the root's own files read.
+    fn hostile_root(dir: &Path) -> PathBuf {
+        let root = dir.join("root");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(dir.join("secret"), "host secret\n").unwrap();
+        fs::write(root.join("etc/hostname"), "inside\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret"), root.join("etc/hosts")).unwrap();
+        std::os::unix::fs::symlink("../../secret", root.join("etc/up")).unwrap();
+        // A link whose absolute target exists inside the root reads that file.
+        std::os::unix::fs::symlink("/etc/hostname", root.join("etc/name")).unwrap();
+        root
+    }
+
+    fn check_hostile(root: &Root) {
+        let policy = Policy::user_file(DEFAULT_READ_MAX);
+        let read = |p: &str| read_bounded_in(root, Path::new(p), &policy);
+        assert_eq!(read("/etc/hostname").unwrap(), b"inside\n");
+        assert_eq!(read("etc/name").unwrap(), b"inside\n");
+        for hostile in ["/etc/hosts", "/etc/up"] {
+            let e = read(hostile).expect_err("a link out of the root was followed");
+            assert_eq!(e.kind(), io::ErrorKind::NotFound, "{hostile}: {e}");
+        }
+        assert!(
+            root.symlink_metadata(Path::new("/etc/hosts"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert!(root.metadata(Path::new("/etc/hosts")).is_err());
+        assert!(root.metadata(Path::new("/etc/name")).unwrap().is_file());
+        let mut names = root.read_dir_names(Path::new("/etc")).unwrap();
+        names.sort();
+        assert_eq!(names, ["hostname", "hosts", "name", "up"]);
+    }
+
+    #[test]
+    fn a_directory_root_keeps_links_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::directory(&hostile_root(dir.path())).unwrap();
+        check_hostile(&root);
+        assert_eq!(
+            root.read_link(Path::new("/etc/hosts")).unwrap(),
+            dir.path().join("secret")
+        );
+        assert_eq!(
+            root.display(Path::new("/etc/hosts")),
+            dir.path().join("root/etc/hosts")
+        );
+    }
+
+    #[test]
+    fn a_process_root_is_what_that_process_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let root_dir = hostile_root(dir.path());
+        let Some(process) = oxquery_test_support::RootedProcess::start(&root_dir) else {
+            return;
+        };
+        let root = Root::process(process.pid()).unwrap();
+        assert_eq!(root.pid(), process.pid());
+        check_hostile(&root);
+        // The busybox the process runs is inside its root, where we find it too.
+        assert!(root.metadata(Path::new("/bin/busybox")).unwrap().is_file());
+        // A plain open through /proc/<pid>/root follows the link to the host file: what
+        // the resolution inside the root prevents.
+        let naive = format!("/proc/{}/root/etc/hosts", process.pid());
+        assert_eq!(fs::read(naive).unwrap(), b"host secret\n");
     }
 }

@@ -9,7 +9,7 @@
 //! rest needs `oxquery-sys`, which `oxquery-table` does not depend on.
 
 use oxquery_sys::elf;
-use oxquery_sys::safe_read::{self, Account, Policy};
+use oxquery_sys::safe_read::{self, Account, Policy, Root};
 use oxquery_sys::users::{self, Passwd, UserSelection};
 use oxquery_table::QueryContext;
 use std::io;
@@ -40,6 +40,24 @@ pub fn users_by_uid(ctx: &QueryContext, uid: impl Into<usize>) -> Vec<Passwd> {
     })
 }
 
+/// The accounts a per-user query covers as `root` sees them: ours as
+/// [`users_by_uid`] finds them, or those of the root's /etc/passwd (read safely inside
+/// it; our NSS modules answer for the host) with the query's `uid` values.
+pub fn users_in(ctx: &QueryContext, root: &Root, uid: impl Into<usize>) -> Vec<Passwd> {
+    if root.pid() == 0 {
+        return users_by_uid(ctx, uid);
+    }
+    let uids = ctx.eq_integers(uid);
+    let policy = user_file_policy(ctx);
+    let Some(text) = read_file_in(ctx, root, Path::new(users::PASSWD_PATH), &policy) else {
+        return Vec::new();
+    };
+    users::parse_passwd(&text)
+        .into_iter()
+        .filter(|p| uids.as_ref().is_none_or(|u| u.contains(&i64::from(p.uid))))
+        .collect()
+}
+
 /// Logs why a user's file gave no (or only some) rows: a missing file is normal and
 /// silent; a permission denied is common (accounts whose home they cannot read) and
 /// logged at info level; anything else (a FIFO, a device, over `--read_max`) is a
@@ -62,22 +80,44 @@ pub fn report_read_error(ctx: &QueryContext, path: &Path, e: &io::Error) {
 /// `oxquery_sys::safe_read::for_each_line`), reporting failures and skipped overlong
 /// lines in the log.
 pub fn file_lines(ctx: &QueryContext, path: &Path, policy: &Policy, f: impl FnMut(&[u8])) {
-    match safe_read::for_each_line(path, policy, safe_read::MAX_LINE, f) {
+    file_lines_in(ctx, &Root::host(), path, policy, f)
+}
+
+/// [`file_lines`] with `path` resolved inside `root`.
+pub fn file_lines_in(
+    ctx: &QueryContext,
+    root: &Root,
+    path: &Path,
+    policy: &Policy,
+    f: impl FnMut(&[u8]),
+) {
+    let shown = root.display(path);
+    match safe_read::for_each_line_in(root, path, policy, safe_read::MAX_LINE, f) {
         Ok(0) => {}
         Ok(n) => log::info!(
             "Table {}: skipped {n} overlong lines of {}",
             ctx.spec().name,
-            path.display()
+            shown.display()
         ),
-        Err(e) => report_read_error(ctx, path, &e),
+        Err(e) => report_read_error(ctx, &shown, &e),
     }
 }
 
 /// Reads a whole file under `policy`; `None`, with the failure reported, when it cannot
 /// be read.
 pub fn read_file(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Vec<u8>> {
-    safe_read::read_bounded(path, policy)
-        .map_err(|e| report_read_error(ctx, path, &e))
+    read_file_in(ctx, &Root::host(), path, policy)
+}
+
+/// [`read_file`] with `path` resolved inside `root`.
+pub fn read_file_in(
+    ctx: &QueryContext,
+    root: &Root,
+    path: &Path,
+    policy: &Policy,
+) -> Option<Vec<u8>> {
+    safe_read::read_bounded_in(root, path, policy)
+        .map_err(|e| report_read_error(ctx, &root.display(path), &e))
         .ok()
 }
 
@@ -95,27 +135,47 @@ pub fn constrained_paths(
     )
 }
 
-/// The file-system roots a query names through a `pid_with_namespace` column: `(pid,
-/// /proc/<pid>/root)` for each pid it asks about (the files as that process's mount
-/// namespace sees them), or `(0, /)` when it asks about none. A pid that is not positive
-/// names our own root.
-pub fn namespace_roots(
-    ctx: &QueryContext,
-    pid_with_namespace: impl Into<usize>,
-) -> Vec<(i64, std::path::PathBuf)> {
-    let pids = ctx
-        .eq_integers(pid_with_namespace)
-        .unwrap_or_else(|| vec![0]);
+/// The file-system roots a query names through a `pid_with_namespace` column: each pid
+/// it asks about gives that process's root (its files as its mount namespace sees them,
+/// resolved safely: see `oxquery_sys::safe_read::Root`), or ours (pid 0) when it asks
+/// about none. A pid that is not positive names ours. A process whose root cannot be
+/// opened (gone, or a kernel without `openat2`) gives no rows, with a warning.
+pub fn namespace_roots(ctx: &QueryContext, pid_with_namespace: impl Into<usize>) -> Vec<Root> {
+    let Some(pids) = ctx.eq_integers(pid_with_namespace) else {
+        return vec![Root::host()];
+    };
     pids.into_iter()
-        .map(|pid| {
-            let root = if pid > 0 {
-                std::path::PathBuf::from(format!("/proc/{pid}/root"))
-            } else {
-                std::path::PathBuf::from("/")
-            };
-            (pid, root)
+        .filter_map(|pid| {
+            if pid <= 0 {
+                return Some(Root::host());
+            }
+            Root::process(pid)
+                .map_err(|e| {
+                    log::warn!(
+                        "Table {}: cannot read inside the mount namespace of pid {pid}: {e}",
+                        ctx.spec().name
+                    )
+                })
+                .ok()
         })
         .collect()
+}
+
+/// Inside another process's mount namespace, paths are named with `=` only: LIKE
+/// patterns are expanded by walking our own file system. Says so (a warning) when the
+/// query gives any on `columns`, whose patterns then match nothing there.
+pub fn no_patterns_inside(ctx: &QueryContext, root: &Root, columns: &[usize]) {
+    if columns
+        .iter()
+        .any(|&c| !ctx.patterns(c, oxquery_table::Op::Like).is_empty())
+    {
+        log::warn!(
+            "Table {}: LIKE patterns are not expanded inside the mount namespace of pid {}; \
+             name paths with =",
+            ctx.spec().name,
+            root.pid()
+        );
+    }
 }
 
 /// Calls `visit` with each of `paths` that is an ELF file (see

@@ -367,3 +367,74 @@ echo x=1 > %{buildroot}/etc/oxq-plain.conf
         String::from_utf8(out.stdout).unwrap()
     }
 }
+
+/// A process in a mount namespace of its own whose root is a fixture of a small system
+/// (see [`Container::start`]), for the `pid_with_namespace` tests.
+pub struct Container {
+    /// The fixture directory: the process's `/` is `dir.path().join("root")`.
+    pub dir: tempfile::TempDir,
+    pub process: oxquery_test_support::RootedProcess,
+}
+
+impl Container {
+    /// What the fixture's files say, for the tests to compare with.
+    pub const HOSTS: &str = "10.1.2.3 inside-the-container alias\n";
+    pub const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/sh\ncontained:x:4242:4343:Contained:/home/contained:/bin/sh\n";
+    pub const GROUP: &str = "root:x:0:\ncontained:x:4343:\n";
+    pub const OS_RELEASE: &str = "NAME=\"Contained Linux\"\nID=contained\nVERSION_ID=\"7.8.9\"\nVERSION=\"7.8.9 (Boxed)\"\nVERSION_CODENAME=boxed\n";
+    pub const RESOLV_CONF: &str = "nameserver 192.0.2.53\nsearch contained.example\n";
+    pub const DATA: &str = "data only the container has\n";
+
+    /// Starts the process with its root filled: `/etc/{hosts,passwd,group,os-release,
+    /// resolv.conf}` and `/data/file.txt`. `None` when the test cannot run here (not
+    /// root, no busybox: see `RootedProcess::start`).
+    pub fn start() -> Option<Container> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        for (name, text) in [
+            ("etc/hosts", Self::HOSTS),
+            ("etc/passwd", Self::PASSWD),
+            ("etc/group", Self::GROUP),
+            ("etc/os-release", Self::OS_RELEASE),
+            ("etc/resolv.conf", Self::RESOLV_CONF),
+            ("data/file.txt", Self::DATA),
+        ] {
+            std::fs::write(root.join(name), text).unwrap();
+        }
+        let process = oxquery_test_support::RootedProcess::start(&root)?;
+        Some(Container { dir, process })
+    }
+
+    pub fn pid(&self) -> i64 {
+        self.process.pid()
+    }
+
+    /// The process's root as we see it.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Replaces the fixture's `name` (`etc/hosts`) with an absolute link to a host file
+    /// holding `secret`, written outside the root: a table must not read it.
+    pub fn make_hostile(&self, name: &str, secret: &str) -> std::path::PathBuf {
+        let host_file = self.dir.path().join("host-secret");
+        std::fs::write(&host_file, secret).unwrap();
+        let link = self.root().join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&host_file, &link).unwrap();
+        host_file
+    }
+
+    /// A query of `spec` constrained to `pid_with_namespace = ` this process.
+    pub fn query<'h>(
+        &self,
+        spec: &'static TableSpec,
+        host: &'h Host,
+        pid_with_namespace: usize,
+    ) -> QueryContext<'h> {
+        QueryContext::everything(spec, host).with_constraint(pid_with_namespace, Op::Eq, self.pid())
+    }
+}

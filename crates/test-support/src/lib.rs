@@ -282,6 +282,63 @@ impl Drop for LoopDevice {
     }
 }
 
+/// A process of the test's own whose root is a directory the test filled (its own
+/// `/etc/hosts`, `/etc/passwd`): `unshare --mount --root DIR` running Debian's static
+/// busybox (`busybox-static`, copied to `DIR/bin/busybox`) asleep, in a mount namespace
+/// of its own. Killed when dropped. Tables asked `pid_with_namespace = pid()` must see
+/// that directory's files. Needs root (`CAP_SYS_ADMIN`); `None` (see [`missing`]) when a
+/// tool is missing or we are not root.
+pub struct RootedProcess {
+    child: std::process::Child,
+}
+
+impl RootedProcess {
+    /// Starts the process with `dir` as its root; the test writes the files first or
+    /// after (the directory stays shared).
+    pub fn start(dir: &std::path::Path) -> Option<RootedProcess> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return missing("root, to start a process in a mount namespace of its own");
+        }
+        let unshare = require_tool("unshare")?;
+        let busybox = require_tool("busybox")?;
+        std::fs::create_dir_all(dir.join("bin")).expect("create bin/");
+        std::fs::copy(&busybox, dir.join("bin/busybox")).expect("copy busybox");
+        let child = std::process::Command::new(unshare)
+            .arg("--mount")
+            .arg("--root")
+            .arg(dir)
+            .args(["/bin/busybox", "sleep", "3600"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start unshare");
+        let process = RootedProcess { child };
+        // unshare execs busybox in place: the pid stays, its root changes when it chroots.
+        let link = format!("/proc/{}/root", process.pid());
+        let canonical = dir.canonicalize().expect("canonical root");
+        let ready = wait_until(Duration::from_secs(10), || {
+            std::fs::read_link(&link).is_ok_and(|t| t == canonical)
+        });
+        assert!(
+            ready,
+            "the process never took {} as its root",
+            dir.display()
+        );
+        Some(process)
+    }
+
+    pub fn pid(&self) -> i64 {
+        i64::from(self.child.id())
+    }
+}
+
+impl Drop for RootedProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

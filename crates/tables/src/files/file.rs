@@ -8,10 +8,11 @@
 //! no stat column is read, no readlink unless `symlink_target_path` is.
 
 use oxquery_sys::pattern::{self, Select};
+use oxquery_sys::safe_read::Root;
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
-use std::fs::{self, Metadata};
+use std::fs::Metadata;
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -53,7 +54,7 @@ table! {
         shortcut_run: Text [OTHER_PLATFORM] "Windows only: window state a shortcut opens with",
         shortcut_comment: Text [OTHER_PLATFORM] "Windows only: comment text of a shortcut",
         bsd_flags: Text [OTHER_PLATFORM] "macOS only: chflags(2) flags set on the file",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Look up the paths inside this process's mount namespace (paths named with =; LIKE patterns are not expanded there); 0 in rows from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the row came from; NULL while only the host's is read",
     },
     examples: [
@@ -100,8 +101,17 @@ impl Needs {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        scan(ctx, rows, &root)?;
+    }
+    Ok(())
+}
+
+/// The rows of the paths the query names, as seen from `root`.
+fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
+    let inside = root.pid() != 0;
+    if inside {
+        crate::common::no_patterns_inside(ctx, root, &[Col::path.into(), Col::directory.into()]);
     }
     let needs = Needs::of(ctx);
     let stop = || ctx.is_stopped();
@@ -110,7 +120,10 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     // path twice are the paths remembered, to list each once. Keyed by bytes, not
     // `PathBuf`, whose comparison would merge `d` and `d/`.
     let equal = ctx.eq_paths(Col::path).unwrap_or_default();
-    let likes = ctx.patterns(Col::path, oxquery_table::Op::Like);
+    let likes = match inside {
+        false => ctx.patterns(Col::path, oxquery_table::Op::Like),
+        true => Vec::new(),
+    };
     let mut seen: Option<HashSet<OsString>> = (equal.len() + likes.len() > 1).then(HashSet::new);
     let mut first_time = |path: &Path| match seen.as_mut() {
         Some(seen) => seen.insert(path.as_os_str().to_owned()),
@@ -121,7 +134,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         let path = Path::new(p);
         if first_time(path) {
             let (dir, name) = pattern::split(p.as_bytes());
-            add_row(rows, needs, path, dir, name, false);
+            add_row(rows, root, needs, path, dir, name, false);
         }
     }
     for like in &likes {
@@ -131,7 +144,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             }
             if first_time(found) {
                 let (dir, name) = pattern::split(found.as_os_str().as_bytes());
-                add_row(rows, needs, found, dir, name, true);
+                add_row(rows, root, needs, found, dir, name, true);
             }
             ControlFlow::Continue(())
         });
@@ -140,7 +153,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
     dirs.extend(ctx.eq_paths(Col::directory).unwrap_or_default());
-    for like in ctx.patterns(Col::directory, oxquery_table::Op::Like) {
+    for like in ctx
+        .patterns(Col::directory, oxquery_table::Op::Like)
+        .into_iter()
+        .filter(|_| !inside)
+    {
         pattern::expand_like(&like, Select::Folders, |found| {
             dirs.insert(found.as_os_str().to_owned());
             ControlFlow::Continue(())
@@ -149,10 +166,18 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for dir in &dirs {
         ctx.check()?;
         let dir_bytes = dir.as_bytes();
+        if inside {
+            // A directory that cannot be listed simply contributes no rows.
+            for name in root.read_dir_names(Path::new(dir)).unwrap_or_default() {
+                let child = pattern::join(Path::new(dir), &name);
+                add_row(rows, root, needs, &child, dir_bytes, name.as_bytes(), true);
+            }
+            continue;
+        }
         // A directory that cannot be listed simply contributes no rows, as in osquery.
         let _ = pattern::children(Path::new(dir), |child, _| {
             let (_, name) = pattern::split(child.as_os_str().as_bytes());
-            add_row(rows, needs, child, dir_bytes, name, true);
+            add_row(rows, root, needs, child, dir_bytes, name, true);
             ControlFlow::Continue(())
         });
     }
@@ -166,9 +191,17 @@ fn text(bytes: &[u8]) -> Value {
 }
 
 /// One row for `path`; nothing when the path does not exist (an lstat fails).
-fn add_row(rows: &mut Rows, needs: Needs, path: &Path, dir: &[u8], name: &[u8], exists: bool) {
+fn add_row(
+    rows: &mut Rows,
+    root: &Root,
+    needs: Needs,
+    path: &Path,
+    dir: &[u8],
+    name: &[u8],
+    exists: bool,
+) {
     let link_meta = if needs.lstat || (!exists && !needs.stat) {
-        match fs::symlink_metadata(path) {
+        match root.symlink_metadata(path) {
             Ok(m) => Some(m),
             Err(_) => return,
         }
@@ -184,11 +217,11 @@ fn add_row(rows: &mut Rows, needs: Needs, path: &Path, dir: &[u8], name: &[u8], 
         // Not a link: the lstat already is the followed stat.
         (link_meta.clone(), link_meta.clone())
     } else {
-        match fs::metadata(path) {
+        match root.metadata(path) {
             Ok(m) => (Some(m.clone()), Some(m)),
             Err(_) => match link_meta
                 .clone()
-                .or_else(|| fs::symlink_metadata(path).ok())
+                .or_else(|| root.symlink_metadata(path).ok())
             {
                 Some(l) => (None, Some(l)),
                 None => return,
@@ -219,7 +252,7 @@ fn add_row(rows: &mut Rows, needs: Needs, path: &Path, dir: &[u8], name: &[u8], 
         row.set(Col::symlink, link);
         if link
             && needs.readlink
-            && let Ok(target) = fs::read_link(path)
+            && let Ok(target) = root.read_link(path)
         {
             row.set(
                 Col::symlink_target_path,
@@ -227,7 +260,10 @@ fn add_row(rows: &mut Rows, needs: Needs, path: &Path, dir: &[u8], name: &[u8], 
             );
         }
     }
-    row.set(Col::pid_with_namespace, 0);
+    row.set(Col::pid_with_namespace, root.pid());
+    if let Some(ns) = root.mount_namespace_id() {
+        row.set(Col::mount_namespace_id, ns);
+    }
 }
 
 fn kind(m: &Metadata) -> &'static str {
@@ -257,6 +293,7 @@ mod tests {
     use crate::testing::rows_of;
     use oxquery_table::{Host, Op, Value};
     use std::ffi::CString;
+    use std::fs;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     fn by_path(host: &Host, path: &str) -> Vec<Vec<Value>> {
@@ -300,6 +337,63 @@ mod tests {
         let other_platform = &row[Col::attributes as usize..=Col::bsd_flags as usize];
         assert!(other_platform.iter().all(Value::is_null));
         assert_eq!(row[Col::mount_namespace_id as usize], Value::Null);
+    }
+
+    #[test]
+    fn pid_with_namespace_stats_that_process_s_files() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let host_file = c.make_hostile("etc/hostile", "host secret\n");
+        let host = Host::default();
+        let q = |column: Col, value: &str| {
+            let ctx = c
+                .query(&SPEC, &host, Col::pid_with_namespace.into())
+                .with_constraint(column, Op::Eq, value);
+            rows_of(&ctx, generate)
+        };
+        // /data/file.txt exists only inside the container's root.
+        let rows = q(Col::path, "/data/file.txt");
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        let inside = fs::metadata(c.root().join("data/file.txt")).unwrap();
+        assert_eq!(
+            row[Col::size as usize],
+            Value::Integer(crate::testing::Container::DATA.len() as i64)
+        );
+        assert_eq!(
+            row[Col::inode as usize],
+            Value::Integer(inside.ino() as i64)
+        );
+        assert_eq!(
+            row[Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
+        let ns = fs::read_link(format!("/proc/{}/ns/mnt", c.pid())).unwrap();
+        let ns = ns
+            .to_str()
+            .unwrap()
+            .trim_start_matches("mnt:[")
+            .trim_end_matches(']');
+        assert_eq!(row[Col::mount_namespace_id as usize], Value::from(ns));
+        // directory = lists it there.
+        let names: Vec<Value> = q(Col::directory, "/data")
+            .iter()
+            .map(|r| r[Col::filename as usize].clone())
+            .collect();
+        assert_eq!(names, [Value::from("file.txt")]);
+        // The absolute link to a host file is a link there, pointing nowhere inside.
+        let rows = q(Col::path, "/etc/hostile");
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row[Col::symlink as usize], Value::Integer(1));
+        assert_eq!(
+            row[Col::symlink_target_path as usize],
+            Value::from(host_file.to_str().unwrap())
+        );
+        let link = fs::symlink_metadata(c.root().join("etc/hostile")).unwrap();
+        assert_eq!(row[Col::inode as usize], Value::Integer(link.ino() as i64));
+        assert_eq!(row[Col::r#type as usize], Value::from("unknown"));
     }
 
     #[test]
@@ -522,15 +616,8 @@ mod tests {
     }
 
     #[test]
-    fn a_namespace_constraint_returns_nothing_for_now() {
+    fn the_root_is_a_row_of_its_own() {
         let host = Host::default();
-        let rows = rows_of(
-            &QueryContext::everything(&SPEC, &host)
-                .with_constraint(Col::path, Op::Eq, "/")
-                .with_constraint(Col::pid_with_namespace, Op::Eq, 1),
-            generate,
-        );
-        assert!(rows.is_empty());
         let rows = by_path(&host, "/");
         assert_eq!(rows[0][Col::filename as usize], t("/"));
         assert_eq!(rows[0][Col::directory as usize], t(""));

@@ -24,7 +24,7 @@
 
 use oxquery_sys::digest::{self, Digests, Wanted};
 use oxquery_sys::pattern::{self, Select};
-use oxquery_sys::safe_read::{self, Policy};
+use oxquery_sys::safe_read::{self, Policy, Root};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, Value, table};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
@@ -44,7 +44,7 @@ table! {
         md5: Text [COLLATE_NOCASE] "MD5 of the content in lowercase hex; empty if unreadable or over --read_max",
         sha1: Text [COLLATE_NOCASE] "SHA-1 of the content in lowercase hex; empty if unreadable or over --read_max",
         sha256: Text [COLLATE_NOCASE] "SHA-256 of the content in lowercase hex; empty if unreadable or over --read_max",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows)",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Hash the files inside this process's mount namespace (paths named with =; LIKE patterns are not expanded there); 0 in rows from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the row came from; NULL while only the host's is read",
     },
     examples: [
@@ -66,8 +66,11 @@ struct Job<'a> {
     policy: Policy,
     /// The query's stop check, polled between reads of a file.
     stop: &'a dyn Fn() -> bool,
-    /// The engine's digest cache and its size limit; `None` with `--disable_hash_cache`.
+    /// The engine's digest cache and its size limit; `None` with `--disable_hash_cache`
+    /// and inside another process's mount namespace (the cache knows our paths).
     cache: Option<(&'a Mutex<DigestCache>, usize)>,
+    /// Where paths resolve: ours, or a process's root (`pid_with_namespace`).
+    root: &'a Root,
 }
 
 /// What says a file's content is the one digested, without reading it.
@@ -212,7 +215,7 @@ fn try_hash(path: &Path, job: Job, buf: &mut Vec<u8>) -> Option<Digests> {
     if buf.is_empty() {
         buf.resize(CHUNK, 0);
     }
-    match digest::hash_file(path, &job.policy, job.wanted, job.stop, buf) {
+    match digest::hash_file_in(job.root, path, &job.policy, job.wanted, job.stop, buf) {
         Ok(d) => Some(d),
         // The scan ends at its next check; the row is not read.
         Err(digest::Error::Stopped) => None,
@@ -231,9 +234,15 @@ fn try_hash(path: &Path, job: Job, buf: &mut Vec<u8>) -> Option<Digests> {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        scan(ctx, rows, &root)?;
     }
+    Ok(())
+}
+
+/// The rows of the files the query names, as seen from `root`.
+fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
+    let inside = root.pid() != 0;
     let wanted = Wanted {
         md5: ctx.is_used(Col::md5),
         sha1: ctx.is_used(Col::sha1),
@@ -248,11 +257,12 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     paths.extend(ctx.eq_paths(Col::path).unwrap_or_default());
     let stop = || ctx.is_stopped();
     let settings = ctx.settings();
-    let cache = (!settings.disable_hash_cache && settings.hash_cache_max > 0).then(|| {
-        ctx.host()
-            .state
-            .get_or_insert_with(CACHE_KEY, || Mutex::new(DigestCache::default()))
-    });
+    let cache =
+        (!inside && !settings.disable_hash_cache && settings.hash_cache_max > 0).then(|| {
+            ctx.host()
+                .state
+                .get_or_insert_with(CACHE_KEY, || Mutex::new(DigestCache::default()))
+        });
     let job = Job {
         wanted,
         policy,
@@ -260,8 +270,16 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         cache: cache
             .as_deref()
             .map(|c| (c, settings.hash_cache_max as usize)),
+        root,
     };
-    for like in ctx.patterns(Col::path, Op::Like) {
+    if inside {
+        crate::common::no_patterns_inside(ctx, root, &[Col::path.into(), Col::directory.into()]);
+    }
+    for like in ctx
+        .patterns(Col::path, Op::Like)
+        .into_iter()
+        .filter(|_| !inside)
+    {
         pattern::expand_like_until(&like, Select::Files, &stop, |found| {
             paths.insert(found.as_os_str().to_owned());
             ControlFlow::Continue(())
@@ -271,7 +289,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for path in &paths {
         ctx.check()?;
         let path = Path::new(path);
-        match fs::metadata(path) {
+        match root.metadata(path) {
             Ok(m) if m.is_file() => {}
             // What osquery leaves out silently: nothing there, or a directory.
             Err(_) => continue,
@@ -293,7 +311,11 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 
     let mut dirs: BTreeSet<OsString> = BTreeSet::new();
     dirs.extend(ctx.eq_paths(Col::directory).unwrap_or_default());
-    for like in ctx.patterns(Col::directory, Op::Like) {
+    for like in ctx
+        .patterns(Col::directory, Op::Like)
+        .into_iter()
+        .filter(|_| !inside)
+    {
         pattern::expand_like_until(&like, Select::Folders, &stop, |found| {
             dirs.insert(found.as_os_str().to_owned());
             ControlFlow::Continue(())
@@ -302,6 +324,18 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
     for dir in &dirs {
         ctx.check()?;
+        if inside {
+            // A directory that cannot be listed contributes no rows, as in osquery.
+            let names = root.read_dir_names(Path::new(dir)).unwrap_or_default();
+            for name in names {
+                ctx.check()?;
+                let child = pattern::join(Path::new(dir), &name);
+                if root.metadata(&child).is_ok_and(|m| m.is_file()) {
+                    add_row(rows, &child, dir.as_bytes(), job, &mut buf);
+                }
+            }
+            continue;
+        }
         // A directory that cannot be listed contributes no rows, as in osquery.
         let _ = pattern::children(Path::new(dir), |child, kind| {
             let regular = match kind {
@@ -337,7 +371,7 @@ fn add_row(rows: &mut Rows, path: &Path, dir: &[u8], job: Job, buf: &mut Vec<u8>
     row.set(Col::md5, digests.md5);
     row.set(Col::sha1, digests.sha1);
     row.set(Col::sha256, digests.sha256);
-    row.set(Col::pid_with_namespace, 0);
+    row.set(Col::pid_with_namespace, job.root.pid());
 }
 
 #[cfg(test)]
@@ -363,6 +397,50 @@ mod tests {
             .next()
             .unwrap()
             .to_owned()
+    }
+
+    #[test]
+    fn pid_with_namespace_hashes_that_process_s_files_only() {
+        use oxquery_table::Op;
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        c.make_hostile("etc/hostile", "host secret\n");
+        let host = Host::default();
+        let q = |path: &str| {
+            let ctx = c
+                .query(&SPEC, &host, Col::pid_with_namespace.into())
+                .with_constraint(Col::path, Op::Eq, path);
+            rows_of(&ctx, generate)
+        };
+        let rows = q("/data/file.txt");
+        assert_eq!(rows.len(), 1);
+        let want = digest::hash_reader(
+            &mut crate::testing::Container::DATA.as_bytes(),
+            Wanted {
+                md5: true,
+                sha1: true,
+                sha256: true,
+            },
+            u64::MAX,
+            &|| false,
+            &mut vec![0; 4096],
+        )
+        .unwrap();
+        assert_eq!(
+            rows[0][Col::sha256 as usize],
+            Value::from(want.sha256.unwrap().as_str())
+        );
+        assert_eq!(
+            rows[0][Col::md5 as usize],
+            Value::from(want.md5.unwrap().as_str())
+        );
+        assert_eq!(
+            rows[0][Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
+        // The link to the host file resolves to nothing inside the root: no row.
+        assert!(q("/etc/hostile").is_empty());
     }
 
     #[test]
@@ -506,11 +584,13 @@ mod tests {
             sha1: Some(String::new()),
             sha256: Some(String::new()),
         };
+        let ours = Root::host();
         let job = |limit| Job {
             wanted: ALL,
             policy: Policy::user_file(limit),
             stop: &|| false,
             cache: None,
+            root: &ours,
         };
         assert_eq!(hash_path(&path, job(4095), &mut buf), empty);
         let exact = hash_path(&path, job(4096), &mut buf);

@@ -7,10 +7,10 @@
 //! whose it is), but linked directories are not descended into. `/tmp` is on the list,
 //! as in osquery, because attackers like to drop set-ID copies of shells there.
 
-use oxquery_sys::users::{nss_group_by_gid, nss_user_by_uid};
+use oxquery_sys::safe_read::Root;
+use oxquery_sys::users::{self, nss_group_by_gid, nss_user_by_uid};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -23,7 +23,7 @@ table! {
         username: Text [] "Owner of the file (the user it runs as when set-user-ID); the number if no account has it",
         groupname: Text [] "Group of the file (the group it runs as when set-group-ID); the number if no group has it",
         permissions: Text [] "S when set-user-ID, G when set-group-ID, SG when both",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Walk the directories inside this process's mount namespace (names from its /etc/passwd and /etc/group); 0 in rows from the host's",
     },
     examples: ["select * from suid_bin"],
 }
@@ -46,18 +46,53 @@ const MAX_DEPTH: usize = 64;
 struct Names {
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
+    /// Inside another process's mount namespace, the names come from its root's
+    /// /etc/passwd and /etc/group only (our NSS modules answer for the host): the maps
+    /// are filled up front and NSS is never asked.
+    local_only: bool,
 }
 
 impl Names {
+    /// The names of `root`'s /etc/passwd and /etc/group (read safely inside it).
+    fn of_root(ctx: &QueryContext, root: &Root) -> Names {
+        let policy = crate::common::user_file_policy(ctx);
+        let read = |p: &str| crate::common::read_file_in(ctx, root, Path::new(p), &policy);
+        let users = read("/etc/passwd")
+            .map(|t| {
+                users::parse_passwd(&t)
+                    .into_iter()
+                    .map(|p| (p.uid, p.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let groups = read("/etc/group")
+            .map(|t| {
+                users::parse_group(&t)
+                    .into_iter()
+                    .map(|g| (g.gid, g.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Names {
+            users,
+            groups,
+            local_only: true,
+        }
+    }
+
     fn user(&mut self, uid: u32) -> &str {
-        self.users
-            .entry(uid)
-            .or_insert_with(|| nss_user_by_uid(uid).map_or_else(|| uid.to_string(), |p| p.name))
+        let local_only = self.local_only;
+        self.users.entry(uid).or_insert_with(|| {
+            let found = (!local_only).then(|| nss_user_by_uid(uid)).flatten();
+            found.map_or_else(|| uid.to_string(), |p| p.name)
+        })
     }
     fn group(&mut self, gid: u32) -> &str {
-        self.groups
-            .entry(gid)
-            .or_insert_with(|| nss_group_by_gid(gid).map_or_else(|| gid.to_string(), |g| g.name))
+        let local_only = self.local_only;
+        self.groups.entry(gid).or_insert_with(|| {
+            let found = (!local_only).then(|| nss_group_by_gid(gid)).flatten();
+            found.map_or_else(|| gid.to_string(), |g| g.name)
+        })
     }
 }
 
@@ -66,36 +101,35 @@ struct Walk<'r, 's> {
     stop: &'r dyn Fn() -> bool,
     names: Names,
     visited: HashSet<(u64, u64)>,
+    /// Where paths resolve: ours, or a process's root.
+    root: &'r Root,
 }
 
 impl Walk<'_, '_> {
     fn dir(&mut self, dir: &Path, depth: usize) {
-        let entries = match fs::read_dir(dir) {
+        let names = match self.root.read_dir_names(dir) {
             Ok(e) => e,
             Err(e) => {
                 log::debug!("suid_bin: cannot list {}: {e}", dir.display());
                 return;
             }
         };
-        for entry in entries.flatten() {
+        for name in names {
             if (self.stop)() {
                 return;
             }
-            let path = entry.path();
-            let Ok(kind) = entry.file_type() else {
+            let path = dir.join(name);
+            let Ok(own) = self.root.symlink_metadata(&path) else {
                 continue;
             };
-            if kind.is_dir() {
-                if depth < MAX_DEPTH
-                    && let Ok(m) = entry.metadata()
-                    && self.visited.insert((m.dev(), m.ino()))
-                {
+            if own.is_dir() {
+                if depth < MAX_DEPTH && self.visited.insert((own.dev(), own.ino())) {
                     self.dir(&path, depth + 1);
                 }
                 continue;
             }
             // Regular files and links to them; the followed stat decides.
-            let Ok(meta) = fs::metadata(&path) else {
+            let Ok(meta) = self.root.metadata(&path) else {
                 continue;
             };
             if !meta.is_file() {
@@ -121,27 +155,36 @@ impl Walk<'_, '_> {
                 _ => "G",
             };
             row.set(Col::permissions, perms);
-            row.set(Col::pid_with_namespace, 0);
+            row.set(Col::pid_with_namespace, self.root.pid());
         }
     }
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        scan(ctx, rows, &root)?;
     }
+    Ok(())
+}
+
+/// The set-id files of the search directories, as seen from `root`.
+fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
     let stop = || ctx.is_stopped();
     let mut walk = Walk {
         rows,
         stop: &stop,
-        names: Names::default(),
+        names: match root.pid() {
+            0 => Names::default(),
+            _ => Names::of_root(ctx, root),
+        },
         visited: HashSet::new(),
+        root,
     };
     for dir in SEARCH_DIRS {
         // Each listed directory is walked in full, even when it is the same directory as
         // another one (merged /usr): osquery reports the file under both names.
         walk.visited.clear();
-        if let Ok(m) = fs::metadata(dir) {
+        if let Ok(m) = root.metadata(Path::new(dir)) {
             walk.visited.insert((m.dev(), m.ino()));
         }
         walk.dir(Path::new(dir), 1);
@@ -153,6 +196,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use oxquery_table::{Host, Value};
     use std::collections::BTreeSet;
     use std::os::unix::fs::{PermissionsExt, symlink};
@@ -295,14 +339,32 @@ mod tests {
     }
 
     #[test]
-    fn namespace_constraint_gives_no_rows() {
+    fn pid_with_namespace_walks_that_root_with_its_names() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let bin = c.root().join("usr/bin");
+        fs::create_dir_all(&bin).unwrap();
+        let tool = bin.join("tool");
+        fs::write(&tool, b"x").unwrap();
+        std::os::unix::fs::chown(&tool, Some(4242), Some(4343)).unwrap();
+        fs::set_permissions(&tool, fs::Permissions::from_mode(0o4755)).unwrap();
+        // A set-uid file of the host's, reached by an absolute link: not inside.
+        let host_file = c.make_hostile("usr/bin/evil", "x");
+        fs::set_permissions(&host_file, fs::Permissions::from_mode(0o4755)).unwrap();
         let host = Host::default();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::pid_with_namespace,
-            oxquery_table::Op::Eq,
-            1,
-        );
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
         let rows = Rows::collect(&ctx, generate).unwrap();
-        assert!(rows.is_empty());
+        let got: Vec<Vec<Value>> = rows.iter().map(<[Value]>::to_vec).collect();
+        assert_eq!(
+            got,
+            [vec![
+                Value::from("/usr/bin/tool"),
+                Value::from("contained"),
+                Value::from("contained"),
+                Value::from("S"),
+                Value::Integer(c.pid()),
+            ]]
+        );
     }
 }

@@ -16,9 +16,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use oxquery_sys::fs::FileReader;
 use oxquery_sys::lines;
+use oxquery_sys::safe_read;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
 
 table! {
     name: "dns_resolvers",
@@ -205,34 +206,27 @@ fn host_domain() -> Option<String> {
     name.split_once('.').map(|(_, d)| d.to_owned())
 }
 
-fn etc_path(pid: i64) -> String {
-    if pid > 0 {
-        format!("/proc/{pid}/root/etc/resolv.conf")
-    } else {
-        "/etc/resolv.conf".to_owned()
-    }
-}
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let pids = ctx
-        .eq_integers(Col::pid_with_namespace)
-        .unwrap_or_else(|| vec![0]);
+    let policy = crate::common::user_file_policy(ctx);
     let domain = host_domain();
     let local_domain = std::env::var("LOCALDOMAIN").ok();
     let res_options = std::env::var("RES_OPTIONS").ok();
-    let mut reader = FileReader::new();
-    for pid in pids {
-        let path = etc_path(pid);
-        let text: &[u8] = match reader.read(&path) {
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        let pid = root.pid();
+        let path = Path::new("/etc/resolv.conf");
+        let text = match safe_read::read_bounded_in(&root, path, &policy) {
             Ok(t) => t,
             Err(e) => {
                 // glibc runs on its defaults without the file; so do we.
-                log::info!("dns_resolvers: cannot read {path} ({e}); using resolver defaults");
-                b""
+                log::info!(
+                    "dns_resolvers: cannot read {} ({e}); using resolver defaults",
+                    root.display(path).display()
+                );
+                Vec::new()
             }
         };
         let cfg = parse_resolv_conf(
-            text,
+            &text,
             domain.as_deref(),
             local_domain.as_deref(),
             res_options.as_deref(),
@@ -274,6 +268,36 @@ mod tests {
     use oxquery_table::{Host, Value};
 
     const DEFAULT: u64 = RES_INIT | RES_RECURSE | RES_DEFNAMES | RES_DNSRCH;
+
+    #[test]
+    fn pid_with_namespace_reads_that_root_s_resolv_conf() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = crate::testing::rows_of(&ctx, generate);
+        let got: Vec<(Value, Value)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r[Col::r#type as usize].clone(),
+                    r[Col::address as usize].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Value::from("nameserver"), Value::from("192.0.2.53")),
+                (Value::from("search"), Value::from("contained.example"))
+            ]
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r[Col::pid_with_namespace as usize] == Value::Integer(c.pid()))
+        );
+    }
 
     #[test]
     fn default_options_match_glibc() {

@@ -8,9 +8,10 @@
 //! `pid_with_namespace = N` reads the file as process N sees it (through
 //! `/proc/N/root`), and rows then carry N.
 
-use oxquery_sys::fs::FileReader;
 use oxquery_sys::lines;
+use oxquery_sys::safe_read;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
+use std::path::Path;
 
 table! {
     name: "etc_hosts",
@@ -54,30 +55,22 @@ pub(crate) fn parse_hosts(text: &[u8]) -> Vec<HostEntry> {
     out
 }
 
-/// The path of `/etc/<name>` as process `pid` sees it (0: our own view).
-pub(crate) fn etc_path(pid: i64, name: &str) -> String {
-    if pid > 0 {
-        format!("/proc/{pid}/root/etc/{name}")
-    } else {
-        format!("/etc/{name}")
-    }
-}
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let pids = ctx
-        .eq_integers(Col::pid_with_namespace)
-        .unwrap_or_else(|| vec![0]);
-    let mut reader = FileReader::new();
-    for pid in pids {
-        let path = etc_path(pid, "hosts");
-        let text = match reader.read(&path) {
+    let policy = crate::common::user_file_policy(ctx);
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        let pid = root.pid();
+        let path = Path::new("/etc/hosts");
+        let text = match safe_read::read_bounded_in(&root, path, &policy) {
             Ok(t) => t,
             Err(e) => {
-                log::warn!("etc_hosts: cannot read {path}: {e}");
+                log::warn!(
+                    "etc_hosts: cannot read {}: {e}",
+                    root.display(path).display()
+                );
                 continue;
             }
         };
-        for entry in parse_hosts(text) {
+        for entry in parse_hosts(&text) {
             let mut row = rows.row();
             row.set(Col::address, entry.address);
             if let Some(names) = entry.hostnames {
@@ -101,6 +94,39 @@ mod tests {
             address: a.into(),
             hostnames: h.map(Into::into),
         }
+    }
+
+    #[test]
+    fn pid_with_namespace_reads_that_process_s_hosts() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = crate::testing::rows_of(&ctx, generate);
+        let want = vec![vec![
+            Value::from("10.1.2.3"),
+            Value::from("inside-the-container alias"),
+            Value::Integer(c.pid()),
+        ]];
+        assert_eq!(rows, want);
+    }
+
+    #[test]
+    fn an_absolute_link_in_the_container_does_not_reach_the_host() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        c.make_hostile("etc/hosts", "10.66.66.66 host-secret\n");
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let (rows, logged) =
+            crate::common::testing::capture_log(|| crate::testing::rows_of(&ctx, generate));
+        assert!(rows.is_empty(), "read through the link: {rows:?}");
+        assert!(
+            logged.iter().any(|(_, m)| m.contains("cannot read")),
+            "{logged:?}"
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@
 
 use super::deb822;
 use crate::common;
-use oxquery_sys::safe_read;
+use oxquery_sys::safe_read::{self, Root};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 table! {
     name: "apt_sources",
@@ -30,22 +30,22 @@ table! {
         maintainer: Text [] "Origin of the release (who publishes it), from its Release file",
         components: Text [] "Components the release offers, space-separated, from its Release file",
         architectures: Text [] "Architectures the release offers, space-separated, from its Release file",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace; 0 in rows read from the host's",
     },
     examples: [
         "select name, base_uri, release from apt_sources",
     ],
 }
 
-/// Where apt keeps its configuration and downloaded lists (under a root: `/`, a
-/// process's `/proc/<pid>/root`, a test's fixture).
-struct AptLayout {
-    root: PathBuf,
+/// Where apt keeps its configuration and downloaded lists, inside a root (ours, a
+/// process's, a test's fixture): paths stay absolute and resolve inside it.
+struct AptLayout<'r> {
+    root: &'r Root,
 }
 
-impl AptLayout {
+impl AptLayout<'_> {
     fn path(&self, absolute: &str) -> PathBuf {
-        self.root.join(absolute.trim_start_matches('/'))
+        PathBuf::from(absolute)
     }
 
     /// The files sources are configured in, in apt's order: sources.list, then the
@@ -53,12 +53,14 @@ impl AptLayout {
     fn source_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.path("/etc/apt/sources.list")];
         let dir = self.path("/etc/apt/sources.list.d");
-        let mut parts: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
+        let mut parts: Vec<PathBuf> = match self.root.read_dir_names(&dir) {
+            Ok(names) => names
+                .into_iter()
+                .map(|n| dir.join(n))
                 .filter(|p| p.extension().is_some_and(|e| e == "list" || e == "sources"))
                 .collect(),
             Err(e) => {
+                let dir = self.root.display(&dir);
                 log::info!("apt_sources: cannot list {}: {e}", dir.display());
                 Vec::new()
             }
@@ -225,39 +227,35 @@ fn parse_release(text: &[u8]) -> ReleaseInfo {
     info
 }
 
-fn sources_under(ctx: &QueryContext, root: &Path, pid: i64, rows: &mut Rows) {
-    let layout = AptLayout {
-        root: root.to_owned(),
-    };
+fn sources_under(ctx: &QueryContext, root: &Root, rows: &mut Rows) {
+    let pid = root.pid();
+    let layout = AptLayout { root };
     let policy = common::user_file_policy(ctx);
     let lists = layout.path("/var/lib/apt/lists");
     for file in layout.source_files() {
-        let text = match safe_read::read_bounded(&file, &policy) {
-            Ok(t) => t,
-            Err(e) => {
-                common::report_read_error(ctx, &file, &e);
-                continue;
-            }
+        let Some(text) = common::read_file_in(ctx, root, &file, &policy) else {
+            continue;
         };
         let sources = if file.extension().is_some_and(|e| e == "sources") {
             parse_sources(&text)
         } else {
             parse_list(&String::from_utf8_lossy(&text))
         };
-        // The path as the configuration names it, not through /proc/<pid>/root.
-        let shown = Path::new("/").join(file.strip_prefix(root).unwrap_or(&file));
+        // The path as the configuration names it, inside the root.
+        let shown = &file;
         for source in sources {
             let Some(name) = source.name() else {
                 continue;
             };
             let prefix = list_file_name(&source.release_dir());
             let release = ["InRelease", "Release"].iter().find_map(|suffix| {
-                safe_read::read_bounded(&lists.join(format!("{prefix}{suffix}")), &policy).ok()
+                let path = lists.join(format!("{prefix}{suffix}"));
+                safe_read::read_bounded_in(root, &path, &policy).ok()
             });
             let Some(release) = release else {
                 log::debug!(
                     "apt_sources: no Release file of {name} in {} (apt update not run?)",
-                    lists.display()
+                    root.display(&lists).display()
                 );
                 continue;
             };
@@ -277,8 +275,8 @@ fn sources_under(ctx: &QueryContext, root: &Path, pid: i64, rows: &mut Rows) {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    for (pid, root) in common::namespace_roots(ctx, Col::pid_with_namespace) {
-        sources_under(ctx, &root, pid, rows);
+    for root in common::namespace_roots(ctx, Col::pid_with_namespace) {
+        sources_under(ctx, &root, rows);
     }
     Ok(())
 }
@@ -291,12 +289,14 @@ mod tests {
     use oxquery_test_support::require_tool;
     use std::collections::BTreeSet;
     use std::fs;
+    use std::path::Path;
 
     fn rows_under(root: &Path) -> Vec<Vec<Value>> {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        sources_under(&ctx, root, 0, &mut rows);
+        let root = Root::directory(root).unwrap();
+        sources_under(&ctx, &root, &mut rows);
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

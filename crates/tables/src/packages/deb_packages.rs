@@ -18,7 +18,7 @@
 
 use super::deb822;
 use crate::common;
-use oxquery_sys::safe_read;
+use oxquery_sys::safe_read::{self, Root};
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -42,7 +42,7 @@ table! {
         section: Text [] "Section field (e.g. admin, libs)",
         priority: Text [] "Priority field (required, important, standard, optional, extra)",
         admindir: Text [ADDITIONAL | OPTIMIZED] "dpkg administrative directory the row was read from; constrain it to read another database (default /var/lib/dpkg)",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the database inside this process's mount namespace (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the database inside this process's mount namespace; 0 in rows read from the host's",
         mount_namespace_id: Text [HIDDEN] "Inode of the mount namespace the row was read in; NULL for the host's",
     },
     examples: [
@@ -247,7 +247,8 @@ pub(crate) fn text_value(bytes: &[u8]) -> Value {
 #[derive(Debug, Clone)]
 pub(crate) struct Database {
     pub admindir: OsString,
-    pub pid: i64,
+    /// Where the admin dir is resolved: ours, or a process's root.
+    pub root: Root,
 }
 
 impl Database {
@@ -261,31 +262,25 @@ impl Database {
         let dirs = ctx
             .eq_paths(admindir)
             .unwrap_or_else(|| vec![OsString::from(DEFAULT_ADMINDIR)]);
-        let pids = pid
-            .and_then(|p| ctx.eq_integers(p))
-            .unwrap_or_else(|| vec![0]);
+        let roots = match pid {
+            Some(p) => common::namespace_roots(ctx, p),
+            None => vec![Root::host()],
+        };
         let mut out = Vec::new();
-        for pid in pids {
+        for root in roots {
             for dir in &dirs {
                 out.push(Database {
                     admindir: dir.clone(),
-                    pid,
+                    root: root.clone(),
                 });
             }
         }
         out
     }
 
-    /// A file of the admin dir, as seen from this database's namespace.
+    /// A file of the admin dir, inside [`Database::root`].
     pub(crate) fn path(&self, file: impl AsRef<OsStr>) -> PathBuf {
-        let mut path = if self.pid > 0 {
-            let mut p = PathBuf::from(format!("/proc/{}/root", self.pid));
-            let dir = self.admindir.as_bytes();
-            p.push(OsStr::from_bytes(dir.strip_prefix(b"/").unwrap_or(dir)));
-            p
-        } else {
-            PathBuf::from(&self.admindir)
-        };
+        let mut path = PathBuf::from(&self.admindir);
         path.push(file.as_ref());
         path
     }
@@ -295,27 +290,29 @@ impl Database {
     pub(crate) fn read(&self, ctx: &QueryContext) -> Option<StatusDb> {
         let path = self.path("status");
         let policy = common::user_file_policy(ctx);
-        let status = match safe_read::read_bounded(&path, &policy) {
+        let status = match safe_read::read_bounded_in(&self.root, &path, &policy) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 log::info!(
                     "Table {}: no dpkg database at {} (not a dpkg system?)",
                     ctx.spec().name,
-                    path.display()
+                    self.root.display(&path).display()
                 );
                 return None;
             }
             Err(e) => {
-                common::report_read_error(ctx, &path, &e);
+                common::report_read_error(ctx, &self.root.display(&path), &e);
                 return None;
             }
         };
         // The journal's files are named by number (0000, 0001...); dpkg's temporary
         // files there (tmp.i) are not part of it.
-        let mut names: Vec<OsString> = std::fs::read_dir(self.path("updates"))
+        let mut names: Vec<OsString> = self
+            .root
+            .read_dir_names(&self.path("updates"))
             .map(|entries| {
                 entries
-                    .filter_map(|e| e.ok().map(|e| e.file_name()))
+                    .into_iter()
                     .filter(|n| !n.is_empty() && n.as_bytes().iter().all(u8::is_ascii_digit))
                     .collect()
             })
@@ -325,9 +322,7 @@ impl Database {
             .iter()
             .filter_map(|n| {
                 let path = self.path("updates").join(n);
-                safe_read::read_bounded(&path, &policy)
-                    .map_err(|e| common::report_read_error(ctx, &path, &e))
-                    .ok()
+                common::read_file_in(ctx, &self.root, &path, &policy)
             })
             .collect();
         Some(StatusDb { status, updates })
@@ -348,22 +343,14 @@ impl StatusDb {
     }
 }
 
-/// The inode number of process `pid`'s mount namespace, as text.
-fn mount_namespace(pid: i64) -> Option<String> {
-    let link = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
-    let link = link.to_str()?;
-    let inode = link.strip_prefix("mnt:[")?.strip_suffix(']')?;
-    Some(inode.to_owned())
-}
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     for db in Database::for_query(ctx, Col::admindir, Some(Col::pid_with_namespace.into())) {
         ctx.check()?;
         let Some(database) = db.read(ctx) else {
             continue;
         };
-        let namespace = if db.pid > 0 && ctx.is_used(Col::mount_namespace_id) {
-            mount_namespace(db.pid)
+        let namespace = if db.root.pid() > 0 && ctx.is_used(Col::mount_namespace_id) {
+            db.root.mount_namespace_id()
         } else {
             None
         };
@@ -386,7 +373,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set_with(Col::section, || text_value(r.section.unwrap_or_default()));
             row.set_with(Col::priority, || text_value(r.priority.unwrap_or_default()));
             row.set_with(Col::admindir, || db.admindir.clone());
-            row.set(Col::pid_with_namespace, db.pid);
+            row.set(Col::pid_with_namespace, db.root.pid());
             if let Some(ns) = &namespace {
                 row.set(Col::mount_namespace_id, ns.as_str());
             }

@@ -12,9 +12,10 @@
 //! reads the database process N sees, through `/proc/N/root`.
 
 use oxquery_sys::rpmdb::{DEFAULT_DIRS, Database, Header, Lookup, tag};
+use oxquery_sys::safe_read::{Resolved, Root};
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 table! {
     name: "rpm_packages",
@@ -32,7 +33,7 @@ table! {
         install_time: Integer [] "Unix time the package was installed",
         vendor: Text [] "Vendor of the package; '' when the header names none",
         package_group: Text [] "Package group (e.g. System Environment/Base); '' when none",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the RPM database this process sees (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the RPM database inside this process's mount namespace; 0 in rows read from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the row came from; NULL (not filled in yet)",
     },
     examples: [
@@ -42,29 +43,42 @@ table! {
     ],
 }
 
-/// The database directories as process `pid` sees them (0: our own view).
-pub(crate) fn database_dirs(pid: i64) -> Vec<PathBuf> {
-    DEFAULT_DIRS
-        .iter()
-        .map(|d| match pid {
-            0 => PathBuf::from(d),
-            _ => Path::new(&format!("/proc/{pid}/root")).join(d.trim_start_matches('/')),
-        })
-        .collect()
-}
-
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let pids = ctx
-        .eq_integers(Col::pid_with_namespace)
-        .unwrap_or_else(|| vec![0]);
-    for pid in pids {
-        let dirs = database_dirs(pid);
-        match dirs.iter().find_map(|d| Database::in_dir(d)) {
-            Some(db) => generate_from(ctx, rows, &db, pid),
-            None => log::info!("rpm_packages: no RPM database in {dirs:?}"),
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        match find_database(&root) {
+            Some((db, _held)) => generate_from(ctx, rows, &db, root.pid()),
+            None => log::info!(
+                "rpm_packages: no RPM database in {:?}",
+                DEFAULT_DIRS.map(|d| root.display(Path::new(d)))
+            ),
         }
     }
     Ok(())
+}
+
+/// The database of the first of the default directories that has one, as `root` sees
+/// it; the [`Resolved`] keeps the database's path valid (inside another process's root
+/// it is a descriptor's `/proc/self/fd` entry: links there cannot lead out of it).
+pub(crate) fn find_database(root: &Root) -> Option<(Database, Option<Resolved>)> {
+    if root.pid() == 0 {
+        return Database::find().map(|db| (db, None));
+    }
+    for dir in DEFAULT_DIRS {
+        let Ok(resolved) = root.resolve(Path::new(dir)) else {
+            continue;
+        };
+        if let Some(db) = Database::in_dir(resolved.path()) {
+            // The file itself resolved inside the root too, not just its directory.
+            let name = db.path.file_name()?.to_owned();
+            let file = root.resolve(&Path::new(dir).join(name)).ok()?;
+            let db = Database {
+                path: file.path().to_owned(),
+                ..db
+            };
+            return Some((db, Some(file)));
+        }
+    }
+    None
 }
 
 /// A text tag as osquery gives it: the header's bytes, '' when absent.
@@ -239,22 +253,30 @@ mod tests {
     }
 
     #[test]
-    fn pid_with_namespace_looks_through_proc_root() {
-        let me = std::process::id() as i64;
-        assert_eq!(
-            database_dirs(me)[0],
-            PathBuf::from(format!("/proc/{me}/root/var/lib/rpm"))
-        );
-        assert_eq!(database_dirs(0)[1], PathBuf::from("/usr/lib/sysimage/rpm"));
-        // This host's own view, through /proc: the same answer as without the constraint.
+    fn pid_with_namespace_reads_that_root_s_database_and_no_link_out_of_it() {
+        let Some(test_db) = TestDb::build() else {
+            return;
+        };
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let db_file = test_db.database().path;
+        let inside = c.root().join("var/lib/rpm");
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::copy(&db_file, inside.join("rpmdb.sqlite")).unwrap();
         let host = Host::default();
-        let plain = Rows::collect(&QueryContext::everything(&SPEC, &host), generate).unwrap();
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::pid_with_namespace,
-            Op::Eq,
-            me,
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = Rows::collect(&ctx, generate).unwrap();
+        assert_eq!(rows.len(), 4);
+        assert!(
+            rows.column(Col::pid_with_namespace)
+                .iter()
+                .all(|v| **v == Value::Integer(c.pid()))
         );
-        let through_proc = Rows::collect(&ctx, generate).unwrap();
-        assert_eq!(plain.len(), through_proc.len());
+        // The same database reached by an absolute link to the host's copy: not read.
+        std::fs::remove_file(inside.join("rpmdb.sqlite")).unwrap();
+        std::os::unix::fs::symlink(&db_file, inside.join("rpmdb.sqlite")).unwrap();
+        let rows = Rows::collect(&ctx, generate).unwrap();
+        assert_eq!(rows.len(), 0);
     }
 }

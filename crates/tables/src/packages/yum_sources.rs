@@ -7,7 +7,7 @@
 //! option is skipped and the rest kept. On hosts without yum (Debian) there are no rows.
 
 use crate::common;
-use oxquery_sys::safe_read;
+use oxquery_sys::safe_read::{self, Root};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ table! {
         enabled: Text [] "Whether the repository is used (1 or 0, as written)",
         gpgcheck: Text [] "Whether packages' GPG signatures are checked (1 or 0, as written)",
         gpgkey: Text [] "URL(s) of the repository's GPG keys",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace (through /proc/<pid>/root); 0 in rows read from the host's",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the configuration inside this process's mount namespace; 0 in rows read from the host's",
     },
     examples: [
         "select name, baseurl, enabled, gpgcheck from yum_sources",
@@ -100,20 +100,22 @@ fn add_rows(text: &str, shown: &Path, pid: i64, rows: &mut Rows) -> Option<Strin
     repos_dir
 }
 
-/// The rows of the yum configuration under `root` (`/`, `/proc/<pid>/root`, a fixture).
-fn sources_under(ctx: &QueryContext, root: &Path, pid: i64, rows: &mut Rows) {
+/// The rows of the yum configuration inside `root` (ours, a process's, a fixture).
+fn sources_under(ctx: &QueryContext, root: &Root, rows: &mut Rows) {
+    let pid = root.pid();
     let policy = common::user_file_policy(ctx);
-    let conf = root.join(YUM_CONF);
+    let conf = Path::new("/").join(YUM_CONF);
     let mut repos_dir = None;
-    match safe_read::read_bounded(&conf, &policy) {
+    match safe_read::read_bounded_in(root, &conf, &policy) {
         Ok(text) => {
             let shown = Path::new("/").join(YUM_CONF);
             repos_dir = add_rows(&String::from_utf8_lossy(&text), &shown, pid, rows);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let conf = root.display(&conf);
             log::info!("yum_sources: no {} (not a yum system?)", conf.display());
         }
-        Err(e) => common::report_read_error(ctx, &conf, &e),
+        Err(e) => common::report_read_error(ctx, &root.display(&conf), &e),
     }
     // reposdir may list several directories; the first is the one yum writes to.
     let repos_dir = repos_dir
@@ -121,32 +123,30 @@ fn sources_under(ctx: &QueryContext, root: &Path, pid: i64, rows: &mut Rows) {
         .and_then(|d| d.split([' ', ',']).find(|s| !s.is_empty()))
         .unwrap_or(DEFAULT_REPOS_DIR)
         .to_owned();
-    let dir = root.join(repos_dir.trim_start_matches('/'));
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
+    let dir = Path::new("/").join(repos_dir.trim_start_matches('/'));
+    let mut files: Vec<PathBuf> = match root.read_dir_names(&dir) {
+        Ok(names) => names
+            .into_iter()
+            .map(|n| dir.join(n))
             .filter(|p| p.extension().is_some_and(|e| e == "repo"))
             .collect(),
         Err(e) => {
+            let dir = root.display(&dir);
             log::debug!("yum_sources: cannot list {}: {e}", dir.display());
             return;
         }
     };
     files.sort();
     for file in files {
-        match safe_read::read_bounded(&file, &policy) {
-            Ok(text) => {
-                let shown = Path::new("/").join(file.strip_prefix(root).unwrap_or(&file));
-                add_rows(&String::from_utf8_lossy(&text), &shown, pid, rows);
-            }
-            Err(e) => common::report_read_error(ctx, &file, &e),
+        if let Some(text) = common::read_file_in(ctx, root, &file, &policy) {
+            add_rows(&String::from_utf8_lossy(&text), &file, pid, rows);
         }
     }
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    for (pid, root) in common::namespace_roots(ctx, Col::pid_with_namespace) {
-        sources_under(ctx, &root, pid, rows);
+    for root in common::namespace_roots(ctx, Col::pid_with_namespace) {
+        sources_under(ctx, &root, rows);
     }
     Ok(())
 }
@@ -162,7 +162,8 @@ mod tests {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        sources_under(&ctx, root, 0, &mut rows);
+        let root = Root::directory(root).unwrap();
+        sources_under(&ctx, &root, &mut rows);
         rows.iter().map(<[Value]>::to_vec).collect()
     }
 

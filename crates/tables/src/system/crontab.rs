@@ -1,6 +1,7 @@
 //! `crontab`: scheduled jobs from the system crontab, `/etc/cron.d` and the per-user
 //! crontabs cron keeps in its spool.
 
+use oxquery_sys::safe_read::Root;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,7 @@ table! {
         day_of_week: Text [] "Day-of-week field of the schedule",
         command: Text [] "Rest of the line: the command (led by the user name in system crontabs)",
         path: Text [] "File the entry was read from",
-        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Process whose mount namespace to read; not supported yet (constraining it gives no row), 0 in rows",
+        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Read the crontabs inside this process's mount namespace; 0 in rows read from the host's",
     },
     examples: ["select command, path from crontab where event = '@reboot'"],
 }
@@ -109,34 +110,32 @@ fn parse_crontab(text: &str) -> Vec<CronEntry> {
     out
 }
 
-/// The crontab files under `root`, as (path under root, path to report).
-fn crontab_files(root: &Path) -> Vec<(PathBuf, String)> {
-    let mut files = vec![(root.join(SYSTEM_CRONTAB), format!("/{SYSTEM_CRONTAB}"))];
+/// The crontab files inside `root` (ours, a process's, a fixture), as absolute paths
+/// there.
+fn crontab_files(root: &Root) -> Vec<PathBuf> {
+    let mut files = vec![Path::new("/").join(SYSTEM_CRONTAB)];
     for dir in CRON_DIRS {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+        let dir = Path::new("/").join(dir);
+        let Ok(names) = root.read_dir_names(&dir) else {
             continue;
         };
-        let mut names: Vec<_> = entries
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+        let mut paths: Vec<PathBuf> = names
+            .into_iter()
+            .map(|n| dir.join(n))
+            .filter(|p| root.metadata(p).is_ok_and(|m| m.is_file()))
             .collect();
-        names.sort();
-        for name in names {
-            files.push((root.join(dir).join(&name), format!("/{dir}/{name}")));
-        }
+        paths.sort();
+        files.extend(paths);
     }
     files
 }
 
-fn generate_at(root: &Path, ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
-    }
-    for (file, path) in crontab_files(root) {
+fn generate_in(root: &Root, ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+    for file in crontab_files(root) {
+        let path = file.to_string_lossy();
         // Users write their own crontabs in the spool: read them through the safe opener.
         let policy = crate::common::user_file_policy(ctx);
-        let Some(bytes) = crate::common::read_file(ctx, &file, &policy) else {
+        let Some(bytes) = crate::common::read_file_in(ctx, root, &file, &policy) else {
             continue;
         };
         for e in parse_crontab(&String::from_utf8_lossy(&bytes)) {
@@ -148,21 +147,24 @@ fn generate_at(root: &Path, ctx: &QueryContext, rows: &mut Rows) -> TableResult 
             row.set(Col::month, e.month);
             row.set(Col::day_of_week, e.day_of_week);
             row.set(Col::command, e.command);
-            row.set(Col::path, path.as_str());
-            row.set(Col::pid_with_namespace, 0);
+            row.set(Col::path, path.as_ref());
+            row.set(Col::pid_with_namespace, root.pid());
         }
     }
     Ok(())
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    generate_at(Path::new("/"), ctx, rows)
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        generate_in(&root, ctx, rows)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{Host, Op, Value};
+    use oxquery_table::{Host, Value};
 
     use crate::testing::text;
 
@@ -232,7 +234,7 @@ mod tests {
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
         let mut rows = Rows::for_context(&ctx);
-        generate_at(p, &ctx, &mut rows).unwrap();
+        generate_in(&Root::directory(p).unwrap(), &ctx, &mut rows).unwrap();
         let got: Vec<(String, String, String)> = rows
             .iter()
             .map(|r| {
@@ -263,14 +265,27 @@ mod tests {
             rows.get(0).unwrap()[Col::pid_with_namespace as usize],
             Value::Integer(0)
         );
-        let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
-            Col::pid_with_namespace,
-            Op::Eq,
-            1,
+    }
+
+    #[test]
+    fn pid_with_namespace_reads_that_root_s_crontabs_only() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let etc = c.root().join("etc");
+        std::fs::write(etc.join("crontab"), "5 4 * * * root inside-job\n").unwrap();
+        std::fs::create_dir(etc.join("cron.d")).unwrap();
+        c.make_hostile("etc/cron.d/evil", "1 2 3 4 5 root host-secret-job\n");
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = crate::testing::rows_of(&ctx, generate);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(text(&rows[0][Col::command as usize]), "root inside-job");
+        assert_eq!(text(&rows[0][Col::path as usize]), "/etc/crontab");
+        assert_eq!(
+            rows[0][Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
         );
-        let mut rows = Rows::for_context(&ctx);
-        generate_at(p, &ctx, &mut rows).unwrap();
-        assert!(rows.is_empty());
     }
 
     #[test]

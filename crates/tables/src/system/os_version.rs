@@ -1,7 +1,9 @@
 //! `os_version`: the distribution, from `/etc/os-release` (and, like osquery, the
 //! `/etc/redhat-release` / `/etc/gentoo-release` files that override it).
 
+use oxquery_sys::safe_read::{self, Policy, Root};
 use oxquery_table::{QueryContext, Rows, TableResult, Value, table};
+use std::path::Path;
 
 table! {
     name: "os_version",
@@ -20,7 +22,7 @@ table! {
         extra: Text [OTHER_PLATFORM] "macOS only: supplemental version suffix",
         install_date: BigInt [OTHER_PLATFORM] "Windows only: when the system was installed",
         revision: Integer [OTHER_PLATFORM] "Windows only: update build revision number",
-        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Process whose mount namespace to read; not supported yet (constraining it gives no row), 0 in rows",
+        pid_with_namespace: Integer [HIDDEN | ADDITIONAL] "Read the release files inside this process's mount namespace; 0 in the row read from the host's",
         mount_namespace_id: Text [HIDDEN] "Mount namespace the files came from; NULL while only the host's is read",
     },
     examples: ["select * from os_version"],
@@ -259,25 +261,35 @@ fn integer(text: Option<String>) -> Value {
     text.and_then(|t| t.parse::<i64>().ok()).into()
 }
 
-fn read_text(path: &str) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
+/// A release file inside `root` (the host's, or a process's mount namespace's).
+fn read_text(root: &Root, path: &str, policy: &Policy) -> Option<String> {
+    let bytes = safe_read::read_bounded_in(root, Path::new(path), policy).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
+    let policy = crate::common::user_file_policy(ctx);
+    // The kernel is shared: a container's machine is the host's.
+    let arch = oxquery_sys::host::uname().map(|u| u.machine);
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        add_row(rows, &root, &policy, arch.clone());
     }
-    let os_release = read_text(OS_RELEASE);
+    Ok(())
+}
+
+fn add_row(rows: &mut Rows, root: &Root, policy: &Policy, arch: Option<String>) {
+    let os_release = read_text(root, OS_RELEASE, policy);
     if os_release.is_none() {
-        log::warn!("os_version: cannot read {OS_RELEASE}");
+        log::warn!(
+            "os_version: cannot read {}",
+            root.display(Path::new(OS_RELEASE)).display()
+        );
     }
     let info = os_info(
         os_release.as_deref(),
-        read_text(REDHAT_RELEASE).as_deref(),
-        read_text(GENTOO_RELEASE).as_deref(),
+        read_text(root, REDHAT_RELEASE, policy).as_deref(),
+        read_text(root, GENTOO_RELEASE, policy).as_deref(),
     );
-    let arch = oxquery_sys::host::uname().map(|u| u.machine);
     let mut row = rows.row();
     row.set(Col::name, info.name);
     row.set(Col::version, info.version);
@@ -289,14 +301,35 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     row.set(Col::platform_like, info.platform_like);
     row.set(Col::codename, info.codename);
     row.set(Col::arch, arch);
-    row.set(Col::pid_with_namespace, 0);
-    Ok(())
+    row.set(Col::pid_with_namespace, root.pid());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use oxquery_table::{Host, Op};
+
+    #[test]
+    fn pid_with_namespace_reads_that_root_s_os_release() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = crate::testing::rows_of(&ctx, generate);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row[Col::name as usize], Value::from("Contained Linux"));
+        assert_eq!(row[Col::platform as usize], Value::from("contained"));
+        assert_eq!(row[Col::major as usize], Value::Integer(7));
+        assert_eq!(row[Col::minor as usize], Value::Integer(8));
+        assert_eq!(row[Col::patch as usize], Value::Integer(9));
+        assert_eq!(row[Col::codename as usize], Value::from("boxed"));
+        assert_eq!(
+            row[Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
+    }
 
     #[test]
     fn parses_quotes_escapes_and_comments() {
@@ -463,13 +496,21 @@ mod tests {
     }
 
     #[test]
-    fn namespace_constraint_gives_no_rows() {
+    fn a_process_that_is_gone_gives_no_row_and_a_warning() {
         let host = Host::default();
+        // Above the kernel's pid_max limit (4194304): never a process.
         let ctx = QueryContext::everything(&SPEC, &host).with_constraint(
             Col::pid_with_namespace,
             Op::Eq,
-            1,
+            i64::from(i32::MAX),
         );
-        assert!(run(&ctx).is_empty());
+        let (rows, logged) = crate::common::testing::capture_log(|| run(&ctx));
+        assert!(rows.is_empty());
+        assert!(
+            logged
+                .iter()
+                .any(|(_, m)| m.contains("mount namespace of pid")),
+            "{logged:?}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! `~/.ssh/authorized_keys` and `~/.ssh/authorized_keys2`.
 
 use crate::common;
+use oxquery_sys::safe_read::Root;
 use oxquery_sys::users::{self as sysusers, Passwd};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
@@ -16,7 +17,7 @@ table! {
         options: Text [] "Options before the key type (from=, command=, ...), NULL if none",
         comment: Text [] "Text after the key, NULL if none",
         key_file: Text [] "Path of the file",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose namespaces to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the accounts and their keys inside this process's mount namespace (its /etc/passwd); 0 in rows read from the host's",
     },
     examples: ["select * from authorized_keys where uid = 0"],
 }
@@ -110,10 +111,11 @@ fn parse_line(line: &str) -> Option<KeyLine> {
     })
 }
 
-fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+fn generate_in(ctx: &QueryContext, root: &Root, users: &[Passwd], rows: &mut Rows) {
     sysusers::for_each_user_file(users, &FILES, |user, path| {
         let key_file = path.to_string_lossy();
-        common::file_lines(ctx, path, &common::home_file_policy(ctx, user), |raw| {
+        let policy = common::home_file_policy(ctx, user);
+        common::file_lines_in(ctx, root, path, &policy, |raw| {
             let Some(k) = parse_line(&String::from_utf8_lossy(raw)) else {
                 return;
             };
@@ -132,16 +134,15 @@ fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
                 row.set(Col::comment, c);
             }
             row.set(Col::key_file, key_file.as_ref());
-            row.set(Col::pid_with_namespace, 0);
+            row.set(Col::pid_with_namespace, root.pid());
         });
     });
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
+    for root in common::namespace_roots(ctx, Col::pid_with_namespace) {
+        generate_in(ctx, &root, &common::users_in(ctx, &root, Col::uid), rows);
     }
-    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), rows);
     Ok(())
 }
 
@@ -152,6 +153,11 @@ mod tests {
     use oxquery_table::{Host, Value};
     use std::fs;
     use std::path::{Path, PathBuf};
+
+    /// The host's accounts' files, as the shared home-fixture helpers call it.
+    fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+        generate_in(ctx, &Root::host(), users, rows)
+    }
 
     #[test]
     fn parses_options_with_quoted_commas_and_comments() {
@@ -178,6 +184,36 @@ mod tests {
             Some("zos-key-ring-label=\"KeyRing label\"")
         );
         assert!(z.algorithm.is_none());
+    }
+
+    #[test]
+    fn pid_with_namespace_reads_that_root_s_accounts_and_keys() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        // The container's account "contained" (uid 4242) has /home/contained there.
+        let ssh = c.root().join("home/contained/.ssh");
+        fs::create_dir_all(&ssh).unwrap();
+        fs::write(ssh.join("authorized_keys"), "ssh-ed25519 INSIDE in@box\n").unwrap();
+        c.make_hostile(
+            "home/contained/.ssh/authorized_keys2",
+            "ssh-rsa HOSTSECRET host\n",
+        );
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = crate::testing::rows_of(&ctx, generate);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        assert_eq!(row[Col::uid as usize], Value::Integer(4242));
+        assert_eq!(row[Col::key as usize], Value::from("INSIDE"));
+        assert_eq!(
+            row[Col::key_file as usize],
+            Value::from("/home/contained/.ssh/authorized_keys")
+        );
+        assert_eq!(
+            row[Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
     }
 
     #[test]

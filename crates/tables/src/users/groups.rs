@@ -14,27 +14,28 @@ table! {
         group_sid: Text [INDEX | OTHER_PLATFORM] "Windows group security identifier; NULL here",
         comment: Text [OTHER_PLATFORM] "Windows group comment; NULL here",
         is_hidden: Integer [OTHER_PLATFORM] "macOS hidden-group flag; NULL here",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose namespaces to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read this process's /etc/group, inside its mount namespace (not NSS); 0 in rows read from the host's",
     },
     examples: ["select * from groups", "select * from groups where gid = 0"],
 }
 
-fn add_row(rows: &mut Rows, g: &Group) {
+fn add_row(rows: &mut Rows, g: &Group, pid: i64) {
     let mut row = rows.row();
     row.set(Col::gid, i64::from(g.gid));
     row.set(Col::gid_signed, i64::from(g.gid as i32));
     row.set(Col::groupname, g.name.as_str());
-    row.set(Col::pid_with_namespace, 0);
+    row.set(Col::pid_with_namespace, pid);
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
+    if ctx.is_constrained(Col::pid_with_namespace) {
+        namespace_groups(ctx, rows);
         return Ok(());
     }
     if let Some(gids) = ctx.eq_integers(Col::gid) {
         for gid in gids.into_iter().filter_map(|g| u32::try_from(g).ok()) {
             if let Some(g) = sysusers::nss_group_by_gid(gid) {
-                add_row(rows, &g);
+                add_row(rows, &g, 0);
             }
         }
         return Ok(());
@@ -42,10 +43,31 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     let mut seen = HashSet::new();
     for g in sysusers::nss_groups() {
         if seen.insert(g.gid) {
-            add_row(rows, &g);
+            add_row(rows, &g, 0);
         }
     }
     Ok(())
+}
+
+/// The groups of each process the query names: its root's `/etc/group` (our NSS modules
+/// answer for the host, not for the container), read safely inside that root.
+fn namespace_groups(ctx: &QueryContext, rows: &mut Rows) {
+    let policy = crate::common::user_file_policy(ctx);
+    let gids = ctx.eq_integers(Col::gid);
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        let path = std::path::Path::new("/etc/group");
+        let Some(text) = crate::common::read_file_in(ctx, &root, path, &policy) else {
+            continue;
+        };
+        for g in sysusers::parse_group(&text) {
+            if gids
+                .as_ref()
+                .is_none_or(|gids| gids.contains(&i64::from(g.gid)))
+            {
+                add_row(rows, &g, root.pid());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +101,42 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn pid_with_namespace_reads_that_root_s_group_file() {
+        use oxquery_table::Value;
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = crate::testing::rows_of(&ctx, generate);
+        let got: Vec<(Value, Value)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r[Col::gid as usize].clone(),
+                    r[Col::groupname as usize].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Value::Integer(0), Value::from("root")),
+                (Value::Integer(4343), Value::from("contained"))
+            ]
+        );
+        let by_gid = c
+            .query(&SPEC, &host, Col::pid_with_namespace.into())
+            .with_constraint(Col::gid, Op::Eq, 4343);
+        let rows = crate::testing::rows_of(&by_gid, generate);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0][Col::pid_with_namespace as usize],
+            Value::Integer(c.pid())
+        );
     }
 
     #[test]

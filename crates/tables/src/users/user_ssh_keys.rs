@@ -1,7 +1,7 @@
 //! `user_ssh_keys`: private keys found in each user's `~/.ssh` directory.
 
 use crate::common;
-use oxquery_sys::safe_read::Policy;
+use oxquery_sys::safe_read::{Policy, Root};
 use oxquery_sys::users::Passwd;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 
@@ -17,7 +17,7 @@ table! {
         key_group_name: Text [] "Elliptic-curve name of an EC key (prime256v1, secp384r1, ...), empty otherwise",
         key_length: Integer [] "Key size in bits; -1 when unknown",
         key_security_bits: Integer [] "Estimated security strength in bits; -1 when unknown",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose namespaces to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read the accounts and their keys inside this process's mount namespace (its /etc/passwd); 0 in rows read from the host's",
     },
     examples: ["select * from user_ssh_keys where uid = 0"],
 }
@@ -317,19 +317,19 @@ fn parse_key(text: &str) -> Option<KeyInfo> {
     }
 }
 
-fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+fn generate_in(ctx: &QueryContext, root: &Root, users: &[Passwd], rows: &mut Rows) {
     for user in users {
         let dir = user.home().join(KEYS_DIR);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(names) = root.read_dir_names(&dir) else {
             continue;
         };
-        let mut files: Vec<_> = entries
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.metadata()
+        let mut files: Vec<_> = names
+            .into_iter()
+            .map(|n| dir.join(n))
+            .filter(|p| {
+                root.symlink_metadata(p)
                     .is_ok_and(|m| m.is_file() && m.len() <= MAX_KEY_FILE)
             })
-            .map(|e| e.path())
             .collect();
         files.sort();
         for path in files {
@@ -339,7 +339,7 @@ fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
                 limit: policy.limit.min(MAX_KEY_FILE),
                 ..policy
             };
-            let Some(bytes) = common::read_file(ctx, &path, &policy) else {
+            let Some(bytes) = common::read_file_in(ctx, root, &path, &policy) else {
                 continue;
             };
             let Some(info) = parse_key(&String::from_utf8_lossy(&bytes)) else {
@@ -353,16 +353,15 @@ fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
             row.set(Col::key_group_name, info.group);
             row.set(Col::key_length, info.length);
             row.set(Col::key_security_bits, info.security_bits);
-            row.set(Col::pid_with_namespace, 0);
+            row.set(Col::pid_with_namespace, root.pid());
         }
     }
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
+    for root in common::namespace_roots(ctx, Col::pid_with_namespace) {
+        generate_in(ctx, &root, &common::users_in(ctx, &root, Col::uid), rows);
     }
-    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), rows);
     Ok(())
 }
 
@@ -372,6 +371,11 @@ mod tests {
     use oxquery_table::{Host, Value};
     use std::path::{Path, PathBuf};
     use std::process::Command;
+
+    /// The host's accounts' files, as the shared home-fixture helpers call it.
+    fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+        generate_in(ctx, &Root::host(), users, rows)
+    }
 
     fn keygen(dir: &std::path::Path, name: &str, args: &[&str]) -> bool {
         Command::new("ssh-keygen")

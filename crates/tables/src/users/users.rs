@@ -18,7 +18,7 @@ table! {
         uuid: Text [INDEX | COLLATE_NOCASE] "Account UUID; Linux accounts have none (NULL)",
         r#type: Text [OTHER_PLATFORM] "Windows account type; NULL here",
         is_hidden: Integer [OTHER_PLATFORM] "macOS hidden-account flag; NULL here",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose namespaces to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read this process's /etc/passwd, inside its mount namespace (not NSS); 0 in rows read from the host's",
         include_remote: Integer [ADDITIONAL | HIDDEN] "1 to ask every name service (may query remote directories), 0 (default) for /etc/passwd only",
     },
     examples: [
@@ -28,7 +28,7 @@ table! {
     ],
 }
 
-fn add_row(rows: &mut Rows, p: &Passwd, remote: bool) {
+fn add_row(rows: &mut Rows, p: &Passwd, remote: bool, pid: i64) {
     let mut row = rows.row();
     row.set(Col::uid, i64::from(p.uid));
     row.set(Col::gid, i64::from(p.gid));
@@ -38,12 +38,13 @@ fn add_row(rows: &mut Rows, p: &Passwd, remote: bool) {
     row.set(Col::description, p.gecos.as_str());
     row.set(Col::directory, p.dir.as_str());
     row.set(Col::shell, p.shell.as_str());
-    row.set(Col::pid_with_namespace, 0);
+    row.set(Col::pid_with_namespace, pid);
     row.set(Col::include_remote, i64::from(remote));
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
+    if ctx.is_constrained(Col::pid_with_namespace) {
+        namespace_users(ctx, rows);
         return Ok(());
     }
     let remote = ctx
@@ -56,35 +57,54 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         if let Some(uids) = uids {
             for uid in uids.into_iter().filter_map(|u| u32::try_from(u).ok()) {
                 if let Some(p) = sysusers::nss_user_by_uid(uid) {
-                    add_row(rows, &p, true);
+                    add_row(rows, &p, true, 0);
                 }
             }
         } else if let Some(names) = names {
             for name in names {
                 if let Some(p) = sysusers::nss_user_by_name(&name) {
-                    add_row(rows, &p, true);
+                    add_row(rows, &p, true, 0);
                 }
             }
         } else {
             for p in sysusers::nss_users() {
-                add_row(rows, &p, true);
+                add_row(rows, &p, true, 0);
             }
         }
         return Ok(());
     }
     // Local accounts only (osquery avoids NSS here so a scan never reaches LDAP).
     let local = sysusers::local_users().map_err(|e| TableError::io(sysusers::PASSWD_PATH, e))?;
-    for p in &local {
+    add_local(ctx, rows, &local, 0);
+    Ok(())
+}
+
+/// The rows of `accounts` the query's `uid`/`username` values name (all without them).
+fn add_local(ctx: &QueryContext, rows: &mut Rows, accounts: &[Passwd], pid: i64) {
+    let uids = ctx.eq_integers(Col::uid);
+    let names = ctx.eq_texts(Col::username);
+    for p in accounts {
         let keep = match (&names, &uids) {
             (Some(names), _) => names.contains(&p.name),
             (None, Some(uids)) => uids.contains(&i64::from(p.uid)),
             (None, None) => true,
         };
         if keep {
-            add_row(rows, p, false);
+            add_row(rows, p, false, pid);
         }
     }
-    Ok(())
+}
+
+/// The accounts of each process the query names: its root's `/etc/passwd` (our NSS
+/// modules answer for the host, not for the container), read safely inside that root.
+fn namespace_users(ctx: &QueryContext, rows: &mut Rows) {
+    let policy = crate::common::user_file_policy(ctx);
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        let path = std::path::Path::new(sysusers::PASSWD_PATH);
+        if let Some(text) = crate::common::read_file_in(ctx, &root, path, &policy) {
+            add_local(ctx, rows, &sysusers::parse_passwd(&text), root.pid());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +158,37 @@ mod tests {
                 ]
             })
             .collect()
+    }
+
+    #[test]
+    fn pid_with_namespace_reads_that_root_s_passwd() {
+        use oxquery_table::{Op, Value};
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let host = Host::default();
+        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
+        let rows = crate::testing::rows_of(&ctx, generate);
+        let names: Vec<&Value> = rows.iter().map(|r| &r[Col::username as usize]).collect();
+        assert_eq!(names, [&Value::from("root"), &Value::from("contained")]);
+        let contained = &rows[1];
+        assert_eq!(contained[Col::uid as usize], Value::Integer(4242));
+        assert_eq!(contained[Col::gid as usize], Value::Integer(4343));
+        assert_eq!(
+            contained[Col::directory as usize],
+            Value::from("/home/contained")
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r[Col::pid_with_namespace as usize] == Value::Integer(c.pid()))
+        );
+        // The other constraints still select inside the namespace.
+        let by_uid = c
+            .query(&SPEC, &host, Col::pid_with_namespace.into())
+            .with_constraint(Col::uid, Op::Eq, 4242);
+        let rows = crate::testing::rows_of(&by_uid, generate);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][Col::username as usize], Value::from("contained"));
     }
 
     #[test]
