@@ -49,7 +49,7 @@ pub(crate) fn yara_delay(ctx: &QueryContext) -> std::time::Duration {
     std::time::Duration::from_millis(ctx.settings().yara_delay_ms)
 }
 
-fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
