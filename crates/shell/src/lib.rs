@@ -197,9 +197,10 @@ pub fn run(
         &flags,
         oxquery_engine::instance::VERSION,
     )) {
-        Ok(client) => tables.set_signatures(Some(Arc::new(
-            oxquery_remote::SignatureFetcher::new(client, None),
-        ) as Arc<dyn oxquery_table::SignatureFetch>)),
+        Ok(client) => tables.set_signatures(Some(Arc::new(oxquery_remote::SignatureFetcher::new(
+            client, None,
+        ))
+            as Arc<dyn oxquery_table::SignatureFetch>)),
         Err(e) => log::warn!("yara sigurl: cannot set up the TLS client: {e}"),
     }
     let output = match flags.get(flag::output) {

@@ -43,7 +43,10 @@ pub enum NamedRules {
     SigFile(String),
     SigRule(String),
     /// `sigurl = U`: the URL and the rule text fetched from it.
-    SigUrl { url: String, text: String },
+    SigUrl {
+        url: String,
+        text: String,
+    },
 }
 
 impl NamedRules {

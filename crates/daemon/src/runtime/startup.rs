@@ -570,9 +570,11 @@ fn start<'t>(
         &flags,
         oxquery_engine::instance::VERSION,
     )) {
-        Ok(client) => tables.set_signatures(Some(Arc::new(
-            oxquery_remote::SignatureFetcher::new(client, remote.clone()),
-        ) as Arc<dyn oxquery_table::SignatureFetch>)),
+        Ok(client) => tables.set_signatures(Some(Arc::new(oxquery_remote::SignatureFetcher::new(
+            client,
+            remote.clone(),
+        ))
+            as Arc<dyn oxquery_table::SignatureFetch>)),
         Err(e) => log::warn!("yara sigurl: cannot set up the TLS client: {e}"),
     }
     let engine = match tables.engine(&filter, instance.clone(), Arc::clone(&daemon.live)) {

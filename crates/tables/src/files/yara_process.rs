@@ -53,7 +53,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         ctx.eq_texts(Col::sigurl).unwrap_or_default(),
     ));
     if named.is_empty() {
-        log::info!("Table yara_process: the query must give sigfile, sigrule or sigurl to scan with");
+        log::info!(
+            "Table yara_process: the query must give sigfile, sigrule or sigurl to scan with"
+        );
         return Ok(());
     }
     let pids: Vec<u32> = ctx

@@ -152,7 +152,8 @@ mod tests {
     use oxquery_table::{Host, LiveState, Op, Rows, SignatureFetch, TableSettings, Value};
     use std::sync::{Arc, RwLock};
 
-    const RULE: &str = r#"rule served_rule : remote { strings: $s = "sigurl-needle-51c" condition: $s }"#;
+    const RULE: &str =
+        r#"rule served_rule : remote { strings: $s = "sigurl-needle-51c" condition: $s }"#;
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
@@ -165,8 +166,14 @@ mod tests {
             "https://127.0.0.1:8443/api/osquery/yara/[a-z]+",
         ]);
         assert!(allowed(&allow, "https://rules.example.com/yara/a.yar"));
-        assert!(allowed(&allow, "https://rules.example.com:443/yara/sub/b.yar"));
-        assert!(allowed(&allow, "https://127.0.0.1:8443/api/osquery/yara/rules"));
+        assert!(allowed(
+            &allow,
+            "https://rules.example.com:443/yara/sub/b.yar"
+        ));
+        assert!(allowed(
+            &allow,
+            "https://127.0.0.1:8443/api/osquery/yara/rules"
+        ));
         // The query string is not part of the path the pattern sees.
         assert!(allowed(&allow, "https://rules.example.com/yara/a.yar?x=1"));
         for refused in [
@@ -192,11 +199,7 @@ mod tests {
     }
 
     /// A host whose config allows `allow`, fetching through `fetcher`.
-    fn host(
-        allow: Vec<String>,
-        fetcher: Arc<dyn SignatureFetch>,
-        settings: TableSettings,
-    ) -> Host {
+    fn host(allow: Vec<String>, fetcher: Arc<dyn SignatureFetch>, settings: TableSettings) -> Host {
         let live = LiveState {
             yara_signature_urls: allow,
             ..LiveState::default()
@@ -247,7 +250,10 @@ mod tests {
         let rows = scan(&host, hit.to_str().unwrap(), &url);
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
-        assert_eq!(row[Col::matches as usize], Value::Text("served_rule".into()));
+        assert_eq!(
+            row[Col::matches as usize],
+            Value::Text("served_rule".into())
+        );
         assert_eq!(row[Col::count as usize], Value::Integer(1));
         assert_eq!(row[Col::tags as usize], Value::Text("remote".into()));
         assert_eq!(row[Col::sigurl as usize], Value::Text(url.clone()));
@@ -264,8 +270,22 @@ mod tests {
         assert_eq!(server.requests_to("/yara/served.yar").len(), 1);
 
         // A 404 or an empty body gives no rules, hence no rows.
-        assert!(scan(&host, hit.to_str().unwrap(), &format!("{base}/yara/gone.yar")).is_empty());
-        assert!(scan(&host, hit.to_str().unwrap(), &format!("{base}/yara/empty.yar")).is_empty());
+        assert!(
+            scan(
+                &host,
+                hit.to_str().unwrap(),
+                &format!("{base}/yara/gone.yar")
+            )
+            .is_empty()
+        );
+        assert!(
+            scan(
+                &host,
+                hit.to_str().unwrap(),
+                &format!("{base}/yara/empty.yar")
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -289,8 +309,19 @@ mod tests {
         assert_eq!(server.connections(), 0);
         // Without any signature_urls in the config, nothing is allowed either.
         let client = TlsClient::for_urls(server.tls_settings()).unwrap();
-        let bare = self::host(Vec::new(), Arc::new(SignatureFetcher::new(client, None)), fast());
-        assert!(scan(&bare, hit.to_str().unwrap(), &format!("{base}/allowed/r.yar")).is_empty());
+        let bare = self::host(
+            Vec::new(),
+            Arc::new(SignatureFetcher::new(client, None)),
+            fast(),
+        );
+        assert!(
+            scan(
+                &bare,
+                hit.to_str().unwrap(),
+                &format!("{base}/allowed/r.yar")
+            )
+            .is_empty()
+        );
         assert_eq!(server.connections(), 0);
     }
 
@@ -325,7 +356,8 @@ mod tests {
         assert!(scan(&h, hit.to_str().unwrap(), &url).is_empty());
         assert!(server.requests_to("/yara/auth.yar").is_empty());
 
-        keys.get(&std::sync::atomic::AtomicBool::new(false)).unwrap();
+        keys.get(&std::sync::atomic::AtomicBool::new(false))
+            .unwrap();
         let h = host(allow.clone(), fetcher.clone(), authenticated);
         let rows = scan(&h, hit.to_str().unwrap(), &url);
         assert_eq!(rows.len(), 1);
