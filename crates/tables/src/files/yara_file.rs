@@ -6,9 +6,8 @@
 //! from the query: `sigfile = F` compiles the rule file F (a relative name is looked up in
 //! osquery's `/etc/osquery/yara/`), `sigrule = R` compiles the rule text R, `sigurl = U`
 //! fetches rules from U when the config's `yara.signature_urls` allows it (see
-//! `yara_sigurl`). Every distinct
-//! rule source is compiled once per query. Each file is scanned once per rule source and
-//! gives one row, also when nothing matched (`count` 0).
+//! `yara_sigurl`). Every distinct rule source is compiled once per query. Each file is
+//! scanned once per rule source and gives one row, also when nothing matched (`count` 0).
 //!
 //! Not supported yet, each giving no rows for that source with a log line:
 //! `sig_group` (named signature groups are defined in the daemon configuration's `yara`

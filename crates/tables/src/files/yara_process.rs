@@ -6,8 +6,8 @@
 //! Yama setting) and scanned block by block; offsets in `strings` are virtual addresses.
 //! Block scanning leaves YARA modules, `filesize` and `uintNN()` undefined, so rules for
 //! memory should rely on their patterns. Rules come from `sigfile`, `sigrule` or `sigurl`
-//! as in the `yara` table, each distinct source compiled once per query; one row per process and
-//! rule source, also without a match. A process that cannot be read gives no row.
+//! as in the `yara` table, each distinct source compiled once per query; one row per
+//! process and rule source, also without a match. A process that cannot be read gives no row.
 //! `sig_group` and `pid_with_namespace` are not supported yet (see `yara`).
 
 use oxquery_sys::yara::{self, NamedRules, RuleCache};
