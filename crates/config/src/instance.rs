@@ -15,6 +15,7 @@ pub fn table_settings(flags: &Flags) -> TableSettings {
         docker_socket: Some(flags.get(flag::docker_socket).to_path_buf()),
         lxd_socket: Some(flags.get(flag::lxd_socket).to_path_buf()),
         yara_delay_ms: flags.get(flag::yara_delay).into(),
+        yara_sigurl_authenticate: flags.get(flag::yara_sigurl_authenticate),
         augeas_lenses: Some(flags.get(flag::augeas_lenses).to_path_buf()),
         ignore_table_exceptions: flags.get(flag::ignore_table_exceptions),
     }

@@ -461,6 +461,21 @@ impl Config {
                 .all(|(a, b)| a.name == b.name && a.sha1 == b.sha1)
     }
 
+    /// `yara.signature_urls`: the URLs the yara tables' `sigurl` may fetch rules from
+    /// (strings only, as osquery reads them).
+    pub fn yara_signature_urls(&self) -> Vec<String> {
+        self.yara
+            .as_ref()
+            .and_then(|y| y.get("signature_urls"))
+            .and_then(|u| u.as_array())
+            .map(|urls| {
+                urls.iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The combined hash of the sources (`osquery_info.config_hash`); changes exactly
     /// when some source's content (or the set of sources) changes.
     pub fn hash(&self) -> String {

@@ -7,8 +7,8 @@
 use oxquery_engine::{Engine, EngineError, TableFilter};
 use oxquery_flags::{Flags, flag};
 use oxquery_table::{
-    Carves, EventReader, Extensions, Host, InstanceInfo, LiveState, Owner, Registry, Table,
-    TableDef,
+    Carves, EventReader, Extensions, Host, InstanceInfo, LiveState, Owner, Registry,
+    SignatureFetch, Table, TableDef,
 };
 use std::sync::{Arc, RwLock};
 
@@ -29,6 +29,8 @@ pub struct ProgramTables<'a> {
     carves: Option<Arc<dyn Carves>>,
     /// The extension manager; `None` when none runs.
     extensions: Option<Arc<dyn Extensions>>,
+    /// The TLS client the yara tables' `sigurl` fetches with; `None` outside the daemon.
+    signatures: Option<Arc<dyn SignatureFetch>>,
 }
 
 impl<'a> ProgramTables<'a> {
@@ -76,6 +78,7 @@ impl<'a> ProgramTables<'a> {
             events: None,
             carves: None,
             extensions: None,
+            signatures: None,
         }
     }
 
@@ -92,6 +95,11 @@ impl<'a> ProgramTables<'a> {
     /// Engines made from now on report the extension manager `extensions`.
     pub fn set_extensions(&mut self, extensions: Option<Arc<dyn Extensions>>) {
         self.extensions = extensions;
+    }
+
+    /// Engines made from now on fetch yara `sigurl` rules through `signatures`.
+    pub fn set_signatures(&mut self, signatures: Option<Arc<dyn SignatureFetch>>) {
+        self.signatures = signatures;
     }
 
     /// Every table the program's engines serve (shared with them).
@@ -119,6 +127,7 @@ impl<'a> ProgramTables<'a> {
             events: self.events.clone(),
             carves: self.carves.clone(),
             extensions: self.extensions.clone(),
+            signatures: self.signatures.clone(),
             ..Host::default()
         })
     }

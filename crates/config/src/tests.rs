@@ -725,7 +725,8 @@ fn other_keys_are_kept() {
             "file_paths_query": {"homes": ["SELECT path FROM users"]},
             "file_accesses": ["etc"],
             "exclude_paths": {"etc": ["/etc/secret"]},
-            "yara": {"signatures": {"g": ["/r.yar"]}},
+            "yara": {"signatures": {"g": ["/r.yar"]},
+                     "signature_urls": ["https://rules.example/yara/.*", 7]},
             "events": {"disable_subscribers": ["file_events"]},
             "kafka_topics": {"results": ["pack_a_q1"], "audit": ["q2"]},
             "prometheus_targets": {"timeout": 5, "urls": ["http://127.0.0.1:9100/metrics"]},
@@ -744,6 +745,8 @@ fn other_keys_are_kept() {
     assert_eq!(c.file_accesses, ["etc", "bin"]);
     assert_eq!(c.exclude_paths["etc"], ["/etc/secret"]);
     assert!(c.yara.is_some());
+    // Strings only, as osquery reads them.
+    assert_eq!(c.yara_signature_urls(), ["https://rules.example/yara/.*"]);
     let prometheus = c.prometheus_targets.as_ref().unwrap();
     assert_eq!(prometheus.urls, ["http://127.0.0.1:9100/metrics"]);
     assert_eq!(prometheus.timeout_secs, 5);

@@ -229,6 +229,7 @@ impl Engine {
             carves: None,
             request: Default::default(),
             extensions: None,
+            signatures: None,
         })
     }
 

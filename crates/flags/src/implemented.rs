@@ -57,6 +57,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "ignore_table_exceptions",
     // The yara_file and yara_process tables pause this long after each file or process.
     "yara_delay",
+    // A yara `sigurl` fetch is a POST of the node key (osqueryd's, once enrolled; the
+    // shell has none, so there it refuses the fetch) instead of a GET.
+    "yara_sigurl_authenticate",
     "enable_foreign",
     "enable_tables",
     // Both programs look the named experiments up at start (osquery's Linux build has
@@ -346,8 +349,6 @@ pub const NOT_NEEDED: &[(&str, &str)] = &[
 /// osquery flags that modify a feature oxquery does not have yet, with that feature:
 /// `--help` names it, and so does the notice when one is set.
 pub const NEEDS_FEATURE: &[(&str, &str)] = &[
-    // It makes the fetch of a yara `sigurl` an authenticated POST.
-    ("yara_sigurl_authenticate", "the yara tables' sigurl column"),
 ];
 
 /// Why `name` needs no implementation ([`NOT_NEEDED`]).
@@ -413,7 +414,8 @@ pub fn windows_service_request(install: bool, uninstall: bool) -> Option<(Vec<St
 /// (`schedule_epoch`, `logger_event_type`, `logger_snapshot_event_type`,
 /// `logger_numerics`, `decorations_top_level`, `nullvalue`, `disable_logging`) the next
 /// results logged, `disable_decorators` the next decorator run, `read_max`,
-/// `hash_cache_max`, `disable_hash_cache`, `yara_delay`, `augeas_lenses` and
+/// `hash_cache_max`, `disable_hash_cache`, `yara_delay`, `yara_sigurl_authenticate`,
+/// `augeas_lenses` and
 /// `ignore_table_exceptions` the next scans, `verbose`/`logger_min_status`/
 /// `logger_min_stderr` the status log at once, `buffered_log_max` the next flush, and
 /// the scheduler's own (`schedule_lognames`, `schedule_max_drift`, `schedule_reload`,

@@ -600,10 +600,8 @@ fn flags_that_cannot_act_say_why_in_help_and_notices() {
             help_status("disable_memory", tool).as_deref(),
             Some("[not needed: oxquery never reads physical memory]")
         );
-        assert_eq!(
-            help_status("yara_sigurl_authenticate", tool).as_deref(),
-            Some("[needs the yara tables' sigurl column, not supported yet]")
-        );
+        // Acted on since the yara tables fetch sigurl rules.
+        assert_eq!(help_status("yara_sigurl_authenticate", tool), None);
         assert_eq!(
             help_status("install", tool).as_deref(),
             Some("[Windows only]")

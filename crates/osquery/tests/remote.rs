@@ -425,3 +425,70 @@ fn kill_9_while_a_batch_is_in_flight_loses_no_line() {
     }
     d.terminate(LONG);
 }
+
+/// The yara table's `sigurl` in the daemon: the config allows the server's rule URLs and
+/// sets `yara_sigurl_authenticate`, so the scheduled scan fetches its rules with a POST
+/// of the node key the daemon enrolled for, and matches the file the test wrote.
+#[test]
+fn a_scheduled_yara_scan_fetches_its_rules_with_the_node_key() {
+    let host = Arc::new(Mutex::new(String::new()));
+    let s = Sandbox::new();
+    let target = s.path().join("scanned.bin");
+    std::fs::write(&target, b"....e2e-sigurl-marker-93d....").unwrap();
+    let (h, scanned) = (Arc::clone(&host), target.display().to_string());
+    let server = TestServer::start(move |r: &Request| {
+        let body = r.json();
+        match r.path.as_str() {
+            "/enroll" => Response::Json(json!({"node_key": "fleet-key"})),
+            "/config" => {
+                let base = format!("https://{}", h.lock().unwrap());
+                Response::Json(json!({
+                    "options": {"yara_sigurl_authenticate": true, "schedule_splay_percent": 0},
+                    "yara": {"signature_urls": [format!("{base}/yara/.*\\.yar")]},
+                    "schedule": {"yara_q": {
+                        "query": format!(
+                            "select matches, count, sigurl from yara_file where path = '{scanned}' \
+                             and sigurl = '{base}/yara/remote.yar'"
+                        ),
+                        "interval": 1
+                    }}
+                }))
+            }
+            "/yara/remote.yar" if r.method == "POST" && body["node_key"] == "fleet-key" => {
+                Response::Body(
+                    200,
+                    br#"rule fetched_rule { strings: $m = "e2e-sigurl-marker-93d" condition: $m }"#
+                        .to_vec(),
+                )
+            }
+            _ => Response::Body(401, b"{}".to_vec()),
+        }
+    });
+    *host.lock().unwrap() = server.hostname();
+    let secret = s.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let args = [
+        "--disable_watchdog".to_owned(),
+        format!("--tls_hostname={}", server.hostname()),
+        format!("--tls_server_certs={}", server.ca_path().display()),
+        format!("--enroll_secret_path={}", secret.display()),
+        "--enroll_tls_endpoint=/enroll".to_owned(),
+        "--config_plugin=tls".to_owned(),
+        "--config_tls_endpoint=/config".to_owned(),
+        "--yara_delay=0".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = s.start("yara", &args);
+    assert!(
+        wait_until(LONG, || !s.results_of("yara_q").is_empty()),
+        "no yara result\n{}",
+        d.stderr_text()
+    );
+    let line = Value::Object(s.results_of("yara_q")[0].clone());
+    assert_eq!(line["columns"]["matches"], "fetched_rule", "{line}");
+    assert_eq!(line["columns"]["count"], "1", "{line}");
+    let fetches = server.requests_to("/yara/remote.yar");
+    assert!(!fetches.is_empty());
+    assert!(fetches.iter().all(|r| r.method == "POST"));
+    d.terminate(LONG);
+}

@@ -126,6 +126,12 @@ impl TlsClient {
         if settings.hostname.is_empty() {
             return Err("no TLS server: --tls_hostname is empty".to_owned());
         }
+        TlsClient::for_urls(settings)
+    }
+
+    /// A client with the TLS flags' verification, certificate and proxy for whole URLs
+    /// ([`TlsClient::fetch_url`]), which need no `--tls_hostname`.
+    pub fn for_urls(settings: TlsSettings) -> Result<TlsClient, String> {
         let client_cert = match &settings.client_cert {
             Some((cert, key)) => Some(client_cert(cert, key)?),
             None => None,
@@ -225,6 +231,44 @@ impl TlsClient {
             request = request.header("Accept-Encoding", "gzip");
         }
         self.read_answer(endpoint, request.call())
+    }
+
+    /// GETs the whole `url`, or POSTs `body` to it as JSON, and returns the status and at
+    /// most `max_body` bytes of the answer (a longer one is an error); never redirected,
+    /// so only the URL given is contacted.
+    pub fn fetch_url(
+        &self,
+        url: &str,
+        body: Option<&Value>,
+        max_body: u64,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let sent = match body {
+            Some(body) => {
+                let text = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+                self.agent
+                    .post(url)
+                    .config()
+                    .max_redirects(0)
+                    .build()
+                    .header("Content-Type", "application/json")
+                    .send(&text[..])
+            }
+            None => self.agent.get(url).config().max_redirects(0).build().call(),
+        };
+        let mut answer = sent.map_err(|e| e.to_string())?;
+        let status = answer.status().as_u16();
+        let bytes = answer
+            .body_mut()
+            .with_config()
+            .limit(max_body)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(limit) => {
+                    format!("the answer's body is over {limit} bytes")
+                }
+                other => format!("reading the answer's body: {other}"),
+            })?;
+        Ok((status, bytes))
     }
 
     /// Reads a bounded answer body and parses it as osquery does.

@@ -10,9 +10,11 @@ pub mod config;
 mod connector;
 pub mod distributed;
 pub mod enroll;
+pub mod signatures;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod verify;
 
 pub use client::{RequestError, TlsClient, TlsSettings};
 pub use enroll::{EnrollSettings, NodeKeys};
+pub use signatures::SignatureFetcher;

@@ -191,6 +191,18 @@ pub fn run(
             .clone()
             .map(|hub| Arc::new(hub) as Arc<dyn oxquery_table::EventReader>),
     );
+    // The yara tables' sigurl fetches over the TLS flags' client; the shell never enrolls,
+    // so it has no node key for --yara_sigurl_authenticate.
+    match oxquery_remote::TlsClient::for_urls(oxquery_remote::TlsSettings::from_flags(
+        &flags,
+        oxquery_engine::instance::VERSION,
+    )) {
+        Ok(client) => tables.set_signatures(Some(Arc::new(oxquery_remote::SignatureFetcher::new(
+            client, None,
+        ))
+            as Arc<dyn oxquery_table::SignatureFetch>)),
+        Err(e) => log::warn!("yara sigurl: cannot set up the TLS client: {e}"),
+    }
     let output = match flags.get(flag::output) {
         path if path.as_os_str().is_empty() || path == Path::new("-") => Output::Stdout,
         path => match std::fs::File::create(path) {
@@ -429,6 +441,7 @@ fn publish_config(
     state.config_hash = config.hash();
     state.config_valid = valid;
     state.prometheus_targets = config.prometheus_targets.clone();
+    state.yara_signature_urls = config.yara_signature_urls();
     state.packs = oxquery_config::pack_entries(config, &scheduled);
     state.schedule = scheduled
         .iter()

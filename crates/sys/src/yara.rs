@@ -42,6 +42,11 @@ pub const YARA_HOME: &str = "/etc/osquery/yara/";
 pub enum NamedRules {
     SigFile(String),
     SigRule(String),
+    /// `sigurl = U`: the URL and the rule text fetched from it.
+    SigUrl {
+        url: String,
+        text: String,
+    },
 }
 
 impl NamedRules {
@@ -63,6 +68,7 @@ impl NamedRules {
             NamedRules::SigFile(f) if f.starts_with('/') => RuleSource::File(PathBuf::from(f)),
             NamedRules::SigFile(f) => RuleSource::File(Path::new(YARA_HOME).join(f)),
             NamedRules::SigRule(r) => RuleSource::Text(r.clone()),
+            NamedRules::SigUrl { text, .. } => RuleSource::Text(text.clone()),
         }
     }
 
@@ -70,15 +76,23 @@ impl NamedRules {
     pub fn sigfile(&self) -> &str {
         match self {
             NamedRules::SigFile(f) => f,
-            NamedRules::SigRule(_) => "",
+            NamedRules::SigRule(_) | NamedRules::SigUrl { .. } => "",
         }
     }
 
     /// The `sigrule` column of a row scanned with these rules (empty for a file).
     pub fn sigrule(&self) -> &str {
         match self {
-            NamedRules::SigFile(_) => "",
+            NamedRules::SigFile(_) | NamedRules::SigUrl { .. } => "",
             NamedRules::SigRule(r) => r,
+        }
+    }
+
+    /// The `sigurl` column of a row scanned with these rules (empty unless fetched).
+    pub fn sigurl(&self) -> &str {
+        match self {
+            NamedRules::SigUrl { url, .. } => url,
+            _ => "",
         }
     }
 }

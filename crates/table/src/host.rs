@@ -113,6 +113,9 @@ pub struct LiveState {
     /// The config's `prometheus_targets` (`prometheus_metrics`); `None` when the config
     /// has none.
     pub prometheus_targets: Option<PrometheusTargets>,
+    /// The config's `yara.signature_urls`: the URLs (scheme and host as written, the path
+    /// a regular expression) the yara tables' `sigurl` may fetch rules from.
+    pub yara_signature_urls: Vec<String>,
 }
 
 /// The config's `prometheus_targets`: the URLs `prometheus_metrics` scrapes.
@@ -148,6 +151,25 @@ pub struct Host {
     /// The extension manager (`osquery_extensions`, extensions' plugins in
     /// `osquery_registry`); `None` when none runs.
     pub extensions: Option<std::sync::Arc<dyn crate::Extensions>>,
+    /// The program's TLS client as the yara tables' `sigurl` uses it; `None` where the
+    /// program installed none.
+    pub signatures: Option<std::sync::Arc<dyn SignatureFetch>>,
+}
+
+/// What a signature server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Fetches YARA rules from a URL over the program's TLS client (`--tls_server_certs`,
+/// client certificate, proxy). The tables check the URL against the config first; the
+/// program supplies the transport and, for `--yara_sigurl_authenticate`, the node key.
+pub trait SignatureFetch: Send + Sync + std::fmt::Debug {
+    /// GETs `url`, or with `authenticate` POSTs `{"node_key": ...}` to it; a body over
+    /// `max_body` bytes, a time-out or a transport failure is an `Err` saying which.
+    fn fetch(&self, url: &str, authenticate: bool, max_body: u64) -> Result<Fetched, String>;
 }
 
 impl Host {

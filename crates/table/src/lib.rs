@@ -60,8 +60,8 @@ pub use error::{TableError, TableResult};
 pub use events::{EventReader, EventStatus, QueryRun, RunMarks, scan_events};
 pub use extensions::{ExtensionRecord, Extensions};
 pub use host::{
-    FlagValue, Host, InstanceInfo, LiveState, PackEntry, PrometheusTargets, RegistryItem,
-    ScheduleEntry,
+    Fetched, FlagValue, Host, InstanceInfo, LiveState, PackEntry, PrometheusTargets, RegistryItem,
+    ScheduleEntry, SignatureFetch,
 };
 pub use macros::column_name;
 pub use registry::{DuplicateTable, OwnedTable, Owner, Registry, TableFilter};

@@ -40,6 +40,9 @@ pub struct TableSettings {
     /// Milliseconds the yara tables pause after scanning each file or process
     /// (`--yara_delay`), to spread a large scan's memory and CPU over time.
     pub yara_delay_ms: u64,
+    /// Whether a yara `sigurl` fetch is a POST carrying the node key
+    /// (`--yara_sigurl_authenticate`) rather than a plain GET.
+    pub yara_sigurl_authenticate: bool,
     /// Where the augeas table finds its lenses (`--augeas_lenses`); `None` means
     /// osquery's default, [`DEFAULT_AUGEAS_LENSES`].
     pub augeas_lenses: Option<std::path::PathBuf>,
@@ -59,6 +62,7 @@ impl TableSettings {
         docker_socket: None,
         lxd_socket: None,
         yara_delay_ms: DEFAULT_YARA_DELAY_MS,
+        yara_sigurl_authenticate: false,
         augeas_lenses: None,
         ignore_table_exceptions: true,
     };

@@ -318,6 +318,7 @@ impl Daemon {
             live.config_hash = config.hash();
             live.config_valid = true;
             live.prometheus_targets = config.prometheus_targets.clone();
+            live.yara_signature_urls = config.yara_signature_urls();
             live.packs = packs;
             live.schedule = schedule.entries(&store);
         }

@@ -565,6 +565,18 @@ fn start<'t>(
     tables.set_carves(Some(
         Arc::new(carves.clone()) as Arc<dyn oxquery_table::Carves>
     ));
+    // The yara tables' sigurl: the TLS flags' client, and the node key once enrolled.
+    match oxquery_remote::TlsClient::for_urls(oxquery_remote::TlsSettings::from_flags(
+        &flags,
+        oxquery_engine::instance::VERSION,
+    )) {
+        Ok(client) => tables.set_signatures(Some(Arc::new(oxquery_remote::SignatureFetcher::new(
+            client,
+            remote.clone(),
+        ))
+            as Arc<dyn oxquery_table::SignatureFetch>)),
+        Err(e) => log::warn!("yara sigurl: cannot set up the TLS client: {e}"),
+    }
     let engine = match tables.engine(&filter, instance.clone(), Arc::clone(&daemon.live)) {
         Ok(e) => e,
         Err(e) => {

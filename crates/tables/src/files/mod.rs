@@ -25,6 +25,8 @@ pub(crate) mod test_images;
 pub mod yara_file;
 #[cfg(feature = "yara")]
 pub mod yara_process;
+#[cfg(feature = "yara")]
+pub mod yara_sigurl;
 
 use oxquery_table::TableDef;
 

@@ -4,14 +4,14 @@
 //! Files come from `path = X` or `path LIKE P` (`%`, and `%%` recursing, through
 //! `oxquery_sys::pattern`); only regular files are scanned, links followed. Rules come
 //! from the query: `sigfile = F` compiles the rule file F (a relative name is looked up in
-//! osquery's `/etc/osquery/yara/`), `sigrule = R` compiles the rule text R. Every distinct
-//! rule source is compiled once per query. Each file is scanned once per rule source and
-//! gives one row, also when nothing matched (`count` 0).
+//! osquery's `/etc/osquery/yara/`), `sigrule = R` compiles the rule text R, `sigurl = U`
+//! fetches rules from U when the config's `yara.signature_urls` allows it (see
+//! `yara_sigurl`). Every distinct rule source is compiled once per query. Each file is
+//! scanned once per rule source and gives one row, also when nothing matched (`count` 0).
 //!
 //! Not supported yet, each giving no rows for that source with a log line:
 //! `sig_group` (named signature groups are defined in the daemon configuration's `yara`
-//! section, which is a daemon concern still to come), `sigurl` (rules fetched from a
-//! server the configuration allows), and `pid_with_namespace`.
+//! section, which is a daemon concern still to come), and `pid_with_namespace`.
 
 use oxquery_sys::pattern::{self, Select};
 use oxquery_sys::yara::{self, NamedRules, RuleCache};
@@ -33,7 +33,7 @@ table! {
         sigrule: Text [ADDITIONAL | HIDDEN] "Rule text to compile and scan with",
         strings: Text [] "Matched patterns as `$name:hex offset`, comma-separated",
         tags: Text [] "Tags of the matching rules, comma-separated",
-        sigurl: Text [ADDITIONAL | HIDDEN] "URL to fetch rules from (not supported yet)",
+        sigurl: Text [ADDITIONAL | HIDDEN] "URL to fetch rules from; it must match the config's yara signature_urls",
         pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in (not supported yet)",
     },
     aliases: ["yara"],
@@ -48,7 +48,7 @@ pub(crate) fn yara_delay(ctx: &QueryContext) -> std::time::Duration {
     std::time::Duration::from_millis(ctx.settings().yara_delay_ms)
 }
 
-fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
+pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
         return Ok(());
     }
@@ -58,15 +58,17 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
              which oxquery does not load yet; no rows for it"
         );
     }
-    if ctx.is_constrained(Col::sigurl) {
-        log::info!("Table yara: sigurl (rules fetched from a server) is not supported yet");
-    }
-    let named = NamedRules::from_query(
+    let mut named = NamedRules::from_query(
         ctx.eq_texts(Col::sigfile).unwrap_or_default(),
         ctx.eq_texts(Col::sigrule).unwrap_or_default(),
     );
+    named.extend(super::yara_sigurl::rules(
+        ctx,
+        "yara",
+        ctx.eq_texts(Col::sigurl).unwrap_or_default(),
+    ));
     if named.is_empty() {
-        log::info!("Table yara: the query must give sigfile or sigrule to scan with");
+        log::info!("Table yara: the query must give sigfile, sigrule or sigurl to scan with");
         return Ok(());
     }
 
@@ -111,7 +113,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::sigrule, rules_named.sigrule());
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
-            row.set(Col::sigurl, "");
+            row.set(Col::sigurl, rules_named.sigurl());
             // `--yara_delay`: osquery pauses after each file it scans, so a sweep of many
             // files spreads its reads and memory peaks out.
             ctx.pause(yara_delay(ctx))?;

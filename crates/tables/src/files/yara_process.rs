@@ -5,10 +5,10 @@
 //! `/proc/<pid>/mem` (which needs ptrace access: root, or the same user under a permissive
 //! Yama setting) and scanned block by block; offsets in `strings` are virtual addresses.
 //! Block scanning leaves YARA modules, `filesize` and `uintNN()` undefined, so rules for
-//! memory should rely on their patterns. Rules come from `sigfile` or `sigrule` as in the
-//! `yara` table, each distinct source compiled once per query; one row per process and
-//! rule source, also without a match. A process that cannot be read gives no row.
-//! `sig_group`, `sigurl` and `pid_with_namespace` are not supported yet (see `yara`).
+//! memory should rely on their patterns. Rules come from `sigfile`, `sigrule` or `sigurl`
+//! as in the `yara` table, each distinct source compiled once per query; one row per
+//! process and rule source, also without a match. A process that cannot be read gives no row.
+//! `sig_group` and `pid_with_namespace` are not supported yet (see `yara`).
 
 use oxquery_sys::yara::{self, NamedRules, RuleCache};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
@@ -25,7 +25,7 @@ table! {
         sigrule: Text [ADDITIONAL | HIDDEN] "Rule text to compile and scan with",
         strings: Text [] "Matched patterns as `$name:hex address`, comma-separated",
         tags: Text [] "Tags of the matching rules, comma-separated",
-        sigurl: Text [ADDITIONAL | HIDDEN] "URL to fetch rules from (not supported yet)",
+        sigurl: Text [ADDITIONAL | HIDDEN] "URL to fetch rules from; it must match the config's yara signature_urls",
         pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in (not supported yet)",
     },
     examples: [
@@ -43,15 +43,19 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
              configuration, which oxquery does not load yet; no rows for it"
         );
     }
-    if ctx.is_constrained(Col::sigurl) {
-        log::info!("Table yara_process: sigurl is not supported yet");
-    }
-    let named = NamedRules::from_query(
+    let mut named = NamedRules::from_query(
         ctx.eq_texts(Col::sigfile).unwrap_or_default(),
         ctx.eq_texts(Col::sigrule).unwrap_or_default(),
     );
+    named.extend(super::yara_sigurl::rules(
+        ctx,
+        "yara_process",
+        ctx.eq_texts(Col::sigurl).unwrap_or_default(),
+    ));
     if named.is_empty() {
-        log::info!("Table yara_process: the query must give sigfile or sigrule to scan with");
+        log::info!(
+            "Table yara_process: the query must give sigfile, sigrule or sigurl to scan with"
+        );
         return Ok(());
     }
     let pids: Vec<u32> = ctx
@@ -85,7 +89,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::sigrule, rules_named.sigrule());
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
-            row.set(Col::sigurl, "");
+            row.set(Col::sigurl, rules_named.sigurl());
             // `--yara_delay`, after each process as after each file in `yara`.
             ctx.pause(crate::files::yara_file::yara_delay(ctx))?;
         }
