@@ -348,8 +348,7 @@ pub const NOT_NEEDED: &[(&str, &str)] = &[
 
 /// osquery flags that modify a feature oxquery does not have yet, with that feature:
 /// `--help` names it, and so does the notice when one is set.
-pub const NEEDS_FEATURE: &[(&str, &str)] = &[
-];
+pub const NEEDS_FEATURE: &[(&str, &str)] = &[];
 
 /// Why `name` needs no implementation ([`NOT_NEEDED`]).
 pub fn not_needed(name: &str) -> Option<&'static str> {

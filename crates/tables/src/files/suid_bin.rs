@@ -196,9 +196,9 @@ fn scan(ctx: &QueryContext, rows: &mut Rows, root: &Root) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
     use oxquery_table::{Host, Value};
     use std::collections::BTreeSet;
+    use std::fs;
     use std::os::unix::fs::{PermissionsExt, symlink};
     use std::process::Command;
 
