@@ -96,14 +96,8 @@ fn a_distributed_carve_reaches_the_server_whole_with_its_request_id() {
             _ => Response::Body(404, b"{}".to_vec()),
         }
     });
-    let secret = s.path().join("secret");
-    std::fs::write(&secret, "s3cret").unwrap();
-    let args = [
-        "--disable_watchdog".to_owned(),
-        format!("--tls_hostname={}", server.hostname()),
-        format!("--tls_server_certs={}", server.ca_path().display()),
-        format!("--enroll_secret_path={}", secret.display()),
-        "--enroll_tls_endpoint=/enroll".to_owned(),
+    let mut args = s.enroll_args(&server);
+    args.extend([
         "--disable_distributed=false".to_owned(),
         "--distributed_plugin=tls".to_owned(),
         "--distributed_tls_read_endpoint=/read".to_owned(),
@@ -114,7 +108,7 @@ fn a_distributed_carve_reaches_the_server_whole_with_its_request_id() {
         format!("--carver_continue_endpoint={}", CarveServer::CONTINUE),
         "--carver_block_size=1000".to_owned(),
         "--carver_compression=true".to_owned(),
-    ];
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut d = s.start("carve", &args);
 

@@ -81,14 +81,8 @@ fn fleet() -> Fleet {
 }
 
 fn tls_args(s: &Sandbox, fleet: &Fleet) -> Vec<String> {
-    let secret = s.path().join("secret");
-    std::fs::write(&secret, "s3cret\n").unwrap();
-    vec![
-        "--disable_watchdog".into(),
-        format!("--tls_hostname={}", fleet.server.hostname()),
-        format!("--tls_server_certs={}", fleet.server.ca_path().display()),
-        format!("--enroll_secret_path={}", secret.display()),
-        "--enroll_tls_endpoint=/enroll".into(),
+    let mut args = s.enroll_args(&fleet.server);
+    args.extend([
         "--config_plugin=tls".into(),
         "--config_tls_endpoint=/config".into(),
         "--config_refresh=2".into(),
@@ -99,7 +93,8 @@ fn tls_args(s: &Sandbox, fleet: &Fleet) -> Vec<String> {
         "--distributed_tls_read_endpoint=/read".into(),
         "--distributed_tls_write_endpoint=/write".into(),
         "--distributed_interval=1".into(),
-    ]
+    ]);
+    args
 }
 
 /// Every result line the server received.
@@ -465,18 +460,12 @@ fn a_scheduled_yara_scan_fetches_its_rules_with_the_node_key() {
         }
     });
     *host.lock().unwrap() = server.hostname();
-    let secret = s.path().join("secret");
-    std::fs::write(&secret, "s3cret\n").unwrap();
-    let args = [
-        "--disable_watchdog".to_owned(),
-        format!("--tls_hostname={}", server.hostname()),
-        format!("--tls_server_certs={}", server.ca_path().display()),
-        format!("--enroll_secret_path={}", secret.display()),
-        "--enroll_tls_endpoint=/enroll".to_owned(),
+    let mut args = s.enroll_args(&server);
+    args.extend([
         "--config_plugin=tls".to_owned(),
         "--config_tls_endpoint=/config".to_owned(),
         "--yara_delay=0".to_owned(),
-    ];
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut d = s.start("yara", &args);
     assert!(

@@ -53,21 +53,16 @@ fn fleet(enrolled: Arc<AtomicU32>) -> TestServer {
 }
 
 fn args(s: &Sandbox, server: &TestServer) -> Vec<String> {
-    let secret = s.path().join("secret");
-    std::fs::write(&secret, "s3cret\n").unwrap();
-    vec![
-        "--disable_watchdog".into(),
+    let mut args = s.enroll_args(server);
+    args.extend([
         "--host_identifier=instance".into(),
-        format!("--tls_hostname={}", server.hostname()),
-        format!("--tls_server_certs={}", server.ca_path().display()),
-        format!("--enroll_secret_path={}", secret.display()),
-        "--enroll_tls_endpoint=/enroll".into(),
         "--config_plugin=tls".into(),
         "--config_tls_endpoint=/config".into(),
         "--logger_plugin=filesystem,tls".into(),
         "--logger_tls_endpoint=/log".into(),
         "--logger_tls_period=1".into(),
-    ]
+    ]);
+    args
 }
 
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {

@@ -75,6 +75,21 @@ impl Sandbox {
         ]
     }
 
+    /// The flags that enroll the daemon with a test fleet `server` (its hostname and CA;
+    /// the enroll secret `s3cret` written in the sandbox), the watchdog off.
+    #[allow(dead_code)] // Only the fleet tests include this module for it.
+    pub fn enroll_args(&self, server: &oxquery_remote::testing::TestServer) -> Vec<String> {
+        let secret = self.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        vec![
+            "--disable_watchdog".to_owned(),
+            format!("--tls_hostname={}", server.hostname()),
+            format!("--tls_server_certs={}", server.ca_path().display()),
+            format!("--enroll_secret_path={}", secret.display()),
+            "--enroll_tls_endpoint=/enroll".to_owned(),
+        ]
+    }
+
     /// Runs a one-shot mode (`--config_check`, `--database_dump`, ...) to completion.
     pub fn run(&self, extra: &[&str]) -> Output {
         Command::new(BIN)
