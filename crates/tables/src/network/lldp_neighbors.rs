@@ -1005,6 +1005,9 @@ mod tests {
                 "configure ports lldp-b lldp portdescription oxq-uplink",
                 "configure ports lldp-b dot3 power pse supported enabled paircontrol powerpairs spare class class-3 type 2 source primary priority high requested 10000 allocated 5000",
                 "configure ports lldp-b med policy application voice vlan 500 priority voice dscp 46",
+                // Rescan the interfaces and send at once: in one CI run A heard nothing from
+                // B for 60 s, as if B's lldpd had not taken up its interface.
+                "update",
             ] {
                 let mut args = vec!["-u", sb];
                 args.extend(cmd.split(' '));
