@@ -138,3 +138,23 @@ pub(crate) fn assert_hostile_answers_warn(
         }
     }
 }
+
+/// For the docker_* and lxd_* tests: each of `tables`, scanned (by `scan`) against a
+/// [`hostile_server`] giving each of `answers` (well-formed JSON of the wrong shape),
+/// finishes without an error or a panic.
+#[cfg(test)]
+pub(crate) fn assert_odd_shapes_survive(
+    answers: &[&'static [u8]],
+    tables: &[&oxquery_table::TableDef],
+    host_for: fn(&std::path::Path) -> oxquery_table::Host,
+    scan: fn(&oxquery_table::TableDef, &oxquery_table::Host) -> ScanOutcome,
+) {
+    for answer in answers {
+        let (_dir, path) = hostile_server(Some(answer));
+        let host = host_for(&path);
+        for def in tables {
+            let (rows, _) = scan(def, &host);
+            assert!(rows.is_ok(), "{}", def.spec.name);
+        }
+    }
+}
