@@ -954,20 +954,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let socket_a = dir.path().join("a.socket");
         let socket_b = dir.path().join("b.socket");
+        // Each lldpd reads its settings from its own -O file: lldpd starts paused and its
+        // start-up lldpcli applies the file and then resumes it. Settings given with lldpcli
+        // after the socket appears race that resume: lldpcli sends back the whole
+        // configuration it fetched, paused flag included, and a daemon that is paused again
+        // neither sends nor records frames (lldpd 1.0's _lldpctl_atom_set_int_config).
+        let config_a = "configure lldp tx-interval 1\n";
+        let config_b = "configure system hostname oxq-b
+configure lldp tx-interval 1
+configure ports lldp-b lldp portdescription oxq-uplink
+configure ports lldp-b dot3 power pse supported enabled paircontrol powerpairs spare class class-3 type 2 source primary priority high requested 10000 allocated 5000
+configure ports lldp-b med policy application voice vlan 500 priority voice dscp 46
+";
         let lldpd = lldpd.to_str().unwrap();
-        for (ns, dev, socket, extra) in [
-            (&ns_a, "lldp-a", &socket_a, vec!["-M", "1"]),
+        for (ns, dev, socket, config, extra) in [
+            (&ns_a, "lldp-a", &socket_a, config_a, vec!["-M", "1"]),
             (
                 &ns_b,
                 "lldp-b",
                 &socket_b,
+                config_b,
                 vec!["-M", "4", "-m", "192.0.2.7"],
             ),
         ] {
+            let config_file = socket.with_extension("conf");
+            std::fs::write(&config_file, config).unwrap();
             let log = std::fs::File::create(socket.with_extension("log")).unwrap();
             let child = Command::new(find_program("ip").unwrap())
                 .args(["netns", "exec", ns, lldpd, "-d", "-I", dev, "-u"])
                 .arg(socket)
+                .arg("-O")
+                .arg(&config_file)
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -993,35 +1010,10 @@ mod tests {
             assert!(Instant::now() < deadline, "lldpd made no control socket");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let (sa, sb) = (socket_a.to_str().unwrap(), socket_b.to_str().unwrap());
-        must(
-            "lldpcli",
-            &["-u", sa, "configure", "lldp", "tx-interval", "1"],
-        );
-        let configure_b = || {
-            for cmd in [
-                "configure system hostname oxq-b",
-                "configure lldp tx-interval 1",
-                "configure ports lldp-b lldp portdescription oxq-uplink",
-                "configure ports lldp-b dot3 power pse supported enabled paircontrol powerpairs spare class class-3 type 2 source primary priority high requested 10000 allocated 5000",
-                "configure ports lldp-b med policy application voice vlan 500 priority voice dscp 46",
-                // Rescan the interfaces and send at once: in one CI run A heard nothing from
-                // B for 60 s, as if B's lldpd had not taken up its interface.
-                "update",
-            ] {
-                let mut args = vec!["-u", sb];
-                args.extend(cmd.split(' '));
-                must("lldpcli", &args);
-            }
-        };
-        configure_b();
         // Wait until A has heard B's configured announcement, through the table itself.
         let host = Host::default();
         let ctx = QueryContext::everything(&SPEC, &host);
-        // On a loaded machine a freshly started lldpd can miss settings given right after
-        // its socket appears; the commands are idempotent, so repeat them while waiting.
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut next_configure = Instant::now() + Duration::from_secs(5);
         let rows = loop {
             let rows = rows_from(&socket_a, &ctx);
             let complete = rows.iter().any(|r| {
@@ -1040,10 +1032,6 @@ mod tests {
                 log_of(&socket_a),
                 log_of(&socket_b)
             );
-            if Instant::now() >= next_configure {
-                configure_b();
-                next_configure = Instant::now() + Duration::from_secs(5);
-            }
             std::thread::sleep(Duration::from_millis(250));
         };
         assert_eq!(rows.len(), 1, "one veth, one neighbour");
