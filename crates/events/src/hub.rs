@@ -308,8 +308,9 @@ fn flush_loop(inner: &Inner) {
     let (stopped, cvar) = &*inner.wake;
     loop {
         let guard = lock(stopped);
+        // A stop that came before this wait ends it at once (the flag is looked at first).
         let (guard, _) = cvar
-            .wait_timeout(guard, FLUSH_EVERY)
+            .wait_timeout_while(guard, FLUSH_EVERY, |stopped| !*stopped)
             .unwrap_or_else(|p| p.into_inner());
         let stop = *guard;
         drop(guard);

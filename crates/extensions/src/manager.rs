@@ -798,18 +798,18 @@ impl Manager {
                 .name("extensions-health".into())
                 .spawn(move || {
                     let (stopped, wake) = &*stop;
-                    let mut stopped = stopped.lock().unwrap_or_else(|p| p.into_inner());
                     loop {
-                        stopped = wake
-                            .wait_timeout(stopped, interval)
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0;
-                        if *stopped {
+                        // The flag is looked at before waiting: a stop that came before
+                        // this thread first waited must not wait out a whole interval.
+                        let guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
+                        let (guard, _) = wake
+                            .wait_timeout_while(guard, interval, |stopped| !*stopped)
+                            .unwrap_or_else(|p| p.into_inner());
+                        if *guard {
                             return;
                         }
-                        drop(stopped);
+                        drop(guard);
                         roster.check_health();
-                        stopped = stop.0.lock().unwrap_or_else(|p| p.into_inner());
                     }
                 })
                 .expect("spawning the extension health thread")
