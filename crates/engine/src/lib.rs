@@ -715,7 +715,7 @@ pub(crate) fn value_from_ref(v: rusqlite::types::ValueRef<'_>) -> oxquery_table:
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
         ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
+        ValueRef::Text(t) => match oxquery_table::str_from_utf8(t) {
             Ok(text) => Value::Text(text.to_owned()),
             Err(_) => Value::Blob(t.to_vec()),
         },

@@ -114,60 +114,101 @@ pub struct CallStatus {
 }
 
 /// One row of a `call` answer as it was read: its entries' keys and values as sent
-/// (bytes, not checked as UTF-8), in the order sent. One is reused for every row.
-#[derive(Debug, Default)]
-pub struct RowEntries {
-    /// Every entry's key then value, back to back.
-    bytes: Vec<u8>,
-    /// Where each entry's key ends and its value ends in `bytes`.
-    ends: Vec<(usize, usize)>,
+/// (bytes, not checked as UTF-8), in the order sent. It borrows the stream's buffer
+/// when the whole row is there (nearly always), else a buffer reused for every row.
+#[derive(Debug, Clone, Copy)]
+pub struct RowEntries<'a> {
+    bytes: &'a [u8],
+    spans: &'a [Entry],
 }
 
-impl RowEntries {
+/// Where one entry's key and value lie in [`RowEntries`]' bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    key: (usize, usize),
+    value: (usize, usize),
+}
+
+impl<'a> RowEntries<'a> {
+    /// The entries, `(key, value)`, in the order sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + use<'a> {
+        let bytes = self.bytes;
+        self.spans
+            .iter()
+            .map(move |e| (&bytes[e.key.0..e.key.1], &bytes[e.value.0..e.value.1]))
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+/// Entries owned, for rows that straddle the stream's buffer (and for tests).
+#[derive(Debug, Default)]
+pub struct OwnedEntries {
+    bytes: Vec<u8>,
+    spans: Vec<Entry>,
+}
+
+impl OwnedEntries {
     fn clear(&mut self) {
         self.bytes.clear();
-        self.ends.clear();
+        self.spans.clear();
     }
 
     /// Adds an entry after the others.
     pub fn push(&mut self, key: &[u8], value: &[u8]) {
+        let start = self.bytes.len();
         self.bytes.extend_from_slice(key);
         let key_end = self.bytes.len();
         self.bytes.extend_from_slice(value);
-        self.ends.push((key_end, self.bytes.len()));
+        self.spans.push(Entry {
+            key: (start, key_end),
+            value: (key_end, self.bytes.len()),
+        });
     }
 
-    /// The entries, `(key, value)`, in the order sent.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut start = 0;
-        self.ends.iter().map(move |&(key_end, value_end)| {
-            let entry = (&self.bytes[start..key_end], &self.bytes[key_end..value_end]);
-            start = value_end;
-            entry
-        })
+    pub fn entries(&self) -> RowEntries<'_> {
+        RowEntries {
+            bytes: &self.bytes,
+            spans: &self.spans,
+        }
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
+/// Where the rows of a `call` answer go as they are read ([`Client::call_rows`]). A
+/// closure taking each row is one.
+pub trait AnswerRows {
+    /// The answer's list header announces `rows` rows: a hint for sizing, which a
+    /// misbehaving extension may get wrong.
+    fn announced(&mut self, _rows: usize) {}
 
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+    /// One row; false stops the handing over (the rest is read and dropped).
+    fn row(&mut self, entries: &RowEntries<'_>) -> bool;
+}
+
+impl<F: FnMut(&RowEntries<'_>) -> bool> AnswerRows for F {
+    fn row(&mut self, entries: &RowEntries<'_>) -> bool {
+        self(entries)
     }
 }
 
 impl Client {
-    /// `call(registry, item, request)`, handing each row of the answer to `on_row` as it
-    /// is read instead of building the whole answer: its strings go from the stream's
-    /// buffer into one buffer reused for every row, so a table of many rows allocates
-    /// nothing per row here. Once `on_row` returns false the rest is read and dropped,
-    /// so the connection stays in step.
+    /// `call(registry, item, request)`, handing each row of the answer to `rows` as it
+    /// is read instead of building the whole answer: a row is read in place in the
+    /// stream's buffer (or copied into one buffer reused for every row when it straddles
+    /// a refill), so a table of many rows allocates nothing per row here. Once `rows`
+    /// declines a row the rest is read and dropped, so the connection stays in step.
     pub fn call_rows(
         &mut self,
         registry: &str,
         item: &str,
         request: &BTreeMap<String, String>,
-        mut on_row: impl FnMut(&RowEntries) -> bool,
+        mut rows: impl AnswerRows,
     ) -> thrift::Result<CallStatus> {
         let client = &mut self.inner;
         let sequence = client.increment_sequence_number();
@@ -220,7 +261,7 @@ impl Client {
                 break;
             }
             if field.id == Some(0) && field.field_type == TType::Struct {
-                status = Some(read_response(input, &mut on_row)?);
+                status = Some(read_response(input, &mut rows)?);
             } else {
                 input.skip(field.field_type)?;
             }
@@ -238,19 +279,20 @@ impl Client {
     }
 }
 
-/// Reads an `ExtensionResponse`, handing its rows to `on_row`; its status. The framing
-/// (fields, list and map headers, the status struct) goes through the protocol; the rows'
-/// strings are read from its transport directly ([`read_string_into`]), the protocol
-/// keeping no state of its own between reads.
+/// Reads an `ExtensionResponse`, handing its rows to `rows`; its status. The framing
+/// (fields, list header, the status struct) goes through the protocol; the rows are read
+/// from its transport directly ([`row_in_buffer`], else [`read_string_into`]), the
+/// protocol keeping no state of its own between reads.
 fn read_response<R: BufRead>(
     input: &mut TBinaryInputProtocol<R>,
-    on_row: &mut impl FnMut(&RowEntries) -> bool,
+    rows: &mut impl AnswerRows,
 ) -> thrift::Result<CallStatus> {
     let mut status = CallStatus {
         code: 0,
         message: String::new(),
     };
-    let mut row = RowEntries::default();
+    let mut owned = OwnedEntries::default();
+    let mut spans = Vec::new();
     let mut wanted = true;
     input.read_struct_begin()?;
     loop {
@@ -267,7 +309,21 @@ fn read_response<R: BufRead>(
                 if list.element_type != TType::Map {
                     return Err(unexpected("the response is not a list of maps"));
                 }
+                if wanted {
+                    rows.announced(usize::try_from(list.size).unwrap_or(0));
+                }
                 for _ in 0..list.size.max(0) {
+                    if wanted {
+                        let buffered = input.transport.fill_buf()?;
+                        if let Some(length) = row_in_buffer(buffered, &mut spans) {
+                            wanted = rows.row(&RowEntries {
+                                bytes: buffered,
+                                spans: &spans,
+                            });
+                            input.transport.consume(length);
+                            continue;
+                        }
+                    }
                     let map = input.read_map_begin()?;
                     if map.size > 0
                         && (map.key_type != Some(TType::String)
@@ -275,13 +331,17 @@ fn read_response<R: BufRead>(
                     {
                         return Err(unexpected("a row is not a map of strings"));
                     }
-                    row.clear();
+                    owned.clear();
                     for _ in 0..map.size.max(0) {
                         if wanted {
-                            read_string_into(&mut input.transport, &mut row.bytes)?;
-                            let key_end = row.bytes.len();
-                            read_string_into(&mut input.transport, &mut row.bytes)?;
-                            row.ends.push((key_end, row.bytes.len()));
+                            let start = owned.bytes.len();
+                            read_string_into(&mut input.transport, &mut owned.bytes)?;
+                            let key_end = owned.bytes.len();
+                            read_string_into(&mut input.transport, &mut owned.bytes)?;
+                            owned.spans.push(Entry {
+                                key: (start, key_end),
+                                value: (key_end, owned.bytes.len()),
+                            });
                         } else {
                             skip_string(&mut input.transport)?;
                             skip_string(&mut input.transport)?;
@@ -289,7 +349,7 @@ fn read_response<R: BufRead>(
                     }
                     input.read_map_end()?;
                     if wanted {
-                        wanted = on_row(&row);
+                        wanted = rows.row(&owned.entries());
                     }
                 }
                 input.read_list_end()?;
@@ -300,6 +360,41 @@ fn read_response<R: BufRead>(
     }
     input.read_struct_end()?;
     Ok(status)
+}
+
+/// The binary protocol's type code of a string (a map of strings' key and value type).
+const STRING_TYPE: u8 = 11;
+
+/// A row (a map of strings) that lies whole at the start of `buffer`: its entries' spans
+/// in `spans` and the bytes it takes, or `None` when it does not fit there or is anything
+/// but a plain non-empty map of strings (the general path then reads it, and reports
+/// what is wrong with it).
+fn row_in_buffer(buffer: &[u8], spans: &mut Vec<Entry>) -> Option<usize> {
+    let [key_type, value_type, a, b, c, d, ..] = *buffer else {
+        return None;
+    };
+    let size = i32::from_be_bytes([a, b, c, d]);
+    if key_type != STRING_TYPE || value_type != STRING_TYPE || size <= 0 {
+        return None;
+    }
+    spans.clear();
+    let mut at = 6;
+    // A string: its length prefix, then its bytes; its span within `buffer`.
+    let string = |at: &mut usize| -> Option<(usize, usize)> {
+        let prefix = buffer.get(*at..*at + 4)?;
+        let len = i32::from_be_bytes(prefix.try_into().ok()?);
+        let len = usize::try_from(len).ok().filter(|&l| l <= STRING_MAX)?;
+        let start = *at + 4;
+        let end = start.checked_add(len).filter(|&end| end <= buffer.len())?;
+        *at = end;
+        Some((start, end))
+    };
+    for _ in 0..size {
+        let key = string(&mut at)?;
+        let value = string(&mut at)?;
+        spans.push(Entry { key, value });
+    }
+    Some(at)
 }
 
 /// A binary-protocol string's length prefix, checked as the protocol checks it.
@@ -403,7 +498,7 @@ mod tests {
         input: &mut TBinaryInputProtocol<impl BufRead>,
     ) -> thrift::Result<(Vec<BTreeMap<String, String>>, CallStatus)> {
         let mut got = Vec::new();
-        let status = read_response(input, &mut |entries: &RowEntries| {
+        let status = read_response(input, &mut |entries: &RowEntries<'_>| {
             let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
             got.push(entries.iter().map(|(k, v)| (text(k), text(v))).collect());
             true
@@ -448,7 +543,9 @@ mod tests {
         ];
         let response =
             ExtensionResponse::new(ExtensionStatus::new(0, "OK".to_owned(), 7), sent.clone());
-        for capacity in [1, 3, 7, 1 << 16] {
+        // Small buffers make rows straddle refills (read by the general path), large ones
+        // hold whole rows (read in place); the middle sizes mix both.
+        for capacity in [1, 3, 7, 16, 29, 64, 1 << 16] {
             let (got, status) = read_all(&mut input(response_bytes(&response), capacity)).unwrap();
             assert_eq!(got, sent, "buffer of {capacity}");
             assert_eq!(
@@ -469,7 +566,7 @@ mod tests {
         );
         let mut input = input(response_bytes(&response), 5);
         let mut calls = 0;
-        let status = read_response(&mut input, &mut |_| {
+        let status = read_response(&mut input, &mut |_: &RowEntries<'_>| {
             calls += 1;
             false
         })
@@ -497,7 +594,7 @@ mod tests {
             out.write_field_stop().unwrap();
             out.write_struct_end().unwrap();
         });
-        assert!(read_response(&mut input(bytes, 64), &mut |_| true).is_err());
+        assert!(read_response(&mut input(bytes, 64), &mut |_: &RowEntries<'_>| true).is_err());
     }
 
     #[test]
@@ -507,10 +604,16 @@ mod tests {
             vec![row(&[("id", "1"), ("name", "one")]), row(&[("id", "2")])],
         );
         let bytes = response_bytes(&response);
-        assert!(read_all(&mut input(bytes.clone(), 4)).is_ok());
-        for cut in 0..bytes.len() {
-            let read = read_all(&mut input(bytes[..cut].to_vec(), 4));
-            assert!(read.is_err(), "cut at {cut} of {}", bytes.len());
+        for capacity in [4, 16, 1 << 16] {
+            assert!(read_all(&mut input(bytes.clone(), capacity)).is_ok());
+            for cut in 0..bytes.len() {
+                let read = read_all(&mut input(bytes[..cut].to_vec(), capacity));
+                assert!(
+                    read.is_err(),
+                    "cut at {cut} of {}, buffer {capacity}",
+                    bytes.len()
+                );
+            }
         }
     }
 
@@ -540,10 +643,21 @@ mod tests {
     }
 
     #[test]
+    fn a_row_claiming_more_entries_than_sent_is_an_error_in_any_buffer() {
+        let mut bytes = one_row_of(&[(b"k", b"v")], None);
+        // The map header's size (after the struct's field header and the list header).
+        let size_at = 1 + 2 + 1 + 4 + 2;
+        bytes[size_at..size_at + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        for capacity in [4, 64, 1 << 16] {
+            assert!(read_all(&mut input(bytes.clone(), capacity)).is_err());
+        }
+    }
+
+    #[test]
     fn bytes_that_are_not_utf8_are_handed_over_as_sent() {
         let bytes = one_row_of(&[(b"k\xff", b"\xfe\x00v")], None);
         let mut got = Vec::new();
-        read_response(&mut input(bytes, 64), &mut |entries: &RowEntries| {
+        read_response(&mut input(bytes, 64), &mut |entries: &RowEntries<'_>| {
             got.extend(entries.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
             true
         })

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use crate::client::RowEntries;
+use crate::client::AnswerRows;
 use crate::generated::{ExtensionCode, TExtensionSyncClient};
 use crate::{CallError, Client, ClientError, PluginRequest, PluginResponse};
 
@@ -109,18 +109,18 @@ impl Link {
     }
 
     /// `call(registry, item, request)` with each row of a successful answer handed to
-    /// `on_row` as it is read ([`Client::call_rows`]); a non-zero status is the error
+    /// `rows` as it is read ([`Client::call_rows`]); a non-zero status is the error
     /// (rows read before it, if the extension sent them first, were handed over).
     pub fn call_rows(
         &self,
         registry: &str,
         item: &str,
         request: &PluginRequest,
-        on_row: impl FnMut(&RowEntries) -> bool,
+        rows: impl AnswerRows,
     ) -> Result<(), CallError> {
         self.with_client(self.lock(), |client| {
             let status = client
-                .call_rows(registry, item, request, on_row)
+                .call_rows(registry, item, request, rows)
                 .map_err(|e| CallError::Client(e.into()))?;
             match status.code {
                 0 => Ok(()),

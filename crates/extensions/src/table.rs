@@ -14,7 +14,7 @@ use oxquery_table::{
 };
 use serde_json::{Value as Json, json};
 
-use crate::client::RowEntries;
+use crate::client::{AnswerRows, RowEntries};
 use crate::link::Link;
 use crate::{PluginRequest, PluginResponse};
 
@@ -370,13 +370,24 @@ fn parse_base0(text: &[u8]) -> Option<i64> {
         return None;
     }
     // Digit by digit in a u64 (no UTF-8 check, no i128): every i64 magnitude fits, and
-    // an overflow is no number.
+    // an overflow is no number. Up to 19 decimal digits cannot overflow, so the common
+    // case needs no checked arithmetic.
     let mut magnitude: u64 = 0;
-    for &b in digits {
-        let digit = char::from(b).to_digit(radix)?;
-        magnitude = magnitude
-            .checked_mul(u64::from(radix))?
-            .checked_add(u64::from(digit))?;
+    if radix == 10 && digits.len() <= 19 {
+        for &b in digits {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            magnitude = magnitude * 10 + u64::from(digit);
+        }
+    } else {
+        for &b in digits {
+            let digit = char::from(b).to_digit(radix)?;
+            magnitude = magnitude
+                .checked_mul(u64::from(radix))?
+                .checked_add(u64::from(digit))?;
+        }
     }
     if negative {
         // Down to i64::MIN, whose magnitude is one more than i64::MAX.
@@ -397,10 +408,12 @@ pub fn cell(ty: ColumnType, text: Option<&String>) -> Value {
 fn cell_from_bytes(ty: ColumnType, text: &[u8]) -> Value {
     match ty {
         // from_utf8 first: its check is faster than the lossy conversion's.
-        ColumnType::Text | ColumnType::Blob => Value::Text(match std::str::from_utf8(text) {
-            Ok(text) => text.to_owned(),
-            Err(_) => String::from_utf8_lossy(text).into_owned(),
-        }),
+        ColumnType::Text | ColumnType::Blob => {
+            Value::Text(match oxquery_table::str_from_utf8(text) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(text).into_owned(),
+            })
+        }
         _ if text.is_empty() => Value::Null,
         // osquery reads INTEGER into a C int.
         ColumnType::Integer => {
@@ -462,7 +475,7 @@ fn fill_row(
     row: &mut RowMut<'_>,
     columns: &[Column],
     lookup: &mut ColumnLookup<'_>,
-    entries: &RowEntries,
+    entries: &RowEntries<'_>,
 ) {
     for (position, (key, value)) in entries.iter().enumerate() {
         if key == b"rowid" {
@@ -481,6 +494,45 @@ fn fill_row(
     }
 }
 
+/// The most cells an answer's announced row count makes room for ahead: the count is
+/// the extension's word (a lie costs at most this), and rows past it still fit.
+const ANNOUNCED_CELLS_MAX: usize = 1 << 18;
+
+/// An extension table's answer as it is read: rows made from the entries as they arrive.
+struct Answer<'c, 'q> {
+    rows: Rows<'static>,
+    columns: &'c [Column],
+    lookup: ColumnLookup<'c>,
+    ctx: &'c QueryContext<'q>,
+    scanned: u32,
+    /// Why the query stopped reading (cancelled, out of time or memory).
+    stopped: Option<TableError>,
+}
+
+impl AnswerRows for &mut Answer<'_, '_> {
+    fn announced(&mut self, rows: usize) {
+        let most = ANNOUNCED_CELLS_MAX / self.rows.width().max(1);
+        self.rows.reserve(rows.min(most));
+    }
+
+    fn row(&mut self, entries: &RowEntries<'_>) -> bool {
+        self.scanned = self.scanned.wrapping_add(1);
+        if self.scanned.is_multiple_of(256)
+            && let Err(e) = self.ctx.check()
+        {
+            self.stopped = Some(e);
+            return false;
+        }
+        fill_row(
+            &mut self.rows.row(),
+            self.columns,
+            &mut self.lookup,
+            entries,
+        );
+        true
+    }
+}
+
 impl Table for ExtensionTable {
     fn spec(&self) -> &TableSpec {
         &self.spec
@@ -496,24 +548,22 @@ impl Table for ExtensionTable {
         // handed rows over mid-answer would be suspended while it holds the extension's
         // one connection, and a join of two of the extension's tables (whose inner scan
         // runs on the same thread) would wait for that connection for ever.
-        let mut answer = rows.detached();
-        let columns = &self.spec.columns;
-        let mut lookup = ColumnLookup::new(columns);
-        let mut scanned = 0u32;
-        let mut stopped = None;
+        let mut answer = Answer {
+            rows: rows.detached(),
+            columns: &self.spec.columns,
+            lookup: ColumnLookup::new(&self.spec.columns),
+            ctx,
+            scanned: 0,
+            stopped: None,
+        };
         self.link
-            .call_rows("table", &self.spec.name, &request, |entries| {
-                scanned = scanned.wrapping_add(1);
-                if scanned.is_multiple_of(256)
-                    && let Err(e) = ctx.check()
-                {
-                    stopped = Some(e);
-                    return false;
-                }
-                fill_row(&mut answer.row(), columns, &mut lookup, entries);
-                true
-            })
+            .call_rows("table", &self.spec.name, &request, &mut answer)
             .map_err(|e| TableError::msg(format!("extension table {}: {e}", self.spec.name)))?;
+        let Answer {
+            rows: answer,
+            stopped,
+            ..
+        } = answer;
         if let Some(e) = stopped {
             return Err(e);
         }
@@ -589,8 +639,8 @@ mod tests {
         assert!(back.is_used(0usize) && back.is_used(2usize) && !back.is_used(1usize));
     }
 
-    fn entries(pairs: &[(&[u8], &[u8])]) -> RowEntries {
-        let mut row = RowEntries::default();
+    fn entries(pairs: &[(&[u8], &[u8])]) -> crate::client::OwnedEntries {
+        let mut row = crate::client::OwnedEntries::default();
         for (key, value) in pairs {
             row.push(key, value);
         }
@@ -617,7 +667,7 @@ mod tests {
             entries(&[(b"pid", b"8"), (b"name", b"x"), (b"a", b"")]),
         ];
         for row in &sent {
-            fill_row(&mut rows.row(), &spec.columns, &mut lookup, row);
+            fill_row(&mut rows.row(), &spec.columns, &mut lookup, &row.entries());
         }
         let got: Vec<Vec<Value>> = rows.iter().map(<[Value]>::to_vec).collect();
         assert_eq!(
@@ -639,7 +689,7 @@ mod tests {
         used.insert(1);
         let mut rows = Rows::new(3, used);
         let row = entries(&[(b"pid", b"7"), (b"name", b"init"), (b"a", b"0.5")]);
-        fill_row(&mut rows.row(), &spec.columns, &mut lookup, &row);
+        fill_row(&mut rows.row(), &spec.columns, &mut lookup, &row.entries());
         assert_eq!(
             rows.get(0).unwrap(),
             &[Value::Null, Value::from("init"), Value::Null]

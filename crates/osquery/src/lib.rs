@@ -7,6 +7,16 @@
 
 pub use oxquery_table::memory::CountingAllocator;
 
+/// The programs' global allocator: mimalloc, which makes and frees the many small
+/// values a scan produces far faster than the C library's malloc (see
+/// `bench-extensions`), under the counting allocator that per-query memory budgets and
+/// `osquery_schedule`'s peak memory read (see `oxquery_table::memory`).
+pub type ProgramAllocator = CountingAllocator<mimalloc::MiMalloc>;
+
+/// The one value of [`ProgramAllocator`]: `#[global_allocator] static ALLOC:
+/// ProgramAllocator = PROGRAM_ALLOCATOR;`.
+pub const PROGRAM_ALLOCATOR: ProgramAllocator = CountingAllocator::new(mimalloc::MiMalloc);
+
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 

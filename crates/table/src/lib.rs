@@ -75,4 +75,4 @@ pub use spec::{
     RowChange, Table, TableDef, TableSpec,
 };
 pub use state::TableState;
-pub use value::Value;
+pub use value::{Value, str_from_utf8};

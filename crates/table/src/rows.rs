@@ -136,9 +136,26 @@ impl<'s> Rows<'s> {
         Rows::new(self.width, self.used.clone())
     }
 
+    /// Makes room for `rows` more rows (at most a batch's when streaming), for a
+    /// generator that knows how many it will make.
+    pub fn reserve(&mut self, rows: usize) {
+        let rows = rows.min(self.batch_rows.saturating_sub(self.len()));
+        self.values.reserve(rows.saturating_mul(self.width));
+    }
+
     /// Appends whole rows (`values` holds rows of this buffer's width, as
     /// [`Rows::into_values`] gives them), handing full batches over as [`Rows::row`] does.
-    pub fn extend(&mut self, values: Vec<Value>) {
+    /// Into an empty buffer they go whole, as one batch: they are all made already, so
+    /// cutting them up would bound no memory, only copy every cell.
+    pub fn extend(&mut self, mut values: Vec<Value>) {
+        if self.values.is_empty() && !self.closed && self.width > 0 {
+            values.truncate(values.len() - values.len() % self.width);
+            self.values = values;
+            if self.sink.is_some() && !self.values.is_empty() {
+                self.flush();
+            }
+            return;
+        }
         let mut cells = values.into_iter();
         while cells.len() >= self.width && self.width > 0 {
             let row = self.row();
@@ -263,28 +280,46 @@ mod tests {
     }
 
     #[test]
-    fn rows_made_detached_are_handed_over_in_batches_and_in_order() {
+    fn rows_made_detached_are_handed_over_in_order_whole_into_an_empty_buffer() {
         let mut seen = Vec::new();
-        let mut largest = 0;
+        let mut batches = Vec::new();
         let mut sink = |batch: Vec<Value>| {
-            largest = largest.max(batch.len());
+            batches.push(batch.len());
             seen.extend(batch.iter().filter_map(Value::as_i64));
             Some(Vec::with_capacity(batch.len()))
         };
         let mut rows = Rows::streaming(2, ColumnSet::all(2), &mut sink);
-        let mut detached = rows.detached();
-        for i in 0..3000_i64 {
-            let mut row = detached.row();
-            row.set(0usize, i);
-            row.set(1usize, -i);
-        }
-        assert_eq!(detached.len(), 3000);
-        rows.extend(detached.into_values());
+        let detached = |from: i64, to: i64| {
+            let mut detached = rows_detached_like(2);
+            for i in from..to {
+                let mut row = detached.row();
+                row.set(0usize, i);
+                row.set(1usize, -i);
+            }
+            detached
+        };
+        // Into an empty buffer: one batch, every cell moved once.
+        let first = detached(0, 3000);
+        assert_eq!(first.len(), 3000);
+        rows.extend(first.into_values());
+        // Behind a row made in place: in batches, as rows made one by one are.
+        rows.row().set(0usize, 3000_i64);
+        rows.extend(detached(3001, 5000).into_values());
         let rest = rows.into_values();
         seen.extend(rest.iter().filter_map(Value::as_i64));
-        assert!(largest <= 2 * MAX_BATCH_ROWS, "{largest}");
-        let expected: Vec<i64> = (0..3000_i64).flat_map(|i| [i, -i]).collect();
+        let expected: Vec<i64> = (0..5000_i64)
+            .flat_map(|i| if i == 3000 { vec![i] } else { vec![i, -i] })
+            .collect();
         assert_eq!(seen, expected);
+        assert_eq!(batches[0], 6000);
+        assert!(
+            batches[1..].iter().all(|&b| b <= 2 * MAX_BATCH_ROWS),
+            "{batches:?}"
+        );
+    }
+
+    fn rows_detached_like(width: usize) -> Rows<'static> {
+        Rows::new(width, ColumnSet::all(width))
     }
 
     #[test]
