@@ -257,18 +257,7 @@ impl TlsClient {
         };
         let mut answer = sent.map_err(|e| e.to_string())?;
         let status = answer.status().as_u16();
-        let bytes = answer
-            .body_mut()
-            .with_config()
-            .limit(max_body)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(limit) => {
-                    format!("the answer's body is over {limit} bytes")
-                }
-                other => format!("reading the answer's body: {other}"),
-            })?;
-        Ok((status, bytes))
+        Ok((status, read_body(&mut answer, max_body)?))
     }
 
     /// Reads a bounded answer body and parses it as osquery does.
@@ -278,12 +267,7 @@ impl TlsClient {
         sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, RequestError> {
         let mut answer = sent.map_err(|e| RequestError::Transport(e.to_string()))?;
-        let bytes = answer
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()
-            .map_err(|e| RequestError::Transport(e.to_string()))?;
+        let bytes = read_body(&mut answer, MAX_RESPONSE_BYTES).map_err(RequestError::Transport)?;
         if self.settings.dump {
             eprintln!(
                 "TLS answer from {endpoint}: {}",
@@ -292,6 +276,25 @@ impl TlsClient {
         }
         parse_answer(&bytes)
     }
+}
+
+/// An answer's body, at most `limit` bytes: an error says whether it was over the limit
+/// or could not be read (cut short, a silent server).
+pub fn read_body(
+    answer: &mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<Vec<u8>, String> {
+    answer
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(limit) => {
+                format!("the answer's body is over {limit} bytes")
+            }
+            other => format!("reading the answer's body: {other}"),
+        })
 }
 
 /// An agent for plain HTTPS APIs (AWS, the EC2 metadata service): the same ureq/rustls

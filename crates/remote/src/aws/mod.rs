@@ -265,12 +265,7 @@ impl AwsHttp {
             e.to_string()
         })?;
         let status = answer.status().as_u16();
-        let body = answer
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_vec()
-            .map_err(|e| e.to_string())?;
+        let body = crate::client::read_body(&mut answer, MAX_ANSWER_BYTES)?;
         if self.debug {
             log::info!(
                 "AWS answer from {url}: {status}, {}",

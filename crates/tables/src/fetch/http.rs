@@ -91,17 +91,7 @@ pub fn get(
     let start = Instant::now();
     let mut answer = request.call().map_err(|e| e.to_string())?;
     let status = answer.status().as_u16();
-    let body = answer
-        .body_mut()
-        .with_config()
-        .limit(max_body)
-        .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(limit) => {
-                format!("the answer's body is over {limit} bytes")
-            }
-            other => format!("reading the answer's body: {other}"),
-        })?;
+    let body = oxquery_remote::client::read_body(&mut answer, max_body)?;
     Ok(Answer {
         status,
         body,
