@@ -12,9 +12,26 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+/// An `O_PATH` descriptor of the directory `path`, to open files relative to it (a
+/// process's `/proc` directory, a root that paths resolve inside).
+pub fn open_dir_path(path: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated path; the descriptor returned is ours to own.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
 
 /// A reusable buffer for reading kernel files. One per scan; not shared across threads.
 #[derive(Debug)]

@@ -8,7 +8,7 @@
 use crate::fs::{FileReader, parse_i64, parse_u64};
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 /// Kernel clock ticks per second (`_SC_CLK_TCK`), the unit of times in `stat`.
@@ -156,19 +156,8 @@ impl ProcDir {
     pub fn open(pid: u32) -> io::Result<ProcDir> {
         let path = std::ffi::CString::new(format!("/proc/{pid}"))
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: path is NUL-terminated.
-        let fd = unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just opened and is owned by nothing else.
         Ok(ProcDir {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: crate::fs::open_dir_path(&path)?,
         })
     }
 

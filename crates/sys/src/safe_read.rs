@@ -206,18 +206,7 @@ impl Root {
     pub fn directory(base: &Path) -> io::Result<Root> {
         let path = CString::new(base.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the path"))?;
-        // SAFETY: a NUL-terminated path; the descriptor returned is ours to own.
-        let fd = unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just opened and nothing else owns it.
-        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        let dir = crate::fs::open_dir_path(&path)?;
         let root = Root {
             pid: 0,
             dir: Some(Arc::new(dir)),
@@ -362,15 +351,27 @@ impl Root {
         Ok(PathBuf::from(OsString::from_vec(buf)))
     }
 
-    /// The names in directory `path` inside this root (without `.` and `..`).
+    /// The names in directory `path` inside this root (without `.` and `..`): at most
+    /// [`crate::pattern::MAX_MATCHES`], with a warning past that (a directory someone
+    /// filled to exhaust us).
     pub fn read_dir_names(&self, path: &Path) -> io::Result<Vec<OsString>> {
         let dir = self.open_flags(path, libc::O_RDONLY | libc::O_DIRECTORY)?;
         // The directory is resolved already: listing it through its descriptor's
         // /proc/self/fd entry follows nothing else.
-        let names = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
+        let mut names: Vec<OsString> =
+            std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .take(crate::pattern::MAX_MATCHES + 1)
+                .collect();
         drop(dir);
+        if names.len() > crate::pattern::MAX_MATCHES {
+            names.truncate(crate::pattern::MAX_MATCHES);
+            log::warn!(
+                "Directory {} has more than {} entries; results are incomplete",
+                self.display(path).display(),
+                crate::pattern::MAX_MATCHES
+            );
+        }
         Ok(names)
     }
 }

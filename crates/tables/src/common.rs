@@ -1,12 +1,10 @@
 //! What many tables do with their query, in one place: the accounts a per-user query
-//! covers, reading users' files safely and saying so when that fails, and the
-//! `pid_with_namespace` guard.
+//! covers, reading users' files safely and saying so when that fails, and the roots a
+//! `pid_with_namespace` constraint names.
 //!
 //! These are about queries (a `QueryContext`, the table's name in messages), so they live
 //! here, not in `oxquery-sys`; the OS work underneath is `oxquery_sys::users` and
-//! `oxquery_sys::safe_read`. The `pid_with_namespace` guard could become a
-//! `QueryContext` method (it was written while `oxquery-table` was being rewritten); the
-//! rest needs `oxquery-sys`, which `oxquery-table` does not depend on.
+//! `oxquery_sys::safe_read`, which `oxquery-table` does not depend on.
 
 use oxquery_sys::elf;
 use oxquery_sys::safe_read::{self, Account, Policy, Root};
@@ -44,10 +42,18 @@ pub fn users_by_uid(ctx: &QueryContext, uid: impl Into<usize>) -> Vec<Passwd> {
 /// [`users_by_uid`] finds them, or those of the root's /etc/passwd (read safely inside
 /// it; our NSS modules answer for the host) with the query's `uid` values.
 pub fn users_in(ctx: &QueryContext, root: &Root, uid: impl Into<usize>) -> Vec<Passwd> {
+    accounts_in(ctx, root, ctx.eq_integers(uid))
+}
+
+/// The accounts of `root` with one of `uids` (all of them with `None`): ours as
+/// `oxquery_sys::users::users_for` finds them, or those of the root's /etc/passwd.
+pub fn accounts_in(ctx: &QueryContext, root: &Root, uids: Option<Vec<i64>>) -> Vec<Passwd> {
     if root.pid() == 0 {
-        return users_by_uid(ctx, uid);
+        return users::users_for(&UserSelection {
+            uids,
+            usernames: None,
+        });
     }
-    let uids = ctx.eq_integers(uid);
     let policy = user_file_policy(ctx);
     let Some(text) = read_file_in(ctx, root, Path::new(users::PASSWD_PATH), &policy) else {
         return Vec::new();
@@ -194,20 +200,6 @@ pub fn for_each_elf_file<'p>(
         visit,
         |path, e| report_read_error(ctx, path, e),
     );
-}
-
-/// The guard of tables with a `pid_with_namespace` column that cannot yet read inside
-/// another process's namespaces: `true` (after a warning) when the query constrains that
-/// column, and the generator then returns no rows rather than the host's.
-pub fn namespace_unsupported(ctx: &QueryContext, pid_with_namespace: impl Into<usize>) -> bool {
-    if !ctx.is_constrained(pid_with_namespace) {
-        return false;
-    }
-    log::warn!(
-        "Table {}: pid_with_namespace is not supported yet; no rows",
-        ctx.spec().name
-    );
-    true
 }
 
 /// Test support: capture what this thread logs, and run a read that must not hang.

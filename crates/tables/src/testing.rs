@@ -368,6 +368,20 @@ echo x=1 > %{buildroot}/etc/oxq-plain.conf
     }
 }
 
+/// An event hub stand-in that reports `statuses` and has no events
+/// (`osquery_events`, `osquery_registry`).
+#[derive(Debug)]
+pub struct EventStatuses(pub Vec<oxquery_table::EventStatus>);
+
+impl oxquery_table::EventReader for EventStatuses {
+    fn scan(&self, _: &QueryContext<'_>, _: &mut Rows<'_>) -> oxquery_table::TableResult {
+        Ok(())
+    }
+    fn status(&self) -> Vec<oxquery_table::EventStatus> {
+        self.0.clone()
+    }
+}
+
 /// A process in a mount namespace of its own whose root is a fixture of a small system
 /// (see [`Container::start`]), for the `pid_with_namespace` tests.
 pub struct Container {
@@ -436,5 +450,16 @@ impl Container {
         pid_with_namespace: usize,
     ) -> QueryContext<'h> {
         QueryContext::everything(spec, host).with_constraint(pid_with_namespace, Op::Eq, self.pid())
+    }
+
+    /// Every row `generate` makes for [`Container::query`], every column read.
+    pub fn rows(
+        &self,
+        spec: &'static TableSpec,
+        pid_with_namespace: usize,
+        generate: Generator,
+    ) -> Vec<Vec<Value>> {
+        let host = Host::default();
+        rows_of(&self.query(spec, &host, pid_with_namespace), generate)
     }
 }

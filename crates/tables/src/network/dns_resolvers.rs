@@ -274,9 +274,7 @@ mod tests {
         let Some(c) = crate::testing::Container::start() else {
             return;
         };
-        let host = Host::default();
-        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
-        let rows = crate::testing::rows_of(&ctx, generate);
+        let rows = c.rows(&SPEC, Col::pid_with_namespace.into(), generate);
         let got: Vec<(Value, Value)> = rows
             .iter()
             .map(|r| {

@@ -11,13 +11,16 @@
 //! way one level deeper, down to `max_depth` (100 unless a query sets it; -1 means no
 //! limit). Each directory is entered once (by device and inode), so link loops end.
 //! Files under a home are opened with that user's permissions.
+//!
+//! With `pid_with_namespace = <pid>` the same folders are scanned inside that process's
+//! root (its mount namespace's files, resolved safely; the homes from its /etc/passwd),
+//! and the rows' paths are as that process sees them.
 
 use crate::common;
-use oxquery_sys::safe_read::Policy;
+use oxquery_sys::safe_read::{Policy, Root};
 use oxquery_sys::users::Passwd;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::collections::{HashSet, VecDeque};
-use std::ops::ControlFlow;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -35,8 +38,8 @@ table! {
         directory: Text [INDEX | OPTIMIZED] "The folder holding the top node_modules (a project or a global prefix's lib); = constraints name the folders to scan instead of the global ones",
         depth: Integer [] "Nesting: 0 for the top node_modules, 1 for a package's own node_modules, ...",
         max_depth: Integer [ADDITIONAL | HIDDEN] "Deepest nesting walked: 100 unless a query sets it with =; -1 for no limit",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows), 0 in rows",
-        mount_namespace_id: Text [HIDDEN] "Mount namespace the package was found in; NULL (namespaces are not supported yet)",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Look inside this process's mount namespace (its root, and the homes of its /etc/passwd); 0 in rows read from the host's",
+        mount_namespace_id: Text [HIDDEN] "Mount namespace the package was found in (its inode number); NULL for the host's",
     },
     examples: [
         "select name, version, path from npm_packages",
@@ -97,47 +100,46 @@ impl Manifest {
     }
 }
 
-/// A folder holding `node_modules` to scan, and how to open the files below it.
-struct Site {
+/// A folder holding `node_modules` to scan, where its paths resolve, and how to open
+/// the files below it.
+struct Site<'r> {
+    root: &'r Root,
     dir: PathBuf,
     policy: Policy,
 }
 
-/// Entries of `dir` that are directories (links followed) and not hidden (`.bin`,
-/// `.cache`), in name order.
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let _ = oxquery_sys::pattern::children(dir, |path, _| {
-        let hidden = path
-            .file_name()
-            .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."));
-        if !hidden && std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-            out.push(path.to_owned());
-        }
-        ControlFlow::Continue(())
-    });
+/// Entries of `dir` inside `root` that are directories (links followed) and not hidden
+/// (`.bin`, `.cache`), in name order.
+fn subdirs(root: &Root, dir: &Path) -> Vec<PathBuf> {
+    let names = root.read_dir_names(dir).unwrap_or_default();
+    let mut out: Vec<PathBuf> = names
+        .into_iter()
+        .filter(|name| !name.as_encoded_bytes().starts_with(b"."))
+        .map(|name| dir.join(name))
+        .filter(|path| root.metadata(path).is_ok_and(|m| m.is_dir()))
+        .collect();
     out.sort();
     out
 }
 
 /// The package.json files of `folder/node_modules`: `<name>/package.json`, then
 /// `@<scope>/<name>/package.json`, as osquery's two patterns find them.
-fn manifests(folder: &Path) -> Vec<PathBuf> {
+fn manifests(root: &Root, folder: &Path) -> Vec<PathBuf> {
     let modules = folder.join("node_modules");
     let mut plain = Vec::new();
     let mut scoped = Vec::new();
-    for dir in subdirs(&modules) {
+    for dir in subdirs(root, &modules) {
         let scope = dir
             .file_name()
             .is_some_and(|n| n.as_encoded_bytes().starts_with(b"@"));
         let manifest = dir.join("package.json");
-        if std::fs::symlink_metadata(&manifest).is_ok() {
+        if root.symlink_metadata(&manifest).is_ok() {
             plain.push(manifest);
         }
         if scope {
-            for pkg in subdirs(&dir) {
+            for pkg in subdirs(root, &dir) {
                 let manifest = pkg.join("package.json");
-                if std::fs::symlink_metadata(&manifest).is_ok() {
+                if root.symlink_metadata(&manifest).is_ok() {
                     scoped.push(manifest);
                 }
             }
@@ -160,27 +162,33 @@ const MANIFEST_COLUMNS: [Col; 6] = [
 /// Rows for every package under `site`, breadth first, down to `max_depth` (-1: all).
 fn scan_site(ctx: &QueryContext, site: &Site, max_depth: i64, rows: &mut Rows) {
     let wants_manifest = MANIFEST_COLUMNS.into_iter().any(|c| ctx.is_used(c));
+    let root = site.root;
+    let namespace = if ctx.is_used(Col::mount_namespace_id) {
+        root.mount_namespace_id()
+    } else {
+        None
+    };
     let mut visited = HashSet::new();
     let mut queue = VecDeque::from([(site.dir.clone(), 0i64)]);
     while let Some((folder, depth)) = queue.pop_front() {
         if ctx.is_stopped() {
             return;
         }
-        let Ok(meta) = std::fs::metadata(&folder) else {
+        let Ok(meta) = root.metadata(&folder) else {
             continue;
         };
         if !visited.insert((meta.dev(), meta.ino())) {
             continue;
         }
-        for manifest_path in manifests(&folder) {
+        for manifest_path in manifests(root, &folder) {
             let manifest = if wants_manifest {
-                common::read_file(ctx, &manifest_path, &site.policy)
+                common::read_file_in(ctx, root, &manifest_path, &site.policy)
                     .and_then(|bytes| {
                         let parsed = Manifest::parse(&bytes);
                         if parsed.is_none() {
                             log::info!(
                                 "Table npm_packages: {} is not a JSON object",
-                                manifest_path.display()
+                                root.display(&manifest_path).display()
                             );
                         }
                         parsed
@@ -200,10 +208,14 @@ fn scan_site(ctx: &QueryContext, site: &Site, max_depth: i64, rows: &mut Rows) {
             row.set(Col::directory, site.dir.as_path());
             row.set(Col::depth, depth);
             row.set(Col::max_depth, max_depth);
-            row.set(Col::pid_with_namespace, 0);
+            row.set(Col::pid_with_namespace, root.pid());
+            row.set(Col::mount_namespace_id, namespace.as_deref());
             if max_depth == -1 || depth < max_depth {
                 let package = manifest_path.parent().unwrap_or(Path::new("/"));
-                if std::fs::metadata(package.join("node_modules")).is_ok_and(|m| m.is_dir()) {
+                if root
+                    .metadata(&package.join("node_modules"))
+                    .is_ok_and(|m| m.is_dir())
+                {
                     queue.push_back((package.to_owned(), depth + 1));
                 }
             }
@@ -213,62 +225,79 @@ fn scan_site(ctx: &QueryContext, site: &Site, max_depth: i64, rows: &mut Rows) {
 
 /// The global prefixes under `users`' homes that exist: `~/.npm-global/lib` and
 /// `~/.nvm/versions/node/*/lib`.
-fn user_prefixes(user: &Passwd) -> Vec<PathBuf> {
+fn user_prefixes(root: &Root, user: &Passwd) -> Vec<PathBuf> {
     let home = user.home();
     let mut out = vec![home.join(".npm-global/lib")];
-    for version in subdirs(&home.join(".nvm/versions/node")) {
+    for version in subdirs(root, &home.join(".nvm/versions/node")) {
         out.push(version.join("lib"));
     }
-    out.retain(|p| std::fs::metadata(p).is_ok_and(|m| m.is_dir()));
+    out.retain(|p| root.metadata(p).is_ok_and(|m| m.is_dir()));
     out
 }
 
 /// A folder outside any home (a system prefix, or one the query names): its files are
 /// opened as files users control.
-fn scan_system_site(ctx: &QueryContext, dir: PathBuf, max_depth: i64, rows: &mut Rows) {
+fn scan_system_site(
+    ctx: &QueryContext,
+    root: &Root,
+    dir: PathBuf,
+    max_depth: i64,
+    rows: &mut Rows,
+) {
     let policy = common::user_file_policy(ctx);
-    scan_site(ctx, &Site { dir, policy }, max_depth, rows);
+    scan_site(ctx, &Site { root, dir, policy }, max_depth, rows);
 }
 
-/// The default scan: the system prefixes, then each of `users`' own.
-fn generate_for(ctx: &QueryContext, users: &[Passwd], max_depth: i64, rows: &mut Rows) {
+/// The default scan inside `root`: the system prefixes, then each of `users`' own.
+fn generate_for(
+    ctx: &QueryContext,
+    root: &Root,
+    users: &[Passwd],
+    max_depth: i64,
+    rows: &mut Rows,
+) {
     for prefix in SYSTEM_PREFIXES {
-        scan_system_site(ctx, PathBuf::from(prefix), max_depth, rows);
+        scan_system_site(ctx, root, PathBuf::from(prefix), max_depth, rows);
     }
-    scan_user_prefixes(ctx, users, max_depth, rows);
+    scan_user_prefixes(ctx, root, users, max_depth, rows);
 }
 
 /// The prefixes under `users`' homes; accounts sharing a home (system accounts under
 /// /nonexistent or /) are scanned once.
-fn scan_user_prefixes(ctx: &QueryContext, users: &[Passwd], max_depth: i64, rows: &mut Rows) {
+fn scan_user_prefixes(
+    ctx: &QueryContext,
+    root: &Root,
+    users: &[Passwd],
+    max_depth: i64,
+    rows: &mut Rows,
+) {
     let mut homes = HashSet::new();
     for user in users {
         if !homes.insert(user.home()) {
             continue;
         }
-        for dir in user_prefixes(user) {
+        for dir in user_prefixes(root, user) {
             let policy = common::home_file_policy(ctx, user);
-            scan_site(ctx, &Site { dir, policy }, max_depth, rows);
+            scan_site(ctx, &Site { root, dir, policy }, max_depth, rows);
         }
     }
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
-    }
     let max_depth = ctx
         .eq_integers(Col::max_depth)
         .and_then(|v| v.first().copied())
         .unwrap_or(DEFAULT_MAX_DEPTH);
-    if let Some(dirs) = ctx.eq_paths(Col::directory) {
-        for dir in dirs {
-            scan_system_site(ctx, PathBuf::from(dir), max_depth, rows);
+    for root in common::namespace_roots(ctx, Col::pid_with_namespace) {
+        if let Some(dirs) = ctx.eq_paths(Col::directory) {
+            for dir in dirs {
+                scan_system_site(ctx, &root, PathBuf::from(dir), max_depth, rows);
+            }
+            continue;
         }
-        return Ok(());
+        let users = common::accounts_in(ctx, &root, None);
+        generate_for(ctx, &root, &users, max_depth, rows);
     }
-    let users = oxquery_sys::users::users_for(&oxquery_sys::users::UserSelection::all());
-    generate_for(ctx, &users, max_depth, rows);
     Ok(())
 }
 
@@ -495,6 +524,94 @@ mod tests {
         assert!(Manifest::parse(b"\xff").is_none());
     }
 
+    #[test]
+    fn pid_with_namespace_scans_that_root_s_prefixes_and_homes() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let inside = c.root();
+        write_pkg(
+            &inside.join("usr/lib/node_modules/sys-tool"),
+            r#"{"name":"sys-tool","version":"1.2.3"}"#,
+        );
+        // The container's account "contained" has /home/contained there.
+        write_pkg(
+            &inside.join("home/contained/.npm-global/lib/node_modules/@scope/own"),
+            r#"{"name":"@scope/own","version":"0.1.0"}"#,
+        );
+        write_pkg(
+            &inside.join("srv/app/node_modules/app-dep"),
+            r#"{"name":"app-dep","version":"4.0.0"}"#,
+        );
+        // A package.json linking out of the root: resolved inside it, so not found there.
+        fs::create_dir_all(inside.join("usr/lib/node_modules/escape")).unwrap();
+        let secret = c.make_hostile(
+            "usr/lib/node_modules/escape/package.json",
+            r#"{"name":"host-secret","version":"6.6.6"}"#,
+        );
+        assert!(secret.exists());
+
+        let rows = c.rows(&SPEC, Col::pid_with_namespace.into(), generate);
+        let mut got: Vec<(Option<String>, Option<String>, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    text_or_null(&r[Col::name as usize]),
+                    text_or_null(&r[Col::version as usize]),
+                    text_or_null(&r[Col::path as usize]).unwrap(),
+                    text_or_null(&r[Col::directory as usize]).unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            got,
+            [
+                (
+                    None,
+                    None,
+                    "/usr/lib/node_modules/escape/package.json".into(),
+                    "/usr/lib".into()
+                ),
+                (
+                    s("@scope/own"),
+                    s("0.1.0"),
+                    "/home/contained/.npm-global/lib/node_modules/@scope/own/package.json".into(),
+                    "/home/contained/.npm-global/lib".into()
+                ),
+                (
+                    s("sys-tool"),
+                    s("1.2.3"),
+                    "/usr/lib/node_modules/sys-tool/package.json".into(),
+                    "/usr/lib".into()
+                ),
+            ]
+        );
+        let ns = fs::read_link(format!("/proc/{}/ns/mnt", c.pid())).unwrap();
+        let ns = ns.to_str().unwrap();
+        for r in &rows {
+            assert_eq!(r[Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+            assert_eq!(
+                text_or_null(&r[Col::mount_namespace_id as usize]).map(|id| format!("mnt:[{id}]")),
+                Some(ns.to_owned())
+            );
+        }
+
+        // `directory =` names a folder inside the root.
+        let host = Host::default();
+        let ctx = c
+            .query(&SPEC, &host, Col::pid_with_namespace.into())
+            .with_constraint(Col::directory, Op::Eq, "/srv/app");
+        let rows = crate::testing::rows_of(&ctx, generate);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(text_or_null(&rows[0][Col::name as usize]), s("app-dep"));
+        assert_eq!(
+            text_or_null(&rows[0][Col::path as usize]),
+            s("/srv/app/node_modules/app-dep/package.json")
+        );
+    }
+
     /// Global prefixes under a fixture home are scanned, with `directory` the prefix.
     #[test]
     fn user_prefixes_of_a_fixture_home() {
@@ -511,7 +628,7 @@ mod tests {
         );
         // Only the users' prefixes: the host's own are not this test's.
         fn user_prefixes_only(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
-            scan_user_prefixes(ctx, users, DEFAULT_MAX_DEPTH, rows);
+            scan_user_prefixes(ctx, &Root::host(), users, DEFAULT_MAX_DEPTH, rows);
         }
         let (rows, _) = testing::generate_for_home(&SPEC, home.path(), user_prefixes_only);
         let got: Vec<(Option<String>, String)> = rows

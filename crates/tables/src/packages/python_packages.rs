@@ -15,9 +15,13 @@
 //! (and so `importlib.metadata`) does. Folded continuation lines are not joined: a value
 //! is its first line. `/usr/lib64/python*/site-packages` (Fedora's platform-specific
 //! packages) is scanned too.
+//!
+//! With `pid_with_namespace = <pid>` the same directories are scanned inside that
+//! process's root (its mount namespace's files, resolved safely; the homes and uids from
+//! its /etc/passwd), and the rows' paths are as that process sees them.
 
 use crate::common;
-use oxquery_sys::safe_read::{Policy, SafeFile};
+use oxquery_sys::safe_read::{Policy, Root, SafeFile};
 use oxquery_sys::users::Passwd;
 use oxquery_table::{QueryContext, Rows, TableResult, table};
 use std::io::{BufRead, BufReader, Read};
@@ -36,7 +40,7 @@ table! {
         license: Text [] "License header (its first line), NULL when absent",
         path: Text [] "Path of the .dist-info or .egg-info directory",
         directory: Text [INDEX | OPTIMIZED] "The site directory the package is in; = constraints name the directories to scan instead of the default ones",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in; not supported yet (constraining it gives no rows), 0 in rows",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Look inside this process's mount namespace (its root, and the homes of its /etc/passwd); 0 in rows read from the host's",
     },
     examples: [
         "select name, version, directory from python_packages",
@@ -114,9 +118,14 @@ impl Metadata {
 
 /// Reads the headers of the metadata file `path` through the safe opener, stopping at
 /// the blank line that ends them; `None`, with the failure logged, when it cannot be read.
-fn read_metadata(ctx: &QueryContext, path: &Path, policy: &Policy) -> Option<Metadata> {
-    let fail = |e: std::io::Error| common::report_read_error(ctx, path, &e);
-    let file = SafeFile::open(path, policy).map_err(fail).ok()?;
+fn read_metadata(
+    ctx: &QueryContext,
+    root: &Root,
+    path: &Path,
+    policy: &Policy,
+) -> Option<Metadata> {
+    let fail = |e: std::io::Error| common::report_read_error(ctx, &root.display(path), &e);
+    let file = SafeFile::open_in(root, path, policy).map_err(fail).ok()?;
     let mut reader = BufReader::new(file);
     let mut meta = Metadata::default();
     let mut line = Vec::new();
@@ -157,8 +166,9 @@ fn metadata_file(entry: &Path) -> Option<&'static str> {
     }
 }
 
-/// A site directory to scan and whose rows it gives.
-struct Site {
+/// A site directory to scan, where its paths resolve, and whose rows it gives.
+struct Site<'r> {
+    root: &'r Root,
     dir: PathBuf,
     uid: i64,
     policy: Policy,
@@ -167,19 +177,22 @@ struct Site {
 /// One row per `*.dist-info`/`*.egg-info` directory directly in `site.dir` (links to
 /// directories included, as osquery's directory listing follows them), in name order.
 fn scan_site(ctx: &QueryContext, site: &Site, rows: &mut Rows) {
-    let mut entries: Vec<PathBuf> = Vec::new();
-    let listed = oxquery_sys::pattern::children(&site.dir, |path, _| {
-        if metadata_file(path).is_some() {
-            entries.push(path.to_owned());
+    let root = site.root;
+    let names = match root.read_dir_names(&site.dir) {
+        Ok(names) => names,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                let shown = root.display(&site.dir);
+                log::debug!("python_packages: cannot list {}: {e}", shown.display());
+            }
+            return;
         }
-        std::ops::ControlFlow::Continue(())
-    });
-    if let Err(e) = listed {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            log::debug!("python_packages: cannot list {}: {e}", site.dir.display());
-        }
-        return;
-    }
+    };
+    let mut entries: Vec<PathBuf> = names
+        .into_iter()
+        .map(|name| site.dir.join(name))
+        .filter(|path| metadata_file(path).is_some())
+        .collect();
     entries.sort();
     let wants_metadata = [
         Col::name,
@@ -194,12 +207,12 @@ fn scan_site(ctx: &QueryContext, site: &Site, rows: &mut Rows) {
         if ctx.is_stopped() {
             return;
         }
-        if !std::fs::metadata(&entry).is_ok_and(|m| m.is_dir()) {
+        if !root.metadata(&entry).is_ok_and(|m| m.is_dir()) {
             continue;
         }
         let meta = match metadata_file(&entry) {
             Some(file) if wants_metadata => {
-                read_metadata(ctx, &entry.join(file), &site.policy).unwrap_or_default()
+                read_metadata(ctx, root, &entry.join(file), &site.policy).unwrap_or_default()
             }
             _ => Metadata::default(),
         };
@@ -212,22 +225,19 @@ fn scan_site(ctx: &QueryContext, site: &Site, rows: &mut Rows) {
         row.set(Col::license, meta.license);
         row.set(Col::path, entry.as_path());
         row.set(Col::directory, site.dir.as_path());
-        row.set(Col::pid_with_namespace, 0);
+        row.set(Col::pid_with_namespace, root.pid());
     }
 }
 
-/// The `<lib>/python*/<site>` directories that exist, in name order.
-fn python_sites(lib: &Path, site: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let _ = oxquery_sys::pattern::children(lib, |path, _| {
-        let is_python = path
-            .file_name()
-            .is_some_and(|n| n.as_encoded_bytes().starts_with(b"python"));
-        if is_python && std::fs::metadata(path.join(site)).is_ok_and(|m| m.is_dir()) {
-            found.push(path.join(site));
-        }
-        std::ops::ControlFlow::Continue(())
-    });
+/// The `<lib>/python*/<site>` directories inside `root` that exist, in name order.
+fn python_sites(root: &Root, lib: &Path, site: &str) -> Vec<PathBuf> {
+    let names = root.read_dir_names(lib).unwrap_or_default();
+    let mut found: Vec<PathBuf> = names
+        .into_iter()
+        .filter(|name| name.as_encoded_bytes().starts_with(b"python"))
+        .map(|name| lib.join(name).join(site))
+        .filter(|dir| root.metadata(dir).is_ok_and(|m| m.is_dir()))
+        .collect();
     found.sort();
     found
 }
@@ -235,31 +245,33 @@ fn python_sites(lib: &Path, site: &str) -> Vec<PathBuf> {
 /// The site directories of `user`'s own installs: `~/.local/lib/python*/site-packages`
 /// and, for each pyenv version that is not a link to another, its
 /// `lib/python*/site-packages`.
-fn user_sites(user: &Passwd) -> Vec<PathBuf> {
+fn user_sites(root: &Root, user: &Passwd) -> Vec<PathBuf> {
     let home = user.home();
-    let mut sites = python_sites(&home.join(".local/lib"), "site-packages");
-    let mut versions = Vec::new();
-    let _ = oxquery_sys::pattern::children(&home.join(".pyenv/versions"), |path, kind| {
+    let mut sites = python_sites(root, &home.join(".local/lib"), "site-packages");
+    let pyenv = home.join(".pyenv/versions");
+    let mut versions: Vec<PathBuf> = root
+        .read_dir_names(&pyenv)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| pyenv.join(name))
         // osquery skips links (pyenv aliases such as `3.11 -> 3.11.7`): no duplicates.
-        if kind.is_some_and(|k| k.is_dir()) {
-            versions.push(path.to_owned());
-        }
-        std::ops::ControlFlow::Continue(())
-    });
+        .filter(|path| root.symlink_metadata(path).is_ok_and(|m| m.is_dir()))
+        .collect();
     versions.sort();
     for version in versions {
-        sites.extend(python_sites(&version.join("lib"), "site-packages"));
+        sites.extend(python_sites(root, &version.join("lib"), "site-packages"));
     }
     sites
 }
 
 /// A site directory outside any home (a system one, or one the query names): its rows
 /// have uid 0 and its files are opened as files users control.
-fn scan_system_site(ctx: &QueryContext, dir: PathBuf, rows: &mut Rows) {
+fn scan_system_site(ctx: &QueryContext, root: &Root, dir: PathBuf, rows: &mut Rows) {
     let policy = common::user_file_policy(ctx);
     scan_site(
         ctx,
         &Site {
+            root,
             dir,
             uid: 0,
             policy,
@@ -268,47 +280,53 @@ fn scan_system_site(ctx: &QueryContext, dir: PathBuf, rows: &mut Rows) {
     );
 }
 
-/// The default scan: system site directories when uid 0 is wanted, then `users`' own.
-fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+/// The default scan inside `root`: system site directories when uid 0 is wanted, then
+/// `users`' own.
+fn generate_in(ctx: &QueryContext, root: &Root, users: &[Passwd], rows: &mut Rows) {
     let wants_system = ctx
         .eq_integers(Col::uid)
         .is_none_or(|uids| uids.contains(&0));
     if wants_system {
         let mut seen = std::collections::HashSet::new();
         for (lib, site) in SYSTEM_LIBS {
-            for dir in python_sites(Path::new(lib), site) {
+            for dir in python_sites(root, Path::new(lib), site) {
                 // /usr/lib64 is a link to /usr/lib on some systems: each directory once.
-                let id = std::fs::metadata(&dir).map(|m| {
+                let id = root.metadata(&dir).map(|m| {
                     use std::os::unix::fs::MetadataExt;
                     (m.dev(), m.ino())
                 });
                 if id.is_ok_and(|id| !seen.insert(id)) {
                     continue;
                 }
-                scan_system_site(ctx, dir, rows);
+                scan_system_site(ctx, root, dir, rows);
             }
         }
     }
     for user in users {
         let policy = common::home_file_policy(ctx, user);
-        for dir in user_sites(user) {
+        for dir in user_sites(root, user) {
             let uid = i64::from(user.uid);
-            scan_site(ctx, &Site { dir, uid, policy }, rows);
+            let site = Site {
+                root,
+                dir,
+                uid,
+                policy,
+            };
+            scan_site(ctx, &site, rows);
         }
     }
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
-    }
-    if let Some(dirs) = ctx.eq_paths(Col::directory) {
-        for dir in dirs {
-            scan_system_site(ctx, PathBuf::from(dir), rows);
+    for root in common::namespace_roots(ctx, Col::pid_with_namespace) {
+        if let Some(dirs) = ctx.eq_paths(Col::directory) {
+            for dir in dirs {
+                scan_system_site(ctx, &root, PathBuf::from(dir), rows);
+            }
+            continue;
         }
-        return Ok(());
+        generate_in(ctx, &root, &common::users_in(ctx, &root, Col::uid), rows);
     }
-    generate_for(ctx, &common::users_by_uid(ctx, Col::uid), rows);
     Ok(())
 }
 
@@ -320,6 +338,107 @@ mod tests {
     use oxquery_table::{Host, Op, Value};
     use std::fs;
     use std::process::Command;
+
+    /// The host's scan for `users`, as the shared home-fixture helpers call it.
+    fn generate_for(ctx: &QueryContext, users: &[Passwd], rows: &mut Rows) {
+        generate_in(ctx, &Root::host(), users, rows)
+    }
+
+    #[test]
+    fn pid_with_namespace_scans_that_root_s_sites_and_homes() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let inside = c.root();
+        let dist = |site: &str, dir: &str, file: &str, text: &str| {
+            let d = inside.join(site).join(dir);
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join(file), text).unwrap();
+        };
+        dist(
+            "usr/lib/python3.11/dist-packages",
+            "sysdist-2.0.dist-info",
+            "METADATA",
+            "Name: sysdist\nVersion: 2.0\n",
+        );
+        // The container's account "contained" (uid 4242) has /home/contained there.
+        dist(
+            "home/contained/.local/lib/python3.11/site-packages",
+            "mine-0.3.egg-info",
+            "PKG-INFO",
+            "Name: mine\nVersion: 0.3\n",
+        );
+        dist(
+            "opt/venv/lib/python3.11/site-packages",
+            "venvdist-1.0.dist-info",
+            "METADATA",
+            "Name: venvdist\nVersion: 1.0\n",
+        );
+        // A METADATA linking out of the root: resolved inside it, so not found there.
+        fs::create_dir_all(inside.join("usr/lib/python3.11/dist-packages/escape-1.dist-info"))
+            .unwrap();
+        c.make_hostile(
+            "usr/lib/python3.11/dist-packages/escape-1.dist-info/METADATA",
+            "Name: host-secret\nVersion: 6.6.6\n",
+        );
+
+        let rows = c.rows(&SPEC, Col::pid_with_namespace.into(), generate);
+        let got: Vec<(Vec<Option<String>>, &Value)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    texts_or_null(r, &[Col::path, Col::name, Col::version]),
+                    &r[Col::uid as usize],
+                )
+            })
+            .collect();
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            got,
+            [
+                (
+                    vec![
+                        s("/usr/lib/python3.11/dist-packages/escape-1.dist-info"),
+                        None,
+                        None
+                    ],
+                    &Value::Integer(0)
+                ),
+                (
+                    vec![
+                        s("/usr/lib/python3.11/dist-packages/sysdist-2.0.dist-info"),
+                        s("sysdist"),
+                        s("2.0")
+                    ],
+                    &Value::Integer(0)
+                ),
+                (
+                    vec![
+                        s("/home/contained/.local/lib/python3.11/site-packages/mine-0.3.egg-info"),
+                        s("mine"),
+                        s("0.3")
+                    ],
+                    &Value::Integer(4242)
+                ),
+            ]
+        );
+        for r in &rows {
+            assert_eq!(r[Col::pid_with_namespace as usize], Value::Integer(c.pid()));
+        }
+
+        // `directory =` names a site directory inside the root.
+        let host = Host::default();
+        let ctx = c
+            .query(&SPEC, &host, Col::pid_with_namespace.into())
+            .with_constraint(
+                Col::directory,
+                Op::Eq,
+                "/opt/venv/lib/python3.11/site-packages",
+            );
+        let rows = crate::testing::rows_of(&ctx, generate);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(text_or_null(&rows[0][Col::name as usize]), s("venvdist"));
+    }
 
     /// The rows of `directory = <dir>`, as (path, name, version, summary, author, license).
     fn rows_for_directory(dir: &Path) -> Vec<Vec<Value>> {
@@ -592,10 +711,10 @@ print(json.dumps(out))
         let mut sites = Vec::new();
         if me.uid == 0 {
             for (lib, site) in SYSTEM_LIBS {
-                sites.extend(python_sites(Path::new(lib), site));
+                sites.extend(python_sites(&Root::host(), Path::new(lib), site));
             }
         }
-        sites.extend(user_sites(&me));
+        sites.extend(user_sites(&Root::host(), &me));
         sites.dedup();
         let probe = r#"
 import sys, json, os, importlib.metadata as md

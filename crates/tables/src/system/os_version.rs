@@ -314,9 +314,7 @@ mod tests {
         let Some(c) = crate::testing::Container::start() else {
             return;
         };
-        let host = Host::default();
-        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
-        let rows = crate::testing::rows_of(&ctx, generate);
+        let rows = c.rows(&SPEC, Col::pid_with_namespace.into(), generate);
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row[Col::name as usize], Value::from("Contained Linux"));

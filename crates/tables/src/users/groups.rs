@@ -109,9 +109,7 @@ mod tests {
         let Some(c) = crate::testing::Container::start() else {
             return;
         };
-        let host = Host::default();
-        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
-        let rows = crate::testing::rows_of(&ctx, generate);
+        let rows = c.rows(&SPEC, Col::pid_with_namespace.into(), generate);
         let got: Vec<(Value, Value)> = rows
             .iter()
             .map(|r| {
@@ -128,6 +126,7 @@ mod tests {
                 (Value::Integer(4343), Value::from("contained"))
             ]
         );
+        let host = Host::default();
         let by_gid = c
             .query(&SPEC, &host, Col::pid_with_namespace.into())
             .with_constraint(Col::gid, Op::Eq, 4343);

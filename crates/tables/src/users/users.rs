@@ -166,9 +166,7 @@ mod tests {
         let Some(c) = crate::testing::Container::start() else {
             return;
         };
-        let host = Host::default();
-        let ctx = c.query(&SPEC, &host, Col::pid_with_namespace.into());
-        let rows = crate::testing::rows_of(&ctx, generate);
+        let rows = c.rows(&SPEC, Col::pid_with_namespace.into(), generate);
         let names: Vec<&Value> = rows.iter().map(|r| &r[Col::username as usize]).collect();
         assert_eq!(names, [&Value::from("root"), &Value::from("contained")]);
         let contained = &rows[1];
@@ -183,6 +181,7 @@ mod tests {
                 .all(|r| r[Col::pid_with_namespace as usize] == Value::Integer(c.pid()))
         );
         // The other constraints still select inside the namespace.
+        let host = Host::default();
         let by_uid = c
             .query(&SPEC, &host, Col::pid_with_namespace.into())
             .with_constraint(Col::uid, Op::Eq, 4242);
