@@ -77,7 +77,8 @@ pub use source::{
 pub use splay::{restore_splay, splay_bounds, splay_key, splay_with};
 pub use startup::{
     CONFIG_PLUGINS, DatabaseFile, EXIT_CATASTROPHIC, OneShot, check_plugin, check_queries,
-    config_check, database_file, experiments, flag_rows, load_or_empty, one_shot, pack_entries,
+    config_check, config_plugin_items, database_file, experiments, flag_rows, load_or_empty,
+    one_shot, pack_entries,
 };
 
 use oxquery_flags::{Flags, flag};
@@ -474,6 +475,25 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// `yara.signatures`: each signature group's rule files as written (the yara tables'
+    /// `sig_group`); strings only, as osquery reads them.
+    pub fn yara_signature_groups(&self) -> BTreeMap<String, Vec<String>> {
+        let groups = self
+            .yara
+            .as_ref()
+            .and_then(|y| y.get("signatures"))
+            .and_then(|g| g.as_object());
+        groups
+            .into_iter()
+            .flatten()
+            .filter_map(|(group, files)| {
+                let files = files.as_array()?;
+                let files = files.iter().filter_map(|f| f.as_str().map(str::to_owned));
+                Some((group.clone(), files.collect()))
+            })
+            .collect()
     }
 
     /// The combined hash of the sources (`osquery_info.config_hash`); changes exactly

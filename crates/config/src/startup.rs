@@ -8,7 +8,7 @@ use crate::{
 };
 use oxquery_engine::TableFilter;
 use oxquery_flags::{FlagKind, Flags, flag};
-use oxquery_table::PackEntry;
+use oxquery_table::{PackEntry, RegistryItem};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,9 +16,19 @@ use std::sync::Arc;
 /// activated, a database that cannot be opened).
 pub const EXIT_CATASTROPHIC: i32 = 78;
 
-/// The config plugins oxquery has. osquery's `tls` plugin and extension plugins are not
-/// built yet, so naming them fails like naming an unknown plugin.
+/// The config plugins both programs have. The daemon adds `tls` (it needs the node key)
+/// and its extensions' plugins; naming any other fails like naming an unknown plugin.
 pub const CONFIG_PLUGINS: &[&str] = &["filesystem"];
+
+/// [`CONFIG_PLUGINS`] as `osquery_registry` lists them: active when `--config_plugin`
+/// names it.
+pub fn config_plugin_items(flags: &Flags) -> Vec<RegistryItem> {
+    let active = flags.get(flag::config_plugin);
+    CONFIG_PLUGINS
+        .iter()
+        .map(|name| RegistryItem::built_in("config", name, *name == active))
+        .collect()
+}
 
 /// Activates `--config_plugin`: `Err` holds osquery's message for a plugin that does not
 /// exist (print it and exit with [`EXIT_CATASTROPHIC`]).

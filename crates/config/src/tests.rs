@@ -725,7 +725,7 @@ fn other_keys_are_kept() {
             "file_paths_query": {"homes": ["SELECT path FROM users"]},
             "file_accesses": ["etc"],
             "exclude_paths": {"etc": ["/etc/secret"]},
-            "yara": {"signatures": {"g": ["/r.yar"]},
+            "yara": {"signatures": {"g": ["/r.yar", 3, "rel.yar"], "bad": "/x.yar"},
                      "signature_urls": ["https://rules.example/yara/.*", 7]},
             "events": {"disable_subscribers": ["file_events"]},
             "kafka_topics": {"results": ["pack_a_q1"], "audit": ["q2"]},
@@ -747,6 +747,14 @@ fn other_keys_are_kept() {
     assert!(c.yara.is_some());
     // Strings only, as osquery reads them.
     assert_eq!(c.yara_signature_urls(), ["https://rules.example/yara/.*"]);
+    assert_eq!(
+        c.yara_signature_groups(),
+        [(
+            "g".to_owned(),
+            vec!["/r.yar".to_owned(), "rel.yar".to_owned()]
+        )]
+        .into()
+    );
     let prometheus = c.prometheus_targets.as_ref().unwrap();
     assert_eq!(prometheus.urls, ["http://127.0.0.1:9100/metrics"]);
     assert_eq!(prometheus.timeout_secs, 5);

@@ -29,6 +29,7 @@ pub fn current(uuid: Option<String>) -> InstanceInfo {
         // osquery's PlatformType bits for Linux: POSIX (0x01) | LINUX (0x04).
         platform_mask: 0x05,
         flags: Vec::new(),
+        plugins: Vec::new(),
     }
 }
 

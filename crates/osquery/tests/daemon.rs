@@ -583,6 +583,56 @@ fn database_dump_and_schedule_statistics() {
 }
 
 #[test]
+fn osquery_registry_lists_the_daemons_own_plugins_and_which_are_in_use() {
+    let s = Sandbox::new();
+    let sql = "SELECT registry, name, owner_uuid, internal, active FROM osquery_registry \
+               WHERE registry IN ('config', 'logger', 'distributed', 'enroll', \
+               'numeric_monitoring', 'sql')";
+    s.write_config(&config(&query("plugins", sql), ""));
+    // The stdout logger takes the status lines `start` waits for: wait for results.
+    let mut d = s.spawn("run", &["--logger_plugin=filesystem,stdout"]);
+    let mut expected = vec![
+        ("config", "filesystem", "1"),
+        ("config", "tls", "0"),
+        ("distributed", "tls", "0"),
+        ("enroll", "tls", "0"),
+        ("logger", "aws_firehose", "0"),
+        ("logger", "aws_kinesis", "0"),
+        ("logger", "filesystem", "1"),
+        ("logger", "stdout", "1"),
+        ("logger", "syslog", "0"),
+        ("logger", "tls", "0"),
+        ("numeric_monitoring", "filesystem", "0"),
+        ("sql", "sql", "1"),
+    ];
+    if cfg!(feature = "kafka") {
+        expected.push(("logger", "kafka_producer", "0"));
+    }
+    expected.sort_unstable();
+    assert!(
+        wait_until(LONG, || s.results_of("plugins").len() >= expected.len()),
+        "{}",
+        d.stderr_text()
+    );
+    let _ = d.terminate(Duration::from_secs(5));
+    let mut listed: Vec<(String, String, String)> = Vec::new();
+    for line in s.results_of("plugins") {
+        let c = &line["columns"];
+        assert_eq!(c["owner_uuid"], "0", "{line:?}");
+        let internal = if c["registry"] == "sql" { "1" } else { "0" };
+        assert_eq!(c["internal"], internal, "{line:?}");
+        let text = |k: &str| c[k].as_str().unwrap().to_owned();
+        listed.push((text("registry"), text("name"), text("active")));
+    }
+    listed.sort_unstable();
+    let listed: Vec<(&str, &str, &str)> = listed
+        .iter()
+        .map(|(r, n, a)| (r.as_str(), n.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(listed, expected);
+}
+
+#[test]
 fn disable_database_leaves_no_database_file() {
     let s = Sandbox::new();
     s.write_config(&config(&query("mod3", MOD3), ""));

@@ -674,7 +674,9 @@ fn python_config_and_logger_plugins_serve_the_daemon() {
             .any(|l| serde_json::from_str::<Value>(l).unwrap()["action"] == "genConfig"),
         "{calls}"
     );
-    // Both plugins are listed as the extensions' and active.
+    // Both plugins are listed as the extensions' and active. The daemon's own filesystem
+    // plugins are listed too: the config one not in use, the logger one in use (the
+    // logger list names it).
     let socket = sandbox.extensions_socket();
     let registry = rows(&sdk(
         &python,
@@ -682,16 +684,31 @@ fn python_config_and_logger_plugins_serve_the_daemon() {
         &[
             "query",
             "select registry, name, owner_uuid, active from osquery_registry \
-             where name in ('test_config', 'test_logger') order by registry",
+             where name in ('test_config', 'test_logger', 'filesystem') \
+             and registry in ('config', 'logger') order by registry, owner_uuid != 0",
         ],
     ));
-    assert_eq!(registry.len(), 2, "{registry:?}");
-    assert_eq!(registry[0]["registry"], "config");
-    assert_eq!(registry[1]["registry"], "logger");
-    for row in &registry {
-        assert_ne!(row["owner_uuid"], "0", "{row:?}");
-        assert_eq!(row["active"], "1", "{row:?}");
-    }
+    let listed: Vec<(&str, &str, bool, &str)> = registry
+        .iter()
+        .map(|row| {
+            (
+                row["registry"].as_str().unwrap(),
+                row["name"].as_str().unwrap(),
+                row["owner_uuid"] != "0",
+                row["active"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("config", "filesystem", false, "0"),
+            ("config", "test_config", true, "1"),
+            ("logger", "filesystem", false, "1"),
+            ("logger", "test_logger", true, "1"),
+        ],
+        "{registry:?}"
+    );
 }
 
 #[test]

@@ -47,6 +47,17 @@ fn json_compact() {
 }
 
 #[test]
+fn osquery_registry_lists_the_shells_config_plugin_and_sql() {
+    // The shell runs no logger, distributed or enroll plugin: only these are its own.
+    let sql = "select registry, name, owner_uuid, active from osquery_registry \
+               where registry != 'table' and registry not like 'event_%'";
+    assert_eq!(
+        ok(&["--flagfile=/dev/null", "--csv", sql]),
+        "registry,name,owner_uuid,active\nconfig,filesystem,0,1\nsql,sql,0,1\n"
+    );
+}
+
+#[test]
 fn json_pretty() {
     assert_eq!(
         ok(&["--json_pretty", "select 0"]),

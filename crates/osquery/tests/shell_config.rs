@@ -172,3 +172,32 @@ fn the_configs_automatic_tables_and_views_exist_in_the_shell() {
     let r = run(&args(&config, &[".tables test_"]));
     assert_eq!(r.stdout, "  => test_atc\n");
 }
+
+#[test]
+fn yara_sig_group_scans_with_the_configs_signature_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("group.yar");
+    std::fs::write(
+        &rules,
+        r#"rule grouped_rule { strings: $g = "grouped-5c1e" condition: $g }"#,
+    )
+    .unwrap();
+    let target = dir.path().join("target.txt");
+    std::fs::write(&target, "xx grouped-5c1e xx").unwrap();
+    let text = format!(
+        r#"{{"yara": {{"signatures": {{"sig_group_1": ["{}"]}}}}}}"#,
+        rules.display()
+    );
+    let (_conf_dir, config) = config_dir(&text);
+    let sql = format!(
+        "select sig_group, sigfile, matches, count from yara \
+         where path = '{}' and sig_group = 'sig_group_1'",
+        target.display()
+    );
+    let r = run(&args(&config, &["--list", &sql]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "sig_group|sigfile|matches|count\nsig_group_1||grouped_rule|1\n"
+    );
+}

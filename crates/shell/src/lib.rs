@@ -219,6 +219,7 @@ pub fn run(
     );
     let mut instance = oxquery_config::instance_info();
     instance.flags = oxquery_config::flag_rows(&flags);
+    instance.plugins = oxquery_config::config_plugin_items(&flags);
     let live = Arc::new(RwLock::new(LiveState::default()));
     let engine = match tables.engine(&filter, instance, Arc::clone(&live)) {
         Ok(e) => e,
@@ -442,6 +443,7 @@ fn publish_config(
     state.config_valid = valid;
     state.prometheus_targets = config.prometheus_targets.clone();
     state.yara_signature_urls = config.yara_signature_urls();
+    state.yara_signature_groups = config.yara_signature_groups();
     state.packs = oxquery_config::pack_entries(config, &scheduled);
     state.schedule = scheduled
         .iter()

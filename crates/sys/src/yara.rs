@@ -16,7 +16,7 @@
 //! `filesize` and the `uintNN()` functions are undefined there.
 
 use crate::procmem::ProcessMemory;
-use crate::safe_read::{self, Policy};
+use crate::safe_read::{self, Policy, Root};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use yara_x::{Compiler, ScanResults, Scanner, SourceCode, blocks};
@@ -29,6 +29,9 @@ pub use yara_x::Rules;
 pub enum RuleSource {
     /// A rule file (YARA source text).
     File(PathBuf),
+    /// Several rule files compiled as one rule set: a config signature group, whose files
+    /// are always the host's (the config is), whatever root a query scans.
+    Files(Vec<PathBuf>),
     /// Rule text given inline.
     Text(String),
 }
@@ -46,6 +49,12 @@ pub enum NamedRules {
     SigUrl {
         url: String,
         text: String,
+    },
+    /// `sig_group = G`: the config's `yara.signatures` group G and its rule files (as
+    /// written; relative names are under [`YARA_HOME`]).
+    SigGroup {
+        group: String,
+        files: Vec<String>,
     },
 }
 
@@ -65,10 +74,12 @@ impl NamedRules {
     /// What to compile.
     pub fn source(&self) -> RuleSource {
         match self {
-            NamedRules::SigFile(f) if f.starts_with('/') => RuleSource::File(PathBuf::from(f)),
-            NamedRules::SigFile(f) => RuleSource::File(Path::new(YARA_HOME).join(f)),
+            NamedRules::SigFile(f) => RuleSource::File(rule_file(f)),
             NamedRules::SigRule(r) => RuleSource::Text(r.clone()),
             NamedRules::SigUrl { text, .. } => RuleSource::Text(text.clone()),
+            NamedRules::SigGroup { files, .. } => {
+                RuleSource::Files(files.iter().map(|f| rule_file(f)).collect())
+            }
         }
     }
 
@@ -76,15 +87,23 @@ impl NamedRules {
     pub fn sigfile(&self) -> &str {
         match self {
             NamedRules::SigFile(f) => f,
-            NamedRules::SigRule(_) | NamedRules::SigUrl { .. } => "",
+            _ => "",
         }
     }
 
     /// The `sigrule` column of a row scanned with these rules (empty for a file).
     pub fn sigrule(&self) -> &str {
         match self {
-            NamedRules::SigFile(_) | NamedRules::SigUrl { .. } => "",
             NamedRules::SigRule(r) => r,
+            _ => "",
+        }
+    }
+
+    /// The `sig_group` column of a row scanned with these rules (empty but for a group).
+    pub fn sig_group(&self) -> &str {
+        match self {
+            NamedRules::SigGroup { group, .. } => group,
+            _ => "",
         }
     }
 
@@ -97,11 +116,21 @@ impl NamedRules {
     }
 }
 
+/// Where a rule file named `name` is: as written when absolute, else under [`YARA_HOME`].
+pub fn rule_file(name: &str) -> PathBuf {
+    if name.starts_with('/') {
+        PathBuf::from(name)
+    } else {
+        Path::new(YARA_HOME).join(name)
+    }
+}
+
 /// Compiled rule sets by source; failed compilations are remembered as `None` (and logged
 /// once).
 pub struct RuleCache {
     compiled: HashMap<RuleSource, Option<Rules>>,
-    /// How rule files are opened.
+    /// Where rule files are found, and how they are opened.
+    root: Root,
     rule_files: Policy,
 }
 
@@ -116,8 +145,15 @@ impl std::fmt::Debug for RuleCache {
 impl RuleCache {
     /// A cache reading rule files under `rule_files`.
     pub fn new(rule_files: Policy) -> Self {
+        RuleCache::in_root(Root::host(), rule_files)
+    }
+
+    /// A cache reading rule files inside `root` (another process's, for a query's
+    /// `pid_with_namespace`) under `rule_files`.
+    pub fn in_root(root: Root, rule_files: Policy) -> Self {
         RuleCache {
             compiled: HashMap::new(),
+            root,
             rule_files,
         }
     }
@@ -126,7 +162,7 @@ impl RuleCache {
     pub fn get(&mut self, source: &RuleSource) -> Option<&Rules> {
         self.compiled
             .entry(source.clone())
-            .or_insert_with(|| match compile(source, &self.rule_files) {
+            .or_insert_with(|| match compile_in(&self.root, source, &self.rule_files) {
                 Ok(rules) => Some(rules),
                 Err(e) => {
                     log::warn!("YARA compile error: {e}");
@@ -147,6 +183,11 @@ impl RuleCache {
 
 /// Compiles one rule source; a rule file is read under `rule_files`.
 pub fn compile(source: &RuleSource, rule_files: &Policy) -> Result<Rules, String> {
+    compile_in(&Root::host(), source, rule_files)
+}
+
+/// [`compile`] with a rule file ([`RuleSource::File`]) found inside `root`.
+pub fn compile_in(root: &Root, source: &RuleSource, rule_files: &Policy) -> Result<Rules, String> {
     let mut compiler = Compiler::new();
     match source {
         RuleSource::Text(text) => {
@@ -154,7 +195,12 @@ pub fn compile(source: &RuleSource, rule_files: &Policy) -> Result<Rules, String
                 .add_source(text.as_str())
                 .map_err(|e| format!("inline rule: {e}"))?;
         }
-        RuleSource::File(path) => add_file(&mut compiler, path, rule_files)?,
+        RuleSource::File(path) => add_file(&mut compiler, root, path, rule_files)?,
+        RuleSource::Files(paths) => {
+            for path in paths {
+                add_file(&mut compiler, &Root::host(), path, rule_files)?;
+            }
+        }
     }
     Ok(compiler.build())
 }
@@ -162,22 +208,24 @@ pub fn compile(source: &RuleSource, rule_files: &Policy) -> Result<Rules, String
 /// Compiles several rule files into one rule set (a `yara_events` signature group),
 /// each read under `rule_files`; fails on the first file that does not compile.
 pub fn compile_files(paths: &[PathBuf], rule_files: &Policy) -> Result<Rules, String> {
-    let mut compiler = Compiler::new();
-    for path in paths {
-        add_file(&mut compiler, path, rule_files)?;
-    }
-    Ok(compiler.build())
+    compile(&RuleSource::Files(paths.to_vec()), rule_files)
 }
 
-fn add_file(compiler: &mut Compiler<'_>, path: &Path, rule_files: &Policy) -> Result<(), String> {
-    let bytes = safe_read::read_bounded(path, rule_files)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn add_file(
+    compiler: &mut Compiler<'_>,
+    root: &Root,
+    path: &Path,
+    rule_files: &Policy,
+) -> Result<(), String> {
+    let shown = root.display(path);
+    let bytes = safe_read::read_bounded_in(root, path, rule_files)
+        .map_err(|e| format!("cannot read {}: {e}", shown.display()))?;
     let text =
-        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
-    let origin = path.to_string_lossy().into_owned();
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", shown.display()))?;
+    let origin = shown.to_string_lossy().into_owned();
     compiler
         .add_source(SourceCode::from(text.as_str()).with_origin(origin))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| format!("{}: {e}", shown.display()))?;
     Ok(())
 }
 
@@ -223,7 +271,17 @@ fn summarize(results: &ScanResults) -> Summary {
 
 /// Scans a file, read whole through [`crate::safe_read`] under `policy`.
 pub fn scan_file(rules: &Rules, path: &Path, policy: &Policy) -> Result<Summary, String> {
-    let data = safe_read::read_bounded(path, policy).map_err(|e| e.to_string())?;
+    scan_file_in(rules, &Root::host(), path, policy)
+}
+
+/// [`scan_file`] with `path` resolved inside `root`.
+pub fn scan_file_in(
+    rules: &Rules,
+    root: &Root,
+    path: &Path,
+    policy: &Policy,
+) -> Result<Summary, String> {
+    let data = safe_read::read_bounded_in(root, path, policy).map_err(|e| e.to_string())?;
     let mut scanner = Scanner::new(rules);
     scanner.fast_scan(true);
     let results = scanner.scan(&data).map_err(|e| e.to_string())?;

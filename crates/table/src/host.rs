@@ -11,6 +11,19 @@ pub struct RegistryItem {
     pub active: bool,
 }
 
+impl RegistryItem {
+    /// One of the program's own plugins (no extension owns it; offered to extensions).
+    pub fn built_in(registry: &'static str, name: &str, active: bool) -> RegistryItem {
+        RegistryItem {
+            registry,
+            name: name.to_owned(),
+            owner_uuid: 0,
+            internal: false,
+            active,
+        }
+    }
+}
+
 /// One command-line flag and its current value, as `osquery_flags` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagValue {
@@ -43,6 +56,10 @@ pub struct InstanceInfo {
     pub platform_mask: i64,
     /// Every known flag with its value (`osquery_flags`).
     pub flags: Vec<FlagValue>,
+    /// The program's own plugins besides its tables and `sql` (config, logger,
+    /// distributed, ...), each marked active when the flags put it in use
+    /// (`osquery_registry`).
+    pub plugins: Vec<RegistryItem>,
 }
 
 /// One scheduled query and its statistics, as `osquery_schedule` shows it.
@@ -116,6 +133,9 @@ pub struct LiveState {
     /// The config's `yara.signature_urls`: the URLs (scheme and host as written, the path
     /// a regular expression) the yara tables' `sigurl` may fetch rules from.
     pub yara_signature_urls: Vec<String>,
+    /// The config's `yara.signatures`: each signature group's rule files, as written (the
+    /// yara tables' `sig_group`).
+    pub yara_signature_groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The config's `prometheus_targets`: the URLs `prometheus_metrics` scrapes.
@@ -173,7 +193,10 @@ pub trait SignatureFetch: Send + Sync + std::fmt::Debug {
 }
 
 impl Host {
-    /// The plugins this process has now: every attached table, and the SQL plugin.
+    /// The plugins this process has now, by registry as osquery lists them: every
+    /// attached table, the SQL plugin, the program's own plugins, the event publishers
+    /// and subscribers, then the extensions' plugins after the built-in ones of each
+    /// registry.
     pub fn registry_items(&self) -> Vec<RegistryItem> {
         let (_, tables) = self.tables.snapshot();
         let mut items: Vec<RegistryItem> = tables
@@ -194,9 +217,43 @@ impl Host {
             internal: true,
             active: true,
         });
+        items.extend(self.instance.plugins.iter().cloned());
+        let statuses = self.events.as_ref().map(|e| e.status()).unwrap_or_default();
+        for status in &statuses {
+            items.push(RegistryItem {
+                registry: if status.kind == "publisher" {
+                    "event_publisher"
+                } else {
+                    "event_subscriber"
+                },
+                name: status.name.clone(),
+                owner_uuid: 0,
+                internal: false,
+                active: status.active == 1,
+            });
+        }
+        // Evented tables with no subscriber running (events disabled, or none started
+        // for them) are idle subscribers, as `osquery_events` lists them.
+        for (table, _) in &tables {
+            let spec = table.spec();
+            if spec.attributes.contains(crate::Attributes::EVENT_BASED)
+                && self.filter.allows(&spec.name)
+                && !statuses.iter().any(|s| s.name == spec.name)
+            {
+                items.push(RegistryItem {
+                    registry: "event_subscriber",
+                    name: spec.name.to_string(),
+                    owner_uuid: 0,
+                    internal: false,
+                    active: false,
+                });
+            }
+        }
         if let Some(extensions) = &self.extensions {
             items.extend(extensions.plugins());
         }
+        // Stable: within a registry, built-in plugins stay ahead of extensions' ones.
+        items.sort_by_key(|item| item.registry);
         items
     }
 

@@ -290,6 +290,14 @@ const KNOWN_PLUGINS: [&str; 8] = [
     "none",
 ];
 
+/// The logger plugins this build has, as `osquery_registry` lists them (`none` is not
+/// one: it names no plugin).
+pub(crate) fn plugins() -> impl Iterator<Item = &'static str> {
+    KNOWN_PLUGINS
+        .into_iter()
+        .filter(|name| *name != "none" && (*name != "kafka_producer" || cfg!(feature = "kafka")))
+}
+
 fn parse_plugins(list: &str) -> Result<Vec<&'static str>, LoggerError> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {

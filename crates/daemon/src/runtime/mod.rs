@@ -16,6 +16,7 @@ mod extension;
 mod logger_thread;
 mod osquery_import;
 mod own_plugins;
+mod registry;
 mod remote;
 mod schedule;
 mod schedule_loop;
@@ -319,6 +320,7 @@ impl Daemon {
             live.config_valid = true;
             live.prometheus_targets = config.prometheus_targets.clone();
             live.yara_signature_urls = config.yara_signature_urls();
+            live.yara_signature_groups = config.yara_signature_groups();
             live.packs = packs;
             live.schedule = schedule.entries(&store);
         }

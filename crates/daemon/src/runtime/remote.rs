@@ -33,7 +33,7 @@ fn logger_over_tls(flags: &Flags) -> bool {
         .any(|p| p.trim() == "tls")
 }
 
-fn distributed_over_tls(flags: &Flags) -> bool {
+pub(super) fn distributed_over_tls(flags: &Flags) -> bool {
     !flags.get(flag::disable_distributed) && flags.get(flag::distributed_plugin) == "tls"
 }
 

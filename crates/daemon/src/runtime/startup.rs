@@ -539,6 +539,7 @@ fn start<'t>(
         instance.watcher = i64::from(link.watcher);
     }
     instance.flags = config::flag_rows(&flags);
+    instance.plugins = super::registry::plugins(&flags);
     let filter = TableFilter::from_flags(&settings.enable_tables, &settings.disable_tables);
     // Event rows also go to the logger plugins of extensions that asked for them.
     let event_queues: Vec<_> = extension_loggers

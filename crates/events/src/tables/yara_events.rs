@@ -8,7 +8,7 @@
 use crate::{EventRow, EventsConfig};
 use oxquery_sys::inotify::{FileAction, FileEvent};
 use oxquery_sys::safe_read::Policy;
-use oxquery_sys::yara::{self, NamedRules, RuleSource, Rules, Summary};
+use oxquery_sys::yara::{self, Rules, Summary};
 pub use oxquery_table::scan_events as generate;
 use oxquery_table::table;
 use std::collections::{BTreeMap, HashMap};
@@ -55,12 +55,7 @@ impl CategoryRules {
             let mut files: Vec<PathBuf> = Vec::new();
             for group in &groups {
                 match signatures.get(group) {
-                    Some(names) => files.extend(names.iter().filter_map(|n| {
-                        match NamedRules::SigFile(n.clone()).source() {
-                            RuleSource::File(path) => Some(path),
-                            RuleSource::Text(_) => None,
-                        }
-                    })),
+                    Some(names) => files.extend(names.iter().map(|n| yara::rule_file(n))),
                     None => log::warn!(
                         "yara.file_paths: category {category} names the unknown signature group {group}"
                     ),

@@ -24,6 +24,8 @@ pub(crate) mod test_images;
 #[cfg(feature = "yara")]
 pub mod yara_file;
 #[cfg(feature = "yara")]
+pub mod yara_groups;
+#[cfg(feature = "yara")]
 pub mod yara_process;
 #[cfg(feature = "yara")]
 pub mod yara_sigurl;

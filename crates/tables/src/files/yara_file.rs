@@ -9,15 +9,20 @@
 //! `yara_sigurl`). Every distinct rule source is compiled once per query. Each file is
 //! scanned once per rule source and gives one row, also when nothing matched (`count` 0).
 //!
-//! Not supported yet, each giving no rows for that source with a log line:
-//! `sig_group` (named signature groups are defined in the daemon configuration's `yara`
-//! section, which is a daemon concern still to come), and `pid_with_namespace`.
+//! `sig_group = G` compiles the rule files the config's `yara.signatures` lists for group G
+//! as one rule set (`yara_groups`); its rows carry the group in `sig_group`.
+//!
+//! With `pid_with_namespace = <pid>` the files are scanned inside that process's root (its
+//! mount namespace's files, resolved safely), named with `=` only, and a `sigfile` is
+//! read there too, as osquery reads it from within the namespace; config groups stay the
+//! host's.
 
+use crate::common;
 use oxquery_sys::pattern::{self, Select};
+use oxquery_sys::safe_read::Root;
 use oxquery_sys::yara::{self, NamedRules, RuleCache};
 use oxquery_table::{Op, QueryContext, Rows, TableResult, table};
 use std::collections::BTreeSet;
-use std::fs;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
@@ -28,13 +33,13 @@ table! {
         path: Text [INDEX | REQUIRED] "File to scan; LIKE patterns expand, `%%` recursing",
         matches: Text [] "Names of the matching rules, comma-separated",
         count: Integer [] "Number of matching rules",
-        sig_group: Text [ADDITIONAL] "Signature group from the configuration (not supported yet)",
+        sig_group: Text [ADDITIONAL] "Signature group of the config's yara.signatures to compile and scan with",
         sigfile: Text [ADDITIONAL] "Rule file to compile and scan with; relative names are under /etc/osquery/yara/",
         sigrule: Text [ADDITIONAL | HIDDEN] "Rule text to compile and scan with",
         strings: Text [] "Matched patterns as `$name:hex offset`, comma-separated",
         tags: Text [] "Tags of the matching rules, comma-separated",
         sigurl: Text [ADDITIONAL | HIDDEN] "URL to fetch rules from; it must match the config's yara signature_urls",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in (not supported yet)",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Scan inside this process's mount namespace: paths (named with =) and sigfile resolve in its root; 0 in rows scanned on the host",
     },
     aliases: ["yara"],
     examples: [
@@ -49,15 +54,6 @@ pub(crate) fn yara_delay(ctx: &QueryContext) -> std::time::Duration {
 }
 
 pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
-    }
-    if ctx.is_constrained(Col::sig_group) {
-        log::info!(
-            "Table yara: sig_group names signature groups from the daemon configuration, \
-             which oxquery does not load yet; no rows for it"
-        );
-    }
     let mut named = NamedRules::from_query(
         ctx.eq_texts(Col::sigfile).unwrap_or_default(),
         ctx.eq_texts(Col::sigrule).unwrap_or_default(),
@@ -67,11 +63,26 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         "yara",
         ctx.eq_texts(Col::sigurl).unwrap_or_default(),
     ));
+    named.extend(super::yara_groups::rules(
+        ctx,
+        "yara",
+        ctx.eq_texts(Col::sig_group).unwrap_or_default(),
+    ));
     if named.is_empty() {
-        log::info!("Table yara: the query must give sigfile, sigrule or sigurl to scan with");
+        log::info!(
+            "Table yara: the query must give sigfile, sigrule, sigurl or sig_group to scan with"
+        );
         return Ok(());
     }
 
+    for root in common::namespace_roots(ctx, Col::pid_with_namespace) {
+        scan_in(ctx, &root, &named, rows)?;
+    }
+    Ok(())
+}
+
+/// The files the query names, scanned inside `root` with each of `named`.
+fn scan_in(ctx: &QueryContext, root: &Root, named: &[NamedRules], rows: &mut Rows) -> TableResult {
     let mut paths: BTreeSet<PathBuf> = BTreeSet::new();
     paths.extend(
         ctx.eq_paths(Col::path)
@@ -79,28 +90,34 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             .into_iter()
             .map(PathBuf::from),
     );
-    let stop = || ctx.is_stopped();
-    for like in ctx.patterns(Col::path, Op::Like) {
-        pattern::expand_like_until(&like, Select::Files, &stop, |found| {
-            paths.insert(found.to_path_buf());
-            ControlFlow::Continue(())
-        });
-        ctx.check()?;
+    if root.pid() == 0 {
+        let stop = || ctx.is_stopped();
+        for like in ctx.patterns(Col::path, Op::Like) {
+            pattern::expand_like_until(&like, Select::Files, &stop, |found| {
+                paths.insert(found.to_path_buf());
+                ControlFlow::Continue(())
+            });
+            ctx.check()?;
+        }
+    } else {
+        common::no_patterns_inside(ctx, root, &[Col::path.into()]);
     }
-    paths.retain(|p| fs::metadata(p).is_ok_and(|m| m.is_file()));
+    paths.retain(|p| root.metadata(p).is_ok_and(|m| m.is_file()));
 
-    let policy = crate::common::user_file_policy(ctx);
-    let mut cache = RuleCache::new(policy);
-    for rules_named in &named {
+    let policy = common::user_file_policy(ctx);
+    // A sigfile is read inside the root, as osquery reads it from within the namespace.
+    let mut cache = RuleCache::in_root(root.clone(), policy);
+    for rules_named in named {
         let Some(rules) = cache.get(&rules_named.source()) else {
             continue;
         };
         for path in &paths {
             ctx.check()?;
-            let summary = match yara::scan_file(rules, path, &policy) {
+            let summary = match yara::scan_file_in(rules, root, path, &policy) {
                 Ok(s) => s,
                 Err(e) => {
-                    log::info!("Table yara: cannot scan {}: {e}", path.display());
+                    let shown = root.display(path);
+                    log::info!("Table yara: cannot scan {}: {e}", shown.display());
                     continue;
                 }
             };
@@ -108,12 +125,13 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::path, path.as_path());
             row.set(Col::matches, summary.matches);
             row.set(Col::count, summary.count);
-            row.set(Col::sig_group, "");
+            row.set(Col::sig_group, rules_named.sig_group());
             row.set(Col::sigfile, rules_named.sigfile());
             row.set(Col::sigrule, rules_named.sigrule());
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
             row.set(Col::sigurl, rules_named.sigurl());
+            row.set(Col::pid_with_namespace, root.pid());
             // `--yara_delay`: osquery pauses after each file it scans, so a sweep of many
             // files spreads its reads and memory peaks out.
             ctx.pause(yara_delay(ctx))?;
@@ -126,6 +144,7 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use oxquery_table::{Host, Value};
+    use std::fs;
 
     fn scan(constraints: &[(Col, Op, &str)]) -> Vec<Vec<Value>> {
         let host = Host::default();
@@ -230,6 +249,111 @@ mod tests {
         );
         assert!(scan(&[(Col::path, Op::Eq, h)]).is_empty());
         assert!(scan(&[(Col::path, Op::Eq, h), (Col::sig_group, Op::Eq, "g")]).is_empty());
+    }
+
+    #[test]
+    fn sig_group_compiles_the_config_group_s_files_as_one_rule_set() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = tmp.path().join("first.yar");
+        let second = tmp.path().join("second.yar");
+        fs::write(
+            &first,
+            r#"rule first_rule { strings: $a = "alpha-91" condition: $a }"#,
+        )
+        .unwrap();
+        fs::write(
+            &second,
+            r#"rule second_rule { strings: $b = "beta-37" condition: $b }"#,
+        )
+        .unwrap();
+        let target = tmp.path().join("target.bin");
+        fs::write(&target, b"..alpha-91..beta-37..").unwrap();
+        let file = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let host = Host::default();
+        {
+            let mut live = host.live.write().unwrap();
+            live.yara_signature_groups = [
+                ("both".to_owned(), vec![file(&first), file(&second)]),
+                ("only_first".to_owned(), vec![file(&first)]),
+                ("empty".to_owned(), vec![]),
+            ]
+            .into();
+        }
+        let ctx = QueryContext::everything(&SPEC, &host)
+            .with_constraint(Col::path, Op::Eq, file(&target).as_str())
+            .with_constraint(Col::sig_group, Op::Eq, "both")
+            .with_constraint(Col::sig_group, Op::Eq, "only_first")
+            .with_constraint(Col::sig_group, Op::Eq, "empty")
+            .with_constraint(Col::sig_group, Op::Eq, "not_configured");
+        let rows = Rows::collect(&ctx, generate).unwrap();
+        let got: Vec<(Value, Value, Value, Value)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r[Col::sig_group as usize].clone(),
+                    r[Col::matches as usize].clone(),
+                    r[Col::count as usize].clone(),
+                    r[Col::sigfile as usize].clone(),
+                )
+            })
+            .collect();
+        // Groups without files, or not in the config, give no rows.
+        assert_eq!(
+            got,
+            [
+                (
+                    t("both"),
+                    t("first_rule,second_rule"),
+                    Value::Integer(2),
+                    t("")
+                ),
+                (t("only_first"), t("first_rule"), Value::Integer(1), t("")),
+            ]
+        );
+    }
+
+    #[test]
+    fn pid_with_namespace_scans_files_and_reads_sigfile_inside_that_root() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        let inside = c.root();
+        fs::write(inside.join("data/hit.bin"), b"..needle-7f3a..").unwrap();
+        fs::write(inside.join("etc/rules.yar"), RULE).unwrap();
+        // A link to a host file with the pattern: resolved inside the root, not followed out.
+        c.make_hostile("data/escape.bin", "needle-7f3a");
+        let host = Host::default();
+        let ctx = c
+            .query(&SPEC, &host, Col::pid_with_namespace.into())
+            .with_constraint(Col::path, Op::Eq, "/data/hit.bin")
+            .with_constraint(Col::path, Op::Eq, "/data/file.txt")
+            .with_constraint(Col::path, Op::Eq, "/data/escape.bin")
+            .with_constraint(Col::sigfile, Op::Eq, "/etc/rules.yar");
+        let rows = Rows::collect(&ctx, generate).unwrap();
+        let got: Vec<(Value, Value, Value)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r[Col::path as usize].clone(),
+                    r[Col::count as usize].clone(),
+                    r[Col::pid_with_namespace as usize].clone(),
+                )
+            })
+            .collect();
+        let pid = Value::Integer(c.pid());
+        assert_eq!(
+            got,
+            [
+                (t("/data/file.txt"), Value::Integer(0), pid.clone()),
+                (t("/data/hit.bin"), Value::Integer(1), pid),
+            ]
+        );
+        // The rule file exists only inside the root: on the host the same query has none.
+        let host_rows = scan(&[
+            (Col::path, Op::Eq, "/data/hit.bin"),
+            (Col::sigfile, Op::Eq, "/etc/rules.yar"),
+        ]);
+        assert!(host_rows.is_empty(), "{host_rows:?}");
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! `/proc/<pid>/mem` (which needs ptrace access: root, or the same user under a permissive
 //! Yama setting) and scanned block by block; offsets in `strings` are virtual addresses.
 //! Block scanning leaves YARA modules, `filesize` and `uintNN()` undefined, so rules for
-//! memory should rely on their patterns. Rules come from `sigfile`, `sigrule` or `sigurl`
-//! as in the `yara` table, each distinct source compiled once per query; one row per
-//! process and rule source, also without a match. A process that cannot be read gives no row.
-//! `sig_group` and `pid_with_namespace` are not supported yet (see `yara`).
+//! memory should rely on their patterns. Rules come from `sigfile`, `sigrule`, `sigurl`
+//! or `sig_group` as in the `yara` table, each distinct source compiled once per query;
+//! one row per process and rule source, also without a match. A process that cannot be
+//! read gives no row.
+//! With `pid_with_namespace = <pid>`, a `sigfile` is read inside that process's root (see
+//! `yara`); the scanned processes are named by `pid` as ever.
 
 use oxquery_sys::yara::{self, NamedRules, RuleCache};
 use oxquery_table::{QueryContext, Rows, TableResult, table};
@@ -20,13 +22,13 @@ table! {
         pid: Integer [INDEX | REQUIRED] "Process whose memory is scanned",
         matches: Text [] "Names of the matching rules, comma-separated",
         count: Integer [] "Number of matching rules",
-        sig_group: Text [ADDITIONAL] "Signature group from the configuration (not supported yet)",
+        sig_group: Text [ADDITIONAL] "Signature group of the config's yara.signatures to compile and scan with",
         sigfile: Text [ADDITIONAL] "Rule file to compile and scan with; relative names are under /etc/osquery/yara/",
         sigrule: Text [ADDITIONAL | HIDDEN] "Rule text to compile and scan with",
         strings: Text [] "Matched patterns as `$name:hex address`, comma-separated",
         tags: Text [] "Tags of the matching rules, comma-separated",
         sigurl: Text [ADDITIONAL | HIDDEN] "URL to fetch rules from; it must match the config's yara signature_urls",
-        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Process whose mount namespace to look in (not supported yet)",
+        pid_with_namespace: Integer [ADDITIONAL | HIDDEN] "Read sigfile inside this process's mount namespace (its root); 0 in rows whose rules are the host's",
     },
     examples: [
         "select * from yara_process where pid = 1234 and sigrule = 'rule r { strings: $a = \"evil\" condition: $a }'",
@@ -34,15 +36,6 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    if crate::common::namespace_unsupported(ctx, Col::pid_with_namespace) {
-        return Ok(());
-    }
-    if ctx.is_constrained(Col::sig_group) {
-        log::info!(
-            "Table yara_process: sig_group names signature groups from the daemon \
-             configuration, which oxquery does not load yet; no rows for it"
-        );
-    }
     let mut named = NamedRules::from_query(
         ctx.eq_texts(Col::sigfile).unwrap_or_default(),
         ctx.eq_texts(Col::sigrule).unwrap_or_default(),
@@ -52,9 +45,14 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         "yara_process",
         ctx.eq_texts(Col::sigurl).unwrap_or_default(),
     ));
+    named.extend(super::yara_groups::rules(
+        ctx,
+        "yara_process",
+        ctx.eq_texts(Col::sig_group).unwrap_or_default(),
+    ));
     if named.is_empty() {
         log::info!(
-            "Table yara_process: the query must give sigfile, sigrule or sigurl to scan with"
+            "Table yara_process: the query must give sigfile, sigrule, sigurl or sig_group to scan with"
         );
         return Ok(());
     }
@@ -66,12 +64,28 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
         .collect();
 
     let policy = crate::common::user_file_policy(ctx);
-    let mut cache = RuleCache::new(policy);
-    for rules_named in &named {
+    for root in crate::common::namespace_roots(ctx, Col::pid_with_namespace) {
+        // A sigfile is read inside the root, as osquery reads it from within the namespace.
+        let mut cache = RuleCache::in_root(root.clone(), policy);
+        scan_with(ctx, &mut cache, root.pid(), &named, &pids, rows)?;
+    }
+    Ok(())
+}
+
+/// One row per process and rule set of `named` (compiled through `cache`).
+fn scan_with(
+    ctx: &QueryContext,
+    cache: &mut RuleCache,
+    pid_with_namespace: i64,
+    named: &[NamedRules],
+    pids: &[u32],
+    rows: &mut Rows,
+) -> TableResult {
+    for rules_named in named {
         let Some(rules) = cache.get(&rules_named.source()) else {
             continue;
         };
-        for &pid in &pids {
+        for &pid in pids {
             ctx.check()?;
             let summary = match yara::scan_process(rules, pid) {
                 Ok(s) => s,
@@ -84,12 +98,13 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
             row.set(Col::pid, i64::from(pid));
             row.set(Col::matches, summary.matches);
             row.set(Col::count, summary.count);
-            row.set(Col::sig_group, "");
+            row.set(Col::sig_group, rules_named.sig_group());
             row.set(Col::sigfile, rules_named.sigfile());
             row.set(Col::sigrule, rules_named.sigrule());
             row.set(Col::strings, summary.strings);
             row.set(Col::tags, summary.tags);
             row.set(Col::sigurl, rules_named.sigurl());
+            row.set(Col::pid_with_namespace, pid_with_namespace);
             // `--yara_delay`, after each process as after each file in `yara`.
             ctx.pause(crate::files::yara_file::yara_delay(ctx))?;
         }
@@ -173,5 +188,38 @@ mod tests {
         drop(child);
         assert!(scan(pid, &rule).is_empty());
         assert!(scan(u32::MAX, &rule).is_empty());
+    }
+
+    #[test]
+    fn pid_with_namespace_reads_sigfile_inside_that_root() {
+        let Some(c) = crate::testing::Container::start() else {
+            return;
+        };
+        // The container's process runs `/bin/busybox sleep 3600`: its arguments are in
+        // its memory.
+        let rule = "rule argv_busybox { strings: $b = \"busybox\" condition: $b }";
+        std::fs::write(c.root().join("etc/mem.yar"), rule).unwrap();
+        let pid = c.pid();
+        let host = Host::default();
+        let ctx = c
+            .query(&SPEC, &host, Col::pid_with_namespace.into())
+            .with_constraint(Col::pid, Op::Eq, pid)
+            .with_constraint(Col::sigfile, Op::Eq, "/etc/mem.yar");
+        let rows = Rows::collect(&ctx, generate).unwrap();
+        let rows: Vec<&[Value]> = rows.iter().collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            rows[0][Col::matches as usize],
+            Value::Text("argv_busybox".into())
+        );
+        assert_eq!(
+            rows[0][Col::pid_with_namespace as usize],
+            Value::Integer(pid)
+        );
+        // The host has no /etc/mem.yar: the same query without the namespace has no rows.
+        let ctx = QueryContext::everything(&SPEC, &host)
+            .with_constraint(Col::pid, Op::Eq, pid)
+            .with_constraint(Col::sigfile, Op::Eq, "/etc/mem.yar");
+        assert_eq!(Rows::collect(&ctx, generate).unwrap().len(), 0);
     }
 }

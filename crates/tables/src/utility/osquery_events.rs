@@ -67,20 +67,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxquery_table::{EventReader, EventStatus, Host, Registry, Table, Value};
+    use crate::testing::EventStatuses;
+    use oxquery_table::{EventStatus, Host, Registry, Table, Value};
     use std::sync::Arc;
-
-    #[derive(Debug)]
-    struct Reader(Vec<EventStatus>);
-
-    impl EventReader for Reader {
-        fn scan(&self, _: &QueryContext<'_>, _: &mut Rows<'_>) -> TableResult {
-            Ok(())
-        }
-        fn status(&self) -> Vec<EventStatus> {
-            self.0.clone()
-        }
-    }
 
     #[test]
     fn lists_the_hubs_publishers_and_subscribers_and_idle_evented_tables() {
@@ -102,7 +91,7 @@ mod tests {
         .unwrap();
         let host = Host {
             tables: registry,
-            events: Some(Arc::new(Reader(vec![EventStatus {
+            events: Some(Arc::new(EventStatuses(vec![EventStatus {
                 name: "inotify".into(),
                 publisher: "inotify".into(),
                 kind: "publisher",
