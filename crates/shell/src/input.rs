@@ -13,7 +13,9 @@
 
 use crate::meta::types_sql;
 use crate::shell::{MetaOutcome, Shell};
-use crate::statements::{InputError, MAX_STATEMENT_BYTES, Scanner, read_line_bounded};
+use crate::statements::{
+    InputError, MAX_STATEMENT_BYTES, Scanner, read_line_bounded, room_to_bound,
+};
 use std::io::{self, BufRead, Write};
 
 /// True if `text` holds only whitespace and SQL comments.
@@ -123,6 +125,10 @@ impl Accumulator {
             let start = self.start_line;
             self.clear();
             return Line::TooLong(start);
+        }
+        let (len, capacity) = (self.sql.len(), self.sql.capacity());
+        if let Some(room) = room_to_bound(len, capacity, line.len() + 1, MAX_STATEMENT_BYTES) {
+            self.sql.reserve_exact(room);
         }
         self.sql.push_str(line);
         self.sql.push('\n');
