@@ -179,15 +179,22 @@ fn worker_loop(
 }
 
 /// `--malloc_trim_threshold`: after a query, when the process's resident memory
-/// (`resident`, bytes) is over `threshold`, hands the heap's free memory back to the
-/// system (glibc keeps freed memory in its arenas, so a query's peak would otherwise
-/// stay resident). Returns whether it trimmed.
+/// (`resident`, bytes) is over `threshold`, hands the heaps' free memory back to the
+/// system (both allocators keep freed memory for reuse, so a query's peak would
+/// otherwise stay resident). Returns whether it trimmed.
 fn trim_heap_above(threshold: u64, resident: u64) -> bool {
     if resident <= threshold {
         return false;
     }
-    // SAFETY: malloc_trim only walks glibc's own arenas; 0 keeps no padding.
+    // SAFETY: malloc_trim only walks glibc's own arenas (SQLite's heap); 0 keeps no
+    // padding.
     unsafe { libc::malloc_trim(0) };
+    // The programs' heap is mimalloc's (`oxquery::ProgramAllocator`): `force` frees this
+    // thread's empty pages and purges the memory its arenas hold free (every thread's)
+    // now, not after its delay.
+    // A program on another allocator has an empty mimalloc, and this does nothing.
+    // SAFETY: mi_collect takes no pointers and may be called from any thread.
+    unsafe { libmimalloc_sys::mi_collect(true) };
     log::debug!(
         "Resident memory {} MB is over --malloc_trim_threshold ({} MB): returned free \
          heap memory to the system, now {} MB",
