@@ -218,36 +218,21 @@ impl Host {
             active: true,
         });
         items.extend(self.instance.plugins.iter().cloned());
-        let statuses = self.events.as_ref().map(|e| e.status()).unwrap_or_default();
+        let statuses = self.event_statuses();
         for status in &statuses {
-            items.push(RegistryItem {
-                registry: if status.kind == "publisher" {
-                    "event_publisher"
-                } else {
-                    "event_subscriber"
-                },
-                name: status.name.clone(),
-                owner_uuid: 0,
-                internal: false,
-                active: status.active == 1,
-            });
+            let registry = if status.kind == "publisher" {
+                "event_publisher"
+            } else {
+                "event_subscriber"
+            };
+            items.push(RegistryItem::built_in(
+                registry,
+                &status.name,
+                status.active == 1,
+            ));
         }
-        // Evented tables with no subscriber running (events disabled, or none started
-        // for them) are idle subscribers, as `osquery_events` lists them.
-        for (table, _) in &tables {
-            let spec = table.spec();
-            if spec.attributes.contains(crate::Attributes::EVENT_BASED)
-                && self.filter.allows(&spec.name)
-                && !statuses.iter().any(|s| s.name == spec.name)
-            {
-                items.push(RegistryItem {
-                    registry: "event_subscriber",
-                    name: spec.name.to_string(),
-                    owner_uuid: 0,
-                    internal: false,
-                    active: false,
-                });
-            }
+        for name in self.idle_evented_tables(&statuses) {
+            items.push(RegistryItem::built_in("event_subscriber", &name, false));
         }
         if let Some(extensions) = &self.extensions {
             items.extend(extensions.plugins());
@@ -255,6 +240,28 @@ impl Host {
         // Stable: within a registry, built-in plugins stay ahead of extensions' ones.
         items.sort_by_key(|item| item.registry);
         items
+    }
+
+    /// The event hub's publishers and subscribers as it reports them; none without a hub.
+    pub fn event_statuses(&self) -> Vec<crate::EventStatus> {
+        self.events.as_ref().map(|e| e.status()).unwrap_or_default()
+    }
+
+    /// The attached evented tables with no subscriber in `statuses` (events disabled, or
+    /// none started for them): `osquery_events` and `osquery_registry` list them as idle
+    /// subscribers.
+    pub fn idle_evented_tables(&self, statuses: &[crate::EventStatus]) -> Vec<String> {
+        let (_, tables) = self.tables.snapshot();
+        tables
+            .iter()
+            .map(|(table, _)| table.spec())
+            .filter(|spec| {
+                spec.attributes.contains(crate::Attributes::EVENT_BASED)
+                    && self.filter.allows(&spec.name)
+                    && !statuses.iter().any(|s| s.name == spec.name)
+            })
+            .map(|spec| spec.name.to_string())
+            .collect()
     }
 
     /// A copy of the live state (a poisoned lock still yields the last written state).

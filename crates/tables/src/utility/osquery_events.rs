@@ -1,7 +1,7 @@
 //! `osquery_events`: the event publishers and subscribers of this process, with what
 //! each has published or stored and, beyond osquery, what each has lost and why.
 
-use oxquery_table::{Attributes, QueryContext, Rows, TableResult, table};
+use oxquery_table::{QueryContext, Rows, TableResult, table};
 
 table! {
     name: "osquery_events",
@@ -22,12 +22,7 @@ table! {
 }
 
 fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
-    let statuses = ctx
-        .host()
-        .events
-        .as_ref()
-        .map(|e| e.status())
-        .unwrap_or_default();
+    let statuses = ctx.host().event_statuses();
     for status in &statuses {
         let mut row = rows.row();
         row.set(Col::name, status.name.as_str());
@@ -42,17 +37,9 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
     }
     // Evented tables whose publisher is not running (events disabled, or the flag that
     // turns the publisher on is off) are subscribers too, inactive.
-    let (_, tables) = ctx.host().tables.snapshot();
-    for (table, _) in tables {
-        let spec = table.spec();
-        if !spec.attributes.contains(Attributes::EVENT_BASED)
-            || !ctx.host().filter.allows(&spec.name)
-            || statuses.iter().any(|s| s.name == spec.name)
-        {
-            continue;
-        }
+    for name in ctx.host().idle_evented_tables(&statuses) {
         let mut row = rows.row();
-        row.set(Col::name, spec.name.as_ref());
+        row.set(Col::name, name.as_str());
         row.set(Col::r#type, "subscriber");
         row.set(Col::subscriptions, 0);
         row.set(Col::events, 0);
@@ -68,7 +55,7 @@ fn generate(ctx: &QueryContext, rows: &mut Rows) -> TableResult {
 mod tests {
     use super::*;
     use crate::testing::EventStatuses;
-    use oxquery_table::{EventStatus, Host, Registry, Table, Value};
+    use oxquery_table::{Attributes, EventStatus, Host, Registry, Table, Value};
     use std::sync::Arc;
 
     #[test]
