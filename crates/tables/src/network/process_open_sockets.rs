@@ -270,10 +270,15 @@ mod tests {
         let mut client_ports = Vec::new();
         for _ in 0..3 {
             let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let (server, _) = listener.accept().unwrap();
+            let (mut server, _) = listener.accept().unwrap();
             client_ports.push(client.local_addr().unwrap().port());
-            // The side that closes first keeps the connection in TIME_WAIT.
+            // The side that closes first keeps the connection in TIME_WAIT. The server
+            // closes only once it has read the client's FIN: closing before it arrives
+            // (a busy machine) is a simultaneous close, and may leave the server's side
+            // in TIME_WAIT instead.
             drop(client);
+            let mut byte = [0u8; 1];
+            assert_eq!(std::io::Read::read(&mut server, &mut byte).unwrap(), 0);
             drop(server);
         }
         let host = Host::default();
